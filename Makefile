@@ -1,0 +1,33 @@
+# Two entry points for users: `make demo` (the main job) and `make test` (the whole suite).
+# Each creates .venv and installs into it on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.dualgan-installed
+
+.PHONY: demo test bench install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# The CPU wheel of torch; an unpinned torch would pull the CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev]"
+	# cyipopt needs a system Ipopt (Debian: coinor-libipopt-dev); without it the Ipopt tests skip.
+	if pkg-config --exists ipopt 2>/dev/null; then $(PY) -m pip install -q -e ".[ipopt]"; \
+	else echo "system Ipopt not found: skipping the optional 'ipopt' extra (cyipopt)"; fi
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/dualgan demo
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/dual_solvers.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,260 @@
+r"""The validated linear-discriminator problem and its primal / dual functions.
+
+SPEC.md section 1. Real features :math:`\phi_1..\phi_n`, generated features
+:math:`\tilde\phi_1..\tilde\phi_m` are stacked into :math:`\Phi` (N x d) with
+labels :math:`y_i = \pm 1` and weights :math:`a_i = 1/n` (real), :math:`1/m`
+(generated). With :math:`G = \mathrm{diag}(y)\Phi` and
+:math:`v(\lambda) = G^\top\lambda`:
+
+.. math::
+
+    P(w, b) = \tfrac{C}{2}\|w\|^2 + \sum_i a_i\, \ell(y_i(w^\top\phi_i + b)),
+    \qquad
+    D(\lambda) = -\tfrac{1}{2C}\|v(\lambda)\|^2 + \sum_i a_i H(\lambda_i / a_i)
+
+for the logistic loss (``H`` the binary entropy), and
+:math:`D(\lambda) = -\tfrac{1}{2C}\|v\|^2 + \sum_i \lambda_i` for the hinge
+loss, both over the box :math:`0 \le \lambda_i \le a_i` (plus
+:math:`y^\top\lambda = 0` with a bias). Primal recovery: :math:`w = v/C`.
+
+All arithmetic runs in float64 on the features' device.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .._checks import check_choice, check_matrix, check_positive, is_numpy_input
+
+__all__ = ["LinearDual", "LOSSES"]
+
+LOSSES = ("logistic", "hinge")
+
+
+class LinearDual:
+    r"""A validated dual problem for a linear discriminator on fixed features.
+
+    Parameters
+    ----------
+    phi_real, phi_fake:
+        Feature matrices of shapes (n, d) and (m, d): numpy arrays or torch
+        tensors (any device). They are copied to float64.
+    C:
+        L2 weight of the primal, > 0.
+    loss:
+        ``"logistic"`` (entropy-regularised dual) or ``"hinge"`` (box QP dual).
+    bias:
+        Adds a free bias ``b`` to the score, i.e. the dual constraint
+        :math:`\sum_i \lambda_i y_i = 0`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dualgan.duals import LinearDual, solve
+    >>> rng = np.random.default_rng(0)
+    >>> prob = LinearDual(rng.normal(1, 1, (50, 3)), rng.normal(0, 1, (40, 3)), C=0.1)
+    >>> res = solve(prob)
+    >>> res.converged and res.gap <= 1e-10
+    True
+    """
+
+    def __init__(self, phi_real, phi_fake, C, loss: str = "logistic", bias: bool = False):
+        self.loss = check_choice(loss, "loss", LOSSES)
+        self.C = check_positive(C, "C")
+        if not isinstance(bias, bool):
+            raise ValueError(f"bias must be True or False, got {bias!r}")
+        self.bias = bias
+        self.numpy_input = is_numpy_input(phi_real) and is_numpy_input(phi_fake)
+        device = phi_real.device if isinstance(phi_real, torch.Tensor) else (
+            phi_fake.device if isinstance(phi_fake, torch.Tensor) else torch.device("cpu"))
+        self.phi_real = check_matrix(phi_real, "phi_real", dtype=torch.float64, device=device)
+        self.phi_fake = check_matrix(phi_fake, "phi_fake", dtype=torch.float64, device=device)
+        if self.phi_real.shape[1] != self.phi_fake.shape[1]:
+            raise ValueError(
+                f"phi_real and phi_fake must have the same number of features (columns), got "
+                f"{self.phi_real.shape[1]} and {self.phi_fake.shape[1]}; compute both with the same feature map")
+        self.device = device
+        self.n, self.d = self.phi_real.shape
+        self.m = self.phi_fake.shape[0]
+        self.N = self.n + self.m
+        kw = dict(dtype=torch.float64, device=device)
+        self.y = torch.cat([torch.ones(self.n, **kw), -torch.ones(self.m, **kw)])
+        self.a = torch.cat([torch.full((self.n,), 1.0 / self.n, **kw), torch.full((self.m,), 1.0 / self.m, **kw)])
+        # G = diag(y) Phi: v(lambda) = G^T lambda, margins y_i w^T phi_i = (G w)_i.
+        self.G = torch.cat([self.phi_real, -self.phi_fake])
+
+    def __repr__(self) -> str:
+        return (f"LinearDual(n={self.n}, m={self.m}, d={self.d}, C={self.C:g}, loss={self.loss!r}, "
+                f"bias={self.bias}, device={self.device})")
+
+    # ------------------------------------------------------------------ values
+    def v(self, lam: torch.Tensor) -> torch.Tensor:
+        r""":math:`v(\lambda) = \sum_i \lambda_i y_i \phi_i`."""
+        return self.G.T @ lam
+
+    def dual_value(self, lam: torch.Tensor, slack: torch.Tensor | None = None) -> float:
+        """D(lambda) (``slack = a - lambda`` may be passed for accuracy near the upper bound)."""
+        return float(self._dual_terms(lam, slack, self.v(lam)))
+
+    def _dual_terms(self, lam, slack, v) -> torch.Tensor:
+        quad = -(v @ v) / (2 * self.C)
+        if self.loss == "hinge":
+            return quad + lam.sum()
+        return quad + entropy_term(lam, self.a - lam if slack is None else slack, self.a)
+
+    def primal_value(self, w, b: float | None = None) -> float:
+        """P(w, b); ``b=None`` means no bias term."""
+        w = torch.as_tensor(w, dtype=torch.float64, device=self.device)
+        margins = self.G @ w
+        if b is not None:
+            margins = margins + self.y * float(b)
+        return float(0.5 * self.C * (w @ w) + self._loss_sum(margins))
+
+    def _loss_sum(self, margins: torch.Tensor) -> torch.Tensor:
+        if self.loss == "hinge":
+            return self.a @ torch.clamp(1.0 - margins, min=0.0)
+        return self.a @ F.softplus(-margins)  # log(1 + exp(-m)), stable
+
+    def recover(self, lam: torch.Tensor) -> tuple[torch.Tensor, float | None]:
+        """Primal recovery ``w = v(lambda)/C`` and, with a bias, the best ``b`` for that ``w``."""
+        w = self.v(lam) / self.C
+        b = self.best_bias(self.G @ w) if self.bias else None
+        return w, b
+
+    def certificate(self, lam: torch.Tensor, slack: torch.Tensor | None = None):
+        """Return ``(primal_value, dual_value, gap, w, b)`` at a feasible ``lam``."""
+        v = self.v(lam)
+        w = v / self.C
+        margins = self.G @ w
+        b = None
+        if self.bias:
+            b = self.best_bias(margins)
+            margins = margins + self.y * b
+        primal = 0.5 * self.C * (w @ w) + self._loss_sum(margins)
+        dual = self._dual_terms(lam, slack, v)
+        return float(primal), float(dual), float(primal - dual), w, b
+
+    def gap(self, lam: torch.Tensor, slack: torch.Tensor | None = None) -> float:
+        """Duality gap P(v(lambda)/C, b*) - D(lambda) >= 0."""
+        return self.certificate(lam, slack)[2]
+
+    def best_bias(self, scores_times_y: torch.Tensor) -> float:
+        r"""Exact minimiser over b of :math:`\sum_i a_i \ell(m_i + y_i b)` for fixed margins ``m``."""
+        if self.loss == "hinge":
+            return _best_hinge_bias(scores_times_y, self.y, self.a)
+        return _best_logistic_bias(scores_times_y, self.y, self.a)
+
+    # -------------------------------------------------------- derivatives
+    def dual_gradient(self, lam: torch.Tensor) -> torch.Tensor:
+        r""":math:`\partial D/\partial\lambda_i = -y_i\phi_i^\top v/C + \log((a_i-\lambda_i)/\lambda_i)` (logistic)."""
+        lam = torch.as_tensor(lam, dtype=torch.float64, device=self.device)
+        g = -(self.G @ self.v(lam)) / self.C
+        if self.loss == "hinge":
+            return g + 1.0
+        return g + torch.log(self.a - lam) - torch.log(lam)
+
+    def dual_hessian(self, lam: torch.Tensor) -> torch.Tensor:
+        r""":math:`-\frac1C GG^\top - \mathrm{diag}(a_i/(\lambda_i(a_i-\lambda_i)))` (logistic)."""
+        lam = torch.as_tensor(lam, dtype=torch.float64, device=self.device)
+        H = -(self.G @ self.G.T) / self.C
+        if self.loss == "logistic":
+            H = H - torch.diag(self.a / (lam * (self.a - lam)))
+        return H
+
+    # ------------------------------------------------------------ helpers
+    def split(self, lam: torch.Tensor):
+        """Split a length-N vector into its real and generated parts."""
+        return lam[: self.n], lam[self.n:]
+
+    def initial_point(self, lam0=None):
+        """A strictly feasible start: ``a/2`` or a clipped warm start; returns ``(lam, slack)``.
+
+        ``lam0`` may be a :class:`DualResult` (its stored slack is reused), a
+        length-N vector, or a ``(lam_real, lam_fake)`` pair.
+        """
+        from .result import DualResult
+
+        if lam0 is None:
+            lam = 0.5 * self.a
+            return lam, self.a - lam
+        slack = None
+        if isinstance(lam0, DualResult):
+            if lam0.slack is not None:
+                slack = torch.as_tensor(lam0.slack, dtype=torch.float64, device=self.device)
+            lam0 = (lam0.lam_real, lam0.lam_fake)
+        if isinstance(lam0, (tuple, list)) and len(lam0) == 2:
+            parts = [torch.as_tensor(p, dtype=torch.float64, device=self.device).reshape(-1) for p in lam0]
+            lam = torch.cat(parts)
+        else:
+            lam = torch.as_tensor(lam0, dtype=torch.float64, device=self.device).reshape(-1)
+        if lam.shape[0] != self.N:
+            raise ValueError(f"lam0 has {lam.shape[0]} entries but the problem has n + m = {self.N} samples; "
+                             f"pass None or a result of a problem with the same batch sizes")
+        if not bool(torch.isfinite(lam).all()):
+            raise ValueError("lam0 contains NaN or inf; pass None to start from a/2")
+        if slack is None or slack.shape[0] != self.N:
+            slack = self.a - lam
+        # Keep strictly inside the box: the entropy barrier is infinite on its faces.
+        floor = self.a * 1e-12
+        lam = torch.maximum(lam, floor)
+        slack = torch.maximum(torch.minimum(slack, self.a - lam), floor)
+        lam = torch.minimum(lam, self.a - slack)
+        return lam, slack
+
+    def output(self, t: torch.Tensor):
+        """Convert a result tensor to the user's array type (numpy for numpy input)."""
+        return t.detach().cpu().numpy() if self.numpy_input else t
+
+
+def entropy_term(lam: torch.Tensor, slack: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    r""":math:`\sum_i a_i H(\lambda_i/a_i) = -\sum_i [\lambda_i\log(\lambda_i/a_i) + s_i\log(s_i/a_i)]`, s = a - lambda."""
+    return -(torch.xlogy(lam, lam / a).sum() + torch.xlogy(slack, slack / a).sum())
+
+
+def _best_logistic_bias(m: torch.Tensor, y: torch.Tensor, a: torch.Tensor, iters: int = 60) -> float:
+    """1-D Newton with bisection safeguard on the convex sum_i a_i softplus(-(m_i + y_i b))."""
+    def deriv(b):
+        s = torch.sigmoid(-(m + y * b))
+        return float(-(a * y * s).sum()), float((a * s * (1 - s)).sum())
+
+    lo, hi = -1.0, 1.0
+    while deriv(lo)[0] > 0:
+        lo *= 2
+        if lo < -1e12:
+            break
+    while deriv(hi)[0] < 0:
+        hi *= 2
+        if hi > 1e12:
+            break
+    b = 0.5 * (lo + hi)
+    for _ in range(iters):
+        g, h = deriv(b)
+        if g == 0.0 or (h > 0 and abs(g / h) <= 1e-15 * max(1.0, abs(b))):
+            break
+        if g > 0:
+            hi = b
+        else:
+            lo = b
+        step = b - g / h if h > 0 else 0.5 * (lo + hi)
+        b = step if lo <= step <= hi else 0.5 * (lo + hi)
+        if hi - lo <= 1e-15 * max(1.0, abs(b)):
+            break
+    return b
+
+
+def _best_hinge_bias(m: torch.Tensor, y: torch.Tensor, a: torch.Tensor) -> float:
+    """Exact minimiser of the convex piecewise-linear sum_i a_i max(0, 1 - m_i - y_i b).
+
+    Each term has its kink at ``b_i = y_i (1 - m_i)``; the minimum sits at a kink
+    where the slope changes sign, found by sorting the kinks.
+    """
+    kinks = y * (1.0 - m)
+    order = torch.argsort(kinks)
+    k, ys, ws = kinks[order], y[order], a[order]
+    # slope just right of kink j: terms with y=+1 are active for b < kink (slope -a),
+    # terms with y=-1 are active for b > kink (slope +a).
+    pos_after = torch.flip(torch.cumsum(torch.flip(ws * (ys > 0), [0]), 0), [0]) - ws * (ys > 0)
+    neg_upto = torch.cumsum(ws * (ys < 0), 0)
+    slope_right = neg_upto - pos_after
+    j = int(torch.nonzero(slope_right >= 0)[0]) if bool((slope_right >= 0).any()) else len(k) - 1
+    return float(k[j])

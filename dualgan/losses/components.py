@@ -1,0 +1,61 @@
+"""The (f, g, h) component functions of the common GAN losses."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["GANLoss", "LOSSES", "get_loss", "minimax", "non_saturating", "wasserstein", "hinge", "least_squares"]
+
+Component = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class GANLoss:
+    r"""A GAN objective given by its component functions.
+
+    ``f`` and ``g`` act on the discriminator's score of real and generated
+    samples (the discriminator maximises their means); ``h`` acts on the score
+    of generated samples (the generator minimises its mean).
+    """
+
+    name: str
+    f: Component
+    g: Component
+    h: Component
+
+    def discriminator_value(self, score_real: torch.Tensor, score_fake: torch.Tensor) -> torch.Tensor:
+        r""":math:`E_{p_d}[f(s)] + E_{p_g}[g(s)]` (to be maximised)."""
+        return self.f(score_real).mean() + self.g(score_fake).mean()
+
+    def discriminator_loss(self, score_real: torch.Tensor, score_fake: torch.Tensor) -> torch.Tensor:
+        """The discriminator's loss to minimise: minus :meth:`discriminator_value`."""
+        return -self.discriminator_value(score_real, score_fake)
+
+    def generator_loss(self, score_fake: torch.Tensor) -> torch.Tensor:
+        r""":math:`E_{p_g}[h(s)]` (to be minimised)."""
+        return self.h(score_fake).mean()
+
+
+def _log_one_minus_sigmoid(s):
+    return F.logsigmoid(-s)  # log(1 - sigmoid(s)), stable
+
+
+minimax = GANLoss("minimax", f=F.logsigmoid, g=_log_one_minus_sigmoid, h=_log_one_minus_sigmoid)
+non_saturating = GANLoss("non_saturating", f=F.logsigmoid, g=_log_one_minus_sigmoid, h=lambda s: -F.logsigmoid(s))
+wasserstein = GANLoss("wasserstein", f=lambda s: s, g=lambda s: -s, h=lambda s: -s)
+hinge = GANLoss("hinge", f=lambda s: -F.relu(1.0 - s), g=lambda s: -F.relu(1.0 + s), h=lambda s: -s)
+least_squares = GANLoss("least_squares", f=lambda s: -(s - 1.0) ** 2, g=lambda s: -s ** 2, h=lambda s: (s - 1.0) ** 2)
+
+LOSSES = {loss.name: loss for loss in (minimax, non_saturating, wasserstein, hinge, least_squares)}
+
+
+def get_loss(name_or_loss) -> GANLoss:
+    """Look a loss up by name (``minimax``, ``non_saturating``, ``wasserstein``, ``hinge``, ``least_squares``)."""
+    if isinstance(name_or_loss, GANLoss):
+        return name_or_loss
+    if name_or_loss not in LOSSES:
+        raise ValueError(f"unknown loss {name_or_loss!r}; choose one of {sorted(LOSSES)} or build a GANLoss(f, g, h)")
+    return LOSSES[name_or_loss]

@@ -1,0 +1,4 @@
+"""Sample-quality metrics that need no downloads (SPEC.md section 6)."""
+from .coverage import CoverageReport, mode_coverage
+
+__all__ = ["CoverageReport", "mode_coverage"]
