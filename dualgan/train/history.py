@@ -1,0 +1,343 @@
+r"""Per-iteration training records shared by every trainer of the library.
+
+A :class:`History` is a column store of floats: one row per iteration, one
+column per recorded quantity. The standard columns are
+
+``iteration``, ``objective`` (the value the trainer claims to increase, e.g.
+the dual value :math:`g(\theta_t) = \max_\lambda D(\lambda;\theta_t)` of SPEC.md
+section 1), ``gap`` (the duality gap certificate), ``lambda_mean`` /
+``lambda_min`` / ``lambda_max`` (statistics of the dual variables) and
+``seconds`` (cumulative wall time);
+
+any trainer adds its own (``rho``, ``radius``, ``accepted`` for trust-region
+steps, ``step_size``, ``constraint_mean_violation``, ...). A column that
+appears later in a run is back-filled with NaN; a value a trainer does not
+report in some row is NaN there too.
+
+Monotone ascent (SPEC.md section 1) is checked with :meth:`History.is_monotone`
+and inspected with :meth:`History.decreases`, which lists every iteration where
+the objective fell and by how much.
+
+Histories are saved as JSON (``.json``) or numpy archives (``.npz``), never as
+pickles: :meth:`History.load` reads only numbers and strings.
+
+>>> h = History(meta={"trainer": "example"})
+>>> for t, value in enumerate([1.0, 2.0, 1.5, 3.0]):
+...     h.append(iteration=t, objective=value)
+>>> h.is_monotone(tol=1e-9)
+False
+>>> [(d.iteration, d.drop) for d in h.decreases()]
+[(2, 0.5)]
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+
+__all__ = ["History", "Decrease", "STANDARD_COLUMNS"]
+
+STANDARD_COLUMNS = ("iteration", "objective", "gap", "lambda_mean", "lambda_min", "lambda_max", "seconds")
+
+_FORMAT = "dualgan.History/1"
+
+
+@dataclass(frozen=True)
+class Decrease:
+    """One iteration where a column fell: ``drop = before - after > tol``."""
+
+    iteration: int
+    row: int
+    before: float
+    after: float
+
+    @property
+    def drop(self) -> float:
+        return self.before - self.after
+
+
+class History:
+    """Column store of per-iteration floats, plus run metadata and named arrays.
+
+    Parameters
+    ----------
+    meta:
+        Run settings (strings, ints, floats, bools), saved with the history.
+    """
+
+    def __init__(self, meta: Mapping[str, object] | None = None):
+        self._columns: dict[str, list[float]] = {}
+        self._n_rows = 0
+        self.meta: dict[str, object] = {}
+        self._arrays: dict[str, np.ndarray] = {}
+        for key, value in dict(meta or {}).items():
+            self.set_meta(key, value)
+
+    # ------------------------------------------------------------ recording
+    def append(self, **values: float) -> None:
+        """Add one row; unknown names become new columns (NaN in earlier rows)."""
+        if not values:
+            raise ValueError("append needs at least one column=value pair, e.g. append(iteration=0, objective=1.0)")
+        row: dict[str, float] = {}
+        for name, value in values.items():
+            try:
+                row[name] = float(value)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"History column {name!r} takes floats, got {value!r}") from exc
+        for name in row:
+            if name not in self._columns:
+                self._columns[name] = [math.nan] * self._n_rows
+        for name, column in self._columns.items():
+            column.append(row.get(name, math.nan))
+        self._n_rows += 1
+
+    def extend(self, other: "History") -> None:
+        """Append every row of ``other`` (used when resuming from a checkpoint)."""
+        for i in range(len(other)):
+            self.append(**{name: col[i] for name, col in other._columns.items()})
+        for name, arr in other._arrays.items():
+            self._arrays[name] = arr
+
+    def set_meta(self, key: str, value: object) -> None:
+        """Store one run setting; only JSON scalars (str, int, float, bool, None) are accepted."""
+        if not isinstance(key, str):
+            raise ValueError(f"meta keys must be strings, got {key!r}")
+        if isinstance(value, (np.floating, np.integer)):
+            value = value.item()
+        if value is not None and not isinstance(value, (str, int, float, bool)):
+            raise ValueError(f"meta[{key!r}] must be a str, int, float, bool or None, got {type(value).__name__}; "
+                             f"convert it with str() or float()")
+        self.meta[key] = value
+
+    def add_array(self, name: str, array) -> None:
+        """Attach a named float array (e.g. the dual variables at one iteration)."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"array name must be a non-empty string, got {name!r}")
+        self._arrays[name] = np.asarray(_to_numpy(array), dtype=np.float64)
+
+    # ------------------------------------------------------------ reading
+    def __len__(self) -> int:
+        return self._n_rows
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self._columns)
+
+    @property
+    def array_names(self) -> tuple[str, ...]:
+        return tuple(self._arrays)
+
+    def column(self, name: str) -> np.ndarray:
+        """A copy of one column as a float64 array."""
+        if name not in self._columns:
+            raise ValueError(f"History has no column {name!r}; it has {list(self._columns)}")
+        return np.asarray(self._columns[name], dtype=np.float64)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.column(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._columns
+
+    def array(self, name: str) -> np.ndarray:
+        """A copy of an attached array."""
+        if name not in self._arrays:
+            raise ValueError(f"History has no array {name!r}; it has {list(self._arrays)}")
+        return self._arrays[name].copy()
+
+    def last(self, name: str) -> float:
+        """The last value of a column (NaN for an empty history)."""
+        col = self.column(name)
+        return float(col[-1]) if col.size else math.nan
+
+    def iterations(self) -> np.ndarray:
+        """The ``iteration`` column, or 0..len-1 when the trainer did not record one."""
+        return self.column("iteration") if "iteration" in self._columns else np.arange(self._n_rows, dtype=float)
+
+    def __repr__(self) -> str:
+        return f"History(rows={self._n_rows}, columns={list(self._columns)}, meta={self.meta})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, History):
+            return NotImplemented
+        if self.columns != other.columns or len(self) != len(other) or self.meta != other.meta:
+            return False
+        if set(self._arrays) != set(other._arrays):
+            return False
+        same_cols = all(np.array_equal(self.column(c), other.column(c), equal_nan=True) for c in self.columns)
+        same_arrays = all(np.array_equal(self._arrays[k], other._arrays[k], equal_nan=True) for k in self._arrays)
+        return same_cols and same_arrays
+
+    # ------------------------------------------------------------ monotonicity
+    def decreases(self, tol: float = 0.0, column: str = "objective") -> tuple[Decrease, ...]:
+        """Every row where ``column`` fell by more than ``tol`` relative to the previous row.
+
+        NaN rows are skipped (compared with the last finite value before them).
+        """
+        tol = _check_tol(tol)
+        values = self.column(column)
+        its = self.iterations()
+        out: list[Decrease] = []
+        prev, prev_row = math.nan, -1
+        for row, value in enumerate(values):
+            if not math.isfinite(value):
+                continue
+            if prev_row >= 0 and prev - value > tol:
+                out.append(Decrease(iteration=int(its[row]), row=row, before=float(prev), after=float(value)))
+            prev, prev_row = value, row
+        return tuple(out)
+
+    def is_monotone(self, tol: float = 1e-9, column: str = "objective") -> bool:
+        """True when ``column`` never decreases by more than ``tol`` between consecutive finite rows
+        and at least one value is finite (an all-NaN run is not a monotone run)."""
+        values = self.column(column)
+        if not np.isfinite(values).any():
+            return False
+        return not self.decreases(tol, column)
+
+    def largest_decrease(self, column: str = "objective") -> float:
+        """The largest fall between consecutive finite rows (0.0 when none)."""
+        drops = [d.drop for d in self.decreases(0.0, column)]
+        return max(drops) if drops else 0.0
+
+    # ------------------------------------------------------------ persistence
+    def to_dict(self) -> dict:
+        """Plain JSON-able form (NaN written as None)."""
+        return {
+            "format": _FORMAT,
+            "meta": dict(self.meta),
+            "columns": {k: [None if math.isnan(v) else v for v in col]
+                        for k, col in self._columns.items()},
+            "arrays": {k: {"shape": list(a.shape), "data": [None if math.isnan(v) else float(v) for v in a.ravel()]}
+                       for k, a in self._arrays.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "History":
+        if not isinstance(data, Mapping) or data.get("format") != _FORMAT:
+            raise ValueError(f"not a saved dualgan History (expected format {_FORMAT!r})")
+        h = cls(meta=data.get("meta", {}))
+        cols = data["columns"]
+        n = len(next(iter(cols.values()))) if cols else 0
+        h._columns = {k: [math.nan if v is None else float(v) for v in col] for k, col in cols.items()}
+        if any(len(c) != n for c in h._columns.values()):
+            raise ValueError("corrupt History: columns have different lengths")
+        h._n_rows = n
+        for k, spec in data.get("arrays", {}).items():
+            flat = np.array([math.nan if v is None else v for v in spec["data"]], dtype=np.float64)
+            h._arrays[k] = flat.reshape(spec["shape"])
+        return h
+
+    def save(self, path) -> Path:
+        """Write to ``path``: ``.json`` (text) or ``.npz`` (numpy archive, no pickled objects)."""
+        path = Path(path)
+        if path.suffix == ".json":
+            path.write_text(json.dumps(self.to_dict(), allow_nan=True))
+        elif path.suffix == ".npz":
+            payload = {f"col:{k}": self.column(k) for k in self._columns}
+            payload.update({f"arr:{k}": v for k, v in self._arrays.items()})
+            payload["__meta__"] = np.array(json.dumps({"format": _FORMAT, "meta": self.meta,
+                                                       "columns": list(self._columns)}))
+            with open(path, "wb") as fh:
+                np.savez(fh, **payload)
+        else:
+            raise ValueError(f"path must end in .json or .npz, got {str(path)!r}")
+        return path
+
+    @classmethod
+    def load(cls, path) -> "History":
+        """Read a history written by :meth:`save`."""
+        path = Path(path)
+        if path.suffix == ".json":
+            return cls.from_dict(json.loads(path.read_text()))
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as data:
+                header = json.loads(str(data["__meta__"]))
+                if header.get("format") != _FORMAT:
+                    raise ValueError(f"{path} is not a saved dualgan History")
+                h = cls(meta=header["meta"])
+                h._columns = {k: data[f"col:{k}"].astype(np.float64).tolist() for k in header["columns"]}
+                h._n_rows = len(next(iter(h._columns.values()))) if h._columns else 0
+                for key in data.files:
+                    if key.startswith("arr:"):
+                        h._arrays[key[4:]] = data[key].astype(np.float64)
+            return h
+        raise ValueError(f"path must end in .json or .npz, got {str(path)!r}")
+
+    # ------------------------------------------------------------ plotting
+    def plot(self, columns: Iterable[str] = ("objective",), ax=None, label: str | None = None,
+             logy: bool = False, **plot_kwargs):
+        """Plot columns against the iteration; returns the matplotlib Axes."""
+        import matplotlib
+
+        if ax is None:
+            matplotlib.use("Agg", force=False)
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots(figsize=(6, 3.5))
+        its = self.iterations()
+        for name in columns:
+            values = self.column(name)
+            lab = name if label is None else (label if len(tuple(columns)) == 1 else f"{label}: {name}")
+            ax.plot(its, np.abs(values) if logy else values, label=lab, **plot_kwargs)
+        if logy:
+            ax.set_yscale("log")
+        ax.set_xlabel("iteration")
+        ax.legend(loc="best", fontsize="small")
+        return ax
+
+    def plot_objective(self, path=None, title: str | None = None, tol: float = 1e-9):
+        """Objective and duality gap side by side, decreases beyond ``tol`` marked in red.
+
+        Writes a PNG when ``path`` is given; returns the Figure.
+        """
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        panels = 2 if "gap" in self._columns else 1
+        fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.5), squeeze=False)
+        self.plot(["objective"], ax=axes[0, 0])
+        bad = self.decreases(tol)
+        if bad:
+            rows = [d.row for d in bad]
+            axes[0, 0].plot(self.iterations()[rows], self.column("objective")[rows], "rv",
+                            label=f"{len(bad)} decreases > {tol:g}")
+            axes[0, 0].legend(loc="best", fontsize="small")
+        if panels == 2:
+            gap = self.column("gap")
+            axes[0, 1].semilogy(self.iterations(), np.maximum(gap, 1e-300), label="duality gap")
+            axes[0, 1].set_xlabel("iteration")
+            axes[0, 1].legend(loc="best", fontsize="small")
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(path, dpi=100)
+        return fig
+
+
+def _check_tol(tol) -> float:
+    try:
+        t = float(tol)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"tol must be a number >= 0, got {tol!r}") from exc
+    if not t >= 0 or math.isinf(t):
+        raise ValueError(f"tol must be finite and >= 0, got {tol!r}")
+    return t
+
+
+def _to_numpy(array):
+    try:
+        import torch
+
+        if isinstance(array, torch.Tensor):
+            return array.detach().cpu().double().numpy()
+    except ImportError:  # pragma: no cover
+        pass
+    return array

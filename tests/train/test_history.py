@@ -1,0 +1,91 @@
+"""History: column store, monotonicity checks, persistence (no pickle), plotting."""
+import math
+
+import numpy as np
+import pytest
+
+from dualgan.train import History
+
+
+def _history(values, **extra):
+    h = History(meta={"trainer": "test", "C": 1e-4, "fixed": True})
+    for t, v in enumerate(values):
+        h.append(iteration=t, objective=v, **{k: col[t] for k, col in extra.items()})
+    return h
+
+
+def test_decreases_match_brute_force(rng):
+    values = np.cumsum(rng.normal(0.0, 1.0, 200))
+    h = _history(values)
+    tol = 0.3
+    expected = [t for t in range(1, 200) if values[t - 1] - values[t] > tol]
+    found = h.decreases(tol)
+    assert [d.iteration for d in found] == expected
+    for d in found:
+        assert d.drop == pytest.approx(values[d.iteration - 1] - values[d.iteration], abs=0)
+    assert h.largest_decrease() == pytest.approx(max(0.0, np.max(values[:-1] - values[1:])))
+    assert not h.is_monotone(tol=tol)
+    assert h.is_monotone(tol=h.largest_decrease())
+
+
+def test_monotone_and_tolerance():
+    h = _history([0.0, 1.0, 1.0 - 5e-10, 2.0])
+    assert h.is_monotone(tol=1e-9)
+    assert not h.is_monotone(tol=1e-10)
+    assert [d.iteration for d in h.decreases(1e-10)] == [2]
+
+
+def test_nan_rows_are_skipped_but_all_nan_is_not_monotone():
+    h = _history([1.0, math.nan, 0.5])
+    assert [d.before for d in h.decreases()] == [1.0]
+    assert not _history([math.nan, math.nan]).is_monotone()
+
+
+def test_new_columns_backfill_with_nan():
+    h = History()
+    h.append(iteration=0, objective=1.0)
+    h.append(iteration=1, objective=2.0, rho=0.8, accepted=1)
+    h.append(iteration=2, objective=3.0)
+    assert np.isnan(h["rho"][0]) and h["rho"][1] == 0.8 and np.isnan(h["rho"][2])
+    assert h.columns == ("iteration", "objective", "rho", "accepted")
+    assert len(h) == 3 and h.last("objective") == 3.0
+
+
+@pytest.mark.parametrize("suffix", [".json", ".npz"])
+def test_save_load_round_trip(tmp_path, rng, suffix):
+    h = _history(rng.normal(size=7), gap=rng.uniform(0, 1e-10, 7))
+    h.append(iteration=7, objective=math.nan, gap=math.inf)
+    h.add_array("lambda_fake@3", rng.uniform(size=(4, 2)))
+    path = h.save(tmp_path / f"h{suffix}")
+    back = History.load(path)
+    assert back == h
+    assert back.meta == {"trainer": "test", "C": 1e-4, "fixed": True}
+    np.testing.assert_array_equal(back.array("lambda_fake@3"), h.array("lambda_fake@3"))
+
+
+def test_npz_is_loaded_without_pickle(tmp_path):
+    h = _history([1.0, 2.0])
+    path = h.save(tmp_path / "h.npz")
+    with np.load(path, allow_pickle=False) as data:  # would raise on pickled objects
+        assert "col:objective" in data.files
+
+
+def test_bad_input_names_the_argument(tmp_path):
+    h = History()
+    with pytest.raises(ValueError, match="objective"):
+        h.append(objective="abc")
+    with pytest.raises(ValueError, match="meta"):
+        h.set_meta("net", object())
+    with pytest.raises(ValueError, match=".json or .npz"):
+        h.save(tmp_path / "h.pkl")
+    with pytest.raises(ValueError, match="no column"):
+        h.column("missing")
+    with pytest.raises(ValueError, match="tol"):
+        h.decreases(-1.0)
+
+
+def test_plot_objective_writes_png(tmp_path):
+    h = _history([0.0, 1.0, 0.5, 2.0], gap=[1e-11, 1e-12, 1e-11, 1e-12])
+    fig = h.plot_objective(tmp_path / "obj.png")
+    assert (tmp_path / "obj.png").stat().st_size > 1000
+    assert len(fig.axes) == 2
