@@ -43,16 +43,26 @@ def solve_lbfgsb(problem: LinearDual, tol: float, max_iter: int | None, lam0) ->
 
     lo = 0.0 if hinge else _EDGE
     hi = 1.0 if hinge else 1 - _EDGE
-    res = minimize(neg_dual, u0, jac=True, method="L-BFGS-B", bounds=[(lo, hi)] * len(a),
-                   options={"maxiter": max_iter, "maxfun": 2 * max_iter, "ftol": 0.0, "gtol": 1e-14,
-                            "maxcor": 30})
-    lam = torch.as_tensor(a * res.x, dtype=torch.float64, device=problem.device)
-    slack = torch.as_tensor(a * (1 - res.x), dtype=torch.float64, device=problem.device)
-    gap = problem.gap(lam, slack)
-    if gap <= tol:
-        status = "converged"
-    elif res.nit >= max_iter:
-        status = "max_iter"
-    else:
+    # L-BFGS-B stops when its quasi-Newton model stops making progress, which can
+    # be before the gap certificate holds; a restart (fresh curvature pairs) resumes it.
+    iterations, gap, status, u = 0, float("inf"), "max_iter", u0
+    for _restart in range(6):
+        res = minimize(neg_dual, u, jac=True, method="L-BFGS-B", bounds=[(lo, hi)] * len(a),
+                       options={"maxiter": max_iter - iterations, "maxfun": 2 * max_iter, "ftol": 0.0,
+                                "gtol": 1e-14, "maxcor": 30})
+        iterations += res.nit
+        u = res.x
+        lam = torch.as_tensor(a * u, dtype=torch.float64, device=problem.device)
+        slack = torch.as_tensor(a * (1 - u), dtype=torch.float64, device=problem.device)
+        new_gap = problem.gap(lam, slack)
+        if new_gap <= tol:
+            status = "converged"
+            break
+        if iterations >= max_iter:
+            status = "max_iter"
+            break
         status = f"stalled: {res.message}"
-    return problem_result(problem, lam, slack, res.nit, time.perf_counter() - t0, status, "lbfgsb", tol)
+        if new_gap >= gap:
+            break
+        gap = new_gap
+    return problem_result(problem, lam, slack, iterations, time.perf_counter() - t0, status, "lbfgsb", tol)
