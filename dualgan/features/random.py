@@ -1,0 +1,90 @@
+r"""Random (untrained) feature maps: random Fourier features and a frozen random CNN.
+
+Random Fourier features (Rahimi & Recht, 2007) approximate the Gaussian kernel:
+
+.. math::
+
+    \phi(x) = \sqrt{2/k}\,\cos(Wx + b),\quad W_{jl} \sim \mathcal N(0, \sigma^{-2}),\;
+    b_j \sim U[0, 2\pi], \qquad
+    \mathbb E[\phi(x)^\top\phi(y)] = \exp\!\Big(-\frac{\|x-y\|^2}{2\sigma^2}\Big).
+
+The random CNN is the Dualing GANs paper's "random features" for images: a
+convolutional network at its random initialisation, frozen, whose hidden
+activations on all layers are flattened and concatenated.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .._checks import check_positive
+
+__all__ = ["RandomFourierFeatures", "RandomCNNFeatures"]
+
+
+class RandomFourierFeatures(nn.Module):
+    """``k`` random Fourier features of a Gaussian kernel with bandwidth ``sigma`` on R^D (fixed by ``seed``)."""
+
+    def __init__(self, in_features: int, n_features: int = 256, sigma: float = 1.0, seed: int = 0):
+        super().__init__()
+        for name, v in (("in_features", in_features), ("n_features", n_features)):
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        self.sigma = check_positive(sigma, "sigma")
+        gen = torch.Generator().manual_seed(int(seed))
+        self.register_buffer("weight", torch.randn(n_features, in_features, generator=gen, dtype=torch.float64)
+                             / self.sigma)
+        self.register_buffer("phase", 2 * math.pi * torch.rand(n_features, generator=gen, dtype=torch.float64))
+
+    @property
+    def out_features(self) -> int:
+        return int(self.weight.shape[0])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 2 or x.shape[1] != self.weight.shape[1]:
+            raise ValueError(f"input must have shape (batch, {self.weight.shape[1]}), got {tuple(x.shape)}")
+        proj = x @ self.weight.to(x.dtype).T + self.phase.to(x.dtype)
+        return math.sqrt(2.0 / self.out_features) * torch.cos(proj)
+
+
+class RandomCNNFeatures(nn.Module):
+    """A frozen randomly initialised CNN; features = all hidden activations, flattened and concatenated.
+
+    Each block is ``Conv2d(3x3, padding 1) -> ReLU`` followed by a 2x2 max-pool
+    (except the last block); the output of every ReLU is a feature group. The
+    parameters have ``requires_grad=False``; gradients still flow to the input.
+    """
+
+    def __init__(self, in_channels: int = 1, channels: tuple[int, ...] = (16, 32), seed: int = 0):
+        super().__init__()
+        if not isinstance(in_channels, int) or in_channels < 1:
+            raise ValueError(f"in_channels must be a positive integer, got {in_channels!r}")
+        if not channels or any(not isinstance(c, int) or c < 1 for c in channels):
+            raise ValueError(f"channels must be a non-empty tuple of positive integers, got {channels!r}")
+        state = torch.random.get_rng_state()
+        torch.manual_seed(int(seed))
+        try:
+            convs, prev = [], in_channels
+            for c in channels:
+                convs.append(nn.Conv2d(prev, c, 3, padding=1))
+                prev = c
+            self.convs = nn.ModuleList(convs)
+        finally:
+            torch.random.set_rng_state(state)
+        for p in self.parameters():
+            p.requires_grad_(False)
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4:
+            raise ValueError(f"input must be images of shape (batch, channels, height, width), got {tuple(x.shape)}")
+        feats = []
+        h = x
+        for i, conv in enumerate(self.convs):
+            h = torch.relu(nn.functional.conv2d(h, conv.weight.to(h.dtype), conv.bias.to(h.dtype), padding=1))
+            feats.append(h.flatten(1))
+            if i + 1 < len(self.convs) and min(h.shape[-2:]) >= 2:
+                h = nn.functional.max_pool2d(h, 2)
+        return torch.cat(feats, dim=1)
