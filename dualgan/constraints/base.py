@@ -24,12 +24,25 @@ __all__ = ["ConstraintHandler", "ConstraintState", "NoConstraint"]
 
 @dataclass(frozen=True)
 class ConstraintState:
-    """Violation of a batch and the handler's own variables (multipliers, penalty weight)."""
+    """Violation of a batch and the handler's own variables (multipliers, penalty weight).
+
+    ``mean_violation`` / ``max_violation``: Euclidean distance of the samples
+    to the constraint set (to the nearest hyperplane for a union).
+    ``multipliers``: the augmented Lagrangian's estimates (empty otherwise).
+    ``penalty_weight``: the penalty's weight or the augmented Lagrangian's
+    penalty parameter rho. ``mean_residual`` / ``max_residual``: the same
+    violation in the user's units, ||A x - b|| (min_k |a_k^T x - b_k| for a
+    union); NaN when a handler does not compute them. ``shares``: for a union,
+    the fraction of samples whose nearest hyperplane is k.
+    """
 
     mean_violation: float
     max_violation: float
     multipliers: tuple[float, ...] = field(default=())
     penalty_weight: float = 0.0
+    mean_residual: float = float("nan")
+    max_residual: float = float("nan")
+    shares: tuple[float, ...] = field(default=())
 
 
 @runtime_checkable

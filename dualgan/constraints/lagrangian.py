@@ -1,0 +1,140 @@
+r"""The augmented Lagrangian (method of multipliers) for generated samples (SPEC.md section 4).
+
+Per sample, the *active residual* :math:`R(x)` is
+
+* one subspace: :math:`R(x) = A x - b \in R^r`;
+* a union: :math:`R(x)_k = a_k^\top x - b_k` for the sample's nearest
+  hyperplane :math:`k = k^*(x)` and 0 for the others (:math:`R(x) \in R^K`):
+  locally the union is that one hyperplane.
+
+The constraint is :math:`c(\theta) = E_z[R(G(z))] = 0` (one multiplier per
+equation, resp. per hyperplane) and the generator minimises
+
+.. math::
+
+    L_G(\theta) + \mu^\top c(\theta) + \frac{\rho}{2}\, E_z\|R(G(z))\|^2 .
+
+The quadratic term is the per-sample form (it bounds
+:math:`\tfrac{\rho}{2}\|c\|^2` from above by Jensen's inequality and, unlike
+it, vanishes only when every sample is feasible). After each generator step
+``update`` takes the dual-ascent step of the method of multipliers
+
+.. math:: \mu \leftarrow \mu + \rho\, c_{\text{batch}},
+
+and every ``check_every`` updates compares the window's mean violation
+:math:`E\|R\|` with the previous window's: when it has not fallen below
+``decrease`` times that, :math:`\rho \leftarrow \min(\text{growth}\cdot\rho, \rho_{\max})`
+(Nocedal & Wright, *Numerical Optimization*, 2nd ed., Framework 17.3 / Bertsekas 1982).
+``state`` reports :math:`\mu` as ``multipliers`` and :math:`\rho` as
+``penalty_weight``, so trainers record both in their History.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .._checks import check_positive
+from .base import ConstraintState
+from .projection import flatten_samples, state_of
+from .sets import AffineSubspace, HyperplaneUnion, as_constraint_set
+
+__all__ = ["AugmentedLagrangian", "active_residual"]
+
+
+class AugmentedLagrangian:
+    r"""Handler: method of multipliers with multipliers :math:`\mu` and penalty parameter :math:`\rho`.
+
+    Parameters
+    ----------
+    constraint:
+        An :class:`AffineSubspace` (``r`` multipliers) or a
+        :class:`HyperplaneUnion` (one multiplier per hyperplane).
+    rho:
+        Initial penalty parameter, > 0.
+    growth, rho_max:
+        :math:`\rho` is multiplied by ``growth`` (>= 1) when the violation
+        stalls, up to ``rho_max``. ``growth=1`` keeps :math:`\rho` fixed.
+    check_every, decrease:
+        Window length (in ``update`` calls) of the stall test, and the factor
+        (in (0, 1]) by which the violation must fall per window.
+    dual_step:
+        Step of the multiplier update; ``None`` (default) uses :math:`\rho`,
+        the classical method of multipliers.
+    multipliers:
+        Initial :math:`\mu` (default zeros).
+    """
+
+    def __init__(self, constraint: AffineSubspace | HyperplaneUnion, rho: float = 1.0, growth: float = 2.0,
+                 rho_max: float = 1e4, check_every: int = 50, decrease: float = 0.5,
+                 dual_step: float | None = None, multipliers=None):
+        self.constraint = as_constraint_set(constraint)
+        self.rho = check_positive(rho, "rho")
+        self.growth = check_positive(growth, "growth")
+        if self.growth < 1:
+            raise ValueError(f"growth must be >= 1 (rho never shrinks), got {growth!r}")
+        self.rho_max = check_positive(rho_max, "rho_max")
+        if self.rho_max < self.rho:
+            raise ValueError(f"rho_max ({rho_max!r}) must be >= rho ({rho!r})")
+        if not isinstance(check_every, int) or check_every < 1:
+            raise ValueError(f"check_every must be a positive integer, got {check_every!r}")
+        self.check_every = check_every
+        self.decrease = check_positive(decrease, "decrease")
+        if self.decrease > 1:
+            raise ValueError(f"decrease must lie in (0, 1], got {decrease!r}")
+        self.dual_step = None if dual_step is None else check_positive(dual_step, "dual_step")
+        n_mult = (self.constraint.n_equations if isinstance(self.constraint, AffineSubspace)
+                  else self.constraint.n_hyperplanes)
+        if multipliers is None:
+            mu = torch.zeros(n_mult, dtype=torch.float64)
+        else:
+            mu = torch.as_tensor(multipliers, dtype=torch.float64).reshape(-1)
+            if mu.shape[0] != n_mult or not bool(torch.isfinite(mu).all()):
+                what = "equation" if isinstance(self.constraint, AffineSubspace) else "hyperplane"
+                raise ValueError(f"multipliers must be {n_mult} finite numbers (one per {what}), got {multipliers!r}")
+        self.multipliers = mu
+        self.n_updates = 0
+        self._window_sum = 0.0
+        self._previous_window: float | None = None
+
+    def __repr__(self) -> str:
+        return f"AugmentedLagrangian({self.constraint!r}, rho={self.rho:g})"
+
+    def wrap_generator(self, generator: nn.Module) -> nn.Module:
+        return generator
+
+    def penalty(self, samples: torch.Tensor) -> torch.Tensor:
+        R = active_residual(self.constraint, flatten_samples(self.constraint, samples))
+        mu = self.multipliers.to(device=R.device, dtype=R.dtype)
+        return mu @ R.mean(dim=0) + 0.5 * self.rho * R.square().sum(dim=1).mean()
+
+    def update(self, samples: torch.Tensor) -> None:
+        with torch.no_grad():
+            x = flatten_samples(self.constraint, samples).detach().to(torch.float64)
+            R = active_residual(self.constraint, x)
+            step = self.rho if self.dual_step is None else self.dual_step
+            self.multipliers = self.multipliers.to(R.device) + step * R.mean(dim=0)
+            if not bool(torch.isfinite(self.multipliers).all()):
+                raise FloatingPointError("augmented Lagrangian: the multipliers became non-finite; the generator's "
+                                         "samples diverged (lower the learning rate or rho)")
+            self._window_sum += float(torch.linalg.vector_norm(R, dim=1).mean())
+        self.n_updates += 1
+        if self.n_updates % self.check_every == 0:
+            window = self._window_sum / self.check_every
+            if self._previous_window is not None and window > self.decrease * self._previous_window:
+                self.rho = min(self.rho * self.growth, self.rho_max)
+            self._previous_window = window
+            self._window_sum = 0.0
+
+    def state(self, samples: torch.Tensor) -> ConstraintState:
+        return state_of(self.constraint, samples, multipliers=self.multipliers.cpu().tolist(),
+                        penalty_weight=self.rho)
+
+
+def active_residual(constraint, x: torch.Tensor) -> torch.Tensor:
+    """:math:`R(x)`: (n, r) for a subspace, (n, K) with one non-zero column per row for a union."""
+    if isinstance(constraint, AffineSubspace):
+        return constraint.residual(x)
+    res = constraint.residual(x)
+    nearest = constraint.signed_distances(x.detach()).abs().argmin(dim=1)
+    mask = torch.zeros_like(res).scatter_(1, nearest[:, None], 1.0)
+    return res * mask

@@ -1,0 +1,99 @@
+r"""Soft constraints: a weighted penalty added to the generator's loss (SPEC.md section 4).
+
+The generator minimises :math:`L_G + \gamma\, E_z[c(G(z))]` with
+
+* one subspace: :math:`c(x) = \|A x - b\|^2` (``form="squared"``);
+* a union of hyperplanes, with residuals :math:`r_k(x) = a_k^\top x - b_k`:
+
+  - ``form="product"``: :math:`c(x) = \prod_k r_k(x)^2`, the product proposed
+    alongside the original question (zero exactly on the union; squared so
+    that it is non-negative and smooth). Its scale is the product of all the
+    distances, so far from the union it grows like :math:`\|x\|^{2K}` and near
+    the intersection of two hyperplanes it vanishes to fourth order;
+  - ``form="min"``: :math:`c(x) = \min_k r_k(x)^2` (piecewise smooth);
+  - ``form="smooth_min"`` (default for unions): the log-mean-exp soft minimum
+    :math:`c(x) = -\tau \log \frac1K \sum_k e^{-r_k(x)^2/\tau}`, smooth, with
+    :math:`\min_k r_k^2 \le c \le \min_k r_k^2 + \tau \log K`. Its gradient is
+    :math:`\sum_k \mathrm{softmax}_k(-r^2/\tau)\, \nabla r_k^2`, which pulls a
+    sample toward the other hyperplanes with weight
+    :math:`\approx e^{-r_k^2/\tau}`: keep ``temperature`` well below the
+    squared distance between the data's pieces.
+
+``penalty`` returns :math:`\gamma` times the batch mean of :math:`c`;
+``update`` does nothing; ``state`` reports the batch's violation and
+:math:`\gamma` as ``penalty_weight``.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .._checks import check_choice, check_positive
+from .base import ConstraintState
+from .projection import flatten_samples, state_of
+from .sets import AffineSubspace, HyperplaneUnion, as_constraint_set
+
+__all__ = ["Penalty", "penalty_value", "SUBSPACE_FORMS", "UNION_FORMS"]
+
+SUBSPACE_FORMS = ("squared",)
+UNION_FORMS = ("product", "min", "smooth_min")
+
+
+class Penalty:
+    r"""Handler: :math:`\gamma\, E[c(x)]` in the generator's loss, :math:`c` chosen by ``form``.
+
+    Parameters
+    ----------
+    constraint:
+        An :class:`AffineSubspace` or a :class:`HyperplaneUnion`.
+    weight:
+        :math:`\gamma > 0`.
+    form:
+        ``"squared"`` for a subspace; ``"product"``, ``"min"`` or
+        ``"smooth_min"`` (default) for a union.
+    temperature:
+        :math:`\tau > 0` of ``"smooth_min"``, in squared residual units.
+    """
+
+    def __init__(self, constraint: AffineSubspace | HyperplaneUnion, weight: float = 1.0, form: str | None = None,
+                 temperature: float = 1e-2):
+        self.constraint = as_constraint_set(constraint)
+        self.weight = check_positive(weight, "weight")
+        self.temperature = check_positive(temperature, "temperature")
+        union = isinstance(self.constraint, HyperplaneUnion)
+        if form is None:
+            form = "smooth_min" if union else "squared"
+        self.form = check_choice(form, "form", UNION_FORMS if union else SUBSPACE_FORMS)
+
+    def __repr__(self) -> str:
+        return f"Penalty({self.constraint!r}, weight={self.weight:g}, form={self.form!r})"
+
+    def wrap_generator(self, generator: nn.Module) -> nn.Module:
+        return generator
+
+    def penalty(self, samples: torch.Tensor) -> torch.Tensor:
+        x = flatten_samples(self.constraint, samples)
+        return self.weight * penalty_value(self.constraint, x, self.form, self.temperature).mean()
+
+    def update(self, samples: torch.Tensor) -> None:
+        return None
+
+    def state(self, samples: torch.Tensor) -> ConstraintState:
+        return state_of(self.constraint, samples, penalty_weight=self.weight)
+
+
+def penalty_value(constraint, x: torch.Tensor, form: str, temperature: float = 1e-2) -> torch.Tensor:
+    """The per-sample penalty :math:`c(x_j)` (n,), differentiable, in ``x``'s dtype."""
+    if isinstance(constraint, AffineSubspace):
+        check_choice(form, "form", SUBSPACE_FORMS)
+        return constraint.residual(x).square().sum(dim=1)
+    check_choice(form, "form", UNION_FORMS)
+    sq = constraint.residual(x).square()                                     # (n, K)
+    if form == "product":
+        return sq.prod(dim=1)
+    if form == "min":
+        return sq.min(dim=1).values
+    tau = float(temperature)
+    return -tau * (torch.logsumexp(-sq / tau, dim=1) - math.log(sq.shape[1]))

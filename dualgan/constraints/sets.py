@@ -1,0 +1,356 @@
+r"""Constraint sets: one affine subspace, or a union of hyperplanes (SPEC.md section 4).
+
+* :class:`AffineSubspace` ``{x : A x = b}`` with ``A`` (r x D) of full row rank.
+  A thin QR factor of :math:`A^\top = Q R` is computed once in float64, so that
+
+  .. math::
+
+      P(x) = x - A^\top (A A^\top)^{-1}(A x - b) = x - Q\,(Q^\top x - c),
+      \qquad c = R^{-\top} b,
+
+  (using :math:`A A^\top = R^\top R` and :math:`A x = R^\top Q^\top x`): one
+  product with an orthonormal ``Q`` instead of a solve with the possibly
+  ill-conditioned Gram matrix. The Euclidean distance to the subspace is
+  :math:`\|Q^\top x - c\| = \|R^{-\top}(A x - b)\|`.
+
+* :class:`HyperplaneUnion` ``{x : a_k^T x = b_k for some k}``. Normals are
+  scaled to unit length once (:math:`u_k = a_k/\|a_k\|`, :math:`c_k = b_k/\|a_k\|`),
+  so :math:`d_k(x) = u_k^\top x - c_k` is the signed distance to hyperplane
+  ``k``; the distance to the union is :math:`\min_k |d_k(x)|` and the
+  projection moves ``x`` onto its nearest hyperplane.
+
+Both report a batch's violation as a :class:`Violation` (mean and max
+distance, mean and max residual norm :math:`\|A x - b\|`) computed in float64
+on the samples' device.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .._checks import check_finite_tensor, check_positive
+
+__all__ = ["Violation", "AffineSubspace", "HyperplaneUnion", "as_constraint_set"]
+
+
+@dataclass(frozen=True)
+class Violation:
+    """How far a batch lies from a constraint set.
+
+    ``*_distance``: Euclidean distance to the set (to the nearest hyperplane
+    for a union). ``*_residual``: the residual in the user's units,
+    :math:`\|A x - b\|_2` for a subspace and :math:`\min_k |a_k^\top x - b_k|`
+    for a union.
+    """
+
+    mean_distance: float
+    max_distance: float
+    mean_residual: float
+    max_residual: float
+
+
+class AffineSubspace:
+    r"""The affine subspace :math:`\{x \in R^D : A x = b\}`.
+
+    Parameters
+    ----------
+    A:
+        (r, D) matrix of full row rank r <= D (numpy array, list or tensor).
+        One equation may be passed as a 1-D vector of length D.
+    b:
+        Right-hand side of length r (default zeros). A scalar is accepted when r = 1.
+    rtol:
+        Relative tolerance of the rank test: a row is dependent when its
+        distance to the span of the preceding independent rows is at most
+        ``rtol * max(r, D) * ||A||_2``.
+
+    Raises ``ValueError`` for non-finite entries, wrong shapes, a ``b`` of the
+    wrong length, and rank-deficient ``A`` (naming each dependent row, the
+    combination of other rows it equals, and whether its equation is redundant
+    or contradicts the others).
+
+    Examples
+    --------
+    >>> import torch
+    >>> S = AffineSubspace([[1.0, 1.0, 1.0]], [1.0])   # x1 + x2 + x3 = 1
+    >>> x = S.project(torch.tensor([[1.0, 2.0, 3.0]], dtype=torch.float64))
+    >>> round(float(x.sum()), 12)
+    1.0
+    """
+
+    def __init__(self, A, b=None, rtol: float = 1e-10):
+        rtol = check_positive(rtol, "rtol")
+        A = _as_float64(A, "A")
+        if A.ndim == 1:
+            A = A[None, :]
+        if A.ndim != 2 or A.shape[0] == 0 or A.shape[1] == 0:
+            raise ValueError(f"A must be a non-empty 2-D matrix of shape (r, D) (one row per equation), "
+                             f"got shape {tuple(A.shape)}")
+        check_finite_tensor(A, "A")
+        r, D = A.shape
+        if b is None:
+            b = torch.zeros(r, dtype=torch.float64)
+        b = _as_float64(b, "b").reshape(-1) if _numel(b) == 1 and r == 1 else _as_float64(b, "b")
+        if b.ndim != 1 or b.shape[0] != r:
+            raise ValueError(f"b must be a vector with one entry per row of A (length {r}), got shape "
+                             f"{tuple(b.shape)}; pass b with shape ({r},)")
+        check_finite_tensor(b, "b")
+        _check_full_row_rank(A.numpy(), b.numpy(), rtol)
+        self.A = A
+        self.b = b
+        # A^T = Q R (thin QR, float64, once). Signs fixed so diag(R) > 0: the factor is unique.
+        Q, R = torch.linalg.qr(A.T)
+        signs = torch.sign(torch.diagonal(R))
+        Q, R = Q * signs[None, :], R * signs[:, None]
+        self.Q = Q                                                     # (D, r), orthonormal columns
+        self.R = R                                                     # (r, r), upper triangular
+        self.c = torch.linalg.solve_triangular(R.T, b[:, None], upper=False)[:, 0]  # R^{-T} b
+        self._cache: dict = {}
+
+    # ----------------------------------------------------------------- public
+    @property
+    def dim(self) -> int:
+        """Ambient dimension D."""
+        return int(self.A.shape[1])
+
+    @property
+    def n_equations(self) -> int:
+        """Number of equations r (the codimension of the subspace)."""
+        return int(self.A.shape[0])
+
+    def __repr__(self) -> str:
+        return f"AffineSubspace(r={self.n_equations}, D={self.dim})"
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        r""":math:`A x - b` for every row of ``x`` (n, D) -> (n, r), in ``x``'s dtype (differentiable)."""
+        A, b = self._factor("A", x), self._factor("b", x)
+        return x @ A.T - b
+
+    def distance(self, x: torch.Tensor) -> torch.Tensor:
+        r"""Euclidean distance of every row to the subspace, :math:`\|Q^\top x - c\|` (n,), differentiable."""
+        Q, c = self._factor("Q", x), self._factor("c", x)
+        return torch.linalg.vector_norm(x @ Q - c, dim=1)
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        r"""Orthogonal projection :math:`P(x) = x - Q(Q^\top x - c)` of every row (differentiable).
+
+        Computed in float64 and returned in ``x``'s dtype, so float32 output
+        is off the subspace only by its final rounding.
+        """
+        _check_batch(x, self.dim)
+        x64 = x.to(torch.float64)
+        Q, c = self._factor("Q", x64), self._factor("c", x64)
+        return (x64 - (x64 @ Q - c) @ Q.T).to(x.dtype)
+
+    def violation(self, x: torch.Tensor) -> Violation:
+        """Mean and max distance and residual norm of a batch (float64, no gradient)."""
+        _check_batch(x, self.dim)
+        with torch.no_grad():
+            x64 = x.detach().to(torch.float64)
+            dist = self.distance(x64)
+            res = torch.linalg.vector_norm(self.residual(x64), dim=1)
+        return _summarise(dist, res)
+
+    def point(self) -> torch.Tensor:
+        r"""The point of the subspace closest to the origin, :math:`Q c = A^\top (A A^\top)^{-1} b` (float64)."""
+        return self.Q @ self.c
+
+    def null_basis(self) -> torch.Tensor:
+        """An orthonormal basis (D, D - r) of the directions inside the subspace (float64)."""
+        # span(Q)'s complement: the left singular vectors of I - Q Q^T with singular value 1.
+        P = torch.eye(self.dim, dtype=torch.float64) - self.Q @ self.Q.T
+        U, _, _ = torch.linalg.svd(P)
+        return U[:, : self.dim - self.n_equations]
+
+    # ---------------------------------------------------------------- helpers
+    def _factor(self, name: str, like: torch.Tensor) -> torch.Tensor:
+        key = (name, like.device, like.dtype)
+        if key not in self._cache:
+            self._cache[key] = getattr(self, name).to(device=like.device, dtype=like.dtype)
+        return self._cache[key]
+
+
+class HyperplaneUnion:
+    r"""The union of hyperplanes :math:`\{x : a_k^\top x = b_k \text{ for some } k\}`.
+
+    Parameters
+    ----------
+    normals:
+        (K, D) matrix, one non-zero normal per hyperplane.
+    offsets:
+        Length-K vector of offsets ``b_k`` (default zeros).
+
+    Hyperplanes may be parallel but not identical (a duplicate would make the
+    nearest-hyperplane assignment ambiguous and the shares meaningless).
+    """
+
+    def __init__(self, normals, offsets=None):
+        N = _as_float64(normals, "normals")
+        if N.ndim == 1:
+            N = N[None, :]
+        if N.ndim != 2 or N.shape[0] == 0 or N.shape[1] == 0:
+            raise ValueError(f"normals must be a non-empty 2-D matrix of shape (K, D) (one normal per hyperplane), "
+                             f"got shape {tuple(N.shape)}")
+        check_finite_tensor(N, "normals")
+        K, D = N.shape
+        if offsets is None:
+            offsets = torch.zeros(K, dtype=torch.float64)
+        off = _as_float64(offsets, "offsets").reshape(-1) if _numel(offsets) == 1 and K == 1 else \
+            _as_float64(offsets, "offsets")
+        if off.ndim != 1 or off.shape[0] != K:
+            raise ValueError(f"offsets must be a vector with one entry per normal (length {K}), got shape "
+                             f"{tuple(off.shape)}; pass offsets with shape ({K},)")
+        check_finite_tensor(off, "offsets")
+        norms = torch.linalg.vector_norm(N, dim=1)
+        scale = float(norms.max())
+        zero = torch.nonzero(norms <= 1e-12 * max(scale, 1e-300))[:, 0].tolist()
+        if zero or scale == 0.0:
+            raise ValueError(f"normals: row(s) {zero or list(range(K))} are zero; a hyperplane needs a non-zero "
+                             f"normal vector")
+        self.normals = N
+        self.offsets = off
+        self.norms = norms
+        self.U = N / norms[:, None]            # unit normals (K, D)
+        self.c = off / norms                   # offsets of the unit-normal form
+        for i in range(K):
+            for j in range(i + 1, K):
+                for s in (1.0, -1.0):
+                    if torch.allclose(s * self.U[i], self.U[j], rtol=0, atol=1e-12) and \
+                            abs(s * float(self.c[i]) - float(self.c[j])) <= 1e-12 * (1 + abs(float(self.c[i]))):
+                        raise ValueError(f"normals/offsets: hyperplanes {i} and {j} are the same hyperplane; "
+                                         f"remove one of them")
+        self._cache: dict = {}
+
+    @property
+    def dim(self) -> int:
+        return int(self.normals.shape[1])
+
+    @property
+    def n_hyperplanes(self) -> int:
+        return int(self.normals.shape[0])
+
+    def __repr__(self) -> str:
+        return f"HyperplaneUnion(K={self.n_hyperplanes}, D={self.dim})"
+
+    def signed_distances(self, x: torch.Tensor) -> torch.Tensor:
+        r""":math:`d_k(x) = u_k^\top x - c_k` for every row and hyperplane, (n, K), differentiable."""
+        U, c = self._factor("U", x), self._factor("c", x)
+        return x @ U.T - c
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        r""":math:`a_k^\top x - b_k` (n, K) in the user's units, differentiable."""
+        N, off = self._factor("normals", x), self._factor("offsets", x)
+        return x @ N.T - off
+
+    def assign(self, x: torch.Tensor) -> torch.Tensor:
+        """Index of the nearest hyperplane of every row (n,), ties to the lowest index."""
+        with torch.no_grad():
+            return self.signed_distances(x.detach().to(torch.float64)).abs().argmin(dim=1)
+
+    def shares(self, x: torch.Tensor) -> tuple[float, ...]:
+        """Fraction of the rows whose nearest hyperplane is ``k``, for k = 0..K-1."""
+        _check_batch(x, self.dim)
+        counts = torch.bincount(self.assign(x), minlength=self.n_hyperplanes)
+        return tuple(float(v) / x.shape[0] for v in counts.tolist())
+
+    def distance(self, x: torch.Tensor) -> torch.Tensor:
+        r"""Distance to the union, :math:`\min_k |d_k(x)|` (n,)."""
+        return self.signed_distances(x).abs().min(dim=1).values
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        r"""Move every row onto its nearest hyperplane: :math:`x - d_{k^*}(x)\, u_{k^*}`, in float64.
+
+        Differentiable wherever the nearest hyperplane is unique (the
+        assignment is piecewise constant); returned in ``x``'s dtype.
+        """
+        _check_batch(x, self.dim)
+        x64 = x.to(torch.float64)
+        U = self._factor("U", x64)
+        d = self.signed_distances(x64)
+        k = d.detach().abs().argmin(dim=1)
+        dk = d.gather(1, k[:, None])
+        return (x64 - dk * U[k]).to(x.dtype)
+
+    def violation(self, x: torch.Tensor) -> Violation:
+        _check_batch(x, self.dim)
+        with torch.no_grad():
+            x64 = x.detach().to(torch.float64)
+            dist = self.distance(x64)
+            res = self.residual(x64).abs().min(dim=1).values
+        return _summarise(dist, res)
+
+    def _factor(self, name: str, like: torch.Tensor) -> torch.Tensor:
+        key = (name, like.device, like.dtype)
+        if key not in self._cache:
+            self._cache[key] = getattr(self, name).to(device=like.device, dtype=like.dtype)
+        return self._cache[key]
+
+
+def as_constraint_set(constraint):
+    """Check that ``constraint`` is an :class:`AffineSubspace` or a :class:`HyperplaneUnion`."""
+    if isinstance(constraint, (AffineSubspace, HyperplaneUnion)):
+        return constraint
+    raise ValueError(f"constraint must be an AffineSubspace(A, b) or a HyperplaneUnion(normals, offsets), "
+                     f"got {type(constraint).__name__}")
+
+
+# ------------------------------------------------------------------- helpers
+def _numel(x) -> int:
+    return int(x.numel()) if isinstance(x, torch.Tensor) else int(np.size(x))
+
+
+def _as_float64(x, name: str) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x.detach().to(device="cpu", dtype=torch.float64)
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: could not convert to a float array ({exc}); pass a numpy array or a tensor") from exc
+    return torch.from_numpy(arr.copy())
+
+
+def _check_batch(x, dim: int) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"samples must be a torch tensor of shape (n, {dim}), got {type(x).__name__}")
+    if x.ndim != 2 or x.shape[1] != dim:
+        raise ValueError(f"samples must have shape (n, {dim}) to match the constraint, got {tuple(x.shape)}; "
+                         f"flatten each sample to a vector of length {dim}")
+    if not torch.is_floating_point(x):
+        raise ValueError(f"samples must be floating point, got dtype {x.dtype}")
+
+
+def _summarise(dist: torch.Tensor, res: torch.Tensor) -> Violation:
+    return Violation(float(dist.mean()), float(dist.max()), float(res.mean()), float(res.max()))
+
+
+def _check_full_row_rank(A: np.ndarray, b: np.ndarray, rtol: float) -> None:
+    """Greedy row-by-row rank test that names every dependent row of ``A``."""
+    r, D = A.shape
+    tol = rtol * max(r, D) * max(np.linalg.norm(A, 2), 1e-300)
+    kept: list[int] = []
+    problems: list[str] = []
+    for i in range(r):
+        if kept:
+            basis = A[kept].T                                  # (D, |kept|)
+            coef, *_ = np.linalg.lstsq(basis, A[i], rcond=None)
+            gap = np.linalg.norm(A[i] - basis @ coef)
+        else:
+            coef, gap = np.zeros(0), np.linalg.norm(A[i])
+        if gap > tol:
+            kept.append(i)
+            continue
+        if not kept:
+            problems.append(f"row {i} is zero")
+            continue
+        combo = " + ".join(f"{c:.6g}*row {j}" for c, j in zip(coef, kept) if abs(c) > 1e-12) or "0"
+        rhs = float(coef @ b[kept])
+        kind = ("a redundant copy of them (same right-hand side): drop it" if abs(rhs - b[i]) <= 1e-9 * (1 + abs(b[i]))
+                else f"inconsistent with them (b[{i}] = {b[i]:.6g} but the combination gives {rhs:.6g}): "
+                     f"no x satisfies A x = b")
+        problems.append(f"row {i} = {combo}, {kind}")
+    if problems:
+        raise ValueError(f"A must have full row rank, but its {r} rows span only {len(kept)} dimensions"
+                         f"{f' (at most D = {D})' if r > D else ''}: " + "; ".join(problems)
+                         + ". Remove the dependent rows of A and the matching entries of b.")
