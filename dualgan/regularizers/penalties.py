@@ -1,0 +1,232 @@
+r"""Gradient penalties on the discriminator (SPEC.md section 5).
+
+Each penalty is :math:`w \, E_{x \sim p_x}[R(\nabla_x D(x))]` for a sampling
+distribution :math:`p_x` and a function :math:`R` of the input gradient; it is
+added to the discriminator's loss (which the discriminator minimises):
+
+=========================  ====================================  ===========================================
+penalty                    :math:`p_x`                            term
+=========================  ====================================  ===========================================
+:class:`CoupledGradientPenalty`  :math:`\epsilon x + (1-\epsilon)\tilde x`, :math:`\epsilon \sim U(0,1)`  :math:`\lambda (\|\nabla D\| - k)^2` (one-sided: :math:`\lambda \max(\|\nabla D\| - k, 0)^2`)
+:class:`LocalGradientPenalty`    :math:`x + c\,\xi`, :math:`\xi \sim N(0, I)`      as coupled
+:class:`R1`                      real :math:`x`                                       :math:`\tfrac{\gamma}{2} \|\nabla D\|^2`
+:class:`R2`                      generated :math:`\tilde x`                           :math:`\tfrac{\gamma}{2} \|\nabla D\|^2`
+:class:`JSRegularizer`           both                                                 :math:`\tfrac{\gamma}{2}\,\Omega` (below)
+=========================  ====================================  ===========================================
+
+Roth et al.'s Jensen-Shannon regulariser in logit form (``s`` the logit,
+:math:`D = \sigma(s)`):
+
+.. math::
+    \Omega = E_{p_d}[(1 - \sigma(s(x)))^2 \|\nabla_x s(x)\|^2]
+           + E_{p_g}[\sigma(s(\tilde x))^2 \|\nabla_x s(\tilde x)\|^2].
+
+The input gradient is taken with ``create_graph=True`` so the penalty can be
+differentiated with respect to the discriminator's parameters (double
+backward). Inputs that already require grad (e.g. ``G(z)`` not detached) keep
+their graph, so a game optimiser that differentiates the discriminator's loss
+with respect to the generator too (consensus optimisation, SGA) sees the
+penalty's full dependence; pass ``x_fake.detach()`` in an ordinary
+discriminator step.
+
+Per-sample gradients come from one backward pass of ``scores.sum()``; that is
+exact only when the discriminator treats samples independently (no batch
+normalisation in training mode, no minibatch discrimination).
+"""
+from __future__ import annotations
+
+import torch
+
+from .schedules import Schedule, as_schedule
+
+__all__ = [
+    "GradientPenalty",
+    "CoupledGradientPenalty",
+    "LocalGradientPenalty",
+    "R1",
+    "R2",
+    "JSRegularizer",
+    "input_gradient",
+]
+
+
+def input_gradient(discriminator, x: torch.Tensor, create_graph: bool = True):
+    r"""Scores :math:`s(x_i)` (shape ``(B,)``) and input gradients :math:`\nabla_x s(x_i)` (shape of ``x``).
+
+    ``discriminator`` is any callable mapping a batch to one score per sample.
+    """
+    x = _check_batch(x, "x")
+    if not x.requires_grad:
+        x = x.detach().requires_grad_(True)
+    scores = _as_scores(discriminator(x), x.shape[0])
+    (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=create_graph)
+    return scores, grad
+
+
+class GradientPenalty:
+    """Base class: ``weight`` is a float or a :class:`~dualgan.regularizers.Schedule`.
+
+    Subclasses implement :meth:`unweighted`; calling the object returns
+    ``weight * unweighted(...)`` where the weight is read from the schedule
+    at ``step`` (default: the schedule's own counter).
+    """
+
+    weight_name = "weight"
+
+    def __init__(self, weight):
+        self.schedule: Schedule = as_schedule(weight, self.weight_name)
+
+    def weight_at(self, step: int | None = None) -> float:
+        return self.schedule(step)
+
+    def unweighted(self, discriminator, x_real: torch.Tensor, x_fake: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def __call__(self, discriminator, x_real: torch.Tensor, x_fake: torch.Tensor, *, step: int | None = None) -> torch.Tensor:
+        if not callable(discriminator):
+            raise ValueError(f"discriminator must be a callable x -> scores (an nn.Module), got {type(discriminator).__name__}")
+        x_real = _check_batch(x_real, "x_real")
+        x_fake = _check_batch(x_fake, "x_fake")
+        if x_real.shape[1:] != x_fake.shape[1:]:
+            raise ValueError(f"x_real and x_fake must share the sample shape, got {tuple(x_real.shape[1:])} and "
+                             f"{tuple(x_fake.shape[1:])}")
+        return self.weight_at(step) * self.unweighted(discriminator, x_real, x_fake)
+
+
+class _NormTargetPenalty(GradientPenalty):
+    def __init__(self, weight, target: float, one_sided: bool, generator):
+        super().__init__(weight)
+        target = float(target)
+        if not target >= 0 or target == float("inf"):
+            raise ValueError(f"target (the gradient-norm target k) must be finite and >= 0, got {target!r}")
+        self.target = target
+        self.one_sided = bool(one_sided)
+        self.generator = generator
+
+    def _norm_term(self, discriminator, points):
+        _, grad = input_gradient(discriminator, points)
+        norm = _safe_norm(grad.flatten(1))
+        excess = norm - self.target
+        if self.one_sided:
+            excess = torch.clamp(excess, min=0.0)
+        return (excess ** 2).mean()
+
+
+class CoupledGradientPenalty(_NormTargetPenalty):
+    r"""WGAN-GP: :math:`\lambda E[(\|\nabla D(\hat x)\| - k)^2]` at :math:`\hat x = \epsilon x + (1-\epsilon)\tilde x`.
+
+    One :math:`\epsilon \sim U(0, 1)` per sample pair (real and fake batches
+    must have the same size). ``one_sided=True`` penalises only norms above
+    ``target``. ``generator``: optional ``torch.Generator`` (on the data's
+    device) for reproducible interpolation weights.
+    """
+
+    def __init__(self, weight: float = 10.0, target: float = 1.0, one_sided: bool = False,
+                 generator: torch.Generator | None = None):
+        super().__init__(weight, target, one_sided, generator)
+
+    def interpolates(self, x_real: torch.Tensor, x_fake: torch.Tensor) -> torch.Tensor:
+        if x_real.shape[0] != x_fake.shape[0]:
+            raise ValueError(f"the coupled penalty pairs real and fake samples: x_real has {x_real.shape[0]} rows "
+                             f"and x_fake {x_fake.shape[0]}; pass batches of equal size")
+        eps_shape = (x_real.shape[0],) + (1,) * (x_real.ndim - 1)
+        eps = torch.rand(eps_shape, generator=self.generator, dtype=x_real.dtype, device=x_real.device)
+        return eps * x_real + (1.0 - eps) * x_fake
+
+    def unweighted(self, discriminator, x_real, x_fake):
+        return self._norm_term(discriminator, self.interpolates(x_real, x_fake))
+
+
+class LocalGradientPenalty(_NormTargetPenalty):
+    r"""DRAGAN: :math:`\lambda E[(\|\nabla D(x + c\xi)\| - k)^2]`, :math:`\xi \sim N(0, I)`, around real data."""
+
+    def __init__(self, weight: float = 10.0, target: float = 1.0, scale: float = 0.5, one_sided: bool = False,
+                 generator: torch.Generator | None = None):
+        super().__init__(weight, target, one_sided, generator)
+        scale = float(scale)
+        if not scale >= 0 or scale == float("inf"):
+            raise ValueError(f"scale (the perturbation size c) must be finite and >= 0, got {scale!r}")
+        self.scale = scale
+
+    def perturbed(self, x_real: torch.Tensor) -> torch.Tensor:
+        noise = torch.randn(x_real.shape, generator=self.generator, dtype=x_real.dtype, device=x_real.device)
+        return x_real + self.scale * noise
+
+    def unweighted(self, discriminator, x_real, x_fake):
+        return self._norm_term(discriminator, self.perturbed(x_real))
+
+
+class R1(GradientPenalty):
+    r"""Mescheder et al.'s R1: :math:`\tfrac{\gamma}{2} E_{p_d}[\|\nabla_x D(x)\|^2]` on real data."""
+
+    weight_name = "gamma"
+
+    def __init__(self, gamma=10.0):
+        super().__init__(gamma)
+
+    def weight_at(self, step=None):
+        return 0.5 * self.schedule(step)
+
+    def unweighted(self, discriminator, x_real, x_fake):
+        _, grad = input_gradient(discriminator, x_real)
+        return grad.flatten(1).pow(2).sum(dim=1).mean()
+
+
+class R2(R1):
+    r"""R2: :math:`\tfrac{\gamma}{2} E_{p_g}[\|\nabla_x D(\tilde x)\|^2]` on generated data."""
+
+    def unweighted(self, discriminator, x_real, x_fake):
+        _, grad = input_gradient(discriminator, x_fake)
+        return grad.flatten(1).pow(2).sum(dim=1).mean()
+
+
+class JSRegularizer(R1):
+    r"""Roth et al.'s Jensen-Shannon regulariser, logit form: :math:`\tfrac{\gamma}{2}\,\Omega`.
+
+    :math:`\Omega = E_{p_d}[\sigma(-s)^2 \|\nabla s\|^2] + E_{p_g}[\sigma(s)^2 \|\nabla s\|^2]`
+    (:math:`1 - \sigma(s) = \sigma(-s)`, the stable form). ``gamma`` is a float
+    or a schedule; Roth et al. anneal it with
+    ``ExponentialAnnealing(gamma0, total_steps, final_ratio=0.01)``. Pair it with
+    the non-saturating generator loss, as they recommend.
+    """
+
+    def __init__(self, gamma=0.1):
+        super().__init__(gamma)
+
+    def unweighted(self, discriminator, x_real, x_fake):
+        s_real, g_real = input_gradient(discriminator, x_real)
+        s_fake, g_fake = input_gradient(discriminator, x_fake)
+        term_real = torch.sigmoid(-s_real).pow(2) * g_real.flatten(1).pow(2).sum(dim=1)
+        term_fake = torch.sigmoid(s_fake).pow(2) * g_fake.flatten(1).pow(2).sum(dim=1)
+        return term_real.mean() + term_fake.mean()
+
+
+def _safe_norm(v: torch.Tensor) -> torch.Tensor:
+    # sqrt has an infinite derivative at 0; a zero gradient row gets derivative 0 instead of NaN
+    sq = v.pow(2).sum(dim=1)
+    positive = sq > 0
+    safe = torch.where(positive, sq, torch.ones_like(sq))
+    return torch.where(positive, safe.sqrt(), torch.zeros_like(sq))
+
+
+def _check_batch(x, name: str) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch tensor of shape (batch, ...), got {type(x).__name__}; "
+                         f"convert with torch.as_tensor")
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise ValueError(f"{name} must have shape (batch, ...) with batch >= 1, got {tuple(x.shape)}; "
+                         f"use x.reshape(-1, 1) for scalar samples")
+    if not torch.is_floating_point(x):
+        raise ValueError(f"{name} must be a floating-point tensor to be differentiated, got {x.dtype}")
+    return x
+
+
+def _as_scores(scores, batch: int) -> torch.Tensor:
+    if not isinstance(scores, torch.Tensor):
+        raise ValueError(f"the discriminator must return a tensor of scores, got {type(scores).__name__}")
+    if scores.ndim == 2 and scores.shape[1] == 1:
+        scores = scores[:, 0]
+    if scores.shape != (batch,):
+        raise ValueError(f"the discriminator must return one score per sample, shape ({batch},) or ({batch}, 1); "
+                         f"got {tuple(scores.shape)}")
+    return scores

@@ -1,0 +1,107 @@
+r"""Weight schedules for regularisers (Roth et al.'s annealing, SPEC.md section 5).
+
+A schedule maps the step count ``t`` to a weight. It is also a tiny counter,
+in the manner of ``torch.optim.lr_scheduler``: :meth:`Schedule.step` advances
+it once per training iteration and :attr:`Schedule.current` reads the weight
+now, so a penalty holding a schedule needs no extra argument from the trainer.
+"""
+from __future__ import annotations
+
+import math
+
+from .._checks import check_positive
+
+__all__ = ["Schedule", "ConstantSchedule", "ExponentialAnnealing"]
+
+
+class Schedule:
+    """Base class: subclasses implement :meth:`value` (a pure function of the step)."""
+
+    def __init__(self):
+        self.step_count = 0
+
+    def value(self, step: int) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def current(self) -> float:
+        """The weight at the schedule's own step count."""
+        return self.value(self.step_count)
+
+    def step(self, n: int = 1) -> float:
+        """Advance the counter by ``n`` steps and return the new weight."""
+        if not isinstance(n, int) or n < 0:
+            raise ValueError(f"n must be a non-negative integer number of steps, got {n!r}")
+        self.step_count += n
+        return self.current
+
+    def __call__(self, step: int | None = None) -> float:
+        return self.current if step is None else self.value(_check_step(step))
+
+
+class ConstantSchedule(Schedule):
+    """A fixed weight (what a plain float means)."""
+
+    def __init__(self, weight: float):
+        super().__init__()
+        self.weight = _check_nonnegative(weight, "weight")
+
+    def value(self, step: int) -> float:
+        _check_step(step)
+        return self.weight
+
+    def __repr__(self):
+        return f"ConstantSchedule({self.weight!r})"
+
+
+class ExponentialAnnealing(Schedule):
+    r"""Exponential decay from ``initial`` to ``final_ratio * initial`` over ``total_steps``.
+
+    .. math:: \gamma(t) = \gamma_0 \, r^{\min(t, T) / T}
+
+    with :math:`r` = ``final_ratio`` (0.01 in Roth et al.'s code: :math:`\gamma_0`
+    down to :math:`0.01\gamma_0` over the run, the decay ``tf.train.exponential_decay``
+    with ``decay_steps`` equal to the run length computes) and :math:`T` =
+    ``total_steps``. After ``T`` steps the weight stays at the floor
+    :math:`r\gamma_0`.
+    """
+
+    def __init__(self, initial: float, total_steps: int, final_ratio: float = 0.01):
+        super().__init__()
+        self.initial = check_positive(initial, "initial")
+        if not isinstance(total_steps, int) or total_steps < 1:
+            raise ValueError(f"total_steps must be a positive integer (the length of the run), got {total_steps!r}")
+        self.total_steps = total_steps
+        self.final_ratio = check_positive(final_ratio, "final_ratio")
+        if self.final_ratio > 1:
+            raise ValueError(f"final_ratio must be in (0, 1] for a decay, got {final_ratio!r}")
+
+    def value(self, step: int) -> float:
+        t = min(_check_step(step), self.total_steps)
+        return self.initial * math.exp(math.log(self.final_ratio) * t / self.total_steps)
+
+    def __repr__(self):
+        return f"ExponentialAnnealing(initial={self.initial!r}, total_steps={self.total_steps}, final_ratio={self.final_ratio!r})"
+
+
+def as_schedule(weight, name: str) -> Schedule:
+    """A float becomes a :class:`ConstantSchedule`; a :class:`Schedule` passes through."""
+    if isinstance(weight, Schedule):
+        return weight
+    return ConstantSchedule(_check_nonnegative(weight, name))
+
+
+def _check_step(step) -> int:
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"step must be a non-negative integer (the iteration count), got {step!r}")
+    return step
+
+
+def _check_nonnegative(value, name: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a non-negative number or a Schedule, got {value!r}") from exc
+    if not math.isfinite(v) or v < 0:
+        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+    return v
