@@ -194,10 +194,12 @@ class JSRegularizer(R1):
         super().__init__(gamma)
 
     def unweighted(self, discriminator, x_real, x_fake):
-        s_real, g_real = input_gradient(discriminator, x_real)
-        s_fake, g_fake = input_gradient(discriminator, x_fake)
-        term_real = torch.sigmoid(-s_real).pow(2) * g_real.flatten(1).pow(2).sum(dim=1)
-        term_fake = torch.sigmoid(s_fake).pow(2) * g_fake.flatten(1).pow(2).sum(dim=1)
+        # one pass over the stacked batch: half the calls of two separate passes, same numbers
+        n_real = x_real.shape[0]
+        scores, grad = input_gradient(discriminator, torch.cat([x_real, x_fake], dim=0))
+        grad_sq = grad.flatten(1).pow(2).sum(dim=1)
+        term_real = torch.sigmoid(-scores[:n_real]).pow(2) * grad_sq[:n_real]
+        term_fake = torch.sigmoid(scores[n_real:]).pow(2) * grad_sq[n_real:]
         return term_real.mean() + term_fake.mean()
 
 
