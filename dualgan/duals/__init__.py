@@ -12,9 +12,10 @@ from .result import DualResult, DualSolverWarning
 from .registry import available_methods, register_solver, solve
 from .objective import dual_objective
 from .newton import NewtonState, maximize_entropy_dual
+from .interior_point import box_qp_interior_point
 from . import lbfgsb as _lbfgsb  # noqa: F401  (registers "lbfgsb")
 from . import ipopt as _ipopt  # noqa: F401  (registers "ipopt")
 from . import casadi_ipopt as _casadi  # noqa: F401  (registers "casadi")
 
 __all__ = ["LinearDual", "DualResult", "DualSolverWarning", "solve", "available_methods", "register_solver",
-           "dual_objective", "maximize_entropy_dual", "NewtonState", "LOSSES"]
+           "dual_objective", "maximize_entropy_dual", "box_qp_interior_point", "NewtonState", "LOSSES"]

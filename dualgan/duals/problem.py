@@ -21,10 +21,12 @@ All arithmetic runs in float64 on the features' device.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
-import torch.nn.functional as F
+from scipy.special import expit
 
 from .._checks import check_choice, check_matrix, check_positive, is_numpy_input
+from ._backend import TorchOps
 
 __all__ = ["LinearDual", "LOSSES"]
 
@@ -94,13 +96,7 @@ class LinearDual:
 
     def dual_value(self, lam: torch.Tensor, slack: torch.Tensor | None = None) -> float:
         """D(lambda) (``slack = a - lambda`` may be passed for accuracy near the upper bound)."""
-        return float(self._dual_terms(lam, slack, self.v(lam)))
-
-    def _dual_terms(self, lam, slack, v) -> torch.Tensor:
-        quad = -(v @ v) / (2 * self.C)
-        if self.loss == "hinge":
-            return quad + lam.sum()
-        return quad + entropy_term(lam, self.a - lam if slack is None else slack, self.a)
+        return self.certificate(lam, slack)[1]
 
     def primal_value(self, w, b: float | None = None) -> float:
         """P(w, b); ``b=None`` means no bias term."""
@@ -108,41 +104,32 @@ class LinearDual:
         margins = self.G @ w
         if b is not None:
             margins = margins + self.y * float(b)
-        return float(0.5 * self.C * (w @ w) + self._loss_sum(margins))
-
-    def _loss_sum(self, margins: torch.Tensor) -> torch.Tensor:
-        if self.loss == "hinge":
-            return self.a @ torch.clamp(1.0 - margins, min=0.0)
-        return self.a @ F.softplus(-margins)  # log(1 + exp(-m)), stable
+        return float(0.5 * self.C * (w @ w) + _loss_sum(TorchOps, self.loss, margins, self.a))
 
     def recover(self, lam: torch.Tensor) -> tuple[torch.Tensor, float | None]:
         """Primal recovery ``w = v(lambda)/C`` and, with a bias, the best ``b`` for that ``w``."""
-        w = self.v(lam) / self.C
-        b = self.best_bias(self.G @ w) if self.bias else None
+        _, _, _, w, b = self.certificate(lam)
         return w, b
 
     def certificate(self, lam: torch.Tensor, slack: torch.Tensor | None = None):
-        """Return ``(primal_value, dual_value, gap, w, b)`` at a feasible ``lam``."""
-        v = self.v(lam)
-        w = v / self.C
-        margins = self.G @ w
-        b = None
-        if self.bias:
-            b = self.best_bias(margins)
-            margins = margins + self.y * b
-        primal = 0.5 * self.C * (w @ w) + self._loss_sum(margins)
-        dual = self._dual_terms(lam, slack, v)
-        return float(primal), float(dual), float(primal - dual), w, b
+        """Return ``(primal_value, dual_value, gap, w, b)`` at a feasible ``lam`` (torch tensors)."""
+        lam = torch.as_tensor(lam, dtype=torch.float64, device=self.device)
+        slack = self.a - lam if slack is None else torch.as_tensor(slack, dtype=torch.float64, device=self.device)
+        primal, dual, w, b = _certificate(TorchOps, self.G, self.y, self.a, self.C, self.loss, self.bias, lam, slack)
+        return primal, dual, primal - dual, w, b
 
     def gap(self, lam: torch.Tensor, slack: torch.Tensor | None = None) -> float:
-        """Duality gap P(v(lambda)/C, b*) - D(lambda) >= 0."""
+        """Duality gap P(v(lambda)/C, b*) - D(lambda) >= 0 (lambda feasible)."""
         return self.certificate(lam, slack)[2]
 
-    def best_bias(self, scores_times_y: torch.Tensor) -> float:
-        r"""Exact minimiser over b of :math:`\sum_i a_i \ell(m_i + y_i b)` for fixed margins ``m``."""
-        if self.loss == "hinge":
-            return _best_hinge_bias(scores_times_y, self.y, self.a)
-        return _best_logistic_bias(scores_times_y, self.y, self.a)
+    def gap_function(self, ops):
+        """``gap(lam, slack)`` on arrays of the back end ``ops`` (used inside the solvers' loops)."""
+        G, y, a = (ops.to_backend(t) for t in (self.G, self.y, self.a))
+
+        def gap(lam, slack):
+            primal, dual, _, _ = _certificate(ops, G, y, a, self.C, self.loss, self.bias, lam, slack)
+            return primal - dual
+        return gap
 
     # -------------------------------------------------------- derivatives
     def dual_gradient(self, lam: torch.Tensor) -> torch.Tensor:
@@ -206,26 +193,51 @@ class LinearDual:
         return t.detach().cpu().numpy() if self.numpy_input else t
 
 
-def entropy_term(lam: torch.Tensor, slack: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-    r""":math:`\sum_i a_i H(\lambda_i/a_i) = -\sum_i [\lambda_i\log(\lambda_i/a_i) + s_i\log(s_i/a_i)]`, s = a - lambda."""
-    return -(torch.xlogy(lam, lam / a).sum() + torch.xlogy(slack, slack / a).sum())
+def _certificate(ops, G, y, a, C, loss, bias, lam, slack):
+    """Primal value at the recovered (w, b), dual value, w and b, on back-end arrays."""
+    v = G.T @ lam
+    w = v / C
+    margins = G @ w
+    b = None
+    if bias:
+        b = best_bias(loss, _as_numpy(margins), _as_numpy(y), _as_numpy(a))
+        margins = margins + y * b
+    primal = float(0.5 * C * (w @ w) + _loss_sum(ops, loss, margins, a))
+    if loss == "hinge":
+        dual = float(-(v @ v) / (2 * C) + lam.sum())
+    else:
+        dual = float(-(v @ v) / (2 * C) - (ops.xlogy(lam, lam / a).sum() + ops.xlogy(slack, slack / a).sum()))
+    return primal, dual, w, b
 
 
-def _best_logistic_bias(m: torch.Tensor, y: torch.Tensor, a: torch.Tensor, iters: int = 60) -> float:
-    """1-D Newton with bisection safeguard on the convex sum_i a_i softplus(-(m_i + y_i b))."""
+def _loss_sum(ops, loss, margins, a):
+    if loss == "hinge":
+        return a @ ops.maximum(1.0 - margins, ops.zeros_like(margins))
+    return a @ ops.softplus(-margins)  # log(1 + exp(-m)), stable
+
+
+def _as_numpy(x):
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
+
+
+def best_bias(loss: str, margins: np.ndarray, y: np.ndarray, a: np.ndarray) -> float:
+    r"""Exact minimiser over b of :math:`\sum_i a_i \ell(m_i + y_i b)` for fixed margins ``m``."""
+    if loss == "hinge":
+        return _best_hinge_bias(margins, y, a)
+    return _best_logistic_bias(margins, y, a)
+
+
+def _best_logistic_bias(m, y, a, iters: int = 100) -> float:
+    """Safeguarded 1-D Newton on the convex sum_i a_i softplus(-(m_i + y_i b))."""
     def deriv(b):
-        s = torch.sigmoid(-(m + y * b))
+        s = expit(-(m + y * b))
         return float(-(a * y * s).sum()), float((a * s * (1 - s)).sum())
 
     lo, hi = -1.0, 1.0
-    while deriv(lo)[0] > 0:
+    while deriv(lo)[0] > 0 and lo > -1e12:
         lo *= 2
-        if lo < -1e12:
-            break
-    while deriv(hi)[0] < 0:
+    while deriv(hi)[0] < 0 and hi < 1e12:
         hi *= 2
-        if hi > 1e12:
-            break
     b = 0.5 * (lo + hi)
     for _ in range(iters):
         g, h = deriv(b)
@@ -242,19 +254,19 @@ def _best_logistic_bias(m: torch.Tensor, y: torch.Tensor, a: torch.Tensor, iters
     return b
 
 
-def _best_hinge_bias(m: torch.Tensor, y: torch.Tensor, a: torch.Tensor) -> float:
+def _best_hinge_bias(m, y, a) -> float:
     """Exact minimiser of the convex piecewise-linear sum_i a_i max(0, 1 - m_i - y_i b).
 
-    Each term has its kink at ``b_i = y_i (1 - m_i)``; the minimum sits at a kink
+    Each term has its kink at ``b_i = y_i (1 - m_i)``; the minimum sits at the kink
     where the slope changes sign, found by sorting the kinks.
     """
     kinks = y * (1.0 - m)
-    order = torch.argsort(kinks)
+    order = np.argsort(kinks, kind="stable")
     k, ys, ws = kinks[order], y[order], a[order]
-    # slope just right of kink j: terms with y=+1 are active for b < kink (slope -a),
-    # terms with y=-1 are active for b > kink (slope +a).
-    pos_after = torch.flip(torch.cumsum(torch.flip(ws * (ys > 0), [0]), 0), [0]) - ws * (ys > 0)
-    neg_upto = torch.cumsum(ws * (ys < 0), 0)
-    slope_right = neg_upto - pos_after
-    j = int(torch.nonzero(slope_right >= 0)[0]) if bool((slope_right >= 0).any()) else len(k) - 1
-    return float(k[j])
+    # slope just right of kink j: y=+1 terms are active for b < kink (slope -a),
+    # y=-1 terms for b > kink (slope +a)
+    pos = ws * (ys > 0)
+    pos_after = pos[::-1].cumsum()[::-1] - pos
+    slope_right = np.cumsum(ws * (ys < 0)) - pos_after
+    nonneg = np.nonzero(slope_right >= 0)[0]
+    return float(k[nonneg[0]] if len(nonneg) else k[-1])

@@ -1,0 +1,87 @@
+"""Newton-system algebra shared by the interior solvers (back-end agnostic)."""
+from __future__ import annotations
+
+
+class Quadratic:
+    r"""The quadratic :math:`Q/s` with fast products and Newton-system solves.
+
+    ``Q = G G^T`` from its factor ``G`` (N x d) or ``Q = K`` (N x N). Systems
+    :math:`(Q/s + \mathrm{diag}(h))x = r` are solved with the Woodbury identity
+    (O(N d^2 + d^3)) when d < N, otherwise with a Cholesky factorisation of the
+    diagonally scaled :math:`I + D^{-1/2}KD^{-1/2}/s` (K formed once).
+    """
+
+    def __init__(self, ops, G, K, scale):
+        self.ops, self.s = ops, scale
+        self.G, self.K = G, K
+        self.woodbury = G is not None and G.shape[1] < G.shape[0]
+        if G is not None and not self.woodbury:
+            self.K, self.G = G @ G.T, None
+
+    def matvec(self, lam):
+        if self.G is not None:
+            return self.G @ (self.G.T @ lam)
+        return self.K @ lam
+
+    def factor(self, h):
+        """Return ``solve(r)`` for ``(Q/s + diag(h)) x = r``, r of shape (N,) or (N, k); None if not PD."""
+        ops, s = self.ops, self.s
+        if self.woodbury:
+            # (D + G G^T/s)^{-1} = D^{-1} - D^{-1} G (s I + G^T D^{-1} G)^{-1} G^T D^{-1}
+            G, Dinv = self.G, 1.0 / h
+            L = _robust_cholesky(ops, ops.diag_add(ops.gram_t(G, Dinv), s))
+            if L is None:
+                return None
+
+            def solve(r):
+                t = Dinv * r if r.ndim == 1 else Dinv[:, None] * r
+                corr = G @ ops.cho_solve(L, G.T @ t)
+                return t - (Dinv * corr if r.ndim == 1 else Dinv[:, None] * corr)
+            return solve
+        dm = 1.0 / ops.sqrt(h)
+        B = ops.diag_add((self.K * dm[:, None] * dm[None, :]) / s, 1.0)
+        L = _robust_cholesky(ops, B)
+        if L is None:
+            return None
+
+        def solve(r):
+            if r.ndim == 1:
+                return dm * ops.cho_solve(L, dm * r)
+            return dm[:, None] * ops.cho_solve(L, dm[:, None] * r)
+        return solve
+
+
+def _robust_cholesky(ops, M):
+    scale = float(abs(M[0, 0])) if M.shape[0] else 1.0
+    L = ops.cholesky(ops.copy(M))
+    if L is None:  # rounding made a PD matrix look indefinite: a relative jitter fixes it
+        L = ops.cholesky(ops.copy(M), shift=1e-13 * max(scale, 1e-300))
+    return L
+
+
+def curved_path(ops, lam, slack, delta):
+    """Step path that never leaves the box (see :func:`maximize_entropy_dual`)."""
+    down = delta < 0
+    rate_down = ops.where(down, delta / lam, 0.0)
+    rate_up = ops.where(down, 0.0, -delta / slack)
+
+    def path(alpha):
+        lam_dn = lam * ops.exp(alpha * rate_down)
+        slack_up = slack * ops.exp(alpha * rate_up)
+        return (ops.where(down, lam_dn, lam + (slack - slack_up)),
+                ops.where(down, slack + (lam - lam_dn), slack_up))
+    return path
+
+
+def straight_path(lam, slack, delta):
+    return lambda alpha: (lam + alpha * delta, slack - alpha * delta)
+
+
+def max_step(pairs) -> float:
+    """Largest alpha <= inf keeping every ``value + alpha * direction`` >= 0."""
+    alpha = float("inf")
+    for value, direction in pairs:
+        neg = direction < 0
+        if bool(neg.any()):
+            alpha = min(alpha, float((value[neg] / -direction[neg]).min()))
+    return alpha

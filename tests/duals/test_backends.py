@@ -1,0 +1,44 @@
+"""The torch back end (what runs on CUDA) agrees with the numpy/LAPACK back end (CPU)."""
+import numpy as np
+import pytest
+import torch
+
+import dualgan.duals.interior_point as ip_mod
+import dualgan.duals.newton as newton_mod
+from dualgan.duals import LinearDual, solve
+from dualgan.duals._backend import NumpyOps, TorchOps
+
+
+@pytest.mark.parametrize("loss, bias, shape", [
+    ("logistic", False, (40, 30, 5)), ("logistic", True, (20, 25, 60)),
+    ("hinge", False, (40, 30, 5)), ("hinge", True, (20, 25, 60)),
+])
+def test_torch_backend_matches_numpy_backend(monkeypatch, loss, bias, shape):
+    n, m, d = shape
+    rng = np.random.default_rng(5)
+    prob = LinearDual(torch.tensor(rng.normal(0.4, 1, (n, d))), torch.tensor(rng.normal(0, 1, (m, d))),
+                      C=0.05, loss=loss, bias=bias)
+    ref = solve(prob, tol=1e-12)
+    for module in (newton_mod, ip_mod):
+        monkeypatch.setattr(module, "ops_for", lambda device: TorchOps)
+    res = solve(prob, tol=1e-12)
+    assert ref.converged and res.converged
+    torch.testing.assert_close(res.w, ref.w, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("ops", [NumpyOps, TorchOps])
+def test_cholesky_reports_indefinite(ops):
+    M = np.array([[1.0, 2.0], [2.0, 1.0]])
+    M = M if ops is NumpyOps else torch.tensor(M)
+    assert ops.cholesky(ops.copy(M)) is None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_tensors_stay_on_device():
+    rng = np.random.default_rng(0)
+    real = torch.tensor(rng.normal(0.4, 1, (50, 8)), device="cuda")
+    fake = torch.tensor(rng.normal(0, 1, (40, 8)), device="cuda")
+    res = solve(LinearDual(real, fake, C=0.1))
+    assert res.converged and res.w.device.type == "cuda"
+    ref = solve(LinearDual(real.cpu().numpy(), fake.cpu().numpy(), C=0.1))
+    np.testing.assert_allclose(res.w.cpu().numpy(), ref.w, rtol=1e-8)
