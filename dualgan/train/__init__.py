@@ -1,4 +1,12 @@
-"""Trainers of GANs with dualised linear discriminators (SPEC.md section 1) and their records."""
-from .history import STANDARD_COLUMNS, Decrease, History
+"""Trainers of GANs with dualised linear discriminators (SPEC.md section 1) and their records.
 
-__all__ = ["History", "Decrease", "STANDARD_COLUMNS"]
+* :class:`DualLinearGAN`: the exact (dual) discriminator, fixed-batch monotone ascent or minibatch training;
+* :class:`StandardLinearGAN`: the standard GAN baseline on the same discriminator and features;
+* :class:`History`: per-iteration records shared by every trainer of the library.
+"""
+from .history import STANDARD_COLUMNS, Decrease, History
+from .generators import GENERATOR_SIZES, mlp_generator
+from .linear import MODES, DualLinearGAN, LinearGANTrainer, StandardLinearGAN
+
+__all__ = ["History", "Decrease", "STANDARD_COLUMNS", "DualLinearGAN", "StandardLinearGAN", "LinearGANTrainer",
+           "MODES", "mlp_generator", "GENERATOR_SIZES"]

@@ -1,0 +1,81 @@
+r"""The 'internal classifier' inception score of the Dualing GANs paper (SPEC.md section 6).
+
+.. math::
+
+    \mathrm{score} = \exp\Big(\mathbb E_x\, \mathrm{KL}\big(p(y|x)\,\|\,p(y)\big)\Big),
+    \qquad p(y) = \mathbb E_x\, p(y|x),
+
+computed from log-softmax outputs (stable), with the digits classifier of
+:func:`dualgan.features.digits_classifier` as the default. The score lies in
+[1, K] for K classes: 1 when every sample gets the same prediction, K when
+predictions are confident and the classes balanced. With ``splits > 1`` the
+samples are cut into that many parts and the mean and standard deviation of
+the per-part scores are reported (Salimans et al.'s protocol).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .._checks import check_finite_tensor
+
+__all__ = ["ClassifierScore", "classifier_score"]
+
+
+@dataclass(frozen=True)
+class ClassifierScore:
+    """Score (mean over splits), its standard deviation over splits, and sizes."""
+
+    score: float
+    std: float
+    n_samples: int
+    n_splits: int
+    n_classes: int
+
+    def __float__(self) -> float:
+        return self.score
+
+
+def classifier_score(images, classifier: nn.Module | None = None, splits: int = 1,
+                     batch_size: int = 512) -> ClassifierScore:
+    """Score ``images`` (B, 1, 8, 8 for the default digits classifier) with ``classifier`` (logits out)."""
+    if not isinstance(splits, int) or splits < 1:
+        raise ValueError(f"splits must be a positive integer, got {splits!r}")
+    x = images if isinstance(images, torch.Tensor) else torch.as_tensor(images)
+    x = x.detach()
+    if x.ndim < 2 or x.shape[0] < splits:
+        raise ValueError(f"images must have shape (N, ...) with N >= splits = {splits}, got {tuple(x.shape)}")
+    check_finite_tensor(x, "images")
+    if classifier is None:
+        from ..features.classifier import digits_classifier
+
+        classifier = digits_classifier()
+    if not isinstance(classifier, nn.Module):
+        raise ValueError(f"classifier must be a torch.nn.Module returning logits, got {type(classifier).__name__}")
+    param = next(classifier.parameters(), None)
+    if param is not None:
+        x = x.to(device=param.device, dtype=param.dtype if torch.is_floating_point(param) else x.dtype)
+    was_training = classifier.training
+    classifier.eval()
+    try:
+        with torch.no_grad():
+            logp = torch.cat([torch.log_softmax(classifier(x[i:i + batch_size]).double(), dim=1)
+                              for i in range(0, x.shape[0], batch_size)])
+    finally:
+        classifier.train(was_training)
+    if logp.ndim != 2:
+        raise ValueError(f"classifier must return logits of shape (N, classes), got {tuple(logp.shape)}")
+    scores = [_score(part) for part in torch.tensor_split(logp, splits)]
+    mean = sum(scores) / splits
+    std = math.sqrt(sum((s - mean) ** 2 for s in scores) / splits)
+    return ClassifierScore(mean, std, int(x.shape[0]), splits, int(logp.shape[1]))
+
+
+def _score(logp: torch.Tensor) -> float:
+    # log p(y) = log mean_x p(y|x), by logsumexp for stability
+    log_py = torch.logsumexp(logp, dim=0) - math.log(logp.shape[0])
+    kl = (logp.exp() * (logp - log_py)).sum(1)
+    return float(torch.exp(kl.mean()))
