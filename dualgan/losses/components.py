@@ -1,4 +1,21 @@
-"""The (f, g, h) component functions of the common GAN losses."""
+r"""The (f, g, h) component functions of the common GAN losses (SPEC.md section 5).
+
+=================  ==========================  ==========================  ==========================
+loss               f (real)                    g (generated)               h (generator)
+=================  ==========================  ==========================  ==========================
+minimax            :math:`\log\sigma(s)`       :math:`\log(1-\sigma(s))`   :math:`\log(1-\sigma(s))`
+non_saturating     :math:`\log\sigma(s)`       :math:`\log(1-\sigma(s))`   :math:`-\log\sigma(s)`
+wasserstein        :math:`s`                   :math:`-s`                  :math:`-s`
+hinge              :math:`-\max(0, 1-s)`       :math:`-\max(0, 1+s)`       :math:`-s`
+least_squares      :math:`-(s-1)^2`            :math:`-s^2`                :math:`(s-1)^2`
+=================  ==========================  ==========================  ==========================
+
+The logistic forms use ``logsigmoid`` (:math:`\log(1-\sigma(s)) = \log\sigma(-s)`),
+finite for any score. Pointwise optimal discriminators (density ratio
+:math:`p/q`): logit :math:`\log(p/q)` for the logistic losses, :math:`p/(p+q)`
+for least squares. The Wasserstein loss needs a Lipschitz constraint
+(:mod:`dualgan.regularizers`).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,8 +43,19 @@ class GANLoss:
     g: Component
     h: Component
 
+    def __post_init__(self):
+        for part in ("f", "g", "h"):
+            if not callable(getattr(self, part)):
+                raise ValueError(f"GANLoss component {part} must be a callable tensor -> tensor (elementwise), "
+                                 f"got {type(getattr(self, part)).__name__}")
+
     def discriminator_value(self, score_real: torch.Tensor, score_fake: torch.Tensor) -> torch.Tensor:
-        r""":math:`E_{p_d}[f(s)] + E_{p_g}[g(s)]` (to be maximised)."""
+        r""":math:`E_{p_d}[f(s)] + E_{p_g}[g(s)]` (to be maximised).
+
+        Scores of shape ``(B,)`` or ``(B, 1)``; the batches may differ in size.
+        """
+        score_real = _check_scores(score_real, "score_real")
+        score_fake = _check_scores(score_fake, "score_fake")
         return self.f(score_real).mean() + self.g(score_fake).mean()
 
     def discriminator_loss(self, score_real: torch.Tensor, score_fake: torch.Tensor) -> torch.Tensor:
@@ -36,7 +64,15 @@ class GANLoss:
 
     def generator_loss(self, score_fake: torch.Tensor) -> torch.Tensor:
         r""":math:`E_{p_g}[h(s)]` (to be minimised)."""
-        return self.h(score_fake).mean()
+        return self.h(_check_scores(score_fake, "score_fake")).mean()
+
+
+def _check_scores(scores, name: str) -> torch.Tensor:
+    if not isinstance(scores, torch.Tensor):
+        raise ValueError(f"{name} must be a torch tensor of discriminator scores, got {type(scores).__name__}")
+    if scores.numel() == 0:
+        raise ValueError(f"{name} is empty; pass at least one score")
+    return scores
 
 
 def _log_one_minus_sigmoid(s):
