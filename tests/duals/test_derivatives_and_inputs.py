@@ -60,7 +60,7 @@ def test_dual_objective_matches_problem_and_autograd_matches_fd(prob):
     real = prob.phi_real.clone().requires_grad_(True)
     fake = prob.phi_fake.clone().requires_grad_(True)
     val = dual_objective(real, fake, lr, lf, prob.C)
-    assert abs(float(val) - prob.dual_value(lam)) < 1e-13
+    assert abs(val.item() - prob.dual_value(lam)) < 1e-13
     assert torch.autograd.gradcheck(lambda f: dual_objective(real.detach(), f, lr, lf, prob.C), (fake,))
     assert torch.autograd.gradgradcheck(lambda f: dual_objective(real.detach(), f, lr, lf, prob.C), (fake,))
 
