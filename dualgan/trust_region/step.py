@@ -1,0 +1,275 @@
+r"""Trust-region steps for any torch discriminator (SPEC.md section 2).
+
+The discriminator cost on a batch of n real and m generated samples,
+:math:`y_i = \pm 1`, :math:`a_i = 1/n, 1/m`, :math:`\ell(s) = \log(1+e^{-s})`:
+
+.. math::
+
+    f(w) = \tfrac{C}{2}\|w\|^2 + \sum_i a_i\,\ell(y_i F(w, x_i)).
+
+Each step minimises a model :math:`m(\delta)` of :math:`f(w+\delta)` over
+:math:`\|\delta\| \le \Delta`:
+
+* ``model="cost"`` (A): :math:`m(\delta) = f(w) + \nabla f^\top\delta`, closed form
+  :math:`\delta = -\Delta\,\nabla f/\|\nabla f\|`, predicted decrease
+  :math:`\Delta\|\nabla f\|`;
+* ``model="score"`` (B): the scores are linearised, :math:`F_i + g_i^\top\delta`,
+  and the convex model is minimised through its dual
+  (:func:`~dualgan.trust_region.solve_score_dual`); the Gram matrix comes
+  from :func:`~dualgan.trust_region.score_linearization` and the step is one
+  backward pass of :math:`\sum_i \lambda_i y_i F(w, x_i)/s`.
+
+The acceptance ratio :math:`\rho = (f(w) - f(w+\delta))/(m(0) - m(\delta))` goes
+to the radius policy; a rejected step is re-solved at the smaller radius
+(the linearisation is reused) up to ``max_attempts`` times. An accepted step
+is applied to the module in place.
+
+>>> import torch
+>>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+<...>
+>>> disc = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)).double()
+>>> tr = TrustRegionDiscriminator(disc, model="score", C=1e-2, radius=0.5)
+>>> rec = tr.step(torch.randn(16, 2, dtype=torch.float64) + 1, torch.randn(16, 2, dtype=torch.float64))
+>>> rec.step_norm <= rec.radius_before + 1e-9 and rec.predicted_decrease >= 0
+True
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._checks import check_finite_tensor, check_positive
+from .linearization import ScoreFunction, score_linearization
+from .radius import RadiusPolicy, get_policy
+from .subproblem import SUBPROBLEM_METHODS, ScoreDualResult, solve_score_dual
+
+__all__ = ["TrustRegionStep", "TrustRegionDiscriminator", "MODELS", "discriminator_cost"]
+
+MODELS = ("score", "cost")
+
+
+@dataclass(frozen=True)
+class TrustRegionStep:
+    r"""One trust-region discriminator step (the last attempt when earlier ones were rejected).
+
+    ``step`` is the flat parameter step :math:`\delta` (length P, detached);
+    ``predicted_decrease = m(0) - m(delta) >= 0``; ``actual_decrease =
+    f(w) - f(w + delta)``; ``rho`` their ratio (NaN only when the model
+    predicts no decrease, ``status == "stationary"``); ``cost_after`` is the cost
+    at the parameters the module holds after the call. ``inner`` is the dual
+    solution for score linearisation (None for cost linearisation).
+    """
+
+    step: torch.Tensor
+    step_norm: float
+    predicted_decrease: float
+    actual_decrease: float
+    rho: float
+    accepted: bool
+    radius_before: float
+    radius_after: float
+    cost_before: float
+    cost_after: float
+    model: str
+    attempts: int
+    status: str
+    reason: str
+    seconds: float
+    inner: ScoreDualResult | None = None
+
+
+def discriminator_cost(scores: torch.Tensor, y: torch.Tensor, a: torch.Tensor, C: float,
+                       w_sqnorm: torch.Tensor | float) -> torch.Tensor:
+    r""":math:`f = \tfrac{C}{2}\|w\|^2 + \sum_i a_i\,\mathrm{softplus}(-y_i F_i)` in float64 (a 0-d tensor)."""
+    return 0.5 * C * w_sqnorm + a @ F.softplus(-y * scores.to(torch.float64))
+
+
+class TrustRegionDiscriminator:
+    r"""A trust-region optimiser of a discriminator's parameters (those with ``requires_grad=True``).
+
+    Parameters
+    ----------
+    discriminator: any ``nn.Module`` mapping a batch to one score per sample.
+    model: ``"score"`` (score linearisation, default) or ``"cost"`` (cost linearisation).
+    C: L2 weight of the cost, > 0 (default 1e-3).
+    radius: initial trust radius :math:`\Delta_0 > 0`.
+    policy: a :class:`~dualgan.trust_region.RadiusPolicy` or its name
+        (``"standard"``, default; ``"symmetric"``; ``"fixed"``).
+    inner: inner solver of the score dual: ``"newton"`` (default), ``"ipopt"``, ``"casadi"``.
+    inner_tol: its tolerance (default: see :func:`solve_score_dual`).
+    max_attempts: solves per call (a rejected step is re-solved at the shrunk radius).
+    chunk_size, memory_mb: Jacobian rows held at once (see :func:`score_linearization`).
+    """
+
+    def __init__(self, discriminator: nn.Module, *, model: str = "score", C: float = 1e-3, radius: float = 0.1,
+                 policy: RadiusPolicy | str | None = None, inner: str = "newton", inner_tol: float | None = None,
+                 max_attempts: int = 4, chunk_size: int | None = None, memory_mb: float = 512.0):
+        if model not in MODELS:
+            raise ValueError(f"unknown model {model!r}; choose 'score' (score linearisation) or 'cost' "
+                             f"(cost linearisation)")
+        if inner not in SUBPROBLEM_METHODS:
+            raise ValueError(f"unknown inner solver {inner!r}; choose one of {list(SUBPROBLEM_METHODS)}")
+        if not isinstance(max_attempts, int) or max_attempts < 1:
+            raise ValueError(f"max_attempts must be a positive integer, got {max_attempts!r}")
+        self.fn = ScoreFunction(discriminator)
+        self.discriminator = discriminator
+        self.model = model
+        self.C = check_positive(C, "C")
+        self.radius = check_positive(radius, "radius")
+        self.policy = get_policy(policy)
+        self.inner = inner
+        self.inner_tol = None if inner_tol is None else check_positive(inner_tol, "inner_tol")
+        self.max_attempts = max_attempts
+        self.chunk_size = chunk_size
+        self.memory_mb = memory_mb
+        self._warm: tuple[torch.Tensor, torch.Tensor, float] | None = None
+
+    # ------------------------------------------------------------ public
+    def batch(self, real: torch.Tensor, fake: torch.Tensor):
+        """Stack a batch and build labels ``y`` and weights ``a`` (float64) on the samples' device."""
+        for name, t in (("real", real), ("fake", fake)):
+            if not isinstance(t, torch.Tensor) or t.ndim < 1 or t.shape[0] == 0:
+                raise ValueError(f"{name} must be a non-empty tensor with the batch along dimension 0")
+            check_finite_tensor(t.detach(), name)
+        if real.shape[1:] != fake.shape[1:]:
+            raise ValueError(f"real and fake samples must have the same shape per sample, got "
+                             f"{tuple(real.shape[1:])} and {tuple(fake.shape[1:])}")
+        n, m = real.shape[0], fake.shape[0]
+        x = torch.cat([real.detach(), fake.detach()])
+        kw = dict(dtype=torch.float64, device=x.device)
+        y = torch.cat([torch.ones(n, **kw), -torch.ones(m, **kw)])
+        a = torch.cat([torch.full((n,), 1.0 / n, **kw), torch.full((m,), 1.0 / m, **kw)])
+        return x, y, a
+
+    def cost(self, real: torch.Tensor, fake: torch.Tensor) -> float:
+        """The discriminator cost f(w) of SPEC.md section 2 on this batch."""
+        x, y, a = self.batch(real, fake)
+        params = self.fn.params()
+        with torch.no_grad():
+            return float(self._cost(params, x, y, a))
+
+    def step(self, real: torch.Tensor, fake: torch.Tensor) -> TrustRegionStep:
+        """One trust-region step on the batch (real, fake); updates the module and the radius."""
+        t0 = time.perf_counter()
+        x, y, a = self.batch(real, fake)
+        if self.model == "cost":
+            return self._cost_step(x, y, a, t0)
+        return self._score_step(x, y, a, t0)
+
+    # ------------------------------------------------------------ internals
+    def _cost(self, params, x, y, a) -> torch.Tensor:
+        w = self.fn.flat(params).to(torch.float64)
+        return discriminator_cost(self.fn(params, x), y, a, self.C, w @ w)
+
+    def _trial(self, params, delta, x, y, a) -> float:
+        trial = {n: p + d.to(p.dtype) for (n, p), d in zip(params.items(), self.fn.unflat(delta).values())}
+        with torch.no_grad():
+            value = float(self._cost(trial, x, y, a))
+        return value
+
+    def _feasible(self, delta: torch.Tensor, radius: float) -> tuple[torch.Tensor, float]:
+        """Scale ``delta`` into the ball (float rounding of the model dtype included)."""
+        norm = float(torch.linalg.vector_norm(delta.to(torch.float64)))
+        eps = torch.finfo(delta.dtype).eps
+        for _ in range(5):
+            if norm <= radius:
+                break
+            delta = delta * (radius / norm * (1.0 - 8 * eps))
+            norm = float(torch.linalg.vector_norm(delta.to(torch.float64)))
+        return delta, norm
+
+    def _finish(self, record_kwargs, delta, norm, accepted, radius_before, decision_radius, cost_before,
+                trial_cost, t0):
+        if accepted:
+            self.fn.add_(delta)
+        self.radius = decision_radius
+        return TrustRegionStep(step=delta.detach(), step_norm=norm, accepted=accepted, radius_before=radius_before,
+                               radius_after=decision_radius, cost_before=cost_before,
+                               cost_after=trial_cost if accepted else cost_before, model=self.model,
+                               seconds=time.perf_counter() - t0, **record_kwargs)
+
+    def _cost_step(self, x, y, a, t0) -> TrustRegionStep:
+        params = self.fn.params()
+        p_leaf = {n: p.clone().requires_grad_(True) for n, p in params.items()}
+        with torch.enable_grad():
+            f0_t = self._cost(p_leaf, x, y, a)
+            grads = torch.autograd.grad(f0_t, list(p_leaf.values()))
+        g = torch.cat([gi.reshape(-1) for gi in grads])
+        f0 = float(f0_t.detach())
+        gnorm = float(torch.linalg.vector_norm(g.to(torch.float64)))
+        radius_before = self.radius
+        if not gnorm > 0:
+            return self._finish(dict(predicted_decrease=0.0, actual_decrease=0.0, rho=math.nan, attempts=0,
+                                     status="stationary", reason="zero gradient: no step"),
+                                torch.zeros_like(g), 0.0, False, radius_before, radius_before, f0, f0, t0)
+        rec = None
+        for attempt in range(1, self.max_attempts + 1):
+            radius = self.radius
+            delta, norm = self._feasible(-radius * g / gnorm, radius)
+            predicted = radius * gnorm  # m(0) - m(delta) = -grad^T delta
+            trial_cost = self._trial(params, delta, x, y, a)
+            actual = f0 - trial_cost
+            rho = actual / predicted if math.isfinite(actual) else math.nan
+            decision = self.policy.update(rho, norm, radius)
+            rec = dict(predicted_decrease=predicted, actual_decrease=actual, rho=rho, attempts=attempt,
+                       status="accepted" if decision.accepted else "rejected", reason=decision.reason)
+            if decision.accepted or attempt == self.max_attempts:
+                return self._finish(rec, delta, norm, decision.accepted, radius_before, decision.radius, f0,
+                                    trial_cost, t0)
+            self.radius = decision.radius
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _score_step(self, x, y, a, t0) -> TrustRegionStep:
+        params = self.fn.params()
+        lin = score_linearization(self.fn, x, chunk_size=self.chunk_size, memory_mb=self.memory_mb)
+        w = self.fn.flat(params)
+        ww = float(w.to(torch.float64) @ w.to(torch.float64))
+        scores = lin.scores.to(torch.float64)
+        gram, jw = lin.gram.to(torch.float64), lin.jw.to(torch.float64)
+        f0 = float(discriminator_cost(scores, y, a, self.C, ww))
+        _, pullback = torch.func.vjp(lambda p: self.fn(p, x), params)
+        radius_before = self.radius
+        lam0 = slack0 = mu0 = None
+        if self._warm is not None and self._warm[0].shape == a.shape:
+            lam0, slack0, mu0 = self._warm
+        for attempt in range(1, self.max_attempts + 1):
+            radius = self.radius
+            inner = solve_score_dual(gram, jw, scores, y, a, self.C, ww, radius, method=self.inner,
+                                     tol=self.inner_tol, lam0=lam0, slack0=slack0, mu0=mu0)
+            lam0, slack0, mu0 = inner.lam, inner.slack, inner.mu
+            if inner.status.startswith("failed"):
+                return self._finish(dict(predicted_decrease=0.0, actual_decrease=0.0, rho=math.nan,
+                                         attempts=attempt, status=inner.status, reason="inner solver failed: no step",
+                                         inner=inner),
+                                    torch.zeros_like(w), 0.0, False, radius_before, radius, f0, f0, t0)
+            # the step: ONE backward pass of sum_i (t lam_i y_i / s) F(w, x_i), minus (t C / s) w
+            (cot,) = pullback(inner.score_weights.to(w.dtype))
+            delta = self.fn.flat(cot) - inner.weight_decay * w
+            delta, norm = self._feasible(delta, radius)
+            # model decrease at the step actually taken (||w + delta|| from the vectors, J delta from the Gram)
+            wd = w.to(torch.float64) + delta.to(torch.float64)
+            model_value = 0.5 * self.C * float(wd @ wd) + float(a @ F.softplus(-(y * scores + inner.jdelta)))
+            predicted = f0 - model_value
+            if not predicted > 64 * torch.finfo(torch.float64).eps * (1.0 + abs(f0)):
+                self._warm = (inner.lam, inner.slack, inner.mu)
+                return self._finish(dict(predicted_decrease=max(predicted, 0.0), actual_decrease=0.0, rho=math.nan,
+                                         attempts=attempt, status="stationary",
+                                         reason="the model predicts no decrease: no step", inner=inner),
+                                    torch.zeros_like(w), 0.0, False, radius_before, radius, f0, f0, t0)
+            trial_cost = self._trial(params, delta, x, y, a)
+            actual = f0 - trial_cost
+            rho = actual / predicted if math.isfinite(actual) else math.nan
+            decision = self.policy.update(rho, norm, radius)
+            rec = dict(predicted_decrease=predicted, actual_decrease=actual, rho=rho, attempts=attempt,
+                       status="accepted" if decision.accepted else "rejected", reason=decision.reason, inner=inner)
+            if decision.accepted or attempt == self.max_attempts:
+                self._warm = (inner.lam, inner.slack, inner.mu)
+                return self._finish(rec, delta, norm, decision.accepted, radius_before, decision.radius, f0,
+                                    trial_cost, t0)
+            self.radius = decision.radius
+        raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,87 @@
+"""Gram matrix and J w from torch.func against a brute-force full Jacobian (one autograd.grad per sample)."""
+import pytest
+import torch
+from torch import nn
+
+from dualgan.trust_region import ScoreFunction, score_linearization, score_vjp
+
+
+def _mlp():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 7), nn.Tanh(), nn.Linear(7, 5), nn.Softplus(), nn.Linear(5, 1)).double()
+
+
+def _conv():
+    torch.manual_seed(1)
+    return nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.Conv2d(3, 4, 3, stride=2), nn.Tanh(),
+                         nn.Flatten(), nn.Linear(4 * 3 * 3, 1)).double()
+
+
+def _frozen_body():
+    """A frozen feature map with a trainable linear head: only the head's weights are w."""
+    torch.manual_seed(2)
+    body = nn.Sequential(nn.Linear(3, 6), nn.Tanh())
+    for p in body.parameters():
+        p.requires_grad_(False)
+    return nn.Sequential(body, nn.Linear(6, 1)).double()
+
+
+def _brute_force(module, x):
+    params = [p for p in module.parameters() if p.requires_grad]
+    rows = []
+    for i in range(x.shape[0]):
+        g = torch.autograd.grad(module(x[i:i + 1]).sum(), params)
+        rows.append(torch.cat([gi.reshape(-1) for gi in g]))
+    J = torch.stack(rows)
+    w = torch.cat([p.detach().reshape(-1) for p in params])
+    with torch.no_grad():
+        scores = module(x).reshape(-1)
+    return J, w, scores
+
+
+CASES = [
+    (_mlp, lambda g: torch.randn(11, 3, generator=g, dtype=torch.float64)),
+    (_conv, lambda g: torch.randn(9, 1, 8, 8, generator=g, dtype=torch.float64)),
+    (_frozen_body, lambda g: torch.randn(10, 3, generator=g, dtype=torch.float64)),
+]
+
+
+@pytest.mark.parametrize("make, data", CASES, ids=["mlp", "conv", "frozen-feature-map"])
+@pytest.mark.parametrize("chunk_size", [None, 1, 4])
+def test_gram_and_jw_match_full_jacobian(make, data, chunk_size):
+    module = make()
+    x = data(torch.Generator().manual_seed(3))
+    J, w, scores = _brute_force(module, x)
+    lin = score_linearization(module, x, chunk_size=chunk_size)
+    assert lin.method == ("jacobian" if chunk_size is None else "jvp")
+    assert lin.n_params == J.shape[1]
+    torch.testing.assert_close(lin.scores, scores, rtol=0, atol=1e-14)
+    torch.testing.assert_close(lin.gram, J @ J.T, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(lin.jw, J @ w, rtol=1e-12, atol=1e-12)
+
+
+def test_memory_budget_forces_chunks_and_vjp_is_one_backward():
+    module = _mlp()
+    x = torch.randn(13, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    n_params = ScoreFunction(module).n_params
+    # room for exactly two Jacobian rows
+    lin = score_linearization(module, x, memory_mb=2 * n_params * 8 / 2 ** 20)
+    assert lin.method == "jvp" and lin.chunk_size == 2
+    J, _, _ = _brute_force(module, x)
+    torch.testing.assert_close(lin.gram, J @ J.T, rtol=1e-12, atol=1e-12)
+    c = torch.randn(13, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    torch.testing.assert_close(score_vjp(module, x, c), J.T @ c, rtol=1e-12, atol=1e-13)
+
+
+def test_bad_inputs():
+    module = _mlp()
+    x = torch.randn(4, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="chunk_size"):
+        score_linearization(module, x, chunk_size=0)
+    with pytest.raises(ValueError, match="memory_mb"):
+        score_linearization(module, x, memory_mb=-1)
+    with pytest.raises(ValueError, match="one score per sample"):
+        score_linearization(nn.Linear(3, 2).double(), x)
+    frozen = nn.Linear(3, 1).double().requires_grad_(False)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        ScoreFunction(frozen)
