@@ -15,8 +15,10 @@ from .linearization import ScoreFunction, ScoreLinearization, score_linearizatio
 from .radius import FixedRadius, RadiusDecision, RadiusPolicy, StandardRadius, SymmetricRadius, get_policy
 from .subproblem import SUBPROBLEM_METHODS, ScoreDualResult, solve_score_dual
 from .step import MODELS, TrustRegionDiscriminator, TrustRegionStep, discriminator_cost
+from .trainer import TRAINER_MODELS, TrustRegionGAN, TrustRegionResult
 
 __all__ = ["ScoreFunction", "ScoreLinearization", "score_linearization", "score_vjp",
            "RadiusDecision", "RadiusPolicy", "StandardRadius", "SymmetricRadius", "FixedRadius", "get_policy",
            "ScoreDualResult", "solve_score_dual", "SUBPROBLEM_METHODS",
-           "TrustRegionDiscriminator", "TrustRegionStep", "discriminator_cost", "MODELS"]
+           "TrustRegionDiscriminator", "TrustRegionStep", "discriminator_cost", "MODELS",
+           "TrustRegionGAN", "TrustRegionResult", "TRAINER_MODELS"]
