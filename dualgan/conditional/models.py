@@ -1,0 +1,181 @@
+"""Conditional generator/discriminator wrappers and the conditional GAN losses."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..losses import get_loss
+
+__all__ = ["LabelEmbedding", "ConditionalGenerator", "ConditionalDiscriminator", "ProjectionDiscriminator",
+           "ConditionalLosses", "bind_labels", "conditional_losses", "sample_labels"]
+
+
+class LabelEmbedding(nn.Module):
+    """Label code :math:`e(y)`: one-hot (``dim=None``) or a learned ``nn.Embedding(n_classes, dim)``."""
+
+    def __init__(self, n_classes: int, dim: int | None = None):
+        super().__init__()
+        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 1:
+            raise ValueError(f"n_classes must be a positive integer, got {n_classes!r}")
+        if dim is not None and (not isinstance(dim, int) or dim < 1):
+            raise ValueError(f"embedding dim must be a positive integer or None (one-hot), got {dim!r}")
+        self.n_classes = n_classes
+        self.table = nn.Embedding(n_classes, dim) if dim is not None else None
+
+    @property
+    def dim(self) -> int:
+        return self.n_classes if self.table is None else self.table.embedding_dim
+
+    def forward(self, y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        y = check_labels(y, self.n_classes, like.shape[0], like.device)
+        if self.table is None:
+            return F.one_hot(y, self.n_classes).to(like.dtype)
+        return self.table(y).to(like.dtype)
+
+
+class ConditionalGenerator(nn.Module):
+    r""":math:`G(z, y) = \mathrm{body}([z, e(y)])`; ``body`` takes ``z_dim + embedding dim`` inputs."""
+
+    def __init__(self, body: nn.Module, n_classes: int, embedding_dim: int | None = None):
+        super().__init__()
+        self.body = _check_module(body, "body")
+        self.embed = LabelEmbedding(n_classes, embedding_dim)
+
+    @property
+    def n_classes(self) -> int:
+        return self.embed.n_classes
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if not isinstance(z, torch.Tensor) or z.ndim != 2:
+            raise ValueError(f"z must be a (batch, z_dim) tensor, got {getattr(z, 'shape', type(z).__name__)}")
+        return self.body(torch.cat([z, self.embed(y, z)], dim=1))
+
+
+class ConditionalDiscriminator(nn.Module):
+    r""":math:`D(x, y) = \mathrm{body}([\mathrm{vec}(x), e(y)])` (input concatenation).
+
+    ``body`` takes ``prod(x.shape[1:]) + embedding dim`` inputs and returns one score per sample.
+    """
+
+    def __init__(self, body: nn.Module, n_classes: int, embedding_dim: int | None = None):
+        super().__init__()
+        self.body = _check_module(body, "body")
+        self.embed = LabelEmbedding(n_classes, embedding_dim)
+
+    @property
+    def n_classes(self) -> int:
+        return self.embed.n_classes
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        flat = x.flatten(1)
+        return _squeeze_scores(self.body(torch.cat([flat, self.embed(y, flat)], dim=1)))
+
+
+class ProjectionDiscriminator(nn.Module):
+    r"""Projection discriminator :math:`D(x, y) = \psi(\phi(x)) + e(y)^\top \phi(x)`.
+
+    ``features`` maps ``x`` to :math:`\phi(x)` of width ``feature_dim``; ``head``
+    (default ``nn.Linear(feature_dim, 1)``) gives :math:`\psi`; the label
+    embedding is learned with ``feature_dim`` columns.
+    """
+
+    def __init__(self, features: nn.Module, feature_dim: int, n_classes: int, head: nn.Module | None = None):
+        super().__init__()
+        self.features = _check_module(features, "features")
+        if not isinstance(feature_dim, int) or feature_dim < 1:
+            raise ValueError(f"feature_dim must be a positive integer (width of features(x)), got {feature_dim!r}")
+        self.head = head if head is not None else nn.Linear(feature_dim, 1)
+        self.embed = LabelEmbedding(n_classes, feature_dim)
+
+    @property
+    def n_classes(self) -> int:
+        return self.embed.n_classes
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        phi = self.features(x)
+        return _squeeze_scores(self.head(phi)) + (self.embed(y, phi) * phi).sum(dim=1)
+
+
+@dataclass(frozen=True)
+class ConditionalLosses:
+    """Both players' losses for one batch (tensors, ready for ``backward``) and the scores behind them."""
+
+    discriminator_loss: torch.Tensor
+    generator_loss: torch.Tensor
+    score_real: torch.Tensor
+    score_fake: torch.Tensor
+
+
+def conditional_losses(loss, generator, discriminator, x_real: torch.Tensor, y_real: torch.Tensor,
+                       z: torch.Tensor, y_fake: torch.Tensor) -> ConditionalLosses:
+    r"""Losses of a conditional GAN under any :class:`~dualgan.losses.GANLoss` (or its name).
+
+    Discriminator: :math:`-(E[f(D(x, y))] + E[g(D(G(z, y'), y'))])` with the
+    generated batch detached; generator: :math:`E[h(D(G(z, y'), y'))]`. Step the
+    discriminator's optimiser on the first and the generator's on the second
+    (``backward(inputs=...)`` keeps each loss's gradient to its own player).
+    Both losses share one graph: take both gradients before stepping either
+    optimiser (simultaneous update), or call again after the discriminator's
+    step for alternating updates.
+    """
+    loss = get_loss(loss)
+    x_fake = generator(z, y_fake)
+    score_real = discriminator(x_real, y_real)
+    score_fake_detached = discriminator(x_fake.detach(), y_fake)
+    score_fake = discriminator(x_fake, y_fake)
+    return ConditionalLosses(loss.discriminator_loss(score_real, score_fake_detached),
+                             loss.generator_loss(score_fake), score_real, score_fake)
+
+
+def bind_labels(discriminator, y: torch.Tensor):
+    """The callable ``x -> discriminator(x, y)`` (for the regularisers, which see ``x -> scores``).
+
+    With different labels for the real and generated batches, bind each and
+    call the penalty on the batch it concerns, or pass ``torch.cat`` of both
+    label sets when the penalty stacks the batches.
+    """
+    if not callable(discriminator):
+        raise ValueError(f"discriminator must be a callable (x, y) -> scores, got {type(discriminator).__name__}")
+
+    def bound(x):
+        if x.shape[0] != y.shape[0]:
+            raise ValueError(f"bound labels have {y.shape[0]} entries but the batch has {x.shape[0]} samples; "
+                             f"bind labels matching the batch the penalty evaluates")
+        return discriminator(x, y)
+
+    return bound
+
+
+def sample_labels(n: int, n_classes: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+    """``n`` uniform class labels in ``[0, n_classes)`` (int64)."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if not isinstance(n_classes, int) or n_classes < 1:
+        raise ValueError(f"n_classes must be a positive integer, got {n_classes!r}")
+    labels = torch.randint(n_classes, (n,), generator=generator)
+    return labels.to(device) if device is not None else labels
+
+
+def check_labels(y, n_classes: int, batch: int, device) -> torch.Tensor:
+    if not isinstance(y, torch.Tensor):
+        raise ValueError(f"labels y must be an integer torch tensor of shape (batch,), got {type(y).__name__}")
+    if y.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
+        raise ValueError(f"labels y must be integer class indices, got dtype {y.dtype}; use y.long()")
+    if y.shape != (batch,):
+        raise ValueError(f"labels y must have shape ({batch},) to match the batch, got {tuple(y.shape)}")
+    if batch and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+        raise ValueError(f"labels y must lie in [0, {n_classes}), got range [{int(y.min())}, {int(y.max())}]")
+    return y.to(device=device, dtype=torch.long)
+
+
+def _check_module(m, name):
+    if not isinstance(m, nn.Module):
+        raise ValueError(f"{name} must be a torch.nn.Module, got {type(m).__name__}")
+    return m
+
+
+def _squeeze_scores(s: torch.Tensor) -> torch.Tensor:
+    return s[:, 0] if s.ndim == 2 and s.shape[1] == 1 else s
