@@ -1,0 +1,203 @@
+"""Dual and standard linear-discriminator trainers: monotone ascent, Danskin gradient, resume, constraints."""
+import numpy as np
+import pytest
+import torch
+
+from dualgan.constraints.base import ConstraintState
+from dualgan.data import ring
+from dualgan.duals import LinearDual, solve
+from dualgan.features import RBF
+from dualgan.train import DualLinearGAN, History, StandardLinearGAN, mlp_generator
+
+DATA = ring(5, radius=2.0, std=0.1)
+
+
+def _features(k=40, seed=1):
+    return RBF(DATA.sample(k, generator=torch.Generator().manual_seed(seed), dtype=torch.float64), sigma=0.2)
+
+
+def _dual(mode="fixed", batch=40, lr=1e-3, seed=0, **kw):
+    gen = mlp_generator(seed=seed, output_gain=25.0, dtype=torch.float64)
+    return DualLinearGAN(gen, _features(), C=1e-4, noise_dim=2, batch_size=batch, mode=mode, lr=lr, seed=seed, **kw)
+
+
+def _g_cold(gan, method="lbfgsb"):
+    """Independent value of g(theta) = max_lambda D on the trainer's fixed batch."""
+    batch = gan._fixed
+    with torch.no_grad():
+        prob = LinearDual(gan.features(batch.real), gan.features(gan.generator(batch.noise)), C=gan.C)
+    return solve(prob, method=method, tol=1e-10, warn=False)
+
+
+def test_fixed_batch_is_monotone_and_matches_independent_solves():
+    gan = _dual()
+    recomputed = {}
+
+    def cb(trainer, it):
+        if it % 25 == 0:
+            recomputed[it] = _g_cold(trainer, "lbfgsb").dual_value
+
+    hist = gan.fit(DATA, 100, callback=cb)
+    assert gan.status == "completed" and len(hist) == 100
+    assert hist.is_monotone(tol=1e-9), hist.decreases(1e-9)[:3]
+    assert hist["objective"][-1] > hist["objective"][0]  # it actually ascends
+    assert float(np.max(hist["gap"])) <= 1e-10
+    # the recorded objective at the end of iteration t equals an independent cold L-BFGS-B solve
+    for it, value in recomputed.items():
+        assert hist["objective"][it - 1] == pytest.approx(value, abs=1e-8)
+    vals = [recomputed[k] for k in sorted(recomputed)]
+    assert all(b >= a - 1e-8 for a, b in zip(vals, vals[1:]))
+
+
+def test_danskin_gradient_matches_finite_differences():
+    """d g(theta)/d theta along a direction = central difference of cold-solved g (SPEC section 1)."""
+    torch.manual_seed(0)
+    gen = mlp_generator(seed=3, output_gain=25.0, dtype=torch.float64)
+    feats = _features()
+    real = DATA.sample(30, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    z = torch.randn(30, 2, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    params = list(gen.parameters())
+    direction = [torch.randn_like(p) for p in params]
+
+    def g(eps):
+        with torch.no_grad():
+            for p, d in zip(params, direction):
+                p.add_(eps * d)
+            prob = LinearDual(feats(real), feats(gen(z)), C=1e-2)
+            val = solve(prob, tol=1e-13, warn=False).dual_value
+            for p, d in zip(params, direction):
+                p.sub_(eps * d)
+        return val
+
+    from dualgan.duals import dual_objective
+
+    with torch.no_grad():
+        res = solve(LinearDual(feats(real), feats(gen(z)), C=1e-2), tol=1e-13, warn=False)
+    value = dual_objective(feats(real), feats(gen(z)), res.lam_real, res.lam_fake, 1e-2)
+    grads = torch.autograd.grad(value, params)
+    analytic = sum(float((gr * d).sum()) for gr, d in zip(grads, direction))
+    # Richardson extrapolation of central differences removes the O(h^2) term
+    h = 1e-4
+    d1, d2 = (g(h) - g(-h)) / (2 * h), (g(h / 2) - g(-h / 2)) / h
+    numeric = (4 * d2 - d1) / 3
+    assert analytic == pytest.approx(numeric, rel=1e-6)
+
+
+def test_minibatch_mode_records_columns_and_lambda_snapshots():
+    gan = _dual(mode="minibatch", batch=30, lr=1e-3)
+    hist = gan.fit(DATA, 15, record_lambdas_at=[0, 14])
+    assert gan.status == "completed" and len(hist) == 15
+    for col in ("objective", "gap", "lambda_mean", "lambda_min", "lambda_max", "seconds", "grad_norm"):
+        assert np.isfinite(hist[col]).all(), col
+    assert (hist["lambda_min"] > 0).all() and (hist["lambda_max"] < 1).all()
+    lam = hist.array("lambda_fake@14")
+    assert lam.shape == (30,)
+    assert hist["lambda_fake_mean"][-1] == pytest.approx(lam.mean(), rel=1e-12)
+    assert np.all(np.diff(hist["seconds"]) >= 0)
+
+
+def test_standard_baseline_primal_matches_linear_dual(rng):
+    gan = StandardLinearGAN(mlp_generator(dtype=torch.float64), _features(), C=1e-3, noise_dim=2)
+    pr, pf = torch.as_tensor(rng.uniform(size=(7, 40))), torch.as_tensor(rng.uniform(size=(5, 40)))
+    w = torch.as_tensor(rng.normal(size=40))
+    assert float(gan.primal(pr, pf, w)) == pytest.approx(LinearDual(pr, pf, C=1e-3).primal_value(w), rel=1e-13)
+
+
+def test_standard_discriminator_steps_reach_the_dual_optimum():
+    """Many Adam steps on w with the generator frozen reach min_w P = max_lambda D (strong duality)."""
+    gen = mlp_generator(seed=0, output_gain=25.0, dtype=torch.float64)
+    gan = StandardLinearGAN(gen, _features(), C=1e-1, noise_dim=2, batch_size=40, mode="fixed", lr=1e-12,
+                            disc_lr=0.05, disc_steps=600)
+    hist = gan.fit(DATA, 1)
+    exact = _g_cold(gan, "newton")
+    assert hist["objective"][0] == pytest.approx(exact.dual_value, abs=1e-6)
+
+
+@pytest.mark.parametrize("trainer, mode", [("dual", "fixed"), ("dual", "minibatch"), ("standard", "minibatch")])
+def test_resume_from_checkpoint_gives_identical_run(tmp_path, trainer, mode):
+    def make():
+        gen = mlp_generator(seed=0, output_gain=25.0, dtype=torch.float64)
+        if trainer == "dual":
+            return DualLinearGAN(gen, _features(), noise_dim=2, batch_size=20, mode=mode, lr=1e-3, seed=4)
+        return StandardLinearGAN(gen, _features(), noise_dim=2, batch_size=20, mode=mode, lr=1e-3, seed=4)
+
+    straight = make()
+    full = straight.fit(DATA, 12)
+    first = make()
+    first.fit(DATA, 6, checkpoint_path=tmp_path / "ck.pt")
+    resumed = make().load_checkpoint(tmp_path / "ck.pt")
+    assert resumed.iteration == 6
+    again = resumed.fit(DATA, 12)
+    assert again.columns == full.columns and len(again) == 12
+    for col in full.columns:
+        if col != "seconds":
+            np.testing.assert_array_equal(again[col], full[col], err_msg=col)
+    for p, q in zip(straight.generator.parameters(), resumed.generator.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_checkpoint_with_other_settings_is_refused(tmp_path):
+    gan = _dual(batch=10)
+    gan.fit(DATA, 2, checkpoint_path=tmp_path / "ck.pt")
+    other = _dual(batch=10, tol=1e-8)
+    with pytest.raises(ValueError, match="tol"):
+        other.load_checkpoint(tmp_path / "ck.pt")
+
+
+class _RecordingHandler:
+    """A constraint handler that counts the calls the interface promises (penalty pulls y towards 0)."""
+
+    def __init__(self):
+        self.calls = {"wrap": 0, "penalty": 0, "update": 0, "state": 0}
+
+    def wrap_generator(self, generator):
+        self.calls["wrap"] += 1
+        return generator
+
+    def penalty(self, samples):
+        self.calls["penalty"] += 1
+        return 0.1 * (samples[:, 1] ** 2).mean()
+
+    def update(self, samples):
+        self.calls["update"] += 1
+
+    def state(self, samples):
+        self.calls["state"] += 1
+        v = samples[:, 1].abs()
+        return ConstraintState(float(v.mean()), float(v.max()), multipliers=(0.5,), penalty_weight=0.1)
+
+
+@pytest.mark.parametrize("cls", [DualLinearGAN, StandardLinearGAN])
+def test_constraint_handler_is_called_at_documented_points(cls):
+    handler = _RecordingHandler()
+    gan = cls(mlp_generator(output_gain=25.0, dtype=torch.float64), _features(), noise_dim=2, batch_size=10,
+              mode="minibatch", constraint=handler)
+    hist = gan.fit(DATA, 4)
+    assert handler.calls["wrap"] == 1 and handler.calls["update"] == 4 and handler.calls["state"] == 4
+    assert handler.calls["penalty"] >= 4
+    assert np.isfinite(hist["constraint_mean_violation"]).all()
+    assert (hist["constraint_multiplier_0"] == 0.5).all()
+
+
+def test_history_from_fit_round_trips(tmp_path):
+    hist = _dual(batch=10).fit(DATA, 3)
+    assert History.load(hist.save(tmp_path / "h.json")) == hist
+    assert hist.meta["trainer"] == "DualLinearGAN" and hist.meta["mode"] == "fixed"
+
+
+def test_bad_input_names_the_argument():
+    gen, feats = mlp_generator(), _features()
+    with pytest.raises(ValueError, match="C must"):
+        DualLinearGAN(gen, feats, C=0.0, noise_dim=2)
+    with pytest.raises(ValueError, match="mode"):
+        DualLinearGAN(gen, feats, noise_dim=2, mode="full")
+    with pytest.raises(ValueError, match="noise_dim"):
+        DualLinearGAN(gen, feats, noise_dim=0)
+    with pytest.raises(ValueError, match="features"):
+        DualLinearGAN(gen, "rbf", noise_dim=2)
+    with pytest.raises(ValueError, match="constraint"):
+        DualLinearGAN(gen, feats, noise_dim=2, constraint=object())
+    with pytest.raises(ValueError, match="data"):
+        DualLinearGAN(gen, feats, noise_dim=2).fit("ring", 1)
+    with pytest.raises(ValueError, match="disc_lr"):
+        StandardLinearGAN(gen, feats, noise_dim=2, disc_lr=-1)
