@@ -16,14 +16,17 @@ equation, resp. per hyperplane) and the generator minimises
 
 The quadratic term is the per-sample form (it bounds
 :math:`\tfrac{\rho}{2}\|c\|^2` from above by Jensen's inequality and, unlike
-it, vanishes only when every sample is feasible). After each generator step
-``update`` takes the dual-ascent step of the method of multipliers
+it, vanishes only when every sample is feasible). The generator steps
+between multiplier updates are the method's inner minimisation: ``update``
+is called after every generator step and averages the batch estimates of
+:math:`c`; every ``check_every`` calls (one outer iteration) it takes the
+dual-ascent step of the method of multipliers
 
-.. math:: \mu \leftarrow \mu + \rho\, c_{\text{batch}},
+.. math:: \mu \leftarrow \mu + \rho\, \bar c_{\text{window}},
 
-and every ``check_every`` updates compares the window's mean violation
-:math:`E\|R\|` with the previous window's: when it has not fallen below
-``decrease`` times that, :math:`\rho \leftarrow \min(\text{growth}\cdot\rho, \rho_{\max})`
+and compares the window's mean violation :math:`E\|R\|` with the previous
+window's: when it has not fallen below ``decrease`` times that,
+:math:`\rho \leftarrow \min(\text{growth}\cdot\rho, \rho_{\max})`
 (Nocedal & Wright, *Numerical Optimization*, 2nd ed., Framework 17.3 / Bertsekas 1982).
 ``state`` reports :math:`\mu` as ``multipliers`` and :math:`\rho` as
 ``penalty_weight``, so trainers record both in their History.
@@ -94,6 +97,7 @@ class AugmentedLagrangian:
         self.multipliers = mu
         self.n_updates = 0
         self._window_sum = 0.0
+        self._window_c: torch.Tensor | None = None
         self._previous_window: float | None = None
 
     def __repr__(self) -> str:
@@ -111,19 +115,23 @@ class AugmentedLagrangian:
         with torch.no_grad():
             x = flatten_samples(self.constraint, samples).detach().to(torch.float64)
             R = active_residual(self.constraint, x)
-            step = self.rho if self.dual_step is None else self.dual_step
-            self.multipliers = self.multipliers.to(R.device) + step * R.mean(dim=0)
-            if not bool(torch.isfinite(self.multipliers).all()):
-                raise FloatingPointError("augmented Lagrangian: the multipliers became non-finite; the generator's "
-                                         "samples diverged (lower the learning rate or rho)")
+            if not bool(torch.isfinite(R).all()):
+                raise FloatingPointError("augmented Lagrangian: non-finite generated samples; the generator "
+                                         "diverged (lower the learning rate or rho)")
+            c = R.mean(dim=0)
+            self._window_c = c if self._window_c is None else self._window_c.to(c.device) + c
             self._window_sum += float(torch.linalg.vector_norm(R, dim=1).mean())
         self.n_updates += 1
-        if self.n_updates % self.check_every == 0:
-            window = self._window_sum / self.check_every
-            if self._previous_window is not None and window > self.decrease * self._previous_window:
-                self.rho = min(self.rho * self.growth, self.rho_max)
-            self._previous_window = window
-            self._window_sum = 0.0
+        if self.n_updates % self.check_every:
+            return
+        # End of an outer iteration: dual ascent with the window's constraint estimate, then the rho test.
+        step = self.rho if self.dual_step is None else self.dual_step
+        self.multipliers = self.multipliers.to(self._window_c.device) + step * self._window_c / self.check_every
+        window = self._window_sum / self.check_every
+        if self._previous_window is not None and window > self.decrease * self._previous_window:
+            self.rho = min(self.rho * self.growth, self.rho_max)
+        self._previous_window = window
+        self._window_sum, self._window_c = 0.0, None
 
     def state(self, samples: torch.Tensor) -> ConstraintState:
         return state_of(self.constraint, samples, multipliers=self.multipliers.cpu().tolist(),

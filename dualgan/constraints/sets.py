@@ -37,7 +37,7 @@ __all__ = ["Violation", "AffineSubspace", "HyperplaneUnion", "as_constraint_set"
 
 @dataclass(frozen=True)
 class Violation:
-    """How far a batch lies from a constraint set.
+    r"""How far a batch lies from a constraint set.
 
     ``*_distance``: Euclidean distance to the set (to the nearest hyperplane
     for a union). ``*_residual``: the residual in the user's units,

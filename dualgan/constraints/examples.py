@@ -1,0 +1,289 @@
+r"""Worked examples: Gaussian mixtures on known hyperplanes and a plain constrained GAN loop.
+
+* :func:`subspace_mixture`: k Gaussians inside an affine subspace
+  ``A x = b`` of :math:`R^D` (noise drawn inside the subspace, so every
+  real sample satisfies the equations to rounding);
+* :func:`two_hyperplanes`: Gaussians on two hyperplanes of :math:`R^D`, with
+  unequal shares (the modes of each hyperplane lie away from the other);
+* :func:`train_constrained`: a small MLP generator trained against an MLP
+  discriminator with any :mod:`dualgan.losses` loss (or by kernel moment
+  matching, ``loss="mmd"``) with a constraint handler, following the handler
+  protocol of :mod:`dualgan.constraints.base` exactly as the library's
+  trainers do. It returns a :class:`ConstrainedRun`.
+
+``benchmarks/constraints_compare.py`` compares the handlers on both examples.
+"""
+from __future__ import annotations
+
+
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .._checks import check_choice, check_positive
+from ..losses import LOSSES, get_loss
+from ..metrics import CoverageReport, mode_coverage
+from ..regularizers import R1
+from .base import ConstraintState, NoConstraint
+from .features import ResidualFeatures
+from .sets import AffineSubspace, HyperplaneUnion, Violation
+
+LR_FLOOR = 0.01
+
+__all__ = ["ConstrainedMixture", "subspace_mixture", "two_hyperplanes", "ConstrainedRun", "train_constrained",
+           "mlp"]
+
+
+@dataclass(frozen=True)
+class ConstrainedMixture:
+    """Equal-weight Gaussian modes, each lying inside a known affine set.
+
+    Mode ``i`` has centre ``centers[i]`` and noise ``std * bases[i] @ eps``
+    with ``eps ~ N(0, I_p)``, where the orthonormal columns of ``bases[i]``
+    (D, p) span the directions of the constraint piece the mode lies on.
+    ``plane_of_mode[i]`` is that piece's index (0 for a subspace).
+    """
+
+    centers: torch.Tensor
+    std: float
+    bases: torch.Tensor
+    plane_of_mode: tuple[int, ...]
+    constraint: AffineSubspace | HyperplaneUnion
+    name: str
+
+    @property
+    def dim(self) -> int:
+        return int(self.centers.shape[1])
+
+    @property
+    def n_modes(self) -> int:
+        return int(self.centers.shape[0])
+
+    def plane_shares(self) -> tuple[float, ...]:
+        """Each piece's share of the data (equal mode weights)."""
+        K = max(self.plane_of_mode) + 1
+        return tuple(self.plane_of_mode.count(k) / self.n_modes for k in range(K))
+
+    def sample(self, n: int, generator: torch.Generator | None = None, dtype=torch.float32, device=None):
+        """Draw ``n`` samples (float64 arithmetic, then cast)."""
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        labels = torch.randint(self.n_modes, (n,), generator=generator)
+        eps = torch.randn(n, self.bases.shape[2], 1, generator=generator, dtype=torch.float64)
+        x = self.centers[labels] + self.std * (self.bases[labels] @ eps)[..., 0]
+        return x.to(dtype=dtype, device=device)
+
+
+def subspace_mixture(dim: int = 5, n_equations: int = 2, k: int = 6, radius: float = 2.0, std: float = 0.1,
+                     seed: int = 0) -> ConstrainedMixture:
+    """k Gaussians at ``+-radius`` along the axes of a random (D - r)-dimensional affine subspace of R^D.
+
+    ``A`` has standard normal entries and ``b`` too (seeded), so the subspace
+    is generic (not aligned with the coordinates and not through the origin).
+    """
+    if not (isinstance(dim, int) and isinstance(n_equations, int) and 1 <= n_equations < dim):
+        raise ValueError(f"need integers 1 <= n_equations < dim, got n_equations={n_equations!r}, dim={dim!r}")
+    p = dim - n_equations
+    if not isinstance(k, int) or not 1 <= k <= 2 * p:
+        raise ValueError(f"k must be an integer in [1, {2 * p}] (two modes per direction of the subspace), got {k!r}")
+    gen = torch.Generator().manual_seed(seed)
+    A = torch.randn(n_equations, dim, generator=gen, dtype=torch.float64)
+    b = torch.randn(n_equations, generator=gen, dtype=torch.float64)
+    S = AffineSubspace(A, b)
+    N = S.null_basis()                                                        # (D, p)
+    coords = torch.cat([torch.eye(p), -torch.eye(p)], dim=0)[:k].to(torch.float64) * radius
+    centers = S.point() + coords @ N.T
+    return ConstrainedMixture(centers, float(std), N.expand(k, dim, p).clone(), (0,) * k, S,
+                              f"subspace{k}-R{dim}")
+
+
+def two_hyperplanes(dim: int = 5, modes_per_plane: tuple[int, int] = (2, 4), radius: float = 2.0,
+                    std: float = 0.1, separation: float = 2.0, seed: int = 0) -> ConstrainedMixture:
+    """Gaussians on two random hyperplanes of R^D, ``modes_per_plane[k]`` on hyperplane k.
+
+    On hyperplane k the modes sit at ``+-radius`` along in-plane directions
+    orthogonal to the other plane's normal, all at distance ``separation``
+    from the other hyperplane, so no mode lies near the intersection. With
+    equal mode weights, hyperplane k holds ``modes_per_plane[k] / total`` of
+    the data.
+    """
+    if dim < 3:
+        raise ValueError(f"dim must be >= 3 for two hyperplanes with modes away from their intersection, got {dim!r}")
+    if len(modes_per_plane) != 2 or any((not isinstance(m, int)) or not 1 <= m <= 2 * (dim - 2)
+                                        for m in modes_per_plane):
+        raise ValueError(f"modes_per_plane must be two integers in [1, {2 * (dim - 2)}], got {modes_per_plane!r}")
+    gen = torch.Generator().manual_seed(seed)
+    normals = torch.randn(2, dim, generator=gen, dtype=torch.float64)
+    offsets = torch.randn(2, generator=gen, dtype=torch.float64)
+    union = HyperplaneUnion(normals, offsets)
+    centers, bases, planes = [], [], []
+    for kk in range(2):
+        other = 1 - kk
+        u, c = union.U[kk], union.c[kk]
+        v = union.U[other] - (union.U[other] @ u) * u                         # other normal, in-plane part
+        v = v / torch.linalg.vector_norm(v)
+        # Orthonormal in-plane directions: first v, then D-2 directions orthogonal to u and v.
+        basis, _ = torch.linalg.qr(torch.cat([torch.stack([u, v], 1), torch.eye(dim, dtype=torch.float64)], 1))
+        ortho = basis[:, 2:dim]                                               # (D, D-2), orthogonal to u and v
+        base = c * u                                                          # a point of hyperplane kk
+        d_other = union.U[other] @ base - union.c[other]
+        t = (separation - d_other) / (union.U[other] @ v)                     # move along v to distance `separation`
+        base = base + t * v
+        plane_basis = torch.cat([v[:, None], ortho], dim=1)                   # (D, D-1), spans hyperplane kk
+        dirs = torch.cat([ortho.T, -ortho.T], dim=0)[: modes_per_plane[kk]] * radius
+        for d in dirs:
+            centers.append(base + d)
+            bases.append(plane_basis)
+            planes.append(kk)
+    return ConstrainedMixture(torch.stack(centers), float(std), torch.stack(bases), tuple(planes), union,
+                              f"two-hyperplanes{modes_per_plane[0]}+{modes_per_plane[1]}-R{dim}")
+
+
+@dataclass(frozen=True)
+class ConstrainedRun:
+    """Outcome of :func:`train_constrained` on held-out samples of the final generator."""
+
+    handler: str
+    steps: int
+    seconds_per_iteration: float
+    violation: Violation
+    coverage: CoverageReport
+    shares: tuple[float, ...]
+    final_state: ConstraintState
+    history: tuple[ConstraintState, ...]
+    history_steps: tuple[int, ...]
+    samples: torch.Tensor
+    status: str
+
+
+def mlp(sizes: list[int], activation=nn.LeakyReLU) -> nn.Sequential:
+    """A plain MLP ``sizes[0] -> ... -> sizes[-1]`` (no activation after the last layer)."""
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(activation(0.2) if activation is nn.LeakyReLU else activation())
+    return nn.Sequential(*layers)
+
+
+def train_constrained(data: ConstrainedMixture, handler=None, steps: int = 2000, batch_size: int = 256,
+                      loss: str = "non_saturating", noise_dim: int = 8, hidden: int = 128, lr: float = 1e-3,
+                      residual_features: bool = False, r1: float = 0.0, lr_decay: bool = True,
+                      n_eval: int = 2000, record_every: int = 50,
+                      seed: int = 0, dtype=torch.float32, device=None, progress: bool = False,
+                      name: str | None = None) -> ConstrainedRun:
+    """Train a fresh MLP generator on ``data`` with ``handler`` and evaluate it.
+
+    ``loss``: a name of :data:`dualgan.losses.LOSSES` (alternating Adam steps
+    of an MLP discriminator and the generator) or ``"mmd"`` (the generator
+    minimises a Gaussian-kernel MMD^2 to the real batch, bandwidths 0.05..2,
+    no discriminator). ``residual_features=True`` feeds the discriminator
+    :class:`ResidualFeatures` of its input; ``r1 > 0`` adds the R1 gradient
+    penalty :math:`\tfrac{\gamma}{2} E_{p_d}\|\nabla_x D\|^2` (:class:`dualgan.regularizers.R1`)
+    to the discriminator's loss. ``lr_decay`` decays both learning rates
+    linearly to 1% over the second half of training, so that Adam's
+    parameter noise (about ``lr`` per step) does not limit how close the
+    samples settle to the constraint. The handler is used exactly as the
+    trainers use it: ``wrap_generator`` once, ``penalty`` in every generator
+    loss, ``update`` after every generator step, ``state`` for the history.
+    """
+    check_choice(loss, "loss", tuple(LOSSES) + ("mmd",))
+    check_positive(lr, "lr")
+    for arg, val in (("steps", steps), ("batch_size", batch_size), ("noise_dim", noise_dim), ("hidden", hidden),
+                     ("n_eval", n_eval), ("record_every", record_every)):
+        if not isinstance(val, int) or val < 1:
+            raise ValueError(f"{arg} must be a positive integer, got {val!r}")
+    handler = NoConstraint() if handler is None else handler
+    torch.manual_seed(seed)
+    data_gen = torch.Generator().manual_seed(seed + 1)
+    D = data.dim
+    generator = handler.wrap_generator(mlp([noise_dim, hidden, hidden, D]).to(device=device, dtype=dtype))
+    opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=(0.5, 0.999))
+    if loss != "mmd":
+        gan_loss = get_loss(loss)
+        feat = ResidualFeatures(data.constraint) if residual_features else None
+        d_in = D + (feat.n_appended if feat is not None else 0)
+        disc_net = mlp([d_in, hidden, hidden, 1]).to(device=device, dtype=dtype)
+        discriminator = (lambda x: disc_net(feat(x))[:, 0]) if feat is not None else (lambda x: disc_net(x)[:, 0])
+        opt_d = torch.optim.Adam(disc_net.parameters(), lr=lr, betas=(0.5, 0.999))
+        r1_penalty = R1(gamma=r1) if r1 > 0 else None
+    optimisers = [opt_g] + ([opt_d] if loss != "mmd" else [])
+    history, history_steps = [], []
+    status = "completed"
+    bar = _progress(steps, progress, name or type(handler).__name__)
+    t0 = time.perf_counter()
+    for step in range(1, steps + 1):
+        if lr_decay and step > steps // 2:
+            for opt in optimisers:
+                for group in opt.param_groups:
+                    group["lr"] = lr * max(LR_FLOOR, 1.0 - (step - steps // 2) / (steps - steps // 2))
+        real = data.sample(batch_size, data_gen, dtype=dtype, device=device)
+        z = torch.randn(batch_size, noise_dim, dtype=dtype, device=device)
+        if loss != "mmd":
+            with torch.no_grad():
+                fake_d = generator(z)
+            d_loss = gan_loss.discriminator_loss(discriminator(real), discriminator(fake_d))
+            if r1_penalty is not None:
+                d_loss = d_loss + r1_penalty(discriminator, real, fake_d)
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+            z = torch.randn(batch_size, noise_dim, dtype=dtype, device=device)
+        fake = generator(z)
+        g_loss = gan_loss.generator_loss(discriminator(fake)) if loss != "mmd" else _mmd2(real, fake)
+        total = g_loss + handler.penalty(fake)
+        if not bool(torch.isfinite(total)):
+            status = f"diverged at step {step} (non-finite generator loss)"
+            break
+        opt_g.zero_grad(set_to_none=True)
+        total.backward()
+        opt_g.step()
+        handler.update(fake.detach())
+        if step % record_every == 0 or step == steps:
+            history.append(handler.state(fake.detach()))
+            history_steps.append(step)
+        bar.update(1)
+    bar.close()
+    seconds = (time.perf_counter() - t0) / max(step, 1)
+    with torch.no_grad():
+        eval_gen = torch.Generator(device="cpu").manual_seed(seed + 2)
+        z = torch.randn(n_eval, noise_dim, generator=eval_gen, dtype=torch.float64).to(dtype=dtype, device=device)
+        samples = generator(z).detach()
+    finite = bool(torch.isfinite(samples).all())
+    if not finite:
+        status = "diverged (non-finite samples)"
+        samples = torch.nan_to_num(samples, nan=1e6, posinf=1e6, neginf=-1e6)
+    violation = data.constraint.violation(samples)
+    coverage = mode_coverage(samples.double().cpu(), data.centers, data.std)
+    shares = data.constraint.shares(samples) if isinstance(data.constraint, HyperplaneUnion) else ()
+    return ConstrainedRun(name or type(handler).__name__, step, seconds, violation, coverage, shares,
+                          handler.state(samples), tuple(history), tuple(history_steps), samples.cpu(), status)
+
+
+def _mmd2(x: torch.Tensor, y: torch.Tensor, bandwidths=(0.05, 0.2, 0.5, 2.0)) -> torch.Tensor:
+    r"""Biased MMD^2 with a sum of Gaussian kernels :math:`e^{-\|x-y\|^2/(2h^2)}`."""
+    xy = torch.cat([x, y])
+    d2 = torch.cdist(xy, xy).square()
+    K = sum(torch.exp(-d2 / (2 * h * h)) for h in bandwidths)
+    n = x.shape[0]
+    return K[:n, :n].mean() + K[n:, n:].mean() - 2 * K[:n, n:].mean()
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, leave=False)
+
+
+
