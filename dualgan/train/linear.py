@@ -278,7 +278,8 @@ class DualLinearGAN(LinearGANTrainer):
     Extra parameters
     ----------------
     loss: ``"logistic"`` (the paper) or ``"hinge"``.
-    tol: duality-gap tolerance of every dual solve (default 1e-10).
+    tol: duality-gap tolerance of every dual solve (default 1e-10 in fixed mode; 1e-8 in
+        minibatch mode, where the sampling noise of the objective is far larger).
     solver: method of :func:`dualgan.duals.solve` (default ``"newton"``).
     max_backtracks, shrink: line search of the fixed-batch mode: the Adam step
         is multiplied by ``shrink**k``, k = 0..max_backtracks, until the dual value
@@ -312,8 +313,10 @@ class DualLinearGAN(LinearGANTrainer):
     def __init__(self, generator: nn.Module, features: nn.Module, C: float = 1e-4, *, noise_dim: int,
                  batch_size: int = 100, mode: str = "minibatch", lr: float = 1e-3, beta1: float = 0.5,
                  noise: str = "normal", constraint=None, seed: int = 0, loss: str = "logistic",
-                 tol: float = 1e-10, solver: str = "newton", max_backtracks: int = 30, shrink: float = 0.5):
+                 tol: float | None = None, solver: str = "newton", max_backtracks: int = 30, shrink: float = 0.5):
         self.loss = check_choice(loss, "loss", ("logistic", "hinge"))
+        if tol is None:
+            tol = 1e-10 if mode == "fixed" else 1e-8
         self.tol = check_positive(tol, "tol")
         self.solver = solver
         if not isinstance(max_backtracks, int) or max_backtracks < 0:

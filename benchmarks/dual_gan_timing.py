@@ -1,0 +1,61 @@
+"""Time of one dual-GAN iteration against one standard-GAN iteration (same generator, features, batch).
+
+Both trainers run in minibatch mode on the 5-mode ring with RBF features on
+100 anchors (sigma 0.2), C = 1e-4, the fc-small generator, float32, one
+thread. Per-iteration times are read from the histories' cumulative
+``seconds`` column after a warm-up; the ratio of medians is printed
+(goal: <= 1.3).
+
+    python benchmarks/dual_gan_timing.py --batch-size 100 --iterations 300
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+from dualgan.data import ring
+from dualgan.features import RBF
+from dualgan.train import DualLinearGAN, StandardLinearGAN, mlp_generator
+
+
+def per_iteration(trainer, data, iterations, warmup):
+    hist = trainer.fit(data, warmup + iterations)
+    return np.diff(hist["seconds"])[warmup:]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--iterations", type=int, default=300)
+    p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--tol", type=float, default=1e-10, help="duality-gap tolerance of the dual solves")
+    p.add_argument("--size", default="small", choices=["small", "large"])
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    data = ring(5, std=0.1)
+    feats = RBF(data.sample(100, generator=torch.Generator().manual_seed(0)), sigma=0.2)
+    common = dict(noise_dim=2, batch_size=args.batch_size, mode="minibatch", lr=1e-3, seed=0)
+    rows = []
+    for name, make in (
+        ("dual GAN", lambda: DualLinearGAN(mlp_generator(size=args.size, output_gain=25.0), feats, C=1e-4,
+                                           tol=args.tol, **common)),
+        ("standard GAN", lambda: StandardLinearGAN(mlp_generator(size=args.size, output_gain=25.0), feats,
+                                                   C=1e-4, disc_lr=1e-2, **common)),
+    ):
+        trainer = make()
+        t = per_iteration(trainer, data, args.iterations, args.warmup)
+        extra = ""
+        if "dual_iterations" in trainer.history:
+            extra = f"  (Newton iterations per solve: {trainer.history['dual_iterations'][args.warmup:].mean():.1f})"
+        rows.append((name, float(np.median(t)), float(np.mean(t))))
+        print(f"{name:14s} median {1e3 * np.median(t):7.3f} ms   mean {1e3 * np.mean(t):7.3f} ms{extra}")
+    ratio = rows[0][1] / rows[1][1]
+    print(f"ratio dual / standard (medians): {ratio:.2f}   goal <= 1.3   batch {args.batch_size}, "
+          f"{args.iterations} timed iterations, tol {args.tol:g}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
