@@ -42,7 +42,7 @@ def mlp(d_in: int, d_out: int, hidden: int = 128) -> nn.Module:
 
 
 def run_one(config: str, seed: int, iterations: int, eval_every: int, batch: int = 512, z_dim: int = 2,
-            gamma0: float = 0.1, progress: bool = True) -> dict:
+            gamma0: float = 0.1, progress: bool = True, partial_dir: str | None = None) -> dict:
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     data = ring_on_plane(7, radius=1.0, std=0.01)
@@ -88,6 +88,9 @@ def run_one(config: str, seed: int, iterations: int, eval_every: int, batch: int
             record["high_quality_fraction"].append(report.high_quality_fraction)
             record["gamma"].append(schedule.current if penalty is not None else 0.0)
             record["d_loss"].append(float(d_loss.detach()))
+            if partial_dir is not None:   # progress so far, readable while the run goes on
+                record["wall_s"] = time.perf_counter() - t0
+                Path(partial_dir, f"roth_ring_{config}_seed{seed}.json").write_text(json.dumps(record))
     record["wall_s"] = time.perf_counter() - t0
     with torch.no_grad():
         record["final_samples"] = G(eval_z[:2000]).tolist()
@@ -99,6 +102,11 @@ def _worker(args):
 
 
 def plot(records, data, out: Path):
+    plot_modes(records, out)
+    plot_samples(records, data, out)
+
+
+def plot_modes(records, out: Path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -117,6 +125,12 @@ def plot(records, data, out: Path):
     fig.tight_layout()
     fig.savefig(out / "roth_ring_modes.png", dpi=120)
     plt.close(fig)
+
+
+def plot_samples(records, data, out: Path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
     # final samples in the ring's plane coordinates (first two principal directions of the centres)
     c = data.centers
@@ -152,12 +166,22 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=1, help="parallel processes (one thread each)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--from-partial", action="store_true",
+                        help="no training: summarise and plot the per-run progress files in <out>/tmp")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.from_partial:
+        records = [json.loads(p.read_text()) for p in sorted((args.out / "tmp").glob("roth_ring_*_seed*.json"))]
+        if not records:
+            raise SystemExit(f"no progress files in {args.out / 'tmp'}")
+        report(records, args.out, partial=True)
+        return
     torch.set_num_threads(1)
-    jobs = [(c, s, args.iterations, args.eval_every, 512, 2, 0.1, not args.no_progress)
-            for c in sorted(args.configs, key=lambda c: c != "regularized") for s in args.seeds]
-    # the regularised runs cost about twice as much: start them first so the workers finish together
+    partial = args.out / "tmp"
+    partial.mkdir(exist_ok=True)
+    jobs = [(c, s, args.iterations, args.eval_every, 512, 2, 0.1, not args.no_progress, str(partial))
+            for s in args.seeds for c in sorted(args.configs, key=lambda c: c != "regularized")]
+    # seed by seed, so that a cut-short run still leaves complete pairs to compare
     records = []
     t0 = time.perf_counter()
 
@@ -178,13 +202,23 @@ def main(argv=None):
             records.append(run_one(*job))
             save()
     save()
-    plot(records, ring_on_plane(7, radius=1.0, std=0.01), args.out)
-    print(f"\n{'config':<14} {'seed':>4} {'modes@end':>9} {'min modes (2nd half)':>21} {'hq frac@end':>11} {'wall s':>8}")
-    for r in sorted(records, key=lambda r: (r["config"], r["seed"])):
-        half = [m for i, m in zip(r["iteration"], r["modes_covered"]) if i > args.iterations // 2]
-        print(f"{r['config']:<14} {r['seed']:>4} {r['modes_covered'][-1]:>9} {min(half) if half else -1:>21} "
-              f"{r['high_quality_fraction'][-1]:>11.3f} {r['wall_s']:>8.0f}")
+    report(records, args.out)
     print(f"total wall {time.perf_counter() - t0:.0f} s")
+
+
+def report(records, out: Path, partial: bool = False):
+    """Plot and print the table: modes covered at the end, their minimum and mean over each run's second half."""
+    if not partial or all("final_samples" in r for r in records):
+        plot(records, ring_on_plane(7, radius=1.0, std=0.01), out)
+    else:
+        plot_modes(records, out)
+    print(f"\n{'config':<14} {'seed':>4} {'iterations':>10} {'modes@end':>9} {'min modes 2nd half':>18} "
+          f"{'mean modes 2nd half':>19} {'hq frac@end':>11} {'wall s':>7}")
+    for r in sorted(records, key=lambda r: (r["config"], r["seed"])):
+        last = r["iteration"][-1]
+        half = [m for i, m in zip(r["iteration"], r["modes_covered"]) if i > last // 2]
+        print(f"{r['config']:<14} {r['seed']:>4} {last:>10} {r['modes_covered'][-1]:>9} {min(half):>18} "
+              f"{sum(half) / len(half):>19.2f} {r['high_quality_fraction'][-1]:>11.3f} {r['wall_s']:>7.0f}")
 
 
 if __name__ == "__main__":
