@@ -153,9 +153,15 @@ def score_linearization(module: nn.Module | ScoreFunction, inputs: torch.Tensor,
     jw = torch.empty(N, dtype=w.dtype, device=w.device)
 
     if chunk_size >= N:
-        J = _rows(fn, per_sample_grad(params, inputs))
-        jw = J @ w
-        gram = J @ J.T
+        # G = sum over parameter tensors of J_p J_p^T: no concatenated copy of J
+        per_sample = per_sample_grad(params, inputs)
+        gram = torch.zeros(N, N, dtype=w.dtype, device=w.device)
+        jw = torch.zeros(N, dtype=w.dtype, device=w.device)
+        for n in fn.names:
+            Jp = per_sample.pop(n).reshape(N, -1)
+            gram.addmm_(Jp, Jp.T)
+            jw.addmv_(Jp, params[n].reshape(-1))
+            del Jp
         return ScoreLinearization(scores, gram, jw, fn.n_params, N, "jacobian")
 
     gram = torch.empty(N, N, dtype=w.dtype, device=w.device)

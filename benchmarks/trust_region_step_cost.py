@@ -1,0 +1,141 @@
+"""Time and peak memory of one score-linearisation trust-region step against one plain Adam step.
+
+Discriminators: an MLP with about 100k parameters on flattened 8x8 digits, and a
+small conv net on (1, 8, 8) images; batch 128 real + 128 generated (N = 256),
+float32, one CPU thread. Each measurement runs in its own process: time is the
+median of ``--reps`` steps after one warm-up step; peak memory is the rise of
+the process's peak resident set over its resident set just before one step
+(CPU), or ``torch.cuda.max_memory_allocated`` (CUDA).
+
+    python benchmarks/trust_region_step_cost.py            # table of ratios (goal: <= 4)
+    python benchmarks/trust_region_step_cost.py --device cuda
+"""
+from __future__ import annotations
+
+import os
+
+# one BLAS thread as well as one torch thread: the dual solver's numpy/LAPACK back end
+# otherwise oversubscribes the cores (measured: 300x slower Cholesky on a shared 2-core machine)
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+
+def mlp():
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 256), nn.LeakyReLU(0.2), nn.Linear(256, 256),
+                         nn.LeakyReLU(0.2), nn.Linear(256, 64), nn.LeakyReLU(0.2), nn.Linear(64, 1))
+
+
+def conv():
+    return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(32, 64, 3, stride=2, padding=1),
+                         nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(64 * 4 * 4, 1))
+
+
+NETS = {"mlp": mlp, "conv": conv}
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize()
+
+
+def worker(net: str, kind: str, mode: str, reps: int, batch: int, device: str) -> dict:
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    from dualgan.trust_region import TrustRegionDiscriminator, discriminator_cost
+
+    disc = NETS[net]().to(device)
+    g = torch.Generator().manual_seed(1)
+    real = torch.rand(batch, 1, 8, 8, generator=g).to(device)
+    fake = torch.rand(batch, 1, 8, 8, generator=g).to(device)
+    n_params = sum(p.numel() for p in disc.parameters())
+    if kind == "adam":
+        opt = torch.optim.Adam(disc.parameters(), lr=1e-4)
+        tr = TrustRegionDiscriminator(disc, model="cost")  # only for batch(): labels and weights
+        x, y, a = tr.batch(real, fake)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            params = list(disc.parameters())
+            cost = discriminator_cost(disc(x).reshape(-1), y, a, 1e-4, sum((p.double() ** 2).sum() for p in params))
+            cost.backward()
+            opt.step()
+    else:
+        tr = TrustRegionDiscriminator(disc, model=kind, C=1e-4, radius=1e-2, policy="fixed")
+
+        def step():
+            return tr.step(real, fake)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    if mode == "memory":
+        with torch.no_grad():
+            disc(torch.cat([real, fake]))
+        if device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+            step()
+            sync()
+            return {"peak_bytes": torch.cuda.max_memory_allocated() - base, "n_params": n_params}
+        base = _rss_bytes()
+        step()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return {"peak_bytes": max(peak - base, 0), "n_params": n_params}
+    step()
+    sync()
+    times, inner_times = [], []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        rec = step()
+        sync()
+        times.append(time.perf_counter() - t0)
+        if rec is not None and rec.inner is not None:
+            inner_times.append(rec.inner.seconds)
+    out = {"seconds": statistics.median(times), "n_params": n_params}
+    if inner_times:
+        out["inner_seconds"] = statistics.median(inner_times)
+    return out
+
+
+def run_isolated(args, net, kind, mode) -> dict:
+    cmd = [sys.executable, __file__, "--worker", net, kind, mode, "--reps", str(args.reps), "--batch",
+           str(args.batch), "--device", args.device]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--batch", type=int, default=128, help="real samples per batch (as many generated)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--worker", nargs=3, metavar=("NET", "KIND", "MODE"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        print(json.dumps(worker(*args.worker, args.reps, args.batch, args.device)))
+        return
+    print(f"one discriminator step, batch {args.batch}+{args.batch}, float32, device {args.device}, 1 thread")
+    print(f"{'net':5s} {'params':>7s} {'step':6s} {'ms':>9s} {'inner ms':>9s} {'peak MiB':>9s} "
+          f"{'time ratio':>10s} {'mem ratio':>9s}")
+    for net in NETS:
+        base_t = run_isolated(args, net, "adam", "time")
+        base_m = run_isolated(args, net, "adam", "memory")
+        for kind in ("adam", "cost", "score"):
+            t = base_t if kind == "adam" else run_isolated(args, net, kind, "time")
+            m = base_m if kind == "adam" else run_isolated(args, net, kind, "memory")
+            inner = f"{1e3 * t['inner_seconds']:9.1f}" if "inner_seconds" in t else f"{'-':>9s}"
+            print(f"{net:5s} {t['n_params']:7d} {kind:6s} {1e3 * t['seconds']:9.1f} {inner} "
+                  f"{m['peak_bytes'] / 2 ** 20:9.1f} {t['seconds'] / base_t['seconds']:10.1f} "
+                  f"{m['peak_bytes'] / max(base_m['peak_bytes'], 1):9.1f}")
+
+
+if __name__ == "__main__":
+    main()
