@@ -1,0 +1,51 @@
+r"""Games as vector fields: consensus optimisation and its peers behind one optimiser protocol (SPEC.md section 3).
+
+* :class:`Game`, :class:`Player`: players with parameters and losses; the
+  simultaneous field :math:`v`, :math:`J u` and :math:`J^\top u` by double backward.
+* Optimisers (:mod:`dualgan.games.optimizers`, one file each, one ``step(game)
+  -> StepRecord`` protocol, any base torch optimiser): ``simultaneous``,
+  ``alternating``, ``consensus``, ``extragradient``, ``optimistic``, ``sga``, ``cgd``.
+* Games: :class:`BilinearGame`, :class:`DiracGAN`, :class:`GANGame`, :class:`MixtureGAN`.
+* Analysis: :func:`jacobian`, :func:`eigenvalues`, :func:`leading_eigenvalues`,
+  :func:`plot_vector_field`; :func:`linear_update_map` (closed-form update maps on the bilinear game).
+* Harness: :func:`run_optimizer`, :func:`compare_optimizers`.
+
+>>> from dualgan.games import BilinearGame, random_matrix, make_optimizer
+>>> game = BilinearGame(random_matrix(4, seed=0, singular_values=(0.5, 1.5)), seed=1)
+>>> opt = make_optimizer("consensus", lr=0.3, gamma=1.0)
+>>> for _ in range(300):
+...     record = opt.step(game)
+>>> game.distance_to_equilibrium() < 1e-6
+True
+"""
+from .analysis import SpectrumReport, eigenvalues, jacobian, leading_eigenvalues, plot_vector_field
+from .bilinear import BilinearGame, bilinear_jacobian, linear_update_map, random_matrix
+from .game import FieldEvaluation, Game, Player
+from .gan import DiracGAN, GANGame, MixtureGAN, mlp
+from .harness import Comparison, ComparisonRow, RunResult, compare_optimizers, default_metric, run_optimizer
+from .optimizers import (
+    OPTIMIZERS,
+    AlternatingGD,
+    CompetitiveGD,
+    ConsensusOptimization,
+    Extragradient,
+    GameOptimizer,
+    OptimisticGD,
+    SimultaneousGD,
+    StepRecord,
+    SymplecticGradientAdjustment,
+    available_optimizers,
+    make_optimizer,
+    register,
+)
+
+__all__ = [
+    "Game", "Player", "FieldEvaluation",
+    "GameOptimizer", "StepRecord", "OPTIMIZERS", "register", "make_optimizer", "available_optimizers",
+    "SimultaneousGD", "AlternatingGD", "ConsensusOptimization", "Extragradient", "OptimisticGD",
+    "SymplecticGradientAdjustment", "CompetitiveGD",
+    "BilinearGame", "random_matrix", "linear_update_map", "bilinear_jacobian",
+    "GANGame", "DiracGAN", "MixtureGAN", "mlp",
+    "jacobian", "eigenvalues", "leading_eigenvalues", "SpectrumReport", "plot_vector_field",
+    "run_optimizer", "compare_optimizers", "RunResult", "ComparisonRow", "Comparison", "default_metric",
+]

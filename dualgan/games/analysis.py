@@ -1,0 +1,157 @@
+r"""Local analysis of a game at a point: the Jacobian, its spectrum, and 2-D vector-field plots.
+
+A fixed point :math:`v(x^*) = 0` is attracting for simultaneous GD with small
+steps iff every eigenvalue of :math:`J(x^*)` has positive real part (SPEC.md
+section 3); for a step :math:`h` the exact condition is that every eigenvalue
+:math:`\mu` of :math:`J` satisfies :math:`|1 - h\mu| < 1`.
+
+* :func:`jacobian`: the full :math:`J` (rows are :math:`J^\top e_i`, one backward pass each) for small games;
+* :func:`eigenvalues`: its exact spectrum (LAPACK through numpy);
+* :func:`leading_eigenvalues`: the ``k`` leading eigenvalues of a large game by
+  implicitly restarted Arnoldi (``scipy.sparse.linalg.eigs``) on the matrix-free
+  product :math:`u \mapsto J u`, never forming :math:`J`;
+* :func:`plot_vector_field`: a PNG of :math:`-v` on a 2-D slice with optimiser trajectories.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse.linalg as spla
+import torch
+
+from .game import Game
+
+__all__ = ["jacobian", "eigenvalues", "leading_eigenvalues", "SpectrumReport", "plot_vector_field"]
+
+_MAX_DENSE = 5000
+
+
+def jacobian(game: Game) -> torch.Tensor:
+    """The full game Jacobian :math:`J_{ij} = \\partial v_i / \\partial x_j` at the current point (flat order)."""
+    n = game.num_parameters
+    if n > _MAX_DENSE:
+        raise ValueError(f"the game has {n} parameters; a dense Jacobian is limited to {_MAX_DENSE}; use "
+                         f"leading_eigenvalues (matrix-free Arnoldi) instead")
+    field = game.vector_field(create_graph=True)
+    rows = []
+    basis = torch.zeros(n, dtype=game.dtype, device=game.device)
+    for i in range(n):
+        basis.zero_()
+        basis[i] = 1.0
+        rows.append(game.flatten(game.vjp(game.unflatten(basis), field=field)))  # row i of J = J^T e_i
+    return torch.stack(rows).detach()
+
+
+def eigenvalues(game: Game) -> np.ndarray:
+    """All eigenvalues of :math:`J` at the current point (complex, sorted by decreasing modulus)."""
+    values = np.linalg.eigvals(jacobian(game).cpu().double().numpy())
+    return values[np.argsort(-np.abs(values), kind="stable")]
+
+
+@dataclass(frozen=True)
+class SpectrumReport:
+    """Leading eigenvalues (sorted by the ``which`` criterion) and the number of :math:`J u` products used."""
+
+    eigenvalues: np.ndarray
+    which: str
+    products: int
+    converged: bool
+    status: str
+
+
+def leading_eigenvalues(game: Game, k: int = 6, which: str = "LM", tol: float = 1e-8, maxiter: int | None = None,
+                        seed: int = 0) -> SpectrumReport:
+    """``k`` eigenvalues of :math:`J` by Arnoldi on the matrix-free :math:`u \\mapsto J u`.
+
+    ``which``: ``"LM"`` (largest modulus, the step-size limit), ``"SR"``
+    (smallest real part: the least attracting directions) or ``"LR"``, ``"LI"``,
+    ``"SM"`` as in ``scipy.sparse.linalg.eigs``. ``k`` must be below the number
+    of parameters minus one (use :func:`eigenvalues` for tiny games). A
+    non-converged Arnoldi run is reported in ``status`` with the values it found.
+    """
+    n = game.num_parameters
+    if not isinstance(k, int) or not 1 <= k < n - 1:
+        raise ValueError(f"k must be an integer in [1, {n - 2}] for a game with {n} parameters, got {k!r}; "
+                         f"use eigenvalues(game) for the full spectrum of a small game")
+    if which not in ("LM", "SM", "LR", "SR", "LI", "SI"):
+        raise ValueError(f"which must be one of LM, SM, LR, SR, LI, SI, got {which!r}")
+    jvp = game.jvp_operator()
+    count = {"products": 0}
+
+    def matvec(arr):
+        count["products"] += 1
+        u = game.unflatten(torch.as_tensor(np.asarray(arr, dtype=np.float64).reshape(-1)))
+        return game.flatten(jvp(u)).detach().cpu().double().numpy()
+
+    operator = spla.LinearOperator((n, n), matvec=matvec, dtype=np.float64)
+    v0 = np.random.default_rng(seed).standard_normal(n)
+    try:
+        values = spla.eigs(operator, k=k, which=which, tol=tol, maxiter=maxiter, v0=v0, return_eigenvectors=False)
+        status, converged = "converged", True
+    except spla.ArpackNoConvergence as exc:
+        values, status, converged = exc.eigenvalues, f"not converged: {exc}", False
+    order = {"LM": lambda z: -np.abs(z), "SM": np.abs, "LR": lambda z: -z.real, "SR": lambda z: z.real,
+             "LI": lambda z: -z.imag, "SI": lambda z: z.imag}[which]
+    values = np.asarray(values)
+    values = values[np.argsort(order(values), kind="stable")]
+    return SpectrumReport(values, which, count["products"], converged, status)
+
+
+def plot_vector_field(game: Game, path, trajectories: dict | None = None, xlim=(-2.0, 2.0), ylim=(-2.0, 2.0),
+                      coords=(0, 1), labels=None, grid: int = 21, title: str | None = None) -> str:
+    """Save a PNG of the flow :math:`-v` on the plane of flat coordinates ``coords`` with trajectories.
+
+    The other coordinates stay at their current values; the game's parameters
+    are restored afterwards. ``trajectories`` maps a legend name to an array
+    of shape ``(T, 2)`` (or ``(T, n)``: the ``coords`` columns are plotted).
+    Returns the path written.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = game.num_parameters
+    i, j = coords
+    if not (0 <= i < n and 0 <= j < n and i != j):
+        raise ValueError(f"coords must be two distinct flat indices in [0, {n - 1}], got {coords!r}")
+    if not isinstance(grid, int) or grid < 2:
+        raise ValueError(f"grid must be an integer >= 2, got {grid!r}")
+    saved = game.get_flat()
+    xs = np.linspace(*xlim, grid)
+    ys = np.linspace(*ylim, grid)
+    U = np.zeros((grid, grid))
+    V = np.zeros((grid, grid))
+    try:
+        for a, xv in enumerate(xs):
+            for b, yv in enumerate(ys):
+                point = saved.clone()
+                point[i], point[j] = xv, yv
+                game.set_flat(point)
+                field = game.flatten(game.vector_field()).detach().cpu().double().numpy()
+                U[b, a], V[b, a] = -field[i], -field[j]
+    finally:
+        game.set_flat(saved)
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.streamplot(xs, ys, U, V, color=np.hypot(U, V), cmap="Greys", density=1.0, linewidth=0.8)
+    for name, traj in (trajectories or {}).items():
+        traj = np.asarray(traj, dtype=float)
+        if traj.ndim != 2 or traj.shape[1] not in (2, n):
+            raise ValueError(f"trajectory {name!r} must have shape (T, 2) or (T, {n}), got {traj.shape}")
+        pts = traj if traj.shape[1] == 2 else traj[:, [i, j]]
+        ax.plot(pts[:, 0], pts[:, 1], lw=1.2, label=name)
+        ax.plot(pts[0, 0], pts[0, 1], "k.", ms=6)
+    names = labels or (f"x[{i}]", f"x[{j}]")
+    ax.set_xlabel(names[0])
+    ax.set_ylabel(names[1])
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    if title:
+        ax.set_title(title)
+    if trajectories:
+        ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)

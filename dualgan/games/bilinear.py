@@ -1,0 +1,133 @@
+r"""The bilinear game :math:`\min_x \max_y x^\top A y` and the closed-form update maps of the optimisers on it.
+
+Player ``x`` minimises :math:`L_1 = x^\top A y`, player ``y`` minimises
+:math:`L_2 = -x^\top A y` (zero-sum). With :math:`z = (x, y)`,
+
+.. math::
+    v(z) = J z, \qquad J = \begin{pmatrix} 0 & A \\ -A^\top & 0 \end{pmatrix},
+
+antisymmetric with eigenvalues :math:`\pm i \sigma_k(A)`; :math:`z^* = 0` is the
+equilibrium (the only one when A is nonsingular). Every optimiser of
+:mod:`dualgan.games.optimizers` with plain SGD is a *linear* map on this game,
+:math:`z_{t+1} = M z_t` (optimistic GD: on the stacked :math:`(z_t, z_{t-1})`).
+:func:`linear_update_map` writes each :math:`M` in closed form from the update
+rules of SPEC.md section 3, independently of the optimiser code, so the
+measured geometric rate can be compared with the spectral radius of :math:`M`.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .._checks import as_tensor, check_finite_tensor, check_positive
+from .game import Game, Player
+
+__all__ = ["BilinearGame", "random_matrix", "linear_update_map", "bilinear_jacobian"]
+
+
+class BilinearGame(Game):
+    """Zero-sum bilinear game :math:`x^\\top A y`; ``x0``/``y0`` default to standard normal draws from ``seed``."""
+
+    def __init__(self, A, x0=None, y0=None, seed: int = 0, dtype=torch.float64, device=None):
+        A = check_finite_tensor(as_tensor(A, "A", dtype=dtype, device=device), "A")
+        if A.ndim != 2 or A.numel() == 0:
+            raise ValueError(f"A must be a non-empty 2-D matrix (n_x, n_y), got shape {tuple(A.shape)}")
+        gen = torch.Generator().manual_seed(int(seed))
+        n, m = A.shape
+        x0 = torch.randn(n, generator=gen, dtype=torch.float64) if x0 is None else as_tensor(x0, "x0")
+        y0 = torch.randn(m, generator=gen, dtype=torch.float64) if y0 is None else as_tensor(y0, "y0")
+        if x0.shape != (n,) or y0.shape != (m,):
+            raise ValueError(f"x0 must have shape ({n},) and y0 shape ({m},) to match A, got {tuple(x0.shape)} and "
+                             f"{tuple(y0.shape)}")
+        self.A = A
+        self.x = check_finite_tensor(x0.to(dtype=A.dtype, device=A.device), "x0").clone().requires_grad_(True)
+        self.y = check_finite_tensor(y0.to(dtype=A.dtype, device=A.device), "y0").clone().requires_grad_(True)
+        super().__init__([Player("x", [self.x]), Player("y", [self.y])], zero_sum=True)
+
+    def losses(self):
+        value = self.x @ self.A @ self.y
+        return [value, -value]
+
+    def distance_to_equilibrium(self) -> float:
+        """:math:`\\|x\\| + \\|y\\|` (the equilibrium is :math:`z^* = 0`)."""
+        return float(self.x.detach().norm() + self.y.detach().norm())
+
+
+def random_matrix(n: int, m: int | None = None, seed: int = 0, scale: float | None = None,
+                  singular_values: tuple | None = None) -> np.ndarray:
+    """A random n x m matrix.
+
+    Default: i.i.d. N(0, scale^2) entries (scale 1/sqrt(n)). With
+    ``singular_values=(lo, hi)``: :math:`U \mathrm{diag}(s) V^\top` with Haar-random
+    orthogonal U, V and s uniform in [lo, hi] (a random matrix of controlled
+    condition number, for convergence experiments that must finish).
+    """
+    m = n if m is None else m
+    if not isinstance(n, int) or not isinstance(m, int) or n < 1 or m < 1:
+        raise ValueError(f"n and m must be positive integers, got {n!r}, {m!r}")
+    rng = np.random.default_rng(seed)
+    if singular_values is None:
+        scale = 1.0 / np.sqrt(n) if scale is None else check_positive(scale, "scale")
+        return scale * rng.standard_normal((n, m))
+    lo, hi = (float(v) for v in singular_values)
+    if not (0 < lo <= hi < np.inf):
+        raise ValueError(f"singular_values must be (lo, hi) with 0 < lo <= hi, got {singular_values!r}")
+    u, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    v, _ = np.linalg.qr(rng.standard_normal((m, m)))
+    s = np.zeros((n, m))
+    k = min(n, m)
+    s[np.arange(k), np.arange(k)] = rng.uniform(lo, hi, k)
+    return u @ s @ v.T
+
+
+def bilinear_jacobian(A) -> np.ndarray:
+    """The game Jacobian :math:`J = [[0, A], [-A^\\top, 0]]` of :class:`BilinearGame`."""
+    A = np.asarray(A, dtype=np.float64)
+    n, m = A.shape
+    return np.block([[np.zeros((n, n)), A], [-A.T, np.zeros((m, m))]])
+
+
+def linear_update_map(method: str, A, lr: float, gamma: float = 1.0, lam: float = 1.0) -> np.ndarray:
+    r"""The matrix :math:`M` of one step of ``method`` (plain SGD base) on the bilinear game.
+
+    ===============  =================================================================
+    method           :math:`M` (with :math:`J` of :func:`bilinear_jacobian`, step h)
+    ===============  =================================================================
+    simultaneous     :math:`I - hJ`
+    alternating      :math:`[[I, -hA], [hA^\top, I - h^2 A^\top A]]` (x moves first)
+    consensus        :math:`I - h(J + \gamma J^\top J)`
+    extragradient    :math:`I - hJ + h^2 J^2`
+    optimistic       :math:`[[I - 2hJ, hJ], [I, 0]]` on :math:`(z_t, z_{t-1})`
+    sga              :math:`I - h(J + |\lambda| A_s^\top J)`, :math:`A_s = (J - J^\top)/2 = J`
+    cgd              :math:`\Delta x = -h (I + h^2 A A^\top)^{-1}(A y + h A A^\top x)`,
+                     :math:`\Delta y = h A^\top (x + \Delta x)`
+    ===============  =================================================================
+
+    SGA's sign alignment gives :math:`+|\lambda|` here because
+    :math:`\langle v, J^\top v\rangle = v^\top J v = 0` for antisymmetric J.
+    """
+    A = np.asarray(A, dtype=np.float64)
+    h = check_positive(lr, "lr")
+    n, m = A.shape
+    J = bilinear_jacobian(A)
+    eye = np.eye(n + m)
+    if method == "simultaneous":
+        return eye - h * J
+    if method == "alternating":
+        return np.block([[np.eye(n), -h * A], [h * A.T, np.eye(m) - h * h * A.T @ A]])
+    if method == "consensus":
+        return eye - h * (J + gamma * J.T @ J)
+    if method == "extragradient":
+        return eye - h * J + h * h * J @ J
+    if method == "optimistic":
+        return np.block([[eye - 2 * h * J, h * J], [eye, np.zeros_like(eye)]])
+    if method == "sga":
+        antisym = (J - J.T) / 2
+        return eye - h * (J + abs(lam) * antisym.T @ J)
+    if method == "cgd":
+        K = np.linalg.inv(np.eye(n) + h * h * A @ A.T)
+        dx = -h * K @ np.hstack([h * A @ A.T, A])            # Delta x as a map of (x, y)
+        dy = h * A.T @ (np.hstack([np.eye(n), np.zeros((n, m))]) + dx)
+        return eye + np.vstack([dx, dy])
+    raise ValueError(f"unknown method {method!r}; choose one of ['alternating', 'cgd', 'consensus', 'extragradient', "
+                     f"'optimistic', 'sga', 'simultaneous']")

@@ -1,0 +1,287 @@
+r"""A differentiable game: players, their losses and the simultaneous gradient field (SPEC.md section 3).
+
+Player :math:`i` owns parameters :math:`x_i` and minimises :math:`L_i(x)`. The
+simultaneous gradient field and its Jacobian are
+
+.. math::
+    v(x) = (\nabla_{x_1} L_1, \dots, \nabla_{x_k} L_k), \qquad J(x) = \partial v / \partial x,
+
+:math:`J` is not symmetric for a game. :class:`Game` gives :math:`v`,
+:math:`J u` and :math:`J^\top u` by double backward on the players' own
+device and dtype: :math:`J^\top u` is one backward pass of
+:math:`\langle v, u \rangle`; :math:`J u` uses the transpose trick
+:math:`J u = \partial_w \langle J^\top w, u \rangle` with a dummy :math:`w`
+(the trick of the SGA reference code), so any loss closure works, including
+nn.Modules, regularisers with input gradients and constraint penalties.
+
+Vectors in parameter space are lists of tensors, one per parameter tensor, in
+the order of :attr:`Game.parameters`; :meth:`Game.flatten` /
+:meth:`Game.unflatten` convert to and from one flat tensor.
+
+>>> import torch
+>>> from dualgan.games import Game, Player
+>>> x = torch.tensor([1.0], requires_grad=True); y = torch.tensor([2.0], requires_grad=True)
+>>> game = Game([Player("x", [x], lambda: (x * y).sum()), Player("y", [y], lambda: -(x * y).sum())])
+>>> [t.item() for t in game.vector_field()]     # (dL1/dx, dL2/dy) = (y, -x)
+[2.0, -1.0]
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["Player", "Game", "FieldEvaluation", "as_parameter_list"]
+
+Vector = list  # list[torch.Tensor], one entry per parameter tensor
+
+
+def as_parameter_list(params, name: str = "parameters") -> list[torch.Tensor]:
+    """Turn a tensor, an nn.Module or an iterable of tensors/modules into a list of leaf tensors."""
+    if isinstance(params, nn.Module):
+        out = [p for p in params.parameters()]
+    elif isinstance(params, torch.Tensor):
+        out = [params]
+    else:
+        try:
+            items = list(params)
+        except TypeError as exc:
+            raise ValueError(f"{name} must be a tensor, an nn.Module or a list of them, got {type(params).__name__}") from exc
+        out = []
+        for item in items:
+            out.extend(as_parameter_list(item, name))
+    for p in out:
+        if not isinstance(p, torch.Tensor):
+            raise ValueError(f"{name} must hold torch tensors, got {type(p).__name__}")
+        if not p.is_leaf or not p.requires_grad:
+            raise ValueError(f"{name}: every parameter must be a leaf tensor with requires_grad=True "
+                             f"(create it with torch.tensor(..., requires_grad=True) or use nn.Parameter)")
+        if not torch.is_floating_point(p):
+            raise ValueError(f"{name}: parameters must be floating point, got {p.dtype}")
+    if not out:
+        raise ValueError(f"{name} is empty; every player needs at least one parameter tensor")
+    return out
+
+
+@dataclass
+class Player:
+    """One player: a name, its parameter tensors and (optionally) the loss it minimises.
+
+    ``loss`` is a zero-argument callable returning a 0-d tensor. It may be left
+    out when the game computes all losses at once (override :meth:`Game.losses`).
+    """
+
+    name: str
+    parameters: object
+    loss: Callable[[], torch.Tensor] | None = None
+
+    def __post_init__(self):
+        self.parameters = as_parameter_list(self.parameters, f"parameters of player {self.name!r}")
+        if self.loss is not None and not callable(self.loss):
+            raise ValueError(f"loss of player {self.name!r} must be a zero-argument callable returning a scalar tensor")
+
+
+@dataclass(frozen=True)
+class FieldEvaluation:
+    """The field ``v`` (list of tensors) at the current point and the losses (floats) there."""
+
+    field: list
+    losses: tuple
+
+
+class Game:
+    """A game of ``players``; each player minimises its own loss over its own parameters.
+
+    Subclasses that compute every loss from one shared forward pass (a GAN)
+    override :meth:`losses`. ``zero_sum=True`` declares :math:`\\sum_i L_i = 0`
+    (competitive gradient descent then solves a symmetric positive definite
+    system with conjugate gradients).
+    """
+
+    def __init__(self, players: Sequence[Player], zero_sum: bool = False):
+        players = list(players)
+        if len(players) < 1 or not all(isinstance(p, Player) for p in players):
+            raise ValueError("players must be a non-empty list of Player objects")
+        names = [p.name for p in players]
+        if len(set(names)) != len(names):
+            raise ValueError(f"player names must be unique, got {names}")
+        seen = set()
+        for p in players:
+            for t in p.parameters:
+                if id(t) in seen:
+                    raise ValueError(f"a parameter tensor belongs to two players (second: {p.name!r}); each tensor "
+                                     f"must be owned by exactly one player")
+                seen.add(id(t))
+        self.players = players
+        self.zero_sum = bool(zero_sum)
+        self.parameters: list[torch.Tensor] = [t for p in players for t in p.parameters]
+        self.player_slices: list[slice] = []
+        start = 0
+        for p in players:
+            self.player_slices.append(slice(start, start + len(p.parameters)))
+            start += len(p.parameters)
+
+    # ------------------------------------------------------------------ losses and field
+    def losses(self) -> Sequence[torch.Tensor]:
+        """Each player's loss at the current parameters (0-d tensors, in player order)."""
+        out = []
+        for p in self.players:
+            if p.loss is None:
+                raise ValueError(f"player {p.name!r} has no loss; give Player(loss=...) or override Game.losses()")
+            out.append(p.loss())
+        return out
+
+    def after_step(self) -> None:
+        """Hook the optimisers call after every completed step (a GAN game updates its constraint handler here)."""
+        return None
+
+    def evaluate(self, create_graph: bool = False) -> FieldEvaluation:
+        """The field :math:`v` and the losses at the current point."""
+        losses = self._checked_losses()
+        field = self._field_from_losses(losses, create_graph=create_graph)
+        return FieldEvaluation(field, tuple(float(l.detach()) for l in losses))
+
+    def vector_field(self, create_graph: bool = False) -> Vector:
+        r""":math:`v(x) = (\nabla_{x_i} L_i)_i` as a list of tensors (one per parameter tensor)."""
+        return self.evaluate(create_graph=create_graph).field
+
+    def jvp(self, u: Vector, field: Vector | None = None) -> Vector:
+        r""":math:`J u` (directional derivative of :math:`v` along ``u``), by the transpose trick.
+
+        ``field`` may pass a :math:`v` already computed with ``create_graph=True``.
+        """
+        field = self.vector_field(create_graph=True) if field is None else field
+        return self._jvp_with_field(field, u)
+
+    def vjp(self, u: Vector, field: Vector | None = None, create_graph: bool = False) -> Vector:
+        r""":math:`J^\top u = \nabla_x \langle v(x), u \rangle` (one backward pass through :math:`v`)."""
+        field = self.vector_field(create_graph=True) if field is None else field
+        return self._vjp_with_field(field, u, create_graph=create_graph)
+
+    def jvp_operator(self, field: Vector | None = None) -> Callable[[Vector], Vector]:
+        r"""A function ``u -> J u`` that reuses one transpose-trick graph (one backward pass per product).
+
+        For repeated products at one point (conjugate gradients, Arnoldi).
+        """
+        field = self.vector_field(create_graph=True) if field is None else field
+        w = [torch.zeros_like(p, requires_grad=True) for p in self.parameters]
+        jt_w = self._vjp_with_field(field, w, create_graph=True)
+
+        def apply(u: Vector) -> Vector:
+            return self._grad_or_zero(jt_w, w, u, retain_graph=True)
+
+        return apply
+
+    def jvp_and_vjp(self, u: Vector, field: Vector | None = None) -> tuple:
+        r"""Both :math:`J u` and :math:`J^\top u` with two backward passes (shared by SGA).
+
+        The dummy of the transpose trick is set to ``u`` itself, so
+        :math:`J^\top w` at :math:`w = u` is :math:`J^\top u` and its
+        derivative along ``u`` is :math:`J u`.
+        """
+        field = self.vector_field(create_graph=True) if field is None else field
+        w = [ui.detach().clone().requires_grad_(True) for ui in u]
+        jt_w = self._vjp_with_field(field, w, create_graph=True)
+        ju = self._grad_or_zero(jt_w, w, u, retain_graph=True)
+        return ju, [t.detach() for t in jt_w]
+
+    # ------------------------------------------------------------------ flat vectors
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters)
+
+    @property
+    def device(self) -> torch.device:
+        return self.parameters[0].device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.parameters[0].dtype
+
+    def flatten(self, vector: Vector) -> torch.Tensor:
+        """Concatenate a list of tensors shaped like the parameters into one 1-D tensor."""
+        return torch.cat([t.reshape(-1) for t in vector])
+
+    def unflatten(self, flat: torch.Tensor) -> Vector:
+        """Split a flat tensor into tensors shaped like the parameters."""
+        flat = torch.as_tensor(flat)
+        if flat.ndim != 1 or flat.numel() != self.num_parameters:
+            raise ValueError(f"flat vector must be 1-D with {self.num_parameters} entries, got shape {tuple(flat.shape)}")
+        out, start = [], 0
+        for p in self.parameters:
+            out.append(flat[start:start + p.numel()].reshape(p.shape).to(device=p.device, dtype=p.dtype))
+            start += p.numel()
+        return out
+
+    def get_flat(self) -> torch.Tensor:
+        """The current parameters as one flat (detached) tensor."""
+        return self.flatten([p.detach() for p in self.parameters]).clone()
+
+    def set_flat(self, flat) -> None:
+        """Overwrite the parameters from a flat tensor (or numpy array)."""
+        with torch.no_grad():
+            for p, value in zip(self.parameters, self.unflatten(torch.as_tensor(flat))):
+                p.copy_(value)
+
+    def get_values(self) -> Vector:
+        return [p.detach().clone() for p in self.parameters]
+
+    def set_values(self, values: Vector) -> None:
+        with torch.no_grad():
+            for p, value in zip(self.parameters, values):
+                p.copy_(value)
+
+    def player_part(self, vector: Vector, index: int) -> Vector:
+        """The entries of ``vector`` that belong to player ``index``."""
+        return vector[self.player_slices[index]]
+
+    # ------------------------------------------------------------------ internals
+    def _checked_losses(self) -> list:
+        losses = list(self.losses())
+        if len(losses) != len(self.players):
+            raise ValueError(f"losses() returned {len(losses)} losses for {len(self.players)} players")
+        for p, l in zip(self.players, losses):
+            if not isinstance(l, torch.Tensor) or l.numel() != 1:
+                raise ValueError(f"loss of player {p.name!r} must be a scalar tensor")
+        return [l.reshape(()) for l in losses]
+
+    def _field_from_losses(self, losses, create_graph: bool) -> Vector:
+        field: Vector = []
+        for player, loss in zip(self.players, losses):
+            if loss.requires_grad:
+                grads = torch.autograd.grad(loss, player.parameters, create_graph=create_graph,
+                                            retain_graph=True, allow_unused=True)
+            else:
+                grads = [None] * len(player.parameters)
+            field.extend(torch.zeros_like(p) if g is None else g for p, g in zip(player.parameters, grads))
+        return field
+
+    def _vjp_with_field(self, field: Vector, u: Vector, create_graph: bool) -> Vector:
+        pairs = [(f, ui) for f, ui in zip(field, u) if f.requires_grad]
+        if not pairs:
+            return [torch.zeros_like(p) for p in self.parameters]
+        outs, grad_outs = zip(*pairs)
+        grads = torch.autograd.grad(outs, self.parameters, grad_outputs=grad_outs, retain_graph=True,
+                                    create_graph=create_graph, allow_unused=True)
+        return [torch.zeros_like(p) if g is None else g for p, g in zip(self.parameters, grads)]
+
+    def _jvp_with_field(self, field: Vector, u: Vector) -> Vector:
+        w = [torch.zeros_like(p, requires_grad=True) for p in self.parameters]
+        jt_w = self._vjp_with_field(field, w, create_graph=True)
+        return self._grad_or_zero(jt_w, w, u, retain_graph=True)
+
+    @staticmethod
+    def _grad_or_zero(outputs: Vector, inputs: Vector, grad_outputs: Vector, retain_graph: bool) -> Vector:
+        pairs = [(o, g) for o, g in zip(outputs, grad_outputs) if o.requires_grad]
+        if not pairs:
+            return [torch.zeros_like(i) for i in inputs]
+        outs, gos = zip(*pairs)
+        grads = torch.autograd.grad(outs, inputs, grad_outputs=gos, retain_graph=retain_graph, allow_unused=True)
+        return [torch.zeros_like(i) if g is None else g.detach() for i, g in zip(inputs, grads)]
+
+
+def dot(a: Iterable[torch.Tensor], b: Iterable[torch.Tensor]) -> torch.Tensor:
+    """Inner product of two parameter-space vectors (lists of tensors)."""
+    return sum((x * y).sum() for x, y in zip(a, b))

@@ -1,0 +1,254 @@
+r"""GANs as two-player games: the general GAN game, the Dirac-GAN and GANs on Gaussian mixtures.
+
+A GAN game has two players, ``generator`` (parameters :math:`\theta`) and
+``discriminator`` (:math:`\psi`), in that order. With a loss of SPEC.md
+section 5 (components f, g, h) and discriminator regularisers :math:`R_k`:
+
+.. math::
+    L_D = -\big(E_{p_d}[f(D(x))] + E_{p_g}[g(D(G(z)))]\big) + \sum_k R_k(D, x, G(z)),
+    \qquad L_G = E_{p_g}[h(D(G(z)))] + c(G(z)),
+
+where :math:`c` is the penalty of an optional constraint handler
+(:mod:`dualgan.constraints`). Generated samples keep their graph in
+:math:`L_D`, so :math:`J` holds the full mixed second derivatives that
+consensus optimisation and SGA need.
+
+Each step uses the game's *current batch* (real samples and latent codes);
+:meth:`GANGame.resample` draws a new one from the game's own seeded
+``torch.Generator``. The harness resamples before every step; every field
+evaluation inside a step (extragradient's look-ahead, alternating GD's second
+player) sees the same batch.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from ..losses import GANLoss, get_loss
+from .game import Game, Player
+
+__all__ = ["GANGame", "DiracGAN", "MixtureGAN", "mlp"]
+
+
+class GANGame(Game):
+    """A GAN as a two-player game (players ``generator`` then ``discriminator``).
+
+    Parameters
+    ----------
+    generator, discriminator:
+        nn.Modules; the discriminator maps a batch to one raw score per sample.
+    loss:
+        A :class:`~dualgan.losses.GANLoss` or its name (``minimax``,
+        ``non_saturating``, ``wasserstein``, ``hinge``, ``least_squares``).
+    sample_real, sample_latent:
+        Callables ``(n, generator: torch.Generator) -> tensor`` drawing ``n``
+        real samples / latent codes (on the CPU is fine: they are moved to the
+        players' device and dtype).
+    batch_size:
+        Samples per batch (real and generated).
+    regularizers:
+        Callables ``(discriminator, x_real, x_fake) -> scalar tensor`` added to
+        the discriminator's loss, e.g. :class:`dualgan.regularizers.R1`.
+    constraint:
+        ``None`` or a constraint handler (:mod:`dualgan.constraints.base`): the
+        generator is wrapped once, ``penalty(samples)`` is added to
+        :math:`L_G`, and ``update(samples)`` is called after every step.
+    seed:
+        Seed of the batch sampler.
+    """
+
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, loss="minimax", *,
+                 sample_real: Callable, sample_latent: Callable, batch_size: int = 64,
+                 regularizers: Sequence[Callable] = (), constraint=None, seed: int = 0):
+        if not isinstance(generator, nn.Module) or not isinstance(discriminator, nn.Module):
+            raise ValueError("generator and discriminator must be torch nn.Modules")
+        if not callable(sample_real) or not callable(sample_latent):
+            raise ValueError("sample_real and sample_latent must be callables (n, generator) -> tensor")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if callable(regularizers):
+            regularizers = [regularizers]
+        regularizers = list(regularizers)
+        for r in regularizers:
+            if not callable(r):
+                raise ValueError("regularizers must be callables (discriminator, x_real, x_fake) -> scalar tensor")
+        if constraint is not None:
+            missing = [m for m in ("wrap_generator", "penalty", "update") if not callable(getattr(constraint, m, None))]
+            if missing:
+                raise ValueError(f"constraint must follow dualgan.constraints.base.ConstraintHandler; missing {missing}")
+            generator = constraint.wrap_generator(generator)
+        self.loss: GANLoss = get_loss(loss)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.sample_real = sample_real
+        self.sample_latent = sample_latent
+        self.batch_size = batch_size
+        self.regularizers = regularizers
+        self.constraint = constraint
+        self.seed = int(seed)
+        self._sampler = torch.Generator().manual_seed(self.seed)
+        self.x_real: torch.Tensor | None = None
+        self.z: torch.Tensor | None = None
+        super().__init__([Player("generator", generator), Player("discriminator", discriminator)],
+                         zero_sum=self.loss.name in ("minimax", "wasserstein") and not regularizers and constraint is None)
+
+    def resample(self) -> None:
+        """Draw a new batch of real samples and latent codes."""
+        p = self.parameters[0]
+        self.x_real = torch.as_tensor(self.sample_real(self.batch_size, self._sampler)).to(p.device, p.dtype)
+        self.z = torch.as_tensor(self.sample_latent(self.batch_size, self._sampler)).to(p.device, p.dtype)
+
+    def losses(self):
+        if self.x_real is None:
+            self.resample()
+        x_fake = self.generator(self.z)
+        score_real = self.discriminator(self.x_real)
+        score_fake = self.discriminator(x_fake)
+        loss_d = self.loss.discriminator_loss(score_real, score_fake)
+        for regularizer in self.regularizers:
+            loss_d = loss_d + regularizer(self.discriminator, self.x_real, x_fake)
+        loss_g = self.loss.generator_loss(score_fake)
+        if self.constraint is not None:
+            loss_g = loss_g + self.constraint.penalty(x_fake)
+        return [loss_g, loss_d]
+
+    def after_step(self) -> None:
+        if self.constraint is not None and self.z is not None:
+            with torch.no_grad():
+                samples = self.generator(self.z)
+            self.constraint.update(samples)
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int = 12345) -> torch.Tensor:
+        """``n`` generated samples from fresh latent codes (own seed; the training batch is untouched)."""
+        gen = torch.Generator().manual_seed(seed)
+        p = self.parameters[0]
+        z = torch.as_tensor(self.sample_latent(n, gen)).to(p.device, p.dtype)
+        return self.generator(z)
+
+
+# ---------------------------------------------------------------------------------------- Dirac-GAN
+class _DiracGenerator(nn.Module):
+    def __init__(self, theta: float):
+        super().__init__()
+        self.theta = nn.Parameter(torch.tensor([float(theta)], dtype=torch.float64))
+
+    def forward(self, z):
+        return self.theta.expand(z.shape[0], 1)
+
+
+class _LinearScore(nn.Module):
+    def __init__(self, psi: float):
+        super().__init__()
+        self.psi = nn.Parameter(torch.tensor([float(psi)], dtype=torch.float64))
+
+    def forward(self, x):
+        return (x * self.psi).reshape(-1)
+
+
+class DiracGAN(GANGame):
+    r"""The Dirac-GAN of Mescheder, Geiger, Nowozin (2018).
+
+    Data: a point mass at 0. Generator: a point mass at :math:`\theta`.
+    Discriminator: :math:`D(x) = \psi x`. Unique equilibrium
+    :math:`(\theta, \psi) = (0, 0)`. For the logistic losses
+    :math:`v(\theta, \psi) = (-\sigma(-\theta\psi)\psi, \sigma(\theta\psi)\theta)`
+    (non-saturating) or :math:`(-\sigma(\theta\psi)\psi, \sigma(\theta\psi)\theta)`
+    (minimax); for WGAN :math:`v = (-\psi, \theta)`. At the equilibrium
+    :math:`J = [[0, -c], [c, 0]]` (c = 1/2 logistic, 1 WGAN): purely
+    imaginary eigenvalues, so simultaneous GD spirals outward; R1
+    (:math:`\tfrac{\gamma}{2}\psi^2` here) adds :math:`\gamma` to the
+    :math:`\psi\psi` entry and makes the equilibrium attracting.
+    ``regularizers`` as in :class:`GANGame` (e.g. ``dualgan.regularizers.R1(gamma)``).
+    """
+
+    def __init__(self, loss="minimax", theta0: float = 1.0, psi0: float = 1.0, regularizers=(), dtype=torch.float64):
+        generator = _DiracGenerator(theta0).to(dtype)
+        discriminator = _LinearScore(psi0).to(dtype)
+        super().__init__(generator, discriminator, loss,
+                         sample_real=lambda n, gen: torch.zeros(n, 1, dtype=torch.float64),
+                         sample_latent=lambda n, gen: torch.zeros(n, 1, dtype=torch.float64),
+                         batch_size=1, regularizers=regularizers, seed=0)
+        self.resample()
+
+    @property
+    def theta(self) -> float:
+        return float(self.generator.theta.detach()[0]) if hasattr(self.generator, "theta") else float("nan")
+
+    @property
+    def psi(self) -> float:
+        return float(self.discriminator.psi.detach()[0])
+
+    def distance_to_equilibrium(self) -> float:
+        """:math:`\\sqrt{\\theta^2 + \\psi^2}` (the equilibrium is the origin)."""
+        return float(self.get_flat().norm())
+
+
+# ---------------------------------------------------------------------------------------- mixtures
+def mlp(in_dim: int, out_dim: int, hidden: int = 384, depth: int = 4, activation=nn.ReLU) -> nn.Sequential:
+    """A fully connected network with ``depth`` hidden layers of width ``hidden``."""
+    for name, value in (("in_dim", in_dim), ("out_dim", out_dim), ("hidden", hidden)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not isinstance(depth, int) or depth < 0:
+        raise ValueError(f"depth must be a non-negative integer, got {depth!r}")
+    layers, width = [], in_dim
+    for _ in range(depth):
+        layers += [nn.Linear(width, hidden), activation()]
+        width = hidden
+    layers.append(nn.Linear(width, out_dim))
+    return nn.Sequential(*layers)
+
+
+class _Squeeze(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x).reshape(-1)
+
+
+class MixtureGAN(GANGame):
+    r"""A GAN on a Gaussian mixture (``dualgan.data.ring`` / ``grid``) with ReLU MLPs.
+
+    The consensus-optimisation paper's setting (Mescheder et al. 2017, section
+    4): generator and discriminator are fully connected ReLU networks with 4
+    hidden layers (``hidden`` units each), a 16-d Gaussian latent, trained with
+    RMSProp. ``seed`` fixes the initial weights and the batch sampler.
+    :meth:`coverage` reports :func:`dualgan.metrics.mode_coverage` of fresh samples.
+    """
+
+    def __init__(self, mixture, loss="minimax", hidden: int = 384, depth: int = 4, latent_dim: int = 16,
+                 batch_size: int = 512, regularizers=(), constraint=None, seed: int = 0, dtype=torch.float32,
+                 device=None):
+        if not hasattr(mixture, "sample") or not hasattr(mixture, "centers"):
+            raise ValueError("mixture must be a dualgan.data.GaussianMixture (e.g. dualgan.data.ring(8))")
+        if not isinstance(latent_dim, int) or latent_dim < 1:
+            raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
+        init = torch.Generator().manual_seed(seed)
+        generator = mlp(latent_dim, mixture.dim, hidden, depth)
+        discriminator = _Squeeze(mlp(mixture.dim, 1, hidden, depth))
+        with torch.no_grad():  # reproducible initialisation independent of the global RNG's history
+            for module in list(generator.modules()) + list(discriminator.modules()):
+                if isinstance(module, nn.Linear):
+                    bound = 1.0 / math.sqrt(module.in_features)
+                    module.weight.copy_(torch.rand(module.weight.shape, generator=init) * 2 * bound - bound)
+                    module.bias.copy_(torch.rand(module.bias.shape, generator=init) * 2 * bound - bound)
+        generator = generator.to(device=device, dtype=dtype)
+        discriminator = discriminator.to(device=device, dtype=dtype)
+        self.mixture = mixture
+        self.latent_dim = latent_dim
+        super().__init__(generator, discriminator, loss,
+                         sample_real=lambda n, gen: mixture.sample(n, generator=gen, dtype=torch.float64),
+                         sample_latent=lambda n, gen: torch.randn(n, latent_dim, generator=gen, dtype=torch.float64),
+                         batch_size=batch_size, regularizers=regularizers, constraint=constraint, seed=seed)
+
+    def coverage(self, n: int = 2000, n_std: float = 3.0, seed: int = 12345):
+        """Mode coverage of ``n`` fresh samples (``dualgan.metrics.mode_coverage``, threshold ``n_std`` sd)."""
+        from ..metrics import mode_coverage
+
+        return mode_coverage(self.sample(n, seed=seed).float(), self.mixture.centers, self.mixture.std, n_std=n_std)

@@ -1,0 +1,242 @@
+r"""Run game optimisers and compare them over seeds: typed tables and PNG curves.
+
+:func:`run_optimizer` runs one optimiser on one game and returns a
+:class:`RunResult` (metric curve, :math:`\|v\|` per step, wall time per step,
+status). :func:`compare_optimizers` runs every optimiser over every seed on a
+freshly built game and returns a :class:`Comparison` whose rows are
+:class:`ComparisonRow` records; :meth:`Comparison.format` prints the table and
+:meth:`Comparison.plot` writes the curves.
+
+The default metric is the game's ``distance_to_equilibrium()`` (bilinear game,
+Dirac-GAN) or the number of modes covered (:class:`~dualgan.games.MixtureGAN`);
+pass ``metric=(name, callable)`` for anything else.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .game import Game
+from .optimizers import GameOptimizer, make_optimizer
+
+__all__ = ["RunResult", "ComparisonRow", "Comparison", "run_optimizer", "compare_optimizers", "default_metric"]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One run: ``metric`` at ``eval_steps``, ``field_norms`` per step, ``trajectory`` (flat params) if recorded.
+
+    ``status``: ``"ok"``, ``"non_finite at step t"`` (a step's field was not
+    finite; the run stopped there), ``"diverged at step t"`` (the metric or
+    :math:`\\|v\\|` passed ``diverge_above``) or ``"converged at step t"``
+    (the metric fell to ``stop_below``).
+    """
+
+    optimizer: str
+    seed: int
+    steps: int
+    metric_name: str
+    eval_steps: np.ndarray
+    metric: np.ndarray
+    field_norms: np.ndarray
+    seconds_per_step: float
+    status: str
+    trajectory: np.ndarray | None = None
+
+    @property
+    def final_metric(self) -> float:
+        return float(self.metric[-1]) if len(self.metric) else float("nan")
+
+    @property
+    def final_field_norm(self) -> float:
+        return float(self.field_norms[-1]) if len(self.field_norms) else float("nan")
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One (optimiser, seed) line of a comparison table."""
+
+    optimizer: str
+    seed: int
+    final_metric: float
+    best_metric: float
+    final_field_norm: float
+    seconds_per_step: float
+    steps: int
+    status: str
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """All runs of :func:`compare_optimizers`; ``rows`` in (optimiser, seed) order."""
+
+    metric_name: str
+    higher_is_better: bool
+    rows: tuple
+    runs: tuple
+
+    def format(self) -> str:
+        """The table as aligned text (one line per run, then a mean per optimiser)."""
+        head = (f"{'optimizer':16s} {'seed':>4s} {'final ' + self.metric_name:>22s} {'best':>11s} "
+                f"{'final ||v||':>11s} {'ms/step':>8s} {'steps':>6s}  status")
+        lines = [head, "-" * len(head)]
+        for r in self.rows:
+            lines.append(f"{r.optimizer:16s} {r.seed:4d} {r.final_metric:22.4g} {r.best_metric:11.4g} "
+                         f"{r.final_field_norm:11.3g} {1e3 * r.seconds_per_step:8.2f} {r.steps:6d}  {r.status}")
+        lines.append("-" * len(head))
+        for name in dict.fromkeys(r.optimizer for r in self.rows):
+            sel = [r for r in self.rows if r.optimizer == name]
+            finals = np.array([r.final_metric for r in sel])
+            lines.append(f"{name:16s} mean {np.mean(finals):22.4g} (min {np.min(finals):.4g}, max {np.max(finals):.4g}) "
+                         f"{1e3 * np.mean([r.seconds_per_step for r in sel]):8.2f} ms/step")
+        return "\n".join(lines)
+
+    def plot(self, path, log_scale: bool | None = None) -> str:
+        """PNG with the metric (left) and :math:`\\|v\\|` (right) against the step, one colour per optimiser."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        if log_scale is None:
+            log_scale = not self.higher_is_better
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        colours = {}
+        for run in self.runs:
+            colour = colours.setdefault(run.optimizer, f"C{len(colours) % 10}")
+            label = run.optimizer if sum(r.optimizer == run.optimizer for r in self.runs[:self.runs.index(run)]) == 0 else None
+            axes[0].plot(run.eval_steps, np.abs(run.metric) if log_scale else run.metric, color=colour, lw=1,
+                         alpha=0.8, label=label)
+            axes[1].plot(np.arange(1, len(run.field_norms) + 1), run.field_norms, color=colour, lw=0.8, alpha=0.7)
+        if log_scale:
+            axes[0].set_yscale("log")
+        axes[1].set_yscale("log")
+        axes[0].set_xlabel("step")
+        axes[0].set_ylabel(self.metric_name)
+        axes[1].set_xlabel("step")
+        axes[1].set_ylabel("||v||")
+        axes[0].legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        return str(path)
+
+
+def default_metric(game: Game) -> tuple:
+    """``(name, callable, higher_is_better)`` for the built-in games."""
+    if hasattr(game, "coverage"):
+        return "modes covered", lambda g: float(g.coverage().modes_covered), True
+    if hasattr(game, "distance_to_equilibrium"):
+        return "distance to equilibrium", lambda g: g.distance_to_equilibrium(), False
+    raise ValueError("the game has no default metric; pass metric=(name, callable(game) -> float)")
+
+
+def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=None, eval_every: int = 1,
+                  record_trajectory: bool = False, resample: bool = True, stop_below: float | None = None,
+                  diverge_above: float = 1e12, progress: bool = False, name: str | None = None,
+                  seed: int = 0) -> RunResult:
+    """Run ``n_steps`` steps of ``optimizer`` on ``game`` (a new batch before each step when the game has one).
+
+    ``metric``: ``(name, callable(game) -> float)`` or None for :func:`default_metric`;
+    evaluated at step 0 and every ``eval_every`` steps and at the end (not timed).
+    """
+    if not isinstance(n_steps, int) or n_steps < 1:
+        raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
+    if not isinstance(eval_every, int) or eval_every < 1:
+        raise ValueError(f"eval_every must be a positive integer, got {eval_every!r}")
+    metric_name, metric_fn = _resolve_metric(game, metric)[:2]
+    eval_steps, values, norms, traj = [0], [metric_fn(game)], [], []
+    if record_trajectory:
+        traj.append(game.get_flat().cpu().numpy())
+    elapsed, status, taken = 0.0, "ok", 0
+    iterator = range(1, n_steps + 1)
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(iterator, desc=name or type(optimizer).__name__, leave=False)
+    for t in iterator:
+        if resample and hasattr(game, "resample"):
+            game.resample()
+        start = time.perf_counter()
+        record = optimizer.step(game)
+        elapsed += time.perf_counter() - start
+        taken = t
+        norms.append(record.field_norm)
+        if record.status == "non_finite":
+            status = f"non_finite at step {t}"
+            break
+        if not record.ok:
+            status = f"{record.status} at step {t}"
+            break
+        if record_trajectory:
+            traj.append(game.get_flat().cpu().numpy())
+        last = t == n_steps
+        if t % eval_every == 0 or last:
+            eval_steps.append(t)
+            values.append(metric_fn(game))
+            if stop_below is not None and values[-1] <= stop_below:
+                status = f"converged at step {t}"
+                break
+            if not math.isfinite(values[-1]) or abs(values[-1]) > diverge_above:
+                status = f"diverged at step {t}"
+                break
+        if not math.isfinite(record.field_norm) or record.field_norm > diverge_above:
+            status = f"diverged at step {t}"
+            break
+    return RunResult(name or getattr(optimizer, "name", type(optimizer).__name__), int(seed), taken, metric_name,
+                     np.asarray(eval_steps), np.asarray(values, dtype=float), np.asarray(norms, dtype=float),
+                     elapsed / max(taken, 1), status, np.asarray(traj) if record_trajectory else None)
+
+
+def compare_optimizers(make_game: Callable[[int], Game], optimizers: dict, seeds: Sequence[int] = (0, 1, 2),
+                       n_steps: int = 1000, metric=None, eval_every: int = 10, stop_below: float | None = None,
+                       diverge_above: float = 1e12, progress: bool = False) -> Comparison:
+    """Run every optimiser on ``make_game(seed)`` for every seed.
+
+    ``optimizers`` maps a display name to a zero-argument factory returning a
+    fresh :class:`GameOptimizer`, or to ``(registered_name, kwargs)``.
+    """
+    if not callable(make_game):
+        raise ValueError("make_game must be a callable seed -> Game")
+    if not optimizers:
+        raise ValueError("optimizers is empty; give {display name: factory or (registered name, kwargs)}")
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds is empty; give at least one seed")
+    rows, runs, higher, metric_name = [], [], False, None
+    for display, spec in optimizers.items():
+        for seed in seeds:
+            game = make_game(seed)
+            metric_name, fn, higher = _resolve_metric(game, metric)
+            optimizer = _build(display, spec)
+            run = run_optimizer(game, optimizer, n_steps, (metric_name, fn), eval_every, stop_below=stop_below,
+                                diverge_above=diverge_above, progress=progress, name=display, seed=seed)
+            runs.append(run)
+            best = np.nanmax(run.metric) if higher else np.nanmin(run.metric)
+            rows.append(ComparisonRow(display, seed, run.final_metric, float(best), run.final_field_norm,
+                                      run.seconds_per_step, run.steps, run.status))
+    return Comparison(metric_name, higher, tuple(rows), tuple(runs))
+
+
+def _resolve_metric(game, metric):
+    if metric is None:
+        return default_metric(game)
+    if isinstance(metric, tuple) and len(metric) in (2, 3) and callable(metric[1]):
+        higher = bool(metric[2]) if len(metric) == 3 else False
+        return str(metric[0]), metric[1], higher
+    raise ValueError("metric must be None or (name, callable(game) -> float[, higher_is_better])")
+
+
+def _build(display, spec) -> GameOptimizer:
+    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
+        return make_optimizer(spec[0], **dict(spec[1]))
+    if callable(spec):
+        opt = spec()
+        if not isinstance(opt, GameOptimizer):
+            raise ValueError(f"optimizer factory {display!r} must return a GameOptimizer, got {type(opt).__name__}")
+        return opt
+    raise ValueError(f"optimizers[{display!r}] must be a factory or (registered name, kwargs)")

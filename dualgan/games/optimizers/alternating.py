@@ -1,0 +1,66 @@
+r"""Alternating gradient descent: players step in turn, each seeing the others' newest values.
+
+For two players, :math:`x_1 \leftarrow x_1 - h \nabla_{x_1} L_1(x_1, x_2)`, then
+:math:`x_2 \leftarrow x_2 - h \nabla_{x_2} L_2(x_1^{new}, x_2)`. On the bilinear
+game the update map is symplectic (determinant 1) with all eigenvalues on the
+unit circle for :math:`h \sigma_{\max}(A) < 2`: the iterates stay bounded and
+cycle without converging (SPEC.md section 3).
+"""
+from __future__ import annotations
+
+from .base import GameOptimizer, StepRecord, register
+
+__all__ = ["AlternatingGD"]
+
+
+@register
+class AlternatingGD(GameOptimizer):
+    """Alternating gradient descent.
+
+    ``order``: player names or indices in the order they move (default: the
+    game's player order). The record's ``field_norm`` and ``losses`` are those
+    at the start of the step; ``update_norm`` is the norm of the concatenated
+    per-player gradients actually used.
+    """
+
+    name = "alternating"
+
+    def __init__(self, lr: float = 0.01, base="sgd", base_kwargs=None, order=None):
+        super().__init__(lr, base, base_kwargs)
+        self.order = None if order is None else list(order)
+
+    def _bind(self, game):
+        names = [p.name for p in game.players]
+        if self.order is None:
+            self._order = list(range(len(names)))
+            return
+        order = []
+        for item in self.order:
+            if isinstance(item, str):
+                if item not in names:
+                    raise ValueError(f"order: unknown player {item!r}; players are {names}")
+                order.append(names.index(item))
+            elif isinstance(item, int) and 0 <= item < len(names):
+                order.append(item)
+            else:
+                raise ValueError(f"order must hold player names or indices 0..{len(names) - 1}, got {item!r}")
+        if sorted(order) != list(range(len(names))):
+            raise ValueError(f"order must list every player exactly once, got {self.order}")
+        self._order = order
+
+    def _step(self, game) -> StepRecord:
+        start = game.evaluate()
+        bad = self._non_finite(start.field, start.losses)
+        if bad is not None:
+            return bad
+        used = [None] * len(game.parameters)
+        for k, index in enumerate(self._order):
+            # the first mover uses the field at the start point; later movers re-evaluate after the others moved
+            field = start.field if k == 0 else game.vector_field()
+            bad = self._non_finite(field, start.losses)
+            if bad is not None:
+                return bad
+            self._apply(game, field, only_player=index)
+            sl = game.player_slices[index]
+            used[sl] = field[sl]
+        return self._record(start.field, start.losses, used)

@@ -1,0 +1,167 @@
+r"""The one step protocol of every game optimiser, and the base torch optimisers under them.
+
+A game optimiser turns the simultaneous field :math:`v` into an *adjusted*
+field :math:`\tilde v` (e.g. :math:`v + \gamma J^\top v` for consensus
+optimisation), writes it into each parameter's ``.grad`` and calls a base
+torch optimiser, as the reference implementations of consensus optimisation
+and SGA do. With the default base (plain SGD, learning rate ``lr``) the step is
+exactly :math:`x \leftarrow x - h \tilde v` of SPEC.md section 3; with
+``base="rmsprop"`` or ``"adam"`` the adjusted field is preconditioned by the
+base optimiser.
+
+``step(game)`` returns a :class:`StepRecord`. A step whose field is not finite
+is *not* applied: its record says ``status="non_finite"`` and the parameters
+keep their last finite values.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from ..._checks import check_positive
+from ..game import Game
+
+__all__ = ["StepRecord", "GameOptimizer", "make_base_optimizer", "BASE_OPTIMIZERS", "OPTIMIZERS", "register"]
+
+OPTIMIZERS: dict[str, type] = {}
+
+
+def register(cls):
+    """Class decorator: make a :class:`GameOptimizer` subclass available by its ``name``."""
+    if not (isinstance(cls, type) and issubclass(cls, GameOptimizer)):
+        raise ValueError("register expects a GameOptimizer subclass")
+    if cls.name in OPTIMIZERS and OPTIMIZERS[cls.name] is not cls:
+        raise ValueError(f"an optimiser named {cls.name!r} is already registered")
+    OPTIMIZERS[cls.name] = cls
+    return cls
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What one step did.
+
+    ``field_norm``: :math:`\\|v\\|` at the point where the step started;
+    ``update_norm``: norm of the adjusted field handed to the base optimiser;
+    ``losses``: each player's loss at the start point; ``status``: ``"ok"``,
+    ``"non_finite"`` (step skipped) or a solver message (competitive GD);
+    ``coefficient``: the method's scalar of this step where it has one (SGA's
+    signed lambda, consensus' gamma), NaN otherwise; ``inner_iterations``:
+    conjugate-gradient iterations (competitive GD), 0 otherwise.
+    """
+
+    iteration: int
+    field_norm: float
+    update_norm: float
+    losses: tuple
+    status: str = "ok"
+    coefficient: float = float("nan")
+    inner_iterations: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+BASE_OPTIMIZERS: dict[str, Callable] = {
+    "sgd": lambda params, lr, **kw: torch.optim.SGD(params, lr=lr, **kw),
+    "adam": lambda params, lr, **kw: torch.optim.Adam(params, lr=lr, **kw),
+    "rmsprop": lambda params, lr, **kw: torch.optim.RMSprop(params, lr=lr, **kw),
+}
+
+
+def make_base_optimizer(base, params, lr: float, base_kwargs: dict | None = None) -> torch.optim.Optimizer:
+    """Build ``base`` (``"sgd"``, ``"adam"``, ``"rmsprop"`` or a callable ``(params, lr, **kw) -> Optimizer``)."""
+    kwargs = dict(base_kwargs or {})
+    if isinstance(base, str):
+        if base.lower() not in BASE_OPTIMIZERS:
+            raise ValueError(f"unknown base optimiser {base!r}; choose one of {sorted(BASE_OPTIMIZERS)} or pass a "
+                             f"callable (params, lr, **kwargs) -> torch.optim.Optimizer")
+        return BASE_OPTIMIZERS[base.lower()](params, lr, **kwargs)
+    if callable(base):
+        opt = base(params, lr, **kwargs)
+        if not isinstance(opt, torch.optim.Optimizer):
+            raise ValueError(f"base callable must return a torch.optim.Optimizer, got {type(opt).__name__}")
+        return opt
+    raise ValueError(f"base must be a name {sorted(BASE_OPTIMIZERS)} or a callable, got {type(base).__name__}")
+
+
+class GameOptimizer:
+    """Base class: subclasses implement :meth:`_step` and return a :class:`StepRecord`.
+
+    Parameters
+    ----------
+    lr:
+        Step size :math:`h` (the base optimiser's learning rate).
+    base:
+        ``"sgd"`` (default: the plain update rules of SPEC.md section 3),
+        ``"adam"``, ``"rmsprop"`` or a callable ``(params, lr, **kw) -> Optimizer``.
+    base_kwargs:
+        Extra keyword arguments of the base optimiser (e.g. ``{"alpha": 0.9}``
+        for RMSProp with the TensorFlow default decay of the reference code).
+    """
+
+    name = "base"
+
+    def __init__(self, lr: float = 0.01, base="sgd", base_kwargs: dict | None = None):
+        self.lr = check_positive(lr, "lr")
+        self.base = base
+        self.base_kwargs = dict(base_kwargs or {})
+        make_base_optimizer(base, [torch.zeros(1, requires_grad=True)], self.lr, self.base_kwargs)  # validate now
+        self.iteration = 0
+        self._game: Game | None = None
+        self._optimizer: torch.optim.Optimizer | None = None
+
+    def __repr__(self):
+        return f"{type(self).__name__}(lr={self.lr}, base={self.base!r})"
+
+    def step(self, game: Game) -> StepRecord:
+        """Take one step on ``game`` (the first call binds the optimiser to the game)."""
+        if not isinstance(game, Game):
+            raise ValueError(f"game must be a dualgan.games.Game, got {type(game).__name__}")
+        if self._game is None:
+            self._game = game
+            self._optimizer = make_base_optimizer(self.base, game.parameters, self.lr, self.base_kwargs)
+            self._bind(game)
+        elif game is not self._game:
+            raise ValueError("this optimiser is bound to another game (it keeps per-game state); create a new one")
+        record = self._step(game)
+        self.iteration += 1
+        if record.ok:
+            game.after_step()
+        return record
+
+    # ------------------------------------------------------------------ helpers for subclasses
+    def _bind(self, game: Game) -> None:
+        """Subclasses set up per-game state here."""
+
+    def _apply(self, game: Game, direction, only_player: int | None = None) -> None:
+        """Write ``direction`` into ``.grad`` (of one player's parameters, or all) and step the base optimiser."""
+        sl = game.player_slices[only_player] if only_player is not None else slice(None)
+        selected = set(range(len(game.parameters))[sl])
+        for i, (p, d) in enumerate(zip(game.parameters, direction)):
+            p.grad = d.detach().clone() if i in selected else None
+        self._optimizer.step()
+        for p in game.parameters:
+            p.grad = None
+
+    def _record(self, field, losses, direction, status: str = "ok", coefficient: float = float("nan"),
+                inner_iterations: int = 0) -> StepRecord:
+        return StepRecord(self.iteration, _norm(field), _norm(direction), tuple(losses), status,
+                          float(coefficient), int(inner_iterations))
+
+    def _non_finite(self, field, losses, *others) -> StepRecord | None:
+        """A ``non_finite`` record when ``field``, ``losses`` or any vector in ``others`` is not finite, else None."""
+        vectors = [field, *others]
+        if all(bool(torch.isfinite(t).all()) for vec in vectors for t in vec) and all(math.isfinite(l) for l in losses):
+            return None
+        return StepRecord(self.iteration, _norm(field), float("nan"), tuple(losses), "non_finite")
+
+    def _step(self, game: Game) -> StepRecord:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _norm(vector) -> float:
+    return float(torch.sqrt(sum((t.detach().double() ** 2).sum() for t in vector)))

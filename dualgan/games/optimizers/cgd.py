@@ -1,0 +1,112 @@
+r"""Competitive gradient descent (Schaefer & Anandkumar 2019) for two players.
+
+Player 1 (parameters :math:`x`) minimises :math:`f`, player 2 (:math:`y`)
+minimises :math:`g`. Each step is the Nash equilibrium of the local bilinear
+approximation of the game with quadratic regularisation :math:`1/(2\eta)`:
+
+.. math::
+    \Delta x = -\eta\,(I - \eta^2 D^2_{xy} f\, D^2_{yx} g)^{-1}
+               (\nabla_x f - \eta\, D^2_{xy} f\, \nabla_y g), \qquad
+    \Delta y = -\eta\,(\nabla_y g + D^2_{yx} g\, \Delta x).
+
+The mixed Hessians are the off-diagonal blocks of the game Jacobian
+:math:`J = \partial v/\partial (x, y)`, so their products with vectors are
+:math:`J u` restricted to one block. The linear system is solved matrix-free by
+``scipy.sparse.linalg.cg`` when the game is declared zero-sum
+(:math:`D^2_{yx} g = -(D^2_{xy} f)^\top`: the matrix
+:math:`I + \eta^2 D_{xy} D_{xy}^\top` is symmetric positive definite) and by
+``scipy.sparse.linalg.gmres`` otherwise. :math:`\eta` is ``lr``; the update
+:math:`-(\Delta x, \Delta y)/\eta` is handed to the base optimiser as its
+gradient, so with plain SGD the step is exactly :math:`(\Delta x, \Delta y)`.
+A failed linear solve is reported (``status``) and the step is not applied.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse.linalg as spla
+import torch
+
+from .base import GameOptimizer, StepRecord, register
+
+__all__ = ["CompetitiveGD"]
+
+
+@register
+class CompetitiveGD(GameOptimizer):
+    """Competitive gradient descent; ``tol`` is the linear solver's relative residual tolerance."""
+
+    name = "cgd"
+
+    def __init__(self, lr: float = 0.01, base="sgd", base_kwargs=None, tol: float = 1e-10, maxiter: int | None = None):
+        super().__init__(lr, base, base_kwargs)
+        if not (float(tol) > 0):
+            raise ValueError(f"tol must be > 0, got {tol!r}")
+        if maxiter is not None and (not isinstance(maxiter, int) or maxiter < 1):
+            raise ValueError(f"maxiter must be a positive integer or None, got {maxiter!r}")
+        self.tol = float(tol)
+        self.maxiter = maxiter
+
+    def _bind(self, game):
+        if len(game.players) != 2:
+            raise ValueError(f"competitive gradient descent is defined for two players, the game has "
+                             f"{len(game.players)}")
+
+    def _step(self, game) -> StepRecord:
+        eta = self.lr
+        ev = game.evaluate(create_graph=True)
+        field = [f.detach() for f in ev.field]
+        bad = self._non_finite(field, ev.losses)
+        if bad is not None:
+            return bad
+        sx, sy = game.player_slices
+        jvp = game.jvp_operator(ev.field)
+        zeros_x = [torch.zeros_like(p) for p in game.parameters[sx]]
+        zeros_y = [torch.zeros_like(p) for p in game.parameters[sy]]
+
+        def d_xy(w_y):   # D^2_{xy} f w: x-block of J (0, w)
+            return jvp(zeros_x + list(w_y))[sx]
+
+        def d_yx(w_x):   # D^2_{yx} g w: y-block of J (w, 0)
+            return jvp(list(w_x) + zeros_y)[sy]
+
+        vx, vy = field[sx], field[sy]
+        rhs = [-eta * (a - eta * b) for a, b in zip(vx, d_xy(vy))]
+        shapes_x = game.parameters[sx]
+
+        def to_np(vec):
+            return torch.cat([t.reshape(-1) for t in vec]).detach().cpu().double().numpy()
+
+        def from_np(arr):
+            out, start = [], 0
+            for p in shapes_x:
+                out.append(torch.as_tensor(arr[start:start + p.numel()]).reshape(p.shape).to(p.device, p.dtype))
+                start += p.numel()
+            return out
+
+        n = sum(p.numel() for p in shapes_x)
+        counter = {"matvecs": 0}
+
+        def matvec(arr):
+            counter["matvecs"] += 1
+            u = from_np(np.asarray(arr).reshape(-1))
+            out = [a - eta ** 2 * b for a, b in zip(u, d_xy(d_yx(u)))]
+            return to_np(out)
+
+        operator = spla.LinearOperator((n, n), matvec=matvec, dtype=np.float64)
+        b = to_np(rhs)
+        maxiter = self.maxiter or max(10 * n, 50)
+        if game.zero_sum:
+            solution, info = spla.cg(operator, b, rtol=self.tol, atol=0.0, maxiter=maxiter)
+        else:
+            solution, info = spla.gmres(operator, b, rtol=self.tol, atol=0.0, maxiter=maxiter, restart=min(n, 50))
+        if info != 0 or not np.all(np.isfinite(solution)):
+            status = f"linear_solve_failed(info={info}, {'cg' if game.zero_sum else 'gmres'})"
+            return self._record(field, ev.losses, field, status=status, inner_iterations=counter["matvecs"])
+        delta_x = from_np(solution)
+        delta_y = [-eta * (a + b) for a, b in zip(vy, d_yx(delta_x))]
+        direction = [-d / eta for d in list(delta_x) + list(delta_y)]
+        bad = self._non_finite(field, ev.losses, direction)
+        if bad is not None:
+            return bad
+        self._apply(game, direction)
+        return self._record(field, ev.losses, direction, inner_iterations=counter["matvecs"])
