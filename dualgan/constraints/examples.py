@@ -174,7 +174,7 @@ def train_constrained(data: ConstrainedMixture, handler=None, steps: int = 2000,
                       n_eval: int = 2000, record_every: int = 50,
                       seed: int = 0, dtype=torch.float32, device=None, progress: bool = False,
                       name: str | None = None) -> ConstrainedRun:
-    """Train a fresh MLP generator on ``data`` with ``handler`` and evaluate it.
+    r"""Train a fresh MLP generator on ``data`` with ``handler`` and evaluate it.
 
     ``loss``: a name of :data:`dualgan.losses.LOSSES` (alternating Adam steps
     of an MLP discriminator and the generator) or ``"mmd"`` (the generator

@@ -1,0 +1,89 @@
+"""Every handler with the library's trainers: a few iterations each.
+
+Projected samples must satisfy the constraint to rounding; a penalty must
+leave generated samples closer to the constraint than the same run without
+it; the augmented Lagrangian's multipliers and rho must appear in the History.
+"""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dualgan.constraints import AffineSubspace, AugmentedLagrangian, Penalty, Projection, ResidualFeatures
+from dualgan.constraints.examples import subspace_mixture, two_hyperplanes, train_constrained
+from dualgan.features import RBF
+from dualgan.train import DualLinearGAN, mlp_generator
+from dualgan.trust_region import TrustRegionGAN
+
+
+@pytest.fixture(scope="module")
+def data():
+    return subspace_mixture(std=0.1)
+
+
+def _dual_gan(data, handler, dtype=torch.float64, iterations=15):
+    anchors = data.sample(60, torch.Generator().manual_seed(0), dtype=dtype)
+    feats = ResidualFeatures(data.constraint, feature_map=RBF(anchors, sigma=0.5))
+    gan = DualLinearGAN(mlp_generator(noise_dim=3, out_dim=5, output_gain=3.0, dtype=dtype), feats, C=1e-3,
+                        noise_dim=3, batch_size=64, mode="minibatch", lr=1e-2, constraint=handler, seed=0)
+    hist = gan.fit(data, iterations=iterations)
+    return gan, hist
+
+
+def test_dual_gan_with_projection_keeps_samples_on_the_subspace(data):
+    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-6)):
+        gan, hist = _dual_gan(data, Projection(data.constraint), dtype=dtype, iterations=5)
+        assert gan.status == "completed"
+        x = gan.sample(500).double().numpy()
+        A, b = data.constraint.A.numpy(), data.constraint.b.numpy()
+        assert np.abs(x @ A.T - b).max() <= tol
+
+
+def test_dual_gan_penalty_reduces_violation_and_al_is_recorded(data):
+    gan0, _ = _dual_gan(data, None)
+    gan1, _ = _dual_gan(data, Penalty(data.constraint, weight=10.0))
+    v0 = data.constraint.violation(gan0.sample(500)).mean_distance
+    v1 = data.constraint.violation(gan1.sample(500)).mean_distance
+    assert v1 < 0.5 * v0
+    al = AugmentedLagrangian(data.constraint, rho=5.0, check_every=5)
+    gan2, hist = _dual_gan(data, al)
+    assert gan2.status == "completed"
+    rows = hist.to_dict() if hasattr(hist, "to_dict") else None
+    assert rows is not None
+    text = repr(rows)
+    assert "constraint_multiplier_0" in text and "constraint_multiplier_1" in text
+    assert al.n_updates >= 15 and np.all(np.isfinite(al.multipliers.numpy()))
+
+
+def _trust_region(data, handler, iterations=6):
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Linear(3, 32), nn.ReLU(), nn.Linear(32, 5)).double()
+    Dnet = nn.Sequential(nn.Linear(5, 32), nn.Tanh(), nn.Linear(32, 1)).double()
+    tr = TrustRegionGAN(G, Dnet, latent_dim=3, model="score", C=1e-3, radius=0.1, generator_lr=1e-2,
+                        constraint=handler, seed=0)
+    sampler = lambda n, generator: data.sample(n, generator, dtype=torch.float64)
+    result = tr.fit(sampler, iterations=iterations, batch_size=32)
+    return tr, result
+
+
+def test_trust_region_gan_with_projection_and_penalty(data):
+    tr, _ = _trust_region(data, Projection(data.constraint))
+    with torch.no_grad():
+        assert data.constraint.violation(tr.sample(400)).max_distance <= 1e-12
+    tr0, _ = _trust_region(data, None, iterations=20)
+    tr1, _ = _trust_region(data, Penalty(data.constraint, weight=30.0), iterations=20)
+    with torch.no_grad():
+        v0 = data.constraint.violation(tr0.sample(400)).mean_distance
+        v1 = data.constraint.violation(tr1.sample(400)).mean_distance
+    assert v1 < 0.5 * v0
+
+
+def test_plain_loop_penalty_and_al_reduce_violation():
+    data = subspace_mixture()
+    kw = dict(steps=150, batch_size=64, hidden=32, r1=0.1, n_eval=500, record_every=50)
+    none = train_constrained(data, None, **kw)
+    pen = train_constrained(data, Penalty(data.constraint, weight=10.0), **kw)
+    al = train_constrained(data, AugmentedLagrangian(data.constraint, rho=10.0, check_every=10), **kw)
+    assert pen.violation.mean_distance < 0.3 * none.violation.mean_distance
+    assert al.violation.mean_distance < 0.3 * none.violation.mean_distance
+    assert [s.penalty_weight for s in al.history][-1] >= 10.0 and len(al.history[-1].multipliers) == 2
