@@ -49,7 +49,7 @@ def test_value_and_gradient_by_hand(name):
 
     d_value = np.mean([f(s) for s in S_REAL]) + np.mean([g(s) for s in S_FAKE])
     d_loss = loss.discriminator_loss(s_real, s_fake)
-    assert math.isclose(float(loss.discriminator_value(s_real, s_fake)), d_value, rel_tol=1e-14, abs_tol=1e-15)
+    assert math.isclose(loss.discriminator_value(s_real, s_fake).item(), d_value, rel_tol=1e-14, abs_tol=1e-15)
     assert math.isclose(d_loss.item(), -d_value, rel_tol=1e-14, abs_tol=1e-15)
     grad_real, grad_fake = torch.autograd.grad(d_loss, [s_real, s_fake])
     np.testing.assert_allclose(grad_real.numpy(), [-df(s) / n for s in S_REAL], rtol=1e-13, atol=1e-16)
