@@ -87,3 +87,47 @@ def test_plain_loop_penalty_and_al_reduce_violation():
     assert pen.violation.mean_distance < 0.3 * none.violation.mean_distance
     assert al.violation.mean_distance < 0.3 * none.violation.mean_distance
     assert [s.penalty_weight for s in al.history][-1] >= 10.0 and len(al.history[-1].multipliers) == 2
+
+
+# ------------------------------------------------------------------ game optimisers
+def _game(data, handler, seed=0):
+    from dualgan.games import GANGame
+    torch.manual_seed(seed)
+    G = nn.Sequential(nn.Linear(3, 16), nn.Tanh(), nn.Linear(16, 5)).double()
+    Dnet = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 1), nn.Flatten(0)).double()
+    return GANGame(G, Dnet, "non_saturating", batch_size=32, constraint=handler, seed=seed,
+                   sample_real=lambda n, gen: data.sample(n, gen, dtype=torch.float64),
+                   sample_latent=lambda n, gen: torch.randn(n, 3, generator=gen, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("name", ["simultaneous", "alternating", "consensus", "extragradient", "optimistic", "sga",
+                                  "cgd"])
+def test_every_game_optimiser_with_projection(data, name):
+    from dualgan.games import make_optimizer
+    game = _game(data, Projection(data.constraint))
+    opt = make_optimizer(name, lr=0.01)
+    for _ in range(3):
+        game.resample()
+        opt.step(game)
+    x = game.sample(300).numpy()
+    A, b = data.constraint.A.numpy(), data.constraint.b.numpy()
+    assert np.abs(x @ A.T - b).max() <= 1e-12
+
+
+@pytest.mark.parametrize("name", ["simultaneous", "consensus"])
+def test_game_optimiser_penalty_and_al_reduce_violation(data, name):
+    from dualgan.games import make_optimizer
+
+    def run(handler):
+        game = _game(data, handler)
+        opt = make_optimizer(name, lr=0.05, base="adam")
+        for _ in range(40):
+            game.resample()
+            opt.step(game)
+        return data.constraint.violation(game.sample(400)).mean_distance
+
+    v0 = run(None)
+    assert run(Penalty(data.constraint, weight=10.0)) < 0.5 * v0
+    al = AugmentedLagrangian(data.constraint, rho=10.0, check_every=10)
+    assert run(al) < 0.5 * v0
+    assert al.n_updates == 40 and np.all(al.multipliers.numpy() != 0)
