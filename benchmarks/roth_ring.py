@@ -8,9 +8,13 @@ generator loss. Every ``--eval-every`` iterations 10 batches of samples are
 scored with :func:`dualgan.metrics.mode_coverage` (3 standard deviations,
 a mode counts when it holds a fifth of its fair share).
 
-Writes ``<out>/roth_ring.json`` (after every finished run, so partial results
-survive), ``<out>/roth_ring_modes.png`` (modes covered over time, one line per
+Writes ``<out>/roth_ring.json`` (after every finished run), ``<out>/roth_ring_modes.png`` (modes covered over time, one line per
 seed) and ``<out>/roth_ring_samples.png`` (final samples projected on the ring's plane).
+
+Every evaluation also rewrites ``<out>/tmp/roth_ring_<config>_seed<s>.json`` and a
+checkpoint ``.pt`` beside it; running the same command again resumes each run
+from its checkpoint (delete ``<out>/tmp`` to start afresh), and
+``--from-partial`` plots and tabulates the progress files without training.
 
 Example (the run reported in docs/objectives.md)::
 
@@ -43,6 +47,7 @@ def mlp(d_in: int, d_out: int, hidden: int = 128) -> nn.Module:
 
 def run_one(config: str, seed: int, iterations: int, eval_every: int, batch: int = 512, z_dim: int = 2,
             gamma0: float = 0.1, progress: bool = True, partial_dir: str | None = None) -> dict:
+    """Train one GAN; with ``partial_dir`` it checkpoints every evaluation and resumes from a checkpoint there."""
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     data = ring_on_plane(7, radius=1.0, std=0.01)
@@ -54,22 +59,40 @@ def run_one(config: str, seed: int, iterations: int, eval_every: int, batch: int
     penalty = JSRegularizer(schedule) if config == "regularized" else None
     loss = non_saturating
     record = {"config": config, "seed": seed, "iteration": [], "modes_covered": [], "high_quality_fraction": [],
-              "gamma": [], "d_loss": []}
+              "gamma": [], "d_loss": [], "wall_s": 0.0}
     eval_z = torch.randn(10 * batch, z_dim, generator=torch.Generator().manual_seed(7))
-    t0 = time.perf_counter()
-    it = range(1, iterations + 1)
+    stem = f"roth_ring_{config}_seed{seed}"
+    checkpoint = Path(partial_dir, stem + ".pt") if partial_dir is not None else None
+    first = 1
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)
+        if state["iterations"] == iterations:
+            G.load_state_dict(state["G"])
+            D.load_state_dict(state["D"])
+            opt_g.load_state_dict(state["opt_g"])
+            opt_d.load_state_dict(state["opt_d"])
+            gen.set_state(state["generator"])
+            schedule.step_count = state["step"]
+            record = state["record"]
+            first = state["step"] + 1
+    t0 = time.perf_counter() - record["wall_s"]
+    it = range(first, iterations + 1)
     if progress:
         from tqdm import tqdm
         it = tqdm(it, desc=f"{config} seed {seed}", mininterval=30, position=CONFIGS.index(config))
     for step in it:
         x_real = data.sample(batch, generator=gen)
         z = torch.randn(batch, z_dim, generator=gen)
-        # discriminator step
+        # discriminator step: one pass over both batches feeds the loss and, when regularised, the penalty
         x_fake = G(z)
-        scores = D(torch.cat([x_real, x_fake.detach()]))   # one pass over both batches
+        x_both = torch.cat([x_real, x_fake.detach()])
+        if penalty is not None:
+            x_both.requires_grad_(True)
+        scores = D(x_both)[:, 0]
         d_loss = loss.discriminator_loss(scores[:batch], scores[batch:])
         if penalty is not None:
-            d_loss = d_loss + penalty(D, x_real, x_fake.detach())
+            (grad,) = torch.autograd.grad(scores.sum(), x_both, create_graph=True)
+            d_loss = d_loss + penalty.from_gradients(scores[:batch], grad[:batch], scores[batch:], grad[batch:])
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
@@ -88,9 +111,13 @@ def run_one(config: str, seed: int, iterations: int, eval_every: int, batch: int
             record["high_quality_fraction"].append(report.high_quality_fraction)
             record["gamma"].append(schedule.current if penalty is not None else 0.0)
             record["d_loss"].append(float(d_loss.detach()))
-            if partial_dir is not None:   # progress so far, readable while the run goes on
-                record["wall_s"] = time.perf_counter() - t0
-                Path(partial_dir, f"roth_ring_{config}_seed{seed}.json").write_text(json.dumps(record))
+            record["wall_s"] = time.perf_counter() - t0
+            if partial_dir is not None:   # progress so far, readable (and resumable) while the run goes on
+                Path(partial_dir, stem + ".json").write_text(json.dumps(record))
+                torch.save({"iterations": iterations, "step": step, "G": G.state_dict(), "D": D.state_dict(),
+                            "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "generator": gen.get_state(),
+                            "record": record}, str(checkpoint) + ".tmp")
+                os.replace(str(checkpoint) + ".tmp", checkpoint)
     record["wall_s"] = time.perf_counter() - t0
     with torch.no_grad():
         record["final_samples"] = G(eval_z[:2000]).tolist()

@@ -197,9 +197,22 @@ class JSRegularizer(R1):
         # one pass over the stacked batch: half the calls of two separate passes, same numbers
         n_real = x_real.shape[0]
         scores, grad = input_gradient(discriminator, torch.cat([x_real, x_fake], dim=0))
-        grad_sq = grad.flatten(1).pow(2).sum(dim=1)
-        term_real = torch.sigmoid(-scores[:n_real]).pow(2) * grad_sq[:n_real]
-        term_fake = torch.sigmoid(scores[n_real:]).pow(2) * grad_sq[n_real:]
+        return self._omega(scores[:n_real], grad[:n_real], scores[n_real:], grad[n_real:])
+
+    def from_gradients(self, score_real, grad_real, score_fake, grad_fake, *, step: int | None = None):
+        r""":math:`\tfrac{\gamma}{2}\Omega` from scores and input gradients the caller computed.
+
+        Lets a training step use one forward pass for both the loss and the
+        penalty: stack the batches, make them require grad, score them, take
+        the input gradient of ``scores.sum()`` with ``create_graph=True`` and
+        pass the real and generated halves here.
+        """
+        return self.weight_at(step) * self._omega(score_real, grad_real, score_fake, grad_fake)
+
+    @staticmethod
+    def _omega(score_real, grad_real, score_fake, grad_fake):
+        term_real = torch.sigmoid(-score_real.reshape(-1)).pow(2) * grad_real.flatten(1).pow(2).sum(dim=1)
+        term_fake = torch.sigmoid(score_fake.reshape(-1)).pow(2) * grad_fake.flatten(1).pow(2).sum(dim=1)
         return term_real.mean() + term_fake.mean()
 
 

@@ -254,3 +254,17 @@ def test_bad_input_is_named():
         LocalGradientPenalty(scale=float("nan"))
     with pytest.raises(ValueError, match="discriminator"):
         R1()("not a network", x, x)
+
+
+def test_js_from_gradients_reuses_a_shared_forward_pass():
+    D = Quadratic(3, seed=8)
+    x_real, x_fake = _data(4, 3, seed=9)
+    reg = JSRegularizer(0.3)
+    x = torch.cat([x_real, x_fake]).requires_grad_(True)
+    scores = D(x)
+    (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
+    shared = reg.from_gradients(scores[:4], grad[:4], scores[4:], grad[4:])
+    direct = reg(D, x_real, x_fake)
+    assert torch.allclose(shared, direct, rtol=1e-14)
+    for a, b in zip(_grads(shared, D), _grads(direct, D)):
+        assert torch.allclose(a, b, rtol=1e-12)
