@@ -43,6 +43,7 @@ VARIANTS = {
     "R1": dict(penalty=lambda: R1(10.0)),
     "R2": dict(penalty=lambda: R2(10.0)),
     "Roth JS": dict(penalty=lambda: JSRegularizer(0.1)),
+    "Roth JS, shared pass": dict(penalty=lambda: JSRegularizer(0.1), shared=True),
     "WGAN-GP": dict(penalty=lambda: CoupledGradientPenalty(10.0)),
     "DRAGAN": dict(penalty=lambda: LocalGradientPenalty(10.0)),
     "spectral norm": dict(spectral=True),
@@ -58,10 +59,19 @@ def make_step(base: nn.Module, variant: dict):
     penalty = variant["penalty"]() if "penalty" in variant else None
     clip = variant.get("clip")
 
+    shared = variant.get("shared", False)
+
     def step(x_real, x_fake):
-        scores = D(torch.cat([x_real, x_fake]))
-        loss = non_saturating.discriminator_loss(scores[:x_real.shape[0]], scores[x_real.shape[0]:])
-        if penalty is not None:
+        n = x_real.shape[0]
+        x_both = torch.cat([x_real, x_fake])
+        if shared:    # one forward pass feeds the loss and the penalty (JSRegularizer.from_gradients)
+            x_both.requires_grad_(True)
+        scores = D(x_both)[:, 0]
+        loss = non_saturating.discriminator_loss(scores[:n], scores[n:])
+        if shared:
+            (grad,) = torch.autograd.grad(scores.sum(), x_both, create_graph=True)
+            loss = loss + penalty.from_gradients(scores[:n], grad[:n], scores[n:], grad[n:])
+        elif penalty is not None:
             loss = loss + penalty(D, x_real, x_fake)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -103,9 +113,9 @@ def main(argv=None):
     torch.manual_seed(0)
     rows = measure("ring MLP, batch 512", ring_mlp(), (3,), 512, args.rounds, args.steps)
     rows += measure("digits CNN, batch 64", digits_cnn(), (1, 8, 8), 64, args.rounds, args.steps)
-    print(f"{'network':<22} {'variant':<20} {'CPU ms/step':>11} {'ratio':>6}")
+    print(f"{'network':<22} {'variant':<22} {'CPU ms/step':>11} {'ratio':>6}")
     for r in rows:
-        print(f"{r['network']:<22} {r['variant']:<20} {r['ms_per_step']:>11.2f} {r['ratio']:>6.2f}")
+        print(f"{r['network']:<22} {r['variant']:<22} {r['ms_per_step']:>11.2f} {r['ratio']:>6.2f}")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "regularizer_cost.json").write_text(json.dumps(
         {"torch": torch.__version__, "threads": 1, "rounds": args.rounds, "steps_per_round": args.steps,
