@@ -55,7 +55,7 @@ class BilinearGame(Game):
 
 def random_matrix(n: int, m: int | None = None, seed: int = 0, scale: float | None = None,
                   singular_values: tuple | None = None) -> np.ndarray:
-    """A random n x m matrix.
+    r"""A random n x m matrix.
 
     Default: i.i.d. N(0, scale^2) entries (scale 1/sqrt(n)). With
     ``singular_values=(lo, hi)``: :math:`U \mathrm{diag}(s) V^\top` with Haar-random
