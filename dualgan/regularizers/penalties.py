@@ -4,15 +4,14 @@ Each penalty is :math:`w \, E_{x \sim p_x}[R(\nabla_x D(x))]` for a sampling
 distribution :math:`p_x` and a function :math:`R` of the input gradient; it is
 added to the discriminator's loss (which the discriminator minimises):
 
-=========================  ====================================  ===========================================
-penalty                    :math:`p_x`                            term
-=========================  ====================================  ===========================================
-:class:`CoupledGradientPenalty`  :math:`\epsilon x + (1-\epsilon)\tilde x`, :math:`\epsilon \sim U(0,1)`  :math:`\lambda (\|\nabla D\| - k)^2` (one-sided: :math:`\lambda \max(\|\nabla D\| - k, 0)^2`)
-:class:`LocalGradientPenalty`    :math:`x + c\,\xi`, :math:`\xi \sim N(0, I)`      as coupled
-:class:`R1`                      real :math:`x`                                       :math:`\tfrac{\gamma}{2} \|\nabla D\|^2`
-:class:`R2`                      generated :math:`\tilde x`                           :math:`\tfrac{\gamma}{2} \|\nabla D\|^2`
-:class:`JSRegularizer`           both                                                 :math:`\tfrac{\gamma}{2}\,\Omega` (below)
-=========================  ====================================  ===========================================
+* :class:`CoupledGradientPenalty` (WGAN-GP): :math:`p_x` = interpolates
+  :math:`\epsilon x + (1-\epsilon)\tilde x`, :math:`\epsilon \sim U(0,1)`;
+  term :math:`\lambda (\|\nabla D\| - k)^2`, one-sided :math:`\lambda \max(\|\nabla D\| - k, 0)^2`;
+* :class:`LocalGradientPenalty` (DRAGAN): :math:`p_x` = :math:`x + c\,\xi`,
+  :math:`\xi \sim N(0, I)`; term as the coupled penalty;
+* :class:`R1`: real :math:`x`, :math:`\tfrac{\gamma}{2} \|\nabla D\|^2`;
+* :class:`R2`: generated :math:`\tilde x`, :math:`\tfrac{\gamma}{2} \|\nabla D\|^2`;
+* :class:`JSRegularizer`: both, :math:`\tfrac{\gamma}{2}\,\Omega` (below).
 
 Roth et al.'s Jensen-Shannon regulariser in logit form (``s`` the logit,
 :math:`D = \sigma(s)`):
