@@ -49,8 +49,16 @@ def main(argv=None):
     optimizers = {m: (m, dict(kwargs.get(m, {}), lr=args.lr, base="rmsprop")) for m in args.methods}
     print(f"ring8 radius 2 std {args.std}; MLP hidden={args.hidden} depth={args.depth}; batch {args.batch}; "
           f"RMSProp lr {args.lr}; gamma {args.gamma}; loss {args.loss}; steps {args.steps}; seeds {args.seeds}")
+    final_samples = {}
+
+    def coverage_metric(game):
+        report = game.coverage(2000)
+        final_samples[id(game)] = game
+        return float(report.modes_covered)
+
     comparison = compare_optimizers(make_game, optimizers, seeds=args.seeds, n_steps=args.steps,
-                                    eval_every=args.eval_every, progress=False)
+                                    eval_every=args.eval_every, progress=False,
+                                    metric=("modes covered", coverage_metric, True))
     print(comparison.format())
     for m in args.methods:
         runs = [r for r in comparison.runs if r.optimizer == m]
@@ -58,6 +66,34 @@ def main(argv=None):
               f"curve (seed {runs[0].seed}) {[int(v) for v in runs[0].metric]}")
     os.makedirs(args.out, exist_ok=True)
     path = comparison.plot(os.path.join(args.out, "games_ring_coverage.png"))
+    print("wrote", path)
+    games = list(final_samples.values())  # insertion order: optimiser-major, then seed
+    _scatter(games, [m for m in args.methods for _ in args.seeds], args.seeds * len(args.methods), mixture,
+             os.path.join(args.out, "games_ring_samples.png"))
+
+
+def _scatter(games, methods, seeds, mixture, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = len(games) // max(1, len(set(methods)))
+    fig, axes = plt.subplots(len(set(methods)), cols, figsize=(2.6 * cols, 2.6 * len(set(methods))), squeeze=False)
+    for k, (game, method, seed) in enumerate(zip(games, methods, seeds)):
+        ax = axes[k // cols][k % cols]
+        x = game.sample(1000).float().numpy()
+        ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.5)
+        c = mixture.centers.numpy()
+        ax.scatter(c[:, 0], c[:, 1], s=20, c="r", marker="x")
+        ax.set_xlim(-3, 3)
+        ax.set_ylim(-3, 3)
+        ax.set_title(f"{method} seed {seed}: {game.coverage(2000).modes_covered}/8", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
     print("wrote", path)
 
 
