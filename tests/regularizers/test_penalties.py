@@ -132,7 +132,7 @@ def test_js_regularizer_is_stable_for_large_logits():
     x = torch.zeros(3, 2)
     value = JSRegularizer(1.0)(D, x, x)
     # real term ~ 0, fake term = 1/2 * sigmoid(800)^2 * ||w||^2 = 1/2 * 2 = 1
-    assert math.isfinite(float(value)) and math.isclose(float(value), 1.0, rel_tol=1e-12)
+    assert math.isfinite(value.item()) and math.isclose(value.item(), 1.0, rel_tol=1e-12)
 
 
 @pytest.mark.parametrize("one_sided", [False, True])
@@ -149,7 +149,7 @@ def test_coupled_penalty_on_linear_discriminator(one_sided, norm_w):
     excess = norm_w - k
     if one_sided:
         excess = max(excess, 0.0)
-    assert math.isclose(float(value), lam * excess ** 2, rel_tol=1e-12, abs_tol=1e-15)
+    assert math.isclose(value.item(), lam * excess ** 2, rel_tol=1e-12, abs_tol=1e-15)
     (dw,) = torch.autograd.grad(value, D.weight)
     hand = 2 * lam * excess * w / norm_w
     assert torch.allclose(dw[0], hand, rtol=1e-12, atol=1e-15)
@@ -174,7 +174,7 @@ def test_sampled_penalties_on_quadratic_by_hand(cls):
         r = points @ D.A.detach() + D.b.detach()
         return lam * float(((r.norm(dim=1) - k) ** 2).mean())
 
-    assert math.isclose(float(value), by_hand(), rel_tol=1e-12)
+    assert math.isclose(value.item(), by_hand(), rel_tol=1e-12)
     analytic = _grads(value, D)
     numeric = _finite_difference(by_hand, D)
     for a, n in zip(analytic, numeric):
@@ -202,7 +202,7 @@ def test_zero_input_gradient_gives_finite_penalty_gradient():
     x = torch.randn(4, 2)
     value = CoupledGradientPenalty(1.0, target=1.0)(D, x, x)
     value.backward()
-    assert math.isclose(float(value), 1.0) and torch.isfinite(D.weight.grad).all()
+    assert math.isclose(value.item(), 1.0) and torch.isfinite(D.weight.grad).all()
 
 
 def test_annealed_weight_follows_the_schedule():
@@ -210,11 +210,11 @@ def test_annealed_weight_follows_the_schedule():
     x_real, x_fake = _data(3, 2)
     schedule = ExponentialAnnealing(0.1, total_steps=100)
     reg = JSRegularizer(schedule)
-    base = float(JSRegularizer(1.0)(D, x_real, x_fake))
-    assert math.isclose(float(reg(D, x_real, x_fake)), 0.1 * base, rel_tol=1e-12)
+    base = JSRegularizer(1.0)(D, x_real, x_fake).item()
+    assert math.isclose(reg(D, x_real, x_fake).item(), 0.1 * base, rel_tol=1e-12)
     schedule.step(50)
-    assert math.isclose(float(reg(D, x_real, x_fake)), 0.1 * 0.1 * base, rel_tol=1e-12)   # 0.01^(1/2) = 0.1
-    assert math.isclose(float(reg(D, x_real, x_fake, step=100)), 0.001 * base, rel_tol=1e-12)
+    assert math.isclose(reg(D, x_real, x_fake).item(), 0.1 * 0.1 * base, rel_tol=1e-12)   # 0.01^(1/2) = 0.1
+    assert math.isclose(reg(D, x_real, x_fake, step=100).item(), 0.001 * base, rel_tol=1e-12)
 
 
 def test_float32_in_float32_out_and_penalties_keep_device():
