@@ -143,7 +143,7 @@ def test_generic_game_with_player_losses():
     J_fd = _fd_jacobian(game).numpy()
     np.testing.assert_allclose(J, J_fd, rtol=1e-6, atol=1e-8)
     # closed form: v = (2 x y + 1, 3 (x1 + x2) y^2)
-    xs, yv = x.detach().numpy(), float(y)
+    xs, yv = x.detach().numpy(), float(y.detach())
     expected = np.array([[2 * yv, 0, 2 * xs[0]], [0, 2 * yv, 2 * xs[1]], [3 * yv ** 2, 3 * yv ** 2, 6 * xs.sum() * yv]])
     np.testing.assert_allclose(J, expected, rtol=1e-13)
 

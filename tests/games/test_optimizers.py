@@ -146,3 +146,16 @@ def test_float32_players_stay_float32():
     game = BilinearGame(A, seed=1, dtype=torch.float32)
     rec = make_optimizer("sga", lr=0.1).step(game)
     assert rec.ok and game.x.dtype == torch.float32 and game.x.grad is None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device; the CPU path is covered by every other test")
+@pytest.mark.parametrize("name", ["simultaneous", "consensus", "sga", "cgd", "extragradient"])
+def test_optimisers_keep_a_cuda_game_on_its_device(name):
+    game = BilinearGame(A, seed=1, device="cuda")
+    cpu_game = BilinearGame(A, seed=1)
+    for g in (game, cpu_game):
+        opt = make_optimizer(name, lr=0.1)
+        for _ in range(3):
+            assert opt.step(g).ok
+    assert game.x.device.type == "cuda"
+    assert torch.allclose(game.get_flat().cpu(), cpu_game.get_flat(), rtol=1e-10, atol=1e-12)
