@@ -28,6 +28,7 @@ from ..metrics import CoverageReport, mode_coverage
 from ..regularizers import R1
 from .base import ConstraintState, NoConstraint
 from .features import ResidualFeatures
+from .projection import state_of
 from .sets import AffineSubspace, HyperplaneUnion, Violation
 
 LR_FLOOR = 0.01
@@ -242,7 +243,9 @@ def train_constrained(data: ConstrainedMixture, handler=None, steps: int = 2000,
         opt_g.step()
         handler.update(fake.detach())
         if step % record_every == 0 or step == steps:
-            history.append(handler.state(fake.detach()))
+            # Without a handler, record the violation against the data's constraint all the same.
+            history.append(state_of(data.constraint, fake.detach()) if isinstance(handler, NoConstraint)
+                           else handler.state(fake.detach()))
             history_steps.append(step)
         bar.update(1)
     bar.close()
@@ -259,7 +262,7 @@ def train_constrained(data: ConstrainedMixture, handler=None, steps: int = 2000,
     coverage = mode_coverage(samples.double().cpu(), data.centers, data.std)
     shares = data.constraint.shares(samples) if isinstance(data.constraint, HyperplaneUnion) else ()
     return ConstrainedRun(name or type(handler).__name__, step, seconds, violation, coverage, shares,
-                          handler.state(samples), tuple(history), tuple(history_steps), samples.cpu(), status)
+                          state_of(data.constraint, samples) if isinstance(handler, NoConstraint) else handler.state(samples), tuple(history), tuple(history_steps), samples.cpu(), status)
 
 
 def _mmd2(x: torch.Tensor, y: torch.Tensor, bandwidths=(0.05, 0.2, 0.5, 2.0)) -> torch.Tensor:
