@@ -261,8 +261,9 @@ def train_constrained(data: ConstrainedMixture, handler=None, steps: int = 2000,
     violation = data.constraint.violation(samples)
     coverage = mode_coverage(samples.double().cpu(), data.centers, data.std)
     shares = data.constraint.shares(samples) if isinstance(data.constraint, HyperplaneUnion) else ()
-    return ConstrainedRun(name or type(handler).__name__, step, seconds, violation, coverage, shares,
-                          state_of(data.constraint, samples) if isinstance(handler, NoConstraint) else handler.state(samples), tuple(history), tuple(history_steps), samples.cpu(), status)
+    final = state_of(data.constraint, samples) if isinstance(handler, NoConstraint) else handler.state(samples)
+    return ConstrainedRun(name or type(handler).__name__, step, seconds, violation, coverage, shares, final,
+                          tuple(history), tuple(history_steps), samples.cpu(), status)
 
 
 def _mmd2(x: torch.Tensor, y: torch.Tensor, bandwidths=(0.05, 0.2, 0.5, 2.0)) -> torch.Tensor:
