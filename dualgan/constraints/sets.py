@@ -214,13 +214,15 @@ class HyperplaneUnion:
         self.norms = norms
         self.U = N / norms[:, None]            # unit normals (K, D)
         self.c = off / norms                   # offsets of the unit-normal form
-        for i in range(K):
-            for j in range(i + 1, K):
-                for s in (1.0, -1.0):
-                    if torch.allclose(s * self.U[i], self.U[j], rtol=0, atol=1e-12) and \
-                            abs(s * float(self.c[i]) - float(self.c[j])) <= 1e-12 * (1 + abs(float(self.c[i]))):
-                        raise ValueError(f"normals/offsets: hyperplanes {i} and {j} are the same hyperplane; "
-                                         f"remove one of them")
+        # Duplicates: u_i = +-u_j with matching (signed) offsets, checked for all pairs at once.
+        cos = self.U @ self.U.T
+        sign = torch.sign(cos)
+        same_normal = (cos.abs() >= 1 - 1e-12)
+        same_offset = (self.c[:, None] * sign - self.c[None, :]).abs() <= 1e-12 * (1 + self.c.abs()[:, None])
+        dup = torch.triu(same_normal & same_offset, diagonal=1).nonzero()
+        if dup.shape[0]:
+            i, j = (int(v) for v in dup[0])
+            raise ValueError(f"normals/offsets: hyperplanes {i} and {j} are the same hyperplane; remove one of them")
         self._cache: dict = {}
 
     @property
