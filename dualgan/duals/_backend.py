@@ -8,6 +8,9 @@ keeps everything on the device.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+
 import numpy as np
 import scipy.linalg as sla
 import torch
@@ -22,6 +25,18 @@ class NumpyOps:
     """Operations on float64 numpy arrays."""
 
     name = "numpy"
+
+    @staticmethod
+    def thread_limit(flops_per_iteration: float):
+        """One BLAS thread for small Newton systems.
+
+        At N ~ 200, d ~ 100 a multi-threaded BLAS only adds synchronisation, and on a
+        loaded machine its spinning threads can make a solve hundreds of times slower;
+        large systems keep the library's own setting.
+        """
+        if flops_per_iteration > 5e8:
+            return contextlib.nullcontext()
+        return _blas_controller().limit(limits=1)
     log, exp, sqrt, where = staticmethod(np.log), staticmethod(np.exp), staticmethod(np.sqrt), staticmethod(np.where)
     xlogy, sigmoid = staticmethod(xlogy), staticmethod(expit)
     zeros_like, ones_like, maximum = staticmethod(np.zeros_like), staticmethod(np.ones_like), staticmethod(np.maximum)
@@ -85,6 +100,10 @@ class TorchOps:
     """Operations on float64 torch tensors (any device)."""
 
     name = "torch"
+
+    @staticmethod
+    def thread_limit(flops_per_iteration: float):
+        return contextlib.nullcontext()
     log, exp, sqrt, where = staticmethod(torch.log), staticmethod(torch.exp), staticmethod(torch.sqrt), staticmethod(torch.where)
     xlogy, sigmoid = staticmethod(torch.xlogy), staticmethod(torch.sigmoid)
     zeros_like, ones_like, maximum = staticmethod(torch.zeros_like), staticmethod(torch.ones_like), staticmethod(torch.maximum)
@@ -134,6 +153,13 @@ class TorchOps:
     @staticmethod
     def to_torch(x, like: torch.Tensor):
         return x
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController().select(user_api="blas")
 
 
 def ops_for(device) -> type:

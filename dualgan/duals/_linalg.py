@@ -1,6 +1,22 @@
 """Newton-system algebra shared by the interior solvers (back-end agnostic)."""
 from __future__ import annotations
 
+import functools
+
+from ._backend import ops_for
+
+
+def limit_blas_threads(solver):
+    """Run ``solver(a, *, G=..., K=..., ...)`` under its back end's BLAS thread policy."""
+    @functools.wraps(solver)
+    def wrapped(a, **kwargs):
+        G, K = kwargs.get("G"), kwargs.get("K")
+        N = a.shape[0]
+        flops = N * min(N, G.shape[1]) ** 2 if G is not None else (N ** 3 if K is not None else 0)
+        with ops_for(a.device).thread_limit(flops):
+            return solver(a, **kwargs)
+    return wrapped
+
 
 class Quadratic:
     r"""The quadratic :math:`Q/s` with fast products and Newton-system solves.

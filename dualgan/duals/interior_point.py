@@ -18,12 +18,13 @@ from typing import Callable
 import torch
 
 from ._backend import ops_for
-from ._linalg import Quadratic, max_step
+from ._linalg import Quadratic, limit_blas_threads, max_step
 from .newton import NewtonState
 
 __all__ = ["box_qp_interior_point"]
 
 
+@limit_blas_threads
 def box_qp_interior_point(
     a: torch.Tensor,
     *,

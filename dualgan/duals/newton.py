@@ -47,7 +47,7 @@ from typing import Callable
 import torch
 
 from ._backend import ops_for
-from ._linalg import Quadratic, curved_path, max_step, straight_path
+from ._linalg import Quadratic, curved_path, limit_blas_threads, max_step, straight_path
 from .problem import LinearDual
 from .registry import register_solver
 from .result import DualResult
@@ -69,6 +69,7 @@ class NewtonState:
     trace: tuple[float, ...]
 
 
+@limit_blas_threads
 def maximize_entropy_dual(
     a: torch.Tensor,
     *,
@@ -147,6 +148,10 @@ def maximize_entropy_dual(
             if cert <= tol:
                 status = "converged"
                 break
+        if abs(decrement) <= 16 * eps * (1.0 + abs(F)):
+            # the model predicts no gain above rounding: tol is below what float64 can certify
+            status = "stalled: at the rounding floor"
+            break
         if it == max_iter:
             break
         if e is None:

@@ -42,3 +42,15 @@ def test_cuda_tensors_stay_on_device():
     assert res.converged and res.w.device.type == "cuda"
     ref = solve(LinearDual(real.cpu().numpy(), fake.cpu().numpy(), C=0.1))
     np.testing.assert_allclose(res.w.cpu().numpy(), ref.w, rtol=1e-8)
+
+
+def test_unreachable_tolerance_reports_stall_quickly():
+    """A tolerance below float64 rounding ends as 'stalled', not after max_iter iterations."""
+    from dualgan.duals import maximize_entropy_dual
+
+    rng = np.random.default_rng(0)
+    J = torch.tensor(rng.normal(size=(60, 200)))
+    a = torch.full((60,), 1 / 30, dtype=torch.float64)
+    state = maximize_entropy_dual(a, scale=1e-2, K=J @ J.T, linear=torch.tensor(rng.normal(size=60)),
+                                  tol=1e-30, max_iter=500)
+    assert state.status.startswith("stalled") and state.iterations < 60
