@@ -1,0 +1,140 @@
+r"""Compare the constraint handlers on the two examples of :mod:`dualgan.constraints.examples`.
+
+:func:`compare_handlers` trains the same GAN with no constraint, a penalty,
+the augmented Lagrangian and the projection on a subspace mixture and on two
+hyperplanes of R^5, prints one table row per run, and writes two figures
+(samples; violation and multipliers over training). Used by
+``benchmarks/constraints_compare.py`` and ``dualgan constraints-demo``.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from .lagrangian import AugmentedLagrangian
+from .penalty import Penalty
+from .projection import Projection
+from .sets import HyperplaneUnion
+from .examples import ConstrainedRun, subspace_mixture, train_constrained, two_hyperplanes
+
+__all__ = ["compare_handlers", "handlers", "multiplier_drift"]
+
+
+def compare_handlers(steps: int = 4000, batch_size: int = 256, hidden: int = 64, seed: int = 0,
+                     out: str | None = None, progress: bool = False, print_fn=print) -> dict:
+    """Run every handler on both examples; returns ``{(data_name, handler_name): ConstrainedRun}``.
+
+    With ``out`` (a folder), writes ``constraints_compare.png`` and ``constraints_history.png`` there.
+    """
+    examples = {"subspace": subspace_mixture(seed=seed), "union": two_hyperplanes(seed=seed)}
+    runs: dict[tuple[str, str], ConstrainedRun] = {}
+    header = (f"{'data':9s} {'handler':16s} {'status':9s} {'mean dist':>10s} {'max dist':>10s} {'mean|Ax-b|':>10s} "
+              f"{'modes':>6s} {'hq frac':>7s} {'shares':>13s} {'ms/iter':>8s} {'rho':>8s} {'mu drift':>9s} multipliers")
+    print_fn(header)
+    print_fn("-" * len(header))
+    for data_name, data in examples.items():
+        for name, handler in handlers(data.constraint).items():
+            run = train_constrained(data, handler, steps=steps, batch_size=batch_size, hidden=hidden,
+                                    loss="non_saturating", r1=0.1, seed=seed, record_every=50,
+                                    progress=progress, name=name)
+            runs[data_name, name] = run
+            v, cov = run.violation, run.coverage
+            shares = "/".join(f"{s:.2f}" for s in run.shares) if run.shares else "-"
+            mu = ", ".join(f"{m:+.3g}" for m in run.final_state.multipliers) or "-"
+            rho = f"{run.final_state.penalty_weight:8.3g}" if name == "aug. Lagrangian" else f"{'-':>8s}"
+            print_fn(f"{data_name:9s} {name:16s} {run.status[:9]:9s} {v.mean_distance:10.2e} {v.max_distance:10.2e} "
+                     f"{v.mean_residual:10.2e} {cov.modes_covered:3d}/{cov.n_modes:<2d} "
+                     f"{cov.high_quality_fraction:7.3f} {shares:>13s} {1e3 * run.seconds_per_iteration:8.2f} {rho} "
+                     f"{multiplier_drift(run):9.2e} {mu}")
+        if isinstance(data.constraint, HyperplaneUnion):
+            print_fn(f"{'':9s} data shares: {'/'.join(f'{s:.2f}' for s in data.plane_shares())}")
+    if out is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        os.makedirs(out, exist_ok=True)
+        _plot_samples(examples, runs, os.path.join(out, "constraints_compare.png"))
+        _plot_history(examples, runs, os.path.join(out, "constraints_history.png"))
+        print_fn(f"figures written to {out}/")
+    return runs
+
+
+def handlers(constraint):
+    return {
+        "none": None,
+        "penalty": Penalty(constraint, weight=10.0),
+        "aug. Lagrangian": AugmentedLagrangian(constraint, rho=1.0, growth=1.6, check_every=100, rho_max=1e4),
+        "projection": Projection(constraint),
+    }
+
+
+def multiplier_drift(run) -> float:
+    """max |mu_t - mu_T| over the records of the last quarter of training (0 without multipliers)."""
+    mus = [np.array(s.multipliers) for s in run.history if s.multipliers]
+    if not mus:
+        return 0.0
+    tail = mus[len(mus) * 3 // 4:]
+    return float(max(np.abs(m - tail[-1]).max() for m in tail))
+
+
+def _coordinates(data, x: torch.Tensor) -> np.ndarray:
+    """2-D view: in-subspace coordinates (subspace) or signed distances to the two hyperplanes (union)."""
+    x = x.to(torch.float64)
+    if isinstance(data.constraint, HyperplaneUnion):
+        return data.constraint.signed_distances(x).numpy()
+    N = data.constraint.null_basis()
+    return ((x - data.constraint.point()) @ N[:, :2]).numpy()
+
+
+def _plot_samples(examples, runs, path):
+    import matplotlib.pyplot as plt
+
+    names = ["none", "penalty", "aug. Lagrangian", "projection"]
+    fig, axes = plt.subplots(len(examples), len(names), figsize=(4 * len(names), 4 * len(examples)), squeeze=False)
+    for row, (data_name, data) in enumerate(examples.items()):
+        real = _coordinates(data, data.sample(2000, torch.Generator().manual_seed(123), dtype=torch.float64))
+        for col, name in enumerate(names):
+            run = runs[data_name, name]
+            fake = _coordinates(data, run.samples)
+            ax = axes[row, col]
+            ax.scatter(real[:, 0], real[:, 1], s=3, alpha=0.3, c="tab:blue", label="data")
+            ax.scatter(fake[:, 0], fake[:, 1], s=3, alpha=0.3, c="tab:red", label="generated")
+            ax.set_title(f"{data_name}: {name}\nmean dist {run.violation.mean_distance:.1e}, "
+                         f"modes {run.coverage.modes_covered}/{run.coverage.n_modes}", fontsize=9)
+            if isinstance(data.constraint, HyperplaneUnion):
+                ax.set_xlabel("signed distance to hyperplane 0")
+                ax.set_ylabel("signed distance to hyperplane 1")
+            else:
+                ax.set_xlabel("subspace coordinate 1")
+                ax.set_ylabel("subspace coordinate 2")
+            if row == 0 and col == 0:
+                ax.legend(markerscale=4, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_history(examples, runs, path):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for data_name in examples:
+        for name in ("none", "penalty", "aug. Lagrangian"):
+            run = runs[data_name, name]
+            axes[0].semilogy(run.history_steps, [max(s.mean_residual, 1e-16) for s in run.history],
+                             label=f"{data_name}: {name}")
+        run = runs[data_name, "aug. Lagrangian"]
+        mus = np.array([s.multipliers for s in run.history])
+        for k in range(mus.shape[1]):
+            axes[1].plot(run.history_steps, mus[:, k], label=f"{data_name}: mu_{k}")
+    axes[0].set_xlabel("generator step")
+    axes[0].set_ylabel("mean |A x - b| of the training batch")
+    axes[0].legend(fontsize=8)
+    axes[1].set_xlabel("generator step")
+    axes[1].set_ylabel("augmented Lagrangian multipliers")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
