@@ -156,8 +156,10 @@ class LinearDual:
     def initial_point(self, lam0=None):
         """A strictly feasible start: ``a/2`` or a clipped warm start; returns ``(lam, slack)``.
 
-        ``lam0`` may be a :class:`DualResult` (its stored slack is reused), a
-        length-N vector, or a ``(lam_real, lam_fake)`` pair.
+        ``lam0`` may be a :class:`DualResult`, a length-N vector, or a
+        ``(lam_real, lam_fake)`` pair. A logistic result without bias warm-starts
+        from its discriminator ``w`` (any batch of the same feature dimension);
+        otherwise its multipliers and stored slack are reused.
         """
         from .result import DualResult
 
@@ -165,6 +167,14 @@ class LinearDual:
             lam = 0.5 * self.a
             return lam, self.a - lam
         slack = None
+        if isinstance(lam0, DualResult) and lam0.w is not None and self.loss == "logistic" and not self.bias:
+            w = torch.as_tensor(lam0.w, dtype=torch.float64, device=self.device).reshape(-1)
+            if w.shape[0] == self.d and bool(torch.isfinite(w).all()):
+                # the previous discriminator on this batch: lambda_i = a_i sigma(-y_i w^T phi_i) is the
+                # primal-dual relation at the optimum, so it is exact for an unchanged problem and a
+                # good start for a moved or a fresh batch (minibatch training)
+                margins = self.G @ w
+                return self._clip(self.a * torch.sigmoid(-margins), self.a * torch.sigmoid(margins))
         if isinstance(lam0, DualResult):
             if lam0.slack is not None:
                 slack = torch.as_tensor(lam0.slack, dtype=torch.float64, device=self.device)
@@ -181,7 +191,10 @@ class LinearDual:
             raise ValueError("lam0 contains NaN or inf; pass None to start from a/2")
         if slack is None or slack.shape[0] != self.N:
             slack = self.a - lam
-        # Keep strictly inside the box: the entropy barrier is infinite on its faces.
+        return self._clip(lam, slack)
+
+    def _clip(self, lam, slack):
+        """Keep strictly inside the box: the entropy barrier is infinite on its faces."""
         floor = self.a * 1e-12
         lam = torch.maximum(lam, floor)
         slack = torch.maximum(torch.minimum(slack, self.a - lam), floor)
