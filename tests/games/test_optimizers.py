@@ -159,3 +159,15 @@ def test_optimisers_keep_a_cuda_game_on_its_device(name):
             assert opt.step(g).ok
     assert game.x.device.type == "cuda"
     assert torch.allclose(game.get_flat().cpu(), cpu_game.get_flat(), rtol=1e-10, atol=1e-12)
+
+
+def test_set_lr_changes_the_step_of_the_base_optimiser():
+    game = BilinearGame(A, seed=3)
+    opt = make_optimizer("simultaneous", lr=0.1)
+    opt.step(game)
+    opt.set_lr(0.02)
+    z = game.get_flat().numpy()
+    opt.step(game)
+    np.testing.assert_allclose(game.get_flat().numpy(), z - 0.02 * bilinear_jacobian(A) @ z, rtol=1e-12)
+    with pytest.raises(ValueError, match="lr"):
+        opt.set_lr(-1.0)

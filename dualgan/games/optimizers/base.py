@@ -117,6 +117,13 @@ class GameOptimizer:
     def __repr__(self):
         return f"{type(self).__name__}(lr={self.lr}, base={self.base!r})"
 
+    def set_lr(self, lr: float) -> None:
+        """Change the step size (also in the base optimiser, keeping its state): for step-size schedules."""
+        self.lr = check_positive(lr, "lr")
+        if self._optimizer is not None:
+            for group in self._optimizer.param_groups:
+                group["lr"] = self.lr
+
     def step(self, game: Game) -> StepRecord:
         """Take one step on ``game`` (the first call binds the optimiser to the game)."""
         if not isinstance(game, Game):
