@@ -75,11 +75,17 @@ def _robust_cholesky(ops, M):
     return L
 
 
+MAX_LOG_SHRINK = 9.0
+
+
 def curved_path(ops, lam, slack, delta):
     """Step path that never leaves the box (see :func:`maximize_entropy_dual`)."""
     down = delta < 0
-    rate_down = ops.where(down, delta / lam, 0.0)
-    rate_up = ops.where(down, 0.0, -delta / slack)
+    # at most a factor e^-9 (~1e-4) per unit step: far from the optimum a Newton
+    # direction can ask for an absurd shrink, and a coordinate sent to 1e-20 climbs
+    # back only by a bounded factor per iteration
+    rate_down = ops.where(down, ops.maximum(delta / lam, ops.zeros_like(delta) - MAX_LOG_SHRINK), 0.0)
+    rate_up = ops.where(down, 0.0, ops.maximum(-delta / slack, ops.zeros_like(delta) - MAX_LOG_SHRINK))
 
     def path(alpha):
         lam_dn = lam * ops.exp(alpha * rate_down)

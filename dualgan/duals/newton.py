@@ -119,7 +119,7 @@ def maximize_entropy_dual(
     Qlam = quad.matvec(lam)
     F = value(lam, slack, Qlam)
     trace: list[float] = []
-    status, decrement, cert, it = "max_iter", float("inf"), float("inf"), 0
+    status, decrement, cert, it, flat_steps = "max_iter", float("inf"), float("inf"), 0, 0
     for it in range(max_iter + 1):
         if certificate is not None:
             cert = certificate(lam, slack)
@@ -148,10 +148,6 @@ def maximize_entropy_dual(
             if cert <= tol:
                 status = "converged"
                 break
-        if abs(decrement) <= 16 * eps * (1.0 + abs(F)):
-            # the model predicts no gain above rounding: tol is below what float64 can certify
-            status = "stalled: at the rounding floor"
-            break
         if it == max_iter:
             break
         if e is None:
@@ -171,7 +167,12 @@ def maximize_entropy_dual(
         else:
             status = "stalled"
             break
+        # no gain above rounding for several steps: tol is below what float64 can certify
+        flat_steps = flat_steps + 1 if F_t - F <= rounding else 0
         lam, slack, Qlam, F = lam_t, slack_t, Qlam_t, F_t
+        if flat_steps >= 5:
+            status = "stalled: at the rounding floor"
+            break
     back = ops.to_torch
     return NewtonState(lam=back(lam, a), slack=back(slack, a), value=F, decrement=decrement, certificate=cert,
                        iterations=it, status=status, trace=tuple(trace))

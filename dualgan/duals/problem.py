@@ -173,7 +173,9 @@ class LinearDual:
                 # the previous discriminator on this batch: lambda_i = a_i sigma(-y_i w^T phi_i) is the
                 # primal-dual relation at the optimum, so it is exact for an unchanged problem and a
                 # good start for a moved or a fresh batch (minibatch training)
-                margins = self.G @ w
+                # clipped to [1e-6 a, (1 - 1e-6) a]: Newton moves a coordinate towards a face
+                # geometrically (curved path) but away from it only by a factor per step
+                margins = (self.G @ w).clamp(-13.8, 13.8)
                 return self._clip(self.a * torch.sigmoid(-margins), self.a * torch.sigmoid(margins))
         if isinstance(lam0, DualResult):
             if lam0.slack is not None:

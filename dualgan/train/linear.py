@@ -313,8 +313,12 @@ class DualLinearGAN(LinearGANTrainer):
     def __init__(self, generator: nn.Module, features: nn.Module, C: float = 1e-4, *, noise_dim: int,
                  batch_size: int = 100, mode: str = "minibatch", lr: float = 1e-3, beta1: float = 0.5,
                  noise: str = "normal", constraint=None, seed: int = 0, loss: str = "logistic",
-                 tol: float | None = None, solver: str = "newton", max_backtracks: int = 30, shrink: float = 0.5):
+                 tol: float | None = None, solver: str = "newton", max_backtracks: int = 30, shrink: float = 0.5,
+                 fixed_optimizer: str = "lbfgs", lbfgs_history: int = 20):
         self.loss = check_choice(loss, "loss", ("logistic", "hinge"))
+        self.fixed_optimizer = check_choice(fixed_optimizer, "fixed_optimizer", ("lbfgs", "adam"))
+        if not isinstance(lbfgs_history, int) or lbfgs_history < 1:
+            raise ValueError(f"lbfgs_history must be a positive integer, got {lbfgs_history!r}")
         if tol is None:
             tol = 1e-10 if mode == "fixed" else 1e-8
         self.tol = check_positive(tol, "tol")
@@ -329,14 +333,26 @@ class DualLinearGAN(LinearGANTrainer):
                          beta1=beta1, noise=noise, constraint=constraint, seed=seed)
         self.dual = None  # the last accepted DualResult (warm start of the next solve)
         self._phi_real_fixed = None
+        self._current = None  # certified objective at the current generator (fixed batch, L-BFGS)
+        if self.mode == "fixed" and self.fixed_optimizer == "lbfgs":
+            # g(theta) is a deterministic smooth function in the fixed-batch setting, so a
+            # quasi-Newton method with a strong-Wolfe line search (sufficient increase at
+            # every accepted step) is the natural monotone ascent method
+            self.gen_optimizer = torch.optim.LBFGS(self._params, lr=1.0, max_iter=1, history_size=lbfgs_history,
+                                                   line_search_fn="strong_wolfe", tolerance_grad=0.0,
+                                                   tolerance_change=0.0)
 
     def _meta(self) -> dict:
         meta = super()._meta()
         meta.update(loss=self.loss, tol=self.tol, solver=self.solver)
+        if self.mode == "fixed":
+            meta.update(fixed_optimizer=self.fixed_optimizer)
         return meta
 
     # one iteration ---------------------------------------------------------------
     def _iterate(self, sampler, record_lambdas: bool) -> dict | None:
+        if self.mode == "fixed" and self.fixed_optimizer == "lbfgs":
+            return self._iterate_lbfgs(sampler, record_lambdas)
         batch = self._batch(sampler)
         with torch.no_grad():
             if self.mode == "fixed" and self._phi_real_fixed is not None:
@@ -400,6 +416,68 @@ class DualLinearGAN(LinearGANTrainer):
             self._record_lambdas(self.dual)
         return row
 
+    def _iterate_lbfgs(self, sampler, record_lambdas: bool) -> dict | None:
+        """One L-BFGS step on -g(theta) with a strong-Wolfe line search (fixed batch).
+
+        Every function evaluation re-solves the dual (warm-started) to the gap
+        tolerance and returns its certified value; the gradient is Danskin's,
+        d/dtheta D(lambda*; theta). A step that would lower the recorded objective
+        (it cannot, unless the line search fails) is undone and recorded as not accepted.
+        """
+        batch = self._batch(sampler)
+        if self._phi_real_fixed is None:
+            with torch.no_grad():
+                self._phi_real_fixed = self.features(batch.real)
+        phi_real = self._phi_real_fixed
+        failures = []
+
+        def closure():
+            self.gen_optimizer.zero_grad(set_to_none=True)
+            fake = self.generator(batch.noise)
+            phi_fake = self.features(fake)
+            res = self._solve(phi_real, phi_fake.detach(), warm=self.dual)
+            if not res.converged:
+                failures.append(res)
+                return torch.tensor(float("inf"), dtype=torch.float64)
+            value = dual_objective(phi_real, phi_fake, res.lam_real, res.lam_fake, self.C, loss=self.loss)
+            penalty = self.constraint.penalty(fake)
+            (-value + penalty).backward()
+            self.dual = res
+            return torch.tensor(-(res.dual_value - float(penalty.detach())), dtype=torch.float64)
+
+        if self.iteration == 0 or self._current is None:
+            self._current = -float(closure())  # the objective at the starting point
+        old = [p.detach().clone() for p in self._params]
+        evals_before = self.gen_optimizer.state[self._params[0]].get("func_evals", 0)
+        self.gen_optimizer.step(closure)
+        state = self.gen_optimizer.state[self._params[0]]
+        trials = state.get("func_evals", 0) - evals_before
+        if failures:
+            for p, o in zip(self._params, old):
+                p.data.copy_(o)
+            bad = failures[0]
+            self.status = f"failed: dual solver {bad.status} (gap {bad.gap:.3g}) at iteration {self.iteration}"
+            return None
+        # the certified objective at the accepted point (one more warm-started solve)
+        value = -float(closure())
+        grad_norm = math.sqrt(sum(float((p.grad.double() ** 2).sum()) for p in self._params if p.grad is not None))
+        accepted = value >= self._current
+        if not accepted:
+            for p, o in zip(self._params, old):
+                p.data.copy_(o)
+            value = -float(closure())
+        self._current = value
+        with torch.no_grad():
+            samples = self.generator(batch.noise)
+        self.constraint.update(samples)
+        row = self._dual_columns(self.dual, value)
+        row.update(step_size=float(state.get("t", 0.0)) if accepted else 0.0, accepted=float(accepted),
+                   trials=float(trials), grad_norm=grad_norm)
+        row.update(self._constraint_columns(samples))
+        if record_lambdas:
+            self._record_lambdas(self.dual)
+        return row
+
     def _solve(self, phi_real, phi_fake, warm):
         problem = LinearDual(phi_real.detach(), phi_fake.detach(), self.C, loss=self.loss)
         with warnings.catch_warnings():
@@ -424,19 +502,20 @@ class DualLinearGAN(LinearGANTrainer):
     # checkpoint extras -------------------------------------------------------------
     def _extra_state(self) -> dict:
         if self.dual is None:
-            return {"dual": None}
+            return {"dual": None, "current": self._current}
         return {"dual": {"lam_real": self.dual.lam_real, "lam_fake": self.dual.lam_fake,
-                         "slack": self.dual.slack}}
+                         "slack": self.dual.slack, "w": self.dual.w}, "current": self._current}
 
     def _load_extra_state(self, extra: dict) -> None:
         saved = extra.get("dual")
+        self._current = extra.get("current")
         if saved is None:
             self.dual = None
             return
         # a warm start only needs the multipliers and their slack; rebuild a DualResult-like record
         from ..duals import DualResult
 
-        self.dual = DualResult(lam_real=saved["lam_real"], lam_fake=saved["lam_fake"], w=None, b=None,
+        self.dual = DualResult(lam_real=saved["lam_real"], lam_fake=saved["lam_fake"], w=saved.get("w"), b=None,
                                dual_value=float("nan"), primal_value=float("nan"), gap=float("nan"),
                                iterations=0, seconds=0.0, status="restored", method=self.solver,
                                slack=saved["slack"])
