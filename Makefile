@@ -28,6 +28,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/dual_solvers.py
+	$(PY) benchmarks/dual_gan_timing.py
+	$(PY) benchmarks/games_bilinear.py
+	$(PY) benchmarks/games_step_cost.py --hidden 64 --batch 256
+	$(PY) benchmarks/trust_region_step_cost.py
+	$(PY) benchmarks/constraints_compare.py
+	$(PY) benchmarks/regularizer_cost.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
