@@ -22,7 +22,7 @@ from dualgan.features import RBF
 from dualgan.metrics import mode_coverage
 from dualgan.train import DualLinearGAN, mlp_generator
 
-RING_STD = 0.1
+RING_STD = 0.3  # see docs/dual_gan.md
 
 
 def main(argv=None) -> int:
@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     p.add_argument("--iterations", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=200)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--gain", type=float, default=25.0, help="output_gain of the fc-small generator")
+    p.add_argument("--gain", type=float, default=3.0, help="output_gain of the fc-small generator")
     p.add_argument("--std", type=float, default=RING_STD)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--progress", action="store_true")

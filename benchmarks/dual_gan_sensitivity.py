@@ -15,11 +15,15 @@ where enr([a, b]) = exp(-U(a, b)) (log-uniform between e^-b and e^-a; our
 reading of the table's notation). Success: all 5 modes covered by 2000
 samples (within 3 std of a centre, at least 20% of a mode's fair share).
 
-    python benchmarks/dual_gan_sensitivity.py --settings 30 --seed 0
+    python benchmarks/dual_gan_sensitivity.py --settings 30 --seed 0 --workers 2
+
+Ring: radius 2, std 0.3; RBF features on 100 anchors, sigma 0.2; C = 1e-4;
+generator output gain 3 (the initial samples spread over the ring's extent).
 """
 from __future__ import annotations
 
 import argparse
+import concurrent.futures as cf
 import math
 import time
 
@@ -31,8 +35,9 @@ from dualgan.features import RBF
 from dualgan.metrics import mode_coverage
 from dualgan.train import DualLinearGAN, StandardLinearGAN, mlp_generator
 
-RING_STD = 0.1
-GAIN = 25.0
+# The paper's covariance was lost in extraction; see docs/dual_gan.md for why std 0.3.
+RING_STD = 0.3
+GAIN = 3.0
 
 
 def draw_settings(n: int, seed: int) -> list[dict]:
@@ -69,20 +74,24 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--settings", type=int, default=30)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=2, help="worker processes (one torch thread each)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     settings = draw_settings(args.settings, args.seed)
     print(f"{'#':>3s} {'batch':>5s} {'lr dual':>9s} {'beta1':>5s} {'lr D':>9s} {'lr G*':>9s} {'arch':>5s} "
           f"{'iters':>5s} | {'dual modes':>10s} {'s':>6s} | {'std modes':>9s} {'s':>6s}", flush=True)
     wins = {"dual": 0, "standard": 0}
-    for i, s in enumerate(settings):
-        res = {m: run_one(m, s, args.seed * 1000 + i) for m in ("dual", "standard")}
-        for m in wins:
-            wins[m] += res[m][0] == 5
-        note = "; ".join(f"{m}: {r[2]}" for m, r in res.items() if r[2] != "completed")
-        print(f"{i:3d} {s['batch_size']:5d} {s['lr_dual']:9.2e} {s['beta1']:5.2f} {s['disc_lr']:9.2e} "
-              f"{s['lr_std']:9.2e} {s['size']:>5s} {s['iterations']:5d} | {res['dual'][0]:10d} {res['dual'][1]:6.1f} "
-              f"| {res['standard'][0]:9d} {res['standard'][1]:6.1f} {note}", flush=True)
+    jobs = [(m, s, args.seed * 1000 + i) for i, s in enumerate(settings) for m in ("dual", "standard")]
+    with cf.ProcessPoolExecutor(max_workers=args.workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        futures = [pool.submit(run_one, *job) for job in jobs]
+        for i, s in enumerate(settings):
+            res = {m: futures[2 * i + k].result() for k, m in enumerate(("dual", "standard"))}
+            for m in wins:
+                wins[m] += res[m][0] == 5
+            note = "; ".join(f"{m}: {r[2]}" for m, r in res.items() if r[2] != "completed")
+            print(f"{i:3d} {s['batch_size']:5d} {s['lr_dual']:9.2e} {s['beta1']:5.2f} {s['disc_lr']:9.2e} "
+                  f"{s['lr_std']:9.2e} {s['size']:>5s} {s['iterations']:5d} | {res['dual'][0]:10d} "
+                  f"{res['dual'][1]:6.1f} | {res['standard'][0]:9d} {res['standard'][1]:6.1f} {note}", flush=True)
     n = len(settings)
     print(f"\nsuccess (all 5 modes): dual GAN {wins['dual']}/{n} = {100 * wins['dual'] / n:.0f}%, "
           f"standard GAN {wins['standard']}/{n} = {100 * wins['standard'] / n:.0f}%  "

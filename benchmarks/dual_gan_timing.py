@@ -30,11 +30,11 @@ def main(argv=None) -> int:
     p.add_argument("--size", default="small", choices=["small", "large"])
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    data = ring(5, std=0.1)
+    data = ring(5, std=0.3)
     feats = RBF(data.sample(100, generator=torch.Generator().manual_seed(0)), sigma=0.2)
     common = dict(noise_dim=2, batch_size=args.batch_size, mode="minibatch", lr=1e-3, seed=0)
-    dual = DualLinearGAN(mlp_generator(size=args.size, output_gain=25.0), feats, C=1e-4, tol=args.tol, **common)
-    standard = StandardLinearGAN(mlp_generator(size=args.size, output_gain=25.0), feats, C=1e-4, disc_lr=1e-2,
+    dual = DualLinearGAN(mlp_generator(size=args.size, output_gain=3.0), feats, C=1e-4, tol=args.tol, **common)
+    standard = StandardLinearGAN(mlp_generator(size=args.size, output_gain=3.0), feats, C=1e-4, disc_lr=1e-2,
                                  **common)
     # interleave blocks of 10 iterations so that both trainers see the same machine load
     total = args.warmup + args.iterations
