@@ -231,7 +231,7 @@ def problem_result(problem: LinearDual, lam, slack, iterations, seconds, status,
     """Build the common :class:`DualResult` (certificate recomputed from ``lam``)."""
     if slack is None:
         slack = problem.a - lam
-    primal, dual, gap, w, b = problem.certificate(lam, slack)
+    primal, dual, gap, w, b = problem.certificate(lam, slack, ops=ops_for(problem.device))
     if status == "converged" and not gap <= tol:
         status = f"stalled: gap {gap:.3g} > tol"
     lam_real, lam_fake = problem.split(lam)

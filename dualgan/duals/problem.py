@@ -111,12 +111,18 @@ class LinearDual:
         _, _, _, w, b = self.certificate(lam)
         return w, b
 
-    def certificate(self, lam: torch.Tensor, slack: torch.Tensor | None = None):
-        """Return ``(primal_value, dual_value, gap, w, b)`` at a feasible ``lam`` (torch tensors)."""
+    def certificate(self, lam: torch.Tensor, slack: torch.Tensor | None = None, ops=TorchOps):
+        """Return ``(primal_value, dual_value, gap, w, b)`` at a feasible ``lam``; ``w`` a tensor.
+
+        ``ops`` picks the arithmetic (the numpy back end is faster on the CPU); the
+        values are the same formulas either way.
+        """
         lam = torch.as_tensor(lam, dtype=torch.float64, device=self.device)
         slack = self.a - lam if slack is None else torch.as_tensor(slack, dtype=torch.float64, device=self.device)
-        primal, dual, w, b = _certificate(TorchOps, self.G, self.y, self.a, self.C, self.loss, self.bias, lam, slack)
-        return primal, dual, primal - dual, w, b
+        cv = ops.to_backend
+        primal, dual, w, b = _certificate(ops, cv(self.G), cv(self.y), cv(self.a), self.C, self.loss, self.bias,
+                                          cv(lam), cv(slack))
+        return primal, dual, primal - dual, ops.to_torch(w, lam), b
 
     def gap(self, lam: torch.Tensor, slack: torch.Tensor | None = None) -> float:
         """Duality gap P(v(lambda)/C, b*) - D(lambda) >= 0 (lambda feasible)."""
