@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 from ._backend import ops_for
 
@@ -76,6 +77,33 @@ def _robust_cholesky(ops, M):
 
 
 MAX_LOG_SHRINK = 9.0
+
+
+@dataclass
+class BoxProblem:
+    """The arrays of a box dual on its back end (what both interior solvers start from)."""
+
+    ops: type
+    a: object
+    quad: Quadratic
+    lam: object
+    slack: object
+    linear: object
+    eq: object
+
+
+def box_problem(a, scale, G, K, linear, eq, lam0, slack0, default_linear: float) -> BoxProblem:
+    """Validate the quadratic's form, move everything to the back end, default start ``a/2``."""
+    if (G is None) == (K is None):
+        raise ValueError("pass exactly one of G (factor) and K (Gram matrix)")
+    ops = ops_for(a.device)
+    cv = ops.to_backend
+    a_ = cv(a)
+    quad = Quadratic(ops, None if G is None else cv(G), None if K is None else cv(K), scale)
+    lam = 0.5 * a_ if lam0 is None else ops.copy(cv(lam0))
+    slack = a_ - lam if slack0 is None else ops.copy(cv(slack0))
+    c = ops.zeros_like(a_) + default_linear if linear is None else cv(linear)
+    return BoxProblem(ops, a_, quad, lam, slack, c, None if eq is None else cv(eq))
 
 
 def curved_path(ops, lam, slack, delta):

@@ -17,8 +17,7 @@ from typing import Callable
 
 import torch
 
-from ._backend import ops_for
-from ._linalg import Quadratic, limit_blas_threads, max_step
+from ._linalg import box_problem, limit_blas_threads, max_step
 from .newton import NewtonState
 
 __all__ = ["box_qp_interior_point"]
@@ -45,16 +44,8 @@ def box_qp_interior_point(
     (the duality gap of the QP at a primal-dual feasible point) is used.
     Arguments as in :func:`dualgan.duals.maximize_entropy_dual`.
     """
-    if (G is None) == (K is None):
-        raise ValueError("pass exactly one of G (factor) and K (Gram matrix)")
-    ops = ops_for(a.device)
-    cv = ops.to_backend
-    a_ = cv(a)
-    quad = Quadratic(ops, None if G is None else cv(G), None if K is None else cv(K), scale)
-    lam = 0.5 * a_ if lam0 is None else ops.copy(cv(lam0))
-    slack = a_ - lam if slack0 is None else ops.copy(cv(slack0))
-    c = ops.ones_like(a_) if linear is None else cv(linear)
-    e = None if eq is None else cv(eq)
+    bp = box_problem(a, scale, G, K, linear, eq, lam0, slack0, default_linear=1.0)
+    ops, a_, quad, lam, slack, c, e = bp.ops, bp.a, bp.quad, bp.lam, bp.slack, bp.linear, bp.eq
     z_l, z_u = ops.ones_like(a_), ops.ones_like(a_)
     nu = 0.0
     N = a_.shape[0]

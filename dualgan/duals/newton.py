@@ -47,7 +47,7 @@ from typing import Callable
 import torch
 
 from ._backend import ops_for
-from ._linalg import Quadratic, curved_path, limit_blas_threads, max_step, straight_path
+from ._linalg import box_problem, curved_path, limit_blas_threads, max_step, straight_path
 from .problem import LinearDual
 from .registry import register_solver
 from .result import DualResult
@@ -100,16 +100,8 @@ def maximize_entropy_dual(
         arrays (numpy on the CPU, torch on CUDA). Without a certificate the Newton
         decrement estimate of suboptimality, :math:`\tfrac12\nabla F^\top\Delta`, is used.
     """
-    if (G is None) == (K is None):
-        raise ValueError("pass exactly one of G (factor) and K (Gram matrix)")
-    ops = ops_for(a.device)
-    cv = ops.to_backend
-    a_ = cv(a)
-    quad = Quadratic(ops, None if G is None else cv(G), None if K is None else cv(K), scale)
-    lam = 0.5 * a_ if lam0 is None else ops.copy(cv(lam0))
-    slack = a_ - lam if slack0 is None else ops.copy(cv(slack0))
-    c = ops.zeros_like(a_) if linear is None else cv(linear)
-    e = None if eq is None else cv(eq)
+    bp = box_problem(a, scale, G, K, linear, eq, lam0, slack0, default_linear=0.0)
+    ops, a_, quad, lam, slack, c, e = bp.ops, bp.a, bp.quad, bp.lam, bp.slack, bp.linear, bp.eq
     eps = 2.220446049250313e-16
 
     def value(lam_, slack_, Qlam_):
