@@ -7,8 +7,9 @@ origin), Gaussian RBF features (sigma 0.2) on d anchors drawn from the data,
 C = 1e-4 as in the paper, n = m = N/2.
 
 For each (N, d) every method is run in a fresh worker process with a wall-time
-cap; the table gives the solver's own time to gap <= 1e-9 (best of three
-solves, one when a solve takes over 5 s) and its ratio to newton. scikit-learn's liblinear dual solver (LogisticRegression(dual=True),
+cap; the table gives the solver's own time to gap <= 1e-9 (best of at least
+three and up to twenty solves, about one second in all; one solve when a solve
+takes over 5 s) and its ratio to newton. scikit-learn's liblinear dual solver (LogisticRegression(dual=True),
 C_sklearn = 1/C, sample weights a) is the outside reference: it has no gap
 certificate, so its row is the time at which P(w) - P* <= 1e-9, trying
 tightening tolerances. One BLAS/torch thread everywhere.
@@ -67,12 +68,15 @@ def run_method(method: str, N: int, d: int):
         warnings.simplefilter("ignore")
         if method == "liblinear":
             return run_liblinear(problem)
-        # best of up to three solves (one if a solve takes over 5 s), the same rule for every method
-        best = None
-        for _ in range(3):
+        # best of repeated solves (at least 3, up to 20 or about one second in all; a single
+        # solve when one takes over 5 s): the same rule for every method, so that a busy
+        # machine's preemptions do not decide the ratios
+        best, spent, count = None, 0.0, 0
+        while True:
             res = solve(problem, method=method, tol=TOL)
             best = res if best is None or res.seconds < best.seconds else best
-            if res.seconds > 5:
+            spent, count = spent + res.seconds, count + 1
+            if res.seconds > 5 or count >= 20 or (count >= 3 and spent > 1.0):
                 break
     return best.seconds, best.gap, best.iterations, best.status, best.primal_value
 
