@@ -1,0 +1,54 @@
+"""``dualgan sweep CONFIG``: run a grid/random sweep (JSON or TOML file) and print a summary table.
+
+Results are appended to ``OUT/<name>-<hash>.jsonl`` as runs finish; running
+the same command again resumes, skipping the runs already there (docs/sweeps.md).
+"""
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("sweep", help="run a grid/random search over trainer settings (resumable; local or Ray)")
+    p.add_argument("config", help="sweep file (.toml or .json); see docs/sweeps.md")
+    p.add_argument("--backend", default="local", choices=["local", "ray"], help="where runs execute (default local)")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes, one torch thread each (default 1)")
+    p.add_argument("--address", default=None, help="Ray cluster address (with --backend ray; default: start Ray here)")
+    p.add_argument("--out", default="sweeps", help="directory of the results files (default ./sweeps)")
+    p.add_argument("--retry-errors", action="store_true", help="rerun recorded runs whose job raised")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and the results file; run nothing")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from ..sweep import ResultsStore, format_summary, load_sweep, run_sweep
+
+    try:
+        sweep = load_sweep(args.config)
+    except ValueError as exc:
+        raise SystemExit(f"dualgan sweep: {exc}")
+    configs = sweep.configs()
+    path = Path(args.out) / sweep.results_name
+    if args.dry_run:
+        done = ResultsStore(path).latest()
+        for c in configs:
+            mark = "done" if c.run_id in done else "todo"
+            print(f"{c.run_id}  {mark}  {c.job:16s} {c.dataset:8s} it={c.iterations:<6d} seed={c.seed:<4d} "
+                  f"{c.kwargs}")
+        print(f"{len(configs)} runs, {sum(c.run_id in done for c in configs)} done; results file {path}")
+        return 0
+    print(f"sweep {sweep.name}: {len(configs)} runs on backend {args.backend}; results in {path}", flush=True)
+    try:
+        result = run_sweep(sweep, args.out, backend=args.backend, workers=args.workers, address=args.address,
+                           progress=not args.no_progress, retry_errors=args.retry_errors)
+    except (ValueError, ImportError) as exc:
+        raise SystemExit(f"dualgan sweep: {exc}")
+    print(f"ran {result.ran}, skipped {result.skipped} already in the results file")
+    print(format_summary(result.summary()))
+    failed = [r for r in result.records if not r.ok]
+    for r in failed[:10]:
+        print(f"  {r.run_id} {r.config.job}: {r.status}")
+    if len(failed) > 10:
+        print(f"  ... and {len(failed) - 10} more runs that did not end ok")
+    return 0

@@ -1,0 +1,147 @@
+"""Append-only JSONL results of a sweep: one line per finished run, safe to share between processes.
+
+Each line is a :class:`RunRecord` (run id, configuration, metrics, wall time,
+status). A line is written with one ``os.write`` on a descriptor opened with
+``O_APPEND`` while holding an exclusive ``fcntl.flock`` on ``<file>.lock``,
+so concurrent writers (two sweeps with the same spec, a driver and a user
+appending by hand) never interleave or overwrite lines. A line cut short by a
+killed process is ignored when reading (the run is redone) and the next
+append starts on a fresh line.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from .spec import RunConfig
+
+try:  # POSIX; elsewhere O_APPEND alone keeps whole-line writes from overwriting each other
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
+
+__all__ = ["RunRecord", "ResultsStore"]
+
+_FORMAT = "dualgan.RunRecord/1"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One finished run: ``status`` is ``"ok"``, a job-reported failure, or ``"error: <exception>"``."""
+
+    run_id: str
+    config: RunConfig
+    metrics: dict[str, float] = field(default_factory=dict)
+    seconds: float = math.nan
+    status: str = "ok"
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def errored(self) -> bool:
+        """The job raised (as opposed to finishing and reporting a failure)."""
+        return self.status.startswith("error")
+
+    def to_json(self) -> str:
+        payload = {"format": _FORMAT, "run_id": self.run_id, "config": self.config.to_dict(),
+                   "metrics": {k: _json_float(v) for k, v in sorted(self.metrics.items())},
+                   "seconds": _json_float(self.seconds), "status": self.status}
+        return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, line: str) -> "RunRecord":
+        d = json.loads(line)
+        if d.get("format") != _FORMAT:
+            raise ValueError(f"not a {_FORMAT} line: {line[:80]!r}")
+        metrics = {k: (math.nan if v is None else float(v)) for k, v in d["metrics"].items()}
+        seconds = math.nan if d["seconds"] is None else float(d["seconds"])
+        return cls(d["run_id"], RunConfig.from_dict(d["config"]), metrics, seconds, d["status"])
+
+
+class ResultsStore:
+    """The JSONL results file of one sweep (created on first append, with its parent directory)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+
+    def records(self) -> list[RunRecord]:
+        """Every complete, parseable line in file order (a later line for the same id supersedes an earlier one)."""
+        if not self.path.exists():
+            return []
+        out = []
+        with self._locked():
+            text = self.path.read_text()
+        lines = text.split("\n")
+        for lineno, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(RunRecord.from_json(line))
+            except (ValueError, KeyError, TypeError) as exc:
+                if lineno == len(lines):  # the last line, no newline: cut short by a killed writer
+                    continue
+                warnings.warn(f"{self.path}:{lineno}: skipping an unreadable line ({exc})", RuntimeWarning,
+                              stacklevel=2)
+        return out
+
+    def latest(self) -> dict[str, RunRecord]:
+        """The last record of every run id."""
+        return {r.run_id: r for r in self.records()}
+
+    def append(self, record: RunRecord) -> None:
+        """Append one line atomically (one write under the lock, O_APPEND)."""
+        line = (record.to_json() + "\n").encode()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._locked():
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                if _ends_without_newline(self.path):
+                    line = b"\n" + line
+                _write_all(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        if fcntl is None:  # pragma: no cover
+            yield
+            return
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def _ends_without_newline(path: Path) -> bool:
+    size = path.stat().st_size
+    if size == 0:
+        return False
+    with open(path, "rb") as f:
+        f.seek(size - 1)
+        return f.read(1) != b"\n"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _json_float(value: Any) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
