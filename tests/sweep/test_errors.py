@@ -1,0 +1,72 @@
+"""Bad sweep files fail at load time with a message that names the problem and the fix."""
+import json
+
+import pytest
+
+from dualgan.sweep import Sweep, load_sweep, run_sweep
+
+
+def _spec(**over):
+    spec = {"name": "t", "jobs": ["standard_gan"], "dataset": "ring5", "iterations": 3}
+    spec.update(over)
+    return {k: v for k, v in spec.items() if v is not None}
+
+
+@pytest.mark.parametrize("over, fragment", [
+    ({"jobs": ["no_such_job"]}, "unknown job 'no_such_job'; available jobs"),
+    ({"jobs": None}, "jobs must be a string or a non-empty list"),
+    ({"dataset": "mnist9"}, "unknown dataset 'mnist9'"),
+    ({"name": "a b"}, "name must be"),
+    ({"colour": "red"}, "unknown sweep keys ['colour']"),
+    ({"params": {"learning_rate": 1e-3}}, "takes no parameter(s) ['learning_rate']; it accepts"),
+    ({"grid": {"lr": 1e-3}}, "grid axis 'lr' must be a non-empty list"),
+    ({"grid": {"lr": []}}, "grid axis 'lr' must be a non-empty list"),
+    ({"grid": {"lr": [1e-3, 1e-3]}}, "duplicate values"),
+    ({"random": {"lr": {"normal": [0, 1]}}, "samples": 2}, "unknown distribution 'normal'"),
+    ({"random": {"lr": {"log_uniform": [0.0, 1.0]}}, "samples": 2}, "log_uniform needs positive bounds"),
+    ({"random": {"lr": {"uniform": [1.0, 0.1]}}, "samples": 2}, "needs low <= high"),
+    ({"random": {"batch_size": {"int": [1.5, 3]}}, "samples": 2}, "int takes integer bounds"),
+    ({"random": {"lr": {"uniform": [0.1, 0.2]}}}, "random axes need samples = N"),
+    ({"samples": 3}, "no [random] axis"),
+    ({"iterations": 0}, "iterations must be a positive integer"),
+    ({"iterations": None}, "has no iterations"),
+    ({"grid": {"iterations": [1, 2]}}, "iterations is set at the top level and as an axis"),
+    ({"seeds": [0, -1]}, "seeds must be a non-negative integer"),
+    ({"seeds": [1, 1]}, "seeds has duplicates"),
+    ({"grid": {"seed": [1, 2]}}, "seed cannot be an axis"),
+    ({"params": {"lr": 1e-3}, "grid": {"lr": [1e-2]}}, "appear in more than one"),
+    ({"params": {"lr": float("nan")}}, "values must be finite"),
+    ({"params": {"lr": [1, 2]}}, "values must be strings, numbers"),
+    ({"job": {"dual_gan": {"params": {"lr": 1.0}}}}, "configures a job that is not in jobs"),
+    ({"job": {"standard_gan": {"params": {"lr": 1.0}}}, "params": {"lr": 1e-3}}, "set both for every job"),
+])
+def test_bad_spec_raises_value_error(over, fragment):
+    with pytest.raises(ValueError) as info:
+        Sweep.from_dict(_spec(**over))
+    assert fragment in str(info.value)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        load_sweep(tmp_path / "missing.toml")
+    (tmp_path / "s.yaml").write_text("name: t")
+    with pytest.raises(ValueError, match=r"must end in \.json or \.toml"):
+        load_sweep(tmp_path / "s.yaml")
+    (tmp_path / "s.toml").write_text("name = \n")
+    with pytest.raises(ValueError, match="cannot parse sweep file"):
+        load_sweep(tmp_path / "s.toml")
+    (tmp_path / "s.json").write_text(json.dumps(_spec(jobs=["nope"])))
+    with pytest.raises(ValueError, match=r"s\.json: unknown job 'nope'"):
+        load_sweep(tmp_path / "s.json")
+
+
+def test_bad_run_arguments(tmp_path):
+    sweep = Sweep.from_dict(_spec())
+    with pytest.raises(ValueError, match="unknown backend 'dask'"):
+        run_sweep(sweep, tmp_path, backend="dask")
+    with pytest.raises(ValueError, match="workers must be a positive integer"):
+        run_sweep(sweep, tmp_path, workers=0)
+    with pytest.raises(ValueError, match="address is for the Ray backend"):
+        run_sweep(sweep, tmp_path, address="10.0.0.1:6379")
+    with pytest.raises(ValueError, match="sweep must be a dualgan.sweep.Sweep"):
+        run_sweep({"name": "t"}, tmp_path)
