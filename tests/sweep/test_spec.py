@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 from scipy import stats
 
 from dualgan.sweep import RunConfig, Sweep, load_sweep
