@@ -1,6 +1,7 @@
 """Sweep files: grid and random expansion against brute force, distributions against scipy, stable run ids."""
 import hashlib
 import itertools
+import math
 import json
 import subprocess
 import sys
@@ -94,3 +95,22 @@ def test_results_name_changes_with_the_spec():
     s2 = Sweep.from_dict(_spec(grid={"lr": [1e-2]}))
     assert s1.results_name != s2.results_name and s1.results_name.startswith("t-")
     assert s1.results_name == Sweep.from_dict(_spec(grid={"lr": [1e-3]})).results_name
+
+
+def test_the_sweep_file_of_the_docs_loads(tmp_path):
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "sweeps.md").read_text()
+    (block,) = re.findall(r"^```toml\n(.*?)^```", page, re.S | re.M)
+    (tmp_path / "table1.toml").write_text(block)
+    sweep = load_sweep(tmp_path / "table1.toml")
+    configs = sweep.configs()
+    assert len(configs) == 200  # 100 draws x 2 jobs x 1 seed
+    dual = [c for c in configs if c.job == "dual_gan"]
+    std = [c for c in configs if c.job == "standard_gan"]
+    assert all(math.exp(-10) * 0.999 <= c.kwargs["lr"] <= 1 for c in configs)
+    assert all(math.exp(-6) * 0.999 <= c.kwargs["disc_lr"] <= 1 for c in std)
+    assert all(400 <= c.iterations <= 2000 and 20 <= c.kwargs["batch_size"] <= 200 for c in configs)
+    assert sum(d.kwargs["lr"] == s.kwargs["lr"] for d, s in zip(dual, std)) == 0  # separate learning-rate draws
+    assert all(d.kwargs["batch_size"] == s.kwargs["batch_size"] for d, s in zip(dual, std))  # paired settings
