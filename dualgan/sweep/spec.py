@@ -6,7 +6,8 @@ A sweep file (JSON, or TOML via the standard library's ``tomllib``) reads::
     jobs = ["dual_gan", "standard_gan"]   # functions of dualgan.sweep.jobs
     dataset = "ring5"                     # or a list: a grid axis
     iterations = 200                      # or an axis of [grid] / [random]
-    seeds = [0, 1]                        # every setting runs once per seed
+    seeds = [0, 1]                        # every setting runs once per seed (or: a [random] seed axis,
+                                          # one seed per draw, e.g. seed = {int = [0, 1000000]})
     samples = 20                          # random draws (needs a [random] table)
     sample_seed = 0                       # seeds the draws
 
@@ -180,6 +181,7 @@ class Sweep:
         self.shared = shared
         self.per_job = per_job
         self.description = description
+        self.seeds_given = True
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -236,6 +238,7 @@ class Sweep:
             samples = 1
         sweep = cls(name, jobs, datasets, iterations, seeds, samples, sample_seed, shared, per_job,
                     str(spec.get("description", "")))
+        sweep.seeds_given = "seeds" in spec
         sweep._validate(JOBS)
         return sweep
 
@@ -245,8 +248,11 @@ class Sweep:
             overlap = self.shared.names() & self.per_job.get(job, _Axes()).names()
             if overlap:
                 raise ValueError(f"{sorted(overlap)} set both for every job and in [job.{job}]; set each once")
-            if "seed" in axes:
-                raise ValueError("seed cannot be an axis; list the seeds in seeds = [...]")
+            if "seed" in axes and "seed" not in self.shared.random:
+                raise ValueError("seed can only be a shared [random] axis (one seed per draw, e.g. "
+                                 "seed = {int = [0, 1000000]}); otherwise list the seeds in seeds = [...]")
+            if "seed" in self.shared.random and self.seeds_given:
+                raise ValueError("seed is a [random] axis and seeds = [...] is set too; keep one")
             if "dataset" in axes:
                 raise ValueError("dataset cannot be an axis; give a list: dataset = [\"ring5\", \"ring8\"]")
             if self.iterations is None and "iterations" not in axes:
@@ -254,7 +260,7 @@ class Sweep:
             if self.iterations is not None and "iterations" in axes:
                 raise ValueError("iterations is set at the top level and as an axis; keep one")
             accepted = _job_parameters(jobs_registry[job])
-            bad = sorted(axes - {"iterations"} - accepted)
+            bad = sorted(axes - {"iterations", "seed"} - accepted)
             if bad:
                 raise ValueError(f"job {job!r} takes no parameter(s) {bad}; it accepts {sorted(accepted)}")
 
@@ -277,7 +283,8 @@ class Sweep:
                         params = {**self.shared.params, **own.params, **drawn, **dict(zip(names, point))}
                         iterations = params.pop("iterations", self.iterations)
                         iterations = _positive_int(iterations, "iterations")
-                        for seed in self.seeds:
+                        seeds = (params.pop("seed"),) if "seed" in params else self.seeds
+                        for seed in seeds:
                             cfg = RunConfig(job, dataset, iterations, seed, tuple(params.items()))
                             if cfg.run_id not in seen:  # e.g. a choice axis drawing the same value twice
                                 seen.add(cfg.run_id)

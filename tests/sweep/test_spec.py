@@ -114,3 +114,5 @@ def test_the_sweep_file_of_the_docs_loads(tmp_path):
     assert all(400 <= c.iterations <= 2000 and 20 <= c.kwargs["batch_size"] <= 200 for c in configs)
     assert sum(d.kwargs["lr"] == s.kwargs["lr"] for d, s in zip(dual, std)) == 0  # separate learning-rate draws
     assert all(d.kwargs["batch_size"] == s.kwargs["batch_size"] for d, s in zip(dual, std))  # paired settings
+    assert all(d.seed == s.seed for d, s in zip(dual, std)) and len({d.seed for d in dual}) > 90  # a seed per draw
+    assert all("seed" not in c.kwargs for c in configs)
