@@ -96,27 +96,29 @@ def _grid25():
 def dual_gan(*, dataset: str, iterations: int, seed: int, batch_size: int = 100, lr: float = 1e-3,
              beta1: float = 0.5, C: float = 1e-4, size: str = "small", mode: str = "minibatch", gain: float = 3.0,
              anchors: int = 100, sigma: float = 0.2, tol: float | None = None, loss: str = "logistic",
-             eval_samples: int = 2000) -> JobResult:
+             eval_samples: int = 2000, dtype: str = "float64") -> JobResult:
     """:class:`~dualgan.train.DualLinearGAN` with RBF features on ``anchors`` data points (SPEC.md section 1)."""
     from ..train import DualLinearGAN
 
     return _linear_gan(DualLinearGAN, dict(tol=tol, loss=loss), dataset=dataset, iterations=iterations, seed=seed,
                        batch_size=batch_size, lr=lr, beta1=beta1, C=C, size=size, mode=mode, gain=gain,
-                       anchors=anchors, sigma=sigma, eval_samples=eval_samples)
+                       anchors=anchors, sigma=sigma, eval_samples=eval_samples, dtype=dtype)
 
 
 @job("standard_gan")
 def standard_gan(*, dataset: str, iterations: int, seed: int, batch_size: int = 100, lr: float = 1e-3,
                  beta1: float = 0.5, C: float = 1e-4, size: str = "small", mode: str = "minibatch",
                  gain: float = 3.0, anchors: int = 100, sigma: float = 0.2, disc_lr: float = 1e-2,
-                 disc_steps: int = 1, generator_loss: str = "minimax", eval_samples: int = 2000) -> JobResult:
+                 disc_steps: int = 1, generator_loss: str = "minimax", eval_samples: int = 2000,
+                 dtype: str = "float64") -> JobResult:
     """:class:`~dualgan.train.StandardLinearGAN`: the same features and discriminator, alternating Adam steps."""
     from ..train import StandardLinearGAN
 
     return _linear_gan(StandardLinearGAN, dict(disc_lr=disc_lr, disc_steps=disc_steps,
                                                generator_loss=generator_loss),
                        dataset=dataset, iterations=iterations, seed=seed, batch_size=batch_size, lr=lr, beta1=beta1,
-                       C=C, size=size, mode=mode, gain=gain, anchors=anchors, sigma=sigma, eval_samples=eval_samples)
+                       C=C, size=size, mode=mode, gain=gain, anchors=anchors, sigma=sigma, eval_samples=eval_samples,
+                       dtype=dtype)
 
 
 @job("trust_region_gan")
@@ -151,7 +153,7 @@ def trust_region_gan(*, dataset: str, iterations: int, seed: int, batch_size: in
 
 # ---------------------------------------------------------------------- shared
 def _linear_gan(cls, extra: dict, *, dataset, iterations, seed, batch_size, lr, beta1, C, size, mode, gain, anchors,
-                sigma, eval_samples) -> JobResult:
+                sigma, eval_samples, dtype) -> JobResult:
     import torch
 
     from ..features import RBF
@@ -159,10 +161,13 @@ def _linear_gan(cls, extra: dict, *, dataset, iterations, seed, batch_size, lr, 
 
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; available: {', '.join(sorted(DATASETS))}")
+    dtypes = {"float64": torch.float64, "float32": torch.float32}
+    if dtype not in dtypes:
+        raise ValueError(f"dtype must be one of {sorted(dtypes)}, got {dtype!r}")
     data = DATASETS[dataset]()
     # the same anchors, generator initialisation, data and noise for every job under one seed: paired comparisons
-    anchor_points = data.sample(anchors, generator=torch.Generator().manual_seed(seed + 1000), dtype=torch.float64)
-    gen = mlp_generator(out_dim=data.dim, size=size, seed=seed, output_gain=gain, dtype=torch.float64)
+    anchor_points = data.sample(anchors, generator=torch.Generator().manual_seed(seed + 1000), dtype=dtypes[dtype])
+    gen = mlp_generator(out_dim=data.dim, size=size, seed=seed, output_gain=gain, dtype=dtypes[dtype])
     gan = cls(gen, RBF(anchor_points, sigma=sigma), C=C, noise_dim=2, batch_size=batch_size, mode=mode, lr=lr,
               beta1=beta1, seed=seed, **extra)
     hist = gan.fit(data, iterations)
