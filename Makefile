@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.dualgan-installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench install clean docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,5 +35,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/constraints_compare.py
 	$(PY) benchmarks/regularizer_cost.py
 
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info site
