@@ -23,8 +23,9 @@ def mlp_generator(noise_dim: int = 2, out_dim: int = 2, size: str = "small", see
     With localised features (RBF with sigma = 0.2 on a ring of radius 2) the
     default PyTorch initialisation puts every sample within about 0.3 of the
     origin, where all features are ~exp(-50) and the generator gets no
-    gradient; a gain of about 10 spreads the initial samples over the data's
-    range (this is what :func:`dualgan.cli.demo` and the benchmarks use).
+    gradient; a gain of about 3 spreads the initial samples over the ring's
+    extent (what :mod:`dualgan.cli.demo` and the benchmarks use; much larger
+    gains throw samples beyond the ring, where they get no gradient either).
     """
     if not (isinstance(output_gain, (int, float)) and output_gain > 0):
         raise ValueError(f"output_gain must be a positive number, got {output_gain!r}")
