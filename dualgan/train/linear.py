@@ -275,6 +275,11 @@ class LinearGANTrainer:
 class DualLinearGAN(LinearGANTrainer):
     r"""Dual GAN with a linear discriminator: exact discriminator via its certified dual (SPEC.md section 1).
 
+    Defaults: ``batch_size=200``, ``lr=1e-2`` (Adam, minibatch mode). On the
+    5-mode ring (std 0.3, RBF sigma 0.2 on 100 anchors, output gain 3) these
+    covered 5/5 modes after 1000 iterations for generator seeds 0 and 1 and 2/5
+    for seed 2; ``batch_size=100, lr=1e-3`` covered 3, 3 and 2 modes after 2000.
+
     Extra parameters
     ----------------
     loss: ``"logistic"`` (the paper) or ``"hinge"``.
@@ -311,7 +316,7 @@ class DualLinearGAN(LinearGANTrainer):
     kind = "dual"
 
     def __init__(self, generator: nn.Module, features: nn.Module, C: float = 1e-4, *, noise_dim: int,
-                 batch_size: int = 100, mode: str = "minibatch", lr: float = 1e-3, beta1: float = 0.5,
+                 batch_size: int = 200, mode: str = "minibatch", lr: float = 1e-2, beta1: float = 0.5,
                  noise: str = "normal", constraint=None, seed: int = 0, loss: str = "logistic",
                  tol: float | None = None, solver: str = "newton", max_backtracks: int = 30, shrink: float = 0.5,
                  fixed_optimizer: str = "lbfgs", lbfgs_history: int = 20):
