@@ -68,7 +68,7 @@ def main(argv=None):
               "simultaneous", {}, 0.1),
              ("GAN, consensus (gamma=1)", DiracGAN("minimax", 1.0, 1.0), "consensus", {"gamma": 1.0}, 0.1),
              ("WGAN, alternating GD", DiracGAN("wasserstein", 1.0, 1.0), "alternating", {}, 0.1)]
-    print(f"\nDirac-GAN from (theta, psi) = (1, 1), h = 0.1, 500 steps")
+    print("\nDirac-GAN from (theta, psi) = (1, 1), h = 0.1, 500 steps")
     for title, game, name, hyper, lr in cases:
         field_game = DiracGAN(game.loss, 0.0, 0.0, regularizers=game.regularizers)
         run = run_optimizer(game, make_optimizer(name, lr=lr, **hyper), 500, record_trajectory=True)

@@ -30,7 +30,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-import torch.nn.functional as F
 
 from dualgan.data import ring_on_plane
 from dualgan.losses import non_saturating

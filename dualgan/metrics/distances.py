@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from .._checks import as_tensor, check_choice, check_finite_tensor, check_positive

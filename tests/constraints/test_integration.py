@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from dualgan.constraints import AffineSubspace, AugmentedLagrangian, Penalty, Projection, ResidualFeatures
-from dualgan.constraints.examples import subspace_mixture, two_hyperplanes, train_constrained
+from dualgan.constraints import AugmentedLagrangian, Penalty, Projection, ResidualFeatures
+from dualgan.constraints.examples import subspace_mixture, train_constrained
 from dualgan.features import RBF
 from dualgan.train import DualLinearGAN, mlp_generator
 from dualgan.trust_region import TrustRegionGAN
