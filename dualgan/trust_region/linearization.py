@@ -13,7 +13,19 @@ The score-linearisation dual needs only
 and the step itself is one vector-Jacobian product :math:`J^\top c`
 (:func:`score_vjp`).
 
-The Jacobian is never materialised whole unless it fits in ``memory_mb``:
+Two ways to get :math:`G` and :math:`Jw` (``method=``):
+
+* ``"auto"`` (default): ``nn.Linear`` and ``nn.Conv2d`` layers that provably
+  enter the score through one call get their Gram block and :math:`Jw` part in
+  factorised form from one forward and one backward pass (per-sample gradients
+  are outer products :math:`\delta_i u_i^\top`; see
+  :mod:`dualgan.trust_region.factorised`), so an MLP costs
+  :math:`O(N^2 \sum_l (d_\text{in} + d_\text{out}))` instead of :math:`O(N^2 P)`;
+  the remaining trainable parameters (other layer types, shared or reused
+  layers) go through the ``torch.func`` path, restricted to them;
+* ``"torch.func"``: the ``torch.func`` path for every parameter.
+
+On the ``torch.func`` path the Jacobian is never materialised whole unless it fits in ``memory_mb``:
 rows are computed in chunks of ``chunk_size`` samples as per-sample gradients
 (``vmap`` of ``grad``). When all N rows fit, :math:`G = JJ^\top` is one matrix
 product (``method="jacobian"``). Otherwise each chunk :math:`J_c` (c x P) is
@@ -25,18 +37,26 @@ Parameters with ``requires_grad=False`` (a frozen feature map, say) are
 constants: only the trainable ones form :math:`w`. The discriminator must
 score each sample independently (no batch statistics: put BatchNorm in eval
 mode or use another normalisation) and must be deterministic (``vmap``
-refuses random operations such as dropout in training mode).
+refuses random operations such as dropout in training mode). The factorised
+path relies on the same independence (one backward pass of :math:`\sum_i F_i`
+gives every :math:`\partial F_i/\partial z_i`); models with BatchNorm in training
+mode or active dropout are sent to the ``torch.func`` path whole.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from torch.func import functional_call, grad, jvp, vjp, vmap
 
-__all__ = ["ScoreLinearization", "ScoreFunction", "score_linearization", "score_vjp"]
+from .factorised import factorised_pass
+
+__all__ = ["ScoreLinearization", "ScoreFunction", "score_linearization", "score_vjp", "LINEARIZATION_METHODS"]
+
+LINEARIZATION_METHODS = ("auto", "torch.func")
 
 
 @dataclass(frozen=True)
@@ -45,9 +65,15 @@ class ScoreLinearization:
 
     ``gram[i, j]`` is :math:`g_i^\top g_j` (no labels: the dual's
     :math:`K = \mathrm{diag}(y)\,G\,\mathrm{diag}(y)`); ``method`` is
-    ``"jacobian"`` (all rows fitted in memory, :math:`G = JJ^\top`) or ``"jvp"``
-    (chunked forward-mode columns); ``chunk_size`` is the number of Jacobian
-    rows held at once.
+    ``"factorised"`` (every trainable parameter in a factorised layer),
+    ``"jacobian"`` (``torch.func``, all rows fitted in memory, :math:`G = JJ^\top`),
+    ``"jvp"`` (``torch.func``, chunked forward-mode columns), or
+    ``"factorised+jacobian"`` / ``"factorised+jvp"`` (mixed); ``chunk_size`` is
+    the number of ``torch.func`` Jacobian rows held at once (N when none are);
+    ``n_factorised`` counts the parameters covered by factorised layers;
+    ``pullback`` (factorised methods only) maps ``c`` to :math:`J^\top c` as a flat
+    vector from this pass's stored factors (no new forward pass), valid until
+    the parameters change.
     """
 
     scores: torch.Tensor
@@ -56,6 +82,8 @@ class ScoreLinearization:
     n_params: int
     chunk_size: int
     method: str
+    n_factorised: int = 0
+    pullback: Callable[[torch.Tensor], torch.Tensor] | None = field(default=None, repr=False, compare=False)
 
 
 class ScoreFunction:
@@ -66,17 +94,26 @@ class ScoreFunction:
     module as they are.
     """
 
-    def __init__(self, module: nn.Module):
+    def __init__(self, module: nn.Module, names: Sequence[str] | None = None):
         if not isinstance(module, nn.Module):
             raise ValueError(f"discriminator must be a torch.nn.Module, got {type(module).__name__}")
         self.module = module
-        named = list(module.named_parameters())
-        self.names = [n for n, p in named if p.requires_grad]
-        if not self.names:
+        named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+        if not named:
             raise ValueError("the discriminator has no trainable parameters (all requires_grad=False); "
                              "give it a trainable head, e.g. nn.Linear on top of the feature map")
-        self.shapes = [p.shape for n, p in named if p.requires_grad]
-        self.numels = [p.numel() for n, p in named if p.requires_grad]
+        if names is not None:
+            # a subset of the trainable parameters (the others are held fixed): used for the
+            # parameters that the factorised Gram does not cover
+            wanted = set(names)
+            unknown = wanted - {n for n, _ in named}
+            if unknown or not wanted:
+                raise ValueError(f"names must be a non-empty subset of the trainable parameter names; "
+                                 f"unknown: {sorted(unknown)}")
+            named = [(n, p) for n, p in named if n in wanted]
+        self.names = [n for n, _ in named]
+        self.shapes = [p.shape for _, p in named]
+        self.numels = [p.numel() for _, p in named]
         self.n_params = int(sum(self.numels))
 
     # ------------------------------------------------------------ parameters
@@ -108,7 +145,8 @@ class ScoreFunction:
     # ------------------------------------------------------------ scores
     def __call__(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         live = dict(self.module.named_parameters())
-        frozen = {n: p for n, p in live.items() if n not in params}
+        # parameters not differentiated here are constants (detached: no autograd graph through them)
+        frozen = {n: p.detach() for n, p in live.items() if n not in params}
         buffers = dict(self.module.named_buffers())
         out = functional_call(self.module, (params, frozen, buffers), (x,))
         if out.numel() != x.shape[0]:
@@ -121,7 +159,7 @@ class ScoreFunction:
         return self(params, xi.unsqueeze(0))[0]
 
 
-def score_linearization(module: nn.Module | ScoreFunction, inputs: torch.Tensor, *,
+def score_linearization(module: nn.Module | ScoreFunction, inputs: torch.Tensor, *, method: str = "auto",
                         chunk_size: int | None = None, memory_mb: float = 512.0) -> ScoreLinearization:
     r"""Scores :math:`F_i`, Gram :math:`G = JJ^\top` and :math:`Jw` of ``inputs`` (N, ...) without a full Jacobian.
 
@@ -129,28 +167,54 @@ def score_linearization(module: nn.Module | ScoreFunction, inputs: torch.Tensor,
     ----------
     module: the discriminator (or its :class:`ScoreFunction`).
     inputs: the batch, real and generated samples stacked.
-    chunk_size: Jacobian rows held at once; default: as many as fit in ``memory_mb``.
-    memory_mb: budget for the Jacobian rows held at once (MiB).
+    method: ``"auto"`` (default): the factorised Gram blocks of
+        :mod:`dualgan.trust_region.factorised` for the ``nn.Linear`` / ``nn.Conv2d``
+        layers that qualify (one forward and one backward pass, no per-sample
+        gradients for ``nn.Linear``), the ``torch.func`` path below for every other
+        trainable parameter; ``"torch.func"``: the ``torch.func`` path for all
+        parameters. The record's ``method`` says what ran.
+    chunk_size: Jacobian rows held at once on the ``torch.func`` path; default: as many as fit in ``memory_mb``.
+    memory_mb: budget for the Jacobian rows (or factorised blocks) held at once (MiB).
     """
     fn = module if isinstance(module, ScoreFunction) else ScoreFunction(module)
+    if method not in LINEARIZATION_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose 'auto' (factorised layers + torch.func for the rest) "
+                         f"or 'torch.func' (per-sample gradients for every parameter)")
     if not isinstance(inputs, torch.Tensor) or inputs.ndim < 1 or inputs.shape[0] == 0:
         raise ValueError("inputs must be a non-empty tensor with the batch along dimension 0")
     if not math.isfinite(float(memory_mb)) or memory_mb <= 0:
         raise ValueError(f"memory_mb must be a positive number of MiB, got {memory_mb!r}")
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive integer (Jacobian rows held at once), got {chunk_size!r}")
+    N = int(inputs.shape[0])
+    part = None
+    if method == "auto":
+        part = factorised_pass(fn.module, fn.names, inputs, memory_mb)
+    if part is None:
+        scores, gram, jw, chunk, kind = _torch_func_gram(fn, inputs, chunk_size, memory_mb)
+        return ScoreLinearization(scores, gram, jw, fn.n_params, chunk, kind, 0)
+    rest = [n for n in fn.names if n not in set(part.covered)]
+    if not rest:
+        return ScoreLinearization(part.scores, part.gram, part.jw, fn.n_params, N, "factorised", part.n_covered,
+                                  part.pullback)
+    _, gram, jw, chunk, kind = _torch_func_gram(ScoreFunction(fn.module, rest), inputs, chunk_size, memory_mb)
+    return ScoreLinearization(part.scores, part.gram + gram, part.jw + jw, fn.n_params, chunk, f"factorised+{kind}",
+                              part.n_covered, part.pullback)
+
+
+def _torch_func_gram(fn: ScoreFunction, inputs: torch.Tensor, chunk_size: int | None, memory_mb: float):
+    """The ``torch.func`` path over ``fn``'s parameters: (scores, gram, jw, chunk_size, "jacobian" | "jvp")."""
     N = int(inputs.shape[0])
     params = fn.params()
     itemsize = next(iter(params.values())).element_size()
     if chunk_size is None:
         chunk_size = max(1, int(memory_mb * 2 ** 20 // (fn.n_params * itemsize)))
-    elif not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer (Jacobian rows held at once), got {chunk_size!r}")
     chunk_size = min(chunk_size, N)
     w = fn.flat(params)
 
     per_sample_grad = vmap(grad(fn.single), in_dims=(None, 0))
     with torch.no_grad():
         scores = fn(params, inputs).detach()
-    jw = torch.empty(N, dtype=w.dtype, device=w.device)
 
     if chunk_size >= N:
         # G = sum over parameter tensors of J_p J_p^T: no concatenated copy of J
@@ -162,8 +226,9 @@ def score_linearization(module: nn.Module | ScoreFunction, inputs: torch.Tensor,
             gram.addmm_(Jp, Jp.T)
             jw.addmv_(Jp, params[n].reshape(-1))
             del Jp
-        return ScoreLinearization(scores, gram, jw, fn.n_params, N, "jacobian")
+        return scores, gram, jw, N, "jacobian"
 
+    jw = torch.empty(N, dtype=w.dtype, device=w.device)
     gram = torch.empty(N, N, dtype=w.dtype, device=w.device)
 
     def push_forward(tangent_flat):
@@ -179,7 +244,7 @@ def score_linearization(module: nn.Module | ScoreFunction, inputs: torch.Tensor,
         del Jc
     # forward-mode columns agree with their transposes only up to rounding: symmetrise
     gram = 0.5 * (gram + gram.T)
-    return ScoreLinearization(scores, gram, jw, fn.n_params, chunk_size, "jvp")
+    return scores, gram, jw, chunk_size, "jvp"
 
 
 def score_vjp(module: nn.Module | ScoreFunction, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

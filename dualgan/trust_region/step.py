@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._checks import check_finite_tensor, check_positive
-from .linearization import ScoreFunction, score_linearization
+from .linearization import LINEARIZATION_METHODS, ScoreFunction, score_linearization
 from .radius import RadiusPolicy, get_policy
 from .subproblem import SUBPROBLEM_METHODS, ScoreDualResult, solve_score_dual
 
@@ -62,7 +62,9 @@ class TrustRegionStep:
     f(w) - f(w + delta)``; ``rho`` their ratio (NaN only when the model
     predicts no decrease, ``status == "stationary"``); ``cost_after`` is the cost
     at the parameters the module holds after the call. ``inner`` is the dual
-    solution for score linearisation (None for cost linearisation).
+    solution for score linearisation (None for cost linearisation);
+    ``linearization`` is how its Gram matrix was computed (the
+    :class:`~dualgan.trust_region.ScoreLinearization` ``method``; empty for cost linearisation).
     """
 
     step: torch.Tensor
@@ -81,6 +83,7 @@ class TrustRegionStep:
     reason: str
     seconds: float
     inner: ScoreDualResult | None = None
+    linearization: str = ""
 
 
 def discriminator_cost(scores: torch.Tensor, y: torch.Tensor, a: torch.Tensor, C: float,
@@ -104,16 +107,22 @@ class TrustRegionDiscriminator:
     inner_tol: its tolerance (default: see :func:`solve_score_dual`).
     max_attempts: solves per call (a rejected step is re-solved at the shrunk radius).
     chunk_size, memory_mb: Jacobian rows held at once (see :func:`score_linearization`).
+    linearization: how the Gram matrix is computed: ``"auto"`` (default; factorised
+        ``nn.Linear`` / ``nn.Conv2d`` layers, ``torch.func`` for the rest) or ``"torch.func"``
+        (see :func:`score_linearization`).
     """
 
     def __init__(self, discriminator: nn.Module, *, model: str = "score", C: float = 1e-3, radius: float = 0.1,
                  policy: RadiusPolicy | str | None = None, inner: str = "newton", inner_tol: float | None = None,
-                 max_attempts: int = 4, chunk_size: int | None = None, memory_mb: float = 512.0):
+                 max_attempts: int = 4, chunk_size: int | None = None, memory_mb: float = 512.0,
+                 linearization: str = "auto"):
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; choose 'score' (score linearisation) or 'cost' "
                              f"(cost linearisation)")
         if inner not in SUBPROBLEM_METHODS:
             raise ValueError(f"unknown inner solver {inner!r}; choose one of {list(SUBPROBLEM_METHODS)}")
+        if linearization not in LINEARIZATION_METHODS:
+            raise ValueError(f"unknown linearization {linearization!r}; choose one of {list(LINEARIZATION_METHODS)}")
         if not isinstance(max_attempts, int) or max_attempts < 1:
             raise ValueError(f"max_attempts must be a positive integer, got {max_attempts!r}")
         self.fn = ScoreFunction(discriminator)
@@ -127,6 +136,7 @@ class TrustRegionDiscriminator:
         self.max_attempts = max_attempts
         self.chunk_size = chunk_size
         self.memory_mb = memory_mb
+        self.linearization = linearization
         self._warm: tuple[torch.Tensor, torch.Tensor, float] | None = None
 
     # ------------------------------------------------------------ public
@@ -226,13 +236,20 @@ class TrustRegionDiscriminator:
 
     def _score_step(self, x, y, a, t0) -> TrustRegionStep:
         params = self.fn.params()
-        lin = score_linearization(self.fn, x, chunk_size=self.chunk_size, memory_mb=self.memory_mb)
+        lin = score_linearization(self.fn, x, method=self.linearization, chunk_size=self.chunk_size,
+                                  memory_mb=self.memory_mb)
         w = self.fn.flat(params)
         ww = float(w.to(torch.float64) @ w.to(torch.float64))
         scores = lin.scores.to(torch.float64)
         gram, jw = lin.gram.to(torch.float64), lin.jw.to(torch.float64)
         f0 = float(discriminator_cost(scores, y, a, self.C, ww))
-        _, pullback = torch.func.vjp(lambda p: self.fn(p, x), params)
+        if lin.pullback is not None:  # J^T c from the factorised pass: no second forward pass
+            jtc = lin.pullback
+        else:
+            _, pullback = torch.func.vjp(lambda p: self.fn(p, x), params)
+
+            def jtc(c):
+                return self.fn.flat(pullback(c)[0])
         radius_before = self.radius
         lam0 = slack0 = mu0 = None
         if self._warm is not None and self._warm[0].shape == a.shape:
@@ -245,11 +262,10 @@ class TrustRegionDiscriminator:
             if inner.status.startswith("failed"):
                 return self._finish(dict(predicted_decrease=0.0, actual_decrease=0.0, rho=math.nan,
                                          attempts=attempt, status=inner.status, reason="inner solver failed: no step",
-                                         inner=inner),
+                                         inner=inner, linearization=lin.method),
                                     torch.zeros_like(w), 0.0, False, radius_before, radius, f0, f0, t0)
             # the step: ONE backward pass of sum_i (t lam_i y_i / s) F(w, x_i), minus (t C / s) w
-            (cot,) = pullback(inner.score_weights.to(w.dtype))
-            delta = self.fn.flat(cot) - inner.weight_decay * w
+            delta = jtc(inner.score_weights.to(w.dtype)) - inner.weight_decay * w
             delta, norm = self._feasible(delta, radius)
             # model decrease at the step actually taken (||w + delta|| from the vectors, J delta from the Gram)
             wd = w.to(torch.float64) + delta.to(torch.float64)
@@ -259,14 +275,16 @@ class TrustRegionDiscriminator:
                 self._warm = (inner.lam, inner.slack, inner.mu)
                 return self._finish(dict(predicted_decrease=max(predicted, 0.0), actual_decrease=0.0, rho=math.nan,
                                          attempts=attempt, status="stationary",
-                                         reason="the model predicts no decrease: no step", inner=inner),
+                                         reason="the model predicts no decrease: no step", inner=inner,
+                                         linearization=lin.method),
                                     torch.zeros_like(w), 0.0, False, radius_before, radius, f0, f0, t0)
             trial_cost = self._trial(params, delta, x, y, a)
             actual = f0 - trial_cost
             rho = actual / predicted if math.isfinite(actual) else math.nan
             decision = self.policy.update(rho, norm, radius)
             rec = dict(predicted_decrease=predicted, actual_decrease=actual, rho=rho, attempts=attempt,
-                       status="accepted" if decision.accepted else "rejected", reason=decision.reason, inner=inner)
+                       status="accepted" if decision.accepted else "rejected", reason=decision.reason, inner=inner,
+                       linearization=lin.method)
             if decision.accepted or attempt == self.max_attempts:
                 self._warm = (inner.lam, inner.slack, inner.mu)
                 return self._finish(rec, delta, norm, decision.accepted, radius_before, decision.radius, f0,

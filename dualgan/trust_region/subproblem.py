@@ -227,21 +227,24 @@ def _secular_newton(ctx: _Context, tol, radius_rtol, max_outer, lam, slack, mu0)
             bool(torch.isfinite(state.lam).all())
         return state.lam, state.slack, ok, state.status
 
-    lam, slack, ok, st = solve_at(C, lam, slack)
-    if not ok:
-        return lam, slack, C, inner_its, 0, f"failed: inner solve at mu=0 ({st})"
-    q, r = ctx.q_and_r(lam)
-    if math.sqrt(q) / C <= radius:
-        return lam, slack, C, inner_its, 0, "converged"
-    lo, hi = C, math.inf  # h(lo) < 0; h(hi) > 0
-    s = C if mu0 is None or not (mu0 > 0) else C + mu0
-    if s > C:
-        lam_s, slack_s, ok, st = solve_at(s, lam, slack)
+    # phi is concave in mu with phi'(mu) = (||delta(mu)||^2 - Delta^2)/2: mu* = 0 iff the step at mu = 0
+    # fits. With a warm multiplier mu0 > 0 (from the previous trust-region step) we start at mu0 and
+    # solve at mu = 0 only if the iteration heads there (a step at mu0 that is too long proves mu* > mu0).
+    lo, hi = C, math.inf  # h(lo) < 0 once zero_checked; h(hi) > 0
+    s, zero_checked = None, False
+    if mu0 is not None and mu0 > 0:
+        lam_s, slack_s, ok, st = solve_at(C + mu0, lam, slack)
         if ok:
-            lam, slack = lam_s, slack_s
+            s, lam, slack = C + mu0, lam_s, slack_s
             q, r = ctx.q_and_r(lam)
-        else:
-            s = C
+    if s is None:
+        lam, slack, ok, st = solve_at(C, lam, slack)
+        if not ok:
+            return lam, slack, C, inner_its, 0, f"failed: inner solve at mu=0 ({st})"
+        q, r = ctx.q_and_r(lam)
+        if math.sqrt(q) / C <= radius:
+            return lam, slack, C, inner_its, 0, "converged"
+        s, zero_checked = C, True
     status = "max_iter"
     outer = 0
     for outer in range(1, max_outer + 1):
@@ -251,12 +254,27 @@ def _secular_newton(ctx: _Context, tol, radius_rtol, max_outer, lam, slack, mu0)
             break
         if norm > radius:
             lo = max(lo, s)
+            zero_checked = True  # mu* > s - C >= 0
         else:
             hi = min(hi, s)
         h = s / math.sqrt(q) - 1.0 / radius if q > 0 else math.inf
         dq, dlam = ctx.dq_ds(lam, slack, s, r)
         dh = 1.0 / math.sqrt(q) - s * dq / (2 * q ** 1.5) if q > 0 and math.isfinite(dq) else math.nan
         s_new = s - h / dh if (math.isfinite(dh) and dh > 0 and math.isfinite(h)) else math.nan
+        if not zero_checked and not (math.isfinite(s_new) and s_new > C):
+            # the iteration heads for mu <= 0: mu* = 0 if the step at mu = 0 fits
+            lam_c, slack_c, ok, st = solve_at(C, lam, slack)
+            if not ok:
+                status = f"failed: inner solve at mu=0 ({st})"
+                break
+            q_c, r_c = ctx.q_and_r(lam_c)
+            zero_checked = True
+            if math.sqrt(q_c) / C <= radius:
+                lam, slack, s, q, r = lam_c, slack_c, C, q_c, r_c
+                status = "converged"
+                break
+            s, lam, slack, q, r = C, lam_c, slack_c, q_c, r_c
+            continue
         if not (math.isfinite(s_new) and lo < s_new < hi):
             s_new = math.sqrt(lo * hi) if math.isfinite(hi) else 4.0 * max(s, lo)
         if abs(s_new - s) <= 4 * _EPS * s:

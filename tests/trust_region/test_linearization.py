@@ -52,7 +52,7 @@ def test_gram_and_jw_match_full_jacobian(make, data, chunk_size):
     module = make()
     x = data(torch.Generator().manual_seed(3))
     J, w, scores = _brute_force(module, x)
-    lin = score_linearization(module, x, chunk_size=chunk_size)
+    lin = score_linearization(module, x, method="torch.func", chunk_size=chunk_size)
     assert lin.method == ("jacobian" if chunk_size is None else "jvp")
     assert lin.n_params == J.shape[1]
     torch.testing.assert_close(lin.scores, scores, rtol=0, atol=1e-14)
@@ -65,7 +65,7 @@ def test_memory_budget_forces_chunks_and_vjp_is_one_backward():
     x = torch.randn(13, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     n_params = ScoreFunction(module).n_params
     # room for exactly two Jacobian rows
-    lin = score_linearization(module, x, memory_mb=2 * n_params * 8 / 2 ** 20)
+    lin = score_linearization(module, x, method="torch.func", memory_mb=2 * n_params * 8 / 2 ** 20)
     assert lin.method == "jvp" and lin.chunk_size == 2
     J, _, _ = _brute_force(module, x)
     torch.testing.assert_close(lin.gram, J @ J.T, rtol=1e-12, atol=1e-12)
@@ -80,6 +80,8 @@ def test_bad_inputs():
         score_linearization(module, x, chunk_size=0)
     with pytest.raises(ValueError, match="memory_mb"):
         score_linearization(module, x, memory_mb=-1)
+    with pytest.raises(ValueError, match="method"):
+        score_linearization(module, x, method="ghost")
     with pytest.raises(ValueError, match="one score per sample"):
         score_linearization(nn.Linear(3, 2).double(), x)
     frozen = nn.Linear(3, 1).double().requires_grad_(False)

@@ -1,0 +1,327 @@
+r"""Factorised ("ghost") Gram blocks and :math:`Jw` for layers whose per-sample gradients are outer products.
+
+Used by :func:`~dualgan.trust_region.score_linearization` with ``method="auto"``.
+For a layer :math:`z = W u + b` applied at positions :math:`t = 1..T` of
+sample i (``nn.Linear``: T = 1, or the extra dimensions of its input;
+``nn.Conv2d``: the output pixels, :math:`u_{it}` the unfolded input patch), write
+:math:`\delta_{it} = \partial F_i/\partial z_{it}` (from ONE backward pass of
+:math:`\sum_i F_i`, valid because sample i's score depends on sample i only).
+Then the per-sample gradients are
+
+.. math::
+
+    \partial F_i/\partial W = \sum_t \delta_{it} u_{it}^\top, \qquad
+    \partial F_i/\partial b = \sum_t \delta_{it},
+
+so the layer's block of the Gram matrix and its part of :math:`Jw` are
+
+.. math::
+
+    G_{ij} \mathrel{+}= \sum_{t,s} (\delta_{it}^\top\delta_{js})(u_{it}^\top u_{js})
+        + \Big(\sum_t \delta_{it}\Big)^\top\Big(\sum_s \delta_{js}\Big), \qquad
+    (Jw)_i \mathrel{+}= \sum_t \delta_{it}^\top (W u_{it} + b) = \sum_t \delta_{it}^\top z_{it}.
+
+For T = 1 the weight block is the elementwise product
+:math:`(DD^\top)\circ(UU^\top)`: :math:`O(N^2(d_\text{in}+d_\text{out}))` instead of
+the :math:`O(N^2 d_\text{in} d_\text{out})` of per-sample gradients. For T > 1
+the cheaper of the two forms is used per layer: the ghost form
+(:math:`N^2 T^2 (d_\text{in} + d_\text{out})` flops, chunked) or the materialised
+per-sample gradients :math:`\sum_t \delta_{it} u_{it}^\top` followed by one matrix
+product (:math:`N^2 d_\text{in} d_\text{out}`, row blocks within the memory budget).
+
+Safety: a layer is factorised only when it provably enters the score through
+one call: exact type ``nn.Linear`` or ``nn.Conv2d`` (zero padding given as
+integers, one group), its trainable parameters held directly in the module,
+not shared with another module, called exactly once in the forward pass with
+the batch along dimension 0, and, in the autograd graph of the scores, each of
+its parameters consumed by exactly one operation (so no other code reads
+``layer.weight``). Layer outputs modified in place afterwards (``ReLU(inplace=True)``)
+are handled by re-running the forward pass with a copy. Everything else goes
+through the ``torch.func`` path. Models with batch coupling that we can
+recognise (BatchNorm in training mode or without running statistics, active
+dropout) are left entirely to the ``torch.func`` path, which refuses them as before.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["FactorisedPass", "factorised_pass"]
+
+
+@dataclass
+class _Layer:
+    name: str
+    module: nn.Module
+    weight: str | None  # full parameter names (None when frozen)
+    bias: str | None
+    calls: int = 0
+    inputs: torch.Tensor | None = None
+    output: torch.Tensor | None = None
+    versions: tuple[int, int] = (0, 0)
+
+
+@dataclass
+class FactorisedPass:
+    """Result of the hooked forward/backward: scores, Gram and Jw over the covered parameters."""
+
+    scores: torch.Tensor
+    gram: torch.Tensor
+    jw: torch.Tensor
+    covered: tuple[str, ...]  # trainable parameter names whose contribution is included
+    n_covered: int = 0
+    layers: tuple[str, ...] = field(default_factory=tuple)
+    pullback: Callable[[torch.Tensor], torch.Tensor] | None = None  # c -> J^T c over all trainable parameters
+
+
+def factorised_pass(module: nn.Module, trainable: list[str], inputs: torch.Tensor,
+                    memory_mb: float) -> FactorisedPass | None:
+    """Hooked forward pass and one backward pass; ``None`` when no layer can be factorised safely."""
+    if _batch_coupled(module):
+        return None
+    layers = _candidates(module, set(trainable))
+    if not layers:
+        return None
+    N = int(inputs.shape[0])
+    copy: set[str] = set()
+    for attempt in range(2):  # a second pass only when some layer's input or output was changed in place
+        scores = _hooked_forward(module, layers, inputs, copy)
+        changed = {layer.name for layer in layers
+                   if layer.calls == 1 and (layer.inputs._version, layer.output._version) != layer.versions}
+        if not changed or attempt == 1:
+            break
+        copy |= changed
+    layers = [layer for layer in layers if layer.name not in changed]
+    if scores.numel() != N:
+        raise ValueError(f"the discriminator must return one score per sample, shape (B,) or (B, 1); "
+                         f"got shape {tuple(scores.shape)} for a batch of {N}")
+    scores = scores.reshape(N)
+    uses = _parameter_uses(scores)
+    params = dict(module.named_parameters())
+    ok = []
+    for layer in layers:
+        if layer.calls != 1 or layer.inputs.ndim < 2 or layer.inputs.shape[0] != N or layer.output.shape[0] != N:
+            continue
+        if any(uses.get(id(params[n]), 0) != 1 for n in (layer.weight, layer.bias) if n is not None):
+            continue
+        ok.append(layer)
+    if not ok:
+        return None
+    covered_names = {n for layer in ok for n in (layer.weight, layer.bias) if n is not None}
+    rest = [n for n in trainable if n not in covered_names]
+    # the graph is kept only when the parameters outside the factorised layers need J^T c from it
+    deltas = torch.autograd.grad(scores.sum(), [layer.output for layer in ok], allow_unused=True,
+                                 retain_graph=bool(rest))
+    dtype, device = scores.dtype, scores.device
+    gram = torch.zeros(N, N, dtype=dtype, device=device)
+    jw = torch.zeros(N, dtype=dtype, device=device)
+    budget = max(1, int(memory_mb * 2 ** 20))
+    covered, factors = [], {}
+    for layer, delta in zip(ok, deltas):
+        if delta is None:  # the layer does not reach the score: zero gradients
+            delta = torch.zeros_like(layer.output)
+        U, D = _accumulate(layer, params, delta.detach(), gram, jw, budget)
+        factors[layer.name] = (layer, U, D)
+        covered += [n for n in (layer.weight, layer.bias) if n is not None]
+    # release the hooked tensors
+    for layer in layers:
+        layer.inputs = layer.output = None
+    n_covered = int(sum(params[n].numel() for n in covered))
+    pullback = _make_pullback(trainable, params, factors, rest, scores)
+    return FactorisedPass(scores.detach(), gram, jw, tuple(covered), n_covered, tuple(layer.name for layer in ok),
+                          pullback)
+
+
+def _make_pullback(trainable, params, factors, rest, scores):
+    r""":math:`J^\top c`: factorised layers from their stored :math:`(U, D)`,
+    :math:`\sum_i c_i \sum_t \delta_{it} u_{it}^\top`; other parameters by autograd on the kept graph."""
+    rest_params = [params[n] for n in rest]
+
+    def pullback(c: torch.Tensor) -> torch.Tensor:
+        c = c.to(dtype=scores.dtype, device=scores.device)
+        out = {}
+        for layer, U, D in factors.values():
+            Dc = D * c[:, None, None]
+            if layer.weight is not None:
+                gW = Dc.reshape(-1, D.shape[2]).T @ U.reshape(-1, U.shape[2])
+                out[layer.weight] = gW.reshape(params[layer.weight].shape)
+            if layer.bias is not None:
+                out[layer.bias] = Dc.sum((0, 1))
+        if rest_params:
+            grads = torch.autograd.grad(scores, rest_params, grad_outputs=c, retain_graph=True, allow_unused=True)
+            for n, p, g in zip(rest, rest_params, grads):
+                out[n] = torch.zeros_like(p) if g is None else g
+        return torch.cat([out[n].detach().reshape(-1) for n in trainable])
+    return pullback
+
+
+# ---------------------------------------------------------------- helpers
+def _batch_coupled(module: nn.Module) -> bool:
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or not m.track_running_stats):
+            return True
+        if isinstance(m, nn.modules.dropout._DropoutNd) and m.training and m.p > 0:
+            return True
+    return False
+
+
+def _candidates(module: nn.Module, trainable: set[str]) -> list[_Layer]:
+    # a parameter reachable under two names (tied weights) is never factorised
+    owners: dict[int, int] = {}
+    for _, p in module.named_parameters(remove_duplicate=False):
+        owners[id(p)] = owners.get(id(p), 0) + 1
+    out, seen_modules = [], set()
+    for name, m in module.named_modules(remove_duplicate=False):
+        if id(m) in seen_modules:  # a module registered twice may be called twice: not factorised
+            out = [layer for layer in out if layer.module is not m]
+            continue
+        seen_modules.add(id(m))
+        if type(m) is nn.Conv2d:
+            if m.groups != 1 or m.padding_mode != "zeros" or isinstance(m.padding, str) and m.padding != "valid":
+                continue
+        elif type(m) is not nn.Linear:
+            continue
+        prefix = f"{name}." if name else ""
+        names = []
+        for attr in ("weight", "bias"):
+            p = m._parameters.get(attr)
+            full = prefix + attr
+            ok = p is not None and full in trainable and owners.get(id(p), 0) == 1
+            names.append(full if ok else None)
+        if names == [None, None]:
+            continue
+        # a trainable parameter of this layer that cannot be covered keeps the whole layer on the generic path
+        if any(m._parameters.get(attr) is not None and m._parameters[attr].requires_grad and n is None
+               for attr, n in zip(("weight", "bias"), names)):
+            continue
+        out.append(_Layer(name, m, names[0], names[1]))
+    return out
+
+
+def _hooked_forward(module, layers, inputs, copy):
+    handles = []
+
+    def make_hook(layer):
+        def hook(mod, args, output):
+            layer.calls += 1
+            x = args[0] if args else None
+            if layer.calls > 1 or not isinstance(x, torch.Tensor) or not isinstance(output, torch.Tensor):
+                layer.calls = max(layer.calls, 2)  # not a plain single call: not factorised
+                return None
+            if layer.name in copy:
+                layer.inputs = x.detach().clone()
+                layer.output = output
+                layer.versions = (layer.inputs._version, output._version)
+                return output.clone()  # in-place changes downstream hit the copy, not the tensor we differentiate
+            layer.inputs, layer.output = x.detach(), output
+            layer.versions = (x._version, output._version)
+            return None
+        return hook
+
+    for layer in layers:
+        layer.calls, layer.inputs, layer.output = 0, None, None
+        handles.append(layer.module.register_forward_hook(make_hook(layer), prepend=True))
+    try:
+        with torch.enable_grad():
+            scores = module(inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    if not isinstance(scores, torch.Tensor):
+        raise ValueError(f"the discriminator must return a tensor of scores, got {type(scores).__name__}")
+    return scores
+
+
+def _parameter_uses(scores: torch.Tensor) -> dict[int, int]:
+    """Number of autograd edges into each leaf tensor's gradient accumulator (keyed by id of the tensor)."""
+    uses: dict[int, int] = {}
+    if scores.grad_fn is None:
+        return uses
+    seen, stack = set(), [scores.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        for nxt, _ in node.next_functions:
+            if nxt is None:
+                continue
+            variable = getattr(nxt, "variable", None)
+            if variable is not None:
+                uses[id(variable)] = uses.get(id(variable), 0) + 1
+            stack.append(nxt)
+    return uses
+
+
+def _positions(layer: _Layer, delta: torch.Tensor):
+    """(U, D, Z) with shapes (N, T, d_in), (N, T, d_out), (N, T, d_out): inputs, output gradients, outputs."""
+    m, x, z = layer.module, layer.inputs, layer.output.detach()
+    N = x.shape[0]
+    if isinstance(m, nn.Linear):
+        return x.reshape(N, -1, m.in_features), delta.reshape(N, -1, m.out_features), z.reshape(N, -1, m.out_features)
+    padding = (0, 0) if m.padding == "valid" else m.padding
+    U = F.unfold(x, m.kernel_size, dilation=m.dilation, padding=padding, stride=m.stride)  # (N, C k k, L)
+    D = delta.reshape(N, m.out_channels, -1)
+    Z = z.reshape(N, m.out_channels, -1)
+    return U.transpose(1, 2), D.transpose(1, 2), Z.transpose(1, 2)
+
+
+def _accumulate(layer, params, delta, gram, jw, budget):
+    U, D, Z = _positions(layer, delta)
+    N, T, d_in = U.shape
+    d_out = D.shape[2]
+    itemsize = U.element_size()
+    b = params[layer.bias] if layer.bias is not None else layer.module.bias
+    # Jw: delta^T (W u) for the weight, delta^T b for the bias; W u + b = z
+    if layer.weight is not None:
+        Wu = Z if b is None else Z - b.detach()
+        if layer.bias is None:
+            jw.add_((D * Wu).sum((1, 2)))
+        else:
+            jw.add_((D * Z).sum((1, 2)))
+    Dsum = D.sum(1) if T > 1 else D[:, 0]
+    result = (U, D)
+    if layer.bias is not None:
+        if layer.weight is None:
+            jw.add_(Dsum @ b.detach())
+        gram.addmm_(Dsum, Dsum.T)
+    if layer.weight is None:
+        return result
+    if T == 1:
+        gram.add_((D[:, 0] @ D[:, 0].T) * (U[:, 0] @ U[:, 0].T))
+        return result
+    ghost_flops = T * T * (d_in + d_out)
+    dense_flops = d_in * d_out
+    if ghost_flops < dense_flops:
+        # G_ij += sum_{t,s} (U_it . U_js)(D_it . D_js), rows in chunks of c samples (two c T x N T matrices)
+        c = max(1, min(N, budget // max(1, 2 * T * N * T * itemsize)))
+        Uf, Df = U.reshape(N * T, d_in), D.reshape(N * T, d_out)
+        for start in range(0, N, c):
+            stop = min(N, start + c)
+            block = (U[start:stop].reshape(-1, d_in) @ Uf.T) * (D[start:stop].reshape(-1, d_out) @ Df.T)
+            gram[start:stop] += block.reshape(stop - start, T, N, T).sum((1, 3))
+        return result
+    # materialised per-sample weight gradients sum_t D_it U_it^T, in row blocks that fit the budget
+    c = max(1, min(N, budget // max(1, 2 * d_in * d_out * itemsize)))
+
+    def rows(lo, hi):
+        return torch.einsum("ntd,nte->nde", D[lo:hi], U[lo:hi]).reshape(hi - lo, -1)
+
+    if c >= N:
+        J = rows(0, N)
+        gram.addmm_(J, J.T)
+        return result
+    for lo in range(0, N, c):
+        hi = min(N, lo + c)
+        Ja = rows(lo, hi)
+        gram[lo:hi, lo:hi] += Ja @ Ja.T
+        for lo2 in range(hi, N, c):
+            hi2 = min(N, lo2 + c)
+            block = Ja @ rows(lo2, hi2).T
+            gram[lo:hi, lo2:hi2] += block
+            gram[lo2:hi2, lo:hi] += block.T
+    return result
