@@ -8,6 +8,10 @@ the process's peak resident set over its resident set just before one step
 (CPU), or ``torch.cuda.max_memory_allocated`` (CUDA).
 
     python benchmarks/trust_region_step_cost.py            # table of ratios (goal: <= 4)
+
+Score steps are measured with both Gram methods: ``score`` (default ``"auto"``:
+factorised nn.Linear / nn.Conv2d layers) and ``score:torch.func`` (per-sample
+gradients from torch.func for every parameter).
     python benchmarks/trust_region_step_cost.py --device cuda
 """
 from __future__ import annotations
@@ -71,7 +75,9 @@ def worker(net: str, kind: str, mode: str, reps: int, batch: int, device: str) -
             cost.backward()
             opt.step()
     else:
-        tr = TrustRegionDiscriminator(disc, model=kind, C=1e-4, radius=1e-2, policy="fixed")
+        model, _, linearization = kind.partition(":")
+        tr = TrustRegionDiscriminator(disc, model=model, C=1e-4, radius=1e-2, policy="fixed",
+                                      linearization=linearization or "auto")
 
         def step():
             return tr.step(real, fake)
@@ -91,7 +97,7 @@ def worker(net: str, kind: str, mode: str, reps: int, batch: int, device: str) -
         return {"peak_bytes": max(peak - base, 0), "n_params": n_params}
     step()
     sync()
-    times, inner_times = [], []
+    times, inner_times, method = [], [], "-"
     for _ in range(reps):
         t0 = time.perf_counter()
         rec = step()
@@ -99,7 +105,8 @@ def worker(net: str, kind: str, mode: str, reps: int, batch: int, device: str) -
         times.append(time.perf_counter() - t0)
         if rec is not None and rec.inner is not None:
             inner_times.append(rec.inner.seconds)
-    out = {"seconds": statistics.median(times), "n_params": n_params}
+            method = rec.linearization
+    out = {"seconds": statistics.median(times), "n_params": n_params, "linearization": method}
     if inner_times:
         out["inner_seconds"] = statistics.median(inner_times)
     return out
@@ -123,16 +130,16 @@ def main():
         print(json.dumps(worker(*args.worker, args.reps, args.batch, args.device)))
         return
     print(f"one discriminator step, batch {args.batch}+{args.batch}, float32, device {args.device}, 1 thread")
-    print(f"{'net':5s} {'params':>7s} {'step':6s} {'ms':>9s} {'inner ms':>9s} {'peak MiB':>9s} "
+    print(f"{'net':5s} {'params':>7s} {'step':17s} {'gram':11s} {'ms':>8s} {'inner ms':>9s} {'peak MiB':>9s} "
           f"{'time ratio':>10s} {'mem ratio':>9s}")
     for net in NETS:
         base_t = run_isolated(args, net, "adam", "time")
         base_m = run_isolated(args, net, "adam", "memory")
-        for kind in ("adam", "cost", "score"):
+        for kind in ("adam", "cost", "score", "score:torch.func"):
             t = base_t if kind == "adam" else run_isolated(args, net, kind, "time")
             m = base_m if kind == "adam" else run_isolated(args, net, kind, "memory")
             inner = f"{1e3 * t['inner_seconds']:9.1f}" if "inner_seconds" in t else f"{'-':>9s}"
-            print(f"{net:5s} {t['n_params']:7d} {kind:6s} {1e3 * t['seconds']:9.1f} {inner} "
+            print(f"{net:5s} {t['n_params']:7d} {kind:17s} {t['linearization']:11s} {1e3 * t['seconds']:8.1f} {inner} "
                   f"{m['peak_bytes'] / 2 ** 20:9.1f} {t['seconds'] / base_t['seconds']:10.1f} "
                   f"{m['peak_bytes'] / max(base_m['peak_bytes'], 1):9.1f}")
 
