@@ -36,8 +36,8 @@ class LabelEmbedding(nn.Module):
         return self.table(y).to(like.dtype)
 
 
-class ConditionalGenerator(nn.Module):
-    r""":math:`G(z, y) = \mathrm{body}([z, e(y)])`; ``body`` takes ``z_dim + embedding dim`` inputs."""
+class _LabelConditioned(nn.Module):
+    """A ``body`` network fed with a label embedding (shared by the concatenating G and D)."""
 
     def __init__(self, body: nn.Module, n_classes: int, embedding_dim: int | None = None):
         super().__init__()
@@ -47,6 +47,10 @@ class ConditionalGenerator(nn.Module):
     @property
     def n_classes(self) -> int:
         return self.embed.n_classes
+
+
+class ConditionalGenerator(_LabelConditioned):
+    r""":math:`G(z, y) = \mathrm{body}([z, e(y)])`; ``body`` takes ``z_dim + embedding dim`` inputs."""
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if not isinstance(z, torch.Tensor) or z.ndim != 2:
@@ -54,20 +58,11 @@ class ConditionalGenerator(nn.Module):
         return self.body(torch.cat([z, self.embed(y, z)], dim=1))
 
 
-class ConditionalDiscriminator(nn.Module):
+class ConditionalDiscriminator(_LabelConditioned):
     r""":math:`D(x, y) = \mathrm{body}([\mathrm{vec}(x), e(y)])` (input concatenation).
 
     ``body`` takes ``prod(x.shape[1:]) + embedding dim`` inputs and returns one score per sample.
     """
-
-    def __init__(self, body: nn.Module, n_classes: int, embedding_dim: int | None = None):
-        super().__init__()
-        self.body = _check_module(body, "body")
-        self.embed = LabelEmbedding(n_classes, embedding_dim)
-
-    @property
-    def n_classes(self) -> int:
-        return self.embed.n_classes
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         flat = x.flatten(1)

@@ -51,7 +51,17 @@ class Violation:
     max_residual: float
 
 
-class AffineSubspace:
+class _FactorCache:
+    """Float64 factors copied once per (device, dtype) of the batches they meet."""
+
+    def _factor(self, name: str, like: torch.Tensor) -> torch.Tensor:
+        key = (name, like.device, like.dtype)
+        if key not in self._cache:
+            self._cache[key] = getattr(self, name).to(device=like.device, dtype=like.dtype)
+        return self._cache[key]
+
+
+class AffineSubspace(_FactorCache):
     r"""The affine subspace :math:`\{x \in R^D : A x = b\}`.
 
     Parameters
@@ -165,14 +175,7 @@ class AffineSubspace:
         return U[:, : self.dim - self.n_equations]
 
     # ---------------------------------------------------------------- helpers
-    def _factor(self, name: str, like: torch.Tensor) -> torch.Tensor:
-        key = (name, like.device, like.dtype)
-        if key not in self._cache:
-            self._cache[key] = getattr(self, name).to(device=like.device, dtype=like.dtype)
-        return self._cache[key]
-
-
-class HyperplaneUnion:
+class HyperplaneUnion(_FactorCache):
     r"""The union of hyperplanes :math:`\{x : a_k^\top x = b_k \text{ for some } k\}`.
 
     Parameters
@@ -282,13 +285,6 @@ class HyperplaneUnion:
             dist = self.distance(x64)
             res = self.residual(x64).abs().min(dim=1).values
         return _summarise(dist, res)
-
-    def _factor(self, name: str, like: torch.Tensor) -> torch.Tensor:
-        key = (name, like.device, like.dtype)
-        if key not in self._cache:
-            self._cache[key] = getattr(self, name).to(device=like.device, dtype=like.dtype)
-        return self._cache[key]
-
 
 def as_constraint_set(constraint):
     """Check that ``constraint`` is an :class:`AffineSubspace` or a :class:`HyperplaneUnion`."""
