@@ -116,10 +116,13 @@ def curved_path(ops, lam, slack, delta):
     rate_up = ops.where(down, 0.0, ops.maximum(-delta / slack, ops.zeros_like(delta) - MAX_LOG_SHRINK))
 
     def path(alpha):
-        lam_dn = lam * ops.exp(alpha * rate_down)
-        slack_up = slack * ops.exp(alpha * rate_up)
-        return (ops.where(down, lam_dn, lam + (slack - slack_up)),
-                ops.where(down, slack + (lam - lam_dn), slack_up))
+        # the complement moves by the same amount, written with expm1: a coordinate near 0
+        # moving up by far less than eps * slack must still move (lam + (slack - slack_up)
+        # would round to lam and the iteration would stall with the gap stuck)
+        shrink_dn = ops.expm1(alpha * rate_down)  # in (-1, 0]
+        shrink_up = ops.expm1(alpha * rate_up)
+        return (ops.where(down, lam + lam * shrink_dn, lam - slack * shrink_up),
+                ops.where(down, slack - lam * shrink_dn, slack + slack * shrink_up))
     return path
 
 

@@ -177,9 +177,17 @@ def solve_newton(problem: LinearDual, tol: float, max_iter: int | None, lam0) ->
 
     t0 = time.perf_counter()
     max_iter = 200 if max_iter is None else max_iter
-    lam, slack = problem.initial_point(lam0) if lam0 is not None else _scaled_start(problem)
     ops = ops_for(problem.device)
     gap = problem.gap_function(ops)
+    lam, slack = _scaled_start(problem)
+    if lam0 is not None:
+        # a warm start from a problem that moved a lot (a generator step with a large learning
+        # rate) can be far worse than the cold start: keep whichever has the smaller gap
+        lam_w, slack_w = problem.initial_point(lam0)
+        cv = ops.to_backend
+        gap_w = gap(cv(lam_w), cv(slack_w))
+        if gap_w <= gap(cv(lam), cv(slack)):  # a NaN warm gap loses
+            lam, slack = lam_w, slack_w
     eq = problem.y if problem.bias else None
     solver = maximize_entropy_dual if problem.loss == "logistic" else box_qp_interior_point
     state = solver(problem.a, scale=problem.C, G=problem.G, eq=eq, lam0=lam, slack0=slack, tol=tol,

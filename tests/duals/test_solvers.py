@@ -211,3 +211,40 @@ def test_lbfgsb_hinge_reports_stall():
     with pytest.warns(DualSolverWarning):
         res = solve(prob, method="lbfgsb", tol=1e-12)
     assert res.status.startswith("stalled") and res.gap > 1e-12
+
+
+def test_newton_lifts_coordinates_far_below_their_optimum():
+    """A start with multipliers ~1e-20 a where the optimum is ~1e-3 a: each must climb back.
+
+    Regression: the complement update ``lam + (slack - slack_up)`` rounded such
+    steps (far below eps * slack) to zero and the iteration stalled with a gap
+    near 1e-4; the reference is the cold-start solution and scipy's primal.
+    """
+    prob = make_problem((30, 30, 60, 1e-2), seed=3)
+    ref = solve(prob, tol=1e-11)
+    lam_ref = torch.cat([torch.as_tensor(ref.lam_real), torch.as_tensor(ref.lam_fake)])
+    assert float((lam_ref / prob.a).min()) > 1e-6  # all strictly interior: a tiny start is far off
+    lam0 = lam_ref.clone()
+    lam0[::3] = 1e-20 * prob.a[::3]
+    from dualgan.duals._backend import ops_for
+    from dualgan.duals.newton import maximize_entropy_dual
+
+    state = maximize_entropy_dual(prob.a, scale=prob.C, G=prob.G, lam0=lam0, slack0=prob.a - lam0, tol=1e-13,
+                                  max_iter=200, certificate=prob.gap_function(ops_for(prob.device)))
+    assert state.status == "converged", state.status
+    np.testing.assert_allclose(state.lam.numpy(), lam_ref.numpy(), rtol=1e-5, atol=1e-12)
+    w_ref, _, _ = primal_logistic_reference(prob, bias=False)
+    assert _rel(prob.v(state.lam).numpy() / prob.C, w_ref) < 1e-6
+
+
+def test_newton_falls_back_to_the_cold_start_when_the_warm_start_is_worse():
+    """A warm start from an unrelated problem (gap far above the cold start's) must not cost iterations."""
+    prob = make_problem((40, 30, 5, 1e-3), seed=1)
+    cold = solve(prob, tol=1e-10)
+    rng = np.random.default_rng(9)
+    bad_w = 1e3 * rng.normal(size=prob.d)  # margins of +-1e3: lambda pinned to the faces
+    bad = cold.__class__(**{**cold.__dict__, "w": bad_w})
+    assert prob.gap(*prob.initial_point(bad)) > 100 * cold.gap_trace[0]
+    warm = solve(prob, tol=1e-10, lam0=bad)
+    assert warm.status == "converged" and warm.gap <= 1e-10
+    assert warm.iterations == cold.iterations
