@@ -80,3 +80,19 @@ def test_site_builds_strict(tmp_path):
         assert (tmp_path / "site" / page).is_file(), page
     api = (tmp_path / "site" / "api" / "duals" / "index.html").read_text()
     assert "dualgan.duals.solve" in api and "dualgan.duals.LinearDual" in api  # generated from docstrings
+    for html in (tmp_path / "site" / "api").glob("*/index.html"):  # docstring math is typeset, not verbatim reST
+        text = html.read_text()
+        assert ".. math::" not in text and ":math:`" not in text, html
+    assert 'class="arithmatex"' in api
+
+
+def test_api_reference_converts_rest_math():
+    """The griffe extension of the docs build turns reST math into arithmatex input (and nothing else)."""
+    spec = importlib.util.spec_from_file_location("rst_math", ROOT / "docs" / "_hooks" / "rst_math.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    text = ("Solve :math:`\\max_x f(x)` here.\n\n    .. math::\n\n        a = b\n\n        c = d\n\n"
+            "    after the block, ``code`` stays.")
+    assert mod.convert(text) == ("Solve $\\max_x f(x)$ here.\n\n    $$\n    a = b\n    c = d\n    $$\n\n"
+                                 "    after the block, ``code`` stays.")
+    assert mod.convert("no math") == "no math"
