@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 
 import torch
 
@@ -56,8 +57,10 @@ def main(argv=None):
     print(f"ring8 radius 2 std {args.std}; MLP hidden={args.hidden} depth={args.depth}; batch {args.batch}; "
           f"RMSProp lr {args.lr} for {args.steps} steps, then {args.final_lr} for {args.final_steps}; gamma {args.gamma}; loss {args.loss}; seeds {args.seeds}")
     rows, games, curves = [], [], {}
+    t_total = time.perf_counter()
     for method in args.methods:
         for seed in args.seeds:
+            t_run = time.perf_counter()
             game = make_game(seed)
             name, kw = optimizers[method]
             opt = make_optimizer(name, **kw)
@@ -77,12 +80,13 @@ def main(argv=None):
             games.append(game)
             print(f"{method:14s} seed {seed}: modes covered {report.modes_covered}/8 (best checkpoint "
                   f"{int(max(curve))}), high-quality fraction {report.high_quality_fraction:.3f}; "
-                  f"curve {[int(v) for v in curve]}", flush=True)
+                  f"curve {[int(v) for v in curve]}; {time.perf_counter() - t_run:.0f} s", flush=True)
     print(f"\n{'optimizer':14s} {'final modes covered per seed':>30s} {'mean':>6s} {'best checkpoint per seed':>26s}")
     for method in args.methods:
         sel = [r for r in rows if r[0] == method]
         print(f"{method:14s} {str([r[2] for r in sel]):>30s} {np.mean([r[2] for r in sel]):6.2f} "
               f"{str([int(r[3]) for r in sel]):>26s}")
+    print(f"wall time {time.perf_counter() - t_total:.0f} s ({args.threads} torch thread(s), runs one after another)")
     os.makedirs(args.out, exist_ok=True)
     _curves(curves, args, os.path.join(args.out, "games_ring_coverage.png"))
     _scatter(games, [m for m in args.methods for _ in args.seeds], args.seeds * len(args.methods), mixture,
