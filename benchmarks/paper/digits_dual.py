@@ -147,7 +147,8 @@ def part_features(args) -> None:
     fig, axes = plt.subplots(1, len(kinds), figsize=(4 * len(kinds), 4.3))
     for ax, k in zip(axes, kinds):
         score, seconds, status, samples = results[k]
-        grid = samples[:64].reshape(8, 8, 8, 8).permute(0, 2, 1, 3).reshape(64, 64).numpy()
+        padded = torch.nn.functional.pad(samples[:64, 0], (1, 1, 1, 1))  # a white frame around each digit
+        grid = padded.reshape(8, 8, 10, 10).permute(0, 2, 1, 3).reshape(80, 80).numpy()
         ax.imshow(grid, cmap="gray_r", vmin=0, vmax=1)
         ax.set_title(f"{k} features: score {score:.2f}")
         ax.axis("off")
