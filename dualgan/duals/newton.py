@@ -179,20 +179,11 @@ def solve_newton(problem: LinearDual, tol: float, max_iter: int | None, lam0) ->
     max_iter = 200 if max_iter is None else max_iter
     ops = ops_for(problem.device)
     gap = problem.gap_function(ops)
-    if lam0 is None:
-        lam, slack = _scaled_start(problem)
-    else:
-        # a warm start from a problem that moved a lot (a generator step with a large learning
-        # rate) can be far worse than the cold start: keep whichever has the smaller gap. A warm
-        # gap below 1% of sum(a) (the primal at w = 0 is sum(a) log 2 for the logistic loss) is
-        # kept without building the cold start: cold gaps on the benchmark problems are 2-5
-        lam, slack = problem.initial_point(lam0)
-        cv = ops.to_backend
-        gap_w = gap(cv(lam), cv(slack))
-        if not gap_w <= 0.01 * float(problem.a.sum()):
-            lam_c, slack_c = _scaled_start(problem)
-            if not gap_w <= gap(cv(lam_c), cv(slack_c)):  # a NaN warm gap loses
-                lam, slack = lam_c, slack_c
+    # the warm start is used as given, even a poor one: the curved path brings every coordinate
+    # back geometrically (a start with gap 3.6e7 on digits features converges in 20 iterations,
+    # cold in 8). Choosing between warm and cold starts by their gaps changes which certified
+    # solution a line search sees, and with it fixed-batch training trajectories
+    lam, slack = problem.initial_point(lam0) if lam0 is not None else _scaled_start(problem)
     eq = problem.y if problem.bias else None
     solver = maximize_entropy_dual if problem.loss == "logistic" else box_qp_interior_point
     state = solver(problem.a, scale=problem.C, G=problem.G, eq=eq, lam0=lam, slack0=slack, tol=tol,
