@@ -142,23 +142,33 @@ def maximize_entropy_dual(
                 break
         if it == max_iter:
             break
-        if e is None:
-            path, alpha = curved_path(ops, lam, slack, delta), 1.0
-        else:
-            path = straight_path(lam, slack, delta)
-            alpha = min(1.0, 0.995 * max_step([(lam, delta), (slack, -delta)]))
         rounding = 64 * eps * (1.0 + abs(F))  # so that tiny final steps are not refused
-        for _ in range(60):
-            lam_t, slack_t = path(alpha)
-            if bool((lam_t > 0).all()) and bool((slack_t > 0).all()):
-                Qlam_t = quad.matvec(lam_t)
-                F_t = value(lam_t, slack_t, Qlam_t)
-                if F_t >= F + 1e-4 * alpha * decrement - rounding:
-                    break
-            alpha *= 0.5
-        else:
+
+        def line_search(path, alpha):
+            for _ in range(60):
+                lam_t, slack_t = path(alpha)
+                if bool((lam_t > 0).all()) and bool((slack_t > 0).all()):
+                    Qlam_t = quad.matvec(lam_t)
+                    F_t = value(lam_t, slack_t, Qlam_t)
+                    if F_t >= F + 1e-4 * alpha * decrement - rounding:
+                        return alpha, lam_t, slack_t, Qlam_t, F_t
+                alpha *= 0.5
+            return None
+
+        def straight():
+            return straight_path(lam, slack, delta), min(1.0, 0.995 * max_step([(lam, delta), (slack, -delta)]))
+
+        found = line_search(curved_path(ops, lam, slack, delta), 1.0) if e is None else line_search(*straight())
+        if e is None and (found is None or found[0] < 1e-10):
+            # far from the optimum the capped rates of the curved path can make it barely ascend
+            # (a terrible warm start: the search ends at alpha ~ 1e-15, "accepted" within rounding);
+            # the straight Newton step with a fraction-to-boundary rule always ascends
+            retry = line_search(*straight())
+            found = retry if retry is not None and (found is None or retry[4] > found[4]) else found
+        if found is None:
             status = "stalled"
             break
+        alpha, lam_t, slack_t, Qlam_t, F_t = found
         # no gain above rounding for several steps: tol is below what float64 can certify
         flat_steps = flat_steps + 1 if F_t - F <= rounding else 0
         lam, slack, Qlam, F = lam_t, slack_t, Qlam_t, F_t
