@@ -26,7 +26,10 @@ Newton step, so the local quadratic rate is kept, but coordinates heading for a
 face of the box (most of them when C is small) get there in a few steps instead
 of being throttled by a fraction-to-boundary rule. With the equality
 constraint the straight step with a fraction-to-boundary rule is used, since
-the curved path would leave the hyperplane.
+the curved path would leave the hyperplane. Without it the straight step is
+the fallback when the curved path's capped rates make it barely ascend (its
+line search ending below alpha = 1e-10, which happens from very poor warm
+starts).
 
 The linear discriminator's logistic dual is the case ``Q = GG^T``, ``s = C``,
 ``c = 0``, ``tau = 1``; its hinge dual is solved by the interior point method of
