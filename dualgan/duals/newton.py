@@ -171,7 +171,7 @@ def maximize_entropy_dual(
         if found is None:
             status = "stalled"
             break
-        alpha, lam_t, slack_t, Qlam_t, F_t = found
+        _, lam_t, slack_t, Qlam_t, F_t = found  # the accepted step length is not needed further
         # no gain above rounding for several steps: tol is below what float64 can certify
         flat_steps = flat_steps + 1 if F_t - F <= rounding else 0
         lam, slack, Qlam, F = lam_t, slack_t, Qlam_t, F_t
