@@ -70,6 +70,10 @@ class NewtonState:
     iterations: int
     status: str
     trace: tuple[float, ...]
+    #: ``r -> (Q/s + diag(h(lam)))^{-1} r`` at the returned ``lam`` (torch in, torch out), when the
+    #: last factorisation was made there (a converged decrement test); else None. Lets callers
+    #: differentiate the solution (implicit function theorem) without factorising the system again.
+    system_solve: Callable | None = None
 
 
 @limit_blas_threads
@@ -115,6 +119,7 @@ def maximize_entropy_dual(
     F = value(lam, slack, Qlam)
     trace: list[float] = []
     status, decrement, cert, it, flat_steps = "max_iter", float("inf"), float("inf"), 0, 0
+    final_solve = None
     for it in range(max_iter + 1):
         if certificate is not None:
             cert = certificate(lam, slack)
@@ -142,6 +147,7 @@ def maximize_entropy_dual(
             trace.append(cert)
             if cert <= tol:
                 status = "converged"
+                final_solve = solve
                 break
         if it == max_iter:
             break
@@ -179,8 +185,12 @@ def maximize_entropy_dual(
             status = "stalled: at the rounding floor"
             break
     back = ops.to_torch
+    system_solve = None
+    if final_solve is not None:
+        def system_solve(r: torch.Tensor) -> torch.Tensor:
+            return back(final_solve(ops.to_backend(r)), a)
     return NewtonState(lam=back(lam, a), slack=back(slack, a), value=F, decrement=decrement, certificate=cert,
-                       iterations=it, status=status, trace=tuple(trace))
+                       iterations=it, status=status, trace=tuple(trace), system_solve=system_solve)
 
 
 @register_solver("newton", losses=("logistic", "hinge"), bias=True)

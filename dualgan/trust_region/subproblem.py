@@ -171,11 +171,17 @@ class _Context:
         return (0.5 * self.C * self.ww - q / (2 * s) - float(lam @ self.yF) + float(ent)
                 - (s - self.C) * self.radius ** 2 / 2)
 
-    def dq_ds(self, lam, slack, s, r):
+    def dq_ds(self, lam, slack, s, r, system_solve=None):
         r"""q'(s) = 2 r^T lam'(s) with lam'(s) = (K/s + diag(h))^{-1} r / s^2 (implicit function theorem).
 
+        ``system_solve`` is the inner Newton method's last factorisation of that same matrix at
+        ``lam`` (:attr:`dualgan.duals.NewtonState.system_solve`), reused when given.
         Returns ``(q'(s), lam'(s))``; ``(nan, None)`` when the system cannot be factorised.
         """
+        if system_solve is not None:
+            dlam = system_solve(r) / s ** 2
+            if bool(torch.isfinite(dlam).all()):
+                return float(2 * (r @ dlam)), dlam
         h = self.a / (lam * slack)
         dm = torch.rsqrt(h)
         B = self.K * dm[:, None] * dm[None, :] / s
@@ -217,14 +223,17 @@ def _secular_newton(ctx: _Context, tol, radius_rtol, max_outer, lam, slack, mu0)
     C, radius = ctx.C, ctx.radius
     inner_its = 0
 
+    system = None  # the inner Newton system's factorisation at the current (lam, s), when there is one
+
     def solve_at(s, lam_, slack_):
-        nonlocal inner_its
+        nonlocal inner_its, system
         state = ctx.inner(s, lam_, slack_, tol)
         inner_its += state.iterations
         # at the rounding floor the decrement may neither reach tol nor stall the line search:
         # an iterate whose decrement is already tiny is as good as converged
         ok = (state.status in ("converged", "stalled") or state.certificate <= 1e-12) and \
             bool(torch.isfinite(state.lam).all())
+        system = state.system_solve
         return state.lam, state.slack, ok, state.status
 
     # phi is concave in mu with phi'(mu) = (||delta(mu)||^2 - Delta^2)/2: mu* = 0 iff the step at mu = 0
@@ -258,7 +267,7 @@ def _secular_newton(ctx: _Context, tol, radius_rtol, max_outer, lam, slack, mu0)
         else:
             hi = min(hi, s)
         h = s / math.sqrt(q) - 1.0 / radius if q > 0 else math.inf
-        dq, dlam = ctx.dq_ds(lam, slack, s, r)
+        dq, dlam = ctx.dq_ds(lam, slack, s, r, system)
         dh = 1.0 / math.sqrt(q) - s * dq / (2 * q ** 1.5) if q > 0 and math.isfinite(dq) else math.nan
         s_new = s - h / dh if (math.isfinite(dh) and dh > 0 and math.isfinite(h)) else math.nan
         if not zero_checked and not (math.isfinite(s_new) and s_new > C):

@@ -191,3 +191,34 @@ def test_bad_inputs_name_the_argument():
         tr.step(x, torch.full((3, 2), float("nan"), dtype=torch.float64))
     with pytest.raises(ValueError, match="same shape"):
         tr.step(x, torch.randn(3, 5, dtype=torch.float64))
+
+
+def test_secular_derivative_with_the_shared_factorisation_matches_finite_differences():
+    """q'(s) from the inner Newton's own factorisation = q'(s) from a fresh one = central differences of q(lam(s))."""
+    from dualgan.trust_region.subproblem import _Context
+
+    g = torch.Generator().manual_seed(3)
+    N, P = 30, 12
+    J = torch.randn(N, P, generator=g, dtype=torch.float64)
+    y = torch.cat([torch.ones(N // 2), -torch.ones(N - N // 2)]).double()
+    a = torch.cat([torch.full((N // 2,), 2.0 / N), torch.full((N - N // 2,), 2.0 / N)]).double()
+    w = torch.randn(P, generator=g, dtype=torch.float64)
+    scores = J @ w
+    K = (J @ J.T) * y[:, None] * y[None, :]
+    ctx = _Context(K, y * scores, y * scores, y, a, 0.05, float(w @ w), 0.1)
+
+    def solved(s):
+        state = ctx.inner(s, 0.5 * a, 0.5 * a, 1e-18)
+        assert state.status in ("converged", "stalled"), state.status
+        return state
+
+    s = 0.3
+    state = solved(s)
+    assert state.system_solve is not None
+    _, r = ctx.q_and_r(state.lam)
+    shared, dlam_shared = ctx.dq_ds(state.lam, state.slack, s, r, state.system_solve)
+    fresh, dlam_fresh = ctx.dq_ds(state.lam, state.slack, s, r)
+    np.testing.assert_allclose(dlam_shared.numpy(), dlam_fresh.numpy(), rtol=1e-9)
+    h = 1e-5 * s
+    central = (ctx.q_and_r(solved(s + h).lam)[0] - ctx.q_and_r(solved(s - h).lam)[0]) / (2 * h)
+    assert shared == pytest.approx(central, rel=1e-6)
