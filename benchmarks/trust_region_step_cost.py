@@ -2,8 +2,12 @@
 
 Discriminators: an MLP with about 100k parameters on flattened 8x8 digits, and a
 small conv net on (1, 8, 8) images; batch 128 real + 128 generated (N = 256),
-float32, one CPU thread. Each measurement runs in its own process: time is the
-median of ``--reps`` steps after one warm-up step; peak memory is the rise of
+float32, one CPU thread. Time: one process per network runs every kind of step
+on its own copy of the discriminator (same initial weights), interleaved round by
+round after one warm-up step each, so that load changes on a shared machine hit
+all kinds alike; the table gives the median step time and the median over rounds
+of the step's time relative to the Adam step of the same round. Memory: one
+process per kind of step; peak memory is the rise of
 the process's peak resident set over its resident set just before one step
 (CPU), or ``torch.cuda.max_memory_allocated`` (CUDA).
 
@@ -53,11 +57,11 @@ def _rss_bytes() -> int:
         return int(fh.read().split()[1]) * resource.getpagesize()
 
 
-def worker(net: str, kind: str, mode: str, reps: int, batch: int, device: str) -> dict:
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
+def make_step(net: str, kind: str, batch: int, device: str):
+    """The discriminator, one step function for ``kind`` and the parameter count (same seed for every kind)."""
     from dualgan.trust_region import TrustRegionDiscriminator, discriminator_cost
 
+    torch.manual_seed(0)
     disc = NETS[net]().to(device)
     g = torch.Generator().manual_seed(1)
     real = torch.rand(batch, 1, 8, 8, generator=g).to(device)
@@ -81,8 +85,17 @@ def worker(net: str, kind: str, mode: str, reps: int, batch: int, device: str) -
 
         def step():
             return tr.step(real, fake)
+    return disc, step, n_params, (real, fake)
+
+
+def worker(net: str, kinds: str, mode: str, reps: int, batch: int, device: str) -> dict:
+    """Memory: one kind per process. Time: every kind in one process, steps interleaved
+    (adam, cost, score, ..., adam, cost, ...), so that load changes on a shared machine hit all alike."""
+    torch.set_num_threads(1)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    kinds = kinds.split(",")
     if mode == "memory":
+        disc, step, n_params, (real, fake) = make_step(net, kinds[0], batch, device)
         with torch.no_grad():
             disc(torch.cat([real, fake]))
         if device.startswith("cuda"):
@@ -95,20 +108,29 @@ def worker(net: str, kind: str, mode: str, reps: int, batch: int, device: str) -
         step()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         return {"peak_bytes": max(peak - base, 0), "n_params": n_params}
-    step()
-    sync()
-    times, inner_times, method = [], [], "-"
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        rec = step()
+    steps = {kind: make_step(net, kind, batch, device) for kind in kinds}
+    for _, step, _, _ in steps.values():  # warm-up
+        step()
         sync()
-        times.append(time.perf_counter() - t0)
-        if rec is not None and rec.inner is not None:
-            inner_times.append(rec.inner.seconds)
-            method = rec.linearization
-    out = {"seconds": statistics.median(times), "n_params": n_params, "linearization": method}
-    if inner_times:
-        out["inner_seconds"] = statistics.median(inner_times)
+    times = {kind: [] for kind in kinds}
+    inner = {kind: [] for kind in kinds}
+    method = {kind: "-" for kind in kinds}
+    for _ in range(reps):
+        for kind, (_, step, _, _) in steps.items():
+            t0 = time.perf_counter()
+            rec = step()
+            sync()
+            times[kind].append(time.perf_counter() - t0)
+            if rec is not None and rec.inner is not None:
+                inner[kind].append(rec.inner.seconds)
+                method[kind] = rec.linearization
+    out = {}
+    for kind in kinds:
+        out[kind] = {"seconds": statistics.median(times[kind]), "n_params": steps[kind][2],
+                     "linearization": method[kind],
+                     "ratio": statistics.median(t / b for t, b in zip(times[kind], times[kinds[0]]))}
+        if inner[kind]:
+            out[kind]["inner_seconds"] = statistics.median(inner[kind])
     return out
 
 
@@ -121,7 +143,7 @@ def run_isolated(args, net, kind, mode) -> dict:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--reps", type=int, default=15)
     p.add_argument("--batch", type=int, default=128, help="real samples per batch (as many generated)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--worker", nargs=3, metavar=("NET", "KIND", "MODE"), help=argparse.SUPPRESS)
@@ -129,20 +151,21 @@ def main():
     if args.worker:
         print(json.dumps(worker(*args.worker, args.reps, args.batch, args.device)))
         return
-    print(f"one discriminator step, batch {args.batch}+{args.batch}, float32, device {args.device}, 1 thread")
+    print(f"one discriminator step, batch {args.batch}+{args.batch}, float32, device {args.device}, 1 thread; "
+          f"time: median of {args.reps} interleaved steps, ratio = median of per-round ratios to adam")
     print(f"{'net':5s} {'params':>7s} {'step':17s} {'gram':11s} {'ms':>8s} {'inner ms':>9s} {'peak MiB':>9s} "
           f"{'time ratio':>10s} {'mem ratio':>9s}")
+    kinds = ("adam", "cost", "score", "score:torch.func")
     for net in NETS:
-        base_t = run_isolated(args, net, "adam", "time")
+        times = run_isolated(args, net, ",".join(kinds), "time")
         base_m = run_isolated(args, net, "adam", "memory")
-        for kind in ("adam", "cost", "score", "score:torch.func"):
-            t = base_t if kind == "adam" else run_isolated(args, net, kind, "time")
+        for kind in kinds:
+            t = times[kind]
             m = base_m if kind == "adam" else run_isolated(args, net, kind, "memory")
             inner = f"{1e3 * t['inner_seconds']:9.1f}" if "inner_seconds" in t else f"{'-':>9s}"
             print(f"{net:5s} {t['n_params']:7d} {kind:17s} {t['linearization']:11s} {1e3 * t['seconds']:8.1f} {inner} "
-                  f"{m['peak_bytes'] / 2 ** 20:9.1f} {t['seconds'] / base_t['seconds']:10.1f} "
+                  f"{m['peak_bytes'] / 2 ** 20:9.1f} {t['ratio']:10.1f} "
                   f"{m['peak_bytes'] / max(base_m['peak_bytes'], 1):9.1f}")
-
 
 if __name__ == "__main__":
     main()
