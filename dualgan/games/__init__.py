@@ -1,7 +1,7 @@
 r"""Games as vector fields: consensus optimisation and its peers behind one optimiser protocol (SPEC.md section 3).
 
 * :class:`Game`, :class:`Player`: players with parameters and losses; the
-  simultaneous field :math:`v`, :math:`J u` and :math:`J^\top u` by double backward.
+  simultaneous field :math:`v`, :math:`J u`, :math:`J^\top u` and :math:`A^\top u` by double backward.
 * Optimisers (:mod:`dualgan.games.optimizers`, one file each, one ``step(game)
   -> StepRecord`` protocol, any base torch optimiser): ``simultaneous``,
   ``alternating``, ``consensus``, ``extragradient``, ``optimistic``, ``sga``, ``cgd``.

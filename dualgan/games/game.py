@@ -14,6 +14,22 @@ device and dtype: :math:`J^\top u` is one backward pass of
 (the trick of the SGA reference code), so any loss closure works, including
 nn.Modules, regularisers with input gradients and constraint penalties.
 
+In player blocks :math:`J_{ij} = \partial v_i / \partial x_j`; the diagonal
+blocks :math:`J_{ii} = \nabla^2_{x_i} L_i` are symmetric. The per-player
+backward passes :math:`g_j = \nabla_x \langle u_j, v_j \rangle` (block
+:math:`i` of :math:`g_j` is :math:`J_{ji}^\top u_j`) sum to
+:math:`J^\top u`, and the antisymmetric part :math:`A = (J - J^\top)/2`
+satisfies
+
+.. math::
+    \big((J^\top - J) u\big)_i = \sum_{j \ne i} \big(J_{ji}^\top - J_{ij}\big) u_j
+    = \sum_{j \ne i} \nabla_{x_i} \big\langle u_j, \nabla_{x_j} (L_j - L_i) \big\rangle .
+
+When the off-diagonal blocks are antisymmetric, :math:`J_{ij} = -J_{ji}^\top`
+(two players whose losses sum to a separable function, :attr:`Game.zero_sum`),
+this is :math:`(A^\top u)_i = \sum_{j \ne i} (g_j)_i`: no third-order pass
+(:meth:`Game.vjp_and_antisymmetric_vjp`).
+
 Vectors in parameter space are lists of tensors, one per parameter tensor, in
 the order of :attr:`Game.parameters`; :meth:`Game.flatten` /
 :meth:`Game.unflatten` convert to and from one flat tensor.
@@ -95,9 +111,17 @@ class Game:
     """A game of ``players``; each player minimises its own loss over its own parameters.
 
     Subclasses that compute every loss from one shared forward pass (a GAN)
-    override :meth:`losses`. ``zero_sum=True`` declares :math:`\\sum_i L_i = 0`
-    (competitive gradient descent then solves a symmetric positive definite
-    system with conjugate gradients).
+    override :meth:`losses`. ``zero_sum=True`` declares a zero-sum game up to
+    separable terms: :math:`\\sum_i L_i = \\sum_i c_i(x_i)`, each :math:`c_i`
+    a function of player :math:`i`'s own parameters only (strictly zero-sum:
+    every :math:`c_i = 0`; a GAN's minimax loss has
+    :math:`L_G + L_D = -E_{p_d}[f(D(x))]`, a function of :math:`\\psi` only).
+    For two players this is exactly :math:`J_{21} = -J_{12}^\\top` (the
+    mixed second derivatives of :math:`L_1 + L_2` vanish): competitive
+    gradient descent then solves a symmetric positive definite system with
+    conjugate gradients, and SGA gets :math:`A^\\top u` without a third-order
+    pass (:meth:`vjp_and_antisymmetric_vjp`). Declare it only when it holds:
+    both methods rely on it.
     """
 
     def __init__(self, players: Sequence[Player], zero_sum: bool = False):
@@ -175,7 +199,7 @@ class Game:
         return apply
 
     def jvp_and_vjp(self, u: Vector, field: Vector | None = None) -> tuple:
-        r"""Both :math:`J u` and :math:`J^\top u` with two backward passes (shared by SGA).
+        r"""Both :math:`J u` and :math:`J^\top u` with two backward passes (SGA's general path).
 
         The dummy of the transpose trick is set to ``u`` itself, so
         :math:`J^\top w` at :math:`w = u` is :math:`J^\top u` and its
@@ -186,6 +210,82 @@ class Game:
         jt_w = self._vjp_with_field(field, w, create_graph=True)
         ju = self._grad_or_zero(jt_w, w, u, retain_graph=True)
         return ju, [t.detach() for t in jt_w]
+
+    def player_vjps(self, u: Vector, field: Vector | None = None, cross_only: bool = False) -> list:
+        r"""The per-player parts :math:`g_j = \nabla_x \langle u_j, v_j \rangle` of :math:`J^\top u`, one per player.
+
+        One backward pass through player :math:`j`'s part of the field each;
+        block :math:`i` of :math:`g_j` is :math:`J_{ji}^\top u_j` and
+        :math:`\sum_j g_j = J^\top u`. Valid for every game. With
+        ``cross_only=True`` pass :math:`j` differentiates only with respect to
+        the other players' parameters (block :math:`j` of :math:`g_j`, the
+        Hessian product :math:`J_{jj} u_j`, is left at zero), which lets autograd
+        skip the parts of the graph that only lead to player :math:`j`.
+        """
+        field = self.vector_field(create_graph=True) if field is None else field
+        parts = []
+        for sl in self.player_slices:
+            part = [None] * len(self.parameters)
+            index = [k for k in range(len(self.parameters)) if not (cross_only and sl.start <= k < sl.stop)]
+            pairs = [(f, ui) for f, ui in zip(field[sl], u[sl]) if f.requires_grad]
+            if pairs and index:
+                outs, grad_outs = zip(*pairs)
+                grads = torch.autograd.grad(outs, [self.parameters[k] for k in index], grad_outputs=grad_outs,
+                                            retain_graph=True, allow_unused=True)
+                for k, g in zip(index, grads):
+                    part[k] = g
+            parts.append([torch.zeros_like(p) if g is None else g for p, g in zip(self.parameters, part)])
+        return parts
+
+    @property
+    def has_antisymmetric_interactions(self) -> bool:
+        r"""Whether :math:`J_{ij} = -J_{ji}^\top` (:math:`i \ne j`) is declared: two players and :attr:`zero_sum`.
+
+        For three or more players a separable :math:`\sum_i L_i` does not make
+        each pair's mixed blocks antisymmetric, so they use the general path.
+        """
+        return self.zero_sum and len(self.players) == 2
+
+    def vjp_and_antisymmetric_vjp(self, u: Vector, field: Vector | None = None) -> tuple:
+        r""":math:`J^\top u` and :math:`A^\top u = (J^\top u - J u)/2` (shared by SGA), exactly.
+
+        With antisymmetric interactions (:attr:`has_antisymmetric_interactions`:
+        :math:`J_{ij} = -J_{ji}^\top` for :math:`i \ne j`) and symmetric
+        :math:`J_{ii}`, the per-player passes :math:`g_j` of
+        :meth:`player_vjps` give both:
+
+        .. math::
+            J^\top u = \sum_j g_j, \qquad (A^\top u)_i = \sum_{j \ne i} (g_j)_i
+            = \sum_{j \ne i} J_{ji}^\top u_j,
+
+        e.g. for two players :math:`x, y` with :math:`P = J_{xx}`,
+        :math:`Q = J_{xy}`, :math:`R = J_{yx} = -Q^\top`, :math:`S = J_{yy}`:
+        :math:`A^\top u = (R^\top u_y, Q^\top u_x)`. That is one backward pass
+        per player through the field's graph instead of the third-order pass
+        of the transpose trick. Every other game takes :meth:`jvp_and_vjp`.
+        """
+        field = self.vector_field(create_graph=True) if field is None else field
+        if not self.has_antisymmetric_interactions:
+            ju, jtu = self.jvp_and_vjp(u, field=field)
+            return jtu, [(b - a) / 2 for a, b in zip(ju, jtu)]
+        parts = self.player_vjps(u, field=field)
+        return [_sum(ts).detach() for ts in zip(*parts)], self._cross_sum(parts)
+
+    def antisymmetric_vjp(self, u: Vector, field: Vector | None = None) -> Vector:
+        r""":math:`A^\top u = (J^\top u - J u)/2` alone, exactly.
+
+        With antisymmetric interactions :math:`(A^\top u)_i = \sum_{j \ne i}
+        J_{ji}^\top u_j` needs only the cross blocks: the passes of
+        :meth:`player_vjps` with ``cross_only=True``, which skip the Hessian
+        products :math:`J_{jj} u_j` (cheaper than
+        :meth:`vjp_and_antisymmetric_vjp`). Every other game takes
+        :meth:`jvp_and_vjp`.
+        """
+        field = self.vector_field(create_graph=True) if field is None else field
+        if not self.has_antisymmetric_interactions:
+            ju, jtu = self.jvp_and_vjp(u, field=field)
+            return [(b - a) / 2 for a, b in zip(ju, jtu)]
+        return self._cross_sum(self.player_vjps(u, field=field, cross_only=True))
 
     # ------------------------------------------------------------------ flat vectors
     @property
@@ -272,6 +372,14 @@ class Game:
         jt_w = self._vjp_with_field(field, w, create_graph=True)
         return self._grad_or_zero(jt_w, w, u, retain_graph=True)
 
+    def _cross_sum(self, parts: list) -> Vector:
+        """Block i of the result is the sum over players j != i of block i of ``parts[j]``."""
+        out = []
+        for i, sl in enumerate(self.player_slices):
+            for k in range(sl.start, sl.stop):
+                out.append(_sum([g[k] for j, g in enumerate(parts) if j != i]).detach())
+        return out
+
     @staticmethod
     def _grad_or_zero(outputs: Vector, inputs: Vector, grad_outputs: Vector, retain_graph: bool) -> Vector:
         pairs = [(o, g) for o, g in zip(outputs, grad_outputs) if o.requires_grad]
@@ -280,6 +388,14 @@ class Game:
         outs, gos = zip(*pairs)
         grads = torch.autograd.grad(outs, inputs, grad_outputs=gos, retain_graph=retain_graph, allow_unused=True)
         return [torch.zeros_like(i) if g is None else g.detach() for i, g in zip(inputs, grads)]
+
+
+def _sum(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The sum of a non-empty list of tensors (the tensor itself for one entry)."""
+    out = tensors[0]
+    for t in tensors[1:]:
+        out = out + t
+    return out
 
 
 def dot(a: Iterable[torch.Tensor], b: Iterable[torch.Tensor]) -> torch.Tensor:

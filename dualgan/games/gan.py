@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from ..losses import GANLoss, get_loss
+from ..losses import LOSSES, GANLoss, get_loss
 from .game import Game, Player
 
 __all__ = ["GANGame", "DiracGAN", "MixtureGAN", "mlp"]
@@ -93,7 +93,22 @@ class GANGame(Game):
         self.x_real: torch.Tensor | None = None
         self.z: torch.Tensor | None = None
         super().__init__([Player("generator", generator), Player("discriminator", discriminator)],
-                         zero_sum=self.loss.name in ("minimax", "wasserstein") and not regularizers and constraint is None)
+                         zero_sum=self._zero_sum_up_to_separable())
+
+    def _zero_sum_up_to_separable(self) -> bool:
+        r"""Whether :math:`L_G + L_D` provably depends on :math:`\psi` only (:attr:`Game.zero_sum`).
+
+        :math:`L_G + L_D = E_{p_g}[h(D)] - E_{p_d}[f(D)] - E_{p_g}[g(D)]`,
+        which is :math:`-E_{p_d}[f(D(x))]` exactly when :math:`h = g`: the
+        library's ``minimax`` and ``wasserstein`` losses, or any
+        :class:`~dualgan.losses.GANLoss` whose ``h`` is its ``g``. Regularisers
+        (which may see the generated samples), a constraint penalty and an
+        overridden :meth:`losses` are not inspected: such games are declared
+        general-sum.
+        """
+        same_component = self.loss.h is self.loss.g or self.loss in (LOSSES["minimax"], LOSSES["wasserstein"])
+        return (same_component and not self.regularizers and self.constraint is None
+                and type(self).losses is GANGame.losses)
 
     def resample(self) -> None:
         """Draw a new batch of real samples and latent codes."""

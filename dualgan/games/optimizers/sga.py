@@ -1,9 +1,26 @@
 r"""Symplectic gradient adjustment (Balduzzi et al. 2018): :math:`x \leftarrow x - h (v + \lambda A^\top v)`.
 
-:math:`A = (J - J^\top)/2` is the antisymmetric part of the Jacobian, so
-:math:`A^\top v = (J^\top v - J v)/2` costs one vjp and one jvp (computed
-together by :meth:`dualgan.games.Game.jvp_and_vjp`). With sign alignment
-(default) the coefficient is
+:math:`A = (J - J^\top)/2` is the antisymmetric part of the Jacobian;
+:math:`J^\top v` and :math:`A^\top v = (J^\top v - J v)/2` come from
+:meth:`dualgan.games.Game.vjp_and_antisymmetric_vjp`, exactly. For a
+two-player game that is zero-sum up to separable terms
+(:attr:`~dualgan.games.Game.zero_sum`: the mixed blocks satisfy
+:math:`R = J_{yx} = -J_{xy}^\top = -Q^\top`, e.g. a GAN with the minimax or
+Wasserstein loss) these are two backward passes through the field's graph, one
+per player's part of :math:`v`:
+
+.. math::
+    \nabla \langle u_x, v_x \rangle = (P^\top u_x, Q^\top u_x), \quad
+    \nabla \langle u_y, v_y \rangle = (R^\top u_y, S^\top u_y), \quad
+    J^\top u = \text{their sum}, \quad A^\top u = (R^\top u_y, Q^\top u_x);
+
+every other game takes one vjp and one jvp by the transpose trick
+(:meth:`dualgan.games.Game.jvp_and_vjp`, a third-order backward pass).
+Without sign alignment only :math:`A^\top v` is needed: the two passes then
+differentiate with respect to the other player's parameters only and skip the
+Hessian products :math:`P u_x`, :math:`S u_y`
+(:meth:`dualgan.games.Game.antisymmetric_vjp`). With sign alignment (default)
+the coefficient is
 
 .. math::
     \lambda = |\lambda_0| \, \mathrm{sign}\Big(\frac{\langle v, J^\top v\rangle
@@ -48,13 +65,13 @@ class SymplecticGradientAdjustment(GameOptimizer):
         bad = self._non_finite(field, ev.losses)
         if bad is not None:
             return bad
-        j_v, jt_v = game.jvp_and_vjp(field, field=ev.field)
-        at_v = [(b - a) / 2 for a, b in zip(j_v, jt_v)]
         if self.align:
+            jt_v, at_v = game.vjp_and_antisymmetric_vjp(field, field=ev.field)
             n = len(game.parameters)
             alignment = float(dot(field, jt_v)) * float(dot(at_v, jt_v)) / n + self.eps
             lam = abs(self.lam) * (1.0 if alignment >= 0 else -1.0)
         else:
+            at_v = game.antisymmetric_vjp(field, field=ev.field)
             lam = self.lam
         direction = [f + lam * a for f, a in zip(field, at_v)]
         bad = self._non_finite(field, ev.losses, direction)
