@@ -1,15 +1,22 @@
 """Cost of one consensus step and one SGA step relative to one simultaneous GD step on the same GAN.
 
-Goals of issue 5: consensus <= 2.5 x simGD, SGA <= 3 x simGD. The three
-optimisers run interleaved on identical copies of the same MixtureGAN (8-mode
-ring, ReLU MLPs, one fixed batch) so that load changes on a shared machine hit
-all three alike; the table reports the median CPU time per step (process time,
-robust to other jobs) and the wall time, and the ratios.
+Goals of issue 5: consensus <= 2.5 x simGD, SGA <= 3 x simGD. For each width
+in ``--hidden`` the optimisers run interleaved on identical copies of the same
+MixtureGAN (8-mode ring, minimax loss, ReLU MLPs with ``--depth`` hidden
+layers, one fixed batch) so that load changes on a shared machine hit all of
+them alike; the table reports the median CPU time per step (process time,
+robust to other jobs), the wall time, and the ratios. The defaults are the GAN
+of the ring experiment (``benchmarks/games_ring.py``: width 64, depth 4, batch
+256) plus a narrower and a much wider network: the ratios depend on the width,
+because at width 384 the large matrix products dominate and their count sets
+the ratio (consensus: the field and one double-backward pass, about 3 x simGD;
+aligned SGA: the field and one double-backward pass per player, about 3.4 x),
+while narrow networks are bound by per-operation overhead.
 
-    python benchmarks/games_step_cost.py [--hidden 384] [--depth 4] [--batch 512] [--repeats 30] [--unaligned-sga]
+    python benchmarks/games_step_cost.py [--hidden 64 16 384] [--depth 4] [--batch 256] [--repeats 20]
 
-``--unaligned-sga`` adds a row for SGA without sign alignment (``align=False``),
-which needs only A^T v and no J^T v.
+A row for SGA without sign alignment (``align=False``, which needs A^T v but
+not J^T v) is printed too.
 """
 from __future__ import annotations
 
@@ -23,44 +30,49 @@ import torch
 from dualgan.data import ring
 from dualgan.games import MixtureGAN, make_optimizer
 
+GOALS = {"simultaneous": "", "consensus": "2.5", "sga": "3", "sga-unaligned": ""}
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hidden", type=int, default=384)
-    parser.add_argument("--depth", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=512)
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--unaligned-sga", action="store_true", help="also time SGA with align=False")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    base = MixtureGAN(ring(8), hidden=args.hidden, depth=args.depth, batch_size=args.batch, seed=0)
+
+def measure(hidden: int, depth: int, batch: int, repeats: int) -> dict:
+    base = MixtureGAN(ring(8), hidden=hidden, depth=depth, batch_size=batch, seed=0)
     base.resample()
-    names = {"simultaneous": {}, "consensus": {"gamma": 10.0}, "sga": {"lam": 1.0}}
-    if args.unaligned_sga:
-        names["sga-unaligned"] = {"lam": 1.0, "align": False}
+    names = {"simultaneous": {}, "consensus": {"gamma": 10.0}, "sga": {"lam": 1.0},
+             "sga-unaligned": {"lam": 1.0, "align": False}}
     games = {name: copy.deepcopy(base) for name in names}
     opts = {name: make_optimizer(name.split("-")[0], lr=1e-4, base="rmsprop", **kw) for name, kw in names.items()}
     cpu = {name: [] for name in names}
     wall = {name: [] for name in names}
     for name in names:  # warm-up: binds the optimisers, allocates buffers
         opts[name].step(games[name])
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         for name in names:
             c0, w0 = time.process_time(), time.perf_counter()
             opts[name].step(games[name])
             cpu[name].append(time.process_time() - c0)
             wall[name].append(time.perf_counter() - w0)
-    n_params = base.num_parameters
-    print(f"MixtureGAN ring8: hidden={args.hidden} depth={args.depth} batch={args.batch} params={n_params} "
-          f"threads={args.threads} repeats={args.repeats}")
-    print(f"{'optimizer':14s} {'median CPU ms':>14s} {'median wall ms':>15s} {'ratio (CPU)':>12s} {'ratio (wall)':>13s} {'goal':>6s}")
-    ref_c = statistics.median(cpu["simultaneous"])
-    ref_w = statistics.median(wall["simultaneous"])
-    goals = {"simultaneous": "", "consensus": "2.5", "sga": "3", "sga-unaligned": ""}
-    for name in names:
-        c, w = statistics.median(cpu[name]), statistics.median(wall[name])
-        print(f"{name:14s} {1e3 * c:14.2f} {1e3 * w:15.2f} {c / ref_c:12.2f} {w / ref_w:13.2f} {goals[name]:>6s}")
+    return {"params": base.num_parameters, "cpu": {n: statistics.median(v) for n, v in cpu.items()},
+            "wall": {n: statistics.median(v) for n, v in wall.items()}}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hidden", type=int, nargs="+", default=[64, 16, 384])
+    parser.add_argument("--depth", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    for hidden in args.hidden:
+        out = measure(hidden, args.depth, args.batch, args.repeats)
+        print(f"\nMixtureGAN ring8: hidden={hidden} depth={args.depth} batch={args.batch} params={out['params']} "
+              f"threads={args.threads} repeats={args.repeats}")
+        print(f"{'optimizer':14s} {'median CPU ms':>14s} {'median wall ms':>15s} {'ratio (CPU)':>12s} "
+              f"{'ratio (wall)':>13s} {'goal':>6s}")
+        ref_c, ref_w = out["cpu"]["simultaneous"], out["wall"]["simultaneous"]
+        for name in out["cpu"]:
+            c, w = out["cpu"][name], out["wall"][name]
+            print(f"{name:14s} {1e3 * c:14.2f} {1e3 * w:15.2f} {c / ref_c:12.2f} {w / ref_w:13.2f} {GOALS[name]:>6s}")
 
 
 if __name__ == "__main__":
