@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from ..losses import LOSSES, GANLoss, get_loss
+from ..regularizers import R1, LocalGradientPenalty
 from .game import Game, Player
 
 __all__ = ["GANGame", "DiracGAN", "MixtureGAN", "mlp"]
@@ -101,13 +102,17 @@ class GANGame(Game):
         :math:`L_G + L_D = E_{p_g}[h(D)] - E_{p_d}[f(D)] - E_{p_g}[g(D)]`,
         which is :math:`-E_{p_d}[f(D(x))]` exactly when :math:`h = g`: the
         library's ``minimax`` and ``wasserstein`` losses, or any
-        :class:`~dualgan.losses.GANLoss` whose ``h`` is its ``g``. Regularisers
-        (which may see the generated samples), a constraint penalty and an
-        overridden :meth:`losses` are not inspected: such games are declared
-        general-sum.
+        :class:`~dualgan.losses.GANLoss` whose ``h`` is its ``g``. A regulariser
+        keeps this only when it provably depends on :math:`\psi` and the real
+        data alone: exactly :class:`~dualgan.regularizers.R1` and
+        :class:`~dualgan.regularizers.LocalGradientPenalty` (DRAGAN, around the
+        real data), checked by exact type since a subclass may use the generated
+        samples. Other regularisers, a constraint penalty and an overridden
+        :meth:`losses` are not inspected: such games are declared general-sum.
         """
         same_component = self.loss.h is self.loss.g or self.loss in (LOSSES["minimax"], LOSSES["wasserstein"])
-        return (same_component and not self.regularizers and self.constraint is None
+        real_data_only = all(type(r) in (R1, LocalGradientPenalty) for r in self.regularizers)
+        return (same_component and real_data_only and self.constraint is None
                 and type(self).losses is GANGame.losses)
 
     def resample(self) -> None:

@@ -16,7 +16,7 @@ from dualgan.games import (
     random_matrix,
 )
 from dualgan.losses import GANLoss
-from dualgan.regularizers import R1
+from dualgan.regularizers import R1, R2, LocalGradientPenalty
 
 RTOL = 1e-10
 
@@ -39,6 +39,21 @@ def _tanh_gan(loss="minimax", seed=0):
     return game
 
 
+def _tanh_gan_regularized(loss, regularizer, seed=4):
+    torch.manual_seed(seed)
+    G = mlp(3, 2, hidden=5, depth=2, activation=torch.nn.Tanh).double()
+    D = torch.nn.Sequential(mlp(2, 1, hidden=5, depth=2, activation=torch.nn.Tanh), torch.nn.Flatten(0)).double()
+    game = GANGame(G, D, loss, sample_real=lambda n, g: torch.randn(n, 2, generator=g, dtype=torch.float64) + 1.0,
+                   sample_latent=lambda n, g: torch.randn(n, 3, generator=g, dtype=torch.float64), batch_size=9,
+                   regularizers=(regularizer,), seed=seed)
+    game.resample()
+    return game
+
+
+class _R1Subclass(R1):
+    """Numerically R1, but a subclass: the zero-sum declaration must not trust it."""
+
+
 ZERO_SUM = {
     "mixture-minimax": lambda: _mixture("minimax"),
     "mixture-wasserstein": lambda: _mixture("wasserstein", seed=1),
@@ -47,13 +62,19 @@ ZERO_SUM = {
     "bilinear": lambda: BilinearGame(random_matrix(4, 3, seed=2), seed=3),
     "dirac-minimax": lambda: DiracGAN("minimax", theta0=0.7, psi0=-0.4),
     "dirac-wasserstein": lambda: DiracGAN("wasserstein", theta0=0.7, psi0=-0.4),
+    # regularisers of the discriminator and the real data alone keep the sum separable
+    "mixture-minimax-r1": lambda: _mixture("minimax", regularizers=(R1(gamma=2.0),)),
+    "dirac-minimax-r1": lambda: DiracGAN("minimax", theta0=0.7, psi0=-0.4, regularizers=(R1(gamma=2.0),)),
+    "tanh-gan-wasserstein-r1": lambda: _tanh_gan_regularized("wasserstein", R1(gamma=0.5)),
 }
 
-# Games not declared zero-sum. R1 on the real data happens to keep the mixed blocks antisymmetric, but regularisers
-# are not inspected, so minimax + R1 conservatively takes the general path too (last entry: antisymmetric in fact).
+# Games not declared zero-sum (second entry: whether the mixed blocks are antisymmetric in fact). R2 penalises the
+# discriminator's input gradient at the generated samples, so minimax + R2 is general-sum; a subclass of R1 is not
+# trusted (it may use the generated samples), so it takes the general path although this one is antisymmetric.
 GENERAL_SUM = {
     "mixture-non-saturating": (lambda: _mixture("non_saturating"), False),
-    "mixture-minimax-r1": (lambda: _mixture("minimax", regularizers=(R1(gamma=2.0),)), True),
+    "tanh-gan-minimax-r2": (lambda: _tanh_gan_regularized("minimax", R2(gamma=2.0)), False),
+    "mixture-minimax-r1-subclass": (lambda: _mixture("minimax", regularizers=(_R1Subclass(gamma=2.0),)), True),
     "tanh-gan-non-saturating": (lambda: _tanh_gan("non_saturating"), False),
     "tanh-gan-least-squares": (lambda: _tanh_gan("least_squares"), False),
     "dirac-non-saturating-r1": (lambda: DiracGAN("non_saturating", theta0=0.7, psi0=-0.4, regularizers=(R1(gamma=2.0),)),
@@ -197,7 +218,11 @@ def test_zero_sum_declaration_of_gan_games():
     assert DiracGAN("minimax").zero_sum and DiracGAN("wasserstein").zero_sum
     for loss in ("non_saturating", "hinge", "least_squares"):
         assert not DiracGAN(loss).zero_sum
-    assert not DiracGAN("minimax", regularizers=(R1(gamma=1.0),)).zero_sum
+    assert DiracGAN("minimax", regularizers=(R1(gamma=1.0),)).zero_sum
+    assert DiracGAN("minimax", regularizers=(LocalGradientPenalty(1.0, generator=torch.Generator()),)).zero_sum
+    assert not DiracGAN("minimax", regularizers=(R2(gamma=1.0),)).zero_sum
+    assert not DiracGAN("minimax", regularizers=(_R1Subclass(gamma=1.0),)).zero_sum
+    assert not DiracGAN("non_saturating", regularizers=(R1(gamma=1.0),)).zero_sum
     logsig = torch.nn.functional.logsigmoid
     g = lambda s: logsig(-s)
     assert DiracGAN(GANLoss("custom", f=logsig, g=g, h=g)).zero_sum               # h is g: zero-sum up to E f

@@ -6,7 +6,7 @@ r"""Symplectic gradient adjustment (Balduzzi et al. 2018): :math:`x \leftarrow x
 two-player game that is zero-sum up to separable terms
 (:attr:`~dualgan.games.Game.zero_sum`: the mixed blocks satisfy
 :math:`R = J_{yx} = -J_{xy}^\top = -Q^\top`, e.g. a GAN with the minimax or
-Wasserstein loss) these are two backward passes through the field's graph, one
+Wasserstein loss, plain or with R1) these are two backward passes through the field's graph, one
 per player's part of :math:`v`:
 
 .. math::
