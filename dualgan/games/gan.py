@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from ..losses import LOSSES, GANLoss, get_loss
+from ..losses import GANLoss, get_loss
 from ..regularizers import R1, LocalGradientPenalty
 from .game import Game, Player
 
@@ -100,9 +100,9 @@ class GANGame(Game):
         r"""Whether :math:`L_G + L_D` provably depends on :math:`\psi` only (:attr:`Game.zero_sum`).
 
         :math:`L_G + L_D = E_{p_g}[h(D)] - E_{p_d}[f(D)] - E_{p_g}[g(D)]`,
-        which is :math:`-E_{p_d}[f(D(x))]` exactly when :math:`h = g`: the
-        library's ``minimax`` and ``wasserstein`` losses, or any
-        :class:`~dualgan.losses.GANLoss` whose ``h`` is its ``g``. A regulariser
+        which is :math:`-E_{p_d}[f(D(x))]` exactly when :math:`h = g`: any
+        :class:`~dualgan.losses.GANLoss` whose ``h`` is its ``g`` (the same
+        function object), such as the library's ``minimax`` and ``wasserstein``. A regulariser
         keeps this only when it provably depends on :math:`\psi` and the real
         data alone: exactly :class:`~dualgan.regularizers.R1` and
         :class:`~dualgan.regularizers.LocalGradientPenalty` (DRAGAN, around the
@@ -110,7 +110,7 @@ class GANGame(Game):
         samples. Other regularisers, a constraint penalty and an overridden
         :meth:`losses` are not inspected: such games are declared general-sum.
         """
-        same_component = self.loss.h is self.loss.g or self.loss in (LOSSES["minimax"], LOSSES["wasserstein"])
+        same_component = self.loss.h is self.loss.g
         real_data_only = all(type(r) in (R1, LocalGradientPenalty) for r in self.regularizers)
         return (same_component and real_data_only and self.constraint is None
                 and type(self).losses is GANGame.losses)

@@ -79,9 +79,15 @@ def _log_one_minus_sigmoid(s):
     return F.logsigmoid(-s)  # log(1 - sigmoid(s)), stable
 
 
+def _negate(s):
+    return -s
+
+
 minimax = GANLoss("minimax", f=F.logsigmoid, g=_log_one_minus_sigmoid, h=_log_one_minus_sigmoid)
 non_saturating = GANLoss("non_saturating", f=F.logsigmoid, g=_log_one_minus_sigmoid, h=lambda s: -F.logsigmoid(s))
-wasserstein = GANLoss("wasserstein", f=lambda s: s, g=lambda s: -s, h=lambda s: -s)
+# wasserstein's h is the same function object as its g, which is what declares a GAN game with this loss
+# zero-sum up to E_pd[f] (dualgan.games.GANGame)
+wasserstein = GANLoss("wasserstein", f=lambda s: s, g=_negate, h=_negate)
 hinge = GANLoss("hinge", f=lambda s: -F.relu(1.0 - s), g=lambda s: -F.relu(1.0 + s), h=lambda s: -s)
 least_squares = GANLoss("least_squares", f=lambda s: -(s - 1.0) ** 2, g=lambda s: -s ** 2, h=lambda s: (s - 1.0) ** 2)
 
