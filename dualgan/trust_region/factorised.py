@@ -66,6 +66,19 @@ class _Layer:
 
 
 @dataclass
+class _LayerFactors:
+    """What the pullback keeps of one factorised layer: inputs U (N, T, d_in), output gradients
+    D (N, T, d_out) and their sum over positions (N, d_out); or, where the per-sample weight
+    gradients were materialised for the Gram matrix, those rows R (N, d_out * d_in) instead of U and D."""
+
+    layer: _Layer
+    inputs: torch.Tensor | None
+    output_grads: torch.Tensor | None
+    output_grad_sum: torch.Tensor
+    rows: torch.Tensor | None = None
+
+
+@dataclass
 class FactorisedPass:
     """Result of the hooked forward/backward: scores, Gram and Jw over the covered parameters."""
 
@@ -124,7 +137,7 @@ def factorised_pass(module: nn.Module, trainable: list[str], inputs: torch.Tenso
     for layer, delta in zip(ok, deltas):
         if delta is None:  # the layer does not reach the score: zero gradients
             delta = torch.zeros_like(layer.output)
-        factors[layer.name] = (layer, *_accumulate(layer, params, delta.detach(), gram, jw, budget))
+        factors[layer.name] = _accumulate(layer, params, delta.detach(), gram, jw, budget)
         covered += [n for n in (layer.weight, layer.bias) if n is not None]
     # release the hooked tensors
     for layer in layers:
@@ -145,15 +158,17 @@ def _make_pullback(trainable, params, factors, rest, scores):
     def pullback(c: torch.Tensor) -> torch.Tensor:
         c = c.to(dtype=scores.dtype, device=scores.device)
         out = {}
-        for layer, U, D, R in factors.values():
+        for f in factors.values():
+            layer = f.layer
             if layer.weight is not None:
-                if R is not None:
-                    gW = c @ R
+                if f.rows is not None:
+                    gW = c @ f.rows
                 else:
+                    D, U = f.output_grads, f.inputs
                     gW = (D * c[:, None, None]).reshape(-1, D.shape[2]).T @ U.reshape(-1, U.shape[2])
                 out[layer.weight] = gW.reshape(params[layer.weight].shape)
             if layer.bias is not None:
-                out[layer.bias] = c @ D.sum(1)
+                out[layer.bias] = c @ f.output_grad_sum
         if rest_params:
             grads = torch.autograd.grad(scores, rest_params, grad_outputs=c, retain_graph=True, allow_unused=True)
             for n, p, g in zip(rest, rest_params, grads):
@@ -287,7 +302,7 @@ def _accumulate(layer, params, delta, gram, jw, budget):
         else:
             jw.add_((D * Z).sum((1, 2)))
     Dsum = D.sum(1) if T > 1 else D[:, 0]
-    result = (U, D, None)  # (inputs, output gradients, materialised per-sample weight gradients)
+    result = _LayerFactors(layer, U, D, Dsum)
     if layer.bias is not None and layer.weight is None:
         jw.add_(Dsum @ b.detach())
     if T == 1 and layer.weight is not None:
@@ -321,8 +336,8 @@ def _accumulate(layer, params, delta, gram, jw, budget):
     if c >= N:
         R = rows(0, N)
         gram.add_(_aat(R))
-        # kept for the pullback: c^T R is one matrix-vector product; U is no longer needed
-        return None, D, R
+        # kept for the pullback: c^T R is one matrix-vector product; U and D are no longer needed
+        return _LayerFactors(layer, None, None, Dsum, R)
     for lo in range(0, N, c):
         hi = min(N, lo + c)
         Ja = rows(lo, hi)
