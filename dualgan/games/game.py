@@ -225,16 +225,13 @@ class Game:
         field = self.vector_field(create_graph=True) if field is None else field
         parts = []
         for sl in self.player_slices:
-            part = [None] * len(self.parameters)
+            part = [torch.zeros_like(p) for p in self.parameters]
             index = [k for k in range(len(self.parameters)) if not (cross_only and sl.start <= k < sl.stop)]
-            pairs = [(f, ui) for f, ui in zip(field[sl], u[sl]) if f.requires_grad]
-            if pairs and index:
-                outs, grad_outs = zip(*pairs)
-                grads = torch.autograd.grad(outs, [self.parameters[k] for k in index], grad_outputs=grad_outs,
-                                            retain_graph=True, allow_unused=True)
+            if index:
+                grads = self._grad_or_zero(field[sl], [self.parameters[k] for k in index], u[sl], retain_graph=True)
                 for k, g in zip(index, grads):
                     part[k] = g
-            parts.append([torch.zeros_like(p) if g is None else g for p, g in zip(self.parameters, part)])
+            parts.append(part)
         return parts
 
     @property
