@@ -54,3 +54,22 @@ def test_unreachable_tolerance_ends_quickly(C):
     assert res.iterations < 60
     assert res.status.startswith("stalled") or (res.status == "converged" and res.gap <= 1e-30)
     assert res.gap < 1e-12
+
+
+def test_small_systems_run_on_one_blas_thread_and_restore_the_setting():
+    """The CPU back end pins every loaded BLAS to one thread for small systems, then restores it."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from dualgan.duals._backend import NumpyOps
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    with threadpool_limits(2, user_api="blas"):
+        before = blas_threads()
+        assert before and all(n == 2 for n in before)
+        with NumpyOps.thread_limit(1e6):
+            assert all(n == 1 for n in blas_threads())
+        assert blas_threads() == before
+        with NumpyOps.thread_limit(1e9):  # large systems keep the library's setting
+            assert blas_threads() == before
