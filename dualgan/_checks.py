@@ -51,12 +51,21 @@ def as_tensor(x: Any, name: str, dtype: torch.dtype | None = None,
 
 def check_finite_tensor(t: torch.Tensor, name: str) -> torch.Tensor:
     """Raise if ``t`` holds NaN or inf, naming the first bad index."""
+    if _all_finite(t):
+        return t
     bad = ~torch.isfinite(t)
     if bool(bad.any()):
         idx = tuple(int(i) for i in torch.nonzero(bad)[0])
         kind = "NaN" if bool(torch.isnan(t[idx])) else "inf"
         raise ValueError(f"{name} contains {kind} (first at index {idx}); remove or clip non-finite values before calling")
     return t
+
+
+def _all_finite(t: torch.Tensor) -> bool:
+    """``torch.isfinite(t).all()``; on the CPU through numpy, several times faster for small float arrays."""
+    if t.device.type == "cpu" and t.dtype in (torch.float64, torch.float32, torch.float16):
+        return bool(np.isfinite(t.detach().numpy()).all())
+    return bool(torch.isfinite(t).all())
 
 
 def check_matrix(x: Any, name: str, dtype: torch.dtype | None = None,

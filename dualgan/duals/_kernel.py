@@ -273,3 +273,24 @@ def logistic_newton(G, a, C, lam, slack, tol, max_iter, trace):
             status = _FLOOR
             break
     return lam, slack, F, decrement, gap, it, status
+
+
+@_jit
+def certificate(G, a, C, lam, slack):
+    """``(primal, dual, w)`` at ``lam`` from the definitions (SPEC.md section 1), not from the iteration's q.
+
+    ``v = G^T lam``, ``w = v/C``, ``P(w) = C/2 |w|^2 + sum_i a_i softplus(-(G w)_i)``,
+    ``D = -|v|^2/(2C) + sum_i a_i H(lam_i/a_i)`` with the complement ``slack``.
+    """
+    v = G.T @ lam
+    w = v / C
+    m = G @ w
+    loss = 0.0
+    ent = 0.0
+    for i in range(lam.shape[0]):
+        loss += a[i] * (max(-m[i], 0.0) + math.log1p(math.exp(-abs(m[i]))))
+        if lam[i] > 0.0:
+            ent += lam[i] * math.log(lam[i] / a[i])
+        if slack[i] > 0.0:
+            ent += slack[i] * math.log(slack[i] / a[i])
+    return 0.5 * C * np.dot(w, w) + loss, -np.dot(v, v) / (2.0 * C) - ent, w

@@ -214,8 +214,11 @@ def solve_newton(problem: LinearDual, tol: float, max_iter: int | None, lam0) ->
     lam, slack = problem.initial_point(lam0) if lam0 is not None else _scaled_start(problem)
     if _kernel is not None and ops is NumpyOps and problem.loss == "logistic" and not problem.bias:
         state = _compiled_logistic(problem, lam, slack, tol, max_iter)
+        G, a = problem.G.numpy(), problem.a.numpy()
+        primal, dual, w = _kernel.certificate(G, a, problem.C, state.lam.numpy(), state.slack.numpy())
         return problem_result(problem, state.lam, state.slack, state.iterations, time.perf_counter() - t0,
-                              state.status, "newton", tol, state.trace)
+                              state.status, "newton", tol, state.trace,
+                              certificate=(primal, dual, primal - dual, torch.from_numpy(w), None))
     gap = problem.gap_function(ops)
     eq = problem.y if problem.bias else None
     solver = maximize_entropy_dual if problem.loss == "logistic" else box_qp_interior_point
@@ -269,11 +272,19 @@ def _scaled_start(problem: LinearDual):
     return lam, a - lam
 
 
-def problem_result(problem: LinearDual, lam, slack, iterations, seconds, status, method, tol, trace=()) -> DualResult:
-    """Build the common :class:`DualResult` (certificate recomputed from ``lam``)."""
+def problem_result(problem: LinearDual, lam, slack, iterations, seconds, status, method, tol, trace=(),
+                   certificate=None) -> DualResult:
+    """Build the common :class:`DualResult`.
+
+    The certificate ``(primal, dual, gap, w, b)`` is recomputed from ``lam`` by
+    :meth:`LinearDual.certificate` unless the caller passes one computed from the
+    same definitions (the compiled kernel's).
+    """
     if slack is None:
         slack = problem.a - lam
-    primal, dual, gap, w, b = problem.certificate(lam, slack, ops=ops_for(problem.device))
+    if certificate is None:
+        certificate = problem.certificate(lam, slack, ops=ops_for(problem.device))
+    primal, dual, gap, w, b = certificate
     if status == "converged" and not gap <= tol:
         status = f"stalled: gap {gap:.3g} > tol"
     lam_real, lam_fake = problem.split(lam)

@@ -14,7 +14,9 @@ mismatch, i.e. a weighted MMD.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
+from scipy.special import xlogy
 
 from .._checks import check_choice, check_positive
 from .problem import LOSSES
@@ -46,10 +48,16 @@ def dual_objective(phi_real: torch.Tensor, phi_fake: torch.Tensor, lam_real, lam
     value = -(v @ v) / (2.0 * C)
     if loss == "hinge":
         return value + lr.sum() + lf.sum()
-    return value + _entropy(lr, 1.0 / phi_real.shape[0]) + _entropy(lf, 1.0 / phi_fake.shape[0])
+    # the entropy is a constant of the generator (lambda is fixed): one float, in float64
+    return value + (_entropy(lam_real, 1.0 / phi_real.shape[0]) + _entropy(lam_fake, 1.0 / phi_fake.shape[0]))
 
 
-def _entropy(lam: torch.Tensor, a: float) -> torch.Tensor:
-    """sum_i a H(lam_i / a) with H(0) = H(1) = 0."""
+def _entropy(lam, a: float) -> float:
+    """sum_i a H(lam_i / a) with H(0) = H(1) = 0, in float64 (numpy on the CPU: cheaper per call than torch)."""
+    if isinstance(lam, torch.Tensor) and lam.device.type != "cpu":
+        lam = lam.detach().to(torch.float64).reshape(-1)
+        rest = a - lam
+        return -float(torch.xlogy(lam, lam / a).sum() + torch.xlogy(rest, rest / a).sum())
+    lam = np.asarray(lam.detach().numpy() if isinstance(lam, torch.Tensor) else lam, dtype=np.float64).reshape(-1)
     rest = a - lam
-    return -(torch.xlogy(lam, lam / a).sum() + torch.xlogy(rest, rest / a).sum())
+    return -float(xlogy(lam, lam / a).sum() + xlogy(rest, rest / a).sum())

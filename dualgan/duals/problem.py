@@ -69,21 +69,41 @@ class LinearDual:
         self.numpy_input = is_numpy_input(phi_real) and is_numpy_input(phi_fake)
         device = phi_real.device if isinstance(phi_real, torch.Tensor) else (
             phi_fake.device if isinstance(phi_fake, torch.Tensor) else torch.device("cpu"))
-        self.phi_real = check_matrix(phi_real, "phi_real", dtype=torch.float64, device=device)
-        self.phi_fake = check_matrix(phi_fake, "phi_fake", dtype=torch.float64, device=device)
-        if self.phi_real.shape[1] != self.phi_fake.shape[1]:
+        # on the CPU the float64 copy is made once, into G (training loops build a problem per solve)
+        dtype = None if device.type == "cpu" else torch.float64
+        real = check_matrix(phi_real, "phi_real", dtype=dtype, device=device)
+        fake = check_matrix(phi_fake, "phi_fake", dtype=dtype, device=device)
+        if real.shape[1] != fake.shape[1]:
             raise ValueError(
                 f"phi_real and phi_fake must have the same number of features (columns), got "
-                f"{self.phi_real.shape[1]} and {self.phi_fake.shape[1]}; compute both with the same feature map")
+                f"{real.shape[1]} and {fake.shape[1]}; compute both with the same feature map")
         self.device = device
-        self.n, self.d = self.phi_real.shape
-        self.m = self.phi_fake.shape[0]
-        self.N = self.n + self.m
-        kw = dict(dtype=torch.float64, device=device)
-        self.y = torch.cat([torch.ones(self.n, **kw), -torch.ones(self.m, **kw)])
-        self.a = torch.cat([torch.full((self.n,), 1.0 / self.n, **kw), torch.full((self.m,), 1.0 / self.m, **kw)])
+        self.n, self.d = real.shape
+        self.m = fake.shape[0]
+        n, m = self.n, self.m
+        self.N = N = n + m
         # G = diag(y) Phi: v(lambda) = G^T lambda, margins y_i w^T phi_i = (G w)_i.
-        self.G = torch.cat([self.phi_real, -self.phi_fake])
+        if device.type == "cpu":  # numpy: a quarter of torch's per-call cost at these sizes
+            G, y, a = np.empty((N, self.d)), np.empty(N), np.empty(N)
+            G[:n] = _numpy_float(real)
+            np.negative(_numpy_float(fake), out=G[n:])
+            y[:n], y[n:], a[:n], a[n:] = 1.0, -1.0, 1.0 / n, 1.0 / m
+            self.G, self.y, self.a = torch.from_numpy(G), torch.from_numpy(y), torch.from_numpy(a)
+        else:
+            kw = dict(dtype=torch.float64, device=device)
+            self.y = torch.cat([torch.ones(n, **kw), -torch.ones(m, **kw)])
+            self.a = torch.cat([torch.full((n,), 1.0 / n, **kw), torch.full((m,), 1.0 / m, **kw)])
+            self.G = torch.cat([real.detach(), -fake.detach()])
+
+    @property
+    def phi_real(self) -> torch.Tensor:
+        """The real features as float64, (n, d) (a view of ``G``)."""
+        return self.G[: self.n]
+
+    @property
+    def phi_fake(self) -> torch.Tensor:
+        """The generated features as float64, (m, d) (``-G`` of the generated rows)."""
+        return -self.G[self.n:]
 
     def __repr__(self) -> str:
         return (f"LinearDual(n={self.n}, m={self.m}, d={self.d}, C={self.C:g}, loss={self.loss!r}, "
@@ -174,6 +194,14 @@ class LinearDual:
             return lam, self.a - lam
         slack = None
         if isinstance(lam0, DualResult) and lam0.w is not None and self.loss == "logistic" and not self.bias:
+            if self.device.type == "cpu":  # numpy: a quarter of torch's per-call overhead at these sizes
+                w = np.asarray(lam0.w.detach().cpu().numpy() if isinstance(lam0.w, torch.Tensor) else lam0.w,
+                               dtype=np.float64).reshape(-1)
+                if w.shape[0] == self.d and np.isfinite(w).all():
+                    margins = np.clip(self.G.numpy() @ w, -13.8, 13.8)
+                    a = self.a.numpy()
+                    lam, slack = _clip(np, a, a * expit(-margins), a * expit(margins))
+                    return torch.from_numpy(lam), torch.from_numpy(slack)
             w = torch.as_tensor(lam0.w, dtype=torch.float64, device=self.device).reshape(-1)
             if w.shape[0] == self.d and bool(torch.isfinite(w).all()):
                 # the previous discriminator on this batch: lambda_i = a_i sigma(-y_i w^T phi_i) is the
@@ -202,16 +230,20 @@ class LinearDual:
         return self._clip(lam, slack)
 
     def _clip(self, lam, slack):
-        """Keep strictly inside the box: the entropy barrier is infinite on its faces."""
-        floor = self.a * 1e-12
-        lam = torch.maximum(lam, floor)
-        slack = torch.maximum(torch.minimum(slack, self.a - lam), floor)
-        lam = torch.minimum(lam, self.a - slack)
-        return lam, slack
+        return _clip(torch, self.a, lam, slack)
 
     def output(self, t: torch.Tensor):
         """Convert a result tensor to the user's array type (numpy for numpy input)."""
         return t.detach().cpu().numpy() if self.numpy_input else t
+
+
+def _clip(xp, a, lam, slack):
+    """Keep strictly inside the box (the entropy barrier is infinite on its faces); ``xp`` is numpy or torch."""
+    floor = a * 1e-12
+    lam = xp.maximum(lam, floor)
+    slack = xp.maximum(xp.minimum(slack, a - lam), floor)
+    lam = xp.minimum(lam, a - slack)
+    return lam, slack
 
 
 def _certificate(ops, G, y, a, C, loss, bias, lam, slack):
@@ -235,6 +267,14 @@ def _loss_sum(ops, loss, margins, a):
     if loss == "hinge":
         return a @ ops.maximum(1.0 - margins, ops.zeros_like(margins))
     return a @ ops.softplus(-margins)  # log(1 + exp(-m)), stable
+
+
+def _numpy_float(t: torch.Tensor) -> np.ndarray:
+    """A CPU tensor as a numpy array numpy can cast to float64 (bfloat16 goes through torch)."""
+    t = t.detach()
+    if t.dtype not in (torch.float64, torch.float32, torch.float16):
+        t = t.to(torch.float64)
+    return t.numpy()
 
 
 def _as_numpy(x):

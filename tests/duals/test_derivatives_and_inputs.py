@@ -109,3 +109,26 @@ def test_dual_objective_bad_shapes():
         dual_objective(torch.ones(3, 2), torch.ones(4, 2), torch.ones(2), torch.ones(4), 1.0)
     with pytest.raises(ValueError, match="C must"):
         dual_objective(torch.ones(3, 2), torch.ones(4, 2), torch.ones(3), torch.ones(4), 0.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.int64, "list"])
+def test_feature_dtypes_are_copied_exactly_to_float64(dtype):
+    """float32, bfloat16, integer, list and grad-requiring inputs: G = [phi_real; -phi_fake] in float64,
+    the user's arrays untouched, and the same solution as from float64 input of the same values."""
+    rng = np.random.default_rng(3)
+    real, fake = rng.integers(-3, 4, (12, 4)), rng.integers(-3, 4, (9, 4))
+    if dtype == "list":
+        args = (real.tolist(), fake.tolist())
+    else:
+        args = (torch.as_tensor(real).to(dtype), torch.as_tensor(fake).to(dtype))
+        if dtype.is_floating_point:
+            args = (args[0].requires_grad_(True), args[1])
+    prob = LinearDual(*args, C=0.5)
+    ref = LinearDual(real.astype(np.float64), fake.astype(np.float64), C=0.5)
+    assert prob.G.dtype == torch.float64
+    np.testing.assert_array_equal(prob.G.numpy(), np.concatenate([real, -fake]))
+    np.testing.assert_array_equal(prob.phi_real.numpy(), real)
+    np.testing.assert_array_equal(prob.phi_fake.numpy(), fake)
+    np.testing.assert_allclose(solve(prob).w, solve(ref).w, rtol=1e-10)
+    if dtype != "list":
+        np.testing.assert_array_equal(args[0].detach().to(torch.float64).numpy(), real)  # not modified

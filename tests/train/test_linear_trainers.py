@@ -225,3 +225,24 @@ def test_mlp_generator_output_std_rejects_bad_values():
         mlp_generator(output_std=0.0)
     with pytest.raises(ValueError, match="not both"):
         mlp_generator(output_std=1.0, output_gain=3.0)
+
+
+@pytest.mark.parametrize("loss", ["logistic", "hinge"])
+def test_danskin_surrogate_has_the_gradient_of_the_dual_objective(loss):
+    """The trainer's generator loss: the same parameter gradient as autograd through dual_objective."""
+    from dualgan.duals import LinearDual, dual_objective, solve
+
+    torch.manual_seed(0)
+    gen = mlp_generator(dtype=torch.float64)
+    feats = RBF(torch.randn(20, 2, dtype=torch.float64), sigma=0.7)
+    noise = torch.randn(30, 2, dtype=torch.float64)
+    phi_real = feats(2 * torch.randn(25, 2, dtype=torch.float64))
+    phi_fake = feats(gen(noise))
+    res = solve(LinearDual(phi_real, phi_fake.detach(), C=0.05, loss=loss), tol=1e-12)
+    params = list(gen.parameters())
+    ref = torch.autograd.grad(dual_objective(phi_real, phi_fake, res.lam_real, res.lam_fake, 0.05, loss=loss),
+                              params, retain_graph=True)
+    got = torch.autograd.grad(DualLinearGAN._danskin_surrogate(phi_fake, res), params)
+    for r, g in zip(ref, got):
+        torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-13)
+    assert sum(float(r.abs().sum()) for r in ref) > 1e-3  # a non-trivial gradient
