@@ -35,7 +35,7 @@ import numpy as np
 from numba import types
 from numba.extending import get_cython_function_address
 
-__all__ = ["logistic_newton", "STATUS"]
+__all__ = ["logistic_newton", "certificate", "jit", "STATUS"]
 
 STATUS = (
     "converged",
@@ -58,7 +58,7 @@ _dpotrs = types.ExternalFunction("dualgan_dpotrs", types.void(*[_ptr] * 8))
 
 _EPS = 2.220446049250313e-16
 _MAX_LOG_SHRINK = 9.0
-_jit = numba.njit(cache=True, nogil=True)
+_jit = jit = numba.njit(cache=True, nogil=True)
 
 
 @_jit

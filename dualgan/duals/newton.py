@@ -250,26 +250,42 @@ def _scaled_start(problem: LinearDual):
     bias equality too (:math:`y^\top a = 0`).
     """
     a = problem.a
-    v0 = problem.v(0.5 * a)
+    if a.device.type == "cpu":  # numpy: cheaper per call than torch at these sizes
+        a_ = a.numpy()
+        v0 = problem.G.numpy().T @ (0.5 * a_)
+        s = 0.5 * float(a_.sum())
+    else:
+        v0 = problem.v(0.5 * a)
+        s = 0.5 * float(a.sum())
     q = float(v0 @ v0) / problem.C
-    s = 0.5 * float(a.sum())
     if q <= 0:
         t = 1.0
     elif problem.loss == "hinge":
         t = min(1.0, s / q)
     else:
-        # d/dt = -q t + s log((2 - t)/t): decreasing in t; bisection on log t
-        lo, hi = -40.0, 0.0
-        for _ in range(50):
-            mid = 0.5 * (lo + hi)
-            t = math.exp(mid)
-            if -q * t + s * math.log((2 - t) / t) > 0:
-                lo = mid
-            else:
-                hi = mid
-        t = math.exp(0.5 * (lo + hi))
+        t = _ray_scale(q, s)
     lam = 0.5 * t * a
     return lam, a - lam
+
+
+def _ray_scale(q: float, s: float) -> float:
+    """Maximiser over t in (0, 1] of -q t^2/2 + s (entropy along the ray): bisection on log t.
+
+    The derivative -q t + s log((2 - t)/t) is decreasing in t.
+    """
+    lo, hi = -40.0, 0.0
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        t = math.exp(mid)
+        if -q * t + s * math.log((2 - t) / t) > 0:
+            lo = mid
+        else:
+            hi = mid
+    return math.exp(0.5 * (lo + hi))
+
+
+if _kernel is not None:  # 50 bisection steps cost ~40 us interpreted, ~1 us compiled
+    _ray_scale = _kernel.jit(_ray_scale)
 
 
 def problem_result(problem: LinearDual, lam, slack, iterations, seconds, status, method, tol, trace=(),
