@@ -41,6 +41,7 @@ class NumpyOps:
     expm1 = staticmethod(np.expm1)
     xlogy, sigmoid = staticmethod(xlogy), staticmethod(expit)
     zeros_like, ones_like, maximum = staticmethod(np.zeros_like), staticmethod(np.ones_like), staticmethod(np.maximum)
+    minimum = staticmethod(np.minimum)
 
     @staticmethod
     def softplus(x):
@@ -109,6 +110,7 @@ class TorchOps:
     expm1 = staticmethod(torch.expm1)
     xlogy, sigmoid = staticmethod(torch.xlogy), staticmethod(torch.sigmoid)
     zeros_like, ones_like, maximum = staticmethod(torch.zeros_like), staticmethod(torch.ones_like), staticmethod(torch.maximum)
+    minimum = staticmethod(torch.minimum)
 
     @staticmethod
     def softplus(x):

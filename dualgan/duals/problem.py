@@ -26,7 +26,7 @@ import torch
 from scipy.special import expit
 
 from .._checks import check_choice, check_matrix, check_positive, is_numpy_input
-from ._backend import TorchOps
+from ._backend import TorchOps, ops_for
 
 __all__ = ["LinearDual", "LOSSES"]
 
@@ -194,23 +194,18 @@ class LinearDual:
             return lam, self.a - lam
         slack = None
         if isinstance(lam0, DualResult) and lam0.w is not None and self.loss == "logistic" and not self.bias:
-            if self.device.type == "cpu":  # numpy: a quarter of torch's per-call overhead at these sizes
-                w = np.asarray(lam0.w.detach().cpu().numpy() if isinstance(lam0.w, torch.Tensor) else lam0.w,
-                               dtype=np.float64).reshape(-1)
-                if w.shape[0] == self.d and np.isfinite(w).all():
-                    margins = np.clip(self.G.numpy() @ w, -13.8, 13.8)
-                    a = self.a.numpy()
-                    lam, slack = _clip(np, a, a * expit(-margins), a * expit(margins))
-                    return torch.from_numpy(lam), torch.from_numpy(slack)
             w = torch.as_tensor(lam0.w, dtype=torch.float64, device=self.device).reshape(-1)
-            if w.shape[0] == self.d and bool(torch.isfinite(w).all()):
+            ops = ops_for(self.device)  # numpy on the CPU: a quarter of torch's per-call cost at these sizes
+            w, G, a = ops.to_backend(w), ops.to_backend(self.G), ops.to_backend(self.a)
+            if w.shape[0] == self.d and ops.all_finite(w):
                 # the previous discriminator on this batch: lambda_i = a_i sigma(-y_i w^T phi_i) is the
                 # primal-dual relation at the optimum, so it is exact for an unchanged problem and a
                 # good start for a moved or a fresh batch (minibatch training)
                 # clipped to [1e-6 a, (1 - 1e-6) a]: Newton moves a coordinate towards a face
                 # geometrically (curved path) but away from it only by a factor per step
-                margins = (self.G @ w).clamp(-13.8, 13.8)
-                return self._clip(self.a * torch.sigmoid(-margins), self.a * torch.sigmoid(margins))
+                margins = (G @ w).clip(-13.8, 13.8)
+                lam, slack = _clip(ops, a, a * ops.sigmoid(-margins), a * ops.sigmoid(margins))
+                return ops.to_torch(lam, self.a), ops.to_torch(slack, self.a)
         if isinstance(lam0, DualResult):
             if lam0.slack is not None:
                 slack = torch.as_tensor(lam0.slack, dtype=torch.float64, device=self.device)
@@ -230,19 +225,19 @@ class LinearDual:
         return self._clip(lam, slack)
 
     def _clip(self, lam, slack):
-        return _clip(torch, self.a, lam, slack)
+        return _clip(TorchOps, self.a, lam, slack)
 
     def output(self, t: torch.Tensor):
         """Convert a result tensor to the user's array type (numpy for numpy input)."""
         return t.detach().cpu().numpy() if self.numpy_input else t
 
 
-def _clip(xp, a, lam, slack):
-    """Keep strictly inside the box (the entropy barrier is infinite on its faces); ``xp`` is numpy or torch."""
+def _clip(ops, a, lam, slack):
+    """Keep strictly inside the box (the entropy barrier is infinite on its faces), on ``ops``'s arrays."""
     floor = a * 1e-12
-    lam = xp.maximum(lam, floor)
-    slack = xp.maximum(xp.minimum(slack, a - lam), floor)
-    lam = xp.minimum(lam, a - slack)
+    lam = ops.maximum(lam, floor)
+    slack = ops.maximum(ops.minimum(slack, a - lam), floor)
+    lam = ops.minimum(lam, a - slack)
     return lam, slack
 
 

@@ -514,8 +514,8 @@ class DualLinearGAN(LinearGANTrainer):
     def _dual_columns(self, res, generator_objective: float) -> dict:
         n, m = res.lam_real.shape[0], res.lam_fake.shape[0]
         # numpy: these small reductions cost a few microseconds each there, several times torch's
-        lr = _to_numpy(res.lam_real) * n
-        lf = _to_numpy(res.lam_fake) * m
+        lr = res.lam_real.detach().cpu().numpy() * n  # float64 tensors: the trainer's problems are torch
+        lf = res.lam_fake.detach().cpu().numpy() * m
         both = np.concatenate([lr, lf])
         return {"objective": res.dual_value, "gap": res.gap, "lambda_mean": float(both.mean()),
                 "lambda_min": float(both.min()), "lambda_max": float(both.max()),
@@ -664,10 +664,3 @@ def _make_sampler(data) -> Callable[[int, torch.Generator], torch.Tensor]:
         return lambda n, gen: table[torch.randint(table.shape[0], (n,), generator=gen)]
     raise ValueError(f"data must have a sample(n, generator=...) method (e.g. dualgan.data.ring(5)) or be an "
                      f"array of samples, got {type(data).__name__}")
-
-
-def _to_numpy(t) -> np.ndarray:
-    """A float64 numpy copy or view of a tensor or array on any device."""
-    if isinstance(t, torch.Tensor):
-        t = t.detach().cpu().numpy()
-    return np.asarray(t, dtype=np.float64)
