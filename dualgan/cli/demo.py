@@ -96,6 +96,8 @@ def run(args) -> int:
         print(f"monotone-ascent verdict (dual GAN, tol 1e-9): {verdict}: {len(drops)} decreases, largest "
               f"{dual_hist.largest_decrease():.2e}; objective {dual_hist['objective'][0]:.6f} -> "
               f"{dual_hist['objective'][-1]:.6f}; max duality gap {np.nanmax(dual_hist['gap']):.1e}")
+        print("(fixed batch: the ascent is monotone for every seed, but which modes it ends in depends on --seed "
+              "and even on rounding; the rate over seeds: python benchmarks/dual_gan_monotone.py --seeds 0,1,...,9)")
     else:
         print("monotone-ascent verdict: not applicable in minibatch mode (fresh samples each iteration); "
               f"{len(dual_hist.decreases(1e-9))} decreases of the noisy objective")
