@@ -90,3 +90,15 @@ def test_kernel_straight_fallback_follows_the_interpreted_loop(monkeypatch):
     assert fast.status == slow.status
     assert fast.value == pytest.approx(slow.value, rel=1e-7)
     np.testing.assert_allclose(fast.lam.numpy(), slow.lam.numpy(), rtol=1e-5, atol=1e-13)
+
+
+def test_solve_uses_the_kernel_for_the_logistic_dual_without_bias_only(monkeypatch):
+    """solve(method="newton") routes the CPU logistic dual without bias to the kernel, the bias and
+    hinge duals to the interpreted solvers (a silent fallback would cost training loops ~2x)."""
+    calls = []
+    kernel = _kernel.logistic_newton
+    monkeypatch.setattr(_kernel, "logistic_newton", lambda *args: calls.append(1) or kernel(*args))
+    for loss, bias, expected in (("logistic", False, 1), ("logistic", True, 0), ("hinge", False, 0)):
+        calls.clear()
+        res = solve(make_problem((30, 20, 5, 0.1), loss=loss, bias=bias), tol=1e-10)
+        assert res.converged and len(calls) == expected, (loss, bias, calls)
