@@ -35,6 +35,8 @@ import numpy as np
 from numba import types
 from numba.extending import get_cython_function_address
 
+from ._linalg import MAX_LOG_SHRINK
+
 __all__ = ["logistic_newton", "certificate", "jit", "STATUS"]
 
 STATUS = (
@@ -56,8 +58,7 @@ _dsyrk = types.ExternalFunction("dualgan_dsyrk", types.void(*[_ptr] * 10))
 _dpotrf = types.ExternalFunction("dualgan_dpotrf", types.void(*[_ptr] * 5))
 _dpotrs = types.ExternalFunction("dualgan_dpotrs", types.void(*[_ptr] * 8))
 
-_EPS = 2.220446049250313e-16
-_MAX_LOG_SHRINK = 9.0
+_EPS = float(np.finfo(np.float64).eps)
 _jit = jit = numba.njit(cache=True, nogil=True)
 
 
@@ -117,25 +118,37 @@ def _factor(M, jitter_scale):
 
 
 @_jit
-def _dual_value(lam, slack, q, a, C):
-    """D(lambda) = -lam^T q/(2C) + sum_i a_i H(lam_i/a_i), with q = Q lam."""
+def _neg_entropy(lam, slack, a):
+    """-sum_i a_i H(lam_i/a_i) = sum_i lam_i log(lam_i/a_i) + slack_i log(slack_i/a_i) (0 log 0 = 0)."""
     ent = 0.0
     for i in range(lam.shape[0]):
         if lam[i] > 0.0:
             ent += lam[i] * math.log(lam[i] / a[i])
         if slack[i] > 0.0:
             ent += slack[i] * math.log(slack[i] / a[i])
-    return -0.5 * np.dot(lam, q) / C - ent
+    return ent
+
+
+@_jit
+def _logistic_loss(a, margins, divisor):
+    """sum_i a_i softplus(-margins_i / divisor), in the stable form max(x, 0) + log1p(exp(-|x|))."""
+    loss = 0.0
+    for i in range(a.shape[0]):
+        m = margins[i] / divisor
+        loss += a[i] * (max(-m, 0.0) + math.log1p(math.exp(-abs(m))))
+    return loss
+
+
+@_jit
+def _dual_value(lam, slack, q, a, C):
+    """D(lambda) = -lam^T q/(2C) + sum_i a_i H(lam_i/a_i), with q = Q lam."""
+    return -0.5 * np.dot(lam, q) / C - _neg_entropy(lam, slack, a)
 
 
 @_jit
 def _gap(lam, q, a, C, dual):
     """Duality gap at w = v(lam)/C from q = Q lam (see the module docstring)."""
-    loss = 0.0
-    for i in range(lam.shape[0]):
-        m = q[i] / C
-        loss += a[i] * (max(-m, 0.0) + math.log1p(math.exp(-abs(m))))
-    return 0.5 * np.dot(lam, q) / C + loss - dual
+    return 0.5 * np.dot(lam, q) / C + _logistic_loss(a, q, C) - dual
 
 
 @_jit
@@ -246,9 +259,9 @@ def logistic_newton(G, a, C, lam, slack, tol, max_iter, trace):
         rounding = 64 * _EPS * (1.0 + abs(F))  # so that tiny final steps are not refused
         for i in range(N):
             if delta[i] < 0.0:
-                rates[i] = max(delta[i] / lam[i], -_MAX_LOG_SHRINK)
+                rates[i] = max(delta[i] / lam[i], -MAX_LOG_SHRINK)
             else:
-                rates[i] = max(-delta[i] / slack[i], -_MAX_LOG_SHRINK)
+                rates[i] = max(-delta[i] / slack[i], -MAX_LOG_SHRINK)
         found, alpha, lam_t, slack_t, q_t, F_t = _search(G, a, C, lam, slack, delta, rates, False, 1.0, F,
                                                          decrement, rounding)
         if not found or alpha < 1e-10:
@@ -284,13 +297,5 @@ def certificate(G, a, C, lam, slack):
     """
     v = G.T @ lam
     w = v / C
-    m = G @ w
-    loss = 0.0
-    ent = 0.0
-    for i in range(lam.shape[0]):
-        loss += a[i] * (max(-m[i], 0.0) + math.log1p(math.exp(-abs(m[i]))))
-        if lam[i] > 0.0:
-            ent += lam[i] * math.log(lam[i] / a[i])
-        if slack[i] > 0.0:
-            ent += slack[i] * math.log(slack[i] / a[i])
-    return 0.5 * C * np.dot(w, w) + loss, -np.dot(v, v) / (2.0 * C) - ent, w
+    primal = 0.5 * C * np.dot(w, w) + _logistic_loss(a, G @ w, 1.0)
+    return primal, -np.dot(v, v) / (2.0 * C) - _neg_entropy(lam, slack, a), w

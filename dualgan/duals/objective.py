@@ -14,11 +14,10 @@ mismatch, i.e. a weighted MMD.
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
-from scipy.special import xlogy
 
 from .._checks import check_choice, check_positive
+from ._backend import ops_for
 from .problem import LOSSES
 
 __all__ = ["dual_objective"]
@@ -53,11 +52,10 @@ def dual_objective(phi_real: torch.Tensor, phi_fake: torch.Tensor, lam_real, lam
 
 
 def _entropy(lam, a: float) -> float:
-    """sum_i a H(lam_i / a) with H(0) = H(1) = 0, in float64 (numpy on the CPU: cheaper per call than torch)."""
-    if isinstance(lam, torch.Tensor) and lam.device.type != "cpu":
-        lam = lam.detach().to(torch.float64).reshape(-1)
-        rest = a - lam
-        return -float(torch.xlogy(lam, lam / a).sum() + torch.xlogy(rest, rest / a).sum())
-    lam = np.asarray(lam.detach().numpy() if isinstance(lam, torch.Tensor) else lam, dtype=np.float64).reshape(-1)
+    """sum_i a H(lam_i / a) with H(0) = H(1) = 0, in float64 on the back end of ``lam``'s device
+    (numpy on the CPU: cheaper per call than torch)."""
+    lam = torch.as_tensor(lam, dtype=torch.float64).detach().reshape(-1)
+    ops = ops_for(lam.device)
+    lam = ops.to_backend(lam)
     rest = a - lam
-    return -float(xlogy(lam, lam / a).sum() + xlogy(rest, rest / a).sum())
+    return -float(ops.xlogy(lam, lam / a).sum() + ops.xlogy(rest, rest / a).sum())
