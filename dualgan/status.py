@@ -1,0 +1,79 @@
+"""One status type for every record of the library that has a status.
+
+A status is a machine-readable :class:`StatusCode` plus a human message.
+Callers branch on the code (or on :attr:`Status.success`), never on the text.
+
+Examples
+--------
+>>> from dualgan.status import Status, StatusCode
+>>> s = Status(StatusCode.MAX_ITER, "gap 3.1e-04 > tol 1e-10 after 200 iterations")
+>>> s.success, s.code.value, str(s)
+(False, 'max_iter', 'max_iter: gap 3.1e-04 > tol 1e-10 after 200 iterations')
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+__all__ = ["StatusCode", "Status"]
+
+
+class StatusCode(str, enum.Enum):
+    """Why a solver, step, trainer or job stopped.
+
+    ``SUCCESS`` is the one success value: a solver certified its tolerance, a
+    trainer ran every requested iteration, a job finished.
+    """
+
+    #: the certificate holds (solvers), every iteration ran (trainers), the job finished (sweeps)
+    SUCCESS = "success"
+    #: the iteration cap was reached before the certificate held
+    MAX_ITER = "max_iter"
+    #: no further progress is possible from the current point (the message says why)
+    STALLED = "stalled"
+    #: a linear system was singular or indefinite, or a sub-solver failed
+    NUMERICAL_ERROR = "numerical_error"
+    #: a NaN or an infinity appeared in an input, an iterate or a model output
+    NON_FINITE = "non_finite"
+    #: the record belongs to a run that has not finished
+    RUNNING = "running"
+    #: the run was stopped from outside (KeyboardInterrupt, a callback, a killed worker)
+    INTERRUPTED = "interrupted"
+    #: an exception ended the run (the message names it)
+    ERROR = "error"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Status:
+    """A :class:`StatusCode` and a message for people.
+
+    Parameters
+    ----------
+    code : StatusCode
+        What happened, for programs.
+    message : str, default ""
+        Why, for people (values, iteration counts, the failing argument).
+    """
+
+    code: StatusCode
+    message: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.code, StatusCode):
+            object.__setattr__(self, "code", StatusCode(self.code))
+
+    @property
+    def success(self) -> bool:
+        """True only for :attr:`StatusCode.SUCCESS`."""
+        return self.code is StatusCode.SUCCESS
+
+    def __str__(self) -> str:
+        return f"{self.code.value}: {self.message}" if self.message else self.code.value
+
+    @classmethod
+    def ok(cls, message: str = "") -> "Status":
+        """The success status with an optional message."""
+        return cls(StatusCode.SUCCESS, message)
