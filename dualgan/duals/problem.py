@@ -48,6 +48,11 @@ class LinearDual:
     bias:
         Adds a free bias ``b`` to the score, i.e. the dual constraint
         :math:`\sum_i \lambda_i y_i = 0`.
+    weights:
+        Optional per-sample loss weights :math:`a_i` replacing ``1/n`` and ``1/m``:
+        a pair ``(weights_real, weights_fake)`` of 1-d arrays (or tensors) of
+        lengths n and m, finite and > 0 (the dual box is :math:`0 \le \lambda_i \le a_i`).
+        Default None: :math:`a_i = 1/n` (real), :math:`1/m` (generated).
 
     Examples
     --------
@@ -60,7 +65,7 @@ class LinearDual:
     True
     """
 
-    def __init__(self, phi_real, phi_fake, C, loss: str = "logistic", bias: bool = False):
+    def __init__(self, phi_real, phi_fake, C, loss: str = "logistic", bias: bool = False, weights=None):
         self.loss = check_choice(loss, "loss", LOSSES)
         self.C = check_positive(C, "C")
         if not isinstance(bias, bool):
@@ -94,6 +99,8 @@ class LinearDual:
             self.y = torch.cat([torch.ones(n, **kw), -torch.ones(m, **kw)])
             self.a = torch.cat([torch.full((n,), 1.0 / n, **kw), torch.full((m,), 1.0 / m, **kw)])
             self.G = torch.cat([real.detach(), -fake.detach()])
+        if weights is not None:  # per-sample a_i (e.g. scikit-learn's sample_weight, see duals/estimator.py)
+            self.a = _check_weights(weights, n, m, self.a)
 
     @property
     def phi_real(self) -> torch.Tensor:
@@ -230,6 +237,27 @@ class LinearDual:
     def output(self, t: torch.Tensor):
         """Convert a result tensor to the user's array type (numpy for numpy input)."""
         return t.detach().cpu().numpy() if self.numpy_input else t
+
+
+def _check_weights(weights, n: int, m: int, like: torch.Tensor) -> torch.Tensor:
+    """The per-sample weights pair as one float64 vector (real then fake) on ``like``'s device."""
+    if not (isinstance(weights, (tuple, list)) and len(weights) == 2):
+        raise ValueError(f"weights must be a pair (weights_real, weights_fake) of 1-d arrays of lengths n={n} "
+                         f"and m={m}, got {type(weights).__name__}; pass None for a_i = 1/n, 1/m")
+    parts = []
+    for name, w, k in (("weights_real", weights[0], n), ("weights_fake", weights[1], m)):
+        try:
+            t = torch.as_tensor(w.detach() if isinstance(w, torch.Tensor) else np.asarray(w, dtype=np.float64))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"weights: {name} could not be read as numbers ({exc})") from exc
+        t = t.to(dtype=torch.float64, device=like.device)
+        if t.ndim != 1 or t.shape[0] != k:
+            raise ValueError(f"weights: {name} must be a 1-d array of length {k}, got shape {tuple(t.shape)}")
+        if not bool((torch.isfinite(t) & (t > 0)).all()):
+            raise ValueError(f"weights: every entry of {name} must be finite and > 0 (drop samples of "
+                             f"weight 0 before building the problem)")
+        parts.append(t)
+    return torch.cat(parts)
 
 
 def _clip(ops, a, lam, slack):
