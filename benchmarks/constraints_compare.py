@@ -1,4 +1,4 @@
-"""Compare constraint handlers on data with known linear constraints (SPEC.md section 4).
+"""Compare constraint handlers on data with known linear constraints (eqs. (4.2)-(4.7) of the theory page, docs/theory.md).
 
 Two examples in R^5 (``dualgan.constraints.examples``):
 

@@ -96,3 +96,52 @@ def test_api_reference_converts_rest_math():
     assert mod.convert(text) == ("Solve $\\max_x f(x)$ here.\n\n    $$\n    a = b\n    c = d\n    $$\n\n"
                                  "    after the block, ``code`` stays.")
     assert mod.convert("no math") == "no math"
+
+
+_REMOVED_SPEC = "SPEC" + ".md"   # built so that this file does not name it literally
+
+
+def _project_files():
+    """Tracked files plus untracked ones git does not ignore (a plain walk outside a git checkout)."""
+    try:
+        out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+                             cwd=ROOT, capture_output=True, text=True, check=True, timeout=60).stdout
+        return [ROOT / p for p in out.split("\0") if p]
+    except (OSError, subprocess.CalledProcessError):
+        skip = {".git", ".venv", "site", "__pycache__", "node_modules"}
+        return [p for p in ROOT.rglob("*") if p.is_file() and not skip.intersection(p.relative_to(ROOT).parts)]
+
+
+def test_no_file_cites_the_old_spec_file():
+    """The math lives on docs/theory.md; nothing may cite a specification file the project does not ship."""
+    offenders = []
+    for path in _project_files():
+        if not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue  # binary files (images, archives)
+        for number, line in enumerate(text.splitlines(), 1):
+            if _REMOVED_SPEC.lower() in line.lower():
+                offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:100]}")
+    assert not offenders, ("cite the equation numbers of docs/theory.md instead of " + _REMOVED_SPEC + ":\n"
+                           + "\n".join(offenders))
+
+
+def test_theory_page_numbers_its_equations():
+    """Docstrings and pages cite eq. (s.k) of the theory page: every cited number must exist there."""
+    theory = (ROOT / "docs" / "theory.md").read_text()
+    defined = set(re.findall(r"\\tag\{(\d+\.\d+)\}", theory))
+    assert {f"{s}.1" for s in range(1, 7)} <= defined, sorted(defined)
+    cited = re.compile(r"(?:eqs?\.|equations?)\s*((?:\(\d+\.\d+\)(?:\s*(?:-|,|and|to)\s*)?)+)", re.I)
+    missing = []
+    for path in _project_files():
+        if path.suffix not in {".py", ".md"} or not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        for m in cited.finditer(text):
+            for number in re.findall(r"\((\d+\.\d+)\)", m.group(1)):
+                if number not in defined:
+                    missing.append(f"{path.relative_to(ROOT)}: ({number})")
+    assert not missing, "cited equations that docs/theory.md does not define:\n" + "\n".join(missing)

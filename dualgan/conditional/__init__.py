@@ -1,4 +1,4 @@
-r"""Conditional GANs: generators :math:`G(z, y)` and discriminators :math:`D(x, y)` (SPEC.md section 5).
+r"""Conditional GANs: generators :math:`G(z, y)` and discriminators :math:`D(x, y)` (eq. (5.14) of the theory page, docs/theory.md).
 
 The label ``y`` (integer class in ``[0, n_classes)``) enters as a one-hot code
 or a learned embedding:

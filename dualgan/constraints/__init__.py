@@ -1,4 +1,4 @@
-r"""Known linear constraints on the data (SPEC.md section 4).
+r"""Known linear constraints on the data (eqs. (4.1)-(4.9) of the theory page, docs/theory.md).
 
 Constraint sets: :class:`AffineSubspace` ``A x = b`` and
 :class:`HyperplaneUnion` (``a_k^T x = b_k`` for some k). Handlers, all with the

@@ -1,4 +1,4 @@
-r"""Discriminator side: let the features see the constraint residual (SPEC.md sections 1 and 4).
+r"""Discriminator side: let the features see the constraint residual (eq. (4.9) of the theory page, docs/theory.md).
 
 A linear dual discriminator scores :math:`w^\top\phi(x)`. Appending the
 residual to the features,

@@ -1,4 +1,4 @@
-r"""Constraint sets: one affine subspace, or a union of hyperplanes (SPEC.md section 4).
+r"""Constraint sets: one affine subspace, or a union of hyperplanes (eqs. (4.1), (4.3) and (4.8) of the theory page, docs/theory.md).
 
 * :class:`AffineSubspace` ``{x : A x = b}`` with ``A`` (r x D) of full row rank.
   A thin QR factor of :math:`A^\top = Q R` is computed once in float64, so that

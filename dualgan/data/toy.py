@@ -1,4 +1,4 @@
-r"""Gaussian mixtures used across the GAN literature (SPEC.md section 6).
+r"""Gaussian mixtures used across the GAN literature (eq. (6.1) of the theory page, docs/theory.md).
 
 * :func:`ring`: k Gaussians with means on a circle of radius 2 (the 5- and
   8-mode rings of the Dualing GANs and consensus-optimisation papers);

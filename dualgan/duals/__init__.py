@@ -1,4 +1,4 @@
-r"""Certified dual solvers for linear discriminators (SPEC.md section 1).
+r"""Certified dual solvers for linear discriminators (eqs. (1.1)-(1.12) of the theory page, docs/theory.md).
 
 >>> from dualgan.duals import LinearDual, solve
 >>> # prob = LinearDual(phi_real, phi_fake, C=1e-4); res = solve(prob); res.gap <= 1e-10

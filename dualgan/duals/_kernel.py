@@ -290,7 +290,7 @@ def logistic_newton(G, a, C, lam, slack, tol, max_iter, trace):
 
 @_jit
 def certificate(G, a, C, lam, slack):
-    """``(primal, dual, w)`` at ``lam`` from the definitions (SPEC.md section 1), not from the iteration's q.
+    """``(primal, dual, w)`` at ``lam`` from the definitions (eqs. (1.1)-(1.4) of the theory page), not from the iteration's q.
 
     ``v = G^T lam``, ``w = v/C``, ``P(w) = C/2 |w|^2 + sum_i a_i softplus(-(G w)_i)``,
     ``D = -|v|^2/(2C) + sum_i a_i H(lam_i/a_i)`` with the complement ``slack``.

@@ -3,7 +3,7 @@ r"""Mehrotra predictor-corrector interior point method for the box QP (the hinge
 .. math::
 
     \max_{0\le\lambda\le a,\; e^\top\lambda=0}\; -\frac{1}{2s}\lambda^\top Q\lambda + c^\top\lambda,
-    \qquad c = 1 \text{ by default (SPEC.md section 1, hinge variant).}
+    \qquad c = 1 \text{ by default (eq. (1.12) of the theory page, hinge variant).}
 
 With bound multipliers :math:`z_l, z_u \ge 0` each Newton system reduces to
 :math:`(Q/s + \mathrm{diag}(z_l/\lambda + z_u/(a-\lambda)))\Delta = r`, the

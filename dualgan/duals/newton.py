@@ -1,6 +1,6 @@
 r"""Interior Newton method for entropy-barrier box duals (our own solver).
 
-The generic problem (SPEC.md sections 1 and 2(B)) is
+The generic problem (eq. (1.10) of the theory page, docs/theory.md, which covers (1.3) and (2.7)) is
 
 .. math::
 

@@ -9,7 +9,7 @@ generator, so the generator ascends
         - \sum_{j\le m}\tilde\lambda_j\phi(G_\theta(z_j))\Big\|^2
         + \sum_i a_i H(\lambda_i/a_i)
 
-(SPEC.md section 1, "Generator step"): a lambda-weighted feature-moment
+(eqs. (1.13) and (1.14) of the theory page, docs/theory.md): a lambda-weighted feature-moment
 mismatch, i.e. a weighted MMD.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 r"""The validated linear-discriminator problem and its primal / dual functions.
 
-SPEC.md section 1. Real features :math:`\phi_1..\phi_n`, generated features
+Eqs. (1.1)-(1.5), (1.11) and (1.12) of the theory page, docs/theory.md. Real features :math:`\phi_1..\phi_n`, generated features
 :math:`\tilde\phi_1..\tilde\phi_m` are stacked into :math:`\Phi` (N x d) with
 labels :math:`y_i = \pm 1` and weights :math:`a_i = 1/n` (real), :math:`1/m`
 (generated). With :math:`G = \mathrm{diag}(y)\Phi` and

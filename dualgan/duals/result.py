@@ -13,7 +13,7 @@ class DualSolverWarning(RuntimeWarning):
 
 @dataclass(frozen=True)
 class DualResult:
-    r"""Solution of the linear-discriminator dual (SPEC.md section 1).
+    r"""Solution of the linear-discriminator dual (eqs. (1.3)-(1.5) of the theory page, docs/theory.md).
 
     ``lam_real`` and ``lam_fake`` are the dual variables of the real and the
     generated samples (numpy arrays for numpy input, tensors on the input's

@@ -1,4 +1,4 @@
-r"""Games as vector fields: consensus optimisation and its peers behind one optimiser protocol (SPEC.md section 3).
+r"""Games as vector fields: consensus optimisation and its peers behind one optimiser protocol (eqs. (3.1)-(3.13) of the theory page, docs/theory.md).
 
 * :class:`Game`, :class:`Player`: players with parameters and losses; the
   simultaneous field :math:`v`, :math:`J u`, :math:`J^\top u` and :math:`A^\top u` by double backward.

@@ -1,8 +1,8 @@
 r"""Local analysis of a game at a point: the Jacobian, its spectrum, and 2-D vector-field plots.
 
 A fixed point :math:`v(x^*) = 0` is attracting for simultaneous GD with small
-steps iff every eigenvalue of :math:`J(x^*)` has positive real part (SPEC.md
-section 3); for a step :math:`h` the exact condition is that every eigenvalue
+steps iff every eigenvalue of :math:`J(x^*)` has positive real part (eq. (3.11)
+of the theory page); for a step :math:`h` the exact condition is that every eigenvalue
 :math:`\mu` of :math:`J` satisfies :math:`|1 - h\mu| < 1`.
 
 * :func:`jacobian`: the full :math:`J` (rows are :math:`J^\top e_i`, one backward pass each) for small games;

@@ -11,7 +11,7 @@ equilibrium (the only one when A is nonsingular). Every optimiser of
 :mod:`dualgan.games.optimizers` with plain SGD is a *linear* map on this game,
 :math:`z_{t+1} = M z_t` (optimistic GD: on the stacked :math:`(z_t, z_{t-1})`).
 :func:`linear_update_map` writes each :math:`M` in closed form from the update
-rules of SPEC.md section 3, independently of the optimiser code, so the
+rules (3.3)-(3.10) of the theory page, independently of the optimiser code, so the
 measured geometric rate can be compared with the spectral radius of :math:`M`.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-r"""A differentiable game: players, their losses and the simultaneous gradient field (SPEC.md section 3).
+r"""A differentiable game: players, their losses and the simultaneous gradient field (eqs. (3.1) and (3.2) of the theory page, docs/theory.md).
 
 Player :math:`i` owns parameters :math:`x_i` and minimises :math:`L_i(x)`. The
 simultaneous gradient field and its Jacobian are

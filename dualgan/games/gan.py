@@ -1,8 +1,8 @@
 r"""GANs as two-player games: the general GAN game, the Dirac-GAN and GANs on Gaussian mixtures.
 
 A GAN game has two players, ``generator`` (parameters :math:`\theta`) and
-``discriminator`` (:math:`\psi`), in that order. With a loss of SPEC.md
-section 5 (components f, g, h) and discriminator regularisers :math:`R_k`:
+``discriminator`` (:math:`\psi`), in that order. With a loss of eq. (5.1)
+of the theory page (components f, g, h) and discriminator regularisers :math:`R_k`:
 
 .. math::
     L_D = -\big(E_{p_d}[f(D(x))] + E_{p_g}[g(D(G(z)))]\big) + \sum_k R_k(D, x, G(z)),

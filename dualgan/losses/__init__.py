@@ -1,4 +1,4 @@
-r"""GAN objectives in the component-function form (SPEC.md section 5).
+r"""GAN objectives in the component-function form (eqs. (5.1)-(5.6) of the theory page, docs/theory.md).
 
 The discriminator maximises :math:`E_{p_d}[f(D(x))] + E_{p_g}[g(D(x))]` and the
 generator minimises :math:`E_{p_g}[h(D(x))]`, with ``D`` the raw score (logit).

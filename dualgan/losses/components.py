@@ -1,4 +1,4 @@
-r"""The (f, g, h) component functions of the common GAN losses (SPEC.md section 5).
+r"""The (f, g, h) component functions of the common GAN losses (eqs. (5.1)-(5.6) of the theory page, docs/theory.md).
 
 =================  ==========================  ==========================  ==========================
 loss               f (real)                    g (generated)               h (generator)

@@ -1,4 +1,4 @@
-"""Sample-quality metrics that need no downloads (SPEC.md section 6)."""
+"""Sample-quality metrics that need no downloads (eqs. (6.3)-(6.7) of the theory page, docs/theory.md)."""
 from .coverage import CoverageReport, mode_coverage
 from .classifier_score import ClassifierScore, classifier_score
 from .distances import FrechetResult, MMDResult, frechet_distance, kernel_mmd

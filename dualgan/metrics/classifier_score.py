@@ -1,4 +1,4 @@
-r"""The 'internal classifier' inception score of the Dualing GANs paper (SPEC.md section 6).
+r"""The 'internal classifier' inception score of the Dualing GANs paper (eq. (6.4) of the theory page, docs/theory.md).
 
 .. math::
 

@@ -1,4 +1,4 @@
-r"""Roth et al.'s cross-testing protocol (SPEC.md section 6; Roth et al. 2017, section 5.5).
+r"""Roth et al.'s cross-testing protocol (eq. (6.7) of the theory page, docs/theory.md; Roth et al. 2017, section 5.5).
 
 Two trained GANs, A and B. Each discriminator classifies held-out real
 samples against generated ones; "positive" means *classified as real*

@@ -1,4 +1,4 @@
-r"""Distances between sample sets in a feature space (SPEC.md section 6).
+r"""Distances between sample sets in a feature space (eqs. (6.5) and (6.6) of the theory page, docs/theory.md).
 
 * :func:`frechet_distance`: the Frechet distance between Gaussians fitted to
   the two feature sets (FID with the library's digits classifier instead of

@@ -1,4 +1,4 @@
-r"""Discriminator regularisers (SPEC.md section 5).
+r"""Discriminator regularisers (eqs. (5.7)-(5.13) of the theory page, docs/theory.md).
 
 Every gradient penalty is a callable object with one signature,
 

@@ -1,4 +1,4 @@
-r"""Constraints on the discriminator's weights (SPEC.md section 5).
+r"""Constraints on the discriminator's weights (eq. (5.13) of the theory page, docs/theory.md).
 
 * :func:`apply_spectral_norm` wraps the weight of every linear/convolutional
   layer with ``torch.nn.utils.parametrizations.spectral_norm`` (Miyato et al.

@@ -97,7 +97,7 @@ def dual_gan(*, dataset: str, iterations: int, seed: int, batch_size: int = 100,
              beta1: float = 0.5, C: float = 1e-4, size: str = "small", mode: str = "minibatch", gain: float = 3.0,
              anchors: int = 100, sigma: float = 0.2, tol: float | None = None, loss: str = "logistic",
              eval_samples: int = 2000, dtype: str = "float64") -> JobResult:
-    """:class:`~dualgan.train.DualLinearGAN` with RBF features on ``anchors`` data points (SPEC.md section 1)."""
+    """:class:`~dualgan.train.DualLinearGAN` with RBF features on ``anchors`` data points (eq. (6.2) of the theory page)."""
     from ..train import DualLinearGAN
 
     return _linear_gan(DualLinearGAN, dict(tol=tol, loss=loss), dataset=dataset, iterations=iterations, seed=seed,

@@ -1,4 +1,4 @@
-"""Trainers of GANs with dualised linear discriminators (SPEC.md section 1) and their records.
+"""Trainers of GANs with dualised linear discriminators (eqs. (1.1)-(1.15) of the theory page, docs/theory.md) and their records.
 
 * :class:`DualLinearGAN`: the exact (dual) discriminator, fixed-batch monotone ascent or minibatch training;
 * :class:`StandardLinearGAN`: the standard GAN baseline on the same discriminator and features;

@@ -1,4 +1,4 @@
-r"""Trust-region discriminator steps for non-linear discriminators (SPEC.md section 2).
+r"""Trust-region discriminator steps for non-linear discriminators (eqs. (2.1)-(2.13) of the theory page, docs/theory.md).
 
 * :class:`TrustRegionDiscriminator`: one trust-region step per call with cost
   linearisation (closed form) or score linearisation (dual with the

@@ -1,6 +1,6 @@
 r"""Score linearisation quantities from ``torch.func``: scores, the tangent Gram matrix and J w.
 
-SPEC.md section 2(B). For a discriminator score :math:`F(w, x)` with trainable
+Eq. (2.5) of the theory page, docs/theory.md. For a discriminator score :math:`F(w, x)` with trainable
 parameters :math:`w \in \mathbb R^P` and a batch :math:`x_1..x_N`, let
 :math:`g_i = \partial F(w, x_i)/\partial w` (row i of the Jacobian J, N x P).
 The score-linearisation dual needs only

@@ -1,6 +1,6 @@
 r"""Trust-radius policies: accept or reject a step from its acceptance ratio, and set the next radius.
 
-SPEC.md section 2. With the acceptance ratio
+Eqs. (2.11)-(2.13) of the theory page, docs/theory.md. With the acceptance ratio
 
 .. math::
 

@@ -1,4 +1,4 @@
-r"""Trust-region steps for any torch discriminator (SPEC.md section 2).
+r"""Trust-region steps for any torch discriminator (eqs. (2.1)-(2.13) of the theory page, docs/theory.md).
 
 The discriminator cost on a batch of n real and m generated samples,
 :math:`y_i = \pm 1`, :math:`a_i = 1/n, 1/m`, :math:`\ell(s) = \log(1+e^{-s})`:
@@ -157,7 +157,7 @@ class TrustRegionDiscriminator:
         return x, y, a
 
     def cost(self, real: torch.Tensor, fake: torch.Tensor) -> float:
-        """The discriminator cost f(w) of SPEC.md section 2 on this batch."""
+        """The discriminator cost f(w) (eq. (2.1) of the theory page) on this batch."""
         x, y, a = self.batch(real, fake)
         params = self.fn.params()
         with torch.no_grad():

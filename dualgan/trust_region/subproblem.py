@@ -1,4 +1,4 @@
-r"""The score-linearisation trust-region subproblem, solved through its dual (SPEC.md section 2(B)).
+r"""The score-linearisation trust-region subproblem, solved through its dual (eqs. (2.4)-(2.10) of the theory page, docs/theory.md).
 
 Primal (model of the discriminator cost around :math:`w`, :math:`\delta \in \mathbb R^P`):
 

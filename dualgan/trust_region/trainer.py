@@ -1,6 +1,6 @@
 r"""``TrustRegionGAN``: generator steps alternating with trust-region discriminator steps.
 
-Each iteration (the Dualing GANs algorithm for non-linear discriminators, SPEC.md section 2):
+Each iteration (the Dualing GANs algorithm for non-linear discriminators, eqs. (2.1)-(2.13) of the theory page):
 
 1. draw a real batch and a generated batch :math:`G_\theta(z)`;
 2. one trust-region step of the discriminator on the cost

@@ -1,4 +1,4 @@
-"""Every dual solver against independent primal solutions (SPEC.md section 1)."""
+"""Every dual solver against independent primal solutions (eqs. (1.1)-(1.5) of the theory page, docs/theory.md)."""
 import warnings
 
 import numpy as np

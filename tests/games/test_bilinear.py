@@ -1,7 +1,7 @@
 """Bilinear game x^T A y with a random 10 x 10 A: each optimiser against its closed-form linear update map.
 
 The update maps M come from dualgan.games.linear_update_map, written from the
-update rules (SPEC.md section 3) in numpy, independently of the optimiser code.
+update rules (eqs. (3.3)-(3.10) of the theory page) in numpy, independently of the optimiser code.
 """
 import numpy as np
 import pytest

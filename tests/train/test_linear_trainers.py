@@ -50,7 +50,7 @@ def test_fixed_batch_is_monotone_and_matches_independent_solves():
 
 
 def test_danskin_gradient_matches_finite_differences():
-    """d g(theta)/d theta along a direction = central difference of cold-solved g (SPEC section 1)."""
+    """d g(theta)/d theta along a direction = central difference of cold-solved g (eq. (1.14) of the theory page)."""
     torch.manual_seed(0)
     gen = mlp_generator(seed=3, output_gain=25.0, dtype=torch.float64)
     feats = _features()

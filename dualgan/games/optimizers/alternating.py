@@ -4,7 +4,7 @@ For two players, :math:`x_1 \leftarrow x_1 - h \nabla_{x_1} L_1(x_1, x_2)`, then
 :math:`x_2 \leftarrow x_2 - h \nabla_{x_2} L_2(x_1^{new}, x_2)`. On the bilinear
 game the update map is symplectic (determinant 1) with all eigenvalues on the
 unit circle for :math:`h \sigma_{\max}(A) < 2`: the iterates stay bounded and
-cycle without converging (SPEC.md section 3).
+cycle without converging (eqs. (3.4) and (3.12) of the theory page).
 """
 from __future__ import annotations
 

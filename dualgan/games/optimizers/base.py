@@ -5,7 +5,7 @@ field :math:`\tilde v` (e.g. :math:`v + \gamma J^\top v` for consensus
 optimisation), writes it into each parameter's ``.grad`` and calls a base
 torch optimiser, as the reference implementations of consensus optimisation
 and SGA do. With the default base (plain SGD, learning rate ``lr``) the step is
-exactly :math:`x \leftarrow x - h \tilde v` of SPEC.md section 3; with
+exactly :math:`x \leftarrow x - h \tilde v` of eq. (3.3) of the theory page; with
 ``base="rmsprop"`` or ``"adam"`` the adjusted field is preconditioned by the
 base optimiser.
 
@@ -96,7 +96,7 @@ class GameOptimizer:
     lr:
         Step size :math:`h` (the base optimiser's learning rate).
     base:
-        ``"sgd"`` (default: the plain update rules of SPEC.md section 3),
+        ``"sgd"`` (default: the plain update rules (3.3)-(3.10) of the theory page),
         ``"adam"``, ``"rmsprop"`` or a callable ``(params, lr, **kw) -> Optimizer``.
     base_kwargs:
         Extra keyword arguments of the base optimiser (e.g. ``{"alpha": 0.9}``

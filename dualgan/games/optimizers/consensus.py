@@ -1,7 +1,7 @@
 r"""Consensus optimisation (Mescheder, Nowozin, Geiger 2017): :math:`x \leftarrow x - h (v + \gamma J^\top v)`.
 
 :math:`J^\top v = \nabla (\tfrac12 \|v\|^2)` is one double-backward pass
-through the field (SPEC.md section 3). The eigenvalues of the adjusted
+through the field (eq. (3.5) of the theory page, docs/theory.md). The eigenvalues of the adjusted
 Jacobian :math:`J + \gamma J^\top J` have real parts pushed right by
 :math:`\gamma \sigma^2`, which turns the purely imaginary eigenvalues of
 bilinear and Dirac-GAN games into attracting ones. The reference code feeds

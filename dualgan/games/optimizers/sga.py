@@ -27,8 +27,8 @@ the coefficient is
               \langle A^\top v, J^\top v\rangle}{n} + \epsilon\Big),
 
 with :math:`J^\top v = \nabla \tfrac12 \|v\|^2`, :math:`\epsilon = 0.1` and
-:math:`n` the number of parameter tensors, as in the reference code (SPEC.md
-section 3). On a zero-sum bilinear game :math:`\langle v, J^\top v\rangle = 0`
+:math:`n` the number of parameter tensors, as in the reference code (eq. (3.9)
+of the theory page). On a zero-sum bilinear game :math:`\langle v, J^\top v\rangle = 0`
 (J is antisymmetric), so :math:`\lambda = |\lambda_0|` and SGA coincides with
 consensus optimisation with :math:`\gamma = \lambda_0`.
 """

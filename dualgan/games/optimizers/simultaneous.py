@@ -1,4 +1,4 @@
-r"""Simultaneous gradient descent: :math:`x \leftarrow x - h\, v(x)` (SPEC.md section 3).
+r"""Simultaneous gradient descent: :math:`x \leftarrow x - h\, v(x)` (eq. (3.3) of the theory page, docs/theory.md).
 
 Every player steps on its own gradient at the same point. On the bilinear
 game :math:`x^\top A y` the update map :math:`I - hJ` has spectral radius
