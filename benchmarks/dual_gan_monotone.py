@@ -88,7 +88,7 @@ def run(args, seed: int) -> tuple[bool, int]:
           f"{cov.n_std:g} std = {cov.n_std * data.std:g})")
     print(f"{'high-quality fraction':28s} {cov.high_quality_fraction:.3f}", flush=True)
     print(f"{'seconds':28s} {seconds:.1f} ({1e3 * seconds / max(1, len(hist)):.1f} ms / iteration)", flush=True)
-    return len(drops) == 0 and gan.status == "completed", cov.modes_covered
+    return len(drops) == 0 and gan.status.success, cov.modes_covered
 
 
 if __name__ == "__main__":

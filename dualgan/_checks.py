@@ -17,6 +17,8 @@ __all__ = [
     "check_positive",
     "check_finite_tensor",
     "check_choice",
+    "check_number",
+    "check_int",
     "is_numpy_input",
 ]
 
@@ -40,6 +42,10 @@ def as_tensor(x: Any, name: str, dtype: torch.dtype | None = None,
             t = torch.as_tensor(np.asarray(x))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{name}: could not convert to an array ({exc}); pass a numpy array or a torch tensor") from exc
+    if t.is_complex():
+        # a cast to a real dtype would silently drop the imaginary part
+        raise ValueError(f"{name} is complex ({t.dtype}); pass real numbers (e.g. x.real if the imaginary part "
+                         f"is meant to be zero)")
     if dtype is not None:
         t = t.to(dtype)
     elif not torch.is_floating_point(t):
@@ -84,13 +90,114 @@ def check_matrix(x: Any, name: str, dtype: torch.dtype | None = None,
 
 
 def check_positive(value: Any, name: str) -> float:
-    """Return ``value`` as a float after checking it is finite and > 0."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from exc
-    if not math.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    """Return ``value`` as a float after checking it is a real, finite number > 0 (bools refused)."""
+    return check_number(value, name, low=0.0, low_open=True)
+
+
+def _describe_range(low, high, low_open, high_open) -> str:
+    parts = []
+    if low is not None:
+        parts.append(f"{'>' if low_open else '>='} {low:g}")
+    if high is not None:
+        parts.append(f"{'<' if high_open else '<='} {high:g}")
+    return " and ".join(parts)
+
+
+def check_number(value: Any, name: str, *, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False, allow_inf: bool = False,
+                 allow_none: bool = False) -> float | None:
+    """The one check of a real scalar argument: type, finiteness and range.
+
+    Parameters
+    ----------
+    value : Any
+        The argument as the user passed it. Python and numpy reals and 0-d real
+        tensors are accepted; ``bool``, complex numbers, strings and arrays with
+        more than one element are refused (``True`` is not a number a user means).
+    name : str
+        The argument's name, used in the error message.
+    low, high : float or None
+        Bounds of the accepted range (None: unbounded on that side).
+    low_open, high_open : bool
+        Whether the bound itself is excluded.
+    allow_inf : bool
+        Accept +-inf (within the range); NaN is always refused.
+    allow_none : bool
+        Return None for None instead of raising.
+
+    Returns
+    -------
+    float or None
+        ``value`` as a Python float.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument, the bad value and the accepted range.
+    """
+    if value is None and allow_none:
+        return None
+    rng = _describe_range(low, high, low_open, high_open)
+    fin = "" if allow_inf else "finite and "
+    want = f"a real number{' ' + rng if rng else ''}"
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1 or value.is_complex() or value.dtype == torch.bool:
+            raise ValueError(f"{name} must be {want}, got a tensor of shape {tuple(value.shape)} and dtype "
+                             f"{value.dtype}")
+        value = value.item()
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or isinstance(value, (complex, np.complexfloating)) or \
+            not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be {want}, got {value!r} ({type(value).__name__})")
+    v = float(value)
+    if math.isnan(v) or (math.isinf(v) and not allow_inf) or \
+            (low is not None and (v < low or (low_open and v == low))) or \
+            (high is not None and (v > high or (high_open and v == high))):
+        raise ValueError(f"{name} must be {fin}{rng or 'not NaN'}, got {value!r}")
+    return v
+
+
+def check_int(value: Any, name: str, *, low: int | None = None, high: int | None = None,
+              allow_none: bool = False) -> int | None:
+    """The check of an integer argument (counts, sizes, seeds, iteration caps).
+
+    Parameters
+    ----------
+    value : Any
+        Python or numpy integers are accepted; ``bool``, floats (even ``5.0``)
+        and strings are refused.
+    name : str
+        The argument's name, used in the error message.
+    low, high : int or None
+        Inclusive bounds (None: unbounded on that side).
+    allow_none : bool
+        Return None for None instead of raising.
+
+    Returns
+    -------
+    int or None
+        ``value`` as a Python int.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument, the bad value and the accepted range.
+    """
+    if value is None and allow_none:
+        return None
+    rng = _describe_range(low, high, False, False)
+    if low == 1 and high is None:
+        want = "a positive integer"
+    elif low == 0 and high is None:
+        want = "a non-negative integer"
+    else:
+        want = f"an integer{' ' + rng if rng else ''}"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be {want}, got {value!r} ({type(value).__name__})")
+    v = int(value)
+    if (low is not None and v < low) or (high is not None and v > high):
+        raise ValueError(f"{name} must be {want}, got {value!r}")
     return v
 
 

@@ -93,8 +93,8 @@ def run_one(method: str, s: dict, features: str, iterations: int, run_seed: int,
     seconds = time.perf_counter() - t0
     samples = gan.sample(2000, seed=run_seed + 7).float()
     if not bool(torch.isfinite(samples).all()):
-        return float("nan"), seconds, gan.status + " (non-finite samples)", samples[:64]
-    return classifier_score(samples).score, seconds, gan.status, samples[:64]
+        return float("nan"), seconds, str(gan.status) + " (non-finite samples)", samples[:64]
+    return classifier_score(samples).score, seconds, str(gan.status), samples[:64]
 
 
 def part_scores(args) -> None:
@@ -113,7 +113,7 @@ def part_scores(args) -> None:
             res.update({m: (float("nan"), float("nan"), "not run", None) for m in ("dual", "standard") if m not in res})
             for m in scores:
                 scores[m].append(res[m][0])
-            note = "; ".join(f"{m}: {r[2]}" for m, r in res.items() if r[2] not in ("completed", "not run"))
+            note = "; ".join(f"{m}: {r[2]}" for m, r in res.items() if not (r[2].startswith("success") or r[2] == "not run"))
             print(f"{i:3d} {s['batch_size']:5d} {s['lr_dual']:9.2e} {s['beta1']:5.2f} {s['disc_lr']:9.2e} "
                   f"{s['lr_std']:9.2e} {s['size']:>5s} | {res['dual'][0]:10.3f} {res['dual'][1]:6.1f} | "
                   f"{res['standard'][0]:9.3f} {res['standard'][1]:6.1f} {note}", flush=True)

@@ -9,7 +9,11 @@ A trainer holding a handler ``h`` does, for every generator update:
    tensor; zero for projection and for no constraint);
 3. after the generator step: ``h.update(samples)`` (the augmented Lagrangian
    updates its multipliers and penalty parameter here; others do nothing);
-4. when recording history: ``h.state(samples)``, a :class:`ConstraintState`.
+4. when recording history: ``h.state(samples)``, a :class:`ConstraintState`;
+5. in checkpoints: ``h.state_dict()`` (tensors and numbers: the multipliers,
+   penalty parameter and counters that change in training) and, on resume,
+   ``h.load_state_dict(state)``, which validates the whole state before
+   changing anything, so a resumed run equals the uninterrupted one bit for bit.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
-__all__ = ["ConstraintHandler", "ConstraintState", "NoConstraint"]
+__all__ = ["ConstraintHandler", "ConstraintState", "NoConstraint", "handler_state_dict", "handler_load_state_dict"]
 
 
 @dataclass(frozen=True)
@@ -72,3 +76,41 @@ class NoConstraint:
 
     def state(self, samples: torch.Tensor) -> ConstraintState:
         return ConstraintState(0.0, 0.0)
+
+    def state_dict(self) -> dict:
+        """Nothing changes during training: an empty dict (see :func:`handler_state_dict`)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        check_empty_state(self, state)
+
+
+def check_empty_state(handler, state) -> None:
+    """Refuse a non-empty saved state for a handler that has none."""
+    if not isinstance(state, dict) or state:
+        raise ValueError(f"{type(handler).__name__} has no training state, but the saved state is {state!r}; "
+                         f"the checkpoint was written with another constraint handler")
+
+
+def handler_state_dict(handler) -> dict:
+    """The handler's training state (multipliers, penalty parameter, counters) for a checkpoint.
+
+    A handler that changes during training must define ``state_dict()`` and
+    ``load_state_dict(state)``; a handler without them is accepted only if it
+    has no mutable state, which this function cannot know, so it raises
+    rather than write a checkpoint that would not resume bit for bit.
+    """
+    fn = getattr(handler, "state_dict", None)
+    if not callable(fn):
+        raise ValueError(f"constraint handler {type(handler).__name__} has no state_dict(); add state_dict() and "
+                         f"load_state_dict(state) (return {{}} if it has no training state) so checkpoints can "
+                         f"restore it")
+    return fn()
+
+
+def handler_load_state_dict(handler, state) -> None:
+    """Restore what :func:`handler_state_dict` saved (validated by the handler before anything changes)."""
+    fn = getattr(handler, "load_state_dict", None)
+    if not callable(fn):
+        raise ValueError(f"constraint handler {type(handler).__name__} has no load_state_dict(state)")
+    fn(state)

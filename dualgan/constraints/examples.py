@@ -255,12 +255,15 @@ def train_constrained(data: ConstrainedMixture, handler=None, steps: int = 2000,
         z = torch.randn(n_eval, noise_dim, generator=eval_gen, dtype=torch.float64).to(dtype=dtype, device=device)
         samples = generator(z).detach()
     finite = bool(torch.isfinite(samples).all())
+    covered_input = samples
     if not finite:
         status = "diverged (non-finite samples)"
-        samples = torch.nan_to_num(samples, nan=1e6, posinf=1e6, neginf=-1e6)
+        # only for mode counting: a non-finite sample lies in no mode (it still counts in the total);
+        # the violation and the handler's state are computed on the real samples and stay NaN
+        covered_input = torch.nan_to_num(samples, nan=1e6, posinf=1e6, neginf=-1e6)
     violation = data.constraint.violation(samples)
-    coverage = mode_coverage(samples.double().cpu(), data.centers, data.std)
-    shares = data.constraint.shares(samples) if isinstance(data.constraint, HyperplaneUnion) else ()
+    coverage = mode_coverage(covered_input.double().cpu(), data.centers, data.std)
+    shares = data.constraint.shares(covered_input) if isinstance(data.constraint, HyperplaneUnion) else ()
     final = state_of(data.constraint, samples) if isinstance(handler, NoConstraint) else handler.state(samples)
     return ConstrainedRun(name or type(handler).__name__, step, seconds, violation, coverage, shares, final,
                           tuple(history), tuple(history_steps), samples.cpu(), status)

@@ -1,4 +1,4 @@
-r"""The augmented Lagrangian (method of multipliers) for generated samples (SPEC.md section 4).
+r"""The augmented Lagrangian (method of multipliers) for generated samples (eqs. (4.6) and (4.7) of the theory page, docs/theory.md).
 
 Per sample, the *active residual* :math:`R(x)` is
 
@@ -32,6 +32,8 @@ window's: when it has not fallen below ``decrease`` times that,
 ``penalty_weight``, so trainers record both in their History.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -136,6 +138,62 @@ class AugmentedLagrangian:
     def state(self, samples: torch.Tensor) -> ConstraintState:
         return state_of(self.constraint, samples, multipliers=self.multipliers.cpu().tolist(),
                         penalty_weight=self.rho)
+
+    def state_dict(self) -> dict:
+        """Everything :meth:`update` changes: multipliers, rho, the update counter and the stall window.
+
+        Returns
+        -------
+        dict
+            Tensors and numbers (``torch.save(..., weights_only=True)``-safe).
+        """
+        return {"multipliers": self.multipliers.detach().cpu().clone(), "rho": float(self.rho),
+                "n_updates": int(self.n_updates), "window_sum": float(self._window_sum),
+                "window_c": None if self._window_c is None else self._window_c.detach().cpu().clone(),
+                "previous_window": self._previous_window,
+                "settings": {"check_every": self.check_every, "growth": self.growth, "rho_max": self.rho_max,
+                             "decrease": self.decrease, "dual_step": self.dual_step}}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`'s output; everything is validated before anything changes.
+
+        Raises
+        ------
+        ValueError
+            When keys are missing, shapes differ from this handler's constraint,
+            values are not finite, or the handler was built with other settings.
+        """
+        keys = {"multipliers", "rho", "n_updates", "window_sum", "window_c", "previous_window", "settings"}
+        if not isinstance(state, dict) or set(state) != keys:
+            got = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"AugmentedLagrangian state must have the keys {sorted(keys)}, got {got}; it was "
+                             f"written by another constraint handler")
+        mu = state["multipliers"]
+        n = self.multipliers.shape[0]
+        if not isinstance(mu, torch.Tensor) or tuple(mu.shape) != (n,) or not bool(torch.isfinite(mu).all()):
+            raise ValueError(f"saved multipliers must be {n} finite numbers (one per equation or hyperplane of "
+                             f"this handler's constraint), got {mu!r}")
+        wc = state["window_c"]
+        if wc is not None and (not isinstance(wc, torch.Tensor) or tuple(wc.shape) != (n,)):
+            raise ValueError(f"saved window_c must be None or {n} numbers, got {wc!r}")
+        settings = {"check_every": self.check_every, "growth": self.growth, "rho_max": self.rho_max,
+                    "decrease": self.decrease, "dual_step": self.dual_step}
+        if state["settings"] != settings:
+            raise ValueError(f"the saved AugmentedLagrangian had settings {state['settings']} but this one has "
+                             f"{settings}; construct the handler with the checkpoint's settings")
+        rho = float(state["rho"])
+        if not (math.isfinite(rho) and rho > 0):
+            raise ValueError(f"saved rho must be finite and > 0, got {state['rho']!r}")
+        n_updates = state["n_updates"]
+        if isinstance(n_updates, bool) or not isinstance(n_updates, int) or n_updates < 0:
+            raise ValueError(f"saved n_updates must be a non-negative integer, got {n_updates!r}")
+        self.multipliers = mu.detach().to(torch.float64).clone()
+        self.rho = rho
+        self.n_updates = n_updates
+        self._window_sum = float(state["window_sum"])
+        self._window_c = None if wc is None else wc.detach().to(torch.float64).clone()
+        prev = state["previous_window"]
+        self._previous_window = None if prev is None else float(prev)
 
 
 def active_residual(constraint, x: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-r"""Soft constraints: a weighted penalty added to the generator's loss (SPEC.md section 4).
+r"""Soft constraints: a weighted penalty added to the generator's loss (eqs. (4.4) and (4.5) of the theory page, docs/theory.md).
 
 The generator minimises :math:`L_G + \gamma\, E_z[c(G(z))]` with
 
@@ -79,6 +79,16 @@ class Penalty:
 
     def update(self, samples: torch.Tensor) -> None:
         return None
+
+    def state_dict(self) -> dict:
+        """No training state (the weight never changes): ``{}``."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Accept only the empty state this handler saves."""
+        from .base import check_empty_state
+
+        check_empty_state(self, state)
 
     def state(self, samples: torch.Tensor) -> ConstraintState:
         return state_of(self.constraint, samples, penalty_weight=self.weight)

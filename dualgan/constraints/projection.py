@@ -1,4 +1,4 @@
-r"""Hard constraints: a projection layer as the generator's last layer (SPEC.md section 4).
+r"""Hard constraints: a projection layer as the generator's last layer (eqs. (4.2) and (4.3) of the theory page, docs/theory.md).
 
 For a subspace, :math:`P(x) = x - A^\top(AA^\top)^{-1}(Ax - b)` is affine with
 Jacobian :math:`I - Q Q^\top` (an orthogonal projector), so it is
@@ -73,6 +73,16 @@ class Projection:
 
     def update(self, samples: torch.Tensor) -> None:
         return None
+
+    def state_dict(self) -> dict:
+        """No training state (the weight never changes): ``{}``."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Accept only the empty state this handler saves."""
+        from .base import check_empty_state
+
+        check_empty_state(self, state)
 
     def state(self, samples: torch.Tensor) -> ConstraintState:
         return state_of(self.constraint, samples)

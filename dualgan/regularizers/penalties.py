@@ -1,4 +1,4 @@
-r"""Gradient penalties on the discriminator (SPEC.md section 5).
+r"""Gradient penalties on the discriminator (eqs. (5.7)-(5.11) of the theory page, docs/theory.md).
 
 Each penalty is :math:`w \, E_{x \sim p_x}[R(\nabla_x D(x))]` for a sampling
 distribution :math:`p_x` and a function :math:`R` of the input gradient; it is
@@ -27,6 +27,11 @@ their graph, so a game optimiser that differentiates the discriminator's loss
 with respect to the generator too (consensus optimisation, SGA) sees the
 penalty's full dependence; pass ``x_fake.detach()`` in an ordinary
 discriminator step.
+
+Non-finite values are propagated, never masked: a discriminator whose
+weights or scores are NaN gives a NaN penalty (and NaN gradients), which
+trainers report as a non-finite status; no penalty maps NaN to a finite
+number.
 
 Per-sample gradients come from one backward pass of ``scores.sum()``; that is
 exact only when the discriminator treats samples independently (no batch
@@ -77,6 +82,23 @@ class GradientPenalty:
 
     def weight_at(self, step: int | None = None) -> float:
         return self.schedule(step)
+
+    def state_dict(self) -> dict:
+        """Training state for checkpoints: the schedule's counter and, if any, the random generator's state."""
+        gen = getattr(self, "generator", None)
+        return {"schedule": self.schedule.state_dict(), "generator": None if gen is None else gen.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`'s output (validated before anything changes)."""
+        if not isinstance(state, dict) or set(state) != {"schedule", "generator"}:
+            raise ValueError(f"a penalty state is {{'schedule': ..., 'generator': ...}}, got {state!r}")
+        gen = getattr(self, "generator", None)
+        if (gen is None) != (state["generator"] is None):
+            raise ValueError("the saved penalty and this one differ in having a torch.Generator; construct it "
+                             "with the checkpoint's settings")
+        self.schedule.load_state_dict(state["schedule"])
+        if gen is not None:
+            gen.set_state(state["generator"])
 
     def unweighted(self, discriminator, x_real: torch.Tensor, x_fake: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
@@ -216,11 +238,13 @@ class JSRegularizer(R1):
 
 
 def _safe_norm(v: torch.Tensor) -> torch.Tensor:
-    # sqrt has an infinite derivative at 0; a zero gradient row gets derivative 0 instead of NaN
+    # sqrt has an infinite derivative at 0; a zero gradient row gets derivative 0 instead of NaN.
+    # Only exact zeros take that branch: a NaN row stays NaN (``sq > 0`` is False for NaN, so the
+    # test is ``sq == 0``), never a finite norm.
     sq = v.pow(2).sum(dim=1)
-    positive = sq > 0
-    safe = torch.where(positive, sq, torch.ones_like(sq))
-    return torch.where(positive, safe.sqrt(), torch.zeros_like(sq))
+    zero = sq == 0
+    safe = torch.where(zero, torch.ones_like(sq), sq)
+    return torch.where(zero, torch.zeros_like(sq), safe.sqrt())
 
 
 def _check_batch(x, name: str) -> torch.Tensor:

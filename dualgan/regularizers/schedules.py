@@ -1,4 +1,4 @@
-r"""Weight schedules for regularisers (Roth et al.'s annealing, SPEC.md section 5).
+r"""Weight schedules for regularisers (Roth et al.'s annealing, eq. (5.12) of the theory page, docs/theory.md).
 
 A schedule maps the step count ``t`` to a weight. It is also a tiny counter,
 in the manner of ``torch.optim.lr_scheduler``: :meth:`Schedule.step` advances
@@ -37,6 +37,16 @@ class Schedule:
 
     def __call__(self, step: int | None = None) -> float:
         return self.current if step is None else self.value(_check_step(step))
+
+    def state_dict(self) -> dict:
+        """The counter, the one thing that changes in training (for checkpoints)."""
+        return {"step_count": int(self.step_count)}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`'s output (validated first)."""
+        if not isinstance(state, dict) or set(state) != {"step_count"}:
+            raise ValueError(f"a Schedule state is {{'step_count': n}}, got {state!r}")
+        self.step_count = _check_step(state["step_count"])
 
 
 class ConstantSchedule(Schedule):

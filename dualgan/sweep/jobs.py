@@ -171,7 +171,7 @@ def _linear_gan(cls, extra: dict, *, dataset, iterations, seed, batch_size, lr, 
     gan = cls(gen, RBF(anchor_points, sigma=sigma), C=C, noise_dim=2, batch_size=batch_size, mode=mode, lr=lr,
               beta1=beta1, seed=seed, **extra)
     hist = gan.fit(data, iterations)
-    status = "ok" if gan.status == "completed" else f"trainer status: {gan.status}"
+    status = "ok" if gan.status.success else f"trainer status: {gan.status}"
     objective = float(hist["objective"][-1]) if len(hist) else math.nan
     return _coverage_result(gan.sample(eval_samples, seed=seed + 7), data, status, final_objective=objective)
 

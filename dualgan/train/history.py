@@ -4,8 +4,8 @@ A :class:`History` is a column store of floats: one row per iteration, one
 column per recorded quantity. The standard columns are
 
 ``iteration``, ``objective`` (the value the trainer claims to increase, e.g.
-the dual value :math:`g(\theta_t) = \max_\lambda D(\lambda;\theta_t)` of SPEC.md
-section 1), ``gap`` (the duality gap certificate), ``lambda_mean`` /
+the dual value :math:`g(\theta_t) = \max_\lambda D(\lambda;\theta_t)` of eq. (1.13)
+of the theory page), ``gap`` (the duality gap certificate), ``lambda_mean`` /
 ``lambda_min`` / ``lambda_max`` (statistics of the dual variables) and
 ``seconds`` (cumulative wall time);
 
@@ -14,7 +14,7 @@ steps, ``step_size``, ``constraint_mean_violation``, ...). A column that
 appears later in a run is back-filled with NaN; a value a trainer does not
 report in some row is NaN there too.
 
-Monotone ascent (SPEC.md section 1) is checked with :meth:`History.is_monotone`
+Monotone ascent (eq. (1.15) of the theory page, docs/theory.md) is checked with :meth:`History.is_monotone`
 and inspected with :meth:`History.decreases`, which lists every iteration where
 the objective fell and by how much.
 
@@ -33,11 +33,14 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
+
+from .._io import atomic_write_text, atomic_write_with, check_writable_path
 
 __all__ = ["History", "Decrease", "STANDARD_COLUMNS"]
 
@@ -235,38 +238,56 @@ class History:
     def save(self, path) -> Path:
         """Write to ``path``: ``.json`` (text) or ``.npz`` (numpy archive, no pickled objects)."""
         path = Path(path)
+        if path.suffix not in (".json", ".npz"):
+            raise ValueError(f"path must end in .json or .npz, got {str(path)!r}")
+        check_writable_path(path, "path")
+        # atomic: written to a temporary file in the same folder, then renamed, so a kill while
+        # saving leaves the previous file intact (never a truncated one)
         if path.suffix == ".json":
-            path.write_text(json.dumps(self.to_dict(), allow_nan=True))
-        elif path.suffix == ".npz":
+            atomic_write_text(path, json.dumps(self.to_dict(), allow_nan=True))
+        else:
             payload = {f"col:{k}": self.column(k) for k in self._columns}
             payload.update({f"arr:{k}": v for k, v in self._arrays.items()})
             payload["__meta__"] = np.array(json.dumps({"format": _FORMAT, "meta": self.meta,
                                                        "columns": list(self._columns)}))
-            with open(path, "wb") as fh:
-                np.savez(fh, **payload)
-        else:
-            raise ValueError(f"path must end in .json or .npz, got {str(path)!r}")
+
+            def write(tmp):
+                with open(tmp, "wb") as fh:
+                    np.savez(fh, **payload)
+
+            atomic_write_with(path, write)
         return path
 
     @classmethod
     def load(cls, path) -> "History":
         """Read a history written by :meth:`save`."""
         path = Path(path)
-        if path.suffix == ".json":
-            return cls.from_dict(json.loads(path.read_text()))
-        if path.suffix == ".npz":
+        if path.suffix not in (".json", ".npz"):
+            raise ValueError(f"path must end in .json or .npz, got {str(path)!r}")
+        if not path.is_file():
+            raise ValueError(f"History file {str(path)!r} does not exist")
+        try:
+            if path.suffix == ".json":
+                return cls.from_dict(json.loads(path.read_bytes().decode("utf-8")))
             with np.load(path, allow_pickle=False) as data:
                 header = json.loads(str(data["__meta__"]))
-                if header.get("format") != _FORMAT:
-                    raise ValueError(f"{path} is not a saved dualgan History")
+                if not isinstance(header, dict) or header.get("format") != _FORMAT:
+                    raise ValueError("not a saved dualgan History")
                 h = cls(meta=header["meta"])
                 h._columns = {k: data[f"col:{k}"].astype(np.float64).tolist() for k in header["columns"]}
-                h._n_rows = len(next(iter(h._columns.values()))) if h._columns else 0
+                lengths = {len(c) for c in h._columns.values()}
+                if len(lengths) > 1:
+                    raise ValueError("columns have different lengths")
+                h._n_rows = lengths.pop() if lengths else 0
                 for key in data.files:
                     if key.startswith("arr:"):
                         h._arrays[key[4:]] = data[key].astype(np.float64)
             return h
-        raise ValueError(f"path must end in .json or .npz, got {str(path)!r}")
+        except (ValueError, KeyError, TypeError, EOFError, OSError, UnicodeDecodeError, AttributeError,
+                zipfile.BadZipFile) as exc:
+            raise ValueError(f"cannot read History file {str(path)!r} ({type(exc).__name__}: {exc}); it is "
+                             f"empty, truncated or not written by History.save: restore it from a copy or "
+                             f"re-run the training") from exc
 
     # ------------------------------------------------------------ plotting
     def plot(self, columns: Iterable[str] = ("objective",), ax=None, label: str | None = None,
@@ -279,10 +300,13 @@ class History:
             import matplotlib.pyplot as plt
 
             _, ax = plt.subplots(figsize=(6, 3.5))
+        if isinstance(columns, str):  # one column name, not an iterable of characters
+            columns = (columns,)
+        columns = tuple(columns)
         its = self.iterations()
         for name in columns:
             values = self.column(name)
-            lab = name if label is None else (label if len(tuple(columns)) == 1 else f"{label}: {name}")
+            lab = name if label is None else (label if len(columns) == 1 else f"{label}: {name}")
             ax.plot(its, np.abs(values) if logy else values, label=lab, **plot_kwargs)
         if logy:
             ax.set_yscale("log")
@@ -290,10 +314,16 @@ class History:
         ax.legend(loc="best", fontsize="small")
         return ax
 
-    def plot_objective(self, path=None, title: str | None = None, tol: float = 1e-9):
-        """Objective and duality gap side by side, decreases beyond ``tol`` marked in red.
+    def plot_objective(self, path=None, title: str | None = None, tol: float = 1e-9,
+                       gap_tol: float | None = None):
+        r"""Objective and duality gap side by side, decreases beyond ``tol`` marked in red.
 
-        Writes a PNG when ``path`` is given; returns the Figure.
+        The gap panel is on a log axis: recorded gaps can be exactly 0 or
+        slightly negative (a few ulps of the objective) by rounding, so it
+        plots :math:`\max(\mathrm{gap}, \epsilon)` with :math:`\epsilon` the
+        float64 machine epsilon, and ``gap_tol`` (the solver tolerance, if
+        given) as a dashed line. Writes a PNG (atomically) when ``path`` is
+        given; returns the Figure.
         """
         import matplotlib
 
@@ -310,16 +340,51 @@ class History:
                             label=f"{len(bad)} decreases > {tol:g}")
             axes[0, 0].legend(loc="best", fontsize="small")
         if panels == 2:
-            gap = self.column("gap")
-            axes[0, 1].semilogy(self.iterations(), np.maximum(gap, 1e-300), label="duality gap")
-            axes[0, 1].set_xlabel("iteration")
-            axes[0, 1].legend(loc="best", fontsize="small")
+            plot_gap(axes[0, 1], self.iterations(), self.column("gap"), gap_tol=gap_tol)
         if title:
             fig.suptitle(title)
         fig.tight_layout()
         if path is not None:
-            fig.savefig(path, dpi=100)
+            save_figure(fig, path, dpi=100)
         return fig
+
+
+def plot_gap(ax, iterations, gap, gap_tol: float | None = None, label: str = "duality gap"):
+    r"""Draw a duality-gap curve readable on a log axis.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+        Where to draw.
+    iterations, gap : array-like
+        The x values and the recorded gaps. Gaps are certified to be
+        :math:`\ge 0` mathematically but are computed as a difference of two
+        nearly equal floats, so values of 0 or tiny negatives (rounding) occur;
+        they are drawn at the float64 machine epsilon, labelled as such. NaN
+        gaps stay NaN (gaps in the curve), never a finite value.
+    gap_tol : float or None
+        The solver's gap tolerance, drawn as a dashed horizontal line.
+    """
+    gap = np.asarray(gap, dtype=np.float64)
+    eps = float(np.finfo(np.float64).eps)
+    shown = np.where(np.isnan(gap), np.nan, np.maximum(gap, eps))
+    ax.semilogy(iterations, shown, label=f"{label} (values < {eps:.1e} drawn at {eps:.1e})")
+    if gap_tol is not None:
+        ax.axhline(float(gap_tol), color="grey", ls="--", lw=1, label=f"tolerance {float(gap_tol):g}")
+    finite = shown[np.isfinite(shown)]
+    top = max([float(finite.max()) if finite.size else 1.0] + ([float(gap_tol)] if gap_tol else []))
+    ax.set_ylim(eps / 2, max(top * 2, eps * 10))
+    ax.set_xlabel("iteration")
+    ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+def save_figure(fig, path, **savefig_kwargs):
+    """``fig.savefig`` to a temporary file next to ``path``, then an atomic rename onto ``path``."""
+    path = Path(path)
+    fmt = savefig_kwargs.pop("format", None) or (path.suffix[1:] if path.suffix else "png")
+    atomic_write_with(path, lambda tmp: fig.savefig(tmp, format=fmt, **savefig_kwargs), suffix=path.suffix)
+    return path
 
 
 def _check_tol(tol) -> float:

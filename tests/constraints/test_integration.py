@@ -33,7 +33,7 @@ def _dual_gan(data, handler, dtype=torch.float64, iterations=15):
 def test_dual_gan_with_projection_keeps_samples_on_the_subspace(data):
     for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-6)):
         gan, hist = _dual_gan(data, Projection(data.constraint), dtype=dtype, iterations=5)
-        assert gan.status == "completed"
+        assert gan.status.success
         x = gan.sample(500).double().numpy()
         A, b = data.constraint.A.numpy(), data.constraint.b.numpy()
         assert np.abs(x @ A.T - b).max() <= tol
@@ -47,7 +47,7 @@ def test_dual_gan_penalty_reduces_violation_and_al_is_recorded(data):
     assert v1 < 0.5 * v0
     al = AugmentedLagrangian(data.constraint, rho=5.0, check_every=5)
     gan2, hist = _dual_gan(data, al)
-    assert gan2.status == "completed"
+    assert gan2.status.success
     rows = hist.to_dict() if hasattr(hist, "to_dict") else None
     assert rows is not None
     text = repr(rows)
