@@ -9,6 +9,9 @@ r"""Games as vector fields: consensus optimisation and its peers behind one opti
 * Analysis: :func:`jacobian`, :func:`eigenvalues`, :func:`leading_eigenvalues`,
   :func:`plot_vector_field`; :func:`linear_update_map` (closed-form update maps on the bilinear game).
 * Harness: :func:`run_optimizer`, :func:`compare_optimizers`.
+* Batched runs and stability maps: :class:`FunctionalGame` (:func:`bilinear_functional`,
+  :func:`dirac_functional`, :func:`as_functional`), :func:`batched_run`, :func:`stability_map`,
+  :func:`local_update_map`, :func:`local_rate`.
 
 >>> from dualgan.games import BilinearGame, random_matrix, make_optimizer
 >>> game = BilinearGame(random_matrix(4, seed=0, singular_values=(0.5, 1.5)), seed=1)
@@ -23,6 +26,9 @@ from .bilinear import BilinearGame, bilinear_jacobian, linear_update_map, random
 from .game import FieldEvaluation, Game, Player
 from .gan import DiracGAN, GANGame, MixtureGAN, mlp
 from .harness import Comparison, ComparisonRow, RunResult, compare_optimizers, default_metric, run_optimizer
+from .functional import (BatchedRun, ClippedDiracGAN, FunctionalGame, NotBatchableError, as_functional, batched_run,
+                         bilinear_functional, dirac_functional, functional_base)
+from .stability import StabilityMap, local_rate, local_update_map, stability_map
 from .optimizers import (
     OPTIMIZERS,
     AlternatingGD,
@@ -48,4 +54,7 @@ __all__ = [
     "GANGame", "DiracGAN", "MixtureGAN", "mlp",
     "jacobian", "eigenvalues", "leading_eigenvalues", "SpectrumReport", "plot_vector_field",
     "run_optimizer", "compare_optimizers", "RunResult", "ComparisonRow", "Comparison", "default_metric",
+    "FunctionalGame", "NotBatchableError", "as_functional", "bilinear_functional", "dirac_functional",
+    "functional_base", "batched_run", "BatchedRun", "ClippedDiracGAN",
+    "stability_map", "StabilityMap", "local_update_map", "local_rate",
 ]

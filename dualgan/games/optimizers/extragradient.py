@@ -8,6 +8,8 @@ optimiser's moment estimates see both fields, as in extra-Adam (Gidel et al.
 """
 from __future__ import annotations
 
+import math
+
 from .base import GameOptimizer, StepRecord, register
 
 __all__ = ["Extragradient"]
@@ -15,9 +17,21 @@ __all__ = ["Extragradient"]
 
 @register
 class Extragradient(GameOptimizer):
-    """Extragradient; ``update_norm`` is :math:`\\|v(x')\\|`, the field used for the real step."""
+    """Extragradient; ``update_norm`` is :math:`\\|v(x')\\|`, the field used for the real step.
+
+    ``extrapolation`` (float > 0, default 1.0): the look-ahead step is
+    ``extrapolation * lr`` (the base optimiser's learning rate is scaled for
+    the look-ahead only), :math:`x' = x - c h v(x)`; the default is
+    Korpelevich's rule with equal steps. The record's ``coefficient`` is ``c``.
+    """
 
     name = "extragradient"
+
+    def __init__(self, lr: float = 0.01, base="sgd", base_kwargs=None, extrapolation: float = 1.0):
+        super().__init__(lr, base, base_kwargs)
+        if not (math.isfinite(float(extrapolation)) and float(extrapolation) > 0):
+            raise ValueError(f"extrapolation (look-ahead step / lr) must be a finite number > 0, got {extrapolation!r}")
+        self.extrapolation = float(extrapolation)
 
     def _step(self, game) -> StepRecord:
         ev = game.evaluate()
@@ -25,11 +39,19 @@ class Extragradient(GameOptimizer):
         if bad is not None:
             return bad
         saved = game.get_values()
-        self._apply(game, ev.field)
+        if self.extrapolation != 1.0:
+            for group in self._optimizer.param_groups:
+                group["lr"] = self.extrapolation * self.lr
+        try:
+            self._apply(game, ev.field)
+        finally:
+            if self.extrapolation != 1.0:
+                for group in self._optimizer.param_groups:
+                    group["lr"] = self.lr
         lookahead = game.vector_field()
         game.set_values(saved)
         bad = self._non_finite(ev.field, ev.losses, lookahead)
         if bad is not None:
             return bad
         self._apply(game, lookahead)
-        return self._record(ev.field, ev.losses, lookahead)
+        return self._record(ev.field, ev.losses, lookahead, coefficient=self.extrapolation)

@@ -1,0 +1,1115 @@
+r"""Functional games: the players' losses as a pure function of the stacked parameters, batched with ``torch.func``.
+
+A :class:`FunctionalGame` holds ``losses(z) -> (L_1, ..., L_k)``, a pure
+function of one flat parameter vector :math:`z \in \mathbb{R}^n` (players'
+parameters stacked in player order), and the players' sizes. From it
+``torch.func`` gives, for a whole batch of parameter vectors at once
+(``vmap`` over the batch),
+
+.. math::
+    v(z) = (\nabla_{z_1} L_1, \dots, \nabla_{z_k} L_k), \qquad J u, \qquad J^\top u, \qquad J(z),
+
+(``jacrev`` of the losses, ``jvp``/``vjp`` of the field, ``jacfwd`` of the
+field), so every optimiser of :mod:`dualgan.games.optimizers` can run on a
+batch of seeds and hyper-parameters in one loop of tensor operations
+(:func:`batched_run`). Built-in small games come with closed forms of
+:math:`v` and :math:`J` (the *fast path*, checked against the ``torch.func``
+path and the object games in the tests):
+
+* :func:`bilinear_functional`: :math:`x^\top A y` (:class:`~dualgan.games.BilinearGame`);
+* :func:`dirac_functional`: the Dirac-GAN of Mescheder, Geiger, Nowozin,
+  "Which Training Methods for GANs do actually Converge?", ICML 2018, with the
+  minimax, non-saturating, Wasserstein, hinge or least-squares loss, R1, R2,
+  the WGAN-GP and DRAGAN penalties, and WGAN's weight clipping;
+* :func:`as_functional`: the functional form of a built-in object game
+  (:class:`~dualgan.games.BilinearGame`, :class:`~dualgan.games.DiracGAN`),
+  or a clear :class:`NotBatchableError` naming what cannot be batched.
+
+The base optimisers (the torch optimiser that receives the adjusted field) are
+written functionally as well (:func:`functional_base`): ``"sgd"`` (with
+momentum, dampening, Nesterov, weight decay), ``"adam"`` (with amsgrad, weight
+decay) and ``"rmsprop"`` (with momentum, centred, weight decay), each step the
+arithmetic of ``torch.optim``'s single-tensor CPU implementation, per
+parameter coordinate (a player that does not move in an alternating step
+keeps its state, as a torch parameter whose ``.grad`` is None does).
+
+Everything here is float64 by default; a cell whose field, direction or
+iterate stops being finite, or whose :math:`\|v\|` or distance passes
+``diverge_above``, is frozen at its last finite iterate and flagged
+(:attr:`BatchedRun.diverged`); no NaN is turned into a number.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field as dc_field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .._checks import check_positive
+from ..regularizers import clip_weights
+from .gan import DiracGAN
+
+__all__ = ["FunctionalGame", "NotBatchableError", "FunctionalBase", "functional_base", "bilinear_functional",
+           "dirac_functional", "as_functional", "BatchedRun", "batched_run", "BATCHABLE_OPTIMIZERS",
+           "COEFFICIENTS", "ClippedDiracGAN"]
+
+#: the optimisers :func:`batched_run` knows (every optimiser of the library)
+BATCHABLE_OPTIMIZERS = ("simultaneous", "alternating", "consensus", "extragradient", "optimistic", "sga", "cgd")
+#: each optimiser's own coefficient (the second axis of a stability map); None: the method has none
+COEFFICIENTS = {"simultaneous": None, "alternating": None, "consensus": "gamma", "extragradient": "extrapolation",
+                "optimistic": None, "sga": "lam", "cgd": None}
+_MAX_DENSE = 256   # largest game for which CGD's batched dense Jacobian is formed
+
+
+class NotBatchableError(ValueError):
+    """An optimiser, base optimiser or game that the batched runner cannot batch (the message names it).
+
+    The per-run harness (:func:`dualgan.games.run_optimizer`) still runs it.
+    """
+
+
+# ============================================================================================ the game
+@dataclass(frozen=True)
+class FunctionalGame:
+    r"""A game given as a pure function of the stacked parameters.
+
+    Parameters
+    ----------
+    losses : callable
+        ``losses(z) -> tensor`` of shape ``(k,)``: player :math:`i`'s loss
+        :math:`L_i(z)` at one flat parameter vector ``z`` of shape ``(n,)``.
+        Must be written with torch operations that ``torch.func.vmap``,
+        ``jacrev`` and ``jvp`` can transform (no ``.item()``, no in-place
+        updates of the input, no ``torch.autograd.grad``).
+    player_sizes : tuple of int
+        Number of parameters of each player; they are stacked in this order
+        (player :math:`i` owns ``z[sum(sizes[:i]) : sum(sizes[:i+1])]``).
+    name : str, default "game"
+        Display name.
+    player_names : tuple of str, optional
+        Default ``("player0", "player1", ...)``.
+    equilibrium : tensor of shape (n,), optional
+        A point with :math:`v = 0`; distances, rates and the exact local
+        analysis are measured there. None: only :math:`\|v\|` is reported.
+    zero_sum : bool, default False
+        Declares :math:`J_{ij} = -J_{ji}^\top` (two players whose losses sum
+        to a separable function), as :attr:`dualgan.games.Game.zero_sum`.
+    n_tensors : int, optional
+        Number of parameter tensors of the object game (SGA's sign alignment
+        divides by it, as the reference code does); default: the number of players.
+    initial_point : callable, optional
+        ``seed -> tensor (n,)``: the initial point of seed ``seed``.
+        Default: ``equilibrium + N(0, I)`` drawn from ``torch.Generator().manual_seed(seed)``.
+    make_game : callable, optional
+        ``z -> dualgan.games.Game``: the equivalent object game at the
+        parameters ``z`` (for the per-run harness), if there is one.
+    fast_field, fast_jacobian : callable, optional
+        Closed forms ``Z (B, n) -> V (B, n)`` and ``Z -> J (B, n, n)`` used by
+        :func:`batched_run` instead of ``torch.func`` (they must agree with
+        ``losses``; the built-in games' closed forms are tested against it).
+    project : callable, optional
+        ``Z (B, n) -> Z`` applied after every complete step (WGAN's weight
+        clipping), as :meth:`dualgan.games.Game.after_step`.
+    dtype : torch.dtype, default torch.float64
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dualgan.games import FunctionalGame
+    >>> g = FunctionalGame(lambda z: torch.stack([z[0] * z[1], -z[0] * z[1]]), (1, 1),
+    ...                    equilibrium=torch.zeros(2, dtype=torch.float64), zero_sum=True)
+    >>> g.field(torch.tensor([[1.0, 2.0]], dtype=torch.float64)).tolist()     # (dL1/dx, dL2/dy) = (y, -x)
+    [[2.0, -1.0]]
+    """
+
+    losses: Callable
+    player_sizes: tuple
+    name: str = "game"
+    player_names: tuple | None = None
+    equilibrium: torch.Tensor | None = None
+    zero_sum: bool = False
+    n_tensors: int | None = None
+    initial_point: Callable | None = None
+    make_game: Callable | None = None
+    fast_field: Callable | None = None
+    fast_jacobian: Callable | None = None
+    project: Callable | None = None
+    dtype: torch.dtype = torch.float64
+    _owner: torch.Tensor = dc_field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        if not callable(self.losses):
+            raise ValueError("losses must be a callable z (n,) -> tensor (k,) of the players' losses")
+        sizes = tuple(self.player_sizes) if isinstance(self.player_sizes, (tuple, list)) else None
+        if not sizes or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sizes):
+            raise ValueError(f"player_sizes must be a non-empty tuple of positive integers (parameters per player), "
+                             f"got {self.player_sizes!r}")
+        object.__setattr__(self, "player_sizes", sizes)
+        names = self.player_names if self.player_names is not None else tuple(f"player{i}" for i in range(len(sizes)))
+        if len(names) != len(sizes):
+            raise ValueError(f"player_names has {len(names)} names for {len(sizes)} players")
+        object.__setattr__(self, "player_names", tuple(names))
+        if self.dtype not in (torch.float64, torch.float32):
+            raise ValueError(f"dtype must be torch.float64 or torch.float32, got {self.dtype}")
+        if self.equilibrium is not None:
+            eq = torch.as_tensor(self.equilibrium, dtype=self.dtype).reshape(-1)
+            if eq.shape != (self.n,) or not bool(torch.isfinite(eq).all()):
+                raise ValueError(f"equilibrium must be a finite vector of shape ({self.n},), got shape "
+                                 f"{tuple(eq.shape)}")
+            object.__setattr__(self, "equilibrium", eq)
+        if self.n_tensors is None:
+            object.__setattr__(self, "n_tensors", len(sizes))
+        elif not isinstance(self.n_tensors, int) or self.n_tensors < 1:
+            raise ValueError(f"n_tensors must be a positive integer, got {self.n_tensors!r}")
+        for nm in ("initial_point", "make_game", "fast_field", "fast_jacobian", "project"):
+            if getattr(self, nm) is not None and not callable(getattr(self, nm)):
+                raise ValueError(f"{nm} must be a callable or None")
+        owner = torch.cat([torch.full((s,), i, dtype=torch.long) for i, s in enumerate(sizes)])
+        object.__setattr__(self, "_owner", owner)
+
+    # ------------------------------------------------------------------ shapes
+    @property
+    def n(self) -> int:
+        """Total number of parameters."""
+        return sum(self.player_sizes)
+
+    @property
+    def player_slices(self) -> list:
+        """Slices of the flat vector owned by each player."""
+        out, start = [], 0
+        for s in self.player_sizes:
+            out.append(slice(start, start + s))
+            start += s
+        return out
+
+    def start(self, seed: int) -> torch.Tensor:
+        """The initial point of ``seed`` (shape ``(n,)``, :attr:`dtype`)."""
+        if self.initial_point is not None:
+            z = torch.as_tensor(self.initial_point(int(seed)), dtype=self.dtype).reshape(-1)
+        else:
+            gen = torch.Generator().manual_seed(int(seed))
+            z = torch.randn(self.n, generator=gen, dtype=torch.float64).to(self.dtype)
+            if self.equilibrium is not None:
+                z = z + self.equilibrium
+        if z.shape != (self.n,):
+            raise ValueError(f"initial_point({seed}) must return shape ({self.n},), got {tuple(z.shape)}")
+        return z
+
+    # ------------------------------------------------------------------ torch.func path
+    def field_one(self, z: torch.Tensor) -> torch.Tensor:
+        r""":math:`v(z)` at one point ``z`` of shape ``(n,)`` by ``torch.func.jacrev`` of the losses."""
+        grads = torch.func.jacrev(self._checked_losses)(z)          # (k, n): row i = grad of L_i
+        return grads.gather(0, self._owner.to(z.device).unsqueeze(0)).squeeze(0)
+
+    def _checked_losses(self, z):
+        out = self.losses(z)
+        if not isinstance(out, torch.Tensor) or out.shape != (len(self.player_sizes),):
+            raise ValueError(f"losses(z) must return a tensor of shape ({len(self.player_sizes)},), one loss per "
+                             f"player; got {type(out).__name__} {tuple(getattr(out, 'shape', ()))}")
+        return out
+
+    def reference_field(self, Z: torch.Tensor) -> torch.Tensor:
+        """:math:`v` for a batch ``Z`` of shape ``(B, n)`` by ``torch.func`` (``vmap`` of :meth:`field_one`)."""
+        return torch.func.vmap(self.field_one)(Z)
+
+    def reference_jacobian(self, Z: torch.Tensor) -> torch.Tensor:
+        """:math:`J` for a batch ``Z`` of shape ``(B, n)`` by ``torch.func`` (``vmap`` of ``jacfwd``): ``(B, n, n)``."""
+        return torch.func.vmap(torch.func.jacfwd(self.field_one))(Z)
+
+    def jacobian_at(self, z: torch.Tensor | None = None) -> torch.Tensor:
+        """:math:`J` at one point (default: :attr:`equilibrium`) by ``torch.func.jacfwd`` of the field, ``(n, n)``."""
+        if z is None:
+            if self.equilibrium is None:
+                raise ValueError(f"game {self.name!r} declares no equilibrium; pass the point z")
+            z = self.equilibrium
+        z = torch.as_tensor(z, dtype=self.dtype).reshape(-1)
+        return torch.func.jacfwd(self.field_one)(z)
+
+    # ------------------------------------------------------------------ batched oracles (fast path if given)
+    def field(self, Z: torch.Tensor) -> torch.Tensor:
+        """:math:`v` at every row of ``Z`` ``(B, n)``: the closed form if the game has one, else ``torch.func``."""
+        return self.fast_field(Z) if self.fast_field is not None else self.reference_field(Z)
+
+    def jacobian(self, Z: torch.Tensor) -> torch.Tensor:
+        """:math:`J` at every row of ``Z``: ``(B, n, n)`` (closed form if given, else ``torch.func``)."""
+        return self.fast_jacobian(Z) if self.fast_jacobian is not None else self.reference_jacobian(Z)
+
+    def jvp(self, Z: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
+        """:math:`J u` row by row (``torch.func.jvp`` of the field under ``vmap``, or the closed-form J)."""
+        if self.fast_jacobian is not None:
+            return torch.einsum("bij,bj->bi", self.fast_jacobian(Z), U)
+        return torch.func.vmap(lambda z, u: torch.func.jvp(self.field_one, (z,), (u,))[1])(Z, U)
+
+    def vjp(self, Z: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
+        r""":math:`J^\top u` row by row (``torch.func.vjp`` of the field under ``vmap``, or the closed-form J)."""
+        if self.fast_jacobian is not None:
+            return torch.einsum("bji,bj->bi", self.fast_jacobian(Z), U)
+        return torch.func.vmap(lambda z, u: torch.func.vjp(self.field_one, z)[1](u)[0])(Z, U)
+
+    def _point(self, Z):
+        return _Point(self, Z)
+
+
+class _Point:
+    """The field, J u, J^T u and J at one batch of points, each computed once on demand."""
+
+    def __init__(self, game: FunctionalGame, Z: torch.Tensor):
+        self.game, self.Z = game, Z
+        self._v = self._J = None
+
+    @property
+    def v(self):
+        if self._v is None:
+            self._v = self.game.field(self.Z)
+        return self._v
+
+    @property
+    def J(self):
+        if self._J is None:
+            if self.game.n > _MAX_DENSE and self.game.fast_jacobian is None:
+                raise NotBatchableError(f"game {self.game.name!r} has {self.game.n} parameters; the batched runner "
+                                        f"forms a dense Jacobian (competitive GD) only up to {_MAX_DENSE}; use "
+                                        f"dualgan.games.run_optimizer for it")
+            self._J = self.game.jacobian(self.Z)
+        return self._J
+
+    def jvp(self, U):
+        if self.game.fast_jacobian is not None:
+            return torch.einsum("bij,bj->bi", self.J, U)
+        return self.game.jvp(self.Z, U)
+
+    def vjp(self, U):
+        if self.game.fast_jacobian is not None:
+            return torch.einsum("bji,bj->bi", self.J, U)
+        return self.game.vjp(self.Z, U)
+
+
+# ============================================================================================ built-in games
+def bilinear_functional(A, seed_scale: float = 1.0, dtype=torch.float64) -> FunctionalGame:
+    r"""The bilinear game :math:`\min_x \max_y x^\top A y` as a :class:`FunctionalGame` (closed forms, linear field).
+
+    Parameters
+    ----------
+    A : array-like of shape (n_x, n_y)
+        The coupling matrix (finite).
+    seed_scale : float, default 1.0
+        Initial points are ``seed_scale`` times the standard normal draws of
+        ``BilinearGame(A, seed=seed)`` (x then y from ``torch.Generator().manual_seed(seed)``),
+        so ``seed_scale=1`` starts exactly where the object game of that seed starts.
+    dtype : torch.dtype, default torch.float64
+
+    Returns
+    -------
+    FunctionalGame
+        Players ``x`` (n_x) and ``y`` (n_y), :math:`v = J z` with
+        :math:`J = [[0, A], [-A^\top, 0]]`, equilibrium 0, zero-sum;
+        ``make_game(z)`` builds the :class:`~dualgan.games.BilinearGame` at ``z``.
+    """
+    from .bilinear import BilinearGame
+
+    A = torch.as_tensor(np.asarray(A, dtype=np.float64), dtype=dtype)
+    if A.ndim != 2 or A.numel() == 0 or not bool(torch.isfinite(A).all()):
+        raise ValueError(f"A must be a finite, non-empty 2-D matrix (n_x, n_y), got shape {tuple(A.shape)}")
+    if not (math.isfinite(float(seed_scale)) and float(seed_scale) > 0):
+        raise ValueError(f"seed_scale must be a finite number > 0, got {seed_scale!r}")
+    nx, ny = A.shape
+    J = torch.zeros(nx + ny, nx + ny, dtype=dtype)
+    J[:nx, nx:] = A
+    J[nx:, :nx] = -A.T
+
+    def losses(z):
+        value = z[:nx] @ A @ z[nx:]
+        return torch.stack([value, -value])
+
+    def fast_field(Z):          # v_x = A y, v_y = -A^T x, as the object game's autograd computes them
+        return torch.cat([Z[:, nx:] @ A.T, -(Z[:, :nx] @ A)], dim=1)
+
+    def fast_jacobian(Z):
+        return J.expand(Z.shape[0], nx + ny, nx + ny)
+
+    def initial_point(seed):
+        gen = torch.Generator().manual_seed(int(seed))
+        x0 = torch.randn(nx, generator=gen, dtype=torch.float64)
+        y0 = torch.randn(ny, generator=gen, dtype=torch.float64)
+        return float(seed_scale) * torch.cat([x0, y0]).to(dtype)
+
+    def make_game(z):
+        z = torch.as_tensor(z, dtype=dtype)
+        return BilinearGame(A, x0=z[:nx].clone(), y0=z[nx:].clone(), dtype=dtype)
+
+    return FunctionalGame(losses, (nx, ny), name=f"bilinear {nx}x{ny}", player_names=("x", "y"),
+                          equilibrium=torch.zeros(nx + ny, dtype=dtype), zero_sum=True, n_tensors=2,
+                          initial_point=initial_point, make_game=make_game, fast_field=fast_field,
+                          fast_jacobian=fast_jacobian, dtype=dtype)
+
+
+# ------------------------------------------------------------------ Dirac-GAN closed forms
+def _sig(s):
+    return torch.sigmoid(s)
+
+
+# (g', g'', h', h'') of each library loss as functions of the fake score s (g: discriminator's fake term, h: generator)
+def _loss_derivatives(name):
+    if name == "minimax":        # g = h = log(1 - sigma(s)): g' = -sigma(s), g'' = -sigma(s) sigma(-s)
+        d1 = lambda s: -_sig(s)
+        d2 = lambda s: -_sig(s) * _sig(-s)
+        return d1, d2, d1, d2
+    if name == "non_saturating":  # h = -log sigma(s): h' = -sigma(-s), h'' = sigma(s) sigma(-s)
+        return (lambda s: -_sig(s), lambda s: -_sig(s) * _sig(-s), lambda s: -_sig(-s), lambda s: _sig(s) * _sig(-s))
+    if name == "wasserstein":     # g = h = -s
+        one = lambda s: -torch.ones_like(s)
+        zero = lambda s: torch.zeros_like(s)
+        return one, zero, one, zero
+    if name == "hinge":           # g = -relu(1 + s) (relu'(0) = 0, as autograd), h = -s
+        return (lambda s: -(s > -1).to(s.dtype), lambda s: torch.zeros_like(s), lambda s: -torch.ones_like(s),
+                lambda s: torch.zeros_like(s))
+    if name == "least_squares":   # g = -s^2, h = (s - 1)^2
+        return (lambda s: -2 * s, lambda s: -2 * torch.ones_like(s), lambda s: 2 * (s - 1), lambda s: 2 * torch.ones_like(s))
+    return None
+
+
+def _constant_weight(reg, name):
+    from ..regularizers.schedules import ConstantSchedule
+
+    if type(reg.schedule) is not ConstantSchedule:
+        raise NotBatchableError(f"regulariser {name} has the schedule {reg.schedule!r}: a weight that changes with "
+                                f"the step cannot be batched; use a constant weight, or dualgan.games.run_optimizer")
+    return float(reg.schedule.weight)
+
+
+def _dirac_regularizer_terms(regularizers):
+    r"""For each regulariser of a Dirac-GAN: (R'(psi), R''(psi)) closed forms (all depend on psi only there).
+
+    On the Dirac-GAN :math:`\nabla_x D(x) = \psi` at every x, so R1 and R2 are
+    :math:`\tfrac{\gamma}{2}\psi^2` and the WGAN-GP / DRAGAN penalties are
+    :math:`\lambda(|\psi| - k)^2` (one-sided: :math:`\lambda\max(|\psi| - k, 0)^2`),
+    whatever points they sample; :math:`|\psi|` has derivative 0 at
+    :math:`\psi = 0` (the library's safe norm). JS regulariser: no closed form here (None).
+    """
+    from ..regularizers import R1, R2, CoupledGradientPenalty, LocalGradientPenalty
+
+    terms = []
+    for reg in regularizers:
+        kind = type(reg)
+        if kind in (R1, R2):
+            gamma = _constant_weight(reg, kind.__name__)
+            terms.append((lambda p, g=gamma: g * p, lambda p, g=gamma: g * torch.ones_like(p)))
+        elif kind in (CoupledGradientPenalty, LocalGradientPenalty):
+            lam = _constant_weight(reg, kind.__name__)
+            k, one_sided = reg.target, reg.one_sided
+
+            def d1(p, lam=lam, k=k, one_sided=one_sided):
+                excess = p.abs() - k
+                if one_sided:
+                    excess = excess.clamp(min=0.0)
+                return 2 * lam * excess * torch.sign(p)
+
+            def d2(p, lam=lam, k=k, one_sided=one_sided):
+                active = (p != 0) & ((p.abs() > k) if one_sided else torch.ones_like(p, dtype=torch.bool))
+                return torch.where(active, 2 * lam * torch.ones_like(p), torch.zeros_like(p))
+
+            terms.append((d1, d2))
+        else:
+            return None
+    return terms
+
+
+class ClippedDiracGAN(DiracGAN):
+    """A :class:`~dualgan.games.DiracGAN` whose discriminator weight is clipped to [-c, c] after every step (WGAN).
+
+    Parameters
+    ----------
+    *args, **kwargs
+        As :class:`~dualgan.games.DiracGAN`.
+    clip_value : float
+        The bound c > 0; :func:`dualgan.regularizers.clip_weights` is applied
+        to the discriminator in :meth:`after_step`, which every optimiser calls
+        after a complete step.
+    """
+
+    def __init__(self, *args, clip_value: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.clip_value = check_positive(clip_value, "clip_value")
+
+    def after_step(self) -> None:
+        super().after_step()
+        clip_weights(self.discriminator, self.clip_value)
+
+
+def dirac_functional(loss="minimax", regularizers=(), clip: float | None = None, init_low: float = 0.5,
+                     init_high: float = 1.5, dtype=torch.float64) -> FunctionalGame:
+    r"""The Dirac-GAN family as a :class:`FunctionalGame` (Mescheder, Geiger, Nowozin, ICML 2018).
+
+    Data: a point mass at 0; generator: a point mass at :math:`\theta`;
+    discriminator :math:`D(x) = \psi x`; :math:`z = (\theta, \psi)`, the order
+    of :class:`~dualgan.games.DiracGAN`'s parameters. With the fake score
+    :math:`s = \psi\theta` and the loss components (g, h) of
+    :mod:`dualgan.losses` and regularisers :math:`R(\psi)`:
+
+    .. math::
+        v = \big(h'(s)\,\psi,\; -g'(s)\,\theta + R'(\psi)\big), \qquad
+        J = \begin{pmatrix} h''(s)\psi^2 & h'(s) + h''(s) s \\
+                            -g'(s) - g''(s) s & -g''(s)\theta^2 + R''(\psi) \end{pmatrix}.
+
+    Parameters
+    ----------
+    loss : str or GANLoss, default "minimax"
+        ``minimax``, ``non_saturating``, ``wasserstein``, ``hinge``,
+        ``least_squares`` have closed forms; another :class:`~dualgan.losses.GANLoss`
+        is handled by ``torch.func`` alone (slower).
+    regularizers : sequence, default ()
+        :class:`~dualgan.regularizers.R1`, :class:`~dualgan.regularizers.R2`,
+        :class:`~dualgan.regularizers.CoupledGradientPenalty` (WGAN-GP),
+        :class:`~dualgan.regularizers.LocalGradientPenalty` (DRAGAN) with
+        constant weights (closed forms), :class:`~dualgan.regularizers.JSRegularizer`
+        (``torch.func`` only). On the Dirac-GAN :math:`\nabla_x D = \psi`
+        everywhere, so the penalties do not depend on the points they sample.
+    clip : float, optional
+        WGAN's weight clipping: :math:`\psi` is clipped to ``[-clip, clip]``
+        after every step (object game: :class:`ClippedDiracGAN`).
+    init_low, init_high : float, default 0.5, 1.5
+        Seed ``s`` starts at ``init_low + (init_high - init_low) * U`` with
+        ``U = torch.rand(2, generator=torch.Generator().manual_seed(s))``
+        (the defaults are ``dualgan compare-optimizers --game dirac*``'s starts).
+    dtype : torch.dtype, default torch.float64
+
+    Returns
+    -------
+    FunctionalGame
+        With equilibrium (0, 0), ``zero_sum`` as the object game declares it,
+        ``make_game(z)`` building the :class:`~dualgan.games.DiracGAN` at ``z``.
+
+    Raises
+    ------
+    NotBatchableError
+        A regulariser the functional form does not know, or one with a
+        weight schedule that changes with the step.
+    """
+    from ..losses import LOSSES, get_loss
+    from ..regularizers import JSRegularizer
+
+    loss_obj = get_loss(loss)
+    if callable(regularizers):
+        regularizers = [regularizers]
+    regularizers = list(regularizers)
+    if clip is not None and not (math.isfinite(float(clip)) and float(clip) > 0):
+        raise ValueError(f"clip must be a finite number > 0 (WGAN's clipping bound) or None, got {clip!r}")
+    if not (math.isfinite(float(init_low)) and math.isfinite(float(init_high)) and init_low <= init_high):
+        raise ValueError(f"init_low <= init_high must be finite numbers, got {init_low!r}, {init_high!r}")
+    for reg in regularizers:
+        if type(reg) is JSRegularizer:
+            _constant_weight(reg, "JSRegularizer")
+    terms = _dirac_regularizer_terms(regularizers)
+    unknown = [type(r).__name__ for r in regularizers
+               if type(r).__name__ not in ("R1", "R2", "CoupledGradientPenalty", "LocalGradientPenalty", "JSRegularizer")]
+    if unknown:
+        raise NotBatchableError(f"regulariser(s) {unknown} have no functional form; the batched runner knows R1, R2, "
+                                f"CoupledGradientPenalty, LocalGradientPenalty and JSRegularizer; use "
+                                f"dualgan.games.run_optimizer for the others")
+    derivs = _loss_derivatives(loss_obj.name) if LOSSES.get(loss_obj.name) is loss_obj else None
+    probe = DiracGAN(loss_obj, 1.0, 1.0, regularizers=regularizers, dtype=dtype)
+    zero_sum = probe.zero_sum
+
+    def losses(z):
+        theta, psi = z[0], z[1]
+        x_real = torch.zeros(1, 1, dtype=z.dtype)
+        x_fake = theta.reshape(1, 1)
+        score = lambda x: (x * psi).reshape(-1)
+        s_real, s_fake = score(x_real), score(x_fake)
+        loss_d = loss_obj.discriminator_loss(s_real, s_fake)
+        for reg in regularizers:
+            loss_d = loss_d + _functional_penalty(reg, score, x_real, x_fake)
+        loss_g = loss_obj.generator_loss(s_fake)
+        return torch.stack([loss_g.reshape(()), loss_d.reshape(())])
+
+    fast_field = fast_jacobian = None
+    if derivs is not None and terms is not None:
+        g1, g2, h1, h2 = derivs
+
+        def fast_field(Z):
+            theta, psi = Z[:, 0], Z[:, 1]
+            s = psi * theta
+            v_psi = -g1(s) * theta
+            for d1, _ in terms:
+                v_psi = v_psi + d1(psi)
+            return torch.stack([h1(s) * psi, v_psi], dim=1)
+
+        def fast_jacobian(Z):
+            theta, psi = Z[:, 0], Z[:, 1]
+            s = psi * theta
+            hs1, hs2, gs1, gs2 = h1(s), h2(s), g1(s), g2(s)
+            j_pp = -gs2 * theta * theta
+            for _, d2 in terms:
+                j_pp = j_pp + d2(psi)
+            row0 = torch.stack([hs2 * psi * psi, hs1 + hs2 * s], dim=1)
+            row1 = torch.stack([-gs1 - gs2 * s, j_pp], dim=1)
+            return torch.stack([row0, row1], dim=1)
+
+    project = None
+    if clip is not None:
+        c = float(clip)
+
+        def project(Z):
+            return torch.cat([Z[:, :1], Z[:, 1:].clamp(-c, c)], dim=1)
+
+    lo, hi = float(init_low), float(init_high)
+
+    def initial_point(seed):
+        gen = torch.Generator().manual_seed(int(seed))
+        u = torch.rand(2, generator=gen, dtype=torch.float64)
+        return (u * (hi - lo) + lo).to(dtype)
+
+    def make_game(z):
+        z = [float(t) for t in torch.as_tensor(z).reshape(-1)]
+        if clip is None:
+            return DiracGAN(loss_obj, theta0=z[0], psi0=z[1], regularizers=regularizers, dtype=dtype)
+        return ClippedDiracGAN(loss_obj, theta0=z[0], psi0=z[1], regularizers=regularizers, dtype=dtype,
+                                      clip_value=float(clip))
+
+    reg_names = "+".join(type(r).__name__ for r in regularizers)
+    name = f"dirac {loss_obj.name}" + (f" + {reg_names}" if reg_names else "") + (f" clip {clip:g}" if clip else "")
+    return FunctionalGame(losses, (1, 1), name=name, player_names=("generator", "discriminator"),
+                          equilibrium=torch.zeros(2, dtype=dtype), zero_sum=zero_sum, n_tensors=2,
+                          initial_point=initial_point, make_game=make_game, fast_field=fast_field,
+                          fast_jacobian=fast_jacobian, project=project, dtype=dtype)
+
+
+def _functional_penalty(reg, score, x_real, x_fake):
+    r"""A penalty of :mod:`dualgan.regularizers` as a pure function (input gradients by ``torch.func.grad``).
+
+    Only for the Dirac-GAN: :math:`\nabla_x D` does not depend on x there, so
+    the sampled points of WGAN-GP and DRAGAN are replaced by the real point.
+    """
+    from ..regularizers import R1, R2, CoupledGradientPenalty, JSRegularizer, LocalGradientPenalty
+
+    def input_grad(x):
+        return torch.func.grad(lambda xx: score(xx).sum())(x)
+
+    kind = type(reg)
+    if kind is JSRegularizer:
+        w = 0.5 * _constant_weight(reg, "JSRegularizer")
+        gr, gf = input_grad(x_real), input_grad(x_fake)
+        sr, sf = score(x_real), score(x_fake)
+        term_r = torch.sigmoid(-sr).pow(2) * gr.flatten(1).pow(2).sum(dim=1)
+        term_f = torch.sigmoid(sf).pow(2) * gf.flatten(1).pow(2).sum(dim=1)
+        return w * (term_r.mean() + term_f.mean())
+    if kind in (R1, R2):
+        w = 0.5 * _constant_weight(reg, kind.__name__)
+        g = input_grad(x_real if kind is R1 else x_fake)
+        return w * g.flatten(1).pow(2).sum(dim=1).mean()
+    if kind in (CoupledGradientPenalty, LocalGradientPenalty):
+        w = _constant_weight(reg, kind.__name__)
+        g = input_grad(x_real).flatten(1)
+        sq = g.pow(2).sum(dim=1)
+        zero = sq == 0
+        norm = torch.where(zero, torch.zeros_like(sq), torch.where(zero, torch.ones_like(sq), sq).sqrt())
+        excess = norm - reg.target
+        if reg.one_sided:
+            excess = excess.clamp(min=0.0)
+        return w * (excess ** 2).mean()
+    raise NotBatchableError(f"regulariser {kind.__name__} has no functional form")  # pragma: no cover
+
+
+def as_functional(game) -> FunctionalGame:
+    """The functional form of a built-in object game, or a :class:`NotBatchableError` naming what blocks it.
+
+    Parameters
+    ----------
+    game : dualgan.games.Game or FunctionalGame
+        :class:`~dualgan.games.BilinearGame` (its A; its current point is
+        seed 0's start only if it was built with seed 0) or
+        :class:`~dualgan.games.DiracGAN` (its loss and regularisers). A
+        :class:`FunctionalGame` is returned as it is.
+
+    Returns
+    -------
+    FunctionalGame
+
+    Raises
+    ------
+    NotBatchableError
+        Any other game (a GAN with a changing batch such as
+        :class:`~dualgan.games.MixtureGAN`, a constraint handler, a custom
+        :class:`~dualgan.games.Game`): write its losses as a pure function and
+        build a :class:`FunctionalGame`, or run it with :func:`dualgan.games.run_optimizer`.
+    """
+    from .bilinear import BilinearGame
+    from .gan import MixtureGAN
+
+    if isinstance(game, FunctionalGame):
+        return game
+    if type(game) is BilinearGame:
+        return bilinear_functional(game.A.detach().cpu().numpy(), dtype=game.A.dtype)
+    if type(game) in (DiracGAN, ClippedDiracGAN):
+        if game.constraint is not None:
+            raise NotBatchableError("a DiracGAN with a constraint handler cannot be batched (its penalty and update "
+                                    "are object code); use dualgan.games.run_optimizer")
+        return dirac_functional(game.loss, game.regularizers, clip=getattr(game, "clip_value", None),
+                                dtype=game.dtype)
+    if isinstance(game, MixtureGAN):
+        raise NotBatchableError("MixtureGAN draws a new batch every step from its own sampler; the batched runner "
+                                "runs deterministic games only: write the losses at a fixed batch as a "
+                                "FunctionalGame, or use dualgan.games.run_optimizer")
+    raise NotBatchableError(f"game {type(game).__name__} has no functional form: build a "
+                            f"dualgan.games.FunctionalGame(losses, player_sizes) from its losses as a pure function "
+                            f"of the stacked parameters, or use dualgan.games.run_optimizer")
+
+
+# ============================================================================================ base optimisers
+_BASE_KWARGS = {
+    "sgd": {"momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0, "maximize": False},
+    "adam": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False, "maximize": False},
+    "rmsprop": {"alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0, "centered": False,
+                "maximize": False},
+}
+
+
+@dataclass(frozen=True)
+class FunctionalBase:
+    """A base optimiser written functionally: ``init(Z) -> state``, ``step(Z, G, lr, state, mask) -> (Z, state)``.
+
+    Parameters
+    ----------
+    name : str
+        ``"sgd"``, ``"adam"`` or ``"rmsprop"``.
+    options : dict
+        Its keyword arguments with the torch defaults filled in.
+
+    Notes
+    -----
+    ``lr`` is a ``(B, 1)`` tensor (one step size per cell); ``mask`` a
+    ``(n,)`` boolean tensor of the coordinates that move (None: all). State
+    counters (Adam's step) are per coordinate and shared by the batch: every
+    cell takes the same sequence of masks.
+    """
+
+    name: str
+    options: dict
+
+    @property
+    def is_plain_sgd(self) -> bool:
+        """True for SGD without momentum, weight decay or maximize: the base of the exact local maps."""
+        o = self.options
+        return self.name == "sgd" and o["momentum"] == 0 and o["weight_decay"] == 0 and not o["maximize"]
+
+    def init(self, Z: torch.Tensor) -> dict:
+        zeros = lambda: torch.zeros_like(Z)
+        n = Z.shape[1]
+        if self.name == "sgd":
+            return {"buf": zeros(), "count": torch.zeros(n, dtype=torch.long)}
+        if self.name == "adam":
+            st = {"m": zeros(), "v": zeros(), "count": torch.zeros(n, dtype=torch.long)}
+            if self.options["amsgrad"]:
+                st["vmax"] = zeros()
+            return st
+        return {"sq": zeros(), "gavg": zeros(), "buf": zeros(), "count": torch.zeros(n, dtype=torch.long)}
+
+    def step(self, Z, G, lr, state, mask=None):
+        o = self.options
+        sel = None if mask is None else mask.unsqueeze(0)
+        count = state["count"] + (1 if mask is None else mask.long())
+        new = dict(state, count=count)
+        if o["maximize"]:
+            G = -G
+        if o["weight_decay"] != 0:
+            G = G + o["weight_decay"] * Z
+        if self.name == "sgd":
+            d = G
+            if o["momentum"] != 0:
+                first = (count == 1).unsqueeze(0)        # torch: buf = grad.clone() on a parameter's first step
+                buf = torch.where(first, G, state["buf"] * o["momentum"] + (1 - o["dampening"]) * G)
+                new["buf"] = buf if sel is None else torch.where(sel, buf, state["buf"])
+                d = G + o["momentum"] * buf if o["nesterov"] else buf
+            Zn = Z - lr * d
+        elif self.name == "adam":
+            b1, b2 = o["betas"]
+            m = torch.lerp(state["m"], G, 1 - b1)
+            v = state["v"] * b2 + (1 - b2) * G * G
+            bc1 = _per_count(count, lambda c: 1 - b1 ** c, Z)
+            bc2s = _per_count(count, lambda c: (1 - b2 ** c) ** 0.5, Z)
+            step_size = lr / bc1
+            if o["amsgrad"]:
+                vmax = torch.maximum(state["vmax"], v)
+                new["vmax"] = vmax if sel is None else torch.where(sel, vmax, state["vmax"])
+                denom = vmax.sqrt() / bc2s + o["eps"]
+            else:
+                denom = v.sqrt() / bc2s + o["eps"]
+            Zn = Z + (-step_size) * (m / denom)
+            new["m"] = m if sel is None else torch.where(sel, m, state["m"])
+            new["v"] = v if sel is None else torch.where(sel, v, state["v"])
+        else:
+            a = o["alpha"]
+            sq = state["sq"] * a + (1 - a) * G * G
+            if o["centered"]:
+                gavg = torch.lerp(state["gavg"], G, 1 - a)
+                avg = (sq - gavg * gavg).sqrt() + o["eps"]
+                new["gavg"] = gavg if sel is None else torch.where(sel, gavg, state["gavg"])
+            else:
+                avg = sq.sqrt() + o["eps"]
+            if o["momentum"] > 0:
+                buf = state["buf"] * o["momentum"] + G / avg
+                new["buf"] = buf if sel is None else torch.where(sel, buf, state["buf"])
+                Zn = Z - lr * buf
+            else:
+                Zn = Z + (-lr) * (G / avg)
+            new["sq"] = sq if sel is None else torch.where(sel, sq, state["sq"])
+        if sel is not None:
+            Zn = torch.where(sel, Zn, Z)
+        return Zn, new
+
+
+def _per_count(count, fn, like):
+    """fn(c) as Python floats (torch.optim's arithmetic) for each coordinate's step count c; shape (1, n)."""
+    values = {int(c): fn(int(c)) if int(c) > 0 else 1.0 for c in torch.unique(count)}
+    return torch.tensor([values[int(c)] for c in count], dtype=like.dtype).unsqueeze(0)
+
+
+def functional_base(base="sgd", base_kwargs: dict | None = None) -> FunctionalBase:
+    """The functional form of a base optimiser, or a :class:`NotBatchableError` naming it.
+
+    Parameters
+    ----------
+    base : str, default "sgd"
+        ``"sgd"`` (plain, momentum, Nesterov), ``"adam"``, ``"rmsprop"``.
+        A callable base (any ``torch.optim.Optimizer`` factory) cannot be batched.
+    base_kwargs : dict, optional
+        Keyword arguments as for ``torch.optim.SGD`` / ``Adam`` / ``RMSprop``:
+        sgd ``momentum, dampening, nesterov, weight_decay, maximize``; adam
+        ``betas, eps, weight_decay, amsgrad, maximize``; rmsprop ``alpha, eps,
+        weight_decay, momentum, centered, maximize``.
+
+    Returns
+    -------
+    FunctionalBase
+
+    Raises
+    ------
+    NotBatchableError
+        A callable base, an unknown name, or a keyword the functional form does not implement.
+    """
+    if callable(base) and not isinstance(base, str):
+        raise NotBatchableError(f"base optimiser {getattr(base, '__name__', type(base).__name__)!r} is a callable; "
+                                f"only 'sgd', 'adam' and 'rmsprop' are written functionally. Use "
+                                f"dualgan.games.run_optimizer for it")
+    if not isinstance(base, str) or base.lower() not in _BASE_KWARGS:
+        raise NotBatchableError(f"base optimiser {base!r} cannot be batched; choose one of {sorted(_BASE_KWARGS)}")
+    name = base.lower()
+    kwargs = dict(base_kwargs or {})
+    unknown = sorted(set(kwargs) - set(_BASE_KWARGS[name]))
+    if unknown:
+        raise NotBatchableError(f"base optimiser {name!r}: keyword(s) {unknown} are not implemented functionally "
+                                f"(known: {sorted(_BASE_KWARGS[name])}); use dualgan.games.run_optimizer")
+    options = dict(_BASE_KWARGS[name], **kwargs)
+    torch_cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}[name]
+    torch_cls([torch.zeros(1, requires_grad=True)], lr=0.1, **kwargs)     # torch validates the values
+    if name == "adam":
+        options["betas"] = tuple(float(b) for b in options["betas"])
+    return FunctionalBase(name, options)
+
+
+# ============================================================================================ batched runs
+@dataclass(frozen=True)
+class BatchedRun:
+    r"""One optimiser run on a batch of cells (seeds x hyper-parameters), all in one loop.
+
+    Attributes
+    ----------
+    optimizer, base : str
+        Optimiser name and base optimiser name.
+    lr, coefficient : ndarray of shape (B,)
+        Each cell's step size and the method's coefficient (NaN where it has none).
+    final_params : ndarray of shape (B, n)
+        The last iterate (the last finite one for a diverged cell).
+    initial_distance, final_distance : ndarray of shape (B,)
+        :math:`\|z - z^*\|_2` at the start and at the end (NaN if the game has no equilibrium).
+    final_field_norm : ndarray of shape (B,)
+        :math:`\|v\|_2` at the last iterate.
+    measured_rate : ndarray of shape (B,)
+        :math:`\exp` of the least-squares slope of :math:`\log\|z_t - z^*\|`
+        over the last ``rate_window`` fraction of the run (steps where the
+        distance is above ``1e-200``; the whole run if fewer than two such
+        steps remain there); NaN for diverged cells and when fewer than two
+        points are available.
+    diverged : ndarray of bool, shape (B,)
+        The field, direction or iterate stopped being finite, or
+        :math:`\|v\|` or the distance passed ``diverge_above``.
+    diverged_at : ndarray of int, shape (B,)
+        The step at which a cell was flagged (-1: never).
+    steps : int
+        Steps taken.
+    seconds : float
+        Wall time of the loop.
+    trajectory : ndarray of shape (steps + 1, B, n) or None
+        Every iterate, if recorded.
+    """
+
+    optimizer: str
+    base: str
+    lr: np.ndarray
+    coefficient: np.ndarray
+    final_params: np.ndarray
+    initial_distance: np.ndarray
+    final_distance: np.ndarray
+    final_field_norm: np.ndarray
+    measured_rate: np.ndarray
+    diverged: np.ndarray
+    diverged_at: np.ndarray
+    steps: int
+    seconds: float
+    trajectory: np.ndarray | None = None
+
+    @property
+    def converged(self) -> np.ndarray:
+        """Cells that did not diverge, whose measured rate is below 1 and that ended closer than they started."""
+        with np.errstate(invalid="ignore"):
+            return (~self.diverged) & (self.measured_rate < 1) & (self.final_distance < self.initial_distance)
+
+
+def _as_batch(values, B, name, dtype, allow_none=False):
+    if values is None:
+        if allow_none:
+            return None
+        raise ValueError(f"{name} is required")
+    t = torch.as_tensor(np.asarray(values, dtype=np.float64), dtype=dtype).reshape(-1)
+    if t.numel() == 1:
+        t = t.expand(B).clone()
+    if t.shape != (B,):
+        raise ValueError(f"{name} must be a scalar or have one value per cell ({B}), got {t.numel()} values")
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} must be finite")
+    return t
+
+
+def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, n_steps: int = 1000, *,
+                base="sgd", base_kwargs: dict | None = None, align: bool = True, eps: float = 0.1,
+                diverge_above: float = 1e12, rate_window: float = 0.5, record_trajectory: bool = False,
+                progress: bool = False) -> BatchedRun:
+    r"""Run ``optimizer`` on every row of ``z0`` at once, each row with its own step size and coefficient.
+
+    Every step is the step of the library's optimiser object
+    (:mod:`dualgan.games.optimizers`) with the same base optimiser, applied to
+    all cells with batched tensor arithmetic: simultaneous and alternating GD,
+    consensus optimisation (Mescheder, Nowozin, Geiger, "The Numerics of
+    GANs", NeurIPS 2017), extragradient (Korpelevich 1976), optimistic GD
+    (Daskalakis et al., "Training GANs with Optimism", ICLR 2018), SGA with
+    sign alignment (Balduzzi et al., "The Mechanics of n-Player Differentiable
+    Games", ICML 2018) and competitive GD (Schaefer & Anandkumar, "Competitive
+    Gradient Descent", NeurIPS 2019; dense solve of its linear system).
+
+    Parameters
+    ----------
+    game : FunctionalGame
+        The game (:func:`as_functional` converts the built-in object games).
+    optimizer : str
+        One of :data:`BATCHABLE_OPTIMIZERS`.
+    z0 : tensor or array of shape (B, n)
+        Initial points, one per cell.
+    lr : float or array of shape (B,)
+        Step sizes :math:`h > 0`.
+    coefficient : float or array of shape (B,), optional
+        The method's coefficient (:data:`COEFFICIENTS`): consensus' ``gamma``
+        (default 1), SGA's ``lam`` (default 1), extragradient's
+        ``extrapolation`` (look-ahead step / lr, default 1); ignored by the others.
+    n_steps : int, default 1000
+    base : str, default "sgd"
+        Base optimiser (:func:`functional_base`).
+    base_kwargs : dict, optional
+    align, eps : bool, float, default True, 0.1
+        SGA's sign alignment and its :math:`\epsilon`, as :class:`~dualgan.games.SymplecticGradientAdjustment`.
+    diverge_above : float, default 1e12
+        A cell whose :math:`\|v\|` or distance passes this is flagged and frozen.
+    rate_window : float in (0, 1], default 0.5
+        Fraction of the run (at its end) over which the rate is measured.
+    record_trajectory : bool, default False
+        Keep every iterate (memory ``(n_steps + 1) * B * n`` numbers).
+    progress : bool, default False
+        A tqdm bar over the steps.
+
+    Returns
+    -------
+    BatchedRun
+
+    Raises
+    ------
+    NotBatchableError
+        Unknown optimiser, a base that cannot be batched, CGD on a game that is
+        not two-player or too large for a dense Jacobian.
+    ValueError
+        Bad shapes or values (the message names the argument).
+    """
+    if not isinstance(game, FunctionalGame):
+        game = as_functional(game)
+    if optimizer not in BATCHABLE_OPTIMIZERS:
+        raise NotBatchableError(f"optimiser {optimizer!r} cannot be batched; the batched runner knows "
+                                f"{list(BATCHABLE_OPTIMIZERS)} (use dualgan.games.run_optimizer for others)")
+    fbase = functional_base(base, base_kwargs)
+    if optimizer == "cgd" and len(game.player_sizes) != 2:
+        raise NotBatchableError(f"competitive GD is defined for two players; game {game.name!r} has "
+                                f"{len(game.player_sizes)}")
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
+        raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
+    if not (0 < float(rate_window) <= 1):
+        raise ValueError(f"rate_window must be in (0, 1], got {rate_window!r}")
+    if not float(diverge_above) > 0:
+        raise ValueError(f"diverge_above must be > 0, got {diverge_above!r}")
+    if not float(eps) >= 0:
+        raise ValueError(f"eps must be >= 0, got {eps!r}")
+    dt = game.dtype
+    Z = torch.as_tensor(np.asarray(z0, dtype=np.float64) if not isinstance(z0, torch.Tensor) else z0).to(dt)
+    if Z.ndim != 2 or Z.shape[1] != game.n or Z.shape[0] < 1:
+        raise ValueError(f"z0 must have shape (B, {game.n}) (one initial point per cell), got {tuple(Z.shape)}")
+    if not bool(torch.isfinite(Z).all()):
+        raise ValueError("z0 must be finite")
+    Z = Z.clone()
+    B = Z.shape[0]
+    h = _as_batch(lr, B, "lr", dt)
+    if not bool((h > 0).all()):
+        raise ValueError("lr must be > 0 in every cell")
+    coef_name = COEFFICIENTS[optimizer]
+    if coef_name is None:
+        c = None
+    else:
+        c = _as_batch(1.0 if coefficient is None else coefficient, B, "coefficient", dt)
+        if coef_name == "gamma" and not bool((c >= 0).all()):
+            raise ValueError("coefficient (consensus' gamma) must be >= 0 in every cell")
+        if coef_name == "extrapolation" and not bool((c > 0).all()):
+            raise ValueError("coefficient (extragradient's extrapolation) must be > 0 in every cell")
+    H = h.unsqueeze(1)
+    C = None if c is None else c.unsqueeze(1)
+    eq = game.equilibrium
+    slices = game.player_slices
+    masks = [torch.zeros(game.n, dtype=torch.bool) for _ in slices]
+    for m, sl in zip(masks, slices):
+        m[sl] = True
+
+    def dist(X):
+        return (X - eq).norm(dim=1) if eq is not None else torch.full((X.shape[0],), float("nan"), dtype=dt)
+
+    state = fbase.init(Z)
+    prev = None
+    active = torch.ones(B, dtype=torch.bool)
+    diverged_at = torch.full((B,), -1, dtype=torch.long)
+    d0 = dist(Z)
+    t0 = int(math.floor(n_steps * (1 - float(rate_window))))
+    acc = {k: torch.zeros(B, dtype=torch.float64) for k in ("n", "t", "tt", "y", "ty")}
+    acc_all = {k: torch.zeros(B, dtype=torch.float64) for k in ("n", "t", "tt", "y", "ty")}
+    traj = [Z.clone()] if record_trajectory else None
+    floor = 1e-200
+    iterator = range(1, n_steps + 1)
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(iterator, desc=f"{optimizer} x {B} cells", leave=False)
+    flush = torch.set_flush_denormal(True)
+    start = time.perf_counter()
+    try:
+        for t in iterator:
+            p = game._point(Z)
+            V = p.v
+            finite = torch.isfinite(V).all(dim=1)
+            if optimizer == "simultaneous":
+                Zn, state = fbase.step(Z, V, H, state)
+            elif optimizer == "alternating":
+                Zn, field = Z, V
+                for k, mask in enumerate(masks):
+                    if k > 0:
+                        field = game.field(Zn)
+                        finite &= torch.isfinite(field).all(dim=1)
+                    Zn, state = fbase.step(Zn, field, H, state, mask)
+            elif optimizer == "consensus":
+                D = V + C * p.vjp(V)
+                finite &= torch.isfinite(D).all(dim=1)
+                Zn, state = fbase.step(Z, D, H, state)
+            elif optimizer == "extragradient":
+                Zl, state = fbase.step(Z, V, C * H, state)
+                Vl = game.field(Zl)
+                finite &= torch.isfinite(Vl).all(dim=1)
+                Zn, state = fbase.step(Z, Vl, H, state)
+            elif optimizer == "optimistic":
+                D = V if prev is None else 2 * V - prev
+                Zn, state = fbase.step(Z, D, H, state)
+                prev = V
+            elif optimizer == "sga":
+                jt_v = p.vjp(V)
+                at_v = (jt_v - p.jvp(V)) / 2
+                if align:
+                    alignment = (V * jt_v).sum(1) * (at_v * jt_v).sum(1) / game.n_tensors + float(eps)
+                    lam = C.abs() * torch.where(alignment >= 0, 1.0, -1.0).to(dt).unsqueeze(1)
+                else:
+                    lam = C
+                D = V + lam * at_v
+                finite &= torch.isfinite(D).all(dim=1)
+                Zn, state = fbase.step(Z, D, H, state)
+            else:  # cgd
+                J = p.J
+                sx, sy = slices
+                Q, R = J[:, sx, sy], J[:, sy, sx]
+                vx, vy = V[:, sx], V[:, sy]
+                rhs = -H * (vx - H * torch.einsum("bij,bj->bi", Q, vy))
+                nx = vx.shape[1]
+                eye = torch.eye(nx, dtype=dt).expand(B, nx, nx)
+                M = eye - (H * H).unsqueeze(2) * torch.bmm(Q, R)
+                ok = torch.isfinite(M).all(dim=(1, 2)) & torch.isfinite(rhs).all(dim=1)
+                M = torch.where(ok[:, None, None], M, eye)
+                if nx == 1:
+                    dx = rhs / M[:, 0, :]
+                else:
+                    dx = torch.linalg.solve_ex(M, torch.where(ok[:, None], rhs, 0.0))[0]
+                dy = -H * (vy + torch.einsum("bij,bj->bi", R, dx))
+                D = -torch.cat([dx, dy], dim=1) / H
+                finite &= ok & torch.isfinite(D).all(dim=1)
+                Zn, state = fbase.step(Z, D, H, state)
+            if game.project is not None:
+                Zn = game.project(Zn)
+            vnorm = V.norm(dim=1)
+            dn = dist(Zn)
+            good = finite & torch.isfinite(Zn).all(dim=1) & (vnorm <= diverge_above)
+            if eq is not None:
+                good &= dn <= diverge_above
+            newly = active & ~good
+            diverged_at = torch.where(newly, t, diverged_at)
+            active = active & good
+            Z = torch.where(active.unsqueeze(1), Zn, Z)
+            if eq is not None:
+                ok_pt = active & (dn > floor)
+                y = torch.log(torch.where(ok_pt, dn, 1.0))
+                w = ok_pt.to(torch.float64)
+                for store, use in ((acc_all, w), (acc, w if t > t0 else None)):
+                    if use is None:
+                        continue
+                    tt = float(t)
+                    store["n"] += use
+                    store["t"] += use * tt
+                    store["tt"] += use * tt * tt
+                    store["y"] += use * y
+                    store["ty"] += use * tt * y
+            if record_trajectory:
+                traj.append(Z.clone())
+            if not bool(active.any()):
+                break
+    finally:
+        torch.set_flush_denormal(False)
+    seconds = time.perf_counter() - start
+    del flush
+    final_v = game.field(Z).norm(dim=1)
+    rate = _slope_rate(acc)
+    rate_all = _slope_rate(acc_all)
+    rate = torch.where(torch.isnan(rate), rate_all, rate)
+    rate = torch.where(active, rate, torch.full_like(rate, float("nan")))
+    coef_out = np.full(B, np.nan) if c is None else c.double().numpy()
+    return BatchedRun(optimizer, fbase.name, h.double().numpy(), coef_out, Z.double().numpy(), d0.double().numpy(),
+                      dist(Z).double().numpy(), final_v.double().numpy(), rate.numpy(), (~active).numpy(),
+                      diverged_at.numpy(), t, seconds,
+                      torch.stack(traj).double().numpy() if record_trajectory else None)
+
+
+def _slope_rate(acc):
+    n = acc["n"]
+    den = n * acc["tt"] - acc["t"] ** 2
+    num = n * acc["ty"] - acc["t"] * acc["y"]
+    ok = (n >= 2) & (den > 0)
+    slope = torch.where(ok, num / torch.where(ok, den, 1.0), torch.full_like(n, float("nan")))
+    return torch.exp(slope)

@@ -1,0 +1,452 @@
+r"""Stability maps: where each game optimiser converges over its step size and its own coefficient.
+
+:func:`stability_map` runs every optimiser on a grid of step sizes
+:math:`h` and coefficients (consensus' :math:`\gamma`, SGA's :math:`\lambda`,
+extragradient's extrapolation :math:`c`) over several seeds, all cells of one
+optimiser in one batched loop (:func:`dualgan.games.functional.batched_run`),
+and puts beside the measured behaviour the *exact local rate*: the spectral
+radius of the optimiser's update map linearised at the equilibrium
+(:func:`local_update_map`, :func:`local_rate`). With plain SGD as the base
+optimiser, at an equilibrium :math:`z^*` (:math:`v(z^*) = 0`) with game
+Jacobian :math:`J`, blocks :math:`E_i` (the coordinates of player :math:`i`),
+step :math:`h`:
+
+=================  ======================================================================================
+method             linearised update map :math:`M` (:math:`z_{t+1} - z^* \approx M (z_t - z^*)`)
+=================  ======================================================================================
+simultaneous       :math:`I - hJ`
+alternating        :math:`(I - h E_k J) \cdots (I - h E_1 J)` (players in order; each sees the others' new values)
+extragradient      :math:`I - hJ (I - c h J)` (look-ahead step :math:`c h`; Korpelevich 1976)
+optimistic         :math:`\begin{pmatrix} I - 2hJ & hJ \\ I & 0 \end{pmatrix}` on :math:`(z_t, z_{t-1})`
+consensus          :math:`I - h (J + \gamma J^\top J)`
+sga                :math:`I - h (J + \lambda A^\top J)`, :math:`A = (J - J^\top)/2`
+cgd                :math:`I + \begin{pmatrix} X \\ -h([R\; S] + R X) \end{pmatrix}`,
+                   :math:`X = -h (I - h^2 Q R)^{-1} ([P\; Q] - h Q [R\; S])`
+=================  ======================================================================================
+
+where :math:`J = [[P, Q], [R, S]]` in the two players' blocks. Consensus:
+the adjustment :math:`\gamma J^\top v = \gamma \nabla \tfrac12\|v\|^2` has
+Jacobian :math:`\gamma (J^\top J + \sum_i v_i \nabla^2 v_i)`, and the second
+term vanishes at :math:`v = 0`. SGA likewise: :math:`\nabla (A^\top v) = A^\top J`
+at :math:`v = 0`. **SGA's sign**: with sign alignment the coefficient is
+:math:`|\lambda_0|\,\mathrm{sign}(\langle v, J^\top v\rangle\langle A^\top v, J^\top v\rangle/n + \epsilon)`;
+the product is :math:`O(\|z - z^*\|^4)`, so for :math:`\epsilon > 0` the sign
+is :math:`+` in a neighbourhood of :math:`z^*` and the map uses
+:math:`\lambda = +|\lambda_0|` (without alignment: :math:`\lambda_0` as given;
+with :math:`\epsilon = 0` the sign is not determined by the linearisation and
+:func:`local_update_map` raises). CGD: linearising
+:math:`\Delta x = -h (I - h^2 D_{xy} f D_{yx} g)^{-1}(v_x - h D_{xy} f\, v_y)`,
+:math:`\Delta y = -h(v_y + D_{yx} g\, \Delta x)` with :math:`Q = D_{xy} f`,
+:math:`R = D_{yx} g`; the derivatives of Q and R multiply :math:`v = 0`.
+
+References: Mescheder, Nowozin, Geiger, "The Numerics of GANs", NeurIPS 2017
+(consensus, the spectral analysis of update maps); Mescheder, Geiger,
+Nowozin, "Which Training Methods for GANs do actually Converge?", ICML 2018
+(Dirac-GAN, R1); Balduzzi et al., "The Mechanics of n-Player Differentiable
+Games", ICML 2018 (SGA); Schaefer & Anandkumar, "Competitive Gradient
+Descent", NeurIPS 2019; Korpelevich, "The extragradient method for finding
+saddle points and other problems", Ekonomika i Matematicheskie Metody, 1976;
+Daskalakis et al., "Training GANs with Optimism", ICLR 2018.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..status import Status, StatusCode
+from .functional import (BATCHABLE_OPTIMIZERS, COEFFICIENTS, FunctionalGame, NotBatchableError, as_functional,
+                         batched_run, functional_base)
+
+__all__ = ["local_update_map", "local_rate", "StabilityMap", "stability_map", "DEFAULT_COEFFICIENTS"]
+
+#: coefficient used by an optimiser that has none (the map is constant along that axis)
+DEFAULT_COEFFICIENTS = {"gamma": 1.0, "lam": 1.0, "extrapolation": 1.0}
+
+
+def _grid(values, name):
+    arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be a finite number or a non-empty 1-D sequence of finite numbers")
+    return arr
+
+
+def local_update_map(method: str, jacobian, lr, coefficient=None, player_sizes=None, *, align: bool = True,
+                     eps: float = 0.1) -> torch.Tensor:
+    r"""The update map of ``method`` (plain SGD base) linearised at an equilibrium with Jacobian ``jacobian``.
+
+    Parameters
+    ----------
+    method : str
+        One of ``simultaneous``, ``alternating``, ``extragradient``,
+        ``optimistic``, ``consensus``, ``sga``, ``cgd``.
+    jacobian : array-like of shape (n, n)
+        The game Jacobian :math:`J = \partial v / \partial z` at the equilibrium
+        (float64; :meth:`FunctionalGame.jacobian_at`).
+    lr : float or 1-D array of shape (L,)
+        Step sizes :math:`h > 0`.
+    coefficient : float or 1-D array of shape (C,), optional
+        consensus' :math:`\gamma`, SGA's :math:`\lambda_0`, extragradient's
+        extrapolation :math:`c` (default 1 each); ignored by the other methods.
+    player_sizes : tuple of int, optional
+        Parameters per player (alternating GD and CGD need them; CGD needs two players).
+    align : bool, default True
+        SGA's sign alignment (then :math:`\lambda = |\lambda_0|`, see the module docstring).
+    eps : float, default 0.1
+        SGA's alignment :math:`\epsilon`; must be > 0 when ``align``.
+
+    Returns
+    -------
+    torch.Tensor of shape (L, C, m, m), float64
+        :math:`M` per (step size, coefficient); ``m = n``, or ``2n`` for
+        optimistic GD (state :math:`(z_t, z_{t-1})`). ``L``, ``C`` are 1 for scalars.
+
+    Raises
+    ------
+    ValueError
+        Unknown method, bad shapes, non-positive step sizes, missing or bad player sizes.
+    """
+    if method not in BATCHABLE_OPTIMIZERS:
+        raise ValueError(f"unknown method {method!r}; choose one of {list(BATCHABLE_OPTIMIZERS)}")
+    J = torch.as_tensor(np.asarray(jacobian, dtype=np.float64) if not isinstance(jacobian, torch.Tensor)
+                        else jacobian).to(torch.float64)
+    if J.ndim != 2 or J.shape[0] != J.shape[1] or not bool(torch.isfinite(J).all()):
+        raise ValueError(f"jacobian must be a finite square matrix, got shape {tuple(J.shape)}")
+    n = J.shape[0]
+    hs = _grid(lr, "lr")
+    if np.any(hs <= 0):
+        raise ValueError("lr must be > 0")
+    name = COEFFICIENTS[method]
+    cs = _grid(DEFAULT_COEFFICIENTS.get(name, 1.0) if coefficient is None else coefficient, "coefficient")
+    if player_sizes is None:
+        if method in ("alternating", "cgd"):
+            raise ValueError(f"player_sizes is required for {method} (the players' blocks of J)")
+    else:
+        sizes = tuple(int(s) for s in player_sizes)
+        if sum(sizes) != n or any(s < 1 for s in sizes):
+            raise ValueError(f"player_sizes {player_sizes!r} must be positive and sum to n = {n}")
+    h = torch.tensor(hs).reshape(-1, 1, 1, 1)
+    c = torch.tensor(cs).reshape(1, -1, 1, 1)
+    L, C = len(hs), len(cs)
+    eye = torch.eye(n, dtype=torch.float64)
+    shape = (L, C, n, n)
+    if method == "simultaneous":
+        return (eye - h * J).expand(shape).clone()
+    if method == "consensus":
+        if np.any(cs < 0):
+            raise ValueError("coefficient (consensus' gamma) must be >= 0")
+        return eye - h * (J + c * (J.T @ J))
+    if method == "sga":
+        if align and not float(eps) > 0:
+            raise ValueError("with sign alignment the linearised SGA map needs eps > 0 (the sign of lambda at the "
+                             "equilibrium is then +); pass eps > 0 or align=False")
+        lam = c.abs() if align else c
+        A = (J - J.T) / 2
+        return eye - h * (J + lam * (A.T @ J))
+    if method == "extragradient":
+        if np.any(cs <= 0):
+            raise ValueError("coefficient (extragradient's extrapolation) must be > 0")
+        return eye - h * J @ (eye - c * h * J)
+    if method == "optimistic":
+        top = torch.cat([(eye - 2 * h * J).expand(L, 1, n, n), (h * J).expand(L, 1, n, n)], dim=3)
+        bottom = torch.cat([eye, torch.zeros(n, n, dtype=torch.float64)], dim=1).expand(L, 1, n, 2 * n)
+        return torch.cat([top, bottom], dim=2).expand(L, C, 2 * n, 2 * n).clone()
+    if method == "alternating":
+        M = eye.expand(L, 1, n, n).clone()
+        start = 0
+        for s in sizes:
+            E = torch.zeros(n, n, dtype=torch.float64)
+            E[start:start + s, start:start + s] = torch.eye(s, dtype=torch.float64)
+            M = (eye - h * (E @ J)) @ M
+            start += s
+        return M.expand(L, C, n, n).clone()
+    # cgd
+    if len(sizes) != 2:
+        raise ValueError(f"competitive GD is defined for two players, got player_sizes {player_sizes!r}")
+    nx = sizes[0]
+    P, Q = J[:nx, :nx], J[:nx, nx:]
+    R, S = J[nx:, :nx], J[nx:, nx:]
+    top, bottom = J[:nx], J[nx:]          # [P Q], [R S]
+    K = torch.linalg.inv(torch.eye(nx, dtype=torch.float64) - h * h * (Q @ R))
+    X = -h * K @ (top - h * (Q @ bottom))
+    Y = -h * (bottom + R @ X)
+    return (eye + torch.cat([X, Y], dim=2)).expand(L, C, n, n).clone()
+
+
+def local_rate(method: str, jacobian, lr, coefficient=None, player_sizes=None, *, align: bool = True,
+               eps: float = 0.1) -> np.ndarray:
+    r"""The exact local linear rate: the spectral radius of :func:`local_update_map`, shape ``(L, C)``.
+
+    Below 1: the equilibrium attracts the iteration, the distance shrinks by
+    this factor per step asymptotically; above 1: it repels (Mescheder,
+    Nowozin, Geiger, NeurIPS 2017, Proposition 3). Parameters as
+    :func:`local_update_map`; eigenvalues by LAPACK (``torch.linalg.eigvals``).
+    """
+    M = local_update_map(method, jacobian, lr, coefficient, player_sizes, align=align, eps=eps)
+    return torch.linalg.eigvals(M).abs().amax(dim=-1).numpy()
+
+
+# ============================================================================================ the map
+@dataclass(frozen=True)
+class StabilityMap:
+    r"""A stability map: every optimiser over a grid of step sizes x coefficients x seeds.
+
+    Attributes
+    ----------
+    game : str
+        The game's name.
+    optimizers : tuple of str
+        Optimisers, in the order of the first axis of every array.
+    coefficient_names : tuple
+        Each optimiser's coefficient (``"gamma"``, ``"lam"``, ``"extrapolation"``)
+        or None when it has none (its maps are constant along the coefficient axis).
+    lrs : ndarray of shape (L,)
+        Step sizes (the base optimiser's learning rate).
+    coefficients : ndarray of shape (C,)
+        Coefficient values (the same axis for every optimiser).
+    seeds : tuple of int
+    n_steps : int
+    base : str
+        Base optimiser.
+    final_distance : ndarray of shape (O, L, C, S)
+        :math:`\|z_T - z^*\|_2` (NaN if the game has no equilibrium; the last
+        finite iterate for diverged cells).
+    final_field_norm : ndarray of shape (O, L, C, S)
+        :math:`\|v(z_T)\|_2`.
+    measured_rate : ndarray of shape (O, L, C, S)
+        Least-squares per-step rate of :math:`\|z_t - z^*\|` over the second
+        half of the run (:class:`~dualgan.games.functional.BatchedRun`); NaN for diverged cells.
+    exact_rate : ndarray of shape (O, L, C)
+        Spectral radius of the linearised update map at the equilibrium
+        (NaN when not available: no equilibrium, a base other than plain SGD;
+        see ``exact_note``).
+    diverged : ndarray of bool, shape (O, L, C, S)
+        Flagged cells: non-finite, or :math:`\|v\|` or the distance above ``diverge_above``.
+    converged : ndarray of bool, shape (O, L, C, S)
+        Not diverged, measured rate below 1 and closer to :math:`z^*` than at the start.
+    seconds : ndarray of shape (O,)
+        Wall time of each optimiser's batched loop.
+    total_seconds : float
+        Wall time of the whole map (runs and exact analysis).
+    exact_note : str
+        Why ``exact_rate`` is NaN, if it is.
+    status : Status
+        SUCCESS when every cell ran (diverged cells are results, not failures).
+    """
+
+    game: str
+    optimizers: tuple
+    coefficient_names: tuple
+    lrs: np.ndarray
+    coefficients: np.ndarray
+    seeds: tuple
+    n_steps: int
+    base: str
+    final_distance: np.ndarray
+    final_field_norm: np.ndarray
+    measured_rate: np.ndarray
+    exact_rate: np.ndarray
+    diverged: np.ndarray
+    converged: np.ndarray
+    seconds: np.ndarray
+    total_seconds: float
+    exact_note: str
+    status: Status
+
+    @property
+    def cells(self) -> int:
+        """Number of runs: optimisers x step sizes x coefficients x seeds."""
+        return int(np.prod(self.final_distance.shape))
+
+    def median_rate(self) -> np.ndarray:
+        """Median measured rate over seeds, shape (O, L, C) (NaN where any seed diverged)."""
+        rate = np.where(self.diverged, np.nan, self.measured_rate)
+        with np.errstate(all="ignore"):
+            med = np.median(rate, axis=3)
+        return np.where(self.diverged.any(axis=3), np.nan, med)
+
+    def format(self) -> str:
+        """A table: per optimiser, the fraction of cells that converge / diverge, best cell, agreement with the exact rate."""
+        lines = [f"stability map: {self.game}; base {self.base}; {len(self.lrs)} step sizes x {len(self.coefficients)} "
+                 f"coefficients x {len(self.seeds)} seeds x {self.n_steps} steps; {self.cells} runs in "
+                 f"{self.total_seconds:.1f} s"]
+        head = (f"{'optimizer':14s} {'coef':>13s} {'converged':>9s} {'diverged':>8s} {'exact<1':>7s} "
+                f"{'agree':>6s} {'best rate':>9s} {'at lr':>8s} {'coef':>7s} {'seconds':>8s}")
+        lines += [head, "-" * len(head)]
+        med = self.median_rate()
+        for o, name in enumerate(self.optimizers):
+            conv = self.converged[o].all(axis=2)
+            exact_ok = self.exact_rate[o] < 1
+            has_exact = np.isfinite(self.exact_rate[o]).all()
+            agree = f"{np.mean(conv == exact_ok):6.1%}" if has_exact else "   n/a"
+            finite = np.where(np.isfinite(med[o]), med[o], np.inf)
+            if np.isfinite(finite).any():
+                i, j = np.unravel_index(np.argmin(finite), finite.shape)
+                best = f"{finite[i, j]:9.4f} {self.lrs[i]:8.3g} {self.coefficients[j]:7.3g}"
+            else:
+                best = f"{'-':>9s} {'-':>8s} {'-':>7s}"
+            lines.append(f"{name:14s} {str(self.coefficient_names[o]):>13s} {np.mean(conv):9.1%} "
+                         f"{np.mean(self.diverged[o]):8.1%} {np.mean(exact_ok) if has_exact else float('nan'):7.1%} "
+                         f"{agree} {best} {self.seconds[o]:8.2f}")
+        if self.exact_note:
+            lines.append(f"exact rate: {self.exact_note}")
+        lines.append("converged: every seed converged (rate < 1, closer than at the start); agree: fraction of "
+                     "(lr, coef) cells where that equals exact rate < 1")
+        return "\n".join(lines)
+
+    def plot(self, path) -> str:
+        """PNG: one row per optimiser, measured median rate (left) and exact spectral radius (right), diverged cells hatched."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.colors import TwoSlopeNorm
+
+        O = len(self.optimizers)
+        fig, axes = plt.subplots(O, 2, figsize=(9.5, 2.3 * O + 0.6), squeeze=False)
+        med = self.median_rate()
+        vals = np.concatenate([med[np.isfinite(med)], self.exact_rate[np.isfinite(self.exact_rate)]])
+        lo = float(min(np.min(vals), 0.99)) if vals.size else 0.5
+        hi = float(max(np.max(vals), 1.01)) if vals.size else 1.5
+        hi = min(hi, 2.0)
+        norm = TwoSlopeNorm(vcenter=1.0, vmin=max(lo, 0.0), vmax=hi)
+        cmap = plt.get_cmap("RdBu_r").copy()
+        cmap.set_bad("black")
+        extent_y = (np.log10(self.lrs[0]), np.log10(self.lrs[-1])) if np.all(self.lrs > 0) else (0, len(self.lrs))
+        for o, name in enumerate(self.optimizers):
+            for k, (data, title) in enumerate(((med[o], "measured rate (black: diverged)"),
+                                               (self.exact_rate[o], "exact spectral radius"))):
+                ax = axes[o, k]
+                shown = np.clip(data, norm.vmin, norm.vmax)
+                im = ax.imshow(np.ma.masked_invalid(shown), origin="lower", aspect="auto", cmap=cmap, norm=norm,
+                               extent=(self.coefficients[0], self.coefficients[-1], *extent_y))
+                if np.isfinite(data).any() and len(self.lrs) > 1 and len(self.coefficients) > 1:
+                    ax.contour(self.coefficients, np.log10(self.lrs), np.nan_to_num(data, nan=2.0), levels=[1.0],
+                               colors="k", linewidths=0.8)
+                ax.set_title(f"{name}: {title}", fontsize=8)
+                ax.set_ylabel("log10 lr", fontsize=8)
+                ax.set_xlabel(str(self.coefficient_names[o] or "coefficient (unused)"), fontsize=8)
+                ax.tick_params(labelsize=7)
+        fig.colorbar(im, ax=axes, shrink=0.6, label="rate per step (1 = boundary)")
+        fig.suptitle(f"{self.game}: base {self.base}, {self.n_steps} steps, {len(self.seeds)} seeds", fontsize=9)
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return str(path)
+
+
+def stability_map(game, optimizers=BATCHABLE_OPTIMIZERS, lrs=(0.1,), coefficients=(1.0,), seeds=(0,),
+                  n_steps: int = 1000, *, base="sgd", base_kwargs: dict | None = None, align: bool = True,
+                  eps: float = 0.1, diverge_above: float = 1e12, rate_window: float = 0.5,
+                  progress: bool = False) -> StabilityMap:
+    r"""Run every optimiser on a grid of step sizes x coefficients x seeds, batched, with the exact local rates.
+
+    Parameters
+    ----------
+    game : FunctionalGame or dualgan.games.Game
+        The game; object games are converted by :func:`~dualgan.games.functional.as_functional`
+        (BilinearGame, DiracGAN), anything else raises a :class:`NotBatchableError`.
+    optimizers : sequence of str, default all seven
+        Names from :data:`~dualgan.games.functional.BATCHABLE_OPTIMIZERS`.
+    lrs : 1-D sequence of float, default (0.1,)
+        Step sizes :math:`h > 0` (the first grid axis).
+    coefficients : 1-D sequence of float, default (1.0,)
+        The second grid axis: consensus' :math:`\gamma` (>= 0), SGA's :math:`\lambda`,
+        extragradient's extrapolation (> 0); unused by optimisers without a coefficient
+        (their cells are still run: the axis then repeats the same setting).
+    seeds : sequence of int, default (0,)
+        Initial points :meth:`FunctionalGame.start` of each seed.
+    n_steps : int, default 1000
+    base : str, default "sgd"
+        Base optimiser (``"sgd"``, ``"adam"``, ``"rmsprop"``); the exact rate
+        is computed for plain SGD only (NaN otherwise, with ``exact_note``).
+    base_kwargs : dict, optional
+    align, eps : bool, float
+        SGA's sign alignment and its :math:`\epsilon`.
+    diverge_above : float, default 1e12
+    rate_window : float, default 0.5
+        Fraction of the run (its end) over which the rate is measured.
+    progress : bool, default False
+        tqdm bar over optimisers.
+
+    Returns
+    -------
+    StabilityMap
+
+    Raises
+    ------
+    NotBatchableError
+        An optimiser, base optimiser or game that cannot be batched (named in the message).
+    ValueError
+        Bad grids or seeds (the message names the argument).
+    """
+    t_start = time.perf_counter()
+    fgame = as_functional(game)
+    if isinstance(optimizers, str):
+        optimizers = [optimizers]
+    optimizers = tuple(optimizers)
+    if not optimizers:
+        raise ValueError("optimizers is empty; give names from " + str(list(BATCHABLE_OPTIMIZERS)))
+    for name in optimizers:
+        if name not in BATCHABLE_OPTIMIZERS:
+            raise NotBatchableError(f"optimiser {name!r} cannot be batched; the batched runner knows "
+                                    f"{list(BATCHABLE_OPTIMIZERS)} (use dualgan.games.run_optimizer for others)")
+    fbase = functional_base(base, base_kwargs)
+    lrs = _grid(lrs, "lrs")
+    if np.any(lrs <= 0):
+        raise ValueError("lrs must be > 0")
+    coefs = _grid(coefficients, "coefficients")
+    seeds = tuple(int(s) for s in seeds)
+    if not seeds:
+        raise ValueError("seeds is empty; give at least one seed")
+    L, C, S = len(lrs), len(coefs), len(seeds)
+    starts = torch.stack([fgame.start(s) for s in seeds])                     # (S, n)
+    Z0 = starts.repeat(L * C, 1)                                              # cell order (L, C, S)
+    lr_cells = np.repeat(lrs, C * S)
+    coef_cells = np.tile(np.repeat(coefs, S), L)
+    shape = (len(optimizers), L, C, S)
+    out = {k: np.full(shape, np.nan) for k in ("final_distance", "final_field_norm", "measured_rate")}
+    diverged = np.zeros(shape, dtype=bool)
+    converged = np.zeros(shape, dtype=bool)
+    exact = np.full((len(optimizers), L, C), np.nan)
+    seconds = np.zeros(len(optimizers))
+    notes = []
+    J = None
+    if fgame.equilibrium is None:
+        notes.append(f"game {fgame.name!r} declares no equilibrium")
+    elif not fbase.is_plain_sgd:
+        notes.append(f"the exact local maps are for plain SGD; base {fbase.name!r} with {base_kwargs or {}} has none here")
+    else:
+        J = fgame.jacobian_at()
+        if not bool(torch.isfinite(J).all()):
+            notes.append("the Jacobian at the equilibrium is not finite")
+            J = None
+    iterator = list(enumerate(optimizers))
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(iterator, desc="stability map")
+    for o, name in iterator:
+        coef_name = COEFFICIENTS[name]
+        run = batched_run(fgame, name, Z0, lr_cells, coef_cells if coef_name else None, n_steps, base=base,
+                          base_kwargs=base_kwargs, align=align, eps=eps, diverge_above=diverge_above,
+                          rate_window=rate_window)
+        out["final_distance"][o] = run.final_distance.reshape(L, C, S)
+        out["final_field_norm"][o] = run.final_field_norm.reshape(L, C, S)
+        out["measured_rate"][o] = run.measured_rate.reshape(L, C, S)
+        diverged[o] = run.diverged.reshape(L, C, S)
+        converged[o] = run.converged.reshape(L, C, S)
+        seconds[o] = run.seconds
+        if J is not None:
+            if name == "sga" and align and not float(eps) > 0:
+                notes.append("sga: eps = 0 leaves the sign of lambda at the equilibrium undetermined")
+                continue
+            exact[o] = local_rate(name, J, lrs, coefs if coef_name else [1.0], fgame.player_sizes, align=align,
+                                  eps=eps)
+    names = tuple(COEFFICIENTS[n] for n in optimizers)
+    status = Status(StatusCode.SUCCESS, f"{int(np.prod(shape))} runs, {int(diverged.sum())} diverged")
+    return StabilityMap(fgame.name, optimizers, names, lrs, coefs, seeds, int(n_steps), fbase.name,
+                        out["final_distance"], out["final_field_norm"], out["measured_rate"], exact, diverged,
+                        converged, seconds, time.perf_counter() - t_start, "; ".join(notes), status)
