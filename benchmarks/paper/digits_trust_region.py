@@ -54,7 +54,7 @@ def run(name: str, iterations: int, eval_every: int, batch: int, C: float, seed:
             samples = trainer.sample(1000).float()
         score = classifier_score(samples).score if bool(torch.isfinite(samples).all()) else float("nan")
         scores.append((done, score))
-        if res.status != "completed":
+        if not res.status.success:
             break
     seconds = time.perf_counter() - t0
     return dict(name=name, scores=scores, objective=np.asarray(hist["objective"], dtype=float),

@@ -146,7 +146,7 @@ def trust_region_gan(*, dataset: str, iterations: int, seed: int, batch_size: in
     result = gan.fit(data, iterations, batch_size=batch_size)
     hist = result.history
     objective = float(hist["objective"][-1]) if "objective" in hist and len(hist) else math.nan
-    status = "ok" if result.status in ("completed", "ok") else result.status
+    status = "ok" if result.status.success else f"trainer status: {result.status}"
     return _coverage_result(gan.sample(eval_samples), data, status,
                             final_objective=objective, accepted_fraction=float(result.accepted_fraction))
 

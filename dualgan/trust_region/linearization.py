@@ -39,8 +39,12 @@ score each sample independently (no batch statistics: put BatchNorm in eval
 mode or use another normalisation) and must be deterministic (``vmap``
 refuses random operations such as dropout in training mode). The factorised
 path relies on the same independence (one backward pass of :math:`\sum_i F_i`
-gives every :math:`\partial F_i/\partial z_i`); models with BatchNorm in training
-mode or active dropout are sent to the ``torch.func`` path whole.
+gives every :math:`\partial F_i/\partial z_i`). :func:`check_sample_independent`
+enforces this before any forward pass: a BatchNorm layer in training mode (or
+without running statistics) or an active dropout layer raises a ``ValueError``
+naming the layer and the fix (``module.eval()`` for the linearisation, or
+``nn.LayerNorm`` / ``nn.GroupNorm``, which normalise each sample alone), and
+the module, its running statistics included, is left exactly as it was.
 """
 from __future__ import annotations
 
@@ -54,7 +58,8 @@ from torch.func import functional_call, grad, jvp, vjp, vmap
 
 from .factorised import factorised_pass
 
-__all__ = ["ScoreLinearization", "ScoreFunction", "score_linearization", "score_vjp", "LINEARIZATION_METHODS"]
+__all__ = ["ScoreLinearization", "ScoreFunction", "score_linearization", "score_vjp", "LINEARIZATION_METHODS",
+           "check_sample_independent"]
 
 LINEARIZATION_METHODS = ("auto", "torch.func")
 
@@ -118,7 +123,13 @@ class ScoreFunction:
 
     # ------------------------------------------------------------ parameters
     def params(self) -> dict[str, torch.Tensor]:
-        """The current trainable parameters, detached."""
+        """The current trainable parameters, detached.
+
+        Every evaluation path starts here, so the module is checked first
+        (:func:`check_sample_independent`): no forward pass of a BatchNorm in
+        training mode or active dropout ever runs (nor changes running statistics).
+        """
+        check_sample_independent(self.module)
         live = dict(self.module.named_parameters())
         return {n: live[n].detach() for n in self.names}
 
@@ -177,6 +188,7 @@ def score_linearization(module: nn.Module | ScoreFunction, inputs: torch.Tensor,
     memory_mb: budget for the Jacobian rows (or factorised blocks) held at once (MiB).
     """
     fn = module if isinstance(module, ScoreFunction) else ScoreFunction(module)
+    check_sample_independent(fn.module)  # before any forward pass (the module may have changed mode since)
     if method not in LINEARIZATION_METHODS:
         raise ValueError(f"unknown method {method!r}; choose 'auto' (factorised layers + torch.func for the rest) "
                          f"or 'torch.func' (per-sample gradients for every parameter)")
@@ -250,6 +262,7 @@ def _torch_func_gram(fn: ScoreFunction, inputs: torch.Tensor, chunk_size: int | 
 def score_vjp(module: nn.Module | ScoreFunction, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     r""":math:`J^\top c = \nabla_w \sum_i c_i F(w, x_i)`: one backward pass, returned as a flat vector."""
     fn = module if isinstance(module, ScoreFunction) else ScoreFunction(module)
+    check_sample_independent(fn.module)
     params = fn.params()
     _, pullback = vjp(lambda p: fn(p, inputs), params)
     (cotangent,) = pullback(weights.to(dtype=next(iter(params.values())).dtype))
@@ -259,3 +272,40 @@ def score_vjp(module: nn.Module | ScoreFunction, inputs: torch.Tensor, weights: 
 def _rows(fn: ScoreFunction, per_sample: dict[str, torch.Tensor]) -> torch.Tensor:
     """Per-sample gradient dict (each (c, *shape)) -> Jacobian rows (c, P)."""
     return torch.cat([per_sample[n].reshape(per_sample[n].shape[0], -1) for n in fn.names], dim=1)
+
+
+def check_sample_independent(module: nn.Module) -> nn.Module:
+    """Refuse, before any forward pass, a module whose score of one sample depends on the others or on chance.
+
+    Parameters
+    ----------
+    module : nn.Module
+        The discriminator.
+
+    Returns
+    -------
+    nn.Module
+        ``module``, unchanged.
+
+    Raises
+    ------
+    ValueError
+        Naming the first offending layer (BatchNorm in training mode or without
+        running statistics: batch statistics couple the samples and the forward
+        pass would update the running statistics; dropout with ``p > 0`` in
+        training mode: random) and the fix.
+    """
+    for name, m in module.named_modules():
+        label = f"{name or '<root>'} ({type(m).__name__})"
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or not m.track_running_stats):
+            why = "is in training mode" if m.training else "has no running statistics (track_running_stats=False)"
+            raise ValueError(f"layer {label} {why}: its output for one sample depends on the whole batch, so the "
+                             f"score linearisation (per-sample gradients) is undefined. Call discriminator.eval() "
+                             f"around trust-region steps (the running statistics are then used and not updated), "
+                             f"or use nn.LayerNorm / nn.GroupNorm, which normalise each sample alone")
+        if isinstance(m, (nn.modules.dropout._DropoutNd, nn.AlphaDropout, nn.FeatureAlphaDropout)) and \
+                m.training and m.p > 0:
+            raise ValueError(f"layer {label} is active dropout (p={m.p}) in training mode: the score is random, "
+                             f"so the linearisation is undefined. Call discriminator.eval() for trust-region steps "
+                             f"(dropout off) or drop the layer")
+    return module

@@ -23,18 +23,27 @@ and, with a constraint, ``constraint_mean_violation``, ``constraint_max_violatio
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
 
-from ..constraints.base import NoConstraint
+from .._checks import check_int, check_positive
+from .._io import atomic_write_with, check_writable_path
+from ..constraints.base import NoConstraint, handler_load_state_dict, handler_state_dict
 from ..losses import get_loss
+from ..status import Status, StatusCode
 from ..train.history import History
 from .step import TrustRegionDiscriminator, discriminator_cost
+
+_CHECKPOINT_FORMAT = "dualgan.TrustRegionGANCheckpoint/1"
+_CHECKPOINT_KEYS = ("format", "iteration", "generator", "discriminator", "g_opt", "d_opt", "radius", "warm", "rng",
+                    "history", "constraint", "status", "settings")
 
 __all__ = ["TrustRegionGAN", "TrustRegionResult", "TRAINER_MODELS"]
 
@@ -43,12 +52,17 @@ TRAINER_MODELS = ("score", "cost", "adam")
 
 @dataclass(frozen=True)
 class TrustRegionResult:
-    """Outcome of :meth:`TrustRegionGAN.fit`: the history, final radius, share of accepted steps, status."""
+    """Outcome of :meth:`TrustRegionGAN.fit`: the history, final radius, share of accepted steps, status.
+
+    ``status`` is a :class:`~dualgan.status.Status`: ``SUCCESS`` when every
+    round ran, ``NON_FINITE`` (message ``"non-finite samples at iteration k"``
+    and the like) when a NaN or inf appeared; the history keeps every finite row.
+    """
 
     history: History
     final_radius: float
     accepted_fraction: float
-    status: str
+    status: Status
 
 
 class TrustRegionGAN:
@@ -80,10 +94,12 @@ class TrustRegionGAN:
                  generator_steps: int = 1, constraint=None, seed: int = 0):
         if model not in TRAINER_MODELS:
             raise ValueError(f"unknown model {model!r}; choose one of {list(TRAINER_MODELS)}")
-        if not isinstance(latent_dim, int) or latent_dim < 1:
-            raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
-        if not isinstance(generator_steps, int) or generator_steps < 1:
-            raise ValueError(f"generator_steps must be a positive integer, got {generator_steps!r}")
+        latent_dim = check_int(latent_dim, "latent_dim", low=1)
+        generator_steps = check_int(generator_steps, "generator_steps", low=1)
+        seed = check_int(seed, "seed", low=0)
+        C = check_positive(C, "C")
+        generator_lr = check_positive(generator_lr, "generator_lr")
+        discriminator_lr = check_positive(discriminator_lr, "discriminator_lr")
         if not isinstance(generator, nn.Module):
             raise ValueError(f"generator must be a torch.nn.Module, got {type(generator).__name__}")
         self.constraint = NoConstraint() if constraint is None else constraint
@@ -112,6 +128,8 @@ class TrustRegionGAN:
         p0 = self._gen_params[0]
         self.device, self.dtype = p0.device, p0.dtype
         self._gen = torch.Generator(device="cpu").manual_seed(self.seed)
+        self.history: History | None = None
+        self.status = Status(StatusCode.RUNNING, "not started")
 
     # ------------------------------------------------------------ public
     def noise(self, n: int) -> torch.Tensor:
@@ -123,50 +141,227 @@ class TrustRegionGAN:
         return self.generator(self.noise(n))
 
     def fit(self, data, iterations: int, batch_size: int = 64, progress: bool = False,
-            history: History | None = None) -> TrustRegionResult:
+            history: History | None = None, checkpoint_path=None, checkpoint_every: int = 0) -> TrustRegionResult:
         """Run ``iterations`` discriminator/generator rounds on minibatches of ``data``.
 
-        ``data``: a tensor of samples (minibatches drawn with replacement), an
-        object with ``sample(n, generator=...)`` (e.g. :func:`dualgan.data.ring`)
-        or a callable ``(n, generator) -> tensor``.
+        Parameters
+        ----------
+        data : tensor, object with ``sample(n, generator=...)`` or callable
+            A tensor of samples (minibatches drawn with replacement), an object
+            such as :func:`dualgan.data.ring`, or a callable ``(n, generator) -> tensor``.
+        iterations : int
+            Rounds to run now (a resumed or re-fitted trainer continues its history).
+        batch_size : int
+            Real and generated samples per round.
+        progress : bool
+            Show a tqdm bar.
+        history : History or None
+            Rows are appended here; default the trainer's own history
+            (``self.history``, restored by :meth:`load_checkpoint`).
+        checkpoint_path : path or None
+            Where :meth:`save_checkpoint` writes every ``checkpoint_every``
+            rounds and at the end (also after a failure); its folder is checked
+            before training.
+        checkpoint_every : int
+            0: only at the end.
+
+        Returns
+        -------
+        TrustRegionResult
+            Non-finite samples, scores or losses end the run with status
+            ``NON_FINITE`` (the history keeps every finite row); an exception
+            records status ``ERROR``, writes the checkpoint and is re-raised.
         """
-        if not isinstance(iterations, int) or iterations < 1:
-            raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        iterations = check_int(iterations, "iterations", low=1)
+        batch_size = check_int(batch_size, "batch_size", low=1)
+        checkpoint_every = check_int(checkpoint_every, "checkpoint_every", low=0)
+        if checkpoint_every and checkpoint_path is None:
+            raise ValueError("checkpoint_every needs a checkpoint_path")
+        if checkpoint_path is not None:
+            checkpoint_path = check_writable_path(checkpoint_path, "checkpoint_path")
         draw = self._sampler(data)
-        hist = history if history is not None else History(meta={
-            "trainer": "TrustRegionGAN", "model": self.model, "C": float(self.C), "seed": self.seed,
-            "policy": type(self.tr.policy).__name__, "inner": self.tr.inner, "batch_size": batch_size,
-            "generator_loss": self.loss.name})
+        if history is None:
+            if self.history is None:
+                self.history = History(meta=self._meta())
+            history = self.history
+        hist = self.history = history
         start_row = len(hist)
         t0 = time.perf_counter()
         iterator = range(iterations)
         if progress:
             from tqdm.auto import tqdm
             iterator = tqdm(iterator, desc=f"TrustRegionGAN[{self.model}]")
-        status = "completed"
-        for it in iterator:
-            real = draw(batch_size).to(device=self.device, dtype=self.dtype)
-            with torch.no_grad():
-                fake = self.generator(self.noise(batch_size))
-            row = self._discriminator_round(real, fake)
-            gen_loss, samples = self._generator_round(batch_size)
-            row.update(iteration=start_row + it, generator_loss=gen_loss, seconds=time.perf_counter() - t0)
-            if not isinstance(self.constraint, NoConstraint):
-                state = self.constraint.state(samples.detach())
-                row.update(constraint_mean_violation=state.mean_violation,
-                           constraint_max_violation=state.max_violation, penalty_weight=state.penalty_weight)
-            hist.append(**row)
-            if progress:
-                iterator.set_postfix(cost=f"{row['objective']:.4f}", radius=f"{row['radius']:.3g}")
-            if not math.isfinite(row["objective"]) or not math.isfinite(gen_loss):
-                status = f"failed: non-finite objective at iteration {start_row + it}"
-                break
-        acc = hist.column("accepted")[start_row:]
-        acc = acc[~(acc != acc)]  # drop NaN
+        self.status = Status(StatusCode.RUNNING, f"running from iteration {start_row}")
+        status, raised = Status(StatusCode.SUCCESS, f"completed {iterations} rounds"), None
+        try:
+            for it in iterator:
+                k = start_row + it
+                real = draw(batch_size).to(device=self.device, dtype=self.dtype)
+                if not bool(torch.isfinite(real).all()):
+                    status = Status(StatusCode.NON_FINITE, f"non-finite data samples at iteration {k}")
+                    break
+                with torch.no_grad():
+                    fake = self.generator(self.noise(batch_size))
+                if not bool(torch.isfinite(fake).all()):
+                    status = Status(StatusCode.NON_FINITE, f"non-finite samples at iteration {k}")
+                    break
+                backup = self._weights()
+                row = self._discriminator_round(real, fake)
+                if not math.isfinite(row["objective"]):
+                    self._restore_weights(backup)
+                    status = Status(StatusCode.NON_FINITE, f"non-finite discriminator cost at iteration {k}")
+                    break
+                gen_loss, samples = self._generator_round(batch_size)
+                if samples is None:
+                    self._restore_weights(backup)
+                    status = Status(StatusCode.NON_FINITE, f"non-finite {gen_loss} at iteration {k}")
+                    break
+                row.update(iteration=k, generator_loss=gen_loss, seconds=time.perf_counter() - t0)
+                if not isinstance(self.constraint, NoConstraint):
+                    state = self.constraint.state(samples.detach())
+                    row.update(constraint_mean_violation=state.mean_violation,
+                               constraint_max_violation=state.max_violation, penalty_weight=state.penalty_weight)
+                hist.append(**row)
+                if progress:
+                    iterator.set_postfix(cost=f"{row['objective']:.4f}", radius=f"{row['radius']:.3g}")
+                if checkpoint_every and (it + 1) % checkpoint_every == 0:
+                    self.status = Status(StatusCode.RUNNING, f"at iteration {len(hist)}")
+                    self.save_checkpoint(checkpoint_path)
+        except KeyboardInterrupt as exc:
+            status, raised = Status(StatusCode.INTERRUPTED, f"interrupted at iteration {len(hist)}"), exc
+        except Exception as exc:  # noqa: BLE001 - recorded, checkpointed, re-raised
+            status = Status(StatusCode.ERROR, f"{type(exc).__name__} at iteration {len(hist)}: {exc}")
+            raised = exc
+        self.status = status
+        hist.set_meta("status", str(status))
+        if checkpoint_path is not None:
+            self.save_checkpoint(checkpoint_path)
+        if raised is not None:
+            raise raised
+        acc = hist.column("accepted")[start_row:] if "accepted" in hist else []
+        acc = [a for a in acc if a == a]  # drop NaN
         return TrustRegionResult(history=hist, final_radius=float(self.tr.radius),
-                                 accepted_fraction=float(acc.mean()) if acc.size else math.nan, status=status)
+                                 accepted_fraction=float(sum(acc) / len(acc)) if acc else math.nan,
+                                 status=status)
+
+    # ------------------------------------------------------------ checkpoints
+    def _meta(self) -> dict:
+        return {"trainer": "TrustRegionGAN", "model": self.model, "C": float(self.C), "seed": self.seed,
+                "policy": type(self.tr.policy).__name__, "inner": self.tr.inner,
+                "generator_loss": self.loss.name}
+
+    def _weights(self):
+        params = list(self.generator.parameters()) + list(self.discriminator.parameters())
+        return [p.detach().clone() for p in params]
+
+    def _restore_weights(self, backup) -> None:
+        params = list(self.generator.parameters()) + list(self.discriminator.parameters())
+        with torch.no_grad():
+            for p, b in zip(params, backup):
+                p.copy_(b)
+
+    def _state(self) -> dict:
+        warm = self.tr._warm
+        return {
+            "format": _CHECKPOINT_FORMAT,
+            "iteration": 0 if self.history is None else len(self.history),
+            "generator": {k: v.detach().clone() for k, v in self.generator.state_dict().items()},
+            "discriminator": {k: v.detach().clone() for k, v in self.discriminator.state_dict().items()},
+            "g_opt": copy.deepcopy(self.g_opt.state_dict()),
+            "d_opt": None if self.d_opt is None else copy.deepcopy(self.d_opt.state_dict()),
+            "radius": float(self.tr.radius),
+            "warm": None if warm is None else [warm[0].detach().clone(), warm[1].detach().clone(), float(warm[2])],
+            "rng": self._gen.get_state(),
+            "history": None if self.history is None else self.history.to_dict(),
+            "constraint": handler_state_dict(self.constraint),
+            "status": [self.status.code.value, self.status.message],
+            "settings": self._meta(),
+        }
+
+    def save_checkpoint(self, path) -> Path:
+        """Write everything needed to continue bit for bit (atomically: temporary file, then rename).
+
+        Generator and discriminator weights and buffers, both optimisers, the
+        trust radius and the inner solver's warm start, the noise/minibatch
+        random generator, the history, the constraint handler's state and the status.
+        """
+        path = check_writable_path(path, "path")
+        payload = self._state()
+        atomic_write_with(path, lambda tmp: torch.save(payload, tmp))
+        return path
+
+    def load_checkpoint(self, path) -> "TrustRegionGAN":
+        """Restore :meth:`save_checkpoint`'s file into a trainer built with the same settings; returns ``self``.
+
+        Everything is validated before the trainer changes; on a failure half-way
+        the previous state is put back.
+
+        Raises
+        ------
+        CheckpointError
+            (a ``ValueError``) naming the file, what is wrong and what to do.
+        """
+        from ..train.linear import CheckpointError, _read_checkpoint, _validate_handler_state
+
+        payload = _read_checkpoint(path, self.device)
+        where = str(path)
+
+        def fail(msg):
+            raise CheckpointError(f"checkpoint {where!r}: {msg}")
+
+        if not isinstance(payload, dict) or payload.get("format") != _CHECKPOINT_FORMAT:
+            fail(f"not a {_CHECKPOINT_FORMAT} checkpoint; it was written by something else")
+        missing = [k for k in _CHECKPOINT_KEYS if k not in payload]
+        if missing:
+            fail(f"missing {missing}; it is incomplete: use an earlier copy")
+        if payload["settings"] != self._meta():
+            fail(f"written with settings {payload['settings']} but this trainer has {self._meta()}; construct the "
+                 f"trainer with the checkpoint's settings")
+        try:
+            history = None if payload["history"] is None else History.from_dict(payload["history"])
+        except (ValueError, KeyError, TypeError) as exc:
+            fail(f"its history is corrupt ({exc})")
+        rows = 0 if history is None else len(history)
+        if payload["iteration"] != rows:
+            fail(f"claims iteration {payload['iteration']!r} but holds {rows} history rows; use an earlier copy")
+        for name, module in (("generator", self.generator), ("discriminator", self.discriminator)):
+            own, saved = module.state_dict(), payload[name]
+            if not isinstance(saved, dict) or set(saved) != set(own) or any(
+                    not isinstance(saved[k], torch.Tensor) or saved[k].shape != v.shape for k, v in own.items()):
+                fail(f"its {name} has another architecture; construct the trainer with the checkpoint's {name}")
+        if (payload["d_opt"] is None) != (self.d_opt is None):
+            fail("written for another model (with/without the Adam baseline's optimiser)")
+        rng = payload["rng"]
+        if not isinstance(rng, torch.Tensor) or rng.shape != self._gen.get_state().shape:
+            fail("its random generator state is not a CPU torch.Generator state")
+        radius = payload["radius"]
+        if not isinstance(radius, float) or not (math.isfinite(radius) and radius > 0):
+            fail(f"its trust radius {radius!r} is not a finite positive number")
+        StatusCode(payload["status"][0])
+        _validate_handler_state(self.constraint, payload["constraint"])
+        backup = self._state()
+        try:
+            self._apply(payload, history)
+        except Exception as exc:
+            self._apply(backup, None if backup["history"] is None else History.from_dict(backup["history"]))
+            raise CheckpointError(f"checkpoint {where!r} could not be restored ({type(exc).__name__}: {exc}); "
+                                  f"the trainer is unchanged") from exc
+        return self
+
+    def _apply(self, payload, history) -> None:
+        self.generator.load_state_dict(payload["generator"])
+        self.discriminator.load_state_dict(payload["discriminator"])
+        self.g_opt.load_state_dict(payload["g_opt"])
+        if self.d_opt is not None:
+            self.d_opt.load_state_dict(payload["d_opt"])
+        self.tr.radius = payload["radius"]
+        warm = payload["warm"]
+        self.tr._warm = None if warm is None else (warm[0], warm[1], float(warm[2]))
+        self._gen.set_state(payload["rng"])
+        self.history = history
+        handler_load_state_dict(self.constraint, payload["constraint"])
+        code, message = payload["status"]
+        self.status = Status(StatusCode(code), message)
 
     # ------------------------------------------------------------ internals
     def _discriminator_round(self, real, fake) -> dict:
@@ -198,12 +393,19 @@ class TrustRegionGAN:
                     inner_iterations=math.nan, inner_gap=math.nan)
 
     def _generator_round(self, batch_size):
+        """``generator_steps`` updates; returns (loss, samples), or (what, None) when something is not finite."""
         loss_value, samples = math.nan, None
         for _ in range(self.generator_steps):
             samples = self.generator(self.noise(batch_size))
+            if not bool(torch.isfinite(samples).all()):
+                return "samples", None
             scores = self.discriminator(samples).reshape(-1)
             loss = self.loss.generator_loss(scores) + self.constraint.penalty(samples)
+            if not math.isfinite(float(loss.detach())):
+                return "generator loss", None
             grads = torch.autograd.grad(loss, self._gen_params)
+            if not all(bool(torch.isfinite(g).all()) for g in grads):
+                return "generator gradient", None
             for p, g in zip(self._gen_params, grads):
                 p.grad = g
             self.g_opt.step()

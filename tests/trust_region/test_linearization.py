@@ -87,3 +87,48 @@ def test_bad_inputs():
     frozen = nn.Linear(3, 1).double().requires_grad_(False)
     with pytest.raises(ValueError, match="no trainable parameters"):
         ScoreFunction(frozen)
+
+
+# ---------------------------------------------------------------- batch-dependent or random layers
+import numpy as np  # noqa: E402
+import pytest as _pytest  # noqa: E402
+from torch import nn as _nn  # noqa: E402
+
+
+def _bn_disc(kind):
+    layers = {"bn": _nn.BatchNorm1d(8), "bn_nostats": _nn.BatchNorm1d(8, track_running_stats=False),
+              "dropout": _nn.Dropout(0.3), "alpha": _nn.AlphaDropout(0.2)}
+    torch.manual_seed(0)
+    return _nn.Sequential(_nn.Linear(3, 8), layers[kind], _nn.Tanh(), _nn.Linear(8, 1)).double()
+
+
+@_pytest.mark.parametrize("kind,match", [("bn", "BatchNorm1d.*training mode"), ("bn_nostats", "BatchNorm1d.*training mode"),
+                                         ("dropout", "Dropout.*dropout"), ("alpha", "AlphaDropout")])
+@_pytest.mark.parametrize("method", ["auto", "torch.func"])
+def test_batch_dependent_layers_are_refused_before_any_forward_pass(kind, match, method):
+    from dualgan.trust_region import TrustRegionDiscriminator
+    from dualgan.trust_region.linearization import score_linearization, score_vjp
+
+    D = _bn_disc(kind)
+    D.train()
+    before = {k: v.clone() for k, v in D.state_dict().items()}
+    x = torch.randn(10, 3, dtype=torch.float64)
+    with _pytest.raises(ValueError, match=match):
+        score_linearization(D, x, method=method)
+    with _pytest.raises(ValueError, match="eval()"):
+        score_vjp(D, x, torch.ones(10, dtype=torch.float64))
+    for model in ("score", "cost"):
+        with _pytest.raises(ValueError, match=match):
+            TrustRegionDiscriminator(D, model=model).step(x, x + 1)
+    after = D.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # running stats and counters unchanged
+    # the documented way: eval mode linearises the model as it scores each sample
+    D.eval()
+    if kind == "bn_nostats":  # batch statistics even in eval mode: still refused
+        with _pytest.raises(ValueError, match="no running statistics"):
+            score_linearization(D, x, method=method)
+        return
+    lin = score_linearization(D, x, method=method)
+    with torch.no_grad():
+        np.testing.assert_allclose(lin.scores.numpy(), D(x).reshape(-1).numpy(), rtol=1e-12)
+    assert all(torch.equal(before[k], D.state_dict()[k]) for k in before)

@@ -28,7 +28,7 @@ def test_history_records_and_feasibility_on_the_ring(model):
     trainer = TrustRegionGAN(_gen(), _mlp(), latent_dim=4, model=model, C=1e-3, radius=0.5, seed=0)
     res = trainer.fit(lambda n, g: data.sample(n, generator=g, dtype=torch.float64), iterations=6, batch_size=32)
     h = res.history
-    assert res.status == "completed" and len(h) == 6
+    assert res.status.success and len(h) == 6
     for col in ("objective", "cost_before", "rho", "radius", "radius_before", "accepted", "step_norm",
                 "predicted_decrease", "actual_decrease", "generator_loss", "seconds"):
         assert col in h.columns
@@ -68,7 +68,7 @@ def test_conv_discriminator_on_images_float32():
     trainer = TrustRegionGAN(gen, disc, latent_dim=8, model="score", C=1e-3, radius=0.1)
     res = trainer.fit(images, iterations=3, batch_size=16)
     h = res.history
-    assert res.status == "completed"
+    assert res.status.success
     assert np.all(h["step_norm"] <= h["radius_before"] + 1e-9) and np.all(h["predicted_decrease"] >= 0)
     assert trainer.sample(5).shape == (5, 1, 8, 8)
 
