@@ -9,10 +9,12 @@ learning rate. With several directories, ``--compare`` also tests each method
 between the first study and every other one (paired by setting).
 
     python benchmarks/dual_gan_rescore.py DIR [DIR ...] [--n-std 3] [--min-fraction 0.2 | --min-count 80]
-        [--coverage-std STD] [--escape-sigma SIGMA] [--png lr.png] [--compare]
+        [--coverage-std STD] [--escape-sigma SIGMA] [--png lr.png] [--common] [--compare]
 
 Defaults re-apply each study's own criterion (its config.json), so the counts
-printed equal those recorded at training time.
+printed equal those recorded at training time. Only settings on which every
+method of a study was run are counted (a study interrupted mid-setting);
+``--common`` keeps only the settings complete in every study given.
 """
 from __future__ import annotations
 
@@ -62,6 +64,18 @@ def rescore(directory: Path, cfg: dict, runs: list[dict], args) -> list[dict]:
         print(f"{directory}: {len(out)} runs re-scored under the study's own criterion; "
               f"{differ} differ from the modes recorded at training time")
     return out
+
+
+def _ranges(xs: list[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2, 5'."""
+    out, start = [], None
+    for i, x in enumerate(xs):
+        if start is None:
+            start = x
+        if i + 1 == len(xs) or xs[i + 1] != x + 1:
+            out.append(f"{start}-{x}" if x != start else f"{x}")
+            start = None
+    return ", ".join(out)
 
 
 def ci(k: int, n: int) -> str:
@@ -170,6 +184,8 @@ def main(argv=None) -> int:
     p.add_argument("--escape-sigma", type=float, default=None,
                    help="RBF std of the escape test (default: each study's own sigma)")
     p.add_argument("--png", default=None, help="write success against learning rate to this PNG")
+    p.add_argument("--common", action="store_true",
+                   help="keep only the settings complete in every study given (a paired design across studies)")
     p.add_argument("--compare", action="store_true", help="McNemar of each method: first study against the others")
     args = p.parse_args(argv)
     for name in ("n_std", "coverage_std", "min_fraction", "escape_sigma"):
@@ -178,12 +194,26 @@ def main(argv=None) -> int:
             p.error(f"--{name.replace('_', '-')} must be a positive number, got {v}")
     if args.min_count is not None and args.min_count < 1:
         p.error(f"--min-count must be a positive integer, got {args.min_count}")
-    studies, succs = [], []
+    loaded = []
     for d in args.dirs:
         directory = Path(d)
         if not (directory / "runs.jsonl").exists():
             p.error(f"{directory} has no runs.jsonl; pass a directory written by dual_gan_sensitivity.py --out")
-        cfg, runs = load_study(directory)
+        loaded.append((directory, *load_study(directory)))
+    # a setting counts when every method of its study was run on it (and, with --common, in every study)
+    complete = []
+    for directory, cfg, runs in loaded:
+        per = [{r["setting"] for r in runs if r["method"] == m} for m in cfg["methods"]]
+        complete.append(set.intersection(*per))
+    keep_all = set.intersection(*complete) if args.common else None
+    studies, succs = [], []
+    for (directory, cfg, runs), keep in zip(loaded, complete):
+        keep = keep_all if keep_all is not None else keep
+        dropped = len({r["setting"] for r in runs} - keep)
+        runs = [r for r in runs if r["setting"] in keep]
+        print(f"{directory}: {len(keep)} complete settings"
+              + (f" ({dropped} incomplete or outside the common set left out)" if dropped else "")
+              + (f": settings {_ranges(sorted(keep))}" if keep else ""))
         runs = rescore(directory, cfg, runs, args)
         succs.append(summarise(directory, cfg, runs))
         studies.append((directory.name, runs))

@@ -161,6 +161,9 @@ def parse_args(argv=None):
     p.add_argument("--out", default=None, help="directory for runs.jsonl and samples/ (default: none written "
                                                "except a temporary one)")
     p.add_argument("--max-iterations", type=int, default=None, help="cap every run's iterations (smoke tests only)")
+    p.add_argument("--order", choices=("setting", "longest"), default="setting",
+                   help="run order: by setting (default; an interrupted study is the first k settings) or "
+                        "longest run first (shortest wall time)")
     p.add_argument("--resume", action="store_true", help="skip runs already recorded in OUT/runs.jsonl")
     args = p.parse_args(argv)
     for name in ("rbf_bandwidth", "ring_std", "n_std", "min_fraction"):
@@ -225,8 +228,9 @@ def main(argv=None) -> int:
           f"learning rates {args.lr_pairing}; init {args.init}; out {out}", flush=True)
     jobs = [(m, i, s, args.seed * 1000 + i) for i, s in enumerate(settings) for m in args.method_list
             if (m, i) not in done]
-    # longest first (iterations x batch) so the pool's tail is short
-    jobs.sort(key=lambda j: -j[2]["iterations"] * (j[2]["batch_size"] + 50))
+    if args.order == "longest":  # iterations x batch, longest first: the pool's tail is short
+        jobs.sort(key=lambda j: -j[2]["iterations"] * (j[2]["batch_size"] + 50))
+    # "setting" (default): settings in order, so a study stopped early holds the first k settings, both methods
     print(f"{len(jobs)} runs to do ({len(done)} already recorded)", flush=True)
     t_start = time.perf_counter()
     if args.workers == 1:  # in this process, in order
