@@ -14,7 +14,16 @@ __all__ = ["LabelEmbedding", "ConditionalGenerator", "ConditionalDiscriminator",
 
 
 class LabelEmbedding(nn.Module):
-    """Label code :math:`e(y)`: one-hot (``dim=None``) or a learned ``nn.Embedding(n_classes, dim)``."""
+    """Label code :math:`e(y)`: one-hot (``dim=None``) or a learned ``nn.Embedding(n_classes, dim)``.
+
+    Parameters
+    ----------
+    n_classes : int
+        Number of classes :math:`K`, >= 1; labels are integers in ``[0, n_classes)``.
+    dim : int or None, default None
+        Width of a learned ``nn.Embedding``; ``None`` gives the fixed one-hot code of
+        width ``n_classes``.
+    """
 
     def __init__(self, n_classes: int, dim: int | None = None):
         super().__init__()
@@ -30,6 +39,20 @@ class LabelEmbedding(nn.Module):
         return self.n_classes if self.table is None else self.table.embedding_dim
 
     def forward(self, y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """Label codes :math:`e(y)`.
+
+        Parameters
+        ----------
+        y : torch.Tensor
+            Integer labels in ``[0, n_classes)``, shape ``(B,)``.
+        like : torch.Tensor
+            The batch the labels go with: its length must be ``B``, and the codes take its dtype and device.
+
+        Returns
+        -------
+        torch.Tensor
+            Codes of shape ``(B, n_classes)`` (one-hot) or ``(B, dim)`` (learned), in ``like``'s dtype.
+        """
         y = check_labels(y, self.n_classes, like.shape[0], like.device)
         if self.table is None:
             return F.one_hot(y, self.n_classes).to(like.dtype)
@@ -53,6 +76,20 @@ class ConditionalGenerator(_LabelConditioned):
     r""":math:`G(z, y) = \mathrm{body}([z, e(y)])`; ``body`` takes ``z_dim + embedding dim`` inputs."""
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Samples :math:`G(z, y)`.
+
+        Parameters
+        ----------
+        z : torch.Tensor
+            Latent codes, shape ``(B, latent_dim)``.
+        y : torch.Tensor
+            Integer labels in ``[0, n_classes)``, shape ``(B,)``.
+
+        Returns
+        -------
+        torch.Tensor
+            ``body`` applied to ``[z, e(y)]``.
+        """
         if not isinstance(z, torch.Tensor) or z.ndim != 2:
             raise ValueError(f"z must be a (batch, z_dim) tensor, got {getattr(z, 'shape', type(z).__name__)}")
         return self.body(torch.cat([z, self.embed(y, z)], dim=1))
@@ -65,6 +102,20 @@ class ConditionalDiscriminator(_LabelConditioned):
     """
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Scores :math:`D(x, y)`.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Samples, shape ``(B, ...)`` (flattened before concatenation).
+        y : torch.Tensor
+            Integer labels in ``[0, n_classes)``, shape ``(B,)``.
+
+        Returns
+        -------
+        torch.Tensor
+            One score per sample, as ``body`` returns it.
+        """
         flat = x.flatten(1)
         return _squeeze_scores(self.body(torch.cat([flat, self.embed(y, flat)], dim=1)))
 
@@ -75,6 +126,23 @@ class ProjectionDiscriminator(nn.Module):
     ``features`` maps ``x`` to :math:`\phi(x)` of width ``feature_dim``; ``head``
     (default ``nn.Linear(feature_dim, 1)``) gives :math:`\psi`; the label
     embedding is learned with ``feature_dim`` columns.
+
+    Parameters
+    ----------
+    features : torch.nn.Module
+        Feature network :math:`\phi`, mapping a batch ``x`` to ``(B, feature_dim)``.
+    feature_dim : int
+        Width of :math:`\phi(x)`, >= 1; also the width of the learned label embedding.
+    n_classes : int
+        Number of classes, >= 1.
+    head : torch.nn.Module or None, default None
+        The unconditional score :math:`\psi`, ``(B, feature_dim) -> (B,)`` or ``(B, 1)``;
+        ``None`` uses ``nn.Linear(feature_dim, 1)``.
+
+    References
+    ----------
+    Eq. (5.14) of the theory page, docs/theory.md. Miyato and Koyama, "cGANs with
+    Projection Discriminator", ICLR 2018.
     """
 
     def __init__(self, features: nn.Module, feature_dim: int, n_classes: int, head: nn.Module | None = None):
@@ -90,13 +158,40 @@ class ProjectionDiscriminator(nn.Module):
         return self.embed.n_classes
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        r"""Scores :math:`\psi(\phi(x)) + e(y)^\top \phi(x)`.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Samples, shape ``(B, ...)`` as ``features`` expects.
+        y : torch.Tensor
+            Integer labels in ``[0, n_classes)``, shape ``(B,)``.
+
+        Returns
+        -------
+        torch.Tensor
+            Scores of shape ``(B,)``.
+        """
         phi = self.features(x)
         return _squeeze_scores(self.head(phi)) + (self.embed(y, phi) * phi).sum(dim=1)
 
 
 @dataclass(frozen=True)
 class ConditionalLosses:
-    """Both players' losses for one batch (tensors, ready for ``backward``) and the scores behind them."""
+    """Both players' losses for one batch (tensors, ready for ``backward``) and the scores behind them.
+
+    Attributes
+    ----------
+    discriminator_loss : torch.Tensor
+        0-d tensor, the discriminator's loss :math:`-(E f + E g)` with the generated
+        batch detached.
+    generator_loss : torch.Tensor
+        0-d tensor, the generator's loss :math:`E h`.
+    score_real : torch.Tensor
+        Scores :math:`D(x, y)` of the real batch, shape ``(B,)`` or ``(B, 1)``.
+    score_fake : torch.Tensor
+        Scores :math:`D(G(z, y'), y')` of the generated batch (with the generator's graph).
+    """
 
     discriminator_loss: torch.Tensor
     generator_loss: torch.Tensor
@@ -115,6 +210,29 @@ def conditional_losses(loss, generator, discriminator, x_real: torch.Tensor, y_r
     Both losses share one graph: take both gradients before stepping either
     optimiser (simultaneous update), or call again after the discriminator's
     step for alternating updates.
+
+    Parameters
+    ----------
+    loss : GANLoss or str
+        The objective (eq. (5.1) of the theory page, docs/theory.md), or its name
+        for :func:`dualgan.losses.get_loss`.
+    generator : callable
+        Conditional generator ``(z, y) -> x``.
+    discriminator : callable
+        Conditional discriminator ``(x, y) -> scores`` of shape ``(B,)`` or ``(B, 1)``.
+    x_real : torch.Tensor
+        Real batch, shape ``(B, ...)``.
+    y_real : torch.Tensor
+        Integer labels of the real batch, shape ``(B,)``.
+    z : torch.Tensor
+        Latent codes of the generated batch, shape ``(B', latent_dim)``.
+    y_fake : torch.Tensor
+        Integer labels the generated batch is conditioned on, shape ``(B',)``.
+
+    Returns
+    -------
+    ConditionalLosses
+        Both losses and the scores behind them.
     """
     loss = get_loss(loss)
     x_fake = generator(z, y_fake)
@@ -131,6 +249,24 @@ def bind_labels(discriminator, y: torch.Tensor):
     With different labels for the real and generated batches, bind each and
     call the penalty on the batch it concerns, or pass ``torch.cat`` of both
     label sets when the penalty stacks the batches.
+
+    Parameters
+    ----------
+    discriminator : callable
+        Conditional discriminator ``(x, y) -> scores``.
+    y : torch.Tensor
+        Integer labels of shape ``(B,)`` matching the batch the bound callable will see.
+
+    Returns
+    -------
+    callable
+        ``x -> discriminator(x, y)``.
+
+    Raises
+    ------
+    ValueError
+        If ``discriminator`` is not callable, or (when called) the batch size differs
+        from ``len(y)``.
     """
     if not callable(discriminator):
         raise ValueError(f"discriminator must be a callable (x, y) -> scores, got {type(discriminator).__name__}")
@@ -145,7 +281,29 @@ def bind_labels(discriminator, y: torch.Tensor):
 
 
 def sample_labels(n: int, n_classes: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
-    """``n`` uniform class labels in ``[0, n_classes)`` (int64)."""
+    """``n`` uniform class labels in ``[0, n_classes)`` (int64).
+
+    Parameters
+    ----------
+    n : int
+        Number of labels, >= 1.
+    n_classes : int
+        Number of classes, >= 1.
+    generator : torch.Generator or None, default None
+        Random generator for reproducible draws (``None``: torch's global one).
+    device : torch.device or str or None, default None
+        Device of the result (``None``: the CPU).
+
+    Returns
+    -------
+    torch.Tensor
+        int64 tensor of shape ``(n,)``.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` or ``n_classes`` is not a positive integer.
+    """
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     if not isinstance(n_classes, int) or n_classes < 1:

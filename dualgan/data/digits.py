@@ -16,7 +16,21 @@ __all__ = ["DigitsSplit", "load_digits", "digits_split"]
 
 @dataclass(frozen=True)
 class DigitsSplit:
-    """A fixed train / held-out split of the digits (images (N, 1, 8, 8) in [0, 1], labels (N,))."""
+    """A fixed train / held-out split of the digits (images (N, 1, 8, 8) in [0, 1], labels (N,)).
+
+    Attributes
+    ----------
+    train_images : torch.Tensor
+        Training images, shape ``(N_train, 1, 8, 8)``, values in [0, 1].
+    train_labels : torch.Tensor
+        Their int64 labels in ``0..9``, shape ``(N_train,)``.
+    test_images : torch.Tensor
+        Held-out images, shape ``(N_test, 1, 8, 8)``.
+    test_labels : torch.Tensor
+        Their int64 labels, shape ``(N_test,)``.
+    seed : int
+        Seed of the split.
+    """
 
     train_images: torch.Tensor
     train_labels: torch.Tensor
@@ -26,7 +40,20 @@ class DigitsSplit:
 
 
 def load_digits(dtype=torch.float32, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """All 1797 digits: ``(images (N, 1, 8, 8) in [0, 1], labels (N,) int64)``."""
+    """All 1797 digits: ``(images (N, 1, 8, 8) in [0, 1], labels (N,) int64)``.
+
+    Parameters
+    ----------
+    dtype : torch.dtype, default torch.float32
+        dtype of the images.
+    device : torch.device or str or None, default None
+        Device of the tensors (``None``: the CPU).
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        Images ``(1797, 1, 8, 8)`` in [0, 1] and int64 labels ``(1797,)``.
+    """
     from sklearn.datasets import load_digits as _sk_load_digits
 
     bunch = _sk_load_digits()
@@ -36,7 +63,29 @@ def load_digits(dtype=torch.float32, device=None) -> tuple[torch.Tensor, torch.T
 
 
 def digits_split(test_fraction: float = 0.2, seed: int = 0, dtype=torch.float32, device=None) -> DigitsSplit:
-    """Stratified train / held-out split, reproducible for a given ``seed``."""
+    """Stratified train / held-out split, reproducible for a given ``seed``.
+
+    Parameters
+    ----------
+    test_fraction : float, default 0.2
+        Share of the held-out part, strictly between 0 and 1.
+    seed : int, default 0
+        Seed of the stratified split.
+    dtype : torch.dtype, default torch.float32
+        dtype of the images.
+    device : torch.device or str or None, default None
+        Device of the tensors (``None``: the CPU).
+
+    Returns
+    -------
+    DigitsSplit
+        The two parts, each class in the same proportion.
+
+    Raises
+    ------
+    ValueError
+        If ``test_fraction`` is not in (0, 1).
+    """
     if not 0.0 < float(test_fraction) < 1.0:
         raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction!r}")
     from sklearn.model_selection import train_test_split

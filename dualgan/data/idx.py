@@ -21,7 +21,23 @@ _TYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"), 0
 
 
 def read_idx(path) -> np.ndarray:
-    """Read an IDX file into a numpy array of its shape (native byte order)."""
+    """Read an IDX file into a numpy array of its shape (native byte order).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Location of an IDX file, optionally gzip-compressed (``.gz``).
+
+    Returns
+    -------
+    numpy.ndarray
+        The data, with the shape and element type the file's header declares.
+
+    Raises
+    ------
+    ValueError
+        If the file is missing, not an IDX file, truncated, or of an unknown type code.
+    """
     path = Path(path)
     if not path.exists():
         raise ValueError(f"path {str(path)!r} does not exist; pass the location of an IDX file "
@@ -48,7 +64,27 @@ def read_idx(path) -> np.ndarray:
 
 
 def load_idx_images(images_path, labels_path=None, dtype=torch.float32):
-    """Images (N, 1, H, W) scaled to [0, 1] (uint8 files are divided by 255), and labels when given."""
+    """Images (N, 1, H, W) scaled to [0, 1] (uint8 files are divided by 255), and labels when given.
+
+    Parameters
+    ----------
+    images_path : str or os.PathLike
+        IDX image file with three dimensions ``(N, H, W)`` (e.g. MNIST's ``train-images-idx3-ubyte``).
+    labels_path : str or os.PathLike or None, default None
+        Matching IDX label file with ``N`` entries, or ``None``.
+    dtype : torch.dtype, default torch.float32
+        dtype of the images.
+
+    Returns
+    -------
+    torch.Tensor or tuple of torch.Tensor
+        Images ``(N, 1, H, W)`` in [0, 1]; with ``labels_path``, also int64 labels ``(N,)``.
+
+    Raises
+    ------
+    ValueError
+        If a file is malformed or the label count differs from the image count.
+    """
     images = read_idx(images_path)
     if images.ndim != 3:
         raise ValueError(f"{images_path}: image files must have 3 dimensions (N, H, W), got shape {images.shape}")

@@ -22,7 +22,21 @@ __all__ = ["GaussianMixture", "ring", "grid", "ring_on_plane"]
 
 @dataclass(frozen=True)
 class GaussianMixture:
-    """Equal-weight isotropic Gaussian mixture with means ``centers`` (k, D) and std ``std``."""
+    """Equal-weight isotropic Gaussian mixture with means ``centers`` (k, D) and std ``std``.
+
+    Parameters
+    ----------
+    centers : torch.Tensor
+        Means :math:`c_j` of the ``k`` modes, shape ``(k, D)``.
+    std : float
+        Standard deviation of every component (the same in every direction), in data units.
+    name : str, default "mixture"
+        Label used in reports and file names.
+
+    References
+    ----------
+    Eq. (6.1) of the theory page, docs/theory.md.
+    """
 
     centers: torch.Tensor
     std: float
@@ -38,7 +52,31 @@ class GaussianMixture:
 
     def sample(self, n: int, generator: torch.Generator | None = None, dtype=torch.float32,
                device=None, return_labels: bool = False):
-        """Draw ``n`` samples (and their mode labels with ``return_labels``)."""
+        """Draw ``n`` samples (and their mode labels with ``return_labels``).
+
+        Parameters
+        ----------
+        n : int
+            Number of samples, >= 1.
+        generator : torch.Generator or None, default None
+            Random generator for reproducible draws (``None``: torch's global one).
+        dtype : torch.dtype, default torch.float32
+            dtype of the samples (they are drawn in float64, then converted).
+        device : torch.device or str or None, default None
+            Device of the result (``None``: the CPU).
+        return_labels : bool, default False
+            Also return the mode index of each sample.
+
+        Returns
+        -------
+        torch.Tensor or tuple of torch.Tensor
+            Samples of shape ``(n, D)``; with ``return_labels``, also the int64 labels ``(n,)``.
+
+        Raises
+        ------
+        ValueError
+            If ``n`` is not a positive integer.
+        """
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
         labels = torch.randint(self.n_modes, (n,), generator=generator)
@@ -49,7 +87,22 @@ class GaussianMixture:
 
 
 def ring(k: int = 8, radius: float = 2.0, std: float = 0.02) -> GaussianMixture:
-    """k Gaussians on a circle of ``radius`` (first mode on the positive x axis)."""
+    """k Gaussians on a circle of ``radius`` (first mode on the positive x axis).
+
+    Parameters
+    ----------
+    k : int, default 8
+        Number of modes, >= 1.
+    radius : float, default 2.0
+        Radius of the circle of means.
+    std : float, default 0.02
+        Standard deviation of each mode.
+
+    Returns
+    -------
+    GaussianMixture
+        Means :math:`r(\\cos(2\\pi j/k), \\sin(2\\pi j/k))`, eq. (6.1) of the theory page.
+    """
     _check_k(k)
     angles = torch.arange(k, dtype=torch.float64) * (2 * math.pi / k)
     centers = radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
@@ -57,7 +110,22 @@ def ring(k: int = 8, radius: float = 2.0, std: float = 0.02) -> GaussianMixture:
 
 
 def grid(k: int = 4, spacing: float = 2.0, std: float = 0.02) -> GaussianMixture:
-    """A k x k grid of Gaussians centred on the origin, ``spacing`` apart."""
+    """A k x k grid of Gaussians centred on the origin, ``spacing`` apart.
+
+    Parameters
+    ----------
+    k : int, default 4
+        Modes per side (``k * k`` in all), >= 1.
+    spacing : float, default 2.0
+        Distance between neighbouring means.
+    std : float, default 0.02
+        Standard deviation of each mode.
+
+    Returns
+    -------
+    GaussianMixture
+        The grid, eq. (6.1) of the theory page.
+    """
     _check_k(k)
     ticks = (torch.arange(k, dtype=torch.float64) - (k - 1) / 2) * spacing
     xx, yy = torch.meshgrid(ticks, ticks, indexing="ij")
@@ -70,6 +138,27 @@ def ring_on_plane(k: int = 7, radius: float = 1.0, std: float = 0.01, seed: int 
     The ring is drawn in the x-y plane, rotated by a random orthogonal matrix
     and shifted by a random offset (both fixed by ``seed``). The noise is
     isotropic in 3-D, so samples sit within ``std`` of the plane.
+
+    Parameters
+    ----------
+    k : int, default 7
+        Number of modes, >= 1.
+    radius : float, default 1.0
+        Radius of the ring.
+    std : float, default 0.01
+        Standard deviation of each mode (isotropic in 3-D).
+    seed : int, default 0
+        Seed of the random rotation and offset of the plane.
+
+    Returns
+    -------
+    GaussianMixture
+        Means of shape ``(k, 3)``, eq. (6.1) of the theory page.
+
+    References
+    ----------
+    Roth, Lucchi, Nowozin and Hofmann, "Stabilizing Training of Generative
+    Adversarial Networks through Regularization", NeurIPS 2017, section 5.1.
     """
     base = ring(k, radius, std).centers
     gen = torch.Generator().manual_seed(seed)

@@ -36,6 +36,22 @@ class GANLoss:
     ``f`` and ``g`` act on the discriminator's score of real and generated
     samples (the discriminator maximises their means); ``h`` acts on the score
     of generated samples (the generator minimises its mean).
+
+    Parameters
+    ----------
+    name : str
+        Name of the loss (the key of :data:`dualgan.losses.LOSSES` for the built-in ones).
+    f : callable
+        Component on real scores, ``Tensor -> Tensor`` elementwise.
+    g : callable
+        Component on generated scores for the discriminator.
+    h : callable
+        Component on generated scores for the generator.
+
+    References
+    ----------
+    Eq. (5.1) of the theory page, docs/theory.md; Dong and Yang, "Towards a Deeper
+    Understanding of Adversarial Losses", arXiv:1901.08753, 2019.
     """
 
     name: str
@@ -53,17 +69,53 @@ class GANLoss:
         r""":math:`E_{p_d}[f(s)] + E_{p_g}[g(s)]` (to be maximised).
 
         Scores of shape ``(B,)`` or ``(B, 1)``; the batches may differ in size.
+
+        Parameters
+        ----------
+        score_real : torch.Tensor
+            Raw scores (logits) of the real batch, shape ``(B,)`` or ``(B, 1)``.
+        score_fake : torch.Tensor
+            Raw scores of the generated batch, shape ``(B',)`` or ``(B', 1)``.
+
+        Returns
+        -------
+        torch.Tensor
+            0-d tensor.
         """
         score_real = _check_scores(score_real, "score_real")
         score_fake = _check_scores(score_fake, "score_fake")
         return self.f(score_real).mean() + self.g(score_fake).mean()
 
     def discriminator_loss(self, score_real: torch.Tensor, score_fake: torch.Tensor) -> torch.Tensor:
-        """The discriminator's loss to minimise: minus :meth:`discriminator_value`."""
+        """The discriminator's loss to minimise: minus :meth:`discriminator_value`.
+
+        Parameters
+        ----------
+        score_real : torch.Tensor
+            Raw scores (logits) of the real batch, shape ``(B,)`` or ``(B, 1)``.
+        score_fake : torch.Tensor
+            Raw scores of the generated batch (usually computed on ``x_fake.detach()``).
+
+        Returns
+        -------
+        torch.Tensor
+            0-d tensor :math:`-(E_{p_d}[f(s)] + E_{p_g}[g(s)])`.
+        """
         return -self.discriminator_value(score_real, score_fake)
 
     def generator_loss(self, score_fake: torch.Tensor) -> torch.Tensor:
-        r""":math:`E_{p_g}[h(s)]` (to be minimised)."""
+        r""":math:`E_{p_g}[h(s)]` (to be minimised).
+
+        Parameters
+        ----------
+        score_fake : torch.Tensor
+            Raw scores of the generated batch, shape ``(B,)`` or ``(B, 1)``, with the generator's graph.
+
+        Returns
+        -------
+        torch.Tensor
+            0-d tensor.
+        """
         return self.h(_check_scores(score_fake, "score_fake")).mean()
 
 
@@ -95,7 +147,23 @@ LOSSES = {loss.name: loss for loss in (minimax, non_saturating, wasserstein, hin
 
 
 def get_loss(name_or_loss) -> GANLoss:
-    """Look a loss up by name (``minimax``, ``non_saturating``, ``wasserstein``, ``hinge``, ``least_squares``)."""
+    """Look a loss up by name (``minimax``, ``non_saturating``, ``wasserstein``, ``hinge``, ``least_squares``).
+
+    Parameters
+    ----------
+    name_or_loss : str or GANLoss
+        A name among :data:`dualgan.losses.LOSSES`, or a :class:`GANLoss` (returned as is).
+
+    Returns
+    -------
+    GANLoss
+        The loss.
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown.
+    """
     if isinstance(name_or_loss, GANLoss):
         return name_or_loss
     if name_or_loss not in LOSSES:
