@@ -1,6 +1,8 @@
 """``dualgan compare-optimizers``: run game optimisers over seeds on a built-in game; print a table, save curves."""
 from __future__ import annotations
 
+from ._args import nonneg_int, positive_float, positive_int
+
 GAMES = ("bilinear", "dirac", "dirac-ns", "dirac-r1", "dirac-wgan", "ring", "grid")
 DEFAULT_OPTIMIZERS = "simultaneous,alternating,consensus,extragradient,optimistic,sga,cgd"
 
@@ -12,17 +14,18 @@ def register(sub) -> None:
     p.add_argument("--optimizers", default=None,
                    help=f"comma-separated names (default for small games: {DEFAULT_OPTIMIZERS}; "
                         f"for ring/grid: simultaneous,consensus)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--steps", type=int, default=None, help="steps per run (default: 1000 small games, 2000 GANs)")
-    p.add_argument("--lr", type=float, default=None, help="step size (default: 0.1 small games, 1e-4 GANs)")
-    p.add_argument("--gamma", type=float, default=1.0, help="consensus weight (the paper used 10 on the GANs)")
-    p.add_argument("--lam", type=float, default=1.0, help="SGA coefficient")
+    p.add_argument("--seeds", type=nonneg_int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--steps", type=positive_int, default=None,
+                   help="steps per run (default: 1000 small games, 2000 GANs)")
+    p.add_argument("--lr", type=positive_float, default=None, help="step size (default: 0.1 small games, 1e-4 GANs)")
+    p.add_argument("--gamma", type=positive_float, default=1.0, help="consensus weight (the paper used 10 on the GANs)")
+    p.add_argument("--lam", type=positive_float, default=1.0, help="SGA coefficient")
     p.add_argument("--base", default=None, choices=["sgd", "adam", "rmsprop"],
                    help="base optimiser (default: sgd for small games, rmsprop for GANs)")
-    p.add_argument("--size", type=int, default=10, help="bilinear: A is size x size")
-    p.add_argument("--hidden", type=int, default=64, help="ring/grid: hidden units per layer")
-    p.add_argument("--batch", type=int, default=256, help="ring/grid: batch size")
-    p.add_argument("--eval-every", type=int, default=None)
+    p.add_argument("--size", type=positive_int, default=10, help="bilinear: A is size x size")
+    p.add_argument("--hidden", type=positive_int, default=64, help="ring/grid: hidden units per layer")
+    p.add_argument("--batch", type=positive_int, default=256, help="ring/grid: batch size")
+    p.add_argument("--eval-every", type=positive_int, default=None)
     p.add_argument("--out", default="compare_optimizers.png", help="PNG of the curves")
     p.add_argument("--progress", action="store_true", help="tqdm progress bars")
     p.set_defaults(func=run)
@@ -41,10 +44,12 @@ def run(args) -> int:
     unknown = [n for n in names if n not in available_optimizers()]
     if unknown:
         raise SystemExit(f"--optimizers: unknown {unknown}; choose from {available_optimizers()}")
-    steps = args.steps or (1000 if small else 2000)
-    lr = args.lr or (0.1 if small else 1e-4)
-    base = args.base or ("sgd" if small else "rmsprop")
-    eval_every = args.eval_every or (max(1, steps // 100) if small else max(1, steps // 10))
+    # "is None", not "or": an explicit value is never replaced by the default
+    steps = (1000 if small else 2000) if args.steps is None else args.steps
+    lr = (0.1 if small else 1e-4) if args.lr is None else args.lr
+    base = ("sgd" if small else "rmsprop") if args.base is None else args.base
+    eval_every = ((max(1, steps // 100) if small else max(1, steps // 10)) if args.eval_every is None
+                  else args.eval_every)
     if not small:
         torch.set_num_threads(1)
 

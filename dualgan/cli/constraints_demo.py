@@ -1,16 +1,19 @@
 """``dualgan constraints-demo``: none / penalty / augmented Lagrangian / projection on data with known hyperplanes."""
 from __future__ import annotations
 
+from ._args import nonneg_int, positive_int
+
 
 def register(sub) -> None:
     p = sub.add_parser("constraints-demo",
                        help="compare the constraint handlers on a subspace mixture and two hyperplanes of R^5")
-    p.add_argument("--steps", type=int, default=1000, help="generator steps per run (the benchmark uses 4000)")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--hidden", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=positive_int, default=1000,
+                   help="generator steps per run (the benchmark uses 4000)")
+    p.add_argument("--batch-size", type=positive_int, default=256)
+    p.add_argument("--hidden", type=positive_int, default=64)
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--out", default="constraints_demo", help="folder for the PNG figures")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=positive_int, default=1,
                    help="torch CPU threads (networks this small run fastest on one)")
     p.add_argument("--progress", action="store_true")
     p.set_defaults(func=run)

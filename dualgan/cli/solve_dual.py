@@ -3,17 +3,19 @@ from __future__ import annotations
 
 import warnings
 
+from ._args import nonneg_int, positive_float, positive_int
+
 
 def register(sub) -> None:
     p = sub.add_parser("solve-dual", help="solve a random linear-discriminator dual with every method and compare")
-    p.add_argument("--n", type=int, default=100, help="real samples")
-    p.add_argument("--m", type=int, default=100, help="generated samples")
-    p.add_argument("--d", type=int, default=100, help="feature dimension")
-    p.add_argument("--C", type=float, default=1e-2, help="L2 weight of the primal")
+    p.add_argument("--n", type=positive_int, default=100, help="real samples")
+    p.add_argument("--m", type=positive_int, default=100, help="generated samples")
+    p.add_argument("--d", type=positive_int, default=100, help="feature dimension")
+    p.add_argument("--C", type=positive_float, default=1e-2, help="L2 weight of the primal")
     p.add_argument("--loss", default="logistic", choices=["logistic", "hinge"])
     p.add_argument("--bias", action="store_true")
-    p.add_argument("--tol", type=float, default=1e-10)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tol", type=positive_float, default=1e-10)
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.set_defaults(func=run)
 
 

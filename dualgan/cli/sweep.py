@@ -2,15 +2,20 @@
 
 Results are appended to ``OUT/<name>-<hash>.jsonl`` as runs finish; running
 the same command again resumes, skipping the runs already there (docs/sweeps.md).
+The exit code is 1 when a run raised an error or lost its worker (the other
+runs are still recorded), 2 for a bad sweep file or argument, 0 otherwise.
 """
 from __future__ import annotations
+
+from ._args import positive_int
 
 
 def register(sub) -> None:
     p = sub.add_parser("sweep", help="run a grid/random search over trainer settings (resumable; local or Ray)")
     p.add_argument("config", help="sweep file (.toml or .json); see docs/sweeps.md")
     p.add_argument("--backend", default="local", choices=["local", "ray"], help="where runs execute (default local)")
-    p.add_argument("--workers", type=int, default=1, help="local worker processes, one torch thread each (default 1)")
+    p.add_argument("--workers", type=positive_int, default=1,
+                   help="local worker processes, one torch thread each (default 1)")
     p.add_argument("--address", default=None, help="Ray cluster address (with --backend ray; default: start Ray here)")
     p.add_argument("--out", default="sweeps", help="directory of the results files (default ./sweeps)")
     p.add_argument("--retry-errors", action="store_true", help="rerun recorded runs whose job raised")
@@ -20,6 +25,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    import sys
     from pathlib import Path
 
     from ..sweep import ResultsStore, format_summary, load_sweep, run_sweep
@@ -27,7 +33,8 @@ def run(args) -> int:
     try:
         sweep = load_sweep(args.config)
     except ValueError as exc:
-        raise SystemExit(f"dualgan sweep: {exc}")
+        print(f"dualgan sweep: error: {exc}", file=sys.stderr)
+        return 2
     configs = sweep.configs()
     path = Path(args.out) / sweep.results_name
     if args.dry_run:
@@ -43,7 +50,8 @@ def run(args) -> int:
         result = run_sweep(sweep, args.out, backend=args.backend, workers=args.workers, address=args.address,
                            progress=not args.no_progress, retry_errors=args.retry_errors)
     except (ValueError, ImportError) as exc:
-        raise SystemExit(f"dualgan sweep: {exc}")
+        print(f"dualgan sweep: error: {exc}", file=sys.stderr)
+        return 2
     print(f"ran {result.ran}, skipped {result.skipped} already in the results file")
     print(format_summary(result.summary()))
     failed = [r for r in result.records if not r.ok]
@@ -51,4 +59,10 @@ def run(args) -> int:
         print(f"  {r.run_id} {r.config.job}: {r.status}")
     if len(failed) > 10:
         print(f"  ... and {len(failed) - 10} more runs that did not end ok")
+    errored = [r for r in result.records if r.errored]
+    if errored:
+        # a run that raised (or whose worker died) is a failure of the sweep, not a result
+        print(f"dualgan sweep: {len(errored)} run(s) raised an error or lost their worker; rerun with "
+              f"--retry-errors after fixing the cause", file=sys.stderr)
+        return 1
     return 0

@@ -9,19 +9,38 @@ Every run goes through :func:`execute_run`, which pins torch and the BLAS
 libraries to one thread (several runs share the cores; and one thread makes a
 run's numbers the same whichever backend ran it) and turns an exception into
 a record with status ``"error: ..."`` instead of losing the sweep.
+
+A worker process that dies (SIGKILL from the out-of-memory killer, a crash in
+native code) breaks a ``ProcessPoolExecutor`` and fails every run in flight or
+queued there. :class:`LocalBackend` survives it: each worker marks the runs
+it starts, so after a break the runs that never started are queued again on a
+fresh pool, a lone run that was in flight is recorded as
+``"error: WorkerDied: ..."``, and several runs in flight are rerun one at a
+time, alone, so that only the one that kills its worker again is recorded as
+an error. Every other run finishes.
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
+import math
 import multiprocessing
+import os
+import shutil
+import tempfile
 import time
 import traceback
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Iterable, Iterator
 
 from .spec import RunConfig
 from .store import RunRecord
 
-__all__ = ["execute_run", "LocalBackend", "RayBackend", "make_backend", "BACKENDS"]
+__all__ = ["execute_run", "LocalBackend", "RayBackend", "make_backend", "BACKENDS", "WORKER_DIED"]
+
+WORKER_DIED = ("error: WorkerDied: the worker process died while running this configuration (killed by a "
+               "signal such as SIGKILL from the out-of-memory killer, or a crash); the other runs continued. "
+               "Lower its memory use or rerun it with --retry-errors")
 
 BACKENDS = ("local", "ray")
 RAY_MISSING = ("the Ray backend needs the optional dependency ray: pip install 'dualgan[ray]' "
@@ -39,6 +58,7 @@ def execute_run(config: RunConfig) -> RunRecord:
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     try:
+        import_job_modules()
         with threadpool_limits(1):
             result = JOBS[config.job](dataset=config.dataset, iterations=config.iterations, seed=config.seed,
                                       **config.kwargs)
@@ -49,6 +69,22 @@ def execute_run(config: RunConfig) -> RunRecord:
     finally:
         torch.set_num_threads(previous)
     return RunRecord(config.run_id, config, metrics, time.perf_counter() - t0, status)
+
+
+JOB_MODULES_ENV = "DUALGAN_JOB_MODULES"
+
+
+def import_job_modules() -> None:
+    """Import the modules named in ``$DUALGAN_JOB_MODULES`` (comma-separated), which register extra jobs.
+
+    Worker processes are spawned fresh: a job registered with ``@job`` in the
+    user's own module exists there only if that module is imported again,
+    which this does (the environment is inherited by every worker).
+    """
+    import importlib
+
+    for name in filter(None, (m.strip() for m in os.environ.get(JOB_MODULES_ENV, "").split(","))):
+        importlib.import_module(name)
 
 
 class LocalBackend:
@@ -69,13 +105,53 @@ class LocalBackend:
             return
         # spawn, not fork: forking a process whose torch thread pools are running can deadlock
         ctx = multiprocessing.get_context("spawn")
-        pool = cf.ProcessPoolExecutor(max_workers=min(self.workers, max(1, len(configs))), mp_context=ctx)
+        markers = Path(tempfile.mkdtemp(prefix="dualgan-sweep-"))
         try:
-            futures = [pool.submit(execute_run, c) for c in configs]
-            for future in cf.as_completed(futures):
-                yield future.result()
+            queue, alone = configs, []
+            while queue or alone:
+                if alone:  # a suspect of a broken pool, rerun by itself
+                    batch, workers = [alone.pop(0)], 1
+                else:
+                    batch, queue, workers = queue, [], min(self.workers, len(queue))
+                for c in batch:
+                    (markers / c.run_id).unlink(missing_ok=True)
+                lost = yield from _run_pool(batch, workers, ctx, markers)
+                if not lost:
+                    continue
+                started = [c for c in lost if (markers / c.run_id).exists()]
+                queue = [c for c in lost if c not in started] + queue
+                if len(batch) == 1 or len(started) == 1:
+                    for c in started:
+                        yield RunRecord(c.run_id, c, {}, math.nan, WORKER_DIED)
+                else:
+                    alone.extend(started)
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            shutil.rmtree(markers, ignore_errors=True)
+
+
+def _execute_marked(config: RunConfig, markers: str) -> RunRecord:
+    """:func:`execute_run` after leaving a marker that this run started (read by the driver after a crash)."""
+    with open(os.path.join(markers, config.run_id), "w") as fh:
+        fh.write(str(os.getpid()))
+    return execute_run(config)
+
+
+def _run_pool(batch, workers, ctx, markers):
+    """Yield the records of ``batch`` from one pool; return the configurations lost to a broken pool."""
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    lost = []
+    try:
+        futures = {pool.submit(_execute_marked, c, str(markers)): c for c in batch}
+        for future in cf.as_completed(futures):
+            try:
+                record = future.result()
+            except BrokenProcessPool:
+                lost.append(futures[future])
+                continue
+            yield record
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return lost
 
 
 class RayBackend:

@@ -29,7 +29,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-__all__ = ["JobResult", "JOBS", "DATASETS", "job", "dataset", "dual_gan", "standard_gan", "trust_region_gan"]
+__all__ = ["JobResult", "JOBS", "DATASETS", "job", "dataset", "dual_gan", "standard_gan", "trust_region_gan",
+           "PARAM_CHECKS", "check_job_kwargs"]
 
 JOBS: dict[str, Callable[..., "JobResult"]] = {}
 DATASETS: dict[str, Callable[[], object]] = {}
@@ -67,6 +68,78 @@ def dataset(name: str):
         return fn
 
     return register
+
+
+# ---------------------------------------------------------------------- argument checks
+def _pos_int(name, v):
+    from .._checks import check_int
+
+    check_int(v, name, low=1)
+
+
+def _pos_real(name, v):
+    from .._checks import check_positive
+
+    check_positive(v, name)
+
+
+def _choice(*choices):
+    def check(name, v):
+        if v not in choices:
+            raise ValueError(f"{name} must be one of {list(choices)}, got {v!r}")
+    return check
+
+
+def _beta(name, v):
+    from .._checks import check_number
+
+    check_number(v, name, low=0.0, high=1.0, high_open=True)
+
+
+#: value checks of the jobs' settings, applied to every run when a sweep is loaded
+#: (a value that would fail every run at run time fails the sweep file instead)
+PARAM_CHECKS: dict[str, Callable[[str, object], None]] = {
+    **{n: _pos_int for n in ("batch_size", "anchors", "eval_samples", "disc_steps", "hidden")},
+    **{n: _pos_real for n in ("lr", "C", "gain", "sigma", "disc_lr", "radius", "generator_lr",
+                              "discriminator_lr")},
+    "tol": lambda name, v: None if v is None else _pos_real(name, v),
+    "beta1": _beta,
+    "size": _choice("small", "large"),
+    "mode": _choice("fixed", "minibatch"),
+    "loss": _choice("logistic", "hinge"),
+    "generator_loss": _choice("minimax", "non_saturating"),
+    "model": _choice("score", "cost", "adam"),
+    "dtype": _choice("float64", "float32"),
+}
+
+
+def check_job_kwargs(job_name: str, kwargs: dict) -> None:
+    """Check one run's settings against :data:`PARAM_CHECKS` and the job's defaults' types.
+
+    Raises
+    ------
+    ValueError
+        Naming the job, the setting, the bad value and what is accepted.
+    """
+    import inspect
+
+    params = inspect.signature(JOBS[job_name]).parameters
+    for name, value in kwargs.items():
+        try:
+            check = PARAM_CHECKS.get(name)
+            if check is not None:
+                check(name, value)
+            elif name in params and params[name].default is not inspect.Parameter.empty:
+                default = params[name].default
+                ok = (isinstance(value, type(default)) and not (isinstance(value, bool) and
+                                                                 not isinstance(default, bool)))
+                if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+                    ok = True
+                if default is not None and not ok:
+                    raise ValueError(f"{name} must be a {type(default).__name__} like its default {default!r}, "
+                                     f"got {value!r}")
+        except ValueError as exc:
+            raise ValueError(f"job {job_name!r}: {exc}") from None
 
 
 # ---------------------------------------------------------------------- data sets

@@ -51,6 +51,8 @@ import numpy as np
 __all__ = ["RunConfig", "Sweep", "Distribution", "load_sweep", "RESERVED", "DISTRIBUTIONS"]
 
 RESERVED = ("dataset", "iterations", "seed")
+#: the most runs one sweep may expand to (a typo such as samples = 10**9 must fail at load time)
+MAX_RUNS = 100_000
 DISTRIBUTIONS = ("uniform", "log_uniform", "int", "choice")
 _TOP_LEVEL = {"name", "jobs", "job", "dataset", "iterations", "seeds", "samples", "sample_seed", "params", "grid",
               "random", "description"}
@@ -263,6 +265,21 @@ class Sweep:
             bad = sorted(axes - {"iterations", "seed"} - accepted)
             if bad:
                 raise ValueError(f"job {job!r} takes no parameter(s) {bad}; it accepts {sorted(accepted)}")
+        # bounded before expanding: the count is a product of the axes' lengths
+        total = 0
+        for job in self.jobs:
+            own = self.per_job.get(job, _Axes())
+            points = math.prod(len(v) for v in {**self.shared.grid, **own.grid}.values())
+            seeds = 1 if "seed" in self.shared.random else len(self.seeds)
+            total += len(self.datasets) * self.samples * points * seeds
+        if total > MAX_RUNS:
+            raise ValueError(f"the sweep expands to {total} runs, more than the limit {MAX_RUNS}; lower samples, "
+                             f"the grid or the seeds (or split it into several sweeps)")
+        # every run's values, checked now rather than failing each run at run time
+        from .jobs import check_job_kwargs
+
+        for cfg in self.configs():
+            check_job_kwargs(cfg.job, cfg.kwargs)
 
     # ------------------------------------------------------------------ expansion
     def configs(self) -> list[RunConfig]:
@@ -394,8 +411,8 @@ def _str_list(value: Any, name: str) -> tuple[str, ...]:
 
 
 def _positive_int(value: Any, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1 or value > 10 ** 9:
+        raise ValueError(f"{name} must be a positive integer (at most 10**9), got {value!r}")
     return value
 
 

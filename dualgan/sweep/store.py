@@ -59,6 +59,8 @@ class RunRecord:
     @classmethod
     def from_json(cls, line: str) -> "RunRecord":
         d = json.loads(line)
+        if not isinstance(d, dict):
+            raise ValueError(f"a record line must be a JSON object, got {type(d).__name__}")
         if d.get("format") != _FORMAT:
             raise ValueError(f"not a {_FORMAT} line: {line[:80]!r}")
         metrics = {k: (math.nan if v is None else float(v)) for k, v in d["metrics"].items()}
@@ -79,14 +81,15 @@ class ResultsStore:
             return []
         out = []
         with self._locked():
-            text = self.path.read_text()
-        lines = text.split("\n")
-        for lineno, line in enumerate(lines, 1):
-            if not line.strip():
+            data = self.path.read_bytes()
+        lines = data.split(b"\n")
+        for lineno, raw in enumerate(lines, 1):
+            if not raw.strip():
                 continue
             try:
-                out.append(RunRecord.from_json(line))
-            except (ValueError, KeyError, TypeError) as exc:
+                # per line: one line of invalid UTF-8 (a disk error, a foreign writer) must not hide the others
+                out.append(RunRecord.from_json(raw.decode("utf-8")))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:  # UnicodeDecodeError is a ValueError
                 if lineno == len(lines):  # the last line, no newline: cut short by a killed writer
                     continue
                 warnings.warn(f"{self.path}:{lineno}: skipping an unreadable line ({exc})", RuntimeWarning,

@@ -1,0 +1,60 @@
+"""argparse types for numbers: a bad value is a usage error (exit code 2) naming the option, not a traceback.
+
+Each function takes the command-line string and returns the number, or raises
+``argparse.ArgumentTypeError`` with what is accepted. They use the library's
+one number check (:func:`dualgan._checks.check_number` / :func:`~dualgan._checks.check_int`).
+"""
+from __future__ import annotations
+
+import argparse
+
+from .._checks import check_int, check_number
+
+__all__ = ["positive_int", "nonneg_int", "positive_float", "finite_float", "unit_interval"]
+
+
+def _int(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    try:
+        return check_int(value, "value", low=low)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("value ", "", 1)) from None
+
+
+def _float(text: str, **bounds) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    try:
+        return check_number(value, "value", **bounds)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("value ", "", 1)) from None
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    return _int(text, 1)
+
+
+def nonneg_int(text: str) -> int:
+    """An integer >= 0."""
+    return _int(text, 0)
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    return _float(text, low=0.0, low_open=True)
+
+
+def finite_float(text: str) -> float:
+    """Any finite number."""
+    return _float(text)
+
+
+def unit_interval(text: str) -> float:
+    """A number in [0, 1)."""
+    return _float(text, low=0.0, high=1.0, high_open=True)
