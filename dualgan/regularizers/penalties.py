@@ -58,6 +58,20 @@ def input_gradient(discriminator, x: torch.Tensor, create_graph: bool = True):
     r"""Scores :math:`s(x_i)` (shape ``(B,)``) and input gradients :math:`\nabla_x s(x_i)` (shape of ``x``).
 
     ``discriminator`` is any callable mapping a batch to one score per sample.
+
+    Parameters
+    ----------
+    discriminator : callable
+        ``x -> scores``, one score per sample.
+    x : torch.Tensor
+        Batch, shape ``(B, ...)``; if it already requires grad its graph is kept.
+    create_graph : bool, default True
+        Keep the graph of the gradient, so that a penalty on it can be differentiated.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        Scores ``(B,)`` and input gradients of the shape of ``x``.
     """
     x = _check_batch(x, "x")
     if not x.requires_grad:
@@ -73,6 +87,11 @@ class GradientPenalty:
     Subclasses implement :meth:`unweighted`; calling the object returns
     ``weight * unweighted(...)`` where the weight is read from the schedule
     at ``step`` (default: the schedule's own counter).
+
+    Parameters
+    ----------
+    weight : float or Schedule
+        Non-negative weight :math:`w` of eq. (5.7) of the theory page, or a schedule of it.
     """
 
     weight_name = "weight"
@@ -81,6 +100,18 @@ class GradientPenalty:
         self.schedule: Schedule = as_schedule(weight, self.weight_name)
 
     def weight_at(self, step: int | None = None) -> float:
+        """The weight at a step.
+
+        Parameters
+        ----------
+        step : int or None, default None
+            Step count at which to read a schedule (None: the schedule's own counter).
+
+        Returns
+        -------
+        float
+            The weight.
+        """
         return self.schedule(step)
 
     def state_dict(self) -> dict:
@@ -89,7 +120,18 @@ class GradientPenalty:
         return {"schedule": self.schedule.state_dict(), "generator": None if gen is None else gen.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict`'s output (validated before anything changes)."""
+        """Restore :meth:`state_dict`'s output (validated before anything changes).
+
+        Parameters
+        ----------
+        state : dict
+            A dictionary returned by :meth:`state_dict`.
+
+        Raises
+        ------
+        ValueError
+            If ``state`` does not come from a penalty of this kind.
+        """
         if not isinstance(state, dict) or set(state) != {"schedule", "generator"}:
             raise ValueError(f"a penalty state is {{'schedule': ..., 'generator': ...}}, got {state!r}")
         gen = getattr(self, "generator", None)
@@ -101,6 +143,22 @@ class GradientPenalty:
             gen.set_state(state["generator"])
 
     def unweighted(self, discriminator, x_real: torch.Tensor, x_fake: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        """The penalty without its weight (subclasses implement it).
+
+        Parameters
+        ----------
+        discriminator : callable
+            ``x -> scores``, one score (logit) per sample: shape ``(B,)`` or ``(B, 1)``.
+        x_real : torch.Tensor
+            Real batch, shape ``(B, ...)``.
+        x_fake : torch.Tensor
+            Generated batch, shape ``(B', ...)`` (``x_fake.detach()`` in an ordinary discriminator step).
+
+        Returns
+        -------
+        torch.Tensor
+            0-d tensor, the penalty before its weight.
+        """
         raise NotImplementedError
 
     def __call__(self, discriminator, x_real: torch.Tensor, x_fake: torch.Tensor, *, step: int | None = None) -> torch.Tensor:
@@ -140,6 +198,22 @@ class CoupledGradientPenalty(_NormTargetPenalty):
     must have the same size). ``one_sided=True`` penalises only norms above
     ``target``. ``generator``: optional ``torch.Generator`` (on the data's
     device) for reproducible interpolation weights.
+
+    Parameters
+    ----------
+    weight : float or Schedule, default 10.0
+        Weight :math:`\lambda`, >= 0.
+    target : float, default 1.0
+        Target gradient norm :math:`k`.
+    one_sided : bool, default False
+        Penalise only norms above ``target``.
+    generator : torch.Generator or None, default None
+        Random generator for the interpolation weights.
+
+    References
+    ----------
+    Eq. (5.8) of the theory page, docs/theory.md; Gulrajani et al., "Improved
+    Training of Wasserstein GANs", NeurIPS 2017.
     """
 
     def __init__(self, weight: float = 10.0, target: float = 1.0, one_sided: bool = False,
@@ -147,6 +221,20 @@ class CoupledGradientPenalty(_NormTargetPenalty):
         super().__init__(weight, target, one_sided, generator)
 
     def interpolates(self, x_real: torch.Tensor, x_fake: torch.Tensor) -> torch.Tensor:
+        r"""Random interpolates of the two batches, one weight per pair.
+
+        Parameters
+        ----------
+        x_real : torch.Tensor
+            Real batch, shape ``(B, ...)``.
+        x_fake : torch.Tensor
+            Generated batch of the same shape.
+
+        Returns
+        -------
+        torch.Tensor
+            :math:`\epsilon x + (1 - \epsilon)\tilde x`, shape ``(B, ...)``.
+        """
         if x_real.shape[0] != x_fake.shape[0]:
             raise ValueError(f"the coupled penalty pairs real and fake samples: x_real has {x_real.shape[0]} rows "
                              f"and x_fake {x_fake.shape[0]}; pass batches of equal size")
@@ -155,11 +243,46 @@ class CoupledGradientPenalty(_NormTargetPenalty):
         return eps * x_real + (1.0 - eps) * x_fake
 
     def unweighted(self, discriminator, x_real, x_fake):
+        """Mean of R(norm of the input gradient) at the interpolates, eq. (5.8).
+
+        Parameters
+        ----------
+        discriminator : callable
+            ``x -> scores``, one score (logit) per sample: shape ``(B,)`` or ``(B, 1)``.
+        x_real : torch.Tensor
+            Real batch, shape ``(B, ...)``.
+        x_fake : torch.Tensor
+            Generated batch, shape ``(B', ...)`` (``x_fake.detach()`` in an ordinary discriminator step).
+
+        Returns
+        -------
+        torch.Tensor
+            0-d tensor, the penalty before its weight.
+        """
         return self._norm_term(discriminator, self.interpolates(x_real, x_fake))
 
 
 class LocalGradientPenalty(_NormTargetPenalty):
-    r"""DRAGAN: :math:`\lambda E[(\|\nabla D(x + c\xi)\| - k)^2]`, :math:`\xi \sim N(0, I)`, around real data."""
+    r"""DRAGAN: :math:`\lambda E[(\|\nabla D(x + c\xi)\| - k)^2]`, :math:`\xi \sim N(0, I)`, around real data.
+
+    Parameters
+    ----------
+    weight : float or Schedule, default 10.0
+        Weight :math:`\lambda`, >= 0.
+    target : float, default 1.0
+        Target gradient norm :math:`k`.
+    scale : float, default 0.5
+        Perturbation scale :math:`c`, in data units.
+    one_sided : bool, default False
+        Penalise only norms above ``target``.
+    generator : torch.Generator or None, default None
+        Random generator for the perturbations.
+
+    References
+    ----------
+    Eq. (5.9) of the theory page, docs/theory.md; Kodali et al., "On Convergence
+    and Stability of GANs", arXiv:1705.07215, 2017.
+    """
 
     def __init__(self, weight: float = 10.0, target: float = 1.0, scale: float = 0.5, one_sided: bool = False,
                  generator: torch.Generator | None = None):
@@ -170,15 +293,54 @@ class LocalGradientPenalty(_NormTargetPenalty):
         self.scale = scale
 
     def perturbed(self, x_real: torch.Tensor) -> torch.Tensor:
+        r"""Real samples moved by Gaussian noise of scale ``scale``.
+
+        Parameters
+        ----------
+        x_real : torch.Tensor
+            Real batch, shape ``(B, ...)``.
+
+        Returns
+        -------
+        torch.Tensor
+            :math:`x + c\,\xi`, :math:`\xi \sim N(0, I)`.
+        """
         noise = torch.randn(x_real.shape, generator=self.generator, dtype=x_real.dtype, device=x_real.device)
         return x_real + self.scale * noise
 
     def unweighted(self, discriminator, x_real, x_fake):
+        """Mean of R(norm of the input gradient) at the perturbed real samples, eq. (5.9).
+
+        Parameters
+        ----------
+        discriminator : callable
+            ``x -> scores``, one score (logit) per sample: shape ``(B,)`` or ``(B, 1)``.
+        x_real : torch.Tensor
+            Real batch, shape ``(B, ...)``.
+        x_fake : torch.Tensor
+            Generated batch, shape ``(B', ...)`` (``x_fake.detach()`` in an ordinary discriminator step).
+
+        Returns
+        -------
+        torch.Tensor
+            0-d tensor, the penalty before its weight.
+        """
         return self._norm_term(discriminator, self.perturbed(x_real))
 
 
 class R1(GradientPenalty):
-    r"""Mescheder et al.'s R1: :math:`\tfrac{\gamma}{2} E_{p_d}[\|\nabla_x D(x)\|^2]` on real data."""
+    r"""Mescheder et al.'s R1: :math:`\tfrac{\gamma}{2} E_{p_d}[\|\nabla_x D(x)\|^2]` on real data.
+
+    Parameters
+    ----------
+    gamma : float or Schedule, default 10.0
+        Weight :math:`\gamma`, >= 0 (the penalty is :math:`\gamma/2` times the mean squared norm).
+
+    References
+    ----------
+    Eq. (5.10) of the theory page, docs/theory.md; Mescheder, Geiger and Nowozin,
+    "Which Training Methods for GANs do actually Converge?", ICML 2018.
+    """
 
     weight_name = "gamma"
 
@@ -186,9 +348,37 @@ class R1(GradientPenalty):
         super().__init__(gamma)
 
     def weight_at(self, step=None):
+        r"""The weight at a step.
+
+        Parameters
+        ----------
+        step : int or None, default None
+            Step count at which to read a schedule (None: the schedule's own counter).
+
+        Returns
+        -------
+        float
+            The weight :math:`\gamma`.
+        """
         return 0.5 * self.schedule(step)
 
     def unweighted(self, discriminator, x_real, x_fake):
+        """Half the mean squared input-gradient norm on the real batch, eq. (5.10).
+
+        Parameters
+        ----------
+        discriminator : callable
+            ``x -> scores``, one score (logit) per sample: shape ``(B,)`` or ``(B, 1)``.
+        x_real : torch.Tensor
+            Real batch, shape ``(B, ...)``.
+        x_fake : torch.Tensor
+            Generated batch, shape ``(B', ...)`` (``x_fake.detach()`` in an ordinary discriminator step).
+
+        Returns
+        -------
+        torch.Tensor
+            0-d tensor, the penalty before its weight.
+        """
         _, grad = input_gradient(discriminator, x_real)
         return grad.flatten(1).pow(2).sum(dim=1).mean()
 
@@ -197,6 +387,22 @@ class R2(R1):
     r"""R2: :math:`\tfrac{\gamma}{2} E_{p_g}[\|\nabla_x D(\tilde x)\|^2]` on generated data."""
 
     def unweighted(self, discriminator, x_real, x_fake):
+        """Half the mean squared input-gradient norm on the generated batch, eq. (5.10).
+
+        Parameters
+        ----------
+        discriminator : callable
+            ``x -> scores``, one score (logit) per sample: shape ``(B,)`` or ``(B, 1)``.
+        x_real : torch.Tensor
+            Real batch, shape ``(B, ...)``.
+        x_fake : torch.Tensor
+            Generated batch, shape ``(B', ...)`` (``x_fake.detach()`` in an ordinary discriminator step).
+
+        Returns
+        -------
+        torch.Tensor
+            0-d tensor, the penalty before its weight.
+        """
         _, grad = input_gradient(discriminator, x_fake)
         return grad.flatten(1).pow(2).sum(dim=1).mean()
 
@@ -209,6 +415,17 @@ class JSRegularizer(R1):
     or a schedule; Roth et al. anneal it with
     ``ExponentialAnnealing(gamma0, total_steps, final_ratio=0.01)``. Pair it with
     the non-saturating generator loss, as they recommend.
+
+    Parameters
+    ----------
+    gamma : float or Schedule, default 0.1
+        Weight :math:`\gamma`, >= 0, or a schedule such as :class:`ExponentialAnnealing`.
+
+    References
+    ----------
+    Eqs. (5.11) and (5.12) of the theory page, docs/theory.md; Roth et al.,
+    "Stabilizing Training of Generative Adversarial Networks through
+    Regularization", NeurIPS 2017.
     """
 
     def __init__(self, gamma=0.1):
@@ -216,6 +433,22 @@ class JSRegularizer(R1):
 
     def unweighted(self, discriminator, x_real, x_fake):
         # one pass over the stacked batch: half the calls of two separate passes, same numbers
+        """Half of Roth et al.'s Omega, eq. (5.11), from one stacked pass.
+
+        Parameters
+        ----------
+        discriminator : callable
+            ``x -> scores``, one score (logit) per sample: shape ``(B,)`` or ``(B, 1)``.
+        x_real : torch.Tensor
+            Real batch, shape ``(B, ...)``.
+        x_fake : torch.Tensor
+            Generated batch, shape ``(B', ...)`` (``x_fake.detach()`` in an ordinary discriminator step).
+
+        Returns
+        -------
+        torch.Tensor
+            0-d tensor, the penalty before its weight.
+        """
         n_real = x_real.shape[0]
         scores, grad = input_gradient(discriminator, torch.cat([x_real, x_fake], dim=0))
         return self._omega(scores[:n_real], grad[:n_real], scores[n_real:], grad[n_real:])
@@ -227,6 +460,24 @@ class JSRegularizer(R1):
         penalty: stack the batches, make them require grad, score them, take
         the input gradient of ``scores.sum()`` with ``create_graph=True`` and
         pass the real and generated halves here.
+
+        Parameters
+        ----------
+        score_real : torch.Tensor
+            Logits of the real batch, shape ``(B,)``.
+        grad_real : torch.Tensor
+            Their input gradients, shape ``(B, ...)``, taken with ``create_graph=True``.
+        score_fake : torch.Tensor
+            Logits of the generated batch, shape ``(B',)``.
+        grad_fake : torch.Tensor
+            Their input gradients, shape ``(B', ...)``.
+        step : int or None, default None
+            Step at which to read a scheduled weight (None: the schedule's own counter).
+
+        Returns
+        -------
+        torch.Tensor
+            0-d tensor :math:`\tfrac{\gamma}{2}\Omega`.
         """
         return self.weight_at(step) * self._omega(score_real, grad_real, score_fake, grad_fake)
 

@@ -21,6 +21,18 @@ class Schedule:
         self.step_count = 0
 
     def value(self, step: int) -> float:  # pragma: no cover - abstract
+        """The weight at a step (subclasses implement it; a pure function).
+
+        Parameters
+        ----------
+        step : int
+            Step count, >= 0.
+
+        Returns
+        -------
+        float
+            The weight.
+        """
         raise NotImplementedError
 
     @property
@@ -29,7 +41,23 @@ class Schedule:
         return self.value(self.step_count)
 
     def step(self, n: int = 1) -> float:
-        """Advance the counter by ``n`` steps and return the new weight."""
+        """Advance the counter by ``n`` steps and return the new weight.
+
+        Parameters
+        ----------
+        n : int, default 1
+            Number of steps to advance, >= 0.
+
+        Returns
+        -------
+        float
+            The weight at the new step count.
+
+        Raises
+        ------
+        ValueError
+            If ``n`` is not a non-negative integer.
+        """
         if not isinstance(n, int) or n < 0:
             raise ValueError(f"n must be a non-negative integer number of steps, got {n!r}")
         self.step_count += n
@@ -43,20 +71,49 @@ class Schedule:
         return {"step_count": int(self.step_count)}
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict`'s output (validated first)."""
+        """Restore :meth:`state_dict`'s output (validated first).
+
+        Parameters
+        ----------
+        state : dict
+            A dictionary returned by :meth:`state_dict`.
+
+        Raises
+        ------
+        ValueError
+            If ``state`` does not come from a schedule of this kind.
+        """
         if not isinstance(state, dict) or set(state) != {"step_count"}:
             raise ValueError(f"a Schedule state is {{'step_count': n}}, got {state!r}")
         self.step_count = _check_step(state["step_count"])
 
 
 class ConstantSchedule(Schedule):
-    """A fixed weight (what a plain float means)."""
+    """A fixed weight (what a plain float means).
+
+    Parameters
+    ----------
+    weight : float
+        The weight, >= 0.
+    """
 
     def __init__(self, weight: float):
         super().__init__()
         self.weight = _check_nonnegative(weight, "weight")
 
     def value(self, step: int) -> float:
+        """The fixed weight, whatever the step.
+
+        Parameters
+        ----------
+        step : int
+            Step count, >= 0 (ignored).
+
+        Returns
+        -------
+        float
+            The weight.
+        """
         _check_step(step)
         return self.weight
 
@@ -74,6 +131,19 @@ class ExponentialAnnealing(Schedule):
     with ``decay_steps`` equal to the run length computes) and :math:`T` =
     ``total_steps``. After ``T`` steps the weight stays at the floor
     :math:`r\gamma_0`.
+
+    Parameters
+    ----------
+    initial : float
+        Starting weight :math:`\gamma_0`, >= 0.
+    total_steps : int
+        Length :math:`T` of the decay, in steps, >= 1.
+    final_ratio : float, default 0.01
+        Ratio :math:`r` of the final to the initial weight, in (0, 1].
+
+    References
+    ----------
+    Eq. (5.12) of the theory page, docs/theory.md; Roth et al., NeurIPS 2017.
     """
 
     def __init__(self, initial: float, total_steps: int, final_ratio: float = 0.01):
@@ -87,6 +157,18 @@ class ExponentialAnnealing(Schedule):
             raise ValueError(f"final_ratio must be in (0, 1] for a decay, got {final_ratio!r}")
 
     def value(self, step: int) -> float:
+        r"""The weight :math:`\gamma_0 r^{\min(t, T)/T}` of eq. (5.12).
+
+        Parameters
+        ----------
+        step : int
+            Step count :math:`t`, >= 0.
+
+        Returns
+        -------
+        float
+            The weight.
+        """
         t = min(_check_step(step), self.total_steps)
         return self.initial * math.exp(math.log(self.final_ratio) * t / self.total_steps)
 

@@ -30,6 +30,32 @@ def apply_spectral_norm(module: nn.Module, layer_types=DEFAULT_LAYER_TYPES, n_po
     Layers already carrying a spectral-norm parametrisation are left alone, so
     calling twice is harmless. Raises if no layer matched (a silent no-op would
     leave the discriminator unconstrained).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The discriminator (changed in place).
+    layer_types : tuple of type, default linear and (transposed) convolution layers
+        Sub-module types whose ``weight`` is normalised.
+    n_power_iterations : int, default 1
+        Power iterations per training forward pass, >= 1.
+    eps : float, default 1e-12
+        Numerical floor of the power iteration.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``module``.
+
+    Raises
+    ------
+    ValueError
+        If ``module`` is not an ``nn.Module``, ``n_power_iterations < 1``, or no layer matched.
+
+    References
+    ----------
+    Eq. (5.13) of the theory page, docs/theory.md; Miyato et al., "Spectral
+    Normalization for Generative Adversarial Networks", ICLR 2018.
     """
     if not isinstance(module, nn.Module):
         raise ValueError(f"module must be a torch.nn.Module, got {type(module).__name__}")
@@ -48,7 +74,18 @@ def apply_spectral_norm(module: nn.Module, layer_types=DEFAULT_LAYER_TYPES, n_po
 
 
 def remove_spectral_norm(module: nn.Module) -> nn.Module:
-    """Undo :func:`apply_spectral_norm`, keeping the current normalised weights."""
+    """Undo :func:`apply_spectral_norm`, keeping the current normalised weights.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A module passed to :func:`apply_spectral_norm` (changed in place).
+
+    Returns
+    -------
+    torch.nn.Module
+        ``module``.
+    """
     for layer in module.modules():
         if _has_spectral_norm(layer):
             parametrize.remove_parametrizations(layer, "weight", leave_parametrized=True)
@@ -56,7 +93,24 @@ def remove_spectral_norm(module: nn.Module) -> nn.Module:
 
 
 def clip_weights(module: nn.Module, clip_value: float = 0.01) -> nn.Module:
-    """Clamp every parameter of ``module`` to ``[-clip_value, clip_value]`` in place (WGAN); returns ``module``."""
+    """Clamp every parameter of ``module`` to ``[-clip_value, clip_value]`` in place (WGAN); returns ``module``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The discriminator (changed in place).
+    clip_value : float, default 0.01
+        Bound :math:`c` > 0 of eq. (5.13) of the theory page.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``module``.
+
+    References
+    ----------
+    Arjovsky, Chintala and Bottou, "Wasserstein Generative Adversarial Networks", ICML 2017.
+    """
     c = check_positive(clip_value, "clip_value")
     if not isinstance(module, nn.Module):
         raise ValueError(f"module must be a torch.nn.Module, got {type(module).__name__}")
@@ -67,7 +121,13 @@ def clip_weights(module: nn.Module, clip_value: float = 0.01) -> nn.Module:
 
 
 class WeightClipper:
-    """Callable ``clipper(module)`` applying :func:`clip_weights`; call it after every discriminator step."""
+    """Callable ``clipper(module)`` applying :func:`clip_weights`; call it after every discriminator step.
+
+    Parameters
+    ----------
+    clip_value : float, default 0.01
+        Bound :math:`c` > 0.
+    """
 
     def __init__(self, clip_value: float = 0.01):
         self.clip_value = check_positive(clip_value, "clip_value")
