@@ -20,14 +20,28 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .._checks import check_finite_tensor
+from .._checks import check_finite_tensor, check_int
 
 __all__ = ["ClassifierScore", "classifier_score"]
 
 
 @dataclass(frozen=True)
 class ClassifierScore:
-    """Score (mean over splits), its standard deviation over splits, and sizes."""
+    """Score (mean over splits), its standard deviation over splits, and sizes.
+
+    Attributes
+    ----------
+    score : float
+        Mean of the per-split scores, in [1, n_classes].
+    std : float
+        Standard deviation of the per-split scores (0 with one split).
+    n_samples : int
+        Number of samples scored.
+    n_splits : int
+        Number of splits.
+    n_classes : int
+        Number of classes of the classifier.
+    """
 
     score: float
     std: float
@@ -42,8 +56,8 @@ class ClassifierScore:
 def classifier_score(images, classifier: nn.Module | None = None, splits: int = 1,
                      batch_size: int = 512) -> ClassifierScore:
     """Score ``images`` (B, 1, 8, 8 for the default digits classifier) with ``classifier`` (logits out)."""
-    if not isinstance(splits, int) or splits < 1:
-        raise ValueError(f"splits must be a positive integer, got {splits!r}")
+    splits = check_int(splits, "splits", low=1)
+    batch_size = check_int(batch_size, "batch_size", low=1)
     x = images if isinstance(images, torch.Tensor) else torch.as_tensor(images)
     x = x.detach()
     if x.ndim < 2 or x.shape[0] < splits:

@@ -13,14 +13,30 @@ from dataclasses import dataclass
 
 import torch
 
-from .._checks import check_matrix, check_positive
+from .._checks import check_int, check_matrix, check_number, check_positive
 
 __all__ = ["CoverageReport", "mode_coverage"]
 
 
 @dataclass(frozen=True)
 class CoverageReport:
-    """Modes covered, the high-quality fraction and per-mode counts."""
+    """Modes covered, the high-quality fraction and per-mode counts.
+
+    Attributes
+    ----------
+    modes_covered : int
+        Number of modes holding at least ``threshold`` high-quality samples.
+    n_modes : int
+        Number of modes ``k``.
+    high_quality_fraction : float
+        Share of samples within ``n_std`` standard deviations of their nearest centre, in [0, 1].
+    counts : tuple of int
+        High-quality samples assigned to each mode (length ``k``).
+    threshold : int
+        Samples a mode needs to count as covered.
+    n_std : float
+        Radius of the high-quality ball, in standard deviations.
+    """
 
     modes_covered: int
     n_modes: int
@@ -36,7 +52,33 @@ class CoverageReport:
 
 def mode_coverage(samples, centers, std: float, n_std: float = 3.0, min_fraction: float = 0.2,
                   min_count: int | None = None) -> CoverageReport:
-    """Count the modes of ``centers`` (k, D) covered by ``samples`` (n, D)."""
+    """Count the modes of ``centers`` (k, D) covered by ``samples`` (n, D).
+
+    Parameters
+    ----------
+    samples : array_like
+        Samples, shape ``(n, D)`` (numpy array or torch tensor, any device).
+    centers : array_like
+        Mode centres, shape ``(k, D)``.
+    std : float
+        Standard deviation of the modes, > 0, in data units.
+    n_std : float, default 3.0
+        A sample is of high quality within ``n_std * std`` of its nearest centre.
+    min_fraction : float, default 0.2
+        Covered means at least ``max(1, round(min_fraction * n / k))`` high-quality samples.
+    min_count : int or None, default None
+        Absolute threshold; overrides ``min_fraction`` when given.
+
+    Returns
+    -------
+    CoverageReport
+        Modes covered, high-quality fraction, per-mode counts.
+
+    References
+    ----------
+    Eq. (6.3) of the theory page, docs/theory.md; Li et al., "Dualing GANs",
+    NeurIPS 2017; Srivastava et al., "VEEGAN", NeurIPS 2017.
+    """
     x = check_matrix(samples.detach() if isinstance(samples, torch.Tensor) else samples, "samples",
                      dtype=torch.float64, device="cpu")
     c = check_matrix(centers, "centers", dtype=torch.float64, device="cpu")
@@ -44,6 +86,8 @@ def mode_coverage(samples, centers, std: float, n_std: float = 3.0, min_fraction
         raise ValueError(f"samples have {x.shape[1]} dimensions but centers have {c.shape[1]}")
     std = check_positive(std, "std")
     n_std = check_positive(n_std, "n_std")
+    min_fraction = check_number(min_fraction, "min_fraction", low=0.0, high=1.0)
+    min_count = check_int(min_count, "min_count", low=1, allow_none=True)
     dist = torch.cdist(x, c)
     nearest = dist.argmin(dim=1)
     good = dist.gather(1, nearest[:, None])[:, 0] <= n_std * std

@@ -19,14 +19,32 @@ from dataclasses import dataclass
 
 import torch
 
-from .._checks import check_finite_tensor
+from .._checks import check_finite_tensor, check_int, check_number
 
 __all__ = ["ConfusionRates", "CrossTestReport", "confusion_rates", "cross_test"]
 
 
 @dataclass(frozen=True)
 class ConfusionRates:
-    """A discriminator's confusion rates on ``n_real`` real and ``n_fake`` generated samples."""
+    """A discriminator's confusion rates on ``n_real`` real and ``n_fake`` generated samples.
+
+    Attributes
+    ----------
+    true_positive_rate : float
+        Share of real samples classified real.
+    false_negative_rate : float
+        Share of real samples classified generated (``1 - true_positive_rate``).
+    false_positive_rate : float
+        Share of generated samples classified real, eq. (6.7) of the theory page.
+    true_negative_rate : float
+        Share of generated samples classified generated.
+    n_real : int
+        Number of real samples.
+    n_fake : int
+        Number of generated samples.
+    threshold : float
+        Score above which a sample counts as real.
+    """
 
     true_positive_rate: float
     false_negative_rate: float
@@ -44,7 +62,23 @@ class ConfusionRates:
 
 @dataclass(frozen=True)
 class CrossTestReport:
-    """``own_a``: D_A on real vs G_A; ``a_on_b``: D_A on real vs G_B; likewise for B."""
+    """``own_a``: D_A on real vs G_A; ``a_on_b``: D_A on real vs G_B; likewise for B.
+
+    Attributes
+    ----------
+    own_a : ConfusionRates
+        D_A on real samples vs G_A's samples.
+    own_b : ConfusionRates
+        D_B on real samples vs G_B's samples.
+    a_on_b : ConfusionRates
+        D_A on real samples vs G_B's samples.
+    b_on_a : ConfusionRates
+        D_B on real samples vs G_A's samples.
+    name_a : str, default "A"
+        Label of model A in the table.
+    name_b : str, default "B"
+        Label of model B in the table.
+    """
 
     own_a: ConfusionRates
     own_b: ConfusionRates
@@ -67,8 +101,28 @@ class CrossTestReport:
 
 def confusion_rates(discriminator, real: torch.Tensor, fake: torch.Tensor, threshold: float = 0.0,
                     batch_size: int = 4096) -> ConfusionRates:
-    """Classify ``real`` and ``fake`` with ``discriminator`` (score > ``threshold`` means real)."""
-    threshold = float(threshold)
+    """Classify ``real`` and ``fake`` with ``discriminator`` (score > ``threshold`` means real).
+
+    Parameters
+    ----------
+    discriminator : callable
+        ``x -> scores``, evaluated without gradients.
+    real : torch.Tensor
+        Real samples, shape ``(n_real, ...)``.
+    fake : torch.Tensor
+        Generated samples, shape ``(n_fake, ...)``.
+    threshold : float, default 0.0
+        Score above which a sample counts as real (0 for logits).
+    batch_size : int, default 4096
+        Samples per discriminator call.
+
+    Returns
+    -------
+    ConfusionRates
+        The four rates and the sample counts.
+    """
+    threshold = check_number(threshold, "threshold")
+    batch_size = check_int(batch_size, "batch_size", low=1)
     real_pos = _count_positive(discriminator, real, "real", threshold, batch_size)
     fake_pos = _count_positive(discriminator, fake, "fake", threshold, batch_size)
     n_real, n_fake = real.shape[0], fake.shape[0]
@@ -86,6 +140,35 @@ def cross_test(discriminator_a, samples_a: torch.Tensor, discriminator_b, sample
     al. use 10k of each and 10k test images). Discriminators are callables
     ``x -> scores`` (logits for the logistic losses; choose ``threshold`` for
     others), evaluated without gradients; put batch-norm modules in eval mode first.
+
+    Parameters
+    ----------
+    discriminator_a : callable
+        Model A's discriminator, ``x -> scores``.
+    samples_a : torch.Tensor
+        Samples of model A's generator, shape ``(n_a, ...)``.
+    discriminator_b : callable
+        Model B's discriminator.
+    samples_b : torch.Tensor
+        Samples of model B's generator, shape ``(n_b, ...)``.
+    real : torch.Tensor
+        Held-out real samples, shape ``(n, ...)``.
+    threshold : float, default 0.0
+        Score above which a sample counts as real.
+    name_a : str, default "A"
+        Label of model A.
+    name_b : str, default "B"
+        Label of model B.
+
+    Returns
+    -------
+    CrossTestReport
+        Each discriminator's rates on its own and on the other generator's samples.
+
+    References
+    ----------
+    Eq. (6.7) of the theory page, docs/theory.md; Roth et al., "Stabilizing Training
+    of Generative Adversarial Networks through Regularization", NeurIPS 2017, section 5.5.
     """
     return CrossTestReport(
         own_a=confusion_rates(discriminator_a, real, samples_a, threshold),

@@ -22,22 +22,46 @@ layer (128 units) of :func:`dualgan.features.digits_classifier` for (B, 1, 8, 8)
 or (B, 64) digit images in [0, 1]; ``"identity"`` uses the flattened samples;
 any callable ``(B, ...) -> (B, d)`` (an ``nn.Module``) is applied in batches
 without gradients. All arithmetic is float64.
+
+Both distances are symmetric in ``x`` and ``y``, exactly: the two feature sets
+are put in a canonical order (by size, then by content) before any
+arithmetic, so swapping the arguments gives the same float at every sample
+size (the median heuristic's subsample included). ``batch_size`` must be a
+positive integer.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from .._checks import as_tensor, check_choice, check_finite_tensor, check_positive
+from .._checks import as_tensor, check_choice, check_finite_tensor, check_int, check_number, check_positive
 
 __all__ = ["FrechetResult", "MMDResult", "frechet_distance", "kernel_mmd", "embed", "default_digits_features"]
 
 
 @dataclass(frozen=True)
 class FrechetResult:
-    """Frechet distance and its two parts (``distance = mean_term + covariance_term``)."""
+    """Frechet distance and its two parts (``distance = mean_term + covariance_term``).
+
+    Attributes
+    ----------
+    distance : float
+        The Frechet distance, eq. (6.5) of the theory page.
+    mean_term : float
+        :math:`\\|\\mu_x - \\mu_y\\|^2`.
+    covariance_term : float
+        The trace term.
+    n_x : int
+        Number of samples of ``x``.
+    n_y : int
+        Number of samples of ``y``.
+    feature_dim : int
+        Width of the feature space.
+    """
 
     distance: float
     mean_term: float
@@ -49,7 +73,25 @@ class FrechetResult:
 
 @dataclass(frozen=True)
 class MMDResult:
-    """Squared MMD and the kernel that produced it."""
+    """Squared MMD and the kernel that produced it.
+
+    Attributes
+    ----------
+    mmd2 : float
+        Squared MMD, eq. (6.6) of the theory page (the unbiased estimate may be slightly negative).
+    kernel : str
+        ``"polynomial"``, ``"rbf"`` or ``"linear"``.
+    unbiased : bool
+        Whether the U-statistic (True) or the V-statistic was computed.
+    bandwidth : float or None
+        RBF bandwidth :math:`\\sigma` used (None for the other kernels).
+    n_x : int
+        Number of samples of ``x``.
+    n_y : int
+        Number of samples of ``y``.
+    feature_dim : int
+        Width of the feature space.
+    """
 
     mmd2: float
     kernel: str
@@ -66,13 +108,39 @@ class MMDResult:
 
 
 def frechet_distance(x, y, features="default", batch_size: int = 1024) -> FrechetResult:
-    """Frechet distance between the feature sets of ``x`` and ``y`` (each needs >= 2 samples)."""
+    """Frechet distance between the feature sets of ``x`` and ``y`` (each needs >= 2 samples).
+
+    Parameters
+    ----------
+    x : array_like or torch.Tensor
+        First sample set, shape ``(n_x, ...)``, ``n_x >= 2``.
+    y : array_like or torch.Tensor
+        Second sample set, shape ``(n_y, ...)``, ``n_y >= 2``.
+    features : str or callable, default "default"
+        ``"default"`` (or None): the digits classifier's last hidden layer; ``"identity"``;
+        or any ``(B, ...) -> (B, d)`` callable.
+    batch_size : int, default 1024
+        Samples per feature-map call.
+
+    Returns
+    -------
+    FrechetResult
+        The distance and its two terms (float64 arithmetic).
+
+    References
+    ----------
+    Eq. (6.5) of the theory page, docs/theory.md; Heusel et al., "GANs Trained by
+    a Two Time-Scale Update Rule Converge to a Local Nash Equilibrium", NeurIPS 2017.
+    """
+    batch_size = check_int(batch_size, "batch_size", low=1)
     fx = embed(x, features, "x", batch_size)
     fy = embed(y, features, "y", batch_size)
     _same_width(fx, fy)
+    n_x, n_y = fx.shape[0], fy.shape[0]
     for f, name in ((fx, "x"), (fy, "y")):
         if f.shape[0] < 2:
             raise ValueError(f"{name} needs at least 2 samples to estimate a covariance, got {f.shape[0]}")
+    fx, fy = _canonical(fx, fy)
     mu_x, mu_y = fx.mean(0), fy.mean(0)
     cov_x, cov_y = torch.cov(fx.T).reshape(fx.shape[1], -1), torch.cov(fy.T).reshape(fy.shape[1], -1)
     mean_term = float(((mu_x - mu_y) ** 2).sum())
@@ -82,17 +150,55 @@ def frechet_distance(x, y, features="default", batch_size: int = 1024) -> Freche
     eig = torch.linalg.eigvalsh(0.5 * (middle + middle.T)).clamp(min=0.0)
     cov_term = float(torch.trace(cov_x) + torch.trace(cov_y) - 2.0 * eig.sqrt().sum())
     cov_term = max(cov_term, 0.0)   # it is >= 0 mathematically; clip round-off of order 1e-13
-    return FrechetResult(mean_term + cov_term, mean_term, cov_term, fx.shape[0], fy.shape[0], fx.shape[1])
+    return FrechetResult(mean_term + cov_term, mean_term, cov_term, n_x, n_y, fx.shape[1])
 
 
 def kernel_mmd(x, y, features="default", kernel: str = "polynomial", unbiased: bool = True,
                bandwidth: float | None = None, degree: int = 3, coef0: float = 1.0,
                batch_size: int = 1024) -> MMDResult:
-    """Squared MMD between the feature sets of ``x`` and ``y`` (see the module docstring)."""
+    """Squared MMD between the feature sets of ``x`` and ``y`` (see the module docstring).
+
+    Parameters
+    ----------
+    x : array_like or torch.Tensor
+        First sample set, shape ``(n_x, ...)``.
+    y : array_like or torch.Tensor
+        Second sample set, shape ``(n_y, ...)``.
+    features : str or callable, default "default"
+        Feature map, as in :func:`frechet_distance`.
+    kernel : str, default "polynomial"
+        ``"polynomial"`` :math:`(x^\\top y/d + c_0)^p`, ``"rbf"`` or ``"linear"``.
+    unbiased : bool, default True
+        U-statistic (diagonal terms left out) if True, V-statistic otherwise.
+    bandwidth : float or None, default None
+        RBF bandwidth :math:`\\sigma`; None uses the median heuristic.
+    degree : int, default 3
+        Degree :math:`p` of the polynomial kernel.
+    coef0 : float, default 1.0
+        Constant :math:`c_0` of the polynomial kernel.
+    batch_size : int, default 1024
+        Samples per feature-map call.
+
+    Returns
+    -------
+    MMDResult
+        The squared MMD and the kernel's settings.
+
+    References
+    ----------
+    Eq. (6.6) of the theory page, docs/theory.md; Gretton et al., "A Kernel
+    Two-Sample Test", JMLR 2012; Binkowski et al., "Demystifying MMD GANs", ICLR 2018.
+    """
     check_choice(kernel, "kernel", ("polynomial", "rbf", "linear"))
+    batch_size = check_int(batch_size, "batch_size", low=1)
+    if not isinstance(unbiased, (bool, np.bool_)):
+        raise ValueError(f"unbiased must be True or False, got {unbiased!r}")
+    coef0 = check_number(coef0, "coef0")
     fx = embed(x, features, "x", batch_size)
     fy = embed(y, features, "y", batch_size)
     _same_width(fx, fy)
+    n_x, n_y = fx.shape[0], fy.shape[0]
+    fx, fy = _canonical(fx, fy)
     n, m, d = fx.shape[0], fy.shape[0], fx.shape[1]
     if unbiased and (n < 2 or m < 2):
         raise ValueError(f"the unbiased MMD needs at least 2 samples per set, got {n} and {m}; "
@@ -101,8 +207,7 @@ def kernel_mmd(x, y, features="default", kernel: str = "polynomial", unbiased: b
         bandwidth = _median_bandwidth(torch.cat([fx, fy])) if bandwidth is None else check_positive(bandwidth, "bandwidth")
         k = lambda a, b: torch.exp(-torch.cdist(a, b).pow(2) / (2.0 * bandwidth ** 2))
     elif kernel == "polynomial":
-        if not isinstance(degree, int) or degree < 1:
-            raise ValueError(f"degree must be a positive integer, got {degree!r}")
+        degree = check_int(degree, "degree", low=1)
         k = lambda a, b: (a @ b.T / d + coef0) ** degree
         bandwidth = None
     else:
@@ -115,11 +220,12 @@ def kernel_mmd(x, y, features="default", kernel: str = "polynomial", unbiased: b
         mmd2 = (sum_xx - diag_xx) / (n * (n - 1)) + (sum_yy - diag_yy) / (m * (m - 1)) - 2.0 * sum_xy / (n * m)
     else:
         mmd2 = sum_xx / n ** 2 + sum_yy / m ** 2 - 2.0 * sum_xy / (n * m)
-    return MMDResult(float(mmd2), kernel, bool(unbiased), bandwidth, n, m, d)
+    return MMDResult(float(mmd2), kernel, bool(unbiased), bandwidth, n_x, n_y, d)
 
 
 def embed(samples, features="default", name: str = "samples", batch_size: int = 1024) -> torch.Tensor:
     """Feature rows (float64, (B, d)) of ``samples`` under ``features`` (see the module docstring)."""
+    batch_size = check_int(batch_size, "batch_size", low=1)
     t = as_tensor(samples.detach() if isinstance(samples, torch.Tensor) else samples, name)
     if t.ndim < 2 or t.shape[0] == 0:
         raise ValueError(f"{name} must have shape (batch, ...) with at least one sample, got {tuple(t.shape)}")
@@ -165,6 +271,14 @@ def default_digits_features():
                              "'identity' or a callable feature map") from exc
         _DEFAULT_FEATURES = ClassifierFeatures(digits_classifier(seed=0), ["relu3"])
     return _DEFAULT_FEATURES
+
+
+def _canonical(fx: torch.Tensor, fy: torch.Tensor):
+    """``(fx, fy)`` or ``(fy, fx)``, the same pair whichever order they came in (size, then content hash)."""
+    def key(f):
+        return f.shape[0], hashlib.sha256(f.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+
+    return (fx, fy) if key(fx) <= key(fy) else (fy, fx)
 
 
 def _same_width(fx, fy):
