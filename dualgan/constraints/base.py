@@ -38,6 +38,23 @@ class ConstraintState:
     violation in the user's units, ||A x - b|| (min_k |a_k^T x - b_k| for a
     union); NaN when a handler does not compute them. ``shares``: for a union,
     the fraction of samples whose nearest hyperplane is k.
+
+    Attributes
+    ----------
+    mean_violation : float
+        Mean Euclidean distance of the samples to the set, eq. (4.8) of the theory page.
+    max_violation : float
+        Largest such distance.
+    multipliers : tuple of float, default ()
+        The augmented Lagrangian's multiplier estimates :math:`\\mu` (empty otherwise).
+    penalty_weight : float, default 0.0
+        The penalty's weight :math:`\\gamma` or the augmented Lagrangian's :math:`\\rho`.
+    mean_residual : float, default nan
+        Mean residual norm in the user's units.
+    max_residual : float, default nan
+        Largest residual norm.
+    shares : tuple of float, default ()
+        For a union, the fraction of samples nearest to each hyperplane.
     """
 
     mean_violation: float

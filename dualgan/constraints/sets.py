@@ -43,6 +43,17 @@ class Violation:
     for a union). ``*_residual``: the residual in the user's units,
     :math:`\|A x - b\|_2` for a subspace and :math:`\min_k |a_k^\top x - b_k|`
     for a union.
+
+    Attributes
+    ----------
+    mean_distance : float
+        Mean Euclidean distance of the batch to the set.
+    max_distance : float
+        Largest distance.
+    mean_residual : float
+        Mean residual in the user's units.
+    max_residual : float
+        Largest residual.
     """
 
     mean_distance: float
@@ -66,20 +77,23 @@ class AffineSubspace(_FactorCache):
 
     Parameters
     ----------
-    A:
-        (r, D) matrix of full row rank r <= D (numpy array, list or tensor).
+    A : array_like or torch.Tensor
+        ``(r, D)`` matrix of full row rank r <= D (numpy array, list or tensor).
         One equation may be passed as a 1-D vector of length D.
-    b:
+    b : array_like or torch.Tensor or float, optional
         Right-hand side of length r (default zeros). A scalar is accepted when r = 1.
-    rtol:
+    rtol : float, default 1e-10
         Relative tolerance of the rank test: a row is dependent when its
         distance to the span of the preceding independent rows is at most
         ``rtol * max(r, D) * ||A||_2``.
 
-    Raises ``ValueError`` for non-finite entries, wrong shapes, a ``b`` of the
-    wrong length, and rank-deficient ``A`` (naming each dependent row, the
-    combination of other rows it equals, and whether its equation is redundant
-    or contradicts the others).
+    Raises
+    ------
+    ValueError
+        For non-finite entries, wrong shapes, a ``b`` of the wrong length, and
+        rank-deficient ``A`` (naming each dependent row, the combination of
+        other rows it equals, and whether its equation is redundant or
+        contradicts the others).
 
     Examples
     --------
@@ -134,12 +148,34 @@ class AffineSubspace(_FactorCache):
         return f"AffineSubspace(r={self.n_equations}, D={self.dim})"
 
     def residual(self, x: torch.Tensor) -> torch.Tensor:
-        r""":math:`A x - b` for every row of ``x`` (n, D) -> (n, r), in ``x``'s dtype (differentiable)."""
+        r""":math:`A x - b` for every row of ``x`` (n, D) -> (n, r), in ``x``'s dtype (differentiable).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Points, shape ``(n, D)``, any float dtype and device.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(n, r)``.
+        """
         A, b = self._factor("A", x), self._factor("b", x)
         return x @ A.T - b
 
     def distance(self, x: torch.Tensor) -> torch.Tensor:
-        r"""Euclidean distance of every row to the subspace, :math:`\|Q^\top x - c\|` (n,), differentiable."""
+        r"""Euclidean distance of every row to the subspace, :math:`\|Q^\top x - c\|` (n,), differentiable.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Points, shape ``(n, D)``, any float dtype and device.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(n,)``, eq. (4.8) of the theory page.
+        """
         Q, c = self._factor("Q", x), self._factor("c", x)
         return torch.linalg.vector_norm(x @ Q - c, dim=1)
 
@@ -148,6 +184,16 @@ class AffineSubspace(_FactorCache):
 
         Computed in float64 and returned in ``x``'s dtype, so float32 output
         is off the subspace only by its final rounding.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Points, shape ``(n, D)``, any float dtype and device.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(n, D)``, eq. (4.2) of the theory page.
         """
         _check_batch(x, self.dim)
         x64 = x.to(torch.float64)
@@ -155,7 +201,18 @@ class AffineSubspace(_FactorCache):
         return (x64 - (x64 @ Q - c) @ Q.T).to(x.dtype)
 
     def violation(self, x: torch.Tensor) -> Violation:
-        """Mean and max distance and residual norm of a batch (float64, no gradient)."""
+        """Mean and max distance and residual norm of a batch (float64, no gradient).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Points, shape ``(n, D)``, any float dtype and device.
+
+        Returns
+        -------
+        Violation
+            Batch summary.
+        """
         _check_batch(x, self.dim)
         with torch.no_grad():
             x64 = x.detach().to(torch.float64)
@@ -180,10 +237,13 @@ class HyperplaneUnion(_FactorCache):
 
     Parameters
     ----------
-    normals:
-        (K, D) matrix, one non-zero normal per hyperplane.
-    offsets:
+    normals : array_like or torch.Tensor
+        ``(K, D)`` matrix, one non-zero normal :math:`a_k` per hyperplane.
+    offsets : array_like or torch.Tensor, optional
         Length-K vector of offsets ``b_k`` (default zeros).
+
+    Notes
+    -----
 
     Hyperplanes may be parallel but not identical (a duplicate would make the
     nearest-hyperplane assignment ambiguous and the shares meaningless).
@@ -240,28 +300,83 @@ class HyperplaneUnion(_FactorCache):
         return f"HyperplaneUnion(K={self.n_hyperplanes}, D={self.dim})"
 
     def signed_distances(self, x: torch.Tensor) -> torch.Tensor:
-        r""":math:`d_k(x) = u_k^\top x - c_k` for every row and hyperplane, (n, K), differentiable."""
+        r""":math:`d_k(x) = u_k^\top x - c_k` for every row and hyperplane, (n, K), differentiable.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Points, shape ``(n, D)``, any float dtype and device.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(n, K)``.
+        """
         U, c = self._factor("U", x), self._factor("c", x)
         return x @ U.T - c
 
     def residual(self, x: torch.Tensor) -> torch.Tensor:
-        r""":math:`a_k^\top x - b_k` (n, K) in the user's units, differentiable."""
+        r""":math:`a_k^\top x - b_k` (n, K) in the user's units, differentiable.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Points, shape ``(n, D)``, any float dtype and device.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(n, K)``.
+        """
         N, off = self._factor("normals", x), self._factor("offsets", x)
         return x @ N.T - off
 
     def assign(self, x: torch.Tensor) -> torch.Tensor:
-        """Index of the nearest hyperplane of every row (n,), ties to the lowest index."""
+        """Index of the nearest hyperplane of every row (n,), ties to the lowest index.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Points, shape ``(n, D)``, any float dtype and device.
+
+        Returns
+        -------
+        torch.Tensor
+            int64, shape ``(n,)``.
+        """
         with torch.no_grad():
             return self.signed_distances(x.detach().to(torch.float64)).abs().argmin(dim=1)
 
     def shares(self, x: torch.Tensor) -> tuple[float, ...]:
-        """Fraction of the rows whose nearest hyperplane is ``k``, for k = 0..K-1."""
+        """Fraction of the rows whose nearest hyperplane is ``k``, for k = 0..K-1.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Points, shape ``(n, D)``, any float dtype and device.
+
+        Returns
+        -------
+        tuple of float
+            Length K, summing to 1.
+        """
         _check_batch(x, self.dim)
         counts = torch.bincount(self.assign(x), minlength=self.n_hyperplanes)
         return tuple(float(v) / x.shape[0] for v in counts.tolist())
 
     def distance(self, x: torch.Tensor) -> torch.Tensor:
-        r"""Distance to the union, :math:`\min_k |d_k(x)|` (n,)."""
+        r"""Distance to the union, :math:`\min_k |d_k(x)|` (n,).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Points, shape ``(n, D)``, any float dtype and device.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(n,)``, eq. (4.8) of the theory page.
+        """
         return self.signed_distances(x).abs().min(dim=1).values
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
@@ -269,6 +384,16 @@ class HyperplaneUnion(_FactorCache):
 
         Differentiable wherever the nearest hyperplane is unique (the
         assignment is piecewise constant); returned in ``x``'s dtype.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Points, shape ``(n, D)``, any float dtype and device.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(n, D)``, eq. (4.3) of the theory page.
         """
         _check_batch(x, self.dim)
         x64 = x.to(torch.float64)

@@ -30,6 +30,18 @@ class ClassifierFeatures(nn.Module):
     The model is frozen (``requires_grad=False``, eval mode); gradients flow to
     the input, so the features can drive a generator. The forward pass stops
     being useful after the last requested layer but runs the whole model.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A trained network (frozen here, in place).
+    layers : sequence of str
+        Names of the modules whose outputs form the features, in order.
+
+    Raises
+    ------
+    ValueError
+        If a layer name is not a module of ``model``.
     """
 
     def __init__(self, model: nn.Module, layers: Sequence[str]):
@@ -58,6 +70,18 @@ class ClassifierFeatures(nn.Module):
         return hook
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The requested layers' activations, flattened and concatenated.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Batch, shape ``(B, ...)`` as the model expects.
+
+        Returns
+        -------
+        torch.Tensor
+            Features, shape ``(B, out_features)``, differentiable in ``x``.
+        """
         self._captured = {}
         self.model(x)
         feats = [self._captured[name].flatten(1) for name in self.layers]
@@ -66,6 +90,18 @@ class ClassifierFeatures(nn.Module):
 
     def train(self, mode: bool = True):
         # the wrapped classifier stays in eval mode: features must not depend on batch statistics
+        """Keep the wrapped model in eval mode whatever ``mode`` says (the features are fixed).
+
+        Parameters
+        ----------
+        mode : bool, default True
+            Ignored for the wrapped model (torch's ``train`` signature).
+
+        Returns
+        -------
+        ClassifierFeatures
+            ``self``.
+        """
         super().train(mode)
         self.model.eval()
         return self
@@ -93,6 +129,18 @@ class DigitsCNN(nn.Module):
         self.held_out_accuracy = float("nan")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits of a batch of digits.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Images, shape ``(B, 1, 8, 8)`` or ``(B, 64)``, values in [0, 1].
+
+        Returns
+        -------
+        torch.Tensor
+            Logits, shape ``(B, 10)``.
+        """
         if x.ndim != 4 or tuple(x.shape[1:]) != (1, 8, 8):
             raise ValueError(f"DigitsCNN takes images of shape (batch, 1, 8, 8) in [0, 1], got {tuple(x.shape)}")
         h = self.relu2(self.conv2(self.relu1(self.conv1(x))))
@@ -118,6 +166,22 @@ def digits_classifier(seed: int = 0, cache_dir=None, epochs: int = 15, retrain: 
     the other 20% (>= 0.95 is checked in the tests). The weights are cached in
     ``cache_dir`` (default :func:`default_cache_dir`) after the first call and
     loaded from there afterwards (``retrain=True`` ignores the cache).
+
+    Parameters
+    ----------
+    seed : int, default 0
+        Seed of the split, the initialisation and the training.
+    cache_dir : str or os.PathLike or None, default None
+        Directory of the cached weights (None: :func:`default_cache_dir`).
+    epochs : int, default 15
+        Training epochs when the weights are not cached.
+    retrain : bool, default False
+        Train even if cached weights exist.
+
+    Returns
+    -------
+    DigitsCNN
+        The trained network, in eval mode on the CPU.
     """
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -142,7 +206,20 @@ def digits_classifier(seed: int = 0, cache_dir=None, epochs: int = 15, retrain: 
 
 
 def digits_features(seed: int = 0, cache_dir=None) -> ClassifierFeatures:
-    """All hidden activations of :func:`digits_classifier` as a feature map (2048 + 512 + 128... features)."""
+    """All hidden activations of :func:`digits_classifier` as a feature map (2048 + 512 + 128... features).
+
+    Parameters
+    ----------
+    seed : int, default 0
+        Seed passed to :func:`digits_classifier`.
+    cache_dir : str or os.PathLike or None, default None
+        Directory of the cached weights.
+
+    Returns
+    -------
+    ClassifierFeatures
+        The feature map, ``(B, 1, 8, 8) -> (B, d)``.
+    """
     return ClassifierFeatures(digits_classifier(seed=seed, cache_dir=cache_dir), DigitsCNN.hidden_layers)
 
 

@@ -25,7 +25,24 @@ __all__ = ["RandomFourierFeatures", "RandomCNNFeatures"]
 
 
 class RandomFourierFeatures(nn.Module):
-    """``k`` random Fourier features of a Gaussian kernel with bandwidth ``sigma`` on R^D (fixed by ``seed``)."""
+    """``k`` random Fourier features of a Gaussian kernel with bandwidth ``sigma`` on R^D (fixed by ``seed``).
+
+    Parameters
+    ----------
+    in_features : int
+        Input dimension D, >= 1.
+    n_features : int, default 256
+        Number of features k, >= 1.
+    sigma : float, default 1.0
+        Kernel bandwidth :math:`\\sigma` > 0, in input units.
+    seed : int, default 0
+        Seed of the random frequencies and phases.
+
+    References
+    ----------
+    Eq. (6.2) of the theory page, docs/theory.md; Rahimi and Recht, "Random
+    Features for Large-Scale Kernel Machines", NeurIPS 2007.
+    """
 
     def __init__(self, in_features: int, n_features: int = 256, sigma: float = 1.0, seed: int = 0):
         super().__init__()
@@ -43,6 +60,18 @@ class RandomFourierFeatures(nn.Module):
         return int(self.weight.shape[0])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Random Fourier features of a batch, eq. (6.2) of the theory page.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Batch, shape ``(B, D)``.
+
+        Returns
+        -------
+        torch.Tensor
+            Features, shape ``(B, out_features)``, differentiable in ``x``.
+        """
         if x.ndim != 2 or x.shape[1] != self.weight.shape[1]:
             raise ValueError(f"input must have shape (batch, {self.weight.shape[1]}), got {tuple(x.shape)}")
         proj = x @ self.weight.to(x.dtype).T + self.phase.to(x.dtype)
@@ -55,6 +84,15 @@ class RandomCNNFeatures(nn.Module):
     Each block is ``Conv2d(3x3, padding 1) -> ReLU`` followed by a 2x2 max-pool
     (except the last block); the output of every ReLU is a feature group. The
     parameters have ``requires_grad=False``; gradients still flow to the input.
+
+    Parameters
+    ----------
+    in_channels : int, default 1
+        Channels of the input images.
+    channels : tuple of int, default (16, 32)
+        Output channels of each convolutional block.
+    seed : int, default 0
+        Seed of the random initialisation.
     """
 
     def __init__(self, in_channels: int = 1, channels: tuple[int, ...] = (16, 32), seed: int = 0):
@@ -78,6 +116,18 @@ class RandomCNNFeatures(nn.Module):
         self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """All hidden activations of the frozen CNN, flattened and concatenated.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Batch, shape ``(B, in_channels, H, W)``.
+
+        Returns
+        -------
+        torch.Tensor
+            Features, shape ``(B, out_features)``, differentiable in ``x``.
+        """
         if x.ndim != 4:
             raise ValueError(f"input must be images of shape (batch, channels, height, width), got {tuple(x.shape)}")
         feats = []

@@ -24,9 +24,15 @@ class RBF(nn.Module):
 
     Parameters
     ----------
-    anchors: (k, D) anchor points (numpy or torch); stored as a buffer, so
-        ``.to(device)`` moves them and they are never trained.
-    sigma: bandwidth, > 0.
+    anchors : array_like or torch.Tensor
+        Anchor points :math:`c_j`, shape ``(k, D)`` (numpy or torch); stored as a
+        buffer, so ``.to(device)`` moves them and they are never trained.
+    sigma : float, default 0.2
+        Bandwidth :math:`\\sigma` > 0, in data units.
+
+    References
+    ----------
+    Eq. (6.2) of the theory page, docs/theory.md; Li et al., "Dualing GANs", NeurIPS 2017.
     """
 
     def __init__(self, anchors, sigma: float = 0.2):
@@ -40,6 +46,18 @@ class RBF(nn.Module):
         return int(self.anchors.shape[0])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """RBF features of a batch, eq. (6.2) of the theory page.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Batch, shape ``(B, D)``.
+
+        Returns
+        -------
+        torch.Tensor
+            Features, shape ``(B, out_features)``, differentiable in ``x``.
+        """
         if x.ndim != 2 or x.shape[1] != self.anchors.shape[1]:
             raise ValueError(f"RBF input must have shape (batch, {self.anchors.shape[1]}), got {tuple(x.shape)}")
         c = self.anchors.to(dtype=x.dtype)
@@ -48,4 +66,11 @@ class RBF(nn.Module):
         return torch.exp(-sq / (2.0 * self.sigma ** 2))
 
     def extra_repr(self) -> str:
+        """The anchors' shape and the bandwidth, for ``repr``.
+
+        Returns
+        -------
+        str
+            The summary.
+        """
         return f"anchors={self.out_features}x{self.anchors.shape[1]}, sigma={self.sigma:g}"
