@@ -62,6 +62,7 @@ BATCHABLE_OPTIMIZERS = ("simultaneous", "alternating", "consensus", "extragradie
 COEFFICIENTS = {"simultaneous": None, "alternating": None, "consensus": "gamma", "extragradient": "extrapolation",
                 "optimistic": None, "sga": "lam", "cgd": None}
 _MAX_DENSE = 256   # largest game for which CGD's batched dense Jacobian is formed
+_ONE_THREAD_CELLS = 1_000_000   # batches of at most this many numbers run on one thread
 
 
 class NotBatchableError(ValueError):
@@ -737,7 +738,7 @@ class FunctionalBase:
                 denom = vmax.sqrt() / bc2s + o["eps"]
             else:
                 denom = v.sqrt() / bc2s + o["eps"]
-            Zn = Z + (-step_size) * (m / denom)
+            Zn = Z + ((-step_size) * m) / denom         # addcdiv's order: self + (value * t1) / t2
             new["m"] = m if sel is None else torch.where(sel, m, state["m"])
             new["v"] = v if sel is None else torch.where(sel, v, state["v"])
         else:
@@ -754,7 +755,7 @@ class FunctionalBase:
                 new["buf"] = buf if sel is None else torch.where(sel, buf, state["buf"])
                 Zn = Z - lr * buf
             else:
-                Zn = Z + (-lr) * (G / avg)
+                Zn = Z + ((-lr) * G) / avg
             new["sq"] = sq if sel is None else torch.where(sel, sq, state["sq"])
         if sel is not None:
             Zn = torch.where(sel, Zn, Z)
@@ -1004,6 +1005,9 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
 
         iterator = tqdm(iterator, desc=f"{optimizer} x {B} cells", leave=False)
     flush = torch.set_flush_denormal(True)
+    threads = torch.get_num_threads()
+    if B * game.n <= _ONE_THREAD_CELLS:
+        torch.set_num_threads(1)        # tiny tensors: thread hand-offs cost more than they save
     start = time.perf_counter()
     try:
         for t in iterator:
@@ -1092,6 +1096,7 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
                 break
     finally:
         torch.set_flush_denormal(False)
+        torch.set_num_threads(threads)
     seconds = time.perf_counter() - start
     del flush
     final_v = game.field(Z).norm(dim=1)
