@@ -7,6 +7,7 @@
 from .history import STANDARD_COLUMNS, Decrease, History
 from .generators import GENERATOR_SIZES, mlp_generator
 from .linear import MODES, DualLinearGAN, LinearGANTrainer, StandardLinearGAN
+from .tensorboard import TensorBoardCallback, write_history
 
 __all__ = ["History", "Decrease", "STANDARD_COLUMNS", "DualLinearGAN", "StandardLinearGAN", "LinearGANTrainer",
-           "MODES", "mlp_generator", "GENERATOR_SIZES"]
+           "MODES", "mlp_generator", "GENERATOR_SIZES", "TensorBoardCallback", "write_history"]

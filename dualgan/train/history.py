@@ -161,6 +161,31 @@ class History:
         """The ``iteration`` column, or 0..len-1 when the trainer did not record one."""
         return self.column("iteration") if "iteration" in self._columns else np.arange(self._n_rows, dtype=float)
 
+    def to_dataframe(self):
+        """The columns as a pandas DataFrame (optional dependency pandas), one row per History row.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Float64 columns named exactly as the History's (``iteration``,
+            ``objective``, ``gap``, ...), NaN where a row has no value; the run
+            metadata is in ``DataFrame.attrs["meta"]``. Attached arrays are not
+            included (read them with :meth:`array`).
+
+        Raises
+        ------
+        ImportError
+            When pandas is not installed (``pip install 'dualgan[pandas]'``).
+        """
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise ImportError("History.to_dataframe needs pandas: pip install 'dualgan[pandas]' "
+                              "(or pip install pandas)") from exc
+        frame = pd.DataFrame({name: self.column(name) for name in self._columns}, index=pd.RangeIndex(self._n_rows))
+        frame.attrs["meta"] = dict(self.meta)
+        return frame
+
     def __repr__(self) -> str:
         return f"History(rows={self._n_rows}, columns={list(self._columns)}, meta={self.meta})"
 

@@ -141,7 +141,8 @@ class TrustRegionGAN:
         return self.generator(self.noise(n))
 
     def fit(self, data, iterations: int, batch_size: int = 64, progress: bool = False,
-            history: History | None = None, checkpoint_path=None, checkpoint_every: int = 0) -> TrustRegionResult:
+            history: History | None = None, checkpoint_path=None, checkpoint_every: int = 0,
+            callback=None) -> TrustRegionResult:
         """Run ``iterations`` discriminator/generator rounds on minibatches of ``data``.
 
         Parameters
@@ -164,6 +165,10 @@ class TrustRegionGAN:
             before training.
         checkpoint_every : int
             0: only at the end.
+        callback : callable or None
+            ``callback(trainer, iteration)`` after each round's history row is
+            appended (``iteration`` = rows so far), as in the linear trainers'
+            ``fit``; e.g. :class:`dualgan.train.tensorboard.TensorBoardCallback`.
 
         Returns
         -------
@@ -177,6 +182,8 @@ class TrustRegionGAN:
         checkpoint_every = check_int(checkpoint_every, "checkpoint_every", low=0)
         if checkpoint_every and checkpoint_path is None:
             raise ValueError("checkpoint_every needs a checkpoint_path")
+        if callback is not None and not callable(callback):
+            raise ValueError(f"callback must be a callable (trainer, iteration) or None, got {type(callback).__name__}")
         if checkpoint_path is not None:
             checkpoint_path = check_writable_path(checkpoint_path, "checkpoint_path")
         draw = self._sampler(data)
@@ -222,6 +229,8 @@ class TrustRegionGAN:
                     row.update(constraint_mean_violation=state.mean_violation,
                                constraint_max_violation=state.max_violation, penalty_weight=state.penalty_weight)
                 hist.append(**row)
+                if callback is not None:
+                    callback(self, len(hist))
                 if progress:
                     iterator.set_postfix(cost=f"{row['objective']:.4f}", radius=f"{row['radius']:.3g}")
                 if checkpoint_every and (it + 1) % checkpoint_every == 0:
