@@ -1,4 +1,4 @@
-"""Feature maps for linear discriminators (SPEC.md section 1): any differentiable ``nn.Module`` works.
+"""Feature maps for linear discriminators (eqs. (1.1)-(1.3) and (6.2) of the theory page, docs/theory.md): any differentiable ``nn.Module`` works.
 
 * :class:`RBF`: Gaussian RBF features on anchor points (toy data);
 * :class:`RBFWithCoordinates`: RBF features plus the scaled coordinates and
