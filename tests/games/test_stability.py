@@ -1,0 +1,196 @@
+"""Exact linearised update maps and stability maps: against closed forms, finite differences and measured rates."""
+import numpy as np
+import pytest
+import torch
+
+from dualgan.games import (FunctionalGame, Game, NotBatchableError, Player, StabilityMap, bilinear_functional,
+                           dirac_functional, linear_update_map, local_rate, local_update_map, make_optimizer,
+                           random_matrix, stability_map)
+from dualgan.games.functional import BATCHABLE_OPTIMIZERS, COEFFICIENTS
+from dualgan.regularizers import R1
+from dualgan.status import StatusCode
+
+A3 = random_matrix(3, seed=0, singular_values=(0.5, 1.5))
+
+
+@pytest.mark.parametrize("method", BATCHABLE_OPTIMIZERS)
+def test_exact_maps_on_the_bilinear_game_equal_the_closed_forms_of_linear_update_map(method):
+    """Reference: dualgan.games.linear_update_map, written from the update rules on x^T A y (non-square A)."""
+    A = random_matrix(3, 2, seed=4, singular_values=(0.3, 1.2))
+    J = bilinear_functional(A).jacobian_at()
+    for lr, coef in ((0.1, 0.5), (0.7, 2.0)):
+        M = local_update_map(method, J, lr, 1.0 if method == "extragradient" else coef, (3, 2))[0, 0].numpy()
+        ref = linear_update_map(method, A, lr, gamma=coef, lam=coef)
+        assert np.allclose(M, ref, rtol=1e-13, atol=1e-14)
+
+
+def _general_sum_quadratic():
+    """Two players (2 + 2 parameters), v = H z + cubic terms: J(0) = H, neither symmetric nor antisymmetric."""
+    rng = np.random.default_rng(3)
+    H = torch.tensor(rng.standard_normal((4, 4)), dtype=torch.float64) + 1.5 * torch.eye(4, dtype=torch.float64)
+
+    def losses(z):
+        x, y = z[:2], z[2:]
+        l1 = 0.5 * x @ H[:2, :2] @ x + x @ H[:2, 2:] @ y + (x ** 4).sum() * 0.1
+        l2 = 0.5 * y @ H[2:, 2:] @ y + y @ H[2:, :2] @ x + (y[0] * x[0]) ** 2
+        return torch.stack([l1, l2])
+
+    def make_game(z0):
+        x = z0[:2].clone().requires_grad_(True)
+        y = z0[2:].clone().requires_grad_(True)
+        return Game([Player("x", [x], lambda: losses(torch.cat([x, y]))[0]),
+                     Player("y", [y], lambda: losses(torch.cat([x, y]))[1])])
+
+    return FunctionalGame(losses, (2, 2), name="general-sum quadratic", equilibrium=torch.zeros(4, dtype=torch.float64),
+                          make_game=make_game)
+
+
+GAMES = {"dirac_ns_r1": lambda: dirac_functional("non_saturating", [R1(0.7)]),
+         "dirac_minimax_r1": lambda: dirac_functional("minimax", [R1(1.0)]),
+         "general_sum": _general_sum_quadratic}
+
+
+def _harness_step(game_f, method, z, lr, coef, previous=None):
+    kw = {"lr": lr}
+    if COEFFICIENTS[method]:
+        kw[COEFFICIENTS[method]] = coef
+    if method == "cgd":
+        kw["tol"] = 1e-15
+    opt = make_optimizer(method, **kw)
+    if previous is not None:            # optimistic GD: a first step from z_{t-1} stores v(z_{t-1})
+        game = game_f.make_game(torch.as_tensor(previous))
+        opt.step(game)
+        game.set_flat(torch.as_tensor(z))
+    else:
+        game = game_f.make_game(torch.as_tensor(z))
+    assert opt.step(game).ok
+    return game.get_flat().numpy()
+
+
+@pytest.mark.parametrize("game_name", list(GAMES))
+@pytest.mark.parametrize("method", BATCHABLE_OPTIMIZERS)
+def test_exact_maps_equal_finite_differences_of_one_step_of_the_library_optimiser(game_name, method):
+    """Reference: central differences (step 1e-6) of one step of the optimiser object at the equilibrium."""
+    g = GAMES[game_name]()
+    n, lr, coef, e = g.n, 0.3, 0.6, 1e-6
+    z_star = g.equilibrium.numpy()
+    M = local_update_map(method, g.jacobian_at(), lr, coef, g.player_sizes)[0, 0].numpy()
+    if method == "optimistic":          # state (z_t, z_{t-1}); the second block row is the shift [I, 0]
+        cols = []
+        for j in range(2 * n):
+            d = np.zeros(2 * n)
+            d[j] = e
+            plus = _harness_step(g, method, z_star + d[:n], lr, coef, previous=z_star + d[n:])
+            minus = _harness_step(g, method, z_star - d[:n], lr, coef, previous=z_star - d[n:])
+            cols.append((plus - minus) / (2 * e))
+        fd_top = np.stack(cols, axis=1)
+        assert np.allclose(M[:n], fd_top, atol=1e-8)
+        assert np.array_equal(M[n:], np.hstack([np.eye(n), np.zeros((n, n))]))
+        return
+    fd = np.stack([(_harness_step(g, method, z_star + e * np.eye(n)[j], lr, coef)
+                    - _harness_step(g, method, z_star - e * np.eye(n)[j], lr, coef)) / (2 * e) for j in range(n)], 1)
+    assert np.allclose(M, fd, atol=1e-8), np.abs(M - fd).max()
+
+
+def test_exact_maps_batch_over_step_sizes_and_coefficients_and_check_arguments():
+    J = bilinear_functional(A3).jacobian_at()
+    lrs, coefs = [0.1, 0.2, 0.4], [0.5, 1.0]
+    M = local_update_map("consensus", J, lrs, coefs)
+    assert M.shape == (3, 2, 6, 6)
+    for i, h in enumerate(lrs):
+        for j, c in enumerate(coefs):
+            assert torch.allclose(M[i, j], local_update_map("consensus", J, h, c)[0, 0])
+    rho = local_rate("optimistic", J, lrs)
+    assert rho.shape == (3, 1)
+    with pytest.raises(ValueError, match="player_sizes"):
+        local_update_map("alternating", J, 0.1)
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        local_update_map("simultaneous", J, [0.1, -0.1])
+    with pytest.raises(ValueError, match="eps > 0"):
+        local_update_map("sga", J, 0.1, eps=0.0)
+    with pytest.raises(ValueError, match="unknown method"):
+        local_update_map("newton", J, 0.1)
+    with pytest.raises(ValueError, match="square"):
+        local_update_map("simultaneous", np.ones((2, 3)), 0.1)
+
+
+def test_on_the_bilinear_game_measured_rates_of_converging_cells_match_the_exact_spectral_radius():
+    """Every converging cell's least-squares rate of ||z_t|| equals rho(M) to 1e-3; every cell with rho <= 0.99 converges."""
+    m = stability_map(bilinear_functional(A3), lrs=np.geomspace(0.05, 1.5, 6), coefficients=[0.5, 1.0, 2.0],
+                      seeds=[0, 1], n_steps=800)
+    total = 0
+    for o, name in enumerate(m.optimizers):
+        conv = m.converged[o]
+        exact = np.broadcast_to(m.exact_rate[o][..., None], conv.shape)
+        assert np.all(np.abs(m.measured_rate[o][conv] - exact[conv]) <= 1e-3), name
+        assert conv[exact <= 0.99].all(), name
+        total += conv.sum()
+    assert total > 100            # not vacuous: most optimisers converge on part of the grid
+    assert not m.converged[m.optimizers.index("simultaneous")].any()     # rho(I - hJ) > 1 for every h
+
+
+def _near_boundary(stable):
+    """Cells within one grid step (lr or coefficient) of a cell on the other side of rho = 1."""
+    near = np.zeros_like(stable)
+    L, C = stable.shape
+    for i in range(L):
+        for j in range(C):
+            for di, dj in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+                a, b = i + di, j + dj
+                if 0 <= a < L and 0 <= b < C and stable[a, b] != stable[i, j]:
+                    near[i, j] = True
+    return near
+
+
+@pytest.mark.parametrize("regs", [[R1(1.0)], []], ids=["r1", "plain"])
+def test_on_the_dirac_gan_exact_radius_below_one_is_where_runs_converge_except_at_the_boundary(regs):
+    """Runs start near the equilibrium (the exact radius is a local statement); rho within 1e-9 of 1 is boundary."""
+    g = dirac_functional("minimax", regs, init_low=0.01, init_high=0.05)
+    m = stability_map(g, lrs=np.geomspace(0.05, 5.0, 9), coefficients=[0.25, 1.0, 4.0], seeds=[0, 1], n_steps=600)
+    checked = 0
+    for o, name in enumerate(m.optimizers):
+        stable = m.exact_rate[o] < 1
+        on_boundary = np.abs(m.exact_rate[o] - 1) <= 1e-9
+        excluded = _near_boundary(stable) | on_boundary
+        conv = m.converged[o].all(axis=2)
+        assert np.array_equal(conv[~excluded], stable[~excluded]), name
+        checked += (~excluded).sum()
+    assert checked >= 0.6 * m.exact_rate.size
+
+
+def test_stability_map_record_table_and_figure(tmp_path):
+    g = dirac_functional("minimax", [R1(1.0)])
+    m = stability_map(g, optimizers=["simultaneous", "consensus"], lrs=[0.1, 0.5, 4.0], coefficients=[0.5, 1.0],
+                      seeds=[0, 1, 2], n_steps=200)
+    assert isinstance(m, StabilityMap) and m.status.code is StatusCode.SUCCESS
+    assert m.final_distance.shape == (2, 3, 2, 3) and m.exact_rate.shape == (2, 3, 2)
+    assert m.cells == 36 and m.coefficient_names == (None, "gamma") and m.total_seconds > 0
+    # simultaneous GD does not use the coefficient: identical cells along that axis
+    assert np.array_equal(m.final_distance[0, :, 0], m.final_distance[0, :, 1])
+    assert m.diverged[:, 2].all() and np.isnan(m.measured_rate[:, 2]).all()       # lr 4 from (0.5..1.5)^2
+    assert np.isnan(m.median_rate()[:, 2]).all()
+    text = m.format()
+    assert "simultaneous" in text and "consensus" in text and "36 runs" in text
+    path = m.plot(tmp_path / "map.png")
+    assert (tmp_path / "map.png").stat().st_size > 10_000 and path.endswith("map.png")
+
+
+def test_stability_map_with_a_stateful_base_has_no_exact_rate_and_says_why():
+    m = stability_map(bilinear_functional(A3), optimizers=["consensus"], lrs=[0.01], seeds=[0], n_steps=20,
+                      base="adam")
+    assert np.isnan(m.exact_rate).all() and "plain SGD" in m.exact_note
+    assert np.isfinite(m.final_distance).all()
+
+
+def test_stability_map_rejects_what_it_cannot_batch_by_name():
+    from dualgan.data import ring
+    from dualgan.games import MixtureGAN
+
+    with pytest.raises(NotBatchableError, match="'newton'"):
+        stability_map(dirac_functional(), optimizers=["consensus", "newton"])
+    with pytest.raises(NotBatchableError, match="MixtureGAN"):
+        stability_map(MixtureGAN(ring(4), hidden=4, depth=1, batch_size=8))
+    with pytest.raises(ValueError, match="lrs"):
+        stability_map(dirac_functional(), lrs=[0.1, float("nan")])
+    with pytest.raises(ValueError, match="seeds"):
+        stability_map(dirac_functional(), seeds=[])
