@@ -298,7 +298,12 @@ class StabilityMap:
         return "\n".join(lines)
 
     def plot(self, path) -> str:
-        """PNG: one row per optimiser, measured median rate (left) and exact spectral radius (right), diverged cells hatched."""
+        """PNG: one column per optimiser, measured median rate (top, black: diverged) over exact spectral radius (bottom).
+
+        Axes: coefficient (x) and log10 step size (y); colour: rate per step,
+        white at 1 (the stability boundary, drawn as a black contour), blue
+        below (converging), red above.
+        """
         import matplotlib
 
         matplotlib.use("Agg")
@@ -306,32 +311,36 @@ class StabilityMap:
         from matplotlib.colors import TwoSlopeNorm
 
         O = len(self.optimizers)
-        fig, axes = plt.subplots(O, 2, figsize=(9.5, 2.3 * O + 0.6), squeeze=False)
+        fig, axes = plt.subplots(2, O, figsize=(2.3 * O + 1.4, 5.0), squeeze=False, constrained_layout=True)
         med = self.median_rate()
         vals = np.concatenate([med[np.isfinite(med)], self.exact_rate[np.isfinite(self.exact_rate)]])
         lo = float(min(np.min(vals), 0.99)) if vals.size else 0.5
-        hi = float(max(np.max(vals), 1.01)) if vals.size else 1.5
-        hi = min(hi, 2.0)
+        hi = min(float(max(np.max(vals), 1.01)) if vals.size else 1.5, 2.0)
         norm = TwoSlopeNorm(vcenter=1.0, vmin=max(lo, 0.0), vmax=hi)
         cmap = plt.get_cmap("RdBu_r").copy()
         cmap.set_bad("black")
-        extent_y = (np.log10(self.lrs[0]), np.log10(self.lrs[-1])) if np.all(self.lrs > 0) else (0, len(self.lrs))
+        ylog = np.log10(self.lrs)
+        im = None
         for o, name in enumerate(self.optimizers):
-            for k, (data, title) in enumerate(((med[o], "measured rate (black: diverged)"),
-                                               (self.exact_rate[o], "exact spectral radius"))):
-                ax = axes[o, k]
+            for k, (data, title) in enumerate(((med[o], "measured"), (self.exact_rate[o], "exact rho"))):
+                ax = axes[k, o]
                 shown = np.clip(data, norm.vmin, norm.vmax)
-                im = ax.imshow(np.ma.masked_invalid(shown), origin="lower", aspect="auto", cmap=cmap, norm=norm,
-                               extent=(self.coefficients[0], self.coefficients[-1], *extent_y))
+                ax.set_facecolor("0.85")
+                im = ax.pcolormesh(self.coefficients, ylog, np.ma.masked_invalid(shown), cmap=cmap, norm=norm,
+                                   shading="nearest")
                 if np.isfinite(data).any() and len(self.lrs) > 1 and len(self.coefficients) > 1:
-                    ax.contour(self.coefficients, np.log10(self.lrs), np.nan_to_num(data, nan=2.0), levels=[1.0],
-                               colors="k", linewidths=0.8)
+                    ax.contour(self.coefficients, ylog, np.nan_to_num(data, nan=2.0), levels=[1.0], colors="k",
+                               linewidths=0.8)
                 ax.set_title(f"{name}: {title}", fontsize=8)
-                ax.set_ylabel("log10 lr", fontsize=8)
-                ax.set_xlabel(str(self.coefficient_names[o] or "coefficient (unused)"), fontsize=8)
+                if o == 0:
+                    ax.set_ylabel("log10 lr", fontsize=8)
+                if k == 1:
+                    ax.set_xlabel(str(self.coefficient_names[o] or "(no coefficient)"), fontsize=8)
                 ax.tick_params(labelsize=7)
-        fig.colorbar(im, ax=axes, shrink=0.6, label="rate per step (1 = boundary)")
-        fig.suptitle(f"{self.game}: base {self.base}, {self.n_steps} steps, {len(self.seeds)} seeds", fontsize=9)
+        if im is not None:
+            fig.colorbar(im, ax=axes, shrink=0.8, label="rate per step (1 = boundary)")
+        fig.suptitle(f"{self.game}: base {self.base}, {self.n_steps} steps, {len(self.seeds)} seeds "
+                     f"(top: median measured rate, black = diverged; bottom: exact spectral radius)", fontsize=9)
         fig.savefig(path, dpi=100)
         plt.close(fig)
         return str(path)

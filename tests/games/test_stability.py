@@ -194,3 +194,32 @@ def test_stability_map_rejects_what_it_cannot_batch_by_name():
         stability_map(dirac_functional(), lrs=[0.1, float("nan")])
     with pytest.raises(ValueError, match="seeds"):
         stability_map(dirac_functional(), seeds=[])
+
+
+def test_cli_writes_the_figure_and_the_table(tmp_path, capsys):
+    from dualgan.cli import main
+
+    out = tmp_path / "maps"
+    assert main(["stability-map", "--game", "dirac-r1", "--optimizers", "simultaneous,sga", "--lr", "0.1:1:3",
+                 "--gamma", "0.5:1:2", "--seeds", "2", "--steps", "50", "--out", str(out)]) == 0
+    text = (out / "stability_map.txt").read_text()
+    assert "sga" in text and "24 runs" in text
+    assert (out / "stability_map.png").stat().st_size > 10_000
+    assert "stability map: dirac minimax + R1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--lr", "0:1:3"], "--lr must be a number or A:B:K"),
+    (["--lr", "0.1:1:x"], "--lr must be a number or A:B:K"),
+    (["--gamma", "2:1:3"], "--gamma must be a number or A:B:K"),
+    (["--seeds", "0"], "--seeds must be a positive"),
+    (["--steps", "0"], "--steps must be a positive"),
+    (["--optimizers", "sga,newton"], "--optimizers: unknown"),
+    (["--init", "1:0"], "--init must be A:B"),
+])
+def test_cli_rejects_bad_numbers_as_usage_errors(argv, message, capsys):
+    from dualgan.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["stability-map", "--game", "dirac", *argv])
+    assert exc.value.code == 2 and message in capsys.readouterr().err

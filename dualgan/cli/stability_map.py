@@ -1,0 +1,119 @@
+"""``dualgan stability-map``: every game optimiser over step size x coefficient x seeds, batched, with exact local rates.
+
+Writes ``<out>/stability_map.png`` (per optimiser: the measured median rate
+and the exact spectral radius of the linearised update map side by side) and
+``<out>/stability_map.txt`` (the table), and prints the table.
+"""
+from __future__ import annotations
+
+import math
+
+GAMES = ("bilinear", "dirac", "dirac-ns", "dirac-r1", "dirac-r2", "dirac-gp", "dirac-wgan", "dirac-wgan-clip")
+DEFAULT_OPTIMIZERS = "simultaneous,alternating,consensus,extragradient,optimistic,sga,cgd"
+
+
+def _grid_spec(text: str, name: str, parser, log: bool):
+    """``A:B:K`` -> K values from A to B (log-spaced if ``log``), or a single number."""
+    import numpy as np
+
+    parts = text.split(":")
+    try:
+        if len(parts) == 1:
+            values = [float(parts[0])]
+        elif len(parts) == 3:
+            a, b, k = float(parts[0]), float(parts[1]), int(parts[2])
+            if k < 1 or not (math.isfinite(a) and math.isfinite(b)) or b < a:
+                raise ValueError
+            if log and a <= 0:
+                raise ValueError
+            values = list(np.geomspace(a, b, k) if log else np.linspace(a, b, k))
+        else:
+            raise ValueError
+    except ValueError:
+        parser.error(f"{name} must be a number or A:B:K (K {'log' if log else 'linearly'}-spaced values from A to "
+                     f"B, A <= B{', A > 0' if log else ''}, K >= 1 an integer), got {text!r}")
+    if not all(math.isfinite(v) for v in values):
+        parser.error(f"{name} must be finite, got {text!r}")
+    return values
+
+
+def register(sub) -> None:
+    p = sub.add_parser("stability-map", help="stability maps of game optimisers over step size x coefficient "
+                                             "(batched runs + exact local rates)")
+    p.add_argument("--game", required=True, choices=GAMES,
+                   help="bilinear: x^T A y, A size x size with singular values in [0.5, 1.5]; dirac*: Dirac-GAN "
+                        "(minimax; -ns non-saturating; -r1/-r2 with R1/R2; -gp WGAN-GP; -wgan Wasserstein; "
+                        "-wgan-clip with clipping at --clip)")
+    p.add_argument("--optimizers", default=DEFAULT_OPTIMIZERS, help=f"comma-separated (default {DEFAULT_OPTIMIZERS})")
+    p.add_argument("--lr", default="0.01:2:20", help="step sizes: A:B:K log-spaced, or one number (default 0.01:2:20)")
+    p.add_argument("--gamma", default="0.1:4:8",
+                   help="the methods' coefficient axis (consensus gamma, SGA lambda, extragradient extrapolation): "
+                        "A:B:K linearly spaced, or one number (default 0.1:4:8)")
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds (initial points), seeds 0..S-1 (default 3)")
+    p.add_argument("--steps", type=int, default=1000, help="steps per run (default 1000)")
+    p.add_argument("--base", default="sgd", choices=["sgd", "adam", "rmsprop"], help="base optimiser (default sgd)")
+    p.add_argument("--reg-weight", type=float, default=1.0, help="R1/R2 gamma or WGAN-GP lambda (default 1)")
+    p.add_argument("--clip", type=float, default=1.0, help="dirac-wgan-clip: clipping bound (default 1)")
+    p.add_argument("--size", type=int, default=4, help="bilinear: A is size x size (default 4)")
+    p.add_argument("--init", default=None,
+                   help="dirac: initial points uniform in [A, B]^2 as A:B (default 0.5:1.5, compare-optimizers' starts)")
+    p.add_argument("--out", default="stability_map", help="output folder (default ./stability_map)")
+    p.add_argument("--progress", action="store_true", help="tqdm progress bar over optimisers")
+    p.set_defaults(func=run, _parser=p)
+
+
+def run(args) -> int:
+    import os
+
+    parser = args._parser
+    names = [n.strip() for n in args.optimizers.split(",") if n.strip()]
+    from ..games.functional import BATCHABLE_OPTIMIZERS
+
+    unknown = [n for n in names if n not in BATCHABLE_OPTIMIZERS]
+    if not names or unknown:
+        parser.error(f"--optimizers: unknown {unknown or '(empty)'}; choose from {list(BATCHABLE_OPTIMIZERS)}")
+    lrs = _grid_spec(args.lr, "--lr", parser, log=True)
+    coefs = _grid_spec(args.gamma, "--gamma", parser, log=False)
+    if args.seeds < 1:
+        parser.error(f"--seeds must be a positive number of seeds, got {args.seeds}")
+    if args.steps < 1:
+        parser.error(f"--steps must be a positive integer, got {args.steps}")
+    if not (math.isfinite(args.reg_weight) and args.reg_weight >= 0):
+        parser.error(f"--reg-weight must be a finite number >= 0, got {args.reg_weight}")
+    if not (math.isfinite(args.clip) and args.clip > 0):
+        parser.error(f"--clip must be a finite number > 0, got {args.clip}")
+    if args.size < 1:
+        parser.error(f"--size must be a positive integer, got {args.size}")
+    init = (0.5, 1.5)
+    if args.init is not None:
+        try:
+            init = tuple(float(v) for v in args.init.split(":"))
+            if len(init) != 2 or not all(math.isfinite(v) for v in init) or init[0] > init[1]:
+                raise ValueError
+        except ValueError:
+            parser.error(f"--init must be A:B with finite A <= B, got {args.init!r}")
+
+    from ..games import bilinear_functional, dirac_functional, random_matrix, stability_map
+    from ..regularizers import R1, R2, CoupledGradientPenalty
+
+    w = args.reg_weight
+    if args.game == "bilinear":
+        game = bilinear_functional(random_matrix(args.size, seed=0, singular_values=(0.5, 1.5)))
+    else:
+        loss = {"dirac-ns": "non_saturating", "dirac-wgan": "wasserstein", "dirac-wgan-clip": "wasserstein",
+                "dirac-gp": "wasserstein"}.get(args.game, "minimax")
+        regs = {"dirac-r1": [R1(w)], "dirac-r2": [R2(w)], "dirac-gp": [CoupledGradientPenalty(w)]}.get(args.game, [])
+        game = dirac_functional(loss, regs, clip=args.clip if args.game == "dirac-wgan-clip" else None,
+                                init_low=init[0], init_high=init[1])
+    print(f"stability map: {game.name}; optimizers {names}; {len(lrs)} step sizes x {len(coefs)} coefficients x "
+          f"{args.seeds} seeds x {args.steps} steps; base {args.base}")
+    result = stability_map(game, names, lrs, coefs, range(args.seeds), args.steps, base=args.base,
+                           progress=args.progress)
+    os.makedirs(args.out, exist_ok=True)
+    table = result.format()
+    print(table)
+    with open(os.path.join(args.out, "stability_map.txt"), "w") as fh:
+        fh.write(table + "\n")
+    print("wrote", result.plot(os.path.join(args.out, "stability_map.png")))
+    print("wrote", os.path.join(args.out, "stability_map.txt"))
+    return 0
