@@ -18,4 +18,14 @@ from . import ipopt as _ipopt  # noqa: F401  (registers "ipopt")
 from . import casadi_ipopt as _casadi  # noqa: F401  (registers "casadi")
 
 __all__ = ["LinearDual", "DualResult", "DualSolverWarning", "solve", "available_methods", "register_solver",
-           "dual_objective", "maximize_entropy_dual", "box_qp_interior_point", "NewtonState", "LOSSES"]
+           "dual_objective", "maximize_entropy_dual", "box_qp_interior_point", "NewtonState", "LOSSES",
+           "DualLogisticRegression"]
+
+
+def __getattr__(name):
+    # the scikit-learn estimator (duals/estimator.py) is imported on first use: importing
+    # scikit-learn's linear models would add about a second to every `import dualgan.duals`
+    if name == "DualLogisticRegression":
+        from .estimator import DualLogisticRegression
+        return DualLogisticRegression
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
