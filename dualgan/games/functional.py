@@ -72,6 +72,46 @@ class NotBatchableError(ValueError):
     """
 
 
+# ------------------------------------------------------------------ row-wise products (unrolled for small games:
+# torch's reductions over an inner dimension of 2 cost more than a few elementwise operations)
+_UNROLL = 8
+
+
+def _rowdot(a, b):
+    """Row-wise inner products of (B, n) tensors: (B,)."""
+    if a.shape[1] <= _UNROLL:
+        out = a[:, 0] * b[:, 0]
+        for j in range(1, a.shape[1]):
+            out = out + a[:, j] * b[:, j]
+        return out
+    return (a * b).sum(dim=1)
+
+
+def _rownorm(a):
+    """Row-wise Euclidean norms of a (B, n) tensor: (B,)."""
+    return _rowdot(a, a).sqrt() if a.shape[1] <= _UNROLL else torch.linalg.vector_norm(a, dim=1)
+
+
+def _matvec(J, U):
+    """Row-wise J u for J (B, n, m), U (B, m): (B, n)."""
+    if J.shape[2] <= _UNROLL:
+        out = J[:, :, 0] * U[:, 0:1]
+        for j in range(1, J.shape[2]):
+            out = out + J[:, :, j] * U[:, j:j + 1]
+        return out
+    return torch.einsum("bij,bj->bi", J, U)
+
+
+def _rmatvec(J, U):
+    """Row-wise J^T u for J (B, n, m), U (B, n): (B, m)."""
+    if J.shape[1] <= _UNROLL:
+        out = J[:, 0, :] * U[:, 0:1]
+        for i in range(1, J.shape[1]):
+            out = out + J[:, i, :] * U[:, i:i + 1]
+        return out
+    return torch.einsum("bji,bj->bi", J, U)
+
+
 # ============================================================================================ the game
 @dataclass(frozen=True)
 class FunctionalGame:
@@ -241,13 +281,13 @@ class FunctionalGame:
     def jvp(self, Z: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
         """:math:`J u` row by row (``torch.func.jvp`` of the field under ``vmap``, or the closed-form J)."""
         if self.fast_jacobian is not None:
-            return torch.einsum("bij,bj->bi", self.fast_jacobian(Z), U)
+            return _matvec(self.fast_jacobian(Z), U)
         return torch.func.vmap(lambda z, u: torch.func.jvp(self.field_one, (z,), (u,))[1])(Z, U)
 
     def vjp(self, Z: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
         r""":math:`J^\top u` row by row (``torch.func.vjp`` of the field under ``vmap``, or the closed-form J)."""
         if self.fast_jacobian is not None:
-            return torch.einsum("bji,bj->bi", self.fast_jacobian(Z), U)
+            return _rmatvec(self.fast_jacobian(Z), U)
         return torch.func.vmap(lambda z, u: torch.func.vjp(self.field_one, z)[1](u)[0])(Z, U)
 
     def _point(self, Z):
@@ -279,12 +319,12 @@ class _Point:
 
     def jvp(self, U):
         if self.game.fast_jacobian is not None:
-            return torch.einsum("bij,bj->bi", self.J, U)
+            return _matvec(self.J, U)
         return self.game.jvp(self.Z, U)
 
     def vjp(self, U):
         if self.game.fast_jacobian is not None:
-            return torch.einsum("bji,bj->bi", self.J, U)
+            return _rmatvec(self.J, U)
         return self.game.vjp(self.Z, U)
 
 
@@ -831,9 +871,10 @@ class BatchedRun:
     measured_rate : ndarray of shape (B,)
         :math:`\exp` of the least-squares slope of :math:`\log\|z_t - z^*\|`
         over the last ``rate_window`` fraction of the run (steps where the
-        distance is above ``1e-200``; the whole run if fewer than two such
-        steps remain there); NaN for diverged cells and when fewer than two
-        points are available.
+        distance is above ``1e-200``); if fewer than two such steps remain
+        there (a cell that reached 1e-200 early), the end-to-end rate
+        :math:`(d_t / d_0)^{1/t}` up to the last step t above 1e-200; NaN for
+        diverged cells and cells that never left their start point.
     diverged : ndarray of bool, shape (B,)
         The field, direction or iterate stopped being finite, or
         :math:`\|v\|` or the distance passed ``diverge_above``.
@@ -987,7 +1028,7 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
         m[sl] = True
 
     def dist(X):
-        return (X - eq).norm(dim=1) if eq is not None else torch.full((X.shape[0],), float("nan"), dtype=dt)
+        return _rownorm(X - eq) if eq is not None else torch.full((X.shape[0],), float("nan"), dtype=dt)
 
     state = fbase.init(Z)
     prev = None
@@ -996,7 +1037,7 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
     d0 = dist(Z)
     t0 = int(math.floor(n_steps * (1 - float(rate_window))))
     acc = {k: torch.zeros(B, dtype=torch.float64) for k in ("n", "t", "tt", "y", "ty")}
-    acc_all = {k: torch.zeros(B, dtype=torch.float64) for k in ("n", "t", "tt", "y", "ty")}
+    last_d, last_t = d0.to(torch.float64).clone(), torch.zeros(B, dtype=torch.long)   # fallback: end-to-end rate
     traj = [Z.clone()] if record_trajectory else None
     floor = 1e-200
     iterator = range(1, n_steps + 1)
@@ -1013,7 +1054,7 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
         for t in iterator:
             p = game._point(Z)
             V = p.v
-            finite = torch.isfinite(V).all(dim=1)
+            finite = None       # non-finite fields and directions reach Zn (checked below); CGD's solve is checked itself
             if optimizer == "simultaneous":
                 Zn, state = fbase.step(Z, V, H, state)
             elif optimizer == "alternating":
@@ -1021,16 +1062,13 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
                 for k, mask in enumerate(masks):
                     if k > 0:
                         field = game.field(Zn)
-                        finite &= torch.isfinite(field).all(dim=1)
                     Zn, state = fbase.step(Zn, field, H, state, mask)
             elif optimizer == "consensus":
                 D = V + C * p.vjp(V)
-                finite &= torch.isfinite(D).all(dim=1)
                 Zn, state = fbase.step(Z, D, H, state)
             elif optimizer == "extragradient":
                 Zl, state = fbase.step(Z, V, C * H, state)
                 Vl = game.field(Zl)
-                finite &= torch.isfinite(Vl).all(dim=1)
                 Zn, state = fbase.step(Z, Vl, H, state)
             elif optimizer == "optimistic":
                 D = V if prev is None else 2 * V - prev
@@ -1040,19 +1078,18 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
                 jt_v = p.vjp(V)
                 at_v = (jt_v - p.jvp(V)) / 2
                 if align:
-                    alignment = (V * jt_v).sum(1) * (at_v * jt_v).sum(1) / game.n_tensors + float(eps)
+                    alignment = _rowdot(V, jt_v) * _rowdot(at_v, jt_v) / game.n_tensors + float(eps)
                     lam = C.abs() * torch.where(alignment >= 0, 1.0, -1.0).to(dt).unsqueeze(1)
                 else:
                     lam = C
                 D = V + lam * at_v
-                finite &= torch.isfinite(D).all(dim=1)
                 Zn, state = fbase.step(Z, D, H, state)
             else:  # cgd
                 J = p.J
                 sx, sy = slices
                 Q, R = J[:, sx, sy], J[:, sy, sx]
                 vx, vy = V[:, sx], V[:, sy]
-                rhs = -H * (vx - H * torch.einsum("bij,bj->bi", Q, vy))
+                rhs = -H * (vx - H * _matvec(Q, vy))
                 nx = vx.shape[1]
                 eye = torch.eye(nx, dtype=dt).expand(B, nx, nx)
                 M = eye - (H * H).unsqueeze(2) * torch.bmm(Q, R)
@@ -1062,34 +1099,38 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
                     dx = rhs / M[:, 0, :]
                 else:
                     dx = torch.linalg.solve_ex(M, torch.where(ok[:, None], rhs, 0.0))[0]
-                dy = -H * (vy + torch.einsum("bij,bj->bi", R, dx))
+                dy = -H * (vy + _matvec(R, dx))
                 D = -torch.cat([dx, dy], dim=1) / H
-                finite &= ok & torch.isfinite(D).all(dim=1)
+                finite = ok & torch.isfinite(D).all(dim=1)
                 Zn, state = fbase.step(Z, D, H, state)
             if game.project is not None:
                 Zn = game.project(Zn)
-            vnorm = V.norm(dim=1)
+            vnorm = _rownorm(V)
             dn = dist(Zn)
-            good = finite & torch.isfinite(Zn).all(dim=1) & (vnorm <= diverge_above)
-            if eq is not None:
-                good &= dn <= diverge_above
+            # a NaN or an infinity in v, in the direction or in the look-ahead reaches Zn (IEEE arithmetic:
+            # the base steps and the clipping propagate it), so the field norm and the new iterate decide
+            good = vnorm <= diverge_above
+            good &= (dn <= diverge_above) if eq is not None else torch.isfinite(Zn).all(dim=1)
+            if finite is not None:
+                good &= finite
             newly = active & ~good
             diverged_at = torch.where(newly, t, diverged_at)
             active = active & good
             Z = torch.where(active.unsqueeze(1), Zn, Z)
             if eq is not None:
                 ok_pt = active & (dn > floor)
-                y = torch.log(torch.where(ok_pt, dn, 1.0))
-                w = ok_pt.to(torch.float64)
-                for store, use in ((acc_all, w), (acc, w if t > t0 else None)):
-                    if use is None:
-                        continue
-                    tt = float(t)
-                    store["n"] += use
-                    store["t"] += use * tt
-                    store["tt"] += use * tt * tt
-                    store["y"] += use * y
-                    store["ty"] += use * tt * y
+                if t > t0:
+                    y = torch.log(torch.where(ok_pt, dn, 1.0))
+                    w = ok_pt.to(torch.float64)
+                    tt = float(t - t0)
+                    acc["n"] += w
+                    acc["t"] += w * tt
+                    acc["tt"] += w * (tt * tt)
+                    wy = w * y
+                    acc["y"] += wy
+                    acc["ty"] += wy * tt
+                last_d = torch.where(ok_pt, dn, last_d)
+                last_t = torch.where(ok_pt, t, last_t)
             if record_trajectory:
                 traj.append(Z.clone())
             if not bool(active.any()):
@@ -1101,7 +1142,9 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
     del flush
     final_v = game.field(Z).norm(dim=1)
     rate = _slope_rate(acc)
-    rate_all = _slope_rate(acc_all)
+    with np.errstate(all="ignore"):
+        rate_all = torch.where(last_t > 0, (last_d / d0.to(torch.float64)) ** (1.0 / last_t.clamp(min=1)),
+                               torch.full_like(rate, float("nan")))
     rate = torch.where(torch.isnan(rate), rate_all, rate)
     rate = torch.where(active, rate, torch.full_like(rate, float("nan")))
     coef_out = np.full(B, np.nan) if c is None else c.double().numpy()
