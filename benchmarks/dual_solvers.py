@@ -143,7 +143,7 @@ def main():
                     base = seconds
                 ratio = seconds / base if base else float("nan")
                 headline[(N, d, method)] = ratio
-                print(f"{N:5d} {d:5d} {method:>9} {seconds:10.4f} {ratio:9.1f} {gap:10.2e} {iters:6d}  {status[:50]}")
+                print(f"{N:5d} {d:5d} {method:>9} {seconds:10.4f} {ratio:9.1f} {gap:10.2e} {iters:6d}  {str(status)[:50]}")
     key = (200, 100)
     if all((key + (m,)) in headline for m in ("ipopt", "casadi")):
         best = min(headline[key + ("ipopt",)], headline[key + ("casadi",)])

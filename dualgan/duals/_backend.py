@@ -38,7 +38,7 @@ class NumpyOps:
             return contextlib.nullcontext()
         return _one_blas_thread()
     log, exp, sqrt, where = staticmethod(np.log), staticmethod(np.exp), staticmethod(np.sqrt), staticmethod(np.where)
-    expm1 = staticmethod(np.expm1)
+    expm1, log1p, abs = staticmethod(np.expm1), staticmethod(np.log1p), staticmethod(np.abs)
     xlogy, sigmoid = staticmethod(xlogy), staticmethod(expit)
     zeros_like, ones_like, maximum = staticmethod(np.zeros_like), staticmethod(np.ones_like), staticmethod(np.maximum)
     minimum = staticmethod(np.minimum)
@@ -107,7 +107,7 @@ class TorchOps:
     def thread_limit(flops_per_iteration: float):
         return contextlib.nullcontext()
     log, exp, sqrt, where = staticmethod(torch.log), staticmethod(torch.exp), staticmethod(torch.sqrt), staticmethod(torch.where)
-    expm1 = staticmethod(torch.expm1)
+    expm1, log1p, abs = staticmethod(torch.expm1), staticmethod(torch.log1p), staticmethod(torch.abs)
     xlogy, sigmoid = staticmethod(torch.xlogy), staticmethod(torch.sigmoid)
     zeros_like, ones_like, maximum = staticmethod(torch.zeros_like), staticmethod(torch.ones_like), staticmethod(torch.maximum)
     minimum = staticmethod(torch.minimum)

@@ -1,29 +1,25 @@
-r"""Compiled CPU kernel of the Newton method for the logistic dual (no bias).
+r"""Compiled CPU kernels of the Newton methods for the logistic loss (numba).
 
-The algorithm is :func:`dualgan.duals.newton.maximize_entropy_dual` for the
-linear discriminator's logistic dual (``Q = G G^T``, ``s = C``, ``c = 0``,
-``tau = 1``), with the same curved-path Armijo search, straight-step fallback,
-stopping rules and statuses. It is compiled with numba because at the sizes of
-GAN training (N ~ 200, d ~ 100) an iteration's arithmetic (a ``syrk``, a
-Cholesky factorisation and a few O(Nd) products, about 0.15 ms) is smaller
-than the overhead of the ~50 numpy calls the interpreted loop makes around it.
+Two kernels, the two sides of the primal-dual pair:
 
-Two things differ from the interpreted loop, both only in rounding:
+* :func:`logistic_primal_newton` (d < N, with or without bias): Newton's method
+  on the primal, the interpreted reference being
+  :func:`dualgan.duals._primal.logistic_primal_newton`;
+* :func:`logistic_newton` (d >= N, no bias): the interior Newton method on the
+  dual, the interpreted reference being
+  :func:`dualgan.duals.newton.maximize_entropy_dual`.
 
-* The duality gap is formed from quantities the iteration already has.
-  With :math:`q = Q\lambda` (computed for the gradient and the line search),
-  the recovered discriminator's margins are :math:`q/C` and
-  :math:`\tfrac C2\|w\|^2 = \lambda^\top q/(2C)`, so
-  :math:`\mathrm{gap} = \lambda^\top q/(2C) + \sum_i a_i\,\mathrm{softplus}(-q_i/C) - D(\lambda)`
-  with :math:`D(\lambda)` the objective value the line search computed.
-  :func:`dualgan.duals.newton.problem_result` recomputes the certificate from
-  scratch at the returned point.
-* BLAS and LAPACK (``dsyrk``, ``dpotrf``, ``dpotrs``) are scipy's, called
-  through its Cython exports, so the kernel uses the same library as the rest
-  of the CPU code.
+They are compiled because at the sizes of GAN training (N ~ 200, d ~ 100) an
+iteration's arithmetic (a ``syrk``, a Cholesky factorisation and a few O(Nd)
+products, about 0.15 ms) is smaller than the overhead of the ~50 numpy calls
+the interpreted loops make around it. BLAS and LAPACK (``dsyrk``, ``dpotrf``,
+``dpotrs``) are scipy's, called through its Cython exports.
 
-Status codes returned by :func:`logistic_newton` are mapped to the strings of
-the interpreted loop by :data:`STATUS`.
+Both certify each iterate by the gap of eq. (1.16) of the theory page, summed
+from non-negative terms, and stop when ``gap <= tol`` and
+``sqrt(2 gap / C) <= w_rtol * ||w||``. The tests check both kernels against
+their interpreted references and the certificates against
+:meth:`dualgan.duals.LinearDual.certificate`.
 """
 from __future__ import annotations
 
@@ -37,17 +33,19 @@ from numba.extending import get_cython_function_address
 
 from ._linalg import MAX_LOG_SHRINK
 
-__all__ = ["logistic_newton", "certificate", "jit", "STATUS"]
+__all__ = ["logistic_newton", "logistic_primal_newton", "jit", "STATUS"]
 
+#: (status code, message) of each integer the kernels return
 STATUS = (
-    "converged",
-    "max_iter",
-    "failed: Newton system not positive definite",
-    "failed: non-finite Newton direction",
-    "stalled",
-    "stalled: at the rounding floor",
+    ("converged", ""),
+    ("max_iter", ""),
+    ("numerical_error", "Newton system not positive definite"),
+    ("non_finite", "non-finite Newton direction or certificate"),
+    ("stalled", "no ascent along either path"),
+    ("stalled", "no gain above rounding in the objective for 5 iterations"),
+    ("stalled", "the line search found no decrease of P"),
 )
-_CONVERGED, _MAX_ITER, _NOT_PD, _NON_FINITE, _STALLED, _FLOOR = range(6)
+_CONVERGED, _MAX_ITER, _NOT_PD, _NON_FINITE, _STALLED, _FLOOR, _NO_DECREASE = range(7)
 
 # scipy's BLAS/LAPACK under fixed symbol names: an external function referenced by name (not a
 # ctypes pointer baked into the code) lets numba cache the compiled kernel on disk
@@ -146,9 +144,48 @@ def _dual_value(lam, slack, q, a, C):
 
 
 @_jit
-def _gap(lam, q, a, C, dual):
-    """Duality gap at w = v(lam)/C from q = Q lam (see the module docstring)."""
-    return 0.5 * np.dot(lam, q) / C + _logistic_loss(a, q, C) - dual
+def _softplus(x):
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+@_jit
+def _sigmoid(x):
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+@_jit
+def _kl_gap(lam, slack, a, margins):
+    """sum_i a_i KL(u_i || sigma(-m_i)), u = lam/a: the gap (1.16) of a pair with w = v(lam)/C."""
+    total = 0.0
+    for i in range(lam.shape[0]):
+        m = margins[i]
+        # see _primal.kl_terms: each coordinate from its accurate side, KL in the log1p form
+        if lam[i] <= slack[i]:
+            u = lam[i] / a[i]
+            uc = 1.0 - u
+            delta = u - _sigmoid(-m)
+        else:
+            uc = slack[i] / a[i]
+            u = 1.0 - uc
+            delta = _sigmoid(m) - uc
+        s = _sigmoid(-m)
+        sc = _sigmoid(m)
+        t = 0.0
+        if u > 0.0:
+            if s > 0.0 and abs(delta / s) < 0.5:
+                t += u * math.log1p(delta / s)
+            else:
+                t += u * (math.log(u) + _softplus(m))
+        if uc > 0.0:
+            if sc > 0.0 and abs(delta / sc) < 0.5:
+                t += uc * math.log1p(-delta / sc)
+            else:
+                t += uc * (math.log(uc) + _softplus(-m))
+        total += a[i] * t
+    return total
 
 
 @_jit
@@ -189,23 +226,24 @@ def _search(G, a, C, lam, slack, delta, rates, straight, alpha, F, decrement, ro
 
 
 @_jit
-def logistic_newton(G, a, C, lam, slack, tol, max_iter, trace):
-    """Maximise the logistic dual from the strictly feasible ``(lam, slack)``.
+def _norm(x):
+    return math.sqrt(np.dot(x, x))
 
-    ``G`` is the C-contiguous (N, d) matrix diag(y) Phi. Newton systems use the Woodbury
-    form (a d x d Cholesky factorisation) when d < N, otherwise the diagonally scaled
-    N x N system with K = G G^T formed once. ``trace`` (length >= max_iter + 1) receives
-    the gap at each iterate. Returns ``(lam, slack, value, decrement, gap, iterations, status)``.
+
+@_jit
+def logistic_newton(G, a, C, lam, slack, tol, w_rtol, max_iter, trace):
+    """Maximise the logistic dual (d >= N, no bias) from the strictly feasible ``(lam, slack)``.
+
+    ``G`` is the C-contiguous (N, d) matrix diag(y) Phi; the Newton systems are the diagonally
+    scaled N x N systems with K = G G^T formed once. Each iteration takes the better of the
+    straight step (fraction to the boundary) and the curved path. ``trace`` (length >=
+    max_iter + 1) receives the gap at each iterate. Returns
+    ``(lam, slack, value, decrement, gap, iterations, status)``.
     """
     N, d = G.shape
-    woodbury = d < N
-    if woodbury:
-        Gs = np.empty((N, d))
-        M = np.empty((d, d))
-    else:
-        K = np.empty((N, N))
-        _syrk(G, N, d, ord("T"), K)  # Fortran-'U' triangle of K = G G^T
-        M = np.empty((N, N))
+    K = np.empty((N, N))
+    _syrk(G, N, d, ord("T"), K)  # Fortran-'U' triangle of K = G G^T
+    M = np.empty((N, N))
     lam = lam.copy()
     slack = slack.copy()
     q = _matvec(G, lam)
@@ -214,42 +252,34 @@ def logistic_newton(G, a, C, lam, slack, tol, max_iter, trace):
     Dinv = np.empty(N)
     rates = np.empty(N)
     status, decrement, gap, it, flat_steps = _MAX_ITER, np.inf, np.inf, 0, 0
+    best_lam, best_slack, best_gap, best_F = lam.copy(), slack.copy(), np.inf, F
     for it in range(max_iter + 1):
-        gap = _gap(lam, q, a, C, F)
+        gap = _kl_gap(lam, slack, a, q / C)
         trace[it] = gap
-        if gap <= tol:
+        if not math.isfinite(gap):
+            status = _NON_FINITE
+            break
+        if gap < best_gap:  # never return a point worse than the best certified iterate
+            best_lam[:] = lam
+            best_slack[:] = slack
+            best_gap, best_F = gap, F
+        if gap <= tol and math.sqrt(2.0 * max(gap, 0.0) / C) <= w_rtol * _norm(G.T @ lam) / C:
             status = _CONVERGED
             break
         for i in range(N):
             grad[i] = -q[i] / C + (math.log(slack[i]) - math.log(lam[i]))
             Dinv[i] = lam[i] * slack[i] / a[i]
-        if woodbury:
-            # (D + G G^T/C)^{-1} = D^{-1} - D^{-1} G (C I + G^T D^{-1} G)^{-1} G^T D^{-1}
-            for i in range(N):
-                r = math.sqrt(Dinv[i])
-                for j in range(d):
-                    Gs[i, j] = G[i, j] * r
-            _syrk(Gs, d, N, ord("N"), M)
-            for j in range(d):
-                M[j, j] += C
-            if not _factor(M, M[0, 0]):
-                status = _NOT_PD
-                break
-            t = Dinv * grad
-            x = _potrs(M, G.T @ t)
-            delta = t - Dinv * (G @ x)
-        else:
-            # (I + D^{1/2} K D^{1/2}/C) on the triangle syrk filled (C view: lower)
-            for j in range(N):
-                dj = math.sqrt(Dinv[j])
-                for i in range(j + 1):
-                    M[j, i] = K[j, i] * (dj * math.sqrt(Dinv[i])) / C
-                M[j, j] += 1.0
-            if not _factor(M, M[0, 0]):
-                status = _NOT_PD
-                break
-            sq = np.sqrt(Dinv)
-            delta = sq * _potrs(M, sq * grad)
+        # (I + D^{1/2} K D^{1/2}/C) on the triangle syrk filled (C view: lower)
+        for j in range(N):
+            dj = math.sqrt(Dinv[j])
+            for i in range(j + 1):
+                M[j, i] = K[j, i] * (dj * math.sqrt(Dinv[i])) / C
+            M[j, j] += 1.0
+        if not _factor(M, M[0, 0]):
+            status = _NOT_PD
+            break
+        sq = np.sqrt(Dinv)
+        delta = sq * _potrs(M, sq * grad)
         if not np.isfinite(delta).all():
             status = _NON_FINITE
             break
@@ -262,21 +292,19 @@ def logistic_newton(G, a, C, lam, slack, tol, max_iter, trace):
                 rates[i] = max(delta[i] / lam[i], -MAX_LOG_SHRINK)
             else:
                 rates[i] = max(-delta[i] / slack[i], -MAX_LOG_SHRINK)
-        found, alpha, lam_t, slack_t, q_t, F_t = _search(G, a, C, lam, slack, delta, rates, False, 1.0, F,
-                                                         decrement, rounding)
-        if not found or alpha < 1e-10:
-            # far from the optimum the capped rates can make the curved path barely ascend;
-            # the straight step with a fraction-to-boundary rule always ascends
-            step = np.inf
-            for i in range(N):
-                if delta[i] < 0.0:
-                    step = min(step, lam[i] / -delta[i])
-                elif delta[i] > 0.0:
-                    step = min(step, slack[i] / delta[i])
-            ok, alpha2, lam2, slack2, q2, F2 = _search(G, a, C, lam, slack, delta, rates, True,
-                                                       min(1.0, 0.995 * step), F, decrement, rounding)
-            if ok and (not found or F2 > F_t):
-                found, lam_t, slack_t, q_t, F_t = True, lam2, slack2, q2, F2
+        # both paths, the better ascent kept (see maximize_entropy_dual)
+        step = np.inf
+        for i in range(N):
+            if delta[i] < 0.0:
+                step = min(step, lam[i] / -delta[i])
+            elif delta[i] > 0.0:
+                step = min(step, slack[i] / delta[i])
+        found, alpha, lam_t, slack_t, q_t, F_t = _search(G, a, C, lam, slack, delta, rates, True,
+                                                         min(1.0, 0.995 * step), F, decrement, rounding)
+        ok, alpha2, lam2, slack2, q2, F2 = _search(G, a, C, lam, slack, delta, rates, False, 1.0, F,
+                                                   decrement, rounding)
+        if ok and (not found or F2 > F_t):
+            found, lam_t, slack_t, q_t, F_t = True, lam2, slack2, q2, F2
         if not found:
             status = _STALLED
             break
@@ -285,17 +313,160 @@ def logistic_newton(G, a, C, lam, slack, tol, max_iter, trace):
         if flat_steps >= 5:
             status = _FLOOR
             break
+    if not gap <= best_gap:
+        return best_lam, best_slack, best_F, decrement, best_gap, it, status
     return lam, slack, F, decrement, gap, it, status
 
 
 @_jit
-def certificate(G, a, C, lam, slack):
-    """``(primal, dual, w)`` at ``lam`` from the definitions (eqs. (1.1)-(1.4) of the theory page), not from the iteration's q.
+def _primal_value(w, margins, a, C):
+    total = 0.5 * C * np.dot(w, w)
+    for i in range(a.shape[0]):
+        total += a[i] * _softplus(-margins[i])
+    return total
 
-    ``v = G^T lam``, ``w = v/C``, ``P(w) = C/2 |w|^2 + sum_i a_i softplus(-(G w)_i)``,
-    ``D = -|v|^2/(2C) + sum_i a_i H(lam_i/a_i)`` with the complement ``slack``.
+
+@_jit
+def _pair(G, y, a, C, bias, w, margins, lam, slack):
+    """Multipliers of eq. (1.17) (made feasible with a bias) into ``lam``/``slack``; returns the gap (1.16)."""
+    N = a.shape[0]
+    pos, neg = 0.0, 0.0
+    for i in range(N):
+        lam[i] = a[i] * _sigmoid(-margins[i])
+        slack[i] = a[i] * _sigmoid(margins[i])
+        if y[i] > 0:
+            pos += lam[i]
+        else:
+            neg += lam[i]
+    if bias and pos != neg:
+        big_is_pos = pos > neg
+        c = neg / pos if big_is_pos else pos / neg
+        for i in range(N):
+            if (y[i] > 0) == big_is_pos:
+                scaled = lam[i] * c
+                slack[i] += lam[i] - scaled
+                lam[i] = scaled
+    r = C * w - G.T @ lam
+    return np.dot(r, r) / (2.0 * C) + _kl_gap(lam, slack, a, margins)
+
+
+@_jit
+def logistic_primal_newton(G, y, a, C, bias, w, b, tol, w_rtol, max_iter, trace):
+    """Newton's method on the primal P(w, b) (d < N); the multipliers from eq. (1.17).
+
+    Each iteration solves ``(C I + G^T S G) dw = -grad`` (bordered by the bias row and column,
+    which are not regularised) with a Cholesky factorisation, then backtracks (Armijo) on P.
+    The best certified pair is returned: ``(w, b, lam, slack, gap, iterations, status)``.
     """
-    v = G.T @ lam
-    w = v / C
-    primal = 0.5 * C * np.dot(w, w) + _logistic_loss(a, G @ w, 1.0)
-    return primal, -np.dot(v, v) / (2.0 * C) - _neg_entropy(lam, slack, a), w
+    N, d = G.shape
+    p = d + 1 if bias else d
+    w = w.copy()
+    margins = G @ w
+    if bias:
+        for i in range(N):
+            margins[i] += y[i] * b
+    P = _primal_value(w, margins, a, C)
+    lam = np.empty(N)
+    slack = np.empty(N)
+    best_w, best_b = w.copy(), b
+    best_lam, best_slack = np.empty(N), np.empty(N)
+    best_gap = np.inf
+    Gs = np.empty((N, d))
+    M = np.empty((p, p))
+    s = np.empty(N)
+    status, it, flat = _MAX_ITER, 0, 0
+    for it in range(max_iter + 1):
+        gap = _pair(G, y, a, C, bias, w, margins, lam, slack)
+        trace[it] = gap
+        if not math.isfinite(gap):
+            status = _NON_FINITE
+            break
+        if gap < best_gap:
+            best_gap = gap
+            best_w[:] = w
+            best_b = b
+            best_lam[:] = lam
+            best_slack[:] = slack
+        if gap <= tol and math.sqrt(2.0 * max(gap, 0.0) / C) <= w_rtol * _norm(w):
+            status = _CONVERGED
+            break
+        if it == max_iter:
+            break
+        gw = C * w
+        gb = 0.0
+        for i in range(N):
+            sn = _sigmoid(-margins[i])
+            li = a[i] * sn
+            s[i] = li * _sigmoid(margins[i])
+            r = math.sqrt(s[i])
+            for j in range(d):
+                gw[j] -= G[i, j] * li
+                Gs[i, j] = G[i, j] * r
+            gb -= y[i] * li
+        if bias:
+            top = np.empty((d, d))
+            _syrk(Gs, d, N, ord("N"), top)  # upper triangle (Fortran) of Gs^T Gs
+            for j in range(d):
+                for k in range(j, d):  # Fortran 'U' is the C view's lower triangle: M[k, j], k >= j
+                    M[k, j] = top[k, j]
+                M[j, j] += C
+            for j in range(d):
+                col = 0.0
+                for i in range(N):
+                    col += G[i, j] * s[i] * y[i]
+                M[d, j] = col
+            M[d, d] = s.sum()
+            grad = np.empty(p)
+            grad[:d] = gw
+            grad[d] = gb
+        else:
+            _syrk(Gs, d, N, ord("N"), M)
+            for j in range(d):
+                M[j, j] += C
+            grad = gw
+        if not _factor(M, M[0, 0]):
+            status = _NOT_PD
+            break
+        step = -_potrs(M, grad)
+        if not np.isfinite(step).all():
+            status = _NON_FINITE
+            break
+        dec = -np.dot(grad, step)
+        rounding = 64 * _EPS * (1.0 + abs(P))
+        alpha = 1.0
+        accepted = False
+        w_t = np.empty(d)
+        b_t = b
+        m_t = np.empty(N)
+        P_t = P
+        for _ in range(60):
+            for j in range(d):
+                w_t[j] = w[j] + alpha * step[j]
+            m_t = G @ w_t
+            if bias:
+                b_t = b + alpha * step[d]
+                for i in range(N):
+                    m_t[i] += y[i] * b_t
+            P_t = _primal_value(w_t, m_t, a, C)
+            if P_t <= P - 1e-4 * alpha * dec + rounding:
+                accepted = True
+                break
+            alpha *= 0.5
+        if not accepted:
+            status = _NO_DECREASE
+            break
+        flat = flat + 1 if P - P_t <= rounding else 0
+        w, b, margins, P = w_t, b_t, m_t, P_t
+        if flat >= 5:
+            it += 1
+            gap = _pair(G, y, a, C, bias, w, margins, lam, slack)
+            trace[it] = gap
+            if gap < best_gap:
+                best_gap = gap
+                best_w[:] = w
+                best_b = b
+                best_lam[:] = lam
+                best_slack[:] = slack
+            status = _FLOOR
+            break
+    return best_w, best_b, best_lam, best_slack, best_gap, it, status

@@ -15,7 +15,7 @@ __all__ = ["solve_casadi"]
 
 
 @register_solver("casadi", losses=("logistic", "hinge"), bias=True, requires="casadi")
-def solve_casadi(problem: LinearDual, tol: float, max_iter: int | None, lam0) -> "DualResult":  # noqa: F821
+def solve_casadi(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_rtol: float) -> "DualResult":  # noqa: F821
     """Solve the dual with casadi's Ipopt."""
     import casadi as ca
 
@@ -61,4 +61,4 @@ def solve_casadi(problem: LinearDual, tol: float, max_iter: int | None, lam0) ->
         lam_opt = np.clip(np.asarray(sol["x"]).ravel()[:N], 0.0, a)
         return lam_opt, int(stats.get("iter_count", 0)), f"casadi/ipopt {stats.get('return_status')}"
 
-    return ipopt_with_refinement(problem, run_once, tol, max_iter, "casadi")
+    return ipopt_with_refinement(problem, run_once, tol, max_iter, "casadi", w_rtol)

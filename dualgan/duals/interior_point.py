@@ -37,6 +37,7 @@ def box_qp_interior_point(
     tol: float = 1e-10,
     max_iter: int = 100,
     certificate: Callable | None = None,
+    accept: Callable | None = None,
 ) -> NewtonState:
     """Solve the box QP above; stops when ``certificate(lam, slack) <= tol``.
 
@@ -50,7 +51,7 @@ def box_qp_interior_point(
     nu = 0.0
     N = a_.shape[0]
     trace: list[float] = []
-    status, cert, it = "max_iter", float("inf"), 0
+    status, cert, it, message = "max_iter", float("inf"), 0, ""
 
     def direction(solve, r_dual, r_l, r_u, r_eq):
         rhs = -r_dual + r_l / lam - r_u / slack
@@ -65,11 +66,21 @@ def box_qp_interior_point(
     def step_bound(d_lam, d_zl, d_zu):
         return min(1.0, max_step([(lam, d_lam), (slack, -d_lam), (z_l, d_zl), (z_u, d_zu)]))
 
+    best, stuck = None, 0
     for it in range(max_iter + 1):
         mu = float((lam @ z_l + slack @ z_u) / (2 * N))
         cert = certificate(lam, slack) if certificate is not None else 2 * N * mu
         trace.append(cert)
-        if cert <= tol:
+        # never return a point worse than the best certified iterate: past float64's floor the
+        # iteration wanders (and can break down), so it also stops once the certificate stalls
+        if best is None or cert < best[0]:
+            best, stuck = (cert, ops.copy(lam), ops.copy(slack), it), 0
+        else:
+            stuck += 1
+            if stuck >= 8:
+                status, message = "stalled", f"the certificate has not improved for {stuck} iterations"
+                break
+        if (accept(lam, slack, cert) if accept is not None and certificate is not None else cert <= tol):
             status = "converged"
             break
         if it == max_iter:
@@ -79,7 +90,7 @@ def box_qp_interior_point(
         r_eq = float(e @ lam) if e is not None else 0.0
         solve = quad.factor(z_l / lam + z_u / slack)
         if solve is None:
-            status = "failed: interior-point system not positive definite"
+            status, message = "numerical_error", f"interior-point system not positive definite at iteration {it}"
             break
         aff = direction(solve, r_dual, -lam * z_l, -slack * z_u, r_eq)  # predictor
         alpha_aff = step_bound(*aff[:3])
@@ -90,14 +101,17 @@ def box_qp_interior_point(
                                             sigma * mu - lam * z_l - aff[0] * aff[1],
                                             sigma * mu - slack * z_u + aff[0] * aff[2], r_eq)
         if not ops.all_finite(d_lam):
-            status = "failed: non-finite interior-point direction"
+            status, message = "non_finite", f"non-finite interior-point direction at iteration {it}"
             break
         alpha = min(1.0, 0.995 * step_bound(d_lam, d_zl, d_zu))
         lam, slack = lam + alpha * d_lam, slack - alpha * d_lam
         z_l, z_u, nu = z_l + alpha * d_zl, z_u + alpha * d_zu, nu + alpha * d_nu
         tiny = 2.2250738585072014e-308  # keep strictly interior despite rounding
         lam, slack = ops.maximum(lam, ops.zeros_like(lam) + tiny), ops.maximum(slack, ops.zeros_like(slack) + tiny)
+    if best is not None and not cert <= best[0]:
+        cert, lam, slack = best[0], best[1], best[2]
     value = float(-0.5 * (lam @ quad.matvec(lam)) / scale + c @ lam)
     back = ops.to_torch
     return NewtonState(lam=back(lam, a), slack=back(slack, a), value=value, decrement=float("nan"),
-                       certificate=cert, iterations=it, status=status, trace=tuple(trace))
+                       certificate=cert, iterations=it, status=status, trace=tuple(trace),
+                       message=message)

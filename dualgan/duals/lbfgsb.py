@@ -10,6 +10,7 @@ from scipy.optimize import minimize
 from .newton import problem_result
 from .problem import LinearDual
 from .registry import register_solver
+from .result import gap_target
 
 __all__ = ["solve_lbfgsb"]
 
@@ -19,7 +20,7 @@ _EDGE = 1e-15
 
 
 @register_solver("lbfgsb", losses=("logistic", "hinge"), bias=False)
-def solve_lbfgsb(problem: LinearDual, tol: float, max_iter: int | None, lam0) -> "DualResult":  # noqa: F821
+def solve_lbfgsb(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_rtol: float) -> "DualResult":  # noqa: F821
     """Maximise D with L-BFGS-B (bounds only: no bias equality)."""
     t0 = time.perf_counter()
     max_iter = 20000 if max_iter is None else max_iter
@@ -45,7 +46,7 @@ def solve_lbfgsb(problem: LinearDual, tol: float, max_iter: int | None, lam0) ->
     hi = 1.0 if hinge else 1 - _EDGE
     # L-BFGS-B stops when its quasi-Newton model stops making progress, which can
     # be before the gap certificate holds; a restart (fresh curvature pairs) resumes it.
-    iterations, gap, status, u = 0, float("inf"), "max_iter", u0
+    iterations, gap, status, message, u = 0, float("inf"), "max_iter", "", u0
     for _restart in range(6):
         res = minimize(neg_dual, u, jac=True, method="L-BFGS-B", bounds=[(lo, hi)] * len(a),
                        options={"maxiter": max_iter - iterations, "maxfun": 2 * max_iter, "ftol": 0.0,
@@ -54,15 +55,16 @@ def solve_lbfgsb(problem: LinearDual, tol: float, max_iter: int | None, lam0) ->
         u = res.x
         lam = torch.as_tensor(a * u, dtype=torch.float64, device=problem.device)
         slack = torch.as_tensor(a * (1 - u), dtype=torch.float64, device=problem.device)
-        new_gap = problem.gap(lam, slack)
-        if new_gap <= tol:
+        _, _, new_gap, w, _ = problem.certificate(lam, slack)
+        if new_gap <= gap_target(problem.C, float(torch.linalg.vector_norm(w)), tol, w_rtol):
             status = "converged"
             break
         if iterations >= max_iter:
             status = "max_iter"
             break
-        status = f"stalled: {res.message}"
+        status, message = "stalled", f"L-BFGS-B: {res.message}"
         if new_gap >= gap:
             break
         gap = new_gap
-    return problem_result(problem, lam, slack, iterations, time.perf_counter() - t0, status, "lbfgsb", tol)
+    return problem_result(problem, lam, slack, iterations, time.perf_counter() - t0, status, message, "lbfgsb", tol,
+                          w_rtol)

@@ -60,6 +60,8 @@ from ._linalg import box_problem, curved_path, limit_blas_threads, max_step, str
 from .problem import LinearDual
 from .registry import register_solver
 from .result import DualResult
+from ._primal import PrimalState, hinge_primal_interior_point, logistic_primal_newton, rounding_level
+from ..status import Status, StatusCode
 
 __all__ = ["maximize_entropy_dual", "NewtonState", "solve_newton", "problem_result"]
 
@@ -74,12 +76,15 @@ class NewtonState:
     decrement: float
     certificate: float
     iterations: int
+    #: "converged", "max_iter", "stalled", "numerical_error" or "non_finite" (a :class:`StatusCode` value)
     status: str
     trace: tuple[float, ...]
     #: ``r -> (Q/s + diag(h(lam)))^{-1} r`` at the returned ``lam`` (torch in, torch out), when the
     #: last factorisation was made there (a converged decrement test); else None. Lets callers
     #: differentiate the solution (implicit function theorem) without factorising the system again.
     system_solve: Callable | None = None
+    #: why the method stopped, for people
+    message: str = ""
 
 
 @limit_blas_threads
@@ -97,6 +102,7 @@ def maximize_entropy_dual(
     tol: float = 1e-10,
     max_iter: int = 100,
     certificate: Callable | None = None,
+    accept: Callable | None = None,
 ) -> NewtonState:
     r"""Maximise :math:`F(\lambda)` above by a damped interior Newton method.
 
@@ -112,6 +118,8 @@ def maximize_entropy_dual(
     tol: stop when ``certificate(lam, slack) <= tol``. The callback receives back-end
         arrays (numpy on the CPU, torch on CUDA). Without a certificate the Newton
         decrement estimate of suboptimality, :math:`\tfrac12\nabla F^\top\Delta`, is used.
+    accept: optional ``accept(lam, slack, cert) -> bool`` replacing the test ``cert <= tol``
+        (the linear dual adds its bound on the discriminator's error, eq. (1.6)).
     """
     bp = box_problem(a, scale, G, K, linear, eq, lam0, slack0, default_linear=0.0)
     ops, a_, quad, lam, slack, c, e = bp.ops, bp.a, bp.quad, bp.lam, bp.slack, bp.linear, bp.eq
@@ -125,18 +133,21 @@ def maximize_entropy_dual(
     F = value(lam, slack, Qlam)
     trace: list[float] = []
     status, decrement, cert, it, flat_steps = "max_iter", float("inf"), float("inf"), 0, 0
+    message, best = "", None
     final_solve = None
     for it in range(max_iter + 1):
         if certificate is not None:
             cert = certificate(lam, slack)
             trace.append(cert)
-            if cert <= tol:
+            if best is None or cert < best[0]:
+                best = (cert, lam, slack, F)
+            if (accept(lam, slack, cert) if accept is not None else cert <= tol):
                 status = "converged"
                 break
         grad = -Qlam / scale + c + tau * (ops.log(slack) - ops.log(lam))
         solve = quad.factor(tau * a_ / (lam * slack))
         if solve is None:
-            status = "failed: Newton system not positive definite"
+            status, message = "numerical_error", f"Newton system not positive definite at iteration {it}"
             break
         if e is None:
             delta = solve(grad)
@@ -145,7 +156,7 @@ def maximize_entropy_dual(
             nu = (e @ X[:, 0] + e @ lam) / (e @ X[:, 1])
             delta = X[:, 0] - nu * X[:, 1]
         if not ops.all_finite(delta):
-            status = "failed: non-finite Newton direction"
+            status, message = "non_finite", f"non-finite Newton direction at iteration {it}"
             break
         decrement = float(grad @ delta)
         if certificate is None:
@@ -173,72 +184,159 @@ def maximize_entropy_dual(
         def straight():
             return straight_path(lam, slack, delta), min(1.0, 0.995 * max_step([(lam, delta), (slack, -delta)]))
 
-        found = line_search(curved_path(ops, lam, slack, delta), 1.0) if e is None else line_search(*straight())
-        if e is None and (found is None or found[0] < 1e-10):
-            # far from the optimum the capped rates of the curved path can make it barely ascend
-            # (a terrible warm start: the search ends at alpha ~ 1e-15, "accepted" within rounding);
-            # the straight Newton step with a fraction-to-boundary rule always ascends
-            retry = line_search(*straight())
-            found = retry if retry is not None and (found is None or retry[4] > found[4]) else found
+        # both paths, the better ascent kept: the curved path lets coordinates heading for a face get
+        # there geometrically, the straight one (fraction to the boundary) keeps the quadratic's exact
+        # second-order model, which matters when 1/C is large; neither dominates on every problem
+        found = line_search(*straight())
+        if e is None:
+            curved = line_search(curved_path(ops, lam, slack, delta), 1.0)
+            if curved is not None and (found is None or curved[4] > found[4]):
+                found = curved
         if found is None:
-            status = "stalled"
+            status, message = "stalled", f"no ascent along either path at iteration {it}"
             break
         _, lam_t, slack_t, Qlam_t, F_t = found  # the accepted step length is not needed further
         # no gain above rounding for several steps: tol is below what float64 can certify
         flat_steps = flat_steps + 1 if F_t - F <= rounding else 0
         lam, slack, Qlam, F = lam_t, slack_t, Qlam_t, F_t
         if flat_steps >= 5:
-            status = "stalled: at the rounding floor"
+            status, message = "stalled", "no gain above rounding in the dual value for 5 iterations"
             break
+    if best is not None and not cert <= best[0]:  # never worse than the best certified iterate
+        cert, lam, slack, F = best
+        final_solve = None
     back = ops.to_torch
     system_solve = None
     if final_solve is not None:
         def system_solve(r: torch.Tensor) -> torch.Tensor:
             return back(final_solve(ops.to_backend(r)), a)
     return NewtonState(lam=back(lam, a), slack=back(slack, a), value=F, decrement=decrement, certificate=cert,
-                       iterations=it, status=status, trace=tuple(trace), system_solve=system_solve)
+                       iterations=it, status=status, trace=tuple(trace), system_solve=system_solve,
+                       message=message)
 
 
 @register_solver("newton", losses=("logistic", "hinge"), bias=True)
-def solve_newton(problem: LinearDual, tol: float, max_iter: int | None, lam0) -> DualResult:
-    """The default solver: interior Newton on the logistic dual, primal-dual interior point on the hinge QP."""
+def solve_newton(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_rtol: float) -> DualResult:
+    """The default solver: Newton's method on the smaller side of the primal-dual pair.
+
+    * logistic, d < N: Newton on the primal (d unknowns, plus the bias), the multipliers
+      from the primal-dual relation (eq. (1.17)); compiled on the CPU.
+    * logistic, d >= N: the interior Newton method on the dual (N unknowns), eq. (1.10).
+    * hinge, d < N: the primal-dual interior point method on the primal quadratic programme;
+      hinge, d >= N: the same method on the box QP (1.12).
+
+    Every pair is certified by eq. (1.16); see :mod:`dualgan.duals._primal` for why the
+    primal side is taken when d < N.
+    """
     from .interior_point import box_qp_interior_point
 
     t0 = time.perf_counter()
     max_iter = 200 if max_iter is None else max_iter
     ops = ops_for(problem.device)
-    # the warm start is used as given, even a poor one: the curved path brings every coordinate
-    # back geometrically (a start with gap 3.6e7 on digits features converges in 20 iterations,
-    # cold in 8). Choosing between warm and cold starts by their gaps changes which certified
-    # solution a line search sees, and with it fixed-batch training trajectories
+    if problem.loss == "logistic" and problem.d < problem.N:
+        w0, b0 = _primal_start(problem, lam0, ops)
+        G, y, a = (ops.to_backend(t) for t in (problem.G, problem.y, problem.a))
+        if _kernel is not None and ops is NumpyOps:
+            st = _compiled_primal(problem, G, y, a, w0, b0, tol, w_rtol, max_iter)
+        else:
+            with ops.thread_limit(problem.N * problem.d ** 2):
+                st = logistic_primal_newton(ops, G, y, a, problem.C, problem.bias, w0, b0, tol, w_rtol, max_iter)
+        back = lambda x: ops.to_torch(x, problem.a)  # noqa: E731
+        cert = problem.certificate(back(st.lam), back(st.slack), ops=ops, w=back(st.w), b=st.b)
+        return problem_result(problem, back(st.lam), back(st.slack), st.iterations, time.perf_counter() - t0,
+                              st.code, st.message, "newton", tol, w_rtol, st.trace, certificate=cert)
+    if problem.loss == "hinge" and problem.d < problem.N:
+        w0, b0 = _primal_start(problem, lam0, ops)
+        G, y, a = (ops.to_backend(t) for t in (problem.G, problem.y, problem.a))
+        with ops.thread_limit(problem.N * problem.d ** 2):
+            st = hinge_primal_interior_point(ops, G, y, a, problem.C, problem.bias, w0, b0, tol, w_rtol, max_iter)
+        back = lambda x: ops.to_torch(x, problem.a)  # noqa: E731
+        cert = problem.certificate(back(st.lam), back(st.slack), ops=ops, w=back(st.w), b=st.b)
+        return problem_result(problem, back(st.lam), back(st.slack), st.iterations, time.perf_counter() - t0,
+                              st.code, st.message, "newton", tol, w_rtol, st.trace, certificate=cert)
+    # the dual side: the warm start is used as given, even a poor one (the method brings every
+    # coordinate back geometrically), else the best point of the ray t a/2
     lam, slack = problem.initial_point(lam0) if lam0 is not None else _scaled_start(problem)
-    if _kernel is not None and ops is NumpyOps and problem.loss == "logistic" and not problem.bias:
-        state = _compiled_logistic(problem, lam, slack, tol, max_iter)
-        G, a = problem.G.numpy(), problem.a.numpy()
-        primal, dual, w = _kernel.certificate(G, a, problem.C, state.lam.numpy(), state.slack.numpy())
-        return problem_result(problem, state.lam, state.slack, state.iterations, time.perf_counter() - t0,
-                              state.status, "newton", tol, state.trace,
-                              certificate=(primal, dual, primal - dual, torch.from_numpy(w), None))
     gap = problem.gap_function(ops)
+    accept = _acceptance(problem, ops, tol, w_rtol)
     eq = problem.y if problem.bias else None
-    solver = maximize_entropy_dual if problem.loss == "logistic" else box_qp_interior_point
-    state = solver(problem.a, scale=problem.C, G=problem.G, eq=eq, lam0=lam, slack0=slack, tol=tol,
-                   max_iter=max_iter, certificate=gap)
+    if _kernel is not None and ops is NumpyOps and problem.loss == "logistic" and not problem.bias:
+        state = _compiled_logistic(problem, lam, slack, tol, w_rtol, max_iter)
+    else:
+        solver = maximize_entropy_dual if problem.loss == "logistic" else box_qp_interior_point
+        state = solver(problem.a, scale=problem.C, G=problem.G, eq=eq, lam0=lam, slack0=slack, tol=tol,
+                       max_iter=max_iter, certificate=gap, accept=accept)
     return problem_result(problem, state.lam, state.slack, state.iterations, time.perf_counter() - t0,
-                          state.status, "newton", tol, state.trace)
+                          state.status, state.message, "newton", tol, w_rtol, state.trace)
 
 
-def _compiled_logistic(problem: LinearDual, lam, slack, tol: float, max_iter: int) -> NewtonState:
-    """The logistic dual without bias on the CPU: the compiled kernel of :mod:`._kernel`."""
+def _acceptance(problem: LinearDual, ops, tol: float, w_rtol: float):
+    """``accept(lam, slack, gap)``: the stopping rule of :func:`problem_result` inside a dual loop."""
+    G = ops.to_backend(problem.G)
+    C = problem.C
+
+    def accept(lam, slack, gap):
+        if not gap <= tol:
+            return False
+        v = G.T @ lam
+        return math.sqrt(2 * max(gap, 0.0) / C) <= w_rtol * float(ops.sqrt(v @ v)) / C
+    return accept
+
+
+def _primal_start(problem: LinearDual, lam0, ops):
+    """``(w0, b0)`` on the back end: zero (cold), a result's ``w``, or ``v(lam0)/C`` if better than zero."""
+    zero = ops.zeros_like(ops.to_backend(problem.G[0]))
+    if lam0 is None:
+        return zero, 0.0
+    if isinstance(lam0, DualResult) and lam0.w is not None:
+        w = ops.to_backend(torch.as_tensor(lam0.w, dtype=torch.float64, device=problem.device).reshape(-1))
+        if w.shape[0] == problem.d and ops.all_finite(w):
+            b = float(lam0.b) if (problem.bias and lam0.b is not None and math.isfinite(lam0.b)) else 0.0
+            return ops.copy(w), b
+    lam, _ = problem.initial_point(lam0)
+    w = ops.to_backend(problem.v(lam)) / problem.C
+    # a start pinned near the wrong face can put w far uphill: never start above the cold start
+    if _primal_value(problem, ops, w) <= _primal_value(problem, ops, zero):
+        return w, 0.0
+    return zero, 0.0
+
+
+def _primal_value(problem: LinearDual, ops, w) -> float:
+    G, a = ops.to_backend(problem.G), ops.to_backend(problem.a)
+    m = G @ w
+    loss = ops.maximum(1.0 - m, 0 * m) if problem.loss == "hinge" else ops.softplus(-m)
+    value = float(0.5 * problem.C * (w @ w) + a @ loss)
+    return value if math.isfinite(value) else float("inf")
+
+
+def _compiled_logistic(problem: LinearDual, lam, slack, tol: float, w_rtol: float, max_iter: int) -> NewtonState:
+    """The logistic dual without bias, d >= N, on the CPU: the compiled kernel of :mod:`._kernel`."""
     G = problem.G.numpy()
     flops = G.shape[0] * min(G.shape) ** 2
     trace = np.empty(max_iter + 1)
     with NumpyOps.thread_limit(flops):
         lam_, slack_, value, decrement, gap, it, code = _kernel.logistic_newton(
-            G, problem.a.numpy(), float(problem.C), lam.numpy(), slack.numpy(), float(tol), int(max_iter), trace)
+            G, problem.a.numpy(), float(problem.C), lam.numpy(), slack.numpy(), float(tol), float(w_rtol),
+            int(max_iter), trace)
+    code_name, message = _kernel.STATUS[code]
     return NewtonState(lam=torch.from_numpy(lam_), slack=torch.from_numpy(slack_), value=float(value),
                        decrement=float(decrement), certificate=float(gap), iterations=int(it),
-                       status=_kernel.STATUS[code], trace=tuple(trace[: it + 1].tolist()))
+                       status=code_name, trace=tuple(trace[: it + 1].tolist()), message=message)
+
+
+def _compiled_primal(problem: LinearDual, G, y, a, w0, b0, tol: float, w_rtol: float, max_iter: int) -> PrimalState:
+    """The logistic primal Newton method, d < N, on the CPU: the compiled kernel of :mod:`._kernel`."""
+    trace = np.empty(max_iter + 2)
+    with NumpyOps.thread_limit(problem.N * problem.d ** 2):
+        w, b, lam, slack, gap, it, code = _kernel.logistic_primal_newton(
+            G, y, a, float(problem.C), bool(problem.bias), np.ascontiguousarray(w0, dtype=np.float64), float(b0),
+            float(tol), float(w_rtol), int(max_iter), trace)
+    code_name, message = _kernel.STATUS[code]
+    if code_name != "converged" and message:
+        message = f"{message} (gap {gap:.3g})"
+    n_trace = min(int(it) + 1, trace.shape[0])
+    return PrimalState(w=w, b=float(b) if problem.bias else None, lam=lam, slack=slack, certificate=None,
+                       iterations=int(it), code=code_name, message=message, trace=tuple(trace[:n_trace].tolist()))
 
 
 def _scaled_start(problem: LinearDual):
@@ -265,7 +363,7 @@ def _scaled_start(problem: LinearDual):
     else:
         t = _ray_scale(q, s)
     lam = 0.5 * t * a
-    return lam, a - lam
+    return problem._balance(lam, a - lam)
 
 
 def _ray_scale(q: float, s: float) -> float:
@@ -288,24 +386,53 @@ if _kernel is not None:  # 50 bisection steps cost ~40 us interpreted, ~1 us com
     _ray_scale = _kernel.jit(_ray_scale)
 
 
-def problem_result(problem: LinearDual, lam, slack, iterations, seconds, status, method, tol, trace=(),
-                   certificate=None) -> DualResult:
-    """Build the common :class:`DualResult`.
+def problem_result(problem: LinearDual, lam, slack, iterations, seconds, code, message, method, tol, w_rtol,
+                   trace=(), certificate=None) -> DualResult:
+    """Build the common :class:`DualResult` and decide its status from the certificate.
 
     The certificate ``(primal, dual, gap, w, b)`` is recomputed from ``lam`` by
-    :meth:`LinearDual.certificate` unless the caller passes one computed from the
-    same definitions (the compiled kernel's).
+    :meth:`LinearDual.certificate` (the dual recovery ``w = v/C``) unless the caller
+    passes the certificate of its own pair. ``SUCCESS`` is given exactly when
+    ``gap <= tol`` and ``sqrt(2 gap / C) <= w_rtol * ||w||``, whatever ``code`` says;
+    otherwise ``code`` (a :class:`StatusCode` value, ``"converged"`` meaning the method's
+    own criterion) says why the method stopped.
     """
     if slack is None:
         slack = problem.a - lam
     if certificate is None:
         certificate = problem.certificate(lam, slack, ops=ops_for(problem.device))
     primal, dual, gap, w, b = certificate
-    if status == "converged" and not gap <= tol:
-        status = f"stalled: gap {gap:.3g} > tol"
+    w_norm = float(torch.linalg.vector_norm(torch.as_tensor(w)))
+    bound = math.sqrt(2 * max(gap, 0.0) / problem.C) if math.isfinite(gap) else float("nan")
+    floor = None
+    if not (gap <= tol and bound <= w_rtol * w_norm) and code in ("stalled", "converged"):
+        ops = ops_for(problem.device)
+        cv = lambda t: ops.to_backend(torch.as_tensor(t, dtype=torch.float64, device=problem.device))  # noqa: E731
+        floor = rounding_level(ops, cv(problem.G), cv(problem.a), problem.C, cv(w), cv(lam), problem.loss, b=b)
+    status = _status(code, message, gap, tol, bound, w_rtol, w_norm, iterations, floor, problem.C)
     lam_real, lam_fake = problem.split(lam)
     return DualResult(
         lam_real=problem.output(lam_real), lam_fake=problem.output(lam_fake), w=problem.output(w), b=b,
         dual_value=dual, primal_value=primal, gap=gap, iterations=int(iterations), seconds=float(seconds),
-        status=status, method=method, loss=problem.loss, C=problem.C, tol=tol,
-        slack=problem.output(slack), gap_trace=tuple(float(t) for t in trace))
+        status=status, method=method, loss=problem.loss, C=problem.C, tol=tol, w_rtol=w_rtol,
+        w_error_bound=bound, slack=problem.output(slack), gap_trace=tuple(float(t) for t in trace))
+
+
+def _status(code: str, message: str, gap: float, tol: float, bound: float, w_rtol: float, w_norm: float,
+            iterations: int, floor: float | None = None, C: float = 1.0) -> Status:
+    """The typed status of a solve from its certificate (see :func:`problem_result`)."""
+    facts = f"gap {gap:.3g} (tol {tol:.3g}), ||w - w*|| <= {bound:.3g} (w_rtol * ||w|| = {w_rtol * w_norm:.3g})"
+    if floor is not None and (floor > tol or math.sqrt(2 * floor / C) > w_rtol * w_norm):
+        facts += (f"; float64 rounding alone gives a gap of about {floor:.3g} here (||w - w*|| <= "
+                  f"{math.sqrt(2 * floor / C):.3g}): the tolerances ask for more than float64 can certify")
+    if not (math.isfinite(gap) and math.isfinite(w_norm)):
+        return Status(StatusCode.NON_FINITE, message or f"non-finite certificate: {facts}")
+    if gap <= tol and bound <= w_rtol * w_norm:
+        return Status(StatusCode.SUCCESS, f"certified after {iterations} iterations: {facts}")
+    if code == "converged":
+        return Status(StatusCode.STALLED, f"the method's own stopping test passed but the certificate does "
+                                          f"not hold: {facts}" + (f"; {message}" if message else ""))
+    what = StatusCode(code) if code in StatusCode._value2member_map_ else StatusCode.STALLED
+    if what is StatusCode.MAX_ITER and not message:
+        message = f"{iterations} iterations"
+    return Status(what, f"{message}: {facts}" if message else facts)

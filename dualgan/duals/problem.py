@@ -27,6 +27,7 @@ from scipy.special import expit
 
 from .._checks import check_choice, check_matrix, check_positive, is_numpy_input
 from ._backend import TorchOps, ops_for
+from ._primal import balance_classes, pair_certificate
 
 __all__ = ["LinearDual", "LOSSES"]
 
@@ -138,18 +139,38 @@ class LinearDual:
         _, _, _, w, b = self.certificate(lam)
         return w, b
 
-    def certificate(self, lam: torch.Tensor, slack: torch.Tensor | None = None, ops=TorchOps):
-        """Return ``(primal_value, dual_value, gap, w, b)`` at a feasible ``lam``; ``w`` a tensor.
+    def certificate(self, lam: torch.Tensor, slack: torch.Tensor | None = None, ops=TorchOps, w=None,
+                    b: float | None = None):
+        r"""Return ``(primal_value, dual_value, gap, w, b)`` of a primal-dual pair; ``w`` a tensor.
 
-        ``ops`` picks the arithmetic (the numpy back end is faster on the CPU); the
-        values are the same formulas either way.
+        Parameters
+        ----------
+        lam : torch.Tensor or numpy.ndarray, shape (N,), float64
+            Dual feasible multipliers (in the box; with a bias, :math:`y^\top\lambda = 0`).
+        slack : torch.Tensor or numpy.ndarray, shape (N,), optional
+            ``a - lam`` computed without cancellation (default: formed here).
+        ops : type, default TorchOps
+            The arithmetic back end (``NumpyOps`` is faster on the CPU); same formulas either way.
+        w : torch.Tensor or numpy.ndarray, shape (d,), optional
+            The primal half of the pair; default the dual recovery ``v(lam)/C`` (eq. (1.4)).
+        b : float, optional
+            The bias paired with ``w`` (problems with a bias; default the best bias for ``w``).
+
+        Returns
+        -------
+        tuple
+            ``(primal_value, dual_value, gap, w, b)``; the gap is eq. (1.16) of the theory page.
         """
         lam = torch.as_tensor(lam, dtype=torch.float64, device=self.device)
         slack = self.a - lam if slack is None else torch.as_tensor(slack, dtype=torch.float64, device=self.device)
         cv = ops.to_backend
-        primal, dual, w, b = _certificate(ops, cv(self.G), cv(self.y), cv(self.a), self.C, self.loss, self.bias,
-                                          cv(lam), cv(slack))
-        return primal, dual, primal - dual, ops.to_torch(w, lam), b
+        if w is not None:
+            w = cv(torch.as_tensor(w, dtype=torch.float64, device=self.device))
+            if self.bias and b is None:
+                b = best_bias(self.loss, _as_numpy(cv(self.G) @ w), _as_numpy(self.y), _as_numpy(self.a))
+        primal, dual, gap, w, b = _certificate(ops, cv(self.G), cv(self.y), cv(self.a), self.C, self.loss,
+                                               self.bias, cv(lam), cv(slack), w, b)
+        return primal, dual, gap, ops.to_torch(w, lam), b
 
     def gap(self, lam: torch.Tensor, slack: torch.Tensor | None = None) -> float:
         """Duality gap P(v(lambda)/C, b*) - D(lambda) >= 0 (lambda feasible)."""
@@ -160,8 +181,7 @@ class LinearDual:
         G, y, a = (ops.to_backend(t) for t in (self.G, self.y, self.a))
 
         def gap(lam, slack):
-            primal, dual, _, _ = _certificate(ops, G, y, a, self.C, self.loss, self.bias, lam, slack)
-            return primal - dual
+            return _certificate(ops, G, y, a, self.C, self.loss, self.bias, lam, slack)[2]
         return gap
 
     # -------------------------------------------------------- derivatives
@@ -198,7 +218,7 @@ class LinearDual:
 
         if lam0 is None:
             lam = 0.5 * self.a
-            return lam, self.a - lam
+            return self._balance(lam, self.a - lam)
         slack = None
         if isinstance(lam0, DualResult) and lam0.w is not None and self.loss == "logistic" and not self.bias:
             w = torch.as_tensor(lam0.w, dtype=torch.float64, device=self.device).reshape(-1)
@@ -229,7 +249,13 @@ class LinearDual:
             raise ValueError("lam0 contains NaN or inf; pass None to start from a/2")
         if slack is None or slack.shape[0] != self.N:
             slack = self.a - lam
-        return self._clip(lam, slack)
+        return self._balance(*self._clip(lam, slack))
+
+    def _balance(self, lam, slack):
+        """With a bias, make the start feasible for eq. (1.11) (a certificate needs a feasible point)."""
+        if not self.bias:
+            return lam, slack
+        return balance_classes(TorchOps, self.y, lam, slack)
 
     def _clip(self, lam, slack):
         return _clip(TorchOps, self.a, lam, slack)
@@ -269,21 +295,17 @@ def _clip(ops, a, lam, slack):
     return lam, slack
 
 
-def _certificate(ops, G, y, a, C, loss, bias, lam, slack):
-    """Primal value at the recovered (w, b), dual value, w and b, on back-end arrays."""
-    v = G.T @ lam
-    w = v / C
-    margins = G @ w
-    b = None
-    if bias:
-        b = best_bias(loss, _as_numpy(margins), _as_numpy(y), _as_numpy(a))
-        margins = margins + y * b
-    primal = float(0.5 * C * (w @ w) + _loss_sum(ops, loss, margins, a))
-    if loss == "hinge":
-        dual = float(-(v @ v) / (2 * C) + lam.sum())
-    else:
-        dual = float(-(v @ v) / (2 * C) - (ops.xlogy(lam, lam / a).sum() + ops.xlogy(slack, slack / a).sum()))
-    return primal, dual, w, b
+def _certificate(ops, G, y, a, C, loss, bias, lam, slack, w=None, b=None):
+    """Primal value, dual value, gap (eq. (1.16)), w and b of the pair ``((w, b), lam)``, on back-end arrays.
+
+    Without ``w`` the dual recovery ``w = v(lam)/C`` (eq. (1.4)) and its best bias are used.
+    """
+    if w is None:
+        w = (G.T @ lam) / C
+        if bias:
+            b = best_bias(loss, _as_numpy(G @ w), _as_numpy(y), _as_numpy(a))
+    cert = pair_certificate(ops, G, y, a, C, loss, w, b if bias else None, lam, slack)
+    return cert.primal, cert.dual, cert.gap, w, (b if bias else None)
 
 
 def _loss_sum(ops, loss, margins, a):

@@ -4,27 +4,75 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DualResult", "DualSolverWarning"]
+from ..status import Status, StatusCode
+
+__all__ = ["DualResult", "DualSolverWarning", "DEFAULT_TOL", "DEFAULT_W_RTOL", "gap_target"]
+
+#: default bound on the duality gap (eq. (1.5) of the theory page)
+DEFAULT_TOL = 1e-10
+#: default bound on sqrt(2 gap / C) relative to ||w|| (eq. (1.6))
+DEFAULT_W_RTOL = 1e-6
+
+
+def gap_target(C: float, w_norm: float, tol: float, w_rtol: float) -> float:
+    r"""The largest gap that certifies both tolerances for a discriminator of norm ``w_norm``.
+
+    ``gap <= tol`` and :math:`\sqrt{2\,\mathrm{gap}/C} \le` ``w_rtol * w_norm`` (eq. (1.6)),
+    i.e. ``gap <= min(tol, C (w_rtol w_norm)^2 / 2)``.
+    """
+    return min(tol, 0.5 * C * (w_rtol * w_norm) ** 2)
 
 
 class DualSolverWarning(RuntimeWarning):
-    """Emitted when a dual solver stops without certifying ``gap <= tol``."""
+    """Emitted when a dual solver stops without certifying its tolerances."""
 
 
 @dataclass(frozen=True)
 class DualResult:
-    r"""Solution of the linear-discriminator dual (eqs. (1.3)-(1.5) of the theory page, docs/theory.md).
+    r"""Solution of the linear-discriminator dual (eqs. (1.1)-(1.6) of the theory page).
 
-    ``lam_real`` and ``lam_fake`` are the dual variables of the real and the
-    generated samples (numpy arrays for numpy input, tensors on the input's
-    device otherwise); ``w = v(lambda)/C`` and ``b`` are the recovered primal
-    discriminator (``b`` is None without bias). ``gap = primal_value -
-    dual_value`` is the duality gap certificate, >= 0 up to rounding.
-
-    ``status`` is ``"converged"`` when ``gap <= tol``; otherwise it says why the
-    solver stopped (``"max_iter"``, ``"stalled"``, ``"failed: ..."``).
-    ``slack`` holds ``a - lambda`` (real then fake), computed without
-    cancellation, so that a warm start near the upper bound stays exact.
+    Parameters
+    ----------
+    lam_real : numpy.ndarray or torch.Tensor, shape (n,), float64
+        Dual variables of the real samples, :math:`0 < \lambda_i < a_i`
+        (numpy for numpy input, tensors on the input's device otherwise).
+    lam_fake : numpy.ndarray or torch.Tensor, shape (m,), float64
+        Dual variables of the generated samples.
+    w : numpy.ndarray or torch.Tensor, shape (d,), float64
+        The discriminator certified together with ``lam`` (the primal half of the pair).
+    b : float or None
+        The bias (None for a problem without bias).
+    dual_value : float
+        :math:`D(\lambda)` of eq. (1.3).
+    primal_value : float
+        :math:`P(w, b)` of eq. (1.1).
+    gap : float
+        The duality gap of the pair, :math:`P(w, b) - D(\lambda) \ge 0`, summed from
+        non-negative terms (eq. (1.16)); it can be negative only by rounding, at about
+        ``1e-16`` relative to the terms.
+    iterations : int
+        Iterations of the method (Newton iterations, Ipopt iterations, L-BFGS-B iterations).
+    seconds : float
+        Wall time of the solve, in seconds.
+    status : dualgan.status.Status
+        ``SUCCESS`` exactly when ``gap <= tol`` and ``w_error_bound <= w_rtol * ||w||``;
+        otherwise ``MAX_ITER``, ``STALLED``, ``NUMERICAL_ERROR`` or ``NON_FINITE`` with a message.
+    method : str
+        The registered name of the solver.
+    loss : str, default "logistic"
+        ``"logistic"`` or ``"hinge"``.
+    C : float, default nan
+        The L2 weight of the problem.
+    tol : float, default nan
+        The gap tolerance the solve was asked for.
+    w_rtol : float, default nan
+        The relative tolerance on the discriminator's error bound.
+    w_error_bound : float, default nan
+        :math:`\sqrt{2\max(\mathrm{gap}, 0)/C}`, a certified bound on :math:`\|w - w^\star\|` (eq. (1.6)).
+    slack : numpy.ndarray or torch.Tensor, shape (N,), float64, optional
+        :math:`a - \lambda` (real then generated), computed without cancellation.
+    gap_trace : tuple of float
+        The gap at each iterate, where the method reports it.
     """
 
     lam_real: Any
@@ -36,22 +84,29 @@ class DualResult:
     gap: float
     iterations: int
     seconds: float
-    status: str
+    status: Status
     method: str
     loss: str = "logistic"
     C: float = float("nan")
     tol: float = float("nan")
+    w_rtol: float = float("nan")
+    w_error_bound: float = float("nan")
     slack: Any = field(default=None, repr=False)
     gap_trace: tuple[float, ...] = field(default=(), repr=False)
 
     @property
+    def success(self) -> bool:
+        """True when both tolerances are certified (``status.code is StatusCode.SUCCESS``)."""
+        return self.status.code is StatusCode.SUCCESS
+
+    @property
     def converged(self) -> bool:
-        """True when the solver certified ``gap <= tol``."""
-        return self.status == "converged"
+        """Same as :attr:`success`."""
+        return self.success
 
     @property
     def lam(self):
-        """All dual variables, real first then generated."""
+        """All dual variables, real first then generated, shape (N,)."""
         import numpy as np
         import torch
 

@@ -1,104 +1,114 @@
-"""The compiled CPU kernel of the logistic dual against the interpreted Newton loop and brute force."""
+"""The compiled CPU kernels against their interpreted references (the one form of each formula)."""
 import numpy as np
 import pytest
 import torch
 
-from dualgan.duals import DualSolverWarning, solve
+from dualgan.duals import solve
 from dualgan.duals._backend import NumpyOps
-from dualgan.duals.newton import _compiled_logistic, _scaled_start, maximize_entropy_dual
-from tests.duals.test_solvers import SHAPES, make_problem, primal_logistic_reference
+from dualgan.duals._primal import kl_terms, logistic_primal_newton, pair_certificate, relation_multipliers
+from dualgan.duals.newton import _compiled_logistic, _compiled_primal, _scaled_start, maximize_entropy_dual
+from tests.duals.test_solvers import make_problem, primal_logistic_reference
 
 _kernel = pytest.importorskip("dualgan.duals._kernel", reason="the compiled kernel needs numba")
 
-
-def _interpreted(prob, lam, slack, tol, max_iter=200):
-    return maximize_entropy_dual(prob.a, scale=prob.C, G=prob.G, lam0=lam, slack0=slack, tol=tol, max_iter=max_iter,
-                                 certificate=prob.gap_function(NumpyOps))
+PRIMAL_SHAPES = [(40, 30, 5, 0.1), (60, 60, 2, 1e-4), (50, 20, 12, 1e-2), (200, 200, 100, 1e-4), (30, 25, 6, 1e-8)]
+DUAL_SHAPES = [(25, 20, 80, 1.0), (100, 100, 200, 1e-4), (150, 50, 300, 1e-3)]
 
 
-@pytest.mark.parametrize("shape", SHAPES + [(100, 100, 100, 1e-4), (150, 50, 300, 1e-3)])
-def test_kernel_follows_the_interpreted_loop(shape):
-    """Same algorithm, same start: same status, iterations within one, the same certified optimum.
+def _arrays(prob):
+    return prob.G.numpy(), prob.y.numpy(), prob.a.numpy()
 
-    Covers the Woodbury branch (d < N) and the scaled N x N branch (d >= N).
-    """
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("shape", PRIMAL_SHAPES)
+def test_primal_kernel_follows_the_interpreted_primal_newton(shape, bias):
+    """Same algorithm, same start: same status, iterations within one, the same certified pair."""
+    prob = make_problem(shape, bias=bias, seed=11)
+    G, y, a = _arrays(prob)
+    w0 = np.zeros(prob.d)
+    fast = _compiled_primal(prob, G, y, a, w0, 0.0, 1e-12, 1e-6, 200)
+    slow = logistic_primal_newton(NumpyOps, G, y, a, prob.C, bias, w0, 0.0, 1e-12, 1e-6, 200)
+    assert fast.code == slow.code == "converged"
+    assert abs(fast.iterations - slow.iterations) <= 1
+    np.testing.assert_allclose(fast.w, slow.w, rtol=1e-8, atol=1e-300)
+    assert fast.trace[0] == pytest.approx(slow.trace[0], rel=1e-9)
+    # the kernel's pair, recertified by the reference form, holds the tolerances
+    _, _, gap, w, b = prob.certificate(torch.from_numpy(fast.lam), torch.from_numpy(fast.slack), ops=NumpyOps,
+                                       w=torch.from_numpy(fast.w), b=fast.b)
+    assert gap <= 1e-12 and np.sqrt(2 * max(gap, 0) / prob.C) <= 1e-6 * np.linalg.norm(fast.w)
+
+
+@pytest.mark.parametrize("shape", DUAL_SHAPES)
+def test_dual_kernel_follows_the_interpreted_loop(shape):
+    """The d >= N kernel and maximize_entropy_dual: same status, iterations within one, same optimum."""
     prob = make_problem(shape, seed=11)
     lam, slack = _scaled_start(prob)
-    fast = _compiled_logistic(prob, lam, slack, 1e-11, 200)
-    slow = _interpreted(prob, lam, slack, 1e-11)
+    fast = _compiled_logistic(prob, lam, slack, 1e-11, 1e-6, 200)
+    from dualgan.duals.newton import _acceptance
+
+    slow = maximize_entropy_dual(prob.a, scale=prob.C, G=prob.G, lam0=lam, slack0=slack, tol=1e-11, max_iter=200,
+                                 certificate=prob.gap_function(NumpyOps),
+                                 accept=_acceptance(prob, NumpyOps, 1e-11, 1e-6))
     assert fast.status == slow.status == "converged"
     assert abs(fast.iterations - slow.iterations) <= 1
     np.testing.assert_allclose(fast.lam.numpy(), slow.lam.numpy(), rtol=1e-6, atol=1e-14)
-    # the gap the kernel certified is the gap recomputed from scratch at its point
     assert prob.gap(fast.lam, fast.slack) <= 1e-11 + 1e-14
-    np.testing.assert_allclose(fast.slack.numpy(), (prob.a - fast.lam).numpy(), rtol=1e-9, atol=1e-18)
-    # the first iterate is the same point for both: the traces start with the same gap
     assert fast.trace[0] == pytest.approx(slow.trace[0], rel=1e-9, abs=1e-13)
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_fused_gap_is_the_certificate(seed):
-    """The kernel's gap from (lam, Q lam, D(lam)) equals P(v/C) - D(lambda) computed from the definitions."""
-    prob = make_problem((30, 25, 7, 10.0 ** -seed), seed=seed)
+@pytest.mark.parametrize("seed", range(4))
+def test_compiled_kl_gap_is_the_reference_form(seed):
+    """The kernel's KL sum equals kl_terms (the numpy form) at random interior points and margins."""
     rng = np.random.default_rng(seed)
-    a = prob.a.numpy()
-    lam = a * rng.uniform(1e-6, 1 - 1e-6, prob.N)
-    slack = a - lam
-    G = prob.G.numpy()
-    q = G @ (G.T @ lam)
-    dual = _kernel._dual_value(lam, slack, q, a, prob.C)
-    gap = _kernel._gap(lam, q, a, prob.C, dual)
-    primal, dual_ref, gap_ref, _, _ = prob.certificate(torch.from_numpy(lam), torch.from_numpy(slack))
-    assert dual == pytest.approx(dual_ref, rel=1e-12, abs=1e-14)
-    assert gap == pytest.approx(gap_ref, rel=1e-9, abs=1e-12 * max(1.0, abs(primal)))
+    N = 50
+    a = rng.uniform(0.1, 1.0, N) / N
+    u = rng.uniform(0, 1, N) ** 4
+    lam, slack = a * u, a * (1 - u)
+    margins = rng.normal(0, 10 ** rng.uniform(-2, 2), N)
+    ref = float(a @ kl_terms(NumpyOps, lam, slack, a, margins))
+    assert _kernel._kl_gap(lam, slack, a, margins) == pytest.approx(ref, rel=1e-12, abs=1e-300)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pair_gap_equals_primal_minus_dual(seed):
+    """Eq. (1.16) is P(w) - D(lambda) rearranged: where the difference does not cancel they agree."""
+    prob = make_problem((30, 25, 7, 10.0 ** -seed), seed=seed)
+    G, y, a = _arrays(prob)
+    rng = np.random.default_rng(seed)
+    lam = a * rng.uniform(1e-3, 1 - 1e-3, prob.N)
+    w = rng.normal(size=prob.d)
+    cert = pair_certificate(NumpyOps, G, y, a, prob.C, "logistic", w, None, lam, a - lam)
+    m = G @ w
+    P = 0.5 * prob.C * w @ w + a @ np.logaddexp(0, -m)
+    v = G.T @ lam
+    D = -(v @ v) / (2 * prob.C) - (lam * np.log(lam / a) + (a - lam) * np.log((a - lam) / a)).sum()
+    assert cert.gap == pytest.approx(P - D, rel=1e-9)
+    assert cert.primal == pytest.approx(P, rel=1e-12) and cert.dual == pytest.approx(D, rel=1e-12)
+
+
+def test_relation_pair_certifies_far_below_the_textbook_difference():
+    """At lambda = a sigma(-m) the KL part is exactly zero: the form (1.16) gives ~1e-30, not ~1e-17."""
+    prob = make_problem((40, 30, 5, 0.1), seed=3)
+    G, y, a = _arrays(prob)
+    w = primal_logistic_reference(prob, bias=False)[0]
+    lam, slack = relation_multipliers(NumpyOps, y, a, G @ w, False)
+    terms = kl_terms(NumpyOps, lam, slack, a, G @ w)
+    assert 0 <= float(a @ terms) < 1e-28
 
 
 def test_kernel_solution_matches_the_primal_reference():
-    """At the benchmark's tiny C (nearly separable data) the kernel's w matches scipy's primal minimiser."""
+    """The compiled primal Newton's w matches scipy's exact-Hessian primal minimiser."""
     prob = make_problem((60, 60, 20, 1e-4), seed=5)
     res = solve(prob, tol=1e-11)
-    assert res.status == "converged" and res.gap <= 1e-11
-    w_ref, _, _ = primal_logistic_reference(prob, bias=False)
-    assert np.linalg.norm(res.w - w_ref) <= 1e-6 * np.linalg.norm(w_ref)
+    assert res.success and res.gap <= 1e-11
+    w_ref, _, p_ref = primal_logistic_reference(prob, bias=False)
+    np.testing.assert_allclose(res.w, w_ref, rtol=1e-6)
+    assert res.primal_value == pytest.approx(p_ref, rel=1e-10)
 
 
 def test_kernel_reports_max_iter():
     """An iteration cap below what the problem needs is a status, with the gap trace up to the cap."""
-    prob = make_problem((60, 60, 2, 1e-4), seed=0)
-    with pytest.warns(DualSolverWarning, match="max_iter"):
-        res = solve(prob, tol=1e-12, max_iter=2)
-    assert res.status == "max_iter" and res.gap > 1e-12
+    prob = make_problem((200, 200, 100, 1e-4), seed=1)
+    res = solve(prob, max_iter=2, warn=False)
+    assert res.status.code.value == "max_iter" and not res.success and res.gap > 1e-12
     assert len(res.gap_trace) == 3
-    assert res.gap_trace[-1] == pytest.approx(res.gap, rel=1e-8)
-
-
-def test_kernel_straight_fallback_follows_the_interpreted_loop(monkeypatch):
-    """From multipliers pinned to the wrong faces (1e-12 of a bound) the curved search fails and the
-    straight fraction-to-boundary step takes over; the kernel's fallback must follow the same iterates."""
-    import dualgan.duals.newton as newton
-
-    prob = make_problem((50, 50, 20, 1e-5), seed=2)
-    up = torch.from_numpy(np.random.default_rng(2).random(prob.N) < 0.5)
-    lam = torch.where(up, prob.a * (1 - 1e-12), prob.a * 1e-12)
-    slack = torch.where(up, prob.a * 1e-12, prob.a * (1 - 1e-12))
-    calls = []
-    straight = newton.straight_path
-    monkeypatch.setattr(newton, "straight_path", lambda *args: calls.append(1) or straight(*args))
-    slow = _interpreted(prob, lam, slack, 1e-10, max_iter=40)
-    assert calls, "the start no longer exercises the straight fallback"
-    fast = _compiled_logistic(prob, lam, slack, 1e-10, 40)
-    assert fast.status == slow.status
-    assert fast.value == pytest.approx(slow.value, rel=1e-7)
-    np.testing.assert_allclose(fast.lam.numpy(), slow.lam.numpy(), rtol=1e-5, atol=1e-13)
-
-
-def test_solve_uses_the_kernel_for_the_logistic_dual_without_bias_only(monkeypatch):
-    """solve(method="newton") routes the CPU logistic dual without bias to the kernel, the bias and
-    hinge duals to the interpreted solvers (a silent fallback would cost training loops ~2x)."""
-    calls = []
-    kernel = _kernel.logistic_newton
-    monkeypatch.setattr(_kernel, "logistic_newton", lambda *args: calls.append(1) or kernel(*args))
-    for loss, bias, expected in (("logistic", False, 1), ("logistic", True, 0), ("hinge", False, 0)):
-        calls.clear()
-        res = solve(make_problem((30, 20, 5, 0.1), loss=loss, bias=bias), tol=1e-10)
-        assert res.converged and len(calls) == expected, (loss, bias, calls)
