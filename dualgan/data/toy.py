@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .._checks import check_finite_tensor, check_int, check_number
+
 __all__ = ["GaussianMixture", "ring", "grid", "ring_on_plane"]
 
 
@@ -41,6 +43,13 @@ class GaussianMixture:
     centers: torch.Tensor
     std: float
     name: str = "mixture"
+
+    def __post_init__(self):
+        if not isinstance(self.centers, torch.Tensor) or self.centers.ndim != 2 or 0 in self.centers.shape:
+            raise ValueError(f"centers must be a (k, D) tensor with k, D >= 1, got "
+                             f"{getattr(self.centers, 'shape', type(self.centers).__name__)}")
+        check_finite_tensor(self.centers, "centers")
+        object.__setattr__(self, "std", check_number(self.std, "std (standard deviation of each mode)", low=0.0))
 
     @property
     def dim(self) -> int:
@@ -77,8 +86,7 @@ class GaussianMixture:
         ValueError
             If ``n`` is not a positive integer.
         """
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
+        n = check_int(n, "n", low=1)
         labels = torch.randint(self.n_modes, (n,), generator=generator)
         noise = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)
         x = self.centers.to(torch.float64)[labels] + self.std * noise
@@ -104,6 +112,7 @@ def ring(k: int = 8, radius: float = 2.0, std: float = 0.02) -> GaussianMixture:
         Means :math:`r(\\cos(2\\pi j/k), \\sin(2\\pi j/k))`, eq. (6.1) of the theory page.
     """
     _check_k(k)
+    radius = check_number(radius, "radius", low=0.0, low_open=True)
     angles = torch.arange(k, dtype=torch.float64) * (2 * math.pi / k)
     centers = radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
     return GaussianMixture(centers, float(std), f"ring{k}")
@@ -127,6 +136,7 @@ def grid(k: int = 4, spacing: float = 2.0, std: float = 0.02) -> GaussianMixture
         The grid, eq. (6.1) of the theory page.
     """
     _check_k(k)
+    spacing = check_number(spacing, "spacing", low=0.0, low_open=True)
     ticks = (torch.arange(k, dtype=torch.float64) - (k - 1) / 2) * spacing
     xx, yy = torch.meshgrid(ticks, ticks, indexing="ij")
     return GaussianMixture(torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1), float(std), f"grid{k}x{k}")
@@ -161,7 +171,7 @@ def ring_on_plane(k: int = 7, radius: float = 1.0, std: float = 0.01, seed: int 
     Adversarial Networks through Regularization", NeurIPS 2017, section 5.1.
     """
     base = ring(k, radius, std).centers
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(check_int(seed, "seed", low=0))
     q, r = torch.linalg.qr(torch.randn(3, 3, generator=gen, dtype=torch.float64))
     q = q * torch.sign(torch.diagonal(r))[None, :]
     shift = torch.randn(3, generator=gen, dtype=torch.float64)
@@ -170,5 +180,4 @@ def ring_on_plane(k: int = 7, radius: float = 1.0, std: float = 0.01, seed: int 
 
 
 def _check_k(k):
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k (number of modes per side/ring) must be a positive integer, got {k!r}")
+    check_int(k, "k (number of modes per side/ring)", low=1)

@@ -186,6 +186,10 @@ class DiracGAN(GANGame):
     """
 
     def __init__(self, loss="minimax", theta0: float = 1.0, psi0: float = 1.0, regularizers=(), dtype=torch.float64):
+        from .._checks import check_number
+
+        theta0 = check_number(theta0, "theta0")
+        psi0 = check_number(psi0, "psi0")
         generator = _DiracGenerator(theta0).to(dtype)
         discriminator = _LinearScore(psi0).to(dtype)
         super().__init__(generator, discriminator, loss,

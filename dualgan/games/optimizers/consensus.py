@@ -23,9 +23,9 @@ class ConsensusOptimization(GameOptimizer):
 
     def __init__(self, lr: float = 0.01, gamma: float = 1.0, base="sgd", base_kwargs=None):
         super().__init__(lr, base, base_kwargs)
-        if not float(gamma) >= 0:
-            raise ValueError(f"gamma must be >= 0, got {gamma!r}")
-        self.gamma = float(gamma)
+        from ..._checks import check_number
+
+        self.gamma = check_number(gamma, "gamma", low=0.0)  # finite: gamma = inf made every step NaN
 
     def _step(self, game) -> StepRecord:
         ev = game.evaluate(create_graph=True)

@@ -34,7 +34,6 @@ consensus optimisation with :math:`\gamma = \lambda_0`.
 """
 from __future__ import annotations
 
-import math
 
 from ..game import dot
 from .base import GameOptimizer, StepRecord, register
@@ -51,11 +50,10 @@ class SymplecticGradientAdjustment(GameOptimizer):
     def __init__(self, lr: float = 0.01, lam: float = 1.0, align: bool = True, eps: float = 0.1, base="sgd",
                  base_kwargs=None):
         super().__init__(lr, base, base_kwargs)
-        if not math.isfinite(float(lam)):
-            raise ValueError(f"lam must be a finite number, got {lam!r}")
-        if not float(eps) >= 0:
-            raise ValueError(f"eps must be >= 0, got {eps!r}")
-        self.lam = float(lam)
+        from ..._checks import check_number
+
+        self.lam = check_number(lam, "lam")
+        eps = check_number(eps, "eps", low=0.0)
         self.align = bool(align)
         self.eps = float(eps)
 
