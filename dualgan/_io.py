@@ -19,7 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_with", "check_writable_path"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_with", "check_writable_path",
+           "save_figure"]
 
 
 @contextlib.contextmanager
@@ -76,6 +77,16 @@ def atomic_write_with(path, writer: Callable[[object], None], suffix: str = "") 
     with atomic_path(path, suffix=suffix) as tmp:
         writer(tmp)
     return Path(path)
+
+
+def save_figure(fig, path, **savefig_kwargs) -> Path:
+    """``fig.savefig`` to a temporary file next to ``path``, then an atomic rename onto ``path``.
+
+    The format comes from ``format=`` or ``path``'s extension (default PNG).
+    """
+    path = Path(path)
+    fmt = savefig_kwargs.pop("format", None) or (path.suffix[1:] if path.suffix else "png")
+    return atomic_write_with(path, lambda tmp: fig.savefig(tmp, format=fmt, **savefig_kwargs), suffix=path.suffix)
 
 
 def check_writable_path(path, name: str = "path") -> Path:

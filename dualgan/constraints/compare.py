@@ -13,6 +13,7 @@ import os
 import numpy as np
 import torch
 
+from .._io import save_figure
 from .lagrangian import AugmentedLagrangian
 from .penalty import Penalty
 from .projection import Projection
@@ -112,7 +113,7 @@ def _plot_samples(examples, runs, path):
             if row == 0 and col == 0:
                 ax.legend(markerscale=4, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -136,5 +137,5 @@ def _plot_history(examples, runs, path):
     axes[1].set_ylabel("augmented Lagrangian multipliers")
     axes[1].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)

@@ -12,7 +12,6 @@ the seed and an architecture version, so a stale cache is never reused.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -191,17 +190,24 @@ def digits_classifier(seed: int = 0, cache_dir=None, epochs: int = 15, retrain: 
     path = directory / f"digits_cnn_v{_ARCH_VERSION}_seed{seed}_ep{epochs}.pt"
     model = DigitsCNN()
     if path.exists() and not retrain:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(payload["state_dict"])
-        model.held_out_accuracy = float(payload["held_out_accuracy"])
-        return model.eval()
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict(payload["state_dict"])
+            model.held_out_accuracy = float(payload["held_out_accuracy"])
+            return model.eval()
+        except Exception as exc:  # noqa: BLE001 - a damaged cache is rebuilt, never trusted
+            import warnings
+
+            warnings.warn(f"the cached digits classifier {str(path)!r} is unreadable ({type(exc).__name__}: "
+                          f"{exc}); training it again and replacing the file", RuntimeWarning, stacklevel=2)
+            model = DigitsCNN()
     _train_digits(model, seed, epochs)
     directory.mkdir(parents=True, exist_ok=True)
-    # write-then-rename: concurrent first calls never read a half-written file
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-    os.close(fd)
-    torch.save({"state_dict": model.state_dict(), "held_out_accuracy": model.held_out_accuracy}, tmp)
-    os.replace(tmp, path)
+    # write-then-rename (fsync-ed): concurrent first calls and kills never leave a half-written file
+    from .._io import atomic_write_with
+
+    payload = {"state_dict": model.state_dict(), "held_out_accuracy": model.held_out_accuracy}
+    atomic_write_with(path, lambda tmp: torch.save(payload, tmp))
     return model.eval()
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from .._io import atomic_write_text
 from .backends import make_backend
 from .spec import Sweep
 from .store import ResultsStore, RunRecord
@@ -131,6 +131,4 @@ def _write_spec(path: Path, sweep: Sweep) -> None:
     text = json.dumps(sweep.to_json(), indent=2, sort_keys=True) + "\n"
     if path.exists() and path.read_text() == text:
         return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)  # atomic: a reader sees the old or the new file, never half of one
+    atomic_write_text(path, text)  # a reader sees the old or the new file, never half of one

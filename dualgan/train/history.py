@@ -40,7 +40,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from .._io import atomic_write_text, atomic_write_with, check_writable_path
+from .._io import atomic_write_text, atomic_write_with, check_writable_path, save_figure
 
 __all__ = ["History", "Decrease", "STANDARD_COLUMNS"]
 
@@ -402,14 +402,6 @@ def plot_gap(ax, iterations, gap, gap_tol: float | None = None, label: str = "du
     ax.set_xlabel("iteration")
     ax.legend(loc="best", fontsize="small")
     return ax
-
-
-def save_figure(fig, path, **savefig_kwargs):
-    """``fig.savefig`` to a temporary file next to ``path``, then an atomic rename onto ``path``."""
-    path = Path(path)
-    fmt = savefig_kwargs.pop("format", None) or (path.suffix[1:] if path.suffix else "png")
-    atomic_write_with(path, lambda tmp: fig.savefig(tmp, format=fmt, **savefig_kwargs), suffix=path.suffix)
-    return path
 
 
 def _check_tol(tol) -> float:
