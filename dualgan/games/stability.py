@@ -63,6 +63,8 @@ from .functional import (BATCHABLE_OPTIMIZERS, COEFFICIENTS, FunctionalGame, Not
 
 __all__ = ["local_update_map", "local_rate", "StabilityMap", "stability_map", "DEFAULT_COEFFICIENTS"]
 
+#: exact rates within this of 1 are on the stability boundary (rounding of an exactly unimodular spectrum)
+BOUNDARY_TOL = 1e-9
 #: coefficient used by an optimiser that has none (the map is constant along that axis)
 DEFAULT_COEFFICIENTS = {"gamma": 1.0, "lam": 1.0, "extrapolation": 1.0}
 
@@ -279,9 +281,11 @@ class StabilityMap:
         med = self.median_rate()
         for o, name in enumerate(self.optimizers):
             conv = self.converged[o].all(axis=2)
-            exact_ok = self.exact_rate[o] < 1
+            exact_ok = self.exact_rate[o] < 1 - BOUNDARY_TOL
+            off_boundary = np.abs(self.exact_rate[o] - 1) > BOUNDARY_TOL
             has_exact = np.isfinite(self.exact_rate[o]).all()
-            agree = f"{np.mean(conv == exact_ok):6.1%}" if has_exact else "   n/a"
+            agree = (f"{np.mean((conv == exact_ok)[off_boundary]):6.1%}" if has_exact and off_boundary.any()
+                     else "   n/a")
             finite = np.where(np.isfinite(med[o]), med[o], np.inf)
             if np.isfinite(finite).any():
                 i, j = np.unravel_index(np.argmin(finite), finite.shape)
@@ -293,8 +297,9 @@ class StabilityMap:
                          f"{agree} {best} {self.seconds[o]:8.2f}")
         if self.exact_note:
             lines.append(f"exact rate: {self.exact_note}")
-        lines.append("converged: every seed converged (rate < 1, closer than at the start); agree: fraction of "
-                     "(lr, coef) cells where that equals exact rate < 1")
+        lines.append(f"converged: every seed converged (rate < 1, closer than at the start); exact<1: exact rate "
+                     f"below 1 - {BOUNDARY_TOL:g}; agree: fraction of the (lr, coef) cells off the boundary "
+                     f"(|exact - 1| > {BOUNDARY_TOL:g}) where converged equals exact<1")
         return "\n".join(lines)
 
     def plot(self, path) -> str:
@@ -329,8 +334,9 @@ class StabilityMap:
                 im = ax.pcolormesh(self.coefficients, ylog, np.ma.masked_invalid(shown), cmap=cmap, norm=norm,
                                    shading="nearest")
                 if np.isfinite(data).any() and len(self.lrs) > 1 and len(self.coefficients) > 1:
-                    ax.contour(self.coefficients, ylog, np.nan_to_num(data, nan=2.0), levels=[1.0], colors="k",
-                               linewidths=0.8)
+                    snapped = np.where(np.abs(data - 1) <= BOUNDARY_TOL, 1.0, np.nan_to_num(data, nan=2.0))
+                    if (snapped < 1).any() and (snapped > 1).any():
+                        ax.contour(self.coefficients, ylog, snapped, levels=[1.0], colors="k", linewidths=0.8)
                 ax.set_title(f"{name}: {title}", fontsize=8)
                 if o == 0:
                     ax.set_ylabel("log10 lr", fontsize=8)
