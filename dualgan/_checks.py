@@ -20,7 +20,16 @@ __all__ = [
     "check_number",
     "check_int",
     "is_numpy_input",
+    "NonFiniteError",
 ]
+
+
+class NonFiniteError(ValueError):
+    """An input holds NaN or inf (a ``ValueError``, so existing handlers still catch it).
+
+    Callers that end a run cleanly on non-finite values (game runs, trainers)
+    catch this class specifically instead of parsing messages.
+    """
 
 
 def is_numpy_input(x: Any) -> bool:
@@ -63,7 +72,8 @@ def check_finite_tensor(t: torch.Tensor, name: str) -> torch.Tensor:
     if bool(bad.any()):
         idx = tuple(int(i) for i in torch.nonzero(bad)[0])
         kind = "NaN" if bool(torch.isnan(t[idx])) else "inf"
-        raise ValueError(f"{name} contains {kind} (first at index {idx}); remove or clip non-finite values before calling")
+        raise NonFiniteError(f"{name} contains {kind} (first at index {idx}); remove or clip non-finite values "
+                             f"before calling")
     return t
 
 
