@@ -161,6 +161,31 @@ class Game:
         """Hook the optimisers call after every completed step (a GAN game updates its constraint handler here)."""
         return None
 
+    def state_dict(self) -> dict:
+        """Everything a run changes (parameter values; subclasses add samplers, batches, handlers), for checkpoints."""
+        return {"values": [p.detach().clone() for p in self.parameters], "extra": self._extra_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`'s output (shapes checked before anything changes)."""
+        values = state.get("values") if isinstance(state, dict) else None
+        if not isinstance(values, list) or len(values) != len(self.parameters) or any(
+                not isinstance(v, torch.Tensor) or v.shape != p.shape for v, p in zip(values, self.parameters)):
+            raise ValueError("the saved game state does not match this game's parameters (other game or sizes)")
+        self._validate_extra_state(state.get("extra"))
+        with torch.no_grad():
+            for p, v in zip(self.parameters, values):
+                p.copy_(v)
+        self._load_extra_state(state.get("extra"))
+
+    def _extra_state(self):
+        return None
+
+    def _validate_extra_state(self, extra) -> None:
+        return None
+
+    def _load_extra_state(self, extra) -> None:
+        return None
+
     def evaluate(self, create_graph: bool = False) -> FieldEvaluation:
         """The field :math:`v` and the losses at the current point."""
         losses = self._checked_losses()

@@ -135,6 +135,34 @@ class GANGame(Game):
             loss_g = loss_g + self.constraint.penalty(x_fake)
         return [loss_g, loss_d]
 
+    def _extra_state(self):
+        def sub(obj):
+            fn = getattr(obj, "state_dict", None)
+            return fn() if callable(fn) else None
+
+        return {"sampler": self._sampler.get_state(), "x_real": self.x_real, "z": self.z,
+                "buffers": [{k: v.clone() for k, v in m.named_buffers()} for m in (self.generator, self.discriminator)],
+                "regularizers": [sub(r) for r in self.regularizers],
+                "constraint": None if self.constraint is None else sub(self.constraint)}
+
+    def _validate_extra_state(self, extra) -> None:
+        if not isinstance(extra, dict) or len(extra.get("regularizers", ())) != len(self.regularizers):
+            raise ValueError("the saved game state was written for another GAN game (regularisers differ)")
+
+    def _load_extra_state(self, extra) -> None:
+        self._sampler.set_state(extra["sampler"])
+        self.x_real, self.z = extra["x_real"], extra["z"]
+        for module, buffers in zip((self.generator, self.discriminator), extra["buffers"]):
+            live = dict(module.named_buffers())
+            with torch.no_grad():
+                for k, v in buffers.items():
+                    live[k].copy_(v)
+        for r, s in zip(self.regularizers, extra["regularizers"]):
+            if s is not None:
+                r.load_state_dict(s)
+        if self.constraint is not None and extra["constraint"] is not None:
+            self.constraint.load_state_dict(extra["constraint"])
+
     def after_step(self) -> None:
         if self.constraint is not None and self.z is not None:
             with torch.no_grad():

@@ -140,6 +140,35 @@ class GameOptimizer:
             game.after_step()
         return record
 
+    def state_dict(self) -> dict:
+        """The optimiser's run state (step count, step size, base optimiser state, e.g. an optimistic
+        step's previous field), for checkpoints; ``base`` is None before the first step."""
+        return {"iteration": self.iteration, "lr": self.lr,
+                "base": None if self._optimizer is None else self._optimizer.state_dict(),
+                "extra": self._extra_state()}
+
+    def load_state_dict(self, state: dict, game: Game) -> None:
+        """Bind to ``game`` (as the first :meth:`step` would) and restore :meth:`state_dict`'s output."""
+        if not isinstance(state, dict) or set(state) != {"iteration", "lr", "base", "extra"}:
+            raise ValueError(f"not a {type(self).__name__} state: {state!r:.80}")
+        if self._game is None:
+            self._game = game
+            self._optimizer = make_base_optimizer(self.base, game.parameters, self.lr, self.base_kwargs)
+            self._bind(game)
+        elif game is not self._game:
+            raise ValueError("this optimiser is bound to another game; create a new one")
+        self.set_lr(state["lr"])
+        if state["base"] is not None:
+            self._optimizer.load_state_dict(state["base"])
+        self.iteration = int(state["iteration"])
+        self._load_extra_state(state["extra"])
+
+    def _extra_state(self):
+        return None
+
+    def _load_extra_state(self, extra) -> None:
+        return None
+
     # ------------------------------------------------------------------ helpers for subclasses
     def _bind(self, game: Game) -> None:
         """Subclasses set up per-game state here."""

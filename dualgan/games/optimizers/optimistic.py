@@ -19,6 +19,12 @@ class OptimisticGD(GameOptimizer):
     def _bind(self, game):
         self._previous = None
 
+    def _extra_state(self):
+        return None if self._previous is None else [p.clone() for p in self._previous]
+
+    def _load_extra_state(self, extra) -> None:
+        self._previous = None if extra is None else [p.clone() for p in extra]
+
     def _step(self, game) -> StepRecord:
         ev = game.evaluate()
         bad = self._non_finite(ev.field, ev.losses)
