@@ -27,7 +27,7 @@ from .game import FieldEvaluation, Game, Player
 from .gan import DiracGAN, GANGame, MixtureGAN, mlp
 from .harness import Comparison, ComparisonRow, RunResult, compare_optimizers, default_metric, run_optimizer
 from .functional import (BatchedRun, ClippedDiracGAN, FunctionalGame, NotBatchableError, as_functional, batched_run,
-                         bilinear_functional, dirac_functional, functional_base)
+                         bilinear_functional, dirac_functional, functional_base, mixture_functional)
 from .stability import StabilityMap, local_rate, local_update_map, stability_map
 from .optimizers import (
     OPTIMIZERS,
@@ -55,6 +55,7 @@ __all__ = [
     "jacobian", "eigenvalues", "leading_eigenvalues", "SpectrumReport", "plot_vector_field",
     "run_optimizer", "compare_optimizers", "RunResult", "ComparisonRow", "Comparison", "default_metric",
     "FunctionalGame", "NotBatchableError", "as_functional", "bilinear_functional", "dirac_functional",
+    "mixture_functional",
     "functional_base", "batched_run", "BatchedRun", "ClippedDiracGAN",
     "stability_map", "StabilityMap", "local_update_map", "local_rate",
 ]

@@ -53,7 +53,7 @@ from ..regularizers import clip_weights
 from .gan import DiracGAN
 
 __all__ = ["FunctionalGame", "NotBatchableError", "FunctionalBase", "functional_base", "bilinear_functional",
-           "dirac_functional", "as_functional", "BatchedRun", "batched_run", "BATCHABLE_OPTIMIZERS",
+           "dirac_functional", "mixture_functional", "as_functional", "BatchedRun", "batched_run", "BATCHABLE_OPTIMIZERS",
            "COEFFICIENTS", "ClippedDiracGAN"]
 
 #: the optimisers :func:`batched_run` knows (every optimiser of the library)
@@ -155,6 +155,11 @@ class FunctionalGame:
         ``Z (B, n) -> Z`` applied after every complete step (WGAN's weight
         clipping), as :meth:`dualgan.games.Game.after_step`.
     dtype : torch.dtype, default torch.float64
+    sample_batch : callable, optional
+        For games that draw a batch every step: ``sample_batch(generator) ->
+        tuple of tensors``, one batch drawn from a seeded ``torch.Generator``;
+        ``losses(z, *batch)`` then takes it. :func:`batched_run` needs each
+        cell's seed for such games.
 
     Examples
     --------
@@ -179,6 +184,7 @@ class FunctionalGame:
     fast_jacobian: Callable | None = None
     project: Callable | None = None
     dtype: torch.dtype = torch.float64
+    sample_batch: Callable | None = None
     _owner: torch.Tensor = dc_field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -240,25 +246,28 @@ class FunctionalGame:
         return z
 
     # ------------------------------------------------------------------ torch.func path
-    def field_one(self, z: torch.Tensor) -> torch.Tensor:
-        r""":math:`v(z)` at one point ``z`` of shape ``(n,)`` by ``torch.func.jacrev`` of the losses."""
-        grads = torch.func.jacrev(self._checked_losses)(z)          # (k, n): row i = grad of L_i
+    def field_one(self, z: torch.Tensor, *data) -> torch.Tensor:
+        r""":math:`v(z)` at one point ``z`` of shape ``(n,)`` (and one batch ``data``) by ``torch.func.jacrev``."""
+        grads = torch.func.jacrev(lambda zz: self._checked_losses(zz, *data))(z)   # (k, n): row i = grad of L_i
         return grads.gather(0, self._owner.to(z.device).unsqueeze(0)).squeeze(0)
 
-    def _checked_losses(self, z):
-        out = self.losses(z)
+    def _checked_losses(self, z, *data):
+        out = self.losses(z, *data)
         if not isinstance(out, torch.Tensor) or out.shape != (len(self.player_sizes),):
             raise ValueError(f"losses(z) must return a tensor of shape ({len(self.player_sizes)},), one loss per "
                              f"player; got {type(out).__name__} {tuple(getattr(out, 'shape', ()))}")
         return out
 
-    def reference_field(self, Z: torch.Tensor) -> torch.Tensor:
-        """:math:`v` for a batch ``Z`` of shape ``(B, n)`` by ``torch.func`` (``vmap`` of :meth:`field_one`)."""
-        return torch.func.vmap(self.field_one)(Z)
+    def reference_field(self, Z: torch.Tensor, data=()) -> torch.Tensor:
+        """:math:`v` for a batch ``Z`` of shape ``(B, n)`` by ``torch.func`` (``vmap`` of :meth:`field_one`).
 
-    def reference_jacobian(self, Z: torch.Tensor) -> torch.Tensor:
+        ``data``: per-row batches (a tuple of tensors with leading dimension B) for games with :attr:`sample_batch`.
+        """
+        return torch.func.vmap(self.field_one)(Z, *data)
+
+    def reference_jacobian(self, Z: torch.Tensor, data=()) -> torch.Tensor:
         """:math:`J` for a batch ``Z`` of shape ``(B, n)`` by ``torch.func`` (``vmap`` of ``jacfwd``): ``(B, n, n)``."""
-        return torch.func.vmap(torch.func.jacfwd(self.field_one))(Z)
+        return torch.func.vmap(torch.func.jacfwd(self.field_one))(Z, *data)
 
     def jacobian_at(self, z: torch.Tensor | None = None) -> torch.Tensor:
         """:math:`J` at one point (default: :attr:`equilibrium`) by ``torch.func.jacfwd`` of the field, ``(n, n)``."""
@@ -270,41 +279,43 @@ class FunctionalGame:
         return torch.func.jacfwd(self.field_one)(z)
 
     # ------------------------------------------------------------------ batched oracles (fast path if given)
-    def field(self, Z: torch.Tensor) -> torch.Tensor:
+    def field(self, Z: torch.Tensor, data=()) -> torch.Tensor:
         """:math:`v` at every row of ``Z`` ``(B, n)``: the closed form if the game has one, else ``torch.func``."""
-        return self.fast_field(Z) if self.fast_field is not None else self.reference_field(Z)
+        return self.fast_field(Z) if self.fast_field is not None else self.reference_field(Z, data)
 
-    def jacobian(self, Z: torch.Tensor) -> torch.Tensor:
+    def jacobian(self, Z: torch.Tensor, data=()) -> torch.Tensor:
         """:math:`J` at every row of ``Z``: ``(B, n, n)`` (closed form if given, else ``torch.func``)."""
-        return self.fast_jacobian(Z) if self.fast_jacobian is not None else self.reference_jacobian(Z)
+        return self.fast_jacobian(Z) if self.fast_jacobian is not None else self.reference_jacobian(Z, data)
 
-    def jvp(self, Z: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
+    def jvp(self, Z: torch.Tensor, U: torch.Tensor, data=()) -> torch.Tensor:
         """:math:`J u` row by row (``torch.func.jvp`` of the field under ``vmap``, or the closed-form J)."""
         if self.fast_jacobian is not None:
             return _matvec(self.fast_jacobian(Z), U)
-        return torch.func.vmap(lambda z, u: torch.func.jvp(self.field_one, (z,), (u,))[1])(Z, U)
+        return torch.func.vmap(lambda z, u, *d: torch.func.jvp(lambda zz: self.field_one(zz, *d), (z,), (u,))[1])(
+            Z, U, *data)
 
-    def vjp(self, Z: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
+    def vjp(self, Z: torch.Tensor, U: torch.Tensor, data=()) -> torch.Tensor:
         r""":math:`J^\top u` row by row (``torch.func.vjp`` of the field under ``vmap``, or the closed-form J)."""
         if self.fast_jacobian is not None:
             return _rmatvec(self.fast_jacobian(Z), U)
-        return torch.func.vmap(lambda z, u: torch.func.vjp(self.field_one, z)[1](u)[0])(Z, U)
+        return torch.func.vmap(lambda z, u, *d: torch.func.vjp(lambda zz: self.field_one(zz, *d), z)[1](u)[0])(
+            Z, U, *data)
 
-    def _point(self, Z):
-        return _Point(self, Z)
+    def _point(self, Z, data=()):
+        return _Point(self, Z, data)
 
 
 class _Point:
     """The field, J u, J^T u and J at one batch of points, each computed once on demand."""
 
-    def __init__(self, game: FunctionalGame, Z: torch.Tensor):
-        self.game, self.Z = game, Z
+    def __init__(self, game: FunctionalGame, Z: torch.Tensor, data=()):
+        self.game, self.Z, self.data = game, Z, data
         self._v = self._J = None
 
     @property
     def v(self):
         if self._v is None:
-            self._v = self.game.field(self.Z)
+            self._v = self.game.field(self.Z, self.data)
         return self._v
 
     @property
@@ -314,18 +325,18 @@ class _Point:
                 raise NotBatchableError(f"game {self.game.name!r} has {self.game.n} parameters; the batched runner "
                                         f"forms a dense Jacobian (competitive GD) only up to {_MAX_DENSE}; use "
                                         f"dualgan.games.run_optimizer for it")
-            self._J = self.game.jacobian(self.Z)
+            self._J = self.game.jacobian(self.Z, self.data)
         return self._J
 
     def jvp(self, U):
         if self.game.fast_jacobian is not None:
             return _matvec(self.J, U)
-        return self.game.jvp(self.Z, U)
+        return self.game.jvp(self.Z, U, self.data)
 
     def vjp(self, U):
         if self.game.fast_jacobian is not None:
             return _rmatvec(self.J, U)
-        return self.game.vjp(self.Z, U)
+        return self.game.vjp(self.Z, U, self.data)
 
 
 # ============================================================================================ built-in games
@@ -654,6 +665,106 @@ def _functional_penalty(reg, score, x_real, x_fake):
     raise NotBatchableError(f"regulariser {kind.__name__} has no functional form")  # pragma: no cover
 
 
+def mixture_functional(mixture, loss="minimax", hidden: int = 8, depth: int = 2, latent_dim: int = 2,
+                       batch_size: int = 32, regularizers=(), dtype=torch.float64) -> FunctionalGame:
+    r"""A small :class:`~dualgan.games.MixtureGAN` as a :class:`FunctionalGame` (``torch.func.functional_call``).
+
+    The losses are those of :class:`~dualgan.games.GANGame` on one batch,
+    computed by ``torch.func.functional_call`` of the MixtureGAN's own
+    generator and discriminator with the parameters taken from the flat
+    vector (generator first, in ``named_parameters`` order). Every step draws
+    a batch (real samples, then latent codes) from each seed's
+    ``torch.Generator().manual_seed(seed)``, exactly as ``MixtureGAN(seed=seed)``
+    resamples before every step of the per-run harness; seed ``s`` starts at
+    that game's initial weights. Meant for small widths: every cell carries
+    its own copy of the weights and CGD forms the dense Jacobian (at most 256 parameters).
+
+    Parameters
+    ----------
+    mixture : dualgan.data.GaussianMixture
+        The data (e.g. ``dualgan.data.ring(4)``).
+    loss : str or GANLoss, default "minimax"
+    hidden, depth, latent_dim, batch_size : int, default 8, 2, 2, 32
+        As :class:`~dualgan.games.MixtureGAN`.
+    regularizers : sequence, default ()
+        :class:`~dualgan.regularizers.R1`, :class:`~dualgan.regularizers.R2`,
+        :class:`~dualgan.regularizers.JSRegularizer` with constant weights
+        (input gradients by ``torch.func.grad``).
+    dtype : torch.dtype, default torch.float64
+
+    Returns
+    -------
+    FunctionalGame
+        With :attr:`FunctionalGame.sample_batch`, no equilibrium (distances and
+        rates are NaN; the map reports :math:`\|v\|` and divergence), and
+        ``make_game(z, seed=0)`` building the ``MixtureGAN(seed=seed)`` at ``z``.
+
+    Raises
+    ------
+    NotBatchableError
+        WGAN-GP, DRAGAN (they draw random points every step) or any other regulariser.
+    """
+    from ..losses import get_loss
+    from ..regularizers import R1, R2, JSRegularizer
+    from .gan import MixtureGAN
+
+    loss_obj = get_loss(loss)
+    if callable(regularizers):
+        regularizers = [regularizers]
+    regularizers = list(regularizers)
+    for reg in regularizers:
+        if type(reg) not in (R1, R2, JSRegularizer):
+            raise NotBatchableError(f"regulariser {type(reg).__name__} cannot be batched on a MixtureGAN (the batched "
+                                    f"runner knows R1, R2 and JSRegularizer there); use dualgan.games.run_optimizer")
+        _constant_weight(reg, type(reg).__name__)
+
+    def build(seed):
+        return MixtureGAN(mixture, loss_obj, hidden=hidden, depth=depth, latent_dim=latent_dim,
+                          batch_size=batch_size, regularizers=regularizers, seed=int(seed), dtype=dtype)
+
+    probe = build(0)
+    gen_mod, disc_mod = probe.generator, probe.discriminator
+    g_items = [(name, tuple(p.shape), p.numel()) for name, p in gen_mod.named_parameters()]
+    d_items = [(name, tuple(p.shape), p.numel()) for name, p in disc_mod.named_parameters()]
+    n_g = sum(k for _, _, k in g_items)
+    n_d = sum(k for _, _, k in d_items)
+
+    def split(flat, items):
+        out, start = {}, 0
+        for name, shape, k in items:
+            out[name] = flat[start:start + k].reshape(shape)
+            start += k
+        return out
+
+    def losses(z, x_real, z_latent):
+        pg, pd = split(z[:n_g], g_items), split(z[n_g:], d_items)
+        x_fake = torch.func.functional_call(gen_mod, pg, (z_latent,))
+        score = lambda x: torch.func.functional_call(disc_mod, pd, (x,))
+        s_real, s_fake = score(x_real), score(x_fake)
+        loss_d = loss_obj.discriminator_loss(s_real, s_fake)
+        for reg in regularizers:
+            loss_d = loss_d + _functional_penalty(reg, score, x_real, x_fake)
+        loss_g = loss_obj.generator_loss(s_fake)
+        return torch.stack([loss_g.reshape(()), loss_d.reshape(())])
+
+    def sample_batch(gen):
+        x = mixture.sample(batch_size, generator=gen, dtype=torch.float64)
+        zl = torch.randn(batch_size, latent_dim, generator=gen, dtype=torch.float64)
+        return x, zl
+
+    def make_game(z, seed=0):
+        game = build(seed)
+        game.set_flat(torch.as_tensor(z, dtype=dtype))
+        return game
+
+    reg_names = "+".join(type(r).__name__ for r in regularizers)
+    name = f"mixture GAN {loss_obj.name} width {hidden} depth {depth}" + (f" + {reg_names}" if reg_names else "")
+    return FunctionalGame(losses, (n_g, n_d), name=name, player_names=("generator", "discriminator"),
+                          zero_sum=probe.zero_sum, n_tensors=len(probe.parameters),
+                          initial_point=lambda seed: build(seed).get_flat(), make_game=make_game, dtype=dtype,
+                          sample_batch=sample_batch)
+
+
 def as_functional(game) -> FunctionalGame:
     """The functional form of a built-in object game, or a :class:`NotBatchableError` naming what blocks it.
 
@@ -691,9 +802,9 @@ def as_functional(game) -> FunctionalGame:
         return dirac_functional(game.loss, game.regularizers, clip=getattr(game, "clip_value", None),
                                 dtype=game.dtype)
     if isinstance(game, MixtureGAN):
-        raise NotBatchableError("MixtureGAN draws a new batch every step from its own sampler; the batched runner "
-                                "runs deterministic games only: write the losses at a fixed batch as a "
-                                "FunctionalGame, or use dualgan.games.run_optimizer")
+        raise NotBatchableError("MixtureGAN: its widths and depth are not recorded on the object; build its "
+                                "functional form with dualgan.games.mixture_functional(mixture, hidden=..., "
+                                "depth=..., ...) (small widths), or use dualgan.games.run_optimizer")
     raise NotBatchableError(f"game {type(game).__name__} has no functional form: build a "
                             f"dualgan.games.FunctionalGame(losses, player_sizes) from its losses as a pure function "
                             f"of the stacked parameters, or use dualgan.games.run_optimizer")
@@ -928,7 +1039,7 @@ def _as_batch(values, B, name, dtype, allow_none=False):
 def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, n_steps: int = 1000, *,
                 base="sgd", base_kwargs: dict | None = None, align: bool = True, eps: float = 0.1,
                 diverge_above: float = 1e12, rate_window: float = 0.5, record_trajectory: bool = False,
-                progress: bool = False) -> BatchedRun:
+                progress: bool = False, seeds=None) -> BatchedRun:
     r"""Run ``optimizer`` on every row of ``z0`` at once, each row with its own step size and coefficient.
 
     Every step is the step of the library's optimiser object
@@ -969,6 +1080,13 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
         Keep every iterate (memory ``(n_steps + 1) * B * n`` numbers).
     progress : bool, default False
         A tqdm bar over the steps.
+    seeds : sequence of int of length B, optional
+        Games that draw a batch every step (:attr:`FunctionalGame.sample_batch`,
+        e.g. :func:`mixture_functional`): each cell's seed; the cells of one
+        seed share that seed's stream of batches (``torch.Generator().manual_seed(seed)``,
+        one batch per step, every field evaluation of a step on it), as
+        the per-run harness resamples the object game before every step.
+        Required for such games, ignored by the others.
 
     Returns
     -------
@@ -1030,6 +1148,17 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
     def dist(X):
         return _rownorm(X - eq) if eq is not None else torch.full((X.shape[0],), float("nan"), dtype=dt)
 
+    samplers = seed_index = None
+    if game.sample_batch is not None:
+        if seeds is None:
+            raise ValueError(f"game {game.name!r} draws a batch every step: pass seeds=(one seed per cell), the "
+                             f"seed of each cell's batch stream")
+        cell_seeds = [int(v) for v in np.asarray(seeds).reshape(-1)]
+        if len(cell_seeds) != B:
+            raise ValueError(f"seeds must give one seed per cell ({B}), got {len(cell_seeds)}")
+        unique = sorted(set(cell_seeds))
+        samplers = [torch.Generator().manual_seed(u) for u in unique]
+        seed_index = torch.tensor([unique.index(v) for v in cell_seeds], dtype=torch.long)
     state = fbase.init(Z)
     prev = None
     active = torch.ones(B, dtype=torch.bool)
@@ -1052,7 +1181,8 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
     start = time.perf_counter()
     try:
         for t in iterator:
-            p = game._point(Z)
+            data = _draw(game, samplers, seed_index) if samplers is not None else ()
+            p = game._point(Z, data)
             V = p.v
             finite = None       # non-finite fields and directions reach Zn (checked below); CGD's solve is checked itself
             if optimizer == "simultaneous":
@@ -1061,14 +1191,14 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
                 Zn, field = Z, V
                 for k, mask in enumerate(masks):
                     if k > 0:
-                        field = game.field(Zn)
+                        field = game.field(Zn, data)
                     Zn, state = fbase.step(Zn, field, H, state, mask)
             elif optimizer == "consensus":
                 D = V + C * p.vjp(V)
                 Zn, state = fbase.step(Z, D, H, state)
             elif optimizer == "extragradient":
                 Zl, state = fbase.step(Z, V, C * H, state)
-                Vl = game.field(Zl)
+                Vl = game.field(Zl, data)
                 Zn, state = fbase.step(Z, Vl, H, state)
             elif optimizer == "optimistic":
                 D = V if prev is None else 2 * V - prev
@@ -1140,7 +1270,9 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
         torch.set_num_threads(threads)
     seconds = time.perf_counter() - start
     del flush
-    final_v = game.field(Z).norm(dim=1)
+    if samplers is not None:       # ||v|| at the last iterate on one more batch of each seed's stream
+        data = _draw(game, samplers, seed_index)
+    final_v = game.field(Z, data if samplers is not None else ()).norm(dim=1)
     rate = _slope_rate(acc)
     with np.errstate(all="ignore"):
         rate_all = torch.where(last_t > 0, (last_d / d0.to(torch.float64)) ** (1.0 / last_t.clamp(min=1)),
@@ -1152,6 +1284,12 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
                       dist(Z).double().numpy(), final_v.double().numpy(), rate.numpy(), (~active).numpy(),
                       diverged_at.numpy(), t, seconds,
                       torch.stack(traj).double().numpy() if record_trajectory else None)
+
+
+def _draw(game, samplers, seed_index):
+    """One batch per seed stream, gathered to the cells: a tuple of (B, ...) tensors in the game's dtype."""
+    per_seed = [tuple(torch.as_tensor(t).to(game.dtype) for t in game.sample_batch(gen)) for gen in samplers]
+    return tuple(torch.stack([b[k] for b in per_seed])[seed_index] for k in range(len(per_seed[0])))
 
 
 def _slope_rate(acc):

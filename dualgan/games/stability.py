@@ -363,6 +363,8 @@ def stability_map(game, optimizers=BATCHABLE_OPTIMIZERS, lrs=(0.1,), coefficient
     game : FunctionalGame or dualgan.games.Game
         The game; object games are converted by :func:`~dualgan.games.functional.as_functional`
         (BilinearGame, DiracGAN), anything else raises a :class:`NotBatchableError`.
+        A game that draws a batch every step (:func:`~dualgan.games.functional.mixture_functional`)
+        uses each seed's batch stream for all the cells of that seed.
     optimizers : sequence of str, default all seven
         Names from :data:`~dualgan.games.functional.BATCHABLE_OPTIMIZERS`.
     lrs : 1-D sequence of float, default (0.1,)
@@ -419,6 +421,7 @@ def stability_map(game, optimizers=BATCHABLE_OPTIMIZERS, lrs=(0.1,), coefficient
     L, C, S = len(lrs), len(coefs), len(seeds)
     starts = torch.stack([fgame.start(s) for s in seeds])                     # (S, n)
     Z0 = starts.repeat(L * C, 1)                                              # cell order (L, C, S)
+    seed_cells = np.tile(np.asarray(seeds), L * C)
     lr_cells = np.repeat(lrs, C * S)
     coef_cells = np.tile(np.repeat(coefs, S), L)
     shape = (len(optimizers), L, C, S)
@@ -447,7 +450,7 @@ def stability_map(game, optimizers=BATCHABLE_OPTIMIZERS, lrs=(0.1,), coefficient
         coef_name = COEFFICIENTS[name]
         run = batched_run(fgame, name, Z0, lr_cells, coef_cells if coef_name else None, n_steps, base=base,
                           base_kwargs=base_kwargs, align=align, eps=eps, diverge_above=diverge_above,
-                          rate_window=rate_window)
+                          rate_window=rate_window, seeds=seed_cells)
         out["final_distance"][o] = run.final_distance.reshape(L, C, S)
         out["final_field_norm"][o] = run.final_field_norm.reshape(L, C, S)
         out["measured_rate"][o] = run.measured_rate.reshape(L, C, S)

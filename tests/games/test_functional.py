@@ -244,3 +244,30 @@ def test_bad_arguments_name_the_argument():
         FunctionalGame(lambda z: z, (0, 2))
     with pytest.raises(ValueError, match="clip"):
         dirac_functional("wasserstein", clip=-1.0)
+
+
+@pytest.mark.parametrize("name", BATCHABLE_OPTIMIZERS)
+def test_a_small_mixture_gan_runs_batched_on_each_seeds_batch_stream_like_the_harness(name):
+    """Reference: MixtureGAN(seed=s) under run_optimizer, which resamples its own seeded batch before every step."""
+    from dualgan.data import ring
+    from dualgan.games import mixture_functional
+
+    g = mixture_functional(ring(4), hidden=4, depth=1, latent_dim=2, batch_size=8, regularizers=[R1(0.5)])
+    assert g.n == 39 and g.equilibrium is None and g.zero_sum
+    seeds = [0, 1, 1]
+    z0 = torch.stack([g.start(s) for s in seeds])
+    lrs, coefs, steps = [0.05, 0.1, 0.02], [0.5, 1.0, 2.0], 15
+    run = batched_run(g, name, z0, lrs, coefs, steps, seeds=seeds, record_trajectory=True)
+    for i, s in enumerate(seeds):
+        kw = {"lr": lrs[i], "tol": 1e-15} if name == "cgd" else {"lr": lrs[i]}
+        if COEFFICIENTS[name]:
+            kw[COEFFICIENTS[name]] = coefs[i]
+        game = g.make_game(z0[i], seed=s)
+        ref = run_optimizer(game, make_optimizer(name, **kw), steps, metric=("norm", lambda gm: 0.0),
+                            record_trajectory=True)
+        err, T = _relative_error(run.trajectory[:, i], ref.trajectory)
+        assert T == steps + 1 and err <= 1e-12, err
+    with pytest.raises(ValueError, match="seeds"):
+        batched_run(g, name, z0, 0.1, None, 2)
+    with pytest.raises(NotBatchableError, match="CoupledGradientPenalty"):
+        mixture_functional(ring(4), hidden=4, depth=1, regularizers=[CoupledGradientPenalty(1.0)])

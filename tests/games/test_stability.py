@@ -223,3 +223,20 @@ def test_cli_rejects_bad_numbers_as_usage_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["stability-map", "--game", "dirac", *argv])
     assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_stability_map_of_a_mixture_gan_reports_field_norms_and_no_exact_rate():
+    from dualgan.data import ring
+    from dualgan.games import mixture_functional
+
+    g = mixture_functional(ring(4), hidden=4, depth=1, latent_dim=2, batch_size=8)
+    m = stability_map(g, optimizers=["simultaneous", "consensus"], lrs=[0.01, 0.1], coefficients=[1.0], seeds=[0, 1],
+                      n_steps=10)
+    assert np.isnan(m.exact_rate).all() and "no equilibrium" in m.exact_note
+    assert np.isnan(m.final_distance).all() and not m.converged.any()
+    assert np.isfinite(m.final_field_norm).all() and not m.diverged.any()
+    # the cells of one seed share its batch stream: seed 0 with lr 0.01 equals a one-cell run of seed 0
+    from dualgan.games import batched_run
+
+    one = batched_run(g, "simultaneous", g.start(0).reshape(1, -1), 0.01, None, 10, seeds=[0])
+    assert np.allclose(one.final_field_norm[0], m.final_field_norm[0, 0, 0, 0], rtol=1e-13)
