@@ -19,7 +19,9 @@ The generator minimises :math:`L_G + \gamma\, E_z[c(G(z))]` with
     :math:`\approx e^{-r_k^2/\tau}`: keep ``temperature`` well below the
     squared distance between the data's pieces.
 
-``penalty`` returns :math:`\gamma` times the batch mean of :math:`c`;
+``penalty`` returns :math:`\gamma` times the batch mean of :math:`c`
+(NaN or inf samples propagate into a NaN or inf penalty, which trainers
+report as a non-finite status; nothing maps them to a finite number);
 ``update`` does nothing; ``state`` reports the batch's violation and
 :math:`\gamma` as ``penalty_weight``.
 """

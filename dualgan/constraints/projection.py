@@ -2,7 +2,8 @@ r"""Hard constraints: a projection layer as the generator's last layer (eqs. (4.
 
 For a subspace, :math:`P(x) = x - A^\top(AA^\top)^{-1}(Ax - b)` is affine with
 Jacobian :math:`I - Q Q^\top` (an orthogonal projector), so it is
-differentiable and idempotent, and generated samples satisfy the equations
+differentiable and idempotent (non-finite samples propagate: NaN in, NaN
+out, never a finite point), and generated samples satisfy the equations
 to rounding: about 1e-15 relative in float64, and the final float32 rounding
 (:math:`\approx 6\cdot 10^{-8}\,\|x\|`) in float32, because the layer computes
 in float64. For a union, each sample is moved onto its nearest hyperplane;

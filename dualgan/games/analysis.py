@@ -152,6 +152,8 @@ def plot_vector_field(game: Game, path, trajectories: dict | None = None, xlim=(
     if trajectories:
         ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    from .._io import save_figure
+
+    save_figure(fig, path, dpi=110)  # atomic: temporary file, then rename
     plt.close(fig)
     return str(path)

@@ -11,7 +11,8 @@ least_squares      :math:`-(s-1)^2`            :math:`-s^2`                :math
 =================  ==========================  ==========================  ==========================
 
 The logistic forms use ``logsigmoid`` (:math:`\log(1-\sigma(s)) = \log\sigma(-s)`),
-finite for any score. Pointwise optimal discriminators (density ratio
+finite for any finite score. A NaN score gives a NaN loss (propagated, never
+replaced by a finite number; trainers report it as a non-finite status). Pointwise optimal discriminators (density ratio
 :math:`p/q`): logit :math:`\log(p/q)` for the logistic losses, :math:`p/(p+q)`
 for least squares. The Wasserstein loss needs a Lipschitz constraint
 (:mod:`dualgan.regularizers`).

@@ -7,7 +7,11 @@ column per recorded quantity. The standard columns are
 the dual value :math:`g(\theta_t) = \max_\lambda D(\lambda;\theta_t)` of eq. (1.13)
 of the theory page), ``gap`` (the duality gap certificate), ``lambda_mean`` /
 ``lambda_min`` / ``lambda_max`` (statistics of the dual variables) and
-``seconds`` (cumulative wall time);
+``seconds`` (cumulative wall time). The duality gap is non-negative in exact
+arithmetic but is recorded as a difference of two nearly equal floats, so
+values of exactly 0 or slightly negative ones (a few ulps of the objective)
+occur by rounding; :meth:`History.plot_objective` and :func:`plot_gap` draw
+them at machine epsilon on their log axis;
 
 any trainer adds its own (``rho``, ``radius``, ``accepted`` for trust-region
 steps, ``step_size``, ``constraint_mean_violation``, ...). A column that

@@ -89,3 +89,41 @@ def test_plot_objective_writes_png(tmp_path):
     fig = h.plot_objective(tmp_path / "obj.png")
     assert (tmp_path / "obj.png").stat().st_size > 1000
     assert len(fig.axes) == 2
+
+
+# ---------------------------------------------------------------- what users read
+def test_plot_accepts_one_column_name_as_a_string():
+    """History.plot("objective") iterated over the string's characters ("History has no column 'o'")."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    h = History()
+    for t in range(4):
+        h.append(iteration=t, objective=float(t), gap=1e-12)
+    ax = h.plot("objective")
+    assert [line.get_label() for line in ax.get_lines()] == ["objective"]
+    ax = h.plot(["objective", "gap"], label="run")
+    assert [line.get_label() for line in ax.get_lines()] == ["run: objective", "run: gap"]
+    with pytest.raises(ValueError, match="no column 'nope'"):
+        h.plot("nope")
+
+
+def test_gap_panel_is_readable_zero_and_negative_gaps_at_machine_epsilon(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    eps = np.finfo(np.float64).eps
+    h = History()
+    gaps = [3e-11, 0.0, -2e-17, 5e-13, float("nan"), 1e-300]
+    for t, g in enumerate(gaps):
+        h.append(iteration=t, objective=1.0 + t, gap=g)
+    fig = h.plot_objective(tmp_path / "o.png", gap_tol=1e-10)
+    ax = fig.axes[1]
+    low, high = ax.get_ylim()
+    assert low == pytest.approx(eps / 2) and high >= 1e-10  # not 1e-315 .. 1
+    drawn = ax.get_lines()[0].get_ydata()
+    np.testing.assert_array_equal(drawn[[0, 3]], [3e-11, 5e-13])
+    np.testing.assert_array_equal(drawn[[1, 2, 5]], [eps, eps, eps])
+    assert np.isnan(drawn[4])  # a NaN gap stays NaN
+    assert any("tolerance" in str(line.get_label()) for line in ax.get_lines())
+    assert (tmp_path / "o.png").stat().st_size > 0
