@@ -50,6 +50,7 @@ from torch import nn
 
 from .._checks import check_choice, check_int, check_number, check_positive
 from .._io import atomic_write_with, check_writable_path
+from .._threads import with_small_model_threads
 from ..constraints.base import NoConstraint, handler_load_state_dict, handler_state_dict
 from ..duals import DualSolverWarning, LinearDual, solve
 from ..status import Status, StatusCode
@@ -139,6 +140,7 @@ class LinearGANTrainer:
         self.history = History(meta=self._meta())
 
     # ------------------------------------------------------------------ public API
+    @with_small_model_threads  # one torch thread unless chosen otherwise (dualgan/_threads.py)
     def fit(self, data, iterations: int, *, progress: bool = False, checkpoint_path=None,
             checkpoint_every: int = 0, callback: Callable[["LinearGANTrainer", int], None] | None = None,
             record_lambdas_at=()) -> History:

@@ -35,6 +35,7 @@ from torch import nn
 
 from .._checks import check_int, check_positive
 from .._io import atomic_write_with, check_writable_path
+from .._threads import with_small_model_threads
 from ..constraints.base import NoConstraint, handler_load_state_dict, handler_state_dict
 from ..losses import get_loss
 from ..status import Status, StatusCode
@@ -140,6 +141,7 @@ class TrustRegionGAN:
         """``n`` generated samples (no gradient)."""
         return self.generator(self.noise(n))
 
+    @with_small_model_threads  # one torch thread unless chosen otherwise (dualgan/_threads.py)
     def fit(self, data, iterations: int, batch_size: int = 64, progress: bool = False,
             history: History | None = None, checkpoint_path=None, checkpoint_every: int = 0,
             callback=None) -> TrustRegionResult:
