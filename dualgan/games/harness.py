@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .._threads import with_small_model_threads
 from .game import Game
 from .optimizers import GameOptimizer, make_optimizer
 
@@ -135,6 +136,7 @@ def default_metric(game: Game) -> tuple:
     raise ValueError("the game has no default metric; pass metric=(name, callable(game) -> float)")
 
 
+@with_small_model_threads  # one torch thread unless chosen otherwise (dualgan/_threads.py)
 def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=None, eval_every: int = 1,
                   record_trajectory: bool = False, resample: bool = True, stop_below: float | None = None,
                   diverge_above: float = 1e12, progress: bool = False, name: str | None = None,
