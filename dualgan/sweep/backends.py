@@ -174,12 +174,21 @@ class RayBackend:
         if not ray.is_initialized():
             ray.init(address=self.address, **self.init_kwargs)
         remote = ray.remote(num_cpus=1)(execute_run)
-        pending = [remote.remote(c) for c in configs]
+        submitted = {remote.remote(c): c for c in configs}
+        pending = list(submitted)
+        # a task whose worker process died (SIGKILL, the out-of-memory killer, a crash; Ray first retries
+        # it, max_retries=3 by default) or whose node died is recorded, not the end of the sweep
+        died = (ray.exceptions.WorkerCrashedError, ray.exceptions.OutOfMemoryError, ray.exceptions.NodeDiedError)
         try:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
                 for ref in done:
-                    yield ray.get(ref)
+                    try:
+                        record = ray.get(ref)
+                    except died:
+                        config = submitted[ref]
+                        record = RunRecord(config.run_id, config, {}, math.nan, WORKER_DIED)
+                    yield record
         finally:
             for ref in pending:
                 ray.cancel(ref)
