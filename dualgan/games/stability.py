@@ -306,8 +306,9 @@ class StabilityMap:
         """PNG: one column per optimiser, measured median rate (top, black: diverged) over exact spectral radius (bottom).
 
         Axes: coefficient (x) and log10 step size (y); colour: rate per step,
-        white at 1 (the stability boundary, drawn as a black contour), blue
-        below (converging), red above.
+        white at 1, blue below (converging), red above. Black lines: the edge
+        of the cells where every seed converged (top) and the edge of the
+        cells with exact rate below 1 (bottom).
         """
         import matplotlib
 
@@ -326,6 +327,7 @@ class StabilityMap:
         cmap.set_bad("black")
         ylog = np.log10(self.lrs)
         im = None
+        grid_2d = len(self.lrs) > 1 and len(self.coefficients) > 1
         for o, name in enumerate(self.optimizers):
             for k, (data, title) in enumerate(((med[o], "measured"), (self.exact_rate[o], "exact rho"))):
                 ax = axes[k, o]
@@ -333,10 +335,13 @@ class StabilityMap:
                 ax.set_facecolor("0.85")
                 im = ax.pcolormesh(self.coefficients, ylog, np.ma.masked_invalid(shown), cmap=cmap, norm=norm,
                                    shading="nearest")
-                if np.isfinite(data).any() and len(self.lrs) > 1 and len(self.coefficients) > 1:
-                    snapped = np.where(np.abs(data - 1) <= BOUNDARY_TOL, 1.0, np.nan_to_num(data, nan=2.0))
-                    if (snapped < 1).any() and (snapped > 1).any():
-                        ax.contour(self.coefficients, ylog, snapped, levels=[1.0], colors="k", linewidths=0.8)
+                if k == 0:       # where every seed converged
+                    edge = self.converged[o].all(axis=2).astype(float)
+                else:            # rho = 1; a unimodular spectrum (|rho - 1| <= BOUNDARY_TOL) is the boundary itself
+                    edge = np.where(np.abs(data - 1) <= BOUNDARY_TOL, 1.0, np.nan_to_num(data, nan=2.0) < 1)
+                    edge = np.where(np.abs(data - 1) <= BOUNDARY_TOL, 0.5, edge.astype(float))
+                if grid_2d and (edge > 0.5).any() and (edge < 0.5).any():
+                    ax.contour(self.coefficients, ylog, edge, levels=[0.5], colors="k", linewidths=0.8)
                 ax.set_title(f"{name}: {title}", fontsize=8)
                 if o == 0:
                     ax.set_ylabel("log10 lr", fontsize=8)
