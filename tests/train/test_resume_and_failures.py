@@ -347,3 +347,34 @@ def test_numpy_integers_are_accepted_where_python_ints_are():
     gan = StandardLinearGAN(_gen(), _feats(), C=np.float64(1e-3), noise_dim=np.int64(2), batch_size=np.int32(8))
     gan.fit(DATA, np.int64(2))
     assert gan.iteration == 2 and math.isfinite(gan.history.last("objective"))
+
+
+def test_issue_input_augmented_lagrangian_resume_at_iteration_6(tmp_path):
+    """The issue's input: DualLinearGAN defaults (minibatch, batch 200), AL with check_every=2, checkpoints
+    every 3 iterations; a fresh trainer + handler resumed from the iteration-6 copy ends exactly where the
+    uninterrupted run ends (multiplier, rho, counters, generator weights)."""
+    data = ring(5, radius=2.0, std=0.3)
+    anchors = data.sample(100, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+    def make():
+        h = AugmentedLagrangian(AffineSubspace([[1.0, 1.0]], [0.5]), check_every=2)
+        gen = mlp_generator(output_gain=3.0, dtype=torch.float64, seed=0)
+        return DualLinearGAN(gen, RBF(anchors, sigma=0.2), C=1e-3, noise_dim=2, constraint=h)
+
+    ck, at6 = tmp_path / "ck.pt", tmp_path / "ck6.pt"
+
+    def keep(tr, it):
+        if it == 7:
+            shutil.copy(ck, at6)
+
+    straight = make()
+    straight.fit(data, 12, checkpoint_path=ck, checkpoint_every=3, callback=keep)
+    resumed = make().load_checkpoint(at6)
+    assert resumed.constraint.n_updates == 6 and resumed.iteration == 6
+    resumed.fit(data, 12)
+    assert torch.equal(resumed.constraint.multipliers, straight.constraint.multipliers)
+    assert float(straight.constraint.multipliers[0]) != 0.0
+    assert resumed.constraint.rho == straight.constraint.rho and resumed.constraint.n_updates == 12
+    for p, q in zip(straight.generator.parameters(), resumed.generator.parameters()):
+        assert torch.equal(p, q)
+    _same_history(resumed.history, straight.history)
