@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .._threads import with_small_model_threads
+from .._checks import NonFiniteError
 from .game import Game
 from .optimizers import GameOptimizer, make_optimizer
 
@@ -122,7 +123,9 @@ class Comparison:
         axes[1].set_ylabel("||v||")
         axes[0].legend(fontsize=8)
         fig.tight_layout()
-        fig.savefig(path, dpi=110)
+        from .._io import save_figure
+
+        save_figure(fig, path, dpi=110)  # atomic: temporary file, then rename
         plt.close(fig)
         return str(path)
 
@@ -140,22 +143,61 @@ def default_metric(game: Game) -> tuple:
 def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=None, eval_every: int = 1,
                   record_trajectory: bool = False, resample: bool = True, stop_below: float | None = None,
                   diverge_above: float = 1e12, progress: bool = False, name: str | None = None,
-                  seed: int = 0) -> RunResult:
+                  seed: int = 0, checkpoint_path=None, checkpoint_every: int = 0, resume_from=None) -> RunResult:
     """Run ``n_steps`` steps of ``optimizer`` on ``game`` (a new batch before each step when the game has one).
 
     ``metric``: ``(name, callable(game) -> float)`` or None for :func:`default_metric`;
     evaluated at step 0 and every ``eval_every`` steps and at the end (not timed).
+    ``checkpoint_path`` / ``checkpoint_every``: the game's and the optimiser's
+    state and the curves so far are written (atomically) every
+    ``checkpoint_every`` steps; ``resume_from`` (such a file) continues that
+    run with a freshly built game and optimiser of the same settings, bit for bit.
     """
     if not isinstance(n_steps, int) or n_steps < 1:
         raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
     if not isinstance(eval_every, int) or eval_every < 1:
         raise ValueError(f"eval_every must be a positive integer, got {eval_every!r}")
+    if not isinstance(checkpoint_every, int) or isinstance(checkpoint_every, bool) or checkpoint_every < 0:
+        raise ValueError(f"checkpoint_every must be a non-negative integer, got {checkpoint_every!r}")
+    if checkpoint_every and checkpoint_path is None:
+        raise ValueError("checkpoint_every needs a checkpoint_path")
+    if checkpoint_path is not None:
+        from .._io import check_writable_path
+
+        checkpoint_path = check_writable_path(checkpoint_path, "checkpoint_path")  # before any step
     metric_name, metric_fn = _resolve_metric(game, metric)[:2]
-    eval_steps, values, norms, traj = [0], [metric_fn(game)], [], []
-    if record_trajectory:
-        traj.append(game.get_flat().cpu().numpy())
-    elapsed, status, taken = 0.0, "ok", 0
-    iterator = range(1, n_steps + 1)
+    first = 1
+    if resume_from is not None:
+        from ..train.linear import CheckpointError, _read_checkpoint
+
+        saved = _read_checkpoint(resume_from, None)  # weights_only; clear errors for damaged files
+        missing = [k for k in ("game", "optimizer", "t", "elapsed", "eval_steps", "values", "norms", "traj")
+                   if not isinstance(saved, dict) or k not in saved]
+        if missing:
+            raise CheckpointError(f"checkpoint {str(resume_from)!r} is not a game-run checkpoint (missing {missing})")
+        game.load_state_dict(saved["game"])
+        optimizer.load_state_dict(saved["optimizer"], game)
+        first = saved["t"] + 1
+        eval_steps, values, norms = list(saved["eval_steps"]), list(saved["values"]), list(saved["norms"])
+        traj = [np.asarray(x) for x in saved["traj"]]
+        elapsed, status, taken = float(saved["elapsed"]), "ok", saved["t"]
+    else:
+        eval_steps, values, norms, traj = [0], [metric_fn(game)], [], []
+        if record_trajectory:
+            traj.append(game.get_flat().cpu().numpy())
+        elapsed, status, taken = 0.0, "ok", 0
+
+    def save(t):
+        import torch
+
+        from .._io import atomic_write_with
+
+        payload = {"game": game.state_dict(), "optimizer": optimizer.state_dict(), "t": t, "elapsed": elapsed,
+                   "eval_steps": list(eval_steps), "values": [float(v) for v in values],
+                   "norms": [float(v) for v in norms], "traj": [torch.as_tensor(x) for x in traj]}
+        atomic_write_with(checkpoint_path, lambda tmp: torch.save(payload, tmp))
+
+    iterator = range(first, n_steps + 1)
     if progress:
         from tqdm.auto import tqdm
 
@@ -179,7 +221,12 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
         last = t == n_steps
         if t % eval_every == 0 or last:
             eval_steps.append(t)
-            values.append(metric_fn(game))
+            try:
+                values.append(metric_fn(game))
+            except NonFiniteError as exc:  # e.g. samples that overflowed to inf: a clean ending, not a crash
+                values.append(math.nan)
+                status = f"non_finite at step {t} (metric: {exc})"
+                break
             if stop_below is not None and values[-1] <= stop_below:
                 status = f"converged at step {t}"
                 break
@@ -189,6 +236,8 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
         if not math.isfinite(record.field_norm) or record.field_norm > diverge_above:
             status = f"diverged at step {t}"
             break
+        if checkpoint_every and t % checkpoint_every == 0:
+            save(t)
     return RunResult(name or getattr(optimizer, "name", type(optimizer).__name__), int(seed), taken, metric_name,
                      np.asarray(eval_steps), np.asarray(values, dtype=float), np.asarray(norms, dtype=float),
                      elapsed / max(taken, 1), status, np.asarray(traj) if record_trajectory else None)
