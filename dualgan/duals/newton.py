@@ -405,7 +405,7 @@ def problem_result(problem: LinearDual, lam, slack, iterations, seconds, code, m
     w_norm = float(torch.linalg.vector_norm(torch.as_tensor(w)))
     bound = math.sqrt(2 * max(gap, 0.0) / problem.C) if math.isfinite(gap) else float("nan")
     floor = None
-    if not (gap <= tol and bound <= w_rtol * w_norm) and code in ("stalled", "converged"):
+    if not (gap <= tol and bound <= w_rtol * w_norm) and math.isfinite(gap) and code != "max_iter":
         ops = ops_for(problem.device)
         cv = lambda t: ops.to_backend(torch.as_tensor(t, dtype=torch.float64, device=problem.device))  # noqa: E731
         floor = rounding_level(ops, cv(problem.G), cv(problem.a), problem.C, cv(w), cv(lam), problem.loss, b=b)
@@ -422,9 +422,12 @@ def _status(code: str, message: str, gap: float, tol: float, bound: float, w_rto
             iterations: int, floor: float | None = None, C: float = 1.0) -> Status:
     """The typed status of a solve from its certificate (see :func:`problem_result`)."""
     facts = f"gap {gap:.3g} (tol {tol:.3g}), ||w - w*|| <= {bound:.3g} (w_rtol * ||w|| = {w_rtol * w_norm:.3g})"
-    if floor is not None and (floor > tol or math.sqrt(2 * floor / C) > w_rtol * w_norm):
+    limited = floor is not None and (floor > tol or math.sqrt(2 * floor / C) > w_rtol * w_norm)
+    if limited:
         facts += (f"; float64 rounding alone gives a gap of about {floor:.3g} here (||w - w*|| <= "
                   f"{math.sqrt(2 * floor / C):.3g}): the tolerances ask for more than float64 can certify")
+        if code in ("numerical_error", "non_finite"):  # a breakdown past that floor: the best pair stands
+            return Status(StatusCode.STALLED, f"{facts}; the method then stopped: {message}")
     if not (math.isfinite(gap) and math.isfinite(w_norm)):
         return Status(StatusCode.NON_FINITE, message or f"non-finite certificate: {facts}")
     if gap <= tol and bound <= w_rtol * w_norm:
