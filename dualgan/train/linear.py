@@ -152,8 +152,20 @@ class LinearGANTrainer:
         ``record_lambdas_at`` lists iterations whose normalised dual variables
         :math:`\\lambda_i/a_i` are attached to the history as arrays
         ``"lambda_real@t"`` / ``"lambda_fake@t"``; a checkpoint is written to
-        ``checkpoint_path`` every ``checkpoint_every`` iterations and at the end.
+        ``checkpoint_path`` (folder checked before training, written atomically)
+        every ``checkpoint_every`` iterations and at the end.
+
+        How a run ends is :attr:`status` (a :class:`~dualgan.status.Status`,
+        also in ``history.meta["status"]``): ``SUCCESS``; ``NON_FINITE`` with
+        ``"non-finite samples at iteration k"`` (or features, gradient, ...)
+        when a NaN or inf appears: the trainer keeps its last finite state,
+        which the final checkpoint holds; ``NUMERICAL_ERROR`` when a dual solve
+        fails; ``ERROR`` / ``INTERRUPTED`` when an exception or Ctrl-C ends the
+        run: it is re-raised after the checkpoint is written, unless it struck
+        inside an iteration, where the last periodic checkpoint is kept.
         """
+        if checkpoint_path is not None:
+            handler_state_dict(self.constraint)  # a handler that cannot be checkpointed fails now, not at the end
         iterations = check_int(iterations, "iterations", low=0)
         checkpoint_every = check_int(checkpoint_every, "checkpoint_every", low=0)
         if checkpoint_every and checkpoint_path is None:
@@ -169,11 +181,13 @@ class LinearGANTrainer:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=iterations, initial=min(self.iteration, iterations), desc=self.kind, leave=False)
-        raised = None
+        raised, mid_iteration = None, False
         try:
             while self.iteration < iterations:
                 t0 = time.perf_counter()
+                mid_iteration = True  # an exception inside an iteration leaves a half-updated trainer
                 row = self._iterate(sampler, self.iteration in record_at)
+                mid_iteration = False
                 self._elapsed += time.perf_counter() - t0
                 if row is None:  # _iterate set a failure status
                     break
@@ -204,7 +218,8 @@ class LinearGANTrainer:
             if bar is not None:
                 bar.close()
         self.history.set_meta("status", str(self.status))
-        if checkpoint_path is not None:
+        if checkpoint_path is not None and not (raised is not None and mid_iteration):
+            # after an exception inside an iteration the last periodic checkpoint (consistent) is kept
             self.save_checkpoint(checkpoint_path)
         if raised is not None:
             raise raised

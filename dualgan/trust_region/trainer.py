@@ -188,6 +188,7 @@ class TrustRegionGAN:
             raise ValueError(f"callback must be a callable (trainer, iteration) or None, got {type(callback).__name__}")
         if checkpoint_path is not None:
             checkpoint_path = check_writable_path(checkpoint_path, "checkpoint_path")
+            handler_state_dict(self.constraint)  # a handler that cannot be checkpointed fails now
         draw = self._sampler(data)
         if history is None:
             if self.history is None:
@@ -202,9 +203,11 @@ class TrustRegionGAN:
             iterator = tqdm(iterator, desc=f"TrustRegionGAN[{self.model}]")
         self.status = Status(StatusCode.RUNNING, f"running from iteration {start_row}")
         status, raised = Status(StatusCode.SUCCESS, f"completed {iterations} rounds"), None
+        mid_round = False  # an exception inside a round leaves weights half-updated: not checkpointed
         try:
             for it in iterator:
                 k = start_row + it
+                mid_round = True
                 real = draw(batch_size).to(device=self.device, dtype=self.dtype)
                 if not bool(torch.isfinite(real).all()):
                     status = Status(StatusCode.NON_FINITE, f"non-finite data samples at iteration {k}")
@@ -231,6 +234,7 @@ class TrustRegionGAN:
                     row.update(constraint_mean_violation=state.mean_violation,
                                constraint_max_violation=state.max_violation, penalty_weight=state.penalty_weight)
                 hist.append(**row)
+                mid_round = False
                 if callback is not None:
                     callback(self, len(hist))
                 if progress:
@@ -240,12 +244,13 @@ class TrustRegionGAN:
                     self.save_checkpoint(checkpoint_path)
         except KeyboardInterrupt as exc:
             status, raised = Status(StatusCode.INTERRUPTED, f"interrupted at iteration {len(hist)}"), exc
-        except Exception as exc:  # noqa: BLE001 - recorded, checkpointed, re-raised
+        except Exception as exc:  # noqa: BLE001 - recorded, checkpointed (between rounds), re-raised
             status = Status(StatusCode.ERROR, f"{type(exc).__name__} at iteration {len(hist)}: {exc}")
             raised = exc
         self.status = status
         hist.set_meta("status", str(status))
-        if checkpoint_path is not None:
+        if checkpoint_path is not None and not (raised is not None and mid_round):
+            # after an exception inside a round the last periodic checkpoint (a consistent state) is kept
             self.save_checkpoint(checkpoint_path)
         if raised is not None:
             raise raised

@@ -378,3 +378,54 @@ def test_issue_input_augmented_lagrangian_resume_at_iteration_6(tmp_path):
     for p, q in zip(straight.generator.parameters(), resumed.generator.parameters()):
         assert torch.equal(p, q)
     _same_history(resumed.history, straight.history)
+
+
+def test_exception_inside_an_iteration_keeps_the_last_consistent_checkpoint(tmp_path):
+    class Boom(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = _gen()
+            self.calls, self.fail_at = 0, None
+
+        def forward(self, z):
+            self.calls += 1
+            if self.fail_at is not None and self.calls >= self.fail_at:
+                raise RuntimeError("generator crashed")
+            return self.net(z)
+
+    gen = Boom()
+    gan = StandardLinearGAN(gen, _feats(), C=1e-3, noise_dim=2, batch_size=8, seed=0)
+
+    def arm(tr, it):
+        if it == 2:
+            gen.fail_at = gen.calls + 2  # inside the next iteration, after the discriminator step
+
+    ck = tmp_path / "ck.pt"
+    with pytest.raises(RuntimeError, match="generator crashed"):
+        gan.fit(DATA, 5, checkpoint_path=ck, checkpoint_every=1, callback=arm)
+    assert gan.status.code is StatusCode.ERROR
+    back = StandardLinearGAN(Boom(), _feats(), C=1e-3, noise_dim=2, batch_size=8, seed=0).load_checkpoint(ck)
+    assert back.iteration == 2 and back.status.code is StatusCode.RUNNING  # the periodic one, consistent
+
+
+def test_handler_without_state_dict_fails_before_training(tmp_path):
+    class Legacy:
+        def wrap_generator(self, g):
+            return g
+
+        def penalty(self, s):
+            return s.new_zeros(())
+
+        def update(self, s):
+            return None
+
+        def state(self, s):
+            from dualgan.constraints.base import ConstraintState
+            return ConstraintState(0.0, 0.0)
+
+    gan = StandardLinearGAN(_gen(), _feats(), C=1e-3, noise_dim=2, batch_size=8, constraint=Legacy())
+    with pytest.raises(ValueError, match="has no state_dict"):
+        gan.fit(DATA, 3, checkpoint_path=tmp_path / "ck.pt")
+    assert gan.iteration == 0
+    gan.fit(DATA, 2)  # without checkpoints it trains
+    assert gan.status.success
