@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .._checks import check_choice, check_positive
+from .._checks import check_choice, check_int, check_positive
 from ..losses import LOSSES, get_loss
 from ..metrics import CoverageReport, mode_coverage
 from ..regularizers import R1
@@ -69,8 +69,7 @@ class ConstrainedMixture:
 
     def sample(self, n: int, generator: torch.Generator | None = None, dtype=torch.float32, device=None):
         """Draw ``n`` samples (float64 arithmetic, then cast)."""
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
+        n = check_int(n, "n", low=1)
         labels = torch.randint(self.n_modes, (n,), generator=generator)
         eps = torch.randn(n, self.bases.shape[2], 1, generator=generator, dtype=torch.float64)
         x = self.centers[labels] + self.std * (self.bases[labels] @ eps)[..., 0]
@@ -194,8 +193,7 @@ def train_constrained(data: ConstrainedMixture, handler=None, steps: int = 2000,
     check_positive(lr, "lr")
     for arg, val in (("steps", steps), ("batch_size", batch_size), ("noise_dim", noise_dim), ("hidden", hidden),
                      ("n_eval", n_eval), ("record_every", record_every)):
-        if not isinstance(val, int) or val < 1:
-            raise ValueError(f"{arg} must be a positive integer, got {val!r}")
+        check_int(val, arg, low=1)
     handler = NoConstraint() if handler is None else handler
     torch.manual_seed(seed)
     data_gen = torch.Generator().manual_seed(seed + 1)

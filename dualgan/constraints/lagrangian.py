@@ -38,7 +38,7 @@ import math
 import torch
 from torch import nn
 
-from .._checks import check_positive
+from .._checks import check_int, check_positive
 from .base import ConstraintState
 from .projection import flatten_samples, state_of
 from .sets import AffineSubspace, HyperplaneUnion, as_constraint_set
@@ -80,9 +80,7 @@ class AugmentedLagrangian:
         self.rho_max = check_positive(rho_max, "rho_max")
         if self.rho_max < self.rho:
             raise ValueError(f"rho_max ({rho_max!r}) must be >= rho ({rho!r})")
-        if not isinstance(check_every, int) or check_every < 1:
-            raise ValueError(f"check_every must be a positive integer, got {check_every!r}")
-        self.check_every = check_every
+        self.check_every = check_int(check_every, "check_every", low=1)
         self.decrease = check_positive(decrease, "decrease")
         if self.decrease > 1:
             raise ValueError(f"decrease must lie in (0, 1], got {decrease!r}")

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import torch
 
+from .._checks import check_number
 from .schedules import Schedule, as_schedule
 
 __all__ = [
@@ -175,9 +176,7 @@ class GradientPenalty:
 class _NormTargetPenalty(GradientPenalty):
     def __init__(self, weight, target: float, one_sided: bool, generator):
         super().__init__(weight)
-        target = float(target)
-        if not target >= 0 or target == float("inf"):
-            raise ValueError(f"target (the gradient-norm target k) must be finite and >= 0, got {target!r}")
+        target = check_number(target, "target (the gradient-norm target k)", low=0.0)
         self.target = target
         self.one_sided = bool(one_sided)
         self.generator = generator
@@ -287,9 +286,7 @@ class LocalGradientPenalty(_NormTargetPenalty):
     def __init__(self, weight: float = 10.0, target: float = 1.0, scale: float = 0.5, one_sided: bool = False,
                  generator: torch.Generator | None = None):
         super().__init__(weight, target, one_sided, generator)
-        scale = float(scale)
-        if not scale >= 0 or scale == float("inf"):
-            raise ValueError(f"scale (the perturbation size c) must be finite and >= 0, got {scale!r}")
+        scale = check_number(scale, "scale (the perturbation size c)", low=0.0)
         self.scale = scale
 
     def perturbed(self, x_real: torch.Tensor) -> torch.Tensor:

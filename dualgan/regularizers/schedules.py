@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from .._checks import check_positive
+from .._checks import check_int, check_number, check_positive
 
 __all__ = ["Schedule", "ConstantSchedule", "ExponentialAnnealing"]
 
@@ -58,8 +58,7 @@ class Schedule:
         ValueError
             If ``n`` is not a non-negative integer.
         """
-        if not isinstance(n, int) or n < 0:
-            raise ValueError(f"n must be a non-negative integer number of steps, got {n!r}")
+        n = check_int(n, "n (steps to advance)", low=0)
         self.step_count += n
         return self.current
 
@@ -149,9 +148,7 @@ class ExponentialAnnealing(Schedule):
     def __init__(self, initial: float, total_steps: int, final_ratio: float = 0.01):
         super().__init__()
         self.initial = check_positive(initial, "initial")
-        if not isinstance(total_steps, int) or total_steps < 1:
-            raise ValueError(f"total_steps must be a positive integer (the length of the run), got {total_steps!r}")
-        self.total_steps = total_steps
+        self.total_steps = check_int(total_steps, "total_steps (the length of the run)", low=1)
         self.final_ratio = check_positive(final_ratio, "final_ratio")
         if self.final_ratio > 1:
             raise ValueError(f"final_ratio must be in (0, 1] for a decay, got {final_ratio!r}")
@@ -184,16 +181,8 @@ def as_schedule(weight, name: str) -> Schedule:
 
 
 def _check_step(step) -> int:
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise ValueError(f"step must be a non-negative integer (the iteration count), got {step!r}")
-    return step
+    return check_int(step, "step (the iteration count)", low=0)
 
 
 def _check_nonnegative(value, name: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a non-negative number or a Schedule, got {value!r}") from exc
-    if not math.isfinite(v) or v < 0:
-        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
-    return v
+    return check_number(value, name, low=0.0)

@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
-from .._checks import check_positive
+from .._checks import check_int, check_number, check_positive
 
 __all__ = ["apply_spectral_norm", "remove_spectral_norm", "clip_weights", "WeightClipper"]
 
@@ -59,8 +59,8 @@ def apply_spectral_norm(module: nn.Module, layer_types=DEFAULT_LAYER_TYPES, n_po
     """
     if not isinstance(module, nn.Module):
         raise ValueError(f"module must be a torch.nn.Module, got {type(module).__name__}")
-    if not isinstance(n_power_iterations, int) or n_power_iterations < 1:
-        raise ValueError(f"n_power_iterations must be a positive integer, got {n_power_iterations!r}")
+    n_power_iterations = check_int(n_power_iterations, "n_power_iterations", low=1)
+    eps = check_number(eps, "eps", low=0.0, low_open=True)
     matched = 0
     for layer in list(module.modules()):
         if isinstance(layer, tuple(layer_types)) and getattr(layer, "weight", None) is not None:

@@ -46,13 +46,15 @@ def mlp_generator(noise_dim: int = 2, out_dim: int = 2, size: str = "small", see
             raise ValueError("pass output_gain or output_std, not both (output_std calibrates the output layer)")
         if not (isinstance(output_std, (int, float)) and math.isfinite(output_std) and output_std > 0):
             raise ValueError(f"output_std must be a positive finite number, got {output_std!r}")
-    if not (isinstance(output_gain, (int, float)) and output_gain > 0):
-        raise ValueError(f"output_gain must be a positive number, got {output_gain!r}")
+    from .._checks import check_positive
+
+    output_gain = check_positive(output_gain, "output_gain")
     if size not in GENERATOR_SIZES:
         raise ValueError(f"unknown generator size {size!r}; choose one of {sorted(GENERATOR_SIZES)}")
-    for name, v in (("noise_dim", noise_dim), ("out_dim", out_dim)):
-        if not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    from .._checks import check_int
+
+    noise_dim = check_int(noise_dim, "noise_dim", low=1)
+    out_dim = check_int(out_dim, "out_dim", low=1)
     state = torch.random.get_rng_state()
     if seed is not None:
         torch.manual_seed(int(seed))

@@ -818,9 +818,7 @@ class StandardLinearGAN(LinearGANTrainer):
                  noise: str = "normal", constraint=None, seed: int = 0, disc_lr: float = 1e-2,
                  disc_steps: int = 1, generator_loss: str = "minimax"):
         self.disc_lr = check_positive(disc_lr, "disc_lr")
-        if not isinstance(disc_steps, int) or disc_steps < 1:
-            raise ValueError(f"disc_steps must be a positive integer, got {disc_steps!r}")
-        self.disc_steps = disc_steps
+        self.disc_steps = check_int(disc_steps, "disc_steps", low=1)
         self.generator_loss = check_choice(generator_loss, "generator_loss", ("minimax", "non_saturating"))
         super().__init__(generator, features, C, noise_dim=noise_dim, batch_size=batch_size, mode=mode, lr=lr,
                          beta1=beta1, noise=noise, constraint=constraint, seed=seed)

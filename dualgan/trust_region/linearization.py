@@ -56,6 +56,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, jvp, vjp, vmap
 
+from .._checks import check_int
 from .factorised import factorised_pass
 
 __all__ = ["ScoreLinearization", "ScoreFunction", "score_linearization", "score_vjp", "LINEARIZATION_METHODS",
@@ -196,8 +197,7 @@ def score_linearization(module: nn.Module | ScoreFunction, inputs: torch.Tensor,
         raise ValueError("inputs must be a non-empty tensor with the batch along dimension 0")
     if not math.isfinite(float(memory_mb)) or memory_mb <= 0:
         raise ValueError(f"memory_mb must be a positive number of MiB, got {memory_mb!r}")
-    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive integer (Jacobian rows held at once), got {chunk_size!r}")
+    chunk_size = check_int(chunk_size, "chunk_size (Jacobian rows held at once)", low=1, allow_none=True)
     N = int(inputs.shape[0])
     part = None
     if method == "auto":
