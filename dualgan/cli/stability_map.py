@@ -58,6 +58,7 @@ def register(sub) -> None:
     p.add_argument("--init", default=None,
                    help="dirac: initial points uniform in [A, B]^2 as A:B (default 0.5:1.5, compare-optimizers' starts)")
     p.add_argument("--out", default="stability_map", help="output folder (default ./stability_map)")
+    p.add_argument("--workers", type=int, default=1, help="processes running optimisers in parallel (default 1)")
     p.add_argument("--progress", action="store_true", help="tqdm progress bar over optimisers")
     p.set_defaults(func=run, _parser=p)
 
@@ -82,6 +83,8 @@ def run(args) -> int:
         parser.error(f"--reg-weight must be a finite number >= 0, got {args.reg_weight}")
     if not (math.isfinite(args.clip) and args.clip > 0):
         parser.error(f"--clip must be a finite number > 0, got {args.clip}")
+    if args.workers < 1:
+        parser.error(f"--workers must be a positive integer, got {args.workers}")
     if args.size < 1:
         parser.error(f"--size must be a positive integer, got {args.size}")
     init = (0.5, 1.5)
@@ -108,7 +111,7 @@ def run(args) -> int:
     print(f"stability map: {game.name}; optimizers {names}; {len(lrs)} step sizes x {len(coefs)} coefficients x "
           f"{args.seeds} seeds x {args.steps} steps; base {args.base}")
     result = stability_map(game, names, lrs, coefs, range(args.seeds), args.steps, base=args.base,
-                           progress=args.progress)
+                           progress=args.progress, workers=args.workers)
     os.makedirs(args.out, exist_ok=True)
     table = result.format()
     print(table)

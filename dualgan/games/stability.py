@@ -357,10 +357,57 @@ class StabilityMap:
         return str(path)
 
 
+_FORK_STATE: dict = {}
+
+
+def _fork_job(index):
+    torch.set_num_threads(1)
+    st = _FORK_STATE
+    name, Z0, lr_cells, coefs, n_steps = st["jobs"][index]
+    return batched_run(st["game"], name, Z0, lr_cells, coefs, n_steps, **st["kwargs"])
+
+
+def _run_jobs(fgame, jobs, kwargs, workers, progress):
+    """Each job is one optimiser's batched run; in this process or in ``workers`` forked processes."""
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), desc="stability map")
+    try:
+        if workers == 1 or len(jobs) == 1:
+            runs = []
+            for name, Z0, lr_cells, coefs, n_steps in jobs:
+                runs.append(batched_run(fgame, name, Z0, lr_cells, coefs, n_steps, **kwargs))
+                if bar is not None:
+                    bar.update()
+            return runs
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        if "fork" not in mp.get_all_start_methods():
+            raise ValueError("workers > 1 needs the 'fork' start method (not available on this platform); use workers=1")
+        _FORK_STATE.update(game=fgame, jobs=jobs, kwargs=kwargs)
+        try:
+            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("fork")) as pool:
+                futures = [pool.submit(_fork_job, i) for i in range(len(jobs))]
+                runs = []
+                for f in futures:
+                    runs.append(f.result())
+                    if bar is not None:
+                        bar.update()
+                return runs
+        finally:
+            _FORK_STATE.clear()
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 def stability_map(game, optimizers=BATCHABLE_OPTIMIZERS, lrs=(0.1,), coefficients=(1.0,), seeds=(0,),
                   n_steps: int = 1000, *, base="sgd", base_kwargs: dict | None = None, align: bool = True,
                   eps: float = 0.1, diverge_above: float = 1e12, rate_window: float = 0.5,
-                  progress: bool = False) -> StabilityMap:
+                  progress: bool = False, workers: int = 1) -> StabilityMap:
     r"""Run every optimiser on a grid of step sizes x coefficients x seeds, batched, with the exact local rates.
 
     Parameters
@@ -392,6 +439,10 @@ def stability_map(game, optimizers=BATCHABLE_OPTIMIZERS, lrs=(0.1,), coefficient
         Fraction of the run (its end) over which the rate is measured.
     progress : bool, default False
         tqdm bar over optimisers.
+    workers : int, default 1
+        Processes that run the optimisers in parallel (forked from this one,
+        one torch thread each; every optimiser's cells stay one batch). 1 runs
+        them here, one after another. Fork is unavailable on Windows: use 1 there.
 
     Returns
     -------
@@ -405,6 +456,8 @@ def stability_map(game, optimizers=BATCHABLE_OPTIMIZERS, lrs=(0.1,), coefficient
         Bad grids or seeds (the message names the argument).
     """
     t_start = time.perf_counter()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer (processes), got {workers!r}")
     fgame = as_functional(game)
     if isinstance(optimizers, str):
         optimizers = [optimizers]
@@ -446,16 +499,12 @@ def stability_map(game, optimizers=BATCHABLE_OPTIMIZERS, lrs=(0.1,), coefficient
         if not bool(torch.isfinite(J).all()):
             notes.append("the Jacobian at the equilibrium is not finite")
             J = None
-    iterator = list(enumerate(optimizers))
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(iterator, desc="stability map")
-    for o, name in iterator:
+    kwargs = dict(base=base, base_kwargs=base_kwargs, align=align, eps=eps, diverge_above=diverge_above,
+                  rate_window=rate_window, seeds=seed_cells)
+    jobs = [(name, Z0, lr_cells, coef_cells if COEFFICIENTS[name] else None, n_steps) for name in optimizers]
+    runs = _run_jobs(fgame, jobs, kwargs, workers, progress)
+    for o, (name, run) in enumerate(zip(optimizers, runs)):
         coef_name = COEFFICIENTS[name]
-        run = batched_run(fgame, name, Z0, lr_cells, coef_cells if coef_name else None, n_steps, base=base,
-                          base_kwargs=base_kwargs, align=align, eps=eps, diverge_above=diverge_above,
-                          rate_window=rate_window, seeds=seed_cells)
         out["final_distance"][o] = run.final_distance.reshape(L, C, S)
         out["final_field_norm"][o] = run.final_field_norm.reshape(L, C, S)
         out["measured_rate"][o] = run.measured_rate.reshape(L, C, S)

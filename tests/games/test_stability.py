@@ -240,3 +240,14 @@ def test_stability_map_of_a_mixture_gan_reports_field_norms_and_no_exact_rate():
 
     one = batched_run(g, "simultaneous", g.start(0).reshape(1, -1), 0.01, None, 10, seeds=[0])
     assert np.allclose(one.final_field_norm[0], m.final_field_norm[0, 0, 0, 0], rtol=1e-13)
+
+
+def test_stability_map_in_two_forked_processes_equals_the_serial_map_bit_for_bit():
+    g = dirac_functional("minimax", [R1(1.0)])
+    args = (g, ["simultaneous", "sga", "cgd"], [0.05, 0.5, 2.0], [0.5, 2.0], [0, 1], 60)
+    serial, forked = stability_map(*args, workers=1), stability_map(*args, workers=2)
+    for field in ("final_distance", "final_field_norm", "measured_rate", "exact_rate"):
+        assert np.array_equal(getattr(serial, field), getattr(forked, field), equal_nan=True), field
+    assert np.array_equal(serial.diverged, forked.diverged)
+    with pytest.raises(ValueError, match="workers"):
+        stability_map(*args, workers=0)
