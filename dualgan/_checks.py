@@ -6,6 +6,7 @@ how to fix it; nothing downstream ever sees NaN, inf or a wrong shape.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -157,10 +158,13 @@ def check_number(value: Any, name: str, *, low: float | None = None, high: float
         value = value.item()
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
-    if isinstance(value, (bool, np.bool_)) or isinstance(value, (complex, np.complexfloating)) or \
-            not isinstance(value, (int, float, np.integer, np.floating)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be {want}, got {value!r} ({type(value).__name__})")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # an integer beyond the float range
+        raise ValueError(f"{name} must be {fin}{rng or 'within the float range'}, got an integer with "
+                         f"{len(str(abs(int(value))))} digits") from None
     if math.isnan(v) or (math.isinf(v) and not allow_inf) or \
             (low is not None and (v < low or (low_open and v == low))) or \
             (high is not None and (v > high or (high_open and v == high))):
@@ -203,7 +207,7 @@ def check_int(value: Any, name: str, *, low: int | None = None, high: int | None
         want = "a non-negative integer"
     else:
         want = f"an integer{' ' + rng if rng else ''}"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} must be {want}, got {value!r} ({type(value).__name__})")
     v = int(value)
     if (low is not None and v < low) or (high is not None and v > high):

@@ -97,7 +97,7 @@ class TrustRegionGAN:
             raise ValueError(f"unknown model {model!r}; choose one of {list(TRAINER_MODELS)}")
         latent_dim = check_int(latent_dim, "latent_dim", low=1)
         generator_steps = check_int(generator_steps, "generator_steps", low=1)
-        seed = check_int(seed, "seed", low=0)
+        seed = check_int(seed, "seed", low=0, high=2 ** 63 - 1)
         C = check_positive(C, "C")
         generator_lr = check_positive(generator_lr, "generator_lr")
         discriminator_lr = check_positive(discriminator_lr, "discriminator_lr")

@@ -73,3 +73,16 @@ def test_linear_dual_refuses_C_true_and_complex_features():
         LinearDual(np.ones((3, 2)), np.zeros((3, 2)), C=True)
     with pytest.raises(ValueError, match="complex"):
         LinearDual(np.ones((3, 2)) * (1 + 1j), np.zeros((3, 2)), C=1.0)
+
+
+def test_integers_beyond_the_float_range_and_fractions():
+    from fractions import Fraction
+
+    with pytest.raises(ValueError, match="x must be finite and > 0, got an integer with 401 digits"):
+        check_positive(10 ** 400, "x")
+    assert check_number(Fraction(1, 4), "x") == 0.25
+    with pytest.raises(ValueError, match="seed must be"):
+        from dualgan.train import DualLinearGAN, mlp_generator
+        from dualgan.features import RBF
+
+        DualLinearGAN(mlp_generator(), RBF(torch.zeros(3, 2)), noise_dim=2, seed=2 ** 64)
