@@ -303,7 +303,7 @@ class StabilityMap:
         return "\n".join(lines)
 
     def plot(self, path) -> str:
-        """PNG: one column per optimiser, measured median rate (top, black: diverged) over exact spectral radius (bottom).
+        """PNG: one column per optimiser, median measured rate (top; black: a seed diverged) over exact radius (bottom).
 
         Axes: coefficient (x) and log10 step size (y); colour: rate per step,
         white at 1, blue below (converging), red above. Black lines: the edge
