@@ -155,6 +155,7 @@ class FunctionalGame:
         ``Z (B, n) -> Z`` applied after every complete step (WGAN's weight
         clipping), as :meth:`dualgan.games.Game.after_step`.
     dtype : torch.dtype, default torch.float64
+        Floating-point type of the parameters and the arithmetic (float64 for correctness checks).
     sample_batch : callable, optional
         For games that draw a batch every step: ``sample_batch(generator) ->
         tuple of tensors``, one batch drawn from a seeded ``torch.Generator``;
@@ -233,7 +234,13 @@ class FunctionalGame:
         return out
 
     def start(self, seed: int) -> torch.Tensor:
-        """The initial point of ``seed`` (shape ``(n,)``, :attr:`dtype`)."""
+        """The initial point of ``seed`` (shape ``(n,)``, :attr:`dtype`).
+
+        Parameters
+        ----------
+        seed : int
+            The seed (see ``initial_point``).
+        """
         if self.initial_point is not None:
             z = torch.as_tensor(self.initial_point(int(seed)), dtype=self.dtype).reshape(-1)
         else:
@@ -247,7 +254,15 @@ class FunctionalGame:
 
     # ------------------------------------------------------------------ torch.func path
     def field_one(self, z: torch.Tensor, *data) -> torch.Tensor:
-        r""":math:`v(z)` at one point ``z`` of shape ``(n,)`` (and one batch ``data``) by ``torch.func.jacrev``."""
+        r""":math:`v(z)` at one point by ``torch.func.jacrev`` of the losses (shape ``(n,)``).
+
+        Parameters
+        ----------
+        z : torch.Tensor of shape (n,)
+            The parameters.
+        *data : torch.Tensor
+            One batch, for games with :attr:`sample_batch`.
+        """
         grads = torch.func.jacrev(lambda zz: self._checked_losses(zz, *data))(z)   # (k, n): row i = grad of L_i
         return grads.gather(0, self._owner.to(z.device).unsqueeze(0)).squeeze(0)
 
@@ -259,18 +274,37 @@ class FunctionalGame:
         return out
 
     def reference_field(self, Z: torch.Tensor, data=()) -> torch.Tensor:
-        """:math:`v` for a batch ``Z`` of shape ``(B, n)`` by ``torch.func`` (``vmap`` of :meth:`field_one`).
+        """:math:`v` for a batch ``Z`` by ``torch.func`` (``vmap`` of :meth:`field_one`), shape ``(B, n)``.
 
-        ``data``: per-row batches (a tuple of tensors with leading dimension B) for games with :attr:`sample_batch`.
+        Parameters
+        ----------
+        Z : torch.Tensor of shape (B, n)
+            Parameter vectors, one per row.
+        data : tuple of torch.Tensor, default ()
+            Per-row batches (leading dimension B) for games with :attr:`sample_batch`; empty otherwise.
         """
         return torch.func.vmap(self.field_one)(Z, *data)
 
     def reference_jacobian(self, Z: torch.Tensor, data=()) -> torch.Tensor:
-        """:math:`J` for a batch ``Z`` of shape ``(B, n)`` by ``torch.func`` (``vmap`` of ``jacfwd``): ``(B, n, n)``."""
+        """:math:`J` for a batch ``Z`` by ``torch.func`` (``vmap`` of ``jacfwd``), shape ``(B, n, n)``.
+
+        Parameters
+        ----------
+        Z : torch.Tensor of shape (B, n)
+            Parameter vectors, one per row.
+        data : tuple of torch.Tensor, default ()
+            Per-row batches (leading dimension B) for games with :attr:`sample_batch`; empty otherwise.
+        """
         return torch.func.vmap(torch.func.jacfwd(self.field_one))(Z, *data)
 
     def jacobian_at(self, z: torch.Tensor | None = None) -> torch.Tensor:
-        """:math:`J` at one point (default: :attr:`equilibrium`) by ``torch.func.jacfwd`` of the field, ``(n, n)``."""
+        """:math:`J` at one point by ``torch.func.jacfwd`` of the field, shape ``(n, n)``.
+
+        Parameters
+        ----------
+        z : torch.Tensor of shape (n,), optional
+            The point; default :attr:`equilibrium` (a ValueError if the game declares none).
+        """
         if z is None:
             if self.equilibrium is None:
                 raise ValueError(f"game {self.name!r} declares no equilibrium; pass the point z")
@@ -280,22 +314,58 @@ class FunctionalGame:
 
     # ------------------------------------------------------------------ batched oracles (fast path if given)
     def field(self, Z: torch.Tensor, data=()) -> torch.Tensor:
-        """:math:`v` at every row of ``Z`` ``(B, n)``: the closed form if the game has one, else ``torch.func``."""
+        """:math:`v` at every row of ``Z``: the closed form if the game has one, else ``torch.func``; ``(B, n)``.
+
+        Parameters
+        ----------
+        Z : torch.Tensor of shape (B, n)
+            Parameter vectors, one per row.
+        data : tuple of torch.Tensor, default ()
+            Per-row batches (leading dimension B) for games with :attr:`sample_batch`; empty otherwise.
+        """
         return self.fast_field(Z) if self.fast_field is not None else self.reference_field(Z, data)
 
     def jacobian(self, Z: torch.Tensor, data=()) -> torch.Tensor:
-        """:math:`J` at every row of ``Z``: ``(B, n, n)`` (closed form if given, else ``torch.func``)."""
+        """:math:`J` at every row of ``Z``: ``(B, n, n)`` (closed form if given, else ``torch.func``).
+
+        Parameters
+        ----------
+        Z : torch.Tensor of shape (B, n)
+            Parameter vectors, one per row.
+        data : tuple of torch.Tensor, default ()
+            Per-row batches (leading dimension B) for games with :attr:`sample_batch`; empty otherwise.
+        """
         return self.fast_jacobian(Z) if self.fast_jacobian is not None else self.reference_jacobian(Z, data)
 
     def jvp(self, Z: torch.Tensor, U: torch.Tensor, data=()) -> torch.Tensor:
-        """:math:`J u` row by row (``torch.func.jvp`` of the field under ``vmap``, or the closed-form J)."""
+        """:math:`J u` row by row (``torch.func.jvp`` of the field under ``vmap``, or the closed-form J).
+
+        Parameters
+        ----------
+        Z : torch.Tensor of shape (B, n)
+            Parameter vectors, one per row.
+        U : torch.Tensor of shape (B, n)
+            Directions, one per row.
+        data : tuple of torch.Tensor, default ()
+            Per-row batches (leading dimension B) for games with :attr:`sample_batch`; empty otherwise.
+        """
         if self.fast_jacobian is not None:
             return _matvec(self.fast_jacobian(Z), U)
         return torch.func.vmap(lambda z, u, *d: torch.func.jvp(lambda zz: self.field_one(zz, *d), (z,), (u,))[1])(
             Z, U, *data)
 
     def vjp(self, Z: torch.Tensor, U: torch.Tensor, data=()) -> torch.Tensor:
-        r""":math:`J^\top u` row by row (``torch.func.vjp`` of the field under ``vmap``, or the closed-form J)."""
+        r""":math:`J^\top u` row by row (``torch.func.vjp`` of the field under ``vmap``, or the closed-form J).
+
+        Parameters
+        ----------
+        Z : torch.Tensor of shape (B, n)
+            Parameter vectors, one per row.
+        U : torch.Tensor of shape (B, n)
+            Directions, one per row.
+        data : tuple of torch.Tensor, default ()
+            Per-row batches (leading dimension B) for games with :attr:`sample_batch`; empty otherwise.
+        """
         if self.fast_jacobian is not None:
             return _rmatvec(self.fast_jacobian(Z), U)
         return torch.func.vmap(lambda z, u, *d: torch.func.vjp(lambda zz: self.field_one(zz, *d), z)[1](u)[0])(
@@ -352,6 +422,7 @@ def bilinear_functional(A, seed_scale: float = 1.0, dtype=torch.float64) -> Func
         ``BilinearGame(A, seed=seed)`` (x then y from ``torch.Generator().manual_seed(seed)``),
         so ``seed_scale=1`` starts exactly where the object game of that seed starts.
     dtype : torch.dtype, default torch.float64
+        Floating-point type of the parameters and the arithmetic (float64 for correctness checks).
 
     Returns
     -------
@@ -487,6 +558,7 @@ class ClippedDiracGAN(DiracGAN):
         self.clip_value = check_positive(clip_value, "clip_value")
 
     def after_step(self) -> None:
+        """Clip the discriminator's weight to ``[-clip_value, clip_value]`` (after the parent's hook)."""
         super().after_step()
         clip_weights(self.discriminator, self.clip_value)
 
@@ -527,6 +599,7 @@ def dirac_functional(loss="minimax", regularizers=(), clip: float | None = None,
         ``U = torch.rand(2, generator=torch.Generator().manual_seed(s))``
         (the defaults are ``dualgan compare-optimizers --game dirac*``'s starts).
     dtype : torch.dtype, default torch.float64
+        Floating-point type of the parameters and the arithmetic (float64 for correctness checks).
 
     Returns
     -------
@@ -684,6 +757,7 @@ def mixture_functional(mixture, loss="minimax", hidden: int = 8, depth: int = 2,
     mixture : dualgan.data.GaussianMixture
         The data (e.g. ``dualgan.data.ring(4)``).
     loss : str or GANLoss, default "minimax"
+        The GAN loss (:func:`dualgan.losses.get_loss`).
     hidden, depth, latent_dim, batch_size : int, default 8, 2, 2, 32
         As :class:`~dualgan.games.MixtureGAN`.
     regularizers : sequence, default ()
@@ -691,6 +765,7 @@ def mixture_functional(mixture, loss="minimax", hidden: int = 8, depth: int = 2,
         :class:`~dualgan.regularizers.JSRegularizer` with constant weights
         (input gradients by ``torch.func.grad``).
     dtype : torch.dtype, default torch.float64
+        Floating-point type of the parameters and the arithmetic (float64 for correctness checks).
 
     Returns
     -------
@@ -969,14 +1044,20 @@ class BatchedRun:
 
     Attributes
     ----------
-    optimizer, base : str
-        Optimiser name and base optimiser name.
-    lr, coefficient : ndarray of shape (B,)
-        Each cell's step size and the method's coefficient (NaN where it has none).
+    optimizer : str
+        Optimiser name.
+    base : str
+        Base optimiser name.
+    lr : ndarray of shape (B,)
+        Each cell's step size.
+    coefficient : ndarray of shape (B,)
+        Each cell's coefficient of the method (NaN where the method has none).
     final_params : ndarray of shape (B, n)
         The last iterate (the last finite one for a diverged cell).
-    initial_distance, final_distance : ndarray of shape (B,)
-        :math:`\|z - z^*\|_2` at the start and at the end (NaN if the game has no equilibrium).
+    initial_distance : ndarray of shape (B,)
+        :math:`\|z_0 - z^*\|_2` (NaN if the game has no equilibrium).
+    final_distance : ndarray of shape (B,)
+        :math:`\|z_T - z^*\|_2` at the last iterate (NaN if the game has no equilibrium).
     final_field_norm : ndarray of shape (B,)
         :math:`\|v\|_2` at the last iterate.
     measured_rate : ndarray of shape (B,)
@@ -1067,9 +1148,11 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
         (default 1), SGA's ``lam`` (default 1), extragradient's
         ``extrapolation`` (look-ahead step / lr, default 1); ignored by the others.
     n_steps : int, default 1000
+        Steps per cell.
     base : str, default "sgd"
         Base optimiser (:func:`functional_base`).
     base_kwargs : dict, optional
+        Its keyword arguments (:func:`functional_base`).
     align, eps : bool, float, default True, 0.1
         SGA's sign alignment and its :math:`\epsilon`, as :class:`~dualgan.games.SymplecticGradientAdjustment`.
     diverge_above : float, default 1e12

@@ -184,8 +184,35 @@ def local_rate(method: str, jacobian, lr, coefficient=None, player_sizes=None, *
 
     Below 1: the equilibrium attracts the iteration, the distance shrinks by
     this factor per step asymptotically; above 1: it repels (Mescheder,
-    Nowozin, Geiger, NeurIPS 2017, Proposition 3). Parameters as
-    :func:`local_update_map`; eigenvalues by LAPACK (``torch.linalg.eigvals``).
+    Nowozin, Geiger, NeurIPS 2017, Proposition 3). Eigenvalues by LAPACK
+    (``torch.linalg.eigvals``).
+
+    Parameters
+    ----------
+    method : str
+        As :func:`local_update_map`.
+    jacobian : array-like of shape (n, n)
+        The game Jacobian at the equilibrium.
+    lr : float or 1-D array of shape (L,)
+        Step sizes > 0.
+    coefficient : float or 1-D array of shape (C,), optional
+        The method's coefficient (default 1).
+    player_sizes : tuple of int, optional
+        Parameters per player (alternating GD, CGD).
+    align : bool, default True
+        SGA's sign alignment.
+    eps : float, default 0.1
+        SGA's alignment epsilon.
+
+    Returns
+    -------
+    numpy.ndarray of shape (L, C)
+        The spectral radius per step size and coefficient.
+
+    Raises
+    ------
+    ValueError
+        As :func:`local_update_map`.
     """
     M = local_update_map(method, jacobian, lr, coefficient, player_sizes, align=align, eps=eps)
     return torch.linalg.eigvals(M).abs().amax(dim=-1).numpy()
@@ -210,7 +237,9 @@ class StabilityMap:
     coefficients : ndarray of shape (C,)
         Coefficient values (the same axis for every optimiser).
     seeds : tuple of int
+        The seeds (initial points), last axis of the per-run arrays.
     n_steps : int
+        Steps per run.
     base : str
         Base optimiser.
     final_distance : ndarray of shape (O, L, C, S)
@@ -309,6 +338,16 @@ class StabilityMap:
         white at 1, blue below (converging), red above. Black lines: the edge
         of the cells where every seed converged (top) and the edge of the
         cells with exact rate below 1 (bottom).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Where to write the PNG.
+
+        Returns
+        -------
+        str
+            ``path``.
         """
         import matplotlib
 
@@ -428,13 +467,16 @@ def stability_map(game, optimizers=BATCHABLE_OPTIMIZERS, lrs=(0.1,), coefficient
     seeds : sequence of int, default (0,)
         Initial points :meth:`FunctionalGame.start` of each seed.
     n_steps : int, default 1000
+        Steps per run.
     base : str, default "sgd"
         Base optimiser (``"sgd"``, ``"adam"``, ``"rmsprop"``); the exact rate
         is computed for plain SGD only (NaN otherwise, with ``exact_note``).
     base_kwargs : dict, optional
+        Keyword arguments of the base optimiser (:func:`~dualgan.games.functional.functional_base`).
     align, eps : bool, float
         SGA's sign alignment and its :math:`\epsilon`.
     diverge_above : float, default 1e12
+        Cells whose :math:`\|v\|` or distance pass this are flagged as diverged and frozen.
     rate_window : float, default 0.5
         Fraction of the run (its end) over which the rate is measured.
     progress : bool, default False
