@@ -161,6 +161,10 @@ class FunctionalGame:
         tuple of tensors``, one batch drawn from a seeded ``torch.Generator``;
         ``losses(z, *batch)`` then takes it. :func:`batched_run` needs each
         cell's seed for such games.
+    no_local_analysis : str, optional
+        Why the linearisation at :attr:`equilibrium` does not describe the
+        game (e.g. the losses are not differentiable there); stability maps
+        then report no exact rate and give this reason. None: the analysis applies.
 
     Examples
     --------
@@ -186,6 +190,7 @@ class FunctionalGame:
     project: Callable | None = None
     dtype: torch.dtype = torch.float64
     sample_batch: Callable | None = None
+    no_local_analysis: str | None = None
     _owner: torch.Tensor = dc_field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -591,6 +596,8 @@ def dirac_functional(loss="minimax", regularizers=(), clip: float | None = None,
         constant weights (closed forms), :class:`~dualgan.regularizers.JSRegularizer`
         (``torch.func`` only). On the Dirac-GAN :math:`\nabla_x D = \psi`
         everywhere, so the penalties do not depend on the points they sample.
+        WGAN-GP and DRAGAN with a target k > 0 are not differentiable at
+        :math:`\psi = 0`: the game then sets ``no_local_analysis`` (no exact rate).
     clip : float, optional
         WGAN's weight clipping: :math:`\psi` is clipped to ``[-clip, clip]``
         after every step (object game: :class:`ClippedDiracGAN`).
@@ -694,12 +701,16 @@ def dirac_functional(loss="minimax", regularizers=(), clip: float | None = None,
         return ClippedDiracGAN(loss_obj, theta0=z[0], psi0=z[1], regularizers=regularizers, dtype=dtype,
                                       clip_value=float(clip))
 
+    nonsmooth = [type(r).__name__ for r in regularizers
+                 if type(r).__name__ in ("CoupledGradientPenalty", "LocalGradientPenalty") and r.target > 0]
+    no_local = (f"{'+'.join(nonsmooth)} penalises (|psi| - k)^2, not differentiable at psi = 0: the origin is "
+                f"stationary only by the safe norm's derivative 0 there" if nonsmooth else None)
     reg_names = "+".join(type(r).__name__ for r in regularizers)
     name = f"dirac {loss_obj.name}" + (f" + {reg_names}" if reg_names else "") + (f" clip {clip:g}" if clip else "")
     return FunctionalGame(losses, (1, 1), name=name, player_names=("generator", "discriminator"),
                           equilibrium=torch.zeros(2, dtype=dtype), zero_sum=zero_sum, n_tensors=2,
                           initial_point=initial_point, make_game=make_game, fast_field=fast_field,
-                          fast_jacobian=fast_jacobian, project=project, dtype=dtype)
+                          fast_jacobian=fast_jacobian, project=project, dtype=dtype, no_local_analysis=no_local)
 
 
 def _functional_penalty(reg, score, x_real, x_fake):

@@ -534,6 +534,8 @@ def stability_map(game, optimizers=BATCHABLE_OPTIMIZERS, lrs=(0.1,), coefficient
     J = None
     if fgame.equilibrium is None:
         notes.append(f"game {fgame.name!r} declares no equilibrium")
+    elif fgame.no_local_analysis:
+        notes.append(fgame.no_local_analysis)
     elif not fbase.is_plain_sgd:
         notes.append(f"the exact local maps are for plain SGD; base {fbase.name!r} with {base_kwargs or {}} has none here")
     else:

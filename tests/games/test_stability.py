@@ -251,3 +251,12 @@ def test_stability_map_in_two_forked_processes_equals_the_serial_map_bit_for_bit
     assert np.array_equal(serial.diverged, forked.diverged)
     with pytest.raises(ValueError, match="workers"):
         stability_map(*args, workers=0)
+
+
+def test_a_penalty_not_differentiable_at_the_equilibrium_gets_no_exact_rate_and_the_reason():
+    from dualgan.regularizers import CoupledGradientPenalty
+
+    m = stability_map(dirac_functional("wasserstein", [CoupledGradientPenalty(1.0)]), ["consensus"], [0.1], [1.0],
+                      [0], 20)
+    assert np.isnan(m.exact_rate).all() and "not differentiable at psi = 0" in m.exact_note
+    assert np.isfinite(m.final_distance).all()
