@@ -1186,6 +1186,15 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
     -------
     BatchedRun
 
+    Notes
+    -----
+    During the loop denormal numbers are flushed to zero
+    (``torch.set_flush_denormal(True)``: a converging cell would otherwise
+    slow every step down once its distance passes 1e-308) and flushing is
+    switched off afterwards; batches of up to a million numbers run on one
+    torch thread (restored afterwards). The losses are not evaluated, only
+    the field: a NaN loss with a finite gradient is not flagged.
+
     Raises
     ------
     NotBatchableError
