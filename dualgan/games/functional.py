@@ -1224,6 +1224,9 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
     Z = torch.as_tensor(np.asarray(z0, dtype=np.float64) if not isinstance(z0, torch.Tensor) else z0).to(dt)
     if Z.ndim != 2 or Z.shape[1] != game.n or Z.shape[0] < 1:
         raise ValueError(f"z0 must have shape (B, {game.n}) (one initial point per cell), got {tuple(Z.shape)}")
+    if Z.device.type != "cpu":
+        raise ValueError(f"z0 is on {Z.device}; the batched runner runs on the CPU (its cost is per-step overhead, "
+                         f"not arithmetic): pass z0.cpu()")
     if not bool(torch.isfinite(Z).all()):
         raise ValueError("z0 must be finite")
     Z = Z.clone()
