@@ -28,7 +28,27 @@ _MAX_DENSE = 5000
 
 
 def jacobian(game: Game) -> torch.Tensor:
-    """The full game Jacobian :math:`J_{ij} = \\partial v_i / \\partial x_j` at the current point (flat order)."""
+    """The full game Jacobian :math:`J_{ij} = \\partial v_i / \\partial x_j` at the current point (flat order).
+
+    Eq. (3.1) of the theory page; row :math:`i` is :math:`J^\\top e_i`
+    (eq. (3.2)), one backward pass each.
+
+    Parameters
+    ----------
+    game : Game
+        The game, at the point of interest (at most 5000 parameters).
+
+    Returns
+    -------
+    torch.Tensor
+        :math:`J`, shape ``(n, n)`` with ``n = game.num_parameters``, the
+        game's dtype and device (detached).
+
+    Raises
+    ------
+    ValueError
+        If the game has more than 5000 parameters (use :func:`leading_eigenvalues`).
+    """
     n = game.num_parameters
     if n > _MAX_DENSE:
         raise ValueError(f"the game has {n} parameters; a dense Jacobian is limited to {_MAX_DENSE}; use "
@@ -44,14 +64,46 @@ def jacobian(game: Game) -> torch.Tensor:
 
 
 def eigenvalues(game: Game) -> np.ndarray:
-    """All eigenvalues of :math:`J` at the current point (complex, sorted by decreasing modulus)."""
+    """All eigenvalues of :math:`J` at the current point (complex, sorted by decreasing modulus).
+
+    The spectrum that decides local convergence, eq. (3.11) of the theory page.
+
+    Parameters
+    ----------
+    game : Game
+        The game, at the point of interest (at most 5000 parameters).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n,)``, complex128, sorted by decreasing modulus.
+
+    Raises
+    ------
+    ValueError
+        If the game has more than 5000 parameters.
+    """
     values = np.linalg.eigvals(jacobian(game).cpu().double().numpy())
     return values[np.argsort(-np.abs(values), kind="stable")]
 
 
 @dataclass(frozen=True)
 class SpectrumReport:
-    """Leading eigenvalues (sorted by the ``which`` criterion) and the number of :math:`J u` products used."""
+    """Leading eigenvalues (sorted by the ``which`` criterion) and the number of :math:`J u` products used.
+
+    Parameters
+    ----------
+    eigenvalues : numpy.ndarray
+        Shape ``(k,)``, complex: the eigenvalues found, sorted by ``which``.
+    which : str
+        The selection criterion (``"LM"``, ``"SM"``, ``"LR"``, ``"SR"``, ``"LI"``, ``"SI"``).
+    products : int
+        Number of matrix-free products :math:`J u` used.
+    converged : bool
+        Whether Arnoldi converged.
+    status : str
+        ``"converged"`` or ``"not converged: ..."`` with scipy's message.
+    """
 
     eigenvalues: np.ndarray
     which: str
@@ -69,6 +121,32 @@ def leading_eigenvalues(game: Game, k: int = 6, which: str = "LM", tol: float = 
     ``"SM"`` as in ``scipy.sparse.linalg.eigs``. ``k`` must be below the number
     of parameters minus one (use :func:`eigenvalues` for tiny games). A
     non-converged Arnoldi run is reported in ``status`` with the values it found.
+    Local convergence is read from these values by eq. (3.11) of the theory page.
+
+    Parameters
+    ----------
+    game : Game
+        The game, at the point of interest.
+    k : int, default 6
+        Number of eigenvalues, :math:`1 \\le k < n - 1` for ``n`` parameters.
+    which : str, default "LM"
+        Which eigenvalues (see above).
+    tol : float, default 1e-8
+        Relative accuracy of the eigenvalues (ARPACK's ``tol``).
+    maxiter : int, optional
+        Maximum number of Arnoldi restarts. Default None: scipy's default.
+    seed : int, default 0
+        Seed of the random starting vector.
+
+    Returns
+    -------
+    SpectrumReport
+        The eigenvalues, the number of products and the convergence status.
+
+    Raises
+    ------
+    ValueError
+        If ``k`` or ``which`` is out of range.
     """
     n = game.num_parameters
     if not isinstance(k, int) or not 1 <= k < n - 1:
@@ -105,7 +183,38 @@ def plot_vector_field(game: Game, path, trajectories: dict | None = None, xlim=(
     The other coordinates stay at their current values; the game's parameters
     are restored afterwards. ``trajectories`` maps a legend name to an array
     of shape ``(T, 2)`` (or ``(T, n)``: the ``coords`` columns are plotted).
-    Returns the path written.
+    The arrows are the negative field of eq. (3.1) of the theory page.
+
+    Parameters
+    ----------
+    game : Game
+        The game whose field is drawn.
+    path : str or os.PathLike
+        The PNG file to write (written atomically).
+    trajectories : dict, optional
+        Legend name -> array of shape ``(T, 2)`` or ``(T, n)``. Default None: no trajectories.
+    xlim : tuple of float, default (-2.0, 2.0)
+        Range of the first plotted coordinate (parameter units).
+    ylim : tuple of float, default (-2.0, 2.0)
+        Range of the second plotted coordinate (parameter units).
+    coords : tuple of int, default (0, 1)
+        The two distinct flat parameter indices spanning the plane.
+    labels : tuple of str, optional
+        Axis labels. Default None: ``("x[i]", "x[j]")``.
+    grid : int, default 21
+        Number of grid points per axis (>= 2).
+    title : str, optional
+        Plot title. Default None: none.
+
+    Returns
+    -------
+    str
+        The path written.
+
+    Raises
+    ------
+    ValueError
+        If ``coords`` or ``grid`` is invalid or a trajectory has the wrong shape.
     """
     import matplotlib
 

@@ -26,7 +26,34 @@ __all__ = ["BilinearGame", "random_matrix", "linear_update_map", "bilinear_jacob
 
 
 class BilinearGame(Game):
-    """Zero-sum bilinear game :math:`x^\\top A y`; ``x0``/``y0`` default to standard normal draws from ``seed``."""
+    """Zero-sum bilinear game :math:`x^\\top A y`; ``x0``/``y0`` default to standard normal draws from ``seed``.
+
+    Player ``x`` minimises :math:`x^\\top A y`, player ``y`` maximises it
+    (eq. (3.12) of the theory page). The game is declared zero-sum.
+
+    Parameters
+    ----------
+    A : array_like or torch.Tensor
+        The coupling matrix, shape ``(n_x, n_y)``, finite entries.
+    x0 : array_like or torch.Tensor, optional
+        Initial point of player ``x``, shape ``(n_x,)``. Default None: a
+        standard normal draw from ``seed``.
+    y0 : array_like or torch.Tensor, optional
+        Initial point of player ``y``, shape ``(n_y,)``. Default None: a
+        standard normal draw from ``seed`` (after ``x0``'s).
+    seed : int, default 0
+        Seed of the ``torch.Generator`` that draws the default initial points.
+    dtype : torch.dtype, default torch.float64
+        Floating-point type of ``A`` and the parameters.
+    device : torch.device or str, optional
+        Device of ``A`` and the parameters. Default None: torch's default device.
+
+    Raises
+    ------
+    ValueError
+        If ``A`` is not a non-empty finite 2-D matrix or ``x0``/``y0`` do not
+        match its shape or are not finite.
+    """
 
     def __init__(self, A, x0=None, y0=None, seed: int = 0, dtype=torch.float64, device=None):
         A = check_finite_tensor(as_tensor(A, "A", dtype=dtype, device=device), "A")
@@ -45,6 +72,13 @@ class BilinearGame(Game):
         super().__init__([Player("x", [self.x]), Player("y", [self.y])], zero_sum=True)
 
     def losses(self):
+        """The two players' losses :math:`(x^\\top A y, -x^\\top A y)` of eq. (3.12) of the theory page.
+
+        Returns
+        -------
+        list of torch.Tensor
+            Two 0-d tensors, in player order (``x``, ``y``).
+        """
         value = self.x @ self.A @ self.y
         return [value, -value]
 
@@ -61,6 +95,32 @@ def random_matrix(n: int, m: int | None = None, seed: int = 0, scale: float | No
     ``singular_values=(lo, hi)``: :math:`U \mathrm{diag}(s) V^\top` with Haar-random
     orthogonal U, V and s uniform in [lo, hi] (a random matrix of controlled
     condition number, for convergence experiments that must finish).
+
+    Parameters
+    ----------
+    n : int
+        Number of rows (>= 1).
+    m : int, optional
+        Number of columns (>= 1). Default None: ``n`` (square).
+    seed : int, default 0
+        Seed of ``numpy.random.default_rng``.
+    scale : float, optional
+        Standard deviation of the i.i.d. entries (> 0). Default None:
+        :math:`1/\sqrt{n}`. Ignored with ``singular_values``.
+    singular_values : tuple of float, optional
+        ``(lo, hi)`` with :math:`0 < lo \le hi`: the singular values are
+        drawn uniformly from this interval. Default None: i.i.d. entries.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n, m)``, float64.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` or ``m`` is not a positive integer, ``scale`` is not > 0, or
+        ``singular_values`` is not a valid interval.
     """
     m = n if m is None else m
     if not isinstance(n, int) or not isinstance(m, int) or n < 1 or m < 1:
@@ -81,7 +141,20 @@ def random_matrix(n: int, m: int | None = None, seed: int = 0, scale: float | No
 
 
 def bilinear_jacobian(A) -> np.ndarray:
-    """The game Jacobian :math:`J = [[0, A], [-A^\\top, 0]]` of :class:`BilinearGame`."""
+    """The game Jacobian :math:`J = [[0, A], [-A^\\top, 0]]` of :class:`BilinearGame`.
+
+    Eq. (3.12) of the theory page.
+
+    Parameters
+    ----------
+    A : array_like
+        The coupling matrix, shape ``(n_x, n_y)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        :math:`J`, shape ``(n_x + n_y, n_x + n_y)``, float64.
+    """
     A = np.asarray(A, dtype=np.float64)
     n, m = A.shape
     return np.block([[np.zeros((n, n)), A], [-A.T, np.zeros((m, m))]])
@@ -105,6 +178,32 @@ def linear_update_map(method: str, A, lr: float, gamma: float = 1.0, lam: float 
 
     SGA's sign alignment gives :math:`+|\lambda|` here because
     :math:`\langle v, J^\top v\rangle = v^\top J v = 0` for antisymmetric J.
+    The rows follow eqs. (3.3)-(3.10) of the theory page on the game (3.12).
+
+    Parameters
+    ----------
+    method : str
+        One of ``"simultaneous"``, ``"alternating"``, ``"consensus"``,
+        ``"extragradient"``, ``"optimistic"``, ``"sga"``, ``"cgd"``.
+    A : array_like
+        The coupling matrix, shape ``(n_x, n_y)``.
+    lr : float
+        Step size :math:`h` (> 0).
+    gamma : float, default 1.0
+        Consensus weight :math:`\gamma` (used by ``"consensus"`` only).
+    lam : float, default 1.0
+        SGA coefficient :math:`\lambda` (used by ``"sga"`` only; its modulus is taken).
+
+    Returns
+    -------
+    numpy.ndarray
+        :math:`M`, shape ``(n, n)`` with :math:`n = n_x + n_y`, or
+        ``(2n, 2n)`` for ``"optimistic"``; float64.
+
+    Raises
+    ------
+    ValueError
+        If ``lr`` is not > 0 or ``method`` is unknown.
     """
     A = np.asarray(A, dtype=np.float64)
     h = check_positive(lr, "lr")

@@ -85,8 +85,28 @@ def as_parameter_list(params, name: str = "parameters") -> list[torch.Tensor]:
 class Player:
     """One player: a name, its parameter tensors and (optionally) the loss it minimises.
 
-    ``loss`` is a zero-argument callable returning a 0-d tensor. It may be left
-    out when the game computes all losses at once (override :meth:`Game.losses`).
+    Player :math:`i` of eq. (3.1) of the theory page: it owns the parameters
+    :math:`x_i` and minimises :math:`L_i(x)`.
+
+    Parameters
+    ----------
+    name : str
+        The player's name (unique within a :class:`Game`), used in messages and reports.
+    parameters : torch.Tensor or torch.nn.Module or iterable of them
+        The player's parameters :math:`x_i`: leaf floating-point tensors with
+        ``requires_grad=True`` (any shape, dtype and device), a module (its
+        ``parameters()``) or a list of tensors and modules. Stored as a flat
+        list of tensors.
+    loss : callable, optional
+        Zero-argument callable returning the player's loss :math:`L_i` as a
+        0-d (or one-element) tensor. Default None: left out when the game
+        computes all losses at once (override :meth:`Game.losses`).
+
+    Raises
+    ------
+    ValueError
+        If ``parameters`` is empty, holds something other than leaf
+        floating-point tensors with ``requires_grad=True``, or ``loss`` is not callable.
     """
 
     name: str
@@ -101,7 +121,17 @@ class Player:
 
 @dataclass(frozen=True)
 class FieldEvaluation:
-    """The field ``v`` (list of tensors) at the current point and the losses (floats) there."""
+    """The field ``v`` (list of tensors) at the current point and the losses (floats) there.
+
+    Parameters
+    ----------
+    field : list of torch.Tensor
+        The simultaneous gradient :math:`v(x)` of eq. (3.1) of the theory
+        page, one tensor per parameter tensor, each shaped, typed and placed
+        like that parameter.
+    losses : tuple of float
+        Each player's loss :math:`L_i(x)` at the same point, in player order.
+    """
 
     field: list
     losses: tuple
@@ -122,6 +152,31 @@ class Game:
     conjugate gradients, and SGA gets :math:`A^\\top u` without a third-order
     pass (:meth:`vjp_and_antisymmetric_vjp`). Declare it only when it holds:
     both methods rely on it.
+
+    The field and its Jacobian are eq. (3.1) of the theory page; the
+    products with the Jacobian are eq. (3.2).
+
+    Parameters
+    ----------
+    players : sequence of Player
+        The players, in order; their parameter tensors are stacked in this
+        order (:attr:`parameters`). Names must be unique and no tensor may
+        belong to two players.
+    zero_sum : bool, default False
+        Declares the game zero-sum up to separable terms (see above). Only
+        has an effect for two players (:attr:`has_antisymmetric_interactions`).
+
+    Raises
+    ------
+    ValueError
+        If ``players`` is empty or holds something other than :class:`Player`
+        objects, the names repeat, or one tensor belongs to two players.
+
+    References
+    ----------
+    David Balduzzi, Sébastien Racanière, James Martens, Jakob Foerster, Karl
+    Tuyls, Thore Graepel. "The Mechanics of n-Player Differentiable Games."
+    ICML 2018.
     """
 
     def __init__(self, players: Sequence[Player], zero_sum: bool = False):
@@ -149,7 +204,18 @@ class Game:
 
     # ------------------------------------------------------------------ losses and field
     def losses(self) -> Sequence[torch.Tensor]:
-        """Each player's loss at the current parameters (0-d tensors, in player order)."""
+        """Each player's loss at the current parameters (0-d tensors, in player order).
+
+        Returns
+        -------
+        sequence of torch.Tensor
+            :math:`L_1(x), \\dots, L_k(x)`, one 0-d tensor per player.
+
+        Raises
+        ------
+        ValueError
+            If a player has no loss (give ``Player(loss=...)`` or override this method).
+        """
         out = []
         for p in self.players:
             if p.loss is None:
@@ -166,7 +232,20 @@ class Game:
         return {"values": [p.detach().clone() for p in self.parameters], "extra": self._extra_state()}
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict`'s output (shapes checked before anything changes)."""
+        """Restore :meth:`state_dict`'s output (shapes checked before anything changes).
+
+        Parameters
+        ----------
+        state : dict
+            A dictionary returned by :meth:`state_dict` of a game of the same
+            kind and sizes.
+
+        Raises
+        ------
+        ValueError
+            If the saved values do not match this game's parameters (another
+            game or other sizes), or the extra state does not fit.
+        """
         values = state.get("values") if isinstance(state, dict) else None
         if not isinstance(values, list) or len(values) != len(self.parameters) or any(
                 not isinstance(v, torch.Tensor) or v.shape != p.shape for v, p in zip(values, self.parameters)):
@@ -187,32 +266,106 @@ class Game:
         return None
 
     def evaluate(self, create_graph: bool = False) -> FieldEvaluation:
-        """The field :math:`v` and the losses at the current point."""
+        """The field :math:`v` and the losses at the current point (eq. (3.1) of the theory page).
+
+        Parameters
+        ----------
+        create_graph : bool, default False
+            Keep the graph of :math:`v` so that it can be differentiated again
+            (needed for products with :math:`J`).
+
+        Returns
+        -------
+        FieldEvaluation
+            The field (one tensor per parameter tensor) and the losses (floats).
+
+        Raises
+        ------
+        ValueError
+            If :meth:`losses` does not return one scalar tensor per player.
+        """
         losses = self._checked_losses()
         field = self._field_from_losses(losses, create_graph=create_graph)
         return FieldEvaluation(field, tuple(float(l.detach()) for l in losses))
 
     def vector_field(self, create_graph: bool = False) -> Vector:
-        r""":math:`v(x) = (\nabla_{x_i} L_i)_i` as a list of tensors (one per parameter tensor)."""
+        r""":math:`v(x) = (\nabla_{x_i} L_i)_i` as a list of tensors (one per parameter tensor).
+
+        The simultaneous gradient of eq. (3.1) of the theory page.
+
+        Parameters
+        ----------
+        create_graph : bool, default False
+            Keep the graph of :math:`v` for products with :math:`J`.
+
+        Returns
+        -------
+        list of torch.Tensor
+            :math:`v(x)`, each entry shaped, typed and placed like its parameter tensor.
+        """
         return self.evaluate(create_graph=create_graph).field
 
     def jvp(self, u: Vector, field: Vector | None = None) -> Vector:
         r""":math:`J u` (directional derivative of :math:`v` along ``u``), by the transpose trick.
 
-        ``field`` may pass a :math:`v` already computed with ``create_graph=True``.
+        Eq. (3.2) of the theory page: :math:`J u = \nabla_\omega \langle J^\top \omega, u \rangle`.
+
+        Parameters
+        ----------
+        u : list of torch.Tensor
+            The direction, one tensor per parameter tensor, shaped like the parameters.
+        field : list of torch.Tensor, optional
+            A :math:`v` already computed at the current point with
+            ``create_graph=True``. Default None: computed here.
+
+        Returns
+        -------
+        list of torch.Tensor
+            :math:`J u`, shaped like the parameters (detached).
         """
         field = self.vector_field(create_graph=True) if field is None else field
         return self._jvp_with_field(field, u)
 
     def vjp(self, u: Vector, field: Vector | None = None, create_graph: bool = False) -> Vector:
-        r""":math:`J^\top u = \nabla_x \langle v(x), u \rangle` (one backward pass through :math:`v`)."""
+        r""":math:`J^\top u = \nabla_x \langle v(x), u \rangle` (one backward pass through :math:`v`).
+
+        Eq. (3.2) of the theory page.
+
+        Parameters
+        ----------
+        u : list of torch.Tensor
+            The vector, one tensor per parameter tensor, shaped like the parameters.
+        field : list of torch.Tensor, optional
+            A :math:`v` already computed at the current point with
+            ``create_graph=True``. Default None: computed here.
+        create_graph : bool, default False
+            Keep the graph of the result (for a further derivative).
+
+        Returns
+        -------
+        list of torch.Tensor
+            :math:`J^\top u`, shaped like the parameters.
+        """
         field = self.vector_field(create_graph=True) if field is None else field
         return self._vjp_with_field(field, u, create_graph=create_graph)
 
     def jvp_operator(self, field: Vector | None = None) -> Callable[[Vector], Vector]:
         r"""A function ``u -> J u`` that reuses one transpose-trick graph (one backward pass per product).
 
-        For repeated products at one point (conjugate gradients, Arnoldi).
+        For repeated products at one point (conjugate gradients, Arnoldi);
+        eq. (3.2) of the theory page.
+
+        Parameters
+        ----------
+        field : list of torch.Tensor, optional
+            A :math:`v` already computed at the current point with
+            ``create_graph=True``. Default None: computed here.
+
+        Returns
+        -------
+        callable
+            ``apply(u) -> J u`` for ``u`` a list of tensors shaped like the
+            parameters; the result has the same layout.
         """
         field = self.vector_field(create_graph=True) if field is None else field
         w = [torch.zeros_like(p, requires_grad=True) for p in self.parameters]
@@ -228,7 +381,20 @@ class Game:
 
         The dummy of the transpose trick is set to ``u`` itself, so
         :math:`J^\top w` at :math:`w = u` is :math:`J^\top u` and its
-        derivative along ``u`` is :math:`J u`.
+        derivative along ``u`` is :math:`J u` (eq. (3.2) of the theory page).
+
+        Parameters
+        ----------
+        u : list of torch.Tensor
+            The vector, one tensor per parameter tensor, shaped like the parameters.
+        field : list of torch.Tensor, optional
+            A :math:`v` already computed at the current point with
+            ``create_graph=True``. Default None: computed here.
+
+        Returns
+        -------
+        tuple of (list of torch.Tensor, list of torch.Tensor)
+            ``(J u, J^T u)``, each shaped like the parameters (detached).
         """
         field = self.vector_field(create_graph=True) if field is None else field
         w = [ui.detach().clone().requires_grad_(True) for ui in u]
@@ -246,6 +412,23 @@ class Game:
         the other players' parameters (block :math:`j` of :math:`g_j`, the
         Hessian product :math:`J_{jj} u_j`, is left at zero), which lets autograd
         skip the parts of the graph that only lead to player :math:`j`.
+
+        Parameters
+        ----------
+        u : list of torch.Tensor
+            The vector, one tensor per parameter tensor, shaped like the parameters.
+        field : list of torch.Tensor, optional
+            A :math:`v` already computed at the current point with
+            ``create_graph=True``. Default None: computed here.
+        cross_only : bool, default False
+            Differentiate pass :math:`j` only with respect to the other
+            players' parameters (block :math:`j` of :math:`g_j` is zero).
+
+        Returns
+        -------
+        list of list of torch.Tensor
+            :math:`g_1, \dots, g_k`, one per player, each a full
+            parameter-space vector shaped like the parameters.
         """
         field = self.vector_field(create_graph=True) if field is None else field
         parts = []
@@ -285,6 +468,20 @@ class Game:
         :math:`A^\top u = (R^\top u_y, Q^\top u_x)`. That is one backward pass
         per player through the field's graph instead of the third-order pass
         of the transpose trick. Every other game takes :meth:`jvp_and_vjp`.
+        These are the products of eqs. (3.2) and (3.8) of the theory page.
+
+        Parameters
+        ----------
+        u : list of torch.Tensor
+            The vector, one tensor per parameter tensor, shaped like the parameters.
+        field : list of torch.Tensor, optional
+            A :math:`v` already computed at the current point with
+            ``create_graph=True``. Default None: computed here.
+
+        Returns
+        -------
+        tuple of (list of torch.Tensor, list of torch.Tensor)
+            ``(J^T u, A^T u)``, each shaped like the parameters (detached).
         """
         field = self.vector_field(create_graph=True) if field is None else field
         if not self.has_antisymmetric_interactions:
@@ -301,7 +498,21 @@ class Game:
         :meth:`player_vjps` with ``cross_only=True``, which skip the Hessian
         products :math:`J_{jj} u_j` (cheaper than
         :meth:`vjp_and_antisymmetric_vjp`). Every other game takes
-        :meth:`jvp_and_vjp`.
+        :meth:`jvp_and_vjp`. :math:`A = (J - J^\top)/2` as in eqs. (3.2) and
+        (3.8) of the theory page.
+
+        Parameters
+        ----------
+        u : list of torch.Tensor
+            The vector, one tensor per parameter tensor, shaped like the parameters.
+        field : list of torch.Tensor, optional
+            A :math:`v` already computed at the current point with
+            ``create_graph=True``. Default None: computed here.
+
+        Returns
+        -------
+        list of torch.Tensor
+            :math:`A^\top u`, shaped like the parameters (detached).
         """
         field = self.vector_field(create_graph=True) if field is None else field
         if not self.has_antisymmetric_interactions:
@@ -323,11 +534,38 @@ class Game:
         return self.parameters[0].dtype
 
     def flatten(self, vector: Vector) -> torch.Tensor:
-        """Concatenate a list of tensors shaped like the parameters into one 1-D tensor."""
+        """Concatenate a list of tensors shaped like the parameters into one 1-D tensor.
+
+        Parameters
+        ----------
+        vector : list of torch.Tensor
+            One tensor per parameter tensor, shaped like the parameters.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(num_parameters,)``, the entries in parameter order.
+        """
         return torch.cat([t.reshape(-1) for t in vector])
 
     def unflatten(self, flat: torch.Tensor) -> Vector:
-        """Split a flat tensor into tensors shaped like the parameters."""
+        """Split a flat tensor into tensors shaped like the parameters.
+
+        Parameters
+        ----------
+        flat : torch.Tensor or array_like
+            Shape ``(num_parameters,)``, entries in parameter order.
+
+        Returns
+        -------
+        list of torch.Tensor
+            One tensor per parameter tensor, with its shape, dtype and device.
+
+        Raises
+        ------
+        ValueError
+            If ``flat`` is not 1-D with :attr:`num_parameters` entries.
+        """
         flat = torch.as_tensor(flat)
         if flat.ndim != 1 or flat.numel() != self.num_parameters:
             raise ValueError(f"flat vector must be 1-D with {self.num_parameters} entries, got shape {tuple(flat.shape)}")
@@ -342,21 +580,61 @@ class Game:
         return self.flatten([p.detach() for p in self.parameters]).clone()
 
     def set_flat(self, flat) -> None:
-        """Overwrite the parameters from a flat tensor (or numpy array)."""
+        """Overwrite the parameters from a flat tensor (or numpy array).
+
+        Parameters
+        ----------
+        flat : torch.Tensor or numpy.ndarray
+            Shape ``(num_parameters,)``, entries in parameter order; cast to
+            each parameter's dtype and device.
+
+        Raises
+        ------
+        ValueError
+            If ``flat`` is not 1-D with :attr:`num_parameters` entries.
+        """
         with torch.no_grad():
             for p, value in zip(self.parameters, self.unflatten(torch.as_tensor(flat))):
                 p.copy_(value)
 
     def get_values(self) -> Vector:
+        """A detached copy of the current parameter values.
+
+        Returns
+        -------
+        list of torch.Tensor
+            One clone per parameter tensor, in parameter order.
+        """
         return [p.detach().clone() for p in self.parameters]
 
     def set_values(self, values: Vector) -> None:
+        """Overwrite the parameters in place.
+
+        Parameters
+        ----------
+        values : list of torch.Tensor
+            One tensor per parameter tensor, shaped like the parameters (as
+            :meth:`get_values` returns them).
+        """
         with torch.no_grad():
             for p, value in zip(self.parameters, values):
                 p.copy_(value)
 
     def player_part(self, vector: Vector, index: int) -> Vector:
-        """The entries of ``vector`` that belong to player ``index``."""
+        """The entries of ``vector`` that belong to player ``index``.
+
+        Parameters
+        ----------
+        vector : list of torch.Tensor
+            A parameter-space vector, one tensor per parameter tensor.
+        index : int
+            The player's position in :attr:`players` (0-based).
+
+        Returns
+        -------
+        list of torch.Tensor
+            The entries of player ``index``'s parameter tensors.
+        """
         return vector[self.player_slices[index]]
 
     # ------------------------------------------------------------------ internals

@@ -37,28 +37,53 @@ __all__ = ["GANGame", "DiracGAN", "MixtureGAN", "mlp"]
 class GANGame(Game):
     """A GAN as a two-player game (players ``generator`` then ``discriminator``).
 
+    The losses are those of the module docstring, with the loss components of
+    eq. (5.1) of the theory page and the game field of eq. (3.1).
+
     Parameters
     ----------
-    generator, discriminator:
-        nn.Modules; the discriminator maps a batch to one raw score per sample.
-    loss:
+    generator : torch.nn.Module
+        Maps a batch of latent codes ``(B, ...)`` to a batch of samples; its
+        parameters are player 0's (:math:`\\theta`).
+    discriminator : torch.nn.Module
+        Maps a batch of samples to one raw score (logit) per sample, shape
+        ``(B,)``; its parameters are player 1's (:math:`\\psi`).
+    loss : GANLoss or str, default "minimax"
         A :class:`~dualgan.losses.GANLoss` or its name (``minimax``,
-        ``non_saturating``, ``wasserstein``, ``hinge``, ``least_squares``).
-    sample_real, sample_latent:
-        Callables ``(n, generator: torch.Generator) -> tensor`` drawing ``n``
-        real samples / latent codes (on the CPU is fine: they are moved to the
-        players' device and dtype).
-    batch_size:
-        Samples per batch (real and generated).
-    regularizers:
+        ``non_saturating``, ``wasserstein``, ``hinge``, ``least_squares``;
+        eqs. (5.2)-(5.6) of the theory page).
+    sample_real : callable
+        ``(n, generator: torch.Generator) -> tensor`` drawing ``n`` real
+        samples (on the CPU is fine: they are moved to the players' device and dtype).
+    sample_latent : callable
+        ``(n, generator: torch.Generator) -> tensor`` drawing ``n`` latent
+        codes (moved like the real samples).
+    batch_size : int, default 64
+        Samples per batch (real and generated), >= 1.
+    regularizers : sequence of callable, default ()
         Callables ``(discriminator, x_real, x_fake) -> scalar tensor`` added to
-        the discriminator's loss, e.g. :class:`dualgan.regularizers.R1`.
-    constraint:
-        ``None`` or a constraint handler (:mod:`dualgan.constraints.base`): the
+        the discriminator's loss, e.g. :class:`dualgan.regularizers.R1`
+        (eq. (5.10) of the theory page). A single callable is accepted.
+    constraint : object, optional
+        A constraint handler (:mod:`dualgan.constraints.base`): the
         generator is wrapped once, ``penalty(samples)`` is added to
         :math:`L_G`, and ``update(samples)`` is called after every step.
-    seed:
-        Seed of the batch sampler.
+        Default None: no constraint.
+    seed : int, default 0
+        Seed of the batch sampler's ``torch.Generator``.
+
+    Raises
+    ------
+    ValueError
+        If the networks are not modules, the samplers or regularisers are not
+        callable, ``batch_size`` is not a positive integer, the constraint
+        lacks ``wrap_generator``/``penalty``/``update``, or the loss is unknown.
+
+    References
+    ----------
+    Ian Goodfellow, Jean Pouget-Abadie, Mehdi Mirza, Bing Xu, David
+    Warde-Farley, Sherjil Ozair, Aaron Courville, Yoshua Bengio. "Generative
+    Adversarial Nets." NeurIPS 2014.
     """
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss="minimax", *,
@@ -122,6 +147,17 @@ class GANGame(Game):
         self.z = torch.as_tensor(self.sample_latent(self.batch_size, self._sampler)).to(p.device, p.dtype)
 
     def losses(self):
+        """The generator's and the discriminator's losses on the current batch.
+
+        :math:`L_G` and :math:`L_D` of the module docstring (components of
+        eq. (5.1) of the theory page, regularisers added to :math:`L_D`, the
+        constraint penalty to :math:`L_G`); draws a batch first if there is none.
+
+        Returns
+        -------
+        list of torch.Tensor
+            ``[L_G, L_D]``, two 0-d tensors in the players' dtype and device.
+        """
         if self.x_real is None:
             self.resample()
         x_fake = self.generator(self.z)
@@ -164,6 +200,7 @@ class GANGame(Game):
             self.constraint.load_state_dict(extra["constraint"])
 
     def after_step(self) -> None:
+        """Update the constraint handler with the generator's samples of the current batch (no-op without one)."""
         if self.constraint is not None and self.z is not None:
             with torch.no_grad():
                 samples = self.generator(self.z)
@@ -171,7 +208,21 @@ class GANGame(Game):
 
     @torch.no_grad()
     def sample(self, n: int, seed: int = 12345) -> torch.Tensor:
-        """``n`` generated samples from fresh latent codes (own seed; the training batch is untouched)."""
+        """``n`` generated samples from fresh latent codes (own seed; the training batch is untouched).
+
+        Parameters
+        ----------
+        n : int
+            Number of samples.
+        seed : int, default 12345
+            Seed of the ``torch.Generator`` that draws the latent codes.
+
+        Returns
+        -------
+        torch.Tensor
+            ``generator(z)`` for ``n`` fresh codes, shape ``(n, ...)``, the
+            players' dtype and device, without graph.
+        """
         gen = torch.Generator().manual_seed(seed)
         p = self.parameters[0]
         z = torch.as_tensor(self.sample_latent(n, gen)).to(p.device, p.dtype)
@@ -211,6 +262,31 @@ class DiracGAN(GANGame):
     (:math:`\tfrac{\gamma}{2}\psi^2` here) adds :math:`\gamma` to the
     :math:`\psi\psi` entry and makes the equilibrium attracting.
     ``regularizers`` as in :class:`GANGame` (e.g. ``dualgan.regularizers.R1(gamma)``).
+    The losses are eq. (3.13) of the theory page; R1 is eq. (5.10).
+
+    Parameters
+    ----------
+    loss : GANLoss or str, default "minimax"
+        A :class:`~dualgan.losses.GANLoss` or its name (eqs. (5.2)-(5.6) of the theory page).
+    theta0 : float, default 1.0
+        Initial generator parameter :math:`\theta` (the generated point), finite.
+    psi0 : float, default 1.0
+        Initial discriminator parameter :math:`\psi` (the slope), finite.
+    regularizers : sequence of callable, default ()
+        Discriminator regularisers as in :class:`GANGame`.
+    dtype : torch.dtype, default torch.float64
+        Floating-point type of :math:`\theta` and :math:`\psi`.
+
+    Raises
+    ------
+    ValueError
+        If ``theta0`` or ``psi0`` is not a finite number, or the loss or a
+        regulariser is invalid.
+
+    References
+    ----------
+    Lars Mescheder, Andreas Geiger, Sebastian Nowozin. "Which Training Methods
+    for GANs do actually Converge?" ICML 2018.
     """
 
     def __init__(self, loss="minimax", theta0: float = 1.0, psi0: float = 1.0, regularizers=(), dtype=torch.float64):
@@ -241,7 +317,31 @@ class DiracGAN(GANGame):
 
 # ---------------------------------------------------------------------------------------- mixtures
 def mlp(in_dim: int, out_dim: int, hidden: int = 384, depth: int = 4, activation=nn.ReLU) -> nn.Sequential:
-    """A fully connected network with ``depth`` hidden layers of width ``hidden``."""
+    """A fully connected network with ``depth`` hidden layers of width ``hidden``.
+
+    Parameters
+    ----------
+    in_dim : int
+        Input width (>= 1).
+    out_dim : int
+        Output width (>= 1).
+    hidden : int, default 384
+        Width of each hidden layer (>= 1).
+    depth : int, default 4
+        Number of hidden layers (>= 0; 0 gives one linear layer).
+    activation : type, default torch.nn.ReLU
+        Module class instantiated (without arguments) after each hidden layer.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        The network, float32 on the CPU with torch's default initialisation.
+
+    Raises
+    ------
+    ValueError
+        If a width is not a positive integer or ``depth`` is negative.
+    """
     for name, value in (("in_dim", in_dim), ("out_dim", out_dim), ("hidden", hidden)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -272,6 +372,43 @@ class MixtureGAN(GANGame):
     hidden layers (``hidden`` units each), a 16-d Gaussian latent, trained with
     RMSProp. ``seed`` fixes the initial weights and the batch sampler.
     :meth:`coverage` reports :func:`dualgan.metrics.mode_coverage` of fresh samples.
+
+    Parameters
+    ----------
+    mixture : GaussianMixture
+        The data distribution, e.g. ``dualgan.data.ring(8)`` (needs ``sample``,
+        ``centers``, ``std`` and ``dim``).
+    loss : GANLoss or str, default "minimax"
+        A :class:`~dualgan.losses.GANLoss` or its name (eqs. (5.2)-(5.6) of the theory page).
+    hidden : int, default 384
+        Hidden width of both networks.
+    depth : int, default 4
+        Number of hidden layers of both networks.
+    latent_dim : int, default 16
+        Dimension of the standard normal latent code (>= 1).
+    batch_size : int, default 512
+        Samples per batch (real and generated).
+    regularizers : sequence of callable, default ()
+        Discriminator regularisers as in :class:`GANGame`.
+    constraint : object, optional
+        A constraint handler as in :class:`GANGame`. Default None: none.
+    seed : int, default 0
+        Seed of the initial weights (uniform, PyTorch's default bounds) and of the batch sampler.
+    dtype : torch.dtype, default torch.float32
+        Floating-point type of the networks.
+    device : torch.device or str, optional
+        Device of the networks. Default None: the CPU.
+
+    Raises
+    ------
+    ValueError
+        If ``mixture`` is not a Gaussian mixture, ``latent_dim`` is not a
+        positive integer, or another argument is invalid (as in :class:`GANGame`).
+
+    References
+    ----------
+    Lars Mescheder, Sebastian Nowozin, Andreas Geiger. "The Numerics of GANs."
+    NeurIPS 2017.
     """
 
     def __init__(self, mixture, loss="minimax", hidden: int = 384, depth: int = 4, latent_dim: int = 16,
@@ -300,7 +437,23 @@ class MixtureGAN(GANGame):
                          batch_size=batch_size, regularizers=regularizers, constraint=constraint, seed=seed)
 
     def coverage(self, n: int = 2000, n_std: float = 3.0, seed: int = 12345):
-        """Mode coverage of ``n`` fresh samples (``dualgan.metrics.mode_coverage``, threshold ``n_std`` sd)."""
+        """Mode coverage of ``n`` fresh samples (``dualgan.metrics.mode_coverage``, threshold ``n_std`` sd).
+
+        Parameters
+        ----------
+        n : int, default 2000
+            Number of fresh samples.
+        n_std : float, default 3.0
+            A sample covers a mode when it lies within ``n_std``
+            mixture standard deviations of that mode's centre.
+        seed : int, default 12345
+            Seed of the latent codes.
+
+        Returns
+        -------
+        CoverageReport
+            Modes covered, high-quality fraction and per-mode counts.
+        """
         from ..metrics import mode_coverage
 
         return mode_coverage(self.sample(n, seed=seed).float(), self.mixture.centers, self.mixture.std, n_std=n_std)

@@ -36,6 +36,31 @@ class RunResult:
     finite; the run stopped there), ``"diverged at step t"`` (the metric or
     :math:`\\|v\\|` passed ``diverge_above``) or ``"converged at step t"``
     (the metric fell to ``stop_below``).
+
+    Parameters
+    ----------
+    optimizer : str
+        Display name of the optimiser.
+    seed : int
+        The seed the run was labelled with.
+    steps : int
+        Number of steps taken (the last completed or attempted step).
+    metric_name : str
+        Name of the metric.
+    eval_steps : numpy.ndarray
+        Shape ``(E,)``, int: the steps at which the metric was evaluated (0 first).
+    metric : numpy.ndarray
+        Shape ``(E,)``, float64: the metric at ``eval_steps``.
+    field_norms : numpy.ndarray
+        Shape ``(steps,)``, float64: :math:`\\|v\\|` (eq. (3.1) of the theory
+        page) at the start of each step.
+    seconds_per_step : float
+        Mean wall time of one optimiser step, in seconds (metric evaluations not timed).
+    status : str
+        How the run ended (see above).
+    trajectory : numpy.ndarray, optional
+        Shape ``(steps + 1, n)``: the flat parameters after each step
+        (initial point first), when recorded; None otherwise.
     """
 
     optimizer: str
@@ -60,7 +85,27 @@ class RunResult:
 
 @dataclass(frozen=True)
 class ComparisonRow:
-    """One (optimiser, seed) line of a comparison table."""
+    """One (optimiser, seed) line of a comparison table.
+
+    Parameters
+    ----------
+    optimizer : str
+        Display name of the optimiser.
+    seed : int
+        The seed of the game.
+    final_metric : float
+        The metric at the end of the run (NaN if never evaluated).
+    best_metric : float
+        The best metric of the run (highest or lowest, as the metric says).
+    final_field_norm : float
+        :math:`\\|v\\|` at the start of the last step.
+    seconds_per_step : float
+        Mean wall time of one step, in seconds.
+    steps : int
+        Number of steps taken.
+    status : str
+        How the run ended (:attr:`RunResult.status`).
+    """
 
     optimizer: str
     seed: int
@@ -74,7 +119,19 @@ class ComparisonRow:
 
 @dataclass(frozen=True)
 class Comparison:
-    """All runs of :func:`compare_optimizers`; ``rows`` in (optimiser, seed) order."""
+    """All runs of :func:`compare_optimizers`; ``rows`` in (optimiser, seed) order.
+
+    Parameters
+    ----------
+    metric_name : str
+        Name of the metric.
+    higher_is_better : bool
+        Whether a larger metric is better (modes covered) or a smaller one (distance).
+    rows : tuple of ComparisonRow
+        One row per (optimiser, seed).
+    runs : tuple of RunResult
+        The full runs, in the order of ``rows``.
+    """
 
     metric_name: str
     higher_is_better: bool
@@ -98,7 +155,21 @@ class Comparison:
         return "\n".join(lines)
 
     def plot(self, path, log_scale: bool | None = None) -> str:
-        """PNG with the metric (left) and :math:`\\|v\\|` (right) against the step, one colour per optimiser."""
+        """PNG with the metric (left) and :math:`\\|v\\|` (right) against the step, one colour per optimiser.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The PNG file to write (written atomically).
+        log_scale : bool, optional
+            Plot the absolute metric on a log scale. Default None: when a
+            smaller metric is better.
+
+        Returns
+        -------
+        str
+            The path written.
+        """
         import matplotlib
 
         matplotlib.use("Agg")
@@ -131,7 +202,24 @@ class Comparison:
 
 
 def default_metric(game: Game) -> tuple:
-    """``(name, callable, higher_is_better)`` for the built-in games."""
+    """``(name, callable, higher_is_better)`` for the built-in games.
+
+    Parameters
+    ----------
+    game : Game
+        A game with ``coverage()`` (modes covered, higher is better) or
+        ``distance_to_equilibrium()`` (lower is better).
+
+    Returns
+    -------
+    tuple of (str, callable, bool)
+        The metric's name, ``callable(game) -> float`` and whether higher is better.
+
+    Raises
+    ------
+    ValueError
+        If the game has neither method.
+    """
     if hasattr(game, "coverage"):
         return "modes covered", lambda g: float(g.coverage().modes_covered), True
     if hasattr(game, "distance_to_equilibrium"):
@@ -146,12 +234,62 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
                   seed: int = 0, checkpoint_path=None, checkpoint_every: int = 0, resume_from=None) -> RunResult:
     """Run ``n_steps`` steps of ``optimizer`` on ``game`` (a new batch before each step when the game has one).
 
-    ``metric``: ``(name, callable(game) -> float)`` or None for :func:`default_metric`;
-    evaluated at step 0 and every ``eval_every`` steps and at the end (not timed).
-    ``checkpoint_path`` / ``checkpoint_every``: the game's and the optimiser's
-    state and the curves so far are written (atomically) every
-    ``checkpoint_every`` steps; ``resume_from`` (such a file) continues that
-    run with a freshly built game and optimiser of the same settings, bit for bit.
+    The metric is evaluated at step 0, every ``eval_every`` steps and at the
+    end (not timed). The optimisers' update rules are eqs. (3.3)-(3.10) of the
+    theory page.
+
+    Parameters
+    ----------
+    game : Game
+        The game to run (its parameters are updated in place).
+    optimizer : GameOptimizer
+        A fresh optimiser (or the one bound to ``game``).
+    n_steps : int
+        Number of steps (>= 1).
+    metric : tuple, optional
+        ``(name, callable(game) -> float)`` or ``(name, callable,
+        higher_is_better)``. Default None: :func:`default_metric`.
+    eval_every : int, default 1
+        Evaluate the metric every this many steps (>= 1).
+    record_trajectory : bool, default False
+        Keep the flat parameters after every step (:attr:`RunResult.trajectory`).
+    resample : bool, default True
+        Draw a new batch before each step when the game has ``resample()``.
+    stop_below : float, optional
+        Stop (status ``"converged at step t"``) once the metric is at or
+        below this value. Default None: never.
+    diverge_above : float, default 1e12
+        Stop (status ``"diverged at step t"``) once the metric's modulus or
+        :math:`\\|v\\|` exceeds this value or is not finite.
+    progress : bool, default False
+        Show a tqdm progress bar.
+    name : str, optional
+        Display name of the run. Default None: the optimiser's registered name.
+    seed : int, default 0
+        The seed the run is labelled with (it does not seed anything here).
+    checkpoint_path : str or os.PathLike, optional
+        File to which the game's and the optimiser's state and the curves so
+        far are written (atomically). Default None: no checkpoints.
+    checkpoint_every : int, default 0
+        Write a checkpoint every this many steps (0: never; > 0 needs ``checkpoint_path``).
+    resume_from : str or os.PathLike, optional
+        A checkpoint file of this function: the run continues from it with a
+        freshly built game and optimiser of the same settings, bit for bit.
+        Default None: start at step 0.
+
+    Returns
+    -------
+    RunResult
+        The curves, the mean time per step and how the run ended.
+
+    Raises
+    ------
+    ValueError
+        If ``n_steps``, ``eval_every`` or ``checkpoint_every`` is out of
+        range, ``checkpoint_every`` is set without ``checkpoint_path``, or the
+        metric is invalid.
+    CheckpointError
+        If ``resume_from`` is not a game-run checkpoint.
     """
     if not isinstance(n_steps, int) or n_steps < 1:
         raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
@@ -248,8 +386,38 @@ def compare_optimizers(make_game: Callable[[int], Game], optimizers: dict, seeds
                        diverge_above: float = 1e12, progress: bool = False) -> Comparison:
     """Run every optimiser on ``make_game(seed)`` for every seed.
 
-    ``optimizers`` maps a display name to a zero-argument factory returning a
-    fresh :class:`GameOptimizer`, or to ``(registered_name, kwargs)``.
+    Parameters
+    ----------
+    make_game : callable
+        ``seed -> Game``: builds a fresh game for each run.
+    optimizers : dict
+        Display name -> a zero-argument factory returning a fresh
+        :class:`GameOptimizer`, or ``(registered_name, kwargs)``.
+    seeds : sequence of int, default (0, 1, 2)
+        The seeds; every optimiser runs once per seed.
+    n_steps : int, default 1000
+        Steps per run.
+    metric : tuple, optional
+        As in :func:`run_optimizer`. Default None: :func:`default_metric`.
+    eval_every : int, default 10
+        Evaluate the metric every this many steps.
+    stop_below : float, optional
+        As in :func:`run_optimizer`. Default None: never stop early.
+    diverge_above : float, default 1e12
+        As in :func:`run_optimizer`.
+    progress : bool, default False
+        Show a tqdm progress bar per run.
+
+    Returns
+    -------
+    Comparison
+        The rows (one per optimiser and seed) and the full runs.
+
+    Raises
+    ------
+    ValueError
+        If ``make_game`` is not callable, ``optimizers`` or ``seeds`` is
+        empty, or an optimiser entry is invalid.
     """
     if not callable(make_game):
         raise ValueError("make_game must be a callable seed -> Game")

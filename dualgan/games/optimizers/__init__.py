@@ -29,12 +29,37 @@ __all__ = ["GameOptimizer", "StepRecord", "OPTIMIZERS", "BASE_OPTIMIZERS", "regi
 
 
 def available_optimizers() -> list[str]:
-    """Names accepted by :func:`make_optimizer`."""
+    """Names accepted by :func:`make_optimizer`.
+
+    Returns
+    -------
+    list of str
+        The registered optimiser names, sorted.
+    """
     return sorted(OPTIMIZERS)
 
 
 def make_optimizer(name: str, **kwargs) -> GameOptimizer:
-    """Build a registered optimiser, e.g. ``make_optimizer("consensus", lr=1e-4, gamma=10, base="rmsprop")``."""
+    """Build a registered optimiser, e.g. ``make_optimizer("consensus", lr=1e-4, gamma=10, base="rmsprop")``.
+
+    Parameters
+    ----------
+    name : str
+        A registered name (:func:`available_optimizers`).
+    **kwargs
+        Keyword arguments of the optimiser's constructor (``lr``, ``base``,
+        ``base_kwargs`` and the method's own, e.g. ``gamma``).
+
+    Returns
+    -------
+    GameOptimizer
+        A new optimiser, not yet bound to a game.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not registered or a keyword argument is out of range.
+    """
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimiser {name!r}; choose one of {available_optimizers()}")
     return OPTIMIZERS[name](**kwargs)

@@ -15,12 +15,33 @@ __all__ = ["AlternatingGD"]
 
 @register
 class AlternatingGD(GameOptimizer):
-    """Alternating gradient descent.
+    """Alternating gradient descent (eq. (3.4) of the theory page).
 
-    ``order``: player names or indices in the order they move (default: the
-    game's player order). The record's ``field_norm`` and ``losses`` are those
-    at the start of the step; ``update_norm`` is the norm of the concatenated
-    per-player gradients actually used.
+    The record's ``field_norm`` and ``losses`` are those at the start of the
+    step; ``update_norm`` is the norm of the concatenated per-player gradients
+    actually used.
+
+    Parameters
+    ----------
+    lr : float, default 0.01
+        Step size :math:`h` (the base optimiser's learning rate), in
+        parameter units per unit of field; must be > 0.
+    base : str or callable, default "sgd"
+        ``"sgd"`` (the plain update rule), ``"adam"``, ``"rmsprop"`` or a
+        callable ``(params, lr, **kw) -> torch.optim.Optimizer`` that receives
+        the adjusted field as its gradient.
+    base_kwargs : dict, optional
+        Extra keyword arguments of the base optimiser (e.g. ``{"alpha": 0.9}``
+        for RMSProp). Default None: none.
+    order : sequence of str or int, optional
+        Player names or indices in the order they move. Default None: the
+        game's player order.
+
+    Raises
+    ------
+    ValueError
+        If ``lr`` is not a finite number > 0 or ``base`` is unknown or does
+        not build a torch optimiser.
     """
 
     name = "alternating"

@@ -30,7 +30,24 @@ OPTIMIZERS: dict[str, type] = {}
 
 
 def register(cls):
-    """Class decorator: make a :class:`GameOptimizer` subclass available by its ``name``."""
+    """Class decorator: make a :class:`GameOptimizer` subclass available by its ``name``.
+
+    Parameters
+    ----------
+    cls : type
+        A subclass of :class:`GameOptimizer` with a class attribute ``name`` (str).
+
+    Returns
+    -------
+    type
+        ``cls`` itself, now in :data:`OPTIMIZERS` under ``cls.name``.
+
+    Raises
+    ------
+    ValueError
+        If ``cls`` is not a :class:`GameOptimizer` subclass or another class
+        is already registered under its name.
+    """
     if not (isinstance(cls, type) and issubclass(cls, GameOptimizer)):
         raise ValueError("register expects a GameOptimizer subclass")
     if cls.name in OPTIMIZERS and OPTIMIZERS[cls.name] is not cls:
@@ -43,13 +60,26 @@ def register(cls):
 class StepRecord:
     """What one step did.
 
-    ``field_norm``: :math:`\\|v\\|` at the point where the step started;
-    ``update_norm``: norm of the adjusted field handed to the base optimiser;
-    ``losses``: each player's loss at the start point; ``status``: ``"ok"``,
-    ``"non_finite"`` (step skipped) or a solver message (competitive GD);
-    ``coefficient``: the method's scalar of this step where it has one (SGA's
-    signed lambda, consensus' gamma), NaN otherwise; ``inner_iterations``:
-    conjugate-gradient iterations (competitive GD), 0 otherwise.
+    Parameters
+    ----------
+    iteration : int
+        Index of the step (0 for the optimiser's first step).
+    field_norm : float
+        :math:`\\|v\\|` (eq. (3.1) of the theory page) at the point where the step started.
+    update_norm : float
+        Euclidean norm of the adjusted field handed to the base optimiser
+        (NaN for a skipped step).
+    losses : tuple of float
+        Each player's loss at the start point, in player order.
+    status : str, default "ok"
+        ``"ok"``, ``"non_finite"`` (step skipped, parameters unchanged) or a
+        solver message (competitive GD).
+    coefficient : float, default NaN
+        The method's scalar of this step where it has one (SGA's signed
+        lambda of eq. (3.9), consensus' gamma, extragradient's extrapolation
+        factor), NaN otherwise.
+    inner_iterations : int, default 0
+        Linear-solver iterations (competitive GD), 0 otherwise.
     """
 
     iteration: int
@@ -73,7 +103,31 @@ BASE_OPTIMIZERS: dict[str, Callable] = {
 
 
 def make_base_optimizer(base, params, lr: float, base_kwargs: dict | None = None) -> torch.optim.Optimizer:
-    """Build ``base`` (``"sgd"``, ``"adam"``, ``"rmsprop"`` or a callable ``(params, lr, **kw) -> Optimizer``)."""
+    """Build ``base`` (``"sgd"``, ``"adam"``, ``"rmsprop"`` or a callable ``(params, lr, **kw) -> Optimizer``).
+
+    Parameters
+    ----------
+    base : str or callable
+        A name of :data:`BASE_OPTIMIZERS` (case-insensitive) or a callable
+        ``(params, lr, **kw) -> torch.optim.Optimizer``.
+    params : list of torch.Tensor
+        The parameter tensors the optimiser updates.
+    lr : float
+        Learning rate (the step size :math:`h`).
+    base_kwargs : dict, optional
+        Extra keyword arguments of the optimiser. Default None: none.
+
+    Returns
+    -------
+    torch.optim.Optimizer
+        The base optimiser over ``params``.
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown, ``base`` is neither a name nor a callable, or
+        the callable does not return a torch optimiser.
+    """
     kwargs = dict(base_kwargs or {})
     if isinstance(base, str):
         if base.lower() not in BASE_OPTIMIZERS:
@@ -93,14 +147,21 @@ class GameOptimizer:
 
     Parameters
     ----------
-    lr:
-        Step size :math:`h` (the base optimiser's learning rate).
-    base:
-        ``"sgd"`` (default: the plain update rules (3.3)-(3.10) of the theory page),
+    lr : float, default 0.01
+        Step size :math:`h` (the base optimiser's learning rate); must be > 0.
+    base : str or callable, default "sgd"
+        ``"sgd"`` (the plain update rules, eqs. (3.3)-(3.10) of the theory page),
         ``"adam"``, ``"rmsprop"`` or a callable ``(params, lr, **kw) -> Optimizer``.
-    base_kwargs:
+    base_kwargs : dict, optional
         Extra keyword arguments of the base optimiser (e.g. ``{"alpha": 0.9}``
         for RMSProp with the TensorFlow default decay of the reference code).
+        Default None: none.
+
+    Raises
+    ------
+    ValueError
+        If ``lr`` is not a finite number > 0 or ``base`` is unknown or does
+        not build a torch optimiser.
     """
 
     name = "base"
@@ -118,14 +179,43 @@ class GameOptimizer:
         return f"{type(self).__name__}(lr={self.lr}, base={self.base!r})"
 
     def set_lr(self, lr: float) -> None:
-        """Change the step size (also in the base optimiser, keeping its state): for step-size schedules."""
+        """Change the step size (also in the base optimiser, keeping its state): for step-size schedules.
+
+        Parameters
+        ----------
+        lr : float
+            The new step size :math:`h`; must be a finite number > 0.
+
+        Raises
+        ------
+        ValueError
+            If ``lr`` is not a finite number > 0.
+        """
         self.lr = check_positive(lr, "lr")
         if self._optimizer is not None:
             for group in self._optimizer.param_groups:
                 group["lr"] = self.lr
 
     def step(self, game: Game) -> StepRecord:
-        """Take one step on ``game`` (the first call binds the optimiser to the game)."""
+        """Take one step on ``game`` (the first call binds the optimiser to the game).
+
+        Parameters
+        ----------
+        game : Game
+            The game to step; after the first call always the same game.
+
+        Returns
+        -------
+        StepRecord
+            What the step did; a step with a non-finite field is not applied
+            (``status="non_finite"``).
+
+        Raises
+        ------
+        ValueError
+            If ``game`` is not a :class:`~dualgan.games.Game` or is not the
+            game this optimiser is bound to.
+        """
         if not isinstance(game, Game):
             raise ValueError(f"game must be a dualgan.games.Game, got {type(game).__name__}")
         if self._game is None:
@@ -148,7 +238,20 @@ class GameOptimizer:
                 "extra": self._extra_state()}
 
     def load_state_dict(self, state: dict, game: Game) -> None:
-        """Bind to ``game`` (as the first :meth:`step` would) and restore :meth:`state_dict`'s output."""
+        """Bind to ``game`` (as the first :meth:`step` would) and restore :meth:`state_dict`'s output.
+
+        Parameters
+        ----------
+        state : dict
+            A dictionary returned by :meth:`state_dict` of an optimiser of the same class.
+        game : Game
+            The game to bind to (the one the saved run stepped).
+
+        Raises
+        ------
+        ValueError
+            If ``state`` is not such a dictionary or the optimiser is bound to another game.
+        """
         if not isinstance(state, dict) or set(state) != {"iteration", "lr", "base", "extra"}:
             raise ValueError(f"not a {type(self).__name__} state: {state!r:.80}")
         if self._game is None:

@@ -33,7 +33,35 @@ __all__ = ["CompetitiveGD"]
 
 @register
 class CompetitiveGD(GameOptimizer):
-    """Competitive gradient descent; ``tol`` is the linear solver's relative residual tolerance."""
+    """Competitive gradient descent for two players (eq. (3.10) of the theory page).
+
+    Parameters
+    ----------
+    lr : float, default 0.01
+        Step size :math:`\\eta` (the base optimiser's learning rate), in
+        parameter units per unit of field; must be > 0.
+    base : str or callable, default "sgd"
+        ``"sgd"`` (the plain update rule), ``"adam"``, ``"rmsprop"`` or a
+        callable ``(params, lr, **kw) -> torch.optim.Optimizer`` that receives
+        the adjusted field as its gradient.
+    base_kwargs : dict, optional
+        Extra keyword arguments of the base optimiser (e.g. ``{"alpha": 0.9}``
+        for RMSProp). Default None: none.
+    tol : float, default 1e-10
+        Relative residual tolerance of the linear solver (conjugate gradients
+        or GMRES); must be > 0.
+    maxiter : int, optional
+        Iteration cap of the linear solver. Default None: scipy's default.
+
+    Raises
+    ------
+    ValueError
+        If ``lr``, ``tol`` or ``maxiter`` is out of range or ``base`` is unknown.
+
+    References
+    ----------
+    Florian Schäfer, Anima Anandkumar. "Competitive Gradient Descent." NeurIPS 2019.
+    """
 
     name = "cgd"
 

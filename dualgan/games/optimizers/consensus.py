@@ -17,7 +17,30 @@ __all__ = ["ConsensusOptimization"]
 
 @register
 class ConsensusOptimization(GameOptimizer):
-    """Consensus optimisation with weight ``gamma`` > 0 on :math:`\\nabla \\tfrac12\\|v\\|^2`."""
+    """Consensus optimisation with weight ``gamma`` > 0 on :math:`\\nabla \\tfrac12\\|v\\|^2` (eq. (3.5) of the theory page).
+
+    Parameters
+    ----------
+    lr : float, default 0.01
+        Step size :math:`h` (the base optimiser's learning rate); must be > 0.
+    gamma : float, default 1.0
+        Weight :math:`\\gamma \\ge 0` of the consensus term :math:`J^\\top v`
+        (dimensionless); must be finite.
+    base : str or callable, default "sgd"
+        ``"sgd"`` (the plain update rule), ``"adam"``, ``"rmsprop"`` or a
+        callable ``(params, lr, **kw) -> torch.optim.Optimizer``.
+    base_kwargs : dict, optional
+        Extra keyword arguments of the base optimiser. Default None: none.
+
+    Raises
+    ------
+    ValueError
+        If ``lr`` or ``gamma`` is out of range or ``base`` is unknown.
+
+    References
+    ----------
+    Lars Mescheder, Sebastian Nowozin, Andreas Geiger. "The Numerics of GANs." NeurIPS 2017.
+    """
 
     name = "consensus"
 

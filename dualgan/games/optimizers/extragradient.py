@@ -19,10 +19,35 @@ __all__ = ["Extragradient"]
 class Extragradient(GameOptimizer):
     """Extragradient; ``update_norm`` is :math:`\\|v(x')\\|`, the field used for the real step.
 
-    ``extrapolation`` (float > 0, default 1.0): the look-ahead step is
-    ``extrapolation * lr`` (the base optimiser's learning rate is scaled for
-    the look-ahead only), :math:`x' = x - c h v(x)`; the default is
-    Korpelevich's rule with equal steps. The record's ``coefficient`` is ``c``.
+    Eq. (3.6) of the theory page. The record's ``coefficient`` is the extrapolation factor ``c``.
+
+    Parameters
+    ----------
+    lr : float, default 0.01
+        Step size :math:`h` (the base optimiser's learning rate), in
+        parameter units per unit of field; must be > 0.
+    base : str or callable, default "sgd"
+        ``"sgd"`` (the plain update rule), ``"adam"``, ``"rmsprop"`` or a
+        callable ``(params, lr, **kw) -> torch.optim.Optimizer`` that receives
+        the adjusted field as its gradient.
+    base_kwargs : dict, optional
+        Extra keyword arguments of the base optimiser (e.g. ``{"alpha": 0.9}``
+        for RMSProp). Default None: none.
+    extrapolation : float, default 1.0
+        Factor :math:`c > 0` of the look-ahead step ``extrapolation * lr``
+        (the base optimiser's learning rate is scaled for the look-ahead
+        only), :math:`x' = x - c h v(x)`; the default is Korpelevich's rule
+        with equal steps.
+
+    Raises
+    ------
+    ValueError
+        If ``lr`` or ``extrapolation`` is not a finite number > 0 or ``base`` is unknown.
+
+    References
+    ----------
+    G. M. Korpelevich. "The extragradient method for finding saddle points and
+    other problems." Ekonomika i Matematicheskie Metody 12, 1976.
     """
 
     name = "extragradient"

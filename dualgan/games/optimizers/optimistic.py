@@ -12,7 +12,32 @@ __all__ = ["OptimisticGD"]
 
 @register
 class OptimisticGD(GameOptimizer):
-    """Optimistic gradient descent (past-gradient extrapolation)."""
+    """Optimistic gradient descent (past-gradient extrapolation, eq. (3.7) of the theory page).
+
+    Parameters
+    ----------
+    lr : float, default 0.01
+        Step size :math:`h` (the base optimiser's learning rate), in
+        parameter units per unit of field; must be > 0.
+    base : str or callable, default "sgd"
+        ``"sgd"`` (the plain update rule), ``"adam"``, ``"rmsprop"`` or a
+        callable ``(params, lr, **kw) -> torch.optim.Optimizer`` that receives
+        the adjusted field as its gradient.
+    base_kwargs : dict, optional
+        Extra keyword arguments of the base optimiser (e.g. ``{"alpha": 0.9}``
+        for RMSProp). Default None: none.
+
+    Raises
+    ------
+    ValueError
+        If ``lr`` is not a finite number > 0 or ``base`` is unknown or does
+        not build a torch optimiser.
+
+    References
+    ----------
+    Constantinos Daskalakis, Andrew Ilyas, Vasilis Syrgkanis, Haoyang Zeng.
+    "Training GANs with Optimism." ICLR 2018.
+    """
 
     name = "optimistic"
 

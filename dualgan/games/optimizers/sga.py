@@ -43,7 +43,38 @@ __all__ = ["SymplecticGradientAdjustment"]
 
 @register
 class SymplecticGradientAdjustment(GameOptimizer):
-    """SGA with coefficient ``lam`` (|lam| with sign alignment, ``lam`` as given without)."""
+    """SGA with coefficient ``lam`` (|lam| with sign alignment, ``lam`` as given without).
+
+    Eqs. (3.8) and (3.9) of the theory page.
+
+    Parameters
+    ----------
+    lr : float, default 0.01
+        Step size :math:`h` (the base optimiser's learning rate); must be > 0.
+    lam : float, default 1.0
+        Coefficient :math:`\\lambda_0` of the adjustment :math:`A^\\top v`
+        (dimensionless, finite): :math:`|\\lambda_0|` with sign alignment,
+        as given without.
+    align : bool, default True
+        Choose the sign of :math:`\\lambda` by eq. (3.9) (sign alignment).
+    eps : float, default 0.1
+        The constant :math:`\\epsilon \\ge 0` of eq. (3.9).
+    base : str or callable, default "sgd"
+        ``"sgd"`` (the plain update rule), ``"adam"``, ``"rmsprop"`` or a
+        callable ``(params, lr, **kw) -> torch.optim.Optimizer``.
+    base_kwargs : dict, optional
+        Extra keyword arguments of the base optimiser. Default None: none.
+
+    Raises
+    ------
+    ValueError
+        If ``lr``, ``lam`` or ``eps`` is out of range or ``base`` is unknown.
+
+    References
+    ----------
+    David Balduzzi, Sébastien Racanière, James Martens, Jakob Foerster, Karl
+    Tuyls, Thore Graepel. "The Mechanics of n-Player Differentiable Games." ICML 2018.
+    """
 
     name = "sga"
 

@@ -13,7 +13,29 @@ __all__ = ["SimultaneousGD"]
 
 @register
 class SimultaneousGD(GameOptimizer):
-    """Simultaneous gradient descent on top of a base optimiser (plain SGD by default)."""
+    """Simultaneous gradient descent on top of a base optimiser (plain SGD by default).
+
+    Eq. (3.3) of the theory page.
+
+    Parameters
+    ----------
+    lr : float, default 0.01
+        Step size :math:`h` (the base optimiser's learning rate), in
+        parameter units per unit of field; must be > 0.
+    base : str or callable, default "sgd"
+        ``"sgd"`` (the plain update rule), ``"adam"``, ``"rmsprop"`` or a
+        callable ``(params, lr, **kw) -> torch.optim.Optimizer`` that receives
+        the adjusted field as its gradient.
+    base_kwargs : dict, optional
+        Extra keyword arguments of the base optimiser (e.g. ``{"alpha": 0.9}``
+        for RMSProp). Default None: none.
+
+    Raises
+    ------
+    ValueError
+        If ``lr`` is not a finite number > 0 or ``base`` is unknown or does
+        not build a torch optimiser.
+    """
 
     name = "simultaneous"
 
