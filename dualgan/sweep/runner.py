@@ -107,7 +107,8 @@ def summarize(records: Sequence[RunRecord]) -> tuple[SummaryRow, ...]:
     for (job, dataset), rs in groups.items():
         ok = [r for r in rs if r.ok]
         names = sorted({k for r in ok for k in r.metrics})
-        means = {n: float(np.nanmean([r.metrics.get(n, math.nan) for r in ok])) if ok else math.nan for n in names}
+        # np.mean, not nanmean: a NaN metric of an ok run shows in the mean instead of vanishing
+        means = {n: float(np.mean([r.metrics.get(n, math.nan) for r in ok])) if ok else math.nan for n in names}
         secs = [r.seconds for r in rs if math.isfinite(r.seconds)]
         rows.append(SummaryRow(job, dataset, len(rs), len(ok), means, float(np.mean(secs)) if secs else math.nan))
     return tuple(rows)

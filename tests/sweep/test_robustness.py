@@ -105,3 +105,13 @@ def test_cli_bad_numbers_are_usage_errors(capsys):
         assert info.value.code == 2, argv
         err = capsys.readouterr().err
         assert "error: argument" in err and "Traceback" not in err, argv
+
+
+def test_summary_mean_shows_a_nan_metric_instead_of_dropping_it():
+    from dualgan.sweep import RunRecord, summarize
+    from dualgan.sweep.spec import RunConfig
+
+    recs = [RunRecord(f"r{i}", RunConfig("standard_gan", "ring5", 1, i, ()), {"m": v}, 1.0, "ok")
+            for i, v in enumerate([1.0, math.nan, 3.0])]
+    (row,) = summarize(recs)
+    assert math.isnan(row.means["m"]) and row.ok == 3
