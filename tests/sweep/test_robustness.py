@@ -115,3 +115,13 @@ def test_summary_mean_shows_a_nan_metric_instead_of_dropping_it():
             for i, v in enumerate([1.0, math.nan, 3.0])]
     (row,) = summarize(recs)
     assert math.isnan(row.means["m"]) and row.ok == 3
+
+
+def test_cli_explicit_values_are_used_not_replaced_by_defaults(tmp_path, capsys):
+    """`args.x or default` swallowed small explicit values; now every given value is the one that runs."""
+    out = tmp_path / "c.png"
+    code = main(["compare-optimizers", "--game", "bilinear", "--size", "3", "--optimizers", "simultaneous",
+                 "--seeds", "0", "--steps", "3", "--lr", "0.005", "--eval-every", "1", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "lr 0.005;" in printed and "steps 3;" in printed and out.exists()
