@@ -79,7 +79,27 @@ class ScoreLinearization:
     ``n_factorised`` counts the parameters covered by factorised layers;
     ``pullback`` (factorised methods only) maps ``c`` to :math:`J^\top c` as a flat
     vector from this pass's stored factors (no new forward pass), valid until
-    the parameters change.
+    the parameters change. The quantities are those of eq. (2.5) of the theory page.
+
+    Parameters
+    ----------
+    scores : torch.Tensor
+        Shape ``(N,)``: the scores :math:`F_i = F(w, x_i)` (raw logits).
+    gram : torch.Tensor
+        Shape ``(N, N)``, symmetric positive semi-definite: :math:`G_{ij} = g_i^\top g_j`.
+    jw : torch.Tensor
+        Shape ``(N,)``: :math:`(Jw)_i = g_i^\top w`.
+    n_params : int
+        Number :math:`P` of trainable parameters (the length of :math:`w`).
+    chunk_size : int
+        ``torch.func`` Jacobian rows held at once (N when none were needed).
+    method : str
+        How the Gram matrix was computed (see above).
+    n_factorised : int, default 0
+        Number of parameters covered by factorised layers.
+    pullback : callable, optional
+        ``c (N,) -> J^T c (P,)`` from the stored factors (factorised methods
+        only). Default None.
     """
 
     scores: torch.Tensor
@@ -97,7 +117,22 @@ class ScoreFunction:
 
     ``params`` is a dict name -> tensor over the parameters with
     ``requires_grad=True``; frozen parameters and buffers are taken from the
-    module as they are.
+    module as they are. :math:`F(w, x)` is the score of eq. (2.1) of the theory page.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The discriminator; maps a batch ``(B, ...)`` to one score per sample,
+        shape ``(B,)`` or ``(B, 1)``.
+    names : sequence of str, optional
+        A non-empty subset of the trainable parameter names to treat as
+        :math:`w` (the others are held fixed). Default None: every trainable parameter.
+
+    Raises
+    ------
+    ValueError
+        If ``module`` is not a module, has no trainable parameters, or
+        ``names`` holds unknown names or is empty.
     """
 
     def __init__(self, module: nn.Module, names: Sequence[str] | None = None):
@@ -135,12 +170,36 @@ class ScoreFunction:
         return {n: live[n].detach() for n in self.names}
 
     def flat(self, params: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
-        """Concatenate parameters (or per-parameter tensors with a leading batch dim) into one vector."""
+        """Concatenate parameters (or per-parameter tensors with a leading batch dim) into one vector.
+
+        Parameters
+        ----------
+        params : dict of str to torch.Tensor, optional
+            Name -> tensor over :attr:`names`. Default None: the current
+            parameters (:meth:`params`).
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(P,)`` (entries in the order of :attr:`names`), the
+            parameters' dtype and device.
+        """
         params = self.params() if params is None else params
         return torch.cat([params[n].reshape(-1) for n in self.names])
 
     def unflat(self, vector: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Split a length-P vector into a parameter dict."""
+        """Split a length-P vector into a parameter dict.
+
+        Parameters
+        ----------
+        vector : torch.Tensor
+            Shape ``(P,)``, entries in the order of :attr:`names`.
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            Name -> view of ``vector`` shaped like that parameter.
+        """
         out, start = {}, 0
         for n, shape, k in zip(self.names, self.shapes, self.numels):
             out[n] = vector[start:start + k].view(shape)
@@ -148,7 +207,13 @@ class ScoreFunction:
         return out
 
     def add_(self, vector: torch.Tensor) -> None:
-        """``w <- w + vector`` in place on the module's parameters."""
+        """``w <- w + vector`` in place on the module's parameters.
+
+        Parameters
+        ----------
+        vector : torch.Tensor
+            Shape ``(P,)``: the step :math:`\\delta` (cast to each parameter's dtype).
+        """
         live = dict(self.module.named_parameters())
         with torch.no_grad():
             for n, piece in self.unflat(vector).items():
@@ -167,7 +232,20 @@ class ScoreFunction:
         return out.reshape(x.shape[0])
 
     def single(self, params: dict[str, torch.Tensor], xi: torch.Tensor) -> torch.Tensor:
-        """Score of one sample (no batch dimension), as a 0-d tensor."""
+        """Score of one sample (no batch dimension), as a 0-d tensor.
+
+        Parameters
+        ----------
+        params : dict of str to torch.Tensor
+            Name -> tensor over :attr:`names` (the point :math:`w`).
+        xi : torch.Tensor
+            One sample, without the batch dimension.
+
+        Returns
+        -------
+        torch.Tensor
+            :math:`F(w, x_i)`, 0-d.
+        """
         return self(params, xi.unsqueeze(0))[0]
 
 
@@ -175,18 +253,43 @@ def score_linearization(module: nn.Module | ScoreFunction, inputs: torch.Tensor,
                         chunk_size: int | None = None, memory_mb: float = 512.0) -> ScoreLinearization:
     r"""Scores :math:`F_i`, Gram :math:`G = JJ^\top` and :math:`Jw` of ``inputs`` (N, ...) without a full Jacobian.
 
+    The quantities of eq. (2.5) of the theory page.
+
     Parameters
     ----------
-    module: the discriminator (or its :class:`ScoreFunction`).
-    inputs: the batch, real and generated samples stacked.
-    method: ``"auto"`` (default): the factorised Gram blocks of
+    module : torch.nn.Module or ScoreFunction
+        The discriminator (or its :class:`ScoreFunction`).
+    inputs : torch.Tensor
+        Shape ``(N, ...)``: the batch, real and generated samples stacked.
+    method : str, default "auto"
+        ``"auto"``: the factorised Gram blocks of
         :mod:`dualgan.trust_region.factorised` for the ``nn.Linear`` / ``nn.Conv2d``
         layers that qualify (one forward and one backward pass, no per-sample
-        gradients for ``nn.Linear``), the ``torch.func`` path below for every other
+        gradients for ``nn.Linear``), the ``torch.func`` path for every other
         trainable parameter; ``"torch.func"``: the ``torch.func`` path for all
         parameters. The record's ``method`` says what ran.
-    chunk_size: Jacobian rows held at once on the ``torch.func`` path; default: as many as fit in ``memory_mb``.
-    memory_mb: budget for the Jacobian rows (or factorised blocks) held at once (MiB).
+    chunk_size : int, optional
+        Jacobian rows held at once on the ``torch.func`` path (>= 1).
+        Default None: as many as fit in ``memory_mb``.
+    memory_mb : float, default 512.0
+        Budget for the Jacobian rows (or factorised blocks) held at once, in MiB (> 0).
+
+    Returns
+    -------
+    ScoreLinearization
+        Scores, Gram matrix and :math:`Jw`, in the discriminator's dtype and device.
+
+    Raises
+    ------
+    ValueError
+        If ``method`` is unknown, ``inputs`` is empty, ``memory_mb`` or
+        ``chunk_size`` is out of range, or the discriminator is not
+        sample-independent (:func:`check_sample_independent`).
+
+    References
+    ----------
+    Arthur Jacot, Franck Gabriel, Clément Hongler. "Neural Tangent Kernel:
+    Convergence and Generalization in Neural Networks." NeurIPS 2018.
     """
     fn = module if isinstance(module, ScoreFunction) else ScoreFunction(module)
     check_sample_independent(fn.module)  # before any forward pass (the module may have changed mode since)
@@ -260,7 +363,29 @@ def _torch_func_gram(fn: ScoreFunction, inputs: torch.Tensor, chunk_size: int | 
 
 
 def score_vjp(module: nn.Module | ScoreFunction, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    r""":math:`J^\top c = \nabla_w \sum_i c_i F(w, x_i)`: one backward pass, returned as a flat vector."""
+    r""":math:`J^\top c = \nabla_w \sum_i c_i F(w, x_i)`: one backward pass, returned as a flat vector.
+
+    The step of eq. (2.8) of the theory page is one such product.
+
+    Parameters
+    ----------
+    module : torch.nn.Module or ScoreFunction
+        The discriminator (or its :class:`ScoreFunction`).
+    inputs : torch.Tensor
+        Shape ``(N, ...)``: the batch.
+    weights : torch.Tensor
+        Shape ``(N,)``: the coefficients :math:`c_i` (cast to the parameters' dtype).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(P,)``: :math:`J^\top c`, in the parameters' dtype and device.
+
+    Raises
+    ------
+    ValueError
+        If the discriminator is not sample-independent (:func:`check_sample_independent`).
+    """
     fn = module if isinstance(module, ScoreFunction) else ScoreFunction(module)
     check_sample_independent(fn.module)
     params = fn.params()

@@ -36,7 +36,18 @@ __all__ = ["RadiusDecision", "RadiusPolicy", "StandardRadius", "SymmetricRadius"
 
 @dataclass(frozen=True)
 class RadiusDecision:
-    """Whether the step is accepted, the radius to use next, and why."""
+    """Whether the step is accepted, the radius to use next, and why.
+
+    Parameters
+    ----------
+    accepted : bool
+        Whether the step is accepted (eqs. (2.12)-(2.13) of the theory page).
+    radius : float
+        The trust radius :math:`\\Delta_{k+1}` for the next solve (parameter-space
+        Euclidean norm units), never below the policy's ``min_radius``.
+    reason : str
+        A human-readable explanation (the value of :math:`\\rho` and the rule that applied).
+    """
 
     accepted: bool
     radius: float
@@ -63,10 +74,39 @@ class RadiusPolicy:
     boundary_fraction: float
 
     def update(self, rho: float, step_norm: float, radius: float) -> RadiusDecision:  # pragma: no cover
+        """Accept or reject a step and choose the next radius.
+
+        Parameters
+        ----------
+        rho : float
+            The acceptance ratio :math:`\\rho_k` of eq. (2.11) of the theory page (NaN or inf: reject).
+        step_norm : float
+            :math:`\\|\\delta\\|` of the step.
+        radius : float
+            The radius :math:`\\Delta_k` the step was solved at.
+
+        Returns
+        -------
+        RadiusDecision
+            Whether the step is accepted, the next radius and why.
+        """
         raise NotImplementedError
 
     def at_boundary(self, step_norm: float, radius: float) -> bool:
-        """The step counts as on the boundary when ``step_norm >= boundary_fraction * radius``."""
+        """The step counts as on the boundary when ``step_norm >= boundary_fraction * radius``.
+
+        Parameters
+        ----------
+        step_norm : float
+            :math:`\\|\\delta\\|` of the step.
+        radius : float
+            The trust radius :math:`\\Delta_k`.
+
+        Returns
+        -------
+        bool
+            Whether the step reached the boundary of the ball.
+        """
         return step_norm >= self.boundary_fraction * radius
 
     def _shrink(self, radius: float, factor: float, accepted: bool, why: str) -> RadiusDecision:
@@ -81,7 +121,40 @@ class RadiusPolicy:
 
 @dataclass(frozen=True)
 class StandardRadius(RadiusPolicy):
-    """The standard policy: shrink on small rho, grow on good rho at the boundary, reject below ``eta_accept``."""
+    """The standard policy: shrink on small rho, grow on good rho at the boundary, reject below ``eta_accept``.
+
+    Eq. (2.12) of the theory page.
+
+    Parameters
+    ----------
+    eta_accept : float, default 1e-4
+        :math:`\\eta_0`: reject when :math:`\\rho < \\eta_0`.
+    eta_shrink : float, default 0.25
+        :math:`\\eta_1`: shrink when :math:`\\rho < \\eta_1`.
+    eta_grow : float, default 0.75
+        :math:`\\eta_2`: grow when :math:`\\rho > \\eta_2` on the boundary;
+        :math:`0 \\le \\eta_0 \\le \\eta_1 < \\eta_2 < 1`.
+    shrink : float, default 0.25
+        :math:`\\gamma_{dec} \\in (0, 1)`.
+    grow : float, default 2.0
+        :math:`\\gamma_{inc} \\ge 1`.
+    max_radius : float, default 10.0
+        :math:`\\Delta_{max}`, the cap of the radius.
+    min_radius : float, default 1e-10
+        :math:`\\Delta_{min}`, the floor of the radius (0 < min_radius < max_radius).
+    boundary_fraction : float, default 0.999
+        A step counts as on the boundary when :math:`\\|\\delta\\| \\ge` this fraction of :math:`\\Delta`; in (0, 1).
+
+    Raises
+    ------
+    ValueError
+        If the thresholds, factors or radius bounds are out of range.
+
+    References
+    ----------
+    Jorge Nocedal, Stephen J. Wright. "Numerical Optimization", 2nd ed.
+    Springer, 2006 (chapter 4, Algorithm 4.1).
+    """
 
     eta_accept: float = 1e-4
     eta_shrink: float = 0.25
@@ -103,6 +176,22 @@ class StandardRadius(RadiusPolicy):
         _check_unit(self.boundary_fraction, "boundary_fraction")
 
     def update(self, rho: float, step_norm: float, radius: float) -> RadiusDecision:
+        """Decide by eq. (2.12) of the theory page.
+
+        Parameters
+        ----------
+        rho : float
+            The acceptance ratio :math:`\\rho_k` of eq. (2.11) (not finite: reject and shrink).
+        step_norm : float
+            :math:`\\|\\delta\\|` of the step.
+        radius : float
+            The radius :math:`\\Delta_k` the step was solved at.
+
+        Returns
+        -------
+        RadiusDecision
+            Whether the step is accepted, the next radius and why.
+        """
         if not math.isfinite(rho):
             return self._shrink(radius, self.shrink, False, "rho is not finite: reject and shrink")
         if rho < self.eta_accept:
@@ -116,7 +205,38 @@ class StandardRadius(RadiusPolicy):
 
 @dataclass(frozen=True)
 class SymmetricRadius(RadiusPolicy):
-    """Shrink and re-solve when rho is far from 1 on either side (``|rho - 1| > tolerance``)."""
+    """Shrink and re-solve when rho is far from 1 on either side (``|rho - 1| > tolerance``).
+
+    Eq. (2.13) of the theory page.
+
+    Parameters
+    ----------
+    tolerance : float, default 0.75
+        :math:`\\tau`: reject and shrink when :math:`|\\rho - 1| > \\tau`.
+    grow_tolerance : float, default 0.25
+        :math:`\\tau_{grow}`: grow when :math:`|\\rho - 1| < \\tau_{grow}` on
+        the boundary; :math:`0 < \\tau_{grow} \\le \\tau`.
+    shrink : float, default 0.25
+        Shrink factor, in (0, 1).
+    grow : float, default 2.0
+        Growth factor, >= 1.
+    max_radius : float, default 10.0
+        The cap of the radius.
+    min_radius : float, default 1e-10
+        The floor of the radius (0 < min_radius < max_radius).
+    boundary_fraction : float, default 0.999
+        A step counts as on the boundary when :math:`\\|\\delta\\| \\ge` this fraction of :math:`\\Delta`; in (0, 1).
+
+    Raises
+    ------
+    ValueError
+        If the tolerances, factors or radius bounds are out of range.
+
+    References
+    ----------
+    Yujia Li, Alexander Schwing, Kuan-Chieh Wang, Richard Zemel. "Dualing
+    GANs." NeurIPS 2017 (appendix C).
+    """
 
     tolerance: float = 0.75
     grow_tolerance: float = 0.25
@@ -137,6 +257,22 @@ class SymmetricRadius(RadiusPolicy):
         _check_unit(self.boundary_fraction, "boundary_fraction")
 
     def update(self, rho: float, step_norm: float, radius: float) -> RadiusDecision:
+        """Decide by eq. (2.13) of the theory page.
+
+        Parameters
+        ----------
+        rho : float
+            The acceptance ratio :math:`\\rho_k` of eq. (2.11) (not finite: reject and shrink).
+        step_norm : float
+            :math:`\\|\\delta\\|` of the step.
+        radius : float
+            The radius :math:`\\Delta_k` the step was solved at.
+
+        Returns
+        -------
+        RadiusDecision
+            Whether the step is accepted, the next radius and why.
+        """
         if not math.isfinite(rho):
             return self._shrink(radius, self.shrink, False, "rho is not finite: reject and shrink")
         dev = abs(rho - 1.0)
@@ -149,13 +285,41 @@ class SymmetricRadius(RadiusPolicy):
 
 @dataclass(frozen=True)
 class FixedRadius(RadiusPolicy):
-    """Accept every step, never change the radius (cost linearisation = normalised gradient descent)."""
+    """Accept every step, never change the radius (cost linearisation = normalised gradient descent).
+
+    With cost linearisation the step is eq. (2.3) of the theory page with a constant radius.
+
+    Parameters
+    ----------
+    min_radius : float, default 0.0
+        Unused floor (the radius never changes).
+    max_radius : float, default inf
+        Unused cap (the radius never changes).
+    boundary_fraction : float, default 0.999
+        A step counts as on the boundary when :math:`\\|\\delta\\| \\ge` this fraction of :math:`\\Delta`.
+    """
 
     min_radius: float = 0.0
     max_radius: float = math.inf
     boundary_fraction: float = 0.999
 
     def update(self, rho: float, step_norm: float, radius: float) -> RadiusDecision:
+        """Accept and keep the radius, whatever ``rho`` is.
+
+        Parameters
+        ----------
+        rho : float
+            The acceptance ratio of eq. (2.11) of the theory page (ignored).
+        step_norm : float
+            :math:`\\|\\delta\\|` of the step (ignored).
+        radius : float
+            The current radius, returned unchanged.
+
+        Returns
+        -------
+        RadiusDecision
+            ``accepted=True`` with ``radius`` unchanged.
+        """
         return RadiusDecision(True, radius, "fixed radius: accept")
 
 
@@ -163,7 +327,24 @@ _POLICIES = {"standard": StandardRadius, "symmetric": SymmetricRadius, "fixed": 
 
 
 def get_policy(policy) -> RadiusPolicy:
-    """A policy object from itself or its name (``"standard"``, ``"symmetric"``, ``"fixed"``)."""
+    """A policy object from itself or its name (``"standard"``, ``"symmetric"``, ``"fixed"``).
+
+    Parameters
+    ----------
+    policy : RadiusPolicy or str or None
+        A policy (returned as is), its name (built with its defaults), or
+        None for :class:`StandardRadius` with its defaults.
+
+    Returns
+    -------
+    RadiusPolicy
+        The policy.
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown.
+    """
     if isinstance(policy, RadiusPolicy):
         return policy
     if policy is None:

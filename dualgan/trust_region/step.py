@@ -65,6 +65,43 @@ class TrustRegionStep:
     solution for score linearisation (None for cost linearisation);
     ``linearization`` is how its Gram matrix was computed (the
     :class:`~dualgan.trust_region.ScoreLinearization` ``method``; empty for cost linearisation).
+
+    Parameters
+    ----------
+    step : torch.Tensor
+        Shape ``(P,)``: the parameter step :math:`\delta` (detached; zeros when no step).
+    step_norm : float
+        :math:`\|\delta\|` (parameter-space units), at most the radius.
+    predicted_decrease : float
+        :math:`m(0) - m(\delta) \ge 0` (eq. (2.3) or (2.4) of the theory page).
+    actual_decrease : float
+        :math:`f(w) - f(w + \delta)` (eq. (2.1)).
+    rho : float
+        The acceptance ratio of eq. (2.11); NaN when the model predicts no decrease.
+    accepted : bool
+        Whether the step was applied to the module.
+    radius_before : float
+        The trust radius at the start of the call.
+    radius_after : float
+        The trust radius for the next call (eqs. (2.12)-(2.13)).
+    cost_before : float
+        :math:`f(w)` at the start.
+    cost_after : float
+        The cost at the parameters the module holds after the call.
+    model : str
+        ``"score"`` or ``"cost"``.
+    attempts : int
+        Number of solves (a rejected step is re-solved at the shrunk radius).
+    status : str
+        ``"accepted"``, ``"rejected"``, ``"stationary"`` or the inner solver's failure.
+    reason : str
+        The radius policy's explanation.
+    seconds : float
+        Wall time of the call, in seconds.
+    inner : ScoreDualResult, optional
+        The dual solution for score linearisation; None for cost linearisation.
+    linearization : str, default ""
+        How the Gram matrix was computed; empty for cost linearisation.
     """
 
     step: torch.Tensor
@@ -88,28 +125,77 @@ class TrustRegionStep:
 
 def discriminator_cost(scores: torch.Tensor, y: torch.Tensor, a: torch.Tensor, C: float,
                        w_sqnorm: torch.Tensor | float) -> torch.Tensor:
-    r""":math:`f = \tfrac{C}{2}\|w\|^2 + \sum_i a_i\,\mathrm{softplus}(-y_i F_i)` in float64 (a 0-d tensor)."""
+    r""":math:`f = \tfrac{C}{2}\|w\|^2 + \sum_i a_i\,\mathrm{softplus}(-y_i F_i)` in float64 (a 0-d tensor).
+
+    Eq. (2.1) of the theory page (:math:`\mathrm{softplus}(-s) = \ell(s)` of eq. (0.2)).
+
+    Parameters
+    ----------
+    scores : torch.Tensor
+        Shape ``(N,)``: the scores :math:`F_i` (cast to float64).
+    y : torch.Tensor
+        Shape ``(N,)``, float64: labels, +1 real and -1 generated.
+    a : torch.Tensor
+        Shape ``(N,)``, float64: weights, 1/n real and 1/m generated.
+    C : float
+        L2 weight (> 0).
+    w_sqnorm : torch.Tensor or float
+        :math:`\|w\|^2` of the parameters.
+
+    Returns
+    -------
+    torch.Tensor
+        The cost :math:`f(w)`, 0-d, float64.
+    """
     return 0.5 * C * w_sqnorm + a @ F.softplus(-y * scores.to(torch.float64))
 
 
 class TrustRegionDiscriminator:
     r"""A trust-region optimiser of a discriminator's parameters (those with ``requires_grad=True``).
 
+    Minimises the cost (2.1) of the theory page by steps of the sub-problem
+    (2.2) with the model (2.3) or (2.4), accepted by eq. (2.11).
+
     Parameters
     ----------
-    discriminator: any ``nn.Module`` mapping a batch to one score per sample.
-    model: ``"score"`` (score linearisation, default) or ``"cost"`` (cost linearisation).
-    C: L2 weight of the cost, > 0 (default 1e-3).
-    radius: initial trust radius :math:`\Delta_0 > 0`.
-    policy: a :class:`~dualgan.trust_region.RadiusPolicy` or its name
-        (``"standard"``, default; ``"symmetric"``; ``"fixed"``).
-    inner: inner solver of the score dual: ``"newton"`` (default), ``"ipopt"``, ``"casadi"``.
-    inner_tol: its tolerance (default: see :func:`solve_score_dual`).
-    max_attempts: solves per call (a rejected step is re-solved at the shrunk radius).
-    chunk_size, memory_mb: Jacobian rows held at once (see :func:`score_linearization`).
-    linearization: how the Gram matrix is computed: ``"auto"`` (default; factorised
+    discriminator : torch.nn.Module
+        Any module mapping a batch to one score per sample (sample-independent, deterministic).
+    model : str, default "score"
+        ``"score"`` (score linearisation, eq. (2.4)) or ``"cost"`` (cost linearisation, eq. (2.3)).
+    C : float, default 1e-3
+        L2 weight of the cost, > 0.
+    radius : float, default 0.1
+        Initial trust radius :math:`\Delta_0 > 0` (parameter-space Euclidean norm).
+    policy : RadiusPolicy or str, optional
+        A :class:`~dualgan.trust_region.RadiusPolicy` or its name
+        (``"standard"``, ``"symmetric"``, ``"fixed"``). Default None: ``"standard"``.
+    inner : str, default "newton"
+        Inner solver of the score dual: ``"newton"``, ``"ipopt"`` or ``"casadi"``.
+    inner_tol : float, optional
+        Its tolerance (> 0). Default None: see :func:`solve_score_dual`.
+    max_attempts : int, default 4
+        Solves per call (a rejected step is re-solved at the shrunk radius).
+    chunk_size : int, optional
+        Jacobian rows held at once (see :func:`score_linearization`).
+        Default None: as many as fit in ``memory_mb``.
+    memory_mb : float, default 512.0
+        Memory budget of the linearisation, in MiB.
+    linearization : str, default "auto"
+        How the Gram matrix is computed: ``"auto"`` (factorised
         ``nn.Linear`` / ``nn.Conv2d`` layers, ``torch.func`` for the rest) or ``"torch.func"``
         (see :func:`score_linearization`).
+
+    Raises
+    ------
+    ValueError
+        If ``model``, ``inner`` or ``linearization`` is unknown, ``C``,
+        ``radius``, ``inner_tol`` or ``max_attempts`` is out of range, or the
+        module has no trainable parameters.
+
+    References
+    ----------
+    Yujia Li, Alexander Schwing, Kuan-Chieh Wang, Richard Zemel. "Dualing GANs."
+    NeurIPS 2017 (section 4 and appendix C).
     """
 
     def __init__(self, discriminator: nn.Module, *, model: str = "score", C: float = 1e-3, radius: float = 0.1,
@@ -141,7 +227,28 @@ class TrustRegionDiscriminator:
 
     # ------------------------------------------------------------ public
     def batch(self, real: torch.Tensor, fake: torch.Tensor):
-        """Stack a batch and build labels ``y`` and weights ``a`` (float64) on the samples' device."""
+        """Stack a batch and build labels ``y`` and weights ``a`` (float64) on the samples' device.
+
+        Labels and weights are eq. (0.1) of the theory page.
+
+        Parameters
+        ----------
+        real : torch.Tensor
+            Shape ``(n, ...)``: real samples (finite).
+        fake : torch.Tensor
+            Shape ``(m, ...)``: generated samples, same per-sample shape (finite).
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            ``(x, y, a)``: the stacked, detached batch ``(n + m, ...)``, labels
+            (+1 real, -1 generated) and weights (1/n, 1/m), both ``(n + m,)`` float64.
+
+        Raises
+        ------
+        ValueError
+            If a batch is empty or not finite, or the per-sample shapes differ.
+        """
         for name, t in (("real", real), ("fake", fake)):
             if not isinstance(t, torch.Tensor) or t.ndim < 1 or t.shape[0] == 0:
                 raise ValueError(f"{name} must be a non-empty tensor with the batch along dimension 0")
@@ -157,14 +264,53 @@ class TrustRegionDiscriminator:
         return x, y, a
 
     def cost(self, real: torch.Tensor, fake: torch.Tensor) -> float:
-        """The discriminator cost f(w) (eq. (2.1) of the theory page) on this batch."""
+        """The discriminator cost f(w) (eq. (2.1) of the theory page) on this batch.
+
+        Parameters
+        ----------
+        real : torch.Tensor
+            Shape ``(n, ...)``: real samples.
+        fake : torch.Tensor
+            Shape ``(m, ...)``: generated samples.
+
+        Returns
+        -------
+        float
+            :math:`f(w)` at the module's current parameters.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`batch`.
+        """
         x, y, a = self.batch(real, fake)
         params = self.fn.params()
         with torch.no_grad():
             return float(self._cost(params, x, y, a))
 
     def step(self, real: torch.Tensor, fake: torch.Tensor) -> TrustRegionStep:
-        """One trust-region step on the batch (real, fake); updates the module and the radius."""
+        """One trust-region step on the batch (real, fake); updates the module and the radius.
+
+        Solves eq. (2.2) of the theory page, accepts by eq. (2.11) and sets the
+        radius by the policy (eqs. (2.12)-(2.13)).
+
+        Parameters
+        ----------
+        real : torch.Tensor
+            Shape ``(n, ...)``: real samples.
+        fake : torch.Tensor
+            Shape ``(m, ...)``: generated samples.
+
+        Returns
+        -------
+        TrustRegionStep
+            The step, its decreases, acceptance and radii.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`batch`, or when the discriminator is not sample-independent.
+        """
         t0 = time.perf_counter()
         x, y, a = self.batch(real, fake)
         if self.model == "cost":

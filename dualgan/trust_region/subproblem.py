@@ -70,7 +70,47 @@ class ScoreDualResult:
     ``score_weights = t * lam * y / s`` and ``weight_decay = t * C / s``;
     ``jdelta`` is :math:`J\delta`, ``step_norm`` its norm as the Gram matrix
     predicts it. ``model_decrease = m(0) - m(delta)``; ``gap = m(delta) - D >= 0``.
-    ``status`` is ``"converged"`` or says what went wrong.
+    ``status`` is ``"converged"`` or says what went wrong. The dual is eq.
+    (2.7) of the theory page and the step eq. (2.8).
+
+    Parameters
+    ----------
+    lam : torch.Tensor
+        Shape ``(N,)``, float64: the multipliers :math:`\lambda`, :math:`0 < \lambda_i < a_i`.
+    slack : torch.Tensor
+        Shape ``(N,)``, float64: :math:`a - \lambda`, computed without cancellation.
+    mu : float
+        The radius multiplier :math:`\mu \ge 0`.
+    dual_value : float
+        :math:`D(\lambda, \mu)` of eq. (2.7), a lower bound of the model's minimum.
+    model_value : float
+        :math:`m(\delta)` of eq. (2.4) at the recovered (scaled) step.
+    model_decrease : float
+        :math:`m(0) - m(\delta)`, the predicted decrease of the cost.
+    gap : float
+        :math:`m(\delta) - D \ge 0`, the sub-problem's duality gap.
+    step_norm : float
+        :math:`\|\delta\|` as the Gram matrix predicts it (parameter-space units).
+    step_scale : float
+        The factor :math:`t \le 1` that puts the step inside the ball.
+    on_boundary : bool
+        Whether :math:`\mu > 0` (the step lies on the sphere :math:`\|\delta\| = \Delta`).
+    score_weights : torch.Tensor
+        Shape ``(N,)``, float64: ``t * lam * y / s``.
+    weight_decay : float
+        ``t * C / s``, the coefficient of :math:`-w` in the step.
+    jdelta : torch.Tensor
+        Shape ``(N,)``, float64: :math:`J\delta`.
+    inner_iterations : int
+        Total Newton (or Ipopt) iterations of the inner solves.
+    outer_iterations : int
+        Iterations of the secular equation (1 for the joint Ipopt methods).
+    seconds : float
+        Wall time of the solve, in seconds.
+    status : str
+        ``"converged"`` or what went wrong (a ``"failed..."`` status means no usable step).
+    method : str
+        The solver that ran (``"newton"``, ``"ipopt"`` or ``"casadi"``).
     """
 
     lam: torch.Tensor
@@ -104,18 +144,64 @@ def solve_score_dual(gram: torch.Tensor, jw: torch.Tensor, scores: torch.Tensor,
                      mu0: float | None = None) -> ScoreDualResult:
     r"""Solve the dual above (all inputs float64 on one device).
 
+    The dual (2.7) of the sub-problem (2.2) with the score model (2.4), eqs.
+    (2.6)-(2.10) of the theory page; the inner problem is eq. (1.10).
+
     Parameters
     ----------
-    gram, jw, scores: :math:`G_{ij} = g_i^\top g_j`, :math:`(Jw)_i`, :math:`F_i` (see
-        :func:`~dualgan.trust_region.score_linearization`).
-    y, a: labels (+1 real, -1 generated) and weights (1/n, 1/m).
-    C: L2 weight (> 0); w_sqnorm: :math:`\|w\|^2`; radius: :math:`\Delta > 0`.
-    method: ``"newton"``, ``"ipopt"`` or ``"casadi"``.
-    tol: inner stopping tolerance: half the Newton decrement (default 1e-18, so that warm
+    gram : torch.Tensor
+        Shape ``(N, N)``: the tangent Gram matrix :math:`G_{ij} = g_i^\top g_j`
+        (see :func:`~dualgan.trust_region.score_linearization`).
+    jw : torch.Tensor
+        Shape ``(N,)``: :math:`(Jw)_i`.
+    scores : torch.Tensor
+        Shape ``(N,)``: the scores :math:`F_i`.
+    y : torch.Tensor
+        Shape ``(N,)``: labels, +1 real and -1 generated (eq. (0.1)).
+    a : torch.Tensor
+        Shape ``(N,)``: weights, 1/n real and 1/m generated (eq. (0.1)).
+    C : float
+        L2 weight of the cost (finite, > 0).
+    w_sqnorm : float
+        :math:`\|w\|^2` of the current parameters.
+    radius : float
+        The trust radius :math:`\Delta > 0` (finite).
+    method : str, default "newton"
+        ``"newton"`` (interior Newton inside the secular iteration), ``"ipopt"``
+        or ``"casadi"`` (the joint problem in :math:`(\lambda, \mu)`).
+    tol : float, optional
+        Inner stopping tolerance: half the Newton decrement (default 1e-18, so that warm
         re-solves inside the secular iteration still move; rounding stops earlier as "stalled",
         which is accepted) or Ipopt's tol (default 1e-12).
-    radius_rtol: the secular equation is solved to :math:`|\|\delta\| - \Delta| \le` radius_rtol * radius.
-    lam0, slack0, mu0: warm start (``slack0 = a - lam0`` computed without cancellation).
+    radius_rtol : float, default 1e-10
+        The secular equation is solved to :math:`|\|\delta\| - \Delta| \le` ``radius_rtol * radius``.
+    max_outer : int, default 60
+        Maximum number of secular-equation iterations.
+    lam0 : torch.Tensor, optional
+        Shape ``(N,)``: warm start of :math:`\lambda` (clipped strictly into
+        the box). Default None: :math:`a/2`.
+    slack0 : torch.Tensor, optional
+        Shape ``(N,)``: warm start of :math:`a - \lambda`, computed without
+        cancellation. Default None: ``a - lam0``.
+    mu0 : float, optional
+        Warm start of :math:`\mu`. Default None: none.
+
+    Returns
+    -------
+    ScoreDualResult
+        The multipliers, the step's coefficients, the certified gap and the status.
+
+    Raises
+    ------
+    ValueError
+        If ``method`` is unknown or ``C`` or ``radius`` is not finite and > 0.
+
+    References
+    ----------
+    Yujia Li, Alexander Schwing, Kuan-Chieh Wang, Richard Zemel. "Dualing GANs."
+    NeurIPS 2017 (section 4 and appendix C). Jorge J. Moré, Danny C. Sorensen.
+    "Computing a Trust Region Step." SIAM Journal on Scientific and
+    Statistical Computing 4(3), 1983.
     """
     t0 = time.perf_counter()
     if method not in SUBPROBLEM_METHODS:

@@ -58,6 +58,17 @@ class TrustRegionResult:
     ``status`` is a :class:`~dualgan.status.Status`: ``SUCCESS`` when every
     round ran, ``NON_FINITE`` (message ``"non-finite samples at iteration k"``
     and the like) when a NaN or inf appeared; the history keeps every finite row.
+
+    Parameters
+    ----------
+    history : History
+        One row per iteration (columns listed in the module docstring).
+    final_radius : float
+        The discriminator's trust radius after the last step.
+    accepted_fraction : float
+        Share of discriminator steps that were accepted, in [0, 1].
+    status : Status
+        How the run ended (``SUCCESS`` or ``NON_FINITE`` with a message).
     """
 
     history: History
@@ -69,23 +80,64 @@ class TrustRegionResult:
 class TrustRegionGAN:
     r"""Train a generator against a discriminator updated by trust-region steps.
 
+    The discriminator minimises the cost of eq. (2.1) of the theory page by
+    the trust-region steps of eqs. (2.2)-(2.13); the generator minimises its
+    loss (eqs. (5.2)-(5.6)) on the discriminator's scores.
+
     Parameters
     ----------
-    generator: ``nn.Module`` mapping noise (B, latent_dim) to samples.
-    discriminator: ``nn.Module`` mapping samples to one score each: an MLP, a
-        conv net, or a feature map followed by a linear head
-        (``nn.Sequential(RBF(anchors), nn.Linear(k, 1))``; frozen parameters stay fixed).
-    latent_dim: noise dimension.
-    model: ``"score"`` (default), ``"cost"`` or ``"adam"`` (baseline, see module doc).
-    C, radius, policy, inner, max_attempts, memory_mb: passed to
+    generator : torch.nn.Module
+        Maps noise ``(B, latent_dim)`` to samples ``(B, ...)``.
+    discriminator : torch.nn.Module
+        Maps samples to one score each: an MLP, a conv net, or a feature map
+        followed by a linear head (``nn.Sequential(RBF(anchors), nn.Linear(k, 1))``;
+        frozen parameters stay fixed).
+    latent_dim : int
+        Noise dimension (>= 1); the noise is standard normal.
+    model : str, default "score"
+        ``"score"`` (score linearisation, eq. (2.4)), ``"cost"`` (cost
+        linearisation, eq. (2.3)) or ``"adam"`` (plain Adam baseline, see the module docstring).
+    C : float, default 1e-3
+        L2 weight of the discriminator cost (> 0), passed to
         :class:`~dualgan.trust_region.TrustRegionDiscriminator`.
-    generator_loss: a :mod:`dualgan.losses` name or ``GANLoss``.
-    generator_lr: Adam step size of the generator (betas (0.5, 0.999)) unless
-        ``generator_optimizer`` (a function params -> optimizer) is given.
-    discriminator_lr: Adam step size of the ``"adam"`` baseline.
-    generator_steps: generator updates per iteration.
-    constraint: ``None`` or a handler following :mod:`dualgan.constraints.base`.
-    seed: seeds the noise and minibatch draws.
+    radius : float, default 0.1
+        Initial trust radius :math:`\Delta_0 > 0`, passed to the trust-region discriminator.
+    policy : RadiusPolicy or str, optional
+        Radius policy or its name (``"standard"``, ``"symmetric"``,
+        ``"fixed"``), passed to the trust-region discriminator. Default None: ``"standard"``.
+    inner : str, default "newton"
+        Inner solver of the score dual (``"newton"``, ``"ipopt"``,
+        ``"casadi"``), passed to the trust-region discriminator.
+    max_attempts : int, default 4
+        Solves per discriminator step, passed to the trust-region discriminator.
+    memory_mb : float, default 512.0
+        Memory budget of the score linearisation in MiB, passed to the trust-region discriminator.
+    generator_loss : str or GANLoss, default "non_saturating"
+        A :mod:`dualgan.losses` name or ``GANLoss``.
+    generator_lr : float, default 1e-3
+        Adam step size of the generator (betas (0.5, 0.999)); ignored when
+        ``generator_optimizer`` is given.
+    generator_optimizer : callable, optional
+        ``params -> torch.optim.Optimizer`` for the generator. Default None: Adam.
+    discriminator_lr : float, default 1e-3
+        Adam step size of the ``"adam"`` baseline (> 0).
+    generator_steps : int, default 1
+        Generator updates per iteration (>= 1).
+    constraint : object, optional
+        A handler following :mod:`dualgan.constraints.base`. Default None: no constraint.
+    seed : int, default 0
+        Seeds the noise and minibatch draws (0 <= seed < 2**63).
+
+    Raises
+    ------
+    ValueError
+        If ``model`` is unknown, a number is out of range, the generator is not
+        a module or has no trainable parameters, or the constraint handler is incomplete.
+
+    References
+    ----------
+    Yujia Li, Alexander Schwing, Kuan-Chieh Wang, Richard Zemel. "Dualing GANs."
+    NeurIPS 2017 (section 4 and appendix C).
     """
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, *, latent_dim: int, model: str = "score",
@@ -134,11 +186,35 @@ class TrustRegionGAN:
 
     # ------------------------------------------------------------ public
     def noise(self, n: int) -> torch.Tensor:
+        """Standard normal noise from the trainer's own seeded generator.
+
+        Parameters
+        ----------
+        n : int
+            Number of noise vectors.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(n, latent_dim)``, in the generator's dtype and device.
+        """
         return torch.randn(n, self.latent_dim, generator=self._gen, dtype=self.dtype).to(self.device)
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
-        """``n`` generated samples (no gradient)."""
+        """``n`` generated samples (no gradient).
+
+        Parameters
+        ----------
+        n : int
+            Number of samples; the noise comes from the trainer's generator
+            (so sampling advances its random state).
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(n, ...)``, the generator's output without graph.
+        """
         return self.generator(self.noise(n))
 
     @with_small_model_threads  # one torch thread unless chosen otherwise (dualgan/_threads.py)
@@ -300,6 +376,21 @@ class TrustRegionGAN:
         Generator and discriminator weights and buffers, both optimisers, the
         trust radius and the inner solver's warm start, the noise/minibatch
         random generator, the history, the constraint handler's state and the status.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (its directory must be writable).
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+
+        Raises
+        ------
+        ValueError
+            If ``path`` is not writable.
         """
         path = check_writable_path(path, "path")
         payload = self._state()
@@ -311,6 +402,16 @@ class TrustRegionGAN:
 
         Everything is validated before the trainer changes; on a failure half-way
         the previous state is put back.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A file written by :meth:`save_checkpoint`.
+
+        Returns
+        -------
+        TrustRegionGAN
+            ``self``, restored.
 
         Raises
         ------
