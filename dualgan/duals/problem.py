@@ -37,19 +37,25 @@ LOSSES = ("logistic", "hinge")
 class LinearDual:
     r"""A validated dual problem for a linear discriminator on fixed features.
 
+    The primal is eq. (1.1) of the theory page and the dual eq. (1.3)
+    (logistic) or eq. (1.12) (hinge), with eq. (1.11) for a bias.
+
     Parameters
     ----------
-    phi_real, phi_fake:
-        Feature matrices of shapes (n, d) and (m, d): numpy arrays or torch
-        tensors (any device). They are copied to float64.
-    C:
+    phi_real : numpy.ndarray or torch.Tensor
+        Feature matrix of the real samples, shape ``(n, d)`` (any device);
+        copied to float64.
+    phi_fake : numpy.ndarray or torch.Tensor
+        Feature matrix of the generated samples, shape ``(m, d)``, same
+        ``d``; copied to float64.
+    C : float
         L2 weight of the primal, > 0.
-    loss:
+    loss : str, default "logistic"
         ``"logistic"`` (entropy-regularised dual) or ``"hinge"`` (box QP dual).
-    bias:
+    bias : bool, default False
         Adds a free bias ``b`` to the score, i.e. the dual constraint
         :math:`\sum_i \lambda_i y_i = 0`.
-    weights:
+    weights : tuple of array_like, optional
         Optional per-sample loss weights :math:`a_i` replacing ``1/n`` and ``1/m``:
         a pair ``(weights_real, weights_fake)`` of 1-d arrays (or tensors) of
         lengths n and m, finite and > 0 (the dual box is :math:`0 \le \lambda_i \le a_i`).
@@ -119,15 +125,59 @@ class LinearDual:
 
     # ------------------------------------------------------------------ values
     def v(self, lam: torch.Tensor) -> torch.Tensor:
-        r""":math:`v(\lambda) = \sum_i \lambda_i y_i \phi_i`."""
+        r""":math:`v(\lambda) = \sum_i \lambda_i y_i \phi_i` (eq. (1.2) of the theory page).
+
+        Parameters
+        ----------
+        lam : torch.Tensor
+            Shape ``(N,)``, float64: feasible multipliers :math:`0 \le \lambda_i \le a_i`
+            (real samples first, then generated).
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(d,)``, float64.
+        """
         return self.G.T @ lam
 
     def dual_value(self, lam: torch.Tensor, slack: torch.Tensor | None = None) -> float:
-        """D(lambda) (``slack = a - lambda`` may be passed for accuracy near the upper bound)."""
+        """D(lambda) (``slack = a - lambda`` may be passed for accuracy near the upper bound).
+
+        Eq. (1.3) of the theory page (logistic) or eq. (1.12) (hinge).
+
+        Parameters
+        ----------
+        lam : torch.Tensor
+            Shape ``(N,)``, float64: feasible multipliers :math:`0 \\le \\lambda_i \\le a_i`
+            (real samples first, then generated).
+        slack : torch.Tensor, optional
+            Shape ``(N,)``: :math:`a - \\lambda`, passed for accuracy near the
+            upper bound. Default None: computed as ``a - lam``.
+
+        Returns
+        -------
+        float
+            The dual value :math:`D(\\lambda)`.
+        """
         return self.certificate(lam, slack)[1]
 
     def primal_value(self, w, b: float | None = None) -> float:
-        """P(w, b); ``b=None`` means no bias term."""
+        """P(w, b); ``b=None`` means no bias term.
+
+        Eq. (1.1) of the theory page (hinge loss instead of the logistic one for ``loss="hinge"``).
+
+        Parameters
+        ----------
+        w : array_like or torch.Tensor
+            Shape ``(d,)``: the linear discriminator's weights.
+        b : float, optional
+            The bias. Default None: no bias term.
+
+        Returns
+        -------
+        float
+            The primal value :math:`P(w, b)`.
+        """
         w = torch.as_tensor(w, dtype=torch.float64, device=self.device)
         margins = self.G @ w
         if b is not None:
@@ -135,7 +185,21 @@ class LinearDual:
         return float(0.5 * self.C * (w @ w) + _loss_sum(TorchOps, self.loss, margins, self.a))
 
     def recover(self, lam: torch.Tensor) -> tuple[torch.Tensor, float | None]:
-        """Primal recovery ``w = v(lambda)/C`` and, with a bias, the best ``b`` for that ``w``."""
+        """Primal recovery ``w = v(lambda)/C`` and, with a bias, the best ``b`` for that ``w``.
+
+        Eq. (1.4) of the theory page.
+
+        Parameters
+        ----------
+        lam : torch.Tensor
+            Shape ``(N,)``, float64: feasible multipliers :math:`0 \\le \\lambda_i \\le a_i`
+            (real samples first, then generated).
+
+        Returns
+        -------
+        tuple of (torch.Tensor, float or None)
+            ``w`` of shape ``(d,)``, float64, and the best bias (None without bias).
+        """
         _, _, _, w, b = self.certificate(lam)
         return w, b
 
@@ -173,11 +237,40 @@ class LinearDual:
         return primal, dual, gap, ops.to_torch(w, lam), b
 
     def gap(self, lam: torch.Tensor, slack: torch.Tensor | None = None) -> float:
-        """Duality gap P(v(lambda)/C, b*) - D(lambda) >= 0 (lambda feasible)."""
+        """Duality gap P(v(lambda)/C, b*) - D(lambda) >= 0 (lambda feasible).
+
+        Eq. (1.5) of the theory page, summed as in eq. (1.16).
+
+        Parameters
+        ----------
+        lam : torch.Tensor
+            Shape ``(N,)``, float64: feasible multipliers :math:`0 \\le \\lambda_i \\le a_i`
+            (real samples first, then generated).
+        slack : torch.Tensor, optional
+            Shape ``(N,)``: :math:`a - \\lambda`, passed for accuracy near the
+            upper bound. Default None: computed as ``a - lam``.
+
+        Returns
+        -------
+        float
+            The gap, >= 0; by eq. (1.6) it bounds :math:`\\|w(\\lambda) - w^\\star\\|`.
+        """
         return self.certificate(lam, slack)[2]
 
     def gap_function(self, ops):
-        """``gap(lam, slack)`` on arrays of the back end ``ops`` (used inside the solvers' loops)."""
+        """``gap(lam, slack)`` on arrays of the back end ``ops`` (used inside the solvers' loops).
+
+        Parameters
+        ----------
+        ops : object
+            The array back end (numpy or torch operations) of the solver.
+
+        Returns
+        -------
+        callable
+            ``gap(lam, slack) -> float``, the duality gap of eq. (1.5) of the
+            theory page on that back end's arrays of shape ``(N,)``.
+        """
         G, y, a = (ops.to_backend(t) for t in (self.G, self.y, self.a))
 
         def gap(lam, slack):
@@ -186,7 +279,20 @@ class LinearDual:
 
     # -------------------------------------------------------- derivatives
     def dual_gradient(self, lam: torch.Tensor) -> torch.Tensor:
-        r""":math:`\partial D/\partial\lambda_i = -y_i\phi_i^\top v/C + \log((a_i-\lambda_i)/\lambda_i)` (logistic)."""
+        r""":math:`\partial D/\partial\lambda_i = -y_i\phi_i^\top v/C + \log((a_i-\lambda_i)/\lambda_i)` (logistic).
+
+        Eq. (1.7) of the theory page; for the hinge loss the log term is replaced by 1.
+
+        Parameters
+        ----------
+        lam : torch.Tensor
+            Shape ``(N,)``, float64: multipliers strictly inside the box.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(N,)``, float64: :math:`\nabla D(\lambda)`.
+        """
         lam = torch.as_tensor(lam, dtype=torch.float64, device=self.device)
         g = -(self.G @ self.v(lam)) / self.C
         if self.loss == "hinge":
@@ -194,7 +300,20 @@ class LinearDual:
         return g + torch.log(self.a - lam) - torch.log(lam)
 
     def dual_hessian(self, lam: torch.Tensor) -> torch.Tensor:
-        r""":math:`-\frac1C GG^\top - \mathrm{diag}(a_i/(\lambda_i(a_i-\lambda_i)))` (logistic)."""
+        r""":math:`-\frac1C GG^\top - \mathrm{diag}(a_i/(\lambda_i(a_i-\lambda_i)))` (logistic).
+
+        Eq. (1.8) of the theory page; for the hinge loss only the first term.
+
+        Parameters
+        ----------
+        lam : torch.Tensor
+            Shape ``(N,)``, float64: multipliers strictly inside the box.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(N, N)``, float64: :math:`\nabla^2 D(\lambda)`, negative definite inside the box.
+        """
         lam = torch.as_tensor(lam, dtype=torch.float64, device=self.device)
         H = -(self.G @ self.G.T) / self.C
         if self.loss == "logistic":
@@ -203,7 +322,18 @@ class LinearDual:
 
     # ------------------------------------------------------------ helpers
     def split(self, lam: torch.Tensor):
-        """Split a length-N vector into its real and generated parts."""
+        """Split a length-N vector into its real and generated parts.
+
+        Parameters
+        ----------
+        lam : torch.Tensor
+            Shape ``(N,)``, real samples first.
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            The first ``n`` and the last ``m`` entries.
+        """
         return lam[: self.n], lam[self.n:]
 
     def initial_point(self, lam0=None):
@@ -212,7 +342,24 @@ class LinearDual:
         ``lam0`` may be a :class:`DualResult`, a length-N vector, or a
         ``(lam_real, lam_fake)`` pair. A logistic result without bias warm-starts
         from its discriminator ``w`` (any batch of the same feature dimension);
-        otherwise its multipliers and stored slack are reused.
+        otherwise its multipliers and stored slack are reused (the relation
+        :math:`\\lambda_i = a_i \\sigma(-m_i)` of eq. (1.17) of the theory page).
+
+        Parameters
+        ----------
+        lam0 : DualResult or array_like or tuple, optional
+            The warm start (see above). Default None: :math:`a/2`.
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            ``(lam, slack)``, each ``(N,)`` float64, strictly inside the box
+            (and, with a bias, feasible for eq. (1.11)).
+
+        Raises
+        ------
+        ValueError
+            If ``lam0`` does not have ``N`` entries or is not finite.
         """
         from .result import DualResult
 
@@ -261,7 +408,18 @@ class LinearDual:
         return _clip(TorchOps, self.a, lam, slack)
 
     def output(self, t: torch.Tensor):
-        """Convert a result tensor to the user's array type (numpy for numpy input)."""
+        """Convert a result tensor to the user's array type (numpy for numpy input).
+
+        Parameters
+        ----------
+        t : torch.Tensor
+            A result tensor.
+
+        Returns
+        -------
+        numpy.ndarray or torch.Tensor
+            ``t`` as a numpy array when the features were numpy arrays, else ``t`` itself.
+        """
         return t.detach().cpu().numpy() if self.numpy_input else t
 
 
