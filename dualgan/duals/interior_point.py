@@ -43,7 +43,57 @@ def box_qp_interior_point(
 
     Without a certificate the complementarity :math:`\\lambda^\\top z_l + (a-\\lambda)^\\top z_u`
     (the duality gap of the QP at a primal-dual feasible point) is used.
-    Arguments as in :func:`dualgan.duals.maximize_entropy_dual`.
+    Arguments as in :func:`dualgan.duals.maximize_entropy_dual`. The problem
+    is eq. (1.12) of the theory page (eq. (1.10) without entropy, :math:`c = 1` by default).
+
+    Parameters
+    ----------
+    a : torch.Tensor
+        Shape ``(N,)``, float64, > 0: the upper bounds of the box (its device
+        selects the back end: numpy on the CPU, torch on CUDA).
+    scale : float
+        The ``s`` of the quadratic term, > 0.
+    G : torch.Tensor, optional
+        Shape ``(N, d)``: the quadratic as a factor :math:`Q = G G^\\top`.
+        Exactly one of ``G`` and ``K`` is given.
+    K : torch.Tensor, optional
+        Shape ``(N, N)``: the quadratic as a Gram matrix :math:`Q = K`.
+    linear : torch.Tensor, optional
+        Shape ``(N,)``: the linear term ``c``. Default None: the all-ones vector.
+    eq : torch.Tensor, optional
+        Shape ``(N,)``: the vector ``e`` of the equality :math:`e^\\top\\lambda = 0`
+        (``y`` with a bias, eq. (1.11)). Default None: no equality.
+    lam0 : torch.Tensor, optional
+        Shape ``(N,)``: strictly feasible start. Default None: ``a/2``.
+    slack0 : torch.Tensor, optional
+        Shape ``(N,)``: its complement ``a - lam0``. Default None: computed.
+    tol : float, default 1e-10
+        Stop when the certificate is at most ``tol``.
+    max_iter : int, default 100
+        Maximum number of predictor-corrector iterations.
+    certificate : callable, optional
+        ``certificate(lam, slack) -> float`` on back-end arrays (numpy on the
+        CPU, torch on CUDA), e.g. the duality gap of eq. (1.5). Default None:
+        the complementarity above.
+    accept : callable, optional
+        ``accept(lam, slack, cert) -> bool`` replacing the test ``cert <= tol``.
+        Default None.
+
+    Returns
+    -------
+    NewtonState
+        The multipliers, the value, the certificate, the iteration count and the status.
+
+    Raises
+    ------
+    ValueError
+        If the inputs are inconsistent (shapes, not exactly one of ``G`` and ``K``,
+        ``scale`` not > 0, a start outside the box).
+
+    References
+    ----------
+    Sanjay Mehrotra. "On the Implementation of a Primal-Dual Interior Point
+    Method." SIAM Journal on Optimization 2(4), 1992.
     """
     bp = box_problem(a, scale, G, K, linear, eq, lam0, slack0, default_linear=1.0)
     ops, a_, quad, lam, slack, c, e = bp.ops, bp.a, bp.quad, bp.lam, bp.slack, bp.linear, bp.eq

@@ -30,7 +30,38 @@ def dual_objective(phi_real: torch.Tensor, phi_fake: torch.Tensor, lam_real, lam
     ``phi_real`` (n, d) and ``phi_fake`` (m, d) are torch tensors (gradients
     flow into both); the multipliers may be numpy arrays or tensors and are
     treated as constants. Weights are ``a = 1/n`` (real) and ``1/m`` (fake).
-    Returns a 0-d tensor in the dtype of ``phi_fake``.
+    Eq. (1.3) of the theory page (eq. (1.12) for the hinge loss); its gradient
+    in the generator's parameters at the optimal multipliers is eq. (1.14).
+
+    Parameters
+    ----------
+    phi_real : torch.Tensor
+        Shape ``(n, d)``: features of the real samples.
+    phi_fake : torch.Tensor
+        Shape ``(m, d)``: features of the generated samples (gradients flow into it).
+    lam_real : numpy.ndarray or torch.Tensor
+        Shape ``(n,)``: multipliers of the real samples, in ``[0, 1/n]`` (constants).
+    lam_fake : numpy.ndarray or torch.Tensor
+        Shape ``(m,)``: multipliers of the generated samples, in ``[0, 1/m]`` (constants).
+    C : float
+        L2 weight of the primal, > 0.
+    loss : str, default "logistic"
+        ``"logistic"`` or ``"hinge"``.
+
+    Returns
+    -------
+    torch.Tensor
+        :math:`D(\lambda;\theta)`, 0-d, in the dtype and device of ``phi_fake``.
+
+    Raises
+    ------
+    ValueError
+        If ``C`` is not > 0, ``loss`` is unknown, or the shapes do not match.
+
+    References
+    ----------
+    Yujia Li, Alexander Schwing, Kuan-Chieh Wang, Richard Zemel. "Dualing GANs."
+    NeurIPS 2017.
     """
     C = check_positive(C, "C")
     check_choice(loss, "loss", LOSSES)

@@ -34,7 +34,26 @@ _SOLVERS: dict[str, SolverSpec] = {}
 
 
 def register_solver(name: str, *, losses=("logistic",), bias: bool = False, requires: str | None = None):
-    """Decorator registering ``fn(problem, tol, max_iter, lam0, w_rtol) -> DualResult`` under ``name``."""
+    """Decorator registering ``fn(problem, tol, max_iter, lam0, w_rtol) -> DualResult`` under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        The method name :func:`solve` accepts.
+    losses : tuple of str, default ("logistic",)
+        The losses the solver handles (``"logistic"``: eq. (1.3) of the
+        theory page; ``"hinge"``: eq. (1.12)).
+    bias : bool, default False
+        Whether the solver handles the bias equality, eq. (1.11).
+    requires : str, optional
+        An importable module the solver needs at run time (e.g. ``"cyipopt"``).
+        Default None: none.
+
+    Returns
+    -------
+    callable
+        The decorator; it returns ``fn`` unchanged.
+    """
     def deco(fn):
         _SOLVERS[name] = SolverSpec(name, fn, tuple(losses), bias, requires)
         return fn
@@ -42,7 +61,20 @@ def register_solver(name: str, *, losses=("logistic",), bias: bool = False, requ
 
 
 def available_methods(loss: str | None = None, bias: bool | None = None) -> list[str]:
-    """Names of the registered solvers that accept ``loss`` and ``bias`` (all when None)."""
+    """Names of the registered solvers that accept ``loss`` and ``bias`` (all when None).
+
+    Parameters
+    ----------
+    loss : str, optional
+        ``"logistic"`` or ``"hinge"``. Default None: any loss.
+    bias : bool, optional
+        True: only solvers that handle a bias. Default None (or False): any solver.
+
+    Returns
+    -------
+    list of str
+        The method names, in registration order.
+    """
     return [s.name for s in _SOLVERS.values()
             if (loss is None or loss in s.losses) and (bias is None or not bias or s.bias)]
 
