@@ -115,8 +115,9 @@ def run(args) -> int:
     os.makedirs(args.out, exist_ok=True)
     table = result.format()
     print(table)
-    with open(os.path.join(args.out, "stability_map.txt"), "w") as fh:
-        fh.write(table + "\n")
+    from .._io import atomic_write_text
+
+    atomic_write_text(os.path.join(args.out, "stability_map.txt"), table + "\n")
     print("wrote", result.plot(os.path.join(args.out, "stability_map.png")))
     print("wrote", os.path.join(args.out, "stability_map.txt"))
     return 0

@@ -391,7 +391,9 @@ class StabilityMap:
             fig.colorbar(im, ax=axes, shrink=0.8, label="rate per step (1 = boundary)")
         fig.suptitle(f"{self.game}: base {self.base}, {self.n_steps} steps, {len(self.seeds)} seeds "
                      f"(top: median measured rate, black = diverged; bottom: exact spectral radius)", fontsize=9)
-        fig.savefig(path, dpi=100)
+        from .._io import save_figure
+
+        save_figure(fig, path, dpi=100)  # atomic: temporary file, then rename
         plt.close(fig)
         return str(path)
 
