@@ -42,7 +42,7 @@ STATUS = (
     ("numerical_error", "Newton system not positive definite"),
     ("non_finite", "non-finite Newton direction or certificate"),
     ("stalled", "no ascent along either path"),
-    ("stalled", "no gain above rounding in the objective for 5 iterations"),
+    ("stalled", "no progress above rounding for 5 iterations"),
     ("stalled", "the line search found no decrease of P"),
 )
 _CONVERGED, _MAX_ITER, _NOT_PD, _NON_FINITE, _STALLED, _FLOOR, _NO_DECREASE = range(7)
@@ -253,6 +253,7 @@ def logistic_newton(G, a, C, lam, slack, tol, w_rtol, max_iter, trace):
     rates = np.empty(N)
     status, decrement, gap, it, flat_steps = _MAX_ITER, np.inf, np.inf, 0, 0
     best_lam, best_slack, best_gap, best_F = lam.copy(), slack.copy(), np.inf, F
+    prev_best = np.inf
     for it in range(max_iter + 1):
         gap = _kl_gap(lam, slack, a, q / C)
         trace[it] = gap
@@ -308,7 +309,9 @@ def logistic_newton(G, a, C, lam, slack, tol, w_rtol, max_iter, trace):
         if not found:
             status = _STALLED
             break
-        flat_steps = flat_steps + 1 if F_t - F <= rounding else 0
+        # no progress: neither the objective above its rounding nor the certificate (see newton.py)
+        flat_steps = flat_steps + 1 if (F_t - F <= rounding and not gap < prev_best) else 0
+        prev_best = min(prev_best, gap)
         lam, slack, q, F = lam_t, slack_t, q_t, F_t
         if flat_steps >= 5:
             status = _FLOOR

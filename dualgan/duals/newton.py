@@ -68,7 +68,34 @@ __all__ = ["maximize_entropy_dual", "NewtonState", "solve_newton", "problem_resu
 
 @dataclass(frozen=True)
 class NewtonState:
-    """Outcome of :func:`maximize_entropy_dual` (tensors on the input's device)."""
+    """Outcome of :func:`maximize_entropy_dual` (tensors on the input's device).
+
+    Parameters
+    ----------
+    lam : torch.Tensor
+        Shape ``(N,)``, float64: the multipliers :math:`\\lambda`.
+    slack : torch.Tensor
+        Shape ``(N,)``, float64: :math:`a - \\lambda`, computed without cancellation.
+    value : float
+        The objective :math:`F(\\lambda)` of eq. (1.10) of the theory page.
+    decrement : float
+        The last Newton decrement estimate :math:`\\tfrac12\\nabla F^\\top\\Delta` (inf if none).
+    certificate : float
+        The last certificate (duality gap, eq. (1.5)) or the decrement without one.
+    iterations : int
+        Newton iterations taken.
+    status : str
+        ``"converged"``, ``"max_iter"``, ``"stalled"``, ``"numerical_error"``
+        or ``"non_finite"`` (a :class:`StatusCode` value).
+    trace : tuple of float
+        The certificate at every iteration.
+    system_solve : callable, optional
+        ``r -> (Q/s + diag(h(lam)))^{-1} r`` at the returned ``lam`` (torch in,
+        torch out) when the last factorisation was made there; else None. Lets
+        callers differentiate the solution (implicit function theorem, eq. (2.10)).
+    message : str, default ""
+        Why the method stopped, for people.
+    """
 
     lam: torch.Tensor
     slack: torch.Tensor
@@ -106,20 +133,60 @@ def maximize_entropy_dual(
 ) -> NewtonState:
     r"""Maximise :math:`F(\lambda)` above by a damped interior Newton method.
 
+    The problem is eq. (1.10) of the theory page; its derivatives are eqs.
+    (1.7)-(1.8) and the Newton system is solved with eq. (1.9) when ``d < N``.
+
     Parameters
     ----------
-    a: upper bounds (N,), > 0, float64 tensor (its device selects the back end).
-    scale: the ``s`` of the quadratic term, > 0.
-    G, K: the quadratic as a factor ``Q = G G^T`` or as a Gram matrix ``Q = K`` (exactly one).
-    linear: the vector ``c`` (default 0).
-    tau: weight of the entropy barrier.
-    eq: optional vector ``e`` of the equality :math:`e^\top\lambda = 0`.
-    lam0, slack0: strictly feasible start and its complement ``a - lam0`` (default ``a/2``).
-    tol: stop when ``certificate(lam, slack) <= tol``. The callback receives back-end
-        arrays (numpy on the CPU, torch on CUDA). Without a certificate the Newton
-        decrement estimate of suboptimality, :math:`\tfrac12\nabla F^\top\Delta`, is used.
-    accept: optional ``accept(lam, slack, cert) -> bool`` replacing the test ``cert <= tol``
+    a : torch.Tensor
+        Shape ``(N,)``, float64, > 0: the upper bounds of the box (its device
+        selects the back end: numpy on the CPU, torch on CUDA).
+    scale : float
+        The ``s`` of the quadratic term, > 0.
+    G : torch.Tensor, optional
+        Shape ``(N, d)``: the quadratic as a factor :math:`Q = G G^\top`.
+        Exactly one of ``G`` and ``K`` is given.
+    K : torch.Tensor, optional
+        Shape ``(N, N)``: the quadratic as a Gram matrix :math:`Q = K`.
+    linear : torch.Tensor, optional
+        Shape ``(N,)``: the linear term ``c``. Default None: 0.
+    tau : float, default 1.0
+        Weight :math:`\tau` of the entropy barrier.
+    eq : torch.Tensor, optional
+        Shape ``(N,)``: the vector ``e`` of the equality :math:`e^\top\lambda = 0`
+        (eq. (1.11)). Default None: no equality.
+    lam0 : torch.Tensor, optional
+        Shape ``(N,)``: strictly feasible start. Default None: ``a/2``.
+    slack0 : torch.Tensor, optional
+        Shape ``(N,)``: its complement ``a - lam0``. Default None: computed.
+    tol : float, default 1e-10
+        Stop when ``certificate(lam, slack) <= tol``.
+    max_iter : int, default 100
+        Maximum number of Newton iterations.
+    certificate : callable, optional
+        ``certificate(lam, slack) -> float`` on back-end arrays (numpy on the
+        CPU, torch on CUDA), e.g. the duality gap of eq. (1.5). Default None:
+        the Newton decrement estimate of suboptimality, :math:`\tfrac12\nabla F^\top\Delta`.
+    accept : callable, optional
+        ``accept(lam, slack, cert) -> bool`` replacing the test ``cert <= tol``
         (the linear dual adds its bound on the discriminator's error, eq. (1.6)).
+        Default None.
+
+    Returns
+    -------
+    NewtonState
+        The multipliers, the value, the certificate, the iteration count and the status.
+
+    Raises
+    ------
+    ValueError
+        If the inputs are inconsistent (shapes, not exactly one of ``G`` and ``K``,
+        ``scale`` not > 0, a start outside the box).
+
+    References
+    ----------
+    Stephen Boyd, Lieven Vandenberghe. "Convex Optimization." Cambridge
+    University Press, 2004.
     """
     bp = box_problem(a, scale, G, K, linear, eq, lam0, slack0, default_linear=0.0)
     ops, a_, quad, lam, slack, c, e = bp.ops, bp.a, bp.quad, bp.lam, bp.slack, bp.linear, bp.eq
@@ -133,7 +200,7 @@ def maximize_entropy_dual(
     F = value(lam, slack, Qlam)
     trace: list[float] = []
     status, decrement, cert, it, flat_steps = "max_iter", float("inf"), float("inf"), 0, 0
-    message, best = "", None
+    message, best, prev_best = "", None, float("inf")
     final_solve = None
     for it in range(max_iter + 1):
         if certificate is not None:
@@ -197,10 +264,14 @@ def maximize_entropy_dual(
             break
         _, lam_t, slack_t, Qlam_t, F_t = found  # the accepted step length is not needed further
         # no gain above rounding for several steps: tol is below what float64 can certify
-        flat_steps = flat_steps + 1 if F_t - F <= rounding else 0
+        # no progress: neither the objective above its rounding nor the certificate (a gap of 1e-25
+        # moves F by less than its rounding, and far from the optimum the gap can grow while F rises)
+        stuck = F_t - F <= rounding and not (certificate is not None and cert < prev_best)
+        flat_steps = flat_steps + 1 if stuck else 0
+        prev_best = min(prev_best, cert)
         lam, slack, Qlam, F = lam_t, slack_t, Qlam_t, F_t
         if flat_steps >= 5:
-            status, message = "stalled", "no gain above rounding in the dual value for 5 iterations"
+            status, message = "stalled", "no progress above rounding for 5 iterations"
             break
     if best is not None and not cert <= best[0]:  # never worse than the best certified iterate
         cert, lam, slack, F = best
