@@ -104,10 +104,13 @@ def test_standard_baseline_primal_matches_linear_dual(rng):
 
 
 def test_standard_discriminator_steps_reach_the_dual_optimum():
-    """Many Adam steps on w with the generator frozen reach min_w P = max_lambda D (strong duality)."""
+    """Many Adam steps on w with the generator frozen reach min_w P = max_lambda D (strong duality).
+
+    600 steps left P 7e-6 above the optimum with this torch build (Adam had not finished); 2000 reach it.
+    """
     gen = mlp_generator(seed=0, output_gain=25.0, dtype=torch.float64)
     gan = StandardLinearGAN(gen, _features(), C=1e-1, noise_dim=2, batch_size=40, mode="fixed", lr=1e-12,
-                            disc_lr=0.05, disc_steps=600)
+                            disc_lr=0.05, disc_steps=2000)
     hist = gan.fit(DATA, 1)
     exact = _g_cold(gan, "newton")
     assert hist["objective"][0] == pytest.approx(exact.dual_value, abs=1e-6)
@@ -238,7 +241,8 @@ def test_danskin_surrogate_has_the_gradient_of_the_dual_objective(loss):
     noise = torch.randn(30, 2, dtype=torch.float64)
     phi_real = feats(2 * torch.randn(25, 2, dtype=torch.float64))
     phi_fake = feats(gen(noise))
-    res = solve(LinearDual(phi_real, phi_fake.detach(), C=0.05, loss=loss), tol=1e-12)
+    # the identity is exact at the optimum: the pair is solved far below the default bound on w
+    res = solve(LinearDual(phi_real, phi_fake.detach(), C=0.05, loss=loss), tol=1e-12, w_rtol=1e-12)
     params = list(gen.parameters())
     ref = torch.autograd.grad(dual_objective(phi_real, phi_fake, res.lam_real, res.lam_fake, 0.05, loss=loss),
                               params, retain_graph=True)
