@@ -127,9 +127,10 @@ def summarise(directory: Path, cfg: dict, runs: list[dict]) -> dict:
         fail = [r["escaped"] for r in rs if not r["success"]]
         ok = [r["escaped"] for r in rs if r["success"]]
         secs = sum(r["seconds"] for r in rs)
+        stopped = sum(not (r["status"].startswith("success") or r["status"] == "completed") for r in rs)
         print(f"  {m:8s}: success {ci(k, len(rs))}; mean modes {np.mean([r['modes'] for r in rs]):.2f}; "
               f"escaped in failed runs: {fmt_escaped(fail)}; in successful runs: {fmt_escaped(ok)}; "
-              f"training time {secs:.0f} s summed over runs")
+              f"stopped early by a failure {stopped}/{len(rs)}; training time {secs:.0f} s summed over runs")
     if by["dual"] and by["standard"]:
         a, b, p = mcnemar(succ["dual"], succ["standard"])
         both = sum(succ["dual"][k] and succ["standard"][k] for k in set(succ["dual"]) & set(succ["standard"]))
