@@ -264,7 +264,7 @@ def logistic_newton(G, a, C, lam, slack, tol, w_rtol, max_iter, trace):
             best_lam[:] = lam
             best_slack[:] = slack
             best_gap, best_F = gap, F
-        if gap <= tol and math.sqrt(2.0 * max(gap, 0.0) / C) <= w_rtol * _norm(G.T @ lam) / C:
+        if gap <= tol and (w_rtol == np.inf or math.sqrt(2.0 * max(gap, 0.0) / C) <= w_rtol * _norm(G.T @ lam) / C):
             status = _CONVERGED
             break
         for i in range(N):
@@ -390,7 +390,7 @@ def logistic_primal_newton(G, y, a, C, bias, w, b, tol, w_rtol, max_iter, trace)
             best_b = b
             best_lam[:] = lam
             best_slack[:] = slack
-        if gap <= tol and math.sqrt(2.0 * max(gap, 0.0) / C) <= w_rtol * _norm(w):
+        if gap <= tol and (w_rtol == np.inf or math.sqrt(2.0 * max(gap, 0.0) / C) <= w_rtol * _norm(w)):
             status = _CONVERGED
             break
         if it == max_iter:

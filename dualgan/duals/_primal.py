@@ -161,7 +161,14 @@ def rounding_level(ops, G, a, C, w, lam, loss: str = "logistic", y=None, b=None)
     S = C * w_norm + float(lam @ row_norms)
     level = (8 * _EPS * S) ** 2 / (2 * C)
     if loss == "hinge":
-        level += 8 * _EPS * float(a @ (1.0 + row_norms * w_norm + (abs(b) if b is not None else 0.0)))
+        # only coordinates strictly inside the box carry rounding in the hinge terms (at u = 0 or 1 the
+        # term is an exact 0); u from the multipliers given
+        u = lam / a
+        inside = (u > 1e-12) & (u < 1 - 1e-12)
+        # margins m = G w err by about eps ||g_i|| S / C when w was recovered as v/C (and less when
+        # w is a primal iterate): S / C >= ||w|| covers both
+        level += 8 * _EPS * float(a @ ops.where(inside, 1.0 + row_norms * (S / C) + (abs(b) if b is not None else 0.0),
+                                              0 * u))
     return level
 
 
@@ -217,7 +224,7 @@ def logistic_primal_newton(ops, G, y, a, C, bias: bool, w0, b0, tol: float, w_rt
         if best is None or cert.gap < best[0].gap:
             best = (cert, ops.copy(w), b, it)
         bound = math.sqrt(2 * gap / C)
-        if gap <= tol and bound <= w_rtol * float(ops.sqrt(w @ w)):
+        if gap <= tol and (math.isinf(w_rtol) or bound <= w_rtol * float(ops.sqrt(w @ w))):
             code = "converged"
             break
         if it == max_iter:
@@ -273,6 +280,9 @@ def logistic_primal_newton(ops, G, y, a, C, bias: bool, w0, b0, tol: float, w_rt
                        f"rounding alone gives about {rounding_level(ops, G, a, C, w, lam):.3g})")
             it += 1
             break
+    if best is None:
+        return PrimalState(w=w, b=b, lam=lam, slack=slack, certificate=cert, iterations=it, code=code,
+                           message=message, trace=tuple(trace))
     cert, w_best, b_best, _ = best
     return PrimalState(w=w_best, b=b_best, lam=cert.lam, slack=cert.slack, certificate=cert, iterations=it,
                        code=code, message=message, trace=tuple(trace))
@@ -353,7 +363,7 @@ def hinge_primal_interior_point(ops, G, y, a, C, bias: bool, w0, b0, tol: float,
     lam, z = 0.5 * a, 0.5 * a
     trace: list[float] = []
     best, code, message, it = None, "max_iter", "", 0
-    stuck = 0
+    stuck, mu0 = 0, None
     for it in range(max_iter + 1):
         m = G @ w + (y * b if bias else 0.0)
         lam_c = ops.minimum(ops.maximum(lam, 0 * one), a)
@@ -366,14 +376,16 @@ def hinge_primal_interior_point(ops, G, y, a, C, bias: bool, w0, b0, tol: float,
         improved = best is None or cert.gap < best[0].gap
         if improved:
             best = (cert, ops.copy(w), b if bias else None)
-        stuck = 0 if improved else stuck + 1
         gap = max(cert.gap, 0.0)
-        if gap <= tol and math.sqrt(2 * gap / C) <= w_rtol * float(ops.sqrt(w @ w)):
+        if gap <= tol and (math.isinf(w_rtol) or math.sqrt(2 * gap / C) <= w_rtol * float(ops.sqrt(w @ w))):
             code = "converged"
             break
         if it == max_iter:
             break
         mu = float((lam @ t + z @ xi) / (2 * N))
+        mu0 = mu if mu0 is None else mu0
+        # only a converged complementarity with a stalled certificate is the floor
+        stuck = 0 if improved or mu > 1e-12 * mu0 else stuck + 1
         if stuck >= 8 or mu <= 0 or not math.isfinite(mu):
             code = "stalled"
             message = (f"the gap has not improved for {stuck} iterations (complementarity {mu:.3g}; rounding "
@@ -430,6 +442,9 @@ def hinge_primal_interior_point(ops, G, y, a, C, bias: bool, w0, b0, tol: float,
         alpha = min(1.0, 0.995 * max_alpha([(lam, dlam), (t, dt), (xi, dxi), (z, dz)]))
         w, b = w + alpha * dw, b + alpha * db
         lam, t, xi, z = lam + alpha * dlam, t + alpha * dt, xi + alpha * dxi, z + alpha * dz
+    if best is None:  # not even the first pair is finite (features near float64's range)
+        return PrimalState(w=w, b=b if bias else None, lam=lam_c, slack=slack_c, certificate=cert, iterations=it,
+                           code=code, message=message, trace=tuple(trace))
     cert, w_best, b_best = best
     return PrimalState(w=w_best, b=b_best, lam=cert.lam, slack=cert.slack, certificate=cert, iterations=it,
                        code=code, message=message, trace=tuple(trace))

@@ -116,9 +116,10 @@ def box_qp_interior_point(
     def step_bound(d_lam, d_zl, d_zu):
         return min(1.0, max_step([(lam, d_lam), (slack, -d_lam), (z_l, d_zl), (z_u, d_zu)]))
 
-    best, stuck = None, 0
+    best, stuck, mu0 = None, 0, None
     for it in range(max_iter + 1):
         mu = float((lam @ z_l + slack @ z_u) / (2 * N))
+        mu0 = mu if mu0 is None else mu0
         cert = certificate(lam, slack) if certificate is not None else 2 * N * mu
         trace.append(cert)
         # never return a point worse than the best certified iterate: past float64's floor the
@@ -126,7 +127,9 @@ def box_qp_interior_point(
         if best is None or cert < best[0]:
             best, stuck = (cert, ops.copy(lam), ops.copy(slack), it), 0
         else:
-            stuck += 1
+            # early on the certificate (at w = v/C) can stall while the method still progresses;
+            # only a converged complementarity with a stalled certificate is the floor
+            stuck = stuck + 1 if mu <= 1e-12 * mu0 else 0
             if stuck >= 8:
                 status, message = "stalled", f"the certificate has not improved for {stuck} iterations"
                 break
@@ -160,6 +163,8 @@ def box_qp_interior_point(
         lam, slack = ops.maximum(lam, ops.zeros_like(lam) + tiny), ops.maximum(slack, ops.zeros_like(slack) + tiny)
     if best is not None and not cert <= best[0]:
         cert, lam, slack = best[0], best[1], best[2]
+    lam = ops.minimum(ops.maximum(lam, 0 * lam), a_)  # rounding can leave lam an ulp outside the box
+    slack = ops.maximum(slack, 0 * slack)
     value = float(-0.5 * (lam @ quad.matvec(lam)) / scale + c @ lam)
     back = ops.to_torch
     return NewtonState(lam=back(lam, a), slack=back(slack, a), value=value, decrement=float("nan"),

@@ -184,7 +184,10 @@ def ipopt_with_refinement(problem: LinearDual, run_once, tol, max_iter, method, 
         # Ipopt's own verdict (say "Solve_Succeeded" on its scaled KKT error) is reported as what it
         # is, beside the gap that decides the status
         status, message = "stalled", f"Ipopt stopped on its own KKT test ({ipopt_status}) short of the certificate"
-        if its >= iter_cap or ipopt_tol <= 1e-15:
+        if its >= iter_cap:
+            status, message = "max_iter", f"Ipopt used its {iter_cap} iterations ({ipopt_status})"
+            break
+        if ipopt_tol <= 1e-15:
             break
         ipopt_tol = max(1e-15, ipopt_tol * 0.1 * target / gap)
     return problem_result(problem, lam_t, None, iterations, time.perf_counter() - t0, status, message, method, tol,

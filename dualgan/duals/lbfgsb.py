@@ -47,6 +47,7 @@ def solve_lbfgsb(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
     # L-BFGS-B stops when its quasi-Newton model stops making progress, which can
     # be before the gap certificate holds; a restart (fresh curvature pairs) resumes it.
     iterations, gap, status, message, u = 0, float("inf"), "max_iter", "", u0
+    best = None  # never return a point worse than the best certified one
     for _restart in range(6):
         res = minimize(neg_dual, u, jac=True, method="L-BFGS-B", bounds=[(lo, hi)] * len(a),
                        options={"maxiter": max_iter - iterations, "maxfun": 2 * max_iter, "ftol": 0.0,
@@ -56,6 +57,8 @@ def solve_lbfgsb(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
         lam = torch.as_tensor(a * u, dtype=torch.float64, device=problem.device)
         slack = torch.as_tensor(a * (1 - u), dtype=torch.float64, device=problem.device)
         _, _, new_gap, w, _ = problem.certificate(lam, slack)
+        if best is None or new_gap < best[0]:
+            best = (new_gap, lam, slack)
         if new_gap <= gap_target(problem.C, float(torch.linalg.vector_norm(w)), tol, w_rtol):
             status = "converged"
             break
@@ -66,5 +69,7 @@ def solve_lbfgsb(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
         if new_gap >= gap:
             break
         gap = new_gap
+    if best is not None and best[0] < new_gap:
+        lam, slack = best[1], best[2]
     return problem_result(problem, lam, slack, iterations, time.perf_counter() - t0, status, message, "lbfgsb", tol,
                           w_rtol)

@@ -350,7 +350,7 @@ def _acceptance(problem: LinearDual, ops, tol: float, w_rtol: float):
         if not gap <= tol:
             return False
         v = G.T @ lam
-        return math.sqrt(2 * max(gap, 0.0) / C) <= w_rtol * float(ops.sqrt(v @ v)) / C
+        return math.isinf(w_rtol) or math.sqrt(2 * max(gap, 0.0) / C) <= w_rtol * float(ops.sqrt(v @ v)) / C
     return accept
 
 
@@ -363,7 +363,11 @@ def _primal_start(problem: LinearDual, lam0, ops):
         w = ops.to_backend(torch.as_tensor(lam0.w, dtype=torch.float64, device=problem.device).reshape(-1))
         if w.shape[0] == problem.d and ops.all_finite(w):
             b = float(lam0.b) if (problem.bias and lam0.b is not None and math.isfinite(lam0.b)) else 0.0
-            return ops.copy(w), b
+            # a previous discriminator on a batch that moved far (samples that escaped, features of
+            # 1e8) can sit where the loss is nearly linear and Newton crawls: never start above zero
+            if _primal_value(problem, ops, w, b) <= _primal_value(problem, ops, zero):
+                return ops.copy(w), b
+            return zero, 0.0
     lam, _ = problem.initial_point(lam0)
     w = ops.to_backend(problem.v(lam)) / problem.C
     # a start pinned near the wrong face can put w far uphill: never start above the cold start
@@ -372,9 +376,9 @@ def _primal_start(problem: LinearDual, lam0, ops):
     return zero, 0.0
 
 
-def _primal_value(problem: LinearDual, ops, w) -> float:
-    G, a = ops.to_backend(problem.G), ops.to_backend(problem.a)
-    m = G @ w
+def _primal_value(problem: LinearDual, ops, w, b: float = 0.0) -> float:
+    G, a, y = ops.to_backend(problem.G), ops.to_backend(problem.a), ops.to_backend(problem.y)
+    m = G @ w + (y * b if problem.bias else 0.0)
     loss = ops.maximum(1.0 - m, 0 * m) if problem.loss == "hinge" else ops.softplus(-m)
     value = float(0.5 * problem.C * (w @ w) + a @ loss)
     return value if math.isfinite(value) else float("inf")
@@ -470,13 +474,16 @@ def problem_result(problem: LinearDual, lam, slack, iterations, seconds, code, m
     """
     if slack is None:
         slack = problem.a - lam
+    lam = torch.minimum(torch.clamp(torch.as_tensor(lam), min=0.0), problem.a)  # an ulp outside by rounding
+    slack = torch.clamp(torch.as_tensor(slack), min=0.0)
     if certificate is None:
         certificate = problem.certificate(lam, slack, ops=ops_for(problem.device))
     primal, dual, gap, w, b = certificate
     w_norm = float(torch.linalg.vector_norm(torch.as_tensor(w)))
     bound = math.sqrt(2 * max(gap, 0.0) / problem.C) if math.isfinite(gap) else float("nan")
     floor = None
-    if not (gap <= tol and bound <= w_rtol * w_norm) and math.isfinite(gap) and code != "max_iter":
+    allowed = math.inf if math.isinf(w_rtol) else w_rtol * w_norm
+    if not (gap <= tol and bound <= allowed) and math.isfinite(gap) and code != "max_iter":
         ops = ops_for(problem.device)
         cv = lambda t: ops.to_backend(torch.as_tensor(t, dtype=torch.float64, device=problem.device))  # noqa: E731
         floor = rounding_level(ops, cv(problem.G), cv(problem.a), problem.C, cv(w), cv(lam), problem.loss, b=b)
@@ -492,16 +499,18 @@ def problem_result(problem: LinearDual, lam, slack, iterations, seconds, code, m
 def _status(code: str, message: str, gap: float, tol: float, bound: float, w_rtol: float, w_norm: float,
             iterations: int, floor: float | None = None, C: float = 1.0) -> Status:
     """The typed status of a solve from its certificate (see :func:`problem_result`)."""
-    facts = f"gap {gap:.3g} (tol {tol:.3g}), ||w - w*|| <= {bound:.3g} (w_rtol * ||w|| = {w_rtol * w_norm:.3g})"
-    limited = floor is not None and (floor > tol or math.sqrt(2 * floor / C) > w_rtol * w_norm)
+    allowed = math.inf if math.isinf(w_rtol) else w_rtol * w_norm
+    facts = f"gap {gap:.3g} (tol {tol:.3g}), ||w - w*|| <= {bound:.3g} (w_rtol * ||w|| = {allowed:.3g})"
+    limited = floor is not None and (floor > tol or math.sqrt(2 * floor / C) > allowed)
     if limited:
-        facts += (f"; float64 rounding alone gives a gap of about {floor:.3g} here (||w - w*|| <= "
-                  f"{math.sqrt(2 * floor / C):.3g}): the tolerances ask for more than float64 can certify")
+        facts += (f"; float64 rounding alone can leave a gap of up to about {floor:.3g} here (an upper "
+                  f"estimate; ||w - w*|| <= {math.sqrt(2 * floor / C):.3g}): the tolerances may ask for more than "
+                  f"float64 can certify")
         if code in ("numerical_error", "non_finite"):  # a breakdown past that floor: the best pair stands
             return Status(StatusCode.STALLED, f"{facts}; the method then stopped: {message}")
     if not (math.isfinite(gap) and math.isfinite(w_norm)):
         return Status(StatusCode.NON_FINITE, message or f"non-finite certificate: {facts}")
-    if gap <= tol and bound <= w_rtol * w_norm:
+    if gap <= tol and bound <= allowed:
         return Status(StatusCode.SUCCESS, f"certified after {iterations} iterations: {facts}")
     if code == "converged":
         return Status(StatusCode.STALLED, f"the method's own stopping test passed but the certificate does "

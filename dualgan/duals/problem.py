@@ -75,6 +75,9 @@ class LinearDual:
     def __init__(self, phi_real, phi_fake, C, loss: str = "logistic", bias: bool = False, weights=None):
         self.loss = check_choice(loss, "loss", LOSSES)
         self.C = check_positive(C, "C")
+        if self.C < np.finfo(np.float64).tiny:
+            raise ValueError(f"C must be at least {np.finfo(np.float64).tiny:.3g} (1/C must be a finite float64), "
+                             f"got {self.C!r}; rescale the features instead (C/s^2 with features phi/s)")
         if not isinstance(bias, bool):
             raise ValueError(f"bias must be True or False, got {bias!r}")
         self.bias = bias
@@ -367,28 +370,40 @@ class LinearDual:
             lam = 0.5 * self.a
             return self._balance(lam, self.a - lam)
         slack = None
-        if isinstance(lam0, DualResult) and lam0.w is not None and self.loss == "logistic" and not self.bias:
+        if isinstance(lam0, DualResult) and lam0.w is not None and self.loss == "logistic":
             w = torch.as_tensor(lam0.w, dtype=torch.float64, device=self.device).reshape(-1)
             ops = ops_for(self.device)  # numpy on the CPU: a quarter of torch's per-call cost at these sizes
             w, G, a = ops.to_backend(w), ops.to_backend(self.G), ops.to_backend(self.a)
             if w.shape[0] == self.d and ops.all_finite(w):
-                # the previous discriminator on this batch: lambda_i = a_i sigma(-y_i w^T phi_i) is the
-                # primal-dual relation at the optimum, so it is exact for an unchanged problem and a
-                # good start for a moved or a fresh batch (minibatch training)
+                # the previous discriminator on this batch: lambda_i = a_i sigma(-y_i (w^T phi_i + b)) is the
+                # primal-dual relation at the optimum (eq. (1.17)), so it is exact for an unchanged problem
+                # and a good start for a moved or a fresh batch of any size (minibatch training)
                 # clipped to [1e-6 a, (1 - 1e-6) a]: Newton moves a coordinate towards a face
                 # geometrically (curved path) but away from it only by a factor per step
-                margins = (G @ w).clip(-13.8, 13.8)
+                margins = G @ w
+                if self.bias and lam0.b is not None and np.isfinite(lam0.b):
+                    margins = margins + ops.to_backend(self.y) * float(lam0.b)
+                margins = margins.clip(-13.8, 13.8)
                 lam, slack = _clip(ops, a, a * ops.sigmoid(-margins), a * ops.sigmoid(margins))
-                return ops.to_torch(lam, self.a), ops.to_torch(slack, self.a)
+                return self._balance(ops.to_torch(lam, self.a), ops.to_torch(slack, self.a))
+        if isinstance(lam0, DualResult) and lam0.lam_real.shape[0] + lam0.lam_fake.shape[0] != self.N:
+            # a result of another batch size without a usable w (hinge): the cold start
+            return self.initial_point(None)
         if isinstance(lam0, DualResult):
             if lam0.slack is not None:
                 slack = torch.as_tensor(lam0.slack, dtype=torch.float64, device=self.device)
             lam0 = (lam0.lam_real, lam0.lam_fake)
-        if isinstance(lam0, (tuple, list)) and len(lam0) == 2:
-            parts = [torch.as_tensor(p, dtype=torch.float64, device=self.device).reshape(-1) for p in lam0]
-            lam = torch.cat(parts)
-        else:
-            lam = torch.as_tensor(lam0, dtype=torch.float64, device=self.device).reshape(-1)
+        try:
+            if isinstance(lam0, (tuple, list)) and len(lam0) == 2:
+                parts = [torch.as_tensor(np.asarray(p, dtype=np.float64) if not isinstance(p, torch.Tensor) else p,
+                                         dtype=torch.float64, device=self.device).reshape(-1) for p in lam0]
+                lam = torch.cat(parts)
+            else:
+                lam = torch.as_tensor(np.asarray(lam0, dtype=np.float64) if not isinstance(lam0, torch.Tensor)
+                                      else lam0, dtype=torch.float64, device=self.device).reshape(-1)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"lam0 must be a DualResult, a length-N vector of numbers or a pair (lam_real, "
+                             f"lam_fake), got {type(lam0).__name__} ({exc}); pass None for the cold start") from exc
         if lam.shape[0] != self.N:
             raise ValueError(f"lam0 has {lam.shape[0]} entries but the problem has n + m = {self.N} samples; "
                              f"pass None or a result of a problem with the same batch sizes")

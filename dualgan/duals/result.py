@@ -20,6 +20,8 @@ def gap_target(C: float, w_norm: float, tol: float, w_rtol: float) -> float:
     ``gap <= tol`` and :math:`\sqrt{2\,\mathrm{gap}/C} \le` ``w_rtol * w_norm`` (eq. (1.6)),
     i.e. ``gap <= min(tol, C (w_rtol w_norm)^2 / 2)``.
     """
+    if w_rtol == float("inf"):
+        return tol
     return min(tol, 0.5 * C * (w_rtol * w_norm) ** 2)
 
 

@@ -452,10 +452,10 @@ class DualLinearGAN(LinearGANTrainer):
         minibatch mode, where the sampling noise of the objective is far larger).
     solver: method of :func:`dualgan.duals.solve` (default ``"newton"``).
     w_rtol: relative bound on the discriminator's certified error, ``sqrt(2 gap / C) <=
-        w_rtol * ||w||`` (eq. (1.6)), asked of every dual solve (default 1e-6). A solve that
-        cannot certify both ends the run (status ``numerical_error``); where float64 cannot
-        reach it (a discriminator near zero, C of 1e-9 and below) the status says so, and a
-        larger ``w_rtol`` keeps the gap as the test.
+        w_rtol * ||w||`` (eq. (1.6)), asked of every dual solve. Default ``inf``: the gap alone,
+        since the trainer's objective is certified by the gap and ``w`` only sets the direction
+        of the generator's step, which the line search accepts by the re-solved objective. A
+        solve that cannot certify ends the run (status ``numerical_error``).
     max_backtracks, shrink: line search of the fixed-batch mode: the Adam step
         is multiplied by ``shrink**k``, k = 0..max_backtracks, until the dual value
         (minus the constraint penalty) does not decrease; when no trial is
@@ -489,7 +489,7 @@ class DualLinearGAN(LinearGANTrainer):
                  batch_size: int = 200, mode: str = "minibatch", lr: float = 1e-2, beta1: float = 0.5,
                  noise: str = "normal", constraint=None, seed: int = 0, loss: str = "logistic",
                  tol: float | None = None, solver: str = "newton", max_backtracks: int = 30, shrink: float = 0.5,
-                 fixed_optimizer: str = "lbfgs", lbfgs_history: int = 20, w_rtol: float = 1e-6):
+                 fixed_optimizer: str = "lbfgs", lbfgs_history: int = 20, w_rtol: float = float("inf")):
         from ..duals import available_methods
 
         self.loss = check_choice(loss, "loss", ("logistic", "hinge"))
@@ -499,7 +499,7 @@ class DualLinearGAN(LinearGANTrainer):
             # minibatch: the sampling noise of the objective (~1e-2) dwarfs a 1e-6 gap
             tol = 1e-10 if mode == "fixed" else 1e-6
         self.tol = check_positive(tol, "tol")
-        self.w_rtol = check_positive(w_rtol, "w_rtol")
+        self.w_rtol = float("inf") if w_rtol == float("inf") else check_positive(w_rtol, "w_rtol")
         # checked here, not at the first iteration: a typo must not cost a started run
         self.solver = check_choice(solver, "solver", tuple(available_methods(self.loss, False)))
         self.max_backtracks = check_int(max_backtracks, "max_backtracks", low=0)
