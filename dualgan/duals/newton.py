@@ -290,10 +290,10 @@ def maximize_entropy_dual(
 def solve_newton(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_rtol: float) -> DualResult:
     """The default solver: Newton's method on the smaller side of the primal-dual pair.
 
-    * logistic, d < N: Newton on the primal (d unknowns, plus the bias), the multipliers
-      from the primal-dual relation (eq. (1.17)); compiled on the CPU.
-    * logistic, d >= N: the interior Newton method on the dual (N unknowns), eq. (1.10).
-    * hinge, d < N: the primal-dual interior point method on the primal quadratic programme;
+    * logistic, d < N (or d <= 64): Newton on the primal (d unknowns, plus the bias), the
+      multipliers from the primal-dual relation (eq. (1.17)); compiled on the CPU.
+    * logistic, d >= N (and d > 64): the interior Newton method on the dual (N unknowns), eq. (1.10).
+    * hinge, d < N (or d <= 64): the primal-dual interior point method on the primal quadratic programme;
       hinge, d >= N: the same method on the box QP (1.12).
 
     Every pair is certified by eq. (1.16); see :mod:`dualgan.duals._primal` for why the
@@ -304,7 +304,11 @@ def solve_newton(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
     t0 = time.perf_counter()
     max_iter = 200 if max_iter is None else max_iter
     ops = ops_for(problem.device)
-    if problem.loss == "logistic" and problem.d < problem.N:
+    # the primal when it is the smaller side, and whenever it is small outright: a (d + 1)-sized
+    # system costs microseconds, while the dual's per-iteration overhead (the bias's 1-D solve in
+    # each certificate, two line searches) dominates tiny problems
+    primal_side = problem.d < problem.N or problem.d <= _SMALL_PRIMAL
+    if problem.loss == "logistic" and primal_side:
         w0, b0 = _primal_start(problem, lam0, ops)
         G, y, a = (ops.to_backend(t) for t in (problem.G, problem.y, problem.a))
         if _kernel is not None and ops is NumpyOps:
@@ -316,7 +320,7 @@ def solve_newton(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
         cert = problem.certificate(back(st.lam), back(st.slack), ops=ops, w=back(st.w), b=st.b)
         return problem_result(problem, back(st.lam), back(st.slack), st.iterations, time.perf_counter() - t0,
                               st.code, st.message, "newton", tol, w_rtol, st.trace, certificate=cert)
-    if problem.loss == "hinge" and problem.d < problem.N:
+    if problem.loss == "hinge" and primal_side:
         w0, b0 = _primal_start(problem, lam0, ops)
         G, y, a = (ops.to_backend(t) for t in (problem.G, problem.y, problem.a))
         with ops.thread_limit(problem.N * problem.d ** 2):
@@ -339,6 +343,10 @@ def solve_newton(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
                        max_iter=max_iter, certificate=gap, accept=accept)
     return problem_result(problem, state.lam, state.slack, state.iterations, time.perf_counter() - t0,
                           state.status, state.message, "newton", tol, w_rtol, state.trace)
+
+
+#: feature dimensions up to which the primal side is taken even when d >= N
+_SMALL_PRIMAL = 64
 
 
 def _acceptance(problem: LinearDual, ops, tol: float, w_rtol: float):
