@@ -40,6 +40,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ._linalg import _robust_cholesky
+
 __all__ = ["PairCertificate", "pair_certificate", "logistic_primal_newton", "PrimalState", "rounding_level"]
 
 _EPS = 2.220446049250313e-16
@@ -115,12 +117,6 @@ def kl_terms(ops, lam, slack, a, margins):
     return ops.where(u > 0, u * r1, zero) + ops.where(uc > 0, uc * r2, zero)
 
 
-def _xlog1p(ops, x, t):
-    """x log1p(t), 0 where x == 0 (also when t is not finite there)."""
-    safe = ops.where(x > 0, t, ops.zeros_like(t))
-    return ops.where(x > 0, x * ops.log1p(safe), ops.zeros_like(x))
-
-
 def relation_multipliers(ops, y, a, margins, bias: bool):
     r"""``(lam, slack)`` from eq. (1.17), :math:`\lambda_i = a_i\sigma(-m_i)`, made dual feasible.
 
@@ -146,7 +142,7 @@ def balance_classes(ops, y, lam, slack):
     return ops.where(side, scaled, lam), ops.where(side, slack + (lam - scaled), slack)
 
 
-def rounding_level(ops, G, a, C, w, lam, loss: str = "logistic", y=None, b=None) -> float:
+def rounding_level(ops, G, a, C, w, lam, loss: str = "logistic", b=None) -> float:
     r"""Size of the gap (1.16) that float64 rounding alone produces at this pair.
 
     The residual :math:`Cw - G^\top\lambda` is a difference of vectors of size up to
@@ -232,15 +228,8 @@ def logistic_primal_newton(ops, G, y, a, C, bias: bool, w0, b0, tol: float, w_rt
         s = a * ops.sigmoid(m) * ops.sigmoid(-m)
         lam_w = a * ops.sigmoid(-m)
         grad_w = C * w - G.T @ lam_w
-        if bias:
-            M = _bordered(ops, _sym(ops, ops.gram_t(G, s)), G.T @ (s * y), float(s.sum()), C)
-            grad = _concat(ops, grad_w, -float(y @ lam_w))
-        else:
-            M = ops.diag_add(_sym(ops, ops.gram_t(G, s)), C)
-            grad = grad_w
-        L = ops.cholesky(M)
-        if L is None:
-            L = ops.cholesky(M, shift=1e-13 * max(abs(float(M[0, 0])), 1e-300))
+        grad = _concat(ops, grad_w, -float(y @ lam_w)) if bias else grad_w
+        L = _factor_newton_system(ops, G, y, s, C, bias)
         if L is None:
             code, message = "numerical_error", f"Newton system not positive definite at iteration {it}"
             break
@@ -288,15 +277,12 @@ def logistic_primal_newton(ops, G, y, a, C, bias: bool, w0, b0, tol: float, w_rt
                        code=code, message=message, trace=tuple(trace))
 
 
-def _sym(ops, M):
-    """Fill the lower triangle from the upper one (``gram_t`` fills the upper triangle only)."""
-    if ops.name == "numpy":
-        import numpy as np
-
-        iu = np.triu_indices(M.shape[0], 1)
-        M[(iu[1], iu[0])] = M[iu]
-        return M
-    return M
+def _factor_newton_system(ops, G, y, weights, C, bias: bool):
+    """Cholesky factor of ``C I + G^T diag(weights) G``, bordered by the bias row and column when
+    ``bias`` (not regularised); None if not positive definite. Both primal methods solve it."""
+    top = ops.gram_t(G, weights)  # the upper triangle is what the factorisation reads
+    M = _bordered(ops, top, G.T @ (weights * y), float(weights.sum()), C) if bias else ops.diag_add(top, C)
+    return _robust_cholesky(ops, M)
 
 
 def _bordered(ops, top, col, corner, C):
@@ -389,7 +375,7 @@ def hinge_primal_interior_point(ops, G, y, a, C, bias: bool, w0, b0, tol: float,
         if stuck >= 8 or mu <= 0 or not math.isfinite(mu):
             code = "stalled"
             message = (f"the gap has not improved for {stuck} iterations (complementarity {mu:.3g}; rounding "
-                       f"alone gives a gap of about {rounding_level(ops, G, a, C, w, lam_c, 'hinge', y, b):.3g})")
+                       f"alone gives a gap of about {rounding_level(ops, G, a, C, w, lam_c, 'hinge', b):.3g})")
             break
         r_w = C * w - G.T @ lam
         r_b = float(y @ lam) if bias else 0.0
@@ -397,16 +383,10 @@ def hinge_primal_interior_point(ops, G, y, a, C, bias: bool, w0, b0, tol: float,
         r_t = m + xi - 1.0 - t
         Dg = xi / z + t / lam
         Dinv = 1.0 / Dg
-        Gs = G * ops.sqrt(Dinv)[:, None]
-        top = _sym(ops, ops.gram_t(G, Dinv))
-        M = _bordered(ops, top, G.T @ (Dinv * y), float(Dinv.sum()), C) if bias else ops.diag_add(top, C)
-        L = ops.cholesky(M)
-        if L is None:
-            L = ops.cholesky(M, shift=1e-13 * max(abs(float(M[0, 0])), 1e-300))
+        L = _factor_newton_system(ops, G, y, Dinv, C, bias)
         if L is None:
             code, message = "numerical_error", f"interior-point system not positive definite at iteration {it}"
             break
-        del Gs
 
         def direction(r5, r6):
             q = -r_t - (r6 - xi * r_a) / z + r5 / lam
