@@ -308,23 +308,15 @@ def solve_newton(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
     # system costs microseconds, while the dual's per-iteration overhead (the bias's 1-D solve in
     # each certificate, two line searches) dominates tiny problems
     primal_side = problem.d < problem.N or problem.d <= _SMALL_PRIMAL
-    if problem.loss == "logistic" and primal_side:
+    if primal_side:
         w0, b0 = _primal_start(problem, lam0, ops)
         G, y, a = (ops.to_backend(t) for t in (problem.G, problem.y, problem.a))
-        if _kernel is not None and ops is NumpyOps:
+        if problem.loss == "logistic" and _kernel is not None and ops is NumpyOps:
             st = _compiled_primal(problem, G, y, a, w0, b0, tol, w_rtol, max_iter)
         else:
+            method = logistic_primal_newton if problem.loss == "logistic" else hinge_primal_interior_point
             with ops.thread_limit(problem.N * problem.d ** 2):
-                st = logistic_primal_newton(ops, G, y, a, problem.C, problem.bias, w0, b0, tol, w_rtol, max_iter)
-        back = lambda x: ops.to_torch(x, problem.a)  # noqa: E731
-        cert = problem.certificate(back(st.lam), back(st.slack), ops=ops, w=back(st.w), b=st.b)
-        return problem_result(problem, back(st.lam), back(st.slack), st.iterations, time.perf_counter() - t0,
-                              st.code, st.message, "newton", tol, w_rtol, st.trace, certificate=cert)
-    if problem.loss == "hinge" and primal_side:
-        w0, b0 = _primal_start(problem, lam0, ops)
-        G, y, a = (ops.to_backend(t) for t in (problem.G, problem.y, problem.a))
-        with ops.thread_limit(problem.N * problem.d ** 2):
-            st = hinge_primal_interior_point(ops, G, y, a, problem.C, problem.bias, w0, b0, tol, w_rtol, max_iter)
+                st = method(ops, G, y, a, problem.C, problem.bias, w0, b0, tol, w_rtol, max_iter)
         back = lambda x: ops.to_torch(x, problem.a)  # noqa: E731
         cert = problem.certificate(back(st.lam), back(st.slack), ops=ops, w=back(st.w), b=st.b)
         return problem_result(problem, back(st.lam), back(st.slack), st.iterations, time.perf_counter() - t0,
