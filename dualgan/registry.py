@@ -1,0 +1,261 @@
+"""One registry type for everything the library looks up by name.
+
+Every family that lets a user choose something by name (dual solvers, game
+optimisers, trust-region radius policies, GAN losses, sweep back ends and
+jobs, trainers) keeps one :class:`Registry`. An entry is registered by the
+module that defines it, with a decorator::
+
+    from dualgan.duals import SOLVERS
+
+    @SOLVERS.register("my_method", losses=("logistic",), bias=False)
+    def solve_mine(problem, tol, max_iter, lam0, w_rtol, *, memory=10):
+        ...
+
+A registry built with ``package=`` imports every public module of that
+package the first time it is read, so adding an entry to the library is adding
+one file to the package. Entries may take keyword-only options of their own
+(``memory=10`` above); :meth:`Registry.options` lists them with their defaults
+and :meth:`Registry.check_options` refuses unknown ones by name.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Iterator, Mapping
+
+__all__ = ["Entry", "Registry"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered thing.
+
+    Parameters
+    ----------
+    name : str
+        The name users pass (e.g. ``"newton"``).
+    obj : object
+        The registered function or class.
+    info : Mapping[str, object]
+        What the registering module declared about it (for a dual solver: the
+        losses it handles, whether it handles a bias, the module it needs).
+    """
+
+    name: str
+    obj: Any
+    info: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __getattr__(self, key: str) -> Any:
+        # ``entry.losses`` reads ``entry.info["losses"]``
+        info = object.__getattribute__(self, "info")
+        if key in info:
+            return info[key]
+        raise AttributeError(f"{type(self).__name__} {self.name!r} has no attribute or info {key!r}")
+
+
+class Registry:
+    """Named things of one kind, registered by decorator, looked up with a clear error.
+
+    Parameters
+    ----------
+    kind : str
+        What the registry holds, in words (``"dual solver"``); used in error messages.
+    package : str, optional
+        A package whose public modules (names not starting with ``_``) are
+        imported the first time the registry is read, so that each module
+        registers its entries. Default None: entries register when their module
+        is imported by other means.
+
+    Examples
+    --------
+    >>> from dualgan.registry import Registry
+    >>> colours = Registry("colour")
+    >>> @colours.register("red", hex="#f00")
+    ... def red():
+    ...     return (1, 0, 0)
+    >>> colours.get("red")()
+    (1, 0, 0)
+    >>> colours.entry("red").hex
+    '#f00'
+    >>> colours.names()
+    ['red']
+    """
+
+    def __init__(self, kind: str, package: str | None = None):
+        self.kind = kind
+        self.package = package
+        self._entries: dict[str, Entry] = {}
+        self._loaded = package is None
+
+    # ------------------------------------------------------------------ registering
+    def register(self, name: str, obj: Any = None, **info: Any):
+        """Register ``obj`` under ``name`` (or, without ``obj``, return a decorator that does).
+
+        Parameters
+        ----------
+        name : str
+            The name users will pass; a non-empty string not yet registered.
+        obj : object, optional
+            The thing to register. Default None: return a decorator.
+        **info
+            Facts about the entry, readable as attributes of its :class:`Entry`.
+
+        Returns
+        -------
+        object or callable
+            ``obj`` itself, or a decorator that registers its argument and returns it unchanged.
+
+        Raises
+        ------
+        ValueError
+            If ``name`` is empty, not a string, or already registered to another object.
+        """
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a {self.kind} name must be a non-empty string, got {name!r}")
+
+        def add(thing):
+            old = self._entries.get(name)
+            if old is not None and old.obj is not thing and _qualname(old.obj) != _qualname(thing):
+                raise ValueError(f"{self.kind} {name!r} is already registered to {_qualname(old.obj)}; "
+                                 f"choose another name")
+            self._entries[name] = Entry(name, thing, MappingProxyType(dict(info)))
+            return thing
+
+        return add if obj is None else add(obj)
+
+    # ------------------------------------------------------------------ reading
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        pkg = importlib.import_module(self.package)
+        for mod in pkgutil.iter_modules(pkg.__path__):
+            if not mod.name.startswith("_"):
+                importlib.import_module(f"{self.package}.{mod.name}")
+
+    def entry(self, name: str) -> Entry:
+        """The :class:`Entry` registered under ``name``.
+
+        Parameters
+        ----------
+        name : str
+            A registered name.
+
+        Returns
+        -------
+        Entry
+            The object and what was declared about it.
+
+        Raises
+        ------
+        ValueError
+            If ``name`` is not registered; the message lists the registered names.
+        """
+        self._load()
+        if not isinstance(name, str) or name not in self._entries:
+            raise ValueError(f"unknown {self.kind} {name!r}; choose one of {sorted(self._entries)}")
+        return self._entries[name]
+
+    def get(self, name: str) -> Any:
+        """The object registered under ``name`` (see :meth:`entry` for what is raised)."""
+        return self.entry(name).obj
+
+    def names(self, **where: Any) -> list[str]:
+        """Registered names, in registration order, whose info matches every ``key=value`` of ``where``.
+
+        Parameters
+        ----------
+        **where
+            Filters on the entries' info: ``value`` must equal the entry's
+            value, or be contained in it when the entry's value is a tuple.
+
+        Returns
+        -------
+        list of str
+        """
+        self._load()
+
+        def match(e: Entry) -> bool:
+            for k, v in where.items():
+                have = e.info.get(k)
+                if isinstance(have, (tuple, list, frozenset, set)):
+                    if v not in have:
+                        return False
+                elif have != v:
+                    return False
+            return True
+
+        return [n for n, e in self._entries.items() if match(e)]
+
+    def __contains__(self, name: object) -> bool:
+        self._load()
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        self._load()
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {self.names()})"
+
+    # ------------------------------------------------------------------ per-entry options
+    def options(self, name: str) -> dict[str, Any]:
+        """The keyword-only options of the entry ``name`` with their defaults.
+
+        For a class the options are those of its constructor; for a function,
+        its own. Required keyword-only options map to :data:`inspect.Parameter.empty`.
+
+        Parameters
+        ----------
+        name : str
+            A registered name.
+
+        Returns
+        -------
+        dict
+            ``{option: default}``.
+        """
+        obj = self.get(name)
+        target = obj.__init__ if inspect.isclass(obj) else obj
+        return {p.name: p.default for p in inspect.signature(target).parameters.values()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+    def check_options(self, name: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Validate user ``options`` for the entry ``name``; returns them as a new dict.
+
+        Parameters
+        ----------
+        name : str
+            A registered name.
+        options : Mapping or None
+            Option names and values; None means no options.
+
+        Returns
+        -------
+        dict
+
+        Raises
+        ------
+        ValueError
+            If ``options`` is not a mapping or names an option the entry does not take.
+        """
+        if options is None:
+            return {}
+        if not isinstance(options, Mapping):
+            raise ValueError(f"options for {self.kind} {name!r} must be a dict, got {type(options).__name__}")
+        known = self.options(name)
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise ValueError(f"{self.kind} {name!r} takes no option(s) {unknown}; its options are "
+                             f"{ {k: (None if v is inspect.Parameter.empty else v) for k, v in known.items()} }")
+        return dict(options)
+
+
+def _qualname(obj: Callable) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', type(obj).__name__)}"
