@@ -63,8 +63,8 @@ class Registry:
     ----------
     kind : str
         What the registry holds, in words (``"dual solver"``); used in error messages.
-    package : str, optional
-        A package whose public modules (names not starting with ``_``) are
+    package : str or tuple of str, optional
+        Package(s) whose public modules (names not starting with ``_``) are
         imported the first time the registry is read, so that each module
         registers its entries. Default None: entries register when their module
         is imported by other means.
@@ -84,9 +84,9 @@ class Registry:
     ['red']
     """
 
-    def __init__(self, kind: str, package: str | None = None):
+    def __init__(self, kind: str, package: str | tuple[str, ...] | None = None):
         self.kind = kind
-        self.package = package
+        self.packages = (package,) if isinstance(package, str) else tuple(package or ())
         self._entries: dict[str, Entry] = {}
         self._loaded = package is None
 
@@ -131,10 +131,11 @@ class Registry:
         if self._loaded:
             return
         self._loaded = True
-        pkg = importlib.import_module(self.package)
-        for mod in pkgutil.iter_modules(pkg.__path__):
-            if not mod.name.startswith("_"):
-                importlib.import_module(f"{self.package}.{mod.name}")
+        for package in self.packages:
+            pkg = importlib.import_module(package)
+            for mod in pkgutil.iter_modules(pkg.__path__):
+                if not mod.name.startswith("_"):
+                    importlib.import_module(f"{package}.{mod.name}")
 
     def entry(self, name: str) -> Entry:
         """The :class:`Entry` registered under ``name``.
