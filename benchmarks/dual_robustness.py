@@ -112,9 +112,9 @@ def primal(p, w, b):
 
 
 def run(p, method, tol, w_rtol):
-    from dualgan.duals import LinearDual, available_methods, solve
+    from dualgan.duals import SOLVERS, LinearDual, solve
 
-    if method not in available_methods(p.loss, p.bias):
+    if method not in SOLVERS.names(losses=p.loss, **({"bias": True} if p.bias else {})):
         return None
     prob = LinearDual(p.phi_real, p.phi_fake, C=p.C, loss=p.loss, bias=p.bias)
     lam0 = p.lam0 if p.lam0 is not None else None
@@ -128,7 +128,7 @@ def run(p, method, tol, w_rtol):
 def warm_up(methods):
     """One untimed solve of each kind per method: compiled kernels load (or compile) and caches fill
     before the first timed problem."""
-    from dualgan.duals import LinearDual, available_methods, solve
+    from dualgan.duals import SOLVERS, LinearDual, solve
 
     rng = np.random.default_rng(0)
     with warnings.catch_warnings():
@@ -138,7 +138,7 @@ def warm_up(methods):
                 for bias in (False, True):
                     prob = LinearDual(rng.normal(1, 1, (12, d)), rng.normal(0, 1, (10, d)), C=0.1, loss=loss, bias=bias)
                     for method in methods:
-                        if method in available_methods(loss, bias):
+                        if method in SOLVERS.names(losses=loss, **({"bias": True} if bias else {})):
                             solve(prob, method=method)
                             solve(prob, method=method, lam0=np.full(22, 0.01))
 
@@ -148,7 +148,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--count", type=int, default=540, help="problems (a multiple of 36 covers every kind)")
     parser.add_argument("--max-N", type=int, default=4096)
-    parser.add_argument("--methods", default="newton,lbfgsb,ipopt,casadi")
+    parser.add_argument("--methods", default=None, help="comma-separated (default: every registered dual solver)")
     parser.add_argument("--tol", type=float, default=1e-10)
     parser.add_argument("--w-rtol", type=float, default=1e-6)
     parser.add_argument("--max-work", type=float, default=2e7,
@@ -164,7 +164,12 @@ def main():
         return
     if args.count < 1 or args.max_N < 2 or not args.tol > 0 or not args.w_rtol > 0:
         parser.error("--count >= 1, --max-N >= 2, --tol > 0 and --w-rtol > 0 are required")
-    methods = args.methods.split(",")
+    if args.methods:
+        methods = args.methods.split(",")
+    else:
+        from dualgan.duals import SOLVERS
+
+        methods = SOLVERS.names()
     records = []
     out = open(args.out + ".tmp", "w") if args.out else None
     warm_up(methods)

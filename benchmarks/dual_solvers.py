@@ -32,6 +32,9 @@ import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from dualgan.duals import SOLVERS  # noqa: E402
+from dualgan.status import Status, StatusCode  # noqa: E402
+
 TOL = 1e-9
 C = 1e-4
 
@@ -101,8 +104,10 @@ def run_liblinear(problem):
         total += elapsed
         sub = problem.primal_value(clf.coef_.ravel()) - p_star
         if sub <= TOL:
-            return elapsed, sub, clf.n_iter_[0], f"converged (tol={tol:g})", p_star + sub
-    return total, sub, clf.n_iter_[0], "stalled", p_star + sub
+            return (elapsed, sub, clf.n_iter_[0],
+                    Status(StatusCode.SUCCESS, f"P(w) - P* = {sub:.3g} <= {TOL:g} at liblinear tol={tol:g}"), p_star + sub)
+    return (total, sub, clf.n_iter_[0],
+            Status(StatusCode.STALLED, f"P(w) - P* = {sub:.3g} > {TOL:g} at liblinear tol=1e-14"), p_star + sub)
 
 
 def main():
@@ -110,11 +115,12 @@ def main():
     parser.add_argument("--cap", type=float, default=60.0, help="wall-time cap per run in seconds")
     parser.add_argument("--sizes", default="64,200,1024,4096")
     parser.add_argument("--dims", default="16,100,1024")
-    parser.add_argument("--methods", default="newton,lbfgsb,ipopt,casadi,liblinear")
+    parser.add_argument("--methods", default=None,
+                        help="comma-separated (default: every registered dual solver, then liblinear)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     dims = [int(s) for s in args.dims.split(",")]
-    methods = args.methods.split(",")
+    methods = args.methods.split(",") if args.methods else SOLVERS.names() + ["liblinear"]
     print(f"# dual solver benchmark: time to gap <= {TOL:g}, C = {C:g}, RBF features (sigma 0.2), one thread; "
           f"{platform.processor() or platform.machine()}, python {platform.python_version()}")
     print(f"{'N':>5} {'d':>5} {'method':>9} {'seconds':>10} {'x newton':>9} {'gap':>10} {'iters':>6}  status")

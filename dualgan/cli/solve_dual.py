@@ -22,7 +22,7 @@ def register(sub) -> None:
 def run(args) -> int:
     import numpy as np
 
-    from ..duals import LinearDual, available_methods, solve
+    from ..duals import SOLVERS, LinearDual, solve
 
     rng = np.random.default_rng(args.seed)
     phi_real = rng.normal(0.3, 1.0, (args.n, args.d))
@@ -30,7 +30,7 @@ def run(args) -> int:
     problem = LinearDual(phi_real, phi_fake, C=args.C, loss=args.loss, bias=args.bias)
     print(problem)
     print(f"{'method':8s} {'status':12s} {'gap':>10s} {'dual value':>20s} {'iters':>6s} {'ms':>9s}")
-    for method in available_methods(args.loss, args.bias):
+    for method in SOLVERS.names(losses=args.loss, **({"bias": True} if args.bias else {})):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -1,4 +1,10 @@
-"""scipy's L-BFGS-B on the dual, in the scaled variables u = lambda / a in [0, 1]."""
+r"""scipy's L-BFGS-B on the dual, in the scaled variables :math:`u = \lambda / a \in [0, 1]`.
+
+The logistic dual (eq. (1.3) of the theory page) has the entropy gradient
+:math:`\log((1-u)/u)`, infinite on the faces of the box, so its iterates are
+kept ``edge`` inside; the hinge dual (eq. (1.12)) uses the closed box. No bias
+equality: L-BFGS-B handles bounds only.
+"""
 from __future__ import annotations
 
 import time
@@ -7,28 +13,77 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
+from .._checks import check_int, check_number
 from .newton import problem_result
 from .problem import LinearDual
-from .registry import register_solver
-from .result import gap_target
+from .registry import SOLVERS
+from .result import DualResult, gap_target
 
 __all__ = ["solve_lbfgsb"]
 
-# The entropy gradient log((1-u)/u) is infinite on the faces of the box: keep
-# the iterates this far inside (the loss of dual value is below 1e-13).
-_EDGE = 1e-15
 
+@SOLVERS.register("lbfgsb", losses=("logistic", "hinge"), bias=False)
+def solve_lbfgsb(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_rtol: float, *, memory: int = 30,
+                 restarts: int = 5, gtol: float = 1e-14, edge: float = 1e-15) -> DualResult:
+    r"""Maximise the dual with scipy's L-BFGS-B (bounds only: no bias equality).
 
-@register_solver("lbfgsb", losses=("logistic", "hinge"), bias=False)
-def solve_lbfgsb(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_rtol: float) -> "DualResult":  # noqa: F821
-    """Maximise D with L-BFGS-B (bounds only: no bias equality)."""
+    L-BFGS-B stops when its quasi-Newton model stops making progress, which can
+    be before the duality-gap certificate (eq. (1.16) of the theory page)
+    holds; each restart resumes from the last point with fresh curvature pairs,
+    until the certificate holds, the gap stops decreasing, ``max_iter`` is
+    spent or the restarts run out. The best certified point is returned.
+
+    Parameters
+    ----------
+    problem : LinearDual
+        The problem (``problem.bias`` False; checked by :func:`~dualgan.duals.solve`).
+    tol : float
+        Bound on the duality gap, > 0.
+    max_iter : int or None
+        Cap on L-BFGS-B iterations over all restarts; None: 20000.
+    lam0 : DualResult or array_like or tuple or None
+        Warm start (:meth:`LinearDual.initial_point <dualgan.duals.LinearDual.initial_point>`).
+    w_rtol : float
+        Relative bound on the discriminator's error (eq. (1.6)), > 0 or inf.
+    memory : int, default 30
+        Number of curvature pairs L-BFGS-B keeps (scipy's ``maxcor``), >= 1.
+    restarts : int, default 5
+        Restarts after the first run when it stops short of the certificate, >= 0.
+    gtol : float, default 1e-14
+        L-BFGS-B's projected-gradient tolerance (scipy's ``gtol``; ``ftol`` is 0
+        so that only the gap decides), > 0.
+    edge : float, default 1e-15
+        Logistic loss only: the scaled multipliers are kept in ``[edge, 1 - edge]``,
+        where the entropy and its gradient are finite; in (0, 1e-3]. The dual
+        value lost by the clipping is of order ``edge * log(1/edge)`` per sample.
+
+    Returns
+    -------
+    DualResult
+        Certified from the returned pair; ``method="lbfgsb"``.
+
+    Raises
+    ------
+    ValueError
+        If an option is out of range (the message names it).
+
+    References
+    ----------
+    Richard H. Byrd, Peihuang Lu, Jorge Nocedal, Ciyou Zhu. "A Limited Memory
+    Algorithm for Bound Constrained Optimization." SIAM Journal on Scientific
+    Computing 16(5), 1995.
+    """
+    memory = check_int(memory, "memory", low=1)
+    restarts = check_int(restarts, "restarts", low=0)
+    gtol = check_number(gtol, "gtol", low=0.0, low_open=True)
+    edge = check_number(edge, "edge", low=0.0, high=1e-3, low_open=True)
     t0 = time.perf_counter()
     max_iter = 20000 if max_iter is None else max_iter
     G = problem.G.cpu().numpy()
     a = problem.a.cpu().numpy()
     C, hinge = problem.C, problem.loss == "hinge"
     lam_init, _ = problem.initial_point(lam0)
-    u0 = np.clip(lam_init.cpu().numpy() / a, _EDGE, 1 - _EDGE)
+    u0 = np.clip(lam_init.cpu().numpy() / a, edge, 1 - edge)
 
     def neg_dual(u):
         lam = a * u
@@ -42,16 +97,14 @@ def solve_lbfgsb(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
             g = a * (-(G @ v) / C + np.log1p(-u) - np.log(u))
         return -f, -g
 
-    lo = 0.0 if hinge else _EDGE
-    hi = 1.0 if hinge else 1 - _EDGE
-    # L-BFGS-B stops when its quasi-Newton model stops making progress, which can
-    # be before the gap certificate holds; a restart (fresh curvature pairs) resumes it.
+    lo = 0.0 if hinge else edge
+    hi = 1.0 if hinge else 1 - edge
     iterations, gap, status, message, u = 0, float("inf"), "max_iter", "", u0
     best = None  # never return a point worse than the best certified one
-    for _restart in range(6):
+    for _run in range(1 + restarts):
         res = minimize(neg_dual, u, jac=True, method="L-BFGS-B", bounds=[(lo, hi)] * len(a),
                        options={"maxiter": max_iter - iterations, "maxfun": 2 * max_iter, "ftol": 0.0,
-                                "gtol": 1e-14, "maxcor": 30})
+                                "gtol": gtol, "maxcor": memory})
         iterations += res.nit
         u = res.x
         lam = torch.as_tensor(a * u, dtype=torch.float64, device=problem.device)

@@ -58,7 +58,7 @@ except ImportError:  # pragma: no cover - numba is a dependency
 from ._backend import NumpyOps, ops_for
 from ._linalg import box_problem, curved_path, limit_blas_threads, max_step, straight_path
 from .problem import LinearDual
-from .registry import register_solver
+from .registry import SOLVERS
 from .result import DualResult
 from ._primal import PrimalState, hinge_primal_interior_point, logistic_primal_newton, rounding_level
 from ..status import Status, StatusCode
@@ -286,19 +286,55 @@ def maximize_entropy_dual(
                        message=message)
 
 
-@register_solver("newton", losses=("logistic", "hinge"), bias=True)
-def solve_newton(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_rtol: float) -> DualResult:
+@SOLVERS.register("newton", losses=("logistic", "hinge"), bias=True)
+def solve_newton(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_rtol: float, *,
+                 side: str = "auto") -> DualResult:
     """The default solver: Newton's method on the smaller side of the primal-dual pair.
 
-    * logistic, d < N (or d <= 64): Newton on the primal (d unknowns, plus the bias), the
-      multipliers from the primal-dual relation (eq. (1.17)); compiled on the CPU.
-    * logistic, d >= N (and d > 64): the interior Newton method on the dual (N unknowns), eq. (1.10).
-    * hinge, d < N (or d <= 64): the primal-dual interior point method on the primal quadratic programme;
-      hinge, d >= N: the same method on the box QP (1.12).
+    * logistic, primal side: Newton on the primal (d unknowns, plus the bias), the
+      multipliers from the primal-dual relation (eq. (1.17) of the theory page); compiled on the CPU.
+    * logistic, dual side: the interior Newton method on the dual (N unknowns), eq. (1.10).
+    * hinge, primal side: the primal-dual interior point method on the primal quadratic programme;
+      hinge, dual side: the same method on the box QP (1.12).
 
     Every pair is certified by eq. (1.16); see :mod:`dualgan.duals._primal` for why the
     primal side is taken when d < N.
+
+    Parameters
+    ----------
+    problem : LinearDual
+        The problem.
+    tol : float
+        Bound on the duality gap, > 0.
+    max_iter : int or None
+        Newton iteration cap; None: 200.
+    lam0 : DualResult or array_like or tuple or None
+        Warm start (:meth:`LinearDual.initial_point <dualgan.duals.LinearDual.initial_point>`;
+        on the primal side a result's ``w``).
+    w_rtol : float
+        Relative bound on the discriminator's error (eq. (1.6)), > 0 or inf.
+    side : {"auto", "primal", "dual"}, default "auto"
+        Which problem Newton's method iterates on. ``"auto"``: the primal when
+        ``d < N`` or ``d <= 64`` (a (d + 1)-sized system costs microseconds,
+        while the dual's per-iteration overhead dominates tiny problems), the
+        dual otherwise. The certificate is the same on either side.
+
+    Returns
+    -------
+    DualResult
+        Certified from the returned pair; ``method="newton"``.
+
+    Raises
+    ------
+    ValueError
+        If ``side`` is not one of ``"auto"``, ``"primal"``, ``"dual"``.
+
+    References
+    ----------
+    Stephen Boyd, Lieven Vandenberghe. "Convex Optimization." Cambridge University Press, 2004.
     """
+    if side not in ("auto", "primal", "dual"):
+        raise ValueError(f"side must be 'auto', 'primal' or 'dual', got {side!r}")
     from .interior_point import box_qp_interior_point
 
     t0 = time.perf_counter()
@@ -307,7 +343,7 @@ def solve_newton(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
     # the primal when it is the smaller side, and whenever it is small outright: a (d + 1)-sized
     # system costs microseconds, while the dual's per-iteration overhead (the bias's 1-D solve in
     # each certificate, two line searches) dominates tiny problems
-    primal_side = problem.d < problem.N or problem.d <= _SMALL_PRIMAL
+    primal_side = (problem.d < problem.N or problem.d <= _SMALL_PRIMAL) if side == "auto" else side == "primal"
     if primal_side:
         w0, b0 = _primal_start(problem, lam0, ops)
         G, y, a = (ops.to_backend(t) for t in (problem.G, problem.y, problem.a))

@@ -1,86 +1,77 @@
-"""One entry point, many solvers: ``solve(problem, method=...)``.
+"""One entry point, many solvers: ``solve(problem, method=..., options=...)``.
 
-A solver is a function ``(problem, tol, max_iter, lam0, w_rtol) -> DualResult``
-registered with :func:`register_solver`; adding a solver is adding one file
-that calls it (and importing that file in ``dualgan/duals/__init__.py``).
+The dual solvers live in :data:`SOLVERS`, a :class:`~dualgan.registry.Registry`
+over the modules of :mod:`dualgan.duals`. A solver is a function
+``fn(problem, tol, max_iter, lam0, w_rtol, *, option=default, ...) -> DualResult``
+registered by the module that defines it::
+
+    from dualgan.duals import SOLVERS
+
+    @SOLVERS.register("mine", losses=("logistic",), bias=False)
+    def solve_mine(problem, tol, max_iter, lam0, w_rtol, *, memory=10):
+        ...
+
+so adding a solver is adding one file to the package. Each entry declares
+
+* ``losses``: the discriminator losses it handles (``"logistic"``, eq. (1.3)
+  of the theory page; ``"hinge"``, eq. (1.12));
+* ``bias``: True when it also handles the bias equality, eq. (1.11) (every
+  solver handles problems without a bias);
+* ``requires``: an importable module it needs at run time, or None.
+
+Its keyword-only parameters are its options (:meth:`Registry.options
+<dualgan.registry.Registry.options>`), passed as ``solve(..., options={...})``.
+``SOLVERS.names(losses="hinge", bias=True)`` lists the solvers of hinge
+problems with a bias; ``SOLVERS.names(losses="hinge")`` those of hinge problems
+without one.
 """
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
-from dataclasses import dataclass
-from typing import Callable
 
 from .._checks import check_positive
+from ..registry import Registry
 from .problem import LinearDual
 from .result import DEFAULT_TOL, DEFAULT_W_RTOL, DualResult, DualSolverWarning
 
-__all__ = ["solve", "register_solver", "available_methods", "SolverSpec"]
+__all__ = ["SOLVERS", "register_solver", "solve", "available_methods"]
+
+#: every dual solver, by method name; info ``losses`` (tuple of str), ``bias`` (bool), ``requires`` (str or None)
+SOLVERS = Registry("dual solver", package="dualgan.duals")
+
+#: ``SOLVERS.register`` under the name the Ipopt modules use: ``@register_solver(name, losses=..., bias=..., requires=...)``
+register_solver = SOLVERS.register
 
 
-@dataclass(frozen=True)
-class SolverSpec:
-    """What a registered solver can take."""
+def available_methods(loss: str | None = None, bias: bool = False) -> list[str]:
+    """Names of the registered solvers that can solve a problem with this ``loss`` and ``bias``.
 
-    name: str
-    fn: Callable
-    losses: tuple[str, ...]
-    bias: bool
-    requires: str | None = None  # importable module needed at run time
-
-
-_SOLVERS: dict[str, SolverSpec] = {}
-
-
-def register_solver(name: str, *, losses=("logistic",), bias: bool = False, requires: str | None = None):
-    """Decorator registering ``fn(problem, tol, max_iter, lam0, w_rtol) -> DualResult`` under ``name``.
-
-    Parameters
-    ----------
-    name : str
-        The method name :func:`solve` accepts.
-    losses : tuple of str, default ("logistic",)
-        The losses the solver handles (``"logistic"``: eq. (1.3) of the
-        theory page; ``"hinge"``: eq. (1.12)).
-    bias : bool, default False
-        Whether the solver handles the bias equality, eq. (1.11).
-    requires : str, optional
-        An importable module the solver needs at run time (e.g. ``"cyipopt"``).
-        Default None: none.
-
-    Returns
-    -------
-    callable
-        The decorator; it returns ``fn`` unchanged.
-    """
-    def deco(fn):
-        _SOLVERS[name] = SolverSpec(name, fn, tuple(losses), bias, requires)
-        return fn
-    return deco
-
-
-def available_methods(loss: str | None = None, bias: bool | None = None) -> list[str]:
-    """Names of the registered solvers that accept ``loss`` and ``bias`` (all when None).
+    ``SOLVERS.names(losses=loss, bias=True)`` when ``bias`` is true, else
+    ``SOLVERS.names(losses=loss)`` (every solver handles problems without a bias).
 
     Parameters
     ----------
     loss : str, optional
         ``"logistic"`` or ``"hinge"``. Default None: any loss.
-    bias : bool, optional
-        True: only solvers that handle a bias. Default None (or False): any solver.
+    bias : bool, default False
+        True: only solvers that handle the bias equality (eq. (1.11) of the theory page).
 
     Returns
     -------
     list of str
         The method names, in registration order.
     """
-    return [s.name for s in _SOLVERS.values()
-            if (loss is None or loss in s.losses) and (bias is None or not bias or s.bias)]
+    where = {} if loss is None else {"losses": loss}
+    if bias:
+        where["bias"] = True
+    return SOLVERS.names(**where)
 
 
 def solve(problem: LinearDual, method: str = "newton", tol: float = DEFAULT_TOL, max_iter: int | None = None,
-          lam0=None, warn: bool = True, w_rtol: float = DEFAULT_W_RTOL) -> DualResult:
+          lam0=None, warn: bool = True, w_rtol: float = DEFAULT_W_RTOL, options: dict | None = None) -> DualResult:
     r"""Solve the dual of a :class:`LinearDual` problem to a certified duality gap.
 
     The result is certified by the duality gap of a primal-dual pair (eq. (1.16) of
@@ -94,7 +85,7 @@ def solve(problem: LinearDual, method: str = "newton", tol: float = DEFAULT_TOL,
     problem : LinearDual
         The validated problem.
     method : str, default "newton"
-        A registered solver (see :func:`available_methods`): ``"newton"`` (ours, the
+        A name of :data:`SOLVERS` (``list(SOLVERS)``): ``"newton"`` (ours, the
         fastest), ``"lbfgsb"`` (scipy's L-BFGS-B), ``"ipopt"`` (cyipopt, exact Hessian,
         optional extra) or ``"casadi"`` (casadi's Ipopt).
     tol : float, default 1e-10
@@ -109,6 +100,10 @@ def solve(problem: LinearDual, method: str = "newton", tol: float = DEFAULT_TOL,
     w_rtol : float, default 1e-6
         Relative bound on the discriminator's error: :math:`\sqrt{2\,\mathrm{gap}/C} \le`
         ``w_rtol`` :math:`\|w\|`; > 0, or ``math.inf`` for the gap alone.
+    options : dict, optional
+        The method's own options, e.g. ``{"memory": 50}`` for ``"lbfgsb"``;
+        ``SOLVERS.options(method)`` lists them with their defaults. Default
+        None: the method's defaults.
 
     Returns
     -------
@@ -119,8 +114,9 @@ def solve(problem: LinearDual, method: str = "newton", tol: float = DEFAULT_TOL,
     Raises
     ------
     ValueError
-        For a problem that is not a :class:`LinearDual`, an unknown method, or a
-        non-positive ``tol`` / ``w_rtol`` / ``max_iter``.
+        For a problem that is not a :class:`LinearDual`, an unknown method (the
+        message lists the registered ones), an option the method does not take
+        (the message lists its options), or a non-positive ``tol`` / ``w_rtol`` / ``max_iter``.
     NotImplementedError
         When the method does not support the problem's loss or bias.
     ImportError
@@ -133,38 +129,30 @@ def solve(problem: LinearDual, method: str = "newton", tol: float = DEFAULT_TOL,
     if not isinstance(problem, LinearDual):
         raise ValueError(f"problem must be a dualgan.duals.LinearDual, got {type(problem).__name__}; "
                          f"build one with LinearDual(phi_real, phi_fake, C)")
-    if method not in _SOLVERS:
-        raise ValueError(f"unknown method {method!r}; choose one of {sorted(_SOLVERS)}")
+    entry = SOLVERS.entry(method)
+    options = SOLVERS.check_options(method, options)
     tol = check_positive(tol, "tol")
     # inf: the gap alone is the test
-    w_rtol = float("inf") if (isinstance(w_rtol, float) and w_rtol == float("inf")) else check_positive(w_rtol, "w_rtol")
+    w_rtol = math.inf if (isinstance(w_rtol, float) and w_rtol == math.inf) else check_positive(w_rtol, "w_rtol")
     if max_iter is not None:
         if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
             raise ValueError(f"max_iter must be a positive integer or None, got {max_iter!r}")
         max_iter = int(max_iter)
-    spec = _SOLVERS[method]
-    if problem.loss not in spec.losses or (problem.bias and not spec.bias):
-        able = available_methods(problem.loss, problem.bias)
+    if problem.loss not in entry.losses or (problem.bias and not entry.bias):
+        able = SOLVERS.names(losses=problem.loss, **({"bias": True} if problem.bias else {}))
         what = f"loss={problem.loss!r}" + (" with bias=True" if problem.bias else "")
         raise NotImplementedError(f"method {method!r} does not support {what}; methods that do: {able}")
-    if spec.requires is not None:
+    requires = entry.info.get("requires")
+    if requires is not None:
         try:
-            __import__(spec.requires)
+            __import__(requires)
         except ImportError as exc:
-            raise ImportError(f"method {method!r} needs the package {spec.requires!r} "
+            raise ImportError(f"method {method!r} needs the package {requires!r} "
                               f"(pip install 'dualgan[ipopt]' after installing a system Ipopt)") from exc
-    result = spec.fn(problem, tol, max_iter, lam0, w_rtol)
+    result = entry.obj(problem, tol, max_iter, lam0, w_rtol, **options)
     if warn and not result.success:
         warnings.warn(f"dual solver {method!r} did not certify its tolerances: {result.status} "
                       f"(gap {result.gap:.3g}, tol {tol:.3g}; error bound {result.w_error_bound:.3g}, "
                       f"w_rtol = {w_rtol:.3g}; {result.iterations} iterations)",
                       DualSolverWarning, stacklevel=2)
     return result
-
-
-def _norm(w) -> float:
-    import torch
-
-    if isinstance(w, torch.Tensor):
-        return float(torch.linalg.vector_norm(w))
-    return float(np.linalg.norm(w))

@@ -45,7 +45,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .problem import LOSSES, LinearDual
-from .registry import available_methods, solve
+from .registry import SOLVERS, solve
 from .result import DualSolverWarning
 
 __all__ = ["DualLogisticRegression"]
@@ -84,7 +84,7 @@ class DualLogisticRegression(LinearClassifierMixin, BaseEstimator):
         penalise its intercept either; ``LinearSVC`` does, so it matches only
         with ``fit_intercept=False``.
     method : str, default="newton"
-        Dual solver of :func:`dualgan.duals.solve`: ``"newton"`` (ours),
+        Dual solver of :func:`dualgan.duals.solve` (a name of :data:`dualgan.duals.SOLVERS`): ``"newton"`` (ours),
         ``"casadi"`` or ``"ipopt"`` (Ipopt), ``"lbfgsb"`` (scipy; no intercept).
     tol : float, default=1e-10
         Target duality gap of the normalised objective :math:`J` (module
@@ -295,10 +295,10 @@ class DualLogisticRegression(LinearClassifierMixin, BaseEstimator):
             raise ValueError(f"loss must be one of {list(LOSSES)}, got {self.loss!r}")
         if not isinstance(self.fit_intercept, (bool, np.bool_)):
             raise ValueError(f"fit_intercept must be True or False, got {self.fit_intercept!r}")
-        methods = available_methods()
+        methods = SOLVERS.names()
         if self.method not in methods:
             raise ValueError(f"method must be one of {methods}, got {self.method!r}")
-        able = available_methods(self.loss, bool(self.fit_intercept))
+        able = SOLVERS.names(losses=self.loss, **({"bias": True} if self.fit_intercept else {}))
         if self.method not in able:
             raise ValueError(f"method={self.method!r} does not support loss={self.loss!r} with "
                              f"fit_intercept={bool(self.fit_intercept)}; choose one of {able} or set "
