@@ -21,6 +21,7 @@ package itself are left untouched.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import griffe
@@ -76,8 +77,10 @@ def roles(text: str) -> list[tuple[str, str]]:
 
 
 def is_external(target: str) -> bool:
-    """Whether a role names an object of another package (not linked, not checked)."""
-    return target.lstrip("~.").split(".", 1)[0] in EXTERNAL
+    """Whether a role names an object of another package (not linked, not checked): the third-party
+    packages of :data:`EXTERNAL` and every module of the standard library."""
+    head = target.lstrip("~.").split(".", 1)[0]
+    return head in EXTERNAL or head in sys.stdlib_module_names
 
 
 def _lookup(root, path: str):

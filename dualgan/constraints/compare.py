@@ -25,9 +25,32 @@ __all__ = ["compare_handlers", "handlers", "multiplier_drift"]
 
 def compare_handlers(steps: int = 4000, batch_size: int = 256, hidden: int = 64, seed: int = 0,
                      out: str | None = None, progress: bool = False, print_fn=print) -> dict:
-    """Run every handler on both examples; returns ``{(data_name, handler_name): ConstrainedRun}``.
+    """Train the same GAN with every handler of :func:`handlers` on both examples and print a table.
 
-    With ``out`` (a folder), writes ``constraints_compare.png`` and ``constraints_history.png`` there.
+    Parameters
+    ----------
+    steps : int, default 4000
+        Generator steps per run.
+    batch_size : int, default 256
+        Samples per batch.
+    hidden : int, default 64
+        Width of the hidden layers of generator and discriminator.
+    seed : int, default 0
+        Seed of the data and of every run.
+    out : str or None, default None
+        A folder to write ``constraints_compare.png`` (samples) and
+        ``constraints_history.png`` (violation and multipliers over training)
+        into; ``None`` writes no figure.
+    progress : bool, default False
+        Show a progress bar per run.
+    print_fn : callable, default print
+        Receives each line of the table.
+
+    Returns
+    -------
+    dict
+        ``{(data_name, handler_name): ConstrainedRun}`` for ``data_name`` in
+        ``("subspace", "union")`` and the four handler names.
     """
     examples = {"subspace": subspace_mixture(seed=seed), "union": two_hyperplanes(seed=seed)}
     runs: dict[tuple[str, str], ConstrainedRun] = {}
@@ -63,6 +86,19 @@ def compare_handlers(steps: int = 4000, batch_size: int = 256, hidden: int = 64,
 
 
 def handlers(constraint):
+    """The four handlers the comparison runs, with the settings it uses.
+
+    Parameters
+    ----------
+    constraint : AffineSubspace or HyperplaneUnion
+        The constraint set of the example.
+
+    Returns
+    -------
+    dict
+        ``{"none": None, "penalty": Penalty, "aug. Lagrangian": AugmentedLagrangian,
+        "projection": Projection}``, fresh instances.
+    """
     return {
         "none": None,
         "penalty": Penalty(constraint, weight=10.0),
@@ -72,7 +108,19 @@ def handlers(constraint):
 
 
 def multiplier_drift(run) -> float:
-    """max |mu_t - mu_T| over the records of the last quarter of training (0 without multipliers)."""
+    r"""How much the multipliers still moved at the end: :math:`\max_t \|\mu_t - \mu_T\|_\infty` over the last quarter.
+
+    Parameters
+    ----------
+    run : ConstrainedRun
+        A run whose history records :class:`~dualgan.constraints.ConstraintState` values.
+
+    Returns
+    -------
+    float
+        The largest entrywise change against the final multipliers over the
+        records of the last quarter of training; 0 without multipliers.
+    """
     mus = [np.array(s.multipliers) for s in run.history if s.multipliers]
     if not mus:
         return 0.0

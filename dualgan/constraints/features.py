@@ -33,18 +33,35 @@ __all__ = ["ResidualFeatures"]
 
 
 class ResidualFeatures(nn.Module):
-    """``feature_map`` (default: the identity) with the scaled residual appended.
+    r"""``feature_map`` (default: the identity) with the scaled residual appended, eq. (4.9) of the theory page.
+
+    For a subspace the output is :math:`[\phi(x),\ s(Ax - b),\ s^2(Ax - b)^{\circ 2}]`
+    (the last block only with ``squares=True``), of width ``d + 2r``
+    (``d + r``); for a union of ``K`` hyperplanes
+    :math:`[\phi(x),\ s(a_k^\top x - b_k)_k,\ s^2\min_k(a_k^\top x - b_k)^2]`, of
+    width ``d + K + 1`` (``d + K``).
 
     Parameters
     ----------
-    constraint:
-        An :class:`AffineSubspace` or :class:`HyperplaneUnion` of dimension D.
-    feature_map:
-        Any differentiable callable (n, D) -> (n, d); ``None`` for the raw samples.
-    scale:
-        :math:`s > 0`, the weight of the residual block relative to the features.
-    squares:
-        Also append the squared residuals (see the module docstring).
+    constraint : AffineSubspace or HyperplaneUnion
+        The constraint set, of ambient dimension ``D``.
+    feature_map : callable or None, default None
+        Any differentiable callable mapping samples ``(n, D)`` (or
+        ``(n, *shape)``) to features ``(n, d)``; ``None`` uses the flattened
+        raw samples (``d = D``).
+    scale : float, default 1.0
+        :math:`s > 0`, the weight of the residual block relative to the
+        features, in inverse residual units.
+    squares : bool, default True
+        Also append the squared residuals (a linear score on the residual
+        alone sees only its mean, not its spread).
+
+    Raises
+    ------
+    ValueError
+        If ``constraint`` is not a constraint set, ``feature_map`` is not
+        callable, ``scale`` is not a finite positive number or ``squares`` is
+        not a bool.
     """
 
     def __init__(self, constraint: AffineSubspace | HyperplaneUnion, feature_map: Callable | None = None,
@@ -68,6 +85,23 @@ class ResidualFeatures(nn.Module):
         return self.constraint.n_hyperplanes + (1 if self.squares else 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The features with the residual block appended.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Samples, shape ``(n, D)`` or ``(n, *shape)`` with ``D`` values per sample, float.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(n, d + n_appended)``, differentiable in ``x``.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not a tensor with ``D`` values per sample.
+        """
         if not isinstance(x, torch.Tensor) or x.ndim < 2:
             raise ValueError(f"x must be a tensor of shape (n, {self.constraint.dim}), got "
                              f"{getattr(x, 'shape', type(x).__name__)}")

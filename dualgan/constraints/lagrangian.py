@@ -49,24 +49,57 @@ __all__ = ["AugmentedLagrangian", "active_residual"]
 class AugmentedLagrangian:
     r"""Handler: method of multipliers with multipliers :math:`\mu` and penalty parameter :math:`\rho`.
 
+    The generator's loss gains the terms of eq. (4.6) of the theory page; every
+    ``check_every`` calls of :meth:`update` the multipliers and :math:`\rho`
+    take the step of eq. (4.7).
+
     Parameters
     ----------
-    constraint:
-        An :class:`AffineSubspace` (``r`` multipliers) or a
+    constraint : AffineSubspace or HyperplaneUnion
+        An :class:`AffineSubspace` (``r`` multipliers, one per equation) or a
         :class:`HyperplaneUnion` (one multiplier per hyperplane).
-    rho:
-        Initial penalty parameter, > 0.
-    growth, rho_max:
-        :math:`\rho` is multiplied by ``growth`` (>= 1) when the violation
-        stalls, up to ``rho_max``. ``growth=1`` keeps :math:`\rho` fixed.
-    check_every, decrease:
-        Window length (in ``update`` calls) of the stall test, and the factor
-        (in (0, 1]) by which the violation must fall per window.
-    dual_step:
-        Step of the multiplier update; ``None`` (default) uses :math:`\rho`,
-        the classical method of multipliers.
-    multipliers:
-        Initial :math:`\mu` (default zeros).
+    rho : float, default 1.0
+        Initial penalty parameter :math:`\rho > 0`, in inverse squared residual units.
+    growth : float, default 2.0
+        Factor :math:`\beta \ge 1` by which :math:`\rho` grows when the
+        violation stalls; ``growth=1`` keeps :math:`\rho` fixed.
+    rho_max : float, default 1e4
+        Upper bound of :math:`\rho`, ``>= rho``.
+    check_every : int, default 50
+        Window length, in :meth:`update` calls (generator steps), of one outer
+        iteration: the multiplier step and the stall test.
+    decrease : float, default 0.5
+        Factor :math:`\kappa \in (0, 1]` by which the window's mean violation
+        :math:`E\|R\|` must fall below the previous window's; otherwise
+        :math:`\rho` grows.
+    dual_step : float or None, default None
+        Step of the multiplier update, > 0; ``None`` uses :math:`\rho`, the
+        classical method of multipliers.
+    multipliers : array_like or None, default None
+        Initial :math:`\mu`, one finite number per equation (subspace) or per
+        hyperplane (union); ``None`` for zeros. Stored in float64.
+
+    Raises
+    ------
+    ValueError
+        If ``constraint`` is not a constraint set, a number is out of its
+        range (``rho``, ``rho_max``, ``dual_step`` > 0, ``growth`` >= 1,
+        ``rho_max`` >= ``rho``, ``decrease`` in (0, 1], ``check_every`` >= 1),
+        or ``multipliers`` has the wrong length or non-finite entries.
+
+    References
+    ----------
+    Magnus R. Hestenes. *Multiplier and gradient methods.* Journal of
+    Optimization Theory and Applications 4, 1969.
+
+    M. J. D. Powell. *A method for nonlinear constraints in minimization
+    problems.* In R. Fletcher (ed.), Optimization, Academic Press, 1969.
+
+    Dimitri P. Bertsekas. *Constrained Optimization and Lagrange Multiplier
+    Methods.* Academic Press, 1982.
+
+    Jorge Nocedal, Stephen J. Wright. *Numerical Optimization*, 2nd ed.
+    Springer, 2006 (Framework 17.3).
     """
 
     def __init__(self, constraint: AffineSubspace | HyperplaneUnion, rho: float = 1.0, growth: float = 2.0,
@@ -104,14 +137,65 @@ class AugmentedLagrangian:
         return f"AugmentedLagrangian({self.constraint!r}, rho={self.rho:g})"
 
     def wrap_generator(self, generator: nn.Module) -> nn.Module:
+        """The generator, unchanged (the method acts through the loss).
+
+        Parameters
+        ----------
+        generator : torch.nn.Module
+            The generator.
+
+        Returns
+        -------
+        torch.nn.Module
+            ``generator`` itself.
+        """
         return generator
 
     def penalty(self, samples: torch.Tensor) -> torch.Tensor:
+        r"""The batch estimate of :math:`\mu^\top c + \frac{\rho}{2} E\|R\|^2`, eq. (4.6) of the theory page.
+
+        Parameters
+        ----------
+        samples : torch.Tensor
+            Generated samples, shape ``(n, D)`` or ``(n, *shape)`` with ``D``
+            values per sample, float, any device; differentiable.
+
+        Returns
+        -------
+        torch.Tensor
+            0-d, in ``samples``' dtype.
+
+        Raises
+        ------
+        ValueError
+            If ``samples`` does not have ``D`` values per sample.
+        """
         R = active_residual(self.constraint, flatten_samples(self.constraint, samples))
         mu = self.multipliers.to(device=R.device, dtype=R.dtype)
         return mu @ R.mean(dim=0) + 0.5 * self.rho * R.square().sum(dim=1).mean()
 
     def update(self, samples: torch.Tensor) -> None:
+        r"""Record the batch's constraint estimate; at the end of a window, the step of eq. (4.7).
+
+        Called after every generator step. Every ``check_every`` calls,
+        :math:`\mu \leftarrow \mu + \text{step}\cdot\bar c` with the window's
+        mean :math:`\bar c`, and :math:`\rho` grows by ``growth`` (up to
+        ``rho_max``) when the window's mean violation did not fall below
+        ``decrease`` times the previous window's.
+
+        Parameters
+        ----------
+        samples : torch.Tensor
+            Generated samples of the step, shape ``(n, D)`` or ``(n, *shape)``
+            with ``D`` values per sample (detached, computed in float64).
+
+        Raises
+        ------
+        FloatingPointError
+            If a sample is not finite (the generator diverged).
+        ValueError
+            If ``samples`` does not have ``D`` values per sample.
+        """
         with torch.no_grad():
             x = flatten_samples(self.constraint, samples).detach().to(torch.float64)
             R = active_residual(self.constraint, x)
@@ -134,6 +218,23 @@ class AugmentedLagrangian:
         self._window_sum, self._window_c = 0.0, None
 
     def state(self, samples: torch.Tensor) -> ConstraintState:
+        r"""The violation of ``samples``, :math:`\mu` as ``multipliers`` and :math:`\rho` as ``penalty_weight``.
+
+        Parameters
+        ----------
+        samples : torch.Tensor
+            Shape ``(n, D)`` or ``(n, *shape)`` with ``D`` values per sample.
+
+        Returns
+        -------
+        ConstraintState
+            Distances as in eq. (4.8) of the theory page; for a union, the shares.
+
+        Raises
+        ------
+        ValueError
+            If ``samples`` does not have ``D`` values per sample.
+        """
         return state_of(self.constraint, samples, multipliers=self.multipliers.cpu().tolist(),
                         penalty_weight=self.rho)
 
@@ -154,6 +255,12 @@ class AugmentedLagrangian:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict`'s output; everything is validated before anything changes.
+
+        Parameters
+        ----------
+        state : dict
+            What :meth:`state_dict` returned for a handler built with the same
+            constraint and settings.
 
         Raises
         ------
@@ -195,7 +302,22 @@ class AugmentedLagrangian:
 
 
 def active_residual(constraint, x: torch.Tensor) -> torch.Tensor:
-    """:math:`R(x)`: (n, r) for a subspace, (n, K) with one non-zero column per row for a union."""
+    r"""The active residual :math:`R(x)` of the augmented Lagrangian, eq. (4.6) of the theory page.
+
+    Parameters
+    ----------
+    constraint : AffineSubspace or HyperplaneUnion
+        The constraint set, of ambient dimension ``D``.
+    x : torch.Tensor
+        Samples, shape ``(n, D)``, float, any device; differentiable.
+
+    Returns
+    -------
+    torch.Tensor
+        :math:`A x - b`, shape ``(n, r)``, for a subspace; for a union, shape
+        ``(n, K)`` holding :math:`a_k^\top x - b_k` in the column of each
+        row's nearest hyperplane and zeros elsewhere. In ``x``'s dtype.
+    """
     if isinstance(constraint, AffineSubspace):
         return constraint.residual(x)
     res = constraint.residual(x)

@@ -46,17 +46,33 @@ UNION_FORMS = ("product", "min", "smooth_min")
 class Penalty:
     r"""Handler: :math:`\gamma\, E[c(x)]` in the generator's loss, :math:`c` chosen by ``form``.
 
+    :math:`c` is eq. (4.4) of the theory page for a subspace and one of the
+    three forms of eq. (4.5) for a union of hyperplanes.
+
     Parameters
     ----------
-    constraint:
-        An :class:`AffineSubspace` or a :class:`HyperplaneUnion`.
-    weight:
-        :math:`\gamma > 0`.
-    form:
-        ``"squared"`` for a subspace; ``"product"``, ``"min"`` or
-        ``"smooth_min"`` (default) for a union.
-    temperature:
-        :math:`\tau > 0` of ``"smooth_min"``, in squared residual units.
+    constraint : AffineSubspace or HyperplaneUnion
+        The set the generated samples should lie on.
+    weight : float, default 1.0
+        :math:`\gamma > 0`, the penalty's weight relative to the generator's loss.
+    form : {"squared", "product", "min", "smooth_min"} or None, default None
+        ``"squared"`` for a subspace (the only form, and the default); for a
+        union ``"product"``, ``"min"`` or ``"smooth_min"`` (the default).
+    temperature : float, default 1e-2
+        :math:`\tau > 0` of ``"smooth_min"``, in squared residual units
+        (the units of :math:`(a_k^\top x - b_k)^2`); unused by the other forms.
+
+    Raises
+    ------
+    ValueError
+        If ``constraint`` is not a constraint set, ``weight`` or
+        ``temperature`` is not a finite positive number, or ``form`` is not one
+        of the forms of the constraint's kind.
+
+    References
+    ----------
+    Jorge Nocedal, Stephen J. Wright. *Numerical Optimization*, 2nd ed.
+    Springer, 2006 (chapter 17, the quadratic penalty method).
     """
 
     def __init__(self, constraint: AffineSubspace | HyperplaneUnion, weight: float = 1.0, form: str | None = None,
@@ -73,31 +89,126 @@ class Penalty:
         return f"Penalty({self.constraint!r}, weight={self.weight:g}, form={self.form!r})"
 
     def wrap_generator(self, generator: nn.Module) -> nn.Module:
+        """The generator, unchanged (the penalty acts through the loss).
+
+        Parameters
+        ----------
+        generator : torch.nn.Module
+            The generator.
+
+        Returns
+        -------
+        torch.nn.Module
+            ``generator`` itself.
+        """
         return generator
 
     def penalty(self, samples: torch.Tensor) -> torch.Tensor:
+        r"""The term :math:`\gamma` times the batch mean of :math:`c`, eqs. (4.4) and (4.5) of the theory page.
+
+        Parameters
+        ----------
+        samples : torch.Tensor
+            Generated samples, shape ``(n, D)`` or ``(n, *shape)`` with ``D``
+            values per sample, float, any device; differentiable.
+
+        Returns
+        -------
+        torch.Tensor
+            0-d, in ``samples``' dtype; NaN or inf samples give a NaN or inf penalty.
+
+        Raises
+        ------
+        ValueError
+            If ``samples`` does not have ``D`` values per sample.
+        """
         x = flatten_samples(self.constraint, samples)
         return self.weight * penalty_value(self.constraint, x, self.form, self.temperature).mean()
 
     def update(self, samples: torch.Tensor) -> None:
+        """Nothing to update (the weight is fixed).
+
+        Parameters
+        ----------
+        samples : torch.Tensor
+            Generated samples of the last generator step (unused).
+        """
         return None
 
     def state_dict(self) -> dict:
-        """No training state (the weight never changes): ``{}``."""
+        """No training state (the weight never changes).
+
+        Returns
+        -------
+        dict
+            ``{}``.
+        """
         return {}
 
     def load_state_dict(self, state: dict) -> None:
-        """Accept only the empty state this handler saves."""
+        """Accept only the empty state this handler saves.
+
+        Parameters
+        ----------
+        state : dict
+            What :meth:`state_dict` returned: ``{}``.
+
+        Raises
+        ------
+        ValueError
+            If ``state`` is not an empty dict (a checkpoint of another handler).
+        """
         from .base import check_empty_state
 
         check_empty_state(self, state)
 
     def state(self, samples: torch.Tensor) -> ConstraintState:
+        r"""The violation of ``samples`` and the weight :math:`\gamma` as ``penalty_weight``.
+
+        Parameters
+        ----------
+        samples : torch.Tensor
+            Shape ``(n, D)`` or ``(n, *shape)`` with ``D`` values per sample.
+
+        Returns
+        -------
+        ConstraintState
+            Distances as in eq. (4.8) of the theory page; for a union, the shares.
+
+        Raises
+        ------
+        ValueError
+            If ``samples`` does not have ``D`` values per sample.
+        """
         return state_of(self.constraint, samples, penalty_weight=self.weight)
 
 
 def penalty_value(constraint, x: torch.Tensor, form: str, temperature: float = 1e-2) -> torch.Tensor:
-    """The per-sample penalty :math:`c(x_j)` (n,), differentiable, in ``x``'s dtype."""
+    r"""The per-sample penalty :math:`c(x_j)`, eq. (4.4) (subspace) or (4.5) (union) of the theory page.
+
+    Parameters
+    ----------
+    constraint : AffineSubspace or HyperplaneUnion
+        The constraint set, of ambient dimension ``D``.
+    x : torch.Tensor
+        Samples, shape ``(n, D)``, float, any device; differentiable.
+    form : {"squared", "product", "min", "smooth_min"}
+        ``"squared"`` for a subspace; ``"product"``, ``"min"`` or
+        ``"smooth_min"`` for a union (see :class:`Penalty`).
+    temperature : float, default 1e-2
+        :math:`\tau > 0` of ``"smooth_min"``, in squared residual units; unused otherwise.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(n,)``, in ``x``'s dtype, non-negative (NaN for NaN samples).
+
+    Raises
+    ------
+    ValueError
+        If ``form`` is not a form of the constraint's kind, or (for
+        ``"smooth_min"``) ``temperature`` is not a finite positive number.
+    """
     if isinstance(constraint, AffineSubspace):
         check_choice(form, "form", SUBSPACE_FORMS)
         return constraint.residual(x).square().sum(dim=1)
@@ -107,5 +218,5 @@ def penalty_value(constraint, x: torch.Tensor, form: str, temperature: float = 1
         return sq.prod(dim=1)
     if form == "min":
         return sq.min(dim=1).values
-    tau = float(temperature)
+    tau = check_positive(temperature, "temperature")
     return -tau * (torch.logsumexp(-sq / tau, dim=1) - math.log(sq.shape[1]))

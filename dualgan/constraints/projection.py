@@ -21,18 +21,36 @@ import torch
 from torch import nn
 
 from .base import ConstraintState
-from .sets import AffineSubspace, HyperplaneUnion, as_constraint_set
+from .sets import AffineSubspace, HyperplaneUnion, _check_batch, as_constraint_set
 
 __all__ = ["ProjectedGenerator", "Projection"]
 
 
 class ProjectedGenerator(nn.Module):
-    """``generator`` followed by the projection onto ``constraint``.
+    r"""``generator`` followed by the projection onto ``constraint``, eqs. (4.2) and (4.3) of the theory page.
 
     Outputs of shape (n, D) are projected row by row; outputs of shape
     (n, *shape) with ``prod(shape) == D`` (images, sequences) are flattened,
     projected and reshaped back. The wrapped module stays reachable as
     ``.generator`` (its parameters are this module's parameters).
+
+    Parameters
+    ----------
+    generator : torch.nn.Module or callable
+        The generator; its output is a float tensor of shape ``(n, D)`` or
+        ``(n, *shape)`` with ``D`` values per sample, any dtype and device.
+    constraint : AffineSubspace or HyperplaneUnion
+        The set the outputs are projected onto, of ambient dimension ``D``.
+
+    Raises
+    ------
+    ValueError
+        If ``generator`` is not callable or ``constraint`` is not a constraint set.
+
+    References
+    ----------
+    Jorge Nocedal, Stephen J. Wright. *Numerical Optimization*, 2nd ed.
+    Springer, 2006 (orthogonal projection onto linear constraints).
     """
 
     def __init__(self, generator: nn.Module, constraint: AffineSubspace | HyperplaneUnion):
@@ -43,15 +61,52 @@ class ProjectedGenerator(nn.Module):
         self.constraint = as_constraint_set(constraint)
 
     def forward(self, *args, **kwargs) -> torch.Tensor:
+        """The generator's output, projected onto the constraint set.
+
+        Parameters
+        ----------
+        *args : Any
+            Positional arguments of the wrapped generator (e.g. latent codes ``z`` of shape ``(n, d_z)``).
+        **kwargs : Any
+            Keyword arguments of the wrapped generator.
+
+        Returns
+        -------
+        torch.Tensor
+            The projected samples, same shape and dtype as the generator's output.
+
+        Raises
+        ------
+        ValueError
+            If the generator does not return a tensor with ``D`` values per sample.
+        """
         return project_output(self.constraint, self.generator(*args, **kwargs))
 
 
 class Projection:
     r"""Handler: wrap the generator so that its samples lie on the constraint set exactly.
 
+    The generator's last layer becomes the orthogonal projection, eq. (4.2) of
+    the theory page for a subspace and eq. (4.3) for a union of hyperplanes.
     ``penalty`` is zero and ``update`` does nothing; ``state`` reports the
     (rounding-level) violation of the samples it is given, and for a union the
     share of samples on each hyperplane.
+
+    Parameters
+    ----------
+    constraint : AffineSubspace or HyperplaneUnion
+        The set the generated samples must lie on.
+
+    Raises
+    ------
+    ValueError
+        If ``constraint`` is not an :class:`~dualgan.constraints.AffineSubspace`
+        or a :class:`~dualgan.constraints.HyperplaneUnion`.
+
+    References
+    ----------
+    Jorge Nocedal, Stephen J. Wright. *Numerical Optimization*, 2nd ed.
+    Springer, 2006 (orthogonal projection onto linear constraints).
     """
 
     def __init__(self, constraint: AffineSubspace | HyperplaneUnion):
@@ -61,31 +116,119 @@ class Projection:
         return f"Projection({self.constraint!r})"
 
     def wrap_generator(self, generator: nn.Module) -> nn.Module:
+        """The generator followed by the projection (a :class:`ProjectedGenerator`).
+
+        Parameters
+        ----------
+        generator : torch.nn.Module or callable
+            The generator; its output has ``D`` values per sample.
+
+        Returns
+        -------
+        torch.nn.Module
+            A :class:`ProjectedGenerator`; ``generator`` itself when it already
+            projects onto this handler's constraint (wrapping twice would
+            only cost a second, idempotent projection).
+
+        Raises
+        ------
+        ValueError
+            If ``generator`` is not callable.
+        """
         if isinstance(generator, ProjectedGenerator) and generator.constraint is self.constraint:
             return generator  # wrapping twice changes nothing (idempotent) but would cost a second projection
         return ProjectedGenerator(generator, self.constraint)
 
     def project(self, samples: torch.Tensor) -> torch.Tensor:
-        """The projection itself, for samples produced elsewhere."""
+        """The projection itself (eq. (4.2) or (4.3) of the theory page), for samples produced elsewhere.
+
+        Parameters
+        ----------
+        samples : torch.Tensor
+            Shape ``(n, D)`` or ``(n, *shape)`` with ``D`` values per sample, float, any device.
+
+        Returns
+        -------
+        torch.Tensor
+            The projected samples, same shape and dtype (computed in float64).
+
+        Raises
+        ------
+        ValueError
+            If ``samples`` is not a tensor with ``D`` values per sample.
+        """
         return project_output(self.constraint, samples)
 
     def penalty(self, samples: torch.Tensor) -> torch.Tensor:
+        """Zero: projected samples satisfy the constraint exactly.
+
+        Parameters
+        ----------
+        samples : torch.Tensor
+            Generated samples, any shape; only their dtype and device are used.
+
+        Returns
+        -------
+        torch.Tensor
+            A 0-d zero in ``samples``' dtype and device.
+        """
         return samples.new_zeros(())
 
     def update(self, samples: torch.Tensor) -> None:
+        """Nothing to update (the projection has no variables).
+
+        Parameters
+        ----------
+        samples : torch.Tensor
+            Generated samples of the last generator step (unused).
+        """
         return None
 
     def state_dict(self) -> dict:
-        """No training state (the weight never changes): ``{}``."""
+        """No training state (the projection never changes).
+
+        Returns
+        -------
+        dict
+            ``{}``.
+        """
         return {}
 
     def load_state_dict(self, state: dict) -> None:
-        """Accept only the empty state this handler saves."""
+        """Accept only the empty state this handler saves.
+
+        Parameters
+        ----------
+        state : dict
+            What :meth:`state_dict` returned: ``{}``.
+
+        Raises
+        ------
+        ValueError
+            If ``state`` is not an empty dict (a checkpoint of another handler).
+        """
         from .base import check_empty_state
 
         check_empty_state(self, state)
 
     def state(self, samples: torch.Tensor) -> ConstraintState:
+        """The violation of ``samples`` (rounding level after the projection) and, for a union, the shares.
+
+        Parameters
+        ----------
+        samples : torch.Tensor
+            Shape ``(n, D)`` or ``(n, *shape)`` with ``D`` values per sample.
+
+        Returns
+        -------
+        ConstraintState
+            Distances as in eq. (4.8) of the theory page; no multipliers, ``penalty_weight`` 0.
+
+        Raises
+        ------
+        ValueError
+            If ``samples`` does not have ``D`` values per sample.
+        """
         return state_of(self.constraint, samples)
 
 
@@ -103,9 +246,10 @@ def project_output(constraint, out: torch.Tensor) -> torch.Tensor:
 
 
 def flatten_samples(constraint, samples: torch.Tensor) -> torch.Tensor:
-    """(n, *shape) -> (n, D) for the constraint's dimension D (shared by all handlers)."""
+    """(n, *shape) -> (n, D) for the constraint's dimension D (shared by all handlers); ValueError otherwise."""
     if isinstance(samples, torch.Tensor) and samples.ndim > 2 and samples[0].numel() == constraint.dim:
-        return samples.reshape(samples.shape[0], constraint.dim)
+        samples = samples.reshape(samples.shape[0], constraint.dim)
+    _check_batch(samples, constraint.dim)
     return samples
 
 

@@ -95,6 +95,17 @@ class AffineSubspace(_FactorCache):
         other rows it equals, and whether its equation is redundant or
         contradicts the others).
 
+    Notes
+    -----
+    The set is eq. (4.1) of the theory page; :meth:`project` is eq. (4.2) and
+    :meth:`distance` eq. (4.8).
+
+    References
+    ----------
+    Gene H. Golub, Charles F. Van Loan. *Matrix Computations*, 4th ed. Johns
+    Hopkins University Press, 2013 (section 5.2, the QR factorisation; section
+    6.2, projections onto the range of a matrix).
+
     Examples
     --------
     >>> import torch
@@ -242,11 +253,24 @@ class HyperplaneUnion(_FactorCache):
     offsets : array_like or torch.Tensor, optional
         Length-K vector of offsets ``b_k`` (default zeros).
 
+    Raises
+    ------
+    ValueError
+        For non-finite entries, wrong shapes, ``offsets`` of the wrong length,
+        a zero normal, or two rows describing the same hyperplane.
+
     Notes
     -----
-
     Hyperplanes may be parallel but not identical (a duplicate would make the
-    nearest-hyperplane assignment ambiguous and the shares meaningless).
+    nearest-hyperplane assignment ambiguous and the shares meaningless). The
+    set is eq. (4.1) of the theory page.
+
+    Examples
+    --------
+    >>> import torch
+    >>> U = HyperplaneUnion([[1.0, 0.0], [0.0, 1.0]], [0.0, 0.0])   # the two axes of the plane
+    >>> U.project(torch.tensor([[0.1, 2.0]], dtype=torch.float64)).tolist()
+    [[0.0, 2.0]]
     """
 
     def __init__(self, normals, offsets=None):
@@ -290,10 +314,12 @@ class HyperplaneUnion(_FactorCache):
 
     @property
     def dim(self) -> int:
+        """Ambient dimension D."""
         return int(self.normals.shape[1])
 
     @property
     def n_hyperplanes(self) -> int:
+        """Number of hyperplanes K."""
         return int(self.normals.shape[0])
 
     def __repr__(self) -> str:
@@ -404,6 +430,23 @@ class HyperplaneUnion(_FactorCache):
         return (x64 - dk * U[k]).to(x.dtype)
 
     def violation(self, x: torch.Tensor) -> Violation:
+        r"""Mean and max distance to the union and residual :math:`\min_k |a_k^\top x - b_k|` (float64, no gradient).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Points, shape ``(n, D)``, any float dtype and device.
+
+        Returns
+        -------
+        Violation
+            Batch summary; distances as in eq. (4.8) of the theory page.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not a float tensor of shape ``(n, D)``.
+        """
         _check_batch(x, self.dim)
         with torch.no_grad():
             x64 = x.detach().to(torch.float64)

@@ -25,7 +25,9 @@ __all__ = ["RandomFourierFeatures", "RandomCNNFeatures"]
 
 
 class RandomFourierFeatures(nn.Module):
-    """``k`` random Fourier features of a Gaussian kernel with bandwidth ``sigma`` on R^D (fixed by ``seed``).
+    """``k`` random Fourier features of a Gaussian kernel with bandwidth ``sigma`` on R^D, eq. (6.2) of the theory page.
+
+    The frequencies and phases are drawn once (float64) from ``seed``.
 
     Parameters
     ----------
@@ -38,10 +40,16 @@ class RandomFourierFeatures(nn.Module):
     seed : int, default 0
         Seed of the random frequencies and phases.
 
+    Raises
+    ------
+    ValueError
+        If ``in_features`` or ``n_features`` is not a positive integer or
+        ``sigma`` is not a finite positive number.
+
     References
     ----------
-    Eq. (6.2) of the theory page, docs/theory.md; Rahimi and Recht, "Random
-    Features for Large-Scale Kernel Machines", NeurIPS 2007.
+    Ali Rahimi, Benjamin Recht. *Random Features for Large-Scale Kernel
+    Machines.* NeurIPS 2007.
     """
 
     def __init__(self, in_features: int, n_features: int = 256, sigma: float = 1.0, seed: int = 0):
@@ -57,6 +65,7 @@ class RandomFourierFeatures(nn.Module):
 
     @property
     def out_features(self) -> int:
+        """Number of features k."""
         return int(self.weight.shape[0])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -71,6 +80,11 @@ class RandomFourierFeatures(nn.Module):
         -------
         torch.Tensor
             Features, shape ``(B, out_features)``, differentiable in ``x``.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` does not have shape ``(B, D)``.
         """
         if x.ndim != 2 or x.shape[1] != self.weight.shape[1]:
             raise ValueError(f"input must have shape (batch, {self.weight.shape[1]}), got {tuple(x.shape)}")
@@ -92,7 +106,18 @@ class RandomCNNFeatures(nn.Module):
     channels : tuple of int, default (16, 32)
         Output channels of each convolutional block.
     seed : int, default 0
-        Seed of the random initialisation.
+        Seed of the random initialisation (torch's global generator is restored afterwards).
+
+    Raises
+    ------
+    ValueError
+        If ``in_channels`` is not a positive integer or ``channels`` is not a
+        non-empty tuple of positive integers.
+
+    References
+    ----------
+    Yujia Li, Alexander Schwing, Kuan-Chieh Wang, Richard Zemel. *Dualing
+    GANs.* NeurIPS 2017 (random-CNN features for images).
     """
 
     def __init__(self, in_channels: int = 1, channels: tuple[int, ...] = (16, 32), seed: int = 0):
@@ -126,7 +151,13 @@ class RandomCNNFeatures(nn.Module):
         Returns
         -------
         torch.Tensor
-            Features, shape ``(B, out_features)``, differentiable in ``x``.
+            Features, shape ``(B, F)`` with ``F`` the total size of the hidden
+            activations, differentiable in ``x``.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not a batch of images ``(B, C, H, W)``.
         """
         if x.ndim != 4:
             raise ValueError(f"input must be images of shape (batch, channels, height, width), got {tuple(x.shape)}")

@@ -20,7 +20,7 @@ __all__ = ["RBF"]
 
 
 class RBF(nn.Module):
-    """Gaussian RBF features; ``forward`` maps (B, D) to (B, k) and is differentiable in its input.
+    """Gaussian RBF features, eq. (6.2) of the theory page; ``forward`` maps (B, D) to (B, k), differentiably.
 
     Parameters
     ----------
@@ -28,11 +28,19 @@ class RBF(nn.Module):
         Anchor points :math:`c_j`, shape ``(k, D)`` (numpy or torch); stored as a
         buffer, so ``.to(device)`` moves them and they are never trained.
     sigma : float, default 0.2
-        Bandwidth :math:`\\sigma` > 0, in data units.
+        Bandwidth :math:`\\sigma` > 0, the kernel's standard deviation, in
+        data units (other conventions: :func:`~dualgan.features.rbf_sigma`).
+
+    Raises
+    ------
+    ValueError
+        If ``anchors`` is not a finite non-empty ``(k, D)`` matrix or
+        ``sigma`` is not a finite positive number.
 
     References
     ----------
-    Eq. (6.2) of the theory page, docs/theory.md; Li et al., "Dualing GANs", NeurIPS 2017.
+    Yujia Li, Alexander Schwing, Kuan-Chieh Wang, Richard Zemel. *Dualing
+    GANs.* NeurIPS 2017 (RBF features on 100 anchors for the toy data).
     """
 
     def __init__(self, anchors, sigma: float = 0.2):
@@ -43,6 +51,7 @@ class RBF(nn.Module):
 
     @property
     def out_features(self) -> int:
+        """Number of features k (the anchors)."""
         return int(self.anchors.shape[0])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -57,6 +66,11 @@ class RBF(nn.Module):
         -------
         torch.Tensor
             Features, shape ``(B, out_features)``, differentiable in ``x``.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` does not have shape ``(B, D)``.
         """
         if x.ndim != 2 or x.shape[1] != self.anchors.shape[1]:
             raise ValueError(f"RBF input must have shape (batch, {self.anchors.shape[1]}), got {tuple(x.shape)}")

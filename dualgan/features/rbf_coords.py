@@ -28,8 +28,12 @@ anywhere except where the moments already match.
 paper gives "sigma = 0.2" without its formula) into the standard deviation
 that :class:`~dualgan.features.RBF` takes.
 
-Source: Y. Li, A. Schwing, K.-C. Wang, R. Zemel, "Dualing GANs", NeurIPS 2017
-(RBF features on 100 anchors, sigma = 0.2, for the 5-Gaussian ring).
+The features are eq. (6.8) of the theory page, the escape test and the
+bandwidth conventions eq. (6.9).
+
+References: Yujia Li, Alexander Schwing, Kuan-Chieh Wang, Richard Zemel.
+*Dualing GANs.* NeurIPS 2017 (RBF features on 100 anchors, sigma = 0.2, for
+the 5-Gaussian ring).
 """
 from __future__ import annotations
 
@@ -44,12 +48,12 @@ from .rbf import RBF
 __all__ = ["RBF_CONVENTIONS", "rbf_sigma", "escaped_fraction", "RBFWithCoordinates", "ESCAPE_LOG_THRESHOLD"]
 
 RBF_CONVENTIONS = ("std", "variance", "coefficient")
-#: a sample has escaped when every RBF feature is below exp(-12) (about 6e-6)
+#: a sample has escaped when every RBF feature is below exp(-12) (about 6e-6), eq. (6.9) of the theory page
 ESCAPE_LOG_THRESHOLD = 12.0
 
 
 def rbf_sigma(value: float, convention: str = "std") -> float:
-    r"""The standard deviation :math:`\sigma` of an RBF bandwidth given in ``convention``.
+    r"""The standard deviation :math:`\sigma` of an RBF bandwidth given in ``convention``, eq. (6.9) of the theory page.
 
     Parameters
     ----------
@@ -74,7 +78,10 @@ def rbf_sigma(value: float, convention: str = "std") -> float:
         If ``value`` is not a finite positive number or ``convention`` is not
         one of :data:`RBF_CONVENTIONS`.
 
-    Source: Li, Schwing, Wang, Zemel, "Dualing GANs", NeurIPS 2017 (sigma = 0.2, formula lost).
+    References
+    ----------
+    Yujia Li, Alexander Schwing, Kuan-Chieh Wang, Richard Zemel. *Dualing
+    GANs.* NeurIPS 2017 (gives sigma = 0.2 without the kernel's formula).
     """
     value = check_positive(value, "value")
     convention = check_choice(convention, "convention", RBF_CONVENTIONS)
@@ -86,7 +93,7 @@ def rbf_sigma(value: float, convention: str = "std") -> float:
 
 
 def escaped_fraction(samples, anchors, sigma: float, log_threshold: float = ESCAPE_LOG_THRESHOLD) -> float:
-    r"""Fraction of ``samples`` whose every RBF feature is below :math:`e^{-\text{log\_threshold}}`.
+    r"""Fraction of ``samples`` whose every RBF feature is below :math:`e^{-\text{log\_threshold}}`, eq. (6.9).
 
     A sample escapes when :math:`\min_j \|x - c_j\|^2 / (2\sigma^2) > \text{log\_threshold}`,
     i.e. it lies farther than :math:`\sigma\sqrt{2\,\text{log\_threshold}}` from
@@ -127,7 +134,7 @@ def escaped_fraction(samples, anchors, sigma: float, log_threshold: float = ESCA
 
 
 class RBFWithCoordinates(nn.Module):
-    r"""Gaussian RBF features with the scaled coordinates and squared norm appended.
+    r"""Gaussian RBF features with the scaled coordinates and squared norm appended, eq. (6.8) of the theory page.
 
     ``forward`` maps (B, D) to (B, k + D + 1):
     :math:`[\exp(-\|x-c_j\|^2/(2\sigma^2))]_{j\le k},\ (x-m)/s,\ \|x-m\|^2/s^2`.
@@ -155,8 +162,11 @@ class RBFWithCoordinates(nn.Module):
         a ``center`` of the wrong length, or anchors that all coincide (default
         scale 0).
 
-    Source: the RBF part follows Li, Schwing, Wang, Zemel, "Dualing GANs",
-    NeurIPS 2017; the appended moments are this library's addition.
+    References
+    ----------
+    Yujia Li, Alexander Schwing, Kuan-Chieh Wang, Richard Zemel. *Dualing
+    GANs.* NeurIPS 2017 (the RBF part; the appended moments are this library's
+    addition).
     """
 
     def __init__(self, anchors, sigma: float = 0.2, center=None, scale: float | None = None):
@@ -195,9 +205,34 @@ class RBFWithCoordinates(nn.Module):
         return self.rbf.out_features + int(self.rbf.anchors.shape[1]) + 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The features of a batch, eq. (6.8) of the theory page.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Batch, shape ``(B, D)``, float, same units as the anchors.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(B, k + D + 1)``: the RBF features, :math:`(x - m)/s` and
+            :math:`\\|x - m\\|^2/s^2`; differentiable in ``x``.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` does not have shape ``(B, D)``.
+        """
         r = self.rbf(x)  # validates the shape
         u = (x - self.center.to(dtype=x.dtype)) / self.scale
         return torch.cat([r, u, (u ** 2).sum(-1, keepdim=True)], dim=1)
 
     def extra_repr(self) -> str:
+        """The bandwidth and the scale, for ``repr``.
+
+        Returns
+        -------
+        str
+            ``"sigma=..., scale=..."``.
+        """
         return f"sigma={self.sigma:g}, scale={self.scale:g}"
