@@ -139,8 +139,18 @@ def _logistic_loss(a, margins, divisor):
 
 @_jit
 def _dual_value(lam, slack, q, a, C):
-    """D(lambda) = -lam^T q/(2C) + sum_i a_i H(lam_i/a_i), with q = Q lam."""
+    """D(lambda) = -lam^T q/(2C) + sum_i a_i H(lam_i/a_i), with q = Q lam (eq. (1.3); compiled form of
+    :func:`dualgan.duals.objective.dual_value`, tested against it)."""
     return -0.5 * np.dot(lam, q) / C - _neg_entropy(lam, slack, a)
+
+
+@_jit
+def _dual_gradient(q, lam, slack, C, out):
+    """grad D = -q/C + log(slack/lam) into ``out``, with q = Q lam (eq. (1.7); compiled form of
+    :func:`dualgan.duals.objective.dual_gradient`, tested against it)."""
+    for i in range(lam.shape[0]):
+        out[i] = -q[i] / C + (math.log(slack[i]) - math.log(lam[i]))
+    return out
 
 
 @_jit
@@ -267,8 +277,8 @@ def logistic_newton(G, a, C, lam, slack, tol, w_rtol, max_iter, trace):
         if gap <= tol and (w_rtol == np.inf or math.sqrt(2.0 * max(gap, 0.0) / C) <= w_rtol * _norm(G.T @ lam) / C):
             status = _CONVERGED
             break
+        _dual_gradient(q, lam, slack, C, grad)
         for i in range(N):
-            grad[i] = -q[i] / C + (math.log(slack[i]) - math.log(lam[i]))
             Dinv[i] = lam[i] * slack[i] / a[i]
         # (I + D^{1/2} K D^{1/2}/C) on the triangle syrk filled (C view: lower)
         for j in range(N):

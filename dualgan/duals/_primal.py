@@ -41,6 +41,7 @@ import math
 from dataclasses import dataclass
 
 from ._linalg import _robust_cholesky
+from .objective import dual_value
 
 __all__ = ["PairCertificate", "pair_certificate", "logistic_primal_newton", "PrimalState", "rounding_level"]
 
@@ -71,17 +72,14 @@ def pair_certificate(ops, G, y, a, C, loss, w, b, lam, slack) -> PairCertificate
         margins = margins + y * b
     v = G.T @ lam
     r = C * w - v
-    u, us = lam / a, slack / a
     if loss == "hinge":
         hinge = ops.maximum(1.0 - margins, ops.zeros_like(margins))
-        terms = hinge - u * (1.0 - margins)
+        terms = hinge - (lam / a) * (1.0 - margins)
         loss_sum = float(a @ hinge)
-        dual = float(-(v @ v) / (2 * C) + lam.sum())
     else:
         terms = kl_terms(ops, lam, slack, a, margins)
-        sp_neg = ops.softplus(-margins)
-        loss_sum = float(a @ sp_neg)
-        dual = float(-(v @ v) / (2 * C) - (ops.xlogy(lam, lam / a).sum() + ops.xlogy(slack, slack / a).sum()))
+        loss_sum = float(a @ ops.softplus(-margins))
+    dual = float(dual_value(ops, v, lam, slack, a, C, loss))
     gap = float((r @ r) / (2 * C) + a @ terms)
     primal = float(0.5 * C * (w @ w) + loss_sum)
     return PairCertificate(gap, primal, dual, lam, slack)

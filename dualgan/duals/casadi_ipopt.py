@@ -2,28 +2,124 @@ r"""Ipopt through casadi (its wheel bundles Ipopt), derivatives by casadi's AD.
 
 The same two formulations as :mod:`dualgan.duals.ipopt`: lifted
 :math:`(\lambda, v)` with :math:`G^\top\lambda = v` when d < N, dense in
-:math:`\lambda` otherwise.
+:math:`\lambda` otherwise. The objective is the symbolic form of eqs. (1.3) and
+(1.12) of the theory page, docs/theory.md (:func:`symbolic_dual`); the tests check its value
+and gradient against the reference form :func:`dualgan.duals.objective.dual_value`.
+Options and the return status come from :mod:`dualgan.duals.ipopt`
+(:data:`~dualgan.duals.ipopt.IPOPT_OPTIONS`, :func:`~dualgan.duals.ipopt.ipopt_status`).
+
+References
+----------
+Joel A. E. Andersson, Joris Gillis, Greg Horn, James B. Rawlings, Moritz Diehl. "CasADi: a
+software framework for nonlinear optimization and optimal control." Mathematical Programming
+Computation 11(1), 2019.
 """
 from __future__ import annotations
 
 import numpy as np
+
+from .ipopt import IPOPT_OPTIONS, ipopt_status, ipopt_with_refinement
 from .problem import LinearDual
 from .registry import register_solver
-from .ipopt import IPOPT_OPTIONS, ipopt_with_refinement
 
-__all__ = ["solve_casadi"]
+__all__ = ["solve_casadi", "symbolic_dual", "run_casadi"]
+
+
+def symbolic_dual(ca, lam, v, a, C: float, loss: str):
+    r"""The dual :math:`D(\lambda)` of eq. (1.3) (logistic) or (1.12) (hinge) as a casadi expression.
+
+    Parameters
+    ----------
+    ca : module
+        The ``casadi`` module.
+    lam : casadi.MX or casadi.SX, shape (N, 1)
+        The multipliers (symbolic).
+    v : casadi.MX or casadi.SX, shape (d, 1)
+        :math:`v = G^\top\lambda` (symbolic; a free variable in the lifted formulation).
+    a : numpy.ndarray, shape (N,), float64
+        The box's upper bounds.
+    C : float
+        L2 weight, > 0.
+    loss : str
+        ``"logistic"`` or ``"hinge"``.
+
+    Returns
+    -------
+    casadi expression
+        :math:`-\|v\|^2/(2C) + \sum_i a_i H(\lambda_i/a_i)` (logistic) or
+        :math:`-\|v\|^2/(2C) + \sum_i\lambda_i` (hinge).
+    """
+    value = -ca.sumsqr(v) / (2 * C)
+    if loss == "hinge":
+        return value + ca.sum1(lam)
+    rest = a - lam
+    return value - ca.sum1(lam * ca.log(lam / a) + rest * ca.log(rest / a))
+
+
+def run_casadi(ca, nlp: dict, x0, lbx, ubx, tol: float, max_iter: int, lbg=None, ubg=None, name: str = "dual"):
+    """One casadi/Ipopt solve with :data:`~dualgan.duals.ipopt.IPOPT_OPTIONS`.
+
+    Parameters
+    ----------
+    ca : module
+        The ``casadi`` module.
+    nlp : dict
+        casadi's problem: ``{"x": ..., "f": ...}`` and optionally ``"g"``.
+    x0, lbx, ubx : numpy.ndarray, float64
+        Start and bounds of ``x``.
+    tol : float
+        Ipopt's ``tol``, > 0.
+    max_iter : int
+        Ipopt's iteration cap.
+    lbg, ubg : float or numpy.ndarray, optional
+        Constraint bounds (with ``"g"``). Default None: none.
+    name : str, default "dual"
+        casadi's name of the solver.
+
+    Returns
+    -------
+    tuple
+        ``(x, iterations, status)``: the final point (numpy, float64), Ipopt's iteration
+        count and :func:`~dualgan.duals.ipopt.ipopt_status` of its return status.
+    """
+    opts = {"ipopt." + k: v for k, v in IPOPT_OPTIONS.items()}
+    opts.update({"ipopt.tol": float(tol), "ipopt.max_iter": int(max_iter), "print_time": False})
+    solver = ca.nlpsol(name, "ipopt", nlp, opts)
+    kw = {} if lbg is None else dict(lbg=lbg, ubg=ubg)
+    sol = solver(x0=x0, lbx=lbx, ubx=ubx, **kw)
+    stats = solver.stats()
+    x = np.asarray(sol["x"], dtype=np.float64).reshape(-1)
+    return x, int(stats.get("iter_count", 0)), ipopt_status(stats.get("return_status"))
 
 
 @register_solver("casadi", losses=("logistic", "hinge"), bias=True, requires="casadi")
 def solve_casadi(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_rtol: float) -> "DualResult":  # noqa: F821
-    """Solve the dual with casadi's Ipopt."""
+    """Solve the dual with casadi's Ipopt.
+
+    Parameters
+    ----------
+    problem : LinearDual
+        The validated problem (eq. (1.3) or (1.12) of the theory page, with (1.11) for a bias).
+    tol : float
+        Bound on the duality gap (eq. (1.5)), > 0.
+    max_iter : int or None
+        Ipopt's iteration cap; None: 3000.
+    lam0 : DualResult or array_like or tuple, optional
+        Warm start (see :meth:`LinearDual.initial_point`).
+    w_rtol : float
+        Relative bound on the discriminator's error (eq. (1.6)); ``inf`` for the gap alone.
+
+    Returns
+    -------
+    DualResult
+        Certified by the gap of eq. (1.16) (see :func:`~dualgan.duals.ipopt.ipopt_with_refinement`).
+    """
     import casadi as ca
 
     G = problem.G.cpu().numpy()
     a = problem.a.cpu().numpy()
     y = problem.y.cpu().numpy()
     N, d = G.shape
-    C = problem.C
     lifted = d < N
     lam = ca.MX.sym("lam", N)
     if lifted:
@@ -36,13 +132,7 @@ def solve_casadi(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
         cons = []
     if problem.bias:
         cons.append(ca.dot(y, lam))
-    f = ca.sumsqr(v) / (2 * C)
-    if problem.loss == "hinge":
-        f = f - ca.sum1(lam)
-    else:
-        rest = a - lam
-        f = f + ca.sum1(lam * ca.log(lam / a) + rest * ca.log(rest / a))
-    nlp = {"x": x, "f": f}
+    nlp = {"x": x, "f": -symbolic_dual(ca, lam, v, a, problem.C, problem.loss)}
     if cons:
         nlp["g"] = ca.vertcat(*cons)
     lam_init, _ = problem.initial_point(lam0)
@@ -53,12 +143,8 @@ def solve_casadi(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
     ubx = np.concatenate([a, np.full(n_extra, np.inf)])
 
     def run_once(ipopt_tol, iter_cap):
-        opts = {"ipopt." + k: v_ for k, v_ in IPOPT_OPTIONS.items()}
-        opts.update({"ipopt.tol": ipopt_tol, "ipopt.max_iter": iter_cap, "print_time": False})
-        solver = ca.nlpsol("dual", "ipopt", nlp, opts)
-        sol = solver(x0=x0, lbx=lbx, ubx=ubx, lbg=0, ubg=0)
-        stats = solver.stats()
-        lam_opt = np.clip(np.asarray(sol["x"]).ravel()[:N], 0.0, a)
-        return lam_opt, int(stats.get("iter_count", 0)), f"casadi/ipopt {stats.get('return_status')}"
+        xs, its, status = run_casadi(ca, nlp, x0, lbx, ubx, ipopt_tol, iter_cap,
+                                     lbg=0 if cons else None, ubg=0 if cons else None)
+        return np.clip(xs[:N], 0.0, a), its, status
 
     return ipopt_with_refinement(problem, run_once, tol, max_iter, "casadi", w_rtol)

@@ -1,4 +1,4 @@
-r"""Ipopt through cyipopt, with exact derivatives.
+r"""Ipopt through cyipopt, with exact derivatives; and the Ipopt pieces every Ipopt user shares.
 
 Two formulations, chosen by shape so that Ipopt sees a sparse problem where it
 can:
@@ -10,9 +10,21 @@ can:
 * dense (d >= N): variables :math:`\lambda` only, with the dense Hessian
   :math:`GG^\top/C + \mathrm{diag}(a_i/(\lambda_i(a_i-\lambda_i)))`.
 
-``bound_relax_factor = 0`` keeps every iterate inside the box, where the
-entropy is defined. The bias equality :math:`y^\top\lambda = 0` is one more
-linear constraint.
+The objective, its gradient and its Hessian are those of
+:mod:`dualgan.duals.objective` (eqs. (1.3), (1.7), (1.8) and (1.12) of the theory
+page, docs/theory.md), negated. ``bound_relax_factor = 0`` keeps every iterate
+inside the box, where the entropy is defined. The bias equality
+:math:`y^\top\lambda = 0` is one more linear constraint.
+
+Shared with :mod:`dualgan.duals.casadi_ipopt` and the trust-region sub-problem
+(:mod:`dualgan.trust_region.subproblem`): :data:`IPOPT_OPTIONS`, the table
+:data:`IPOPT_RETURN_STATUS` and :func:`ipopt_status` (Ipopt's return status as a
+:class:`~dualgan.status.Status`), and :func:`run_cyipopt`.
+
+References
+----------
+Andreas Wächter, Lorenz T. Biegler. "On the implementation of an interior-point filter
+line-search algorithm for large-scale nonlinear programming." Mathematical Programming 106(1), 2006.
 """
 from __future__ import annotations
 
@@ -21,12 +33,119 @@ import time
 import numpy as np
 import torch
 
+from ..status import Status, StatusCode
+from ._backend import NumpyOps
 from .newton import problem_result
+from .objective import dual_gradient, dual_value, separable_curvature, separable_gradient
 from .problem import LinearDual
 from .registry import register_solver
 from .result import gap_target
 
-__all__ = ["solve_ipopt", "NlpDual"]
+__all__ = ["solve_ipopt", "NlpDual", "IPOPT_OPTIONS", "IPOPT_RETURN_STATUS", "ipopt_status", "run_cyipopt"]
+
+#: options every Ipopt run of the library sets (cyipopt names; casadi prefixes them with ``"ipopt."``):
+#: no output, iterates never relaxed out of the box (the entropy is undefined outside it)
+IPOPT_OPTIONS = {
+    "print_level": 0,
+    "sb": "yes",
+    "bound_relax_factor": 0.0,
+    "honor_original_bounds": "yes",
+    "mu_strategy": "adaptive",
+}
+
+_S = StatusCode
+#: Ipopt's ``ApplicationReturnStatus``: integer (cyipopt's ``info["status"]``) -> (name, as casadi's
+#: ``return_status`` spells it; the library's :class:`~dualgan.status.StatusCode`). ``SUCCESS`` means
+#: Ipopt's own scaled KKT test passed, not yet the duality-gap certificate the callers then check.
+IPOPT_RETURN_STATUS = {
+    0: ("Solve_Succeeded", _S.SUCCESS),
+    1: ("Solved_To_Acceptable_Level", _S.SUCCESS),
+    2: ("Infeasible_Problem_Detected", _S.NUMERICAL_ERROR),  # the duals are feasible: a numerical failure
+    3: ("Search_Direction_Becomes_Too_Small", _S.STALLED),
+    4: ("Diverging_Iterates", _S.NUMERICAL_ERROR),
+    5: ("User_Requested_Stop", _S.INTERRUPTED),
+    6: ("Feasible_Point_Found", _S.STALLED),
+    -1: ("Maximum_Iterations_Exceeded", _S.MAX_ITER),
+    -2: ("Restoration_Failed", _S.NUMERICAL_ERROR),
+    -3: ("Error_In_Step_Computation", _S.NUMERICAL_ERROR),
+    -4: ("Maximum_CpuTime_Exceeded", _S.MAX_ITER),
+    -5: ("Maximum_WallTime_Exceeded", _S.MAX_ITER),
+    -10: ("Not_Enough_Degrees_Of_Freedom", _S.ERROR),
+    -11: ("Invalid_Problem_Definition", _S.ERROR),
+    -12: ("Invalid_Option", _S.ERROR),
+    -13: ("Invalid_Number_Detected", _S.NON_FINITE),
+    -100: ("Unrecoverable_Exception", _S.ERROR),
+    -101: ("NonIpopt_Exception_Thrown", _S.ERROR),
+    -102: ("Insufficient_Memory", _S.ERROR),
+    -199: ("Internal_Error", _S.ERROR),
+}
+_BY_NAME = {name: (code, status) for code, (name, status) in IPOPT_RETURN_STATUS.items()}
+
+
+def ipopt_status(status, message: str = "") -> Status:
+    """Ipopt's return status as a :class:`~dualgan.status.Status`.
+
+    Parameters
+    ----------
+    status : int or str
+        The integer ``ApplicationReturnStatus`` (cyipopt's ``info["status"]``) or its
+        name (casadi's ``solver.stats()["return_status"]``, e.g. ``"Solve_Succeeded"``).
+    message : str, default ""
+        Ipopt's own message (cyipopt's ``info["status_msg"]``, bytes or str), added to the status message.
+
+    Returns
+    -------
+    Status
+        The code of :data:`IPOPT_RETURN_STATUS` (``SUCCESS`` means Ipopt's own KKT test
+        passed), with a message naming Ipopt's status; an unknown status is ``ERROR``.
+    """
+    message = message.decode() if isinstance(message, bytes) else str(message or "")
+    if isinstance(status, (int, np.integer)) and not isinstance(status, bool) and int(status) in IPOPT_RETURN_STATUS:
+        name, code = IPOPT_RETURN_STATUS[int(status)]
+        number = int(status)
+    elif isinstance(status, str) and status in _BY_NAME:
+        name, (number, code) = status, _BY_NAME[status]
+    else:
+        return Status(StatusCode.ERROR, f"unknown Ipopt return status {status!r}" + (f" ({message})" if message else ""))
+    return Status(code, f"Ipopt {name} ({number})" + (f": {message}" if message else ""))
+
+
+def run_cyipopt(nlp, n_var: int, n_con: int, x0, lb, ub, tol: float, max_iter: int, cl=None, cu=None):
+    """One cyipopt solve with :data:`IPOPT_OPTIONS`.
+
+    Parameters
+    ----------
+    nlp : object
+        cyipopt's callback object (``objective``, ``gradient``, ``hessian``, ... ); an
+        ``intermediate`` callback storing ``iterations`` is used for the count when present.
+    n_var, n_con : int
+        Numbers of variables and constraints.
+    x0, lb, ub : numpy.ndarray, shape (n_var,), float64
+        Start and bounds.
+    tol : float
+        Ipopt's ``tol`` (its scaled KKT error), > 0.
+    max_iter : int
+        Ipopt's iteration cap.
+    cl, cu : numpy.ndarray, shape (n_con,), optional
+        Constraint bounds. Default None: none.
+
+    Returns
+    -------
+    tuple
+        ``(x, iterations, status)``: the final point (numpy, float64), the iteration
+        count (-1 when the callback object does not count) and :func:`ipopt_status`.
+    """
+    import cyipopt
+
+    kw = {} if cl is None else dict(cl=cl, cu=cu)
+    problem = cyipopt.Problem(n=n_var, m=n_con, problem_obj=nlp, lb=lb, ub=ub, **kw)
+    for key, val in IPOPT_OPTIONS.items():
+        problem.add_option(key, val)
+    problem.add_option("tol", float(tol))
+    problem.add_option("max_iter", int(max_iter))
+    x, info = problem.solve(x0)
+    return np.asarray(x, dtype=np.float64), int(getattr(nlp, "iterations", -1)), \
+        ipopt_status(info["status"], info.get("status_msg", ""))
 
 
 class NlpDual:
@@ -36,7 +155,7 @@ class NlpDual:
         self.G = problem.G.cpu().numpy()
         self.a = problem.a.cpu().numpy()
         self.y = problem.y.cpu().numpy()
-        self.C, self.hinge, self.bias = problem.C, problem.loss == "hinge", problem.bias
+        self.C, self.loss, self.bias = problem.C, problem.loss, problem.bias
         self.N, self.d = self.G.shape
         self.lifted = (self.d < self.N) if lifted is None else lifted
         self.n_var = self.N + (self.d if self.lifted else 0)
@@ -45,29 +164,19 @@ class NlpDual:
             self.K = self.G @ self.G.T
             self._hrow, self._hcol = np.tril_indices(self.N)
 
-    # -- pieces of -D
-    def _entropy_terms(self, lam):
-        a = self.a
-        rest = a - lam
-        f = (lam * np.log(lam / a) + rest * np.log(rest / a)).sum()
-        g = np.log(lam) - np.log(rest)
-        h = a / (lam * rest)
-        return f, g, h
-
+    # -D and its derivatives, from the reference form of dualgan.duals.objective
     def objective(self, x):
+        """-D at ``x`` (eqs. (1.3) / (1.12) of the theory page)."""
         lam = x[: self.N]
         v = x[self.N:] if self.lifted else self.G.T @ lam
-        f = (v @ v) / (2 * self.C)
-        return f - lam.sum() if self.hinge else f + self._entropy_terms(lam)[0]
+        return -dual_value(NumpyOps, v, lam, self.a - lam, self.a, self.C, self.loss)
 
     def gradient(self, x):
+        """Gradient of -D at ``x`` (eq. (1.7))."""
         lam = x[: self.N]
         if self.lifted:
-            g = np.concatenate([np.zeros(self.N), x[self.N:] / self.C])
-        else:
-            g = self.K @ lam / self.C
-        g[: self.N] += -1.0 if self.hinge else self._entropy_terms(lam)[1]
-        return g
+            return np.concatenate([-separable_gradient(NumpyOps, lam, self.a - lam, self.loss), x[self.N:] / self.C])
+        return -dual_gradient(NumpyOps, self.K @ lam, lam, self.a - lam, self.C, self.loss)
 
     def constraints(self, x):
         parts = []
@@ -105,8 +214,9 @@ class NlpDual:
         return self._hrow, self._hcol
 
     def hessian(self, x, lagrange, obj_factor):
+        """Lower triangle of the Hessian of -D (eq. (1.8)), times ``obj_factor`` (the constraints are linear)."""
         lam = x[: self.N]
-        diag = np.zeros(self.N) if self.hinge else self._entropy_terms(lam)[2]
+        diag = separable_curvature(NumpyOps, lam, self.a - lam, self.a, self.loss)
         if self.lifted:
             return obj_factor * np.concatenate([diag, np.full(self.d, 1.0 / self.C)])
         H = self.K / self.C
@@ -129,20 +239,28 @@ class NlpDual:
         return lb, ub
 
 
-IPOPT_OPTIONS = {
-    "print_level": 0,
-    "sb": "yes",
-    "bound_relax_factor": 0.0,
-    "honor_original_bounds": "yes",
-    "mu_strategy": "adaptive",
-}
-
-
 @register_solver("ipopt", losses=("logistic", "hinge"), bias=True, requires="cyipopt")
 def solve_ipopt(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_rtol: float) -> "DualResult":  # noqa: F821
-    """Solve the dual with Ipopt (cyipopt), exact Hessian."""
-    import cyipopt
+    """Solve the dual with Ipopt (cyipopt), exact Hessian.
 
+    Parameters
+    ----------
+    problem : LinearDual
+        The validated problem (eq. (1.3) or (1.12) of the theory page, with (1.11) for a bias).
+    tol : float
+        Bound on the duality gap (eq. (1.5)), > 0.
+    max_iter : int or None
+        Ipopt's iteration cap; None: 3000.
+    lam0 : DualResult or array_like or tuple, optional
+        Warm start (see :meth:`LinearDual.initial_point`).
+    w_rtol : float
+        Relative bound on the discriminator's error (eq. (1.6)); ``inf`` for the gap alone.
+
+    Returns
+    -------
+    DualResult
+        Certified by the gap of eq. (1.16) (see :func:`ipopt_with_refinement`).
+    """
     nlp = NlpDual(problem)
     lb, ub = nlp.bounds()
     zero = np.zeros(nlp.n_con)
@@ -150,15 +268,9 @@ def solve_ipopt(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_r
     x0 = nlp.start(lam_init.cpu().numpy())
 
     def run_once(ipopt_tol, iter_cap):
-        ipopt = cyipopt.Problem(n=nlp.n_var, m=nlp.n_con, problem_obj=nlp, lb=lb, ub=ub, cl=zero, cu=zero)
-        for key, val in IPOPT_OPTIONS.items():
-            ipopt.add_option(key, val)
-        ipopt.add_option("tol", ipopt_tol)
-        ipopt.add_option("max_iter", iter_cap)
-        x, info = ipopt.solve(x0)
-        msg = info["status_msg"]
-        msg = msg.decode() if isinstance(msg, bytes) else msg
-        return np.clip(x[: nlp.N], 0.0, nlp.a), getattr(nlp, "iterations", 0), f"ipopt status {info['status']} ({msg})"
+        nlp.iterations = 0
+        x, its, status = run_cyipopt(nlp, nlp.n_var, nlp.n_con, x0, lb, ub, ipopt_tol, iter_cap, cl=zero, cu=zero)
+        return np.clip(x[: nlp.N], 0.0, nlp.a), its, status
 
     return ipopt_with_refinement(problem, run_once, tol, max_iter, "ipopt", w_rtol)
 
@@ -167,28 +279,45 @@ def ipopt_with_refinement(problem: LinearDual, run_once, tol, max_iter, method, 
     """Run Ipopt, and re-run with a tighter tolerance while the duality gap exceeds ``tol``.
 
     Ipopt stops on its own scaled KKT error, which bounds the duality gap only up
-    to a problem-dependent factor (large for small C); the gap is what we certify.
+    to a problem-dependent factor (large for small C); the gap (eq. (1.16) of the
+    theory page) is what we certify.
+
+    Parameters
+    ----------
+    problem : LinearDual
+        The problem.
+    run_once : callable
+        ``run_once(ipopt_tol, iter_cap) -> (lam, iterations, status)``: one Ipopt solve,
+        ``lam`` a numpy vector in the box and ``status`` from :func:`ipopt_status`.
+    tol, max_iter, method, w_rtol
+        As for :func:`dualgan.duals.solve`; ``method`` is the name recorded in the result.
+
+    Returns
+    -------
+    DualResult
+        ``SUCCESS`` exactly when the certificate holds; otherwise Ipopt's own
+        code (``MAX_ITER``, ``NUMERICAL_ERROR``, ...) or ``STALLED`` when Ipopt's own
+        test passed short of the certificate, with Ipopt's status in the message.
     """
     t0 = time.perf_counter()
     iter_cap = 3000 if max_iter is None else max_iter
-    ipopt_tol, iterations, status, message = min(1e-8, 0.01 * tol), 0, "max_iter", ""
+    ipopt_tol, iterations = min(1e-8, 0.01 * tol), 0
+    code, message = StatusCode.MAX_ITER, ""
     for attempt in range(4):
-        lam, its, ipopt_status = run_once(ipopt_tol, iter_cap)
-        iterations += its
+        lam, its, status = run_once(ipopt_tol, iter_cap)
+        iterations += max(its, 0)
         lam_t = torch.as_tensor(lam, dtype=torch.float64, device=problem.device)
         _, _, gap, w, _ = problem.certificate(lam_t)
         target = gap_target(problem.C, float(torch.linalg.vector_norm(w)), tol, w_rtol)
-        if gap <= target:
-            status = "converged"
-            break
-        # Ipopt's own verdict (say "Solve_Succeeded" on its scaled KKT error) is reported as what it
-        # is, beside the gap that decides the status
-        status, message = "stalled", f"Ipopt stopped on its own KKT test ({ipopt_status}) short of the certificate"
-        if its >= iter_cap:
-            status, message = "max_iter", f"Ipopt used its {iter_cap} iterations ({ipopt_status})"
-            break
-        if ipopt_tol <= 1e-15:
+        # what the result reports when the certificate does not hold: Ipopt's own verdict, and STALLED
+        # when that verdict was success on its scaled KKT error (problem_result gives SUCCESS from the
+        # certificate alone)
+        if status.success:
+            code, message = StatusCode.STALLED, f"{status.message}: Ipopt's own KKT test passed"
+        else:
+            code, message = status.code, status.message
+        if gap <= target or code is StatusCode.MAX_ITER or ipopt_tol <= 1e-15:
             break
         ipopt_tol = max(1e-15, ipopt_tol * 0.1 * target / gap)
-    return problem_result(problem, lam_t, None, iterations, time.perf_counter() - t0, status, message, method, tol,
+    return problem_result(problem, lam_t, None, iterations, time.perf_counter() - t0, code, message, method, tol,
                           w_rtol)

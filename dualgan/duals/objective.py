@@ -1,4 +1,23 @@
-r"""The dual objective as a differentiable torch function of the features.
+r"""The dual objective of the linear discriminator: the one reference form, and its torch form in the features.
+
+The dual (eq. (1.3) of the theory page, docs/theory.md, logistic loss) and (1.12) (hinge loss) is
+
+.. math::
+
+    D(\lambda) = -\frac{1}{2C}\|v\|^2 + S(\lambda),\qquad v = \Gamma^\top\lambda,\qquad
+    S(\lambda) = \begin{cases}\sum_i a_i H(\lambda_i/a_i) & \text{logistic}\\
+                               \sum_i \lambda_i & \text{hinge}\end{cases}
+
+with gradient (eq. (1.7)) :math:`-\Gamma v/C + \nabla S` and Hessian (eq. (1.8))
+:math:`-\Gamma\Gamma^\top/C - \mathrm{diag}(h)`, :math:`h_i = a_i/(\lambda_i(a_i-\lambda_i))`
+(logistic) or 0 (hinge). :func:`dual_value`, :func:`dual_gradient`,
+:func:`separable_term`, :func:`separable_gradient` and :func:`separable_curvature`
+are written once here, on any array back end (:mod:`dualgan.duals._backend`:
+numpy on the CPU, torch on CUDA, or torch tensors that carry gradients). Every
+solver evaluates the dual through them where it needs numbers
+(:class:`~dualgan.duals.LinearDual`, the cyipopt callbacks, the trust-region
+sub-problem); the compiled (numba) and symbolic (casadi) forms, which cannot call
+them, are tested against them.
 
 For fixed :math:`\lambda`, only the quadratic term of :math:`D` depends on the
 generator, so the generator ascends
@@ -9,8 +28,12 @@ generator, so the generator ascends
         - \sum_{j\le m}\tilde\lambda_j\phi(G_\theta(z_j))\Big\|^2
         + \sum_i a_i H(\lambda_i/a_i)
 
-(eqs. (1.13) and (1.14) of the theory page, docs/theory.md): a lambda-weighted feature-moment
-mismatch, i.e. a weighted MMD.
+(eqs. (1.13) and (1.14)): a lambda-weighted feature-moment mismatch, i.e. a
+weighted MMD (:func:`dual_objective`).
+
+References
+----------
+Yujia Li, Alexander Schwing, Kuan-Chieh Wang, Richard Zemel. "Dualing GANs." NeurIPS 2017.
 """
 from __future__ import annotations
 
@@ -18,9 +41,142 @@ import torch
 
 from .._checks import check_choice, check_positive
 from ._backend import ops_for
-from .problem import LOSSES
 
-__all__ = ["dual_objective"]
+__all__ = ["dual_objective", "dual_value", "dual_gradient", "separable_term", "separable_gradient",
+           "separable_curvature", "LOSSES"]
+
+#: the losses of the linear discriminator: eq. (1.3) (logistic) and eq. (1.12) (hinge) of the theory page
+LOSSES = ("logistic", "hinge")
+
+
+def separable_term(ops, lam, slack, a, loss: str):
+    r"""The separable part :math:`S(\lambda)` of the dual: :math:`\sum_i a_i H(\lambda_i/a_i)` or :math:`\sum_i\lambda_i`.
+
+    Eq. (1.3) (logistic, the entropy term) or eq. (1.12) (hinge) of the theory page.
+
+    Parameters
+    ----------
+    ops : type
+        The array back end (:class:`~dualgan.duals._backend.NumpyOps` or ``TorchOps``).
+    lam : array, shape (N,), float64
+        Multipliers in the box :math:`0 \le \lambda_i \le a_i` (``0 log 0 = 0`` on its faces).
+    slack : array, shape (N,), float64
+        :math:`a - \lambda`, computed without cancellation.
+    a : array, shape (N,), float64
+        The box's upper bounds, > 0.
+    loss : str
+        ``"logistic"`` or ``"hinge"``.
+
+    Returns
+    -------
+    float
+        :math:`S(\lambda)` (a Python float in float64).
+    """
+    if loss == "hinge":
+        return float(lam.sum())
+    return -float(ops.xlogy(lam, lam / a).sum() + ops.xlogy(slack, slack / a).sum())
+
+
+def separable_gradient(ops, lam, slack, loss: str):
+    r""":math:`\nabla S(\lambda)`: :math:`\log((a_i - \lambda_i)/\lambda_i)` (logistic) or 1 (hinge).
+
+    The second term of eq. (1.7) of the theory page.
+
+    Parameters
+    ----------
+    ops : type
+        The array back end.
+    lam : array, shape (N,), float64
+        Multipliers strictly inside the box (logistic).
+    slack : array, shape (N,), float64
+        :math:`a - \lambda`, strictly positive (logistic).
+    loss : str
+        ``"logistic"`` or ``"hinge"``.
+
+    Returns
+    -------
+    array, shape (N,), float64
+    """
+    if loss == "hinge":
+        return ops.ones_like(lam)
+    return ops.log(slack) - ops.log(lam)
+
+
+def separable_curvature(ops, lam, slack, a, loss: str):
+    r""":math:`-\nabla^2 S(\lambda)`, a diagonal: :math:`h_i = a_i/(\lambda_i(a_i - \lambda_i))` or 0 (hinge).
+
+    The diagonal term of eq. (1.8) of the theory page.
+
+    Parameters
+    ----------
+    ops : type
+        The array back end.
+    lam, slack : array, shape (N,), float64
+        Multipliers and :math:`a - \lambda`, strictly positive (logistic).
+    a : array, shape (N,), float64
+        The box's upper bounds.
+    loss : str
+        ``"logistic"`` or ``"hinge"``.
+
+    Returns
+    -------
+    array, shape (N,), float64
+        The diagonal :math:`h \ge 0`.
+    """
+    if loss == "hinge":
+        return ops.zeros_like(lam)
+    return a / (lam * slack)
+
+
+def dual_value(ops, v, lam, slack, a, C: float, loss: str):
+    r""":math:`D(\lambda) = -\|v\|^2/(2C) + S(\lambda)`, eqs. (1.3) and (1.12) of the theory page.
+
+    Parameters
+    ----------
+    ops : type
+        The array back end of ``lam`` and ``slack``.
+    v : array or torch.Tensor, shape (d,)
+        :math:`v = \Gamma^\top\lambda` (eq. (1.2)); a torch tensor carrying
+        gradients keeps them (the quadratic is computed in its dtype).
+    lam, slack : array, shape (N,), float64
+        Feasible multipliers and :math:`a - \lambda`.
+    a : array, shape (N,), float64
+        The box's upper bounds.
+    C : float
+        L2 weight of the primal, > 0.
+    loss : str
+        ``"logistic"`` or ``"hinge"``.
+
+    Returns
+    -------
+    float or torch.Tensor
+        :math:`D(\lambda)`; a 0-d tensor when ``v`` is a tensor, else a float.
+    """
+    quadratic = -(v @ v) / (2.0 * C)
+    return quadratic + separable_term(ops, lam, slack, a, loss)
+
+
+def dual_gradient(ops, Gv, lam, slack, C: float, loss: str):
+    r""":math:`\nabla D(\lambda) = -\Gamma v/C + \nabla S(\lambda)`, eq. (1.7) of the theory page.
+
+    Parameters
+    ----------
+    ops : type
+        The array back end.
+    Gv : array, shape (N,), float64
+        :math:`\Gamma v = \Gamma\Gamma^\top\lambda` (for the trust-region dual, :math:`K\lambda`).
+    lam, slack : array, shape (N,), float64
+        Multipliers strictly inside the box and :math:`a - \lambda`.
+    C : float
+        The scale of the quadratic, > 0.
+    loss : str
+        ``"logistic"`` or ``"hinge"``.
+
+    Returns
+    -------
+    array, shape (N,), float64
+    """
+    return -Gv / C + separable_gradient(ops, lam, slack, loss)
 
 
 def dual_objective(phi_real: torch.Tensor, phi_fake: torch.Tensor, lam_real, lam_fake, C: float,
@@ -30,8 +186,9 @@ def dual_objective(phi_real: torch.Tensor, phi_fake: torch.Tensor, lam_real, lam
     ``phi_real`` (n, d) and ``phi_fake`` (m, d) are torch tensors (gradients
     flow into both); the multipliers may be numpy arrays or tensors and are
     treated as constants. Weights are ``a = 1/n`` (real) and ``1/m`` (fake).
-    Eq. (1.3) of the theory page (eq. (1.12) for the hinge loss); its gradient
-    in the generator's parameters at the optimal multipliers is eq. (1.14).
+    Eq. (1.3) of the theory page (eq. (1.12) for the hinge loss), evaluated by
+    :func:`dual_value`; its gradient in the generator's parameters at the
+    optimal multipliers is eq. (1.14).
 
     Parameters
     ----------
@@ -75,18 +232,13 @@ def dual_objective(phi_real: torch.Tensor, phi_fake: torch.Tensor, lam_real, lam
         raise ValueError(f"lam_real / lam_fake have {lr.shape[0]} / {lf.shape[0]} entries but the batches have "
                          f"{phi_real.shape[0]} / {phi_fake.shape[0]} rows")
     v = lr @ phi_real.to(dtype) - lf @ phi_fake
-    value = -(v @ v) / (2.0 * C)
-    if loss == "hinge":
-        return value + lr.sum() + lf.sum()
-    # the entropy is a constant of the generator (lambda is fixed): one float, in float64
-    return value + (_entropy(lam_real, 1.0 / phi_real.shape[0]) + _entropy(lam_fake, 1.0 / phi_fake.shape[0]))
-
-
-def _entropy(lam, a: float) -> float:
-    """sum_i a H(lam_i / a) with H(0) = H(1) = 0, in float64 on the back end of ``lam``'s device
-    (numpy on the CPU: cheaper per call than torch)."""
-    lam = torch.as_tensor(lam, dtype=torch.float64).detach().reshape(-1)
-    ops = ops_for(lam.device)
-    lam = ops.to_backend(lam)
-    rest = a - lam
-    return -float(ops.xlogy(lam, lam / a).sum() + ops.xlogy(rest, rest / a).sum())
+    # the separable term is a constant of the generator (lambda is fixed): one float, in float64, on the
+    # back end of the multipliers' device (numpy on the CPU: cheaper per call than torch)
+    lam = torch.cat([torch.as_tensor(lam_real, dtype=torch.float64).detach().reshape(-1).to(device),
+                     torch.as_tensor(lam_fake, dtype=torch.float64).detach().reshape(-1).to(device)])
+    n, m = phi_real.shape[0], phi_fake.shape[0]
+    a = torch.cat([torch.full((n,), 1.0 / n, dtype=torch.float64, device=device),
+                   torch.full((m,), 1.0 / m, dtype=torch.float64, device=device)])
+    ops = ops_for(device)
+    lam_, a_ = ops.to_backend(lam), ops.to_backend(a)
+    return dual_value(ops, v, lam_, a_ - lam_, a_, C, loss)

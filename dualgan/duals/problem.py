@@ -28,10 +28,9 @@ from scipy.special import expit
 from .._checks import check_choice, check_matrix, check_positive, is_numpy_input
 from ._backend import TorchOps, ops_for
 from ._primal import balance_classes, pair_certificate
+from .objective import LOSSES, dual_gradient, separable_curvature
 
 __all__ = ["LinearDual", "LOSSES"]
-
-LOSSES = ("logistic", "hinge")
 
 
 class LinearDual:
@@ -297,10 +296,7 @@ class LinearDual:
             Shape ``(N,)``, float64: :math:`\nabla D(\lambda)`.
         """
         lam = torch.as_tensor(lam, dtype=torch.float64, device=self.device)
-        g = -(self.G @ self.v(lam)) / self.C
-        if self.loss == "hinge":
-            return g + 1.0
-        return g + torch.log(self.a - lam) - torch.log(lam)
+        return dual_gradient(TorchOps, self.G @ self.v(lam), lam, self.a - lam, self.C, self.loss)
 
     def dual_hessian(self, lam: torch.Tensor) -> torch.Tensor:
         r""":math:`-\frac1C GG^\top - \mathrm{diag}(a_i/(\lambda_i(a_i-\lambda_i)))` (logistic).
@@ -318,10 +314,8 @@ class LinearDual:
             Shape ``(N, N)``, float64: :math:`\nabla^2 D(\lambda)`, negative definite inside the box.
         """
         lam = torch.as_tensor(lam, dtype=torch.float64, device=self.device)
-        H = -(self.G @ self.G.T) / self.C
-        if self.loss == "logistic":
-            H = H - torch.diag(self.a / (lam * (self.a - lam)))
-        return H
+        h = separable_curvature(TorchOps, lam, self.a - lam, self.a, self.loss)
+        return -(self.G @ self.G.T) / self.C - torch.diag(h)
 
     # ------------------------------------------------------------ helpers
     def split(self, lam: torch.Tensor):
