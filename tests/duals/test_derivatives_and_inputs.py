@@ -96,7 +96,7 @@ def test_bad_problem_input(kwargs, match):
 
 def test_unknown_method_and_bad_tol():
     prob = LinearDual(GOOD_R, GOOD_F, C=1.0)
-    with pytest.raises(ValueError, match="unknown method 'bfgs'"):
+    with pytest.raises(ValueError, match="unknown dual solver 'bfgs'"):
         solve(prob, method="bfgs")
     with pytest.raises(ValueError, match="tol"):
         solve(prob, tol=0)
