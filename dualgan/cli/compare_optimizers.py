@@ -4,7 +4,6 @@ from __future__ import annotations
 from ._args import nonneg_int, positive_float, positive_int
 
 GAMES = ("bilinear", "dirac", "dirac-ns", "dirac-r1", "dirac-wgan", "ring", "grid")
-DEFAULT_OPTIMIZERS = "simultaneous,alternating,consensus,extragradient,optimistic,sga,cgd"
 
 
 def register(sub) -> None:
@@ -12,16 +11,18 @@ def register(sub) -> None:
     p.add_argument("--game", required=True, choices=GAMES,
                    help="bilinear: x^T A y with a random A; dirac*: Dirac-GAN variants; ring / grid: GAN on Gaussians")
     p.add_argument("--optimizers", default=None,
-                   help=f"comma-separated names (default for small games: {DEFAULT_OPTIMIZERS}; "
-                        f"for ring/grid: simultaneous,consensus)")
+                   help="comma-separated names of dualgan.games.OPTIMIZERS (default for small games: every "
+                        "registered optimiser; for ring/grid: simultaneous,consensus)")
     p.add_argument("--seeds", type=nonneg_int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=positive_int, default=None,
                    help="steps per run (default: 1000 small games, 2000 GANs)")
     p.add_argument("--lr", type=positive_float, default=None, help="step size (default: 0.1 small games, 1e-4 GANs)")
-    p.add_argument("--gamma", type=positive_float, default=1.0, help="consensus weight (the paper used 10 on the GANs)")
-    p.add_argument("--lam", type=positive_float, default=1.0, help="SGA coefficient")
-    p.add_argument("--base", default=None, choices=["sgd", "adam", "rmsprop"],
-                   help="base optimiser (default: sgd for small games, rmsprop for GANs)")
+    p.add_argument("--gamma", type=positive_float, default=1.0,
+                   help="option gamma of the optimisers that take it (consensus weight; the paper used 10 on the GANs)")
+    p.add_argument("--lam", type=positive_float, default=1.0, help="option lam of the optimisers that take it (SGA)")
+    p.add_argument("--base", default=None,
+                   help="base optimiser, a name of dualgan.games.optimizers.BASE_OPTIMIZERS "
+                        "(default: sgd for small games, rmsprop for GANs)")
     p.add_argument("--size", type=positive_int, default=10, help="bilinear: A is size x size")
     p.add_argument("--hidden", type=positive_int, default=64, help="ring/grid: hidden units per layer")
     p.add_argument("--batch", type=positive_int, default=256, help="ring/grid: batch size")
@@ -35,19 +36,24 @@ def run(args) -> int:
     import torch
 
     from ..data import grid, ring
-    from ..games import BilinearGame, DiracGAN, MixtureGAN, available_optimizers, compare_optimizers, random_matrix
+    from ..games import OPTIMIZERS, BilinearGame, DiracGAN, MixtureGAN, compare_optimizers, random_matrix
+    from ..games.optimizers import BASE_OPTIMIZERS
     from ..regularizers import R1
 
     small = args.game not in ("ring", "grid")
-    names = [n.strip() for n in (args.optimizers or (DEFAULT_OPTIMIZERS if small else "simultaneous,consensus"))
-             .split(",") if n.strip()]
-    unknown = [n for n in names if n not in available_optimizers()]
-    if unknown:
-        raise SystemExit(f"--optimizers: unknown {unknown}; choose from {available_optimizers()}")
+    if args.optimizers:
+        names = [n.strip() for n in args.optimizers.split(",") if n.strip()]
+    else:
+        names = OPTIMIZERS.names() if small else ["simultaneous", "consensus"]
+    unknown = [n for n in names if n not in OPTIMIZERS]
+    if unknown or not names:
+        raise SystemExit(f"--optimizers: unknown {unknown or '(empty)'}; choose from {OPTIMIZERS.names()}")
     # "is None", not "or": an explicit value is never replaced by the default
     steps = (1000 if small else 2000) if args.steps is None else args.steps
     lr = (0.1 if small else 1e-4) if args.lr is None else args.lr
     base = ("sgd" if small else "rmsprop") if args.base is None else args.base
+    if base.lower() not in BASE_OPTIMIZERS:
+        raise SystemExit(f"--base: unknown {base!r}; choose from {BASE_OPTIMIZERS.names()}")
     eval_every = ((max(1, steps // 100) if small else max(1, steps // 10)) if args.eval_every is None
                   else args.eval_every)
     if not small:
@@ -66,8 +72,13 @@ def run(args) -> int:
         mixture = ring(8) if args.game == "ring" else grid(4)
         return MixtureGAN(mixture, hidden=args.hidden, batch_size=args.batch, seed=seed)
 
-    extra = {"consensus": {"gamma": args.gamma}, "sga": {"lam": args.lam}}
-    optimizers = {n: (n, dict(extra.get(n, {}), lr=lr, base=base)) for n in names}
+    coefficients = {"gamma": args.gamma, "lam": args.lam}  # each to the optimisers that take it
+
+    def options(name):
+        own = OPTIMIZERS.options(name)
+        return dict({k: v for k, v in coefficients.items() if k in own}, lr=lr, base=base)
+
+    optimizers = {n: (n, options(n)) for n in names}
     print(f"game {args.game}; optimizers {names}; lr {lr}; base {base}; steps {steps}; seeds {args.seeds}")
     comparison = compare_optimizers(make_game, optimizers, seeds=args.seeds, n_steps=steps, eval_every=eval_every,
                                     diverge_above=1e8, progress=args.progress)

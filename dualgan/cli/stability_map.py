@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 GAMES = ("bilinear", "dirac", "dirac-ns", "dirac-r1", "dirac-r2", "dirac-gp", "dirac-wgan", "dirac-wgan-clip")
-DEFAULT_OPTIMIZERS = "simultaneous,alternating,consensus,extragradient,optimistic,sga,cgd"
 
 
 def _grid_spec(text: str, name: str, parser, log: bool):
@@ -44,7 +43,9 @@ def register(sub) -> None:
                    help="bilinear: x^T A y, A size x size with singular values in [0.5, 1.5]; dirac*: Dirac-GAN "
                         "(minimax; -ns non-saturating; -r1/-r2 with R1/R2; -gp WGAN-GP; -wgan Wasserstein; "
                         "-wgan-clip with clipping at --clip)")
-    p.add_argument("--optimizers", default=DEFAULT_OPTIMIZERS, help=f"comma-separated (default {DEFAULT_OPTIMIZERS})")
+    p.add_argument("--optimizers", default=None,
+                   help="comma-separated (default: every optimiser the batched runner knows, "
+                        "dualgan.games.functional.BATCHABLE_OPTIMIZERS)")
     p.add_argument("--lr", default="0.01:2:20", help="step sizes: A:B:K log-spaced, or one number (default 0.01:2:20)")
     p.add_argument("--gamma", default="0.1:4:8",
                    help="the methods' coefficient axis (consensus gamma, SGA lambda, extragradient extrapolation): "
@@ -67,8 +68,10 @@ def run(args) -> int:
     import os
 
     parser = args._parser
-    names = [n.strip() for n in args.optimizers.split(",") if n.strip()]
     from ..games.functional import BATCHABLE_OPTIMIZERS
+
+    names = (list(BATCHABLE_OPTIMIZERS) if args.optimizers is None
+             else [n.strip() for n in args.optimizers.split(",") if n.strip()])
 
     unknown = [n for n in names if n not in BATCHABLE_OPTIMIZERS]
     if not names or unknown:

@@ -42,12 +42,11 @@ from .optimizers import (
     SymplecticGradientAdjustment,
     available_optimizers,
     make_optimizer,
-    register,
 )
 
 __all__ = [
     "Game", "Player", "FieldEvaluation",
-    "GameOptimizer", "StepRecord", "OPTIMIZERS", "register", "make_optimizer", "available_optimizers",
+    "GameOptimizer", "StepRecord", "OPTIMIZERS", "make_optimizer", "available_optimizers",
     "SimultaneousGD", "AlternatingGD", "ConsensusOptimization", "Extragradient", "OptimisticGD",
     "SymplecticGradientAdjustment", "CompetitiveGD",
     "BilinearGame", "random_matrix", "linear_update_map", "bilinear_jacobian",

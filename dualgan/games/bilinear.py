@@ -10,9 +10,11 @@ antisymmetric with eigenvalues :math:`\pm i \sigma_k(A)`; :math:`z^* = 0` is the
 equilibrium (the only one when A is nonsingular). Every optimiser of
 :mod:`dualgan.games.optimizers` with plain SGD is a *linear* map on this game,
 :math:`z_{t+1} = M z_t` (optimistic GD: on the stacked :math:`(z_t, z_{t-1})`).
-:func:`linear_update_map` writes each :math:`M` in closed form from the update
-rules (3.3)-(3.10) of the theory page, independently of the optimiser code, so the
-measured geometric rate can be compared with the spectral radius of :math:`M`.
+Each optimiser writes its :math:`M` in closed form from its update rule
+(:meth:`~dualgan.games.GameOptimizer.bilinear_update_map`, eqs. (3.3)-(3.10) of the
+theory page), independently of the code of its step, so the measured step and
+geometric rate can be compared with :math:`M` and its spectral radius;
+:func:`linear_update_map` builds it by name.
 """
 from __future__ import annotations
 
@@ -161,72 +163,44 @@ def bilinear_jacobian(A) -> np.ndarray:
 
 
 def linear_update_map(method: str, A, lr: float, gamma: float = 1.0, lam: float = 1.0) -> np.ndarray:
-    r"""The matrix :math:`M` of one step of ``method`` (plain SGD base) on the bilinear game.
+    r"""The matrix :math:`M` of one step of the optimiser ``method`` (plain SGD base) on the bilinear game.
 
-    ===============  =================================================================
-    method           :math:`M` (with :math:`J` of :func:`bilinear_jacobian`, step h)
-    ===============  =================================================================
-    simultaneous     :math:`I - hJ`
-    alternating      :math:`[[I, -hA], [hA^\top, I - h^2 A^\top A]]` (x moves first)
-    consensus        :math:`I - h(J + \gamma J^\top J)`
-    extragradient    :math:`I - hJ + h^2 J^2`
-    optimistic       :math:`[[I - 2hJ, hJ], [I, 0]]` on :math:`(z_t, z_{t-1})`
-    sga              :math:`I - h(J + |\lambda| A_s^\top J)`, :math:`A_s = (J - J^\top)/2 = J`
-    cgd              :math:`\Delta x = -h (I + h^2 A A^\top)^{-1}(A y + h A A^\top x)`,
-                     :math:`\Delta y = h A^\top (x + \Delta x)`
-    ===============  =================================================================
-
-    SGA's sign alignment gives :math:`+|\lambda|` here because
-    :math:`\langle v, J^\top v\rangle = v^\top J v = 0` for antisymmetric J.
-    The rows follow eqs. (3.3)-(3.10) of the theory page on the game (3.12).
+    The closed form is the optimiser's own
+    (:meth:`GameOptimizer.bilinear_update_map <dualgan.games.GameOptimizer.bilinear_update_map>`,
+    written from its update rule, eqs. (3.3)-(3.10) of the theory page, on the
+    game (3.12)): ``make_optimizer(method, lr=lr, **coefficients).bilinear_update_map(A)``
+    with ``gamma`` and ``lam`` passed to the optimisers that take them. For
+    example, simultaneous GD gives :math:`I - hJ` (J of :func:`bilinear_jacobian`),
+    consensus :math:`I - h(J + \gamma J^\top J)`, optimistic GD
+    :math:`[[I - 2hJ, hJ], [I, 0]]` on :math:`(z_t, z_{t-1})`.
 
     Parameters
     ----------
     method : str
-        One of ``"simultaneous"``, ``"alternating"``, ``"consensus"``,
-        ``"extragradient"``, ``"optimistic"``, ``"sga"``, ``"cgd"``.
+        A name of :data:`~dualgan.games.OPTIMIZERS`.
     A : array_like
         The coupling matrix, shape ``(n_x, n_y)``.
     lr : float
         Step size :math:`h` (> 0).
     gamma : float, default 1.0
-        Consensus weight :math:`\gamma` (used by ``"consensus"`` only).
+        Consensus weight :math:`\gamma` (passed to optimisers with a ``gamma`` option).
     lam : float, default 1.0
-        SGA coefficient :math:`\lambda` (used by ``"sga"`` only; its modulus is taken).
+        SGA coefficient :math:`\lambda` (passed to optimisers with a ``lam`` option).
 
     Returns
     -------
     numpy.ndarray
-        :math:`M`, shape ``(n, n)`` with :math:`n = n_x + n_y`, or
-        ``(2n, 2n)`` for ``"optimistic"``; float64.
+        :math:`M`, shape ``(k n, k n)`` with :math:`n = n_x + n_y` and ``k - 1``
+        the number of past fields the method remembers (2n for optimistic GD); float64.
 
     Raises
     ------
     ValueError
-        If ``lr`` is not > 0 or ``method`` is unknown.
+        If ``lr`` is not > 0 or ``method`` is not registered (the message lists the names).
     """
-    A = np.asarray(A, dtype=np.float64)
+    from .optimizers import OPTIMIZERS
+
     h = check_positive(lr, "lr")
-    n, m = A.shape
-    J = bilinear_jacobian(A)
-    eye = np.eye(n + m)
-    if method == "simultaneous":
-        return eye - h * J
-    if method == "alternating":
-        return np.block([[np.eye(n), -h * A], [h * A.T, np.eye(m) - h * h * A.T @ A]])
-    if method == "consensus":
-        return eye - h * (J + gamma * J.T @ J)
-    if method == "extragradient":
-        return eye - h * J + h * h * J @ J
-    if method == "optimistic":
-        return np.block([[eye - 2 * h * J, h * J], [eye, np.zeros_like(eye)]])
-    if method == "sga":
-        antisym = (J - J.T) / 2
-        return eye - h * (J + abs(lam) * antisym.T @ J)
-    if method == "cgd":
-        K = np.linalg.inv(np.eye(n) + h * h * A @ A.T)
-        dx = -h * K @ np.hstack([h * A @ A.T, A])            # Delta x as a map of (x, y)
-        dy = h * A.T @ (np.hstack([np.eye(n), np.zeros((n, m))]) + dx)
-        return eye + np.vstack([dx, dy])
-    raise ValueError(f"unknown method {method!r}; choose one of ['alternating', 'cgd', 'consensus', 'extragradient', "
-                     f"'optimistic', 'sga', 'simultaneous']")
+    own = OPTIMIZERS.options(method)
+    coefficients = {k: v for k, v in (("gamma", gamma), ("lam", lam)) if k in own}
+    return OPTIMIZERS.get(method)(lr=h, **coefficients).bilinear_update_map(A)

@@ -1,35 +1,29 @@
 """Game optimisers behind one step protocol; one module per optimiser.
 
-Every module of this package that defines a :class:`GameOptimizer` subclass
-decorated with :func:`register` is imported here, so adding an optimiser is
-adding one file. :func:`make_optimizer` builds one by name.
+Each module of this package defines a :class:`GameOptimizer` subclass and
+registers it with ``@OPTIMIZERS.register(name)``; :data:`OPTIMIZERS` imports
+every module of the package the first time it is read, so adding an optimiser
+is adding one file. :func:`make_optimizer` builds one by name, with its options
+checked by name.
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
+from .base import BASE_OPTIMIZERS, OPTIMIZERS, GameOptimizer, StepRecord, make_base_optimizer
+from .alternating import AlternatingGD
+from .cgd import CompetitiveGD
+from .consensus import ConsensusOptimization
+from .extragradient import Extragradient
+from .optimistic import OptimisticGD
+from .sga import SymplecticGradientAdjustment
+from .simultaneous import SimultaneousGD
 
-from .base import BASE_OPTIMIZERS, OPTIMIZERS, GameOptimizer, StepRecord, make_base_optimizer, register
-
-for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-    if _info.name not in ("base",) and not _info.name.startswith("_"):
-        importlib.import_module(f"{__name__}.{_info.name}")
-
-from .alternating import AlternatingGD  # noqa: E402
-from .cgd import CompetitiveGD  # noqa: E402
-from .consensus import ConsensusOptimization  # noqa: E402
-from .extragradient import Extragradient  # noqa: E402
-from .optimistic import OptimisticGD  # noqa: E402
-from .sga import SymplecticGradientAdjustment  # noqa: E402
-from .simultaneous import SimultaneousGD  # noqa: E402
-
-__all__ = ["GameOptimizer", "StepRecord", "OPTIMIZERS", "BASE_OPTIMIZERS", "register", "make_base_optimizer",
+__all__ = ["GameOptimizer", "StepRecord", "OPTIMIZERS", "BASE_OPTIMIZERS", "make_base_optimizer",
            "make_optimizer", "available_optimizers", "SimultaneousGD", "AlternatingGD", "ConsensusOptimization",
            "Extragradient", "OptimisticGD", "SymplecticGradientAdjustment", "CompetitiveGD"]
 
 
 def available_optimizers() -> list[str]:
-    """Names accepted by :func:`make_optimizer`.
+    """The names of :data:`OPTIMIZERS`, sorted (``sorted(OPTIMIZERS)``).
 
     Returns
     -------
@@ -39,16 +33,17 @@ def available_optimizers() -> list[str]:
     return sorted(OPTIMIZERS)
 
 
-def make_optimizer(name: str, **kwargs) -> GameOptimizer:
+def make_optimizer(name: str, **options) -> GameOptimizer:
     """Build a registered optimiser, e.g. ``make_optimizer("consensus", lr=1e-4, gamma=10, base="rmsprop")``.
 
     Parameters
     ----------
     name : str
-        A registered name (:func:`available_optimizers`).
-    **kwargs
-        Keyword arguments of the optimiser's constructor (``lr``, ``base``,
-        ``base_kwargs`` and the method's own, e.g. ``gamma``).
+        A name of :data:`OPTIMIZERS`.
+    **options
+        The optimiser's options, the keyword-only parameters of its
+        constructor (``OPTIMIZERS.options(name)``): ``lr``, ``base``,
+        ``base_kwargs`` and the method's own, e.g. ``gamma``.
 
     Returns
     -------
@@ -58,8 +53,8 @@ def make_optimizer(name: str, **kwargs) -> GameOptimizer:
     Raises
     ------
     ValueError
-        If ``name`` is not registered or a keyword argument is out of range.
+        If ``name`` is not registered (the message lists the registered
+        names), an option is not one of the optimiser's (the message lists
+        them), or an option is out of range.
     """
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimiser {name!r}; choose one of {available_optimizers()}")
-    return OPTIMIZERS[name](**kwargs)
+    return OPTIMIZERS.get(name)(**OPTIMIZERS.check_options(name, options))

@@ -8,12 +8,14 @@ cycle without converging (eqs. (3.4) and (3.12) of the theory page).
 """
 from __future__ import annotations
 
-from .base import GameOptimizer, StepRecord, register
+import numpy as np
+
+from .base import OPTIMIZERS, GameOptimizer, StepRecord
 
 __all__ = ["AlternatingGD"]
 
 
-@register
+@OPTIMIZERS.register("alternating")
 class AlternatingGD(GameOptimizer):
     """Alternating gradient descent (eq. (3.4) of the theory page).
 
@@ -44,10 +46,8 @@ class AlternatingGD(GameOptimizer):
         not build a torch optimiser.
     """
 
-    name = "alternating"
-
-    def __init__(self, lr: float = 0.01, base="sgd", base_kwargs=None, order=None):
-        super().__init__(lr, base, base_kwargs)
+    def __init__(self, *, lr: float = 0.01, base="sgd", base_kwargs=None, order=None):
+        super().__init__(lr=lr, base=base, base_kwargs=base_kwargs)
         self.order = None if order is None else list(order)
 
     def _bind(self, game):
@@ -68,6 +68,14 @@ class AlternatingGD(GameOptimizer):
         if sorted(order) != list(range(len(names))):
             raise ValueError(f"order must list every player exactly once, got {self.order}")
         self._order = order
+
+    def _bilinear_map(self, A, J):
+        # eq. (3.4) on x^T A y: x' = x - h A y, y' = y + h A^T x' (x first); y first: y' = y + h A^T x, x' = x - h A y'
+        h, (n, m) = self.lr, A.shape
+        x_first = self.order is None or self.order[0] in ("x", 0)
+        if x_first:
+            return np.block([[np.eye(n), -h * A], [h * A.T, np.eye(m) - h * h * A.T @ A]])
+        return np.block([[np.eye(n) - h * h * A @ A.T, -h * A], [h * A.T, np.eye(m)]])
 
     def _step(self, game) -> StepRecord:
         start = game.evaluate()

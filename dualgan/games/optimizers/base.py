@@ -17,43 +17,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
 
+import numpy as np
 import torch
 
 from ..._checks import check_positive
+from ...registry import Registry
 from ..game import Game
 
-__all__ = ["StepRecord", "GameOptimizer", "make_base_optimizer", "BASE_OPTIMIZERS", "OPTIMIZERS", "register"]
+__all__ = ["StepRecord", "GameOptimizer", "make_base_optimizer", "BASE_OPTIMIZERS", "OPTIMIZERS"]
 
-OPTIMIZERS: dict[str, type] = {}
+#: every game optimiser, by name: a :class:`GameOptimizer` subclass per module of
+#: :mod:`dualgan.games.optimizers`, registered with ``@OPTIMIZERS.register(name)``;
+#: its keyword-only constructor parameters are its options (``OPTIMIZERS.options(name)``)
+OPTIMIZERS = Registry("game optimiser", package="dualgan.games.optimizers")
 
-
-def register(cls):
-    """Class decorator: make a :class:`GameOptimizer` subclass available by its ``name``.
-
-    Parameters
-    ----------
-    cls : type
-        A subclass of :class:`GameOptimizer` with a class attribute ``name`` (str).
-
-    Returns
-    -------
-    type
-        ``cls`` itself, now in :data:`OPTIMIZERS` under ``cls.name``.
-
-    Raises
-    ------
-    ValueError
-        If ``cls`` is not a :class:`GameOptimizer` subclass or another class
-        is already registered under its name.
-    """
-    if not (isinstance(cls, type) and issubclass(cls, GameOptimizer)):
-        raise ValueError("register expects a GameOptimizer subclass")
-    if cls.name in OPTIMIZERS and OPTIMIZERS[cls.name] is not cls:
-        raise ValueError(f"an optimiser named {cls.name!r} is already registered")
-    OPTIMIZERS[cls.name] = cls
-    return cls
+#: the base torch optimisers that receive the adjusted field, by (lower-case) name:
+#: ``(params, lr, **kwargs) -> torch.optim.Optimizer``
+BASE_OPTIMIZERS = Registry("base optimiser")
 
 
 @dataclass(frozen=True)
@@ -95,11 +76,19 @@ class StepRecord:
         return self.status == "ok"
 
 
-BASE_OPTIMIZERS: dict[str, Callable] = {
-    "sgd": lambda params, lr, **kw: torch.optim.SGD(params, lr=lr, **kw),
-    "adam": lambda params, lr, **kw: torch.optim.Adam(params, lr=lr, **kw),
-    "rmsprop": lambda params, lr, **kw: torch.optim.RMSprop(params, lr=lr, **kw),
-}
+@BASE_OPTIMIZERS.register("sgd")
+def _sgd(params, lr: float, **kwargs) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=lr, **kwargs)
+
+
+@BASE_OPTIMIZERS.register("adam")
+def _adam(params, lr: float, **kwargs) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=lr, **kwargs)
+
+
+@BASE_OPTIMIZERS.register("rmsprop")
+def _rmsprop(params, lr: float, **kwargs) -> torch.optim.Optimizer:
+    return torch.optim.RMSprop(params, lr=lr, **kwargs)
 
 
 def make_base_optimizer(base, params, lr: float, base_kwargs: dict | None = None) -> torch.optim.Optimizer:
@@ -125,25 +114,35 @@ def make_base_optimizer(base, params, lr: float, base_kwargs: dict | None = None
     Raises
     ------
     ValueError
-        If the name is unknown, ``base`` is neither a name nor a callable, or
-        the callable does not return a torch optimiser.
+        If the name is unknown, ``base_kwargs`` do not fit the named optimiser,
+        ``base`` is neither a name nor a callable, or the callable does not
+        return a torch optimiser.
     """
     kwargs = dict(base_kwargs or {})
     if isinstance(base, str):
         if base.lower() not in BASE_OPTIMIZERS:
-            raise ValueError(f"unknown base optimiser {base!r}; choose one of {sorted(BASE_OPTIMIZERS)} or pass a "
+            raise ValueError(f"unknown base optimiser {base!r}; choose one of {BASE_OPTIMIZERS.names()} or pass a "
                              f"callable (params, lr, **kwargs) -> torch.optim.Optimizer")
-        return BASE_OPTIMIZERS[base.lower()](params, lr, **kwargs)
+        build = BASE_OPTIMIZERS.get(base.lower())
+        try:
+            return build(params, lr, **kwargs)
+        except TypeError as exc:  # an option the torch optimiser does not take
+            raise ValueError(f"base_kwargs {sorted(kwargs)} do not fit base optimiser {base!r}: {exc}") from exc
     if callable(base):
         opt = base(params, lr, **kwargs)
         if not isinstance(opt, torch.optim.Optimizer):
             raise ValueError(f"base callable must return a torch.optim.Optimizer, got {type(opt).__name__}")
         return opt
-    raise ValueError(f"base must be a name {sorted(BASE_OPTIMIZERS)} or a callable, got {type(base).__name__}")
+    raise ValueError(f"base must be a name {BASE_OPTIMIZERS.names()} or a callable, got {type(base).__name__}")
 
 
 class GameOptimizer:
     """Base class: subclasses implement :meth:`_step` and return a :class:`StepRecord`.
+
+    A subclass is made available by name with ``@OPTIMIZERS.register(name)``;
+    its options are the keyword-only parameters of its constructor. It also
+    writes its update on the bilinear game in closed form
+    (:meth:`bilinear_update_map`), the reference its steps are tested against.
 
     Parameters
     ----------
@@ -164,9 +163,7 @@ class GameOptimizer:
         not build a torch optimiser.
     """
 
-    name = "base"
-
-    def __init__(self, lr: float = 0.01, base="sgd", base_kwargs: dict | None = None):
+    def __init__(self, *, lr: float = 0.01, base="sgd", base_kwargs: dict | None = None):
         self.lr = check_positive(lr, "lr")
         self.base = base
         self.base_kwargs = dict(base_kwargs or {})
@@ -177,6 +174,48 @@ class GameOptimizer:
 
     def __repr__(self):
         return f"{type(self).__name__}(lr={self.lr}, base={self.base!r})"
+
+    def bilinear_update_map(self, A) -> np.ndarray:
+        r"""The matrix :math:`M` of one step on :class:`~dualgan.games.BilinearGame` ``(A)``, in closed form.
+
+        On :math:`x^\top A y` (eq. (3.12) of the theory page) the field is
+        linear, :math:`v = Jz` with :math:`J` of
+        :func:`~dualgan.games.bilinear_jacobian`, and every optimiser with the
+        plain SGD base is a linear map :math:`z_{t+1} = M z_t` (on the stacked
+        :math:`(z_t, \dots, z_{t-k+1})` for a method that remembers ``k - 1``
+        past fields; its first step, without a past, differs). Each optimiser
+        writes :math:`M` from its update rule (eqs. (3.3)-(3.10)), independently
+        of the code of its step, with its own hyper-parameters.
+
+        Parameters
+        ----------
+        A : array_like
+            The coupling matrix, shape ``(n_x, n_y)``, finite.
+
+        Returns
+        -------
+        numpy.ndarray
+            :math:`M`, shape ``(k n, k n)`` with :math:`n = n_x + n_y`; float64.
+
+        Raises
+        ------
+        ValueError
+            If the base optimiser is not plain SGD (``base="sgd"`` without
+            ``base_kwargs``): the step is then not linear in :math:`z`.
+        NotImplementedError
+            If the optimiser does not define its closed form.
+        """
+        if not (isinstance(self.base, str) and self.base.lower() == "sgd" and not self.base_kwargs):
+            raise ValueError(f"the update map is linear only with the plain SGD base (base='sgd', no base_kwargs); "
+                             f"this optimiser has base={self.base!r}, base_kwargs={self.base_kwargs}")
+        from ..bilinear import bilinear_jacobian
+
+        A = np.asarray(A, dtype=np.float64)
+        return self._bilinear_map(A, bilinear_jacobian(A))
+
+    def _bilinear_map(self, A: np.ndarray, J: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} does not write its update map on the bilinear game; "
+                                  f"define _bilinear_map(A, J)")
 
     def set_lr(self, lr: float) -> None:
         """Change the step size (also in the base optimiser, keeping its state): for step-size schedules.

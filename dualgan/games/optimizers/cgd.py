@@ -26,12 +26,12 @@ import numpy as np
 import scipy.sparse.linalg as spla
 import torch
 
-from .base import GameOptimizer, StepRecord, register
+from .base import OPTIMIZERS, GameOptimizer, StepRecord
 
 __all__ = ["CompetitiveGD"]
 
 
-@register
+@OPTIMIZERS.register("cgd")
 class CompetitiveGD(GameOptimizer):
     """Competitive gradient descent for two players (eq. (3.10) of the theory page).
 
@@ -63,10 +63,8 @@ class CompetitiveGD(GameOptimizer):
     Florian Schäfer, Anima Anandkumar. "Competitive Gradient Descent." NeurIPS 2019.
     """
 
-    name = "cgd"
-
-    def __init__(self, lr: float = 0.01, base="sgd", base_kwargs=None, tol: float = 1e-10, maxiter: int | None = None):
-        super().__init__(lr, base, base_kwargs)
+    def __init__(self, *, lr: float = 0.01, base="sgd", base_kwargs=None, tol: float = 1e-10, maxiter: int | None = None):
+        super().__init__(lr=lr, base=base, base_kwargs=base_kwargs)
         if not (float(tol) > 0):
             raise ValueError(f"tol must be > 0, got {tol!r}")
         if maxiter is not None and (not isinstance(maxiter, int) or maxiter < 1):
@@ -78,6 +76,15 @@ class CompetitiveGD(GameOptimizer):
         if len(game.players) != 2:
             raise ValueError(f"competitive gradient descent is defined for two players, the game has "
                              f"{len(game.players)}")
+
+    def _bilinear_map(self, A, J):
+        # eq. (3.10) with f = x^T A y, g = -f: D_xy f = A, D_yx g = -A^T, so
+        # Delta x = -h (I + h^2 A A^T)^{-1} (A y + h A A^T x), Delta y = h A^T (x + Delta x)
+        h, (n, m) = self.lr, A.shape
+        K = np.linalg.inv(np.eye(n) + h * h * A @ A.T)
+        dx = -h * K @ np.hstack([h * A @ A.T, A])
+        dy = h * A.T @ (np.hstack([np.eye(n), np.zeros((n, m))]) + dx)
+        return np.eye(n + m) + np.vstack([dx, dy])
 
     def _step(self, game) -> StepRecord:
         eta = self.lr

@@ -10,12 +10,14 @@ bilinear and Dirac-GAN games into attracting ones. The reference code feeds
 """
 from __future__ import annotations
 
-from .base import GameOptimizer, StepRecord, register
+import numpy as np
+
+from .base import OPTIMIZERS, GameOptimizer, StepRecord
 
 __all__ = ["ConsensusOptimization"]
 
 
-@register
+@OPTIMIZERS.register("consensus")
 class ConsensusOptimization(GameOptimizer):
     """Consensus optimisation with weight ``gamma`` > 0 on :math:`\\nabla \\tfrac12\\|v\\|^2` (eq. (3.5) of the theory page).
 
@@ -42,13 +44,15 @@ class ConsensusOptimization(GameOptimizer):
     Lars Mescheder, Sebastian Nowozin, Andreas Geiger. "The Numerics of GANs." NeurIPS 2017.
     """
 
-    name = "consensus"
-
-    def __init__(self, lr: float = 0.01, gamma: float = 1.0, base="sgd", base_kwargs=None):
-        super().__init__(lr, base, base_kwargs)
+    def __init__(self, *, lr: float = 0.01, gamma: float = 1.0, base="sgd", base_kwargs=None):
+        super().__init__(lr=lr, base=base, base_kwargs=base_kwargs)
         from ..._checks import check_number
 
         self.gamma = check_number(gamma, "gamma", low=0.0)  # finite: gamma = inf made every step NaN
+
+    def _bilinear_map(self, A, J):
+        # eq. (3.5): z <- z - h (J + gamma J^T J) z
+        return np.eye(J.shape[0]) - self.lr * (J + self.gamma * J.T @ J)
 
     def _step(self, game) -> StepRecord:
         ev = game.evaluate(create_graph=True)

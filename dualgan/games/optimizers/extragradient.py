@@ -8,14 +8,16 @@ optimiser's moment estimates see both fields, as in extra-Adam (Gidel et al.
 """
 from __future__ import annotations
 
+import numpy as np
+
 import math
 
-from .base import GameOptimizer, StepRecord, register
+from .base import OPTIMIZERS, GameOptimizer, StepRecord
 
 __all__ = ["Extragradient"]
 
 
-@register
+@OPTIMIZERS.register("extragradient")
 class Extragradient(GameOptimizer):
     """Extragradient; ``update_norm`` is :math:`\\|v(x')\\|`, the field used for the real step.
 
@@ -50,13 +52,16 @@ class Extragradient(GameOptimizer):
     other problems." Ekonomika i Matematicheskie Metody 12, 1976.
     """
 
-    name = "extragradient"
-
-    def __init__(self, lr: float = 0.01, base="sgd", base_kwargs=None, extrapolation: float = 1.0):
-        super().__init__(lr, base, base_kwargs)
+    def __init__(self, *, lr: float = 0.01, base="sgd", base_kwargs=None, extrapolation: float = 1.0):
+        super().__init__(lr=lr, base=base, base_kwargs=base_kwargs)
         if not (math.isfinite(float(extrapolation)) and float(extrapolation) > 0):
             raise ValueError(f"extrapolation (look-ahead step / lr) must be a finite number > 0, got {extrapolation!r}")
         self.extrapolation = float(extrapolation)
+
+    def _bilinear_map(self, A, J):
+        # eq. (3.6): z' = z - c h J z, then z <- z - h J z' = (I - h J + c h^2 J^2) z
+        h = self.lr
+        return np.eye(J.shape[0]) - h * J + self.extrapolation * h * h * J @ J
 
     def _step(self, game) -> StepRecord:
         ev = game.evaluate()

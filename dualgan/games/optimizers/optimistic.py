@@ -5,12 +5,14 @@ The base optimiser receives :math:`2 v(x_t) - v(x_{t-1})`; on the first step
 """
 from __future__ import annotations
 
-from .base import GameOptimizer, StepRecord, register
+import numpy as np
+
+from .base import OPTIMIZERS, GameOptimizer, StepRecord
 
 __all__ = ["OptimisticGD"]
 
 
-@register
+@OPTIMIZERS.register("optimistic")
 class OptimisticGD(GameOptimizer):
     """Optimistic gradient descent (past-gradient extrapolation, eq. (3.7) of the theory page).
 
@@ -39,8 +41,6 @@ class OptimisticGD(GameOptimizer):
     "Training GANs with Optimism." ICLR 2018.
     """
 
-    name = "optimistic"
-
     def _bind(self, game):
         self._previous = None
 
@@ -49,6 +49,11 @@ class OptimisticGD(GameOptimizer):
 
     def _load_extra_state(self, extra) -> None:
         self._previous = None if extra is None else [p.clone() for p in extra]
+
+    def _bilinear_map(self, A, J):
+        # eq. (3.7) on (z_t, z_{t-1}): z_{t+1} = z_t - 2 h J z_t + h J z_{t-1}
+        h, eye = self.lr, np.eye(J.shape[0])
+        return np.block([[eye - 2 * h * J, h * J], [eye, np.zeros_like(eye)]])
 
     def _step(self, game) -> StepRecord:
         ev = game.evaluate()

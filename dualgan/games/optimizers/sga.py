@@ -34,14 +34,15 @@ consensus optimisation with :math:`\gamma = \lambda_0`.
 """
 from __future__ import annotations
 
+import numpy as np
 
 from ..game import dot
-from .base import GameOptimizer, StepRecord, register
+from .base import OPTIMIZERS, GameOptimizer, StepRecord
 
 __all__ = ["SymplecticGradientAdjustment"]
 
 
-@register
+@OPTIMIZERS.register("sga")
 class SymplecticGradientAdjustment(GameOptimizer):
     """SGA with coefficient ``lam`` (|lam| with sign alignment, ``lam`` as given without).
 
@@ -76,17 +77,22 @@ class SymplecticGradientAdjustment(GameOptimizer):
     Tuyls, Thore Graepel. "The Mechanics of n-Player Differentiable Games." ICML 2018.
     """
 
-    name = "sga"
-
-    def __init__(self, lr: float = 0.01, lam: float = 1.0, align: bool = True, eps: float = 0.1, base="sgd",
+    def __init__(self, *, lr: float = 0.01, lam: float = 1.0, align: bool = True, eps: float = 0.1, base="sgd",
                  base_kwargs=None):
-        super().__init__(lr, base, base_kwargs)
+        super().__init__(lr=lr, base=base, base_kwargs=base_kwargs)
         from ..._checks import check_number
 
         self.lam = check_number(lam, "lam")
         eps = check_number(eps, "eps", low=0.0)
         self.align = bool(align)
         self.eps = float(eps)
+
+    def _bilinear_map(self, A, J):
+        # eqs. (3.8)-(3.9): z <- z - h (J + lam A_s^T J) z with A_s = (J - J^T)/2; with sign alignment
+        # <v, J^T v> = v^T J v = 0 for the antisymmetric J, so the alignment is eps >= 0 and lam = |lam_0|
+        antisym = (J - J.T) / 2
+        lam = abs(self.lam) if self.align else self.lam
+        return np.eye(J.shape[0]) - self.lr * (J + lam * antisym.T @ J)
 
     def _step(self, game) -> StepRecord:
         ev = game.evaluate(create_graph=True)

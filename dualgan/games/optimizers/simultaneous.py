@@ -6,12 +6,14 @@ game :math:`x^\top A y` the update map :math:`I - hJ` has spectral radius
 """
 from __future__ import annotations
 
-from .base import GameOptimizer, StepRecord, register
+import numpy as np
+
+from .base import OPTIMIZERS, GameOptimizer, StepRecord
 
 __all__ = ["SimultaneousGD"]
 
 
-@register
+@OPTIMIZERS.register("simultaneous")
 class SimultaneousGD(GameOptimizer):
     """Simultaneous gradient descent on top of a base optimiser (plain SGD by default).
 
@@ -37,7 +39,9 @@ class SimultaneousGD(GameOptimizer):
         not build a torch optimiser.
     """
 
-    name = "simultaneous"
+    def _bilinear_map(self, A, J):
+        # eq. (3.3): z <- z - h J z
+        return np.eye(J.shape[0]) - self.lr * J
 
     def _step(self, game) -> StepRecord:
         ev = game.evaluate()
