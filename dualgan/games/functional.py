@@ -641,7 +641,8 @@ def dirac_functional(loss="minimax", regularizers=(), clip: float | None = None,
         raise NotBatchableError(f"regulariser(s) {unknown} have no functional form; the batched runner knows R1, R2, "
                                 f"CoupledGradientPenalty, LocalGradientPenalty and JSRegularizer; use "
                                 f"dualgan.games.run_optimizer for the others")
-    derivs = _loss_derivatives(loss_obj.name) if LOSSES.get(loss_obj.name) is loss_obj else None
+    derivs = (_loss_derivatives(loss_obj.name) if loss_obj.name in LOSSES and LOSSES.get(loss_obj.name) is loss_obj
+              else None)
     probe = DiracGAN(loss_obj, 1.0, 1.0, regularizers=regularizers, dtype=dtype)
     zero_sum = probe.zero_sum
 

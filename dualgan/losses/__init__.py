@@ -3,7 +3,9 @@ r"""GAN objectives in the component-function form (eqs. (5.1)-(5.6) of the theor
 The discriminator maximises :math:`E_{p_d}[f(D(x))] + E_{p_g}[g(D(x))]` and the
 generator minimises :math:`E_{p_g}[h(D(x))]`, with ``D`` the raw score (logit).
 A :class:`GANLoss` holds ``f``, ``g`` and ``h``; users define their own by
-passing three torch functions.
+passing three torch functions. :data:`LOSSES` holds the losses chosen by name
+(``LOSSES.get("hinge")``; :func:`get_loss` also passes a :class:`GANLoss` through);
+a module of this package that registers one adds it.
 
 >>> import torch
 >>> from dualgan.losses import get_loss

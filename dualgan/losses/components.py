@@ -25,6 +25,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from ..registry import Registry
+
 __all__ = ["GANLoss", "LOSSES", "get_loss", "minimax", "non_saturating", "wasserstein", "hinge", "least_squares"]
 
 Component = Callable[[torch.Tensor], torch.Tensor]
@@ -41,7 +43,7 @@ class GANLoss:
     Parameters
     ----------
     name : str
-        Name of the loss (the key of :data:`dualgan.losses.LOSSES` for the built-in ones).
+        Name of the loss (its name in :data:`dualgan.losses.LOSSES` for the registered ones).
     f : callable
         Component on real scores, ``Tensor -> Tensor`` elementwise.
     g : callable
@@ -144,16 +146,23 @@ wasserstein = GANLoss("wasserstein", f=lambda s: s, g=_negate, h=_negate)
 hinge = GANLoss("hinge", f=lambda s: -F.relu(1.0 - s), g=lambda s: -F.relu(1.0 + s), h=lambda s: -s)
 least_squares = GANLoss("least_squares", f=lambda s: -(s - 1.0) ** 2, g=lambda s: -s ** 2, h=lambda s: (s - 1.0) ** 2)
 
-LOSSES = {loss.name: loss for loss in (minimax, non_saturating, wasserstein, hinge, least_squares)}
+#: every registered GAN loss, by name: a :class:`GANLoss` per entry, registered with
+#: ``LOSSES.register(name, GANLoss(name, f, g, h))`` in any module of :mod:`dualgan.losses`
+LOSSES = Registry("GAN loss", package="dualgan.losses")
+for _loss in (minimax, non_saturating, wasserstein, hinge, least_squares):
+    LOSSES.register(_loss.name, _loss)
+del _loss
 
 
 def get_loss(name_or_loss) -> GANLoss:
-    """Look a loss up by name (``minimax``, ``non_saturating``, ``wasserstein``, ``hinge``, ``least_squares``).
+    """A loss from itself or its name in :data:`dualgan.losses.LOSSES`.
 
     Parameters
     ----------
     name_or_loss : str or GANLoss
-        A name among :data:`dualgan.losses.LOSSES`, or a :class:`GANLoss` (returned as is).
+        A name of :data:`dualgan.losses.LOSSES` (``"minimax"``, ``"non_saturating"``,
+        ``"wasserstein"``, ``"hinge"``, ``"least_squares"``), or a :class:`GANLoss`
+        (returned as is).
 
     Returns
     -------
@@ -163,10 +172,9 @@ def get_loss(name_or_loss) -> GANLoss:
     Raises
     ------
     ValueError
-        If the name is unknown.
+        If the name is not registered (the message lists the registered names;
+        a loss of one's own is ``GANLoss(name, f, g, h)``).
     """
     if isinstance(name_or_loss, GANLoss):
         return name_or_loss
-    if name_or_loss not in LOSSES:
-        raise ValueError(f"unknown loss {name_or_loss!r}; choose one of {sorted(LOSSES)} or build a GANLoss(f, g, h)")
-    return LOSSES[name_or_loss]
+    return LOSSES.get(name_or_loss)

@@ -22,8 +22,10 @@ Eqs. (2.11)-(2.13) of the theory page, docs/theory.md. With the acceptance ratio
   radius: with cost linearisation this is plain normalised-gradient training
   with step size :math:`\Delta`.
 
-A non-finite :math:`\rho` (the trial cost overflowed) is always a rejection
-with a shrink. The radius never falls below ``min_radius``: a policy that
+The policies are the entries of :data:`POLICIES` (registered by name with
+``@POLICIES.register(name)`` in any module of :mod:`dualgan.trust_region`; their
+options are their keyword-only fields). A non-finite :math:`\rho` (the trial
+cost overflowed) is always a rejection with a shrink. The radius never falls below ``min_radius``: a policy that
 would go lower says so in ``reason`` and keeps ``min_radius``.
 """
 from __future__ import annotations
@@ -31,7 +33,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["RadiusDecision", "RadiusPolicy", "StandardRadius", "SymmetricRadius", "FixedRadius", "get_policy"]
+from ..registry import Registry
+
+__all__ = ["RadiusDecision", "RadiusPolicy", "StandardRadius", "SymmetricRadius", "FixedRadius", "POLICIES",
+           "get_policy"]
+
+#: every trust-radius policy, by name: a :class:`RadiusPolicy` class whose keyword-only fields are its options
+POLICIES = Registry("radius policy", package="dualgan.trust_region")
 
 
 @dataclass(frozen=True)
@@ -119,7 +127,8 @@ class RadiusPolicy:
         return RadiusDecision(True, min(factor * radius, self.max_radius), why)
 
 
-@dataclass(frozen=True)
+@POLICIES.register("standard")
+@dataclass(frozen=True, kw_only=True)
 class StandardRadius(RadiusPolicy):
     """The standard policy: shrink on small rho, grow on good rho at the boundary, reject below ``eta_accept``.
 
@@ -203,7 +212,8 @@ class StandardRadius(RadiusPolicy):
         return RadiusDecision(True, radius, f"rho {rho:.3g}: accept, keep the radius")
 
 
-@dataclass(frozen=True)
+@POLICIES.register("symmetric")
+@dataclass(frozen=True, kw_only=True)
 class SymmetricRadius(RadiusPolicy):
     """Shrink and re-solve when rho is far from 1 on either side (``|rho - 1| > tolerance``).
 
@@ -283,7 +293,8 @@ class SymmetricRadius(RadiusPolicy):
         return RadiusDecision(True, radius, f"rho {rho:.3g}: accept, keep the radius")
 
 
-@dataclass(frozen=True)
+@POLICIES.register("fixed")
+@dataclass(frozen=True, kw_only=True)
 class FixedRadius(RadiusPolicy):
     """Accept every step, never change the radius (cost linearisation = normalised gradient descent).
 
@@ -323,16 +334,14 @@ class FixedRadius(RadiusPolicy):
         return RadiusDecision(True, radius, "fixed radius: accept")
 
 
-_POLICIES = {"standard": StandardRadius, "symmetric": SymmetricRadius, "fixed": FixedRadius}
-
-
 def get_policy(policy) -> RadiusPolicy:
-    """A policy object from itself or its name (``"standard"``, ``"symmetric"``, ``"fixed"``).
+    """A policy object from itself, its name in :data:`POLICIES` (built with its defaults), or None.
 
     Parameters
     ----------
     policy : RadiusPolicy or str or None
-        A policy (returned as is), its name (built with its defaults), or
+        A policy (returned as is), a name of :data:`POLICIES` (``"standard"``,
+        ``"symmetric"``, ``"fixed"``; the policy with its default options), or
         None for :class:`StandardRadius` with its defaults.
 
     Returns
@@ -343,13 +352,10 @@ def get_policy(policy) -> RadiusPolicy:
     Raises
     ------
     ValueError
-        If the name is unknown.
+        If the name is not registered (the message lists the registered names).
     """
     if isinstance(policy, RadiusPolicy):
         return policy
     if policy is None:
         return StandardRadius()
-    if policy not in _POLICIES:
-        raise ValueError(f"unknown radius policy {policy!r}; choose one of {sorted(_POLICIES)} "
-                         f"or pass a RadiusPolicy instance such as StandardRadius(shrink=0.5)")
-    return _POLICIES[policy]()
+    return POLICIES.get(policy)()
