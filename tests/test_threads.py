@@ -35,7 +35,7 @@ def _seen_by_trainers():
     seen = {}
     gen = mlp_generator(seed=0, dtype=torch.float64)
     feats = RBF(DATA.sample(10, generator=torch.Generator().manual_seed(1), dtype=torch.float64), sigma=0.5)
-    DualLinearGAN(gen, feats, noise_dim=2, batch_size=10).fit(
+    DualLinearGAN(gen, feats, latent_dim=2, batch_size=10).fit(
         DATA, 1, callback=lambda tr, it: seen.setdefault("dual", torch.get_num_threads()))
     torch.manual_seed(0)
     g = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2)).double()

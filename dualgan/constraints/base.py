@@ -23,7 +23,8 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
-__all__ = ["ConstraintHandler", "ConstraintState", "NoConstraint", "handler_state_dict", "handler_load_state_dict"]
+__all__ = ["ConstraintHandler", "ConstraintState", "NoConstraint", "HANDLER_METHODS", "check_handler", "check_empty_state",
+           "handler_state_dict", "handler_load_state_dict"]
 
 
 @dataclass(frozen=True)
@@ -68,42 +69,205 @@ class ConstraintState:
 
 @runtime_checkable
 class ConstraintHandler(Protocol):
-    """What a constraint handler offers to trainers and game optimisers."""
+    """What a constraint handler offers to trainers and game optimisers (the module docstring says when each is called).
 
-    def wrap_generator(self, generator: nn.Module) -> nn.Module: ...
+    :func:`check_handler` checks an object against this protocol; every
+    trainer and :class:`~dualgan.games.GANGame` call it on their ``constraint``.
+    """
 
-    def penalty(self, samples: torch.Tensor) -> torch.Tensor: ...
+    def wrap_generator(self, generator: nn.Module) -> nn.Module:
+        """The generator the trainer trains: ``generator`` itself or a module wrapping it.
 
-    def update(self, samples: torch.Tensor) -> None: ...
+        Parameters
+        ----------
+        generator : torch.nn.Module
+            The user's generator.
 
-    def state(self, samples: torch.Tensor) -> ConstraintState: ...
+        Returns
+        -------
+        torch.nn.Module
+            The generator to train (for projection, one whose output lies on the set, eq. (4.7) of the theory page).
+        """
+        ...
+
+    def penalty(self, samples: torch.Tensor) -> torch.Tensor:
+        """The penalty added to the generator's loss.
+
+        Parameters
+        ----------
+        samples : torch.Tensor
+            Shape ``(B, D)``: generated samples, with graph.
+
+        Returns
+        -------
+        torch.Tensor
+            A 0-d tensor (zero for projection and for no constraint).
+        """
+        ...
+
+    def update(self, samples: torch.Tensor) -> None:
+        """Update the handler's variables after a generator step (multipliers, penalty parameter).
+
+        Parameters
+        ----------
+        samples : torch.Tensor
+            Shape ``(B, D)``: generated samples after the step, without graph.
+        """
+        ...
+
+    def state(self, samples: torch.Tensor) -> ConstraintState:
+        """The violation of ``samples`` and the handler's variables, for the history.
+
+        Parameters
+        ----------
+        samples : torch.Tensor
+            Shape ``(B, D)``: generated samples.
+
+        Returns
+        -------
+        ConstraintState
+        """
+        ...
+
+
+#: the methods :func:`check_handler` requires, the members of :class:`ConstraintHandler`
+HANDLER_METHODS = ("wrap_generator", "penalty", "update", "state")
+
+
+def check_handler(handler, name: str = "constraint"):
+    """The one check of a constraint handler: it must follow :class:`ConstraintHandler`.
+
+    Parameters
+    ----------
+    handler : object
+        The object passed as a trainer's or game's constraint handler.
+    name : str, default "constraint"
+        The argument's name, for the error message.
+
+    Returns
+    -------
+    ConstraintHandler
+        ``handler`` itself.
+
+    Raises
+    ------
+    TypeError
+        If ``handler`` lacks a callable ``wrap_generator``, ``penalty``,
+        ``update`` or ``state`` (the message names the missing ones and says
+        to pass None for no constraint).
+
+    Examples
+    --------
+    >>> from dualgan.constraints.base import NoConstraint, check_handler
+    >>> check_handler(NoConstraint()).__class__.__name__
+    'NoConstraint'
+    """
+    if isinstance(handler, ConstraintHandler) and all(callable(getattr(handler, m)) for m in HANDLER_METHODS):
+        return handler
+    missing = [m for m in HANDLER_METHODS if not callable(getattr(handler, m, None))]
+    raise TypeError(f"{name} must follow dualgan.constraints.base.ConstraintHandler (missing {', '.join(missing)}); "
+                    f"got {type(handler).__name__}: pass a handler of dualgan.constraints or None for no constraint")
 
 
 class NoConstraint:
     """The handler trainers use by default: changes nothing."""
 
     def wrap_generator(self, generator: nn.Module) -> nn.Module:
+        """Return ``generator`` unchanged.
+
+        Parameters
+        ----------
+        generator : torch.nn.Module
+            The user's generator.
+
+        Returns
+        -------
+        torch.nn.Module
+            ``generator`` itself.
+        """
         return generator
 
     def penalty(self, samples: torch.Tensor) -> torch.Tensor:
+        """Zero.
+
+        Parameters
+        ----------
+        samples : torch.Tensor
+            Generated samples.
+
+        Returns
+        -------
+        torch.Tensor
+            A 0-d zero of the samples' dtype and device.
+        """
         return samples.new_zeros(())
 
     def update(self, samples: torch.Tensor) -> None:
+        """Nothing to update.
+
+        Parameters
+        ----------
+        samples : torch.Tensor
+            Generated samples (unused).
+        """
         return None
 
     def state(self, samples: torch.Tensor) -> ConstraintState:
+        """No violation, no variables.
+
+        Parameters
+        ----------
+        samples : torch.Tensor
+            Generated samples (unused).
+
+        Returns
+        -------
+        ConstraintState
+            ``ConstraintState(0.0, 0.0)``.
+        """
         return ConstraintState(0.0, 0.0)
 
     def state_dict(self) -> dict:
-        """Nothing changes during training: an empty dict (see :func:`handler_state_dict`)."""
+        """Nothing changes during training: an empty dict (see :func:`handler_state_dict`).
+
+        Returns
+        -------
+        dict
+            ``{}``.
+        """
         return {}
 
     def load_state_dict(self, state: dict) -> None:
+        """Accept only the empty state of :meth:`state_dict`.
+
+        Parameters
+        ----------
+        state : dict
+            A saved state; must be ``{}``.
+
+        Raises
+        ------
+        ValueError
+            If ``state`` is not an empty dict.
+        """
         check_empty_state(self, state)
 
 
 def check_empty_state(handler, state) -> None:
-    """Refuse a non-empty saved state for a handler that has none."""
+    """Refuse a non-empty saved state for a handler that has none.
+
+    Parameters
+    ----------
+    handler : object
+        The handler (named in the message).
+    state : object
+        The saved state; must be an empty dict.
+
+    Raises
+    ------
+    ValueError
+        If ``state`` is not an empty dict.
+    """
     if not isinstance(state, dict) or state:
         raise ValueError(f"{type(handler).__name__} has no training state, but the saved state is {state!r}; "
                          f"the checkpoint was written with another constraint handler")
@@ -116,6 +280,21 @@ def handler_state_dict(handler) -> dict:
     ``load_state_dict(state)``; a handler without them is accepted only if it
     has no mutable state, which this function cannot know, so it raises
     rather than write a checkpoint that would not resume bit for bit.
+
+    Parameters
+    ----------
+    handler : ConstraintHandler
+        The handler.
+
+    Returns
+    -------
+    dict
+        Its ``state_dict()`` (tensors, numbers and containers).
+
+    Raises
+    ------
+    ValueError
+        If the handler has no ``state_dict()``.
     """
     fn = getattr(handler, "state_dict", None)
     if not callable(fn):
@@ -126,7 +305,20 @@ def handler_state_dict(handler) -> dict:
 
 
 def handler_load_state_dict(handler, state) -> None:
-    """Restore what :func:`handler_state_dict` saved (validated by the handler before anything changes)."""
+    """Restore what :func:`handler_state_dict` saved (validated by the handler before anything changes).
+
+    Parameters
+    ----------
+    handler : ConstraintHandler
+        The handler to restore.
+    state : dict
+        What :func:`handler_state_dict` returned for a handler of the same class and settings.
+
+    Raises
+    ------
+    ValueError
+        If the handler has no ``load_state_dict`` or refuses ``state``.
+    """
     fn = getattr(handler, "load_state_dict", None)
     if not callable(fn):
         raise ValueError(f"constraint handler {type(handler).__name__} has no load_state_dict(state)")

@@ -16,10 +16,10 @@ __all__ = ["mlp_generator", "GENERATOR_SIZES"]
 GENERATOR_SIZES = {"small": (64, 64), "large": (128, 128, 128)}
 
 
-def mlp_generator(noise_dim: int = 2, out_dim: int = 2, size: str = "small", seed: int | None = 0,
+def mlp_generator(latent_dim: int = 2, out_dim: int = 2, size: str = "small", seed: int | None = 0,
                   output_gain: float = 1.0, output_std: float | None = None, dtype: torch.dtype = torch.float32,
                   device=None) -> nn.Sequential:
-    """A ReLU MLP ``noise_dim -> hidden... -> out_dim`` initialised under ``seed`` (None: global RNG).
+    """A ReLU MLP ``latent_dim -> hidden... -> out_dim`` initialised under ``seed`` (None: global RNG).
 
     ``output_gain`` multiplies the initial weights of the output layer, whose
     bias starts at zero (the initial samples are centred near the origin).
@@ -40,6 +40,38 @@ def mlp_generator(noise_dim: int = 2, out_dim: int = 2, size: str = "small", see
     architecture and seed. It replaces ``output_gain`` (pass one of the two).
     The benchmarks' sensitivity studies use ``output_std=1.0`` on the ring of
     radius 2 (whose own per-coordinate standard deviation is about 1.4).
+
+    Parameters
+    ----------
+    latent_dim : int, default 2
+        Input (noise) dimension, >= 1; the trainers' ``latent_dim``.
+    out_dim : int, default 2
+        Sample dimension, >= 1.
+    size : str, default "small"
+        Hidden widths: ``"small"`` (64, 64) or ``"large"`` (128, 128, 128), see :data:`GENERATOR_SIZES`.
+    seed : int, optional, default 0
+        Seed of the initialisation (the global torch RNG is restored
+        afterwards). None: the global RNG, advanced.
+    output_gain : float, default 1.0
+        Factor on the output layer's initial weights (> 0).
+    output_std : float, optional
+        Calibrate the output layer to this per-coordinate standard deviation
+        (> 0) instead of ``output_gain``. Default None.
+    dtype : torch.dtype, default torch.float32
+        Parameter dtype (float64 for correctness checks).
+    device : torch.device or str, optional
+        Parameter device. Default None: the CPU.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        The generator ``(B, latent_dim) -> (B, out_dim)``.
+
+    Raises
+    ------
+    ValueError
+        If a size or number is out of range, both ``output_gain`` and
+        ``output_std`` are given, or the calibrated output has no spread.
     """
     if output_std is not None:
         if output_gain != 1.0:
@@ -53,14 +85,14 @@ def mlp_generator(noise_dim: int = 2, out_dim: int = 2, size: str = "small", see
         raise ValueError(f"unknown generator size {size!r}; choose one of {sorted(GENERATOR_SIZES)}")
     from .._checks import check_int
 
-    noise_dim = check_int(noise_dim, "noise_dim", low=1)
+    latent_dim = check_int(latent_dim, "latent_dim", low=1)
     out_dim = check_int(out_dim, "out_dim", low=1)
     state = torch.random.get_rng_state()
     if seed is not None:
         torch.manual_seed(int(seed))
     try:
         layers: list[nn.Module] = []
-        prev = noise_dim
+        prev = latent_dim
         for width in GENERATOR_SIZES[size]:
             layers += [nn.Linear(prev, width), nn.ReLU()]
             prev = width
@@ -71,7 +103,7 @@ def mlp_generator(noise_dim: int = 2, out_dim: int = 2, size: str = "small", see
         layers.append(out)
         net = nn.Sequential(*layers)
         if output_std is not None:
-            z = torch.randn(4096, noise_dim, generator=torch.Generator().manual_seed(0 if seed is None else int(seed)))
+            z = torch.randn(4096, latent_dim, generator=torch.Generator().manual_seed(0 if seed is None else int(seed)))
             with torch.no_grad():
                 spread = float(net(z).std(dim=0).mean())
                 if not (math.isfinite(spread) and spread > 0):

@@ -1,9 +1,8 @@
 """TensorBoard logging of a trainer's :class:`~dualgan.train.History`, one scalar per column.
 
 :class:`TensorBoardCallback` is a ``callback(trainer, iteration)`` for every
-trainer's ``fit`` (:class:`~dualgan.train.DualLinearGAN`,
-:class:`~dualgan.train.StandardLinearGAN`,
-:class:`~dualgan.trust_region.TrustRegionGAN`): after each iteration it writes
+trainer's ``fit(..., callbacks=[tb])`` (every :class:`~dualgan.train.base.Trainer`
+of :data:`~dualgan.train.base.TRAINERS`): after each iteration it writes
 the history's newest row with ``torch.utils.tensorboard.SummaryWriter``, the
 tag of each scalar being the History's column name (``objective``, ``gap``,
 ``lambda_mean``, ``rho``, ...) and its step the row's ``iteration``.
@@ -67,9 +66,9 @@ class TensorBoardCallback:
     >>> from dualgan.train.tensorboard import TensorBoardCallback
     >>> data = ring(5)
     >>> gan = DualLinearGAN(mlp_generator(dtype=torch.float64), RBF(data.sample(20), sigma=0.5),
-    ...                     noise_dim=2, batch_size=20)
+    ...                     latent_dim=2, batch_size=20)
     >>> with TensorBoardCallback(tempfile.mkdtemp()) as tb:
-    ...     history = gan.fit(data, iterations=5, callback=tb)
+    ...     history = gan.fit(data, iterations=5, callbacks=[tb])
     """
 
     def __init__(self, log_dir, *, prefix: str = "", flush_every: int = 1):

@@ -24,8 +24,8 @@ def data():
 def _dual_gan(data, handler, dtype=torch.float64, iterations=15):
     anchors = data.sample(60, torch.Generator().manual_seed(0), dtype=dtype)
     feats = ResidualFeatures(data.constraint, feature_map=RBF(anchors, sigma=0.5))
-    gan = DualLinearGAN(mlp_generator(noise_dim=3, out_dim=5, output_gain=3.0, dtype=dtype), feats, C=1e-3,
-                        noise_dim=3, batch_size=64, mode="minibatch", lr=1e-2, constraint=handler, seed=0)
+    gan = DualLinearGAN(mlp_generator(latent_dim=3, out_dim=5, output_gain=3.0, dtype=dtype), feats, C=1e-3,
+                        latent_dim=3, batch_size=64, mode="minibatch", generator_lr=1e-2, constraint=handler, seed=0)
     hist = gan.fit(data, iterations=iterations)
     return gan, hist
 

@@ -85,4 +85,4 @@ def test_integers_beyond_the_float_range_and_fractions():
         from dualgan.train import DualLinearGAN, mlp_generator
         from dualgan.features import RBF
 
-        DualLinearGAN(mlp_generator(), RBF(torch.zeros(3, 2)), noise_dim=2, seed=2 ** 64)
+        DualLinearGAN(mlp_generator(), RBF(torch.zeros(3, 2)), latent_dim=2, seed=2 ** 64)

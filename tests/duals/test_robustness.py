@@ -121,7 +121,7 @@ def test_readme_ring_with_broad_rbf_and_C_1e6_trains():
     data = ring(5, radius=2.0, std=0.3)
     features = RBF(data.sample(100, generator=torch.Generator().manual_seed(0)), sigma=2.0)
     gan = DualLinearGAN(mlp_generator(output_gain=3.0, dtype=torch.float64, seed=0), features, C=1e-6,
-                        noise_dim=2, batch_size=100, mode="fixed", seed=0)
+                        latent_dim=2, batch_size=100, mode="fixed", seed=0)
     hist = gan.fit(data, 3)
     assert gan.status.success, gan.status
     assert len(hist) == 3 and hist.is_monotone(tol=1e-9)

@@ -7,7 +7,7 @@ from dualgan.constraints.base import ConstraintState
 from dualgan.data import ring
 from dualgan.duals import LinearDual, solve
 from dualgan.features import RBF
-from dualgan.train import DualLinearGAN, History, StandardLinearGAN, mlp_generator
+from dualgan.train import DualLinearGAN, History, RecordLambdas, StandardLinearGAN, mlp_generator
 
 DATA = ring(5, radius=2.0, std=0.1)
 
@@ -16,9 +16,9 @@ def _features(k=40, seed=1):
     return RBF(DATA.sample(k, generator=torch.Generator().manual_seed(seed), dtype=torch.float64), sigma=0.2)
 
 
-def _dual(mode="fixed", batch=40, lr=1e-3, seed=0, **kw):
+def _dual(mode="fixed", batch=40, generator_lr=1e-3, seed=0, **kw):
     gen = mlp_generator(seed=seed, output_gain=25.0, dtype=torch.float64)
-    return DualLinearGAN(gen, _features(), C=1e-4, noise_dim=2, batch_size=batch, mode=mode, lr=lr, seed=seed, **kw)
+    return DualLinearGAN(gen, _features(), C=1e-4, latent_dim=2, batch_size=batch, mode=mode, generator_lr=generator_lr, seed=seed, **kw)
 
 
 def _g_cold(gan, method="lbfgsb"):
@@ -37,7 +37,7 @@ def test_fixed_batch_is_monotone_and_matches_independent_solves():
         if it % 25 == 0:
             recomputed[it] = _g_cold(trainer, "lbfgsb").dual_value
 
-    hist = gan.fit(DATA, 100, callback=cb)
+    hist = gan.fit(DATA, 100, callbacks=[cb])
     assert gan.status.success and len(hist) == 100
     assert hist.is_monotone(tol=1e-9), hist.decreases(1e-9)[:3]
     assert hist["objective"][-1] > hist["objective"][0]  # it actually ascends
@@ -84,8 +84,8 @@ def test_danskin_gradient_matches_finite_differences():
 
 
 def test_minibatch_mode_records_columns_and_lambda_snapshots():
-    gan = _dual(mode="minibatch", batch=30, lr=1e-3)
-    hist = gan.fit(DATA, 15, record_lambdas_at=[0, 14])
+    gan = _dual(mode="minibatch", batch=30, generator_lr=1e-3)
+    hist = gan.fit(DATA, 15, callbacks=[RecordLambdas([0, 14])])
     assert gan.status.success and len(hist) == 15
     for col in ("objective", "gap", "lambda_mean", "lambda_min", "lambda_max", "seconds", "grad_norm"):
         assert np.isfinite(hist[col]).all(), col
@@ -97,7 +97,7 @@ def test_minibatch_mode_records_columns_and_lambda_snapshots():
 
 
 def test_standard_baseline_primal_matches_linear_dual(rng):
-    gan = StandardLinearGAN(mlp_generator(dtype=torch.float64), _features(), C=1e-3, noise_dim=2)
+    gan = StandardLinearGAN(mlp_generator(dtype=torch.float64), _features(), C=1e-3, latent_dim=2)
     pr, pf = torch.as_tensor(rng.uniform(size=(7, 40))), torch.as_tensor(rng.uniform(size=(5, 40)))
     w = torch.as_tensor(rng.normal(size=40))
     assert float(gan.primal(pr, pf, w)) == pytest.approx(LinearDual(pr, pf, C=1e-3).primal_value(w), rel=1e-13)
@@ -109,8 +109,8 @@ def test_standard_discriminator_steps_reach_the_dual_optimum():
     600 steps left P 7e-6 above the optimum with this torch build (Adam had not finished); 2000 reach it.
     """
     gen = mlp_generator(seed=0, output_gain=25.0, dtype=torch.float64)
-    gan = StandardLinearGAN(gen, _features(), C=1e-1, noise_dim=2, batch_size=40, mode="fixed", lr=1e-12,
-                            disc_lr=0.05, disc_steps=2000)
+    gan = StandardLinearGAN(gen, _features(), C=1e-1, latent_dim=2, batch_size=40, mode="fixed", generator_lr=1e-12,
+                            discriminator_lr=0.05, discriminator_steps=2000)
     hist = gan.fit(DATA, 1)
     exact = _g_cold(gan, "newton")
     assert hist["objective"][0] == pytest.approx(exact.dual_value, abs=1e-6)
@@ -121,8 +121,8 @@ def test_resume_from_checkpoint_gives_identical_run(tmp_path, trainer, mode):
     def make():
         gen = mlp_generator(seed=0, output_gain=25.0, dtype=torch.float64)
         if trainer == "dual":
-            return DualLinearGAN(gen, _features(), noise_dim=2, batch_size=20, mode=mode, lr=1e-3, seed=4)
-        return StandardLinearGAN(gen, _features(), noise_dim=2, batch_size=20, mode=mode, lr=1e-3, seed=4)
+            return DualLinearGAN(gen, _features(), latent_dim=2, batch_size=20, mode=mode, generator_lr=1e-3, seed=4)
+        return StandardLinearGAN(gen, _features(), latent_dim=2, batch_size=20, mode=mode, generator_lr=1e-3, seed=4)
 
     straight = make()
     full = straight.fit(DATA, 12)
@@ -173,7 +173,7 @@ class _RecordingHandler:
 @pytest.mark.parametrize("cls", [DualLinearGAN, StandardLinearGAN])
 def test_constraint_handler_is_called_at_documented_points(cls):
     handler = _RecordingHandler()
-    gan = cls(mlp_generator(output_gain=25.0, dtype=torch.float64), _features(), noise_dim=2, batch_size=10,
+    gan = cls(mlp_generator(output_gain=25.0, dtype=torch.float64), _features(), latent_dim=2, batch_size=10,
               mode="minibatch", constraint=handler)
     hist = gan.fit(DATA, 4)
     assert handler.calls["wrap"] == 1 and handler.calls["update"] == 4 and handler.calls["state"] == 4
@@ -191,19 +191,19 @@ def test_history_from_fit_round_trips(tmp_path):
 def test_bad_input_names_the_argument():
     gen, feats = mlp_generator(), _features()
     with pytest.raises(ValueError, match="C must"):
-        DualLinearGAN(gen, feats, C=0.0, noise_dim=2)
+        DualLinearGAN(gen, feats, C=0.0, latent_dim=2)
     with pytest.raises(ValueError, match="mode"):
-        DualLinearGAN(gen, feats, noise_dim=2, mode="full")
-    with pytest.raises(ValueError, match="noise_dim"):
-        DualLinearGAN(gen, feats, noise_dim=0)
-    with pytest.raises(ValueError, match="features"):
-        DualLinearGAN(gen, "rbf", noise_dim=2)
-    with pytest.raises(ValueError, match="constraint"):
-        DualLinearGAN(gen, feats, noise_dim=2, constraint=object())
+        DualLinearGAN(gen, feats, latent_dim=2, mode="full")
+    with pytest.raises(ValueError, match="latent_dim"):
+        DualLinearGAN(gen, feats, latent_dim=0)
+    with pytest.raises(TypeError, match="features"):
+        DualLinearGAN(gen, "rbf", latent_dim=2)
+    with pytest.raises(TypeError, match="constraint must follow .*ConstraintHandler .missing wrap_generator"):
+        DualLinearGAN(gen, feats, latent_dim=2, constraint=object())
     with pytest.raises(ValueError, match="data"):
-        DualLinearGAN(gen, feats, noise_dim=2).fit("ring", 1)
-    with pytest.raises(ValueError, match="disc_lr"):
-        StandardLinearGAN(gen, feats, noise_dim=2, disc_lr=-1)
+        DualLinearGAN(gen, feats, latent_dim=2).fit("ring", 1)
+    with pytest.raises(ValueError, match="discriminator_lr"):
+        StandardLinearGAN(gen, feats, latent_dim=2, discriminator_lr=-1)
 
 
 @pytest.mark.parametrize("size", ["small", "large"])

@@ -49,15 +49,15 @@ def test_linear_trainers_report_every_non_finite_value(trainer):
         anchors = DATA.sample(10, generator=torch.Generator().manual_seed(run), dtype=torch.float64)
         # up to extremes where samples overflow to inf and features to NaN
         gen = mlp_generator(seed=run, output_gain=_log_uniform(rng, 1e-2, 1e300), dtype=torch.float64)
-        common = dict(C=_log_uniform(rng, 1e-8, 1e4), noise_dim=2, batch_size=int(rng.integers(2, 12)),
-                      lr=_log_uniform(rng, 1e-6, 1e200), seed=run)
+        common = dict(C=_log_uniform(rng, 1e-8, 1e4), latent_dim=2, batch_size=int(rng.integers(2, 12)),
+                      generator_lr=_log_uniform(rng, 1e-6, 1e200), seed=run)
         if trainer == "dual":
             mode = ["fixed", "fixed-adam", "minibatch"][run % 3]
             extra = {"fixed_optimizer": "adam"} if mode == "fixed-adam" else {}
             gan = DualLinearGAN(gen, RBF(anchors, sigma=sigma), mode="minibatch" if mode == "minibatch" else "fixed",
                                 **extra, **common)
         else:
-            gan = StandardLinearGAN(gen, RBF(anchors, sigma=sigma), disc_lr=_log_uniform(rng, 1e-6, 1e200),
+            gan = StandardLinearGAN(gen, RBF(anchors, sigma=sigma), discriminator_lr=_log_uniform(rng, 1e-6, 1e200),
                                     mode=["fixed", "minibatch"][run % 2], **common)
         hist = gan.fit(DATA, 3)
         _check_linear(gan, hist)

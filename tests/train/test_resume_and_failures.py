@@ -14,7 +14,7 @@ from dualgan.data import ring
 from dualgan.features import RBF
 from dualgan.status import StatusCode
 from dualgan.train import DualLinearGAN, History, StandardLinearGAN, mlp_generator
-from dualgan.train.linear import CheckpointError
+from dualgan.train import CheckpointError
 
 DATA = ring(5, radius=2.0, std=0.3)
 
@@ -59,12 +59,12 @@ def _handler(kind):
 ])
 def test_resume_restores_every_piece_of_state(tmp_path, trainer, mode, handler):
     def make():
-        kw = dict(noise_dim=2, batch_size=16, seed=3, constraint=_handler(handler))
+        kw = dict(latent_dim=2, batch_size=16, seed=3, constraint=_handler(handler))
         m = "fixed" if mode.startswith("fixed") else "minibatch"
         if trainer == "dual":
             extra = {"fixed_optimizer": "adam"} if mode == "fixed-adam" else {}
-            return DualLinearGAN(_gen(), _feats(), C=1e-3, mode=m, lr=1e-2, **extra, **kw)
-        return StandardLinearGAN(_gen(), _feats(), C=1e-3, mode=m, lr=1e-2, **kw)
+            return DualLinearGAN(_gen(), _feats(), C=1e-3, mode=m, generator_lr=1e-2, **extra, **kw)
+        return StandardLinearGAN(_gen(), _feats(), C=1e-3, mode=m, generator_lr=1e-2, **kw)
 
     ck, copy6 = tmp_path / "ck.pt", tmp_path / "ck6.pt"
 
@@ -73,7 +73,7 @@ def test_resume_restores_every_piece_of_state(tmp_path, trainer, mode, handler):
             shutil.copy(ck, copy6)
 
     straight = make()
-    full = straight.fit(DATA, 12, checkpoint_path=ck, checkpoint_every=3, callback=keep_iteration_6)
+    full = straight.fit(DATA, 12, checkpoint_path=ck, checkpoint_every=3, callbacks=[keep_iteration_6])
     assert straight.status.success
     resumed = make().load_checkpoint(copy6)
     assert resumed.iteration == 6 and len(resumed.history) == 6
@@ -115,13 +115,13 @@ def test_augmented_lagrangian_state_round_trip_and_refusals():
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("ck") / "ck.pt"
-    gan = StandardLinearGAN(_gen(), _feats(), C=1e-3, noise_dim=2, batch_size=8, seed=0)
+    gan = StandardLinearGAN(_gen(), _feats(), C=1e-3, latent_dim=2, batch_size=8, seed=0)
     gan.fit(DATA, 4, checkpoint_path=path)
     return path
 
 
 def _fresh():
-    return StandardLinearGAN(_gen(seed=5), _feats(), C=1e-3, noise_dim=2, batch_size=8, seed=0)
+    return StandardLinearGAN(_gen(seed=5), _feats(), C=1e-3, latent_dim=2, batch_size=8, seed=0)
 
 
 def _params(gan):
@@ -167,10 +167,10 @@ def _edited(tmp_path, checkpoint, edit):
     (lambda p: p.pop("extra"), "missing"),
     (lambda p: p.update(iteration=999), "claims iteration 999 but holds 4 history rows"),
     (lambda p: p["generator"].pop(next(iter(p["generator"]))), "other parameters"),
-    (lambda p: p.update(features="0" * 64), "another feature map"),
+    (lambda p: p["extra"].update(features="0" * 64), "another feature map"),
     (lambda p: p.update(constraint={"multipliers": 1}), "constraint handler"),
     (lambda p: p.update(rng=torch.zeros(3, dtype=torch.uint8)), "random generator"),
-    (lambda p: p.update(kind="dual"), "not of a StandardLinearGAN"),
+    (lambda p: p.update(kind="dual_linear"), "not of a StandardLinearGAN"),
 ])
 def test_inconsistent_checkpoint_is_refused_before_anything_changes(tmp_path, checkpoint, edit, match):
     gan = _fresh()
@@ -182,13 +182,13 @@ def test_inconsistent_checkpoint_is_refused_before_anything_changes(tmp_path, ch
 
 
 def test_checkpoint_of_other_anchors_or_architecture_is_refused(checkpoint):
-    other_anchors = StandardLinearGAN(_gen(), _feats(seed=9), C=1e-3, noise_dim=2, batch_size=8, seed=0)
+    other_anchors = StandardLinearGAN(_gen(), _feats(seed=9), C=1e-3, latent_dim=2, batch_size=8, seed=0)
     with pytest.raises(CheckpointError, match="another feature map"):
         other_anchors.load_checkpoint(checkpoint)
-    other_sigma = StandardLinearGAN(_gen(), _feats(sigma=0.31), C=1e-3, noise_dim=2, batch_size=8, seed=0)
+    other_sigma = StandardLinearGAN(_gen(), _feats(sigma=0.31), C=1e-3, latent_dim=2, batch_size=8, seed=0)
     with pytest.raises(CheckpointError, match="another feature map"):
         other_sigma.load_checkpoint(checkpoint)
-    wider = StandardLinearGAN(_gen(size="large"), _feats(), C=1e-3, noise_dim=2, batch_size=8, seed=0)
+    wider = StandardLinearGAN(_gen(size="large"), _feats(), C=1e-3, latent_dim=2, batch_size=8, seed=0)
     with pytest.raises(CheckpointError, match="architecture|other parameters"):
         wider.load_checkpoint(checkpoint)
     ok = _fresh().load_checkpoint(checkpoint)  # the right settings load
@@ -225,7 +225,7 @@ def test_lbfgs_nan_trial_point_is_a_rejected_trial():
     data = ring(5, radius=2.0, std=0.3)
     feats = RBF(data.sample(40, generator=torch.Generator().manual_seed(0)), sigma=0.15)
     gan = DualLinearGAN(mlp_generator(output_gain=3.0, dtype=torch.float64, seed=0), feats, C=0.079,
-                        noise_dim=2, batch_size=30, mode="fixed", seed=0)
+                        latent_dim=2, batch_size=30, mode="fixed", seed=0)
     hist = gan.fit(ring(5, radius=2.0, std=0.3), 15)
     assert gan.status.success, gan.status
     assert len(hist) == 15 and hist.is_monotone(1e-9)
@@ -247,7 +247,7 @@ class NaNAfter(nn.Module):
 
 
 def _trainer(kind, gen):
-    kw = dict(noise_dim=2, batch_size=12, seed=0)
+    kw = dict(latent_dim=2, batch_size=12, seed=0)
     if kind == "dual-lbfgs":
         return DualLinearGAN(gen, _feats(), C=1e-3, mode="fixed", **kw)
     if kind == "dual-adam":
@@ -267,7 +267,7 @@ def test_nan_generator_ends_the_run_cleanly(tmp_path, kind):
             gen.bad = True
 
     ck = tmp_path / "ck.pt"
-    hist = gan.fit(DATA, 10, checkpoint_path=ck, checkpoint_every=1, callback=break_at_3)
+    hist = gan.fit(DATA, 10, checkpoint_path=ck, checkpoint_every=1, callbacks=[break_at_3])
     assert gan.status.code is StatusCode.NON_FINITE
     assert gan.status.message == "non-finite samples at iteration 3"
     assert len(hist) == 3 and np.isfinite(hist["objective"]).all()
@@ -294,7 +294,7 @@ def test_exception_in_callback_records_status_and_checkpoint(tmp_path):
             raise RuntimeError("user callback failed")
 
     with pytest.raises(RuntimeError, match="user callback failed"):
-        gan.fit(DATA, 5, checkpoint_path=tmp_path / "ck.pt", callback=boom)
+        gan.fit(DATA, 5, checkpoint_path=tmp_path / "ck.pt", callbacks=[boom])
     assert gan.status.code is StatusCode.ERROR and "user callback failed" in gan.status.message
     assert _fresh().load_checkpoint(tmp_path / "ck.pt").iteration == 2
 
@@ -303,7 +303,7 @@ def test_exception_in_callback_records_status_and_checkpoint(tmp_path):
 @pytest.mark.parametrize("cls", [DualLinearGAN, StandardLinearGAN])
 def test_trainable_feature_map_gradients_are_left_alone(cls):
     feats = nn.Sequential(nn.Linear(2, 6), nn.Tanh()).double()
-    gan = cls(_gen(), feats, C=1e-2, noise_dim=2, batch_size=12, mode="minibatch", seed=0)
+    gan = cls(_gen(), feats, C=1e-2, latent_dim=2, batch_size=12, mode="minibatch", seed=0)
     gan.fit(DATA, 5)
     assert all(p.grad is None for p in feats.parameters())
 
@@ -314,7 +314,7 @@ def test_trainable_feature_map_gradients_are_left_alone(cls):
     (dict(C=True), "C must be a real number"),
     (dict(C=1 + 0j), "C must be a real number"),
     (dict(C=float("inf")), "C must be finite"),
-    (dict(lr=float("nan")), "lr must be finite"),
+    (dict(generator_lr=float("nan")), "lr must be finite"),
     (dict(beta1=1.0), "beta1"),
     (dict(batch_size=True), "batch_size must be a positive integer"),
     (dict(batch_size=np.int64(0)), "batch_size must be a positive integer"),
@@ -323,7 +323,7 @@ def test_trainable_feature_map_gradients_are_left_alone(cls):
     (dict(max_backtracks=2.0), "max_backtracks must be a non-negative integer"),
 ])
 def test_dual_trainer_checks_arguments_at_construction(kw, match):
-    args = dict(C=1e-3, noise_dim=2, batch_size=8)
+    args = dict(C=1e-3, latent_dim=2, batch_size=8)
     args.update(kw)
     with pytest.raises(ValueError, match=match):
         DualLinearGAN(_gen(), _feats(), **args)
@@ -344,7 +344,7 @@ def test_fit_checks_arguments(tmp_path, kw, match):
 
 
 def test_numpy_integers_are_accepted_where_python_ints_are():
-    gan = StandardLinearGAN(_gen(), _feats(), C=np.float64(1e-3), noise_dim=np.int64(2), batch_size=np.int32(8))
+    gan = StandardLinearGAN(_gen(), _feats(), C=np.float64(1e-3), latent_dim=np.int64(2), batch_size=np.int32(8))
     gan.fit(DATA, np.int64(2))
     assert gan.iteration == 2 and math.isfinite(gan.history.last("objective"))
 
@@ -359,7 +359,7 @@ def test_issue_input_augmented_lagrangian_resume_at_iteration_6(tmp_path):
     def make():
         h = AugmentedLagrangian(AffineSubspace([[1.0, 1.0]], [0.5]), check_every=2)
         gen = mlp_generator(output_gain=3.0, dtype=torch.float64, seed=0)
-        return DualLinearGAN(gen, RBF(anchors, sigma=0.2), C=1e-3, noise_dim=2, constraint=h)
+        return DualLinearGAN(gen, RBF(anchors, sigma=0.2), C=1e-3, latent_dim=2, constraint=h)
 
     ck, at6 = tmp_path / "ck.pt", tmp_path / "ck6.pt"
 
@@ -368,7 +368,7 @@ def test_issue_input_augmented_lagrangian_resume_at_iteration_6(tmp_path):
             shutil.copy(ck, at6)
 
     straight = make()
-    straight.fit(data, 12, checkpoint_path=ck, checkpoint_every=3, callback=keep)
+    straight.fit(data, 12, checkpoint_path=ck, checkpoint_every=3, callbacks=[keep])
     resumed = make().load_checkpoint(at6)
     assert resumed.constraint.n_updates == 6 and resumed.iteration == 6
     resumed.fit(data, 12)
@@ -394,7 +394,7 @@ def test_exception_inside_an_iteration_keeps_the_last_consistent_checkpoint(tmp_
             return self.net(z)
 
     gen = Boom()
-    gan = StandardLinearGAN(gen, _feats(), C=1e-3, noise_dim=2, batch_size=8, seed=0)
+    gan = StandardLinearGAN(gen, _feats(), C=1e-3, latent_dim=2, batch_size=8, seed=0)
 
     def arm(tr, it):
         if it == 2:
@@ -402,9 +402,9 @@ def test_exception_inside_an_iteration_keeps_the_last_consistent_checkpoint(tmp_
 
     ck = tmp_path / "ck.pt"
     with pytest.raises(RuntimeError, match="generator crashed"):
-        gan.fit(DATA, 5, checkpoint_path=ck, checkpoint_every=1, callback=arm)
+        gan.fit(DATA, 5, checkpoint_path=ck, checkpoint_every=1, callbacks=[arm])
     assert gan.status.code is StatusCode.ERROR
-    back = StandardLinearGAN(Boom(), _feats(), C=1e-3, noise_dim=2, batch_size=8, seed=0).load_checkpoint(ck)
+    back = StandardLinearGAN(Boom(), _feats(), C=1e-3, latent_dim=2, batch_size=8, seed=0).load_checkpoint(ck)
     assert back.iteration == 2 and back.status.code is StatusCode.RUNNING  # the periodic one, consistent
 
 
@@ -423,7 +423,7 @@ def test_handler_without_state_dict_fails_before_training(tmp_path):
             from dualgan.constraints.base import ConstraintState
             return ConstraintState(0.0, 0.0)
 
-    gan = StandardLinearGAN(_gen(), _feats(), C=1e-3, noise_dim=2, batch_size=8, constraint=Legacy())
+    gan = StandardLinearGAN(_gen(), _feats(), C=1e-3, latent_dim=2, batch_size=8, constraint=Legacy())
     with pytest.raises(ValueError, match="has no state_dict"):
         gan.fit(DATA, 3, checkpoint_path=tmp_path / "ck.pt")
     assert gan.iteration == 0

@@ -64,7 +64,7 @@ def _linear(kind):
     gen = mlp_generator(seed=0, output_gain=25.0, dtype=torch.float64)
     feats = RBF(DATA.sample(30, generator=torch.Generator().manual_seed(1), dtype=torch.float64), sigma=0.2)
     cls = DualLinearGAN if kind == "dual" else StandardLinearGAN
-    return cls(gen, feats, C=1e-3, noise_dim=2, batch_size=20, mode="fixed", lr=1e-2, seed=0)
+    return cls(gen, feats, C=1e-3, latent_dim=2, batch_size=20, mode="fixed", generator_lr=1e-2, seed=0)
 
 
 def _trust_region():
@@ -87,16 +87,16 @@ def test_callback_writes_every_history_row_of_every_trainer(tmp_path, kind):
 
         if kind == "trust_region":
             trainer = _trust_region()
-            history = trainer.fit(DATA, iterations=5, batch_size=16, callback=callback).history
+            history = trainer.fit(DATA, iterations=5, batch_size=16, callbacks=[callback]).history
         else:
             trainer = _linear(kind)
-            history = trainer.fit(DATA, iterations=5, callback=callback)
+            history = trainer.fit(DATA, iterations=5, callbacks=[callback])
     assert calls == [1, 2, 3, 4, 5] and len(history) == 5
     scalars = _read_scalars(log_dir)
     _assert_matches_history(scalars, history)
     # the trainers' own columns arrive under their History names
     own = {"dual": ("objective", "gap", "lambda_mean", "dual_iterations"),
-           "standard": ("objective", "disc_loss", "w_norm"),
+           "standard": ("objective", "discriminator_loss", "w_norm"),
            "trust_region": ("objective", "rho", "radius", "predicted_decrease")}[kind]
     assert set(own) <= set(scalars)
 

@@ -1,0 +1,730 @@
+r"""The one trainer protocol of the library: :class:`Trainer` owns the loop, a subclass writes its step.
+
+Every trainer (the linear-discriminator trainers :class:`~dualgan.train.DualLinearGAN`
+and :class:`~dualgan.train.StandardLinearGAN`, :class:`~dualgan.trust_region.TrustRegionGAN`
+and :class:`~dualgan.games.trainer.GameTrainer`) is a :class:`Trainer`, registered in
+:data:`TRAINERS` under a short name, and shares:
+
+* one constructor vocabulary, keyword-only after the models: ``latent_dim``,
+  ``batch_size``, ``noise`` (``"normal"`` or ``"uniform"``), ``generator_lr``,
+  ``beta1``, ``generator_optimizer``, ``constraint``, ``seed`` (and
+  ``discriminator_lr`` where a discriminator has a learning rate);
+* one meaning of ``fit(data, iterations)``: train until ``trainer.iteration ==
+  iterations``. ``iterations`` is the *total* (as ``max_steps`` in PyTorch
+  Lightning, or ``epochs`` with ``initial_epoch`` in Keras), so the same script
+  rerun after :meth:`Trainer.load_checkpoint` continues to the same total; a
+  call with ``iterations <= trainer.iteration`` trains nothing and warns;
+* one result record: ``fit`` returns the trainer's one
+  :class:`~dualgan.train.History`, numbered globally (row ``k`` is iteration
+  ``k`` whatever the number of ``fit`` calls), with ``history.meta["status"]``
+  and :attr:`Trainer.status` (a :class:`~dualgan.status.Status`) saying how
+  the last ``fit`` ended;
+* the same columns for the same quantities: ``iteration``, ``objective`` (the
+  quantity the trainer reports as its progress; each trainer documents it),
+  ``generator_loss`` (the loss the generator's step minimises, constraint
+  penalty included, at the point where its gradient was taken), ``seconds``
+  (cumulative training wall time) and, with a constraint handler,
+  ``constraint_mean_violation``, ``constraint_max_violation``,
+  ``constraint_penalty_weight`` and ``constraint_multiplier_k``;
+* callbacks ``callback(trainer, iteration)`` after every recorded row (a
+  callback may set ``trainer.should_stop = True`` to end the run with status
+  ``INTERRUPTED``), a tqdm progress bar, periodic and final checkpoints written
+  atomically and restored bit for bit, and the same failure semantics: a NaN or
+  inf ends the run with status ``NON_FINITE`` and the last finite state kept.
+
+Adding a trainer is writing its step::
+
+    @TRAINERS.register("mine")
+    class MyTrainer(Trainer):
+        kind = "mine"
+
+        def _step(self) -> dict | None:
+            batch = self._draw(self.batch_size)
+            ...  # update the models
+            return {"objective": ..., "generator_loss": ...}
+
+plus, when it keeps state of its own (a discriminator, its optimiser), the
+hooks :meth:`Trainer._extra_state`, :meth:`Trainer._validate_extra_state` and
+:meth:`Trainer._load_extra_state` (and :meth:`Trainer._meta` for its settings).
+"""
+from __future__ import annotations
+
+import copy
+import inspect
+import math
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from .._checks import check_choice, check_int, check_number, check_positive
+from .._io import atomic_write_with, check_writable_path
+from .._threads import with_small_model_threads
+from ..constraints.base import NoConstraint, check_handler, handler_load_state_dict, handler_state_dict
+from ..registry import Registry
+from ..status import Status, StatusCode
+from .history import History
+
+__all__ = ["Trainer", "TRAINERS", "CheckpointError", "SHARED_COLUMNS", "NOISES", "make_trainer", "read_checkpoint"]
+
+#: every registered trainer; the packages whose modules register one are imported on first use
+TRAINERS = Registry("trainer", package=("dualgan.train", "dualgan.trust_region", "dualgan.games"))
+
+#: the columns every trainer's history has (plus the constraint columns when a handler is given)
+SHARED_COLUMNS = ("iteration", "objective", "generator_loss", "seconds")
+
+#: the noise distributions of the generator's input
+NOISES = ("normal", "uniform")
+
+_CHECKPOINT_FORMAT = "dualgan.TrainerCheckpoint/1"
+_CHECKPOINT_KEYS = ("format", "kind", "settings", "iteration", "elapsed", "generator", "gen_optimizer", "rng",
+                    "history", "extra", "constraint", "status")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be restored; the message names the file, what is wrong and what to do."""
+
+
+@dataclass(frozen=True)
+class _Batch:
+    real: torch.Tensor
+    noise: torch.Tensor
+
+
+def make_trainer(name: str, *models: nn.Module, **options) -> "Trainer":
+    """Build the trainer registered as ``name`` (:data:`TRAINERS`) with its keyword-only ``options``.
+
+    Parameters
+    ----------
+    name : str
+        A registered trainer name (``TRAINERS.names()``), e.g. ``"dual_linear"``.
+    *models : torch.nn.Module
+        The positional arguments of that trainer: the generator, then its
+        discriminator or feature map.
+    **options
+        Its keyword-only settings (``latent_dim``, ``batch_size``, ...);
+        unknown names are refused.
+
+    Returns
+    -------
+    Trainer
+        A new trainer at iteration 0.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not registered, an option is not one the trainer takes,
+        or a value is out of range.
+    """
+    options = TRAINERS.check_options(name, options)
+    return TRAINERS.get(name)(*models, **options)
+
+
+class Trainer:
+    """Base class of every trainer: the loop, callbacks, progress, checkpoints, status and history.
+
+    Not used directly: a subclass implements :meth:`_step`. The parameters
+    below are the shared constructor vocabulary; each subclass takes them
+    keyword-only after its models.
+
+    Parameters
+    ----------
+    generator : torch.nn.Module
+        Maps noise ``(B, latent_dim)`` to samples ``(B, ...)``; its dtype and
+        device are the trainer's. Wrapped once by the constraint handler.
+    latent_dim : int
+        Dimension of the generator's input (>= 1).
+    batch_size : int
+        Real and generated samples per iteration (>= 1).
+    noise : str, default "normal"
+        Distribution of the generator's input: ``"normal"`` (standard normal)
+        or ``"uniform"`` (on [-1, 1]).
+    generator_lr : float, default 1e-3
+        Adam step size of the generator (> 0); unused when
+        ``generator_optimizer`` is given.
+    beta1 : float, default 0.5
+        Adam's first-moment decay, in [0, 1).
+    generator_optimizer : callable, optional
+        ``params -> torch.optim.Optimizer`` for the generator's trainable
+        parameters. Default None: ``Adam(params, generator_lr, betas=(beta1, 0.999))``.
+    constraint : ConstraintHandler, optional
+        A handler following :class:`~dualgan.constraints.base.ConstraintHandler`
+        (checked by :func:`~dualgan.constraints.base.check_handler`). Default
+        None: :class:`~dualgan.constraints.base.NoConstraint`.
+    seed : int, default 0
+        Seeds the trainer's draws of data and noise (the models'
+        initialisation is the caller's); 0 <= seed < 2**63 - 12345.
+
+    Raises
+    ------
+    TypeError
+        If ``generator`` is not a module, ``generator_optimizer`` is not
+        callable or does not return a torch optimiser, or ``constraint`` lacks
+        a handler method.
+    ValueError
+        If a number is out of range, ``noise`` is unknown, or the generator
+        has no trainable parameters.
+
+    Attributes
+    ----------
+    iteration : int
+        Iterations trained so far (rows of :attr:`history`).
+    status : Status
+        How the last ``fit`` ended (``RUNNING`` before the first).
+    should_stop : bool
+        Set by a callback to end the current ``fit`` after this iteration.
+    """
+
+    #: the name the trainer is registered under (also in its checkpoints)
+    kind = "base"
+    #: columns that must be finite in every recorded row (else the run ends with ``NON_FINITE``)
+    _must_be_finite = ("objective",)
+
+    def __init__(self, generator: nn.Module, *, latent_dim: int, batch_size: int, noise: str = "normal",
+                 generator_lr: float = 1e-3, beta1: float = 0.5, generator_optimizer: Callable | None = None,
+                 constraint=None, seed: int = 0):
+        if not isinstance(generator, nn.Module):
+            raise TypeError(f"generator must be a torch.nn.Module, got {type(generator).__name__}")
+        self.latent_dim = check_int(latent_dim, "latent_dim", low=1)
+        self.batch_size = check_int(batch_size, "batch_size", low=1)
+        self.noise = check_choice(noise, "noise", NOISES)
+        self.generator_lr = check_positive(generator_lr, "generator_lr")
+        self.beta1 = check_number(beta1, "beta1 (Adam momentum)", low=0.0, high=1.0, high_open=True)
+        if generator_optimizer is not None and not callable(generator_optimizer):
+            raise TypeError(f"generator_optimizer must be a callable params -> torch.optim.Optimizer or None, got "
+                            f"{type(generator_optimizer).__name__}")
+        self.seed = check_int(seed, "seed", low=0, high=2 ** 63 - 1 - 12345)
+        self.constraint = NoConstraint() if constraint is None else check_handler(constraint)
+        self.generator = self.constraint.wrap_generator(generator)
+        self._params = [p for p in self.generator.parameters() if p.requires_grad]
+        if not self._params:
+            raise ValueError("generator has no trainable parameters")
+        self.device = self._params[0].device
+        self.dtype = self._params[0].dtype
+        self._custom_optimizer = generator_optimizer is not None
+        self.gen_optimizer = self._make_generator_optimizer(generator_optimizer)
+        self._rng = torch.Generator(device="cpu").manual_seed(self.seed)
+        self.iteration = 0
+        self.status = Status(StatusCode.RUNNING, "not started")
+        self.should_stop = False
+        self._elapsed = 0.0
+        self._history: History | None = None
+        self._sampler = None
+
+    @property
+    def history(self) -> History:
+        """The trainer's one :class:`~dualgan.train.History` (row ``k`` is iteration ``k``)."""
+        if self._history is None:
+            self._history = History(meta=self._meta())
+        return self._history
+
+    # ------------------------------------------------------------------ fit
+    @with_small_model_threads  # one torch thread unless chosen otherwise (dualgan/_threads.py)
+    def fit(self, data, iterations: int, *, progress: bool = False, callbacks: Sequence[Callable] = (),
+            checkpoint_path=None, checkpoint_every: int = 0) -> History:
+        """Train until ``self.iteration == iterations`` and return the history.
+
+        ``iterations`` is the total to reach, not a count of further
+        iterations: a trainer restored by :meth:`load_checkpoint` at iteration
+        ``k`` trains ``iterations - k`` more, so rerunning the same script
+        continues to the same total. A call with ``iterations <=
+        self.iteration`` trains nothing and emits a ``UserWarning``.
+
+        How a run ends is :attr:`status` (a :class:`~dualgan.status.Status`,
+        also ``str(status)`` in ``history.meta["status"]``): ``SUCCESS`` when
+        ``iterations`` is reached; ``NON_FINITE`` (``"non-finite samples at
+        iteration k"`` and the like) when a NaN or inf appears: the trainer
+        keeps its last finite state, which the final checkpoint holds;
+        ``NUMERICAL_ERROR`` when a sub-solver fails; ``INTERRUPTED`` when a
+        callback sets ``should_stop`` or Ctrl-C ends the run; ``ERROR`` when an
+        exception ends it. An exception (Ctrl-C included) is re-raised after
+        the checkpoint is written, unless it struck inside an iteration, where
+        the last periodic checkpoint (a consistent state) is kept.
+
+        Parameters
+        ----------
+        data : object, tensor, array or callable
+            An object with ``sample(n, generator=...)`` (e.g.
+            :func:`dualgan.data.ring`; asked for float64 samples when its
+            ``sample`` takes ``dtype``), a tensor or array of samples ``(N, ...)``
+            whose rows are drawn uniformly with replacement, or a callable
+            ``(n, generator) -> tensor``.
+        iterations : int
+            The iteration to train up to (>= 0), counted from the trainer's first iteration.
+        progress : bool, default False
+            Show a tqdm progress bar.
+        callbacks : sequence of callable, default ()
+            Each ``callback(trainer, iteration)`` runs after every recorded row
+            (``iteration`` = rows so far), e.g.
+            :class:`~dualgan.train.tensorboard.TensorBoardCallback`.
+        checkpoint_path : str or os.PathLike, optional
+            Where :meth:`save_checkpoint` writes every ``checkpoint_every``
+            iterations and at the end (also after a failure); its folder is
+            checked before training. Default None: no checkpoints.
+        checkpoint_every : int, default 0
+            Write a checkpoint when ``self.iteration`` is a multiple of this
+            (0: only at the end; > 0 needs ``checkpoint_path``).
+
+        Returns
+        -------
+        History
+            The trainer's history (the same object as :attr:`history`).
+
+        Raises
+        ------
+        ValueError
+            If ``iterations`` or ``checkpoint_every`` is not a non-negative
+            integer, ``checkpoint_every`` is given without ``checkpoint_path``,
+            the checkpoint folder does not exist or is not writable, the
+            constraint handler cannot be checkpointed, or ``data`` is neither
+            a sampler, an array of finite samples nor a callable.
+        TypeError
+            If ``callbacks`` is not a sequence of callables.
+        """
+        iterations = check_int(iterations, "iterations", low=0)
+        checkpoint_every = check_int(checkpoint_every, "checkpoint_every", low=0)
+        callbacks = _check_callbacks(callbacks)
+        if checkpoint_every and checkpoint_path is None:
+            raise ValueError("checkpoint_every needs a checkpoint_path")
+        if checkpoint_path is not None:
+            # checked before training: a missing folder or a handler that cannot be saved must not cost a run
+            checkpoint_path = check_writable_path(checkpoint_path, "checkpoint_path")
+            handler_state_dict(self.constraint)
+        sampler = _make_sampler(data)
+        history = self.history
+        if iterations <= self.iteration:
+            warnings.warn(f"{type(self).__name__} is already at iteration {self.iteration}; iterations="
+                          f"{iterations} is the total to reach, not a number of further iterations, so nothing "
+                          f"was trained (pass iterations > {self.iteration} to continue)", UserWarning, stacklevel=3)
+            return history
+        self._sampler = sampler
+        self.should_stop = False
+        self.status = Status(StatusCode.RUNNING, f"running from iteration {self.iteration}")
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=iterations, initial=self.iteration, desc=self.kind, leave=False)
+        raised, mid_iteration = None, False
+        try:
+            while self.iteration < iterations:
+                t0 = time.perf_counter()
+                mid_iteration = True  # an exception inside an iteration leaves a half-updated trainer
+                row = self._step()
+                mid_iteration = False
+                self._elapsed += time.perf_counter() - t0
+                if row is None:  # _step set a failure status and kept the last finite state
+                    break
+                bad = [k for k in self._must_be_finite if not math.isfinite(row[k])]
+                if bad:
+                    self._undo_step()
+                    self.status = Status(StatusCode.NON_FINITE, f"non-finite {', '.join(bad)} at iteration "
+                                                                f"{self.iteration}")
+                    break
+                row["seconds"] = self._elapsed
+                history.append(iteration=self.iteration, **row)
+                self.iteration += 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(objective=f"{row['objective']:.6g}")
+                for callback in callbacks:
+                    callback(self, self.iteration)
+                if checkpoint_every and self.iteration % checkpoint_every == 0:
+                    self.save_checkpoint(checkpoint_path)
+                if self.should_stop:
+                    self.status = Status(StatusCode.INTERRUPTED, f"stopped by a callback at iteration "
+                                                                 f"{self.iteration}")
+                    break
+            else:
+                self.status = Status(StatusCode.SUCCESS, f"reached iteration {iterations}")
+        except KeyboardInterrupt as exc:
+            self.status = Status(StatusCode.INTERRUPTED, f"interrupted at iteration {self.iteration}")
+            raised = exc
+        except Exception as exc:  # noqa: BLE001 - recorded, the checkpoint written, then re-raised
+            self.status = Status(StatusCode.ERROR, f"{type(exc).__name__} at iteration {self.iteration}: {exc}")
+            raised = exc
+        finally:
+            if bar is not None:
+                bar.close()
+            self._sampler = None
+        history.set_meta("status", str(self.status))
+        if checkpoint_path is not None and not (raised is not None and mid_iteration):
+            # after an exception inside an iteration the last periodic checkpoint (consistent) is kept
+            self.save_checkpoint(checkpoint_path)
+        if raised is not None:
+            raise raised
+        return history
+
+    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
+        """``n`` generated samples without graph, from noise of a separate generator (training is unaffected).
+
+        Parameters
+        ----------
+        n : int
+            Number of samples (>= 1).
+        seed : int, optional
+            Seed of the noise. Default None: ``self.seed + 12345``.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(n, ...)``, the generator's dtype and device.
+
+        Raises
+        ------
+        ValueError
+            If ``n`` is not a positive integer or ``seed`` is negative.
+        """
+        n = check_int(n, "n", low=1)
+        seed = self.seed + 12345 if seed is None else check_int(seed, "seed", low=0)
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        with torch.no_grad():
+            return self.generator(self._noise(n, gen))
+
+    # ------------------------------------------------------------------ checkpoints
+    def _state(self) -> dict:
+        return {
+            "format": _CHECKPOINT_FORMAT,
+            "kind": self.kind,
+            "settings": self._meta(),
+            "iteration": self.iteration,
+            "elapsed": self._elapsed,
+            "generator": {k: v.detach().clone() for k, v in self.generator.state_dict().items()},
+            "gen_optimizer": None if self.gen_optimizer is None else copy.deepcopy(self.gen_optimizer.state_dict()),
+            "rng": self._rng.get_state(),
+            "history": self.history.to_dict(),
+            "extra": self._extra_state(),
+            "constraint": handler_state_dict(self.constraint),
+            "status": [self.status.code.value, self.status.message],
+        }
+
+    def save_checkpoint(self, path) -> Path:
+        """Write everything needed to continue bit for bit, atomically (temporary file, then rename).
+
+        The file holds the generator's parameters and buffers, its optimiser's
+        state, the random generator of the data and noise draws, the history,
+        the constraint handler's state, the status and the trainer's own state
+        (its discriminator, optimisers, dual variables, ...). A kill while
+        saving leaves the previous checkpoint intact.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write; its folder must exist and be writable.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+
+        Raises
+        ------
+        ValueError
+            If the folder does not exist or is not writable, or the constraint
+            handler has no ``state_dict``.
+        """
+        path = check_writable_path(path, "path")
+        payload = self._state()
+        atomic_write_with(path, lambda tmp: torch.save(payload, tmp))
+        return path
+
+    def load_checkpoint(self, path) -> "Trainer":
+        """Restore a checkpoint written by a trainer of the same class and settings; returns ``self``.
+
+        Everything is validated before the trainer changes (format, keys,
+        kind, settings, generator architecture, optimiser, shapes, iteration
+        against the history length, the handler's and the trainer's own
+        state); if restoring still fails half-way, the previous state is put back.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A file written by :meth:`save_checkpoint`.
+
+        Returns
+        -------
+        Trainer
+            ``self``, restored; :meth:`fit` continues from its iteration.
+
+        Raises
+        ------
+        CheckpointError
+            (a ``ValueError``) naming the file, what is wrong and what to do.
+        """
+        payload = read_checkpoint(path, self.device)
+        where = str(path)
+        try:
+            self._validate_checkpoint(payload)
+        except CheckpointError as exc:
+            raise CheckpointError(f"checkpoint {where!r}: {exc}") from exc
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError, RuntimeError) as exc:
+            raise CheckpointError(f"checkpoint {where!r} is not usable by this {type(self).__name__}: {exc}") from exc
+        backup = self._state()
+        try:
+            self._apply_state(payload)
+        except Exception as exc:
+            self._apply_state(backup)
+            raise CheckpointError(f"checkpoint {where!r} could not be restored ({type(exc).__name__}: {exc}); the "
+                                  f"trainer is unchanged") from exc
+        return self
+
+    def _validate_checkpoint(self, payload) -> None:
+        if not isinstance(payload, dict) or payload.get("format") != _CHECKPOINT_FORMAT:
+            got = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+            raise CheckpointError(f"not a {_CHECKPOINT_FORMAT} checkpoint (format {got!r}); it was written by "
+                                  f"another program or another version of dualgan")
+        missing = [k for k in _CHECKPOINT_KEYS if k not in payload]
+        if missing:
+            raise CheckpointError(f"the checkpoint is missing {missing}; it is incomplete: use an earlier copy")
+        if payload["kind"] != self.kind:
+            raise CheckpointError(f"it is a checkpoint of a {payload['kind']!r} trainer, not of a "
+                                  f"{type(self).__name__} ({self.kind!r})")
+        settings = payload["settings"]
+        if not isinstance(settings, dict):
+            raise CheckpointError(f"its settings are {type(settings).__name__}, not a dict")
+        for key, value in self._meta().items():
+            if settings.get(key) != value:
+                raise CheckpointError(f"it was written with {key}={settings.get(key)!r} but this trainer has "
+                                      f"{key}={value!r}; construct the trainer with the checkpoint's settings")
+        history = History.from_dict(payload["history"])
+        _check_module_state("generator", self.generator, payload["generator"])
+        iteration = payload["iteration"]
+        if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 0:
+            raise CheckpointError(f"its iteration {iteration!r} is not a non-negative integer")
+        if len(history) != iteration:
+            raise CheckpointError(f"it claims iteration {iteration} but holds {len(history)} history rows; the "
+                                  f"file is inconsistent: use an earlier copy")
+        elapsed = payload["elapsed"]
+        if not isinstance(elapsed, float) or not elapsed >= 0:
+            raise CheckpointError(f"its elapsed time {elapsed!r} is not a number >= 0")
+        rng = payload["rng"]
+        if not isinstance(rng, torch.Tensor) or rng.dtype != torch.uint8 or rng.shape != self._rng.get_state().shape:
+            raise CheckpointError("its random generator state is not a CPU torch.Generator state")
+        _check_optimizer_state("generator optimiser", self.gen_optimizer, payload["gen_optimizer"])
+        status = payload["status"]
+        if not isinstance(status, list) or len(status) != 2:
+            raise CheckpointError(f"its status {status!r} is not [code, message]")
+        StatusCode(status[0])
+        extra = payload["extra"]
+        if not isinstance(extra, dict):
+            raise CheckpointError(f"its trainer-specific state is {type(extra).__name__}, not a dict")
+        self._validate_extra_state(extra)
+        trial = copy.deepcopy(self.constraint)  # a bad handler state fails before the trainer changes
+        try:
+            handler_load_state_dict(trial, payload["constraint"])
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise CheckpointError(f"its constraint handler state does not fit this "
+                                  f"{type(self.constraint).__name__}: {exc}") from exc
+
+    def _apply_state(self, payload: dict) -> None:
+        self.generator.load_state_dict(payload["generator"])
+        if self.gen_optimizer is not None:
+            self.gen_optimizer.load_state_dict(payload["gen_optimizer"])
+        self._rng.set_state(payload["rng"])
+        self.iteration = int(payload["iteration"])
+        self._elapsed = float(payload["elapsed"])
+        self._history = History.from_dict(payload["history"])
+        self._load_extra_state(payload["extra"])
+        handler_load_state_dict(self.constraint, payload["constraint"])
+        code, message = payload["status"]
+        self.status = Status(StatusCode(code), message)
+        if self.status.code is StatusCode.RUNNING:
+            self.status = Status(StatusCode.RUNNING, f"resumed at iteration {self.iteration}")
+
+    # ------------------------------------------------------------------ hooks of subclasses
+    def _step(self) -> dict | None:  # pragma: no cover - abstract
+        """One iteration: update the models and return the history row (without ``iteration`` and ``seconds``).
+
+        Return None after setting :attr:`status` (``NON_FINITE``,
+        ``NUMERICAL_ERROR``) when the iteration cannot be completed; the models
+        must then hold their last finite state.
+        """
+        raise NotImplementedError
+
+    def _undo_step(self) -> None:
+        """Put back the state before the last :meth:`_step` when its row is not finite (default: nothing)."""
+
+    def _meta(self) -> dict:
+        """The settings a checkpoint must match (JSON scalars); subclasses add theirs."""
+        return {"trainer": type(self).__name__, "kind": self.kind, "latent_dim": self.latent_dim,
+                "batch_size": self.batch_size, "noise": self.noise,
+                "generator_lr": None if self._custom_optimizer else self.generator_lr,
+                "beta1": None if self._custom_optimizer else self.beta1,
+                "generator_optimizer": type(self.gen_optimizer).__name__ if self.gen_optimizer is not None else None,
+                "seed": self.seed, "constraint": type(self.constraint).__name__}
+
+    def _extra_state(self) -> dict:
+        """The subclass's own state for a checkpoint (tensors, numbers, strings and containers only)."""
+        return {}
+
+    def _validate_extra_state(self, extra: dict) -> None:
+        """Raise :class:`CheckpointError` if ``extra`` cannot be loaded by :meth:`_load_extra_state`."""
+
+    def _load_extra_state(self, extra: dict) -> None:
+        """Restore :meth:`_extra_state`'s output (already validated)."""
+
+    def _make_generator_optimizer(self, factory):
+        """The generator's torch optimiser: ``factory(params)`` or Adam(generator_lr, (beta1, 0.999))."""
+        if factory is None:
+            return torch.optim.Adam(self._params, lr=self.generator_lr, betas=(self.beta1, 0.999))
+        opt = factory(self._params)
+        if not isinstance(opt, torch.optim.Optimizer):
+            raise TypeError(f"generator_optimizer must return a torch.optim.Optimizer, got {type(opt).__name__}")
+        return opt
+
+    # ------------------------------------------------------------------ helpers of subclasses
+    def _noise(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        """``n`` noise vectors ``(n, latent_dim)`` drawn in float64 from ``gen``, in the generator's dtype."""
+        if self.noise == "normal":
+            z = torch.randn(n, self.latent_dim, generator=gen, dtype=torch.float64)
+        else:
+            z = 2 * torch.rand(n, self.latent_dim, generator=gen, dtype=torch.float64) - 1
+        return z.to(dtype=self.dtype, device=self.device)
+
+    def _real(self, n: int, gen: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` real samples from the data of the current :meth:`fit`, in the generator's dtype and device."""
+        real = self._sampler(n, self._rng if gen is None else gen)
+        return torch.as_tensor(real).to(dtype=self.dtype, device=self.device)
+
+    def _draw(self, n: int) -> _Batch:
+        """A batch of ``n`` real samples and ``n`` noise vectors, both from the trainer's random generator."""
+        real = self._real(n)
+        return _Batch(real, self._noise(n, self._rng))
+
+    def _constraint_columns(self, samples: torch.Tensor) -> dict:
+        """The constraint columns of a history row (none without a constraint handler)."""
+        if isinstance(self.constraint, NoConstraint):
+            return {}
+        state = self.constraint.state(samples.detach())
+        row = {"constraint_mean_violation": state.mean_violation, "constraint_max_violation": state.max_violation,
+               "constraint_penalty_weight": state.penalty_weight}
+        for k, mu in enumerate(state.multipliers[:8]):
+            row[f"constraint_multiplier_{k}"] = mu
+        return row
+
+    def _generator_grads(self, loss: torch.Tensor) -> None:
+        """Set ``p.grad`` of the generator's parameters to d loss / d p, and nothing else.
+
+        ``torch.autograd.grad`` instead of ``backward()``: a trainable feature
+        map or discriminator the loss depends on keeps its ``.grad`` untouched.
+        """
+        grads = torch.autograd.grad(loss, self._params, allow_unused=True)
+        for p, g in zip(self._params, grads):
+            p.grad = torch.zeros_like(p) if g is None else g
+
+    def _grad_norm(self) -> float:
+        return math.sqrt(sum(float((p.grad.double() ** 2).sum()) for p in self._params if p.grad is not None))
+
+    def _non_finite(self, what: str) -> None:
+        self.status = Status(StatusCode.NON_FINITE, f"non-finite {what} at iteration {self.iteration}")
+
+
+# ---------------------------------------------------------------------- sampling
+def _make_sampler(data) -> Callable[[int, torch.Generator], torch.Tensor]:
+    if hasattr(data, "sample") and callable(data.sample):
+        try:
+            takes_dtype = "dtype" in inspect.signature(data.sample).parameters
+        except (TypeError, ValueError):
+            takes_dtype = False
+        if takes_dtype:
+            return lambda n, gen: data.sample(n, generator=gen, dtype=torch.float64)
+        return lambda n, gen: data.sample(n, generator=gen)
+    if isinstance(data, torch.Tensor) or hasattr(data, "__array__"):
+        table = data if isinstance(data, torch.Tensor) else torch.as_tensor(data)
+        if table.ndim < 2 or table.shape[0] < 1:
+            raise ValueError(f"data given as an array must have shape (N, ...) with N >= 1, got {tuple(table.shape)}")
+        if not bool(torch.isfinite(table).all()):
+            raise ValueError("data contains NaN or inf; clean the data set first")
+        table = table.detach()
+        return lambda n, gen: table[torch.randint(table.shape[0], (n,), generator=gen).to(table.device)]
+    if callable(data):
+        return lambda n, gen: data(n, gen)
+    raise ValueError(f"data must have a sample(n, generator=...) method (e.g. dualgan.data.ring(5)), be an array "
+                     f"of samples or a callable (n, generator) -> tensor; got {type(data).__name__}")
+
+
+def _check_callbacks(callbacks) -> list:
+    if callable(callbacks) or isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Sequence):
+        raise TypeError(f"callbacks must be a sequence of callables (trainer, iteration), got "
+                        f"{type(callbacks).__name__}; pass one callback as callbacks=[cb]")
+    for cb in callbacks:
+        if not callable(cb):
+            raise TypeError(f"every entry of callbacks must be a callable (trainer, iteration), got "
+                            f"{type(cb).__name__}")
+    return list(callbacks)
+
+
+# ---------------------------------------------------------------------- checkpoints
+def _check_module_state(name: str, module: nn.Module, saved) -> None:
+    own = module.state_dict()
+    if not isinstance(saved, dict) or set(saved) != set(own):
+        got = sorted(saved)[:6] if isinstance(saved, dict) else type(saved).__name__
+        raise CheckpointError(f"its {name} has other parameters ({got}...) than this one ({sorted(own)[:6]}...); "
+                              f"construct the trainer with the checkpoint's {name} architecture")
+    for k, v in own.items():
+        s = saved[k]
+        if not isinstance(s, torch.Tensor) or s.shape != v.shape or s.dtype != v.dtype:
+            raise CheckpointError(f"{name} parameter {k!r} is {getattr(s, 'shape', s)} ({getattr(s, 'dtype', '')}) "
+                                  f"in the checkpoint but {tuple(v.shape)} ({v.dtype}) here; construct the trainer "
+                                  f"with the checkpoint's {name} architecture")
+
+
+def _check_optimizer_state(name: str, optimizer, saved) -> None:
+    if optimizer is None:
+        if saved is not None:
+            raise CheckpointError(f"it holds a {name} state but this trainer has none")
+        return
+    groups = saved.get("param_groups") if isinstance(saved, dict) else None
+    own_groups = optimizer.state_dict()["param_groups"]
+    if (not isinstance(groups, list) or len(groups) != len(own_groups)
+            or any(len(g.get("params", ())) != len(o["params"]) for g, o in zip(groups, own_groups))):
+        raise CheckpointError(f"its {name} state does not match this trainer's {type(optimizer).__name__} over "
+                              f"{sum(len(o['params']) for o in own_groups)} tensors")
+
+
+def read_checkpoint(path, device=None):
+    """Read a checkpoint file with ``torch.load(weights_only=True)``, every failure a :class:`CheckpointError`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    device : torch.device or str, optional
+        Where tensors are mapped. Default None: where they were saved.
+
+    Returns
+    -------
+    object
+        The saved payload (tensors, numbers, strings and containers only).
+
+    Raises
+    ------
+    CheckpointError
+        If the file does not exist, is empty, truncated or corrupt, or holds
+        objects other than tensors and plain data (refused: loading them could run code).
+    """
+    import pickle
+    import zipfile
+
+    where = str(path)
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint {where!r} does not exist (or is not a file); check the path")
+    if p.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {where!r} is empty (0 bytes), e.g. from a process killed while writing "
+                              f"it with an older version; use an earlier copy or train from the start")
+    try:
+        # weights_only=True: tensors, numbers, strings and containers only; never arbitrary objects
+        return torch.load(p, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(f"checkpoint {where!r} holds objects other than tensors and plain data, or is not a "
+                              f"checkpoint at all; it is refused (loading it could run arbitrary code): use a "
+                              f"checkpoint written by save_checkpoint") from exc
+    except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile, KeyError, IndexError,
+            AttributeError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint {where!r} cannot be read ({type(exc).__name__}: {exc}); it is "
+                              f"truncated or corrupt: use an earlier copy or train from the start") from exc
