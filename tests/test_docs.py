@@ -145,3 +145,60 @@ def test_theory_page_numbers_its_equations():
                 if number not in defined:
                     missing.append(f"{path.relative_to(ROOT)}: ({number})")
     assert not missing, "cited equations that docs/theory.md does not define:\n" + "\n".join(missing)
+
+
+# Formulas are typeset ($...$, $$...$$ for the vendored MathJax), not written as ASCII or Unicode art in code.
+# A formula token: a norm bar pair, a caret power or transpose (x^2, A^T, e^{...}), sqrt( exp( sum_ argmin,
+# an arrow <-, or a Unicode math sign. Python's own operators (**, x ^ y with spaces) are not tokens.
+_MATH_TOKEN = re.compile(r"\|\||\w\^[\w{(]|\bsqrt\(|\bexp\(|\bsum_\w|\bargmin|<-|[‖∑Σ∏≤≥ᵀ⁻²³½∘←∇]")
+_CODE_LANGS = {"python", "bash", "sh", "console", "toml", "json", "yaml", "ini"}
+_ANY_FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```[ \t]*$", re.S | re.M)
+_INLINE_CODE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
+
+
+def _ascii_math(text: str) -> list[tuple[int, str]]:
+    """(line, snippet) of every formula written as code: in a fenced block that is not a program or a
+    configuration (no language, ``text``, ``math``, ...), in an indented code block, or in an inline code span.
+    Blocks of a programming or configuration language and ``$...$`` math are left alone."""
+    found = []
+    blanked = text
+    for m in _ANY_FENCE.finditer(text):
+        lang = m.group(1).strip().split()[0].lower() if m.group(1).strip() else ""
+        if lang not in _CODE_LANGS and _MATH_TOKEN.search(m.group(2)):
+            found.append((text.count("\n", 0, m.start()) + 1, m.group(2).strip().splitlines()[0][:80]))
+        blanked = blanked[:m.start()] + "\n" * m.group(0).count("\n") + blanked[m.end():]
+    lines = blanked.split("\n")
+    in_indented, previous_text = False, ""
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        if line.startswith("    ") and (in_indented or not lines[i - 2].strip()) and not previous_text.lstrip().startswith(
+                ("* ", "- ", "1.", "|")) and not previous_text.startswith(" "):
+            in_indented = True
+            if _MATH_TOKEN.search(line):
+                found.append((i, line.strip()[:80]))
+            continue
+        in_indented, previous_text = False, line
+        for code in _INLINE_CODE.findall(re.sub(r"\$[^$\n]*\$", "", line)):
+            if _MATH_TOKEN.search(code):
+                found.append((i, f"`{code}`"))
+    return found
+
+
+def test_ascii_math_detector():
+    """The check below finds formulas written as code and nothing else (it must be able to fail)."""
+    assert _ascii_math("```\nphi_j(x) = exp(-||x - c_j||^2 / (2 sigma^2))\n```\n")
+    assert _ascii_math("text\n\n    min_w 1/2 ||w||^2 + C sum_i l(y_i w^T x_i)\n\nmore\n")
+    assert _ascii_math("the bound `sqrt(2 gap / C) >= ||w - w*||` holds\n")
+    assert _ascii_math("the form `∏_k r_k²`\n")
+    assert not _ascii_math("```python\ny = x ** 2 ^ mask\nprint(a or b)\n```\n")
+    assert not _ascii_math("```bash\nls || true\n```\n")
+    assert not _ascii_math("typeset $\\|w\\|^2 \\le C$ and `max_radius = 10`, `RBF(anchors, sigma=0.2)`\n")
+    assert not _ascii_math("* a list item\n\n    continued with `code`\n")
+
+
+def test_formulas_are_typeset_not_written_as_code():
+    offenders = [f"{page.relative_to(ROOT)}:{line}: {snippet}"
+                 for page in PAGES for line, snippet in _ascii_math(page.read_text())]
+    assert not offenders, ("formulas written as code; typeset them as $...$ or $$...$$ (see docs/theory.md):\n"
+                           + "\n".join(offenders))
