@@ -84,6 +84,10 @@ def test_site_builds_strict(tmp_path):
         text = html.read_text()
         assert ".. math::" not in text and ":math:`" not in text, html
     assert 'class="arithmatex"' in api
+    # Markdown references [text][dualgan.x.Y] of the pages became links to the object's anchor
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert re.search(r'href="api/constraints/#dualgan\.constraints\.Projection"', index), \
+        "the home page's reference to dualgan.constraints.Projection is not a link"
 
 
 def test_api_reference_converts_rest_math():

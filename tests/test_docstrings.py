@@ -16,7 +16,13 @@ those classes:
   ``:attr:``, ``:mod:``, ...), which the docs build turns into links
   (docs/_hooks/rst_math.py), and Markdown ``[text][dualgan.x.Y]`` references.
   Targets in other packages (torch, numpy, scipy, ...) are not linked and not
-  checked.
+  checked;
+* every Markdown reference ``[text][dualgan.x.Y]`` (or ``[dualgan.x.Y][]``) of
+  the pages under docs/ names an object the API reference renders, under the
+  path it renders it (``dualgan.constraints.Projection``, not the defining
+  module's ``dualgan.constraints.projection.Projection``), so that the site
+  turns it into a link (``mkdocs build --strict`` fails on a reference it
+  cannot resolve; tests/test_docs.py checks a rendered link).
 """
 from __future__ import annotations
 
@@ -204,3 +210,34 @@ def test_every_cross_reference_resolves(package):
     assert len(refs) > 50, f"expected the docstrings' cross-references, found {len(refs)}"
     unresolved = [f"{path}: {written}" for path, written, resolved in refs if resolved is None]
     assert not unresolved, f"{len(unresolved)} cross-references do not resolve:\n" + "\n".join(unresolved)
+
+
+_MD_REF = re.compile(r"\]\[(dualgan(?:\.\w+)+)\]|\[`?(dualgan(?:\.\w+)+)`?\]\[\]")
+PAGES = sorted((ROOT / "docs").rglob("*.md"))
+
+
+def _page_references():
+    """(page:line, target) of every Markdown cross-reference to the package in the documentation pages."""
+    out = []
+    for page in PAGES:
+        text = page.read_text()
+        for m in _MD_REF.finditer(text):
+            line = text.count("\n", 0, m.start()) + 1
+            out.append((f"{page.relative_to(ROOT)}:{line}", m.group(1) or m.group(2)))
+    return out
+
+
+def test_markdown_page_references_name_rendered_objects(package):
+    refs = _page_references()
+    assert len(refs) >= 5, f"expected the pages' links into the API reference, found {refs}"
+    shown = HOOK.public_paths(package)
+    rendered = set(shown.values())
+    problems = []
+    for where, target in refs:
+        if target in rendered:
+            continue
+        found = HOOK.resolve(package, target)
+        hint = (f"; the reference renders it as {shown[found]}" if found in shown else
+                "; it is not shown in the API reference" if found else "; no such object")
+        problems.append(f"{where}: [{target}]{hint}")
+    assert not problems, f"{len(problems)} page references would not become links:\n" + "\n".join(problems)
