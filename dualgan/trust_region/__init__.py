@@ -6,20 +6,22 @@ r"""Trust-region discriminator steps for non-linear discriminators (eqs. (2.1)-(
 * :func:`score_linearization`: scores, tangent Gram matrix and :math:`Jw`,
   factorised for ``nn.Linear`` / ``nn.Conv2d`` layers (one backward pass) and from
   ``torch.func`` in chunks for the other parameters (no full N x P Jacobian);
-* :func:`solve_score_dual`: the score-linearisation dual (Newton + secular
-  equation by default; Ipopt via cyipopt or casadi as options);
+* :class:`ScoreSubproblem` and :func:`solve_score_dual`: the validated
+  score-linearisation sub-problem and its dual, solved by a solver of
+  :data:`SUBPROBLEM_SOLVERS` (Newton + secular equation by default; Ipopt via
+  cyipopt or casadi); the linearisations are the entries of :data:`LINEARIZATIONS`;
 * radius policies :class:`StandardRadius`, :class:`SymmetricRadius`, :class:`FixedRadius`;
 * :class:`TrustRegionGAN`: generator steps alternating with trust-region
   discriminator steps, recorded in a :class:`dualgan.train.History`.
 """
-from .linearization import LINEARIZATION_METHODS, ScoreFunction, ScoreLinearization, score_linearization, score_vjp
-from .radius import FixedRadius, RadiusDecision, RadiusPolicy, StandardRadius, SymmetricRadius, get_policy
-from .subproblem import SUBPROBLEM_METHODS, ScoreDualResult, solve_score_dual
+from .linearization import LINEARIZATIONS, ScoreFunction, ScoreLinearization, score_linearization, score_vjp
+from .radius import POLICIES, FixedRadius, RadiusDecision, RadiusPolicy, StandardRadius, SymmetricRadius, get_policy
+from .subproblem import SUBPROBLEM_SOLVERS, ScoreDualResult, ScoreSubproblem, solve_score_dual
 from .step import MODELS, TrustRegionDiscriminator, TrustRegionStep, discriminator_cost
-from .trainer import TRAINER_MODELS, TrustRegionGAN, TrustRegionResult
+from .trainer import TRAINER_MODELS, TrustRegionGAN
 
-__all__ = ["ScoreFunction", "ScoreLinearization", "score_linearization", "score_vjp", "LINEARIZATION_METHODS",
+__all__ = ["ScoreFunction", "ScoreLinearization", "score_linearization", "score_vjp", "LINEARIZATIONS",
            "RadiusDecision", "RadiusPolicy", "StandardRadius", "SymmetricRadius", "FixedRadius", "get_policy",
-           "ScoreDualResult", "solve_score_dual", "SUBPROBLEM_METHODS",
+           "ScoreSubproblem", "ScoreDualResult", "solve_score_dual", "SUBPROBLEM_SOLVERS",
            "TrustRegionDiscriminator", "TrustRegionStep", "discriminator_cost", "MODELS",
-           "TrustRegionGAN", "TrustRegionResult", "TRAINER_MODELS"]
+           "TrustRegionGAN", "TRAINER_MODELS", "POLICIES"]

@@ -57,12 +57,15 @@ from torch import nn
 from torch.func import functional_call, grad, jvp, vjp, vmap
 
 from .._checks import check_int
+from ..registry import Registry
 from .factorised import factorised_pass
 
-__all__ = ["ScoreLinearization", "ScoreFunction", "score_linearization", "score_vjp", "LINEARIZATION_METHODS",
+__all__ = ["ScoreLinearization", "ScoreFunction", "score_linearization", "score_vjp", "LINEARIZATIONS",
            "check_sample_independent"]
 
-LINEARIZATION_METHODS = ("auto", "torch.func")
+#: the ways of computing the quantities of eq. (2.5), by name: ``fn(fn: ScoreFunction, inputs, chunk_size,
+#: memory_mb) -> ScoreLinearization`` (inputs, chunk size and memory budget already checked)
+LINEARIZATIONS = Registry("score linearization method")
 
 
 @dataclass(frozen=True)
@@ -262,7 +265,7 @@ def score_linearization(module: nn.Module | ScoreFunction, inputs: torch.Tensor,
     inputs : torch.Tensor
         Shape ``(N, ...)``: the batch, real and generated samples stacked.
     method : str, default "auto"
-        ``"auto"``: the factorised Gram blocks of
+        A name of :data:`LINEARIZATIONS`. ``"auto"``: the factorised Gram blocks of
         :mod:`dualgan.trust_region.factorised` for the ``nn.Linear`` / ``nn.Conv2d``
         layers that qualify (one forward and one backward pass, no per-sample
         gradients for ``nn.Linear``), the ``torch.func`` path for every other
@@ -282,7 +285,7 @@ def score_linearization(module: nn.Module | ScoreFunction, inputs: torch.Tensor,
     Raises
     ------
     ValueError
-        If ``method`` is unknown, ``inputs`` is empty, ``memory_mb`` or
+        If ``method`` is not a name of :data:`LINEARIZATIONS`, ``inputs`` is empty, ``memory_mb`` or
         ``chunk_size`` is out of range, or the discriminator is not
         sample-independent (:func:`check_sample_independent`).
 
@@ -293,21 +296,44 @@ def score_linearization(module: nn.Module | ScoreFunction, inputs: torch.Tensor,
     """
     fn = module if isinstance(module, ScoreFunction) else ScoreFunction(module)
     check_sample_independent(fn.module)  # before any forward pass (the module may have changed mode since)
-    if method not in LINEARIZATION_METHODS:
-        raise ValueError(f"unknown method {method!r}; choose 'auto' (factorised layers + torch.func for the rest) "
-                         f"or 'torch.func' (per-sample gradients for every parameter)")
+    compute = LINEARIZATIONS.get(method)
     if not isinstance(inputs, torch.Tensor) or inputs.ndim < 1 or inputs.shape[0] == 0:
         raise ValueError("inputs must be a non-empty tensor with the batch along dimension 0")
     if not math.isfinite(float(memory_mb)) or memory_mb <= 0:
         raise ValueError(f"memory_mb must be a positive number of MiB, got {memory_mb!r}")
     chunk_size = check_int(chunk_size, "chunk_size (Jacobian rows held at once)", low=1, allow_none=True)
+    return compute(fn, inputs, chunk_size, memory_mb)
+
+
+@LINEARIZATIONS.register("auto")
+def factorised_then_torch_func(fn: ScoreFunction, inputs: torch.Tensor, chunk_size: int | None,
+                               memory_mb: float) -> ScoreLinearization:
+    """Factorised Gram blocks for the qualifying ``nn.Linear`` / ``nn.Conv2d`` layers, ``torch.func`` for the rest.
+
+    Eq. (2.5) of the theory page. See :func:`score_linearization` for the parameters
+    (already checked there) and :mod:`dualgan.trust_region.factorised` for the blocks.
+
+    Parameters
+    ----------
+    fn : ScoreFunction
+        The discriminator as a function of its trainable parameters.
+    inputs : torch.Tensor
+        Shape ``(N, ...)``: the batch.
+    chunk_size : int or None
+        ``torch.func`` Jacobian rows held at once (None: as many as fit in ``memory_mb``).
+    memory_mb : float
+        Memory budget, in MiB.
+
+    Returns
+    -------
+    ScoreLinearization
+        ``method`` is ``"factorised"``, ``"factorised+jacobian"``, ``"factorised+jvp"``, or
+        ``"jacobian"`` / ``"jvp"`` when no layer qualifies.
+    """
     N = int(inputs.shape[0])
-    part = None
-    if method == "auto":
-        part = factorised_pass(fn.module, fn.names, inputs, memory_mb)
+    part = factorised_pass(fn.module, fn.names, inputs, memory_mb)
     if part is None:
-        scores, gram, jw, chunk, kind = _torch_func_gram(fn, inputs, chunk_size, memory_mb)
-        return ScoreLinearization(scores, gram, jw, fn.n_params, chunk, kind, 0)
+        return torch_func_linearization(fn, inputs, chunk_size, memory_mb)
     rest = [n for n in fn.names if n not in set(part.covered)]
     if not rest:
         return ScoreLinearization(part.scores, part.gram, part.jw, fn.n_params, N, "factorised", part.n_covered,
@@ -315,6 +341,33 @@ def score_linearization(module: nn.Module | ScoreFunction, inputs: torch.Tensor,
     _, gram, jw, chunk, kind = _torch_func_gram(ScoreFunction(fn.module, rest), inputs, chunk_size, memory_mb)
     return ScoreLinearization(part.scores, part.gram + gram, part.jw + jw, fn.n_params, chunk, f"factorised+{kind}",
                               part.n_covered, part.pullback)
+
+
+@LINEARIZATIONS.register("torch.func")
+def torch_func_linearization(fn: ScoreFunction, inputs: torch.Tensor, chunk_size: int | None,
+                             memory_mb: float) -> ScoreLinearization:
+    """Per-sample gradients (``vmap`` of ``grad``) for every trainable parameter, in chunks.
+
+    Eq. (2.5) of the theory page; :math:`G = JJ^\top` when all rows fit in
+    ``memory_mb`` (``method="jacobian"``), else forward-mode columns (``method="jvp"``).
+
+    Parameters
+    ----------
+    fn : ScoreFunction
+        The discriminator as a function of its trainable parameters.
+    inputs : torch.Tensor
+        Shape ``(N, ...)``: the batch.
+    chunk_size : int or None
+        Jacobian rows held at once (None: as many as fit in ``memory_mb``).
+    memory_mb : float
+        Memory budget, in MiB.
+
+    Returns
+    -------
+    ScoreLinearization
+    """
+    scores, gram, jw, chunk, kind = _torch_func_gram(fn, inputs, chunk_size, memory_mb)
+    return ScoreLinearization(scores, gram, jw, fn.n_params, chunk, kind, 0)
 
 
 def _torch_func_gram(fn: ScoreFunction, inputs: torch.Tensor, chunk_size: int | None, memory_mb: float):

@@ -44,9 +44,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._checks import check_finite_tensor, check_positive
-from .linearization import LINEARIZATION_METHODS, ScoreFunction, score_linearization
+from ..status import Status, StatusCode
+from .linearization import LINEARIZATIONS, ScoreFunction, score_linearization
 from .radius import RadiusPolicy, get_policy
-from .subproblem import SUBPROBLEM_METHODS, ScoreDualResult, solve_score_dual
+from .subproblem import SUBPROBLEM_SOLVERS, ScoreDualResult, ScoreSubproblem, solve_score_dual
 
 __all__ = ["TrustRegionStep", "TrustRegionDiscriminator", "MODELS", "discriminator_cost"]
 
@@ -59,8 +60,8 @@ class TrustRegionStep:
 
     ``step`` is the flat parameter step :math:`\delta` (length P, detached);
     ``predicted_decrease = m(0) - m(delta) >= 0``; ``actual_decrease =
-    f(w) - f(w + delta)``; ``rho`` their ratio (NaN only when the model
-    predicts no decrease, ``status == "stationary"``); ``cost_after`` is the cost
+    f(w) - f(w + delta)``; ``rho`` their ratio (NaN when the model predicts no
+    decrease, status ``STALLED``, or when no step was solved); ``cost_after`` is the cost
     at the parameters the module holds after the call. ``inner`` is the dual
     solution for score linearisation (None for cost linearisation);
     ``linearization`` is how its Gram matrix was computed (the
@@ -92,8 +93,13 @@ class TrustRegionStep:
         ``"score"`` or ``"cost"``.
     attempts : int
         Number of solves (a rejected step is re-solved at the shrunk radius).
-    status : str
-        ``"accepted"``, ``"rejected"``, ``"stationary"`` or the inner solver's failure.
+    status : Status
+        ``SUCCESS``: a step was accepted; ``MAX_ITER``: every one of the ``max_attempts``
+        steps was rejected (the radius shrank); ``STALLED``: a zero gradient or a model
+        that predicts no decrease (no step); ``NON_FINITE``: a NaN or inf in the cost,
+        gradient or linearisation at the current parameters (no step, the costs stay NaN);
+        the inner solver's breakdown status (``NUMERICAL_ERROR``, ``NON_FINITE``, ...)
+        when no usable step came out.
     reason : str
         The radius policy's explanation.
     seconds : float
@@ -116,7 +122,7 @@ class TrustRegionStep:
     cost_after: float
     model: str
     attempts: int
-    status: str
+    status: Status
     reason: str
     seconds: float
     inner: ScoreDualResult | None = None
@@ -170,7 +176,8 @@ class TrustRegionDiscriminator:
         A :class:`~dualgan.trust_region.RadiusPolicy` or its name
         (``"standard"``, ``"symmetric"``, ``"fixed"``). Default None: ``"standard"``.
     inner : str, default "newton"
-        Inner solver of the score dual: ``"newton"``, ``"ipopt"`` or ``"casadi"``.
+        Inner solver of the score dual, a name of
+        :data:`~dualgan.trust_region.SUBPROBLEM_SOLVERS`: ``"newton"``, ``"ipopt"`` or ``"casadi"``.
     inner_tol : float, optional
         Its tolerance (> 0). Default None: see :func:`solve_score_dual`.
     max_attempts : int, default 4
@@ -181,7 +188,8 @@ class TrustRegionDiscriminator:
     memory_mb : float, default 512.0
         Memory budget of the linearisation, in MiB.
     linearization : str, default "auto"
-        How the Gram matrix is computed: ``"auto"`` (factorised
+        How the Gram matrix is computed, a name of
+        :data:`~dualgan.trust_region.LINEARIZATIONS`: ``"auto"`` (factorised
         ``nn.Linear`` / ``nn.Conv2d`` layers, ``torch.func`` for the rest) or ``"torch.func"``
         (see :func:`score_linearization`).
 
@@ -205,10 +213,10 @@ class TrustRegionDiscriminator:
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; choose 'score' (score linearisation) or 'cost' "
                              f"(cost linearisation)")
-        if inner not in SUBPROBLEM_METHODS:
-            raise ValueError(f"unknown inner solver {inner!r}; choose one of {list(SUBPROBLEM_METHODS)}")
-        if linearization not in LINEARIZATION_METHODS:
-            raise ValueError(f"unknown linearization {linearization!r}; choose one of {list(LINEARIZATION_METHODS)}")
+        if inner not in SUBPROBLEM_SOLVERS:
+            raise ValueError(f"unknown inner solver {inner!r}; choose one of {SUBPROBLEM_SOLVERS.names()}")
+        if linearization not in LINEARIZATIONS:
+            raise ValueError(f"unknown linearization {linearization!r}; choose one of {LINEARIZATIONS.names()}")
         if not isinstance(max_attempts, int) or max_attempts < 1:
             raise ValueError(f"max_attempts must be a positive integer, got {max_attempts!r}")
         self.fn = ScoreFunction(discriminator)
@@ -359,9 +367,16 @@ class TrustRegionDiscriminator:
         f0 = float(f0_t.detach())
         gnorm = float(torch.linalg.vector_norm(g.to(torch.float64)))
         radius_before = self.radius
+        if not (math.isfinite(f0) and math.isfinite(gnorm)):
+            return self._finish(dict(predicted_decrease=math.nan, actual_decrease=math.nan, rho=math.nan, attempts=0,
+                                     status=Status(StatusCode.NON_FINITE, f"non-finite cost ({f0!r}) or gradient norm "
+                                                                          f"({gnorm!r}) at the current parameters"),
+                                     reason="non-finite cost or gradient: no step"),
+                                torch.zeros_like(g), 0.0, False, radius_before, radius_before, f0, f0, t0)
         if not gnorm > 0:
             return self._finish(dict(predicted_decrease=0.0, actual_decrease=0.0, rho=math.nan, attempts=0,
-                                     status="stationary", reason="zero gradient: no step"),
+                                     status=Status(StatusCode.STALLED, "zero gradient: no step"),
+                                     reason="zero gradient: no step"),
                                 torch.zeros_like(g), 0.0, False, radius_before, radius_before, f0, f0, t0)
         rec = None
         for attempt in range(1, self.max_attempts + 1):
@@ -373,7 +388,7 @@ class TrustRegionDiscriminator:
             rho = actual / predicted if math.isfinite(actual) else math.nan
             decision = self.policy.update(rho, norm, radius)
             rec = dict(predicted_decrease=predicted, actual_decrease=actual, rho=rho, attempts=attempt,
-                       status="accepted" if decision.accepted else "rejected", reason=decision.reason)
+                       status=_attempt_status(decision.accepted, attempt, rho), reason=decision.reason)
             if decision.accepted or attempt == self.max_attempts:
                 return self._finish(rec, delta, norm, decision.accepted, radius_before, decision.radius, f0,
                                     trial_cost, t0)
@@ -397,15 +412,23 @@ class TrustRegionDiscriminator:
             def jtc(c):
                 return self.fn.flat(pullback(c)[0])
         radius_before = self.radius
+        if not (math.isfinite(f0) and all(bool(torch.isfinite(t).all()) for t in (gram, jw))):
+            # NaN parameters or scores: no sub-problem to solve (nothing turns the NaN into a number)
+            return self._finish(dict(predicted_decrease=math.nan, actual_decrease=math.nan, rho=math.nan, attempts=0,
+                                     status=Status(StatusCode.NON_FINITE, f"non-finite cost ({f0!r}), scores or "
+                                                                          f"linearisation at the current parameters"),
+                                     reason="non-finite linearisation: no step", linearization=lin.method),
+                                torch.zeros_like(w), 0.0, False, radius_before, radius_before, f0, f0, t0)
         lam0 = slack0 = mu0 = None
         if self._warm is not None and self._warm[0].shape == a.shape:
             lam0, slack0, mu0 = self._warm
+        problem = ScoreSubproblem(gram, jw, scores, y, a, self.C, ww, self.radius)
         for attempt in range(1, self.max_attempts + 1):
             radius = self.radius
-            inner = solve_score_dual(gram, jw, scores, y, a, self.C, ww, radius, method=self.inner,
-                                     tol=self.inner_tol, lam0=lam0, slack0=slack0, mu0=mu0)
+            problem = problem.with_radius(radius)
+            inner = solve_score_dual(problem, self.inner, tol=self.inner_tol, lam0=lam0, slack0=slack0, mu0=mu0)
             lam0, slack0, mu0 = inner.lam, inner.slack, inner.mu
-            if inner.status.startswith("failed"):
+            if not inner.usable:
                 return self._finish(dict(predicted_decrease=0.0, actual_decrease=0.0, rho=math.nan,
                                          attempts=attempt, status=inner.status, reason="inner solver failed: no step",
                                          inner=inner, linearization=lin.method),
@@ -420,7 +443,9 @@ class TrustRegionDiscriminator:
             if not predicted > 64 * torch.finfo(torch.float64).eps * (1.0 + abs(f0)):
                 self._warm = (inner.lam, inner.slack, inner.mu)
                 return self._finish(dict(predicted_decrease=max(predicted, 0.0), actual_decrease=0.0, rho=math.nan,
-                                         attempts=attempt, status="stationary",
+                                         attempts=attempt,
+                                         status=Status(StatusCode.STALLED, f"the model predicts a decrease of "
+                                                                           f"{predicted:.3g} only: no step"),
                                          reason="the model predicts no decrease: no step", inner=inner,
                                          linearization=lin.method),
                                     torch.zeros_like(w), 0.0, False, radius_before, radius, f0, f0, t0)
@@ -429,7 +454,7 @@ class TrustRegionDiscriminator:
             rho = actual / predicted if math.isfinite(actual) else math.nan
             decision = self.policy.update(rho, norm, radius)
             rec = dict(predicted_decrease=predicted, actual_decrease=actual, rho=rho, attempts=attempt,
-                       status="accepted" if decision.accepted else "rejected", reason=decision.reason, inner=inner,
+                       status=_attempt_status(decision.accepted, attempt, rho), reason=decision.reason, inner=inner,
                        linearization=lin.method)
             if decision.accepted or attempt == self.max_attempts:
                 self._warm = (inner.lam, inner.slack, inner.mu)
@@ -437,3 +462,11 @@ class TrustRegionDiscriminator:
                                     trial_cost, t0)
             self.radius = decision.radius
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _attempt_status(accepted: bool, attempt: int, rho: float) -> Status:
+    """The status of a step record: accepted at ``attempt``, or rejected at the last attempt."""
+    if accepted:
+        return Status(StatusCode.SUCCESS, f"step accepted at attempt {attempt} (rho = {rho:.4g})")
+    return Status(StatusCode.MAX_ITER, f"step rejected at each of {attempt} attempts (last rho = {rho:.4g}): "
+                                       f"the radius shrank and the parameters are unchanged")

@@ -10,6 +10,7 @@ from torch import nn
 from dualgan.features import RBF
 from dualgan.trust_region import (FixedRadius, StandardRadius, SymmetricRadius, TrustRegionDiscriminator,
                                   discriminator_cost)
+from dualgan.status import StatusCode
 from tests.conftest import needs_cyipopt
 
 C = 0.05
@@ -59,7 +60,8 @@ def test_linear_score_is_exact_and_matches_independent_solver(radius, inner):
     phi, y, a, w = _primal_pieces(disc, real, fake)
     tr = TrustRegionDiscriminator(disc, model="score", C=C, radius=radius, policy=FixedRadius(), inner=inner)
     rec = tr.step(real, fake)
-    assert rec.accepted and rec.inner.converged, (rec.status, rec.inner.status)
+    assert rec.accepted and rec.inner.success, (rec.status, rec.inner.status)
+    assert rec.status.code is StatusCode.SUCCESS
     # the model is the cost itself: rho = 1
     assert abs(rec.rho - 1.0) <= 1e-8
     assert rec.step_norm <= radius + 1e-9 and rec.predicted_decrease > 0
@@ -195,7 +197,9 @@ def test_bad_inputs_name_the_argument():
 
 def test_secular_derivative_with_the_shared_factorisation_matches_finite_differences():
     """q'(s) from the inner Newton's own factorisation = q'(s) from a fresh one = central differences of q(lam(s))."""
-    from dualgan.trust_region.subproblem import _Context
+    from dualgan.duals.result import method_status
+    from dualgan.trust_region import ScoreSubproblem
+    from dualgan.trust_region.subproblem import _dq_ds, _inner_solve
 
     g = torch.Generator().manual_seed(3)
     N, P = 30, 12
@@ -204,21 +208,21 @@ def test_secular_derivative_with_the_shared_factorisation_matches_finite_differe
     a = torch.cat([torch.full((N // 2,), 2.0 / N), torch.full((N - N // 2,), 2.0 / N)]).double()
     w = torch.randn(P, generator=g, dtype=torch.float64)
     scores = J @ w
-    K = (J @ J.T) * y[:, None] * y[None, :]
-    ctx = _Context(K, y * scores, y * scores, y, a, 0.05, float(w @ w), 0.1)
+    sub = ScoreSubproblem(J @ J.T, scores, scores, y, a, 0.05, float(w @ w), 0.1)
 
     def solved(s):
-        state = ctx.inner(s, 0.5 * a, 0.5 * a, 1e-18)
-        assert state.status in ("converged", "stalled"), state.status
+        state = _inner_solve(sub, s, 0.5 * a, 0.5 * a, 1e-18)
+        code = method_status(state.status).code
+        assert code in (StatusCode.SUCCESS, StatusCode.STALLED), state.status
         return state
 
     s = 0.3
     state = solved(s)
     assert state.system_solve is not None
-    _, r = ctx.q_and_r(state.lam)
-    shared, dlam_shared = ctx.dq_ds(state.lam, state.slack, s, r, state.system_solve)
-    fresh, dlam_fresh = ctx.dq_ds(state.lam, state.slack, s, r)
+    _, r = sub.q_and_r(state.lam)
+    shared, dlam_shared = _dq_ds(sub, state.lam, state.slack, s, r, state.system_solve)
+    fresh, dlam_fresh = _dq_ds(sub, state.lam, state.slack, s, r)
     np.testing.assert_allclose(dlam_shared.numpy(), dlam_fresh.numpy(), rtol=1e-9)
     h = 1e-5 * s
-    central = (ctx.q_and_r(solved(s + h).lam)[0] - ctx.q_and_r(solved(s - h).lam)[0]) / (2 * h)
+    central = (sub.q_and_r(solved(s + h).lam)[0] - sub.q_and_r(solved(s - h).lam)[0]) / (2 * h)
     assert shared == pytest.approx(central, rel=1e-6)
