@@ -36,13 +36,12 @@ def _seen_by_trainers():
     gen = mlp_generator(seed=0, dtype=torch.float64)
     feats = RBF(DATA.sample(10, generator=torch.Generator().manual_seed(1), dtype=torch.float64), sigma=0.5)
     DualLinearGAN(gen, feats, latent_dim=2, batch_size=10).fit(
-        DATA, 1, callback=lambda tr, it: seen.setdefault("dual", torch.get_num_threads()))
+        DATA, 1, callbacks=[lambda tr, it: seen.setdefault("dual", torch.get_num_threads())])
     torch.manual_seed(0)
     g = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2)).double()
     d = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1)).double()
-    TrustRegionGAN(g, d, latent_dim=2).fit(DATA, 1, batch_size=8,
-                                          callback=lambda tr, it: seen.setdefault("trust_region",
-                                                                                  torch.get_num_threads()))
+    TrustRegionGAN(g, d, latent_dim=2, batch_size=8).fit(
+        DATA, 1, callbacks=[lambda tr, it: seen.setdefault("trust_region", torch.get_num_threads())])
     run_optimizer(BilinearGame(random_matrix(2, seed=0)), make_optimizer("simultaneous", lr=0.01), 2,
                   metric=("threads", lambda game: seen.setdefault("harness", torch.get_num_threads()) * 0.0))
     return seen

@@ -32,8 +32,8 @@ def register(sub) -> None:
     p.add_argument("--iterations", type=positive_int, default=1000, help="training iterations of each method")
     p.add_argument("--batch-size", type=positive_int, default=200, help="real and generated samples per batch")
     p.add_argument("--mode", default="fixed", choices=["fixed", "minibatch"], help="batch mode of both trainers")
-    p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate of the generator")
-    p.add_argument("--disc-lr", type=positive_float, default=1e-2,
+    p.add_argument("--generator-lr", type=positive_float, default=1e-3, help="Adam learning rate of the generator")
+    p.add_argument("--discriminator-lr", type=positive_float, default=1e-2,
                    help="Adam learning rate of the baseline's discriminator")
     p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--quick", action="store_true", help="at most 30 iterations on batches of at most 50 (smoke test)")
@@ -52,7 +52,7 @@ def run(args) -> int:
     from ..data import ring
     from ..features import RBF, rbf_sigma
     from ..metrics import mode_coverage
-    from ..train import DualLinearGAN, StandardLinearGAN, mlp_generator
+    from ..train import DualLinearGAN, RecordLambdas, StandardLinearGAN, mlp_generator
     from ..train.history import plot_gap, save_figure
 
     # one thread: the fixed-batch ascent is chaotic in the last bits (a different reduction order,
@@ -71,12 +71,13 @@ def run(args) -> int:
     sigma = rbf_sigma(RBF_BANDWIDTH, RBF_CONVENTION)
     feats = RBF(anchors, sigma=sigma)
     snaps = sorted({0, args.iterations // 4, args.iterations // 2, args.iterations})
-    common = dict(noise_dim=2, batch_size=args.batch_size, mode=args.mode, lr=args.lr, seed=args.seed)
+    common = dict(latent_dim=2, batch_size=args.batch_size, mode=args.mode, generator_lr=args.generator_lr,
+                  seed=args.seed)
     trainers = {
         "dual GAN": DualLinearGAN(mlp_generator(seed=args.seed, output_gain=GAIN, dtype=torch.float64), feats,
                                   C=1e-4, **common),
         "standard GAN": StandardLinearGAN(mlp_generator(seed=args.seed, output_gain=GAIN, dtype=torch.float64),
-                                          feats, C=1e-4, disc_lr=args.disc_lr, **common),
+                                          feats, C=1e-4, discriminator_lr=args.discriminator_lr, **common),
     }
     samples: dict[str, dict[int, np.ndarray]] = {name: {} for name in trainers}
     results = {}
@@ -91,8 +92,10 @@ def run(args) -> int:
                 samples[name][it] = tr.sample(1000).cpu().numpy()
 
         t0 = time.perf_counter()
-        hist = trainer.fit(data, args.iterations, progress=not args.no_progress, callback=snapshot,
-                           record_lambdas_at=[s for s in snaps if s < args.iterations] + [args.iterations - 1])
+        callbacks = [snapshot]
+        if isinstance(trainer, DualLinearGAN):
+            callbacks.append(RecordLambdas([s for s in snaps if s < args.iterations] + [args.iterations - 1]))
+        hist = trainer.fit(data, args.iterations, progress=not args.no_progress, callbacks=callbacks)
         seconds = time.perf_counter() - t0
         cov = mode_coverage(trainer.sample(2000, seed=args.seed + 99), data.centers, data.std)
         hist.save(out / f"history_{name.split()[0]}.json")

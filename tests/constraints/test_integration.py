@@ -59,11 +59,11 @@ def _trust_region(data, handler, iterations=6):
     torch.manual_seed(0)
     G = nn.Sequential(nn.Linear(3, 32), nn.ReLU(), nn.Linear(32, 5)).double()
     Dnet = nn.Sequential(nn.Linear(5, 32), nn.Tanh(), nn.Linear(32, 1)).double()
-    tr = TrustRegionGAN(G, Dnet, latent_dim=3, model="score", C=1e-3, radius=0.1, generator_lr=1e-2,
-                        constraint=handler, seed=0)
+    tr = TrustRegionGAN(G, Dnet, latent_dim=3, batch_size=32, model="score", C=1e-3, radius=0.1,
+                        generator_lr=1e-2, constraint=handler, seed=0)
     sampler = lambda n, generator: data.sample(n, generator, dtype=torch.float64)
-    result = tr.fit(sampler, iterations=iterations, batch_size=32)
-    return tr, result
+    history = tr.fit(sampler, iterations=iterations)
+    return tr, history
 
 
 def test_trust_region_gan_with_projection_and_penalty(data):

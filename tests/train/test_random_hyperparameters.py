@@ -77,21 +77,21 @@ def test_trust_region_gan_reports_every_non_finite_value():
             gen[2].weight.mul_(gain)
         disc = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1)).double()
         tr = TrustRegionGAN(gen, disc, latent_dim=2, model=["score", "cost", "adam"][run % 3],
+                            batch_size=int(rng.integers(2, 10)),
                             C=_log_uniform(rng, 1e-8, 1e4), radius=_log_uniform(rng, 1e-6, 1e4),
                             generator_lr=_log_uniform(rng, 1e-6, 1e200),
                             discriminator_lr=_log_uniform(rng, 1e-6, 1e200),
                             seed=run)
-        res = tr.fit(DATA, 3, batch_size=int(rng.integers(2, 10)))
-        code = res.status.code
-        assert code in (StatusCode.SUCCESS, StatusCode.NON_FINITE), res.status
-        h = res.history
+        h = tr.fit(DATA, 3)
+        code = tr.status.code
+        assert code in (StatusCode.SUCCESS, StatusCode.NON_FINITE), tr.status
         if len(h):
             assert np.isfinite(h["objective"]).all() and np.isfinite(h["generator_loss"]).all()
         if code is StatusCode.SUCCESS:
             assert _all_finite(gen) and _all_finite(disc) and len(h) == 3
             assert bool(torch.isfinite(tr.sample(16)).all())
         else:
-            assert res.status.message.endswith(f"iteration {len(h)}")
+            assert tr.status.message.endswith(f"iteration {len(h)}")
         codes.append(code)
     assert StatusCode.SUCCESS in codes and StatusCode.NON_FINITE in codes, codes
 

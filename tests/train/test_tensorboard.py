@@ -72,7 +72,7 @@ def _trust_region():
     gen = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2)).to(torch.float64)
     torch.manual_seed(1)
     disc = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1)).to(torch.float64)
-    return TrustRegionGAN(gen, disc, latent_dim=4, model="score", C=1e-3, radius=0.5, seed=0)
+    return TrustRegionGAN(gen, disc, latent_dim=4, batch_size=16, model="score", C=1e-3, radius=0.5, seed=0)
 
 
 @pytest.mark.parametrize("kind", ["dual", "standard", "trust_region"])
@@ -85,12 +85,8 @@ def test_callback_writes_every_history_row_of_every_trainer(tmp_path, kind):
             calls.append(iteration)
             tb(trainer, iteration)
 
-        if kind == "trust_region":
-            trainer = _trust_region()
-            history = trainer.fit(DATA, iterations=5, batch_size=16, callbacks=[callback]).history
-        else:
-            trainer = _linear(kind)
-            history = trainer.fit(DATA, iterations=5, callbacks=[callback])
+        trainer = _trust_region() if kind == "trust_region" else _linear(kind)
+        history = trainer.fit(DATA, iterations=5, callbacks=[callback])
     assert calls == [1, 2, 3, 4, 5] and len(history) == 5
     scalars = _read_scalars(log_dir)
     _assert_matches_history(scalars, history)
@@ -157,5 +153,7 @@ def test_bad_arguments_are_named(tmp_path):
         tb(object(), 1)
     with pytest.raises(ValueError, match="history must be"):
         write_history({"objective": [1.0]}, tmp_path)
-    with pytest.raises(ValueError, match="callback"):
-        _trust_region().fit(DATA, iterations=1, callback="tb")
+    with pytest.raises(TypeError, match="callbacks must be a sequence of callables"):
+        _trust_region().fit(DATA, iterations=1, callbacks="tb")
+    with pytest.raises(TypeError, match="callbacks=\\[cb\\]"):
+        _trust_region().fit(DATA, iterations=1, callbacks=tb)

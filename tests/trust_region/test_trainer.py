@@ -25,10 +25,9 @@ def _mlp(dim=2, dtype=torch.float64):
 @pytest.mark.parametrize("model", ["score", "cost"])
 def test_history_records_and_feasibility_on_the_ring(model):
     data = ring(8)
-    trainer = TrustRegionGAN(_gen(), _mlp(), latent_dim=4, model=model, C=1e-3, radius=0.5, seed=0)
-    res = trainer.fit(lambda n, g: data.sample(n, generator=g, dtype=torch.float64), iterations=6, batch_size=32)
-    h = res.history
-    assert res.status.success and len(h) == 6
+    trainer = TrustRegionGAN(_gen(), _mlp(), latent_dim=4, batch_size=32, model=model, C=1e-3, radius=0.5, seed=0)
+    h = trainer.fit(lambda n, g: data.sample(n, generator=g, dtype=torch.float64), iterations=6)
+    assert trainer.status.success and len(h) == 6 and h is trainer.history
     for col in ("objective", "cost_before", "rho", "radius", "radius_before", "accepted", "step_norm",
                 "predicted_decrease", "actual_decrease", "generator_loss", "seconds"):
         assert col in h.columns
@@ -40,8 +39,8 @@ def test_history_records_and_feasibility_on_the_ring(model):
     np.testing.assert_array_equal(h["objective"][~acc], h["cost_before"][~acc])
     np.testing.assert_allclose(h["rho"], h["actual_decrease"] / h["predicted_decrease"], rtol=1e-12)
     np.testing.assert_array_equal(h["radius_before"][1:], h["radius"][:-1])
-    assert res.final_radius == h.last("radius")
-    assert 0.0 <= res.accepted_fraction <= 1.0
+    assert trainer.radius == h.last("radius")
+    assert trainer.accepted_fraction == pytest.approx(float(np.mean(h["accepted"])), rel=1e-15)
     if model == "score":
         assert np.all(h["inner_gap"] <= 1e-8)
 
@@ -51,11 +50,11 @@ def test_feature_map_discriminator_keeps_the_features_fixed():
     torch.manual_seed(3)
     disc = nn.Sequential(RBF(anchors, sigma=0.5), nn.Linear(20, 1)).double()
     anchors_before = disc[0].anchors.clone()
-    trainer = TrustRegionGAN(_gen(), disc, latent_dim=4, model="score", C=1e-2, radius=0.3)
-    res = trainer.fit(ring(8), iterations=3, batch_size=16)
+    trainer = TrustRegionGAN(_gen(), disc, latent_dim=4, batch_size=16, model="score", C=1e-2, radius=0.3)
+    h = trainer.fit(ring(8), iterations=3)
     assert torch.equal(disc[0].anchors, anchors_before)
     # a discriminator linear in its parameters: the score model is exact, rho = 1
-    rho = res.history["rho"]
+    rho = h["rho"]
     assert np.all(np.abs(rho[np.isfinite(rho)] - 1.0) <= 1e-8)
 
 
@@ -65,32 +64,32 @@ def test_conv_discriminator_on_images_float32():
     disc = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(4, 4, 3, stride=2),
                          nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(36, 1))
     images = torch.rand(40, 1, 8, 8, generator=torch.Generator().manual_seed(5))
-    trainer = TrustRegionGAN(gen, disc, latent_dim=8, model="score", C=1e-3, radius=0.1)
-    res = trainer.fit(images, iterations=3, batch_size=16)
-    h = res.history
-    assert res.status.success
+    trainer = TrustRegionGAN(gen, disc, latent_dim=8, batch_size=16, model="score", C=1e-3, radius=0.1)
+    h = trainer.fit(images, iterations=3)
+    assert trainer.status.success
     assert np.all(h["step_norm"] <= h["radius_before"] + 1e-9) and np.all(h["predicted_decrease"] >= 0)
     assert trainer.sample(5).shape == (5, 1, 8, 8)
 
 
 def test_adam_baseline_records_the_same_objective():
-    trainer = TrustRegionGAN(_gen(), _mlp(), latent_dim=4, model="adam", discriminator_lr=1e-3)
-    res = trainer.fit(ring(8), iterations=3, batch_size=16)
-    h = res.history
+    trainer = TrustRegionGAN(_gen(), _mlp(), latent_dim=4, batch_size=16, model="adam", discriminator_lr=1e-3)
+    h = trainer.fit(ring(8), iterations=3)
     assert np.all(np.isfinite(h["objective"])) and np.all(np.isnan(h["rho"]))
     np.testing.assert_allclose(h["objective"], h["cost_before"] - h["actual_decrease"], rtol=1e-12)
 
 
 def test_constraint_handlers_are_used():
     subspace = AffineSubspace([[1.0, 1.0]], [0.5])
-    proj = TrustRegionGAN(_gen(), _mlp(), latent_dim=4, model="cost", constraint=Projection(subspace))
-    res = proj.fit(ring(8), iterations=2, batch_size=16)
-    assert np.all(res.history["constraint_max_violation"] <= 1e-9)
+    proj = TrustRegionGAN(_gen(), _mlp(), latent_dim=4, batch_size=16, model="cost", constraint=Projection(subspace))
+    h = proj.fit(ring(8), iterations=2)
+    assert np.all(h["constraint_max_violation"] <= 1e-9)
     x = proj.sample(10)
     assert float((x.sum(1) - 0.5).abs().max()) <= 1e-9
-    lag = TrustRegionGAN(_gen(), _mlp(), latent_dim=4, model="score", constraint=AugmentedLagrangian(subspace))
-    res = lag.fit(ring(8), iterations=2, batch_size=16)
-    assert np.all(np.isfinite(res.history["constraint_mean_violation"]))
+    lag = TrustRegionGAN(_gen(), _mlp(), latent_dim=4, batch_size=16, model="score",
+                         constraint=AugmentedLagrangian(subspace))
+    h = lag.fit(ring(8), iterations=2)
+    assert np.all(np.isfinite(h["constraint_mean_violation"]))
+    assert h.last("constraint_penalty_weight") == lag.constraint.rho
 
 
 def test_bad_arguments():
@@ -98,10 +97,12 @@ def test_bad_arguments():
         TrustRegionGAN(_gen(), _mlp(), latent_dim=4, model="sgd")
     with pytest.raises(ValueError, match="latent_dim"):
         TrustRegionGAN(_gen(), _mlp(), latent_dim=0)
-    with pytest.raises(ValueError, match="constraint"):
+    with pytest.raises(TypeError, match="constraint"):
         TrustRegionGAN(_gen(), _mlp(), latent_dim=4, constraint=object())
+    with pytest.raises(ValueError, match="batch_size"):
+        TrustRegionGAN(_gen(), _mlp(), latent_dim=4, batch_size=0)
     trainer = TrustRegionGAN(_gen(), _mlp(), latent_dim=4)
     with pytest.raises(ValueError, match="data"):
         trainer.fit(42, iterations=1)
     with pytest.raises(ValueError, match="iterations"):
-        trainer.fit(ring(8), iterations=0)
+        trainer.fit(ring(8), iterations=-1)

@@ -10,7 +10,7 @@ from torch import nn
 from dualgan.constraints import AffineSubspace, AugmentedLagrangian
 from dualgan.data import ring
 from dualgan.status import StatusCode
-from dualgan.train.linear import CheckpointError
+from dualgan.train import CheckpointError
 from dualgan.trust_region import TrustRegionGAN
 
 DATA = ring(8)
@@ -21,24 +21,25 @@ def _make(model="score", constraint=False, bad_gen=False):
     gen = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 2)).double()
     disc = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1)).double()
     handler = AugmentedLagrangian(AffineSubspace([[1.0, 1.0]], [0.5]), check_every=2) if constraint else None
-    return TrustRegionGAN(gen, disc, latent_dim=4, model=model, C=1e-2, radius=0.3, seed=1, constraint=handler,
-                          generator_lr=1e-2)
+    return TrustRegionGAN(gen, disc, latent_dim=4, batch_size=16, model=model, C=1e-2, radius=0.3, seed=1,
+                          constraint=handler, generator_lr=1e-2)
 
 
 @pytest.mark.parametrize("model,constraint", [("score", True), ("cost", False), ("adam", True)])
 def test_resume_is_bit_identical(tmp_path, model, constraint):
     ck, mid = tmp_path / "ck.pt", tmp_path / "mid.pt"
     straight = _make(model, constraint)
-    straight.fit(DATA, 4, batch_size=16, checkpoint_path=ck)
+    straight.fit(DATA, 4, checkpoint_path=ck)
     shutil.copy(ck, mid)
-    full = straight.fit(DATA, 4, batch_size=16, checkpoint_path=ck)
-    assert full.status.success and len(full.history) == 8
+    full = straight.fit(DATA, 8, checkpoint_path=ck)
+    assert straight.status.success and len(full) == 8
     resumed = _make(model, constraint).load_checkpoint(mid)
-    assert len(resumed.history) == 4
-    again = resumed.fit(DATA, 4, batch_size=16)
-    for col in full.history.columns:
+    assert len(resumed.history) == 4 and resumed.iteration == 4
+    again = resumed.fit(DATA, 8)
+    assert again.columns == full.columns
+    for col in full.columns:
         if col != "seconds":
-            np.testing.assert_array_equal(again.history[col], full.history[col], err_msg=col)
+            np.testing.assert_array_equal(again[col], full[col], err_msg=col)
     for p, q in zip(list(straight.generator.parameters()) + list(straight.discriminator.parameters()),
                     list(resumed.generator.parameters()) + list(resumed.discriminator.parameters())):
         assert torch.equal(p, q)
@@ -63,16 +64,17 @@ def test_nan_generator_ends_with_status_and_keeps_history(tmp_path):
     gen = _NaNGen()
     torch.manual_seed(0)
     disc = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1)).double()
-    tr = TrustRegionGAN(gen, disc, latent_dim=4, C=1e-2, seed=0)
-    first = tr.fit(DATA, 3, batch_size=8, checkpoint_path=tmp_path / "ck.pt")
-    assert first.status.success
+    tr = TrustRegionGAN(gen, disc, latent_dim=4, batch_size=8, C=1e-2, seed=0)
+    tr.fit(DATA, 3, checkpoint_path=tmp_path / "ck.pt")
+    assert tr.status.success
     gen.bad = True
-    res = tr.fit(DATA, 5, batch_size=8, checkpoint_path=tmp_path / "ck.pt")
-    assert res.status.code is StatusCode.NON_FINITE
-    assert res.status.message == "non-finite samples at iteration 3"
-    assert len(res.history) == 3 and np.isfinite(res.history["objective"]).all()
-    assert res.history.meta["status"] == str(res.status)
-    back = TrustRegionGAN(_NaNGen(), disc, latent_dim=4, C=1e-2, seed=0).load_checkpoint(tmp_path / "ck.pt")
+    h = tr.fit(DATA, 5, checkpoint_path=tmp_path / "ck.pt")
+    assert tr.status.code is StatusCode.NON_FINITE
+    assert tr.status.message == "non-finite samples at iteration 3"
+    assert len(h) == 3 and np.isfinite(h["objective"]).all()
+    assert h.meta["status"] == str(tr.status)
+    back = TrustRegionGAN(_NaNGen(), disc, latent_dim=4, batch_size=8, C=1e-2,
+                          seed=0).load_checkpoint(tmp_path / "ck.pt")
     assert len(back.history) == 3 and back.status.code is StatusCode.NON_FINITE
 
 
@@ -80,21 +82,21 @@ def test_nan_discriminator_weights_end_cleanly():
     tr = _make("score")
     with torch.no_grad():
         tr.discriminator[0].weight.fill_(float("nan"))
-    res = tr.fit(DATA, 3, batch_size=8)
-    assert res.status.code is StatusCode.NON_FINITE and "iteration 0" in res.status.message
-    assert len(res.history) == 0
+    h = tr.fit(DATA, 3)
+    assert tr.status.code is StatusCode.NON_FINITE and "iteration 0" in tr.status.message
+    assert len(h) == 0
 
 
 def test_inconsistent_checkpoints_are_refused(tmp_path):
     tr = _make()
-    tr.fit(DATA, 2, batch_size=8, checkpoint_path=tmp_path / "ck.pt")
+    tr.fit(DATA, 2, checkpoint_path=tmp_path / "ck.pt")
     payload = torch.load(tmp_path / "ck.pt", weights_only=True)
     payload["iteration"] = 999
     torch.save(payload, tmp_path / "bad.pt")
     fresh = _make()
     with pytest.raises(CheckpointError, match="claims iteration 999 but holds 2 history rows"):
         fresh.load_checkpoint(tmp_path / "bad.pt")
-    assert fresh.history is None
+    assert len(fresh.history) == 0 and fresh.iteration == 0
     with pytest.raises(CheckpointError, match="settings"):
         _make("cost").load_checkpoint(tmp_path / "ck.pt")
     (tmp_path / "empty.pt").write_bytes(b"")
@@ -102,7 +104,7 @@ def test_inconsistent_checkpoints_are_refused(tmp_path):
         fresh.load_checkpoint(tmp_path / "empty.pt")
     with pytest.raises(ValueError, match="does not exist; create it first"):
         fresh.fit(DATA, 2, checkpoint_path=tmp_path / "nope" / "ck.pt")
-    assert fresh.history is None
+    assert len(fresh.history) == 0 and fresh.iteration == 0
 
 
 @pytest.mark.parametrize("kw,match", [(dict(C=True), "C must be a real number"), (dict(C=float("nan")), "C must be"),
