@@ -7,8 +7,9 @@ import torch
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
-from dualgan.duals import DualSolverWarning, LinearDual, available_methods, solve
-from tests.conftest import HAS_CYIPOPT
+import importlib.util
+
+from dualgan.duals import SOLVERS, DualSolverWarning, LinearDual, solve
 
 SHAPES = [  # (n, m, d, C): d < N (Woodbury), d >= N (Gram), tiny C (nearly separable), unequal batches
     (40, 30, 5, 0.1),
@@ -17,7 +18,10 @@ SHAPES = [  # (n, m, d, C): d < N (Woodbury), d >= N (Gram), tiny C (nearly sepa
     (50, 20, 12, 1e-2),
 ]
 
-METHODS = ["newton", "lbfgsb", "casadi"] + (["ipopt"] if HAS_CYIPOPT else [])
+# every registered solver whose optional package is installed
+METHODS = [name for name in SOLVERS
+           if SOLVERS.entry(name).info.get("requires") is None
+           or importlib.util.find_spec(SOLVERS.entry(name).requires) is not None]
 
 
 def make_problem(shape, loss="logistic", bias=False, seed=0):
@@ -107,7 +111,7 @@ def test_logistic_gap_and_primal_match(method, shape):
     assert abs(res.primal_value - p_ref) < 1e-9
 
 
-@pytest.mark.parametrize("method", [m for m in METHODS if m != "lbfgsb"])
+@pytest.mark.parametrize("method", [m for m in METHODS if SOLVERS.entry(m).bias])
 @pytest.mark.parametrize("shape", SHAPES[:3])
 def test_logistic_with_bias(method, shape):
     prob = make_problem(shape, bias=True)
@@ -124,8 +128,8 @@ def test_logistic_with_bias(method, shape):
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("shape", SHAPES[:3])
 def test_hinge_gap_and_primal_match(method, shape, bias):
-    if bias and method == "lbfgsb":
-        pytest.skip("L-BFGS-B handles bounds only; the bias adds an equality (checked in test_bias_unsupported)")
+    if bias and not SOLVERS.entry(method).bias:
+        pytest.skip(f"{method!r} does not declare bias support (refusal checked in test_bias_unsupported)")
     prob = make_problem(shape, loss="hinge", bias=bias)
     # L-BFGS-B's line search gives up near 1e-9 on the degenerate hinge QP (it says so in
     # its status, see test_lbfgsb_hinge_reports_stall); it is asked for 1e-8 here.
@@ -192,7 +196,26 @@ def test_bias_unsupported_names_capable_methods():
     prob = make_problem(SHAPES[0], bias=True)
     with pytest.raises(NotImplementedError, match="newton"):
         solve(prob, method="lbfgsb")
-    assert "lbfgsb" not in available_methods("logistic", bias=True)
+    assert "lbfgsb" not in SOLVERS.names(losses="logistic", bias=True)
+
+
+def test_method_options_are_checked_by_name_and_reach_the_method():
+    prob = make_problem(SHAPES[0])
+    with pytest.raises(ValueError, match=r"'lbfgsb' takes no option\(s\) \['maxcor'\].*'memory'"):
+        solve(prob, method="lbfgsb", options={"maxcor": 5})
+    with pytest.raises(ValueError, match="memory"):
+        solve(prob, method="lbfgsb", options={"memory": 0})
+    with pytest.raises(ValueError, match="side"):
+        solve(prob, options={"side": "both"})
+    # L-BFGS-B with one curvature pair needs more iterations than with thirty (its default)
+    one = solve(prob, method="lbfgsb", tol=1e-12, options={"memory": 1, "restarts": 20}, warn=False)
+    thirty = solve(prob, method="lbfgsb", tol=1e-12, warn=False)
+    assert one.iterations > thirty.iterations
+    # Newton on either side of the pair: the same certified discriminator
+    w_ref, _, _ = primal_logistic_reference(prob, bias=False)
+    for side in ("primal", "dual"):
+        res = solve(prob, tol=1e-12, options={"side": side})
+        assert res.success and _rel(res.w, w_ref) < 1e-6
 
 
 def test_gap_nonnegative_at_random_feasible_points():
