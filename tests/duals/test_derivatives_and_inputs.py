@@ -132,3 +132,66 @@ def test_feature_dtypes_are_copied_exactly_to_float64(dtype):
     np.testing.assert_allclose(solve(prob).w, solve(ref).w, rtol=1e-10)
     if dtype != "list":
         np.testing.assert_array_equal(args[0].detach().to(torch.float64).numpy(), real)  # not modified
+
+
+@pytest.mark.parametrize("loss", ["logistic", "hinge"])
+def test_reference_dual_is_the_definition(loss):
+    """LinearDual.dual_value (the reference form) against eq. (1.3) / (1.12) written out from the features."""
+    rng = np.random.default_rng(4)
+    real, fake = rng.normal(0.3, 1, (7, 4)), rng.normal(0, 1, (5, 4))
+    prob = LinearDual(real, fake, C=0.3, loss=loss)
+    lr, lf = rng.uniform(0, 1 / 7, 7), rng.uniform(0, 1 / 5, 5)
+    v = lr @ real - lf @ fake
+    if loss == "hinge":
+        expected = -(v @ v) / 0.6 + lr.sum() + lf.sum()
+    else:
+        def H(u):
+            return -(u * np.log(u) + (1 - u) * np.log(1 - u))
+        expected = -(v @ v) / 0.6 + (H(lr * 7) / 7).sum() + (H(lf * 5) / 5).sum()
+    assert prob.dual_value(torch.from_numpy(np.r_[lr, lf])) == pytest.approx(expected, rel=1e-13)
+
+
+@pytest.mark.parametrize("loss", ["logistic", "hinge"])
+def test_casadi_symbolic_dual_is_the_reference_form(loss):
+    """casadi's D (value and gradient, through v = G^T lam) against the reference form, float64, random points."""
+    ca = pytest.importorskip("casadi")
+    from dualgan.duals._backend import NumpyOps
+    from dualgan.duals.casadi_ipopt import symbolic_dual
+    from dualgan.duals.objective import dual_gradient, dual_value
+
+    rng = np.random.default_rng(5)
+    prob = LinearDual(rng.normal(0.3, 2, (9, 6)), rng.normal(0, 2, (8, 6)), C=1e-2, loss=loss)
+    G, a = prob.G.numpy(), prob.a.numpy()
+    lam = ca.SX.sym("lam", prob.N)
+    expr = symbolic_dual(ca, lam, ca.mtimes(G.T, lam), a, prob.C, loss)
+    f = ca.Function("D", [lam], [expr, ca.gradient(expr, lam)])
+    for _ in range(10):
+        u = rng.uniform(1e-4, 1 - 1e-4, prob.N)
+        x, s = a * u, a * (1 - u)
+        value, grad = f(x)
+        v = G.T @ x
+        assert float(value) == pytest.approx(dual_value(NumpyOps, v, x, s, a, prob.C, loss), rel=1e-12)
+        np.testing.assert_allclose(np.asarray(grad).ravel(), dual_gradient(NumpyOps, G @ v, x, s, prob.C, loss),
+                                   rtol=1e-12, atol=1e-12 * float(np.abs(G @ v).max() / prob.C))
+
+
+@pytest.mark.parametrize("loss", ["logistic", "hinge"])
+def test_ipopt_callbacks_are_the_reference_form_in_both_formulations(loss):
+    """NlpDual's -D, gradient and Hessian, lifted (lam, v) and dense (lam), against LinearDual's."""
+    from dualgan.duals.ipopt import NlpDual
+
+    rng = np.random.default_rng(6)
+    prob = LinearDual(rng.normal(0.3, 1, (8, 3)), rng.normal(0, 1, (6, 3)), C=0.2, loss=loss)
+    lam = _random_interior(prob, 7)
+    x = lam.numpy()
+    ref_value, ref_grad = prob.dual_value(lam), prob.dual_gradient(lam).numpy()
+    ref_hess = prob.dual_hessian(lam).numpy()
+    dense, lifted = NlpDual(prob, lifted=False), NlpDual(prob, lifted=True)
+    assert dense.objective(dense.start(x)) == pytest.approx(-ref_value, rel=1e-13)
+    assert lifted.objective(lifted.start(x)) == pytest.approx(-ref_value, rel=1e-13)
+    np.testing.assert_allclose(dense.gradient(dense.start(x)), -ref_grad, rtol=1e-12, atol=1e-14)
+    rows, cols = dense.hessianstructure()
+    np.testing.assert_allclose(dense.hessian(dense.start(x), None, 1.0), -ref_hess[rows, cols], rtol=1e-12, atol=1e-14)
+    # lifted: d(-D)/d lam = -grad S, d(-D)/dv = v / C; chained through v = G^T lam it is the dense gradient
+    g = lifted.gradient(lifted.start(x))
+    np.testing.assert_allclose(g[: prob.N] + prob.G.numpy() @ g[prob.N:], -ref_grad, rtol=1e-12, atol=1e-14)

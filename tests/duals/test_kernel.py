@@ -130,3 +130,22 @@ def test_torch_back_end_follows_numpy(loss, bias):
     assert got.code == ref.code and got.iterations == ref.iterations
     np.testing.assert_allclose(got.w.numpy(), ref.w, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(got.lam.numpy(), ref.lam, rtol=1e-8, atol=1e-15)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_compiled_dual_value_and_gradient_are_the_reference_form(seed):
+    """The kernel's D (eq. (1.3)) and grad D (eq. (1.7)) against dualgan.duals.objective, float64, random points."""
+    from dualgan.duals.objective import dual_gradient, dual_value
+
+    prob = make_problem((30, 25, 40, 10.0 ** -(seed + 1)), seed=seed)
+    G, _, a = _arrays(prob)
+    rng = np.random.default_rng(seed)
+    for _ in range(5):
+        u = rng.uniform(1e-6, 1 - 1e-6, a.shape[0])
+        lam, slack = a * u, a * (1 - u)
+        v = G.T @ lam
+        q = G @ v
+        ref = dual_value(NumpyOps, v, lam, slack, a, prob.C, "logistic")
+        assert _kernel._dual_value(lam, slack, q, a, prob.C) == pytest.approx(ref, rel=1e-12, abs=1e-300)
+        np.testing.assert_allclose(_kernel._dual_gradient(q, lam, slack, prob.C, np.empty_like(lam)),
+                                   dual_gradient(NumpyOps, q, lam, slack, prob.C, "logistic"), rtol=1e-12, atol=0)
