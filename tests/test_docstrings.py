@@ -196,7 +196,7 @@ def test_api_modules_found():
 
 # The modules whose docstrings have been brought to the numpy format so far. The others are being
 # converted; add a module here once ``_docstring_problems`` reports nothing for it.
-COMPLETE = ("dualgan.conditional", "dualgan.data", "dualgan.features", "dualgan.games", "dualgan.losses",
+COMPLETE = ("dualgan.conditional", "dualgan.constraints", "dualgan.data", "dualgan.features", "dualgan.games", "dualgan.losses",
             "dualgan.metrics", "dualgan.regularizers", "dualgan.duals", "dualgan.trust_region")
 
 

@@ -73,7 +73,23 @@ class _LabelConditioned(nn.Module):
 
 
 class ConditionalGenerator(_LabelConditioned):
-    r""":math:`G(z, y) = \mathrm{body}([z, e(y)])`; ``body`` takes ``z_dim + embedding dim`` inputs."""
+    r""":math:`G(z, y) = \mathrm{body}([z, e(y)])`, eq. (5.14) of the theory page.
+
+    Parameters
+    ----------
+    body : torch.nn.Module
+        The network; takes ``latent_dim + embedding dim`` inputs (``n_classes``
+        for one-hot codes, ``embedding_dim`` for learned ones).
+    n_classes : int
+        Number of labels, >= 1.
+    embedding_dim : int or None, default None
+        ``None`` for one-hot codes; otherwise the width of a learned embedding.
+
+    References
+    ----------
+    Mehdi Mirza, Simon Osindero. *Conditional Generative Adversarial Nets.*
+    arXiv:1411.1784, 2014.
+    """
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Samples :math:`G(z, y)`.
@@ -98,7 +114,22 @@ class ConditionalGenerator(_LabelConditioned):
 class ConditionalDiscriminator(_LabelConditioned):
     r""":math:`D(x, y) = \mathrm{body}([\mathrm{vec}(x), e(y)])` (input concatenation).
 
-    ``body`` takes ``prod(x.shape[1:]) + embedding dim`` inputs and returns one score per sample.
+    ``body`` takes ``prod(x.shape[1:]) + embedding dim`` inputs and returns one score per sample;
+    eq. (5.14) of the theory page.
+
+    Parameters
+    ----------
+    body : torch.nn.Module
+        The network; one score (logit) per sample.
+    n_classes : int
+        Number of labels, >= 1.
+    embedding_dim : int or None, default None
+        ``None`` for one-hot codes; otherwise the width of a learned embedding.
+
+    References
+    ----------
+    Mehdi Mirza, Simon Osindero. *Conditional Generative Adversarial Nets.*
+    arXiv:1411.1784, 2014.
     """
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -141,8 +172,10 @@ class ProjectionDiscriminator(nn.Module):
 
     References
     ----------
-    Eq. (5.14) of the theory page, docs/theory.md. Miyato and Koyama, "cGANs with
-    Projection Discriminator", ICLR 2018.
+    Eq. (5.14) of the theory page.
+
+    Takeru Miyato, Masanori Koyama. *cGANs with Projection Discriminator.*
+    ICLR 2018.
     """
 
     def __init__(self, features: nn.Module, feature_dim: int, n_classes: int, head: nn.Module | None = None):

@@ -37,7 +37,13 @@ class GaussianMixture:
 
     References
     ----------
-    Eq. (6.1) of the theory page, docs/theory.md.
+    Eq. (6.1) of the theory page.
+
+    Yujia Li, Alexander Schwing, Kuan-Chieh Wang, Richard Zemel. *Dualing
+    GANs.* NeurIPS 2017 (the 5-mode ring).
+
+    Luke Metz, Ben Poole, David Pfau, Jascha Sohl-Dickstein. *Unrolled
+    Generative Adversarial Networks.* ICLR 2017 (the ring of Gaussians).
     """
 
     centers: torch.Tensor
@@ -167,8 +173,9 @@ def ring_on_plane(k: int = 7, radius: float = 1.0, std: float = 0.01, seed: int 
 
     References
     ----------
-    Roth, Lucchi, Nowozin and Hofmann, "Stabilizing Training of Generative
-    Adversarial Networks through Regularization", NeurIPS 2017, section 5.1.
+    Kevin Roth, Aurelien Lucchi, Sebastian Nowozin, Thomas Hofmann.
+    *Stabilizing Training of Generative Adversarial Networks through
+    Regularization.* NeurIPS 2017, section 5.1.
     """
     base = ring(k, radius, std).centers
     gen = torch.Generator().manual_seed(check_int(seed, "seed", low=0))

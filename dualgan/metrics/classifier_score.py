@@ -50,12 +50,50 @@ class ClassifierScore:
     n_classes: int
 
     def __float__(self) -> float:
+        """The score, so that ``float(result)`` works."""
         return self.score
 
 
 def classifier_score(images, classifier: nn.Module | None = None, splits: int = 1,
                      batch_size: int = 512) -> ClassifierScore:
-    """Score ``images`` (B, 1, 8, 8 for the default digits classifier) with ``classifier`` (logits out)."""
+    r"""The classifier score of ``images``, eq. (6.4) of the theory page.
+
+    Parameters
+    ----------
+    images : array_like or torch.Tensor
+        Samples, shape ``(N, ...)`` as ``classifier`` takes them (``(N, 1, 8, 8)``,
+        float, values in [0, 1] for the default digits classifier); finite.
+    classifier : torch.nn.Module or None, default None
+        Any network returning logits of shape ``(N, K)``; ``None`` uses
+        :func:`dualgan.features.digits_classifier` (``K = 10``). Evaluated in
+        eval mode without gradients, its training mode restored afterwards.
+    splits : int, default 1
+        Number of parts the samples are cut into (``1 <= splits <= N``); the
+        score is computed per part, and the mean and standard deviation are reported.
+    batch_size : int, default 512
+        Samples per forward pass (memory only; the result does not depend on it).
+
+    Returns
+    -------
+    ClassifierScore
+        Mean and standard deviation over the splits, in :math:`[1, K]`.
+
+    Raises
+    ------
+    ValueError
+        If ``images`` has fewer than ``splits`` samples or non-finite values,
+        ``splits`` or ``batch_size`` is not a positive integer, ``classifier``
+        is not a module, or it does not return logits of shape ``(N, K)``.
+
+    References
+    ----------
+    Tim Salimans, Ian Goodfellow, Wojciech Zaremba, Vicki Cheung, Alec
+    Radford, Xi Chen. *Improved Techniques for Training GANs.* NeurIPS 2016
+    (the inception score and its split protocol).
+
+    Yujia Li, Alexander Schwing, Kuan-Chieh Wang, Richard Zemel. *Dualing
+    GANs.* NeurIPS 2017 (the score with an internal classifier).
+    """
     splits = check_int(splits, "splits", low=1)
     batch_size = check_int(batch_size, "batch_size", low=1)
     x = images if isinstance(images, torch.Tensor) else torch.as_tensor(images)

@@ -76,8 +76,14 @@ def mode_coverage(samples, centers, std: float, n_std: float = 3.0, min_fraction
 
     References
     ----------
-    Eq. (6.3) of the theory page, docs/theory.md; Li et al., "Dualing GANs",
-    NeurIPS 2017; Srivastava et al., "VEEGAN", NeurIPS 2017.
+    Eq. (6.3) of the theory page.
+
+    Yujia Li, Alexander Schwing, Kuan-Chieh Wang, Richard Zemel. *Dualing
+    GANs.* NeurIPS 2017.
+
+    Akash Srivastava, Lazar Valkov, Chris Russell, Michael U. Gutmann, Charles
+    Sutton. *VEEGAN: Reducing Mode Collapse in GANs using Implicit Variational
+    Learning.* NeurIPS 2017 (high-quality samples within 3 standard deviations).
     """
     x = check_matrix(samples.detach() if isinstance(samples, torch.Tensor) else samples, "samples",
                      dtype=torch.float64, device="cpu")

@@ -167,8 +167,11 @@ def cross_test(discriminator_a, samples_a: torch.Tensor, discriminator_b, sample
 
     References
     ----------
-    Eq. (6.7) of the theory page, docs/theory.md; Roth et al., "Stabilizing Training
-    of Generative Adversarial Networks through Regularization", NeurIPS 2017, section 5.5.
+    Eq. (6.7) of the theory page.
+
+    Kevin Roth, Aurelien Lucchi, Sebastian Nowozin, Thomas Hofmann.
+    *Stabilizing Training of Generative Adversarial Networks through
+    Regularization.* NeurIPS 2017, section 5.5.
     """
     return CrossTestReport(
         own_a=confusion_rates(discriminator_a, real, samples_a, threshold),

@@ -129,8 +129,11 @@ def frechet_distance(x, y, features="default", batch_size: int = 1024) -> Freche
 
     References
     ----------
-    Eq. (6.5) of the theory page, docs/theory.md; Heusel et al., "GANs Trained by
-    a Two Time-Scale Update Rule Converge to a Local Nash Equilibrium", NeurIPS 2017.
+    Eq. (6.5) of the theory page.
+
+    Martin Heusel, Hubert Ramsauer, Thomas Unterthiner, Bernhard Nessler, Sepp
+    Hochreiter. *GANs Trained by a Two Time-Scale Update Rule Converge to a
+    Local Nash Equilibrium.* NeurIPS 2017.
     """
     batch_size = check_int(batch_size, "batch_size", low=1)
     fx = embed(x, features, "x", batch_size)
@@ -186,8 +189,13 @@ def kernel_mmd(x, y, features="default", kernel: str = "polynomial", unbiased: b
 
     References
     ----------
-    Eq. (6.6) of the theory page, docs/theory.md; Gretton et al., "A Kernel
-    Two-Sample Test", JMLR 2012; Binkowski et al., "Demystifying MMD GANs", ICLR 2018.
+    Eq. (6.6) of the theory page.
+
+    Arthur Gretton, Karsten M. Borgwardt, Malte J. Rasch, Bernhard Schölkopf,
+    Alexander Smola. *A Kernel Two-Sample Test.* JMLR 13, 2012.
+
+    Mikołaj Bińkowski, Danica J. Sutherland, Michael Arbel, Arthur Gretton.
+    *Demystifying MMD GANs.* ICLR 2018 (the kernel inception distance).
     """
     check_choice(kernel, "kernel", ("polynomial", "rbf", "linear"))
     batch_size = check_int(batch_size, "batch_size", low=1)

@@ -211,8 +211,10 @@ class CoupledGradientPenalty(_NormTargetPenalty):
 
     References
     ----------
-    Eq. (5.8) of the theory page, docs/theory.md; Gulrajani et al., "Improved
-    Training of Wasserstein GANs", NeurIPS 2017.
+    Eq. (5.8) of the theory page.
+
+    Ishaan Gulrajani, Faruk Ahmed, Martin Arjovsky, Vincent Dumoulin, Aaron
+    Courville. *Improved Training of Wasserstein GANs.* NeurIPS 2017.
     """
 
     def __init__(self, weight: float = 10.0, target: float = 1.0, one_sided: bool = False,
@@ -279,8 +281,10 @@ class LocalGradientPenalty(_NormTargetPenalty):
 
     References
     ----------
-    Eq. (5.9) of the theory page, docs/theory.md; Kodali et al., "On Convergence
-    and Stability of GANs", arXiv:1705.07215, 2017.
+    Eq. (5.9) of the theory page.
+
+    Naveen Kodali, Jacob Abernethy, James Hays, Zsolt Kira. *On Convergence
+    and Stability of GANs.* arXiv:1705.07215, 2017.
     """
 
     def __init__(self, weight: float = 10.0, target: float = 1.0, scale: float = 0.5, one_sided: bool = False,
@@ -335,8 +339,10 @@ class R1(GradientPenalty):
 
     References
     ----------
-    Eq. (5.10) of the theory page, docs/theory.md; Mescheder, Geiger and Nowozin,
-    "Which Training Methods for GANs do actually Converge?", ICML 2018.
+    Eq. (5.10) of the theory page.
+
+    Lars Mescheder, Andreas Geiger, Sebastian Nowozin. *Which Training Methods
+    for GANs do actually Converge?* ICML 2018.
     """
 
     weight_name = "gamma"
@@ -381,7 +387,18 @@ class R1(GradientPenalty):
 
 
 class R2(R1):
-    r"""R2: :math:`\tfrac{\gamma}{2} E_{p_g}[\|\nabla_x D(\tilde x)\|^2]` on generated data."""
+    r"""R2: :math:`\tfrac{\gamma}{2} E_{p_g}[\|\nabla_x D(\tilde x)\|^2]` on generated data, eq. (5.10) of the theory page.
+
+    Parameters
+    ----------
+    gamma : float or Schedule, default 10.0
+        Weight :math:`\gamma`, >= 0 (as :class:`R1`).
+
+    References
+    ----------
+    Lars Mescheder, Andreas Geiger, Sebastian Nowozin. *Which Training Methods
+    for GANs do actually Converge?* ICML 2018.
+    """
 
     def unweighted(self, discriminator, x_real, x_fake):
         """Half the mean squared input-gradient norm on the generated batch, eq. (5.10).
@@ -420,9 +437,11 @@ class JSRegularizer(R1):
 
     References
     ----------
-    Eqs. (5.11) and (5.12) of the theory page, docs/theory.md; Roth et al.,
-    "Stabilizing Training of Generative Adversarial Networks through
-    Regularization", NeurIPS 2017.
+    Eqs. (5.11) and (5.12) of the theory page.
+
+    Kevin Roth, Aurelien Lucchi, Sebastian Nowozin, Thomas Hofmann.
+    *Stabilizing Training of Generative Adversarial Networks through
+    Regularization.* NeurIPS 2017.
     """
 
     def __init__(self, gamma=0.1):

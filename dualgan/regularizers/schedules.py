@@ -142,7 +142,11 @@ class ExponentialAnnealing(Schedule):
 
     References
     ----------
-    Eq. (5.12) of the theory page, docs/theory.md; Roth et al., NeurIPS 2017.
+    Eq. (5.12) of the theory page.
+
+    Kevin Roth, Aurelien Lucchi, Sebastian Nowozin, Thomas Hofmann.
+    *Stabilizing Training of Generative Adversarial Networks through
+    Regularization.* NeurIPS 2017 (the annealed weight of their code).
     """
 
     def __init__(self, initial: float, total_steps: int, final_ratio: float = 0.01):

@@ -54,8 +54,10 @@ def apply_spectral_norm(module: nn.Module, layer_types=DEFAULT_LAYER_TYPES, n_po
 
     References
     ----------
-    Eq. (5.13) of the theory page, docs/theory.md; Miyato et al., "Spectral
-    Normalization for Generative Adversarial Networks", ICLR 2018.
+    Eq. (5.13) of the theory page.
+
+    Takeru Miyato, Toshiki Kataoka, Masanori Koyama, Yuichi Yoshida.
+    *Spectral Normalization for Generative Adversarial Networks.* ICLR 2018.
     """
     if not isinstance(module, nn.Module):
         raise ValueError(f"module must be a torch.nn.Module, got {type(module).__name__}")
@@ -109,7 +111,10 @@ def clip_weights(module: nn.Module, clip_value: float = 0.01) -> nn.Module:
 
     References
     ----------
-    Arjovsky, Chintala and Bottou, "Wasserstein Generative Adversarial Networks", ICML 2017.
+    Eq. (5.13) of the theory page.
+
+    Martin Arjovsky, Soumith Chintala, Léon Bottou. *Wasserstein Generative
+    Adversarial Networks.* ICML 2017.
     """
     c = check_positive(clip_value, "clip_value")
     if not isinstance(module, nn.Module):
