@@ -1,0 +1,206 @@
+r"""``GameTrainer``: a GAN trained as a two-player game by any registered game optimiser.
+
+The generator and the discriminator form a :class:`~dualgan.games.GANGame`
+(losses of eq. (5.1) of the theory page, field of eq. (3.1)); every iteration
+draws a fresh batch (real samples from the data passed to ``fit``, noise from
+the trainer's ``noise`` distribution) and takes one step of the game
+optimiser (simultaneous or alternating gradient descent, extragradient,
+optimistic GD, consensus optimisation, SGA, competitive GD: eqs. (3.3)-(3.10)),
+chosen by name from :data:`~dualgan.games.optimizers.OPTIMIZERS` or given as
+an instance.
+
+It is a :class:`~dualgan.train.base.Trainer` (registered as ``"game"``): the
+same ``fit`` to a total number of iterations, the one
+:class:`~dualgan.train.History`, callbacks, progress, checkpoints (the game's
+and the optimiser's own state: batch sampler, current batch, regulariser
+schedules, base-optimiser state, optimistic memory) and status as every
+trainer of the library. History columns: the shared ``iteration``,
+``objective`` (the discriminator's loss :math:`L_D` on the batch at the start
+of the step, which the generator drives up), ``generator_loss`` (:math:`L_G`,
+constraint penalty included, at the start of the step), ``seconds`` and the
+constraint columns, plus ``field_norm`` (:math:`\|v\|`), ``update_norm``,
+``coefficient`` (the method's scalar, NaN when it has none) and ``inner_iterations``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from ..constraints.base import NoConstraint, check_handler
+from ..status import Status, StatusCode
+from ..train.base import TRAINERS, CheckpointError, Trainer
+from .gan import GANGame
+from .optimizers import OPTIMIZERS, GameOptimizer
+
+__all__ = ["GameTrainer"]
+
+
+@TRAINERS.register("game")
+class GameTrainer(Trainer):
+    r"""Train a GAN with a game optimiser: one optimiser step on both players per iteration.
+
+    Parameters
+    ----------
+    generator : torch.nn.Module
+        Maps noise ``(B, latent_dim)`` to samples ``(B, ...)`` (player 0, :math:`\theta`).
+    discriminator : torch.nn.Module
+        Maps samples to one raw score each, shape ``(B,)`` or ``(B, 1)`` (player 1, :math:`\psi`).
+    latent_dim : int
+        Noise dimension (>= 1).
+    batch_size : int, default 64
+        Real and generated samples per iteration (>= 1).
+    noise : str, default "normal"
+        ``"normal"`` or ``"uniform"`` (on [-1, 1]) generator input.
+    optimizer : str or GameOptimizer, default "simultaneous"
+        A name of :data:`~dualgan.games.optimizers.OPTIMIZERS` or a fresh
+        :class:`~dualgan.games.optimizers.GameOptimizer` instance (not yet bound to a game).
+    optimizer_options : dict, optional
+        Keyword options of the named optimiser (``lr``, ``base``, ``gamma``,
+        ...; ``OPTIMIZERS.options(name)`` lists them). Default None: its
+        defaults. Not allowed with an instance.
+    loss : str or GANLoss, default "non_saturating"
+        The GAN loss (eqs. (5.2)-(5.6) of the theory page), a :mod:`dualgan.losses` name or ``GANLoss``.
+    regularizers : sequence of callable, default ()
+        Discriminator regularisers ``(discriminator, x_real, x_fake) -> scalar``,
+        e.g. :class:`dualgan.regularizers.R1` (eq. (5.10)).
+    constraint : ConstraintHandler, optional
+        A handler of :mod:`dualgan.constraints`: the generator is wrapped, the
+        penalty added to :math:`L_G`, ``update`` called after every step. Default None.
+    seed : int, default 0
+        Seeds the game's batch draws (data and noise).
+
+    Raises
+    ------
+    ValueError
+        If the optimiser name or one of its options is unknown, options are
+        given with an instance, a number is out of range, or the loss is unknown.
+    TypeError
+        If a model is not a module, ``optimizer`` is neither a name nor a
+        :class:`~dualgan.games.optimizers.GameOptimizer`, or the constraint
+        handler is incomplete.
+
+    References
+    ----------
+    Lars Mescheder, Sebastian Nowozin, Andreas Geiger. "The Numerics of GANs." NeurIPS 2017.
+    David Balduzzi, Sebastien Racaniere, James Martens, Jakob Foerster, Karl
+    Tuyls, Thore Graepel. "The Mechanics of n-Player Differentiable Games." ICML 2018.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from dualgan.data import ring
+    >>> from dualgan.games.trainer import GameTrainer
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> g = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 2)).double()
+    >>> d = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1)).double()
+    >>> trainer = GameTrainer(g, d, latent_dim=2, batch_size=32, optimizer="consensus",
+    ...                       optimizer_options={"lr": 1e-2, "gamma": 1.0})
+    >>> history = trainer.fit(ring(5), 5)
+    >>> trainer.status.success, len(history)
+    (True, 5)
+    """
+
+    kind = "game"
+
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, *, latent_dim: int, batch_size: int = 64,
+                 noise: str = "normal", optimizer="simultaneous", optimizer_options: Mapping | None = None,
+                 loss="non_saturating", regularizers: Sequence = (), constraint=None, seed: int = 0):
+        if not isinstance(discriminator, nn.Module):
+            raise TypeError(f"discriminator must be a torch.nn.Module, got {type(discriminator).__name__}")
+        if isinstance(optimizer, GameOptimizer):
+            if optimizer_options:
+                raise ValueError("optimizer_options are for an optimiser given by name; configure the instance "
+                                 "itself, or pass its name and the options")
+            if optimizer.iteration or getattr(optimizer, "_game", None) is not None:
+                raise ValueError("optimizer has already stepped a game (it keeps per-game state); pass a fresh one")
+            self.game_optimizer = optimizer
+            self.optimizer_name = getattr(type(optimizer), "name", type(optimizer).__name__)
+            self.optimizer_options = {}
+        elif isinstance(optimizer, str):
+            options = OPTIMIZERS.check_options(optimizer, optimizer_options)
+            self.game_optimizer = OPTIMIZERS.get(optimizer)(**options)
+            self.optimizer_name = optimizer
+            self.optimizer_options = options
+        else:
+            raise TypeError(f"optimizer must be a name of dualgan.games.optimizers.OPTIMIZERS "
+                            f"({OPTIMIZERS.names()}) or a GameOptimizer, got {type(optimizer).__name__}")
+        handler = None if constraint is None else check_handler(constraint)
+        super().__init__(generator, latent_dim=latent_dim, batch_size=batch_size, noise=noise, seed=seed)
+        # the game wraps the generator with the handler and adds its penalty and updates
+        self.game = GANGame(self.generator, discriminator, loss, sample_real=self._real,
+                            sample_latent=self._noise, batch_size=self.batch_size, regularizers=regularizers,
+                            constraint=handler, seed=self.seed)
+        self.constraint = NoConstraint() if handler is None else handler
+        self.generator = self.game.generator
+        self.discriminator = discriminator
+
+    def _make_generator_optimizer(self, factory):
+        return None  # the game optimiser steps both players
+
+    def _meta(self) -> dict:
+        meta = super()._meta()
+        for key in ("generator_lr", "beta1", "generator_optimizer"):
+            meta.pop(key)
+        meta.update(optimizer=self.optimizer_name, optimizer_lr=float(self.game_optimizer.lr),
+                    optimizer_options=repr(sorted(self.optimizer_options.items())),
+                    loss=self.game.loss.name, regularizers=repr([type(r).__name__ for r in self.game.regularizers]))
+        return meta
+
+    # ------------------------------------------------------------------ one iteration
+    def _step(self) -> dict | None:
+        self.game.resample()
+        if not (bool(torch.isfinite(self.game.x_real).all()) and bool(torch.isfinite(self.game.z).all())):
+            self._non_finite("data samples")
+            return None
+        record = self.game_optimizer.step(self.game)
+        code = getattr(record.status, "code", record.status)
+        if code == StatusCode.NON_FINITE.value:
+            self._non_finite("game field or losses")  # the step was not applied
+            return None
+        if not record.ok:
+            self.status = Status(StatusCode.NUMERICAL_ERROR, f"{self.optimizer_name} step: {record.status} at "
+                                                             f"iteration {self.iteration}")
+            return None
+        loss_g, loss_d = (float(v) for v in record.losses[:2])
+        row = {"objective": loss_d, "generator_loss": loss_g, "field_norm": record.field_norm,
+               "update_norm": record.update_norm, "coefficient": record.coefficient,
+               "inner_iterations": float(record.inner_iterations)}
+        if not isinstance(self.constraint, NoConstraint):
+            with torch.no_grad():
+                row.update(self._constraint_columns(self.generator(self.game.z)))
+        if not all(math.isfinite(p) for p in (row["field_norm"], loss_g)):
+            self._non_finite("game field or losses")
+            return None
+        return row
+
+    # ------------------------------------------------------------------ checkpoints
+    def _extra_state(self) -> dict:
+        # an optimiser that has not stepped yet is not bound to the game and has no state to save
+        bound = getattr(self.game_optimizer, "_game", None) is not None
+        return {"game": self.game.state_dict(), "optimizer": self.game_optimizer.state_dict() if bound else None}
+
+    def _validate_extra_state(self, extra: dict) -> None:
+        game, opt = extra.get("game"), extra.get("optimizer")
+        if not isinstance(game, dict) or set(game) != {"values", "extra"}:
+            raise CheckpointError("its game state is missing or not {'values', 'extra'}; use an earlier copy")
+        values = game["values"]
+        own = self.game.parameters
+        if (not isinstance(values, list) or len(values) != len(own)
+                or any(not isinstance(v, torch.Tensor) or v.shape != p.shape for v, p in zip(values, own))):
+            raise CheckpointError("its game parameters do not match this game's players; construct the trainer "
+                                  "with the checkpoint's generator and discriminator")
+        if opt is not None and (not isinstance(opt, dict) or set(opt) != {"iteration", "lr", "base", "extra"}):
+            raise CheckpointError(f"its game optimiser state is not a {type(self.game_optimizer).__name__} state")
+        if opt is None and getattr(self.game_optimizer, "_game", None) is not None:
+            raise CheckpointError("it was written before the first step, but this trainer's optimiser has stepped "
+                                  "already; build a new trainer to load it")
+
+    def _load_extra_state(self, extra: dict) -> None:
+        self.game.load_state_dict(extra["game"])
+        if extra["optimizer"] is not None:
+            self.game_optimizer.load_state_dict(extra["optimizer"], self.game)

@@ -1,0 +1,124 @@
+"""GameTrainer: one step is the optimiser's update rule on the hand-written GAN losses, resume is bit for bit
+(game, optimiser memory, regulariser schedule, constraint handler), failures end with a status, bad arguments
+are named."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dualgan.constraints import AffineSubspace, AugmentedLagrangian
+from dualgan.data import ring
+from dualgan.games.optimizers import OPTIMIZERS
+from dualgan.games.trainer import GameTrainer
+from dualgan.regularizers import R1, ExponentialAnnealing
+from dualgan.status import StatusCode
+
+DATA = ring(4)
+
+
+def _nets(seed=0):
+    torch.manual_seed(seed)
+    g = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2)).double()
+    d = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1)).double()
+    return g, d
+
+
+def test_one_simultaneous_step_is_gradient_descent_on_the_gan_losses():
+    g, d = _nets()
+    before = [p.detach().clone() for p in list(g.parameters()) + list(d.parameters())]
+    trainer = GameTrainer(g, d, latent_dim=2, batch_size=16, optimizer="simultaneous",
+                          optimizer_options={"lr": 0.05}, loss="non_saturating", seed=4)
+    h = trainer.fit(DATA, 1)
+    x, z = trainer.game.x_real, trainer.game.z  # the batch of the step
+    # the losses written out by hand, at the start point
+    g0, d0 = _nets()
+    fake = g0(z)
+    s_real, s_fake = d0(x).reshape(-1), d0(fake).reshape(-1)
+    loss_d = -(F.logsigmoid(s_real).mean() + F.logsigmoid(-s_fake).mean())
+    loss_g = -F.logsigmoid(s_fake).mean()
+    grad_g = torch.autograd.grad(loss_g, list(g0.parameters()), retain_graph=True)
+    grad_d = torch.autograd.grad(loss_d, list(d0.parameters()))
+    expected = [b - 0.05 * gr for b, gr in zip(before, list(grad_g) + list(grad_d))]
+    for p, e in zip(list(g.parameters()) + list(d.parameters()), expected):
+        torch.testing.assert_close(p.detach(), e, rtol=1e-12, atol=1e-14)
+    assert h["objective"][0] == pytest.approx(float(loss_d.detach()), rel=1e-12)
+    assert h["generator_loss"][0] == pytest.approx(float(loss_g.detach()), rel=1e-12)
+    v = torch.cat([t.reshape(-1) for t in list(grad_g) + list(grad_d)])
+    assert h["field_norm"][0] == pytest.approx(float(v.norm()), rel=1e-12)
+
+
+def _make(name, base, constraint=True):
+    g, d = _nets(1)
+    handler = AugmentedLagrangian(AffineSubspace([[1.0, 1.0]], [0.5]), check_every=2) if constraint else None
+    return GameTrainer(g, d, latent_dim=2, batch_size=8, optimizer=name, optimizer_options={"lr": 1e-2, "base": base},
+                       regularizers=(R1(ExponentialAnnealing(1.0, 20)),), constraint=handler, seed=3)
+
+
+@pytest.mark.parametrize("name,base", [("optimistic", "adam"), ("consensus", "rmsprop"), ("extragradient", "sgd")])
+def test_resume_is_bit_identical(tmp_path, name, base):
+    straight = _make(name, base)
+    full = straight.fit(DATA, 8)
+    first = _make(name, base)
+    first.fit(DATA, 5, checkpoint_path=tmp_path / "ck.pt")
+    resumed = _make(name, base).load_checkpoint(tmp_path / "ck.pt")
+    assert resumed.iteration == 5
+    again = resumed.fit(DATA, 8)
+    assert again.columns == full.columns and "constraint_penalty_weight" in full.columns
+    for col in full.columns:
+        if col != "seconds":
+            np.testing.assert_array_equal(again[col], full[col], err_msg=col)
+    assert torch.equal(resumed.game.get_flat(), straight.game.get_flat())
+    assert torch.equal(resumed.constraint.multipliers, straight.constraint.multipliers)
+
+
+def test_instance_optimizer_and_checkpoint_before_the_first_step(tmp_path):
+    g, d = _nets()
+    opt = OPTIMIZERS.get("optimistic")(lr=1e-2)
+    trainer = GameTrainer(g, d, latent_dim=2, batch_size=8, optimizer=opt)
+    trainer.save_checkpoint(tmp_path / "ck0.pt")  # an optimiser that never stepped has no state yet
+    fresh = GameTrainer(*_nets(), latent_dim=2, batch_size=8, optimizer=OPTIMIZERS.get("optimistic")(lr=1e-2))
+    assert fresh.load_checkpoint(tmp_path / "ck0.pt").iteration == 0
+    trainer.fit(DATA, 2)
+    assert trainer.status.success and opt.iteration == 2
+
+
+class _NaNAfter(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(2, 2).double()
+        self.bad = False
+
+    def forward(self, z):
+        out = self.lin(z)
+        return out * float("nan") if self.bad else out
+
+
+def test_non_finite_field_ends_with_status_and_keeps_the_last_finite_state():
+    gen = _NaNAfter()
+    trainer = GameTrainer(gen, _nets()[1], latent_dim=2, batch_size=8)
+
+    def arm(tr, iteration):
+        if iteration == 3:
+            gen.bad = True
+
+    h = trainer.fit(DATA, 6, callbacks=[arm])
+    assert trainer.status.code is StatusCode.NON_FINITE and trainer.status.message.endswith("iteration 3")
+    assert len(h) == 3 and all(bool(torch.isfinite(p).all()) for p in trainer.game.parameters)
+
+
+def test_bad_arguments_are_named():
+    g, d = _nets()
+    with pytest.raises(ValueError, match="unknown game optimiser 'adamw'"):
+        GameTrainer(g, d, latent_dim=2, optimizer="adamw")
+    with pytest.raises(ValueError, match="takes no option"):
+        GameTrainer(g, d, latent_dim=2, optimizer="simultaneous", optimizer_options={"gamma": 1.0})
+    with pytest.raises(ValueError, match="optimizer_options"):
+        GameTrainer(g, d, latent_dim=2, optimizer=OPTIMIZERS.get("simultaneous")(), optimizer_options={"lr": 1.0})
+    with pytest.raises(TypeError, match="optimizer must be"):
+        GameTrainer(g, d, latent_dim=2, optimizer=3)
+    with pytest.raises(TypeError, match="discriminator"):
+        GameTrainer(g, "mlp", latent_dim=2)
+    with pytest.raises(ValueError, match="latent_dim"):
+        GameTrainer(g, d, latent_dim=0)
