@@ -31,19 +31,23 @@ import numpy as np
 from numba import types
 from numba.extending import get_cython_function_address
 
+from ..status import StatusCode
 from ._linalg import MAX_LOG_SHRINK
+from .result import METHOD_CONVERGED
 
 __all__ = ["logistic_newton", "logistic_primal_newton", "jit", "STATUS"]
 
-#: (status code, message) of each integer the kernels return
+#: (code, message) of each integer the kernels return: the one place the kernels' integers are read. The code
+#: is the inner loops' protocol (:func:`dualgan.duals.result.method_status`): METHOD_CONVERGED when the
+#: kernel's own test passed, else a StatusCode
 STATUS = (
-    ("converged", ""),
-    ("max_iter", ""),
-    ("numerical_error", "Newton system not positive definite"),
-    ("non_finite", "non-finite Newton direction or certificate"),
-    ("stalled", "no ascent along either path"),
-    ("stalled", "no progress above rounding for 5 iterations"),
-    ("stalled", "the line search found no decrease of P"),
+    (METHOD_CONVERGED, ""),
+    (StatusCode.MAX_ITER, ""),
+    (StatusCode.NUMERICAL_ERROR, "Newton system not positive definite"),
+    (StatusCode.NON_FINITE, "non-finite Newton direction or certificate"),
+    (StatusCode.STALLED, "no ascent along either path"),
+    (StatusCode.STALLED, "no progress above rounding for 5 iterations"),
+    (StatusCode.STALLED, "the line search found no decrease of P"),
 )
 _CONVERGED, _MAX_ITER, _NOT_PD, _NON_FINITE, _STALLED, _FLOOR, _NO_DECREASE = range(7)
 

@@ -41,7 +41,9 @@ import math
 from dataclasses import dataclass
 
 from ._linalg import _robust_cholesky
+from ..status import StatusCode
 from .objective import dual_value
+from .result import METHOD_CONVERGED
 
 __all__ = ["PairCertificate", "pair_certificate", "logistic_primal_newton", "PrimalState", "rounding_level"]
 
@@ -176,6 +178,8 @@ class PrimalState:
     slack: object
     certificate: PairCertificate
     iterations: int
+    #: :data:`~dualgan.duals.result.METHOD_CONVERGED` (the method's own test passed) or a StatusCode,
+    #: read by :func:`dualgan.duals.result.method_status`
     code: str
     message: str
     trace: tuple
@@ -206,20 +210,20 @@ def logistic_primal_newton(ops, G, y, a, C, bias: bool, w0, b0, tol: float, w_rt
     P = primal(w, m)
     trace: list[float] = []
     best = None
-    code, message, it, flat = "max_iter", "", 0, 0
+    code, message, it, flat = StatusCode.MAX_ITER, "", 0, 0
     for it in range(max_iter + 1):
         lam, slack = relation_multipliers(ops, y, a, m, bias)
         cert = pair_certificate(ops, G, y, a, C, "logistic", w, b, lam, slack)
         gap = max(cert.gap, 0.0)
         trace.append(cert.gap)
         if not math.isfinite(cert.gap):
-            code, message = "non_finite", f"non-finite duality gap at iteration {it}"
+            code, message = StatusCode.NON_FINITE, f"non-finite duality gap at iteration {it}"
             break
         if best is None or cert.gap < best[0].gap:
             best = (cert, ops.copy(w), b, it)
         bound = math.sqrt(2 * gap / C)
         if gap <= tol and (math.isinf(w_rtol) or bound <= w_rtol * float(ops.sqrt(w @ w))):
-            code = "converged"
+            code = METHOD_CONVERGED
             break
         if it == max_iter:
             break
@@ -229,11 +233,11 @@ def logistic_primal_newton(ops, G, y, a, C, bias: bool, w0, b0, tol: float, w_rt
         grad = _concat(ops, grad_w, -float(y @ lam_w)) if bias else grad_w
         L = _factor_newton_system(ops, G, y, s, C, bias)
         if L is None:
-            code, message = "numerical_error", f"Newton system not positive definite at iteration {it}"
+            code, message = StatusCode.NUMERICAL_ERROR, f"Newton system not positive definite at iteration {it}"
             break
         step = -ops.cho_solve(L, grad)
         if not ops.all_finite(step):
-            code, message = "non_finite", f"non-finite Newton direction at iteration {it}"
+            code, message = StatusCode.NON_FINITE, f"non-finite Newton direction at iteration {it}"
             break
         dec = -float(grad @ step)
         dw = step[:d]
@@ -250,7 +254,7 @@ def logistic_primal_newton(ops, G, y, a, C, bias: bool, w0, b0, tol: float, w_rt
                 break
             alpha *= 0.5
         if not accepted:
-            code = "stalled"
+            code = StatusCode.STALLED
             message = (f"the line search found no decrease of P at iteration {it} (gap {cert.gap:.3g}; "
                        f"rounding alone gives about {rounding_level(ops, G, a, C, w, lam):.3g})")
             break
@@ -262,7 +266,7 @@ def logistic_primal_newton(ops, G, y, a, C, bias: bool, w0, b0, tol: float, w_rt
             trace.append(cert.gap)
             if cert.gap < best[0].gap:
                 best = (cert, ops.copy(w), b, it + 1)
-            code = "stalled"
+            code = StatusCode.STALLED
             message = (f"P has not decreased above rounding for 5 iterations (gap {best[0].gap:.3g}; "
                        f"rounding alone gives about {rounding_level(ops, G, a, C, w, lam):.3g})")
             it += 1
@@ -346,7 +350,7 @@ def hinge_primal_interior_point(ops, G, y, a, C, bias: bool, w0, b0, tol: float,
     t = m + xi - 1.0
     lam, z = 0.5 * a, 0.5 * a
     trace: list[float] = []
-    best, code, message, it = None, "max_iter", "", 0
+    best, code, message, it = None, StatusCode.MAX_ITER, "", 0
     stuck, mu0 = 0, None
     for it in range(max_iter + 1):
         m = G @ w + (y * b if bias else 0.0)
@@ -355,14 +359,14 @@ def hinge_primal_interior_point(ops, G, y, a, C, bias: bool, w0, b0, tol: float,
         cert = pair_certificate(ops, G, y, a, C, "hinge", w, b if bias else None, lam_c, slack_c)
         trace.append(cert.gap)
         if not math.isfinite(cert.gap):
-            code, message = "non_finite", f"non-finite duality gap at iteration {it}"
+            code, message = StatusCode.NON_FINITE, f"non-finite duality gap at iteration {it}"
             break
         improved = best is None or cert.gap < best[0].gap
         if improved:
             best = (cert, ops.copy(w), b if bias else None)
         gap = max(cert.gap, 0.0)
         if gap <= tol and (math.isinf(w_rtol) or math.sqrt(2 * gap / C) <= w_rtol * float(ops.sqrt(w @ w))):
-            code = "converged"
+            code = METHOD_CONVERGED
             break
         if it == max_iter:
             break
@@ -371,7 +375,7 @@ def hinge_primal_interior_point(ops, G, y, a, C, bias: bool, w0, b0, tol: float,
         # only a converged complementarity with a stalled certificate is the floor
         stuck = 0 if improved or mu > 1e-12 * mu0 else stuck + 1
         if stuck >= 8 or mu <= 0 or not math.isfinite(mu):
-            code = "stalled"
+            code = StatusCode.STALLED
             message = (f"the gap has not improved for {stuck} iterations (complementarity {mu:.3g}; rounding "
                        f"alone gives a gap of about {rounding_level(ops, G, a, C, w, lam_c, 'hinge', b):.3g})")
             break
@@ -383,7 +387,7 @@ def hinge_primal_interior_point(ops, G, y, a, C, bias: bool, w0, b0, tol: float,
         Dinv = 1.0 / Dg
         L = _factor_newton_system(ops, G, y, Dinv, C, bias)
         if L is None:
-            code, message = "numerical_error", f"interior-point system not positive definite at iteration {it}"
+            code, message = StatusCode.NUMERICAL_ERROR, f"interior-point system not positive definite at iteration {it}"
             break
 
         def direction(r5, r6):
@@ -415,7 +419,7 @@ def hinge_primal_interior_point(ops, G, y, a, C, bias: bool, w0, b0, tol: float,
         dw, db, dlam, dt, dxi, dz = direction(sigma * mu - lam * t - aff[2] * aff[3],
                                               sigma * mu - z * xi - aff[5] * aff[4])
         if not (ops.all_finite(dw) and ops.all_finite(dlam)):
-            code, message = "non_finite", f"non-finite interior-point direction at iteration {it}"
+            code, message = StatusCode.NON_FINITE, f"non-finite interior-point direction at iteration {it}"
             break
         alpha = min(1.0, 0.995 * max_alpha([(lam, dlam), (t, dt), (xi, dxi), (z, dz)]))
         w, b = w + alpha * dw, b + alpha * db

@@ -313,7 +313,8 @@ def ipopt_with_refinement(problem: LinearDual, run_once, tol, max_iter, method, 
         # when that verdict was success on its scaled KKT error (problem_result gives SUCCESS from the
         # certificate alone)
         if status.success:
-            code, message = StatusCode.STALLED, f"{status.message}: Ipopt's own KKT test passed"
+            code, message = StatusCode.STALLED, f"Ipopt stopped on its own KKT test ({status.message}) short of the " \
+                                                 f"certificate"
         else:
             code, message = status.code, status.message
         if gap <= target or code is StatusCode.MAX_ITER or ipopt_tol <= 1e-15:
