@@ -104,8 +104,8 @@ def run_liblinear(problem):
         total += elapsed
         sub = problem.primal_value(clf.coef_.ravel()) - p_star
         if sub <= TOL:
-            return (elapsed, sub, clf.n_iter_[0],
-                    Status(StatusCode.SUCCESS, f"P(w) - P* = {sub:.3g} <= {TOL:g} at liblinear tol={tol:g}"), p_star + sub)
+            status = Status(StatusCode.SUCCESS, f"P(w) - P* = {sub:.3g} <= {TOL:g} at liblinear tol={tol:g}")
+            return elapsed, sub, clf.n_iter_[0], status, p_star + sub
     return (total, sub, clf.n_iter_[0],
             Status(StatusCode.STALLED, f"P(w) - P* = {sub:.3g} > {TOL:g} at liblinear tol=1e-14"), p_star + sub)
 
