@@ -149,7 +149,16 @@ def run_cyipopt(nlp, n_var: int, n_con: int, x0, lb, ub, tol: float, max_iter: i
 
 
 class NlpDual:
-    """The dual as an NLP in cyipopt's callback form (minimise -D)."""
+    """The dual as an NLP in cyipopt's callback form (minimise -D, eqs. (1.3), (1.7), (1.8), (1.12)).
+
+    Parameters
+    ----------
+    problem : LinearDual
+        The problem.
+    lifted : bool, optional
+        True: variables ``(lam, v)`` with ``G^T lam - v = 0``; False: ``lam`` only.
+        Default None: lifted when d < N.
+    """
 
     def __init__(self, problem: LinearDual, lifted: bool | None = None):
         self.G = problem.G.cpu().numpy()
