@@ -17,7 +17,8 @@ from .._checks import check_int, check_number
 from .newton import problem_result
 from .problem import LinearDual
 from .registry import SOLVERS
-from .result import DualResult, gap_target
+from ..status import StatusCode
+from .result import METHOD_CONVERGED, DualResult, gap_target
 
 __all__ = ["solve_lbfgsb"]
 
@@ -99,7 +100,7 @@ def solve_lbfgsb(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
 
     lo = 0.0 if hinge else edge
     hi = 1.0 if hinge else 1 - edge
-    iterations, gap, status, message, u = 0, float("inf"), "max_iter", "", u0
+    iterations, gap, status, message, u = 0, float("inf"), StatusCode.MAX_ITER, "", u0
     best = None  # never return a point worse than the best certified one
     for _run in range(1 + restarts):
         res = minimize(neg_dual, u, jac=True, method="L-BFGS-B", bounds=[(lo, hi)] * len(a),
@@ -113,12 +114,12 @@ def solve_lbfgsb(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
         if best is None or new_gap < best[0]:
             best = (new_gap, lam, slack)
         if new_gap <= gap_target(problem.C, float(torch.linalg.vector_norm(w)), tol, w_rtol):
-            status = "converged"
+            status = METHOD_CONVERGED
             break
         if iterations >= max_iter:
-            status = "max_iter"
+            status = StatusCode.MAX_ITER
             break
-        status, message = "stalled", f"L-BFGS-B: {res.message}"
+        status, message = StatusCode.STALLED, f"L-BFGS-B: {res.message}"
         if new_gap >= gap:
             break
         gap = new_gap
