@@ -13,7 +13,7 @@ from ._args import positive_int
 def register(sub) -> None:
     p = sub.add_parser("sweep", help="run a grid/random search over trainer settings (resumable; local or Ray)")
     p.add_argument("config", help="sweep file (.toml or .json); see docs/sweeps.md")
-    p.add_argument("--backend", default="local", choices=["local", "ray"], help="where runs execute (default local)")
+    p.add_argument("--backend", default="local", help="a name of dualgan.sweep.BACKENDS: local (default) or ray")
     p.add_argument("--workers", type=positive_int, default=1,
                    help="local worker processes, one torch thread each (default 1)")
     p.add_argument("--address", default=None, help="Ray cluster address (with --backend ray; default: start Ray here)")

@@ -8,14 +8,18 @@ file is only ever written from one place per sweep.
 Every run goes through :func:`execute_run`, which pins torch and the BLAS
 libraries to one thread (several runs share the cores; and one thread makes a
 run's numbers the same whichever backend ran it) and turns an exception into
-a record with status ``"error: ..."`` instead of losing the sweep.
+a record with status ``ERROR`` (:class:`~dualgan.status.Status`) instead of losing the sweep.
+
+Backends are registered in :data:`BACKENDS` (``@BACKENDS.register(name)``);
+their keyword-only constructor parameters are their options, built by name
+with :func:`make_backend`.
 
 A worker process that dies (SIGKILL from the out-of-memory killer, a crash in
 native code) breaks a ``ProcessPoolExecutor`` and fails every run in flight or
 queued there. :class:`LocalBackend` survives it: each worker marks the runs
 it starts, so after a break the runs that never started are queued again on a
-fresh pool, a lone run that was in flight is recorded as
-``"error: WorkerDied: ..."``, and several runs in flight are rerun one at a
+fresh pool, a lone run that was in flight is recorded with status
+``INTERRUPTED`` (:data:`WORKER_DIED`), and several runs in flight are rerun one at a
 time, alone, so that only the one that kills its worker again is recorded as
 an error. Every other run finishes.
 """
@@ -33,22 +37,39 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from ..registry import Registry
+from ..status import Status, StatusCode
 from .spec import RunConfig
 from .store import RunRecord
 
 __all__ = ["execute_run", "LocalBackend", "RayBackend", "make_backend", "BACKENDS", "WORKER_DIED"]
 
-WORKER_DIED = ("error: WorkerDied: the worker process died while running this configuration (killed by a "
-               "signal such as SIGKILL from the out-of-memory killer, or a crash); the other runs continued. "
-               "Lower its memory use or rerun it with --retry-errors")
+#: the status of a run whose worker process died
+WORKER_DIED = Status(StatusCode.INTERRUPTED,
+                     "the worker process died while running this configuration (killed by a signal such as SIGKILL "
+                     "from the out-of-memory killer, or a crash); the other runs continued. Lower its memory use or "
+                     "rerun it with --retry-errors")
 
-BACKENDS = ("local", "ray")
+#: the sweep back ends by name (``@BACKENDS.register(name)``; options: the class's keyword-only parameters)
+BACKENDS = Registry("sweep backend")
 RAY_MISSING = ("the Ray backend needs the optional dependency ray: pip install 'dualgan[ray]' "
                "(or pip install ray)")
 
 
 def execute_run(config: RunConfig) -> RunRecord:
-    """Run one configuration with one torch/BLAS thread; never raises for a failing job."""
+    """Run one configuration with one torch/BLAS thread; never raises for a failing job.
+
+    Parameters
+    ----------
+    config : RunConfig
+        The configuration (job, data set, iterations, seed and the job's settings).
+
+    Returns
+    -------
+    RunRecord
+        Its metrics, wall time and status: the job's, or ``ERROR`` naming the
+        exception and where it was raised.
+    """
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -60,12 +81,13 @@ def execute_run(config: RunConfig) -> RunRecord:
     try:
         import_job_modules()
         with threadpool_limits(1):
-            result = JOBS[config.job](dataset=config.dataset, iterations=config.iterations, seed=config.seed,
+            result = JOBS.get(config.job)(dataset=config.dataset, iterations=config.iterations, seed=config.seed,
                                       **config.kwargs)
-        metrics, status = {k: float(v) for k, v in result.metrics.items()}, str(result.status)
+        metrics, status = {k: float(v) for k, v in result.metrics.items()}, result.status
     except Exception as exc:  # a failing run is a result, not the end of the sweep
         last = traceback.extract_tb(exc.__traceback__)[-1]
-        metrics, status = {}, f"error: {type(exc).__name__}: {exc} ({last.filename}:{last.lineno})"
+        metrics, status = {}, Status(StatusCode.ERROR,
+                                     f"{type(exc).__name__}: {exc} ({last.filename}:{last.lineno})")
     finally:
         torch.set_num_threads(previous)
     return RunRecord(config.run_id, config, metrics, time.perf_counter() - t0, status)
@@ -87,17 +109,41 @@ def import_job_modules() -> None:
         importlib.import_module(name)
 
 
+@BACKENDS.register("local")
 class LocalBackend:
-    """A pool of ``workers`` processes (spawned, one torch thread each); ``workers=1`` runs in this process."""
+    """A pool of ``workers`` processes (spawned, one torch thread each); ``workers=1`` runs in this process.
+
+    Parameters
+    ----------
+    workers : int, default 1
+        Worker processes (>= 1).
+
+    Raises
+    ------
+    ValueError
+        If ``workers`` is not a positive integer.
+    """
 
     name = "local"
 
-    def __init__(self, workers: int = 1):
+    def __init__(self, *, workers: int = 1):
         if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
             raise ValueError(f"workers must be a positive integer, got {workers!r}")
         self.workers = workers
 
     def map_unordered(self, configs: Iterable[RunConfig]) -> Iterator[RunRecord]:
+        """Run every configuration; yield each record as its run finishes.
+
+        Parameters
+        ----------
+        configs : iterable of RunConfig
+            The configurations to run.
+
+        Yields
+        ------
+        RunRecord
+            One per configuration, in completion order.
+        """
         configs = list(configs)
         if self.workers == 1:
             for config in configs:
@@ -154,22 +200,49 @@ def _run_pool(batch, workers, ctx, markers):
     return lost
 
 
+@BACKENDS.register("ray")
 class RayBackend:
     """Ray tasks (one CPU each) on the cluster at ``address``, or a Ray already initialised in this process.
 
     ``address=None`` and no running Ray: a local Ray is started with
     ``ray.init(**init_kwargs)``. Workers on a cluster need ``dualgan`` importable
     (installed on every node, or shipped with Ray's ``runtime_env``).
+
+    Parameters
+    ----------
+    address : str, optional
+        The cluster's address (``"HOST:6379"``, ``"auto"``). Default None: a
+        running Ray, or a local one.
+    init_kwargs : dict, optional
+        Further keyword arguments of ``ray.init``. Default None: none.
+
+    Raises
+    ------
+    ImportError
+        If ray is not installed (``pip install 'dualgan[ray]'``).
     """
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, **init_kwargs):
+    def __init__(self, *, address: str | None = None, init_kwargs: dict | None = None):
         self.ray = _import_ray()
         self.address = address
-        self.init_kwargs = init_kwargs
+        self.init_kwargs = dict(init_kwargs or {})
 
     def map_unordered(self, configs: Iterable[RunConfig]) -> Iterator[RunRecord]:
+        """Submit every configuration as a Ray task; yield each record as its task finishes.
+
+        Parameters
+        ----------
+        configs : iterable of RunConfig
+            The configurations to run.
+
+        Yields
+        ------
+        RunRecord
+            One per configuration, in completion order; a task whose worker
+            or node died is recorded with :data:`WORKER_DIED`.
+        """
         ray = self.ray
         if not ray.is_initialized():
             ray.init(address=self.address, **self.init_kwargs)
@@ -194,15 +267,28 @@ class RayBackend:
                 ray.cancel(ref)
 
 
-def make_backend(name: str = "local", *, workers: int = 1, address: str | None = None):
-    """``"local"`` (:class:`LocalBackend`) or ``"ray"`` (:class:`RayBackend`)."""
-    if name == "local":
-        if address is not None:
-            raise ValueError("address is for the Ray backend; use --backend ray or drop --address")
-        return LocalBackend(workers)
-    if name == "ray":
-        return RayBackend(address)
-    raise ValueError(f"unknown backend {name!r}; choose one of {list(BACKENDS)}")
+def make_backend(name: str = "local", **options):
+    """Build the backend registered as ``name`` in :data:`BACKENDS` with its keyword-only ``options``.
+
+    Parameters
+    ----------
+    name : str, default "local"
+        ``"local"`` (:class:`LocalBackend`), ``"ray"`` (:class:`RayBackend`) or another registered name.
+    **options
+        The backend's options (``workers`` for ``"local"``, ``address`` and
+        ``init_kwargs`` for ``"ray"``); an option it does not take is refused.
+
+    Returns
+    -------
+    object
+        The backend, with ``map_unordered(configs)``.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is unknown or an option is not one the backend takes (the message lists its options).
+    """
+    return BACKENDS.get(name)(**BACKENDS.check_options(name, options))
 
 
 def _import_ray():

@@ -1,18 +1,22 @@
 r"""The jobs a sweep can run, and the data sets they run on.
 
-A job is a function decorated with :func:`job`::
+A job is a function registered in :data:`JOBS`::
 
-    @job("my_job")
+    from dualgan.status import Status
+    from dualgan.sweep import JOBS, JobResult
+
+    @JOBS.register("my_job")
     def my_job(*, dataset: str, iterations: int, seed: int, lr: float = 1e-3) -> JobResult:
         ...
-        return JobResult(metrics={"score": 1.0}, status="ok")
+        return JobResult(metrics={"score": 1.0}, status=Status.ok())
 
-It receives the run's ``dataset`` name, ``iterations`` and ``seed`` plus its
-own keyword-only settings (every one with a default; the sweep file may set
-any of them, and a name the function does not take is rejected when the
-sweep is loaded). It returns a :class:`JobResult`: float metrics and a
-status (``"ok"``, or what went wrong: a trainer that stopped early, non-finite
-samples). Adding a job is adding a function here.
+It receives the run's ``dataset`` name (a key of :data:`DATASETS`),
+``iterations`` and ``seed`` plus its own keyword-only settings (every one with
+a default; the sweep file may set any of them, and a name the function does
+not take is rejected when the sweep is loaded). It returns a
+:class:`JobResult`: float metrics and a :class:`~dualgan.status.Status` (the
+trainer's own status for the library's jobs: ``SUCCESS``, or ``NON_FINITE``,
+``NUMERICAL_ERROR``, ...). Adding a job is adding a registered function.
 
 Jobs on the Gaussian mixtures (:data:`DATASETS`) report mode coverage
 (:func:`dualgan.metrics.mode_coverage`, 3 standard deviations, a fifth of a
@@ -29,11 +33,16 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-__all__ = ["JobResult", "JOBS", "DATASETS", "job", "dataset", "dual_gan", "standard_gan", "trust_region_gan",
-           "PARAM_CHECKS", "check_job_kwargs"]
+from ..registry import Registry
+from ..status import Status, StatusCode
 
-JOBS: dict[str, Callable[..., "JobResult"]] = {}
-DATASETS: dict[str, Callable[[], object]] = {}
+__all__ = ["JobResult", "JOBS", "DATASETS", "dual_gan", "standard_gan", "trust_region_gan", "PARAM_CHECKS",
+           "check_job_kwargs"]
+
+#: the sweep jobs by name (``@JOBS.register(name)``); user modules named in ``$DUALGAN_JOB_MODULES`` add theirs
+JOBS = Registry("sweep job")
+#: the data sets by name, factories without arguments (``@DATASETS.register(name)``)
+DATASETS = Registry("data set")
 
 # The settings of the ring experiments in docs/dual_gan.md (the paper's covariance was lost).
 RING_STD = 0.3
@@ -42,32 +51,28 @@ RING_RADIUS = 2.0
 
 @dataclass(frozen=True)
 class JobResult:
-    """What a job returns: float metrics and a status (``"ok"`` or a description of the failure)."""
+    """What a job returns: float metrics and how the run ended.
+
+    Parameters
+    ----------
+    metrics : dict of str to float, default {}
+        The run's results (deterministic under its seed; wall time is kept out).
+    status : Status, default ``Status(StatusCode.SUCCESS)``
+        How the run ended, e.g. the trainer's :attr:`~dualgan.train.base.Trainer.status`.
+
+    Raises
+    ------
+    TypeError
+        If ``status`` is not a :class:`~dualgan.status.Status`.
+    """
 
     metrics: dict[str, float] = field(default_factory=dict)
-    status: str = "ok"
+    status: Status = field(default_factory=lambda: Status(StatusCode.SUCCESS))
 
-
-def job(name: str):
-    """Register a job function under ``name`` (its keyword-only parameters are the sweepable settings)."""
-
-    def register(fn):
-        if name in JOBS:
-            raise ValueError(f"a job named {name!r} is already registered")
-        JOBS[name] = fn
-        return fn
-
-    return register
-
-
-def dataset(name: str):
-    """Register a data-set factory (no arguments) under ``name``."""
-
-    def register(fn):
-        DATASETS[name] = fn
-        return fn
-
-    return register
+    def __post_init__(self):
+        if not isinstance(self.status, Status):
+            raise TypeError(f"JobResult.status must be a dualgan.status.Status (e.g. Status.ok()), got "
+                            f"{type(self.status).__name__} {self.status!r}")
 
 
 # ---------------------------------------------------------------------- argument checks
@@ -99,9 +104,8 @@ def _beta(name, v):
 #: value checks of the jobs' settings, applied to every run when a sweep is loaded
 #: (a value that would fail every run at run time fails the sweep file instead)
 PARAM_CHECKS: dict[str, Callable[[str, object], None]] = {
-    **{n: _pos_int for n in ("batch_size", "anchors", "eval_samples", "disc_steps", "hidden")},
-    **{n: _pos_real for n in ("lr", "C", "gain", "sigma", "disc_lr", "radius", "generator_lr",
-                              "discriminator_lr")},
+    **{n: _pos_int for n in ("batch_size", "anchors", "eval_samples", "discriminator_steps", "hidden")},
+    **{n: _pos_real for n in ("C", "gain", "sigma", "radius", "generator_lr", "discriminator_lr")},
     "tol": lambda name, v: None if v is None else _pos_real(name, v),
     "beta1": _beta,
     "size": _choice("small", "large"),
@@ -116,6 +120,13 @@ PARAM_CHECKS: dict[str, Callable[[str, object], None]] = {
 def check_job_kwargs(job_name: str, kwargs: dict) -> None:
     """Check one run's settings against :data:`PARAM_CHECKS` and the job's defaults' types.
 
+    Parameters
+    ----------
+    job_name : str
+        A name of :data:`JOBS`.
+    kwargs : dict
+        The run's own settings (keyword arguments of the job).
+
     Raises
     ------
     ValueError
@@ -123,7 +134,7 @@ def check_job_kwargs(job_name: str, kwargs: dict) -> None:
     """
     import inspect
 
-    params = inspect.signature(JOBS[job_name]).parameters
+    params = inspect.signature(JOBS.get(job_name)).parameters
     for name, value in kwargs.items():
         try:
             check = PARAM_CHECKS.get(name)
@@ -143,21 +154,21 @@ def check_job_kwargs(job_name: str, kwargs: dict) -> None:
 
 
 # ---------------------------------------------------------------------- data sets
-@dataset("ring5")
+@DATASETS.register("ring5")
 def _ring5():
     from ..data import ring
 
     return ring(5, radius=RING_RADIUS, std=RING_STD)
 
 
-@dataset("ring8")
+@DATASETS.register("ring8")
 def _ring8():
     from ..data import ring
 
     return ring(8, radius=RING_RADIUS, std=RING_STD)
 
 
-@dataset("grid25")
+@DATASETS.register("grid25")
 def _grid25():
     from ..data import grid
 
@@ -165,44 +176,162 @@ def _grid25():
 
 
 # ---------------------------------------------------------------------- jobs
-@job("dual_gan")
-def dual_gan(*, dataset: str, iterations: int, seed: int, batch_size: int = 100, lr: float = 1e-3,
+@JOBS.register("dual_gan")
+def dual_gan(*, dataset: str, iterations: int, seed: int, batch_size: int = 100, generator_lr: float = 1e-3,
              beta1: float = 0.5, C: float = 1e-4, size: str = "small", mode: str = "minibatch", gain: float = 3.0,
              anchors: int = 100, sigma: float = 0.2, tol: float | None = None, loss: str = "logistic",
              eval_samples: int = 2000, dtype: str = "float64") -> JobResult:
-    """:class:`~dualgan.train.DualLinearGAN` with RBF features on ``anchors`` data points (eq. (6.2) of the theory page)."""
+    """:class:`~dualgan.train.DualLinearGAN` with RBF features on ``anchors`` data points (eq. (6.2) of the theory page).
+
+    Parameters
+    ----------
+    dataset : str
+        A name of :data:`DATASETS`.
+    iterations : int
+        Training iterations.
+    seed : int
+        Seeds the anchors, the generator's initialisation, the data and the noise.
+    batch_size : int, default 100
+        The trainer's ``batch_size``.
+    generator_lr : float, default 1e-3
+        The trainer's ``generator_lr``.
+    beta1 : float, default 0.5
+        The trainer's ``beta1``.
+    C : float, default 1e-4
+        The discriminator's L2 weight.
+    size : str, default "small"
+        Generator size of :func:`dualgan.train.mlp_generator`.
+    mode : str, default "minibatch"
+        ``"fixed"`` or ``"minibatch"``.
+    gain : float, default 3.0
+        The generator's ``output_gain``.
+    anchors : int, default 100
+        Data points used as RBF anchors.
+    sigma : float, default 0.2
+        RBF bandwidth.
+    tol : float, optional
+        Duality-gap tolerance. Default None: the trainer's.
+    loss : str, default "logistic"
+        ``"logistic"`` or ``"hinge"``.
+    eval_samples : int, default 2000
+        Generated samples scored for mode coverage.
+    dtype : str, default "float64"
+        ``"float64"`` or ``"float32"``.
+
+    Returns
+    -------
+    JobResult
+        Coverage metrics and ``final_objective``; the trainer's status.
+    """
     from ..train import DualLinearGAN
 
     return _linear_gan(DualLinearGAN, dict(tol=tol, loss=loss), dataset=dataset, iterations=iterations, seed=seed,
-                       batch_size=batch_size, lr=lr, beta1=beta1, C=C, size=size, mode=mode, gain=gain,
+                       batch_size=batch_size, generator_lr=generator_lr, beta1=beta1, C=C, size=size, mode=mode, gain=gain,
                        anchors=anchors, sigma=sigma, eval_samples=eval_samples, dtype=dtype)
 
 
-@job("standard_gan")
-def standard_gan(*, dataset: str, iterations: int, seed: int, batch_size: int = 100, lr: float = 1e-3,
+@JOBS.register("standard_gan")
+def standard_gan(*, dataset: str, iterations: int, seed: int, batch_size: int = 100, generator_lr: float = 1e-3,
                  beta1: float = 0.5, C: float = 1e-4, size: str = "small", mode: str = "minibatch",
-                 gain: float = 3.0, anchors: int = 100, sigma: float = 0.2, disc_lr: float = 1e-2,
-                 disc_steps: int = 1, generator_loss: str = "minimax", eval_samples: int = 2000,
+                 gain: float = 3.0, anchors: int = 100, sigma: float = 0.2, discriminator_lr: float = 1e-2,
+                 discriminator_steps: int = 1, generator_loss: str = "minimax", eval_samples: int = 2000,
                  dtype: str = "float64") -> JobResult:
-    """:class:`~dualgan.train.StandardLinearGAN`: the same features and discriminator, alternating Adam steps."""
+    """:class:`~dualgan.train.StandardLinearGAN`: the same features and discriminator, alternating Adam steps.
+
+    Parameters
+    ----------
+    dataset : str
+        A name of :data:`DATASETS`.
+    iterations : int
+        Training iterations.
+    seed : int
+        Seeds the anchors, the generator's initialisation, the data and the noise.
+    batch_size : int, default 100
+        The trainer's ``batch_size``.
+    generator_lr : float, default 1e-3
+        The trainer's ``generator_lr``.
+    beta1 : float, default 0.5
+        The trainer's ``beta1``.
+    C : float, default 1e-4
+        The discriminator's L2 weight.
+    size : str, default "small"
+        Generator size of :func:`dualgan.train.mlp_generator`.
+    mode : str, default "minibatch"
+        ``"fixed"`` or ``"minibatch"``.
+    gain : float, default 3.0
+        The generator's ``output_gain``.
+    anchors : int, default 100
+        Data points used as RBF anchors.
+    sigma : float, default 0.2
+        RBF bandwidth.
+    discriminator_lr : float, default 1e-2
+        Adam step size of the discriminator.
+    discriminator_steps : int, default 1
+        Discriminator steps per generator step.
+    generator_loss : str, default "minimax"
+        ``"minimax"`` or ``"non_saturating"``.
+    eval_samples : int, default 2000
+        Generated samples scored for mode coverage.
+    dtype : str, default "float64"
+        ``"float64"`` or ``"float32"``.
+
+    Returns
+    -------
+    JobResult
+        Coverage metrics and ``final_objective``; the trainer's status.
+    """
     from ..train import StandardLinearGAN
 
-    return _linear_gan(StandardLinearGAN, dict(disc_lr=disc_lr, disc_steps=disc_steps,
+    return _linear_gan(StandardLinearGAN, dict(discriminator_lr=discriminator_lr,
+                                               discriminator_steps=discriminator_steps,
                                                generator_loss=generator_loss),
-                       dataset=dataset, iterations=iterations, seed=seed, batch_size=batch_size, lr=lr, beta1=beta1,
+                       dataset=dataset, iterations=iterations, seed=seed, batch_size=batch_size,
+                       generator_lr=generator_lr, beta1=beta1,
                        C=C, size=size, mode=mode, gain=gain, anchors=anchors, sigma=sigma, eval_samples=eval_samples,
                        dtype=dtype)
 
 
-@job("trust_region_gan")
+@JOBS.register("trust_region_gan")
 def trust_region_gan(*, dataset: str, iterations: int, seed: int, batch_size: int = 64, model: str = "score",
                      hidden: int = 32, C: float = 1e-3, radius: float = 0.1, generator_lr: float = 1e-3,
                      discriminator_lr: float = 1e-3, size: str = "small", gain: float = 3.0,
                      eval_samples: int = 2000) -> JobResult:
     """:class:`~dualgan.trust_region.TrustRegionGAN` with a one-hidden-layer tanh MLP discriminator.
 
-    ``model``: ``"score"``, ``"cost"`` (trust-region steps) or ``"adam"`` (the baseline).
-    ``final_objective`` is the last history row's ``objective`` column (NaN if the trainer records none).
+    Parameters
+    ----------
+    dataset : str
+        A name of :data:`DATASETS`.
+    iterations : int
+        Training iterations.
+    seed : int
+        Seeds the models' initialisation, the data and the noise.
+    batch_size : int, default 64
+        The trainer's ``batch_size``.
+    model : str, default "score"
+        ``"score"``, ``"cost"`` (trust-region steps) or ``"adam"`` (the baseline).
+    hidden : int, default 32
+        Hidden units of the discriminator.
+    C : float, default 1e-3
+        The discriminator's L2 weight.
+    radius : float, default 0.1
+        Initial trust radius.
+    generator_lr : float, default 1e-3
+        The trainer's ``generator_lr``.
+    discriminator_lr : float, default 1e-3
+        Adam step size of the ``"adam"`` baseline.
+    size : str, default "small"
+        Generator size of :func:`dualgan.train.mlp_generator`.
+    gain : float, default 3.0
+        The generator's ``output_gain``.
+    eval_samples : int, default 2000
+        Generated samples scored for mode coverage.
+
+    Returns
+    -------
+    JobResult
+        Coverage metrics, ``final_objective`` (the last history row's
+        ``objective``, NaN without rows) and ``accepted_fraction``; the trainer's status.
     """
     import torch
     from torch import nn
@@ -210,53 +339,49 @@ def trust_region_gan(*, dataset: str, iterations: int, seed: int, batch_size: in
     from ..train import mlp_generator
     from ..trust_region import TrustRegionGAN
 
-    data = DATASETS[dataset]()
+    data = DATASETS.get(dataset)()
     torch.manual_seed(seed)
     disc = nn.Sequential(nn.Linear(data.dim, hidden), nn.Tanh(), nn.Linear(hidden, 1)).to(torch.float64)
     gen = mlp_generator(out_dim=data.dim, size=size, seed=seed, output_gain=gain, dtype=torch.float64)
-    gan = TrustRegionGAN(gen, disc, latent_dim=2, model=model, C=C, radius=radius, generator_lr=generator_lr,
-                         discriminator_lr=discriminator_lr, seed=seed)
-    result = gan.fit(data, iterations, batch_size=batch_size)
-    hist = result.history
-    objective = float(hist["objective"][-1]) if "objective" in hist and len(hist) else math.nan
-    status = "ok" if result.status.success else f"trainer status: {result.status}"
-    return _coverage_result(gan.sample(eval_samples), data, status,
-                            final_objective=objective, accepted_fraction=float(result.accepted_fraction))
+    gan = TrustRegionGAN(gen, disc, latent_dim=2, batch_size=batch_size, model=model, C=C, radius=radius,
+                         generator_lr=generator_lr, discriminator_lr=discriminator_lr, seed=seed)
+    hist = gan.fit(data, iterations)
+    objective = float(hist["objective"][-1]) if len(hist) else math.nan
+    return _coverage_result(gan.sample(eval_samples), data, gan.status,
+                            final_objective=objective, accepted_fraction=gan.accepted_fraction)
 
 
 # ---------------------------------------------------------------------- shared
-def _linear_gan(cls, extra: dict, *, dataset, iterations, seed, batch_size, lr, beta1, C, size, mode, gain, anchors,
-                sigma, eval_samples, dtype) -> JobResult:
+def _linear_gan(cls, extra: dict, *, dataset, iterations, seed, batch_size, generator_lr, beta1, C, size, mode, gain,
+                anchors, sigma, eval_samples, dtype) -> JobResult:
     import torch
 
     from ..features import RBF
     from ..train import mlp_generator
 
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; available: {', '.join(sorted(DATASETS))}")
     dtypes = {"float64": torch.float64, "float32": torch.float32}
     if dtype not in dtypes:
         raise ValueError(f"dtype must be one of {sorted(dtypes)}, got {dtype!r}")
-    data = DATASETS[dataset]()
+    data = DATASETS.get(dataset)()
     # the same anchors, generator initialisation, data and noise for every job under one seed: paired comparisons
     anchor_points = data.sample(anchors, generator=torch.Generator().manual_seed(seed + 1000), dtype=dtypes[dtype])
     gen = mlp_generator(out_dim=data.dim, size=size, seed=seed, output_gain=gain, dtype=dtypes[dtype])
-    gan = cls(gen, RBF(anchor_points, sigma=sigma), C=C, noise_dim=2, batch_size=batch_size, mode=mode, lr=lr,
-              beta1=beta1, seed=seed, **extra)
+    gan = cls(gen, RBF(anchor_points, sigma=sigma), C=C, latent_dim=2, batch_size=batch_size, mode=mode,
+              generator_lr=generator_lr, beta1=beta1, seed=seed, **extra)
     hist = gan.fit(data, iterations)
-    status = "ok" if gan.status.success else f"trainer status: {gan.status}"
     objective = float(hist["objective"][-1]) if len(hist) else math.nan
-    return _coverage_result(gan.sample(eval_samples, seed=seed + 7), data, status, final_objective=objective)
+    return _coverage_result(gan.sample(eval_samples, seed=seed + 7), data, gan.status, final_objective=objective)
 
 
-def _coverage_result(samples, data, status: str, **metrics: float) -> JobResult:
+def _coverage_result(samples, data, status: Status, **metrics: float) -> JobResult:
     import torch
 
     from ..metrics import mode_coverage
 
     if not bool(torch.isfinite(samples).all()):
         return JobResult({"modes_covered": 0.0, "all_covered": 0.0, "high_quality_fraction": 0.0, **metrics},
-                         status if status != "ok" else "non-finite samples")
+                         status if not status.success else Status(StatusCode.NON_FINITE,
+                                                                   "non-finite samples at the evaluation"))
     cov = mode_coverage(samples, data.centers, data.std)
     return JobResult({"modes_covered": float(cov.modes_covered), "all_covered": float(cov.all_covered),
                       "high_quality_fraction": cov.high_quality_fraction, **metrics}, status)

@@ -67,7 +67,12 @@ def run_sweep(sweep: Sweep, out_dir="sweeps", *, backend="local", workers: int =
     if not isinstance(sweep, Sweep):
         raise ValueError(f"sweep must be a dualgan.sweep.Sweep (see load_sweep), got {type(sweep).__name__}")
     if isinstance(backend, str):
-        backend = make_backend(backend, workers=workers, address=address)
+        options = {}  # only the options given: a backend refuses one it does not take, by name
+        if workers != 1:
+            options["workers"] = workers
+        if address is not None:
+            options["address"] = address
+        backend = make_backend(backend, **options)
     elif not callable(getattr(backend, "map_unordered", None)):
         raise ValueError("backend must be 'local', 'ray' or an object with map_unordered(configs)")
     out_dir = Path(out_dir)
@@ -90,7 +95,7 @@ def run_sweep(sweep: Sweep, out_dir="sweeps", *, backend="local", workers: int =
             ran += 1
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix_str(f"{record.config.job}: {record.status[:30]}")
+                bar.set_postfix_str(f"{record.config.job}: {str(record.status)[:30]}")
     finally:
         if bar is not None:
             bar.close()

@@ -203,7 +203,7 @@ class Sweep:
         for job in jobs:
             if job not in JOBS:
                 raise ValueError(f"unknown job {job!r}; available jobs: {', '.join(sorted(JOBS))} "
-                                 f"(add one with @dualgan.sweep.jobs.job)")
+                                 f"(add one with @dualgan.sweep.JOBS.register(name))")
         datasets = _str_list(spec.get("dataset"), "dataset")
         for ds in datasets:
             if ds not in DATASETS:
@@ -261,7 +261,7 @@ class Sweep:
                 raise ValueError(f"job {job!r} has no iterations: set iterations = N or make it an axis")
             if self.iterations is not None and "iterations" in axes:
                 raise ValueError("iterations is set at the top level and as an axis; keep one")
-            accepted = _job_parameters(jobs_registry[job])
+            accepted = _job_parameters(jobs_registry.get(job))
             bad = sorted(axes - {"iterations", "seed"} - accepted)
             if bad:
                 raise ValueError(f"job {job!r} takes no parameter(s) {bad}; it accepts {sorted(accepted)}")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..status import Status, StatusCode
 from .spec import RunConfig
 
 try:  # POSIX; elsewhere O_APPEND alone keeps whole-line writes from overwriting each other
@@ -28,36 +29,88 @@ except ImportError:  # pragma: no cover
 
 __all__ = ["RunRecord", "ResultsStore"]
 
-_FORMAT = "dualgan.RunRecord/1"
+_FORMAT = "dualgan.RunRecord/2"
 
 
 @dataclass(frozen=True)
 class RunRecord:
-    """One finished run: ``status`` is ``"ok"``, a job-reported failure, or ``"error: <exception>"``."""
+    """One finished run of a sweep, one line of its results file.
+
+    Parameters
+    ----------
+    run_id : str
+        The configuration's stable id (:attr:`RunConfig.run_id`).
+    config : RunConfig
+        The configuration that ran.
+    metrics : dict of str to float, default {}
+        The job's metrics (NaN stored as JSON null).
+    seconds : float, default nan
+        Wall time of the run, in seconds.
+    status : Status, default ``Status(StatusCode.SUCCESS)``
+        How the run ended: the job's status, ``ERROR`` when the job raised
+        (the message names the exception and where), ``INTERRUPTED`` when its
+        worker process died. Stored as ``{"code": ..., "message": ...}``.
+
+    Raises
+    ------
+    TypeError
+        If ``status`` is not a :class:`~dualgan.status.Status`.
+    """
 
     run_id: str
     config: RunConfig
     metrics: dict[str, float] = field(default_factory=dict)
     seconds: float = math.nan
-    status: str = "ok"
+    status: Status = field(default_factory=lambda: Status(StatusCode.SUCCESS))
+
+    def __post_init__(self):
+        if not isinstance(self.status, Status):
+            raise TypeError(f"RunRecord.status must be a dualgan.status.Status, got {type(self.status).__name__} "
+                            f"{self.status!r}")
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        """The run finished with status ``SUCCESS``."""
+        return self.status.success
 
     @property
     def errored(self) -> bool:
-        """The job raised (as opposed to finishing and reporting a failure)."""
-        return self.status.startswith("error")
+        """The job raised or its worker died (as opposed to finishing and reporting a failure); ``--retry-errors`` reruns these."""
+        return self.status.code in (StatusCode.ERROR, StatusCode.INTERRUPTED)
 
     def to_json(self) -> str:
+        """The record as one JSON line (no newline), keys sorted.
+
+        Returns
+        -------
+        str
+            ``{"format", "run_id", "config", "metrics", "seconds", "status": {"code", "message"}}``.
+        """
         payload = {"format": _FORMAT, "run_id": self.run_id, "config": self.config.to_dict(),
                    "metrics": {k: _json_float(v) for k, v in sorted(self.metrics.items())},
-                   "seconds": _json_float(self.seconds), "status": self.status}
+                   "seconds": _json_float(self.seconds),
+                   "status": {"code": self.status.code.value, "message": self.status.message}}
         return json.dumps(payload, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, line: str) -> "RunRecord":
+        """Parse and validate one line written by :meth:`to_json`.
+
+        Parameters
+        ----------
+        line : str
+            One line of a results file.
+
+        Returns
+        -------
+        RunRecord
+
+        Raises
+        ------
+        ValueError
+            If the line is not such a JSON object, has another format, or its
+            status is not ``{"code": <a StatusCode value>, "message": <str>}``.
+        """
         d = json.loads(line)
         if not isinstance(d, dict):
             raise ValueError(f"a record line must be a JSON object, got {type(d).__name__}")
@@ -65,18 +118,40 @@ class RunRecord:
             raise ValueError(f"not a {_FORMAT} line: {line[:80]!r}")
         metrics = {k: (math.nan if v is None else float(v)) for k, v in d["metrics"].items()}
         seconds = math.nan if d["seconds"] is None else float(d["seconds"])
-        return cls(d["run_id"], RunConfig.from_dict(d["config"]), metrics, seconds, d["status"])
+        status = d.get("status")
+        if (not isinstance(status, dict) or set(status) != {"code", "message"}
+                or not isinstance(status["message"], str)):
+            raise ValueError(f"a record's status must be {{'code': ..., 'message': ...}}, got {status!r}")
+        try:
+            code = StatusCode(status["code"])
+        except ValueError:
+            raise ValueError(f"unknown status code {status['code']!r}; one of "
+                             f"{[c.value for c in StatusCode]}") from None
+        return cls(d["run_id"], RunConfig.from_dict(d["config"]), metrics, seconds, Status(code, status["message"]))
 
 
 class ResultsStore:
-    """The JSONL results file of one sweep (created on first append, with its parent directory)."""
+    """The JSONL results file of one sweep (created on first append, with its parent directory).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.jsonl`` file; a lock file ``<path>.lock`` is kept next to it.
+    """
 
     def __init__(self, path):
         self.path = Path(path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
 
     def records(self) -> list[RunRecord]:
-        """Every complete, parseable line in file order (a later line for the same id supersedes an earlier one)."""
+        """Every complete, parseable line in file order (a later line for the same id supersedes an earlier one).
+
+        Returns
+        -------
+        list of RunRecord
+            Unreadable lines are skipped with a ``RuntimeWarning`` (silently for
+            a last line cut short by a killed writer).
+        """
         if not self.path.exists():
             return []
         out = []
@@ -97,11 +172,22 @@ class ResultsStore:
         return out
 
     def latest(self) -> dict[str, RunRecord]:
-        """The last record of every run id."""
+        """The last record of every run id.
+
+        Returns
+        -------
+        dict of str to RunRecord
+        """
         return {r.run_id: r for r in self.records()}
 
     def append(self, record: RunRecord) -> None:
-        """Append one line atomically (one write under the lock, O_APPEND)."""
+        """Append one line atomically (one write under the lock, O_APPEND).
+
+        Parameters
+        ----------
+        record : RunRecord
+            The record to append.
+        """
         line = (record.to_json() + "\n").encode()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._locked():

@@ -19,14 +19,14 @@ def _spec(**over):
     ({"name": "a b"}, "name must be"),
     ({"colour": "red"}, "unknown sweep keys ['colour']"),
     ({"params": {"learning_rate": 1e-3}}, "takes no parameter(s) ['learning_rate']; it accepts"),
-    ({"grid": {"lr": 1e-3}}, "grid axis 'lr' must be a non-empty list"),
-    ({"grid": {"lr": []}}, "grid axis 'lr' must be a non-empty list"),
-    ({"grid": {"lr": [1e-3, 1e-3]}}, "duplicate values"),
-    ({"random": {"lr": {"normal": [0, 1]}}, "samples": 2}, "unknown distribution 'normal'"),
-    ({"random": {"lr": {"log_uniform": [0.0, 1.0]}}, "samples": 2}, "log_uniform needs positive bounds"),
-    ({"random": {"lr": {"uniform": [1.0, 0.1]}}, "samples": 2}, "needs low <= high"),
+    ({"grid": {"generator_lr": 1e-3}}, "grid axis 'generator_lr' must be a non-empty list"),
+    ({"grid": {"generator_lr": []}}, "grid axis 'generator_lr' must be a non-empty list"),
+    ({"grid": {"generator_lr": [1e-3, 1e-3]}}, "duplicate values"),
+    ({"random": {"generator_lr": {"normal": [0, 1]}}, "samples": 2}, "unknown distribution 'normal'"),
+    ({"random": {"generator_lr": {"log_uniform": [0.0, 1.0]}}, "samples": 2}, "log_uniform needs positive bounds"),
+    ({"random": {"generator_lr": {"uniform": [1.0, 0.1]}}, "samples": 2}, "needs low <= high"),
     ({"random": {"batch_size": {"int": [1.5, 3]}}, "samples": 2}, "int takes integer bounds"),
-    ({"random": {"lr": {"uniform": [0.1, 0.2]}}}, "random axes need samples = N"),
+    ({"random": {"generator_lr": {"uniform": [0.1, 0.2]}}}, "random axes need samples = N"),
     ({"samples": 3}, "no [random] axis"),
     ({"iterations": 0}, "iterations must be a positive integer"),
     ({"iterations": None}, "has no iterations"),
@@ -37,11 +37,11 @@ def _spec(**over):
     ({"random": {"seed": {"int": [0, 9]}}, "samples": 2, "seeds": [0]}, "keep one"),
     ({"jobs": ["standard_gan"], "job": {"standard_gan": {"random": {"seed": {"int": [0, 9]}}}}, "samples": 2},
      "seed can only be a shared [random] axis"),
-    ({"params": {"lr": 1e-3}, "grid": {"lr": [1e-2]}}, "appear in more than one"),
-    ({"params": {"lr": float("nan")}}, "values must be finite"),
-    ({"params": {"lr": [1, 2]}}, "values must be strings, numbers"),
-    ({"job": {"dual_gan": {"params": {"lr": 1.0}}}}, "configures a job that is not in jobs"),
-    ({"job": {"standard_gan": {"params": {"lr": 1.0}}}, "params": {"lr": 1e-3}}, "set both for every job"),
+    ({"params": {"generator_lr": 1e-3}, "grid": {"generator_lr": [1e-2]}}, "appear in more than one"),
+    ({"params": {"generator_lr": float("nan")}}, "values must be finite"),
+    ({"params": {"generator_lr": [1, 2]}}, "values must be strings, numbers"),
+    ({"job": {"dual_gan": {"params": {"generator_lr": 1.0}}}}, "configures a job that is not in jobs"),
+    ({"job": {"standard_gan": {"params": {"generator_lr": 1.0}}}, "params": {"generator_lr": 1e-3}}, "set both for every job"),
 ])
 def test_bad_spec_raises_value_error(over, fragment):
     with pytest.raises(ValueError) as info:
@@ -65,11 +65,11 @@ def test_bad_files(tmp_path):
 
 def test_bad_run_arguments(tmp_path):
     sweep = Sweep.from_dict(_spec())
-    with pytest.raises(ValueError, match="unknown backend 'dask'"):
+    with pytest.raises(ValueError, match="unknown sweep backend 'dask'"):
         run_sweep(sweep, tmp_path, backend="dask")
     with pytest.raises(ValueError, match="workers must be a positive integer"):
         run_sweep(sweep, tmp_path, workers=0)
-    with pytest.raises(ValueError, match="address is for the Ray backend"):
+    with pytest.raises(ValueError, match=r"sweep backend 'local' takes no option\(s\) \['address'\]"):
         run_sweep(sweep, tmp_path, address="10.0.0.1:6379")
     with pytest.raises(ValueError, match="sweep must be a dualgan.sweep.Sweep"):
         run_sweep({"name": "t"}, tmp_path)

@@ -18,7 +18,7 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 REPO = Path(__file__).resolve().parents[2]
 
 SPEC = {"name": "ray-vs-local", "jobs": ["standard_gan", "dual_gan"], "dataset": "ring5", "iterations": 4,
-        "seeds": [0, 1], "params": {"batch_size": 16, "eval_samples": 200}, "grid": {"lr": [1e-3, 1e-2]}}
+        "seeds": [0, 1], "params": {"batch_size": 16, "eval_samples": 200}, "grid": {"generator_lr": [1e-3, 1e-2]}}
 # tests/sweep/killer_jobs.py: the run whose seed is the victim SIGKILLs its own worker (as the OOM killer would)
 KILLER = {"name": "ray-killer", "jobs": ["test_kill_worker"], "dataset": "ring5", "iterations": 1,
           "seeds": [0, 1, 2], "params": {"victim": 1}}

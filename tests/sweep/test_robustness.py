@@ -6,6 +6,7 @@ import warnings
 import pytest
 
 from dualgan.cli import main
+from dualgan.status import Status
 from dualgan.sweep import ResultsStore, Sweep, run_sweep
 from dualgan.sweep.backends import JOB_MODULES_ENV, WORKER_DIED
 from dualgan.sweep.spec import MAX_RUNS
@@ -43,7 +44,7 @@ def test_two_victims_in_flight_are_told_apart(tmp_path, monkeypatch):
     sweep = Sweep.from_dict(_spec(seeds=[0, 1], params={"victim": 0}))
     result = run_sweep(sweep, tmp_path, workers=2)
     status = {r.config.seed: r.status for r in result.records}
-    assert status == {0: WORKER_DIED, 1: "ok"}
+    assert status == {0: WORKER_DIED, 1: Status.ok()}
 
 
 @pytest.mark.parametrize("line", [b"null", b"[1, 2]", b"42", b'"text"', b"\xff\xfe not utf-8 \x80",
@@ -70,13 +71,13 @@ def test_corrupt_result_lines_are_skipped_with_a_warning(tmp_path, line, capsys)
 
 @pytest.mark.parametrize("over,fragment", [
     ({"params": {"batch_size": 0}}, "batch_size must be a positive integer, got 0"),
-    ({"params": {"lr": "fast"}}, "lr must be a real number"),
-    ({"params": {"lr": True}}, "lr must be a real number"),
+    ({"params": {"generator_lr": "fast"}}, "lr must be a real number"),
+    ({"params": {"generator_lr": True}}, "lr must be a real number"),
     ({"params": {"size": "huge"}}, "size must be one of"),
     ({"params": {"beta1": 1.5}}, "beta1"),
-    ({"grid": {"lr": [1e-3, -1.0]}}, "lr must be finite and > 0, got -1.0"),
+    ({"grid": {"generator_lr": [1e-3, -1.0]}}, "lr must be finite and > 0, got -1.0"),
     ({"random": {"batch_size": {"int": [0, 4]}}, "samples": 50}, "batch_size must be a positive integer"),
-    ({"samples": MAX_RUNS + 1, "random": {"lr": {"log_uniform": [1e-4, 1e-2]}}}, "more than the limit"),
+    ({"samples": MAX_RUNS + 1, "random": {"generator_lr": {"log_uniform": [1e-4, 1e-2]}}}, "more than the limit"),
     ({"iterations": 10 ** 10}, "at most 10**9"),
 ])
 def test_values_that_would_fail_every_run_fail_the_sweep_file(over, fragment):
@@ -89,7 +90,7 @@ def test_values_that_would_fail_every_run_fail_the_sweep_file(over, fragment):
 
 def test_run_count_bound_is_checked_before_expanding():
     spec = {"name": "t", "jobs": ["standard_gan"], "dataset": "ring5", "iterations": 3,
-            "grid": {"lr": [1e-3 * (1 + k) for k in range(400)], "C": [1e-4 * (1 + k) for k in range(300)]}}
+            "grid": {"generator_lr": [1e-3 * (1 + k) for k in range(400)], "C": [1e-4 * (1 + k) for k in range(300)]}}
     with pytest.raises(ValueError, match="expands to 120000 runs"):
         Sweep.from_dict(spec)
 
@@ -99,7 +100,7 @@ def test_cli_bad_numbers_are_usage_errors(capsys):
                  ["compare-optimizers", "--game", "bilinear", "--lr", "0"],
                  ["compare-optimizers", "--game", "bilinear", "--steps", "0"],
                  ["compare-optimizers", "--game", "bilinear", "--eval-every", "0"],
-                 ["demo", "--lr", "nan"], ["demo", "--iterations", "-3"], ["constraints-demo", "--steps", "x"]):
+                 ["demo", "--generator-lr", "nan"], ["demo", "--iterations", "-3"], ["constraints-demo", "--steps", "x"]):
         with pytest.raises(SystemExit) as info:
             main(argv)
         assert info.value.code == 2, argv
@@ -111,7 +112,7 @@ def test_summary_mean_shows_a_nan_metric_instead_of_dropping_it():
     from dualgan.sweep import RunRecord, summarize
     from dualgan.sweep.spec import RunConfig
 
-    recs = [RunRecord(f"r{i}", RunConfig("standard_gan", "ring5", 1, i, ()), {"m": v}, 1.0, "ok")
+    recs = [RunRecord(f"r{i}", RunConfig("standard_gan", "ring5", 1, i, ()), {"m": v}, 1.0, Status.ok())
             for i, v in enumerate([1.0, math.nan, 3.0])]
     (row,) = summarize(recs)
     assert math.isnan(row.means["m"]) and row.ok == 3

@@ -14,7 +14,8 @@ from dualgan.cli import main
 from dualgan.data import ring
 from dualgan.features import RBF
 from dualgan.metrics import mode_coverage
-from dualgan.sweep import JOBS, ResultsStore, Sweep, format_summary, load_sweep, run_sweep, summarize
+from dualgan.status import StatusCode
+from dualgan.sweep import JOBS, JobResult, ResultsStore, Sweep, format_summary, load_sweep, run_sweep, summarize
 from dualgan.sweep.jobs import RING_RADIUS, RING_STD
 from dualgan.train import StandardLinearGAN, mlp_generator
 
@@ -30,8 +31,8 @@ sample_seed = 1
 batch_size = 32
 eval_samples = 400
 [random]
-lr = {log_uniform = [1e-3, 1e-1]}
-disc_lr = {log_uniform = [1e-3, 1e-1]}
+generator_lr = {log_uniform = [1e-3, 1e-1]}
+discriminator_lr = {log_uniform = [1e-3, 1e-1]}
 """
 
 
@@ -84,8 +85,8 @@ def test_resume_after_kill_matches_an_uninterrupted_sweep(tmp_path):
 def test_two_sweeps_in_one_directory_keep_separate_files(tmp_path):
     base = {"jobs": ["standard_gan"], "dataset": "ring5", "iterations": 2, "params": {"batch_size": 8,
                                                                                        "eval_samples": 50}}
-    a = Sweep.from_dict({**base, "name": "a", "grid": {"lr": [1e-3, 1e-2]}})
-    b_same_name = Sweep.from_dict({**base, "name": "a", "grid": {"lr": [1e-3, 3e-2]}})  # shares one run with a
+    a = Sweep.from_dict({**base, "name": "a", "grid": {"generator_lr": [1e-3, 1e-2]}})
+    b_same_name = Sweep.from_dict({**base, "name": "a", "grid": {"generator_lr": [1e-3, 3e-2]}})  # shares one run with a
     ra = run_sweep(a, tmp_path)
     a_bytes = ra.path.read_bytes()
     rb = run_sweep(b_same_name, tmp_path)
@@ -103,35 +104,44 @@ def test_two_sweeps_in_one_directory_keep_separate_files(tmp_path):
 
 
 def test_standard_gan_job_matches_direct_training():
-    kwargs = dict(batch_size=16, lr=3e-3, beta1=0.6, disc_lr=2e-2, eval_samples=300)
-    got = JOBS["standard_gan"](dataset="ring5", iterations=15, seed=2, **kwargs)
+    kwargs = dict(batch_size=16, generator_lr=3e-3, beta1=0.6, discriminator_lr=2e-2, eval_samples=300)
+    got = JOBS.get("standard_gan")(dataset="ring5", iterations=15, seed=2, **kwargs)
     data = ring(5, radius=RING_RADIUS, std=RING_STD)
     anchors = data.sample(100, generator=torch.Generator().manual_seed(1002), dtype=torch.float64)
     gan = StandardLinearGAN(mlp_generator(seed=2, output_gain=3.0, dtype=torch.float64), RBF(anchors, sigma=0.2),
-                            C=1e-4, noise_dim=2, batch_size=16, lr=3e-3, beta1=0.6, disc_lr=2e-2, seed=2)
+                            C=1e-4, latent_dim=2, batch_size=16, generator_lr=3e-3, beta1=0.6, discriminator_lr=2e-2,
+                            seed=2)
     hist = gan.fit(data, 15)
     cov = mode_coverage(gan.sample(300, seed=9), data.centers, data.std)
-    assert got.status == "ok"
+    assert got.status == gan.status and got.status.code is StatusCode.SUCCESS
     assert got.metrics == {"modes_covered": cov.modes_covered, "all_covered": float(cov.modes_covered == 5),
                            "high_quality_fraction": cov.high_quality_fraction,
                            "final_objective": float(hist["objective"][-1])}
 
 
-def test_errors_are_recorded_and_retried_on_request(tmp_path, monkeypatch):
-    from dualgan.sweep import jobs as jobs_module
+_FLAKY_CALLS = []
 
-    calls = []
 
-    def flaky(*, dataset, iterations, seed, fail: bool = True):
-        calls.append(seed)
-        if fail:
-            raise RuntimeError("boom")
-        return jobs_module.JobResult({"x": float(seed)})
+def _flaky(*, dataset, iterations, seed, fail: bool = True):
+    _FLAKY_CALLS.append(seed)
+    if fail:
+        raise RuntimeError("boom")
+    return JobResult({"x": float(seed)})
 
-    monkeypatch.setitem(jobs_module.JOBS, "flaky", flaky)
-    sweep = Sweep.from_dict({"name": "f", "jobs": ["flaky"], "dataset": "ring5", "iterations": 1, "seeds": [0, 1]})
+
+def test_errors_are_recorded_and_retried_on_request(tmp_path):
+    if "test_flaky" not in JOBS:
+        JOBS.register("test_flaky", _flaky)
+    calls = _FLAKY_CALLS
+    calls.clear()
+    sweep = Sweep.from_dict({"name": "f", "jobs": ["test_flaky"], "dataset": "ring5", "iterations": 1,
+                             "seeds": [0, 1]})
     first = run_sweep(sweep, tmp_path)
-    assert [r.status.split(" (")[0] for r in first.records] == ["error: RuntimeError: boom"] * 2
+    assert [r.status.code for r in first.records] == [StatusCode.ERROR] * 2
+    assert [r.status.message.split(" (")[0] for r in first.records] == ["RuntimeError: boom"] * 2
+    assert all(r.errored and not r.ok for r in first.records)
+    back = ResultsStore(first.path).records()  # the status survives the JSONL round trip
+    assert [r.status for r in back] == [r.status for r in first.records]
     assert run_sweep(sweep, tmp_path).ran == 0 and len(calls) == 2  # recorded errors are results by default
     assert run_sweep(sweep, tmp_path, retry_errors=True).ran == 2 and len(calls) == 4
     rows = summarize(first.records)

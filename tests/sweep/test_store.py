@@ -5,11 +5,12 @@ import multiprocessing
 
 import pytest
 
+from dualgan.status import Status, StatusCode
 from dualgan.sweep import ResultsStore, RunConfig, RunRecord
 
 
-def _record(i: int, status: str = "ok") -> RunRecord:
-    cfg = RunConfig("standard_gan", "ring5", 3, i, (("lr", 1e-3 * (i + 1)),))
+def _record(i: int, status: Status = Status.ok()) -> RunRecord:
+    cfg = RunConfig("standard_gan", "ring5", 3, i, (("generator_lr", 1e-3 * (i + 1)),))
     return RunRecord(cfg.run_id, cfg, {"modes_covered": float(i % 6), "final_objective": 0.1 * i + 1e-17},
                      0.5 + i, status)
 
@@ -18,7 +19,7 @@ def test_record_round_trip(tmp_path):
     store = ResultsStore(tmp_path / "sub" / "r.jsonl")
     assert store.records() == []
     records = [_record(i) for i in range(3)] + [RunRecord("x" * 16, _record(9).config, {"m": math.nan}, math.nan,
-                                                          "error: RuntimeError: boom")]
+                                                          Status(StatusCode.ERROR, "RuntimeError: boom"))]
     for r in records:
         store.append(r)
     back = store.records()
@@ -26,7 +27,27 @@ def test_record_round_trip(tmp_path):
     assert back[:3] == records[:3]  # floats survive exactly (JSON repr round trip)
     assert math.isnan(back[3].metrics["m"]) and math.isnan(back[3].seconds) and back[3].errored
     lines = (tmp_path / "sub" / "r.jsonl").read_text().splitlines()
-    assert len(lines) == 4 and all(json.loads(line)["format"] == "dualgan.RunRecord/1" for line in lines)
+    assert len(lines) == 4 and all(json.loads(line)["format"] == "dualgan.RunRecord/2" for line in lines)
+    assert json.loads(lines[3])["status"] == {"code": "error", "message": "RuntimeError: boom"}
+    assert back[3].status == records[3].status and back[0].status.success
+
+
+@pytest.mark.parametrize("status,match", [
+    ("ok", "status must be"),
+    ({"code": "fine", "message": ""}, "unknown status code 'fine'"),
+    ({"code": "success"}, "status must be"),
+    ({"code": "success", "message": 3}, "status must be"),
+])
+def test_free_text_or_unknown_statuses_are_refused_on_load(status, match):
+    payload = json.loads(_record(0).to_json())
+    payload["status"] = status
+    with pytest.raises(ValueError, match=match):
+        RunRecord.from_json(json.dumps(payload))
+
+
+def test_records_refuse_a_status_that_is_not_a_status():
+    with pytest.raises(TypeError, match="RunRecord.status must be a dualgan.status.Status"):
+        _record(0, status="ok")
 
 
 def test_truncated_last_line_is_skipped_and_next_append_starts_a_new_line(tmp_path):
