@@ -62,10 +62,10 @@ def run(args, seed: int) -> tuple[bool, int]:
     data = ring(5, radius=2.0, std=args.std)
     anchors = data.sample(100, generator=torch.Generator().manual_seed(seed + 1000), dtype=torch.float64)
     feats = RBF(anchors, sigma=0.2)
-    gen = mlp_generator(noise_dim=2, out_dim=2, size="small", seed=seed, output_gain=args.gain,
+    gen = mlp_generator(latent_dim=2, out_dim=2, size="small", seed=seed, output_gain=args.gain,
                         dtype=torch.float64)
-    gan = DualLinearGAN(gen, feats, C=1e-4, noise_dim=2, batch_size=args.batch_size, mode="fixed", lr=args.lr,
-                        seed=seed)
+    gan = DualLinearGAN(gen, feats, C=1e-4, latent_dim=2, batch_size=args.batch_size, mode="fixed",
+                        generator_lr=args.lr, seed=seed)
     t0 = time.perf_counter()
     hist = gan.fit(data, args.iterations, progress=args.progress)
     seconds = time.perf_counter() - t0

@@ -50,12 +50,12 @@ def time_pair(args, seed: int) -> float:
     """Interleaved timing of the two trainers from the same start; returns the ratio of medians."""
     data = ring(5, std=0.3)
     feats = RBF(data.sample(100, generator=torch.Generator().manual_seed(seed)), sigma=0.2)
-    common = dict(noise_dim=2, batch_size=args.batch_size, mode="minibatch", lr=1e-3, seed=seed)
+    common = dict(latent_dim=2, batch_size=args.batch_size, mode="minibatch", generator_lr=1e-3, seed=seed)
     dual = DualLinearGAN(mlp_generator(size=args.size, output_gain=3.0, seed=seed), feats, C=1e-4, tol=args.tol,
                          **common)
     tol = dual.tol
     standard = StandardLinearGAN(mlp_generator(size=args.size, output_gain=3.0, seed=seed), feats, C=1e-4,
-                                 disc_lr=1e-2, **common)
+                                 discriminator_lr=1e-2, **common)
     # interleave blocks of 10 iterations so that both trainers see the same machine load
     total = args.warmup + args.iterations
     for stop in range(10, total + 10, 10):

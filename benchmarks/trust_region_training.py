@@ -103,15 +103,15 @@ def main():
         model, policy, radius = METHODS[name]
         gen, disc, latent, data = make(args.seed)
         kw = dict(policy=policy, radius=radius) if radius is not None else {}
-        trainer = TrustRegionGAN(gen, disc, latent_dim=latent, model=model, C=args.C, seed=args.seed,
-                                 generator_lr=1e-3, discriminator_lr=1e-3, **kw)
+        trainer = TrustRegionGAN(gen, disc, latent_dim=latent, batch_size=args.batch, model=model, C=args.C,
+                                 seed=args.seed, generator_lr=1e-3, discriminator_lr=1e-3, **kw)
         t0 = time.perf_counter()
-        res = trainer.fit(data, iterations=args.iterations, batch_size=args.batch, progress=True)
+        trainer.fit(data, iterations=args.iterations, progress=True)
         seconds = time.perf_counter() - t0
         metrics = evaluate(args.problem, trainer, data if args.problem == "ring" else None)
-        results[name] = (res, seconds, metrics)
+        results[name] = (trainer, seconds, metrics)
         samples[name] = trainer.sample(2000 if args.problem == "ring" else 36)
-        res.history.save(out / f"trust_region_{args.problem}_{name}.json")
+        trainer.history.save(out / f"trust_region_{args.problem}_{name}.json")
 
     # ---- table
     print(f"\nproblem {args.problem}, {args.iterations} iterations, batch {args.batch}+{args.batch}, C={args.C}, "
@@ -121,20 +121,20 @@ def main():
         print(f"reference: held-out real digits classifier score {classifier_score(held_out).score:.3f}")
     print(f"{'method':9s} {'status':10s} {'s':>7s} {'accepted':>8s} {'final cost':>10s} {'final radius':>12s} "
           f"{'median rho':>10s}  metrics")
-    for name, (res, seconds, metrics) in results.items():
-        h = res.history
+    for name, (trainer, seconds, metrics) in results.items():
+        h = trainer.history
         rho = h["rho"]
         med_rho = f"{np.nanmedian(rho):10.3f}" if np.isfinite(rho).any() else f"{'-':>10s}"
-        acc = f"{res.accepted_fraction:8.3f}" if math.isfinite(res.accepted_fraction) else f"{'-':>8s}"
-        rad = f"{res.final_radius:12.4g}" if name != "adam" else f"{'-':>12s}"
+        acc = f"{trainer.accepted_fraction:8.3f}" if math.isfinite(trainer.accepted_fraction) else f"{'-':>8s}"
+        rad = f"{trainer.radius:12.4g}" if name != "adam" else f"{'-':>12s}"
         last = np.nanmean(h["objective"][-50:])
-        print(f"{name:9s} {res.status[:10]:10s} {seconds:7.1f} {acc} {last:10.4f} {rad} {med_rho}  "
+        print(f"{name:9s} {str(trainer.status.code):10s} {seconds:7.1f} {acc} {last:10.4f} {rad} {med_rho}  "
               + ", ".join(f"{k}={v}" for k, v in metrics.items()))
 
     # ---- curves
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
-    for name, (res, _, _) in results.items():
-        h = res.history
+    for name, (trainer, _, _) in results.items():
+        h = trainer.history
         axes[0].plot(smooth(h["objective"]), label=name)
         if name != "adam":
             axes[1].plot(smooth(h["accepted"], 50), label=f"{name}: acceptance (50-iter mean)")

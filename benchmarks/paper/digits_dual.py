@@ -59,7 +59,7 @@ def draw_settings(n: int, seed: int) -> list[dict]:
 
 def image_generator(size: str, seed: int) -> nn.Module:
     """fc generator -> sigmoid -> (B, 1, 8, 8) images in [0, 1]."""
-    return nn.Sequential(mlp_generator(noise_dim=NOISE_DIM, out_dim=64, size=size, seed=seed), nn.Sigmoid(),
+    return nn.Sequential(mlp_generator(latent_dim=NOISE_DIM, out_dim=64, size=size, seed=seed), nn.Sigmoid(),
                          nn.Unflatten(1, (1, 8, 8)))
 
 
@@ -82,12 +82,12 @@ def run_one(method: str, s: dict, features: str, iterations: int, run_seed: int,
     train = digits_split(seed=0).train_images
     feats = feature_map(features, run_seed, train)
     gen = image_generator(s["size"], run_seed)
-    common = dict(noise_dim=NOISE_DIM, batch_size=s["batch_size"], mode="minibatch", beta1=s["beta1"], seed=run_seed)
+    common = dict(latent_dim=NOISE_DIM, batch_size=s["batch_size"], mode="minibatch", beta1=s["beta1"], seed=run_seed)
     if method == "dual":
-        gan = DualLinearGAN(gen, feats, C=C, lr=s["lr_dual"], tol=1e-8, **common)
+        gan = DualLinearGAN(gen, feats, C=C, generator_lr=s["lr_dual"], tol=1e-8, **common)
     else:
-        gan = StandardLinearGAN(gen, feats, C=C, lr=s["lr_std"], disc_lr=s["disc_lr"], generator_loss=standard_loss,
-                                **common)
+        gan = StandardLinearGAN(gen, feats, C=C, generator_lr=s["lr_std"], discriminator_lr=s["disc_lr"],
+                                generator_loss=standard_loss, **common)
     t0 = time.perf_counter()
     gan.fit(train, iterations)
     seconds = time.perf_counter() - t0

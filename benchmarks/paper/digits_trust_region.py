@@ -42,23 +42,22 @@ def run(name: str, iterations: int, eval_every: int, batch: int, C: float, seed:
     model, policy, radius = METHODS[name]
     gen, disc, latent, data = digits_problem(seed)
     kw = dict(policy=policy, radius=radius) if radius is not None else {}
-    trainer = TrustRegionGAN(gen, disc, latent_dim=latent, model=model, C=C, seed=seed, generator_lr=1e-3,
-                             discriminator_lr=1e-3, **kw)
-    hist, scores, done, res = None, [], 0, None
+    trainer = TrustRegionGAN(gen, disc, latent_dim=latent, batch_size=batch, model=model, C=C, seed=seed,
+                             generator_lr=1e-3, discriminator_lr=1e-3, **kw)
+    scores, done = [], 0
     t0 = time.perf_counter()
     while done < iterations:
-        k = min(eval_every, iterations - done)
-        res = trainer.fit(data, iterations=k, batch_size=batch, history=hist)
-        hist, done = res.history, done + k
+        done = min(done + eval_every, iterations)
+        hist = trainer.fit(data, iterations=done)  # the total: it continues from trainer.iteration
         with torch.no_grad():
             samples = trainer.sample(1000).float()
         score = classifier_score(samples).score if bool(torch.isfinite(samples).all()) else float("nan")
         scores.append((done, score))
-        if not res.status.success:
+        if not trainer.status.success:
             break
     seconds = time.perf_counter() - t0
     return dict(name=name, scores=scores, objective=np.asarray(hist["objective"], dtype=float),
-                accepted=res.accepted_fraction, status=res.status, seconds=seconds)
+                accepted=trainer.accepted_fraction, status=trainer.status, seconds=seconds)
 
 
 def main(argv=None) -> int:
