@@ -55,7 +55,19 @@ _FORMAT = "dualgan.History/1"
 
 @dataclass(frozen=True)
 class Decrease:
-    """One iteration where a column fell: ``drop = before - after > tol``."""
+    """One iteration where a column fell: ``drop = before - after > tol``.
+
+    Parameters
+    ----------
+    iteration : int
+        The ``iteration`` value of the row where the column fell.
+    row : int
+        Index of that row.
+    before : float
+        The column's value in the previous row.
+    after : float
+        Its value in this row.
+    """
 
     iteration: int
     row: int
@@ -86,7 +98,18 @@ class History:
 
     # ------------------------------------------------------------ recording
     def append(self, **values: float) -> None:
-        """Add one row; unknown names become new columns (NaN in earlier rows)."""
+        """Add one row; unknown names become new columns (NaN in earlier rows).
+
+        Parameters
+        ----------
+        **values : float
+            ``column=value`` pairs (numbers convertible to float).
+
+        Raises
+        ------
+        ValueError
+            If no value is given or a value is not a number.
+        """
         if not values:
             raise ValueError("append needs at least one column=value pair, e.g. append(iteration=0, objective=1.0)")
         row: dict[str, float] = {}
@@ -103,14 +126,33 @@ class History:
         self._n_rows += 1
 
     def extend(self, other: "History") -> None:
-        """Append every row of ``other`` (used when resuming from a checkpoint)."""
+        """Append every row of ``other`` (used when resuming from a checkpoint).
+
+        Parameters
+        ----------
+        other : History
+            The rows (and named arrays) to append.
+        """
         for i in range(len(other)):
             self.append(**{name: col[i] for name, col in other._columns.items()})
         for name, arr in other._arrays.items():
             self._arrays[name] = arr
 
     def set_meta(self, key: str, value: object) -> None:
-        """Store one run setting; only JSON scalars (str, int, float, bool, None) are accepted."""
+        """Store one run setting; only JSON scalars (str, int, float, bool, None) are accepted.
+
+        Parameters
+        ----------
+        key : str
+            The setting's name.
+        value : str, int, float, bool or None
+            Its value (numpy scalars are converted).
+
+        Raises
+        ------
+        ValueError
+            If ``key`` is not a string or ``value`` is not a JSON scalar.
+        """
         if not isinstance(key, str):
             raise ValueError(f"meta keys must be strings, got {key!r}")
         if isinstance(value, (np.floating, np.integer)):
@@ -121,7 +163,15 @@ class History:
         self.meta[key] = value
 
     def add_array(self, name: str, array) -> None:
-        """Attach a named float array (e.g. the dual variables at one iteration)."""
+        """Attach a named float array (e.g. the dual variables at one iteration).
+
+        Parameters
+        ----------
+        name : str
+            The array's name (e.g. ``"lambda_real@10"``).
+        array : array_like or torch.Tensor
+            Any numeric array; stored as a float64 numpy array.
+        """
         if not isinstance(name, str) or not name:
             raise ValueError(f"array name must be a non-empty string, got {name!r}")
         self._arrays[name] = np.asarray(_to_numpy(array), dtype=np.float64)
@@ -139,7 +189,18 @@ class History:
         return tuple(self._arrays)
 
     def column(self, name: str) -> np.ndarray:
-        """A copy of one column as a float64 array."""
+        """A copy of one column as a float64 array.
+
+        Parameters
+        ----------
+        name : str
+            A column name.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(len(self),)``, float64 (NaN where a row has no value).
+        """
         if name not in self._columns:
             raise ValueError(f"History has no column {name!r}; it has {list(self._columns)}")
         return np.asarray(self._columns[name], dtype=np.float64)
@@ -151,13 +212,33 @@ class History:
         return name in self._columns
 
     def array(self, name: str) -> np.ndarray:
-        """A copy of an attached array."""
+        """A copy of an attached array.
+
+        Parameters
+        ----------
+        name : str
+            A name given to :meth:`add_array`.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
         if name not in self._arrays:
             raise ValueError(f"History has no array {name!r}; it has {list(self._arrays)}")
         return self._arrays[name].copy()
 
     def last(self, name: str) -> float:
-        """The last value of a column (NaN for an empty history)."""
+        """The last value of a column (NaN for an empty history).
+
+        Parameters
+        ----------
+        name : str
+            A column name.
+
+        Returns
+        -------
+        float
+        """
         col = self.column(name)
         return float(col[-1]) if col.size else math.nan
 
@@ -209,6 +290,17 @@ class History:
         """Every row where ``column`` fell by more than ``tol`` relative to the previous row.
 
         NaN rows are skipped (compared with the last finite value before them).
+
+        Parameters
+        ----------
+        tol : float, default 0.0
+            Drops of at most ``tol`` are not counted (>= 0).
+        column : str, default "objective"
+            The column checked.
+
+        Returns
+        -------
+        tuple of Decrease
         """
         tol = _check_tol(tol)
         values = self.column(column)
@@ -225,14 +317,37 @@ class History:
 
     def is_monotone(self, tol: float = 1e-9, column: str = "objective") -> bool:
         """True when ``column`` never decreases by more than ``tol`` between consecutive finite rows
-        and at least one value is finite (an all-NaN run is not a monotone run)."""
+        and at least one value is finite (an all-NaN run is not a monotone run).
+
+        Parameters
+        ----------
+        tol : float, default 1e-9
+            Drops of at most ``tol`` are allowed (eq. (1.15) of the theory page).
+        column : str, default "objective"
+            The column checked.
+
+        Returns
+        -------
+        bool
+        """
         values = self.column(column)
         if not np.isfinite(values).any():
             return False
         return not self.decreases(tol, column)
 
     def largest_decrease(self, column: str = "objective") -> float:
-        """The largest fall between consecutive finite rows (0.0 when none)."""
+        """The largest fall between consecutive finite rows (0.0 when none).
+
+        Parameters
+        ----------
+        column : str, default "objective"
+            The column checked.
+
+        Returns
+        -------
+        float
+            The largest drop between consecutive rows (0.0 when it never falls).
+        """
         drops = [d.drop for d in self.decreases(0.0, column)]
         return max(drops) if drops else 0.0
 
@@ -250,6 +365,22 @@ class History:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "History":
+        """Rebuild a History from :meth:`to_dict`'s output.
+
+        Parameters
+        ----------
+        data : Mapping
+            The output of :meth:`to_dict`.
+
+        Returns
+        -------
+        History
+
+        Raises
+        ------
+        ValueError
+            If ``data`` is not such a mapping.
+        """
         if not isinstance(data, Mapping) or data.get("format") != _FORMAT:
             raise ValueError(f"not a saved dualgan History (expected format {_FORMAT!r})")
         h = cls(meta=data.get("meta", {}))
@@ -265,7 +396,17 @@ class History:
         return h
 
     def save(self, path) -> Path:
-        """Write to ``path``: ``.json`` (text) or ``.npz`` (numpy archive, no pickled objects)."""
+        """Write to ``path``: ``.json`` (text) or ``.npz`` (numpy archive, no pickled objects).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A ``.json`` or ``.npz`` file (written atomically).
+
+        Returns
+        -------
+        pathlib.Path
+        """
         path = Path(path)
         if path.suffix not in (".json", ".npz"):
             raise ValueError(f"path must end in .json or .npz, got {str(path)!r}")
@@ -289,7 +430,22 @@ class History:
 
     @classmethod
     def load(cls, path) -> "History":
-        """Read a history written by :meth:`save`."""
+        """Read a history written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A file written by :meth:`save`.
+
+        Returns
+        -------
+        History
+
+        Raises
+        ------
+        ValueError
+            If the file cannot be read as a History.
+        """
         path = Path(path)
         if path.suffix not in (".json", ".npz"):
             raise ValueError(f"path must end in .json or .npz, got {str(path)!r}")
@@ -321,7 +477,21 @@ class History:
     # ------------------------------------------------------------ plotting
     def plot(self, columns: Iterable[str] = ("objective",), ax=None, label: str | None = None,
              logy: bool = False, **plot_kwargs):
-        """Plot columns against the iteration; returns the matplotlib Axes."""
+        """Plot columns against the iteration; returns the matplotlib Axes.
+
+        Parameters
+        ----------
+        columns : iterable of str, default ("objective",)
+            The columns drawn against ``iteration``.
+        ax : matplotlib.axes.Axes, optional
+            Where to draw. Default None: a new figure.
+        label : str, optional
+            Legend prefix. Default None: the column names.
+        logy : bool, default False
+            Log scale on the y axis.
+        **plot_kwargs
+            Passed to ``ax.plot``.
+        """
         import matplotlib
 
         if ax is None:
@@ -353,6 +523,17 @@ class History:
         float64 machine epsilon, and ``gap_tol`` (the solver tolerance, if
         given) as a dashed line. Writes a PNG (atomically) when ``path`` is
         given; returns the Figure.
+
+        Parameters
+        ----------
+        path : str or os.PathLike, optional
+            PNG to write (atomically). Default None: not saved.
+        title : str, optional
+            Figure title.
+        tol : float, default 1e-9
+            Drops larger than this are marked.
+        gap_tol : float, optional
+            Drawn as a line on the gap panel. Default None.
         """
         import matplotlib
 

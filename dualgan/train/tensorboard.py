@@ -93,7 +93,17 @@ class TensorBoardCallback:
         self.write(history)
 
     def write(self, history: History) -> int:
-        """Write the rows of ``history`` added since the last call with it; returns how many were written."""
+        """Write the rows of ``history`` added since the last call with it; returns how many were written.
+
+        Parameters
+        ----------
+        history : History
+            The history whose new rows are written.
+
+        Returns
+        -------
+        int
+        """
         if not self._meta_written and history.meta:
             self.writer.add_text(f"{self.prefix}meta", json.dumps(history.meta, sort_keys=True), 0)
             self._meta_written = True
