@@ -38,14 +38,14 @@ def warm_up() -> list[tuple[str, float]]:
     import numpy as np
     import torch
 
-    from ..duals import LOSSES, LinearDual, solve
+    from ..duals import DISCRIMINATOR_LOSSES, LinearDual, solve
 
     rng = np.random.default_rng(0)
     timings = []
     # N > d (Woodbury) and N < d (N x N Cholesky); numpy input and torch input (the trainers' case)
     for n, m, d in ((30, 20, 5), (6, 4, 20)):
         real, fake = rng.normal(0.5, 1.0, (n, d)), rng.normal(0.0, 1.0, (m, d))
-        for loss in LOSSES:
+        for loss in DISCRIMINATOR_LOSSES:
             for bias in (False, True):
                 for as_torch in (False, True):
                     pr = (torch.from_numpy(real), torch.from_numpy(fake)) if as_torch else (real, fake)

@@ -9,16 +9,16 @@ of :data:`SOLVERS` (one module of this package each, found by discovery):
 optional extra), ``"casadi"`` (casadi's Ipopt); ``SOLVERS.options(name)`` lists
 a method's own options, passed as ``solve(..., options={...})``.
 """
-from .problem import LOSSES, LinearDual
+from .problem import DISCRIMINATOR_LOSSES, LinearDual
 from .result import DualResult, DualSolverWarning
-from .registry import SOLVERS, available_methods, register_solver, solve
+from .registry import SOLVERS, available_methods, solve
 from .objective import dual_objective
 from .newton import NewtonState, maximize_entropy_dual
 from .interior_point import box_qp_interior_point
 
 __all__ = ["LinearDual", "DualResult", "DualSolverWarning", "solve", "SOLVERS", "available_methods",
-           "register_solver", "dual_objective", "maximize_entropy_dual", "box_qp_interior_point", "NewtonState",
-           "LOSSES", "DualLogisticRegression"]
+           "dual_objective", "maximize_entropy_dual", "box_qp_interior_point", "NewtonState",
+           "DISCRIMINATOR_LOSSES", "DualLogisticRegression"]
 
 
 def __getattr__(name):

@@ -44,7 +44,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .problem import LOSSES, LinearDual
+from .problem import DISCRIMINATOR_LOSSES, LinearDual
 from .registry import SOLVERS, solve
 from .result import DualSolverWarning
 
@@ -291,8 +291,8 @@ class DualLogisticRegression(LinearClassifierMixin, BaseEstimator):
         if isinstance(C, bool) or not isinstance(C, numbers.Real) or not (math.isfinite(C) and C > 0):
             raise ValueError(f"C must be a finite number > 0 (scikit-learn's inverse regularisation strength), "
                              f"got {C!r}; for a weaker penalty pass a larger finite C")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {list(LOSSES)}, got {self.loss!r}")
+        if self.loss not in DISCRIMINATOR_LOSSES:
+            raise ValueError(f"loss must be one of {list(DISCRIMINATOR_LOSSES)}, got {self.loss!r}")
         if not isinstance(self.fit_intercept, (bool, np.bool_)):
             raise ValueError(f"fit_intercept must be True or False, got {self.fit_intercept!r}")
         methods = SOLVERS.names()

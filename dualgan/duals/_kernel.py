@@ -18,8 +18,11 @@ the interpreted loops make around it. BLAS and LAPACK (``dsyrk``, ``dpotrf``,
 Both certify each iterate by the gap of eq. (1.16) of the theory page, summed
 from non-negative terms, and stop when ``gap <= tol`` and
 ``sqrt(2 gap / C) <= w_rtol * ||w||``. The tests check both kernels against
-their interpreted references and the certificates against
-:meth:`dualgan.duals.LinearDual.certificate`.
+their interpreted references, the certificates against
+:meth:`dualgan.duals.LinearDual.certificate`, and each compiled formula
+(:func:`_dual_value`, :func:`_dual_gradient`, :func:`_kl_gap`,
+:func:`_primal_value`, :func:`_pair`) against its reference form
+(:mod:`dualgan.duals.objective`, :mod:`dualgan.duals._primal`).
 """
 from __future__ import annotations
 
@@ -129,16 +132,6 @@ def _neg_entropy(lam, slack, a):
         if slack[i] > 0.0:
             ent += slack[i] * math.log(slack[i] / a[i])
     return ent
-
-
-@_jit
-def _logistic_loss(a, margins, divisor):
-    """sum_i a_i softplus(-margins_i / divisor), in the stable form max(x, 0) + log1p(exp(-|x|))."""
-    loss = 0.0
-    for i in range(a.shape[0]):
-        m = margins[i] / divisor
-        loss += a[i] * (max(-m, 0.0) + math.log1p(math.exp(-abs(m))))
-    return loss
 
 
 @_jit
@@ -337,6 +330,8 @@ def logistic_newton(G, a, C, lam, slack, tol, w_rtol, max_iter, trace):
 
 @_jit
 def _primal_value(w, margins, a, C):
+    """P(w, b) = C ||w||^2 / 2 + sum_i a_i softplus(-m_i) at the margins m (eq. (1.1); compiled form of
+    :meth:`dualgan.duals.LinearDual.primal_value`, tested against it)."""
     total = 0.5 * C * np.dot(w, w)
     for i in range(a.shape[0]):
         total += a[i] * _softplus(-margins[i])
@@ -345,7 +340,10 @@ def _primal_value(w, margins, a, C):
 
 @_jit
 def _pair(G, y, a, C, bias, w, margins, lam, slack):
-    """Multipliers of eq. (1.17) (made feasible with a bias) into ``lam``/``slack``; returns the gap (1.16)."""
+    """Multipliers of eq. (1.17) (made feasible with a bias) into ``lam``/``slack``; returns the gap (1.16).
+
+    Compiled form of :func:`dualgan.duals._primal.relation_multipliers` and
+    :func:`dualgan.duals._primal.pair_certificate`, tested against them."""
     N = a.shape[0]
     pos, neg = 0.0, 0.0
     for i in range(N):

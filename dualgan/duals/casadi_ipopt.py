@@ -20,7 +20,7 @@ import numpy as np
 
 from .ipopt import IPOPT_OPTIONS, ipopt_status, ipopt_with_refinement
 from .problem import LinearDual
-from .registry import register_solver
+from .registry import SOLVERS
 
 __all__ = ["solve_casadi", "symbolic_dual", "run_casadi"]
 
@@ -92,7 +92,7 @@ def run_casadi(ca, nlp: dict, x0, lbx, ubx, tol: float, max_iter: int, lbg=None,
     return x, int(stats.get("iter_count", 0)), ipopt_status(stats.get("return_status"))
 
 
-@register_solver("casadi", losses=("logistic", "hinge"), bias=True, requires="casadi")
+@SOLVERS.register("casadi", losses=("logistic", "hinge"), bias=True, requires="casadi")
 def solve_casadi(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_rtol: float) -> "DualResult":  # noqa: F821
     """Solve the dual with casadi's Ipopt.
 

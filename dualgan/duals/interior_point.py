@@ -18,7 +18,9 @@ from typing import Callable
 import torch
 
 from ._linalg import box_problem, limit_blas_threads, max_step
+from ..status import StatusCode
 from .newton import NewtonState
+from .result import METHOD_CONVERGED
 
 __all__ = ["box_qp_interior_point"]
 
@@ -101,7 +103,7 @@ def box_qp_interior_point(
     nu = 0.0
     N = a_.shape[0]
     trace: list[float] = []
-    status, cert, it, message = "max_iter", float("inf"), 0, ""
+    status, cert, it, message = StatusCode.MAX_ITER, float("inf"), 0, ""
 
     def direction(solve, r_dual, r_l, r_u, r_eq):
         rhs = -r_dual + r_l / lam - r_u / slack
@@ -131,10 +133,10 @@ def box_qp_interior_point(
             # only a converged complementarity with a stalled certificate is the floor
             stuck = stuck + 1 if mu <= 1e-12 * mu0 else 0
             if stuck >= 8:
-                status, message = "stalled", f"the certificate has not improved for {stuck} iterations"
+                status, message = StatusCode.STALLED, f"the certificate has not improved for {stuck} iterations"
                 break
         if (accept(lam, slack, cert) if accept is not None and certificate is not None else cert <= tol):
-            status = "converged"
+            status = METHOD_CONVERGED
             break
         if it == max_iter:
             break
@@ -143,7 +145,7 @@ def box_qp_interior_point(
         r_eq = float(e @ lam) if e is not None else 0.0
         solve = quad.factor(z_l / lam + z_u / slack)
         if solve is None:
-            status, message = "numerical_error", f"interior-point system not positive definite at iteration {it}"
+            status, message = StatusCode.NUMERICAL_ERROR, f"interior-point system not positive definite at iteration {it}"
             break
         aff = direction(solve, r_dual, -lam * z_l, -slack * z_u, r_eq)  # predictor
         alpha_aff = step_bound(*aff[:3])
@@ -154,7 +156,7 @@ def box_qp_interior_point(
                                             sigma * mu - lam * z_l - aff[0] * aff[1],
                                             sigma * mu - slack * z_u + aff[0] * aff[2], r_eq)
         if not ops.all_finite(d_lam):
-            status, message = "non_finite", f"non-finite interior-point direction at iteration {it}"
+            status, message = StatusCode.NON_FINITE, f"non-finite interior-point direction at iteration {it}"
             break
         alpha = min(1.0, 0.995 * step_bound(d_lam, d_zl, d_zu))
         lam, slack = lam + alpha * d_lam, slack - alpha * d_lam

@@ -38,7 +38,7 @@ from ._backend import NumpyOps
 from .newton import problem_result
 from .objective import dual_gradient, dual_value, separable_curvature, separable_gradient
 from .problem import LinearDual
-from .registry import register_solver
+from .registry import SOLVERS
 from .result import gap_target
 
 __all__ = ["solve_ipopt", "NlpDual", "IPOPT_OPTIONS", "IPOPT_RETURN_STATUS", "ipopt_status", "run_cyipopt"]
@@ -248,7 +248,7 @@ class NlpDual:
         return lb, ub
 
 
-@register_solver("ipopt", losses=("logistic", "hinge"), bias=True, requires="cyipopt")
+@SOLVERS.register("ipopt", losses=("logistic", "hinge"), bias=True, requires="cyipopt")
 def solve_ipopt(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_rtol: float) -> "DualResult":  # noqa: F821
     """Solve the dual with Ipopt (cyipopt), exact Hessian.
 

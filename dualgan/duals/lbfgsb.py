@@ -3,7 +3,9 @@ r"""scipy's L-BFGS-B on the dual, in the scaled variables :math:`u = \lambda / a
 The logistic dual (eq. (1.3) of the theory page) has the entropy gradient
 :math:`\log((1-u)/u)`, infinite on the faces of the box, so its iterates are
 kept ``edge`` inside; the hinge dual (eq. (1.12)) uses the closed box. No bias
-equality: L-BFGS-B handles bounds only.
+equality: L-BFGS-B handles bounds only. The dual and its gradient (eq. (1.7))
+are those of :mod:`dualgan.duals.objective`, negated and multiplied by
+:math:`a` for the scaling (:math:`\partial D/\partial u_i = a_i\,\partial D/\partial\lambda_i`).
 """
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ import torch
 from scipy.optimize import minimize
 
 from .._checks import check_int, check_number
+from ._backend import NumpyOps
 from .newton import problem_result
+from .objective import dual_gradient, dual_value
 from .problem import LinearDual
 from .registry import SOLVERS
 from ..status import StatusCode
@@ -87,15 +91,11 @@ def solve_lbfgsb(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
     u0 = np.clip(lam_init.cpu().numpy() / a, edge, 1 - edge)
 
     def neg_dual(u):
-        lam = a * u
+        # -D and its gradient in u = lam / a: the reference form, chain-ruled (dD/du = a * dD/dlam)
+        lam, slack = a * u, a * (1.0 - u)  # 1 - u is exact for u >= 1/2 (no cancellation near the face)
         v = G.T @ lam
-        if hinge:
-            f = -(v @ v) / (2 * C) + lam.sum()
-            g = a * (-(G @ v) / C + 1.0)
-        else:
-            ent = -(a * (u * np.log(u) + (1 - u) * np.log1p(-u))).sum()
-            f = -(v @ v) / (2 * C) + ent
-            g = a * (-(G @ v) / C + np.log1p(-u) - np.log(u))
+        f = dual_value(NumpyOps, v, lam, slack, a, C, problem.loss)
+        g = a * dual_gradient(NumpyOps, G @ v, lam, slack, C, problem.loss)
         return -f, -g
 
     lo = 0.0 if hinge else edge

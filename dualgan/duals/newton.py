@@ -58,8 +58,9 @@ except ImportError:  # pragma: no cover - numba is a dependency
 from ._backend import NumpyOps, ops_for
 from ._linalg import box_problem, curved_path, limit_blas_threads, max_step, straight_path
 from .problem import LinearDual
+from .objective import separable_curvature, separable_gradient, separable_term
 from .registry import SOLVERS
-from .result import DualResult
+from .result import METHOD_CONVERGED, DualResult, method_status
 from ._primal import PrimalState, hinge_primal_interior_point, logistic_primal_newton, rounding_level
 from ..status import Status, StatusCode
 
@@ -84,9 +85,11 @@ class NewtonState:
         The last certificate (duality gap, eq. (1.5)) or the decrement without one.
     iterations : int
         Newton iterations taken.
-    status : str
-        ``"converged"``, ``"max_iter"``, ``"stalled"``, ``"numerical_error"``
-        or ``"non_finite"`` (a :class:`StatusCode` value).
+    status : str or StatusCode
+        :data:`~dualgan.duals.result.METHOD_CONVERGED` when the method's own
+        stopping test passed, else ``StatusCode.MAX_ITER``, ``STALLED``,
+        ``NUMERICAL_ERROR`` or ``NON_FINITE``; read it with
+        :func:`~dualgan.duals.result.method_status`.
     trace : tuple of float
         The certificate at every iteration.
     system_solve : callable, optional
@@ -103,8 +106,8 @@ class NewtonState:
     decrement: float
     certificate: float
     iterations: int
-    #: "converged", "max_iter", "stalled", "numerical_error" or "non_finite" (a :class:`StatusCode` value)
-    status: str
+    #: METHOD_CONVERGED (the method's own test passed) or a StatusCode, read by result.method_status
+    status: str | StatusCode
     trace: tuple[float, ...]
     #: ``r -> (Q/s + diag(h(lam)))^{-1} r`` at the returned ``lam`` (torch in, torch out), when the
     #: last factorisation was made there (a converged decrement test); else None. Lets callers
@@ -193,13 +196,14 @@ def maximize_entropy_dual(
     eps = 2.220446049250313e-16
 
     def value(lam_, slack_, Qlam_):
-        ent = -(ops.xlogy(lam_, lam_ / a_).sum() + ops.xlogy(slack_, slack_ / a_).sum())
-        return float(-0.5 * (lam_ @ Qlam_) / scale + c @ lam_ + tau * ent)
+        # eq. (1.10): the quadratic and linear terms, and tau times the separable (entropy) term of eq. (1.3)
+        ent = separable_term(ops, lam_, slack_, a_, "logistic")
+        return float(-0.5 * (lam_ @ Qlam_) / scale + c @ lam_) + tau * ent
 
     Qlam = quad.matvec(lam)
     F = value(lam, slack, Qlam)
     trace: list[float] = []
-    status, decrement, cert, it, flat_steps = "max_iter", float("inf"), float("inf"), 0, 0
+    status, decrement, cert, it, flat_steps = StatusCode.MAX_ITER, float("inf"), float("inf"), 0, 0
     message, best, prev_best = "", None, float("inf")
     final_solve = None
     for it in range(max_iter + 1):
@@ -209,12 +213,13 @@ def maximize_entropy_dual(
             if best is None or cert < best[0]:
                 best = (cert, lam, slack, F)
             if (accept(lam, slack, cert) if accept is not None else cert <= tol):
-                status = "converged"
+                status = METHOD_CONVERGED
                 break
-        grad = -Qlam / scale + c + tau * (ops.log(slack) - ops.log(lam))
-        solve = quad.factor(tau * a_ / (lam * slack))
+        # eqs. (1.7) and (1.8) with the linear term c and the entropy's weight tau
+        grad = -Qlam / scale + c + tau * separable_gradient(ops, lam, slack, "logistic")
+        solve = quad.factor(tau * separable_curvature(ops, lam, slack, a_, "logistic"))
         if solve is None:
-            status, message = "numerical_error", f"Newton system not positive definite at iteration {it}"
+            status, message = StatusCode.NUMERICAL_ERROR, f"Newton system not positive definite at iteration {it}"
             break
         if e is None:
             delta = solve(grad)
@@ -223,14 +228,14 @@ def maximize_entropy_dual(
             nu = (e @ X[:, 0] + e @ lam) / (e @ X[:, 1])
             delta = X[:, 0] - nu * X[:, 1]
         if not ops.all_finite(delta):
-            status, message = "non_finite", f"non-finite Newton direction at iteration {it}"
+            status, message = StatusCode.NON_FINITE, f"non-finite Newton direction at iteration {it}"
             break
         decrement = float(grad @ delta)
         if certificate is None:
             cert = 0.5 * abs(decrement)
             trace.append(cert)
             if cert <= tol:
-                status = "converged"
+                status = METHOD_CONVERGED
                 final_solve = solve
                 break
         if it == max_iter:
@@ -260,7 +265,7 @@ def maximize_entropy_dual(
             if curved is not None and (found is None or curved[4] > found[4]):
                 found = curved
         if found is None:
-            status, message = "stalled", f"no ascent along either path at iteration {it}"
+            status, message = StatusCode.STALLED, f"no ascent along either path at iteration {it}"
             break
         _, lam_t, slack_t, Qlam_t, F_t = found  # the accepted step length is not needed further
         # no gain above rounding for several steps: tol is below what float64 can certify
@@ -271,7 +276,7 @@ def maximize_entropy_dual(
         prev_best = min(prev_best, cert)
         lam, slack, Qlam, F = lam_t, slack_t, Qlam_t, F_t
         if flat_steps >= 5:
-            status, message = "stalled", "no progress above rounding for 5 iterations"
+            status, message = StatusCode.STALLED, "no progress above rounding for 5 iterations"
             break
     if best is not None and not cert <= best[0]:  # never worse than the best certified iterate
         cert, lam, slack, F = best
@@ -443,7 +448,7 @@ def _compiled_primal(problem: LinearDual, G, y, a, w0, b0, tol: float, w_rtol: f
             G, y, a, float(problem.C), bool(problem.bias), np.ascontiguousarray(w0, dtype=np.float64), float(b0),
             float(tol), float(w_rtol), int(max_iter), trace)
     code_name, message = _kernel.STATUS[code]
-    if code_name != "converged" and message:
+    if code_name != METHOD_CONVERGED and message:
         message = f"{message} (gap {gap:.3g})"
     n_trace = min(int(it) + 1, trace.shape[0])
     return PrimalState(w=w, b=float(b) if problem.bias else None, lam=lam, slack=slack, certificate=None,
@@ -505,9 +510,11 @@ def problem_result(problem: LinearDual, lam, slack, iterations, seconds, code, m
     :meth:`LinearDual.certificate` (the dual recovery ``w = v/C``) unless the caller
     passes the certificate of its own pair. ``SUCCESS`` is given exactly when
     ``gap <= tol`` and ``sqrt(2 gap / C) <= w_rtol * ||w||``, whatever ``code`` says;
-    otherwise ``code`` (a :class:`StatusCode` value, ``"converged"`` meaning the method's
-    own criterion) says why the method stopped.
+    otherwise ``code`` (:data:`~dualgan.duals.result.METHOD_CONVERGED` for the method's
+    own criterion, else a :class:`StatusCode`, read by
+    :func:`~dualgan.duals.result.method_status`) says why the method stopped.
     """
+    stopped = method_status(code, message)  # raises ValueError for a code outside the protocol
     if slack is None:
         slack = problem.a - lam
     lam = torch.minimum(torch.clamp(torch.as_tensor(lam), min=0.0), problem.a)  # an ulp outside by rounding
@@ -519,11 +526,11 @@ def problem_result(problem: LinearDual, lam, slack, iterations, seconds, code, m
     bound = math.sqrt(2 * max(gap, 0.0) / problem.C) if math.isfinite(gap) else float("nan")
     floor = None
     allowed = math.inf if math.isinf(w_rtol) else w_rtol * w_norm
-    if not (gap <= tol and bound <= allowed) and math.isfinite(gap) and code != "max_iter":
+    if not (gap <= tol and bound <= allowed) and math.isfinite(gap) and stopped.code is not StatusCode.MAX_ITER:
         ops = ops_for(problem.device)
         cv = lambda t: ops.to_backend(torch.as_tensor(t, dtype=torch.float64, device=problem.device))  # noqa: E731
         floor = rounding_level(ops, cv(problem.G), cv(problem.a), problem.C, cv(w), cv(lam), problem.loss, b=b)
-    status = _status(code, message, gap, tol, bound, w_rtol, w_norm, iterations, floor, problem.C)
+    status = _status(stopped, gap, tol, bound, w_rtol, w_norm, iterations, floor, problem.C)
     lam_real, lam_fake = problem.split(lam)
     return DualResult(
         lam_real=problem.output(lam_real), lam_fake=problem.output(lam_fake), w=problem.output(w), b=b,
@@ -532,9 +539,11 @@ def problem_result(problem: LinearDual, lam, slack, iterations, seconds, code, m
         w_error_bound=bound, slack=problem.output(slack), gap_trace=tuple(float(t) for t in trace))
 
 
-def _status(code: str, message: str, gap: float, tol: float, bound: float, w_rtol: float, w_norm: float,
+def _status(stopped: Status, gap: float, tol: float, bound: float, w_rtol: float, w_norm: float,
             iterations: int, floor: float | None = None, C: float = 1.0) -> Status:
-    """The typed status of a solve from its certificate (see :func:`problem_result`)."""
+    """The typed status of a solve from its certificate and why the method stopped (``stopped``,
+    from :func:`~dualgan.duals.result.method_status`; see :func:`problem_result`)."""
+    code, message = stopped.code, stopped.message
     allowed = math.inf if math.isinf(w_rtol) else w_rtol * w_norm
     facts = f"gap {gap:.3g} (tol {tol:.3g}), ||w - w*|| <= {bound:.3g} (w_rtol * ||w|| = {allowed:.3g})"
     limited = floor is not None and (floor > tol or math.sqrt(2 * floor / C) > allowed)
@@ -542,16 +551,15 @@ def _status(code: str, message: str, gap: float, tol: float, bound: float, w_rto
         facts += (f"; float64 rounding alone can leave a gap of up to about {floor:.3g} here (an upper "
                   f"estimate; ||w - w*|| <= {math.sqrt(2 * floor / C):.3g}): the tolerances may ask for more than "
                   f"float64 can certify")
-        if code in ("numerical_error", "non_finite"):  # a breakdown past that floor: the best pair stands
+        if code in (StatusCode.NUMERICAL_ERROR, StatusCode.NON_FINITE):  # a breakdown past that floor: the best pair stands
             return Status(StatusCode.STALLED, f"{facts}; the method then stopped: {message}")
     if not (math.isfinite(gap) and math.isfinite(w_norm)):
         return Status(StatusCode.NON_FINITE, message or f"non-finite certificate: {facts}")
     if gap <= tol and bound <= allowed:
         return Status(StatusCode.SUCCESS, f"certified after {iterations} iterations: {facts}")
-    if code == "converged":
+    if code is StatusCode.SUCCESS:  # the method's own test, not the certificate
         return Status(StatusCode.STALLED, f"the method's own stopping test passed but the certificate does "
                                           f"not hold: {facts}" + (f"; {message}" if message else ""))
-    what = StatusCode(code) if code in StatusCode._value2member_map_ else StatusCode.STALLED
-    if what is StatusCode.MAX_ITER and not message:
+    if code is StatusCode.MAX_ITER and not message:
         message = f"{iterations} iterations"
-    return Status(what, f"{message}: {facts}" if message else facts)
+    return Status(code, f"{message}: {facts}" if message else facts)

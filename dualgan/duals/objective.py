@@ -43,10 +43,11 @@ from .._checks import check_choice, check_positive
 from ._backend import ops_for
 
 __all__ = ["dual_objective", "dual_value", "dual_gradient", "separable_term", "separable_gradient",
-           "separable_curvature", "LOSSES"]
+           "separable_curvature", "DISCRIMINATOR_LOSSES"]
 
 #: the losses of the linear discriminator: eq. (1.3) (logistic) and eq. (1.12) (hinge) of the theory page
-LOSSES = ("logistic", "hinge")
+#: (not the GAN losses of :data:`dualgan.losses.LOSSES`)
+DISCRIMINATOR_LOSSES = ("logistic", "hinge")
 
 
 def separable_term(ops, lam, slack, a, loss: str):
@@ -221,7 +222,7 @@ def dual_objective(phi_real: torch.Tensor, phi_fake: torch.Tensor, lam_real, lam
     NeurIPS 2017.
     """
     C = check_positive(C, "C")
-    check_choice(loss, "loss", LOSSES)
+    check_choice(loss, "loss", DISCRIMINATOR_LOSSES)
     if phi_real.ndim != 2 or phi_fake.ndim != 2 or phi_real.shape[1] != phi_fake.shape[1]:
         raise ValueError(f"phi_real and phi_fake must be (n, d) and (m, d) with the same d, got "
                          f"{tuple(phi_real.shape)} and {tuple(phi_fake.shape)}")

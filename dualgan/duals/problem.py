@@ -28,9 +28,9 @@ from scipy.special import expit
 from .._checks import check_choice, check_matrix, check_positive, is_numpy_input
 from ._backend import TorchOps, ops_for
 from ._primal import balance_classes, pair_certificate
-from .objective import LOSSES, dual_gradient, separable_curvature
+from .objective import DISCRIMINATOR_LOSSES, dual_gradient, separable_curvature
 
-__all__ = ["LinearDual", "LOSSES"]
+__all__ = ["LinearDual", "DISCRIMINATOR_LOSSES"]
 
 
 class LinearDual:
@@ -72,7 +72,7 @@ class LinearDual:
     """
 
     def __init__(self, phi_real, phi_fake, C, loss: str = "logistic", bias: bool = False, weights=None):
-        self.loss = check_choice(loss, "loss", LOSSES)
+        self.loss = check_choice(loss, "loss", DISCRIMINATOR_LOSSES)
         self.C = check_positive(C, "C")
         if self.C < np.finfo(np.float64).tiny:
             raise ValueError(f"C must be at least {np.finfo(np.float64).tiny:.3g} (1/C must be a finite float64), "
@@ -108,7 +108,7 @@ class LinearDual:
             self.y = torch.cat([torch.ones(n, **kw), -torch.ones(m, **kw)])
             self.a = torch.cat([torch.full((n,), 1.0 / n, **kw), torch.full((m,), 1.0 / m, **kw)])
             self.G = torch.cat([real.detach(), -fake.detach()])
-        if weights is not None:  # per-sample a_i (e.g. scikit-learn's sample_weight, see duals/estimator.py)
+        if weights is not None:  # per-sample a_i (e.g. scikit-learn's sample_weight, see DualLogisticRegression)
             self.a = _check_weights(weights, n, m, self.a)
 
     @property

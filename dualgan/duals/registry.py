@@ -37,13 +37,10 @@ from ..registry import Registry
 from .problem import LinearDual
 from .result import DEFAULT_TOL, DEFAULT_W_RTOL, DualResult, DualSolverWarning
 
-__all__ = ["SOLVERS", "register_solver", "solve", "available_methods"]
+__all__ = ["SOLVERS", "solve", "available_methods"]
 
 #: every dual solver, by method name; info ``losses`` (tuple of str), ``bias`` (bool), ``requires`` (str or None)
 SOLVERS = Registry("dual solver", package="dualgan.duals")
-
-#: ``SOLVERS.register`` under the name the Ipopt modules use: ``@register_solver(name, losses=..., bias=..., requires=...)``
-register_solver = SOLVERS.register
 
 
 def available_methods(loss: str | None = None, bias: bool = False) -> list[str]:

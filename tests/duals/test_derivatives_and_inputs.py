@@ -195,3 +195,46 @@ def test_ipopt_callbacks_are_the_reference_form_in_both_formulations(loss):
     # lifted: d(-D)/d lam = -grad S, d(-D)/dv = v / C; chained through v = G^T lam it is the dense gradient
     g = lifted.gradient(lifted.start(x))
     np.testing.assert_allclose(g[: prob.N] + prob.G.numpy() @ g[prob.N:], -ref_grad, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("form", ["G", "K"])
+def test_newton_loop_value_is_the_reference_form(form):
+    """maximize_entropy_dual's F (eq. (1.10)): for c = 0, tau = 1, s = C it is the reference D of eq. (1.3);
+    with a linear term and tau != 1, the entropy written out with scipy's entr."""
+    from scipy.special import entr
+
+    from dualgan.duals._backend import NumpyOps
+    from dualgan.duals.newton import maximize_entropy_dual
+    from dualgan.duals.objective import dual_value
+
+    rng = np.random.default_rng(8)
+    prob = LinearDual(rng.normal(0.3, 1, (9, 4)), rng.normal(0, 1, (7, 4)), C=0.05)
+    G, a = prob.G.numpy(), prob.a.numpy()
+    quad = {"G": prob.G} if form == "G" else {"K": prob.G @ prob.G.T}
+    for max_iter in (0, 1, 3, 50):  # the start, early iterates and the optimum
+        st = maximize_entropy_dual(prob.a, scale=prob.C, max_iter=max_iter, tol=1e-14, **quad)
+        lam, slack = st.lam.numpy(), st.slack.numpy()
+        ref = dual_value(NumpyOps, G.T @ lam, lam, slack, a, prob.C, "logistic")
+        assert st.value == pytest.approx(ref, rel=1e-13)
+    c, tau, s = rng.normal(size=prob.N), 0.3, 2.0
+    st = maximize_entropy_dual(prob.a, scale=s, linear=torch.from_numpy(c), tau=tau, max_iter=2, **quad)
+    lam = st.lam.numpy()
+    u = lam / a
+    expected = -(lam @ G @ G.T @ lam) / (2 * s) + c @ lam + tau * a @ (entr(u) + entr(1 - u))
+    assert st.value == pytest.approx(expected, rel=1e-12)
+
+
+def test_interior_point_value_is_the_reference_hinge_dual():
+    """box_qp_interior_point's value at its answer is the reference D of eq. (1.12) (c = 1, s = C)."""
+    from dualgan.duals._backend import NumpyOps
+    from dualgan.duals.interior_point import box_qp_interior_point
+    from dualgan.duals.objective import dual_value
+    from dualgan.duals.result import METHOD_CONVERGED
+
+    rng = np.random.default_rng(9)
+    prob = LinearDual(rng.normal(0.3, 1, (9, 4)), rng.normal(0, 1, (7, 4)), C=0.05, loss="hinge")
+    G, a = prob.G.numpy(), prob.a.numpy()
+    st = box_qp_interior_point(prob.a, scale=prob.C, G=prob.G, tol=1e-12, max_iter=100)
+    assert st.status == METHOD_CONVERGED
+    lam, slack = st.lam.numpy(), st.slack.numpy()
+    assert st.value == pytest.approx(dual_value(NumpyOps, G.T @ lam, lam, slack, a, prob.C, "hinge"), rel=1e-13)

@@ -7,6 +7,7 @@ from dualgan.duals import solve
 from dualgan.duals._backend import NumpyOps
 from dualgan.duals._primal import kl_terms, logistic_primal_newton, pair_certificate, relation_multipliers
 from dualgan.duals.result import METHOD_CONVERGED
+from dualgan.status import StatusCode
 from dualgan.duals.newton import _compiled_logistic, _compiled_primal, _scaled_start, maximize_entropy_dual
 from tests.duals.test_solvers import make_problem, primal_logistic_reference
 
@@ -111,7 +112,7 @@ def test_kernel_reports_max_iter():
     """An iteration cap below what the problem needs is a status, with the gap trace up to the cap."""
     prob = make_problem((200, 200, 100, 1e-4), seed=1)
     res = solve(prob, max_iter=2, warn=False)
-    assert res.status.code.value == "max_iter" and not res.success and res.gap > 1e-12
+    assert res.status.code is StatusCode.MAX_ITER and not res.success and res.gap > 1e-12
     assert len(res.gap_trace) == 3
 
 
@@ -150,3 +151,57 @@ def test_compiled_dual_value_and_gradient_are_the_reference_form(seed):
         assert _kernel._dual_value(lam, slack, q, a, prob.C) == pytest.approx(ref, rel=1e-12, abs=1e-300)
         np.testing.assert_allclose(_kernel._dual_gradient(q, lam, slack, prob.C, np.empty_like(lam)),
                                    dual_gradient(NumpyOps, q, lam, slack, prob.C, "logistic"), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("seed", range(3))
+def test_compiled_primal_value_and_pair_are_the_reference_form(seed, bias):
+    """The primal kernel's P (eq. (1.1)) against LinearDual.primal_value, and its pair (eq. (1.17)) and gap
+    (eq. (1.16)) against relation_multipliers and pair_certificate, at random discriminators."""
+    prob = make_problem((30, 25, 6, 10.0 ** -(seed + 1)), bias=bias, seed=seed)
+    G, y, a = _arrays(prob)
+    rng = np.random.default_rng(seed)
+    for scale in (0.1, 1.0, 10.0):
+        w = scale * rng.normal(size=prob.d)
+        b = float(rng.normal()) if bias else None
+        margins = G @ w + (y * b if bias else 0.0)
+        P = 0.5 * prob.C * w @ w + a @ np.logaddexp(0.0, -margins)  # eq. (1.1) written out
+        assert _kernel._primal_value(w, margins, a, prob.C) == pytest.approx(P, rel=1e-13)
+        assert prob.primal_value(w, b) == pytest.approx(P, rel=1e-13)
+        lam, slack = np.empty(prob.N), np.empty(prob.N)
+        gap = _kernel._pair(G, y, a, prob.C, bias, w, margins, lam, slack)
+        lam_ref, slack_ref = relation_multipliers(NumpyOps, y, a, margins, bias)
+        np.testing.assert_allclose(lam, lam_ref, rtol=1e-13, atol=0)
+        np.testing.assert_allclose(slack, slack_ref, rtol=1e-13, atol=0)
+        ref = pair_certificate(NumpyOps, G, y, a, prob.C, "logistic", w, b, lam_ref, slack_ref)
+        assert gap == pytest.approx(ref.gap, rel=1e-11, abs=1e-300)
+
+
+@pytest.mark.parametrize("loss", ["logistic", "hinge"])
+@pytest.mark.parametrize("shape", [(40, 30, 5, 0.1), (25, 20, 80, 1e-4), (30, 30, 10, 1e-8)])
+def test_ray_scale_maximises_the_reference_dual_along_the_ray(shape, loss):
+    """The cold start t a/2 of _scaled_start: the reference dual's derivative along the ray is zero there."""
+    from dualgan.duals.objective import dual_gradient, dual_value
+
+    prob = make_problem(shape, loss=loss, seed=2)
+    G, _, a = _arrays(prob)
+    lam, slack = (x.numpy() for x in _scaled_start(prob))
+    t = float(2 * lam[0] / a[0])
+    assert 0 < t <= 1
+    np.testing.assert_allclose(lam, 0.5 * t * a, rtol=1e-15)
+
+    def D(t_):
+        lam_ = 0.5 * t_ * a
+        return dual_value(NumpyOps, G.T @ lam_, lam_, a - lam_, a, prob.C, loss)
+
+    v = G.T @ lam
+    slope = 0.5 * a @ dual_gradient(NumpyOps, G @ v, lam, slack, prob.C, loss)
+    if t < 1:  # an interior maximiser: zero slope, relative to the slope's two parts
+        size = 0.5 * (np.abs(a @ (G @ v)) / prob.C + np.abs(a) @ np.abs(np.log(slack / lam) if loss == "logistic"
+                                                                          else np.ones_like(a)))
+        assert abs(slope) <= 1e-9 * size
+    else:  # the end of the ray: D still rises towards it
+        assert slope >= 0
+    for s in (1 - 1e-3, 1 + 1e-3):
+        if 0 < s * t <= 1:
+            assert D(s * t) <= D(t)

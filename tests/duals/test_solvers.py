@@ -10,6 +10,8 @@ from scipy.special import expit, log_expit
 import importlib.util
 
 from dualgan.duals import SOLVERS, DualSolverWarning, LinearDual, solve
+from dualgan.duals.result import METHOD_CONVERGED
+from dualgan.status import StatusCode
 
 SHAPES = [  # (n, m, d, C): d < N (Woodbury), d >= N (Gram), tiny C (nearly separable), unequal batches
     (40, 30, 5, 0.1),
@@ -188,7 +190,7 @@ def test_max_iter_is_reported_not_hidden():
     prob = make_problem((60, 60, 2, 1e-4))
     with pytest.warns(DualSolverWarning, match="max_iter"):
         res = solve(prob, max_iter=1)
-    assert res.status.code.value == "max_iter" and not res.converged
+    assert res.status.code is StatusCode.MAX_ITER and not res.converged
     assert res.gap > 1e-10  # the record tells the truth about where it stopped
 
 
@@ -238,7 +240,7 @@ def test_lbfgsb_hinge_reports_stall():
     prob = make_problem(SHAPES[1], loss="hinge")
     with pytest.warns(DualSolverWarning):
         res = solve(prob, method="lbfgsb", tol=1e-12)
-    assert res.status.code.value == "stalled" and res.gap > 1e-12
+    assert res.status.code is StatusCode.STALLED and res.gap > 1e-12
 
 
 def test_newton_lifts_coordinates_far_below_their_optimum():
@@ -259,7 +261,7 @@ def test_newton_lifts_coordinates_far_below_their_optimum():
 
     state = maximize_entropy_dual(prob.a, scale=prob.C, G=prob.G, lam0=lam0, slack0=prob.a - lam0, tol=1e-13,
                                   max_iter=200, certificate=prob.gap_function(ops_for(prob.device)))
-    assert state.status == "converged", state.status
+    assert state.status == METHOD_CONVERGED, state.status
     np.testing.assert_allclose(state.lam.numpy(), lam_ref.numpy(), rtol=1e-4, atol=1e-12)
     w_ref, _, _ = primal_logistic_reference(prob, bias=False)
     assert _rel(prob.v(state.lam).numpy() / prob.C, w_ref) < 1e-6
@@ -296,4 +298,4 @@ def test_newton_state_solves_its_system_at_the_returned_point(form):
 
     certified = maximize_entropy_dual(prob.a, scale=prob.C, tol=1e-9, max_iter=100,
                                       certificate=prob.gap_function(ops_for(prob.device)), **quad)
-    assert certified.status == "converged" and certified.system_solve is None
+    assert certified.status == METHOD_CONVERGED and certified.system_solve is None
