@@ -57,7 +57,7 @@ except ImportError:  # pragma: no cover - numba is a dependency
 
 from ._backend import NumpyOps, ops_for
 from ._linalg import box_problem, curved_path, limit_blas_threads, max_step, straight_path
-from .problem import LinearDual
+from .problem import LinearDual, _loss_sum
 from .objective import separable_curvature, separable_gradient, separable_term
 from .registry import SOLVERS
 from .result import METHOD_CONVERGED, DualResult, method_status
@@ -420,8 +420,7 @@ def _primal_start(problem: LinearDual, lam0, ops):
 def _primal_value(problem: LinearDual, ops, w, b: float = 0.0) -> float:
     G, a, y = ops.to_backend(problem.G), ops.to_backend(problem.a), ops.to_backend(problem.y)
     m = G @ w + (y * b if problem.bias else 0.0)
-    loss = ops.maximum(1.0 - m, 0 * m) if problem.loss == "hinge" else ops.softplus(-m)
-    value = float(0.5 * problem.C * (w @ w) + a @ loss)
+    value = float(0.5 * problem.C * (w @ w) + _loss_sum(ops, problem.loss, m, a))  # eq. (1.1), as LinearDual's
     return value if math.isfinite(value) else float("inf")
 
 
