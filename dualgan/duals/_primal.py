@@ -180,7 +180,7 @@ class PrimalState:
     iterations: int
     #: :data:`~dualgan.duals.result.METHOD_CONVERGED` (the method's own test passed) or a StatusCode,
     #: read by :func:`dualgan.duals.result.method_status`
-    code: str
+    code: str | StatusCode
     message: str
     trace: tuple
 

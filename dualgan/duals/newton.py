@@ -550,7 +550,8 @@ def _status(stopped: Status, gap: float, tol: float, bound: float, w_rtol: float
         facts += (f"; float64 rounding alone can leave a gap of up to about {floor:.3g} here (an upper "
                   f"estimate; ||w - w*|| <= {math.sqrt(2 * floor / C):.3g}): the tolerances may ask for more than "
                   f"float64 can certify")
-        if code in (StatusCode.NUMERICAL_ERROR, StatusCode.NON_FINITE):  # a breakdown past that floor: the best pair stands
+        # a breakdown past that floor: the best pair stands
+        if code in (StatusCode.NUMERICAL_ERROR, StatusCode.NON_FINITE):
             return Status(StatusCode.STALLED, f"{facts}; the method then stopped: {message}")
     if not (math.isfinite(gap) and math.isfinite(w_norm)):
         return Status(StatusCode.NON_FINITE, message or f"non-finite certificate: {facts}")
