@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from ..constraints.base import check_handler
 from ..losses import GANLoss, get_loss
 from ..regularizers import R1, LocalGradientPenalty
 from .game import Game, Player
@@ -102,10 +103,7 @@ class GANGame(Game):
             if not callable(r):
                 raise ValueError("regularizers must be callables (discriminator, x_real, x_fake) -> scalar tensor")
         if constraint is not None:
-            missing = [m for m in ("wrap_generator", "penalty", "update") if not callable(getattr(constraint, m, None))]
-            if missing:
-                raise ValueError(f"constraint must follow dualgan.constraints.base.ConstraintHandler; missing {missing}")
-            generator = constraint.wrap_generator(generator)
+            generator = check_handler(constraint).wrap_generator(generator)
         self.loss: GANLoss = get_loss(loss)
         self.generator = generator
         self.discriminator = discriminator

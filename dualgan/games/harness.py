@@ -306,9 +306,9 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
     metric_name, metric_fn = _resolve_metric(game, metric)[:2]
     first = 1
     if resume_from is not None:
-        from ..train.linear import CheckpointError, _read_checkpoint
+        from ..train.base import CheckpointError, read_checkpoint
 
-        saved = _read_checkpoint(resume_from, None)  # weights_only; clear errors for damaged files
+        saved = read_checkpoint(resume_from, None)  # weights_only; clear errors for damaged files
         missing = [k for k in ("game", "optimizer", "t", "elapsed", "eval_steps", "values", "norms", "traj")
                    if not isinstance(saved, dict) or k not in saved]
         if missing:
