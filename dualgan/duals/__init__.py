@@ -11,12 +11,12 @@ a method's own options, passed as ``solve(..., options={...})``.
 """
 from .problem import DISCRIMINATOR_LOSSES, LinearDual
 from .result import DualResult, DualSolverWarning
-from .registry import SOLVERS, available_methods, solve
+from .registry import SOLVERS, solve
 from .objective import dual_objective
 from .newton import NewtonState, maximize_entropy_dual
 from .interior_point import box_qp_interior_point
 
-__all__ = ["LinearDual", "DualResult", "DualSolverWarning", "solve", "SOLVERS", "available_methods",
+__all__ = ["LinearDual", "DualResult", "DualSolverWarning", "solve", "SOLVERS",
            "dual_objective", "maximize_entropy_dual", "box_qp_interior_point", "NewtonState",
            "DISCRIMINATOR_LOSSES", "DualLogisticRegression"]
 

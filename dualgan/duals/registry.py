@@ -37,34 +37,10 @@ from ..registry import Registry
 from .problem import LinearDual
 from .result import DEFAULT_TOL, DEFAULT_W_RTOL, DualResult, DualSolverWarning
 
-__all__ = ["SOLVERS", "solve", "available_methods"]
+__all__ = ["SOLVERS", "solve"]
 
 #: every dual solver, by method name; info ``losses`` (tuple of str), ``bias`` (bool), ``requires`` (str or None)
 SOLVERS = Registry("dual solver", package="dualgan.duals")
-
-
-def available_methods(loss: str | None = None, bias: bool = False) -> list[str]:
-    """Names of the registered solvers that can solve a problem with this ``loss`` and ``bias``.
-
-    ``SOLVERS.names(losses=loss, bias=True)`` when ``bias`` is true, else
-    ``SOLVERS.names(losses=loss)`` (every solver handles problems without a bias).
-
-    Parameters
-    ----------
-    loss : str, optional
-        ``"logistic"`` or ``"hinge"``. Default None: any loss.
-    bias : bool, default False
-        True: only solvers that handle the bias equality (eq. (1.11) of the theory page).
-
-    Returns
-    -------
-    list of str
-        The method names, in registration order.
-    """
-    where = {} if loss is None else {"losses": loss}
-    if bias:
-        where["bias"] = True
-    return SOLVERS.names(**where)
 
 
 def solve(problem: LinearDual, method: str = "newton", tol: float = DEFAULT_TOL, max_iter: int | None = None,

@@ -219,7 +219,8 @@ class DualLinearGAN(_LinearTrainer):
         Duality-gap tolerance of every dual solve. Default None: 1e-10 in fixed
         mode, 1e-6 in minibatch mode (where the sampling noise of the objective is far larger).
     solver : str, default "newton"
-        A method of :func:`dualgan.duals.solve` for ``loss`` without a bias.
+        A method of :func:`dualgan.duals.solve` for ``loss`` without a bias
+        (a name in ``dualgan.duals.SOLVERS``).
     max_backtracks : int, default 30
         Fixed mode with Adam: the step is multiplied by ``shrink**k``,
         k = 0..max_backtracks, until the re-solved dual value (minus the
@@ -238,6 +239,11 @@ class DualLinearGAN(_LinearTrainer):
         gap alone (the objective is certified by the gap; ``w`` only sets the
         direction of the generator's step). A solve that cannot certify ends
         the run with status ``NUMERICAL_ERROR``.
+    solver_options : dict, optional
+        The solver's own keyword options, passed to
+        :func:`dualgan.duals.solve` as ``options`` and checked by name at
+        construction (e.g. ``{"memory": 50}`` for ``"lbfgsb"``; the options of
+        a method are ``SOLVERS.options(method)``). Default None: the method's defaults.
 
     Raises
     ------
@@ -274,10 +280,10 @@ class DualLinearGAN(_LinearTrainer):
                  generator_optimizer: Callable | None = None, noise: str = "normal", constraint=None,
                  seed: int = 0, loss: str = "logistic", tol: float | None = None, solver: str = "newton",
                  max_backtracks: int = 30, shrink: float = 0.5, fixed_optimizer: str = "lbfgs",
-                 lbfgs_history: int = 20, w_rtol: float = float("inf")):
-        from ..duals import available_methods
+                 lbfgs_history: int = 20, w_rtol: float = float("inf"), solver_options: dict | None = None):
+        from ..duals import DISCRIMINATOR_LOSSES, SOLVERS
 
-        self.loss = check_choice(loss, "loss", ("logistic", "hinge"))
+        self.loss = check_choice(loss, "loss", DISCRIMINATOR_LOSSES)
         self.fixed_optimizer = check_choice(fixed_optimizer, "fixed_optimizer", ("lbfgs", "adam"))
         self.lbfgs_history = check_int(lbfgs_history, "lbfgs_history", low=1)
         if tol is None:
@@ -286,7 +292,8 @@ class DualLinearGAN(_LinearTrainer):
         self.tol = check_positive(tol, "tol")
         self.w_rtol = float("inf") if w_rtol == float("inf") else check_positive(w_rtol, "w_rtol")
         # checked here, not at the first iteration: a typo must not cost a started run
-        self.solver = check_choice(solver, "solver", tuple(available_methods(self.loss, False)))
+        self.solver = check_choice(solver, "solver", tuple(SOLVERS.names(losses=self.loss)))
+        self.solver_options = SOLVERS.check_options(self.solver, solver_options)
         self.max_backtracks = check_int(max_backtracks, "max_backtracks", low=0)
         self.shrink = check_number(shrink, "shrink", low=0.0, high=1.0, low_open=True, high_open=True)
         if mode == "fixed" and self.fixed_optimizer == "lbfgs" and generator_optimizer is not None:
@@ -534,7 +541,8 @@ class DualLinearGAN(_LinearTrainer):
         problem = LinearDual(phi_real.detach(), phi_fake.detach(), self.C, loss=self.loss)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DualSolverWarning)
-            return solve(problem, method=self.solver, tol=self.tol, lam0=warm, warn=False, w_rtol=self.w_rtol)
+            return solve(problem, method=self.solver, tol=self.tol, lam0=warm, warn=False, w_rtol=self.w_rtol,
+                         options=self.solver_options)
 
     def _dual_columns(self, res, generator_objective: float) -> dict:
         n, m = res.lam_real.shape[0], res.lam_fake.shape[0]

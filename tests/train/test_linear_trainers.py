@@ -250,3 +250,26 @@ def test_danskin_surrogate_has_the_gradient_of_the_dual_objective(loss):
     for r, g in zip(ref, got):
         torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-13)
     assert sum(float(r.abs().sum()) for r in ref) > 1e-3  # a non-trivial gradient
+
+
+def test_solver_options_are_checked_by_name_and_reach_the_solver(monkeypatch):
+    import dualgan.duals as duals
+    import dualgan.train.linear as linear
+
+    f = RBF(torch.randn(10, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)), sigma=1.0)
+    with pytest.raises(ValueError, match="memory"):  # newton has no such option: refused at construction
+        DualLinearGAN(mlp_generator(size="small", seed=0), f, latent_dim=2, solver="newton",
+                      solver_options={"memory": 3})
+    seen = []
+    real_solve = duals.solve
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("options"))
+        return real_solve(*args, **kwargs)
+
+    monkeypatch.setattr(linear, "solve", spy)
+    gan = DualLinearGAN(mlp_generator(size="small", seed=0).double(), f, latent_dim=2, batch_size=20,
+                        solver="lbfgsb", solver_options={"memory": 3})
+    gan.fit(ring(5), 2)
+    assert seen and all(o == {"memory": 3} for o in seen)
+    assert gan.status.success, gan.status
