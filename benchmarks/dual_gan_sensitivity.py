@@ -102,13 +102,13 @@ def run_one(method: str, i: int, s: dict, run_seed: int, cfg: dict) -> dict:
     feats = make_features(anchors, cfg["sigma"], cfg["features"])
     init = dict(output_gain=GAIN) if cfg["init"] == "gain" else dict(output_std=OUTPUT_STD)
     gen = mlp_generator(size=s["size"], seed=run_seed, **init)
-    common = dict(noise_dim=2, batch_size=s["batch_size"], mode="minibatch", beta1=s["beta1"], seed=run_seed)
+    common = dict(latent_dim=2, batch_size=s["batch_size"], mode="minibatch", beta1=s["beta1"], seed=run_seed)
     if method == "dual":
         lr = s["lr_dual"]
-        gan = DualLinearGAN(gen, feats, C=1e-4, lr=lr, tol=1e-8, **common)
+        gan = DualLinearGAN(gen, feats, C=1e-4, generator_lr=lr, tol=1e-8, **common)
     else:
         lr = s["lr_std"]
-        gan = StandardLinearGAN(gen, feats, C=1e-4, lr=lr, disc_lr=s["disc_lr"],
+        gan = StandardLinearGAN(gen, feats, C=1e-4, generator_lr=lr, discriminator_lr=s["disc_lr"],
                                 generator_loss=cfg["standard_loss"], **common)
     t0 = time.perf_counter()
     gan.fit(data, s["iterations"])
