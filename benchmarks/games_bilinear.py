@@ -3,8 +3,8 @@
 For each optimiser: steps to reach ||x|| + ||y|| <= 1e-6 (or the state after
 --steps), the measured geometric rate (least-squares slope of log ||z_t|| over
 the second half of the run) and the spectral radius of the closed-form update
-map (dualgan.games.linear_update_map, written independently of the optimiser
-code). Then Dirac-GAN vector-field figures with trajectories.
+map (make_optimizer(name, lr=lr, **hyper).bilinear_update_map(A), written
+independently of the optimiser's step code). Then Dirac-GAN vector-field figures with trajectories.
 
     python benchmarks/games_bilinear.py [--gaussian] [--out benchmarks/results]
 
@@ -21,8 +21,7 @@ import time
 import numpy as np
 import torch
 
-from dualgan.games import (BilinearGame, DiracGAN, linear_update_map, make_optimizer, plot_vector_field,
-                           random_matrix, run_optimizer)
+from dualgan.games import BilinearGame, DiracGAN, make_optimizer, plot_vector_field, random_matrix, run_optimizer
 from dualgan.regularizers import R1
 
 SETTINGS = [("simultaneous", 0.1, {}), ("alternating", 0.1, {}), ("consensus", 0.3, {"gamma": 1.0}),
@@ -57,7 +56,7 @@ def main(argv=None):
         ms = 1e3 * (time.perf_counter() - t0) / (len(norms) - 1)
         start = len(norms) // 2
         rate = float(np.exp(np.polyfit(np.arange(start, len(norms)), np.log(norms[start:]), 1)[0]))
-        M = linear_update_map(name, A, lr, gamma=hyper.get("gamma", 1.0), lam=hyper.get("lam", 1.0))
+        M = make_optimizer(name, lr=lr, **hyper).bilinear_update_map(A)
         rho = float(np.max(np.abs(np.linalg.eigvals(M))))
         print(f"{name:14s} {lr:5.2f} {len(norms) - 1:6d} {game.distance_to_equilibrium():12.3e} {rate:14.6f} "
               f"{rho:12.6f} {abs(rate - rho):9.2e} {ms:8.2f}")

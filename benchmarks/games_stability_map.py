@@ -21,8 +21,7 @@ import time
 import numpy as np
 import torch
 
-from dualgan.games import dirac_functional, make_optimizer, run_optimizer, stability_map
-from dualgan.games.functional import BATCHABLE_OPTIMIZERS, COEFFICIENTS
+from dualgan.games import OPTIMIZERS, dirac_functional, make_optimizer, run_optimizer, stability_map
 from dualgan.regularizers import R1
 
 
@@ -51,8 +50,9 @@ def main(argv=None):
     lrs = np.geomspace(0.01, 3.0, args.lrs)
     coefs = np.linspace(0.1, 4.0, args.coefficients)
     seeds = range(args.seeds)
-    print(f"{game.name}: {len(BATCHABLE_OPTIMIZERS)} optimisers x {len(lrs)} step sizes x {len(coefs)} coefficients x "
-          f"{args.seeds} seeds x {args.steps} steps = {len(BATCHABLE_OPTIMIZERS) * len(lrs) * len(coefs) * args.seeds} "
+    names = OPTIMIZERS.names(batchable=True)
+    print(f"{game.name}: {len(names)} optimisers x {len(lrs)} step sizes x {len(coefs)} coefficients x "
+          f"{args.seeds} seeds x {args.steps} steps = {len(names) * len(lrs) * len(coefs) * args.seeds} "
           f"runs; torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     def cpu_seconds():       # this process and its reaped children (the forked workers)
@@ -60,7 +60,7 @@ def main(argv=None):
         return t.user + t.system + t.children_user + t.children_system
 
     start, cpu_start = time.perf_counter(), cpu_seconds()
-    result = stability_map(game, BATCHABLE_OPTIMIZERS, lrs, coefs, seeds, args.steps, progress=True,
+    result = stability_map(game, names, lrs, coefs, seeds, args.steps, progress=True,
                            workers=args.workers)
     batched_seconds = time.perf_counter() - start
     batched_cpu = cpu_seconds() - cpu_start
@@ -75,12 +75,13 @@ def main(argv=None):
         rng = np.random.default_rng(0)
         times, worst = [], 0.0
         for k in range(args.samples):
-            o = k % len(BATCHABLE_OPTIMIZERS)
-            name = BATCHABLE_OPTIMIZERS[o]
+            o = k % len(names)
+            name = names[o]
             i, j, s = rng.integers(len(lrs)), rng.integers(len(coefs)), rng.integers(args.seeds)
             kw = {"lr": float(lrs[i])}
-            if COEFFICIENTS[name]:
-                kw[COEFFICIENTS[name]] = float(coefs[j])
+            coef_name = OPTIMIZERS.entry(name).coefficient
+            if coef_name:
+                kw[coef_name] = float(coefs[j])
             obj = game.make_game(game.start(int(s)))
             t0 = time.perf_counter()
             res = run_optimizer(obj, make_optimizer(name, **kw), args.steps, eval_every=args.steps)

@@ -45,14 +45,16 @@ def register(sub) -> None:
                         "-wgan-clip with clipping at --clip)")
     p.add_argument("--optimizers", default=None,
                    help="comma-separated (default: every optimiser the batched runner knows, "
-                        "dualgan.games.functional.BATCHABLE_OPTIMIZERS)")
+                        "dualgan.games.OPTIMIZERS.names(batchable=True))")
     p.add_argument("--lr", default="0.01:2:20", help="step sizes: A:B:K log-spaced, or one number (default 0.01:2:20)")
     p.add_argument("--gamma", default="0.1:4:8",
                    help="the methods' coefficient axis (consensus gamma, SGA lambda, extragradient extrapolation): "
                         "A:B:K linearly spaced, or one number (default 0.1:4:8)")
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (initial points), seeds 0..S-1 (default 3)")
     p.add_argument("--steps", type=int, default=1000, help="steps per run (default 1000)")
-    p.add_argument("--base", default="sgd", choices=["sgd", "adam", "rmsprop"], help="base optimiser (default sgd)")
+    p.add_argument("--base", default="sgd",
+                   help="base optimiser, a name of dualgan.games.BASE_OPTIMIZERS.names(batchable=True) "
+                        "(sgd, adam, rmsprop; default sgd)")
     p.add_argument("--reg-weight", type=float, default=1.0, help="R1/R2 gamma or WGAN-GP lambda (default 1)")
     p.add_argument("--clip", type=float, default=1.0, help="dirac-wgan-clip: clipping bound (default 1)")
     p.add_argument("--size", type=int, default=4, help="bilinear: A is size x size (default 4)")
@@ -68,14 +70,19 @@ def run(args) -> int:
     import os
 
     parser = args._parser
-    from ..games.functional import BATCHABLE_OPTIMIZERS
+    from ..games import OPTIMIZERS
 
-    names = (list(BATCHABLE_OPTIMIZERS) if args.optimizers is None
+    batchable = OPTIMIZERS.names(batchable=True)
+    names = (batchable if args.optimizers is None
              else [n.strip() for n in args.optimizers.split(",") if n.strip()])
 
-    unknown = [n for n in names if n not in BATCHABLE_OPTIMIZERS]
+    unknown = [n for n in names if n not in batchable]
     if not names or unknown:
-        parser.error(f"--optimizers: unknown {unknown or '(empty)'}; choose from {list(BATCHABLE_OPTIMIZERS)}")
+        parser.error(f"--optimizers: unknown {unknown or '(empty)'}; choose from {batchable}")
+    from ..games import BASE_OPTIMIZERS
+
+    if args.base.lower() not in BASE_OPTIMIZERS.names(batchable=True):
+        parser.error(f"--base: unknown {args.base!r}; choose from {BASE_OPTIMIZERS.names(batchable=True)}")
     lrs = _grid_spec(args.lr, "--lr", parser, log=True)
     coefs = _grid_spec(args.gamma, "--gamma", parser, log=False)
     if args.seeds < 1:

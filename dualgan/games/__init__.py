@@ -7,7 +7,8 @@ r"""Games as vector fields: consensus optimisation and its peers behind one opti
   ``alternating``, ``consensus``, ``extragradient``, ``optimistic``, ``sga``, ``cgd``.
 * Games: :class:`BilinearGame`, :class:`DiracGAN`, :class:`GANGame`, :class:`MixtureGAN`.
 * Analysis: :func:`jacobian`, :func:`eigenvalues`, :func:`leading_eigenvalues`,
-  :func:`plot_vector_field`; :func:`linear_update_map` (closed-form update maps on the bilinear game).
+  :func:`plot_vector_field`; ``make_optimizer(name, lr=h).bilinear_update_map(A)`` (closed-form update maps on the
+  bilinear game).
 * Harness: :func:`run_optimizer`, :func:`compare_optimizers`.
 * Batched runs and stability maps: :class:`FunctionalGame` (:func:`bilinear_functional`,
   :func:`dirac_functional`, :func:`as_functional`), :func:`batched_run`, :func:`stability_map`,
@@ -22,34 +23,35 @@ r"""Games as vector fields: consensus optimisation and its peers behind one opti
 True
 """
 from .analysis import SpectrumReport, eigenvalues, jacobian, leading_eigenvalues, plot_vector_field
-from .bilinear import BilinearGame, bilinear_jacobian, linear_update_map, random_matrix
+from .bilinear import BilinearGame, bilinear_jacobian, random_matrix
 from .game import FieldEvaluation, Game, Player
 from .gan import DiracGAN, GANGame, MixtureGAN, mlp
 from .harness import Comparison, ComparisonRow, RunResult, compare_optimizers, default_metric, run_optimizer
-from .functional import (BatchedRun, ClippedDiracGAN, FunctionalGame, NotBatchableError, as_functional, batched_run,
+from .functional import (BatchedRun, ClippedDiracGAN, FunctionalGame, as_functional, batched_run,
                          bilinear_functional, dirac_functional, functional_base, mixture_functional)
 from .stability import StabilityMap, local_rate, local_update_map, stability_map
 from .optimizers import (
+    BASE_OPTIMIZERS,
     OPTIMIZERS,
     AlternatingGD,
     CompetitiveGD,
     ConsensusOptimization,
     Extragradient,
     GameOptimizer,
+    NotBatchableError,
     OptimisticGD,
     SimultaneousGD,
     StepRecord,
     SymplecticGradientAdjustment,
-    available_optimizers,
     make_optimizer,
 )
 
 __all__ = [
     "Game", "Player", "FieldEvaluation",
-    "GameOptimizer", "StepRecord", "OPTIMIZERS", "make_optimizer", "available_optimizers",
+    "GameOptimizer", "StepRecord", "OPTIMIZERS", "BASE_OPTIMIZERS", "make_optimizer",
     "SimultaneousGD", "AlternatingGD", "ConsensusOptimization", "Extragradient", "OptimisticGD",
     "SymplecticGradientAdjustment", "CompetitiveGD",
-    "BilinearGame", "random_matrix", "linear_update_map", "bilinear_jacobian",
+    "BilinearGame", "random_matrix", "bilinear_jacobian",
     "GANGame", "DiracGAN", "MixtureGAN", "mlp",
     "jacobian", "eigenvalues", "leading_eigenvalues", "SpectrumReport", "plot_vector_field",
     "run_optimizer", "compare_optimizers", "RunResult", "ComparisonRow", "Comparison", "default_metric",

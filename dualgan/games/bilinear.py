@@ -13,8 +13,8 @@ equilibrium (the only one when A is nonsingular). Every optimiser of
 Each optimiser writes its :math:`M` in closed form from its update rule
 (:meth:`~dualgan.games.GameOptimizer.bilinear_update_map`, eqs. (3.3)-(3.10) of the
 theory page), independently of the code of its step, so the measured step and
-geometric rate can be compared with :math:`M` and its spectral radius;
-:func:`linear_update_map` builds it by name.
+geometric rate can be compared with :math:`M` and its spectral radius:
+``make_optimizer(name, lr=h, **coefficients).bilinear_update_map(A)``.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import torch
 from .._checks import as_tensor, check_finite_tensor, check_positive
 from .game import Game, Player
 
-__all__ = ["BilinearGame", "random_matrix", "linear_update_map", "bilinear_jacobian"]
+__all__ = ["BilinearGame", "random_matrix", "bilinear_jacobian"]
 
 
 class BilinearGame(Game):
@@ -160,47 +160,3 @@ def bilinear_jacobian(A) -> np.ndarray:
     A = np.asarray(A, dtype=np.float64)
     n, m = A.shape
     return np.block([[np.zeros((n, n)), A], [-A.T, np.zeros((m, m))]])
-
-
-def linear_update_map(method: str, A, lr: float, gamma: float = 1.0, lam: float = 1.0) -> np.ndarray:
-    r"""The matrix :math:`M` of one step of the optimiser ``method`` (plain SGD base) on the bilinear game.
-
-    The closed form is the optimiser's own
-    (:meth:`GameOptimizer.bilinear_update_map <dualgan.games.GameOptimizer.bilinear_update_map>`,
-    written from its update rule, eqs. (3.3)-(3.10) of the theory page, on the
-    game (3.12)): ``make_optimizer(method, lr=lr, **coefficients).bilinear_update_map(A)``
-    with ``gamma`` and ``lam`` passed to the optimisers that take them. For
-    example, simultaneous GD gives :math:`I - hJ` (J of :func:`bilinear_jacobian`),
-    consensus :math:`I - h(J + \gamma J^\top J)`, optimistic GD
-    :math:`[[I - 2hJ, hJ], [I, 0]]` on :math:`(z_t, z_{t-1})`.
-
-    Parameters
-    ----------
-    method : str
-        A name of :data:`~dualgan.games.OPTIMIZERS`.
-    A : array_like
-        The coupling matrix, shape ``(n_x, n_y)``.
-    lr : float
-        Step size :math:`h` (> 0).
-    gamma : float, default 1.0
-        Consensus weight :math:`\gamma` (passed to optimisers with a ``gamma`` option).
-    lam : float, default 1.0
-        SGA coefficient :math:`\lambda` (passed to optimisers with a ``lam`` option).
-
-    Returns
-    -------
-    numpy.ndarray
-        :math:`M`, shape ``(k n, k n)`` with :math:`n = n_x + n_y` and ``k - 1``
-        the number of past fields the method remembers (2n for optimistic GD); float64.
-
-    Raises
-    ------
-    ValueError
-        If ``lr`` is not > 0 or ``method`` is not registered (the message lists the names).
-    """
-    from .optimizers import OPTIMIZERS
-
-    h = check_positive(lr, "lr")
-    own = OPTIMIZERS.options(method)
-    coefficients = {k: v for k, v in (("gamma", gamma), ("lam", lam)) if k in own}
-    return OPTIMIZERS.get(method)(lr=h, **coefficients).bilinear_update_map(A)

@@ -25,13 +25,16 @@ path and the object games in the tests):
   (:class:`~dualgan.games.BilinearGame`, :class:`~dualgan.games.DiracGAN`),
   or a clear :class:`NotBatchableError` naming what cannot be batched.
 
+Each step is the optimiser's own :meth:`~dualgan.games.GameOptimizer.batched_step`
+(the optimisers registered with ``batchable=True``: ``OPTIMIZERS.names(batchable=True)``).
 The base optimisers (the torch optimiser that receives the adjusted field) are
-written functionally as well (:func:`functional_base`): ``"sgd"`` (with
-momentum, dampening, Nesterov, weight decay), ``"adam"`` (with amsgrad, weight
-decay) and ``"rmsprop"`` (with momentum, centred, weight decay), each step the
-arithmetic of ``torch.optim``'s single-tensor CPU implementation, per
-parameter coordinate (a player that does not move in an alternating step
-keeps its state, as a torch parameter whose ``.grad`` is None does).
+written on batched tensors as well, in their registration in
+:data:`~dualgan.games.optimizers.BASE_OPTIMIZERS` (:func:`functional_base`):
+``"sgd"`` (with momentum, dampening, Nesterov, weight decay), ``"adam"`` (with
+amsgrad, weight decay) and ``"rmsprop"`` (with momentum, centred, weight
+decay), each step the arithmetic of ``torch.optim``'s single-tensor CPU
+implementation, per parameter coordinate (a player that does not move in an
+alternating step keeps its state, as a torch parameter whose ``.grad`` is None does).
 
 Everything here is float64 by default; a cell whose field, direction or
 iterate stops being finite, or whose :math:`\|v\|` or distance passes
@@ -51,65 +54,15 @@ import torch
 from .._checks import check_positive
 from ..regularizers import clip_weights
 from .gan import DiracGAN
+from .optimizers._rowwise import matvec as _matvec, rmatvec as _rmatvec, rownorm as _rownorm
+from .optimizers.base import BASE_OPTIMIZERS, OPTIMIZERS, GameOptimizer, NotBatchableError
 
-__all__ = ["FunctionalGame", "NotBatchableError", "FunctionalBase", "functional_base", "bilinear_functional",
-           "dirac_functional", "mixture_functional", "as_functional", "BatchedRun", "batched_run", "BATCHABLE_OPTIMIZERS",
-           "COEFFICIENTS", "ClippedDiracGAN"]
+__all__ = ["FunctionalGame", "BatchedPoint", "FunctionalBase", "functional_base", "bilinear_functional",
+           "dirac_functional", "mixture_functional", "as_functional", "BatchedRun", "batched_run",
+           "ClippedDiracGAN"]
 
-#: the optimisers :func:`batched_run` knows (every optimiser of the library)
-BATCHABLE_OPTIMIZERS = ("simultaneous", "alternating", "consensus", "extragradient", "optimistic", "sga", "cgd")
-#: each optimiser's own coefficient (the second axis of a stability map); None: the method has none
-COEFFICIENTS = {"simultaneous": None, "alternating": None, "consensus": "gamma", "extragradient": "extrapolation",
-                "optimistic": None, "sga": "lam", "cgd": None}
-_MAX_DENSE = 256   # largest game for which CGD's batched dense Jacobian is formed
+_MAX_DENSE = 256   # largest game for which a batched dense Jacobian is formed (competitive GD)
 _ONE_THREAD_CELLS = 1_000_000   # batches of at most this many numbers run on one thread
-
-
-class NotBatchableError(ValueError):
-    """An optimiser, base optimiser or game that the batched runner cannot batch (the message names it).
-
-    The per-run harness (:func:`dualgan.games.run_optimizer`) still runs it.
-    """
-
-
-# ------------------------------------------------------------------ row-wise products (unrolled for small games:
-# torch's reductions over an inner dimension of 2 cost more than a few elementwise operations)
-_UNROLL = 8
-
-
-def _rowdot(a, b):
-    """Row-wise inner products of (B, n) tensors: (B,)."""
-    if a.shape[1] <= _UNROLL:
-        out = a[:, 0] * b[:, 0]
-        for j in range(1, a.shape[1]):
-            out = out + a[:, j] * b[:, j]
-        return out
-    return (a * b).sum(dim=1)
-
-
-def _rownorm(a):
-    """Row-wise Euclidean norms of a (B, n) tensor: (B,)."""
-    return _rowdot(a, a).sqrt() if a.shape[1] <= _UNROLL else torch.linalg.vector_norm(a, dim=1)
-
-
-def _matvec(J, U):
-    """Row-wise J u for J (B, n, m), U (B, m): (B, n)."""
-    if J.shape[2] <= _UNROLL:
-        out = J[:, :, 0] * U[:, 0:1]
-        for j in range(1, J.shape[2]):
-            out = out + J[:, :, j] * U[:, j:j + 1]
-        return out
-    return torch.einsum("bij,bj->bi", J, U)
-
-
-def _rmatvec(J, U):
-    """Row-wise J^T u for J (B, n, m), U (B, n): (B, m)."""
-    if J.shape[1] <= _UNROLL:
-        out = J[:, 0, :] * U[:, 0:1]
-        for i in range(1, J.shape[1]):
-            out = out + J[:, i, :] * U[:, i:i + 1]
-        return out
-    return torch.einsum("bji,bj->bi", J, U)
 
 
 # ============================================================================================ the game
@@ -376,25 +329,47 @@ class FunctionalGame:
         return torch.func.vmap(lambda z, u, *d: torch.func.vjp(lambda zz: self.field_one(zz, *d), z)[1](u)[0])(
             Z, U, *data)
 
-    def _point(self, Z, data=()):
-        return _Point(self, Z, data)
 
 
-class _Point:
-    """The field, J u, J^T u and J at one batch of points, each computed once on demand."""
+class BatchedPoint:
+    r"""A batch of iterates of a :class:`FunctionalGame` with :math:`v`, :math:`J`, :math:`J u`, :math:`J^\top u` on demand.
+
+    What an optimiser's :meth:`~dualgan.games.GameOptimizer.batched_step`
+    reads: the field and the Jacobian are computed once, the first time they
+    are read (closed forms where the game has them, else ``torch.func``).
+
+    Parameters
+    ----------
+    game : FunctionalGame
+        The game.
+    Z : torch.Tensor
+        The iterates, shape ``(B, n)``, one row per cell, in the game's dtype.
+    data : tuple of torch.Tensor, default ()
+        This step's batch for games with :attr:`FunctionalGame.sample_batch`
+        (leading dimension B); empty otherwise.
+    """
 
     def __init__(self, game: FunctionalGame, Z: torch.Tensor, data=()):
         self.game, self.Z, self.data = game, Z, data
         self._v = self._J = None
 
     @property
-    def v(self):
+    def v(self) -> torch.Tensor:
+        """:math:`v(Z)`, shape ``(B, n)`` (eq. (3.1) of the theory page)."""
         if self._v is None:
             self._v = self.game.field(self.Z, self.data)
         return self._v
 
     @property
-    def J(self):
+    def J(self) -> torch.Tensor:
+        """:math:`J(Z)`, shape ``(B, n, n)``.
+
+        Raises
+        ------
+        NotBatchableError
+            If the game has more than 256 parameters and no closed-form
+            Jacobian (the dense Jacobian would be too large).
+        """
         if self._J is None:
             if self.game.n > _MAX_DENSE and self.game.fast_jacobian is None:
                 raise NotBatchableError(f"game {self.game.name!r} has {self.game.n} parameters; the batched runner "
@@ -403,15 +378,39 @@ class _Point:
             self._J = self.game.jacobian(self.Z, self.data)
         return self._J
 
-    def jvp(self, U):
+    def jvp(self, U: torch.Tensor) -> torch.Tensor:
+        """:math:`J u` row by row for ``U`` of shape ``(B, n)``; shape ``(B, n)``.
+
+        Parameters
+        ----------
+        U : torch.Tensor
+            Directions, shape ``(B, n)``.
+        """
         if self.game.fast_jacobian is not None:
             return _matvec(self.J, U)
         return self.game.jvp(self.Z, U, self.data)
 
-    def vjp(self, U):
+    def vjp(self, U: torch.Tensor) -> torch.Tensor:
+        r""":math:`J^\top u` row by row for ``U`` of shape ``(B, n)``; shape ``(B, n)``.
+
+        Parameters
+        ----------
+        U : torch.Tensor
+            Directions, shape ``(B, n)``.
+        """
         if self.game.fast_jacobian is not None:
             return _rmatvec(self.J, U)
         return self.game.vjp(self.Z, U, self.data)
+
+    def field_at(self, Z: torch.Tensor) -> torch.Tensor:
+        """:math:`v` at other iterates ``Z`` (shape ``(B, n)``) on this step's batch of data; shape ``(B, n)``.
+
+        Parameters
+        ----------
+        Z : torch.Tensor
+            Iterates, shape ``(B, n)`` (e.g. a look-ahead point, or the iterates after one player moved).
+        """
+        return self.game.field(Z, self.data)
 
 
 # ============================================================================================ built-in games
@@ -898,22 +897,17 @@ def as_functional(game) -> FunctionalGame:
 
 
 # ============================================================================================ base optimisers
-_BASE_KWARGS = {
-    "sgd": {"momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0, "maximize": False},
-    "adam": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False, "maximize": False},
-    "rmsprop": {"alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0, "centered": False,
-                "maximize": False},
-}
-
-
 @dataclass(frozen=True)
 class FunctionalBase:
-    """A base optimiser written functionally: ``init(Z) -> state``, ``step(Z, G, lr, state, mask) -> (Z, state)``.
+    """A base optimiser on batched tensors: ``init(Z) -> state``, ``step(Z, G, lr, state, mask) -> (Z, state)``.
+
+    Built by :func:`functional_base`; its update rule is the one registered
+    with the base optimiser in :data:`~dualgan.games.optimizers.BASE_OPTIMIZERS`.
 
     Parameters
     ----------
     name : str
-        ``"sgd"``, ``"adam"`` or ``"rmsprop"``.
+        A name of ``BASE_OPTIMIZERS.names(batchable=True)`` (``"sgd"``, ``"adam"``, ``"rmsprop"``).
     options : dict
         Its keyword arguments with the torch defaults filled in.
 
@@ -935,90 +929,72 @@ class FunctionalBase:
         return self.name == "sgd" and o["momentum"] == 0 and o["weight_decay"] == 0 and not o["maximize"]
 
     def init(self, Z: torch.Tensor) -> dict:
-        zeros = lambda: torch.zeros_like(Z)
-        n = Z.shape[1]
-        if self.name == "sgd":
-            return {"buf": zeros(), "count": torch.zeros(n, dtype=torch.long)}
-        if self.name == "adam":
-            st = {"m": zeros(), "v": zeros(), "count": torch.zeros(n, dtype=torch.long)}
-            if self.options["amsgrad"]:
-                st["vmax"] = zeros()
-            return st
-        return {"sq": zeros(), "gavg": zeros(), "buf": zeros(), "count": torch.zeros(n, dtype=torch.long)}
+        """The zero state for iterates ``Z`` of shape ``(B, n)``: the rule's tensors and each coordinate's step count.
+
+        Parameters
+        ----------
+        Z : torch.Tensor
+            The initial iterates, shape ``(B, n)``.
+
+        Returns
+        -------
+        dict
+            Tensors of ``Z``'s shape and ``"count"`` (``(n,)`` int64 zeros).
+        """
+        state = dict(BASE_OPTIMIZERS.entry(self.name).batched_init(Z, self.options))
+        state["count"] = torch.zeros(Z.shape[1], dtype=torch.long)
+        return state
 
     def step(self, Z, G, lr, state, mask=None):
+        """One step of the base optimiser on every row of ``Z`` along the gradients ``G``.
+
+        Parameters
+        ----------
+        Z, G : torch.Tensor
+            Iterates and the gradients handed to the optimiser, shape ``(B, n)``.
+        lr : torch.Tensor
+            Step sizes, shape ``(B, 1)``.
+        state : dict
+            The state of :meth:`init` or of the previous call.
+        mask : torch.Tensor, optional
+            ``(n,)`` bool: the coordinates that move; the others keep their
+            values and their state. Default None: all move.
+
+        Returns
+        -------
+        tuple of (torch.Tensor, dict)
+            The new iterates and the new state.
+        """
         o = self.options
         sel = None if mask is None else mask.unsqueeze(0)
         count = state["count"] + (1 if mask is None else mask.long())
-        new = dict(state, count=count)
-        if o["maximize"]:
+        if o.get("maximize", False):
             G = -G
-        if o["weight_decay"] != 0:
+        if o.get("weight_decay", 0) != 0:
             G = G + o["weight_decay"] * Z
-        if self.name == "sgd":
-            d = G
-            if o["momentum"] != 0:
-                first = (count == 1).unsqueeze(0)        # torch: buf = grad.clone() on a parameter's first step
-                buf = torch.where(first, G, state["buf"] * o["momentum"] + (1 - o["dampening"]) * G)
-                new["buf"] = buf if sel is None else torch.where(sel, buf, state["buf"])
-                d = G + o["momentum"] * buf if o["nesterov"] else buf
-            Zn = Z - lr * d
-        elif self.name == "adam":
-            b1, b2 = o["betas"]
-            m = torch.lerp(state["m"], G, 1 - b1)
-            v = state["v"] * b2 + (1 - b2) * G * G
-            bc1 = _per_count(count, lambda c: 1 - b1 ** c, Z)
-            bc2s = _per_count(count, lambda c: (1 - b2 ** c) ** 0.5, Z)
-            step_size = lr / bc1
-            if o["amsgrad"]:
-                vmax = torch.maximum(state["vmax"], v)
-                new["vmax"] = vmax if sel is None else torch.where(sel, vmax, state["vmax"])
-                denom = vmax.sqrt() / bc2s + o["eps"]
-            else:
-                denom = v.sqrt() / bc2s + o["eps"]
-            Zn = Z + ((-step_size) * m) / denom         # addcdiv's order: self + (value * t1) / t2
-            new["m"] = m if sel is None else torch.where(sel, m, state["m"])
-            new["v"] = v if sel is None else torch.where(sel, v, state["v"])
-        else:
-            a = o["alpha"]
-            sq = state["sq"] * a + (1 - a) * G * G
-            if o["centered"]:
-                gavg = torch.lerp(state["gavg"], G, 1 - a)
-                avg = (sq - gavg * gavg).sqrt() + o["eps"]
-                new["gavg"] = gavg if sel is None else torch.where(sel, gavg, state["gavg"])
-            else:
-                avg = sq.sqrt() + o["eps"]
-            if o["momentum"] > 0:
-                buf = state["buf"] * o["momentum"] + G / avg
-                new["buf"] = buf if sel is None else torch.where(sel, buf, state["buf"])
-                Zn = Z - lr * buf
-            else:
-                Zn = Z + ((-lr) * G) / avg
-            new["sq"] = sq if sel is None else torch.where(sel, sq, state["sq"])
+        Zn, changed = BASE_OPTIMIZERS.entry(self.name).batched_step(Z, G, lr, state, count, o)
+        new = dict(state, count=count)
+        for key, value in changed.items():
+            new[key] = value if sel is None else torch.where(sel, value, state[key])
         if sel is not None:
             Zn = torch.where(sel, Zn, Z)
         return Zn, new
 
 
-def _per_count(count, fn, like):
-    """fn(c) as Python floats (torch.optim's arithmetic) for each coordinate's step count c; shape (1, n)."""
-    values = {int(c): fn(int(c)) if int(c) > 0 else 1.0 for c in torch.unique(count)}
-    return torch.tensor([values[int(c)] for c in count], dtype=like.dtype).unsqueeze(0)
-
-
 def functional_base(base="sgd", base_kwargs: dict | None = None) -> FunctionalBase:
-    """The functional form of a base optimiser, or a :class:`NotBatchableError` naming it.
+    """The batched form of a base optimiser, or a :class:`NotBatchableError` naming it.
 
     Parameters
     ----------
     base : str, default "sgd"
-        ``"sgd"`` (plain, momentum, Nesterov), ``"adam"``, ``"rmsprop"``.
-        A callable base (any ``torch.optim.Optimizer`` factory) cannot be batched.
+        A name of ``BASE_OPTIMIZERS.names(batchable=True)``: ``"sgd"`` (plain,
+        momentum, Nesterov), ``"adam"``, ``"rmsprop"`` (case-insensitive). A
+        callable base (any ``torch.optim.Optimizer`` factory) cannot be batched.
     base_kwargs : dict, optional
         Keyword arguments as for ``torch.optim.SGD`` / ``Adam`` / ``RMSprop``:
         sgd ``momentum, dampening, nesterov, weight_decay, maximize``; adam
         ``betas, eps, weight_decay, amsgrad, maximize``; rmsprop ``alpha, eps,
-        weight_decay, momentum, centered, maximize``.
+        weight_decay, momentum, centered, maximize``. Default None: none.
 
     Returns
     -------
@@ -1027,26 +1003,26 @@ def functional_base(base="sgd", base_kwargs: dict | None = None) -> FunctionalBa
     Raises
     ------
     NotBatchableError
-        A callable base, an unknown name, or a keyword the functional form does not implement.
+        A callable base, a name without a batched rule, or a keyword the batched rule does not implement.
+    ValueError
+        A keyword value the torch optimiser refuses.
     """
     if callable(base) and not isinstance(base, str):
         raise NotBatchableError(f"base optimiser {getattr(base, '__name__', type(base).__name__)!r} is a callable; "
-                                f"only 'sgd', 'adam' and 'rmsprop' are written functionally. Use "
+                                f"only {BASE_OPTIMIZERS.names(batchable=True)} are written on batched tensors. Use "
                                 f"dualgan.games.run_optimizer for it")
-    if not isinstance(base, str) or base.lower() not in _BASE_KWARGS:
-        raise NotBatchableError(f"base optimiser {base!r} cannot be batched; choose one of {sorted(_BASE_KWARGS)}")
+    batchable = BASE_OPTIMIZERS.names(batchable=True)
+    if not isinstance(base, str) or base.lower() not in batchable:
+        raise NotBatchableError(f"base optimiser {base!r} cannot be batched; choose one of {batchable}")
     name = base.lower()
+    defaults = BASE_OPTIMIZERS.entry(name).defaults
     kwargs = dict(base_kwargs or {})
-    unknown = sorted(set(kwargs) - set(_BASE_KWARGS[name]))
+    unknown = sorted(set(kwargs) - set(defaults))
     if unknown:
-        raise NotBatchableError(f"base optimiser {name!r}: keyword(s) {unknown} are not implemented functionally "
-                                f"(known: {sorted(_BASE_KWARGS[name])}); use dualgan.games.run_optimizer")
-    options = dict(_BASE_KWARGS[name], **kwargs)
-    torch_cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}[name]
-    torch_cls([torch.zeros(1, requires_grad=True)], lr=0.1, **kwargs)     # torch validates the values
-    if name == "adam":
-        options["betas"] = tuple(float(b) for b in options["betas"])
-    return FunctionalBase(name, options)
+        raise NotBatchableError(f"base optimiser {name!r}: keyword(s) {unknown} are not implemented on batched "
+                                f"tensors (known: {sorted(defaults)}); use dualgan.games.run_optimizer")
+    BASE_OPTIMIZERS.get(name)([torch.zeros(1, requires_grad=True)], 0.1, **kwargs)     # torch validates the values
+    return FunctionalBase(name, dict(defaults, **kwargs))
 
 
 # ============================================================================================ batched runs
@@ -1129,44 +1105,83 @@ def _as_batch(values, B, name, dtype, allow_none=False):
     return t
 
 
+def _batched_optimizer(name, options) -> GameOptimizer:
+    """The optimiser ``name`` built with ``options`` (the per-cell ones excluded), if it can be batched."""
+    batchable = OPTIMIZERS.names(batchable=True)
+    if not isinstance(name, str) or name not in batchable:
+        raise NotBatchableError(f"optimiser {name!r} cannot be batched; the batched runner knows {batchable} (use "
+                                f"dualgan.games.run_optimizer for others)")
+    options = OPTIMIZERS.check_options(name, options)
+    coef_name = OPTIMIZERS.entry(name).coefficient
+    per_cell = sorted(set(options) & {"lr", "base", "base_kwargs", coef_name})
+    if per_cell:
+        raise ValueError(f"options {per_cell} of {name!r} are per run or per cell here: pass lr=, base=, "
+                         f"base_kwargs= and coefficient= ({coef_name}) instead of options")
+    return OPTIMIZERS.get(name)(**options)
+
+
+def _coefficient_default(name) -> float | None:
+    """The default of the optimiser's coefficient option (None: it has none)."""
+    coef_name = OPTIMIZERS.entry(name).coefficient
+    return None if coef_name is None else float(OPTIMIZERS.options(name)[coef_name])
+
+
+def _check_coefficients(name, values, options) -> None:
+    """Each distinct coefficient value must be accepted by the optimiser's constructor (its own range check)."""
+    coef_name = OPTIMIZERS.entry(name).coefficient
+    for value in np.unique(np.asarray(values, dtype=np.float64)):
+        try:
+            OPTIMIZERS.get(name)(**dict(options or {}), **{coef_name: float(value)})
+        except ValueError as exc:
+            raise ValueError(f"coefficient ({name}'s {coef_name}) {float(value)!r} is refused: {exc}") from exc
+
+
 def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, n_steps: int = 1000, *,
-                base="sgd", base_kwargs: dict | None = None, align: bool = True, eps: float = 0.1,
+                options: dict | None = None, base="sgd", base_kwargs: dict | None = None,
                 diverge_above: float = 1e12, rate_window: float = 0.5, record_trajectory: bool = False,
                 progress: bool = False, seeds=None) -> BatchedRun:
     r"""Run ``optimizer`` on every row of ``z0`` at once, each row with its own step size and coefficient.
 
-    Every step is the step of the library's optimiser object
+    Every step is the optimiser's :meth:`~dualgan.games.GameOptimizer.batched_step`:
+    the update rule of the library's optimiser object
     (:mod:`dualgan.games.optimizers`) with the same base optimiser, applied to
-    all cells with batched tensor arithmetic: simultaneous and alternating GD,
-    consensus optimisation (Mescheder, Nowozin, Geiger, "The Numerics of
-    GANs", NeurIPS 2017), extragradient (Korpelevich 1976), optimistic GD
-    (Daskalakis et al., "Training GANs with Optimism", ICLR 2018), SGA with
-    sign alignment (Balduzzi et al., "The Mechanics of n-Player Differentiable
-    Games", ICML 2018) and competitive GD (Schaefer & Anandkumar, "Competitive
-    Gradient Descent", NeurIPS 2019; dense solve of its linear system).
+    all cells with batched tensor arithmetic. The optimisers registered with
+    ``batchable=True`` (``OPTIMIZERS.names(batchable=True)``): simultaneous and
+    alternating GD, consensus optimisation (Mescheder, Nowozin, Geiger, "The
+    Numerics of GANs", NeurIPS 2017), extragradient (Korpelevich 1976),
+    optimistic GD (Daskalakis et al., "Training GANs with Optimism", ICLR
+    2018), SGA with sign alignment (Balduzzi et al., "The Mechanics of
+    n-Player Differentiable Games", ICML 2018) and competitive GD (Schaefer &
+    Anandkumar, "Competitive Gradient Descent", NeurIPS 2019; dense solve of
+    its linear system). Eqs. (3.3)-(3.10) of the theory page.
 
     Parameters
     ----------
     game : FunctionalGame
         The game (:func:`as_functional` converts the built-in object games).
     optimizer : str
-        One of :data:`BATCHABLE_OPTIMIZERS`.
+        A name of ``OPTIMIZERS.names(batchable=True)``.
     z0 : tensor or array of shape (B, n)
         Initial points, one per cell.
     lr : float or array of shape (B,)
         Step sizes :math:`h > 0`.
     coefficient : float or array of shape (B,), optional
-        The method's coefficient (:data:`COEFFICIENTS`): consensus' ``gamma``
-        (default 1), SGA's ``lam`` (default 1), extragradient's
-        ``extrapolation`` (look-ahead step / lr, default 1); ignored by the others.
+        The value of the optimiser's coefficient option per cell (the option
+        named at its registration, ``OPTIMIZERS.entry(optimizer).coefficient``:
+        consensus' ``gamma``, SGA's ``lam``, extragradient's ``extrapolation``),
+        checked by the optimiser's constructor; ignored by optimisers without
+        one. Default None: the option's default (1 for each of those).
     n_steps : int, default 1000
         Steps per cell.
+    options : dict, optional
+        The optimiser's other options (``OPTIMIZERS.options(optimizer)``, e.g.
+        SGA's ``{"align": False}`` or ``{"eps": 0.05}``), the same for every
+        cell; not ``lr``, ``base``, ``base_kwargs`` or the coefficient.
+        Default None: the defaults.
     base : str, default "sgd"
         Base optimiser (:func:`functional_base`).
     base_kwargs : dict, optional
         Its keyword arguments (:func:`functional_base`).
-    align, eps : bool, float, default True, 0.1
-        SGA's sign alignment and its :math:`\epsilon`, as :class:`~dualgan.games.SymplecticGradientAdjustment`.
     diverge_above : float, default 1e12
         A cell whose :math:`\|v\|` or distance passes this is flagged and frozen.
     rate_window : float in (0, 1], default 0.5
@@ -1199,28 +1214,23 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
     Raises
     ------
     NotBatchableError
-        Unknown optimiser, a base that cannot be batched, CGD on a game that is
-        not two-player or too large for a dense Jacobian.
+        An optimiser not registered as batchable, a base that cannot be
+        batched, a game the optimiser cannot run batched (competitive GD on a
+        game that is not two-player or too large for a dense Jacobian).
     ValueError
-        Bad shapes or values (the message names the argument).
+        Bad shapes or values, unknown options or a coefficient the optimiser
+        refuses (the message names the argument).
     """
     if not isinstance(game, FunctionalGame):
         game = as_functional(game)
-    if optimizer not in BATCHABLE_OPTIMIZERS:
-        raise NotBatchableError(f"optimiser {optimizer!r} cannot be batched; the batched runner knows "
-                                f"{list(BATCHABLE_OPTIMIZERS)} (use dualgan.games.run_optimizer for others)")
+    opt = _batched_optimizer(optimizer, options)
     fbase = functional_base(base, base_kwargs)
-    if optimizer == "cgd" and len(game.player_sizes) != 2:
-        raise NotBatchableError(f"competitive GD is defined for two players; game {game.name!r} has "
-                                f"{len(game.player_sizes)}")
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
         raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
     if not (0 < float(rate_window) <= 1):
         raise ValueError(f"rate_window must be in (0, 1], got {rate_window!r}")
     if not float(diverge_above) > 0:
         raise ValueError(f"diverge_above must be > 0, got {diverge_above!r}")
-    if not float(eps) >= 0:
-        raise ValueError(f"eps must be >= 0, got {eps!r}")
     dt = game.dtype
     Z = torch.as_tensor(np.asarray(z0, dtype=np.float64) if not isinstance(z0, torch.Tensor) else z0).to(dt)
     if Z.ndim != 2 or Z.shape[1] != game.n or Z.shape[0] < 1:
@@ -1235,22 +1245,15 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
     h = _as_batch(lr, B, "lr", dt)
     if not bool((h > 0).all()):
         raise ValueError("lr must be > 0 in every cell")
-    coef_name = COEFFICIENTS[optimizer]
-    if coef_name is None:
+    default = _coefficient_default(optimizer)
+    if default is None:
         c = None
     else:
-        c = _as_batch(1.0 if coefficient is None else coefficient, B, "coefficient", dt)
-        if coef_name == "gamma" and not bool((c >= 0).all()):
-            raise ValueError("coefficient (consensus' gamma) must be >= 0 in every cell")
-        if coef_name == "extrapolation" and not bool((c > 0).all()):
-            raise ValueError("coefficient (extragradient's extrapolation) must be > 0 in every cell")
+        c = _as_batch(default if coefficient is None else coefficient, B, "coefficient", dt)
+        _check_coefficients(optimizer, c.double().numpy(), options)
     H = h.unsqueeze(1)
     C = None if c is None else c.unsqueeze(1)
     eq = game.equilibrium
-    slices = game.player_slices
-    masks = [torch.zeros(game.n, dtype=torch.bool) for _ in slices]
-    for m, sl in zip(masks, slices):
-        m[sl] = True
 
     def dist(X):
         return _rownorm(X - eq) if eq is not None else torch.full((X.shape[0],), float("nan"), dtype=dt)
@@ -1266,8 +1269,14 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
         unique = sorted(set(cell_seeds))
         samplers = [torch.Generator().manual_seed(u) for u in unique]
         seed_index = torch.tensor([unique.index(v) for v in cell_seeds], dtype=torch.long)
+    memory = opt.batched_init(game, Z)
     state = fbase.init(Z)
-    prev = None
+
+    def move(Zc, D, lr_cells, mask=None):
+        nonlocal state
+        Zn, state = fbase.step(Zc, D, lr_cells, state, mask)
+        return Zn
+
     active = torch.ones(B, dtype=torch.bool)
     diverged_at = torch.full((B,), -1, dtype=torch.long)
     d0 = dist(Z)
@@ -1289,57 +1298,10 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
     try:
         for t in iterator:
             data = _draw(game, samplers, seed_index) if samplers is not None else ()
-            p = game._point(Z, data)
+            p = BatchedPoint(game, Z, data)
             V = p.v
-            finite = None       # non-finite fields and directions reach Zn (checked below); CGD's solve is checked itself
-            if optimizer == "simultaneous":
-                Zn, state = fbase.step(Z, V, H, state)
-            elif optimizer == "alternating":
-                Zn, field = Z, V
-                for k, mask in enumerate(masks):
-                    if k > 0:
-                        field = game.field(Zn, data)
-                    Zn, state = fbase.step(Zn, field, H, state, mask)
-            elif optimizer == "consensus":
-                D = V + C * p.vjp(V)
-                Zn, state = fbase.step(Z, D, H, state)
-            elif optimizer == "extragradient":
-                Zl, state = fbase.step(Z, V, C * H, state)
-                Vl = game.field(Zl, data)
-                Zn, state = fbase.step(Z, Vl, H, state)
-            elif optimizer == "optimistic":
-                D = V if prev is None else 2 * V - prev
-                Zn, state = fbase.step(Z, D, H, state)
-                prev = V
-            elif optimizer == "sga":
-                jt_v = p.vjp(V)
-                at_v = (jt_v - p.jvp(V)) / 2
-                if align:
-                    alignment = _rowdot(V, jt_v) * _rowdot(at_v, jt_v) / game.n_tensors + float(eps)
-                    lam = C.abs() * torch.where(alignment >= 0, 1.0, -1.0).to(dt).unsqueeze(1)
-                else:
-                    lam = C
-                D = V + lam * at_v
-                Zn, state = fbase.step(Z, D, H, state)
-            else:  # cgd
-                J = p.J
-                sx, sy = slices
-                Q, R = J[:, sx, sy], J[:, sy, sx]
-                vx, vy = V[:, sx], V[:, sy]
-                rhs = -H * (vx - H * _matvec(Q, vy))
-                nx = vx.shape[1]
-                eye = torch.eye(nx, dtype=dt).expand(B, nx, nx)
-                M = eye - (H * H).unsqueeze(2) * torch.bmm(Q, R)
-                ok = torch.isfinite(M).all(dim=(1, 2)) & torch.isfinite(rhs).all(dim=1)
-                M = torch.where(ok[:, None, None], M, eye)
-                if nx == 1:
-                    dx = rhs / M[:, 0, :]
-                else:
-                    dx = torch.linalg.solve_ex(M, torch.where(ok[:, None], rhs, 0.0))[0]
-                dy = -H * (vy + _matvec(R, dx))
-                D = -torch.cat([dx, dy], dim=1) / H
-                finite = ok & torch.isfinite(D).all(dim=1)
-                Zn, state = fbase.step(Z, D, H, state)
+            # a non-finite field or direction reaches Zn (checked below); a step that can fail otherwise says so
+            Zn, memory, finite = opt.batched_step(p, H, C, move, memory)
             if game.project is not None:
                 Zn = game.project(Zn)
             vnorm = _rownorm(V)

@@ -6,7 +6,9 @@ extragradient's extrapolation :math:`c`) over several seeds, all cells of one
 optimiser in one batched loop (:func:`dualgan.games.functional.batched_run`),
 and puts beside the measured behaviour the *exact local rate*: the spectral
 radius of the optimiser's update map linearised at the equilibrium
-(:func:`local_update_map`, :func:`local_rate`). With plain SGD as the base
+(:func:`local_update_map`, :func:`local_rate`; each optimiser writes its own
+map, :meth:`~dualgan.games.GameOptimizer.local_update_map`, and declares its
+coefficient at its registration). With plain SGD as the base
 optimiser, at an equilibrium :math:`z^*` (:math:`v(z^*) = 0`) with game
 Jacobian :math:`J`, blocks :math:`E_i` (the coordinates of player :math:`i`),
 step :math:`h`:
@@ -58,15 +60,14 @@ import numpy as np
 import torch
 
 from ..status import Status, StatusCode
-from .functional import (BATCHABLE_OPTIMIZERS, COEFFICIENTS, FunctionalGame, NotBatchableError, as_functional,
-                         batched_run, functional_base)
+from .functional import (FunctionalGame, NotBatchableError, _batched_optimizer, _check_coefficients,
+                         _coefficient_default, as_functional, batched_run, functional_base)
+from .optimizers import OPTIMIZERS
 
-__all__ = ["local_update_map", "local_rate", "StabilityMap", "stability_map", "DEFAULT_COEFFICIENTS"]
+__all__ = ["local_update_map", "local_rate", "StabilityMap", "stability_map"]
 
 #: exact rates within this of 1 are on the stability boundary (rounding of an exactly unimodular spectrum)
 BOUNDARY_TOL = 1e-9
-#: coefficient used by an optimiser that has none (the map is constant along that axis)
-DEFAULT_COEFFICIENTS = {"gamma": 1.0, "lam": 1.0, "extrapolation": 1.0}
 
 
 def _grid(values, name):
@@ -76,29 +77,40 @@ def _grid(values, name):
     return arr
 
 
-def local_update_map(method: str, jacobian, lr, coefficient=None, player_sizes=None, *, align: bool = True,
-                     eps: float = 0.1) -> torch.Tensor:
+def local_update_map(method: str, jacobian, lr, coefficient=None, player_sizes=None, *, options: dict | None = None,
+                     player_names=None) -> torch.Tensor:
     r"""The update map of ``method`` (plain SGD base) linearised at an equilibrium with Jacobian ``jacobian``.
+
+    For every step size and coefficient, the map of
+    :meth:`GameOptimizer.local_update_map <dualgan.games.GameOptimizer.local_update_map>`
+    of ``make_optimizer(method, lr=h, <coefficient>=c, **options)`` (the table of
+    this module; eqs. (3.3)-(3.10) of the theory page).
 
     Parameters
     ----------
     method : str
-        One of ``simultaneous``, ``alternating``, ``extragradient``,
-        ``optimistic``, ``consensus``, ``sga``, ``cgd``.
+        A name of :data:`~dualgan.games.OPTIMIZERS` whose optimiser writes its linearised map
+        (every built-in one: ``simultaneous``, ``alternating``, ``extragradient``,
+        ``optimistic``, ``consensus``, ``sga``, ``cgd``).
     jacobian : array-like of shape (n, n)
         The game Jacobian :math:`J = \partial v / \partial z` at the equilibrium
         (float64; :meth:`FunctionalGame.jacobian_at`).
     lr : float or 1-D array of shape (L,)
         Step sizes :math:`h > 0`.
     coefficient : float or 1-D array of shape (C,), optional
-        consensus' :math:`\gamma`, SGA's :math:`\lambda_0`, extragradient's
-        extrapolation :math:`c` (default 1 each); ignored by the other methods.
+        Values of the method's coefficient option (the one named at its
+        registration: consensus' :math:`\gamma`, SGA's :math:`\lambda_0`,
+        extragradient's extrapolation :math:`c`), checked by its constructor;
+        ignored by methods without one. Default None: the option's default.
     player_sizes : tuple of int, optional
         Parameters per player (alternating GD and CGD need them; CGD needs two players).
-    align : bool, default True
-        SGA's sign alignment (then :math:`\lambda = |\lambda_0|`, see the module docstring).
-    eps : float, default 0.1
-        SGA's alignment :math:`\epsilon`; must be > 0 when ``align``.
+    options : dict, optional
+        The method's other options, e.g. SGA's ``{"align": False}`` or
+        ``{"eps": 0.05}`` (with sign alignment, the default, the map uses
+        :math:`\lambda = |\lambda_0|` and needs ``eps > 0``, see the module
+        docstring). Default None: the defaults.
+    player_names : sequence of str, optional
+        The players' names (an alternating ``order`` given by names). Default None.
 
     Returns
     -------
@@ -109,77 +121,44 @@ def local_update_map(method: str, jacobian, lr, coefficient=None, player_sizes=N
     Raises
     ------
     ValueError
-        Unknown method, bad shapes, non-positive step sizes, missing or bad player sizes.
+        Unknown method or options, bad shapes, non-positive step sizes, a
+        coefficient the method refuses, missing or bad player sizes, a
+        linearisation that does not determine the step (SGA, sign alignment, ``eps = 0``).
     """
-    if method not in BATCHABLE_OPTIMIZERS:
-        raise ValueError(f"unknown method {method!r}; choose one of {list(BATCHABLE_OPTIMIZERS)}")
-    J = torch.as_tensor(np.asarray(jacobian, dtype=np.float64) if not isinstance(jacobian, torch.Tensor)
-                        else jacobian).to(torch.float64)
-    if J.ndim != 2 or J.shape[0] != J.shape[1] or not bool(torch.isfinite(J).all()):
+    if not isinstance(method, str) or method not in OPTIMIZERS:
+        raise ValueError(f"unknown method {method!r}; choose one of {OPTIMIZERS.names()}")
+    J = np.asarray(jacobian.detach().cpu() if isinstance(jacobian, torch.Tensor) else jacobian, dtype=np.float64)
+    if J.ndim != 2 or J.shape[0] != J.shape[1] or not np.all(np.isfinite(J)):
         raise ValueError(f"jacobian must be a finite square matrix, got shape {tuple(J.shape)}")
-    n = J.shape[0]
     hs = _grid(lr, "lr")
     if np.any(hs <= 0):
         raise ValueError("lr must be > 0")
-    name = COEFFICIENTS[method]
-    cs = _grid(DEFAULT_COEFFICIENTS.get(name, 1.0) if coefficient is None else coefficient, "coefficient")
-    if player_sizes is None:
-        if method in ("alternating", "cgd"):
-            raise ValueError(f"player_sizes is required for {method} (the players' blocks of J)")
-    else:
-        sizes = tuple(int(s) for s in player_sizes)
-        if sum(sizes) != n or any(s < 1 for s in sizes):
-            raise ValueError(f"player_sizes {player_sizes!r} must be positive and sum to n = {n}")
-    h = torch.tensor(hs).reshape(-1, 1, 1, 1)
-    c = torch.tensor(cs).reshape(1, -1, 1, 1)
-    L, C = len(hs), len(cs)
-    eye = torch.eye(n, dtype=torch.float64)
-    shape = (L, C, n, n)
-    if method == "simultaneous":
-        return (eye - h * J).expand(shape).clone()
-    if method == "consensus":
-        if np.any(cs < 0):
-            raise ValueError("coefficient (consensus' gamma) must be >= 0")
-        return eye - h * (J + c * (J.T @ J))
-    if method == "sga":
-        if align and not float(eps) > 0:
-            raise ValueError("with sign alignment the linearised SGA map needs eps > 0 (the sign of lambda at the "
-                             "equilibrium is then +); pass eps > 0 or align=False")
-        lam = c.abs() if align else c
-        A = (J - J.T) / 2
-        return eye - h * (J + lam * (A.T @ J))
-    if method == "extragradient":
-        if np.any(cs <= 0):
-            raise ValueError("coefficient (extragradient's extrapolation) must be > 0")
-        return eye - h * J @ (eye - c * h * J)
-    if method == "optimistic":
-        top = torch.cat([(eye - 2 * h * J).expand(L, 1, n, n), (h * J).expand(L, 1, n, n)], dim=3)
-        bottom = torch.cat([eye, torch.zeros(n, n, dtype=torch.float64)], dim=1).expand(L, 1, n, 2 * n)
-        return torch.cat([top, bottom], dim=2).expand(L, C, 2 * n, 2 * n).clone()
-    if method == "alternating":
-        M = eye.expand(L, 1, n, n).clone()
-        start = 0
-        for s in sizes:
-            E = torch.zeros(n, n, dtype=torch.float64)
-            E[start:start + s, start:start + s] = torch.eye(s, dtype=torch.float64)
-            M = (eye - h * (E @ J)) @ M
-            start += s
-        return M.expand(L, C, n, n).clone()
-    # cgd
-    if len(sizes) != 2:
-        raise ValueError(f"competitive GD is defined for two players, got player_sizes {player_sizes!r}")
-    nx = sizes[0]
-    P, Q = J[:nx, :nx], J[:nx, nx:]
-    R, S = J[nx:, :nx], J[nx:, nx:]
-    top, bottom = J[:nx], J[nx:]          # [P Q], [R S]
-    K = torch.linalg.inv(torch.eye(nx, dtype=torch.float64) - h * h * (Q @ R))
-    X = -h * K @ (top - h * (Q @ bottom))
-    Y = -h * (bottom + R @ X)
-    return (eye + torch.cat([X, Y], dim=2)).expand(L, C, n, n).clone()
+    coef_name = OPTIMIZERS.entry(method).info.get("coefficient")
+    default = _coefficient_default(method)
+    if coefficient is None:
+        coefficient = 1.0 if default is None else default
+    cs = _grid(coefficient, "coefficient")
+    options = OPTIMIZERS.check_options(method, options)
+    per_cell = sorted(set(options) & {"lr", "base", "base_kwargs", coef_name})
+    if per_cell:
+        raise ValueError(f"options {per_cell} of {method!r} are given by lr and coefficient here (the map is for "
+                         f"the plain SGD base)")
+    if coef_name is not None:
+        _check_coefficients(method, cs, options)
+    build = OPTIMIZERS.get(method)
+    rows = []
+    for h in hs:
+        if coef_name is None:
+            M = build(lr=float(h), **options).local_update_map(J, player_sizes, player_names)
+            rows.append([M] * len(cs))
+        else:
+            rows.append([build(lr=float(h), **options, **{coef_name: float(c)}).local_update_map(
+                J, player_sizes, player_names) for c in cs])
+    return torch.from_numpy(np.array(rows, dtype=np.float64))
 
 
-def local_rate(method: str, jacobian, lr, coefficient=None, player_sizes=None, *, align: bool = True,
-               eps: float = 0.1) -> np.ndarray:
+def local_rate(method: str, jacobian, lr, coefficient=None, player_sizes=None, *, options: dict | None = None,
+               player_names=None) -> np.ndarray:
     r"""The exact local linear rate: the spectral radius of :func:`local_update_map`, shape ``(L, C)``.
 
     Below 1: the equilibrium attracts the iteration, the distance shrinks by
@@ -199,10 +178,10 @@ def local_rate(method: str, jacobian, lr, coefficient=None, player_sizes=None, *
         The method's coefficient (default 1).
     player_sizes : tuple of int, optional
         Parameters per player (alternating GD, CGD).
-    align : bool, default True
-        SGA's sign alignment.
-    eps : float, default 0.1
-        SGA's alignment epsilon.
+    options : dict, optional
+        The method's other options (as :func:`local_update_map`). Default None: the defaults.
+    player_names : sequence of str, optional
+        The players' names (as :func:`local_update_map`). Default None.
 
     Returns
     -------
@@ -214,7 +193,7 @@ def local_rate(method: str, jacobian, lr, coefficient=None, player_sizes=None, *
     ValueError
         As :func:`local_update_map`.
     """
-    M = local_update_map(method, jacobian, lr, coefficient, player_sizes, align=align, eps=eps)
+    M = local_update_map(method, jacobian, lr, coefficient, player_sizes, options=options, player_names=player_names)
     return torch.linalg.eigvals(M).abs().amax(dim=-1).numpy()
 
 
@@ -404,8 +383,8 @@ _FORK_STATE: dict = {}
 def _fork_job(index):
     torch.set_num_threads(1)
     st = _FORK_STATE
-    name, Z0, lr_cells, coefs, n_steps = st["jobs"][index]
-    return batched_run(st["game"], name, Z0, lr_cells, coefs, n_steps, **st["kwargs"])
+    name, Z0, lr_cells, coefs, n_steps, options = st["jobs"][index]
+    return batched_run(st["game"], name, Z0, lr_cells, coefs, n_steps, options=options, **st["kwargs"])
 
 
 def _run_jobs(fgame, jobs, kwargs, workers, progress):
@@ -418,8 +397,8 @@ def _run_jobs(fgame, jobs, kwargs, workers, progress):
     try:
         if workers == 1 or len(jobs) == 1:
             runs = []
-            for name, Z0, lr_cells, coefs, n_steps in jobs:
-                runs.append(batched_run(fgame, name, Z0, lr_cells, coefs, n_steps, **kwargs))
+            for name, Z0, lr_cells, coefs, n_steps, options in jobs:
+                runs.append(batched_run(fgame, name, Z0, lr_cells, coefs, n_steps, options=options, **kwargs))
                 if bar is not None:
                     bar.update()
             return runs
@@ -445,9 +424,9 @@ def _run_jobs(fgame, jobs, kwargs, workers, progress):
             bar.close()
 
 
-def stability_map(game, optimizers=BATCHABLE_OPTIMIZERS, lrs=(0.1,), coefficients=(1.0,), seeds=(0,),
-                  n_steps: int = 1000, *, base="sgd", base_kwargs: dict | None = None, align: bool = True,
-                  eps: float = 0.1, diverge_above: float = 1e12, rate_window: float = 0.5,
+def stability_map(game, optimizers=None, lrs=(0.1,), coefficients=(1.0,), seeds=(0,),
+                  n_steps: int = 1000, *, options: dict | None = None, base="sgd", base_kwargs: dict | None = None,
+                  diverge_above: float = 1e12, rate_window: float = 0.5,
                   progress: bool = False, workers: int = 1) -> StabilityMap:
     r"""Run every optimiser on a grid of step sizes x coefficients x seeds, batched, with the exact local rates.
 
@@ -458,13 +437,14 @@ def stability_map(game, optimizers=BATCHABLE_OPTIMIZERS, lrs=(0.1,), coefficient
         (BilinearGame, DiracGAN), anything else raises a :class:`NotBatchableError`.
         A game that draws a batch every step (:func:`~dualgan.games.functional.mixture_functional`)
         uses each seed's batch stream for all the cells of that seed.
-    optimizers : sequence of str, default all seven
-        Names from :data:`~dualgan.games.functional.BATCHABLE_OPTIMIZERS`.
+    optimizers : sequence of str, optional
+        Names of ``OPTIMIZERS.names(batchable=True)``. Default None: all of them.
     lrs : 1-D sequence of float, default (0.1,)
         Step sizes :math:`h > 0` (the first grid axis).
     coefficients : 1-D sequence of float, default (1.0,)
-        The second grid axis: consensus' :math:`\gamma` (>= 0), SGA's :math:`\lambda`,
-        extragradient's extrapolation (> 0); unused by optimisers without a coefficient
+        The second grid axis: each optimiser's coefficient option (named at its
+        registration: consensus' :math:`\gamma` (>= 0), SGA's :math:`\lambda`,
+        extragradient's extrapolation (> 0)); unused by optimisers without a coefficient
         (their cells are still run: the axis then repeats the same setting).
     seeds : sequence of int, default (0,)
         Initial points :meth:`FunctionalGame.start` of each seed.
@@ -475,8 +455,9 @@ def stability_map(game, optimizers=BATCHABLE_OPTIMIZERS, lrs=(0.1,), coefficient
         is computed for plain SGD only (NaN otherwise, with ``exact_note``).
     base_kwargs : dict, optional
         Keyword arguments of the base optimiser (:func:`~dualgan.games.functional.functional_base`).
-    align, eps : bool, float
-        SGA's sign alignment and its :math:`\epsilon`.
+    options : dict, optional
+        Per optimiser name, its other options for the runs and the exact maps,
+        e.g. ``{"sga": {"align": False}}``. Default None: the defaults.
     diverge_above : float, default 1e12
         Cells whose :math:`\|v\|` or distance pass this are flagged as diverged and frozen.
     rate_window : float, default 0.5
@@ -503,15 +484,22 @@ def stability_map(game, optimizers=BATCHABLE_OPTIMIZERS, lrs=(0.1,), coefficient
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer (processes), got {workers!r}")
     fgame = as_functional(game)
-    if isinstance(optimizers, str):
+    if optimizers is None:
+        optimizers = OPTIMIZERS.names(batchable=True)
+    elif isinstance(optimizers, str):
         optimizers = [optimizers]
     optimizers = tuple(optimizers)
     if not optimizers:
-        raise ValueError("optimizers is empty; give names from " + str(list(BATCHABLE_OPTIMIZERS)))
+        raise ValueError("optimizers is empty; give names from " + str(OPTIMIZERS.names(batchable=True)))
+    if options is None:
+        options = {}
+    if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+        raise ValueError(f"options must map optimiser names to dicts of their options, got {options!r}")
+    stray = sorted(set(options) - set(optimizers))
+    if stray:
+        raise ValueError(f"options name optimisers {stray} that are not in optimizers {list(optimizers)}")
     for name in optimizers:
-        if name not in BATCHABLE_OPTIMIZERS:
-            raise NotBatchableError(f"optimiser {name!r} cannot be batched; the batched runner knows "
-                                    f"{list(BATCHABLE_OPTIMIZERS)} (use dualgan.games.run_optimizer for others)")
+        _batched_optimizer(name, options.get(name))      # batchable, options known: before any run
     fbase = functional_base(base, base_kwargs)
     lrs = _grid(lrs, "lrs")
     if np.any(lrs <= 0):
@@ -545,12 +533,13 @@ def stability_map(game, optimizers=BATCHABLE_OPTIMIZERS, lrs=(0.1,), coefficient
         if not bool(torch.isfinite(J).all()):
             notes.append("the Jacobian at the equilibrium is not finite")
             J = None
-    kwargs = dict(base=base, base_kwargs=base_kwargs, align=align, eps=eps, diverge_above=diverge_above,
-                  rate_window=rate_window, seeds=seed_cells)
-    jobs = [(name, Z0, lr_cells, coef_cells if COEFFICIENTS[name] else None, n_steps) for name in optimizers]
+    kwargs = dict(base=base, base_kwargs=base_kwargs, diverge_above=diverge_above, rate_window=rate_window,
+                  seeds=seed_cells)
+    names = tuple(OPTIMIZERS.entry(name).coefficient for name in optimizers)
+    jobs = [(name, Z0, lr_cells, coef_cells if coef_name else None, n_steps, options.get(name))
+            for name, coef_name in zip(optimizers, names)]
     runs = _run_jobs(fgame, jobs, kwargs, workers, progress)
-    for o, (name, run) in enumerate(zip(optimizers, runs)):
-        coef_name = COEFFICIENTS[name]
+    for o, (name, run, coef_name) in enumerate(zip(optimizers, runs, names)):
         out["final_distance"][o] = run.final_distance.reshape(L, C, S)
         out["final_field_norm"][o] = run.final_field_norm.reshape(L, C, S)
         out["measured_rate"][o] = run.measured_rate.reshape(L, C, S)
@@ -558,12 +547,11 @@ def stability_map(game, optimizers=BATCHABLE_OPTIMIZERS, lrs=(0.1,), coefficient
         converged[o] = run.converged.reshape(L, C, S)
         seconds[o] = run.seconds
         if J is not None:
-            if name == "sga" and align and not float(eps) > 0:
-                notes.append("sga: eps = 0 leaves the sign of lambda at the equilibrium undetermined")
-                continue
-            exact[o] = local_rate(name, J, lrs, coefs if coef_name else [1.0], fgame.player_sizes, align=align,
-                                  eps=eps)
-    names = tuple(COEFFICIENTS[n] for n in optimizers)
+            try:
+                exact[o] = local_rate(name, J, lrs, coefs if coef_name else None, fgame.player_sizes,
+                                      options=options.get(name), player_names=fgame.player_names)
+            except (ValueError, NotImplementedError) as exc:   # e.g. SGA's sign undetermined with eps = 0
+                notes.append(f"{name}: no exact rate ({exc})")
     status = Status(StatusCode.SUCCESS, f"{int(np.prod(shape))} runs, {int(diverged.sum())} diverged")
     return StabilityMap(fgame.name, optimizers, names, lrs, coefs, seeds, int(n_steps), fbase.name,
                         out["final_distance"], out["final_field_norm"], out["measured_rate"], exact, diverged,

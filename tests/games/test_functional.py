@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from dualgan.games import (DiracGAN, FunctionalGame, Game, MixtureGAN, NotBatchableError, Player, as_functional,
-                           batched_run, bilinear_functional, dirac_functional, functional_base, jacobian,
+from dualgan.games import (OPTIMIZERS, DiracGAN, FunctionalGame, Game, MixtureGAN, NotBatchableError, Player,
+                           as_functional, batched_run, bilinear_functional, dirac_functional, functional_base, jacobian,
                            make_optimizer, random_matrix, run_optimizer)
-from dualgan.games.functional import BATCHABLE_OPTIMIZERS, COEFFICIENTS
 from dualgan.regularizers import (R1, R2, CoupledGradientPenalty, ExponentialAnnealing, JSRegularizer,
                                   LocalGradientPenalty)
 
 A32 = random_matrix(3, 2, seed=1, singular_values=(0.5, 1.5))
 LOSSES = ["minimax", "non_saturating", "wasserstein", "hinge", "least_squares"]
+BATCHABLE = OPTIMIZERS.names(batchable=True)
 REGS = [[], [R1(0.7)], [R2(0.4)], [CoupledGradientPenalty(2.0)], [CoupledGradientPenalty(1.5, one_sided=True)],
         [LocalGradientPenalty(0.5)], [R1(0.5), R2(0.3)]]
 
@@ -61,8 +61,8 @@ def test_bilinear_closed_form_and_starts_match_the_object_game():
 
 def _harness_run(game_f, name, z0, lr, coef, steps, base="sgd", base_kwargs=None):
     kw = {"lr": lr, "base": base, "base_kwargs": base_kwargs}
-    if COEFFICIENTS[name]:
-        kw[COEFFICIENTS[name]] = coef
+    if OPTIMIZERS.entry(name).coefficient:
+        kw[OPTIMIZERS.entry(name).coefficient] = coef
     if name == "cgd":
         kw["tol"] = 1e-15
     metric = ("norm", lambda game: float(game.get_flat().norm()))
@@ -89,7 +89,7 @@ GAMES = {
 
 
 @pytest.mark.parametrize("game_name", list(GAMES))
-@pytest.mark.parametrize("name", BATCHABLE_OPTIMIZERS)
+@pytest.mark.parametrize("name", BATCHABLE)
 def test_batched_runs_equal_the_per_run_harness_on_sampled_cells(game_name, name):
     """Reference: run_optimizer on the object game of each sampled cell (float64); 1e-12 relative to max(1, |z|).
 
@@ -238,15 +238,21 @@ def test_bad_arguments_name_the_argument():
         batched_run(g, "simultaneous", torch.zeros(2, 5), [0.1, 0.2, 0.3])
     with pytest.raises(ValueError, match="n_steps"):
         batched_run(g, "simultaneous", torch.zeros(2, 5), 0.1, n_steps=0)
-    with pytest.raises(ValueError, match="gamma"):
+    with pytest.raises(ValueError, match="coefficient.*gamma"):
         batched_run(g, "consensus", torch.zeros(2, 5), 0.1, -1.0)
+    with pytest.raises(ValueError, match="extrapolation"):
+        batched_run(g, "extragradient", torch.zeros(2, 5), 0.1, [1.0, 0.0])
+    with pytest.raises(ValueError, match="takes no option"):
+        batched_run(g, "sga", torch.zeros(2, 5), 0.1, options={"gamma": 1.0})
+    with pytest.raises(ValueError, match="per run or per cell"):
+        batched_run(g, "sga", torch.zeros(2, 5), 0.1, options={"lam": 2.0})
     with pytest.raises(ValueError, match="player_sizes"):
         FunctionalGame(lambda z: z, (0, 2))
     with pytest.raises(ValueError, match="clip"):
         dirac_functional("wasserstein", clip=-1.0)
 
 
-@pytest.mark.parametrize("name", BATCHABLE_OPTIMIZERS)
+@pytest.mark.parametrize("name", BATCHABLE)
 def test_a_small_mixture_gan_runs_batched_on_each_seeds_batch_stream_like_the_harness(name):
     """Reference: MixtureGAN(seed=s) under run_optimizer, which resamples its own seeded batch before every step."""
     from dualgan.data import ring
@@ -260,8 +266,8 @@ def test_a_small_mixture_gan_runs_batched_on_each_seeds_batch_stream_like_the_ha
     run = batched_run(g, name, z0, lrs, coefs, steps, seeds=seeds, record_trajectory=True)
     for i, s in enumerate(seeds):
         kw = {"lr": lrs[i], "tol": 1e-15} if name == "cgd" else {"lr": lrs[i]}
-        if COEFFICIENTS[name]:
-            kw[COEFFICIENTS[name]] = coefs[i]
+        if OPTIMIZERS.entry(name).coefficient:
+            kw[OPTIMIZERS.entry(name).coefficient] = coefs[i]
         game = g.make_game(z0[i], seed=s)
         ref = run_optimizer(game, make_optimizer(name, **kw), steps, metric=("norm", lambda gm: 0.0),
                             record_trajectory=True)

@@ -76,9 +76,9 @@ def test_gan_game_rejects_bad_input():
         GANGame("G", D, sample_real=real, sample_latent=real)
     with pytest.raises(ValueError, match="batch_size"):
         GANGame(G, D, sample_real=real, sample_latent=real, batch_size=0)
-    with pytest.raises(ValueError, match="ConstraintHandler"):
+    with pytest.raises(TypeError, match="ConstraintHandler"):
         GANGame(G, D, sample_real=real, sample_latent=real, constraint=object())
-    with pytest.raises(ValueError, match="unknown loss"):
+    with pytest.raises(ValueError, match="unknown GAN loss"):
         GANGame(G, D, "nope", sample_real=real, sample_latent=real)
     with pytest.raises(ValueError, match="GaussianMixture"):
         MixtureGAN("ring")

@@ -9,6 +9,7 @@ import dualgan.games.optimizers as optimizers_package
 from dualgan.games import (OPTIMIZERS, BilinearGame, DiracGAN, Game, GameOptimizer, Player, StepRecord,
                            bilinear_jacobian, make_optimizer, random_matrix)
 from dualgan.games.optimizers import BASE_OPTIMIZERS
+from dualgan.status import Status, StatusCode
 
 A = random_matrix(5, seed=1, singular_values=(0.5, 1.5))
 
@@ -132,7 +133,8 @@ def test_non_finite_field_is_reported_and_not_applied(name):
     before = game.get_flat()
     blow["on"] = True
     rec = opt.step(game)
-    assert isinstance(rec, StepRecord) and rec.status == "non_finite" and not rec.ok
+    assert isinstance(rec, StepRecord) and rec.status.code is StatusCode.NON_FINITE and not rec.ok
+    assert isinstance(rec.status, Status) and not rec.status.success and np.isnan(rec.update_norm)
     assert torch.equal(game.get_flat(), before)
 
 

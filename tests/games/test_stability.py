@@ -3,24 +3,31 @@ import numpy as np
 import pytest
 import torch
 
-from dualgan.games import (FunctionalGame, Game, NotBatchableError, Player, StabilityMap, bilinear_functional,
-                           dirac_functional, linear_update_map, local_rate, local_update_map, make_optimizer,
+from dualgan.games import (OPTIMIZERS, FunctionalGame, Game, NotBatchableError, Player, StabilityMap,
+                           bilinear_functional, dirac_functional, local_rate, local_update_map, make_optimizer,
                            random_matrix, stability_map)
-from dualgan.games.functional import BATCHABLE_OPTIMIZERS, COEFFICIENTS
 from dualgan.regularizers import R1
 from dualgan.status import StatusCode
 
 A3 = random_matrix(3, seed=0, singular_values=(0.5, 1.5))
+BATCHABLE = OPTIMIZERS.names(batchable=True)
 
 
-@pytest.mark.parametrize("method", BATCHABLE_OPTIMIZERS)
-def test_exact_maps_on_the_bilinear_game_equal_the_closed_forms_of_linear_update_map(method):
-    """Reference: dualgan.games.linear_update_map, written from the update rules on x^T A y (non-square A)."""
+def _with_coefficient(method, coef, **kw):
+    """Keyword arguments of make_optimizer: ``kw`` and the method's coefficient option set to ``coef``."""
+    if OPTIMIZERS.entry(method).coefficient:
+        kw[OPTIMIZERS.entry(method).coefficient] = coef
+    return kw
+
+
+@pytest.mark.parametrize("method", OPTIMIZERS.names())
+def test_exact_maps_on_the_bilinear_game_equal_the_closed_forms_of_bilinear_update_map(method):
+    """Reference: each optimiser's bilinear_update_map, written from its update rule on x^T A y (non-square A)."""
     A = random_matrix(3, 2, seed=4, singular_values=(0.3, 1.2))
     J = bilinear_functional(A).jacobian_at()
     for lr, coef in ((0.1, 0.5), (0.7, 2.0)):
-        M = local_update_map(method, J, lr, 1.0 if method == "extragradient" else coef, (3, 2))[0, 0].numpy()
-        ref = linear_update_map(method, A, lr, gamma=coef, lam=coef)
+        M = local_update_map(method, J, lr, coef, (3, 2))[0, 0].numpy()
+        ref = make_optimizer(method, **_with_coefficient(method, coef, lr=lr)).bilinear_update_map(A)
         assert np.allclose(M, ref, rtol=1e-13, atol=1e-14)
 
 
@@ -51,9 +58,7 @@ GAMES = {"dirac_ns_r1": lambda: dirac_functional("non_saturating", [R1(0.7)]),
 
 
 def _harness_step(game_f, method, z, lr, coef, previous=None):
-    kw = {"lr": lr}
-    if COEFFICIENTS[method]:
-        kw[COEFFICIENTS[method]] = coef
+    kw = _with_coefficient(method, coef, lr=lr)
     if method == "cgd":
         kw["tol"] = 1e-15
     opt = make_optimizer(method, **kw)
@@ -68,7 +73,7 @@ def _harness_step(game_f, method, z, lr, coef, previous=None):
 
 
 @pytest.mark.parametrize("game_name", list(GAMES))
-@pytest.mark.parametrize("method", BATCHABLE_OPTIMIZERS)
+@pytest.mark.parametrize("method", OPTIMIZERS.names())
 def test_exact_maps_equal_finite_differences_of_one_step_of_the_library_optimiser(game_name, method):
     """Reference: central differences (step 1e-6) of one step of the optimiser object at the equilibrium."""
     g = GAMES[game_name]()
@@ -107,7 +112,11 @@ def test_exact_maps_batch_over_step_sizes_and_coefficients_and_check_arguments()
     with pytest.raises(ValueError, match="lr must be > 0"):
         local_update_map("simultaneous", J, [0.1, -0.1])
     with pytest.raises(ValueError, match="eps > 0"):
-        local_update_map("sga", J, 0.1, eps=0.0)
+        local_update_map("sga", J, 0.1, options={"eps": 0.0})
+    with pytest.raises(ValueError, match="gamma"):
+        local_update_map("consensus", J, 0.1, [1.0, -1.0])
+    with pytest.raises(ValueError, match="takes no option"):
+        local_update_map("consensus", J, 0.1, options={"lam": 1.0})
     with pytest.raises(ValueError, match="unknown method"):
         local_update_map("newton", J, 0.1)
     with pytest.raises(ValueError, match="square"):

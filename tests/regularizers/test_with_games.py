@@ -16,7 +16,7 @@ games = pytest.importorskip("dualgan.games", reason="the games family provides G
 from dualgan.regularizers import CoupledGradientPenalty, JSRegularizer, LocalGradientPenalty, R1, R2  # noqa: E402
 
 
-@pytest.mark.parametrize("optimizer", games.available_optimizers())
+@pytest.mark.parametrize("optimizer", games.OPTIMIZERS.names())
 def test_r1_dirac_gan_converges_with_every_game_optimizer(optimizer):
     game = games.DiracGAN("minimax", regularizers=(R1(1.0),))
     opt = games.make_optimizer(optimizer, lr=0.1)

@@ -3,12 +3,15 @@
 Each module of this package defines a :class:`GameOptimizer` subclass and
 registers it with ``@OPTIMIZERS.register(name)``; :data:`OPTIMIZERS` imports
 every module of the package the first time it is read, so adding an optimiser
-is adding one file. :func:`make_optimizer` builds one by name, with its options
-checked by name.
+is adding one file: its registration says whether the batched runner can run it
+(``batchable``, with its :meth:`~GameOptimizer.batched_step`) and which option
+is its coefficient (``coefficient``, a stability map's second axis).
+:func:`make_optimizer` builds one by name, with its options checked by name;
+``OPTIMIZERS.names()`` lists them.
 """
 from __future__ import annotations
 
-from .base import BASE_OPTIMIZERS, OPTIMIZERS, GameOptimizer, StepRecord, make_base_optimizer
+from .base import BASE_OPTIMIZERS, OPTIMIZERS, GameOptimizer, NotBatchableError, StepRecord, make_base_optimizer
 from .alternating import AlternatingGD
 from .cgd import CompetitiveGD
 from .consensus import ConsensusOptimization
@@ -18,19 +21,8 @@ from .sga import SymplecticGradientAdjustment
 from .simultaneous import SimultaneousGD
 
 __all__ = ["GameOptimizer", "StepRecord", "OPTIMIZERS", "BASE_OPTIMIZERS", "make_base_optimizer",
-           "make_optimizer", "available_optimizers", "SimultaneousGD", "AlternatingGD", "ConsensusOptimization",
+           "make_optimizer", "NotBatchableError", "SimultaneousGD", "AlternatingGD", "ConsensusOptimization",
            "Extragradient", "OptimisticGD", "SymplecticGradientAdjustment", "CompetitiveGD"]
-
-
-def available_optimizers() -> list[str]:
-    """The names of :data:`OPTIMIZERS`, sorted (``sorted(OPTIMIZERS)``).
-
-    Returns
-    -------
-    list of str
-        The registered optimiser names, sorted.
-    """
-    return sorted(OPTIMIZERS)
 
 
 def make_optimizer(name: str, **options) -> GameOptimizer:

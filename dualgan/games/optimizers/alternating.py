@@ -9,13 +9,14 @@ cycle without converging (eqs. (3.4) and (3.12) of the theory page).
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .base import OPTIMIZERS, GameOptimizer, StepRecord
 
 __all__ = ["AlternatingGD"]
 
 
-@OPTIMIZERS.register("alternating")
+@OPTIMIZERS.register("alternating", batchable=True, coefficient=None)
 class AlternatingGD(GameOptimizer):
     """Alternating gradient descent (eq. (3.4) of the theory page).
 
@@ -51,10 +52,12 @@ class AlternatingGD(GameOptimizer):
         self.order = None if order is None else list(order)
 
     def _bind(self, game):
-        names = [p.name for p in game.players]
+        self._order = self._resolve_order([p.name for p in game.players])
+
+    def _resolve_order(self, names) -> list:
+        """The players' indices in the order they move, from ``order`` and the players' ``names``."""
         if self.order is None:
-            self._order = list(range(len(names)))
-            return
+            return list(range(len(names)))
         order = []
         for item in self.order:
             if isinstance(item, str):
@@ -67,7 +70,7 @@ class AlternatingGD(GameOptimizer):
                 raise ValueError(f"order must hold player names or indices 0..{len(names) - 1}, got {item!r}")
         if sorted(order) != list(range(len(names))):
             raise ValueError(f"order must list every player exactly once, got {self.order}")
-        self._order = order
+        return order
 
     def _bilinear_map(self, A, J):
         # eq. (3.4) on x^T A y: x' = x - h A y, y' = y + h A^T x' (x first); y first: y' = y + h A^T x, x' = x - h A y'
@@ -76,6 +79,43 @@ class AlternatingGD(GameOptimizer):
         if x_first:
             return np.block([[np.eye(n), -h * A], [h * A.T, np.eye(m) - h * h * A.T @ A]])
         return np.block([[np.eye(n) - h * h * A @ A.T, -h * A], [h * A.T, np.eye(m)]])
+
+    def _local_map(self, J, player_sizes, player_names):
+        # (I - h E_k J) ... (I - h E_1 J), E_i the projection on the coordinates of the i-th player to move
+        if player_sizes is None:
+            raise ValueError("player_sizes is required for alternating (the players' blocks of J)")
+        names = player_names or tuple(f"player{i}" for i in range(len(player_sizes)))
+        starts = np.cumsum((0,) + tuple(player_sizes))
+        n = J.shape[0]
+        eye = np.eye(n)
+        M = eye
+        for index in self._resolve_order(list(names)):
+            E = np.zeros((n, n))
+            E[starts[index]:starts[index + 1], starts[index]:starts[index + 1]] = np.eye(player_sizes[index])
+            M = (eye - self.lr * (E @ J)) @ M
+        return M
+
+    def _batched_init(self, game, Z):
+        """Each player's coordinates, in the order they move: the step's memory (:meth:`GameOptimizer.batched_init`)."""
+        masks = []
+        for index in self._resolve_order(list(game.player_names)):
+            mask = torch.zeros(game.n, dtype=torch.bool)
+            mask[game.player_slices[index]] = True
+            masks.append(mask)
+        return masks
+
+    def _batched_step(self, point, lr, coefficient, move, memory):
+        """One step of every cell: each player in turn takes a base step on the field at the others' newest values.
+
+        ``memory`` holds each player's coordinates (:meth:`GameOptimizer.batched_init`); see
+        :meth:`GameOptimizer.batched_step` for the parameters and the returns.
+        """
+        Z, field = point.Z, point.v
+        for k, mask in enumerate(memory):
+            if k > 0:
+                field = point.field_at(Z)
+            Z = move(Z, field, lr, mask)
+        return Z, memory, None
 
     def _step(self, game) -> StepRecord:
         start = game.evaluate()

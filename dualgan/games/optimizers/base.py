@@ -10,8 +10,29 @@ exactly :math:`x \leftarrow x - h \tilde v` of eq. (3.3) of the theory page; wit
 base optimiser.
 
 ``step(game)`` returns a :class:`StepRecord`. A step whose field is not finite
-is *not* applied: its record says ``status="non_finite"`` and the parameters
-keep their last finite values.
+is *not* applied: its record's status is :attr:`~dualgan.status.StatusCode.NON_FINITE`
+and the parameters keep their last finite values.
+
+Besides its step on a :class:`~dualgan.games.Game`, an optimiser writes
+
+* its update on a whole batch of cells at once (:meth:`GameOptimizer.batched_step`,
+  implemented by a subclass's ``_batched_step``,
+  run by :func:`dualgan.games.batched_run` on a
+  :class:`~dualgan.games.FunctionalGame`), if it is registered with
+  ``batchable=True``;
+* its update map linearised at an equilibrium
+  (:meth:`GameOptimizer.local_update_map`, used by the stability maps) and on
+  the bilinear game in closed form (:meth:`GameOptimizer.bilinear_update_map`).
+
+Its registration declares what the batched runner and the stability maps need
+to know: ``@OPTIMIZERS.register(name, batchable=True, coefficient="gamma")``,
+where ``coefficient`` names the constructor option that is the second axis of a
+stability map (None: the method has none). Adding an optimiser is adding one
+module to this package.
+
+The base optimisers are registered in :data:`BASE_OPTIMIZERS` with their torch
+factory and, for the batched runner, their update rule written on batched
+tensors (info ``batchable``, ``defaults``, ``batched_init``, ``batched_step``).
 """
 from __future__ import annotations
 
@@ -23,18 +44,32 @@ import torch
 
 from ..._checks import check_positive
 from ...registry import Registry
+from ...status import Status, StatusCode
 from ..game import Game
 
-__all__ = ["StepRecord", "GameOptimizer", "make_base_optimizer", "BASE_OPTIMIZERS", "OPTIMIZERS"]
+__all__ = ["StepRecord", "GameOptimizer", "make_base_optimizer", "BASE_OPTIMIZERS", "OPTIMIZERS",
+           "NotBatchableError"]
 
 #: every game optimiser, by name: a :class:`GameOptimizer` subclass per module of
-#: :mod:`dualgan.games.optimizers`, registered with ``@OPTIMIZERS.register(name)``;
-#: its keyword-only constructor parameters are its options (``OPTIMIZERS.options(name)``)
+#: :mod:`dualgan.games.optimizers`, registered with
+#: ``@OPTIMIZERS.register(name, batchable=..., coefficient=...)``; its keyword-only
+#: constructor parameters are its options (``OPTIMIZERS.options(name)``).
+#: ``OPTIMIZERS.names(batchable=True)`` lists those the batched runner runs;
+#: ``OPTIMIZERS.entry(name).coefficient`` is the name of the option that is a
+#: stability map's second axis (None: the method has none)
 OPTIMIZERS = Registry("game optimiser", package="dualgan.games.optimizers")
 
 #: the base torch optimisers that receive the adjusted field, by (lower-case) name:
-#: ``(params, lr, **kwargs) -> torch.optim.Optimizer``
+#: ``(params, lr, **kwargs) -> torch.optim.Optimizer``; ``BASE_OPTIMIZERS.names(batchable=True)``
+#: also have their rule on batched tensors (info ``defaults``, ``batched_init``, ``batched_step``)
 BASE_OPTIMIZERS = Registry("base optimiser")
+
+
+class NotBatchableError(ValueError):
+    """An optimiser, base optimiser or game that the batched runner cannot batch (the message names it).
+
+    The per-run harness (:func:`dualgan.games.run_optimizer`) still runs it.
+    """
 
 
 @dataclass(frozen=True)
@@ -52,9 +87,11 @@ class StepRecord:
         (NaN for a skipped step).
     losses : tuple of float
         Each player's loss at the start point, in player order.
-    status : str, default "ok"
-        ``"ok"``, ``"non_finite"`` (step skipped, parameters unchanged) or a
-        solver message (competitive GD).
+    status : dualgan.status.Status, default ``Status(StatusCode.SUCCESS)``
+        ``SUCCESS`` (the step was applied), ``NON_FINITE`` (the field, a loss
+        or the update was not finite: step skipped, parameters unchanged) or
+        ``NUMERICAL_ERROR`` (competitive GD's linear solve failed: step
+        skipped; the message names the solver and its code).
     coefficient : float, default NaN
         The method's scalar of this step where it has one (SGA's signed
         lambda of eq. (3.9), consensus' gamma, extragradient's extrapolation
@@ -67,26 +104,112 @@ class StepRecord:
     field_norm: float
     update_norm: float
     losses: tuple
-    status: str = "ok"
+    status: Status = Status(StatusCode.SUCCESS)
     coefficient: float = float("nan")
     inner_iterations: int = 0
 
+    def __post_init__(self):
+        if not isinstance(self.status, Status):
+            raise TypeError(f"status must be a dualgan.status.Status, got {type(self.status).__name__}")
+
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        """True when the step was applied (``status.success``)."""
+        return self.status.success
 
 
-@BASE_OPTIMIZERS.register("sgd")
+# ------------------------------------------------------------------ base optimisers, per parameter and batched
+# Each base optimiser is its torch factory plus its update on batched tensors (the batched runner's): the
+# arithmetic of torch.optim's single-tensor CPU implementation, per parameter coordinate, on Z of shape (B, n)
+# (one row per cell) with one step size per cell (lr of shape (B, 1)). ``batched_init(Z, options)`` returns the
+# zero state tensors; ``batched_step(Z, G, lr, state, count, options)`` returns the new iterate and the state
+# tensors it changed (the runner keeps the old values of coordinates that do not move); ``count`` (n,) is each
+# coordinate's step count including this step. Weight decay and ``maximize`` are applied to G by the runner.
+_SGD_DEFAULTS = {"momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0, "maximize": False}
+_ADAM_DEFAULTS = {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False, "maximize": False}
+_RMSPROP_DEFAULTS = {"alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0, "centered": False,
+                     "maximize": False}
+
+
+def _sgd_init(Z, options):
+    return {"buf": torch.zeros_like(Z)}
+
+
+def _sgd_step(Z, G, lr, state, count, o):
+    d, new = G, {}
+    if o["momentum"] != 0:
+        first = (count == 1).unsqueeze(0)        # torch: buf = grad.clone() on a parameter's first step
+        buf = torch.where(first, G, state["buf"] * o["momentum"] + (1 - o["dampening"]) * G)
+        new["buf"] = buf
+        d = G + o["momentum"] * buf if o["nesterov"] else buf
+    return Z - lr * d, new
+
+
+def _adam_init(Z, options):
+    state = {"m": torch.zeros_like(Z), "v": torch.zeros_like(Z)}
+    if options["amsgrad"]:
+        state["vmax"] = torch.zeros_like(Z)
+    return state
+
+
+def _adam_step(Z, G, lr, state, count, o):
+    b1, b2 = (float(b) for b in o["betas"])
+    m = torch.lerp(state["m"], G, 1 - b1)
+    v = state["v"] * b2 + (1 - b2) * G * G
+    bc1 = _per_count(count, lambda c: 1 - b1 ** c, Z)
+    bc2s = _per_count(count, lambda c: (1 - b2 ** c) ** 0.5, Z)
+    step_size = lr / bc1
+    new = {"m": m, "v": v}
+    if o["amsgrad"]:
+        vmax = torch.maximum(state["vmax"], v)
+        new["vmax"] = vmax
+        denom = vmax.sqrt() / bc2s + o["eps"]
+    else:
+        denom = v.sqrt() / bc2s + o["eps"]
+    return Z + ((-step_size) * m) / denom, new         # addcdiv's order: self + (value * t1) / t2
+
+
+def _rmsprop_init(Z, options):
+    return {"sq": torch.zeros_like(Z), "gavg": torch.zeros_like(Z), "buf": torch.zeros_like(Z)}
+
+
+def _rmsprop_step(Z, G, lr, state, count, o):
+    a = o["alpha"]
+    sq = state["sq"] * a + (1 - a) * G * G
+    new = {"sq": sq}
+    if o["centered"]:
+        gavg = torch.lerp(state["gavg"], G, 1 - a)
+        avg = (sq - gavg * gavg).sqrt() + o["eps"]
+        new["gavg"] = gavg
+    else:
+        avg = sq.sqrt() + o["eps"]
+    if o["momentum"] > 0:
+        buf = state["buf"] * o["momentum"] + G / avg
+        new["buf"] = buf
+        return Z - lr * buf, new
+    return Z + ((-lr) * G) / avg, new
+
+
+def _per_count(count, fn, like):
+    """fn(c) as Python floats (torch.optim's arithmetic) for each coordinate's step count c; shape (1, n)."""
+    values = {int(c): fn(int(c)) if int(c) > 0 else 1.0 for c in torch.unique(count)}
+    return torch.tensor([values[int(c)] for c in count], dtype=like.dtype).unsqueeze(0)
+
+
+@BASE_OPTIMIZERS.register("sgd", batchable=True, defaults=_SGD_DEFAULTS, batched_init=_sgd_init,
+                          batched_step=_sgd_step)
 def _sgd(params, lr: float, **kwargs) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=lr, **kwargs)
 
 
-@BASE_OPTIMIZERS.register("adam")
+@BASE_OPTIMIZERS.register("adam", batchable=True, defaults=_ADAM_DEFAULTS, batched_init=_adam_init,
+                          batched_step=_adam_step)
 def _adam(params, lr: float, **kwargs) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=lr, **kwargs)
 
 
-@BASE_OPTIMIZERS.register("rmsprop")
+@BASE_OPTIMIZERS.register("rmsprop", batchable=True, defaults=_RMSPROP_DEFAULTS, batched_init=_rmsprop_init,
+                          batched_step=_rmsprop_step)
 def _rmsprop(params, lr: float, **kwargs) -> torch.optim.Optimizer:
     return torch.optim.RMSprop(params, lr=lr, **kwargs)
 
@@ -138,6 +261,12 @@ def make_base_optimizer(base, params, lr: float, base_kwargs: dict | None = None
 
 class GameOptimizer:
     """Base class: subclasses implement :meth:`_step` and return a :class:`StepRecord`.
+
+    They also write ``_bilinear_map(A, J)`` (the closed form behind
+    :meth:`bilinear_update_map`), ``_local_map(J, player_sizes, player_names)``
+    (behind :meth:`local_update_map`) and, if registered with ``batchable=True``,
+    ``_batched_step`` (and optionally ``_batched_init``) behind
+    :meth:`batched_step` and :meth:`batched_init`, with the same arguments.
 
     A subclass is made available by name with ``@OPTIMIZERS.register(name)``;
     its options are the keyword-only parameters of its constructor. It also
@@ -205,9 +334,7 @@ class GameOptimizer:
         NotImplementedError
             If the optimiser does not define its closed form.
         """
-        if not (isinstance(self.base, str) and self.base.lower() == "sgd" and not self.base_kwargs):
-            raise ValueError(f"the update map is linear only with the plain SGD base (base='sgd', no base_kwargs); "
-                             f"this optimiser has base={self.base!r}, base_kwargs={self.base_kwargs}")
+        self._check_plain_sgd()
         from ..bilinear import bilinear_jacobian
 
         A = np.asarray(A, dtype=np.float64)
@@ -216,6 +343,160 @@ class GameOptimizer:
     def _bilinear_map(self, A: np.ndarray, J: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} does not write its update map on the bilinear game; "
                                   f"define _bilinear_map(A, J)")
+
+    def local_update_map(self, jacobian, player_sizes=None, player_names=None) -> np.ndarray:
+        r"""The update map :math:`M` linearised at an equilibrium whose game Jacobian is ``jacobian``.
+
+        At a point :math:`z^*` with :math:`v(z^*) = 0` and :math:`J = \partial v/\partial z`
+        there, one step with the plain SGD base is
+        :math:`z_{t+1} - z^* = M (z_t - z^*) + O(\|z_t - z^*\|^2)` (on the
+        stacked :math:`(z_t, \dots, z_{t-k+1})` for a method that remembers
+        ``k - 1`` past fields). The spectral radius of :math:`M` is the exact
+        local rate of the stability maps (Mescheder, Nowozin, Geiger, "The
+        Numerics of GANs", NeurIPS 2017, Proposition 3); each optimiser writes
+        :math:`M` from its update rule (eqs. (3.3)-(3.10) of the theory page,
+        the table of :mod:`dualgan.games.stability`) with its own step size
+        and hyper-parameters.
+
+        Parameters
+        ----------
+        jacobian : array_like
+            :math:`J` at the equilibrium, shape ``(n, n)``, finite; float64.
+        player_sizes : sequence of int, optional
+            Parameters per player, summing to ``n`` (methods that treat the
+            players' blocks apart need them: alternating and competitive GD).
+            Default None: not given.
+        player_names : sequence of str, optional
+            The players' names, in order (for an alternating ``order`` given
+            by names). Default None: ``player0``, ``player1``, ...
+
+        Returns
+        -------
+        numpy.ndarray
+            :math:`M`, shape ``(k n, k n)``; float64.
+
+        Raises
+        ------
+        ValueError
+            If the base optimiser is not plain SGD, ``jacobian`` is not a
+            finite square matrix, ``player_sizes`` do not sum to ``n``, the
+            method needs ``player_sizes`` and has none, or the linearisation
+            does not determine the step (SGA's sign alignment with ``eps = 0``).
+        NotImplementedError
+            If the optimiser does not define its linearised map.
+        """
+        self._check_plain_sgd()
+        J = np.asarray(jacobian, dtype=np.float64)
+        if J.ndim != 2 or J.shape[0] != J.shape[1] or not np.all(np.isfinite(J)):
+            raise ValueError(f"jacobian must be a finite square matrix, got shape {J.shape}")
+        sizes = None
+        if player_sizes is not None:
+            sizes = tuple(int(k) for k in player_sizes)
+            if sum(sizes) != J.shape[0] or any(k < 1 for k in sizes):
+                raise ValueError(f"player_sizes {tuple(player_sizes)!r} must be positive and sum to n = {J.shape[0]}")
+        if player_names is not None and (sizes is None or len(tuple(player_names)) != len(sizes)):
+            raise ValueError("player_names needs player_sizes with one size per name")
+        return self._local_map(J, sizes, None if player_names is None else tuple(player_names))
+
+    def _local_map(self, J: np.ndarray, player_sizes, player_names) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} does not write its linearised update map; define "
+                                  f"_local_map(J, player_sizes, player_names)")
+
+    def _check_plain_sgd(self) -> None:
+        if not (isinstance(self.base, str) and self.base.lower() == "sgd" and not self.base_kwargs):
+            raise ValueError(f"the update map is linear only with the plain SGD base (base='sgd', no base_kwargs); "
+                             f"this optimiser has base={self.base!r}, base_kwargs={self.base_kwargs}")
+
+    # ------------------------------------------------------------------ batched steps (dualgan.games.batched_run)
+    def batched_init(self, game, Z):
+        """Check that :meth:`batched_step` can run on ``game`` and return the step's initial memory.
+
+        Called once by :func:`dualgan.games.batched_run` before its first
+        step. The default accepts every game and has no memory (None).
+
+        Parameters
+        ----------
+        game : dualgan.games.FunctionalGame
+            The game every cell plays.
+        Z : torch.Tensor
+            The initial points, shape ``(B, n)``, one row per cell.
+
+        Returns
+        -------
+        object
+            What :meth:`batched_step` receives as ``memory`` at the first step.
+
+        Raises
+        ------
+        NotBatchableError
+            If the method cannot run batched on ``game`` (e.g. competitive GD
+            on a game that is not two-player).
+        """
+        return self._batched_init(game, Z)
+
+    def _batched_init(self, game, Z):
+        return None
+
+    def batched_step(self, point, lr, coefficient, move, memory):
+        r"""One step of every cell of a batch: the update rule of :meth:`step` on batched tensors.
+
+        The runner (:func:`dualgan.games.batched_run`) gives each cell its own
+        step size and, for a method registered with a ``coefficient``, its own
+        value of that option; every other option (SGA's ``align`` and ``eps``,
+        alternating's ``order``) is this instance's and applies to every cell.
+        The base optimiser is applied through ``move``, which keeps its state
+        (momentum, moment estimates) between calls. With ``move`` the plain
+        SGD step :math:`Z - h D` the update is that of eqs. (3.3)-(3.10) of
+        the theory page.
+
+        Parameters
+        ----------
+        point : dualgan.games.functional.BatchedPoint
+            The cells' current iterates ``point.Z`` (shape ``(B, n)``) with,
+            computed once on demand, the field ``point.v``, the Jacobian
+            ``point.J`` (``(B, n, n)``), ``point.jvp(U)`` (:math:`J u`),
+            ``point.vjp(U)`` (:math:`J^	op u`) and ``point.field_at(Z)``
+            (the field at other iterates on the same batch of data);
+            ``point.game`` is the :class:`~dualgan.games.FunctionalGame`.
+        lr : torch.Tensor
+            Step sizes :math:`h`, shape ``(B, 1)``.
+        coefficient : torch.Tensor or None
+            The method's coefficient per cell, shape ``(B, 1)``; None for a
+            method registered without one.
+        move : callable
+            ``move(Z, D, lr, mask=None) -> Z_new``: one step of the base
+            optimiser from ``Z`` along ``D`` (both ``(B, n)``) with step sizes
+            ``lr`` (``(B, 1)``), on the coordinates where ``mask`` (``(n,)``
+            bool) is True (None: all), as a torch optimiser whose other
+            parameters have no gradient.
+        memory : object
+            What the previous call returned (:meth:`batched_init`'s value at
+            the first step).
+
+        Returns
+        -------
+        Z_new : torch.Tensor
+            The new iterates, shape ``(B, n)``.
+        memory : object
+            Passed to the next call.
+        finite : torch.Tensor or None
+            ``(B,)`` bool: cells whose step is valid, for a method that can
+            fail in a way that does not show in ``Z_new`` (a linear solve);
+            None otherwise (a NaN or infinity in a field or direction reaches
+            ``Z_new``, which the runner checks).
+
+        Raises
+        ------
+        NotBatchableError
+            If the optimiser has no batched step (it is then registered
+            without ``batchable=True``).
+        """
+        return self._batched_step(point, lr, coefficient, move, memory)
+
+    def _batched_step(self, point, lr, coefficient, move, memory):
+        # subclasses write their update rule on batched tensors here (see batched_step)
+        raise NotBatchableError(f"{type(self).__name__} has no batched step; the batched runner knows "
+                                f"{OPTIMIZERS.names(batchable=True)} (use dualgan.games.run_optimizer for it)")
 
     def set_lr(self, lr: float) -> None:
         """Change the step size (also in the base optimiser, keeping its state): for step-size schedules.
@@ -247,7 +528,7 @@ class GameOptimizer:
         -------
         StepRecord
             What the step did; a step with a non-finite field is not applied
-            (``status="non_finite"``).
+            (its status is :attr:`~dualgan.status.StatusCode.NON_FINITE`).
 
         Raises
         ------
@@ -325,17 +606,19 @@ class GameOptimizer:
         for p in game.parameters:
             p.grad = None
 
-    def _record(self, field, losses, direction, status: str = "ok", coefficient: float = float("nan"),
+    def _record(self, field, losses, direction, status: Status | None = None, coefficient: float = float("nan"),
                 inner_iterations: int = 0) -> StepRecord:
-        return StepRecord(self.iteration, _norm(field), _norm(direction), tuple(losses), status,
-                          float(coefficient), int(inner_iterations))
+        return StepRecord(self.iteration, _norm(field), _norm(direction), tuple(losses),
+                          Status(StatusCode.SUCCESS) if status is None else status, float(coefficient),
+                          int(inner_iterations))
 
     def _non_finite(self, field, losses, *others) -> StepRecord | None:
-        """A ``non_finite`` record when ``field``, ``losses`` or any vector in ``others`` is not finite, else None."""
+        """A NON_FINITE record when ``field``, ``losses`` or any vector in ``others`` is not finite, else None."""
         vectors = [field, *others]
         if all(bool(torch.isfinite(t).all()) for vec in vectors for t in vec) and all(math.isfinite(l) for l in losses):
             return None
-        return StepRecord(self.iteration, _norm(field), float("nan"), tuple(losses), "non_finite")
+        status = Status(StatusCode.NON_FINITE, "the field, a loss or the update is not finite; step not applied")
+        return StepRecord(self.iteration, _norm(field), float("nan"), tuple(losses), status)
 
     def _step(self, game: Game) -> StepRecord:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -18,7 +18,7 @@ The mixed Hessians are the off-diagonal blocks of the game Jacobian
 ``scipy.sparse.linalg.gmres`` otherwise. :math:`\eta` is ``lr``; the update
 :math:`-(\Delta x, \Delta y)/\eta` is handed to the base optimiser as its
 gradient, so with plain SGD the step is exactly :math:`(\Delta x, \Delta y)`.
-A failed linear solve is reported (``status``) and the step is not applied.
+A failed linear solve is reported (status ``NUMERICAL_ERROR``) and the step is not applied.
 """
 from __future__ import annotations
 
@@ -26,12 +26,14 @@ import numpy as np
 import scipy.sparse.linalg as spla
 import torch
 
-from .base import OPTIMIZERS, GameOptimizer, StepRecord
+from ...status import Status, StatusCode
+from ._rowwise import matvec
+from .base import OPTIMIZERS, GameOptimizer, NotBatchableError, StepRecord
 
 __all__ = ["CompetitiveGD"]
 
 
-@OPTIMIZERS.register("cgd")
+@OPTIMIZERS.register("cgd", batchable=True, coefficient=None)
 class CompetitiveGD(GameOptimizer):
     """Competitive gradient descent for two players (eq. (3.10) of the theory page).
 
@@ -86,6 +88,51 @@ class CompetitiveGD(GameOptimizer):
         dy = h * A.T @ (np.hstack([np.eye(n), np.zeros((n, m))]) + dx)
         return np.eye(n + m) + np.vstack([dx, dy])
 
+    def _local_map(self, J, player_sizes, player_names):
+        # J = [[P, Q], [R, S]]: X = -h (I - h^2 Q R)^{-1} ([P Q] - h Q [R S]), Y = -h ([R S] + R X); M = I + [X; Y]
+        if player_sizes is None or len(player_sizes) != 2:
+            raise ValueError(f"player_sizes is required for cgd and must give two players, got {player_sizes!r}")
+        h, nx = self.lr, player_sizes[0]
+        Q, R = J[:nx, nx:], J[nx:, :nx]
+        top, bottom = J[:nx], J[nx:]
+        K = np.linalg.inv(np.eye(nx) - h * h * (Q @ R))
+        X = -h * K @ (top - h * (Q @ bottom))
+        Y = -h * (bottom + R @ X)
+        return np.eye(J.shape[0]) + np.vstack([X, Y])
+
+    def _batched_init(self, game, Z):
+        """Refuse a game that is not two-player; no memory. See :meth:`GameOptimizer.batched_init`."""
+        if len(game.player_sizes) != 2:
+            raise NotBatchableError(f"competitive GD is defined for two players; game {game.name!r} has "
+                                    f"{len(game.player_sizes)}")
+        return None
+
+    def _batched_step(self, point, lr, coefficient, move, memory):
+        """One step of every cell, the linear system of eq. (3.10) solved densely (``torch.linalg.solve_ex``).
+
+        Needs the dense Jacobian ``point.J``. A cell whose system or update is
+        not finite is reported through ``finite``; see
+        :meth:`GameOptimizer.batched_step` for the parameters and the returns.
+        """
+        J, V, H = point.J, point.v, lr
+        sx, sy = point.game.player_slices
+        Q, R = J[:, sx, sy], J[:, sy, sx]
+        vx, vy = V[:, sx], V[:, sy]
+        rhs = -H * (vx - H * matvec(Q, vy))
+        B, nx = vx.shape
+        eye = torch.eye(nx, dtype=V.dtype).expand(B, nx, nx)
+        M = eye - (H * H).unsqueeze(2) * torch.bmm(Q, R)
+        ok = torch.isfinite(M).all(dim=(1, 2)) & torch.isfinite(rhs).all(dim=1)
+        M = torch.where(ok[:, None, None], M, eye)
+        if nx == 1:
+            dx = rhs / M[:, 0, :]
+        else:
+            dx = torch.linalg.solve_ex(M, torch.where(ok[:, None], rhs, 0.0))[0]
+        dy = -H * (vy + matvec(R, dx))
+        direction = -torch.cat([dx, dy], dim=1) / H
+        finite = ok & torch.isfinite(direction).all(dim=1)
+        return move(point.Z, direction, H), memory, finite
+
     def _step(self, game) -> StepRecord:
         eta = self.lr
         ev = game.evaluate(create_graph=True)
@@ -135,7 +182,11 @@ class CompetitiveGD(GameOptimizer):
         else:
             solution, info = spla.gmres(operator, b, rtol=self.tol, atol=0.0, maxiter=maxiter, restart=min(n, 50))
         if info != 0 or not np.all(np.isfinite(solution)):
-            status = f"linear_solve_failed(info={info}, {'cg' if game.zero_sum else 'gmres'})"
+            solver = "cg" if game.zero_sum else "gmres"
+            why = f"info={info}" if info != 0 else "a non-finite solution"
+            status = Status(StatusCode.NUMERICAL_ERROR, f"linear solve failed: scipy.sparse.linalg.{solver} gave "
+                                                        f"{why} after {counter['matvecs']} matrix-vector products; "
+                                                        f"step not applied")
             return self._record(field, ev.losses, field, status=status, inner_iterations=counter["matvecs"])
         delta_x = from_np(solution)
         delta_y = [-eta * (a + b) for a, b in zip(vy, d_yx(delta_x))]

@@ -17,7 +17,7 @@ from .base import OPTIMIZERS, GameOptimizer, StepRecord
 __all__ = ["ConsensusOptimization"]
 
 
-@OPTIMIZERS.register("consensus")
+@OPTIMIZERS.register("consensus", batchable=True, coefficient="gamma")
 class ConsensusOptimization(GameOptimizer):
     """Consensus optimisation with weight ``gamma`` > 0 on :math:`\\nabla \\tfrac12\\|v\\|^2` (eq. (3.5) of the theory page).
 
@@ -53,6 +53,18 @@ class ConsensusOptimization(GameOptimizer):
     def _bilinear_map(self, A, J):
         # eq. (3.5): z <- z - h (J + gamma J^T J) z
         return np.eye(J.shape[0]) - self.lr * (J + self.gamma * J.T @ J)
+
+    def _local_map(self, J, player_sizes, player_names):
+        # the Jacobian of gamma J^T v is gamma (J^T J + sum_i v_i Hess v_i); the second term vanishes at v = 0
+        return np.eye(J.shape[0]) - self.lr * (J + self.gamma * (J.T @ J))
+
+    def _batched_step(self, point, lr, coefficient, move, memory):
+        r"""One step of every cell along :math:`v + \gamma J^\top v`, ``coefficient`` the cells' :math:`\gamma`.
+
+        See :meth:`GameOptimizer.batched_step` for the parameters and the returns.
+        """
+        direction = point.v + coefficient * point.vjp(point.v)
+        return move(point.Z, direction, lr), memory, None
 
     def _step(self, game) -> StepRecord:
         ev = game.evaluate(create_graph=True)

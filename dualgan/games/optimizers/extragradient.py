@@ -17,7 +17,7 @@ from .base import OPTIMIZERS, GameOptimizer, StepRecord
 __all__ = ["Extragradient"]
 
 
-@OPTIMIZERS.register("extragradient")
+@OPTIMIZERS.register("extragradient", batchable=True, coefficient="extrapolation")
 class Extragradient(GameOptimizer):
     """Extragradient; ``update_norm`` is :math:`\\|v(x')\\|`, the field used for the real step.
 
@@ -62,6 +62,20 @@ class Extragradient(GameOptimizer):
         # eq. (3.6): z' = z - c h J z, then z <- z - h J z' = (I - h J + c h^2 J^2) z
         h = self.lr
         return np.eye(J.shape[0]) - h * J + self.extrapolation * h * h * J @ J
+
+    def _local_map(self, J, player_sizes, player_names):
+        # z' - z* = (I - c h J)(z - z*), then z <- z - h J (z' - z*): I - h J (I - c h J)
+        eye = np.eye(J.shape[0])
+        return eye - self.lr * J @ (eye - self.extrapolation * self.lr * J)
+
+    def _batched_step(self, point, lr, coefficient, move, memory):
+        """One step of every cell: a look-ahead base step of ``coefficient * lr`` along v, the real step along v there.
+
+        ``coefficient`` is the cells' extrapolation factor :math:`c`; see
+        :meth:`GameOptimizer.batched_step` for the parameters and the returns.
+        """
+        lookahead = move(point.Z, point.v, coefficient * lr)
+        return move(point.Z, point.field_at(lookahead), lr), memory, None
 
     def _step(self, game) -> StepRecord:
         ev = game.evaluate()

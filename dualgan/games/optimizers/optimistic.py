@@ -12,7 +12,7 @@ from .base import OPTIMIZERS, GameOptimizer, StepRecord
 __all__ = ["OptimisticGD"]
 
 
-@OPTIMIZERS.register("optimistic")
+@OPTIMIZERS.register("optimistic", batchable=True, coefficient=None)
 class OptimisticGD(GameOptimizer):
     """Optimistic gradient descent (past-gradient extrapolation, eq. (3.7) of the theory page).
 
@@ -54,6 +54,20 @@ class OptimisticGD(GameOptimizer):
         # eq. (3.7) on (z_t, z_{t-1}): z_{t+1} = z_t - 2 h J z_t + h J z_{t-1}
         h, eye = self.lr, np.eye(J.shape[0])
         return np.block([[eye - 2 * h * J, h * J], [eye, np.zeros_like(eye)]])
+
+    def _local_map(self, J, player_sizes, player_names):
+        # eq. (3.7) linearised on (z_t - z*, z_{t-1} - z*): the same block matrix with the Jacobian at z*
+        h, eye = self.lr, np.eye(J.shape[0])
+        return np.block([[eye - 2 * h * J, h * J], [eye, np.zeros_like(eye)]])
+
+    def _batched_step(self, point, lr, coefficient, move, memory):
+        """One step of every cell along 2 v(z_t) - v(z_{t-1}) (v(z_0) first); ``memory`` is the previous field.
+
+        See :meth:`GameOptimizer.batched_step` for the parameters and the returns.
+        """
+        field = point.v
+        direction = field if memory is None else 2 * field - memory
+        return move(point.Z, direction, lr), field, None
 
     def _step(self, game) -> StepRecord:
         ev = game.evaluate()

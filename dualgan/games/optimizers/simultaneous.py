@@ -13,7 +13,7 @@ from .base import OPTIMIZERS, GameOptimizer, StepRecord
 __all__ = ["SimultaneousGD"]
 
 
-@OPTIMIZERS.register("simultaneous")
+@OPTIMIZERS.register("simultaneous", batchable=True, coefficient=None)
 class SimultaneousGD(GameOptimizer):
     """Simultaneous gradient descent on top of a base optimiser (plain SGD by default).
 
@@ -42,6 +42,14 @@ class SimultaneousGD(GameOptimizer):
     def _bilinear_map(self, A, J):
         # eq. (3.3): z <- z - h J z
         return np.eye(J.shape[0]) - self.lr * J
+
+    def _local_map(self, J, player_sizes, player_names):
+        # eq. (3.3) linearised: z - z* <- (I - h J)(z - z*)
+        return np.eye(J.shape[0]) - self.lr * J
+
+    def _batched_step(self, point, lr, coefficient, move, memory):
+        """One step of every cell (see :meth:`GameOptimizer.batched_step`): the base step along :math:`v`."""
+        return move(point.Z, point.v, lr), memory, None
 
     def _step(self, game) -> StepRecord:
         ev = game.evaluate()
