@@ -197,7 +197,8 @@ def test_api_modules_found():
 # The modules whose docstrings have been brought to the numpy format so far. The others are being
 # converted; add a module here once ``_docstring_problems`` reports nothing for it.
 COMPLETE = ("dualgan.conditional", "dualgan.constraints", "dualgan.data", "dualgan.features", "dualgan.games", "dualgan.losses",
-            "dualgan.metrics", "dualgan.regularizers", "dualgan.duals", "dualgan.trust_region")
+            "dualgan.metrics", "dualgan.regularizers", "dualgan.duals", "dualgan.trust_region",
+            "dualgan.sweep", "dualgan.train")
 
 
 def test_every_public_parameter_has_a_parsed_description(package):

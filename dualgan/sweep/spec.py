@@ -66,7 +66,32 @@ class RunConfig:
     ``params`` holds the job's keyword arguments as sorted ``(name, value)``
     pairs (values are JSON scalars), so the record is hashable and its
     canonical JSON, and hence :attr:`run_id`, does not depend on the order the
-    settings were written in.
+    settings were written in. :meth:`Sweep.configs` builds these records with
+    checked values; the constructor itself checks only ``params``.
+
+    Parameters
+    ----------
+    job : str
+        Name of the job, a key of :data:`~dualgan.sweep.JOBS` (``"dual_gan"``,
+        ``"standard_gan"``, ``"trust_region_gan"`` or one registered by the user).
+    dataset : str
+        Name of the data set, a key of :data:`~dualgan.sweep.DATASETS`
+        (``"ring5"``, ``"ring8"``, ``"grid25"``).
+    iterations : int
+        Total training iterations of the run (generator updates), positive.
+    seed : int
+        Non-negative seed of the run: generator initialisation, anchors, data
+        and noise; two jobs under the same seed share all of them.
+    params : tuple of (str, scalar) pairs or mapping of str to scalar, default ()
+        The job's own keyword arguments. Values must be JSON scalars (``str``,
+        ``bool``, ``int``, finite ``float`` or ``None``; NumPy scalars are
+        converted); they are stored as a tuple of pairs sorted by name.
+
+    Raises
+    ------
+    ValueError
+        If a value of ``params`` is not a JSON scalar or is a non-finite float
+        (the message names the setting).
     """
 
     job: str
@@ -84,16 +109,52 @@ class RunConfig:
         return dict(self.params)
 
     def to_dict(self) -> dict[str, Any]:
+        """The configuration as plain JSON data (the inverse of :meth:`from_dict`).
+
+        Returns
+        -------
+        dict
+            ``{"job": str, "dataset": str, "iterations": int, "seed": int,
+            "params": dict of str to scalar}``.
+        """
         return {"job": self.job, "dataset": self.dataset, "iterations": self.iterations, "seed": self.seed,
                 "params": self.kwargs}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "RunConfig":
+        """Build a configuration from the data :meth:`to_dict` writes (e.g. the ``config`` of a results line).
+
+        Parameters
+        ----------
+        d : mapping of str to object
+            With keys ``job``, ``dataset``, ``iterations``, ``seed`` and
+            optionally ``params`` (a mapping of setting name to JSON scalar;
+            default: no settings). ``iterations`` and ``seed`` are converted
+            with ``int``.
+
+        Returns
+        -------
+        RunConfig
+
+        Raises
+        ------
+        KeyError
+            If one of ``job``, ``dataset``, ``iterations``, ``seed`` is missing.
+        ValueError
+            If ``iterations`` or ``seed`` cannot be converted to an integer, or
+            a value of ``params`` is not a finite JSON scalar.
+        """
         return cls(job=d["job"], dataset=d["dataset"], iterations=int(d["iterations"]), seed=int(d["seed"]),
                    params=tuple(dict(d.get("params", {})).items()))
 
     def canonical_json(self) -> str:
-        """Sorted keys, no spaces, floats written by ``repr`` (exact round trip)."""
+        """The canonical JSON text of :meth:`to_dict`, what :attr:`run_id` hashes.
+
+        Returns
+        -------
+        str
+            Sorted keys, no spaces, floats written by ``repr`` (an exact round trip).
+        """
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
 
     @property
@@ -104,13 +165,53 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class Distribution:
-    """A random axis: ``uniform [a, b]``, ``log_uniform [a, b]`` (a > 0), ``int [a, b]`` (inclusive), ``choice [...]``."""
+    """A random axis of a sweep: the distribution one value per draw comes from.
+
+    Build one with :meth:`parse`, which checks the arguments; the constructor
+    does not. A sweep file writes an axis as a one-entry table, e.g.
+    ``lr = {log_uniform = [4.5e-5, 1.0]}``.
+
+    Parameters
+    ----------
+    kind : str
+        One of ``DISTRIBUTIONS``: ``"uniform"`` (uniform on ``[low, high]``),
+        ``"log_uniform"`` (``exp`` of a uniform draw on ``[log low, log high]``,
+        ``0 < low``), ``"int"`` (uniform over the integers ``low..high``,
+        both bounds included) or ``"choice"`` (one of the listed values, each
+        with the same probability).
+    args : tuple
+        ``(low, high)`` for ``uniform``, ``log_uniform`` (numbers) and ``int``
+        (integers), with ``low <= high``; the values (JSON scalars) for ``choice``.
+    """
 
     kind: str
     args: tuple
 
     @classmethod
     def parse(cls, spec: Any, name: str) -> "Distribution":
+        """Parse and check one ``[random]`` entry of a sweep file.
+
+        Parameters
+        ----------
+        spec : mapping of str to list
+            A one-entry table ``{kind: args}``, e.g. ``{"uniform": [0.1, 0.9]}``;
+            see the class for the kinds and their arguments.
+        name : str
+            The axis (setting) name, used in error messages.
+
+        Returns
+        -------
+        Distribution
+
+        Raises
+        ------
+        ValueError
+            If ``spec`` is not a one-entry table, names an unknown kind, has an
+            empty or non-list argument, a bounded kind does not get two numbers
+            ``low <= high`` (integers for ``int``, positive for
+            ``log_uniform``), or a value is not a finite JSON scalar; the
+            message names the axis.
+        """
         if not isinstance(spec, Mapping) or len(spec) != 1:
             raise ValueError(f"random axis {name!r} must be a one-entry table such as {{uniform = [0.1, 0.9]}}; "
                              f"kinds: {', '.join(DISTRIBUTIONS)}; got {spec!r}")
@@ -135,6 +236,21 @@ class Distribution:
         return cls(kind, args)
 
     def draw(self, rng: np.random.Generator) -> Any:
+        """One value of the axis.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The generator to draw from (a sweep uses
+            ``numpy.random.default_rng([sample_seed, i])`` for draw ``i`` of
+            the shared axes, with ``crc32(job)`` appended for a job's own axes).
+
+        Returns
+        -------
+        float, int or scalar
+            A ``float`` for ``uniform`` and ``log_uniform``, an ``int`` in
+            ``[low, high]`` for ``int``, one of the listed values for ``choice``.
+        """
         if self.kind == "choice":
             return self.args[int(rng.integers(len(self.args)))]
         low, high = self.args
@@ -145,6 +261,13 @@ class Distribution:
         return int(rng.integers(low, high + 1))
 
     def to_json(self) -> dict:
+        """The axis as the sweep file writes it.
+
+        Returns
+        -------
+        dict
+            ``{kind: list(args)}``, which :meth:`parse` reads back.
+        """
         return {self.kind: list(self.args)}
 
 
@@ -165,9 +288,50 @@ class _Axes:
 class Sweep:
     """A parsed, validated sweep; :meth:`configs` expands it into :class:`RunConfig` records.
 
-    Build one with :func:`load_sweep` (a file) or :meth:`Sweep.from_dict`.
-    Every job's keyword arguments are checked against the job's signature when
-    the sweep is built, so a typo fails before any run starts.
+    Build one with :func:`load_sweep` (a file) or :meth:`Sweep.from_dict` (a
+    mapping with the keys of a sweep file, docs/sweeps.md), which check it:
+    every job's keyword arguments against the job's signature and every run's
+    values, so a typo fails before any run starts. The constructor stores its
+    arguments as they are, unchecked.
+
+    The runs are ``jobs x datasets x random draws x grid points x seeds``: a
+    grid search over the ``grid`` axes, a random search (one value per draw
+    from each ``random`` axis, [1]_) over ``samples`` draws, or both.
+
+    Parameters
+    ----------
+    name : str
+        Names the results file ``<name>-<spec_hash>.jsonl``; letters, digits,
+        ``_``, ``.``, ``-``.
+    jobs : tuple of str
+        Names of :data:`~dualgan.sweep.JOBS` to run, each on every setting.
+    datasets : tuple of str
+        Names of :data:`~dualgan.sweep.DATASETS`.
+    iterations : int or None
+        Iterations of every run, or None when ``iterations`` is a grid or
+        random axis.
+    seeds : tuple of int
+        Every setting runs once per seed (non-negative, distinct); ignored when
+        ``seed`` is a shared random axis (one seed per draw).
+    samples : int
+        Number of random draws (1 when there are no random axes).
+    sample_seed : int
+        Seeds the random draws: draw ``i`` of the shared axes uses
+        ``numpy.random.default_rng([sample_seed, i])``, a job's own axes
+        ``default_rng([sample_seed, i, crc32(job)])``.
+    shared : axes record
+        The ``params`` (fixed settings), ``grid`` (lists) and ``random``
+        (:class:`Distribution`) axes of every job, as :meth:`from_dict` parses
+        them from the ``[params]``, ``[grid]``, ``[random]`` tables.
+    per_job : dict of str to axes record
+        The same for one job's own ``[job.NAME.*]`` tables, by job name.
+    description : str, default ""
+        Free text; not part of :attr:`spec_hash`.
+
+    References
+    ----------
+    .. [1] J. Bergstra, Y. Bengio, "Random Search for Hyper-Parameter
+       Optimization", Journal of Machine Learning Research 13, 2012.
     """
 
     def __init__(self, name: str, jobs: tuple[str, ...], datasets: tuple[str, ...], iterations: int | None,
@@ -188,6 +352,34 @@ class Sweep:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> "Sweep":
+        """Parse and check a sweep given as data (a parsed JSON or TOML sweep file).
+
+        Parameters
+        ----------
+        spec : mapping of str to object
+            The keys of a sweep file (docs/sweeps.md): ``name``, ``jobs``,
+            ``dataset`` (a string or a list), ``iterations``, ``seeds``
+            (default ``[0]``), ``samples`` (required with random axes, else
+            not allowed), ``sample_seed`` (default 0), the tables ``params``,
+            ``grid``, ``random``, per-job tables ``job.NAME.{params,grid,random}``,
+            and ``description``.
+
+        Returns
+        -------
+        Sweep
+
+        Raises
+        ------
+        ValueError
+            If ``spec`` is not a mapping or has an unknown key, a name is
+            malformed, a job or data set is unknown, a count or seed is not a
+            (positive / non-negative) integer, an axis is malformed or set
+            twice, a job does not take one of the settings, ``iterations`` or
+            ``seed`` is missing or given twice, a run's value fails the job's
+            check (:func:`~dualgan.sweep.jobs.check_job_kwargs`), or the sweep
+            expands to more than ``MAX_RUNS`` (100 000) runs. The message names
+            the key and the fix.
+        """
         from .jobs import JOBS, DATASETS
 
         if not isinstance(spec, Mapping):
@@ -283,7 +475,22 @@ class Sweep:
 
     # ------------------------------------------------------------------ expansion
     def configs(self) -> list[RunConfig]:
-        """Every run, in a fixed order: job, dataset, random draw, grid point, seed."""
+        """Every run, in a fixed order: job, dataset, random draw, grid point, seed.
+
+        A run drawn twice (e.g. a ``choice`` axis giving the same value in two
+        draws) is listed once.
+
+        Returns
+        -------
+        list of RunConfig
+            The runs, without duplicate :attr:`RunConfig.run_id`.
+
+        Raises
+        ------
+        ValueError
+            If a run's ``iterations`` is not a positive integer (only for a
+            sweep built with the constructor; :meth:`from_dict` checks it).
+        """
         out: list[RunConfig] = []
         seen: set[str] = set()
         for job in self.jobs:
@@ -309,7 +516,16 @@ class Sweep:
         return out
 
     def to_json(self) -> dict:
-        """The canonical form (what :attr:`spec_hash` hashes)."""
+        """The canonical form of the sweep, what :attr:`spec_hash` hashes (``description`` left out).
+
+        Returns
+        -------
+        dict
+            JSON data with the keys ``name``, ``jobs``, ``dataset``,
+            ``iterations``, ``seeds``, ``samples``, ``sample_seed``,
+            ``params``, ``grid``, ``random`` and ``job``, axes sorted by name;
+            written next to the results as ``<name>-<spec_hash>.sweep.json``.
+        """
         return {"name": self.name, "jobs": list(self.jobs), "dataset": list(self.datasets),
                 "iterations": self.iterations, "seeds": list(self.seeds), "samples": self.samples,
                 "sample_seed": self.sample_seed, **self.shared.to_json(),
@@ -332,7 +548,26 @@ class Sweep:
 
 
 def load_sweep(path) -> Sweep:
-    """Read a sweep from a ``.json`` or ``.toml`` file (see the module docstring for the format)."""
+    """Read and check a sweep from a ``.json`` or ``.toml`` file (the format: docs/sweeps.md).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The sweep file; its suffix (``.json`` or ``.toml``, any case) picks
+        the parser.
+
+    Returns
+    -------
+    Sweep
+        As :meth:`Sweep.from_dict` builds it from the file's contents.
+
+    Raises
+    ------
+    ValueError
+        If the file does not exist, has another suffix, cannot be parsed
+        (invalid JSON, TOML or UTF-8), or :meth:`Sweep.from_dict` rejects it
+        (the message starts with the path).
+    """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"sweep file {str(path)!r} does not exist")
