@@ -79,7 +79,7 @@ def main(argv=None):
             name = names[o]
             i, j, s = rng.integers(len(lrs)), rng.integers(len(coefs)), rng.integers(args.seeds)
             kw = {"lr": float(lrs[i])}
-            coef_name = OPTIMIZERS.entry(name).coefficient
+            coef_name = OPTIMIZERS.entry(name).info.get("coefficient")
             if coef_name:
                 kw[coef_name] = float(coefs[j])
             obj = game.make_game(game.start(int(s)))

@@ -1112,7 +1112,7 @@ def _batched_optimizer(name, options) -> GameOptimizer:
         raise NotBatchableError(f"optimiser {name!r} cannot be batched; the batched runner knows {batchable} (use "
                                 f"dualgan.games.run_optimizer for others)")
     options = OPTIMIZERS.check_options(name, options)
-    coef_name = OPTIMIZERS.entry(name).coefficient
+    coef_name = OPTIMIZERS.entry(name).info.get("coefficient")
     per_cell = sorted(set(options) & {"lr", "base", "base_kwargs", coef_name})
     if per_cell:
         raise ValueError(f"options {per_cell} of {name!r} are per run or per cell here: pass lr=, base=, "
@@ -1122,13 +1122,13 @@ def _batched_optimizer(name, options) -> GameOptimizer:
 
 def _coefficient_default(name) -> float | None:
     """The default of the optimiser's coefficient option (None: it has none)."""
-    coef_name = OPTIMIZERS.entry(name).coefficient
+    coef_name = OPTIMIZERS.entry(name).info.get("coefficient")
     return None if coef_name is None else float(OPTIMIZERS.options(name)[coef_name])
 
 
 def _check_coefficients(name, values, options) -> None:
     """Each distinct coefficient value must be accepted by the optimiser's constructor (its own range check)."""
-    coef_name = OPTIMIZERS.entry(name).coefficient
+    coef_name = OPTIMIZERS.entry(name).info.get("coefficient")
     for value in np.unique(np.asarray(values, dtype=np.float64)):
         try:
             OPTIMIZERS.get(name)(**dict(options or {}), **{coef_name: float(value)})
@@ -1167,7 +1167,7 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
         Step sizes :math:`h > 0`.
     coefficient : float or array of shape (B,), optional
         The value of the optimiser's coefficient option per cell (the option
-        named at its registration, ``OPTIMIZERS.entry(optimizer).coefficient``:
+        named at its registration, ``OPTIMIZERS.entry(optimizer).info.get("coefficient")``:
         consensus' ``gamma``, SGA's ``lam``, extragradient's ``extrapolation``),
         checked by the optimiser's constructor; ignored by optimisers without
         one. Default None: the option's default (1 for each of those).

@@ -535,7 +535,7 @@ def stability_map(game, optimizers=None, lrs=(0.1,), coefficients=(1.0,), seeds=
             J = None
     kwargs = dict(base=base, base_kwargs=base_kwargs, diverge_above=diverge_above, rate_window=rate_window,
                   seeds=seed_cells)
-    names = tuple(OPTIMIZERS.entry(name).coefficient for name in optimizers)
+    names = tuple(OPTIMIZERS.entry(name).info.get("coefficient") for name in optimizers)
     jobs = [(name, Z0, lr_cells, coef_cells if coef_name else None, n_steps, options.get(name))
             for name, coef_name in zip(optimizers, names)]
     runs = _run_jobs(fgame, jobs, kwargs, workers, progress)
