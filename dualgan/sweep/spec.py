@@ -129,8 +129,8 @@ class RunConfig:
         d : mapping of str to object
             With keys ``job``, ``dataset``, ``iterations``, ``seed`` and
             optionally ``params`` (a mapping of setting name to JSON scalar;
-            default: no settings). ``iterations`` and ``seed`` are converted
-            with ``int``.
+            default: no settings). ``iterations`` and ``seed`` must be
+            integers (a float such as 2.5 is refused, not truncated).
 
         Returns
         -------
@@ -141,10 +141,11 @@ class RunConfig:
         KeyError
             If one of ``job``, ``dataset``, ``iterations``, ``seed`` is missing.
         ValueError
-            If ``iterations`` or ``seed`` cannot be converted to an integer, or
-            a value of ``params`` is not a finite JSON scalar.
+            If ``iterations`` or ``seed`` is not an integer, or a value of
+            ``params`` is not a finite JSON scalar.
         """
-        return cls(job=d["job"], dataset=d["dataset"], iterations=int(d["iterations"]), seed=int(d["seed"]),
+        return cls(job=d["job"], dataset=d["dataset"], iterations=_integer(d["iterations"], "iterations"),
+                   seed=_integer(d["seed"], "seed"),
                    params=tuple(dict(d.get("params", {})).items()))
 
     def canonical_json(self) -> str:
@@ -572,19 +573,17 @@ def load_sweep(path) -> Sweep:
     if not path.is_file():
         raise ValueError(f"sweep file {str(path)!r} does not exist")
     suffix = path.suffix.lower()
-    text = path.read_text()
+    if suffix not in (".json", ".toml"):
+        raise ValueError(f"sweep file {str(path)!r} must end in .json or .toml")
     try:
+        text = path.read_text(encoding="utf-8")  # inside: invalid UTF-8 is a file that cannot be parsed
         if suffix == ".json":
             spec = json.loads(text)
-        elif suffix == ".toml":
+        else:
             import tomllib
 
             spec = tomllib.loads(text)
-        else:
-            raise ValueError(f"sweep file {str(path)!r} must end in .json or .toml")
-    except (json.JSONDecodeError, ValueError) as exc:
-        if isinstance(exc, ValueError) and "must end in" in str(exc):
-            raise
+    except ValueError as exc:  # json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError
         raise ValueError(f"cannot parse sweep file {str(path)!r}: {exc}") from exc
     try:
         return Sweep.from_dict(spec)
@@ -648,6 +647,14 @@ def _str_list(value: Any, name: str) -> tuple[str, ...]:
 def _positive_int(value: Any, name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1 or value > 10 ** 9:
         raise ValueError(f"{name} must be a positive integer (at most 10**9), got {value!r}")
+    return value
+
+
+def _integer(value: Any, name: str) -> int:
+    if isinstance(value, np.integer):
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"a run configuration's {name} must be an integer, got {value!r}")
     return value
 
 

@@ -1,6 +1,7 @@
 """Bad sweep files fail at load time with a message that names the problem and the fix."""
 import json
 
+import numpy as np
 import pytest
 
 from dualgan.sweep import Sweep, load_sweep, run_sweep
@@ -73,3 +74,37 @@ def test_bad_run_arguments(tmp_path):
         run_sweep(sweep, tmp_path, address="10.0.0.1:6379")
     with pytest.raises(ValueError, match="sweep must be a dualgan.sweep.Sweep"):
         run_sweep({"name": "t"}, tmp_path)
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_sweep_file_of_invalid_utf8_is_a_parse_error_naming_the_file(tmp_path, suffix):
+    path = tmp_path / f"latin1{suffix}"
+    path.write_bytes('{"name": "caf\u00e9"}'.encode("latin-1") if suffix == ".json" else 'name = "caf\u00e9"\n'.encode("latin-1"))
+    with pytest.raises(ValueError, match=rf"cannot parse sweep file '.*latin1\{suffix}'.*utf-8"):
+        load_sweep(path)
+
+
+@pytest.mark.parametrize("field, value", [("iterations", 2.5), ("iterations", "5"), ("iterations", True),
+                                          ("seed", 1.5), ("seed", None)])
+def test_run_config_from_dict_refuses_non_integers_instead_of_truncating(field, value):
+    from dualgan.sweep import RunConfig
+
+    data = {"job": "standard_gan", "dataset": "ring5", "iterations": 5, "seed": 1, "params": {}}
+    with pytest.raises(ValueError, match=rf"{field} must be an integer, got {value!r}"):
+        RunConfig.from_dict({**data, field: value})
+    # an integer of any integer type reads as the same configuration
+    assert RunConfig.from_dict({**data, field: np.int64(data[field])}) == RunConfig.from_dict(data)
+
+
+def test_results_line_with_fractional_iterations_is_skipped_not_truncated(tmp_path):
+    from dualgan.status import Status, StatusCode
+    from dualgan.sweep import ResultsStore, RunConfig, RunRecord
+
+    good = RunRecord("a" * 16, RunConfig("standard_gan", "ring5", 2, 0), {"m": 1.0}, 0.5, Status(StatusCode.SUCCESS))
+    bad = json.loads(good.to_json())
+    bad["run_id"], bad["config"]["iterations"] = "b" * 16, 2.5
+    path = tmp_path / "r.jsonl"
+    path.write_text(good.to_json() + "\n" + json.dumps(bad) + "\n")
+    with pytest.warns(RuntimeWarning, match=r"r\.jsonl:2: skipping an unreadable line .*iterations must be an integer"):
+        records = ResultsStore(path).records()
+    assert records == [good]
