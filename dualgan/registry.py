@@ -161,7 +161,23 @@ class Registry:
         return self._entries[name]
 
     def get(self, name: str) -> Any:
-        """The object registered under ``name`` (see :meth:`entry` for what is raised)."""
+        """The object registered under ``name``.
+
+        Parameters
+        ----------
+        name : str
+            A registered name.
+
+        Returns
+        -------
+        object
+            The registered function or class.
+
+        Raises
+        ------
+        ValueError
+            If ``name`` is not registered; the message lists the registered names.
+        """
         return self.entry(name).obj
 
     def names(self, **where: Any) -> list[str]:

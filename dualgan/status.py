@@ -75,5 +75,16 @@ class Status:
 
     @classmethod
     def ok(cls, message: str = "") -> "Status":
-        """The success status with an optional message."""
+        """The success status with an optional message.
+
+        Parameters
+        ----------
+        message : str, default ""
+            What succeeded, for people (e.g. ``"reached iteration 100"``).
+
+        Returns
+        -------
+        Status
+            ``Status(StatusCode.SUCCESS, message)``.
+        """
         return cls(StatusCode.SUCCESS, message)
