@@ -68,7 +68,7 @@ def main(argv=None):
                                   seed=seed)
             curve = list(first.metric)
             status = first.status
-            if args.final_steps:
+            if args.final_steps and first.status.success:  # a run that failed (a Status) is not continued
                 opt.set_lr(args.final_lr)  # the same schedule for every method
                 second = run_optimizer(game, opt, args.final_steps, metric=metric, eval_every=args.eval_every,
                                        name=method, seed=seed)
@@ -80,7 +80,7 @@ def main(argv=None):
             games.append(game)
             print(f"{method:14s} seed {seed}: modes covered {report.modes_covered}/8 (best checkpoint "
                   f"{int(max(curve))}), high-quality fraction {report.high_quality_fraction:.3f}; "
-                  f"curve {[int(v) for v in curve]}; {time.perf_counter() - t_run:.0f} s", flush=True)
+                  f"curve {[int(v) for v in curve]}; {status}; {time.perf_counter() - t_run:.0f} s", flush=True)
     print(f"\n{'optimizer':14s} {'final modes covered per seed':>30s} {'mean':>6s} {'best checkpoint per seed':>26s}")
     for method in args.methods:
         sel = [r for r in rows if r[0] == method]

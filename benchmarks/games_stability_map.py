@@ -86,7 +86,7 @@ def main(argv=None):
             t0 = time.perf_counter()
             res = run_optimizer(obj, make_optimizer(name, **kw), args.steps, eval_every=args.steps)
             times.append(time.perf_counter() - t0)
-            if res.status == "ok" and not result.diverged[o, i, j, s]:
+            if res.status.success and not result.diverged[o, i, j, s]:
                 dist = float(np.linalg.norm(obj.get_flat().numpy()))
                 worst = max(worst, abs(dist - result.final_distance[o, i, j, s]) / max(1.0, dist))
             print(f"  harness {name:14s} lr {lrs[i]:.3g} coef {coefs[j]:.3g} seed {s}: {times[-1]:.2f} s, "

@@ -22,6 +22,7 @@ import numpy as np
 
 from .._threads import with_small_model_threads
 from .._checks import NonFiniteError
+from ..status import Status, StatusCode
 from .game import Game
 from .optimizers import GameOptimizer, make_optimizer
 
@@ -32,10 +33,23 @@ __all__ = ["RunResult", "ComparisonRow", "Comparison", "run_optimizer", "compare
 class RunResult:
     """One run: ``metric`` at ``eval_steps``, ``field_norms`` per step, ``trajectory`` (flat params) if recorded.
 
-    ``status``: ``"ok"``, ``"non_finite at step t"`` (a step's field was not
-    finite; the run stopped there), ``"diverged at step t"`` (the metric or
-    :math:`\\|v\\|` passed ``diverge_above``) or ``"converged at step t"``
-    (the metric fell to ``stop_below``).
+    ``status`` is a :class:`~dualgan.status.Status`; branch on its code:
+
+    * ``SUCCESS``: every requested step ran (message ``"ran all N steps"``) or
+      the metric fell to ``stop_below`` (message ``"converged at step t: ..."``;
+      then ``steps`` is smaller than requested).
+    * ``NON_FINITE``: a step's field or losses, :math:`\\|v\\|` or the metric
+      was NaN or infinite; the run stopped there (a step with a non-finite
+      field is not applied).
+    * ``NUMERICAL_ERROR``: the iteration diverged, i.e. the metric's modulus
+      or :math:`\\|v\\|` passed ``diverge_above`` while still finite
+      (message ``"diverged at step t: ..."``), or a step's own solve failed
+      (e.g. competitive GD's inner conjugate gradient; the message is the
+      step's). Divergence is reported as a numerical failure of the
+      iteration (a step size outside its stability region, eq.
+      (3.11) of the theory page), not as ``NON_FINITE`` (every value
+      is still finite), nor ``STALLED`` or ``MAX_ITER`` (the run did not run
+      out of progress or of steps).
 
     Parameters
     ----------
@@ -56,7 +70,7 @@ class RunResult:
         page) at the start of each step.
     seconds_per_step : float
         Mean wall time of one optimiser step, in seconds (metric evaluations not timed).
-    status : str
+    status : dualgan.status.Status
         How the run ended (see above).
     trajectory : numpy.ndarray, optional
         Shape ``(steps + 1, n)``: the flat parameters after each step
@@ -71,7 +85,7 @@ class RunResult:
     metric: np.ndarray
     field_norms: np.ndarray
     seconds_per_step: float
-    status: str
+    status: Status
     trajectory: np.ndarray | None = None
 
     @property
@@ -103,7 +117,7 @@ class ComparisonRow:
         Mean wall time of one step, in seconds.
     steps : int
         Number of steps taken.
-    status : str
+    status : dualgan.status.Status
         How the run ended (:attr:`RunResult.status`).
     """
 
@@ -114,7 +128,7 @@ class ComparisonRow:
     final_field_norm: float
     seconds_per_step: float
     steps: int
-    status: str
+    status: Status
 
 
 @dataclass(frozen=True)
@@ -256,11 +270,12 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
     resample : bool, default True
         Draw a new batch before each step when the game has ``resample()``.
     stop_below : float, optional
-        Stop (status ``"converged at step t"``) once the metric is at or
-        below this value. Default None: never.
+        Stop (status ``SUCCESS``, message ``"converged at step t: ..."``)
+        once the metric is at or below this value. Default None: never.
     diverge_above : float, default 1e12
-        Stop (status ``"diverged at step t"``) once the metric's modulus or
-        :math:`\\|v\\|` exceeds this value or is not finite.
+        Stop (status ``NUMERICAL_ERROR``, message ``"diverged at step t:
+        ..."``) once the metric's modulus or :math:`\\|v\\|` exceeds this
+        value; a value that is not finite stops the run with ``NON_FINITE``.
     progress : bool, default False
         Show a tqdm progress bar.
     name : str, optional
@@ -280,7 +295,8 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
     Returns
     -------
     RunResult
-        The curves, the mean time per step and how the run ended.
+        The curves, the mean time per step and how the run ended
+        (:attr:`RunResult.status`: ``SUCCESS``, ``NON_FINITE`` or ``NUMERICAL_ERROR``).
 
     Raises
     ------
@@ -309,21 +325,23 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
         from ..train.base import CheckpointError, read_checkpoint
 
         saved = read_checkpoint(resume_from, None)  # weights_only; clear errors for damaged files
-        missing = [k for k in ("game", "optimizer", "t", "elapsed", "eval_steps", "values", "norms", "traj")
-                   if not isinstance(saved, dict) or k not in saved]
+        missing = [k for k in ("game", "optimizer", "t", "elapsed", "eval_steps", "values", "norms", "traj",
+                               "status") if not isinstance(saved, dict) or k not in saved]
         if missing:
             raise CheckpointError(f"checkpoint {str(resume_from)!r} is not a game-run checkpoint (missing {missing})")
+        _check_saved_status(saved["status"], resume_from)
         game.load_state_dict(saved["game"])
         optimizer.load_state_dict(saved["optimizer"], game)
         first = saved["t"] + 1
         eval_steps, values, norms = list(saved["eval_steps"]), list(saved["values"]), list(saved["norms"])
         traj = [np.asarray(x) for x in saved["traj"]]
-        elapsed, status, taken = float(saved["elapsed"]), "ok", saved["t"]
+        elapsed, taken = float(saved["elapsed"]), saved["t"]
     else:
         eval_steps, values, norms, traj = [0], [metric_fn(game)], [], []
         if record_trajectory:
             traj.append(game.get_flat().cpu().numpy())
-        elapsed, status, taken = 0.0, "ok", 0
+        elapsed, taken = 0.0, 0
+    status = None  # set by the step that ends the run early; SUCCESS after the last step otherwise
 
     def save(t):
         import torch
@@ -332,7 +350,9 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
 
         payload = {"game": game.state_dict(), "optimizer": optimizer.state_dict(), "t": t, "elapsed": elapsed,
                    "eval_steps": list(eval_steps), "values": [float(v) for v in values],
-                   "norms": [float(v) for v in norms], "traj": [torch.as_tensor(x) for x in traj]}
+                   "norms": [float(v) for v in norms], "traj": [torch.as_tensor(x) for x in traj],
+                   # written mid-run only: the run is still going (code and message, as the trainers write it)
+                   "status": [StatusCode.RUNNING.value, f"step {t} of {n_steps}"]}
         atomic_write_with(checkpoint_path, lambda tmp: torch.save(payload, tmp))
 
     iterator = range(first, n_steps + 1)
@@ -348,11 +368,9 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
         elapsed += time.perf_counter() - start
         taken = t
         norms.append(record.field_norm)
-        if record.status == "non_finite":
-            status = f"non_finite at step {t}"
-            break
-        if not record.ok:
-            status = f"{record.status} at step {t}"
+        if not record.ok:  # NON_FINITE (the step was not applied) or the step's own failure, e.g. its solve
+            detail = f": {record.status.message}" if record.status.message else ""
+            status = Status(record.status.code, f"step {t}{detail}")
             break
         if record_trajectory:
             traj.append(game.get_flat().cpu().numpy())
@@ -363,19 +381,30 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
                 values.append(metric_fn(game))
             except NonFiniteError as exc:  # e.g. samples that overflowed to inf: a clean ending, not a crash
                 values.append(math.nan)
-                status = f"non_finite at step {t} (metric: {exc})"
+                status = Status(StatusCode.NON_FINITE, f"metric at step {t}: {exc}")
+                break
+            if not math.isfinite(values[-1]):
+                status = Status(StatusCode.NON_FINITE, f"metric {metric_name!r} is {values[-1]} at step {t}")
                 break
             if stop_below is not None and values[-1] <= stop_below:
-                status = f"converged at step {t}"
+                status = Status(StatusCode.SUCCESS, f"converged at step {t}: {metric_name} {values[-1]:.6g} <= "
+                                                    f"stop_below {stop_below:.6g}")
                 break
-            if not math.isfinite(values[-1]) or abs(values[-1]) > diverge_above:
-                status = f"diverged at step {t}"
+            if abs(values[-1]) > diverge_above:
+                status = Status(StatusCode.NUMERICAL_ERROR, f"diverged at step {t}: |{metric_name}| "
+                                                            f"{abs(values[-1]):.6g} > diverge_above {diverge_above:.6g}")
                 break
-        if not math.isfinite(record.field_norm) or record.field_norm > diverge_above:
-            status = f"diverged at step {t}"
+        if not math.isfinite(record.field_norm):
+            status = Status(StatusCode.NON_FINITE, f"||v|| is {record.field_norm} at step {t}")
+            break
+        if record.field_norm > diverge_above:
+            status = Status(StatusCode.NUMERICAL_ERROR, f"diverged at step {t}: ||v|| {record.field_norm:.6g} > "
+                                                        f"diverge_above {diverge_above:.6g}")
             break
         if checkpoint_every and t % checkpoint_every == 0:
             save(t)
+    if status is None:
+        status = Status(StatusCode.SUCCESS, f"ran all {n_steps} steps")
     return RunResult(name or getattr(optimizer, "name", type(optimizer).__name__), int(seed), taken, metric_name,
                      np.asarray(eval_steps), np.asarray(values, dtype=float), np.asarray(norms, dtype=float),
                      elapsed / max(taken, 1), status, np.asarray(traj) if record_trajectory else None)
@@ -439,6 +468,22 @@ def compare_optimizers(make_game: Callable[[int], Game], optimizers: dict, seeds
             rows.append(ComparisonRow(display, seed, run.final_metric, float(best), run.final_field_norm,
                                       run.seconds_per_step, run.steps, run.status))
     return Comparison(metric_name, higher, tuple(rows), tuple(runs))
+
+
+def _check_saved_status(status, path) -> None:
+    """A run checkpoint's ``[code, message]``: the code of a run still going (``RUNNING``), a str message."""
+    from ..train.base import CheckpointError
+
+    if not isinstance(status, (list, tuple)) or len(status) != 2 or not isinstance(status[1], str):
+        raise CheckpointError(f"checkpoint {str(path)!r}: its status {status!r:.80} is not [code, message]")
+    try:
+        code = StatusCode(status[0])
+    except ValueError:
+        raise CheckpointError(f"checkpoint {str(path)!r}: its status code {status[0]!r:.40} is not one of "
+                              f"{[c.value for c in StatusCode]}") from None
+    if code is not StatusCode.RUNNING:
+        raise CheckpointError(f"checkpoint {str(path)!r}: its status is {code.value!r}, but a game-run checkpoint "
+                              f"is written mid-run ('running'); the file is inconsistent, use an earlier copy")
 
 
 def _resolve_metric(game, metric):

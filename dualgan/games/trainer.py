@@ -158,13 +158,12 @@ class GameTrainer(Trainer):
             self._non_finite("data samples")
             return None
         record = self.game_optimizer.step(self.game)
-        code = getattr(record.status, "code", record.status)
-        if code == StatusCode.NON_FINITE.value:
+        if record.status.code is StatusCode.NON_FINITE:
             self._non_finite("game field or losses")  # the step was not applied
             return None
-        if not record.ok:
-            self.status = Status(StatusCode.NUMERICAL_ERROR, f"{self.optimizer_name} step: {record.status} at "
-                                                             f"iteration {self.iteration}")
+        if not record.ok:  # the step's own failure (e.g. competitive GD's inner solve): its code, its message
+            self.status = Status(record.status.code, f"{self.optimizer_name} step at iteration {self.iteration}: "
+                                                     f"{record.status.message}")
             return None
         loss_g, loss_d = (float(v) for v in record.losses[:2])
         row = {"objective": loss_d, "generator_loss": loss_g, "field_norm": record.field_norm,
@@ -180,9 +179,7 @@ class GameTrainer(Trainer):
 
     # ------------------------------------------------------------------ checkpoints
     def _extra_state(self) -> dict:
-        # an optimiser that has not stepped yet is not bound to the game and has no state to save
-        bound = getattr(self.game_optimizer, "_game", None) is not None
-        return {"game": self.game.state_dict(), "optimizer": self.game_optimizer.state_dict() if bound else None}
+        return {"game": self.game.state_dict(), "optimizer": self.game_optimizer.state_dict()}
 
     def _validate_extra_state(self, extra: dict) -> None:
         game, opt = extra.get("game"), extra.get("optimizer")
@@ -194,13 +191,13 @@ class GameTrainer(Trainer):
                 or any(not isinstance(v, torch.Tensor) or v.shape != p.shape for v, p in zip(values, own))):
             raise CheckpointError("its game parameters do not match this game's players; construct the trainer "
                                   "with the checkpoint's generator and discriminator")
-        if opt is not None and (not isinstance(opt, dict) or set(opt) != {"iteration", "lr", "base", "extra"}):
+        if not isinstance(opt, dict) or set(opt) != {"iteration", "lr", "base", "extra"}:
             raise CheckpointError(f"its game optimiser state is not a {type(self.game_optimizer).__name__} state")
-        if opt is None and getattr(self.game_optimizer, "_game", None) is not None:
+        if opt["base"] is None and self.game_optimizer.iteration:
+            # loading would keep this optimiser's base state (moments, momentum) of the steps it took
             raise CheckpointError("it was written before the first step, but this trainer's optimiser has stepped "
                                   "already; build a new trainer to load it")
 
     def _load_extra_state(self, extra: dict) -> None:
         self.game.load_state_dict(extra["game"])
-        if extra["optimizer"] is not None:
-            self.game_optimizer.load_state_dict(extra["optimizer"], self.game)
+        self.game_optimizer.load_state_dict(extra["optimizer"], self.game)

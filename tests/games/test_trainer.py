@@ -14,6 +14,7 @@ from dualgan.games.optimizers import OPTIMIZERS
 from dualgan.games.trainer import GameTrainer
 from dualgan.regularizers import R1, ExponentialAnnealing
 from dualgan.status import StatusCode
+from dualgan.train.base import CheckpointError
 
 DATA = ring(4)
 
@@ -77,12 +78,46 @@ def test_instance_optimizer_and_checkpoint_before_the_first_step(tmp_path):
     g, d = _nets()
     opt = OPTIMIZERS.get("optimistic")(lr=1e-2)
     trainer = GameTrainer(g, d, latent_dim=2, batch_size=8, optimizer=opt)
-    trainer.save_checkpoint(tmp_path / "ck0.pt")  # an optimiser that never stepped has no state yet
+    trainer.save_checkpoint(tmp_path / "ck0.pt")  # an optimiser that never stepped saves its empty state
     fresh = GameTrainer(*_nets(), latent_dim=2, batch_size=8, optimizer=OPTIMIZERS.get("optimistic")(lr=1e-2))
     assert fresh.load_checkpoint(tmp_path / "ck0.pt").iteration == 0
     trainer.fit(DATA, 2)
     assert trainer.status.success and opt.iteration == 2
 
+
+def test_optimistic_checkpoint_at_iteration_zero_resumes_bit_identically(tmp_path):
+    """Saved before any step (optimistic memory empty, no base state yet) and loaded into a trainer built from
+    other initial weights: the run continues exactly as one that never stopped."""
+    straight = _make("optimistic", "adam")
+    full = straight.fit(DATA, 6)
+    _make("optimistic", "adam").save_checkpoint(tmp_path / "ck0.pt")
+    g, d = _nets(2)
+    handler = AugmentedLagrangian(AffineSubspace([[1.0, 1.0]], [0.5]), check_every=2)
+    other = GameTrainer(g, d, latent_dim=2, batch_size=8, optimizer="optimistic",
+                        optimizer_options={"lr": 1e-2, "base": "adam"},
+                        regularizers=(R1(ExponentialAnnealing(1.0, 20)),), constraint=handler, seed=3)
+    assert not torch.equal(other.game.get_flat(), _make("optimistic", "adam").game.get_flat())
+    resumed = other.load_checkpoint(tmp_path / "ck0.pt")
+    assert resumed.iteration == 0 and resumed.game_optimizer.iteration == 0
+    again = resumed.fit(DATA, 6)
+    assert again.columns == full.columns
+    for col in full.columns:
+        if col != "seconds":
+            np.testing.assert_array_equal(again[col], full[col], err_msg=col)
+    assert torch.equal(resumed.game.get_flat(), straight.game.get_flat())
+    # a trainer whose optimiser has stepped would keep its base state: the iteration-0 file is refused
+    with pytest.raises(CheckpointError, match="before the first step"):
+        straight.load_checkpoint(tmp_path / "ck0.pt")
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS.names())
+def test_every_optimizer_state_round_trips_before_the_first_step(name):
+    opt = OPTIMIZERS.get(name)()
+    state = opt.state_dict()
+    assert state["iteration"] == 0 and state["base"] is None and state["extra"] is None
+    trainer = GameTrainer(*_nets(), latent_dim=2, batch_size=8, optimizer=name)
+    trainer.game_optimizer.load_state_dict(state, trainer.game)
+    assert trainer.game_optimizer.state_dict()["extra"] is None and trainer.fit(DATA, 2) and trainer.status.success
 
 class _NaNAfter(nn.Module):
     def __init__(self):

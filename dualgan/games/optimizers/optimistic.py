@@ -41,8 +41,9 @@ class OptimisticGD(GameOptimizer):
     "Training GANs with Optimism." ICLR 2018.
     """
 
-    def _bind(self, game):
-        self._previous = None
+    def __init__(self, *, lr: float = 0.01, base="sgd", base_kwargs: dict | None = None):
+        super().__init__(lr=lr, base=base, base_kwargs=base_kwargs)
+        self._previous = None  # the field of the previous step; None before the first step (state round-trips)
 
     def _extra_state(self):
         return None if self._previous is None else [p.clone() for p in self._previous]
