@@ -10,6 +10,7 @@ r"""Games as vector fields: consensus optimisation and its peers behind one opti
   :func:`plot_vector_field`; ``make_optimizer(name, lr=h).bilinear_update_map(A)`` (closed-form update maps on the
   bilinear game).
 * Harness: :func:`run_optimizer`, :func:`compare_optimizers`.
+* Training a GAN with a game optimiser: :class:`GameTrainer` (a :mod:`dualgan.train` trainer).
 * Batched runs and stability maps: :class:`FunctionalGame` (:func:`bilinear_functional`,
   :func:`dirac_functional`, :func:`as_functional`), :func:`batched_run`, :func:`stability_map`,
   :func:`local_update_map`, :func:`local_rate`.
@@ -30,6 +31,7 @@ from .harness import Comparison, ComparisonRow, RunResult, compare_optimizers, d
 from .functional import (BatchedRun, ClippedDiracGAN, FunctionalGame, as_functional, batched_run,
                          bilinear_functional, dirac_functional, functional_base, mixture_functional)
 from .stability import StabilityMap, local_rate, local_update_map, stability_map
+from .trainer import GameTrainer
 from .optimizers import (
     BASE_OPTIMIZERS,
     OPTIMIZERS,
@@ -55,6 +57,7 @@ __all__ = [
     "GANGame", "DiracGAN", "MixtureGAN", "mlp",
     "jacobian", "eigenvalues", "leading_eigenvalues", "SpectrumReport", "plot_vector_field",
     "run_optimizer", "compare_optimizers", "RunResult", "ComparisonRow", "Comparison", "default_metric",
+    "GameTrainer",
     "FunctionalGame", "NotBatchableError", "as_functional", "bilinear_functional", "dirac_functional",
     "mixture_functional",
     "functional_base", "batched_run", "BatchedRun", "ClippedDiracGAN",

@@ -93,7 +93,7 @@ class GameTrainer(Trainer):
     >>> import torch
     >>> from torch import nn
     >>> from dualgan.data import ring
-    >>> from dualgan.games.trainer import GameTrainer
+    >>> from dualgan.games import GameTrainer
     >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
     <torch._C.Generator object at ...>
     >>> g = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 2)).double()

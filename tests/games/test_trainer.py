@@ -11,7 +11,7 @@ from torch import nn
 from dualgan.constraints import AffineSubspace, AugmentedLagrangian
 from dualgan.data import ring
 from dualgan.games.optimizers import OPTIMIZERS
-from dualgan.games.trainer import GameTrainer
+from dualgan.games import GameTrainer
 from dualgan.regularizers import R1, ExponentialAnnealing
 from dualgan.status import StatusCode
 from dualgan.train.base import CheckpointError
