@@ -263,3 +263,23 @@ def test_bad_warm_starts_and_subnormal_C_are_clear_errors():
     with pytest.raises(ValueError, match="max_iter"):
         solve(prob, max_iter=True)
     assert solve(prob, max_iter=np.int64(50)).success
+
+
+def test_escaped_samples_with_coordinates_hand_over_to_the_primal_side():
+    """A dual of the Table-1 study (rbf+coords features, setting 29, iteration 23): 30 ring samples and 30
+    generated samples thrown far out, so rows have norms from 0.57 to 3.4e5 (d = 103 >= N = 60: the dual
+    side). The dual side alone ends at max_iter with gap 0.69 (its multipliers of the far rows must reach
+    e^-m with margins in the thousands); by default newton hands over to the primal side and certifies,
+    and says so in the status. Reference: scikit-learn on the primal."""
+    z = np.load(os.path.join(os.path.dirname(__file__), "data", "escaped_rbf_coords.npz"))
+    prob = LinearDual(z["pr"], z["pf"], C=float(z["C"]))
+    assert prob.d >= prob.N
+    dual_only = solve(prob, tol=1e-8, w_rtol=float("inf"), warn=False, options={"side": "dual"})
+    assert not dual_only.success  # the fault: if the dual side learns to certify it, this test should change
+    res = solve(prob, tol=1e-8, w_rtol=float("inf"), warn=False)
+    assert res.success, res.status
+    assert "handed over to the primal side" in res.status.message
+    w_ref, _, p_ref = _sklearn_primal(prob)
+    assert res.dual_value <= p_ref + 1e-9 * max(1.0, abs(p_ref))  # weak duality against the reference
+    assert res.primal_value == pytest.approx(p_ref, rel=1e-6, abs=1e-8)
+    assert res.iterations <= 200
