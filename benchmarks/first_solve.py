@@ -47,7 +47,7 @@ t0 = time.perf_counter()
 res2 = solve(problem)
 t_second = time.perf_counter() - t0
 print(json.dumps({"import": t_import, "first": t_first, "first_cpu": c_first, "second": t_second,
-                  "converged": bool(res.converged and res2.converged), "iterations": res.iterations}))
+                  "converged": bool(res.success and res2.success), "iterations": res.iterations}))
 """
 
 

@@ -57,7 +57,7 @@ def warm_up() -> list[tuple[str, float]]:
                         res = solve(problem)
                         again = solve(problem, lam0=res)
                     timings.append((label, time.perf_counter() - t0))
-                    if not (res.converged and again.converged):
+                    if not (res.success and again.success):
                         raise RuntimeError(f"warm-up solve {label} did not certify its gap: {res.status}; "
                                            f"{again.status}")
     return timings

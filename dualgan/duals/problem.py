@@ -67,7 +67,7 @@ class LinearDual:
     >>> rng = np.random.default_rng(0)
     >>> prob = LinearDual(rng.normal(1, 1, (50, 3)), rng.normal(0, 1, (40, 3)), C=0.1)
     >>> res = solve(prob)
-    >>> res.converged and res.gap <= 1e-10
+    >>> res.success and res.gap <= 1e-10
     True
     """
 

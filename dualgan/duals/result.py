@@ -144,11 +144,6 @@ class DualResult:
         return self.status.code is StatusCode.SUCCESS
 
     @property
-    def converged(self) -> bool:
-        """Same as :attr:`success`."""
-        return self.success
-
-    @property
     def lam(self):
         """All dual variables, real first then generated, shape (N,)."""
         import numpy as np

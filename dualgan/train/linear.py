@@ -349,7 +349,7 @@ class DualLinearGAN(_LinearTrainer):
             return None
         # (a) the exact discriminator at the current generator, warm-started
         res = self._solve(phi_real, phi_fake.detach(), warm=self.dual)
-        if not res.converged:
+        if not res.success:
             self.status = Status(StatusCode.NUMERICAL_ERROR, f"dual solver {res.status} (gap {res.gap:.3g}) at "
                                                              f"iteration {self.iteration}")
             return None
@@ -396,7 +396,7 @@ class DualLinearGAN(_LinearTrainer):
                         continue
                     trial = self._solve(phi_real, trial_phi, warm=res)
                     trial_value = trial.dual_value - float(self.constraint.penalty(trial_fake))
-                    if trial.converged and math.isfinite(trial_value) and trial_value >= current:
+                    if trial.success and math.isfinite(trial_value) and trial_value >= current:
                         accepted, best = True, (trial, trial_value, trial_fake)
                         break
                     alpha *= self.shrink
@@ -452,7 +452,7 @@ class DualLinearGAN(_LinearTrainer):
                 non_finite.append("features of the samples")
                 return inf
             res = self._solve(phi_real, phi_fake.detach(), warm=self.dual)
-            if not res.converged:
+            if not res.success:
                 failures.append(res)
                 return inf
             value = self._danskin_surrogate(phi_fake, res)

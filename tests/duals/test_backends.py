@@ -23,7 +23,7 @@ def test_torch_backend_matches_numpy_backend(monkeypatch, loss, bias, shape):
     for module in (newton_mod, linalg_mod):
         monkeypatch.setattr(module, "ops_for", lambda device: TorchOps)
     res = solve(prob, tol=1e-12)
-    assert ref.converged and res.converged
+    assert ref.success and res.success
     torch.testing.assert_close(res.w, ref.w, rtol=1e-7, atol=1e-9)
 
 
@@ -40,7 +40,7 @@ def test_cuda_tensors_stay_on_device():
     real = torch.tensor(rng.normal(0.4, 1, (50, 8)), device="cuda")
     fake = torch.tensor(rng.normal(0, 1, (40, 8)), device="cuda")
     res = solve(LinearDual(real, fake, C=0.1))
-    assert res.converged and res.w.device.type == "cuda"
+    assert res.success and res.w.device.type == "cuda"
     ref = solve(LinearDual(real.cpu().numpy(), fake.cpu().numpy(), C=0.1))
     np.testing.assert_allclose(res.w.cpu().numpy(), ref.w, rtol=1e-8)
 
