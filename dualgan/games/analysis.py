@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse.linalg as spla
 import torch
 
+from ..status import Status, StatusCode
 from .game import Game
 
 __all__ = ["jacobian", "eigenvalues", "leading_eigenvalues", "SpectrumReport", "plot_vector_field"]
@@ -99,17 +100,16 @@ class SpectrumReport:
         The selection criterion (``"LM"``, ``"SM"``, ``"LR"``, ``"SR"``, ``"LI"``, ``"SI"``).
     products : int
         Number of matrix-free products :math:`J u` used.
-    converged : bool
-        Whether Arnoldi converged.
-    status : str
-        ``"converged"`` or ``"not converged: ..."`` with scipy's message.
+    status : dualgan.status.Status
+        ``SUCCESS`` when Arnoldi converged for all ``k`` values; ``MAX_ITER`` with
+        scipy's ``ArpackNoConvergence`` message otherwise (``eigenvalues`` then holds
+        the values that did converge, possibly fewer than ``k``).
     """
 
     eigenvalues: np.ndarray
     which: str
     products: int
-    converged: bool
-    status: str
+    status: Status
 
 
 def leading_eigenvalues(game: Game, k: int = 6, which: str = "LM", tol: float = 1e-8, maxiter: int | None = None,
@@ -141,7 +141,8 @@ def leading_eigenvalues(game: Game, k: int = 6, which: str = "LM", tol: float = 
     Returns
     -------
     SpectrumReport
-        The eigenvalues, the number of products and the convergence status.
+        The eigenvalues, the number of products and the status (``MAX_ITER`` when
+        Arnoldi did not converge within ``maxiter`` restarts).
 
     Raises
     ------
@@ -166,14 +167,14 @@ def leading_eigenvalues(game: Game, k: int = 6, which: str = "LM", tol: float = 
     v0 = np.random.default_rng(seed).standard_normal(n)
     try:
         values = spla.eigs(operator, k=k, which=which, tol=tol, maxiter=maxiter, v0=v0, return_eigenvectors=False)
-        status, converged = "converged", True
+        status = Status(StatusCode.SUCCESS, f"{k} eigenvalues to tol {tol:g}")
     except spla.ArpackNoConvergence as exc:
-        values, status, converged = exc.eigenvalues, f"not converged: {exc}", False
+        values, status = exc.eigenvalues, Status(StatusCode.MAX_ITER, str(exc))
     order = {"LM": lambda z: -np.abs(z), "SM": np.abs, "LR": lambda z: -z.real, "SR": lambda z: z.real,
              "LI": lambda z: -z.imag, "SI": lambda z: z.imag}[which]
     values = np.asarray(values)
     values = values[np.argsort(order(values), kind="stable")]
-    return SpectrumReport(values, which, count["products"], converged, status)
+    return SpectrumReport(values, which, count["products"], status)
 
 
 def plot_vector_field(game: Game, path, trajectories: dict | None = None, xlim=(-2.0, 2.0), ylim=(-2.0, 2.0),
