@@ -54,7 +54,7 @@ def compare_handlers(steps: int = 4000, batch_size: int = 256, hidden: int = 64,
     """
     examples = {"subspace": subspace_mixture(seed=seed), "union": two_hyperplanes(seed=seed)}
     runs: dict[tuple[str, str], ConstrainedRun] = {}
-    header = (f"{'data':9s} {'handler':16s} {'status':9s} {'mean dist':>10s} {'max dist':>10s} {'mean|Ax-b|':>10s} "
+    header = (f"{'data':9s} {'handler':16s} {'status':10s} {'mean dist':>10s} {'max dist':>10s} {'mean|Ax-b|':>10s} "
               f"{'modes':>6s} {'hq frac':>7s} {'shares':>13s} {'ms/iter':>8s} {'rho':>8s} {'mu drift':>9s} multipliers")
     print_fn(header)
     print_fn("-" * len(header))
@@ -68,10 +68,12 @@ def compare_handlers(steps: int = 4000, batch_size: int = 256, hidden: int = 64,
             shares = "/".join(f"{s:.2f}" for s in run.shares) if run.shares else "-"
             mu = ", ".join(f"{m:+.3g}" for m in run.final_state.multipliers) or "-"
             rho = f"{run.final_state.penalty_weight:8.3g}" if name == "aug. Lagrangian" else f"{'-':>8s}"
-            print_fn(f"{data_name:9s} {name:16s} {run.status[:9]:9s} {v.mean_distance:10.2e} {v.max_distance:10.2e} "
+            print_fn(f"{data_name:9s} {name:16s} {run.status.code.value:10s} {v.mean_distance:10.2e} {v.max_distance:10.2e} "
                      f"{v.mean_residual:10.2e} {cov.modes_covered:3d}/{cov.n_modes:<2d} "
                      f"{cov.high_quality_fraction:7.3f} {shares:>13s} {1e3 * run.seconds_per_iteration:8.2f} {rho} "
                      f"{multiplier_drift(run):9.2e} {mu}")
+            if not run.status.success:
+                print_fn(f"{'':9s} {name}: {run.status}")
         if isinstance(data.constraint, HyperplaneUnion):
             print_fn(f"{'':9s} data shares: {'/'.join(f'{s:.2f}' for s in data.plane_shares())}")
     if out is not None:

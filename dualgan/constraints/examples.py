@@ -26,6 +26,7 @@ from .._checks import check_choice, check_int, check_positive
 from ..losses import LOSSES, get_loss
 from ..metrics import CoverageReport, mode_coverage
 from ..regularizers import R1
+from ..status import Status, StatusCode
 from .base import ConstraintState, NoConstraint
 from .features import ResidualFeatures
 from .projection import state_of
@@ -143,7 +144,35 @@ def two_hyperplanes(dim: int = 5, modes_per_plane: tuple[int, int] = (2, 4), rad
 
 @dataclass(frozen=True)
 class ConstrainedRun:
-    """Outcome of :func:`train_constrained` on held-out samples of the final generator."""
+    """Outcome of :func:`train_constrained` on held-out samples of the final generator.
+
+    Parameters
+    ----------
+    handler : str
+        The run's name (``name`` of :func:`train_constrained`, else the handler's class name).
+    steps : int
+        Generator steps taken (fewer than requested when the loss became non-finite).
+    seconds_per_iteration : float
+        Wall time per step, in seconds.
+    violation : Violation
+        Distance of the held-out samples to the constraint set.
+    coverage : CoverageReport
+        Modes covered by the held-out samples (a non-finite sample lies in no mode).
+    shares : tuple of float
+        For a union of hyperplanes, the fraction of samples nearest to each; empty otherwise.
+    final_state : ConstraintState
+        The handler's state on the held-out samples.
+    history : tuple of ConstraintState
+        The handler's state on a generated batch every ``record_every`` steps.
+    history_steps : tuple of int
+        The steps of ``history``.
+    samples : torch.Tensor, shape (n_eval, D)
+        The held-out samples, on the CPU, in the training dtype.
+    status : dualgan.status.Status
+        ``SUCCESS`` when every step ran and every held-out sample is finite;
+        ``NON_FINITE`` with the step (non-finite generator loss) or "non-finite
+        samples" in the message otherwise.
+    """
 
     handler: str
     steps: int
@@ -155,7 +184,7 @@ class ConstrainedRun:
     history: tuple[ConstraintState, ...]
     history_steps: tuple[int, ...]
     samples: torch.Tensor
-    status: str
+    status: Status
 
 
 def mlp(sizes: list[int], activation=nn.LeakyReLU) -> nn.Sequential:
@@ -210,7 +239,7 @@ def train_constrained(data: ConstrainedMixture, handler=None, steps: int = 2000,
         r1_penalty = R1(gamma=r1) if r1 > 0 else None
     optimisers = [opt_g] + ([opt_d] if loss != "mmd" else [])
     history, history_steps = [], []
-    status = "completed"
+    status = Status(StatusCode.SUCCESS, f"{steps} steps")
     bar = _progress(steps, progress, name or type(handler).__name__)
     t0 = time.perf_counter()
     for step in range(1, steps + 1):
@@ -234,7 +263,7 @@ def train_constrained(data: ConstrainedMixture, handler=None, steps: int = 2000,
         g_loss = gan_loss.generator_loss(discriminator(fake)) if loss != "mmd" else _mmd2(real, fake)
         total = g_loss + handler.penalty(fake)
         if not bool(torch.isfinite(total)):
-            status = f"diverged at step {step} (non-finite generator loss)"
+            status = Status(StatusCode.NON_FINITE, f"non-finite generator loss at step {step}")
             break
         opt_g.zero_grad(set_to_none=True)
         total.backward()
@@ -255,7 +284,8 @@ def train_constrained(data: ConstrainedMixture, handler=None, steps: int = 2000,
     finite = bool(torch.isfinite(samples).all())
     covered_input = samples
     if not finite:
-        status = "diverged (non-finite samples)"
+        found = f"non-finite held-out samples ({int((~torch.isfinite(samples)).any(dim=1).sum())} of {n_eval})"
+        status = Status(StatusCode.NON_FINITE, found if status.success else f"{status.message}; {found}")
         # only for mode counting: a non-finite sample lies in no mode (it still counts in the total);
         # the violation and the handler's state are computed on the real samples and stay NaN
         covered_input = torch.nan_to_num(samples, nan=1e6, posinf=1e6, neginf=-1e6)

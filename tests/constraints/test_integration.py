@@ -9,9 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from dualgan.constraints import AugmentedLagrangian, Penalty, Projection, ResidualFeatures
+from dualgan.constraints import AugmentedLagrangian, NoConstraint, Penalty, Projection, ResidualFeatures
 from dualgan.constraints.examples import subspace_mixture, train_constrained
 from dualgan.features import RBF
+from dualgan.status import StatusCode
 from dualgan.train import DualLinearGAN, mlp_generator
 from dualgan.trust_region import TrustRegionGAN
 
@@ -87,6 +88,53 @@ def test_plain_loop_penalty_and_al_reduce_violation():
     assert pen.violation.mean_distance < 0.3 * none.violation.mean_distance
     assert al.violation.mean_distance < 0.3 * none.violation.mean_distance
     assert [s.penalty_weight for s in al.history][-1] >= 10.0 and len(al.history[-1].multipliers) == 2
+    for run in (none, pen, al):
+        assert run.status.code is StatusCode.SUCCESS and run.steps == 150
+
+
+class _NaNPenaltyAt(NoConstraint):
+    """No constraint, but the penalty is NaN from generator step ``at`` on."""
+
+    def __init__(self, at):
+        self.at, self.calls = at, 0
+
+    def penalty(self, samples):
+        self.calls += 1
+        return samples.sum() * (float("nan") if self.calls >= self.at else 0.0)
+
+
+class _NaNForBatchesOf(NoConstraint):
+    """No constraint, but the generator outputs NaN for batches of ``n`` (the held-out samples only)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def wrap_generator(self, generator):
+        n = self.n
+
+        class Wrapped(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.inner = generator
+
+            def forward(self, z):
+                x = self.inner(z)
+                return x * float("nan") if z.shape[0] == n else x
+        return Wrapped()
+
+
+def test_plain_loop_status_names_a_non_finite_loss_and_non_finite_samples():
+    data = subspace_mixture()
+    kw = dict(steps=20, batch_size=16, hidden=8, n_eval=50, record_every=5)
+    run = train_constrained(data, _NaNPenaltyAt(7), **kw)
+    # the loss at step 7 is NaN: training stops there and says so; the samples are still finite
+    assert run.status.code is StatusCode.NON_FINITE and not run.status.success
+    assert run.steps == 7 and "step 7" in run.status.message and "samples" not in run.status.message
+    assert torch.isfinite(run.samples).all()
+    bad = train_constrained(data, _NaNForBatchesOf(50), **kw)   # batches of 16 train, 50 are held out
+    assert bad.steps == 20 and bad.status.code is StatusCode.NON_FINITE
+    assert "non-finite held-out samples (50 of 50)" in bad.status.message
+    assert np.isnan(bad.violation.mean_distance)      # never turned into a number
 
 
 # ------------------------------------------------------------------ game optimisers
