@@ -193,10 +193,6 @@ class GameTrainer(Trainer):
                                   "with the checkpoint's generator and discriminator")
         if not isinstance(opt, dict) or set(opt) != {"iteration", "lr", "base", "extra"}:
             raise CheckpointError(f"its game optimiser state is not a {type(self.game_optimizer).__name__} state")
-        if opt["base"] is None and self.game_optimizer.iteration:
-            # loading would keep this optimiser's base state (moments, momentum) of the steps it took
-            raise CheckpointError("it was written before the first step, but this trainer's optimiser has stepped "
-                                  "already; build a new trainer to load it")
 
     def _load_extra_state(self, extra: dict) -> None:
         self.game.load_state_dict(extra["game"])

@@ -560,6 +560,10 @@ class GameOptimizer:
     def load_state_dict(self, state: dict, game: Game) -> None:
         """Bind to ``game`` (as the first :meth:`step` would) and restore :meth:`state_dict`'s output.
 
+        A state saved before the first step (``base`` None) gives a fresh base optimiser
+        (no moments, no momentum), also when this optimiser has stepped already, so the
+        run continues exactly as the saved one would.
+
         Parameters
         ----------
         state : dict
@@ -580,6 +584,9 @@ class GameOptimizer:
             self._bind(game)
         elif game is not self._game:
             raise ValueError("this optimiser is bound to another game; create a new one")
+        if state["base"] is None:
+            # the saved optimiser had not stepped: drop any state of steps taken since binding
+            self._optimizer = make_base_optimizer(self.base, game.parameters, self.lr, self.base_kwargs)
         self.set_lr(state["lr"])
         if state["base"] is not None:
             self._optimizer.load_state_dict(state["base"])
