@@ -192,8 +192,17 @@ class Registry:
         Returns
         -------
         list of str
+
+        Raises
+        ------
+        ValueError
+            If a key of ``where`` is declared by no entry (a typo would otherwise select nothing).
         """
         self._load()
+        known = set().union(*(e.info for e in self._entries.values())) if self._entries else set()
+        unknown = sorted(set(where) - known)
+        if unknown:
+            raise ValueError(f"no {self.kind} declares {unknown}; filter on one of {sorted(known)}")
 
         def match(e: Entry) -> bool:
             for k, v in where.items():
@@ -209,7 +218,7 @@ class Registry:
 
     def __contains__(self, name: object) -> bool:
         self._load()
-        return name in self._entries
+        return isinstance(name, str) and name in self._entries
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
@@ -226,7 +235,7 @@ class Registry:
         """The keyword-only options of the entry ``name`` with their defaults.
 
         For a class the options are those of its constructor; for a function,
-        its own. Required keyword-only options map to :data:`inspect.Parameter.empty`.
+        its own; a registered instance takes none. Required keyword-only options map to :data:`inspect.Parameter.empty`.
 
         Parameters
         ----------
@@ -239,7 +248,12 @@ class Registry:
             ``{option: default}``.
         """
         obj = self.get(name)
-        target = obj.__init__ if inspect.isclass(obj) else obj
+        if inspect.isclass(obj):
+            target = obj.__init__
+        elif inspect.isfunction(obj) or inspect.ismethod(obj):
+            target = obj
+        else:  # a registered instance (e.g. a GAN loss): it is used as it is and takes no options
+            return {}
         return {p.name: p.default for p in inspect.signature(target).parameters.values()
                 if p.kind is inspect.Parameter.KEYWORD_ONLY}
 

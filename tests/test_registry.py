@@ -38,7 +38,9 @@ def test_names_filter_by_equality_or_membership():
     reg, _, _ = _colours()
     assert reg.names(hex="#00f") == ["blue"]
     assert reg.names(tags="warm") == ["red"] and reg.names(tags="deep") == ["blue"]
-    assert reg.names(tags="none") == [] and reg.names(missing=1) == []
+    assert reg.names(tags="none") == []
+    with pytest.raises(ValueError, match="declares"):  # a key no entry declares is a typo, not "no match"
+        reg.names(missing=1)
 
 
 def test_duplicate_names_are_refused_unless_it_is_the_same_object():
@@ -137,3 +139,18 @@ def test_every_family_is_one_registry():
 
     for reg in (SOLVERS, OPTIMIZERS, BASE_OPTIMIZERS, LOSSES, POLICIES):
         assert isinstance(reg, Registry) and len(reg) > 0
+
+
+def test_registered_instances_take_no_options_and_filters_are_checked():
+    from dualgan.duals import SOLVERS
+    from dualgan.losses import LOSSES
+
+    for name in LOSSES.names():  # the GAN losses are registered instances
+        assert LOSSES.options(name) == {}
+        assert LOSSES.check_options(name, {}) == {}
+        with pytest.raises(ValueError, match="takes no option"):
+            LOSSES.check_options(name, {"alpha": 1})
+    assert "hinge" in SOLVERS.names(losses="hinge") or SOLVERS.names(losses="hinge")
+    with pytest.raises(ValueError, match="filter on one of"):
+        SOLVERS.names(loss="hinge")  # a typo of losses=: an error, not an empty list
+    assert ["x"] not in SOLVERS and 3 not in SOLVERS
