@@ -79,7 +79,7 @@ def test_fit_checkpoint_resume_is_bit_identical(tmp_path, name):
     straight = _make(name)
     full = straight.fit(DATA, 5)
     assert straight.status.success and straight.iteration == 5 and len(full) == 5
-    assert full is straight.history and full.meta["status"] == str(straight.status)
+    assert full is straight.history and full.status == straight.status
     np.testing.assert_array_equal(full["iteration"], np.arange(5))
 
     first = _make(name)
@@ -178,3 +178,49 @@ def test_a_checkpoint_of_another_trainer_is_refused(tmp_path, name):
     with pytest.raises(CheckpointError, match=f"checkpoint of a '{other}' trainer"):
         trainer.load_checkpoint(tmp_path / "ck.pt")
     assert trainer.iteration == 0
+
+
+class _InfAtSecondDraw:
+    """Real data whose second batch holds one inf (the tester's reproducer of a silent inf -> zero feature)."""
+
+    def __init__(self):
+        self.draws = 0
+
+    def sample(self, n, generator=None, dtype=torch.float64):
+        x = DATA.sample(n, generator=generator, dtype=dtype)
+        self.draws += 1
+        if self.draws >= 2:
+            x[0, 0] = float("inf")
+        return x
+
+
+@pytest.mark.parametrize("name", TRAINERS.names())
+def test_non_finite_real_data_ends_every_trainer_with_non_finite(name):
+    # the RBF features of an inf sample are exactly 0 (finite): before the check in the base class's sampling
+    # the linear trainers trained on them and ended SUCCESS
+    trainer = _make(name, with_constraint=False)
+    before = None
+
+    def keep(tr, it):
+        nonlocal before
+        before = [p.clone() for p in _parameters(tr)]
+
+    trainer.fit(_InfAtSecondDraw(), 3, callbacks=[keep])
+    assert trainer.status.code is StatusCode.NON_FINITE
+    assert trainer.status.message == "non-finite data samples at iteration 1"
+    assert trainer.iteration == 1 and len(trainer.history) == 1
+    assert all(torch.equal(p, q) for p, q in zip(before, _parameters(trainer)))
+
+
+def test_non_finite_real_data_in_the_fixed_batch_of_the_dual_gan():
+    from dualgan.train import DualLinearGAN
+
+    def data(n, g):
+        x = DATA.sample(n, generator=g, dtype=torch.float64)
+        x[0, 0] = float("inf")
+        return x
+
+    gan = DualLinearGAN(_mlp(0, 2), _features(), latent_dim=2, batch_size=32, mode="fixed")
+    gan.fit(data, 3)
+    assert gan.status.code is StatusCode.NON_FINITE
+    assert gan.status.message == "non-finite data samples at iteration 0"

@@ -153,10 +153,7 @@ class GameTrainer(Trainer):
 
     # ------------------------------------------------------------------ one iteration
     def _step(self) -> dict | None:
-        self.game.resample()
-        if not (bool(torch.isfinite(self.game.x_real).all()) and bool(torch.isfinite(self.game.z).all())):
-            self._non_finite("data samples")
-            return None
+        self.game.resample()  # real samples come from Trainer._real, which ends the run on non-finite data
         record = self.game_optimizer.step(self.game)
         if record.status.code is StatusCode.NON_FINITE:
             self._non_finite("game field or losses")  # the step was not applied

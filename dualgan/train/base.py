@@ -16,8 +16,8 @@ and :class:`~dualgan.games.trainer.GameTrainer`) is a :class:`Trainer`, register
   call with ``iterations <= trainer.iteration`` trains nothing and warns;
 * one result record: ``fit`` returns the trainer's one
   :class:`~dualgan.train.History`, numbered globally (row ``k`` is iteration
-  ``k`` whatever the number of ``fit`` calls), with ``history.meta["status"]``
-  and :attr:`Trainer.status` (a :class:`~dualgan.status.Status`) saying how
+  ``k`` whatever the number of ``fit`` calls), with ``history.status`` and
+  :attr:`Trainer.status` (the same :class:`~dualgan.status.Status`) saying how
   the last ``fit`` ended;
 * the same columns for the same quantities: ``iteration``, ``objective`` (the
   quantity the trainer reports as its progress; each trainer documents it),
@@ -87,6 +87,10 @@ _CHECKPOINT_KEYS = ("format", "kind", "settings", "iteration", "elapsed", "gener
 
 class CheckpointError(ValueError):
     """A checkpoint file that cannot be restored; the message names the file, what is wrong and what to do."""
+
+
+class _NonFiniteData(Exception):
+    """Raised by :meth:`Trainer._real` when a real sample holds NaN or inf (caught by :meth:`Trainer._checked_step`)."""
 
 
 @dataclass(frozen=True)
@@ -235,7 +239,7 @@ class Trainer:
         self.iteration`` trains nothing and emits a ``UserWarning``.
 
         How a run ends is :attr:`status` (a :class:`~dualgan.status.Status`,
-        also ``str(status)`` in ``history.meta["status"]``): ``SUCCESS`` when
+        also the returned history's :attr:`History.status <dualgan.train.History.status>`): ``SUCCESS`` when
         ``iterations`` is reached; ``NON_FINITE`` (``"non-finite samples at
         iteration k"`` and the like) when a NaN or inf appears: the trainer
         keeps its last finite state, which the final checkpoint holds;
@@ -314,7 +318,7 @@ class Trainer:
             while self.iteration < iterations:
                 t0 = time.perf_counter()
                 mid_iteration = True  # an exception inside an iteration leaves a half-updated trainer
-                row = self._step()
+                row = self._checked_step()
                 mid_iteration = False
                 self._elapsed += time.perf_counter() - t0
                 if row is None:  # _step set a failure status and kept the last finite state
@@ -351,7 +355,7 @@ class Trainer:
             if bar is not None:
                 bar.close()
             self._sampler = None
-        history.set_meta("status", str(self.status))
+        history.status = self.status
         if checkpoint_path is not None and not (raised is not None and mid_iteration):
             # after an exception inside an iteration the last periodic checkpoint (consistent) is kept
             self.save_checkpoint(checkpoint_path)
@@ -586,9 +590,27 @@ class Trainer:
         return z.to(dtype=self.dtype, device=self.device)
 
     def _real(self, n: int, gen: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` real samples from the data of the current :meth:`fit`, in the generator's dtype and device."""
+        """``n`` real samples from the data of the current :meth:`fit`, in the generator's dtype and device.
+
+        The one place every trainer's real samples come from, so the one check
+        of them: a NaN or inf raises :class:`_NonFiniteData`, which
+        :meth:`_checked_step` turns into the status ``NON_FINITE`` ("non-finite
+        data samples at iteration k"); samples are drawn before any update, so
+        the models keep their last finite state.
+        """
         real = self._sampler(n, self._rng if gen is None else gen)
-        return torch.as_tensor(real).to(dtype=self.dtype, device=self.device)
+        real = torch.as_tensor(real).to(dtype=self.dtype, device=self.device)
+        if not bool(torch.isfinite(real).all()):
+            raise _NonFiniteData
+        return real
+
+    def _checked_step(self) -> dict | None:
+        """:meth:`_step`, with non-finite real data ending the run as ``NON_FINITE`` (see :meth:`_real`)."""
+        try:
+            return self._step()
+        except _NonFiniteData:
+            self._non_finite("data samples")
+            return None
 
     def _draw(self, n: int) -> _Batch:
         """A batch of ``n`` real samples and ``n`` noise vectors, both from the trainer's random generator."""

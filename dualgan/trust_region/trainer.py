@@ -156,10 +156,7 @@ class TrustRegionGAN(Trainer):
 
     # ------------------------------------------------------------ one iteration
     def _step(self) -> dict | None:
-        real = self._real(self.batch_size)
-        if not bool(torch.isfinite(real).all()):
-            self._non_finite("data samples")
-            return None
+        real = self._real(self.batch_size)  # non-finite data ends the run in the base class's sampling
         with torch.no_grad():
             fake = self.generator(self._noise(self.batch_size, self._rng))
         if not bool(torch.isfinite(fake).all()):
