@@ -23,6 +23,8 @@ constraint columns, plus ``field_norm`` (:math:`\|v\|`), ``update_norm``,
 """
 from __future__ import annotations
 
+import copy
+import hashlib
 import math
 from typing import Mapping, Sequence
 
@@ -31,11 +33,64 @@ from torch import nn
 
 from ..constraints.base import NoConstraint, check_handler
 from ..status import Status, StatusCode
-from ..train.base import TRAINERS, CheckpointError, Trainer
+from ..train.base import TRAINERS, CheckpointError, Trainer, settings_string
 from .gan import GANGame
 from .optimizers import OPTIMIZERS, GameOptimizer
 
 __all__ = ["GameTrainer"]
+
+_WHERE = ("a game optimiser updates both players with one step size, so GameTrainer has no separate generator "
+          "or discriminator optimiser")
+#: the error for each shared keyword of the other trainers that a game trainer does not take
+_NOT_TAKEN = {
+    "generator_lr": f"GameTrainer takes no generator_lr: {_WHERE}; set the step size of both players as "
+                    f"optimizer_options={{'lr': ...}}",
+    "discriminator_lr": f"GameTrainer takes no discriminator_lr: {_WHERE}; set the step size of both players as "
+                        f"optimizer_options={{'lr': ...}}",
+    "beta1": f"GameTrainer takes no beta1: {_WHERE}; for Adam's momentum pass optimizer_options={{'base': "
+             f"'adam', 'base_kwargs': {{'betas': (beta1, 0.999)}}}}",
+    "generator_optimizer": f"GameTrainer takes no generator_optimizer: {_WHERE}; choose the game optimiser with "
+                           f"optimizer= (a name of OPTIMIZERS or a GameOptimizer) and its base optimiser with "
+                           f"optimizer_options={{'base': 'sgd' | 'adam' | 'rmsprop'}}",
+}
+
+
+def _registered_name(optimizer: GameOptimizer) -> str:
+    """The name ``optimizer``'s class is registered under in OPTIMIZERS (else its qualified class name)."""
+    for name in OPTIMIZERS.names():
+        if OPTIMIZERS.get(name) is type(optimizer):
+            return name
+    return f"{type(optimizer).__module__}.{type(optimizer).__qualname__}"
+
+
+def _optimizer_options(optimizer: GameOptimizer, name: str) -> dict:
+    """Every keyword option of the optimiser's class, read from the instance (all its settings, defaults too)."""
+    if name in OPTIMIZERS:
+        return {k: getattr(optimizer, k) for k in OPTIMIZERS.options(name) if hasattr(optimizer, k)}
+    return {k: v for k, v in vars(optimizer).items() if not k.startswith("_") and k != "iteration"}
+
+
+def _seed_regularizers(regularizers, seed: int, device) -> list:
+    """The regularisers, those that draw random numbers without a generator given one seeded from ``seed``.
+
+    A regulariser with a ``generator`` attribute set to None (WGAN-GP's
+    :class:`~dualgan.regularizers.CoupledGradientPenalty`, DRAGAN's
+    :class:`~dualgan.regularizers.LocalGradientPenalty`) would draw from
+    torch's global random generator, which no checkpoint holds; a copy of it
+    gets a ``torch.Generator`` on ``device`` seeded from the trainer's seed
+    and the regulariser's position (the user's object is left unchanged), and
+    its state is then saved and restored with the game's.
+    """
+    if callable(regularizers):
+        regularizers = [regularizers]
+    out = []
+    for i, r in enumerate(regularizers):
+        if hasattr(r, "generator") and getattr(r, "generator") is None:
+            r = copy.deepcopy(r)
+            digest = hashlib.sha256(f"dualgan.GameTrainer:{seed}:regularizer:{i}".encode()).digest()
+            r.generator = torch.Generator(device=device).manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+        out.append(r)
+    return out
 
 
 @TRAINERS.register("game")
@@ -109,7 +164,12 @@ class GameTrainer(Trainer):
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, *, latent_dim: int, batch_size: int = 64,
                  noise: str = "normal", optimizer="simultaneous", optimizer_options: Mapping | None = None,
-                 loss="non_saturating", regularizers: Sequence = (), constraint=None, seed: int = 0):
+                 gan_loss="non_saturating", regularizers: Sequence = (), constraint=None, seed: int = 0,
+                 generator_lr=None, beta1=None, generator_optimizer=None, discriminator_lr=None):
+        for key, value in (("generator_lr", generator_lr), ("beta1", beta1),
+                           ("generator_optimizer", generator_optimizer), ("discriminator_lr", discriminator_lr)):
+            if value is not None:
+                raise ValueError(_NOT_TAKEN[key])
         if not isinstance(discriminator, nn.Module):
             raise TypeError(f"discriminator must be a torch.nn.Module, got {type(discriminator).__name__}")
         if isinstance(optimizer, GameOptimizer):
@@ -119,25 +179,32 @@ class GameTrainer(Trainer):
             if optimizer.iteration or getattr(optimizer, "_game", None) is not None:
                 raise ValueError("optimizer has already stepped a game (it keeps per-game state); pass a fresh one")
             self.game_optimizer = optimizer
-            self.optimizer_name = getattr(type(optimizer), "name", type(optimizer).__name__)
-            self.optimizer_options = {}
+            self.optimizer_name = _registered_name(optimizer)
         elif isinstance(optimizer, str):
             options = OPTIMIZERS.check_options(optimizer, optimizer_options)
             self.game_optimizer = OPTIMIZERS.get(optimizer)(**options)
             self.optimizer_name = optimizer
-            self.optimizer_options = options
         else:
             raise TypeError(f"optimizer must be a name of dualgan.games.optimizers.OPTIMIZERS "
                             f"({OPTIMIZERS.names()}) or a GameOptimizer, got {type(optimizer).__name__}")
+        # the optimiser's settings read from the instance: a name with options and an instance with the same
+        # settings are the same setting (in checkpoints too)
+        self.optimizer_options = _optimizer_options(self.game_optimizer, self.optimizer_name)
         handler = None if constraint is None else check_handler(constraint)
         super().__init__(generator, latent_dim=latent_dim, batch_size=batch_size, noise=noise, seed=seed)
+        regularizers = _seed_regularizers(regularizers, self.seed, self.device)
         # the game wraps the generator with the handler and adds its penalty and updates
-        self.game = GANGame(self.generator, discriminator, loss, sample_real=self._real,
+        self.game = GANGame(self.generator, discriminator, gan_loss, sample_real=self._real,
                             sample_latent=self._noise, batch_size=self.batch_size, regularizers=regularizers,
                             constraint=handler, seed=self.seed)
         self.constraint = NoConstraint() if handler is None else handler
         self.generator = self.game.generator
         self.discriminator = discriminator
+        # recorded now: a schedule's counter moves while training
+        self._settings = {"optimizer": self.optimizer_name,
+                          "optimizer_options": settings_string(self.optimizer_options),
+                          "gan_loss": self.game.loss.name,
+                          "regularizers": settings_string(self.game.regularizers)}
 
     def _make_generator_optimizer(self, factory):
         return None  # the game optimiser steps both players
@@ -146,9 +213,7 @@ class GameTrainer(Trainer):
         meta = super()._meta()
         for key in ("generator_lr", "beta1", "generator_optimizer"):
             meta.pop(key)
-        meta.update(optimizer=self.optimizer_name, optimizer_lr=float(self.game_optimizer.lr),
-                    optimizer_options=repr(sorted(self.optimizer_options.items())),
-                    loss=self.game.loss.name, regularizers=repr([type(r).__name__ for r in self.game.regularizers]))
+        meta.update(self._settings)
         return meta
 
     # ------------------------------------------------------------------ one iteration

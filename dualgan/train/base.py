@@ -50,13 +50,17 @@ hooks :meth:`Trainer._extra_state`, :meth:`Trainer._validate_extra_state` and
 from __future__ import annotations
 
 import copy
+import dataclasses
+import hashlib
 import inspect
+import json
 import math
+import numbers
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -69,7 +73,8 @@ from ..registry import Registry
 from ..status import Status, StatusCode
 from .history import History
 
-__all__ = ["Trainer", "TRAINERS", "CheckpointError", "SHARED_COLUMNS", "NOISES", "make_trainer", "read_checkpoint"]
+__all__ = ["Trainer", "TRAINERS", "CheckpointError", "SHARED_COLUMNS", "NOISES", "make_trainer", "read_checkpoint",
+           "settings_string"]
 
 #: every registered trainer; the packages whose modules register one are imported on first use
 TRAINERS = Registry("trainer", package=("dualgan.train", "dualgan.trust_region", "dualgan.games"))
@@ -211,6 +216,8 @@ class Trainer:
         self.dtype = self._params[0].dtype
         self._custom_optimizer = generator_optimizer is not None
         self.gen_optimizer = self._make_generator_optimizer(generator_optimizer)
+        # recorded now: an optimiser's hyperparameters may change while training (L-BFGS's lr is halved)
+        self._generator_optimizer_settings = settings_string(self.gen_optimizer)
         self._rng = torch.Generator(device="cpu").manual_seed(self.seed)
         self.iteration = 0
         self.status = Status(StatusCode.RUNNING, "not started")
@@ -558,7 +565,7 @@ class Trainer:
                 "batch_size": self.batch_size, "noise": self.noise,
                 "generator_lr": None if self._custom_optimizer else self.generator_lr,
                 "beta1": None if self._custom_optimizer else self.beta1,
-                "generator_optimizer": type(self.gen_optimizer).__name__ if self.gen_optimizer is not None else None,
+                "generator_optimizer": self._generator_optimizer_settings,
                 "seed": self.seed, "constraint": type(self.constraint).__name__}
 
     def _extra_state(self) -> dict:
@@ -643,6 +650,66 @@ class Trainer:
 
     def _non_finite(self, what: str) -> None:
         self.status = Status(StatusCode.NON_FINITE, f"non-finite {what} at iteration {self.iteration}")
+
+
+# ---------------------------------------------------------------------- settings
+def settings_string(obj) -> str:
+    """A canonical JSON text of an object's settings, for a checkpoint's settings check.
+
+    Numbers, strings and None are themselves; sequences and mappings are
+    converted entry by entry; a torch optimiser is its class and its
+    hyperparameters (every ``param_groups`` entry but ``params``); a
+    ``torch.Generator`` is its initial seed; a tensor its values (or, above
+    64 entries, a SHA-256 of its bytes); any other object its class and its
+    public attributes (a dataclass: its fields). Two objects with equal
+    settings strings steer a trainer alike.
+
+    Parameters
+    ----------
+    obj : object
+        The setting (an optimiser, a radius policy, a regulariser, a dict of options, ...).
+
+    Returns
+    -------
+    str
+        ``json.dumps`` of the converted object with sorted keys.
+    """
+    return json.dumps(_settings_of(obj, 0), sort_keys=True)
+
+
+def _settings_of(obj, depth: int):
+    if depth > 8:
+        return repr(obj)
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, numbers.Integral):
+        return int(obj)
+    if isinstance(obj, numbers.Real):
+        v = float(obj)
+        return v if math.isfinite(v) else repr(v)  # JSON has no inf or NaN
+    if isinstance(obj, (list, tuple)):
+        return [_settings_of(o, depth + 1) for o in obj]
+    if isinstance(obj, Mapping):
+        return {str(k): _settings_of(v, depth + 1) for k, v in obj.items()}
+    if isinstance(obj, torch.Generator):
+        return f"torch.Generator(initial_seed={obj.initial_seed()})"
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        if t.numel() <= 64:
+            return {"tensor": _settings_of(t.tolist(), depth + 1), "dtype": str(t.dtype)}
+        return {"tensor_sha256": hashlib.sha256(t.view(torch.uint8).numpy().tobytes()).hexdigest(),
+                "shape": list(t.shape), "dtype": str(t.dtype)}
+    name = f"{type(obj).__module__}.{type(obj).__qualname__}"
+    if isinstance(obj, torch.optim.Optimizer):
+        groups = [{k: v for k, v in g.items() if k != "params"} for g in obj.param_groups]
+        return {"class": name, "param_groups": _settings_of(groups, depth + 1)}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    elif hasattr(obj, "__dict__"):
+        fields = {k: v for k, v in vars(obj).items() if not k.startswith("_")}
+    else:
+        return repr(obj)
+    return {"class": name, **{k: _settings_of(v, depth + 1) for k, v in fields.items()}}
 
 
 # ---------------------------------------------------------------------- sampling

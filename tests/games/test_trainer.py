@@ -29,7 +29,7 @@ def test_one_simultaneous_step_is_gradient_descent_on_the_gan_losses():
     g, d = _nets()
     before = [p.detach().clone() for p in list(g.parameters()) + list(d.parameters())]
     trainer = GameTrainer(g, d, latent_dim=2, batch_size=16, optimizer="simultaneous",
-                          optimizer_options={"lr": 0.05}, loss="non_saturating", seed=4)
+                          optimizer_options={"lr": 0.05}, gan_loss="non_saturating", seed=4)
     h = trainer.fit(DATA, 1)
     x, z = trainer.game.x_real, trainer.game.z  # the batch of the step
     # the losses written out by hand, at the start point
@@ -165,3 +165,76 @@ def test_bad_arguments_are_named():
         GameTrainer(g, "mlp", latent_dim=2)
     with pytest.raises(ValueError, match="latent_dim"):
         GameTrainer(g, d, latent_dim=0)
+
+
+# ------------------------------------------------------------------ random regularisers, settings, vocabulary
+from dualgan.regularizers import CoupledGradientPenalty, LocalGradientPenalty  # noqa: E402
+from dualgan.train import CheckpointError, make_trainer  # noqa: E402
+
+
+def _penalised(penalty, seed=3, **options):
+    g, d = _nets(1)
+    options.setdefault("optimizer_options", {"lr": 1e-2})
+    return GameTrainer(g, d, latent_dim=2, batch_size=8, optimizer="simultaneous", gan_loss="wasserstein",
+                       regularizers=(penalty,), seed=seed, **options)
+
+
+@pytest.mark.parametrize("make_penalty", [lambda: CoupledGradientPenalty(10.0), lambda: LocalGradientPenalty(10.0)],
+                         ids=["wgan_gp", "dragan"])
+def test_random_penalties_resume_bit_identically_whatever_the_global_random_state(tmp_path, make_penalty):
+    # generator=None: before, the penalty drew from torch's global generator, which no checkpoint holds,
+    # so a resumed run (other global state) took other interpolation points / perturbations
+    penalty = make_penalty()
+    torch.manual_seed(0)
+    straight = _penalised(penalty)
+    full = straight.fit(DATA, 6)
+    assert penalty.generator is None  # the user's object is unchanged; the trainer seeded a copy
+    torch.manual_seed(1)
+    first = _penalised(make_penalty())
+    first.fit(DATA, 3, checkpoint_path=tmp_path / "ck.pt")
+    torch.manual_seed(2)
+    resumed = _penalised(make_penalty()).load_checkpoint(tmp_path / "ck.pt")
+    torch.manual_seed(3)
+    again = resumed.fit(DATA, 6)
+    for col in full.columns:
+        if col != "seconds":
+            np.testing.assert_array_equal(again[col], full[col], err_msg=col)
+    assert torch.equal(resumed.game.get_flat(), straight.game.get_flat())
+    # the draws depend on the trainer's seed: another seed, another run
+    other = _penalised(make_penalty(), seed=4).fit(DATA, 2)
+    assert not np.array_equal(other["objective"], full["objective"][:2])
+
+
+def test_every_setting_that_steers_the_run_is_checked_on_load(tmp_path):
+    g, d = _nets()
+    trainer = GameTrainer(g, d, latent_dim=2, batch_size=8, optimizer=OPTIMIZERS.get("consensus")(gamma=5.0))
+    trainer.fit(DATA, 1, checkpoint_path=tmp_path / "ck.pt")
+    # the same settings by name: accepted (an instance is recorded by its registered name and all its options)
+    same = GameTrainer(*_nets(), latent_dim=2, batch_size=8, optimizer="consensus", optimizer_options={"gamma": 5.0})
+    assert same.load_checkpoint(tmp_path / "ck.pt").iteration == 1
+    # another gamma: refused (before, only the class name was recorded and a gamma=1 trainer loaded it)
+    with pytest.raises(CheckpointError, match="optimizer_options"):
+        GameTrainer(*_nets(), latent_dim=2, batch_size=8, optimizer="consensus").load_checkpoint(tmp_path / "ck.pt")
+    # a regulariser's settings
+    _penalised(CoupledGradientPenalty(10.0)).save_checkpoint(tmp_path / "gp.pt")
+    with pytest.raises(CheckpointError, match="regularizers"):
+        _penalised(CoupledGradientPenalty(5.0)).load_checkpoint(tmp_path / "gp.pt")
+    with pytest.raises(CheckpointError, match="regularizers"):
+        _penalised(CoupledGradientPenalty(10.0, one_sided=True)).load_checkpoint(tmp_path / "gp.pt")
+
+
+@pytest.mark.parametrize("key,value", [("generator_lr", 1e-3), ("discriminator_lr", 1e-3), ("beta1", 0.9),
+                                       ("generator_optimizer", torch.optim.SGD)])
+def test_shared_keywords_without_meaning_in_a_game_say_where_the_setting_lives(key, value):
+    # one game optimiser steps both players with one step size: the error names optimizer_options
+    with pytest.raises(ValueError, match=f"GameTrainer takes no {key}: .*optimizer_options"):
+        GameTrainer(*_nets(), latent_dim=2, **{key: value})
+    with pytest.raises(ValueError, match=f"GameTrainer takes no {key}"):
+        make_trainer("game", *_nets(), latent_dim=2, **{key: value})
+
+
+def test_the_gan_loss_is_named_gan_loss():
+    trainer = GameTrainer(*_nets(), latent_dim=2, gan_loss="hinge")
+    assert trainer.game.loss.name == "hinge" and trainer.history.meta["gan_loss"] == "hinge"
+    with pytest.raises(TypeError):
+        GameTrainer(*_nets(), latent_dim=2, loss="hinge")
