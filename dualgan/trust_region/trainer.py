@@ -8,7 +8,7 @@ Each iteration (the Dualing GANs algorithm for non-linear discriminators, eqs. (
    (:class:`~dualgan.trust_region.TrustRegionDiscriminator`, ``model="score"`` or ``"cost"``);
    ``model="adam"`` replaces it by one plain Adam step on the same cost (the
    standard-training baseline, with the same records where they make sense);
-3. ``generator_steps`` generator updates on the loss ``generator_loss``
+3. ``generator_steps`` generator updates on the loss ``gan_loss``
    (a :mod:`dualgan.losses` name; default ``"non_saturating"``) plus the
    constraint handler's penalty, then ``handler.update(samples)``.
 
@@ -34,9 +34,10 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .._checks import check_int, check_positive
+from .._checks import check_choice, check_int, check_positive
 from ..losses import get_loss
-from ..train.base import TRAINERS, CheckpointError, Trainer, _check_module_state, _check_optimizer_state
+from ..train.base import (TRAINERS, CheckpointError, Trainer, _check_module_state, _check_optimizer_state,
+                          settings_string)
 from .step import TrustRegionDiscriminator, discriminator_cost
 
 __all__ = ["TrustRegionGAN", "TRAINER_MODELS"]
@@ -79,15 +80,30 @@ class TrustRegionGAN(Trainer):
     policy : RadiusPolicy or str, optional
         Radius policy or its name (``"standard"``, ``"symmetric"``,
         ``"fixed"``), passed to the trust-region discriminator. Default None: ``"standard"``.
-    inner : str, default "newton"
-        Inner solver of the score dual (``"newton"``, ``"ipopt"``,
-        ``"casadi"``), passed to the trust-region discriminator.
+    solver : str, default "newton"
+        Inner solver of the score dual, a name of
+        :data:`~dualgan.trust_region.SUBPROBLEM_SOLVERS` (``"newton"``,
+        ``"ipopt"``, ``"casadi"``), checked at construction; the trust-region
+        discriminator's ``inner`` (the same name as ``solver`` of
+        :class:`~dualgan.train.DualLinearGAN`, the discriminator's solver).
+    solver_options : dict, optional
+        The solver's own keyword options (``SUBPROBLEM_SOLVERS.options(solver)``,
+        e.g. ``{"max_outer": 100}``), checked by name at construction. Default None: its defaults.
+    inner_tol : float, optional
+        The inner solver's tolerance (> 0). Default None: the solver's default.
     max_attempts : int, default 4
-        Solves per discriminator step, passed to the trust-region discriminator.
+        Solves per discriminator step (>= 1; Python or numpy integer).
+    chunk_size : int, optional
+        Jacobian rows held at once by the score linearisation (>= 1). Default None: as many as fit in ``memory_mb``.
     memory_mb : float, default 512.0
-        Memory budget of the score linearisation in MiB, passed to the trust-region discriminator.
-    generator_loss : str or GANLoss, default "non_saturating"
-        A :mod:`dualgan.losses` name or ``GANLoss``.
+        Memory budget of the score linearisation in MiB (finite, > 0).
+    linearization : str, default "auto"
+        How the Gram matrix is computed, a name of :data:`~dualgan.trust_region.LINEARIZATIONS`.
+    gan_loss : str or GANLoss, default "non_saturating"
+        The GAN loss of the generator's step, a name of
+        :data:`dualgan.losses.LOSSES` or a ``GANLoss`` (the same name and
+        meaning as in :class:`~dualgan.games.GameTrainer`; ``generator_loss`` is
+        the history column of its value).
     generator_lr : float, default 1e-3
         Adam step size of the generator; ignored when ``generator_optimizer`` is given.
     beta1 : float, default 0.5
@@ -120,28 +136,35 @@ class TrustRegionGAN(Trainer):
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, *, latent_dim: int, batch_size: int = 64,
                  noise: str = "normal", model: str = "score", C: float = 1e-3, radius: float = 0.1, policy=None,
-                 inner: str = "newton", max_attempts: int = 4, memory_mb: float = 512.0,
-                 generator_loss="non_saturating", generator_lr: float = 1e-3, beta1: float = 0.5,
-                 generator_optimizer: Callable | None = None, discriminator_lr: float = 1e-3,
+                 solver: str = "newton", solver_options: dict | None = None, inner_tol: float | None = None,
+                 max_attempts: int = 4, chunk_size: int | None = None, memory_mb: float = 512.0,
+                 linearization: str = "auto", gan_loss="non_saturating", generator_lr: float = 1e-3,
+                 beta1: float = 0.5, generator_optimizer: Callable | None = None, discriminator_lr: float = 1e-3,
                  generator_steps: int = 1, constraint=None, seed: int = 0):
-        if model not in TRAINER_MODELS:
-            raise ValueError(f"unknown model {model!r}; choose one of {list(TRAINER_MODELS)}")
+        self.model = check_choice(model, "model", TRAINER_MODELS)
         if not isinstance(discriminator, nn.Module):
             raise TypeError(f"discriminator must be a torch.nn.Module, got {type(discriminator).__name__}")
-        self.model = model
         self.generator_steps = check_int(generator_steps, "generator_steps", low=1)
         self.C = check_positive(C, "C")
         self.discriminator_lr = check_positive(discriminator_lr, "discriminator_lr")
-        self.loss = get_loss(generator_loss)
+        self.loss = get_loss(gan_loss)
         super().__init__(generator, latent_dim=latent_dim, batch_size=batch_size, noise=noise,
                          generator_lr=generator_lr, beta1=beta1, generator_optimizer=generator_optimizer,
                          constraint=constraint, seed=seed)
         self.discriminator = discriminator
+        # every value is checked here (TrustRegionDiscriminator), not at the first iteration
         self.tr = TrustRegionDiscriminator(discriminator, model="cost" if model == "adam" else model, C=self.C,
-                                           radius=radius, policy=policy, inner=inner, max_attempts=max_attempts,
-                                           memory_mb=memory_mb)
+                                           radius=radius, policy=policy, inner=solver, inner_options=solver_options,
+                                           inner_tol=inner_tol, max_attempts=max_attempts, chunk_size=chunk_size,
+                                           memory_mb=memory_mb, linearization=linearization)
         self.d_opt = (torch.optim.Adam(self.tr.fn.module.parameters(), lr=self.discriminator_lr,
                                        betas=(self.beta1, 0.999)) if model == "adam" else None)
+        # recorded now (the radius and a policy's fields are the run's starting settings)
+        self._settings = {"radius": float(self.tr.radius), "policy": settings_string(self.tr.policy),
+                          "solver": self.tr.inner, "solver_options": settings_string(self.tr.inner_options),
+                          "inner_tol": self.tr.inner_tol, "max_attempts": self.tr.max_attempts,
+                          "chunk_size": self.tr.chunk_size, "memory_mb": self.tr.memory_mb,
+                          "linearization": self.tr.linearization}
 
     @property
     def radius(self) -> float:
@@ -183,9 +206,10 @@ class TrustRegionGAN(Trainer):
     # ------------------------------------------------------------ checkpoints
     def _meta(self) -> dict:
         meta = super()._meta()
-        meta.update(model=self.model, C=float(self.C), policy=type(self.tr.policy).__name__, inner=self.tr.inner,
-                    generator_loss=self.loss.name, generator_steps=self.generator_steps,
+        meta.update(model=self.model, C=float(self.C), gan_loss=self.loss.name, generator_steps=self.generator_steps,
                     discriminator_lr=self.discriminator_lr if self.d_opt is not None else None)
+        if self.d_opt is None:  # the trust-region settings steer only the trust-region discriminator
+            meta.update(self._settings)
         return meta
 
     def _extra_state(self) -> dict:

@@ -72,7 +72,7 @@ def test_nan_generator_ends_with_status_and_keeps_history(tmp_path):
     assert tr.status.code is StatusCode.NON_FINITE
     assert tr.status.message == "non-finite samples at iteration 3"
     assert len(h) == 3 and np.isfinite(h["objective"]).all()
-    assert h.meta["status"] == str(tr.status)
+    assert h.status == tr.status and h.status.code is StatusCode.NON_FINITE
     back = TrustRegionGAN(_NaNGen(), disc, latent_dim=4, batch_size=8, C=1e-2,
                           seed=0).load_checkpoint(tmp_path / "ck.pt")
     assert len(back.history) == 3 and back.status.code is StatusCode.NON_FINITE
@@ -115,3 +115,65 @@ def test_constructor_checks_numbers(kw, match):
     args.update(kw)
     with pytest.raises(ValueError, match=match):
         TrustRegionGAN(nn.Linear(4, 2), nn.Linear(2, 1), **args)
+
+
+# ------------------------------------------------------------------ settings checked on load and at construction
+def _with(**kw):
+    torch.manual_seed(0)
+    gen = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 2)).double()
+    disc = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1)).double()
+    kw = {"batch_size": 16, **kw}
+    return TrustRegionGAN(gen, disc, latent_dim=4, C=1e-2, radius=0.3, seed=1, **kw)
+
+
+@pytest.mark.parametrize("saved,loaded,key", [
+    (dict(policy="standard"), dict(policy=__import__("dualgan.trust_region", fromlist=["StandardRadius"])
+                                   .StandardRadius(grow=3.0)), "policy"),
+    (dict(max_attempts=4), dict(max_attempts=2), "max_attempts"),
+    (dict(memory_mb=512.0), dict(memory_mb=64.0), "memory_mb"),
+    (dict(chunk_size=None), dict(chunk_size=8), "chunk_size"),
+    (dict(inner_tol=None), dict(inner_tol=1e-10), "inner_tol"),
+    (dict(solver_options=None), dict(solver_options={"max_outer": 30}), "solver_options"),
+    (dict(linearization="auto"), dict(linearization="torch.func"), "linearization"),
+    (dict(gan_loss="non_saturating"), dict(gan_loss="hinge"), "gan_loss"),
+])
+def test_every_trust_region_setting_is_checked_on_load(tmp_path, saved, loaded, key):
+    _with(**saved).fit(DATA, 1, checkpoint_path=tmp_path / "ck.pt")
+    with pytest.raises(CheckpointError, match=f"written with {key}="):
+        _with(**loaded).load_checkpoint(tmp_path / "ck.pt")
+    assert _with(**saved).load_checkpoint(tmp_path / "ck.pt").iteration == 1
+
+
+def test_policy_by_name_and_the_same_policy_instance_are_one_setting(tmp_path):
+    from dualgan.trust_region import StandardRadius
+
+    _with(policy="standard").save_checkpoint(tmp_path / "ck.pt")
+    assert _with(policy=StandardRadius()).load_checkpoint(tmp_path / "ck.pt").iteration == 0
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(memory_mb=0), "memory_mb"), (dict(memory_mb=-5), "memory_mb"), (dict(memory_mb=float("nan")), "memory_mb"),
+    (dict(chunk_size=-1), "chunk_size"), (dict(chunk_size=0), "chunk_size"), (dict(chunk_size=2.0), "chunk_size"),
+    (dict(max_attempts=True), "max_attempts"), (dict(max_attempts=0), "max_attempts"),
+    (dict(generator_steps=True), "generator_steps"), (dict(batch_size=np.bool_(True)), "batch_size"),
+    (dict(solver="bfgs"), "unknown inner solver 'bfgs'"), (dict(solver_options={"tol": 1}), "takes no option"),
+    (dict(model="trust"), "unknown model"), (dict(inner_tol=0.0), "inner_tol"),
+])
+def test_bad_values_are_refused_at_construction(kw, match):
+    with pytest.raises(ValueError, match=match):
+        _with(**kw)
+
+
+def test_numpy_integers_are_integers():
+    gan = _with(max_attempts=np.int64(2), chunk_size=np.int32(8), generator_steps=np.int64(1),
+                batch_size=np.int64(16))
+    assert gan.tr.max_attempts == 2 and type(gan.tr.max_attempts) is int and gan.tr.chunk_size == 8
+    assert gan.fit(DATA, 1) and gan.status.success
+
+
+def test_solver_options_reach_the_inner_solver():
+    # max_outer=1 leaves the secular iteration one Newton step: the inner solve differs from the default's
+    a = _with(solver_options={"max_outer": 1}).fit(DATA, 2)
+    b = _with().fit(DATA, 2)
+    assert not np.array_equal(a["inner_iterations"], b["inner_iterations"]) or \
+        not np.array_equal(a["inner_gap"], b["inner_gap"])
