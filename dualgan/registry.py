@@ -274,7 +274,9 @@ class Registry:
         Raises
         ------
         ValueError
-            If ``options`` is not a mapping or names an option the entry does not take.
+            If ``options`` is not a mapping, names an option the entry does not
+            take, or (when the entry was registered with ``check_options=``, a
+            callable taking the options as keywords) that checker refuses a value.
         """
         if options is None:
             return {}
@@ -285,6 +287,9 @@ class Registry:
         if unknown:
             raise ValueError(f"{self.kind} {name!r} takes no option(s) {unknown}; its options are "
                              f"{ {k: (None if v is inspect.Parameter.empty else v) for k, v in known.items()} }")
+        checker = self.entry(name).info.get("check_options")
+        if checker is not None:  # the entry's own check of the values: a bad value fails where it is given
+            checker(**options)
         return dict(options)
 
 

@@ -21,13 +21,21 @@ from .newton import problem_result
 from .objective import dual_gradient, dual_value
 from .problem import LinearDual
 from .registry import SOLVERS
-from ..status import StatusCode
-from .result import METHOD_CONVERGED, DualResult, gap_target
+from ..status import Status, StatusCode
+from .result import DualResult, gap_target
 
 __all__ = ["solve_lbfgsb"]
 
 
-@SOLVERS.register("lbfgsb", losses=("logistic", "hinge"), bias=False)
+def _check_lbfgsb_options(*, memory: int = 30, restarts: int = 5, gtol: float = 1e-14, edge: float = 1e-15) -> None:
+    """Check the values of :func:`solve_lbfgsb`'s options (``SOLVERS.check_options`` calls it), raising ValueError."""
+    check_int(memory, "memory", low=1)
+    check_int(restarts, "restarts", low=0)
+    check_number(gtol, "gtol", low=0.0, low_open=True)
+    check_number(edge, "edge", low=0.0, high=1e-3, low_open=True)
+
+
+@SOLVERS.register("lbfgsb", losses=("logistic", "hinge"), bias=False, check_options=_check_lbfgsb_options)
 def solve_lbfgsb(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_rtol: float, *, memory: int = 30,
                  restarts: int = 5, gtol: float = 1e-14, edge: float = 1e-15) -> DualResult:
     r"""Maximise the dual with scipy's L-BFGS-B (bounds only: no bias equality).
@@ -100,7 +108,7 @@ def solve_lbfgsb(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
 
     lo = 0.0 if hinge else edge
     hi = 1.0 if hinge else 1 - edge
-    iterations, gap, status, message, u = 0, float("inf"), StatusCode.MAX_ITER, "", u0
+    iterations, gap, code, message, u = 0, float("inf"), StatusCode.MAX_ITER, "", u0
     best = None  # never return a point worse than the best certified one
     for _run in range(1 + restarts):
         res = minimize(neg_dual, u, jac=True, method="L-BFGS-B", bounds=[(lo, hi)] * len(a),
@@ -114,16 +122,16 @@ def solve_lbfgsb(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
         if best is None or new_gap < best[0]:
             best = (new_gap, lam, slack)
         if new_gap <= gap_target(problem.C, float(torch.linalg.vector_norm(w)), tol, w_rtol):
-            status = METHOD_CONVERGED
+            code = StatusCode.SUCCESS
             break
         if iterations >= max_iter:
-            status = StatusCode.MAX_ITER
+            code = StatusCode.MAX_ITER
             break
-        status, message = StatusCode.STALLED, f"L-BFGS-B: {res.message}"
+        code, message = StatusCode.STALLED, f"L-BFGS-B: {res.message}"
         if new_gap >= gap:
             break
         gap = new_gap
     if best is not None and best[0] < new_gap:
         lam, slack = best[1], best[2]
-    return problem_result(problem, lam, slack, iterations, time.perf_counter() - t0, status, message, "lbfgsb", tol,
-                          w_rtol)
+    return problem_result(problem, lam, slack, iterations, time.perf_counter() - t0, Status(code, message), "lbfgsb",
+                          tol, w_rtol)

@@ -61,7 +61,7 @@ from ._linalg import box_problem, curved_path, limit_blas_threads, max_step, str
 from .problem import LinearDual, _loss_sum
 from .objective import separable_curvature, separable_gradient, separable_term
 from .registry import SOLVERS
-from .result import METHOD_CONVERGED, DualResult, method_status
+from .result import DualResult
 from ._primal import PrimalState, hinge_primal_interior_point, logistic_primal_newton, rounding_level
 from ..status import Status, StatusCode
 
@@ -86,19 +86,17 @@ class NewtonState:
         The last certificate (duality gap, eq. (1.5)) or the decrement without one.
     iterations : int
         Newton iterations taken.
-    status : str or StatusCode
-        :data:`~dualgan.duals.result.METHOD_CONVERGED` when the method's own
-        stopping test passed, else ``StatusCode.MAX_ITER``, ``STALLED``,
-        ``NUMERICAL_ERROR`` or ``NON_FINITE``; read it with
-        :func:`~dualgan.duals.result.method_status`.
+    status : dualgan.status.Status
+        ``SUCCESS`` when the method's own stopping test passed (``accept``, or the
+        certificate at most ``tol``, or the decrement at most ``tol`` without a
+        certificate), else ``MAX_ITER``, ``STALLED``, ``NUMERICAL_ERROR`` or
+        ``NON_FINITE``, with why the method stopped in its message.
     trace : tuple of float
         The certificate at every iteration.
     system_solve : callable, optional
         ``r -> (Q/s + diag(h(lam)))^{-1} r`` at the returned ``lam`` (torch in,
         torch out) when the last factorisation was made there; else None. Lets
         callers differentiate the solution (implicit function theorem, eq. (2.10)).
-    message : str, default ""
-        Why the method stopped, for people.
     """
 
     lam: torch.Tensor
@@ -107,15 +105,12 @@ class NewtonState:
     decrement: float
     certificate: float
     iterations: int
-    #: METHOD_CONVERGED (the method's own test passed) or a StatusCode, read by result.method_status
-    status: str | StatusCode
+    status: Status
     trace: tuple[float, ...]
     #: ``r -> (Q/s + diag(h(lam)))^{-1} r`` at the returned ``lam`` (torch in, torch out), when the
     #: last factorisation was made there (a converged decrement test); else None. Lets callers
     #: differentiate the solution (implicit function theorem) without factorising the system again.
     system_solve: Callable | None = None
-    #: why the method stopped, for people
-    message: str = ""
 
 
 @limit_blas_threads
@@ -179,7 +174,8 @@ def maximize_entropy_dual(
     Returns
     -------
     NewtonState
-        The multipliers, the value, the certificate, the iteration count and the status.
+        The multipliers, the value, the certificate, the iteration count and the
+        :class:`~dualgan.status.Status` (``status.success``: the stopping test passed).
 
     Raises
     ------
@@ -204,7 +200,7 @@ def maximize_entropy_dual(
     Qlam = quad.matvec(lam)
     F = value(lam, slack, Qlam)
     trace: list[float] = []
-    status, decrement, cert, it, flat_steps = StatusCode.MAX_ITER, float("inf"), float("inf"), 0, 0
+    code, decrement, cert, it, flat_steps = StatusCode.MAX_ITER, float("inf"), float("inf"), 0, 0
     message, best, prev_best = "", None, float("inf")
     final_solve = None
     for it in range(max_iter + 1):
@@ -214,13 +210,13 @@ def maximize_entropy_dual(
             if best is None or cert < best[0]:
                 best = (cert, lam, slack, F)
             if (accept(lam, slack, cert) if accept is not None else cert <= tol):
-                status = METHOD_CONVERGED
+                code = StatusCode.SUCCESS
                 break
         # eqs. (1.7) and (1.8) with the linear term c and the entropy's weight tau
         grad = -Qlam / scale + c + tau * separable_gradient(ops, lam, slack, "logistic")
         solve = quad.factor(tau * separable_curvature(ops, lam, slack, a_, "logistic"))
         if solve is None:
-            status, message = StatusCode.NUMERICAL_ERROR, f"Newton system not positive definite at iteration {it}"
+            code, message = StatusCode.NUMERICAL_ERROR, f"Newton system not positive definite at iteration {it}"
             break
         if e is None:
             delta = solve(grad)
@@ -229,14 +225,14 @@ def maximize_entropy_dual(
             nu = (e @ X[:, 0] + e @ lam) / (e @ X[:, 1])
             delta = X[:, 0] - nu * X[:, 1]
         if not ops.all_finite(delta):
-            status, message = StatusCode.NON_FINITE, f"non-finite Newton direction at iteration {it}"
+            code, message = StatusCode.NON_FINITE, f"non-finite Newton direction at iteration {it}"
             break
         decrement = float(grad @ delta)
         if certificate is None:
             cert = 0.5 * abs(decrement)
             trace.append(cert)
             if cert <= tol:
-                status = METHOD_CONVERGED
+                code = StatusCode.SUCCESS
                 final_solve = solve
                 break
         if it == max_iter:
@@ -266,7 +262,7 @@ def maximize_entropy_dual(
             if curved is not None and (found is None or curved[4] > found[4]):
                 found = curved
         if found is None:
-            status, message = StatusCode.STALLED, f"no ascent along either path at iteration {it}"
+            code, message = StatusCode.STALLED, f"no ascent along either path at iteration {it}"
             break
         _, lam_t, slack_t, Qlam_t, F_t = found  # the accepted step length is not needed further
         # no gain above rounding for several steps: tol is below what float64 can certify
@@ -277,7 +273,7 @@ def maximize_entropy_dual(
         prev_best = min(prev_best, cert)
         lam, slack, Qlam, F = lam_t, slack_t, Qlam_t, F_t
         if flat_steps >= 5:
-            status, message = StatusCode.STALLED, "no progress above rounding for 5 iterations"
+            code, message = StatusCode.STALLED, "no progress above rounding for 5 iterations"
             break
     if best is not None and not cert <= best[0]:  # never worse than the best certified iterate
         cert, lam, slack, F = best
@@ -288,11 +284,17 @@ def maximize_entropy_dual(
         def system_solve(r: torch.Tensor) -> torch.Tensor:
             return back(final_solve(ops.to_backend(r)), a)
     return NewtonState(lam=back(lam, a), slack=back(slack, a), value=F, decrement=decrement, certificate=cert,
-                       iterations=it, status=status, trace=tuple(trace), system_solve=system_solve,
-                       message=message)
+                       iterations=it, status=Status(code, message), trace=tuple(trace),
+                       system_solve=system_solve)
 
 
-@SOLVERS.register("newton", losses=("logistic", "hinge"), bias=True)
+def _check_newton_options(*, side: str = "auto") -> None:
+    """Check the values of :func:`solve_newton`'s options (``SOLVERS.check_options`` calls it), raising ValueError."""
+    if side not in ("auto", "primal", "dual"):
+        raise ValueError(f"side must be 'auto', 'primal' or 'dual', got {side!r}")
+
+
+@SOLVERS.register("newton", losses=("logistic", "hinge"), bias=True, check_options=_check_newton_options)
 def solve_newton(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_rtol: float, *,
                  side: str = "auto") -> DualResult:
     """The default solver: Newton's method on the smaller side of the primal-dual pair.
@@ -374,7 +376,7 @@ def solve_newton(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
         state = solver(problem.a, scale=problem.C, G=problem.G, eq=eq, lam0=lam, slack0=slack, tol=tol,
                        max_iter=budget, certificate=gap, accept=accept)
     res = problem_result(problem, state.lam, state.slack, state.iterations, time.perf_counter() - t0,
-                         state.status, state.message, "newton", tol, w_rtol, state.trace)
+                         state.status, "newton", tol, w_rtol, state.trace)
     if res.success or not handover or res.iterations >= max_iter:
         return res
     # The last resort, recorded in the result: the same method on the primal side, started from the
@@ -405,7 +407,7 @@ def _solve_primal_side(problem: LinearDual, tol: float, max_iter: int, lam0, w_r
     back = lambda x: ops.to_torch(x, problem.a)  # noqa: E731
     cert = problem.certificate(back(st.lam), back(st.slack), ops=ops, w=back(st.w), b=st.b)
     return problem_result(problem, back(st.lam), back(st.slack), st.iterations, time.perf_counter() - t0,
-                          st.code, st.message, "newton", tol, w_rtol, st.trace, certificate=cert)
+                          st.status, "newton", tol, w_rtol, st.trace, certificate=cert)
 
 
 #: feature dimensions up to which the primal side is taken even when d >= N
@@ -468,10 +470,9 @@ def _compiled_logistic(problem: LinearDual, lam, slack, tol: float, w_rtol: floa
         lam_, slack_, value, decrement, gap, it, code = _kernel.logistic_newton(
             G, problem.a.numpy(), float(problem.C), lam.numpy(), slack.numpy(), float(tol), float(w_rtol),
             int(max_iter), trace)
-    code_name, message = _kernel.STATUS[code]
     return NewtonState(lam=torch.from_numpy(lam_), slack=torch.from_numpy(slack_), value=float(value),
                        decrement=float(decrement), certificate=float(gap), iterations=int(it),
-                       status=code_name, trace=tuple(trace[: it + 1].tolist()), message=message)
+                       status=Status(*_kernel.STATUS[code]), trace=tuple(trace[: it + 1].tolist()))
 
 
 def _compiled_primal(problem: LinearDual, G, y, a, w0, b0, tol: float, w_rtol: float, max_iter: int) -> PrimalState:
@@ -482,11 +483,12 @@ def _compiled_primal(problem: LinearDual, G, y, a, w0, b0, tol: float, w_rtol: f
             G, y, a, float(problem.C), bool(problem.bias), np.ascontiguousarray(w0, dtype=np.float64), float(b0),
             float(tol), float(w_rtol), int(max_iter), trace)
     code_name, message = _kernel.STATUS[code]
-    if code_name != METHOD_CONVERGED and message:
+    if code_name is not StatusCode.SUCCESS and message:
         message = f"{message} (gap {gap:.3g})"
     n_trace = min(int(it) + 1, trace.shape[0])
     return PrimalState(w=w, b=float(b) if problem.bias else None, lam=lam, slack=slack, certificate=None,
-                       iterations=int(it), code=code_name, message=message, trace=tuple(trace[:n_trace].tolist()))
+                       iterations=int(it), status=Status(code_name, message),
+                       trace=tuple(trace[:n_trace].tolist()))
 
 
 def _scaled_start(problem: LinearDual):
@@ -536,19 +538,56 @@ if _kernel is not None:  # 50 bisection steps cost ~40 us interpreted, ~1 us com
     _ray_scale = _kernel.jit(_ray_scale)
 
 
-def problem_result(problem: LinearDual, lam, slack, iterations, seconds, code, message, method, tol, w_rtol,
+def problem_result(problem: LinearDual, lam, slack, iterations, seconds, stopped: Status, method, tol, w_rtol,
                    trace=(), certificate=None) -> DualResult:
-    """Build the common :class:`DualResult` and decide its status from the certificate.
+    r"""Build the common :class:`DualResult` and decide its status from the certificate.
 
     The certificate ``(primal, dual, gap, w, b)`` is recomputed from ``lam`` by
     :meth:`LinearDual.certificate` (the dual recovery ``w = v/C``) unless the caller
     passes the certificate of its own pair. ``SUCCESS`` is given exactly when
-    ``gap <= tol`` and ``sqrt(2 gap / C) <= w_rtol * ||w||``, whatever ``code`` says;
-    otherwise ``code`` (:data:`~dualgan.duals.result.METHOD_CONVERGED` for the method's
-    own criterion, else a :class:`StatusCode`, read by
-    :func:`~dualgan.duals.result.method_status`) says why the method stopped.
+    ``gap <= tol`` and ``sqrt(2 gap / C) <= w_rtol * ||w||``, whatever ``stopped`` says;
+    otherwise ``stopped`` (a :class:`~dualgan.status.Status`: ``SUCCESS`` for the method's
+    own stopping test, else why the method stopped) gives the code and the reason.
+
+    Parameters
+    ----------
+    problem : LinearDual
+        The problem solved.
+    lam : torch.Tensor
+        Shape ``(N,)``, float64: the multipliers (clipped into ``[0, a]`` against rounding).
+    slack : torch.Tensor or None
+        Shape ``(N,)``, float64: ``a - lam`` computed without cancellation; None: ``a - lam``.
+    iterations : int
+        Iterations the method took.
+    seconds : float
+        Wall time of the solve, in seconds.
+    stopped : dualgan.status.Status
+        Why the method stopped: ``SUCCESS`` when its own stopping test passed, else
+        ``MAX_ITER``, ``STALLED``, ``NUMERICAL_ERROR`` or ``NON_FINITE`` with a message.
+    method : str
+        The registered solver name recorded in the result.
+    tol : float
+        Bound on the duality gap (eq. (1.5)), > 0.
+    w_rtol : float
+        Relative bound on the discriminator's error (eq. (1.6)), > 0 or inf.
+    trace : sequence of float, default ()
+        The gap at each iterate.
+    certificate : tuple, optional
+        ``(primal, dual, gap, w, b)`` of the method's own pair (eq. (1.16)); default None:
+        recomputed by :meth:`LinearDual.certificate <dualgan.duals.LinearDual.certificate>`.
+
+    Returns
+    -------
+    DualResult
+        The result; its ``status`` is ``SUCCESS`` exactly when both tolerances are certified.
+
+    Raises
+    ------
+    TypeError
+        If ``stopped`` is not a :class:`~dualgan.status.Status`.
     """
-    stopped = method_status(code, message)  # raises ValueError for a code outside the protocol
+    if not isinstance(stopped, Status):
+        raise TypeError(f"stopped must be a dualgan.status.Status, got {type(stopped).__name__}")
     if slack is None:
         slack = problem.a - lam
     lam = torch.minimum(torch.clamp(torch.as_tensor(lam), min=0.0), problem.a)  # an ulp outside by rounding
@@ -575,8 +614,8 @@ def problem_result(problem: LinearDual, lam, slack, iterations, seconds, code, m
 
 def _status(stopped: Status, gap: float, tol: float, bound: float, w_rtol: float, w_norm: float,
             iterations: int, floor: float | None = None, C: float = 1.0) -> Status:
-    """The typed status of a solve from its certificate and why the method stopped (``stopped``,
-    from :func:`~dualgan.duals.result.method_status`; see :func:`problem_result`)."""
+    """The typed status of a solve from its certificate and why the method stopped (``stopped``;
+    see :func:`problem_result`)."""
     code, message = stopped.code, stopped.message
     allowed = math.inf if math.isinf(w_rtol) else w_rtol * w_norm
     facts = f"gap {gap:.3g} (tol {tol:.3g}), ||w - w*|| <= {bound:.3g} (w_rtol * ||w|| = {allowed:.3g})"
