@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse.linalg as spla
 import torch
 
+from .._checks import check_int, check_number
 from ..status import Status, StatusCode
 from .game import Game
 
@@ -147,12 +148,23 @@ def leading_eigenvalues(game: Game, k: int = 6, which: str = "LM", tol: float = 
     Raises
     ------
     ValueError
-        If ``k`` or ``which`` is out of range.
+        If ``k`` is not an integer in :math:`[1, n - 2]`, ``which`` is not one
+        of the names above, ``tol`` is not a finite number >= 0 (0: machine
+        precision, as ARPACK), ``maxiter`` is not None or a positive integer,
+        or ``seed`` is not a non-negative integer (``bool`` and floats refused).
     """
     n = game.num_parameters
-    if not isinstance(k, int) or not 1 <= k < n - 1:
-        raise ValueError(f"k must be an integer in [1, {n - 2}] for a game with {n} parameters, got {k!r}; "
-                         f"use eigenvalues(game) for the full spectrum of a small game")
+    if n < 3:
+        raise ValueError(f"k must be below n - 1 = {n - 1} and >= 1, impossible for a game with {n} parameters; use "
+                         f"eigenvalues(game) for the full spectrum of a small game")
+    try:
+        k = check_int(k, "k", low=1, high=n - 2)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (k < n - 1 for a game with n = {n} parameters); use eigenvalues(game) for the "
+                         f"full spectrum of a small game") from None
+    tol = check_number(tol, "tol", low=0.0)
+    maxiter = check_int(maxiter, "maxiter", low=1, allow_none=True)
+    seed = check_int(seed, "seed", low=0)
     if which not in ("LM", "SM", "LR", "SR", "LI", "SI"):
         raise ValueError(f"which must be one of LM, SM, LR, SR, LI, SI, got {which!r}")
     jvp = game.jvp_operator()
@@ -223,11 +235,13 @@ def plot_vector_field(game: Game, path, trajectories: dict | None = None, xlim=(
     import matplotlib.pyplot as plt
 
     n = game.num_parameters
-    i, j = coords
-    if not (0 <= i < n and 0 <= j < n and i != j):
+    if isinstance(coords, (str, bytes)) or not hasattr(coords, "__len__") or len(coords) != 2:
         raise ValueError(f"coords must be two distinct flat indices in [0, {n - 1}], got {coords!r}")
-    if not isinstance(grid, int) or grid < 2:
-        raise ValueError(f"grid must be an integer >= 2, got {grid!r}")
+    i = check_int(coords[0], "coords[0] (flat parameter index)", low=0, high=n - 1)
+    j = check_int(coords[1], "coords[1] (flat parameter index)", low=0, high=n - 1)
+    if i == j:
+        raise ValueError(f"coords must be two distinct flat indices in [0, {n - 1}], got {coords!r}")
+    grid = check_int(grid, "grid", low=2)
     saved = game.get_flat()
     xs = np.linspace(*xlim, grid)
     ys = np.linspace(*ylim, grid)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._checks import as_tensor, check_finite_tensor, check_positive
+from .._checks import as_tensor, check_finite_tensor, check_int, check_positive
 from .game import Game, Player
 
 __all__ = ["BilinearGame", "random_matrix", "bilinear_jacobian"]
@@ -44,7 +44,7 @@ class BilinearGame(Game):
         Initial point of player ``y``, shape ``(n_y,)``. Default None: a
         standard normal draw from ``seed`` (after ``x0``'s).
     seed : int, default 0
-        Seed of the ``torch.Generator`` that draws the default initial points.
+        Seed (>= 0) of the ``torch.Generator`` that draws the default initial points.
     dtype : torch.dtype, default torch.float64
         Floating-point type of ``A`` and the parameters.
     device : torch.device or str, optional
@@ -53,15 +53,16 @@ class BilinearGame(Game):
     Raises
     ------
     ValueError
-        If ``A`` is not a non-empty finite 2-D matrix or ``x0``/``y0`` do not
-        match its shape or are not finite.
+        If ``A`` is not a non-empty finite 2-D matrix, ``x0``/``y0`` do not
+        match its shape or are not finite, or ``seed`` is not a non-negative
+        integer (``bool`` and floats are refused, numpy integers accepted).
     """
 
     def __init__(self, A, x0=None, y0=None, seed: int = 0, dtype=torch.float64, device=None):
         A = check_finite_tensor(as_tensor(A, "A", dtype=dtype, device=device), "A")
         if A.ndim != 2 or A.numel() == 0:
             raise ValueError(f"A must be a non-empty 2-D matrix (n_x, n_y), got shape {tuple(A.shape)}")
-        gen = torch.Generator().manual_seed(int(seed))
+        gen = torch.Generator().manual_seed(check_int(seed, "seed", low=0))
         n, m = A.shape
         x0 = torch.randn(n, generator=gen, dtype=torch.float64) if x0 is None else as_tensor(x0, "x0")
         y0 = torch.randn(m, generator=gen, dtype=torch.float64) if y0 is None else as_tensor(y0, "y0")
@@ -105,7 +106,7 @@ def random_matrix(n: int, m: int | None = None, seed: int = 0, scale: float | No
     m : int, optional
         Number of columns (>= 1). Default None: ``n`` (square).
     seed : int, default 0
-        Seed of ``numpy.random.default_rng``.
+        Seed of ``numpy.random.default_rng`` (>= 0).
     scale : float, optional
         Standard deviation of the i.i.d. entries (> 0). Default None:
         :math:`1/\sqrt{n}`. Ignored with ``singular_values``.
@@ -121,19 +122,24 @@ def random_matrix(n: int, m: int | None = None, seed: int = 0, scale: float | No
     Raises
     ------
     ValueError
-        If ``n`` or ``m`` is not a positive integer, ``scale`` is not > 0, or
-        ``singular_values`` is not a valid interval.
+        If ``n`` or ``m`` is not a positive integer, ``seed`` is not a
+        non-negative integer, ``scale`` is not a finite number > 0, or
+        ``singular_values`` is not a pair of finite numbers with
+        :math:`0 < lo \le hi`.
     """
-    m = n if m is None else m
-    if not isinstance(n, int) or not isinstance(m, int) or n < 1 or m < 1:
-        raise ValueError(f"n and m must be positive integers, got {n!r}, {m!r}")
-    rng = np.random.default_rng(seed)
+    n = check_int(n, "n", low=1)
+    m = n if m is None else check_int(m, "m", low=1)
+    rng = np.random.default_rng(check_int(seed, "seed", low=0))
     if singular_values is None:
         scale = 1.0 / np.sqrt(n) if scale is None else check_positive(scale, "scale")
         return scale * rng.standard_normal((n, m))
-    lo, hi = (float(v) for v in singular_values)
-    if not (0 < lo <= hi < np.inf):
-        raise ValueError(f"singular_values must be (lo, hi) with 0 < lo <= hi, got {singular_values!r}")
+    if isinstance(singular_values, (str, bytes)) or not hasattr(singular_values, "__len__") or \
+            len(singular_values) != 2:
+        raise ValueError(f"singular_values must be a pair (lo, hi) with 0 < lo <= hi, got {singular_values!r}")
+    lo = check_positive(singular_values[0], "singular_values[0] (lo)")
+    hi = check_positive(singular_values[1], "singular_values[1] (hi)")
+    if lo > hi:
+        raise ValueError(f"singular_values must be (lo, hi) with lo <= hi, got {singular_values!r}; swap them")
     u, _ = np.linalg.qr(rng.standard_normal((n, n)))
     v, _ = np.linalg.qr(rng.standard_normal((m, m)))
     s = np.zeros((n, m))

@@ -51,7 +51,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .._checks import check_positive
+from .._checks import check_int, check_number, check_positive
 from ..regularizers import clip_weights
 from .gan import DiracGAN
 from .optimizers._rowwise import matvec as _matvec, rmatvec as _rmatvec, rownorm as _rownorm
@@ -150,9 +150,11 @@ class FunctionalGame:
         if not callable(self.losses):
             raise ValueError("losses must be a callable z (n,) -> tensor (k,) of the players' losses")
         sizes = tuple(self.player_sizes) if isinstance(self.player_sizes, (tuple, list)) else None
-        if not sizes or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sizes):
+        if not sizes:
             raise ValueError(f"player_sizes must be a non-empty tuple of positive integers (parameters per player), "
                              f"got {self.player_sizes!r}")
+        sizes = tuple(check_int(s, f"player_sizes[{i}] (parameters of player {i})", low=1)
+                      for i, s in enumerate(sizes))
         object.__setattr__(self, "player_sizes", sizes)
         names = self.player_names if self.player_names is not None else tuple(f"player{i}" for i in range(len(sizes)))
         if len(names) != len(sizes):
@@ -168,8 +170,8 @@ class FunctionalGame:
             object.__setattr__(self, "equilibrium", eq)
         if self.n_tensors is None:
             object.__setattr__(self, "n_tensors", len(sizes))
-        elif not isinstance(self.n_tensors, int) or self.n_tensors < 1:
-            raise ValueError(f"n_tensors must be a positive integer, got {self.n_tensors!r}")
+        else:
+            object.__setattr__(self, "n_tensors", check_int(self.n_tensors, "n_tensors", low=1))
         for nm in ("initial_point", "make_game", "fast_field", "fast_jacobian", "project"):
             if getattr(self, nm) is not None and not callable(getattr(self, nm)):
                 raise ValueError(f"{nm} must be a callable or None")
@@ -197,12 +199,25 @@ class FunctionalGame:
         Parameters
         ----------
         seed : int
-            The seed (see ``initial_point``).
+            The seed (>= 0; see ``initial_point``).
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(n,)``, :attr:`dtype`.
+
+        Raises
+        ------
+        ValueError
+            If ``seed`` is not a non-negative integer (``bool`` and floats are
+            refused, numpy integers accepted) or ``initial_point`` returns the
+            wrong shape.
         """
+        seed = check_int(seed, "seed", low=0)
         if self.initial_point is not None:
-            z = torch.as_tensor(self.initial_point(int(seed)), dtype=self.dtype).reshape(-1)
+            z = torch.as_tensor(self.initial_point(seed), dtype=self.dtype).reshape(-1)
         else:
-            gen = torch.Generator().manual_seed(int(seed))
+            gen = torch.Generator().manual_seed(seed)
             z = torch.randn(self.n, generator=gen, dtype=torch.float64).to(self.dtype)
             if self.equilibrium is not None:
                 z = z + self.equilibrium
@@ -434,14 +449,19 @@ def bilinear_functional(A, seed_scale: float = 1.0, dtype=torch.float64) -> Func
         Players ``x`` (n_x) and ``y`` (n_y), :math:`v = J z` with
         :math:`J = [[0, A], [-A^\top, 0]]`, equilibrium 0, zero-sum;
         ``make_game(z)`` builds the :class:`~dualgan.games.BilinearGame` at ``z``.
+
+    Raises
+    ------
+    ValueError
+        If ``A`` is not a finite, non-empty 2-D matrix or ``seed_scale`` is not
+        a finite number > 0 (``bool`` refused).
     """
     from .bilinear import BilinearGame
 
     A = torch.as_tensor(np.asarray(A, dtype=np.float64), dtype=dtype)
     if A.ndim != 2 or A.numel() == 0 or not bool(torch.isfinite(A).all()):
         raise ValueError(f"A must be a finite, non-empty 2-D matrix (n_x, n_y), got shape {tuple(A.shape)}")
-    if not (math.isfinite(float(seed_scale)) and float(seed_scale) > 0):
-        raise ValueError(f"seed_scale must be a finite number > 0, got {seed_scale!r}")
+    seed_scale = check_positive(seed_scale, "seed_scale")
     nx, ny = A.shape
     J = torch.zeros(nx + ny, nx + ny, dtype=dtype)
     J[:nx, nx:] = A
@@ -458,10 +478,10 @@ def bilinear_functional(A, seed_scale: float = 1.0, dtype=torch.float64) -> Func
         return J.expand(Z.shape[0], nx + ny, nx + ny)
 
     def initial_point(seed):
-        gen = torch.Generator().manual_seed(int(seed))
+        gen = torch.Generator().manual_seed(check_int(seed, "seed", low=0))
         x0 = torch.randn(nx, generator=gen, dtype=torch.float64)
         y0 = torch.randn(ny, generator=gen, dtype=torch.float64)
-        return float(seed_scale) * torch.cat([x0, y0]).to(dtype)
+        return seed_scale * torch.cat([x0, y0]).to(dtype)
 
     def make_game(z):
         z = torch.as_tensor(z, dtype=dtype)
@@ -618,6 +638,9 @@ def dirac_functional(loss="minimax", regularizers=(), clip: float | None = None,
     NotBatchableError
         A regulariser the functional form does not know, or one with a
         weight schedule that changes with the step.
+    ValueError
+        If ``clip`` is not None or a finite number > 0, or ``init_low`` /
+        ``init_high`` are not finite numbers with ``init_low <= init_high``.
     """
     from ..losses import LOSSES, get_loss
     from ..regularizers import JSRegularizer
@@ -626,10 +649,11 @@ def dirac_functional(loss="minimax", regularizers=(), clip: float | None = None,
     if callable(regularizers):
         regularizers = [regularizers]
     regularizers = list(regularizers)
-    if clip is not None and not (math.isfinite(float(clip)) and float(clip) > 0):
-        raise ValueError(f"clip must be a finite number > 0 (WGAN's clipping bound) or None, got {clip!r}")
-    if not (math.isfinite(float(init_low)) and math.isfinite(float(init_high)) and init_low <= init_high):
-        raise ValueError(f"init_low <= init_high must be finite numbers, got {init_low!r}, {init_high!r}")
+    clip = check_number(clip, "clip (WGAN's clipping bound)", low=0.0, low_open=True, allow_none=True)
+    init_low = check_number(init_low, "init_low")
+    init_high = check_number(init_high, "init_high")
+    if init_low > init_high:
+        raise ValueError(f"init_low must be <= init_high, got {init_low!r} > {init_high!r}; swap them")
     for reg in regularizers:
         if type(reg) is JSRegularizer:
             _constant_weight(reg, "JSRegularizer")
@@ -690,7 +714,7 @@ def dirac_functional(loss="minimax", regularizers=(), clip: float | None = None,
     lo, hi = float(init_low), float(init_high)
 
     def initial_point(seed):
-        gen = torch.Generator().manual_seed(int(seed))
+        gen = torch.Generator().manual_seed(check_int(seed, "seed", low=0))
         u = torch.rand(2, generator=gen, dtype=torch.float64)
         return (u * (hi - lo) + lo).to(dtype)
 
@@ -806,7 +830,7 @@ def mixture_functional(mixture, loss="minimax", hidden: int = 8, depth: int = 2,
 
     def build(seed):
         return MixtureGAN(mixture, loss_obj, hidden=hidden, depth=depth, latent_dim=latent_dim,
-                          batch_size=batch_size, regularizers=regularizers, seed=int(seed), dtype=dtype)
+                          batch_size=batch_size, regularizers=regularizers, seed=seed, dtype=dtype)
 
     probe = build(0)
     gen_mod, disc_mod = probe.generator, probe.discriminator
@@ -1095,7 +1119,11 @@ def _as_batch(values, B, name, dtype, allow_none=False):
         if allow_none:
             return None
         raise ValueError(f"{name} is required")
-    t = torch.as_tensor(np.asarray(values, dtype=np.float64), dtype=dtype).reshape(-1)
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must be a real number or an array of real numbers (one per cell), got dtype "
+                         f"{arr.dtype}")
+    t = torch.as_tensor(arr.astype(np.float64), dtype=dtype).reshape(-1)
     if t.numel() == 1:
         t = t.expand(B).clone()
     if t.shape != (B,):
@@ -1225,12 +1253,9 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
         game = as_functional(game)
     opt = _batched_optimizer(optimizer, options)
     fbase = functional_base(base, base_kwargs)
-    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-        raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
-    if not (0 < float(rate_window) <= 1):
-        raise ValueError(f"rate_window must be in (0, 1], got {rate_window!r}")
-    if not float(diverge_above) > 0:
-        raise ValueError(f"diverge_above must be > 0, got {diverge_above!r}")
+    n_steps = check_int(n_steps, "n_steps", low=1)
+    rate_window = check_number(rate_window, "rate_window", low=0.0, high=1.0, low_open=True)
+    diverge_above = check_number(diverge_above, "diverge_above", low=0.0, low_open=True, allow_inf=True)
     dt = game.dtype
     Z = torch.as_tensor(np.asarray(z0, dtype=np.float64) if not isinstance(z0, torch.Tensor) else z0).to(dt)
     if Z.ndim != 2 or Z.shape[1] != game.n or Z.shape[0] < 1:
@@ -1263,7 +1288,7 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
         if seeds is None:
             raise ValueError(f"game {game.name!r} draws a batch every step: pass seeds=(one seed per cell), the "
                              f"seed of each cell's batch stream")
-        cell_seeds = [int(v) for v in np.asarray(seeds).reshape(-1)]
+        cell_seeds = [check_int(v, f"seeds[{i}]", low=0) for i, v in enumerate(np.asarray(seeds).reshape(-1))]
         if len(cell_seeds) != B:
             raise ValueError(f"seeds must give one seed per cell ({B}), got {len(cell_seeds)}")
         unique = sorted(set(cell_seeds))

@@ -49,6 +49,8 @@ from typing import Callable, Iterable, Sequence
 import torch
 from torch import nn
 
+from .._checks import check_int
+
 __all__ = ["Player", "Game", "FieldEvaluation", "as_parameter_list"]
 
 Vector = list  # list[torch.Tensor], one entry per parameter tensor
@@ -634,7 +636,14 @@ class Game:
         -------
         list of torch.Tensor
             The entries of player ``index``'s parameter tensors.
+
+        Raises
+        ------
+        ValueError
+            If ``index`` is not an integer in ``[0, len(players) - 1]``
+            (``bool`` and floats are refused, numpy integers accepted).
         """
+        index = check_int(index, "index (player position)", low=0, high=len(self.players) - 1)
         return vector[self.player_slices[index]]
 
     # ------------------------------------------------------------------ internals

@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from .._checks import check_int, check_number
 from ..constraints.base import check_handler
 from ..losses import GANLoss, get_loss
 from ..regularizers import R1, LocalGradientPenalty
@@ -71,13 +72,14 @@ class GANGame(Game):
         :math:`L_G`, and ``update(samples)`` is called after every step.
         Default None: no constraint.
     seed : int, default 0
-        Seed of the batch sampler's ``torch.Generator``.
+        Seed (>= 0) of the batch sampler's ``torch.Generator``.
 
     Raises
     ------
     ValueError
         If the networks are not modules, the samplers or regularisers are not
-        callable, ``batch_size`` is not a positive integer, the constraint
+        callable, ``batch_size`` is not a positive integer, ``seed`` is not a
+        non-negative integer (``bool`` and floats are refused), the constraint
         lacks ``wrap_generator``/``penalty``/``update``, or the loss is unknown.
 
     References
@@ -94,8 +96,8 @@ class GANGame(Game):
             raise ValueError("generator and discriminator must be torch nn.Modules")
         if not callable(sample_real) or not callable(sample_latent):
             raise ValueError("sample_real and sample_latent must be callables (n, generator) -> tensor")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = check_int(batch_size, "batch_size", low=1)
+        seed = check_int(seed, "seed", low=0)
         if callable(regularizers):
             regularizers = [regularizers]
         regularizers = list(regularizers)
@@ -112,7 +114,7 @@ class GANGame(Game):
         self.batch_size = batch_size
         self.regularizers = regularizers
         self.constraint = constraint
-        self.seed = int(seed)
+        self.seed = seed
         self._sampler = torch.Generator().manual_seed(self.seed)
         self.x_real: torch.Tensor | None = None
         self.z: torch.Tensor | None = None
@@ -211,17 +213,24 @@ class GANGame(Game):
         Parameters
         ----------
         n : int
-            Number of samples.
+            Number of samples (>= 1).
         seed : int, default 12345
-            Seed of the ``torch.Generator`` that draws the latent codes.
+            Seed (>= 0) of the ``torch.Generator`` that draws the latent codes.
 
         Returns
         -------
         torch.Tensor
             ``generator(z)`` for ``n`` fresh codes, shape ``(n, ...)``, the
             players' dtype and device, without graph.
+
+        Raises
+        ------
+        ValueError
+            If ``n`` is not a positive integer or ``seed`` not a non-negative
+            integer (``bool`` and floats are refused, numpy integers accepted).
         """
-        gen = torch.Generator().manual_seed(seed)
+        n = check_int(n, "n", low=1)
+        gen = torch.Generator().manual_seed(check_int(seed, "seed", low=0))
         p = self.parameters[0]
         z = torch.as_tensor(self.sample_latent(n, gen)).to(p.device, p.dtype)
         return self.generator(z)
@@ -288,7 +297,6 @@ class DiracGAN(GANGame):
     """
 
     def __init__(self, loss="minimax", theta0: float = 1.0, psi0: float = 1.0, regularizers=(), dtype=torch.float64):
-        from .._checks import check_number
 
         theta0 = check_number(theta0, "theta0")
         psi0 = check_number(psi0, "psi0")
@@ -340,11 +348,10 @@ def mlp(in_dim: int, out_dim: int, hidden: int = 384, depth: int = 4, activation
     ValueError
         If a width is not a positive integer or ``depth`` is negative.
     """
-    for name, value in (("in_dim", in_dim), ("out_dim", out_dim), ("hidden", hidden)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if not isinstance(depth, int) or depth < 0:
-        raise ValueError(f"depth must be a non-negative integer, got {depth!r}")
+    in_dim = check_int(in_dim, "in_dim", low=1)
+    out_dim = check_int(out_dim, "out_dim", low=1)
+    hidden = check_int(hidden, "hidden", low=1)
+    depth = check_int(depth, "depth", low=0)
     layers, width = [], in_dim
     for _ in range(depth):
         layers += [nn.Linear(width, hidden), activation()]
@@ -414,8 +421,8 @@ class MixtureGAN(GANGame):
                  device=None):
         if not hasattr(mixture, "sample") or not hasattr(mixture, "centers"):
             raise ValueError("mixture must be a dualgan.data.GaussianMixture (e.g. dualgan.data.ring(8))")
-        if not isinstance(latent_dim, int) or latent_dim < 1:
-            raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
+        latent_dim = check_int(latent_dim, "latent_dim", low=1)
+        seed = check_int(seed, "seed", low=0)
         init = torch.Generator().manual_seed(seed)
         generator = mlp(latent_dim, mixture.dim, hidden, depth)
         discriminator = _Squeeze(mlp(mixture.dim, 1, hidden, depth))
@@ -451,6 +458,12 @@ class MixtureGAN(GANGame):
         -------
         CoverageReport
             Modes covered, high-quality fraction and per-mode counts.
+
+        Raises
+        ------
+        ValueError
+            If ``n`` is not a positive integer, ``seed`` not a non-negative
+            integer, or ``n_std`` not a finite number > 0.
         """
         from ..metrics import mode_coverage
 

@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .._threads import with_small_model_threads
-from .._checks import NonFiniteError
+from .._checks import NonFiniteError, check_int, check_number
 from ..status import Status, StatusCode
 from .game import Game
 from .optimizers import GameOptimizer, make_optimizer
@@ -281,7 +281,7 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
     name : str, optional
         Display name of the run. Default None: the optimiser's registered name.
     seed : int, default 0
-        The seed the run is labelled with (it does not seed anything here).
+        The seed the run is labelled with (>= 0; it does not seed anything here).
     checkpoint_path : str or os.PathLike, optional
         File to which the game's and the optimiser's state and the curves so
         far are written (atomically). Default None: no checkpoints.
@@ -301,18 +301,21 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
     Raises
     ------
     ValueError
-        If ``n_steps``, ``eval_every`` or ``checkpoint_every`` is out of
-        range, ``checkpoint_every`` is set without ``checkpoint_path``, or the
-        metric is invalid.
+        If ``n_steps`` or ``eval_every`` is not a positive integer,
+        ``checkpoint_every`` or ``seed`` is not a non-negative integer (``bool``
+        and floats are refused, numpy integers accepted), ``stop_below`` is not
+        a finite number or None, ``diverge_above`` is not a number > 0 (inf
+        allowed), ``checkpoint_every`` is set without ``checkpoint_path``, or
+        the metric is invalid.
     CheckpointError
         If ``resume_from`` is not a game-run checkpoint.
     """
-    if not isinstance(n_steps, int) or n_steps < 1:
-        raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
-    if not isinstance(eval_every, int) or eval_every < 1:
-        raise ValueError(f"eval_every must be a positive integer, got {eval_every!r}")
-    if not isinstance(checkpoint_every, int) or isinstance(checkpoint_every, bool) or checkpoint_every < 0:
-        raise ValueError(f"checkpoint_every must be a non-negative integer, got {checkpoint_every!r}")
+    n_steps = check_int(n_steps, "n_steps", low=1)
+    eval_every = check_int(eval_every, "eval_every", low=1)
+    checkpoint_every = check_int(checkpoint_every, "checkpoint_every", low=0)
+    seed = check_int(seed, "seed", low=0)
+    stop_below = check_number(stop_below, "stop_below", allow_none=True)
+    diverge_above = check_number(diverge_above, "diverge_above", low=0.0, low_open=True, allow_inf=True)
     if checkpoint_every and checkpoint_path is None:
         raise ValueError("checkpoint_every needs a checkpoint_path")
     if checkpoint_path is not None:
@@ -405,7 +408,7 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
             save(t)
     if status is None:
         status = Status(StatusCode.SUCCESS, f"ran all {n_steps} steps")
-    return RunResult(name or getattr(optimizer, "name", type(optimizer).__name__), int(seed), taken, metric_name,
+    return RunResult(name or getattr(optimizer, "name", type(optimizer).__name__), seed, taken, metric_name,
                      np.asarray(eval_steps), np.asarray(values, dtype=float), np.asarray(norms, dtype=float),
                      elapsed / max(taken, 1), status, np.asarray(traj) if record_trajectory else None)
 
@@ -446,13 +449,19 @@ def compare_optimizers(make_game: Callable[[int], Game], optimizers: dict, seeds
     ------
     ValueError
         If ``make_game`` is not callable, ``optimizers`` or ``seeds`` is
-        empty, or an optimiser entry is invalid.
+        empty, a seed is not a non-negative integer, ``n_steps`` or
+        ``eval_every`` is not a positive integer, or an optimiser entry is
+        invalid.
     """
     if not callable(make_game):
         raise ValueError("make_game must be a callable seed -> Game")
     if not optimizers:
         raise ValueError("optimizers is empty; give {display name: factory or (registered name, kwargs)}")
-    seeds = [int(s) for s in seeds]
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise ValueError(f"seeds must be a sequence of non-negative integers, got {seeds!r}")
+    seeds = [check_int(s, f"seeds[{i}]", low=0) for i, s in enumerate(seeds)]
+    n_steps = check_int(n_steps, "n_steps", low=1)
+    eval_every = check_int(eval_every, "eval_every", low=1)
     if not seeds:
         raise ValueError("seeds is empty; give at least one seed")
     rows, runs, higher, metric_name = [], [], False, None

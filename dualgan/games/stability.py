@@ -59,6 +59,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .._checks import check_int, check_number
 from ..status import Status, StatusCode
 from .functional import (FunctionalGame, NotBatchableError, _batched_optimizer, _check_coefficients,
                          _coefficient_default, as_functional, batched_run, functional_base)
@@ -71,7 +72,11 @@ BOUNDARY_TOL = 1e-9
 
 
 def _grid(values, name):
-    arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    raw = np.asarray(values)
+    if raw.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must be a finite number or a non-empty 1-D sequence of finite numbers, got dtype "
+                         f"{raw.dtype} ({values!r:.60})")
+    arr = np.atleast_1d(raw.astype(np.float64))
     if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be a finite number or a non-empty 1-D sequence of finite numbers")
     return arr
@@ -478,11 +483,16 @@ def stability_map(game, optimizers=None, lrs=(0.1,), coefficients=(1.0,), seeds=
     NotBatchableError
         An optimiser, base optimiser or game that cannot be batched (named in the message).
     ValueError
-        Bad grids or seeds (the message names the argument).
+        Bad grids or seeds, ``n_steps`` or ``workers`` not a positive
+        integer, ``diverge_above`` not > 0 or ``rate_window`` not in (0, 1]
+        (``bool`` and floats are refused as integers; the message names the
+        argument).
     """
     t_start = time.perf_counter()
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer (processes), got {workers!r}")
+    workers = check_int(workers, "workers (processes)", low=1)
+    n_steps = check_int(n_steps, "n_steps", low=1)
+    diverge_above = check_number(diverge_above, "diverge_above", low=0.0, low_open=True, allow_inf=True)
+    rate_window = check_number(rate_window, "rate_window", low=0.0, high=1.0, low_open=True)
     fgame = as_functional(game)
     if optimizers is None:
         optimizers = OPTIMIZERS.names(batchable=True)
@@ -505,7 +515,9 @@ def stability_map(game, optimizers=None, lrs=(0.1,), coefficients=(1.0,), seeds=
     if np.any(lrs <= 0):
         raise ValueError("lrs must be > 0")
     coefs = _grid(coefficients, "coefficients")
-    seeds = tuple(int(s) for s in seeds)
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise ValueError(f"seeds must be a sequence of non-negative integers, got {seeds!r}")
+    seeds = tuple(check_int(s, f"seeds[{i}]", low=0) for i, s in enumerate(seeds))
     if not seeds:
         raise ValueError("seeds is empty; give at least one seed")
     L, C, S = len(lrs), len(coefs), len(seeds)
@@ -553,6 +565,6 @@ def stability_map(game, optimizers=None, lrs=(0.1,), coefficients=(1.0,), seeds=
             except (ValueError, NotImplementedError) as exc:   # e.g. SGA's sign undetermined with eps = 0
                 notes.append(f"{name}: no exact rate ({exc})")
     status = Status(StatusCode.SUCCESS, f"{int(np.prod(shape))} runs, {int(diverged.sum())} diverged")
-    return StabilityMap(fgame.name, optimizers, names, lrs, coefs, seeds, int(n_steps), fbase.name,
+    return StabilityMap(fgame.name, optimizers, names, lrs, coefs, seeds, n_steps, fbase.name,
                         out["final_distance"], out["final_field_norm"], out["measured_rate"], exact, diverged,
                         converged, seconds, time.perf_counter() - t_start, "; ".join(notes), status)
