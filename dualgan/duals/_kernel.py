@@ -36,15 +36,13 @@ from numba.extending import get_cython_function_address
 
 from ..status import StatusCode
 from ._linalg import MAX_LOG_SHRINK
-from .result import METHOD_CONVERGED
 
 __all__ = ["logistic_newton", "logistic_primal_newton", "jit", "STATUS"]
 
-#: (code, message) of each integer the kernels return: the one place the kernels' integers are read. The code
-#: is the inner loops' protocol (:func:`dualgan.duals.result.method_status`): METHOD_CONVERGED when the
-#: kernel's own test passed, else a StatusCode
+#: (code, message) of each integer the kernels return: the one place the kernels' integers are read.
+#: ``StatusCode.SUCCESS`` means the kernel's own stopping test passed (the caller certifies the pair)
 STATUS = (
-    (METHOD_CONVERGED, ""),
+    (StatusCode.SUCCESS, ""),
     (StatusCode.MAX_ITER, ""),
     (StatusCode.NUMERICAL_ERROR, "Newton system not positive definite"),
     (StatusCode.NON_FINITE, "non-finite Newton direction or certificate"),

@@ -41,9 +41,8 @@ import math
 from dataclasses import dataclass
 
 from ._linalg import _robust_cholesky
-from ..status import StatusCode
+from ..status import Status, StatusCode
 from .objective import dual_value
-from .result import METHOD_CONVERGED
 
 __all__ = ["PairCertificate", "pair_certificate", "logistic_primal_newton", "PrimalState", "rounding_level"]
 
@@ -170,7 +169,12 @@ def rounding_level(ops, G, a, C, w, lam, loss: str = "logistic", b=None) -> floa
 
 @dataclass
 class PrimalState:
-    """Outcome of :func:`logistic_primal_newton` (back-end arrays)."""
+    """Outcome of :func:`logistic_primal_newton` and :func:`hinge_primal_interior_point` (back-end arrays).
+
+    ``status`` is ``SUCCESS`` when the method's own stopping test (gap and error bound of
+    eq. (1.6)) passed, else ``MAX_ITER``, ``STALLED``, ``NUMERICAL_ERROR`` or ``NON_FINITE``
+    with the reason in its message.
+    """
 
     w: object
     b: float | None
@@ -178,10 +182,7 @@ class PrimalState:
     slack: object
     certificate: PairCertificate
     iterations: int
-    #: :data:`~dualgan.duals.result.METHOD_CONVERGED` (the method's own test passed) or a StatusCode,
-    #: read by :func:`dualgan.duals.result.method_status`
-    code: str | StatusCode
-    message: str
+    status: Status
     trace: tuple
 
 
@@ -223,7 +224,7 @@ def logistic_primal_newton(ops, G, y, a, C, bias: bool, w0, b0, tol: float, w_rt
             best = (cert, ops.copy(w), b, it)
         bound = math.sqrt(2 * gap / C)
         if gap <= tol and (math.isinf(w_rtol) or bound <= w_rtol * float(ops.sqrt(w @ w))):
-            code = METHOD_CONVERGED
+            code = StatusCode.SUCCESS
             break
         if it == max_iter:
             break
@@ -272,11 +273,11 @@ def logistic_primal_newton(ops, G, y, a, C, bias: bool, w0, b0, tol: float, w_rt
             it += 1
             break
     if best is None:
-        return PrimalState(w=w, b=b, lam=lam, slack=slack, certificate=cert, iterations=it, code=code,
-                           message=message, trace=tuple(trace))
+        return PrimalState(w=w, b=b, lam=lam, slack=slack, certificate=cert, iterations=it,
+                           status=Status(code, message), trace=tuple(trace))
     cert, w_best, b_best, _ = best
     return PrimalState(w=w_best, b=b_best, lam=cert.lam, slack=cert.slack, certificate=cert, iterations=it,
-                       code=code, message=message, trace=tuple(trace))
+                       status=Status(code, message), trace=tuple(trace))
 
 
 def _factor_newton_system(ops, G, y, weights, C, bias: bool):
@@ -366,7 +367,7 @@ def hinge_primal_interior_point(ops, G, y, a, C, bias: bool, w0, b0, tol: float,
             best = (cert, ops.copy(w), b if bias else None)
         gap = max(cert.gap, 0.0)
         if gap <= tol and (math.isinf(w_rtol) or math.sqrt(2 * gap / C) <= w_rtol * float(ops.sqrt(w @ w))):
-            code = METHOD_CONVERGED
+            code = StatusCode.SUCCESS
             break
         if it == max_iter:
             break
@@ -426,7 +427,7 @@ def hinge_primal_interior_point(ops, G, y, a, C, bias: bool, w0, b0, tol: float,
         lam, t, xi, z = lam + alpha * dlam, t + alpha * dt, xi + alpha * dxi, z + alpha * dz
     if best is None:  # not even the first pair is finite (features near float64's range)
         return PrimalState(w=w, b=b if bias else None, lam=lam_c, slack=slack_c, certificate=cert, iterations=it,
-                           code=code, message=message, trace=tuple(trace))
+                           status=Status(code, message), trace=tuple(trace))
     cert, w_best, b_best = best
     return PrimalState(w=w_best, b=b_best, lam=cert.lam, slack=cert.slack, certificate=cert, iterations=it,
-                       code=code, message=message, trace=tuple(trace))
+                       status=Status(code, message), trace=tuple(trace))

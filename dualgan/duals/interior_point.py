@@ -18,9 +18,8 @@ from typing import Callable
 import torch
 
 from ._linalg import box_problem, limit_blas_threads, max_step
-from ..status import StatusCode
+from ..status import Status, StatusCode
 from .newton import NewtonState
-from .result import METHOD_CONVERGED
 
 __all__ = ["box_qp_interior_point"]
 
@@ -84,7 +83,8 @@ def box_qp_interior_point(
     Returns
     -------
     NewtonState
-        The multipliers, the value, the certificate, the iteration count and the status.
+        The multipliers, the value, the certificate, the iteration count and the
+        :class:`~dualgan.status.Status` (``status.success``: the stopping test passed).
 
     Raises
     ------
@@ -103,7 +103,7 @@ def box_qp_interior_point(
     nu = 0.0
     N = a_.shape[0]
     trace: list[float] = []
-    status, cert, it, message = StatusCode.MAX_ITER, float("inf"), 0, ""
+    code, cert, it, message = StatusCode.MAX_ITER, float("inf"), 0, ""
 
     def direction(solve, r_dual, r_l, r_u, r_eq):
         rhs = -r_dual + r_l / lam - r_u / slack
@@ -133,10 +133,10 @@ def box_qp_interior_point(
             # only a converged complementarity with a stalled certificate is the floor
             stuck = stuck + 1 if mu <= 1e-12 * mu0 else 0
             if stuck >= 8:
-                status, message = StatusCode.STALLED, f"the certificate has not improved for {stuck} iterations"
+                code, message = StatusCode.STALLED, f"the certificate has not improved for {stuck} iterations"
                 break
         if (accept(lam, slack, cert) if accept is not None and certificate is not None else cert <= tol):
-            status = METHOD_CONVERGED
+            code = StatusCode.SUCCESS
             break
         if it == max_iter:
             break
@@ -145,7 +145,7 @@ def box_qp_interior_point(
         r_eq = float(e @ lam) if e is not None else 0.0
         solve = quad.factor(z_l / lam + z_u / slack)
         if solve is None:
-            status, message = StatusCode.NUMERICAL_ERROR, f"interior-point system not positive definite at iteration {it}"
+            code, message = StatusCode.NUMERICAL_ERROR, f"interior-point system not positive definite at iteration {it}"
             break
         aff = direction(solve, r_dual, -lam * z_l, -slack * z_u, r_eq)  # predictor
         alpha_aff = step_bound(*aff[:3])
@@ -156,7 +156,7 @@ def box_qp_interior_point(
                                             sigma * mu - lam * z_l - aff[0] * aff[1],
                                             sigma * mu - slack * z_u + aff[0] * aff[2], r_eq)
         if not ops.all_finite(d_lam):
-            status, message = StatusCode.NON_FINITE, f"non-finite interior-point direction at iteration {it}"
+            code, message = StatusCode.NON_FINITE, f"non-finite interior-point direction at iteration {it}"
             break
         alpha = min(1.0, 0.995 * step_bound(d_lam, d_zl, d_zu))
         lam, slack = lam + alpha * d_lam, slack - alpha * d_lam
@@ -170,5 +170,5 @@ def box_qp_interior_point(
     value = float(-0.5 * (lam @ quad.matvec(lam)) / scale + c @ lam)
     back = ops.to_torch
     return NewtonState(lam=back(lam, a), slack=back(slack, a), value=value, decrement=float("nan"),
-                       certificate=cert, iterations=it, status=status, trace=tuple(trace),
-                       message=message)
+                       certificate=cert, iterations=it, status=Status(code, message),
+                       trace=tuple(trace))

@@ -329,5 +329,5 @@ def ipopt_with_refinement(problem: LinearDual, run_once, tol, max_iter, method, 
         if gap <= target or code is StatusCode.MAX_ITER or ipopt_tol <= 1e-15:
             break
         ipopt_tol = max(1e-15, ipopt_tol * 0.1 * target / gap)
-    return problem_result(problem, lam_t, None, iterations, time.perf_counter() - t0, code, message, method, tol,
-                          w_rtol)
+    return problem_result(problem, lam_t, None, iterations, time.perf_counter() - t0, Status(code, message), method,
+                          tol, w_rtol)

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..status import Status, StatusCode
 
-__all__ = ["DualResult", "DualSolverWarning", "DEFAULT_TOL", "DEFAULT_W_RTOL", "gap_target", "method_status"]
+__all__ = ["DualResult", "DualSolverWarning", "DEFAULT_TOL", "DEFAULT_W_RTOL", "gap_target"]
 
 #: default bound on the duality gap (eq. (1.5) of the theory page)
 DEFAULT_TOL = 1e-10
@@ -23,48 +23,6 @@ def gap_target(C: float, w_norm: float, tol: float, w_rtol: float) -> float:
     if w_rtol == float("inf"):
         return tol
     return min(tol, 0.5 * C * (w_rtol * w_norm) ** 2)
-
-
-#: the internal code of the Newton loops (``NewtonState.status``, ``PrimalState.code``, the compiled
-#: kernels' ``STATUS``) for "the method's own stopping test passed"; every other internal code is a
-#: :class:`StatusCode` value. :func:`method_status` is the one place that reads these codes.
-METHOD_CONVERGED = "converged"
-
-
-def method_status(code, message: str = "") -> Status:
-    """The :class:`~dualgan.status.Status` of an internal method code.
-
-    The inner loops (:func:`dualgan.duals.maximize_entropy_dual`, the primal Newton
-    methods, the compiled kernels) stop with a code: :data:`METHOD_CONVERGED` when
-    their own stopping test passed (mapped to ``SUCCESS``), else a
-    :class:`StatusCode` value (``"max_iter"``, ``"stalled"``, ``"numerical_error"``,
-    ``"non_finite"``). A :class:`StatusCode` is returned as is.
-
-    Parameters
-    ----------
-    code : str or StatusCode
-        The internal code.
-    message : str, default ""
-        Why the method stopped, for people.
-
-    Returns
-    -------
-    Status
-
-    Raises
-    ------
-    ValueError
-        If ``code`` is neither :data:`METHOD_CONVERGED` nor a :class:`StatusCode` value.
-    """
-    if isinstance(code, StatusCode):
-        return Status(code, message)
-    if code == METHOD_CONVERGED:
-        return Status(StatusCode.SUCCESS, message)
-    try:
-        return Status(StatusCode(code), message)
-    except ValueError:
-        raise ValueError(f"unknown internal method code {code!r}; expected {METHOD_CONVERGED!r} or one of "
-                         f"{[c.value for c in StatusCode]}") from None
 
 
 class DualSolverWarning(RuntimeWarning):

@@ -25,6 +25,12 @@ the objective fell and by how much.
 Histories are saved as JSON (``.json``) or numpy archives (``.npz``), never as
 pickles: :meth:`History.load` reads only numbers and strings.
 
+How the last ``fit`` that wrote a history ended is :attr:`History.status`, a
+:class:`~dualgan.status.Status` (None before any ``fit``), kept in the metadata as
+the two strings ``meta["status_code"]`` (a :class:`~dualgan.status.StatusCode`
+value) and ``meta["status_message"]``, so it survives :meth:`History.save` /
+:meth:`History.load` and :meth:`History.to_dict` / :meth:`History.from_dict`.
+
 >>> h = History(meta={"trainer": "example"})
 >>> for t, value in enumerate([1.0, 2.0, 1.5, 3.0]):
 ...     h.append(iteration=t, objective=value)
@@ -45,12 +51,16 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from .._io import atomic_write_text, atomic_write_with, check_writable_path, save_figure
+from ..status import Status, StatusCode
 
 __all__ = ["History", "Decrease", "STANDARD_COLUMNS"]
 
 STANDARD_COLUMNS = ("iteration", "objective", "gap", "lambda_mean", "lambda_min", "lambda_max", "seconds")
 
 _FORMAT = "dualgan.History/1"
+
+#: the metadata keys that hold :attr:`History.status` (its code's value and its message)
+_STATUS_CODE, _STATUS_MESSAGE = "status_code", "status_message"
 
 
 @dataclass(frozen=True)
@@ -84,8 +94,14 @@ class History:
 
     Parameters
     ----------
-    meta:
-        Run settings (strings, ints, floats, bools), saved with the history.
+    meta : Mapping[str, str | int | float | bool | None], optional
+        Run settings (JSON scalars), saved with the history; ``"status_code"`` and
+        ``"status_message"`` hold :attr:`status`. Default None: no settings.
+
+    Raises
+    ------
+    ValueError
+        If a setting is refused by :meth:`set_meta`.
     """
 
     def __init__(self, meta: Mapping[str, object] | None = None):
@@ -160,7 +176,49 @@ class History:
         if value is not None and not isinstance(value, (str, int, float, bool)):
             raise ValueError(f"meta[{key!r}] must be a str, int, float, bool or None, got {type(value).__name__}; "
                              f"convert it with str() or float()")
+        if key == "status":
+            raise ValueError("meta['status'] is not a setting: a run's outcome is History.status, set with "
+                             "history.status = Status(code, message) (kept as meta['status_code'] and "
+                             "meta['status_message'])")
+        if key == _STATUS_CODE:
+            codes = [c.value for c in StatusCode]
+            if not isinstance(value, str) or value not in codes:
+                raise ValueError(f"meta[{_STATUS_CODE!r}] must be a StatusCode value, one of {codes}; got {value!r}")
+            value = StatusCode(value).value  # the plain string, also for a StatusCode member
+        if key == _STATUS_MESSAGE and not isinstance(value, str):
+            raise ValueError(f"meta[{_STATUS_MESSAGE!r}] must be a str, got {type(value).__name__}")
         self.meta[key] = value
+
+    @property
+    def status(self) -> Status | None:
+        """How the last ``fit`` that wrote this history ended; None before any ``fit``.
+
+        Assign a :class:`~dualgan.status.Status` to set it (trainers do at the end of
+        every ``fit``); it is stored as ``meta["status_code"]`` and ``meta["status_message"]``.
+
+        Returns
+        -------
+        dualgan.status.Status or None
+
+        Raises
+        ------
+        TypeError
+            On assignment of anything but a :class:`~dualgan.status.Status`.
+        ValueError
+            If the metadata holds a message without a code, or a code that is not a
+            :class:`~dualgan.status.StatusCode` value.
+        """
+        _check_status_meta(self.meta)
+        code = self.meta.get(_STATUS_CODE)
+        return None if code is None else Status(StatusCode(code), self.meta.get(_STATUS_MESSAGE, ""))
+
+    @status.setter
+    def status(self, status: Status) -> None:
+        if not isinstance(status, Status):
+            raise TypeError(f"History.status takes a dualgan.status.Status, got {type(status).__name__}; build one "
+                            f"with Status(StatusCode.<CODE>, message)")
+        self.set_meta(_STATUS_CODE, status.code.value)
+        self.set_meta(_STATUS_MESSAGE, status.message)
 
     def add_array(self, name: str, array) -> None:
         """Attach a named float array (e.g. the dual variables at one iteration).
@@ -379,11 +437,14 @@ class History:
         Raises
         ------
         ValueError
-            If ``data`` is not such a mapping.
+            If ``data`` is not such a mapping, or its ``meta`` holds a setting
+            :meth:`set_meta` refuses (e.g. a ``status_code`` that is not a
+            :class:`~dualgan.status.StatusCode` value; the message names the key).
         """
         if not isinstance(data, Mapping) or data.get("format") != _FORMAT:
             raise ValueError(f"not a saved dualgan History (expected format {_FORMAT!r})")
         h = cls(meta=data.get("meta", {}))
+        _check_status_meta(h.meta)
         cols = data["columns"]
         n = len(next(iter(cols.values()))) if cols else 0
         h._columns = {k: [math.nan if v is None else float(v) for v in col] for k, col in cols.items()}
@@ -444,7 +505,9 @@ class History:
         Raises
         ------
         ValueError
-            If the file cannot be read as a History.
+            If the file cannot be read as a History, or its metadata holds a
+            setting :meth:`set_meta` refuses (e.g. an unknown ``status_code``);
+            the message names the file and the key.
         """
         path = Path(path)
         if path.suffix not in (".json", ".npz"):
@@ -459,6 +522,7 @@ class History:
                 if not isinstance(header, dict) or header.get("format") != _FORMAT:
                     raise ValueError("not a saved dualgan History")
                 h = cls(meta=header["meta"])
+                _check_status_meta(h.meta)
                 h._columns = {k: data[f"col:{k}"].astype(np.float64).tolist() for k in header["columns"]}
                 lengths = {len(c) for c in h._columns.values()}
                 if len(lengths) > 1:
@@ -587,6 +651,13 @@ def plot_gap(ax, iterations, gap, gap_tol: float | None = None, label: str = "du
     ax.set_xlabel("iteration")
     ax.legend(loc="best", fontsize="small")
     return ax
+
+
+def _check_status_meta(meta: Mapping) -> None:
+    """A status message needs its code (a code alone is a status with an empty message)."""
+    if _STATUS_MESSAGE in meta and meta.get(_STATUS_CODE) is None:
+        raise ValueError(f"meta[{_STATUS_MESSAGE!r}] is set but meta[{_STATUS_CODE!r}] is not; a saved status "
+                         f"needs both (set History.status = Status(code, message))")
 
 
 def _check_tol(tol) -> float:

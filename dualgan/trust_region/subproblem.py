@@ -72,7 +72,6 @@ from .._checks import check_number, check_positive
 from ..duals._backend import TorchOps
 from ..duals.newton import maximize_entropy_dual
 from ..duals.objective import dual_gradient, separable_term
-from ..duals.result import method_status
 from ..registry import Registry
 from ..status import Status, StatusCode
 
@@ -770,7 +769,7 @@ def secular_newton(sub: ScoreSubproblem, tol: float, lam, slack, mu0, *, radius_
         nonlocal inner_its, system
         state = _inner_solve(sub, s, lam_, slack_, tol)
         inner_its += state.iterations
-        st = method_status(state.status, state.message)
+        st = state.status
         # at the rounding floor the decrement may neither reach tol nor stall the line search:
         # an iterate whose decrement is already tiny is as good as converged
         ok = (st.code in (StatusCode.SUCCESS, StatusCode.STALLED) or state.certificate <= 1e-12) and \

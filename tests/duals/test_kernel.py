@@ -6,7 +6,6 @@ import torch
 from dualgan.duals import solve
 from dualgan.duals._backend import NumpyOps
 from dualgan.duals._primal import kl_terms, logistic_primal_newton, pair_certificate, relation_multipliers
-from dualgan.duals.result import METHOD_CONVERGED
 from dualgan.status import StatusCode
 from dualgan.duals.newton import _compiled_logistic, _compiled_primal, _scaled_start, maximize_entropy_dual
 from tests.duals.test_solvers import make_problem, primal_logistic_reference
@@ -30,7 +29,7 @@ def test_primal_kernel_follows_the_interpreted_primal_newton(shape, bias):
     w0 = np.zeros(prob.d)
     fast = _compiled_primal(prob, G, y, a, w0, 0.0, 1e-12, 1e-6, 200)
     slow = logistic_primal_newton(NumpyOps, G, y, a, prob.C, bias, w0, 0.0, 1e-12, 1e-6, 200)
-    assert fast.code == slow.code == METHOD_CONVERGED
+    assert fast.status.code is slow.status.code is StatusCode.SUCCESS, (fast.status, slow.status)
     assert abs(fast.iterations - slow.iterations) <= 1
     np.testing.assert_allclose(fast.w, slow.w, rtol=1e-8, atol=1e-300)
     assert fast.trace[0] == pytest.approx(slow.trace[0], rel=1e-9)
@@ -51,7 +50,7 @@ def test_dual_kernel_follows_the_interpreted_loop(shape):
     slow = maximize_entropy_dual(prob.a, scale=prob.C, G=prob.G, lam0=lam, slack0=slack, tol=1e-11, max_iter=200,
                                  certificate=prob.gap_function(NumpyOps),
                                  accept=_acceptance(prob, NumpyOps, 1e-11, 1e-6))
-    assert fast.status == slow.status == METHOD_CONVERGED
+    assert fast.status.code is slow.status.code is StatusCode.SUCCESS, (fast.status, slow.status)
     assert abs(fast.iterations - slow.iterations) <= 1
     np.testing.assert_allclose(fast.lam.numpy(), slow.lam.numpy(), rtol=1e-6, atol=1e-14)
     assert prob.gap(fast.lam, fast.slack) <= 1e-11 + 1e-14

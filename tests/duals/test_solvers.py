@@ -10,7 +10,6 @@ from scipy.special import expit, log_expit
 import importlib.util
 
 from dualgan.duals import SOLVERS, DualSolverWarning, LinearDual, solve
-from dualgan.duals.result import METHOD_CONVERGED
 from dualgan.status import StatusCode
 
 SHAPES = [  # (n, m, d, C): d < N (Woodbury), d >= N (Gram), tiny C (nearly separable), unequal batches
@@ -261,7 +260,7 @@ def test_newton_lifts_coordinates_far_below_their_optimum():
 
     state = maximize_entropy_dual(prob.a, scale=prob.C, G=prob.G, lam0=lam0, slack0=prob.a - lam0, tol=1e-13,
                                   max_iter=200, certificate=prob.gap_function(ops_for(prob.device)))
-    assert state.status == METHOD_CONVERGED, state.status
+    assert state.status.success, state.status
     np.testing.assert_allclose(state.lam.numpy(), lam_ref.numpy(), rtol=1e-4, atol=1e-12)
     w_ref, _, _ = primal_logistic_reference(prob, bias=False)
     assert _rel(prob.v(state.lam).numpy() / prob.C, w_ref) < 1e-6
@@ -298,4 +297,26 @@ def test_newton_state_solves_its_system_at_the_returned_point(form):
 
     certified = maximize_entropy_dual(prob.a, scale=prob.C, tol=1e-9, max_iter=100,
                                       certificate=prob.gap_function(ops_for(prob.device)), **quad)
-    assert certified.status == METHOD_CONVERGED and certified.system_solve is None
+    assert certified.status.success and certified.system_solve is None, certified.status
+
+
+def test_newton_state_status_is_a_typed_status_with_the_reason():
+    """A capped run reports MAX_ITER (its certificate, the duality gap, is above tol), a finished one
+    SUCCESS; problem_result refuses a status that is not a Status."""
+    from dualgan.duals._backend import ops_for
+    from dualgan.duals.interior_point import box_qp_interior_point
+    from dualgan.duals.newton import maximize_entropy_dual, problem_result
+    from dualgan.status import Status
+
+    prob = make_problem((25, 20, 8, 1e-2), seed=4)
+    gap = prob.gap_function(ops_for(prob.device))
+    capped = maximize_entropy_dual(prob.a, scale=prob.C, G=prob.G, tol=1e-13, max_iter=1, certificate=gap)
+    assert isinstance(capped.status, Status) and capped.status.code is StatusCode.MAX_ITER, capped.status
+    assert prob.gap(capped.lam, capped.slack) > 1e-13  # the reference gap confirms the cap, not a certificate
+    hinge = make_problem((25, 20, 8, 1e-2), loss="hinge", seed=4)
+    done = box_qp_interior_point(hinge.a, scale=hinge.C, G=hinge.G, tol=1e-11, max_iter=100,
+                                 certificate=hinge.gap_function(ops_for(hinge.device)))
+    assert isinstance(done.status, Status) and done.status.success, done.status
+    assert hinge.gap(done.lam, done.slack) <= 1e-11
+    with pytest.raises(TypeError, match="stopped must be a dualgan.status.Status"):
+        problem_result(prob, capped.lam, capped.slack, 1, 0.0, "max_iter", "newton", 1e-13, 1e-6)

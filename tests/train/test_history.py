@@ -1,4 +1,5 @@
 """History: column store, monotonicity checks, persistence (no pickle), plotting."""
+import json
 import math
 
 import numpy as np
@@ -127,3 +128,55 @@ def test_gap_panel_is_readable_zero_and_negative_gaps_at_machine_epsilon(tmp_pat
     assert np.isnan(drawn[4])  # a NaN gap stays NaN
     assert any("tolerance" in str(line.get_label()) for line in ax.get_lines())
     assert (tmp_path / "o.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("suffix", [".json", ".npz"])
+def test_status_round_trips_as_two_json_scalars(tmp_path, suffix):
+    """History.status is None until set; a Status is kept as meta status_code/status_message and comes back
+    equal through save/load and to_dict/from_dict."""
+    from dualgan.status import Status, StatusCode
+
+    h = _history([1.0, 2.0])
+    assert h.status is None
+    st = Status(StatusCode.NON_FINITE, "non-finite samples at iteration 3")
+    h.status = st
+    assert h.meta["status_code"] == "non_finite" and h.meta["status_message"] == st.message
+    assert "status" not in h.meta
+    assert History.load(h.save(tmp_path / f"h{suffix}")).status == st
+    # the dict form is plain JSON: the code is the string, not an enum member
+    data = json.loads(json.dumps(h.to_dict()))
+    assert data["meta"]["status_code"] == "non_finite"
+    assert History.from_dict(data).status == st
+    with pytest.raises(TypeError, match="Status"):
+        h.status = "success: done"
+
+
+@pytest.mark.parametrize("suffix", [".json", ".npz"])
+def test_unknown_status_code_is_refused_on_load_naming_file_and_key(tmp_path, suffix):
+    from dualgan.status import Status, StatusCode
+
+    h = _history([1.0])
+    h.status = Status(StatusCode.SUCCESS, "reached iteration 1")
+    data = h.to_dict()
+    data["meta"]["status_code"] = "converged"
+    with pytest.raises(ValueError, match="status_code"):
+        History.from_dict(data)
+    path = h.save(tmp_path / f"h{suffix}")
+    if suffix == ".json":
+        path.write_text(json.dumps(data))
+    else:
+        with np.load(path, allow_pickle=False) as arc:
+            payload = {k: arc[k] for k in arc.files}
+        header = json.loads(str(payload["__meta__"]))
+        header["meta"]["status_code"] = "converged"
+        payload["__meta__"] = np.array(json.dumps(header))
+        with open(path, "wb") as fh:
+            np.savez(fh, **payload)
+    with pytest.raises(ValueError, match=r"h\%s.*status_code.*converged" % suffix):
+        History.load(path)
+    # a message without its code, and the free-text key, are refused too
+    del data["meta"]["status_code"]
+    with pytest.raises(ValueError, match="status_code"):
+        History.from_dict(data)
+    with pytest.raises(ValueError, match="History.status"):
+        History().set_meta("status", "success: done")

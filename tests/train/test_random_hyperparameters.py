@@ -37,7 +37,7 @@ def _check_linear(gan, hist):
         assert bool(torch.isfinite(gan.sample(32)).all()), "success with non-finite samples"
     else:
         assert gan.status.message and str(gan.status.message).endswith(f"iteration {gan.iteration}")
-    assert hist.meta["status"] == str(gan.status)
+    assert hist.status == gan.status
 
 
 @pytest.mark.parametrize("trainer", ["dual", "standard"])

@@ -12,7 +12,7 @@ from torch import nn
 from dualgan.constraints import AffineSubspace, AugmentedLagrangian, HyperplaneUnion, Penalty, Projection
 from dualgan.data import ring
 from dualgan.features import RBF
-from dualgan.status import StatusCode
+from dualgan.status import Status, StatusCode
 from dualgan.train import DualLinearGAN, History, StandardLinearGAN, mlp_generator
 from dualgan.train import CheckpointError
 
@@ -271,7 +271,8 @@ def test_nan_generator_ends_the_run_cleanly(tmp_path, kind):
     assert gan.status.code is StatusCode.NON_FINITE
     assert gan.status.message == "non-finite samples at iteration 3"
     assert len(hist) == 3 and np.isfinite(hist["objective"]).all()
-    assert hist.meta["status"] == "non_finite: non-finite samples at iteration 3"
+    assert hist.status == Status(StatusCode.NON_FINITE, "non-finite samples at iteration 3")
+    assert hist.meta["status_code"] == "non_finite" and "status" not in hist.meta
     # the last checkpoint is kept and holds the finite state and the status
     resumed = _trainer(kind, NaNAfter()).load_checkpoint(ck)
     assert resumed.iteration == 3 and resumed.status.code is StatusCode.NON_FINITE
