@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .._checks import check_number
 from ..registry import Registry
 
 __all__ = ["RadiusDecision", "RadiusPolicy", "StandardRadius", "SymmetricRadius", "FixedRadius", "POLICIES",
@@ -62,16 +63,28 @@ class RadiusDecision:
     reason: str
 
 
-def _check_unit(value, name, low_open=True):
-    v = float(value)
-    if not (0.0 < v < 1.0 if low_open else 0.0 <= v < 1.0):
-        raise ValueError(f"{name} must lie in {'(0, 1)' if low_open else '[0, 1)'}, got {value!r}")
-    return v
+def _set_number(policy, name: str, **bounds) -> float:
+    """Check the field ``name`` of a (frozen) policy with :func:`check_number` and store it as a float."""
+    value = check_number(getattr(policy, name), f"{type(policy).__name__}.{name}", **bounds)
+    object.__setattr__(policy, name, value)
+    return value
 
 
-def _check_radius_bounds(min_radius, max_radius):
-    if not (float(min_radius) > 0 and float(max_radius) > float(min_radius)):
-        raise ValueError(f"need 0 < min_radius < max_radius, got min_radius={min_radius!r}, max_radius={max_radius!r}")
+def _check_common(policy, min_radius_may_be_zero: bool = False) -> None:
+    """``min_radius`` (finite, > 0, or >= 0 where allowed), ``max_radius`` (> min_radius, inf allowed: no cap)
+    and ``boundary_fraction`` (in (0, 1)), each named in its error."""
+    lo = _set_number(policy, "min_radius", low=0.0, low_open=not min_radius_may_be_zero)
+    hi = _set_number(policy, "max_radius", low=0.0, low_open=True, allow_inf=True)
+    if not hi > lo:
+        raise ValueError(f"{type(policy).__name__}: need min_radius < max_radius, got min_radius={lo!r}, "
+                         f"max_radius={hi!r}; raise max_radius or lower min_radius")
+    _set_number(policy, "boundary_fraction", low=0.0, high=1.0, low_open=True, high_open=True)
+
+
+def _check_factors(policy) -> None:
+    """``shrink`` in (0, 1) and ``grow`` finite and >= 1, each named in its error."""
+    _set_number(policy, "shrink", low=0.0, high=1.0, low_open=True, high_open=True)
+    _set_number(policy, "grow", low=1.0)
 
 
 class RadiusPolicy:
@@ -148,16 +161,18 @@ class StandardRadius(RadiusPolicy):
     grow : float, default 2.0
         :math:`\\gamma_{inc} \\ge 1`.
     max_radius : float, default 10.0
-        :math:`\\Delta_{max}`, the cap of the radius.
+        :math:`\\Delta_{max}`, the cap of the radius (> min_radius; inf: no cap).
     min_radius : float, default 1e-10
-        :math:`\\Delta_{min}`, the floor of the radius (0 < min_radius < max_radius).
+        :math:`\\Delta_{min}`, the floor of the radius (finite, 0 < min_radius < max_radius).
     boundary_fraction : float, default 0.999
         A step counts as on the boundary when :math:`\\|\\delta\\| \\ge` this fraction of :math:`\\Delta`; in (0, 1).
 
     Raises
     ------
     ValueError
-        If the thresholds, factors or radius bounds are out of range.
+        If a field is not a real number (``bool`` refused), is NaN or
+        infinite (only ``max_radius`` may be inf), or is out of its range
+        above; the message names the field.
 
     References
     ----------
@@ -175,14 +190,14 @@ class StandardRadius(RadiusPolicy):
     boundary_fraction: float = 0.999
 
     def __post_init__(self):
-        if not (0.0 <= self.eta_accept <= self.eta_shrink < self.eta_grow < 1.0):
-            raise ValueError(f"need 0 <= eta_accept <= eta_shrink < eta_grow < 1, got eta_accept={self.eta_accept}, "
-                             f"eta_shrink={self.eta_shrink}, eta_grow={self.eta_grow}")
-        _check_unit(self.shrink, "shrink")
-        if not self.grow >= 1.0:
-            raise ValueError(f"grow must be >= 1, got {self.grow!r}")
-        _check_radius_bounds(self.min_radius, self.max_radius)
-        _check_unit(self.boundary_fraction, "boundary_fraction")
+        e0 = _set_number(self, "eta_accept", low=0.0, high=1.0, high_open=True)
+        e1 = _set_number(self, "eta_shrink", low=0.0, high=1.0, high_open=True)
+        e2 = _set_number(self, "eta_grow", low=0.0, high=1.0, high_open=True)
+        if not e0 <= e1 < e2:
+            raise ValueError(f"StandardRadius: need 0 <= eta_accept <= eta_shrink < eta_grow < 1, got eta_accept={e0}, "
+                             f"eta_shrink={e1}, eta_grow={e2}; order the three thresholds")
+        _check_factors(self)
+        _check_common(self)
 
     def update(self, rho: float, step_norm: float, radius: float) -> RadiusDecision:
         """Decide by eq. (2.12) of the theory page.
@@ -229,18 +244,20 @@ class SymmetricRadius(RadiusPolicy):
     shrink : float, default 0.25
         Shrink factor, in (0, 1).
     grow : float, default 2.0
-        Growth factor, >= 1.
+        Growth factor, finite and >= 1.
     max_radius : float, default 10.0
-        The cap of the radius.
+        The cap of the radius (> min_radius; inf: no cap).
     min_radius : float, default 1e-10
-        The floor of the radius (0 < min_radius < max_radius).
+        The floor of the radius (finite, 0 < min_radius < max_radius).
     boundary_fraction : float, default 0.999
         A step counts as on the boundary when :math:`\\|\\delta\\| \\ge` this fraction of :math:`\\Delta`; in (0, 1).
 
     Raises
     ------
     ValueError
-        If the tolerances, factors or radius bounds are out of range.
+        If a field is not a real number (``bool`` refused), is NaN or
+        infinite (only ``max_radius`` may be inf), or is out of its range
+        above; the message names the field.
 
     References
     ----------
@@ -257,14 +274,13 @@ class SymmetricRadius(RadiusPolicy):
     boundary_fraction: float = 0.999
 
     def __post_init__(self):
-        if not (0.0 < self.grow_tolerance <= self.tolerance):
-            raise ValueError(f"need 0 < grow_tolerance <= tolerance, got grow_tolerance={self.grow_tolerance}, "
-                             f"tolerance={self.tolerance}")
-        _check_unit(self.shrink, "shrink")
-        if not self.grow >= 1.0:
-            raise ValueError(f"grow must be >= 1, got {self.grow!r}")
-        _check_radius_bounds(self.min_radius, self.max_radius)
-        _check_unit(self.boundary_fraction, "boundary_fraction")
+        tau = _set_number(self, "tolerance", low=0.0, low_open=True)
+        tau_grow = _set_number(self, "grow_tolerance", low=0.0, low_open=True)
+        if not tau_grow <= tau:
+            raise ValueError(f"SymmetricRadius: need 0 < grow_tolerance <= tolerance, got grow_tolerance={tau_grow}, "
+                             f"tolerance={tau}; lower grow_tolerance or raise tolerance")
+        _check_factors(self)
+        _check_common(self)
 
     def update(self, rho: float, step_norm: float, radius: float) -> RadiusDecision:
         """Decide by eq. (2.13) of the theory page.
@@ -303,16 +319,25 @@ class FixedRadius(RadiusPolicy):
     Parameters
     ----------
     min_radius : float, default 0.0
-        Unused floor (the radius never changes).
+        Unused floor (the radius never changes); finite and >= 0.
     max_radius : float, default inf
-        Unused cap (the radius never changes).
+        Unused cap (the radius never changes); > min_radius (inf allowed).
     boundary_fraction : float, default 0.999
-        A step counts as on the boundary when :math:`\\|\\delta\\| \\ge` this fraction of :math:`\\Delta`.
+        A step counts as on the boundary when :math:`\\|\\delta\\| \\ge` this fraction of :math:`\\Delta`; in (0, 1).
+
+    Raises
+    ------
+    ValueError
+        If a field is not a real number (``bool`` refused), is NaN, or is out
+        of its range above; the message names the field.
     """
 
     min_radius: float = 0.0
     max_radius: float = math.inf
     boundary_fraction: float = 0.999
+
+    def __post_init__(self):
+        _check_common(self, min_radius_may_be_zero=True)
 
     def update(self, rho: float, step_norm: float, radius: float) -> RadiusDecision:
         """Accept and keep the radius, whatever ``rho`` is.
