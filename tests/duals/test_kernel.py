@@ -128,7 +128,7 @@ def test_torch_back_end_follows_numpy(loss, bias):
     ref = method(NumpyOps, G, y, a, prob.C, bias, np.zeros(prob.d), 0.0, 1e-12, 1e-6, 100)
     got = method(TorchOps, prob.G, prob.y, prob.a, prob.C, bias, torch.zeros(prob.d, dtype=torch.float64), 0.0,
                  1e-12, 1e-6, 100)
-    assert got.code == ref.code and got.iterations == ref.iterations
+    assert got.status.code is ref.status.code and got.iterations == ref.iterations, (got.status, ref.status)
     np.testing.assert_allclose(got.w.numpy(), ref.w, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(got.lam.numpy(), ref.lam, rtol=1e-8, atol=1e-15)
 
