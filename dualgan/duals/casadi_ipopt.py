@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._checks import check_int, check_positive
 from .ipopt import IPOPT_OPTIONS, ipopt_status, ipopt_with_refinement
 from .problem import LinearDual
 from .registry import SOLVERS
@@ -68,9 +69,9 @@ def run_casadi(ca, nlp: dict, x0, lbx, ubx, tol: float, max_iter: int, lbg=None,
     x0, lbx, ubx : numpy.ndarray, float64
         Start and bounds of ``x``.
     tol : float
-        Ipopt's ``tol``, > 0.
+        Ipopt's ``tol``, finite and > 0.
     max_iter : int
-        Ipopt's iteration cap.
+        Ipopt's iteration cap, a positive integer (``bool`` and floats refused).
     lbg, ubg : float or numpy.ndarray, optional
         Constraint bounds (with ``"g"``). Default None: none.
     name : str, default "dual"
@@ -81,9 +82,17 @@ def run_casadi(ca, nlp: dict, x0, lbx, ubx, tol: float, max_iter: int, lbg=None,
     tuple
         ``(x, iterations, status)``: the final point (numpy, float64), Ipopt's iteration
         count and :func:`~dualgan.duals.ipopt.ipopt_status` of its return status.
+
+    Raises
+    ------
+    ValueError
+        If ``tol`` or ``max_iter`` is out of range, checked here so that Ipopt
+        never sees a bad value.
     """
+    tol = check_positive(tol, "tol (Ipopt's tol)")
+    max_iter = check_int(max_iter, "max_iter (Ipopt's iteration cap)", low=1)
     opts = {"ipopt." + k: v for k, v in IPOPT_OPTIONS.items()}
-    opts.update({"ipopt.tol": float(tol), "ipopt.max_iter": int(max_iter), "print_time": False})
+    opts.update({"ipopt.tol": tol, "ipopt.max_iter": max_iter, "print_time": False})
     solver = ca.nlpsol(name, "ipopt", nlp, opts)
     kw = {} if lbg is None else dict(lbg=lbg, ubg=ubg)
     sol = solver(x0=x0, lbx=lbx, ubx=ubx, **kw)

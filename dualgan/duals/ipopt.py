@@ -33,6 +33,7 @@ import time
 import numpy as np
 import torch
 
+from .._checks import check_int, check_positive
 from ..status import Status, StatusCode
 from ._backend import NumpyOps
 from .newton import problem_result
@@ -123,9 +124,9 @@ def run_cyipopt(nlp, n_var: int, n_con: int, x0, lb, ub, tol: float, max_iter: i
     x0, lb, ub : numpy.ndarray, shape (n_var,), float64
         Start and bounds.
     tol : float
-        Ipopt's ``tol`` (its scaled KKT error), > 0.
+        Ipopt's ``tol`` (its scaled KKT error), finite and > 0.
     max_iter : int
-        Ipopt's iteration cap.
+        Ipopt's iteration cap, a positive integer (``bool`` and floats refused).
     cl, cu : numpy.ndarray, shape (n_con,), optional
         Constraint bounds. Default None: none.
 
@@ -134,15 +135,23 @@ def run_cyipopt(nlp, n_var: int, n_con: int, x0, lb, ub, tol: float, max_iter: i
     tuple
         ``(x, iterations, status)``: the final point (numpy, float64), the iteration
         count (-1 when the callback object does not count) and :func:`ipopt_status`.
+
+    Raises
+    ------
+    ValueError
+        If ``tol`` or ``max_iter`` is out of range, checked here so that Ipopt
+        never sees (and prints its option table for) a bad value.
     """
+    tol = check_positive(tol, "tol (Ipopt's tol)")
+    max_iter = check_int(max_iter, "max_iter (Ipopt's iteration cap)", low=1)
     import cyipopt
 
     kw = {} if cl is None else dict(cl=cl, cu=cu)
     problem = cyipopt.Problem(n=n_var, m=n_con, problem_obj=nlp, lb=lb, ub=ub, **kw)
     for key, val in IPOPT_OPTIONS.items():
         problem.add_option(key, val)
-    problem.add_option("tol", float(tol))
-    problem.add_option("max_iter", int(max_iter))
+    problem.add_option("tol", tol)
+    problem.add_option("max_iter", max_iter)
     x, info = problem.solve(x0)
     return np.asarray(x, dtype=np.float64), int(getattr(nlp, "iterations", -1)), \
         ipopt_status(info["status"], info.get("status_msg", ""))

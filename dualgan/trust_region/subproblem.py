@@ -47,7 +47,9 @@ start point. :func:`solve_score_dual` runs a solver of :data:`SUBPROBLEM_SOLVERS
 Newton inside the secular iteration), ``"ipopt"`` (cyipopt) and ``"casadi"``
 (casadi's Ipopt), the last two on the joint problem in :math:`(\lambda, \mu)`.
 Adding a solver is registering one function
-``fn(subproblem, tol, lam, slack, mu0, *, option=default) -> SubproblemSolution``.
+``fn(subproblem, tol, lam, slack, mu0, *, option=default) -> SubproblemSolution``,
+optionally with ``check=`` a function that validates its option values
+(:func:`check_subproblem_options` runs it before any solve).
 
 References
 ----------
@@ -68,7 +70,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._checks import check_number, check_positive
+from .._checks import check_int, check_number, check_positive
 from ..duals._backend import TorchOps
 from ..duals.newton import maximize_entropy_dual
 from ..duals.objective import dual_gradient, separable_term
@@ -76,11 +78,12 @@ from ..registry import Registry
 from ..status import Status, StatusCode
 
 __all__ = ["ScoreSubproblem", "ScoreCertificate", "ScoreDualResult", "SubproblemSolution", "solve_score_dual",
-           "SUBPROBLEM_SOLVERS", "secular_newton", "joint_cyipopt", "joint_casadi", "symbolic_score_dual"]
+           "SUBPROBLEM_SOLVERS", "check_subproblem_options", "secular_newton", "joint_cyipopt", "joint_casadi", "symbolic_score_dual"]
 
 #: the solvers of the score-linearisation dual, by name: ``fn(subproblem, tol, lam, slack, mu0, *, ...)``
 #: returning a :class:`SubproblemSolution`; ``info``: ``requires`` (an importable module or None) and
-#: ``default_tol`` (the tolerance used when the caller passes none)
+#: ``default_tol`` (the tolerance used when the caller passes none) and, optionally, ``check``: a function
+#: ``check(method, options) -> options`` that validates the values of the solver's options before any run
 SUBPROBLEM_SOLVERS = Registry("trust-region subproblem solver")
 
 _EPS = 2.220446049250313e-16
@@ -631,9 +634,10 @@ def solve_score_dual(subproblem: ScoreSubproblem, method: str = "newton", *, tol
         Warm start of :math:`\mu` (>= 0). Default None: none.
     options : dict, optional
         The solver's own keyword-only options (``SUBPROBLEM_SOLVERS.options(method)``):
-        ``newton``: ``radius_rtol=1e-10`` (the secular equation is solved to
-        :math:`|\|\delta\| - \Delta| \le` ``radius_rtol * radius``) and ``max_outer=60``;
-        the Ipopt methods: ``max_iter=500``. Default None: the defaults.
+        ``newton``: ``radius_rtol=1e-10`` (in (0, 1); the secular equation is solved to
+        :math:`|\|\delta\| - \Delta| \le` ``radius_rtol * radius``) and ``max_outer=60``
+        (a positive integer); the Ipopt methods: ``max_iter=500`` (a positive integer).
+        Default None: the defaults.
 
     Returns
     -------
@@ -645,7 +649,9 @@ def solve_score_dual(subproblem: ScoreSubproblem, method: str = "newton", *, tol
     TypeError
         If ``subproblem`` is not a :class:`ScoreSubproblem`.
     ValueError
-        If ``method`` is unknown, an option is unknown, ``tol`` is not > 0 or ``mu0`` is negative.
+        If ``method`` is unknown, an option is unknown or has a bad value
+        (:func:`check_subproblem_options`; checked before anything runs),
+        ``tol`` is not > 0 or ``mu0`` is negative.
     ImportError
         When the method's optional package is not installed.
 
@@ -661,7 +667,7 @@ def solve_score_dual(subproblem: ScoreSubproblem, method: str = "newton", *, tol
         raise TypeError(f"subproblem must be a ScoreSubproblem, got {type(subproblem).__name__}; build one with "
                         f"ScoreSubproblem(gram, jw, scores, y, a, C, w_sqnorm, radius)")
     entry = SUBPROBLEM_SOLVERS.entry(method)
-    options = SUBPROBLEM_SOLVERS.check_options(method, options)
+    options = check_subproblem_options(method, options)
     if entry.requires is not None:
         try:
             __import__(entry.requires)
@@ -725,7 +731,72 @@ def _dq_ds(sub: ScoreSubproblem, lam, slack, s: float, r, system_solve=None):
     return float(2 * (r @ dlam)), dlam
 
 
-@SUBPROBLEM_SOLVERS.register("newton", requires=None, default_tol=1e-18)
+def check_subproblem_options(method: str, options=None) -> dict:
+    """Validate the names and the values of a sub-problem solver's options, before anything runs.
+
+    Names are checked by :meth:`SUBPROBLEM_SOLVERS.check_options <dualgan.registry.Registry.check_options>`;
+    values by the ``check`` function the solver registered (the built-in solvers: ``newton``'s
+    ``radius_rtol`` in (0, 1) and ``max_outer`` a positive integer; ``ipopt``'s and ``casadi``'s
+    ``max_iter`` a positive integer; ``bool`` and floats are refused as integers, numpy integers accepted).
+
+    Parameters
+    ----------
+    method : str
+        A name of :data:`SUBPROBLEM_SOLVERS`.
+    options : Mapping or None
+        The options; None means none (the defaults).
+
+    Returns
+    -------
+    dict
+        The options, integers as Python ``int`` and reals as ``float``.
+
+    Raises
+    ------
+    ValueError
+        If ``method`` is unknown, an option is unknown, or an option's value
+        is out of range; the message names the option, the solver and the
+        default to fall back to.
+
+    Examples
+    --------
+    >>> from dualgan.trust_region.subproblem import check_subproblem_options
+    >>> check_subproblem_options("ipopt", {"max_iter": 50})
+    {'max_iter': 50}
+    """
+    entry = SUBPROBLEM_SOLVERS.entry(method)
+    options = SUBPROBLEM_SOLVERS.check_options(method, options)
+    check = entry.info.get("check")
+    return check(method, options) if check is not None else options
+
+
+def _option(method: str, options: dict, option: str, kind: str, **bounds) -> None:
+    """Check ``options[option]`` in place (``kind``: "int" or "number"), naming the option, solver and default."""
+    if option not in options:
+        return
+    default = SUBPROBLEM_SOLVERS.options(method)[option]
+    name = f"option {option!r} of the trust-region subproblem solver {method!r}"
+    try:
+        options[option] = (check_int if kind == "int" else check_number)(options[option], name, **bounds)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; pass options={{{option!r}: ...}} with a value in that range, or leave it out for "
+                         f"the default {default!r}") from None
+
+
+def _check_newton_options(method: str, options: dict) -> dict:
+    options = dict(options)
+    _option(method, options, "radius_rtol", "number", low=0.0, high=1.0, low_open=True, high_open=True)
+    _option(method, options, "max_outer", "int", low=1)
+    return options
+
+
+def _check_ipopt_options(method: str, options: dict) -> dict:
+    options = dict(options)
+    _option(method, options, "max_iter", "int", low=1)
+    return options
+
+
+@SUBPROBLEM_SOLVERS.register("newton", requires=None, default_tol=1e-18, check=_check_newton_options)
 def secular_newton(sub: ScoreSubproblem, tol: float, lam, slack, mu0, *, radius_rtol: float = 1e-10,
                    max_outer: int = 60) -> SubproblemSolution:
     r"""Interior Newton on the inner problem inside safeguarded Newton on the secular equation.
@@ -745,9 +816,9 @@ def secular_newton(sub: ScoreSubproblem, tol: float, lam, slack, mu0, *, radius_
     mu0 : float or None
         Warm start of :math:`\mu`.
     radius_rtol : float, default 1e-10
-        The secular equation is solved to :math:`|\|\delta\| - \Delta| \le` ``radius_rtol * radius``; > 0.
+        The secular equation is solved to :math:`|\|\delta\| - \Delta| \le` ``radius_rtol * radius``; in (0, 1).
     max_outer : int, default 60
-        Maximum number of secular-equation iterations, >= 1.
+        Maximum number of secular-equation iterations, a positive integer.
 
     Returns
     -------
@@ -756,11 +827,10 @@ def secular_newton(sub: ScoreSubproblem, tol: float, lam, slack, mu0, *, radius_
     Raises
     ------
     ValueError
-        If ``radius_rtol`` or ``max_outer`` is out of range.
+        If ``radius_rtol`` or ``max_outer`` is out of range (the message names the option).
     """
-    radius_rtol = check_positive(radius_rtol, "radius_rtol")
-    if isinstance(max_outer, bool) or not isinstance(max_outer, int) or max_outer < 1:
-        raise ValueError(f"max_outer must be a positive integer, got {max_outer!r}")
+    checked = _check_newton_options("newton", {"radius_rtol": radius_rtol, "max_outer": max_outer})
+    radius_rtol, max_outer = checked["radius_rtol"], checked["max_outer"]
     C, radius = sub.C, sub.radius
     inner_its = 0
     system = None  # the inner Newton system's factorisation at the current (lam, s), when there is one
@@ -918,7 +988,7 @@ class _JointNlp:
         return True
 
 
-@SUBPROBLEM_SOLVERS.register("ipopt", requires="cyipopt", default_tol=1e-12)
+@SUBPROBLEM_SOLVERS.register("ipopt", requires="cyipopt", default_tol=1e-12, check=_check_ipopt_options)
 def joint_cyipopt(sub: ScoreSubproblem, tol: float, lam, slack, mu0, *, max_iter: int = 500) -> SubproblemSolution:
     r"""Ipopt (cyipopt) on the joint concave problem (2.7) in :math:`(\lambda, \mu \ge 0)`, exact Hessian.
 
@@ -936,14 +1006,21 @@ def joint_cyipopt(sub: ScoreSubproblem, tol: float, lam, slack, mu0, *, max_iter
     mu0 : float or None
         Start of :math:`\mu` (0 when None).
     max_iter : int, default 500
-        Ipopt's iteration cap.
+        Ipopt's iteration cap, a positive integer.
 
     Returns
     -------
     SubproblemSolution
         ``status`` from :func:`dualgan.duals.ipopt.ipopt_status`.
+
+    Raises
+    ------
+    ValueError
+        If ``max_iter`` is not a positive integer (checked before Ipopt starts).
     """
     from ..duals.ipopt import run_cyipopt
+
+    max_iter = _check_ipopt_options("ipopt", {"max_iter": max_iter})["max_iter"]
 
     cpu = sub if sub.device.type == "cpu" else sub.to("cpu")
     x0, lb, ub = _joint_start(cpu, lam, mu0)
@@ -981,7 +1058,7 @@ def symbolic_score_dual(ca, x, sub: ScoreSubproblem):
     return 0.5 * C * ww - q / (2 * s) - ca.dot(lam, ca.DM(yF)) + entropy - mu * sub.radius ** 2 / 2
 
 
-@SUBPROBLEM_SOLVERS.register("casadi", requires="casadi", default_tol=1e-12)
+@SUBPROBLEM_SOLVERS.register("casadi", requires="casadi", default_tol=1e-12, check=_check_ipopt_options)
 def joint_casadi(sub: ScoreSubproblem, tol: float, lam, slack, mu0, *, max_iter: int = 500) -> SubproblemSolution:
     r"""casadi's Ipopt on the joint concave problem (2.7) in :math:`(\lambda, \mu \ge 0)`.
 
@@ -998,13 +1075,19 @@ def joint_casadi(sub: ScoreSubproblem, tol: float, lam, slack, mu0, *, max_iter:
     mu0 : float or None
         Start of :math:`\mu` (0 when None).
     max_iter : int, default 500
-        Ipopt's iteration cap.
+        Ipopt's iteration cap, a positive integer.
 
     Returns
     -------
     SubproblemSolution
         ``status`` from :func:`dualgan.duals.ipopt.ipopt_status`.
+
+    Raises
+    ------
+    ValueError
+        If ``max_iter`` is not a positive integer (checked before Ipopt starts).
     """
+    max_iter = _check_ipopt_options("casadi", {"max_iter": max_iter})["max_iter"]
     import casadi as ca
 
     from ..duals.casadi_ipopt import run_casadi

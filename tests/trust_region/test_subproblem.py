@@ -289,3 +289,81 @@ def test_ipopt_iteration_cap_is_max_iter_in_both_front_ends():
         assert res.usable and res.step_norm <= 0.05 * (1 + 1e-12) and math.isfinite(res.gap) and res.gap >= -1e-12
     if not ran:
         pytest.skip("neither cyipopt nor casadi is installed")
+
+
+# ------------------------------------------------------------------------------------------------ option values
+from dualgan.trust_region.subproblem import check_subproblem_options  # noqa: E402
+
+BAD_OPTIONS = [
+    ("ipopt", {"max_iter": -1}, r"option 'max_iter' of the trust-region subproblem solver 'ipopt' must be a positive"),
+    ("ipopt", {"max_iter": 0}, "'max_iter'.*positive integer"),
+    ("ipopt", {"max_iter": True}, "'max_iter'.*got True"),
+    ("ipopt", {"max_iter": 10.0}, "'max_iter'.*got 10.0"),
+    ("casadi", {"max_iter": -1}, "option 'max_iter' of the trust-region subproblem solver 'casadi'"),
+    ("casadi", {"max_iter": "5"}, "'max_iter'"),
+    ("newton", {"max_outer": 0}, "option 'max_outer' .*'newton' must be a positive integer"),
+    ("newton", {"max_outer": True}, "'max_outer'.*got True"),
+    ("newton", {"max_outer": 2.5}, "'max_outer'"),
+    ("newton", {"radius_rtol": float("nan")}, "'radius_rtol'.*finite"),
+    ("newton", {"radius_rtol": 0.0}, "'radius_rtol'"),
+    ("newton", {"radius_rtol": 1.0}, "'radius_rtol'"),
+    ("newton", {"radius_rtol": True}, "'radius_rtol'"),
+]
+
+
+@pytest.mark.parametrize("method, options, match", BAD_OPTIONS)
+def test_bad_option_values_are_refused_before_any_solve(method, options, match, capfd):
+    """The reported input (ipopt, max_iter=-1) printed Ipopt's option table and raised a TypeError; now a
+    ValueError naming the option and its default, and nothing reaches Ipopt (no output)."""
+    sub = ScoreSubproblem(**_good())
+    with pytest.raises(ValueError, match=match) as info:
+        solve_score_dual(sub, method, options=options)
+    assert "leave it out for the default" in str(info.value)
+    with pytest.raises(ValueError, match=match):
+        check_subproblem_options(method, options)
+    out, err = capfd.readouterr()
+    assert "max_iter" not in out + err and "Ipopt" not in out + err
+
+
+def test_solver_functions_called_directly_check_their_options():
+    from dualgan.trust_region.subproblem import joint_casadi, joint_cyipopt, secular_newton
+
+    sub = ScoreSubproblem(**_good())
+    lam, slack = sub.initial_point()
+    with pytest.raises(ValueError, match="max_outer"):
+        secular_newton(sub, 1e-12, lam, slack, None, max_outer=True)
+    with pytest.raises(ValueError, match="radius_rtol"):
+        secular_newton(sub, 1e-12, lam, slack, None, radius_rtol=float("nan"))
+    with pytest.raises(ValueError, match="max_iter"):
+        joint_cyipopt(sub, 1e-12, lam, slack, None, max_iter=-1)
+    with pytest.raises(ValueError, match="max_iter"):
+        joint_casadi(sub, 1e-12, lam, slack, None, max_iter=-1)
+
+
+def test_ipopt_runners_check_tol_and_max_iter_before_ipopt():
+    from dualgan.duals.casadi_ipopt import run_casadi
+    from dualgan.duals.ipopt import run_cyipopt
+
+    x = np.zeros(1)
+    for kwargs, match in [(dict(tol=1e-8, max_iter=-1), "max_iter"), (dict(tol=1e-8, max_iter=True), "max_iter"),
+                          (dict(tol=float("nan"), max_iter=5), "tol"), (dict(tol=0.0, max_iter=5), "tol")]:
+        with pytest.raises(ValueError, match=match):
+            run_cyipopt(None, 1, 0, x, x, x, **kwargs)
+        with pytest.raises(ValueError, match=match):
+            run_casadi(None, {}, x, x, x, **kwargs)
+
+
+def test_numpy_integer_options_behave_like_python_ints():
+    """check_int accepts numpy integers: the result equals the one with the Python int, and the values
+    come back as Python ints."""
+    assert check_subproblem_options("newton", {"max_outer": np.int64(7), "radius_rtol": np.float32(0.5)}) == \
+        {"max_outer": 7, "radius_rtol": 0.5}
+    assert type(check_subproblem_options("ipopt", {"max_iter": np.int32(3)})["max_iter"]) is int
+    sub = _subproblem(*_pieces(seed=9), radius=0.05)
+    a = solve_score_dual(sub, "newton", options={"max_outer": np.int64(1)})
+    b = solve_score_dual(sub, "newton", options={"max_outer": 1})
+    assert a.status == b.status and torch.equal(a.lam, b.lam) and a.outer_iterations == b.outer_iterations == 1
+    for method in ("ipopt", "casadi"):
+        if _available(method):
+            res = solve_score_dual(sub, method, options={"max_iter": np.int64(1)})
+            assert res.status.code is StatusCode.MAX_ITER and "Maximum_Iterations_Exceeded" in res.status.message
