@@ -48,7 +48,6 @@ the module, its running statistics included, is left exactly as it was.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -56,7 +55,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, jvp, vjp, vmap
 
-from .._checks import check_int
+from .._checks import check_int, check_positive
 from ..registry import Registry
 from .factorised import factorised_pass
 
@@ -299,8 +298,7 @@ def score_linearization(module: nn.Module | ScoreFunction, inputs: torch.Tensor,
     compute = LINEARIZATIONS.get(method)
     if not isinstance(inputs, torch.Tensor) or inputs.ndim < 1 or inputs.shape[0] == 0:
         raise ValueError("inputs must be a non-empty tensor with the batch along dimension 0")
-    if not math.isfinite(float(memory_mb)) or memory_mb <= 0:
-        raise ValueError(f"memory_mb must be a positive number of MiB, got {memory_mb!r}")
+    memory_mb = check_positive(memory_mb, "memory_mb (MiB for Jacobian rows)")
     chunk_size = check_int(chunk_size, "chunk_size (Jacobian rows held at once)", low=1, allow_none=True)
     return compute(fn, inputs, chunk_size, memory_mb)
 

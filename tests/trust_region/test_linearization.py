@@ -73,6 +73,14 @@ def test_memory_budget_forces_chunks_and_vjp_is_one_backward():
     torch.testing.assert_close(score_vjp(module, x, c), J.T @ c, rtol=1e-12, atol=1e-13)
 
 
+def test_numpy_chunk_size_and_memory_give_the_brute_force_gram():
+    module = _mlp()
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    lin = score_linearization(module, x, method="torch.func", chunk_size=np.int64(2), memory_mb=np.float64(1.0))
+    J, _, _ = _brute_force(module, x)
+    torch.testing.assert_close(lin.gram, J @ J.T, rtol=1e-12, atol=1e-12)
+
+
 def test_bad_inputs():
     module = _mlp()
     x = torch.randn(4, 3, dtype=torch.float64)
@@ -80,6 +88,12 @@ def test_bad_inputs():
         score_linearization(module, x, chunk_size=0)
     with pytest.raises(ValueError, match="memory_mb"):
         score_linearization(module, x, memory_mb=-1)
+    for bad in (True, float("nan"), float("inf"), "512"):
+        with pytest.raises(ValueError, match="memory_mb"):
+            score_linearization(module, x, memory_mb=bad)
+    for bad in (True, 2.0):
+        with pytest.raises(ValueError, match="chunk_size"):
+            score_linearization(module, x, chunk_size=bad)
     with pytest.raises(ValueError, match="method"):
         score_linearization(module, x, method="ghost")
     with pytest.raises(ValueError, match="one score per sample"):
