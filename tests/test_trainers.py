@@ -224,3 +224,40 @@ def test_non_finite_real_data_in_the_fixed_batch_of_the_dual_gan():
     gan.fit(data, 3)
     assert gan.status.code is StatusCode.NON_FINITE
     assert gan.status.message == "non-finite data samples at iteration 0"
+
+
+# ------------------------------------------------------------------ construction-time checks, later fits
+@pytest.mark.parametrize("name", TRAINERS.names())
+def test_a_latent_dim_that_does_not_fit_the_generator_fails_at_construction(name):
+    bn = nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.Linear(8, 2)).double()
+    models, own = MODELS[name]()
+    with pytest.raises(ValueError, match=r"latent_dim=3 does not fit the generator"):
+        make_trainer(name, *models, latent_dim=3, batch_size=8, **own)
+    # the check's forward moves no batch-norm statistics and keeps the modules' modes
+    models = (bn,) + models[1:]
+    make_trainer(name, *models, latent_dim=2, batch_size=8, **own)
+    assert bn.training and int(bn[1].num_batches_tracked) == 0
+    assert torch.equal(bn[1].running_mean, torch.zeros(8))
+
+
+@pytest.mark.parametrize("name", ["dual_linear", "standard_linear"])
+def test_a_fixed_batch_trainer_warns_when_a_later_fit_gets_other_data(name, tmp_path):
+    from dualgan.data import grid
+
+    trainer = _make(name, with_constraint=False, mode="fixed")
+    trainer.fit(DATA, 2)
+    batch = trainer._fixed.real.clone()
+    import warnings as _w
+
+    with _w.catch_warnings():
+        _w.simplefilter("error")
+        trainer.fit(DATA, 3)  # the same data: no warning
+    with pytest.warns(UserWarning, match="fixed mode trains on the batch of 8 samples drawn at its first iteration"):
+        trainer.fit(grid(4, spacing=10), 4)
+    assert torch.equal(trainer._fixed.real, batch) and trainer.status.success
+    # a restored trainer adopts the data of its first fit (the same script rerun after a restart)
+    trainer.save_checkpoint(tmp_path / "ck.pt")
+    resumed = _make(name, with_constraint=False, mode="fixed").load_checkpoint(tmp_path / "ck.pt")
+    with _w.catch_warnings():
+        _w.simplefilter("error")
+        resumed.fit(DATA, 5)

@@ -214,6 +214,7 @@ class Trainer:
             raise ValueError("generator has no trainable parameters")
         self.device = self._params[0].device
         self.dtype = self._params[0].dtype
+        _check_latent_dim(generator, self.latent_dim, self.dtype, self.device)
         self._custom_optimizer = generator_optimizer is not None
         self.gen_optimizer = self._make_generator_optimizer(generator_optimizer)
         # recorded now: an optimiser's hyperparameters may change while training (L-BFGS's lr is halved)
@@ -650,6 +651,26 @@ class Trainer:
 
     def _non_finite(self, what: str) -> None:
         self.status = Status(StatusCode.NON_FINITE, f"non-finite {what} at iteration {self.iteration}")
+
+
+def _check_latent_dim(generator: nn.Module, latent_dim: int, dtype, device) -> None:
+    """One forward of ``generator`` on two zero noise vectors, in eval mode (no batch-norm statistics move).
+
+    A ``latent_dim`` that does not fit the generator's input fails here with a
+    ValueError naming it, not as a raw torch error inside ``fit``.
+    """
+    modes = {m: m.training for m in generator.modules()}
+    generator.eval()
+    try:
+        with torch.no_grad():
+            generator(torch.zeros(2, latent_dim, dtype=dtype, device=device))
+    except RuntimeError as exc:
+        raise ValueError(f"latent_dim={latent_dim} does not fit the generator: its forward on noise of shape "
+                         f"(2, {latent_dim}) failed ({exc}); pass the generator's input dimension as "
+                         f"latent_dim") from exc
+    finally:
+        for m, training in modes.items():
+            m.training = training
 
 
 # ---------------------------------------------------------------------- settings

@@ -45,11 +45,13 @@ from torch import nn
 from .._checks import check_choice, check_int, check_number, check_positive
 from ..duals import DualSolverWarning, LinearDual, solve
 from ..status import Status, StatusCode
-from .base import TRAINERS, CheckpointError, Trainer, _Batch
+from .base import TRAINERS, CheckpointError, Trainer, _Batch, settings_string
 
 __all__ = ["DualLinearGAN", "StandardLinearGAN", "RecordLambdas", "MODES", "feature_fingerprint"]
 
 MODES = ("fixed", "minibatch")
+
+_RESTORED = object()  # the fixed batch came from a checkpoint: its data object is not known
 
 
 def _finite_tensor(t) -> bool:
@@ -73,6 +75,7 @@ class _LinearTrainer(Trainer):
         self.features = features
         self.features.to(self.device)
         self._fixed: _Batch | None = None
+        self._fixed_source = None
 
     def _meta(self) -> dict:
         meta = super()._meta()
@@ -85,6 +88,40 @@ class _LinearTrainer(Trainer):
                 self._fixed = self._draw(self.batch_size)
             return self._fixed
         return self._draw(self.batch_size)
+
+    def fit(self, data, iterations: int, **kwargs):
+        """:meth:`Trainer.fit <dualgan.train.base.Trainer.fit>`; in fixed mode the batch is drawn once, at the first iteration.
+
+        A later ``fit`` of a fixed-batch trainer keeps training on that batch
+        (the objective is a function of it), so ``data`` is then not sampled:
+        a ``UserWarning`` says so when ``data`` is not the object the batch was
+        drawn from (a trainer restored from a checkpoint takes the ``data`` of
+        its first ``fit`` as that object). Construct a new trainer to train on other data.
+
+        Parameters
+        ----------
+        data, iterations, **kwargs
+            As :meth:`Trainer.fit <dualgan.train.base.Trainer.fit>`.
+
+        Returns
+        -------
+        History
+            The trainer's history.
+
+        Raises
+        ------
+        ValueError, TypeError
+            As :meth:`Trainer.fit <dualgan.train.base.Trainer.fit>`.
+        """
+        if self.mode == "fixed" and self._fixed is not None and self._fixed_source is _RESTORED:
+            self._fixed_source = data  # rerunning the script after a restart: the data the batch came from
+        if self.mode == "fixed" and self._fixed is not None and data is not self._fixed_source:
+            warnings.warn(f"{type(self).__name__} in fixed mode trains on the batch of {self.batch_size} samples "
+                          f"drawn at its first iteration; the data passed to this fit are not sampled (construct "
+                          f"a new trainer to train on other data)", UserWarning, stacklevel=2)
+        if self.mode == "fixed" and self._fixed is None:
+            self._fixed_source = data
+        return super().fit(data, iterations, **kwargs)
 
     def _extra_state(self) -> dict:
         return {"features": feature_fingerprint(self.features),
@@ -106,6 +143,7 @@ class _LinearTrainer(Trainer):
     def _load_extra_state(self, extra: dict) -> None:
         fixed = extra["fixed"]
         self._fixed = None if fixed is None else _Batch(fixed[0], fixed[1])
+        self._fixed_source = _RESTORED
 
 
 class RecordLambdas:
@@ -179,7 +217,8 @@ class DualLinearGAN(_LinearTrainer):
     :math:`-D + c` (``c`` the constraint penalty) at the point where the
     generator's gradient was taken; ``gap``, ``lambda_mean/min/max`` of
     :math:`\lambda_i/a_i` over all samples, ``lambda_real_mean``,
-    ``lambda_fake_mean``, ``dual_iterations``, ``grad_norm``,
+    ``lambda_fake_mean``, ``inner_iterations`` (the dual solver's
+    iterations), ``generator_grad_norm`` (the norm of the generator's gradient),
     ``generator_objective`` (objective minus the constraint penalty at the
     accepted point, the quantity the fixed-batch ascent keeps monotone), and in
     fixed mode ``step_size``, ``accepted`` and ``trials``.
@@ -319,9 +358,14 @@ class DualLinearGAN(_LinearTrainer):
 
     def _meta(self) -> dict:
         meta = super()._meta()
-        meta.update(loss=self.loss, tol=self.tol, w_rtol=self.w_rtol, solver=self.solver)
-        if self.mode == "fixed":
+        meta.update(loss=self.loss, tol=self.tol, w_rtol=self.w_rtol, solver=self.solver,
+                    solver_options=settings_string(self.solver_options))
+        if self.mode == "fixed":  # the settings of the fixed-batch ascent
             meta.update(fixed_optimizer=self.fixed_optimizer)
+            if self._lbfgs:
+                meta.update(lbfgs_history=self.lbfgs_history)
+            else:
+                meta.update(max_backtracks=self.max_backtracks, shrink=self.shrink)
         return meta
 
     # one iteration ---------------------------------------------------------------
@@ -409,7 +453,7 @@ class DualLinearGAN(_LinearTrainer):
             self.dual = new_res
             row.update(self._dual_columns(new_res, new_value))
             row.update(step_size=alpha if accepted else 0.0, accepted=float(accepted), trials=float(trials))
-        row["grad_norm"] = grad_norm
+        row["generator_grad_norm"] = grad_norm
         row.update(self._constraint_columns(samples_for_state))
         return row
 
@@ -520,7 +564,7 @@ class DualLinearGAN(_LinearTrainer):
         row = {"generator_loss": generator_loss}
         row.update(self._dual_columns(self.dual, value))
         row.update(step_size=float(state.get("t", 0.0)) if accepted else 0.0, accepted=float(accepted),
-                   trials=float(trials), grad_norm=grad_norm)
+                   trials=float(trials), generator_grad_norm=grad_norm)
         row.update(self._constraint_columns(samples))
         return row
 
@@ -553,7 +597,7 @@ class DualLinearGAN(_LinearTrainer):
         return {"objective": res.dual_value, "gap": res.gap, "lambda_mean": float(both.mean()),
                 "lambda_min": float(both.min()), "lambda_max": float(both.max()),
                 "lambda_real_mean": float(lr.mean()), "lambda_fake_mean": float(lf.mean()),
-                "dual_iterations": float(res.iterations), "generator_objective": generator_objective}
+                "inner_iterations": float(res.iterations), "generator_objective": generator_objective}
 
     # checkpoint extras -------------------------------------------------------------
     def _extra_state(self) -> dict:
@@ -611,7 +655,7 @@ class StandardLinearGAN(_LinearTrainer):
     step, an upper bound of :math:`g(\theta_t)`; ``generator_loss`` the
     generator's loss plus the constraint penalty before its step;
     ``discriminator_loss`` (:math:`P` at the last discriminator step),
-    ``w_norm`` and ``grad_norm``.
+    ``w_norm`` and ``generator_grad_norm``.
 
     Parameters
     ----------
@@ -769,7 +813,7 @@ class StandardLinearGAN(_LinearTrainer):
             return None
         self.constraint.update(fake_after)
         row = {"objective": objective, "generator_loss": float(total.detach()),
-               "discriminator_loss": float(disc_loss.detach()), "w_norm": float(w.norm()), "grad_norm": grad_norm}
+               "discriminator_loss": float(disc_loss.detach()), "w_norm": float(w.norm()), "generator_grad_norm": grad_norm}
         row.update(self._constraint_columns(fake_after))
         return row
 

@@ -87,7 +87,7 @@ def test_minibatch_mode_records_columns_and_lambda_snapshots():
     gan = _dual(mode="minibatch", batch=30, generator_lr=1e-3)
     hist = gan.fit(DATA, 15, callbacks=[RecordLambdas([0, 14])])
     assert gan.status.success and len(hist) == 15
-    for col in ("objective", "gap", "lambda_mean", "lambda_min", "lambda_max", "seconds", "grad_norm"):
+    for col in ("objective", "gap", "lambda_mean", "lambda_min", "lambda_max", "seconds", "generator_grad_norm"):
         assert np.isfinite(hist[col]).all(), col
     assert (hist["lambda_min"] > 0).all() and (hist["lambda_max"] < 1).all()
     lam = hist.array("lambda_fake@14")
@@ -273,3 +273,57 @@ def test_solver_options_are_checked_by_name_and_reach_the_solver(monkeypatch):
     gan.fit(ring(5), 2)
     assert seen and all(o == {"memory": 3} for o in seen)
     assert gan.status.success, gan.status
+
+
+# ------------------------------------------------------------------ settings checked at construction and on load
+def test_solver_option_values_are_checked_at_construction():
+    # before, memory=-1 constructed and the run failed at its first solve
+    with pytest.raises(ValueError, match="memory must be a positive integer, got -1"):
+        _dual(solver="lbfgsb", solver_options={"memory": -1})
+    with pytest.raises(ValueError, match="side must be 'auto', 'primal' or 'dual'"):
+        _dual(solver="newton", solver_options={"side": "both"})
+    with pytest.raises(ValueError, match="takes no option"):
+        _dual(solver="newton", solver_options={"memory": 3})
+
+
+@pytest.mark.parametrize("saved,loaded,key", [
+    (dict(solver="lbfgsb", solver_options={"memory": 5}), dict(solver="lbfgsb", solver_options={"memory": 50}),
+     "solver_options"),
+    (dict(lbfgs_history=20), dict(lbfgs_history=5), "generator_optimizer"),  # L-BFGS history_size
+    (dict(fixed_optimizer="adam", shrink=0.5), dict(fixed_optimizer="adam", shrink=0.25), "shrink"),
+    (dict(fixed_optimizer="adam", max_backtracks=30), dict(fixed_optimizer="adam", max_backtracks=3),
+     "max_backtracks"),
+])
+def test_every_dual_gan_setting_is_checked_on_load(tmp_path, saved, loaded, key):
+    from dualgan.train import CheckpointError
+
+    _dual(batch=16, **saved).fit(DATA, 1, checkpoint_path=tmp_path / "ck.pt")
+    with pytest.raises(CheckpointError, match=f"written with {key}="):
+        _dual(batch=16, **loaded).load_checkpoint(tmp_path / "ck.pt")
+    assert _dual(batch=16, **saved).load_checkpoint(tmp_path / "ck.pt").iteration == 1
+
+
+def test_a_generator_optimizer_is_recorded_with_its_hyperparameters(tmp_path):
+    from dualgan.train import CheckpointError
+
+    def sgd(lr):
+        return lambda params: torch.optim.SGD(params, lr=lr)
+
+    _dual(mode="minibatch", batch=16, generator_optimizer=sgd(1e-2)).save_checkpoint(tmp_path / "ck.pt")
+    with pytest.raises(CheckpointError, match="generator_optimizer"):
+        _dual(mode="minibatch", batch=16, generator_optimizer=sgd(1e-3)).load_checkpoint(tmp_path / "ck.pt")
+    assert _dual(mode="minibatch", batch=16, generator_optimizer=sgd(1e-2)).load_checkpoint(tmp_path / "ck.pt")
+
+
+@pytest.mark.parametrize("kw", [dict(lbfgs_history=True), dict(max_backtracks=np.bool_(False)),
+                                dict(batch_size=2.0), dict(latent_dim=True)])
+def test_integer_arguments_refuse_bools_and_floats(kw):
+    with pytest.raises(ValueError, match=list(kw)[0]):
+        DualLinearGAN(mlp_generator(dtype=torch.float64), _features(), **{"latent_dim": 2, **kw})
+
+
+def test_integer_arguments_take_numpy_integers():
+    gan = DualLinearGAN(mlp_generator(dtype=torch.float64), _features(), latent_dim=np.int64(2),
+                        batch_size=np.int32(16), lbfgs_history=np.int64(3), max_backtracks=np.int64(2))
+    assert (gan.latent_dim, gan.batch_size, gan.lbfgs_history, gan.max_backtracks) == (2, 16, 3, 2)
+    assert all(type(v) is int for v in (gan.latent_dim, gan.batch_size, gan.lbfgs_history, gan.max_backtracks))
