@@ -261,3 +261,29 @@ def test_a_fixed_batch_trainer_warns_when_a_later_fit_gets_other_data(name, tmp_
     with _w.catch_warnings():
         _w.simplefilter("error")
         resumed.fit(DATA, 5)
+
+
+@pytest.mark.parametrize("name", TRAINERS.names())
+def test_a_fit_that_trains_nothing_leaves_a_final_status(name):
+    trainer = _make(name, with_constraint=False)
+    with pytest.warns(UserWarning, match="already at iteration 0"):
+        history = trainer.fit(DATA, 0)
+    assert trainer.status.code is StatusCode.SUCCESS and trainer.status.message == "already at iteration 0"
+    assert history.status == trainer.status and len(history) == 0
+
+
+# the same quantity has one column name in every trainer that records it (docs/dual_gan.md, "History columns")
+SAME_NAMES = {
+    "inner_iterations": ("dual_linear", "trust_region", "game"),   # iterations of the discriminator's inner solve
+    "generator_grad_norm": ("dual_linear", "standard_linear", "trust_region"),
+}
+
+
+@pytest.mark.parametrize("name", TRAINERS.names())
+def test_the_same_quantity_has_one_column_name(name):
+    history = _make(name, with_constraint=False).fit(DATA, 2)
+    for column, trainers in SAME_NAMES.items():
+        assert (column in history.columns) == (name in trainers), (name, column)
+    assert not {"dual_iterations", "grad_norm"} & set(history.columns)
+    # settings live in history.meta under the constructor's argument names, never under a column's name
+    assert not set(history.meta) & set(history.columns), set(history.meta) & set(history.columns)

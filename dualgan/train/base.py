@@ -244,7 +244,10 @@ class Trainer:
         iterations: a trainer restored by :meth:`load_checkpoint` at iteration
         ``k`` trains ``iterations - k`` more, so rerunning the same script
         continues to the same total. A call with ``iterations <=
-        self.iteration`` trains nothing and emits a ``UserWarning``.
+        self.iteration`` trains nothing and emits a ``UserWarning``; it leaves
+        the status ``SUCCESS`` ("already at iteration k") when the trainer had
+        no final status yet (a fresh or a restored ``RUNNING`` trainer) and the
+        previous final status otherwise (nothing changed).
 
         How a run ends is :attr:`status` (a :class:`~dualgan.status.Status`,
         also the returned history's :attr:`History.status <dualgan.train.History.status>`): ``SUCCESS`` when
@@ -312,6 +315,9 @@ class Trainer:
             warnings.warn(f"{type(self).__name__} is already at iteration {self.iteration}; iterations="
                           f"{iterations} is the total to reach, not a number of further iterations, so nothing "
                           f"was trained (pass iterations > {self.iteration} to continue)", UserWarning, stacklevel=3)
+            if self.status.code is StatusCode.RUNNING:  # nothing to train is a finished fit; a final status stays
+                self.status = Status(StatusCode.SUCCESS, f"already at iteration {self.iteration}")
+                history.status = self.status
             return history
         self._sampler = sampler
         self.should_stop = False

@@ -723,8 +723,10 @@ class StandardLinearGAN(_LinearTrainer):
 
     def _meta(self) -> dict:
         meta = super()._meta()
+        # the GAN loss under the one settings name of every trainer (a name of dualgan.losses.LOSSES);
+        # "generator_loss" is the column of its value
         meta.update(discriminator_lr=self.discriminator_lr, discriminator_steps=self.discriminator_steps,
-                    generator_loss=self.generator_loss)
+                    gan_loss=self.generator_loss)
         return meta
 
     def _ensure_discriminator(self, d: int, dtype) -> None:

@@ -21,9 +21,11 @@ step, the minibatch estimate of :math:`\min_w f`, which the generator drives
 up; ``generator_loss``: the last generator step's loss plus penalty;
 ``seconds``; with a constraint ``constraint_mean_violation``,
 ``constraint_max_violation``, ``constraint_penalty_weight``) and
-``cost_before``, ``rho``, ``radius`` (after the step), ``radius_before``,
+``cost_before``, ``rho``, ``radius_after`` and ``radius_before`` (the trust radius after and before the step),
 ``accepted`` (1/0), ``step_norm``, ``predicted_decrease``,
-``actual_decrease``, ``attempts``, ``mu``, ``inner_iterations``, ``inner_gap``.
+``actual_decrease``, ``attempts``, ``mu``, ``inner_iterations``, ``inner_gap``
+(the inner solver's iterations and gap), ``generator_grad_norm`` (the norm of
+the last generator step's gradient).
 """
 from __future__ import annotations
 
@@ -200,6 +202,7 @@ class TrustRegionGAN(Trainer):
             self._non_finite(gen_loss)
             return None
         row["generator_loss"] = gen_loss
+        row["generator_grad_norm"] = self._grad_norm()  # of the last generator step
         row.update(self._constraint_columns(samples))
         return row
 
@@ -259,7 +262,7 @@ class TrustRegionGAN(Trainer):
             rec = self.tr.step(real, fake)
             inner = rec.inner
             return dict(objective=rec.cost_after, cost_before=rec.cost_before, rho=rec.rho,
-                        radius=rec.radius_after, radius_before=rec.radius_before, accepted=float(rec.accepted),
+                        radius_after=rec.radius_after, radius_before=rec.radius_before, accepted=float(rec.accepted),
                         step_norm=rec.step_norm, predicted_decrease=rec.predicted_decrease,
                         actual_decrease=rec.actual_decrease, attempts=rec.attempts,
                         mu=inner.mu if inner is not None else math.nan,
@@ -276,7 +279,7 @@ class TrustRegionGAN(Trainer):
         self.d_opt.step()
         w_after = torch.cat([p.detach().reshape(-1) for p in params])
         after = self.tr.cost(real, fake)
-        return dict(objective=after, cost_before=float(cost.detach()), rho=math.nan, radius=math.nan,
+        return dict(objective=after, cost_before=float(cost.detach()), rho=math.nan, radius_after=math.nan,
                     radius_before=math.nan, accepted=math.nan,
                     step_norm=float((w_after - w_before).double().norm()), predicted_decrease=math.nan,
                     actual_decrease=float(cost.detach()) - after, attempts=1, mu=math.nan,

@@ -28,7 +28,7 @@ def test_history_records_and_feasibility_on_the_ring(model):
     trainer = TrustRegionGAN(_gen(), _mlp(), latent_dim=4, batch_size=32, model=model, C=1e-3, radius=0.5, seed=0)
     h = trainer.fit(lambda n, g: data.sample(n, generator=g, dtype=torch.float64), iterations=6)
     assert trainer.status.success and len(h) == 6 and h is trainer.history
-    for col in ("objective", "cost_before", "rho", "radius", "radius_before", "accepted", "step_norm",
+    for col in ("objective", "cost_before", "rho", "radius_after", "radius_before", "accepted", "step_norm",
                 "predicted_decrease", "actual_decrease", "generator_loss", "seconds"):
         assert col in h.columns
     assert np.all(h["step_norm"] <= h["radius_before"] + 1e-9)
@@ -38,8 +38,8 @@ def test_history_records_and_feasibility_on_the_ring(model):
     np.testing.assert_allclose(h["objective"][acc], (h["cost_before"] - h["actual_decrease"])[acc], rtol=1e-12)
     np.testing.assert_array_equal(h["objective"][~acc], h["cost_before"][~acc])
     np.testing.assert_allclose(h["rho"], h["actual_decrease"] / h["predicted_decrease"], rtol=1e-12)
-    np.testing.assert_array_equal(h["radius_before"][1:], h["radius"][:-1])
-    assert trainer.radius == h.last("radius")
+    np.testing.assert_array_equal(h["radius_before"][1:], h["radius_after"][:-1])
+    assert trainer.radius == h.last("radius_after")
     assert trainer.accepted_fraction == pytest.approx(float(np.mean(h["accepted"])), rel=1e-15)
     if model == "score":
         assert np.all(h["inner_gap"] <= 1e-8)
