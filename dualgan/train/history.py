@@ -347,7 +347,9 @@ class History:
     def decreases(self, tol: float = 0.0, column: str = "objective") -> tuple[Decrease, ...]:
         """Every row where ``column`` fell by more than ``tol`` relative to the previous row.
 
-        NaN rows are skipped (compared with the last finite value before them).
+        NaN rows are skipped (compared with the last value before them that is
+        not NaN); an infinite value takes part: a fall to -inf (or from +inf) is
+        a decrease of infinite size.
 
         Parameters
         ----------
@@ -366,9 +368,9 @@ class History:
         out: list[Decrease] = []
         prev, prev_row = math.nan, -1
         for row, value in enumerate(values):
-            if not math.isfinite(value):
+            if math.isnan(value):
                 continue
-            if prev_row >= 0 and prev - value > tol:
+            if prev_row >= 0 and prev - value > tol:  # inf - inf is NaN: no change, not a decrease
                 out.append(Decrease(iteration=int(its[row]), row=row, before=float(prev), after=float(value)))
             prev, prev_row = value, row
         return tuple(out)

@@ -180,3 +180,20 @@ def test_unknown_status_code_is_refused_on_load_naming_file_and_key(tmp_path, su
         History.from_dict(data)
     with pytest.raises(ValueError, match="History.status"):
         History().set_meta("status", "success: done")
+
+
+def test_a_fall_to_minus_infinity_is_a_decrease():
+    h = History()
+    for k, v in enumerate([1.0, -math.inf, 2.0]):
+        h.append(iteration=k, objective=v)
+    assert not h.is_monotone()
+    (d,) = h.decreases()
+    assert (d.row, d.before, d.after) == (1, 1.0, -math.inf) and h.largest_decrease() == math.inf
+    g = History()
+    for k, v in enumerate([math.inf, 1.0, math.nan, 0.5]):  # from +inf down, then NaN skipped, then down again
+        g.append(iteration=k, objective=v)
+    assert [x.row for x in g.decreases()] == [1, 3]
+    m = History()
+    for k, v in enumerate([1.0, math.nan, math.inf, math.inf]):  # rises only
+        m.append(iteration=k, objective=v)
+    assert m.is_monotone() and m.decreases() == ()
