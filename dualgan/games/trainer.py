@@ -116,22 +116,41 @@ class GameTrainer(Trainer):
         Keyword options of the named optimiser (``lr``, ``base``, ``gamma``,
         ...; ``OPTIMIZERS.options(name)`` lists them). Default None: its
         defaults. Not allowed with an instance.
-    loss : str or GANLoss, default "non_saturating"
-        The GAN loss (eqs. (5.2)-(5.6) of the theory page), a :mod:`dualgan.losses` name or ``GANLoss``.
+    gan_loss : str or GANLoss, default "non_saturating"
+        The GAN loss (eqs. (5.2)-(5.6) of the theory page), a name of
+        :data:`dualgan.losses.LOSSES` or a ``GANLoss`` (the same keyword as
+        :class:`~dualgan.trust_region.TrustRegionGAN`'s; ``loss`` of
+        :class:`~dualgan.train.DualLinearGAN` is the linear discriminator's
+        logistic/hinge loss, another thing). Recorded as ``meta["gan_loss"]``.
     regularizers : sequence of callable, default ()
         Discriminator regularisers ``(discriminator, x_real, x_fake) -> scalar``,
-        e.g. :class:`dualgan.regularizers.R1` (eq. (5.10)).
+        e.g. :class:`dualgan.regularizers.R1` (eq. (5.10)). One with a
+        ``generator`` attribute set to None (WGAN-GP's
+        :class:`~dualgan.regularizers.CoupledGradientPenalty`, DRAGAN's
+        :class:`~dualgan.regularizers.LocalGradientPenalty`) is copied and given
+        a ``torch.Generator`` seeded from ``seed``, saved in checkpoints, so
+        that every random draw of the trainer comes from state a checkpoint
+        holds; the caller's object is unchanged. Recorded by class and fields.
     constraint : ConstraintHandler, optional
         A handler of :mod:`dualgan.constraints`: the generator is wrapped, the
         penalty added to :math:`L_G`, ``update`` called after every step. Default None.
     seed : int, default 0
-        Seeds the game's batch draws (data and noise).
+        Seeds the game's batch draws (data and noise) and the random regularisers.
+    generator_lr, discriminator_lr, beta1, generator_optimizer : None
+        Not taken: the shared keywords of the other trainers that a game
+        trainer has no use for, since one game optimiser updates both players
+        with one step size. Passing one raises a ``ValueError`` saying where
+        the setting lives: the step size is ``optimizer_options={"lr": ...}``,
+        Adam's momentum ``optimizer_options={"base": "adam", "base_kwargs":
+        {"betas": (beta1, 0.999)}}``.
 
     Raises
     ------
     ValueError
         If the optimiser name or one of its options is unknown, options are
-        given with an instance, a number is out of range, or the loss is unknown.
+        given with an instance, a number is out of range, the loss is unknown,
+        ``latent_dim`` does not fit the generator, or one of the keywords that
+        are not taken is given.
     TypeError
         If a model is not a module, ``optimizer`` is neither a name nor a
         :class:`~dualgan.games.optimizers.GameOptimizer`, or the constraint
