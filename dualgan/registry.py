@@ -276,7 +276,8 @@ class Registry:
         ValueError
             If ``options`` is not a mapping, names an option the entry does not
             take, or (when the entry was registered with ``check_options=``, a
-            callable taking the options as keywords) that checker refuses a value.
+            callable taking the options as keywords and returning None or the
+            options normalised) that checker refuses a value.
         """
         if options is None:
             return {}
@@ -289,7 +290,9 @@ class Registry:
                              f"{ {k: (None if v is inspect.Parameter.empty else v) for k, v in known.items()} }")
         checker = self.entry(name).info.get("check_options")
         if checker is not None:  # the entry's own check of the values: a bad value fails where it is given
-            checker(**options)
+            checked = checker(**options)
+            if checked is not None:  # the checker may return the options normalised (numpy ints as int, ...)
+                return dict(checked)
         return dict(options)
 
 

@@ -48,8 +48,8 @@ Newton inside the secular iteration), ``"ipopt"`` (cyipopt) and ``"casadi"``
 (casadi's Ipopt), the last two on the joint problem in :math:`(\lambda, \mu)`.
 Adding a solver is registering one function
 ``fn(subproblem, tol, lam, slack, mu0, *, option=default) -> SubproblemSolution``,
-optionally with ``check=`` a function that validates its option values
-(:func:`check_subproblem_options` runs it before any solve).
+optionally with ``check_options=`` a function that validates its option values
+(``SUBPROBLEM_SOLVERS.check_options`` runs it before any solve).
 
 References
 ----------
@@ -59,6 +59,8 @@ NeurIPS 2017 (section 4 and appendix C). Jorge J. Moré, Danny C. Sorensen.
 Computing 4(3), 1983.
 """
 from __future__ import annotations
+
+import functools
 
 import math
 import time
@@ -78,7 +80,7 @@ from ..registry import Registry
 from ..status import Status, StatusCode
 
 __all__ = ["ScoreSubproblem", "ScoreCertificate", "ScoreDualResult", "SubproblemSolution", "solve_score_dual",
-           "SUBPROBLEM_SOLVERS", "check_subproblem_options", "secular_newton", "joint_cyipopt", "joint_casadi", "symbolic_score_dual"]
+           "SUBPROBLEM_SOLVERS", "secular_newton", "joint_cyipopt", "joint_casadi", "symbolic_score_dual"]
 
 #: the solvers of the score-linearisation dual, by name: ``fn(subproblem, tol, lam, slack, mu0, *, ...)``
 #: returning a :class:`SubproblemSolution`; ``info``: ``requires`` (an importable module or None) and
@@ -650,7 +652,7 @@ def solve_score_dual(subproblem: ScoreSubproblem, method: str = "newton", *, tol
         If ``subproblem`` is not a :class:`ScoreSubproblem`.
     ValueError
         If ``method`` is unknown, an option is unknown or has a bad value
-        (:func:`check_subproblem_options`; checked before anything runs),
+        (``SUBPROBLEM_SOLVERS.check_options``; checked before anything runs),
         ``tol`` is not > 0 or ``mu0`` is negative.
     ImportError
         When the method's optional package is not installed.
@@ -667,7 +669,7 @@ def solve_score_dual(subproblem: ScoreSubproblem, method: str = "newton", *, tol
         raise TypeError(f"subproblem must be a ScoreSubproblem, got {type(subproblem).__name__}; build one with "
                         f"ScoreSubproblem(gram, jw, scores, y, a, C, w_sqnorm, radius)")
     entry = SUBPROBLEM_SOLVERS.entry(method)
-    options = check_subproblem_options(method, options)
+    options = SUBPROBLEM_SOLVERS.check_options(method, options)
     if entry.requires is not None:
         try:
             __import__(entry.requires)
@@ -731,45 +733,6 @@ def _dq_ds(sub: ScoreSubproblem, lam, slack, s: float, r, system_solve=None):
     return float(2 * (r @ dlam)), dlam
 
 
-def check_subproblem_options(method: str, options=None) -> dict:
-    """Validate the names and the values of a sub-problem solver's options, before anything runs.
-
-    Names are checked by :meth:`SUBPROBLEM_SOLVERS.check_options <dualgan.registry.Registry.check_options>`;
-    values by the ``check`` function the solver registered (the built-in solvers: ``newton``'s
-    ``radius_rtol`` in (0, 1) and ``max_outer`` a positive integer; ``ipopt``'s and ``casadi``'s
-    ``max_iter`` a positive integer; ``bool`` and floats are refused as integers, numpy integers accepted).
-
-    Parameters
-    ----------
-    method : str
-        A name of :data:`SUBPROBLEM_SOLVERS`.
-    options : Mapping or None
-        The options; None means none (the defaults).
-
-    Returns
-    -------
-    dict
-        The options, integers as Python ``int`` and reals as ``float``.
-
-    Raises
-    ------
-    ValueError
-        If ``method`` is unknown, an option is unknown, or an option's value
-        is out of range; the message names the option, the solver and the
-        default to fall back to.
-
-    Examples
-    --------
-    >>> from dualgan.trust_region.subproblem import check_subproblem_options
-    >>> check_subproblem_options("ipopt", {"max_iter": 50})
-    {'max_iter': 50}
-    """
-    entry = SUBPROBLEM_SOLVERS.entry(method)
-    options = SUBPROBLEM_SOLVERS.check_options(method, options)
-    check = entry.info.get("check")
-    return check(method, options) if check is not None else options
-
-
 def _option(method: str, options: dict, option: str, kind: str, **bounds) -> None:
     """Check ``options[option]`` in place (``kind``: "int" or "number"), naming the option, solver and default."""
     if option not in options:
@@ -783,20 +746,21 @@ def _option(method: str, options: dict, option: str, kind: str, **bounds) -> Non
                          f"the default {default!r}") from None
 
 
-def _check_newton_options(method: str, options: dict) -> dict:
-    options = dict(options)
+def _check_newton_options(**options) -> dict:
+    """Values of ``secular_newton``'s options: ``radius_rtol`` in (0, 1), ``max_outer`` a positive integer."""
+    method = "newton"
     _option(method, options, "radius_rtol", "number", low=0.0, high=1.0, low_open=True, high_open=True)
     _option(method, options, "max_outer", "int", low=1)
     return options
 
 
-def _check_ipopt_options(method: str, options: dict) -> dict:
-    options = dict(options)
+def _check_ipopt_options(method: str, **options) -> dict:
+    """Values of the Ipopt solvers' options: ``max_iter`` a positive integer."""
     _option(method, options, "max_iter", "int", low=1)
     return options
 
 
-@SUBPROBLEM_SOLVERS.register("newton", requires=None, default_tol=1e-18, check=_check_newton_options)
+@SUBPROBLEM_SOLVERS.register("newton", requires=None, default_tol=1e-18, check_options=_check_newton_options)
 def secular_newton(sub: ScoreSubproblem, tol: float, lam, slack, mu0, *, radius_rtol: float = 1e-10,
                    max_outer: int = 60) -> SubproblemSolution:
     r"""Interior Newton on the inner problem inside safeguarded Newton on the secular equation.
@@ -829,7 +793,7 @@ def secular_newton(sub: ScoreSubproblem, tol: float, lam, slack, mu0, *, radius_
     ValueError
         If ``radius_rtol`` or ``max_outer`` is out of range (the message names the option).
     """
-    checked = _check_newton_options("newton", {"radius_rtol": radius_rtol, "max_outer": max_outer})
+    checked = _check_newton_options(radius_rtol=radius_rtol, max_outer=max_outer)
     radius_rtol, max_outer = checked["radius_rtol"], checked["max_outer"]
     C, radius = sub.C, sub.radius
     inner_its = 0
@@ -988,7 +952,8 @@ class _JointNlp:
         return True
 
 
-@SUBPROBLEM_SOLVERS.register("ipopt", requires="cyipopt", default_tol=1e-12, check=_check_ipopt_options)
+@SUBPROBLEM_SOLVERS.register("ipopt", requires="cyipopt", default_tol=1e-12,
+                             check_options=functools.partial(_check_ipopt_options, "ipopt"))
 def joint_cyipopt(sub: ScoreSubproblem, tol: float, lam, slack, mu0, *, max_iter: int = 500) -> SubproblemSolution:
     r"""Ipopt (cyipopt) on the joint concave problem (2.7) in :math:`(\lambda, \mu \ge 0)`, exact Hessian.
 
@@ -1020,7 +985,7 @@ def joint_cyipopt(sub: ScoreSubproblem, tol: float, lam, slack, mu0, *, max_iter
     """
     from ..duals.ipopt import run_cyipopt
 
-    max_iter = _check_ipopt_options("ipopt", {"max_iter": max_iter})["max_iter"]
+    max_iter = _check_ipopt_options("ipopt", max_iter=max_iter)["max_iter"]
 
     cpu = sub if sub.device.type == "cpu" else sub.to("cpu")
     x0, lb, ub = _joint_start(cpu, lam, mu0)
@@ -1058,7 +1023,8 @@ def symbolic_score_dual(ca, x, sub: ScoreSubproblem):
     return 0.5 * C * ww - q / (2 * s) - ca.dot(lam, ca.DM(yF)) + entropy - mu * sub.radius ** 2 / 2
 
 
-@SUBPROBLEM_SOLVERS.register("casadi", requires="casadi", default_tol=1e-12, check=_check_ipopt_options)
+@SUBPROBLEM_SOLVERS.register("casadi", requires="casadi", default_tol=1e-12,
+                             check_options=functools.partial(_check_ipopt_options, "casadi"))
 def joint_casadi(sub: ScoreSubproblem, tol: float, lam, slack, mu0, *, max_iter: int = 500) -> SubproblemSolution:
     r"""casadi's Ipopt on the joint concave problem (2.7) in :math:`(\lambda, \mu \ge 0)`.
 
@@ -1087,7 +1053,7 @@ def joint_casadi(sub: ScoreSubproblem, tol: float, lam, slack, mu0, *, max_iter:
     ValueError
         If ``max_iter`` is not a positive integer (checked before Ipopt starts).
     """
-    max_iter = _check_ipopt_options("casadi", {"max_iter": max_iter})["max_iter"]
+    max_iter = _check_ipopt_options("casadi", max_iter=max_iter)["max_iter"]
     import casadi as ca
 
     from ..duals.casadi_ipopt import run_casadi

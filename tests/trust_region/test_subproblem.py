@@ -292,7 +292,7 @@ def test_ipopt_iteration_cap_is_max_iter_in_both_front_ends():
 
 
 # ------------------------------------------------------------------------------------------------ option values
-from dualgan.trust_region.subproblem import check_subproblem_options  # noqa: E402
+from dualgan.trust_region import SUBPROBLEM_SOLVERS as _SOLVERS  # noqa: E402
 
 BAD_OPTIONS = [
     ("ipopt", {"max_iter": -1}, r"option 'max_iter' of the trust-region subproblem solver 'ipopt' must be a positive"),
@@ -320,7 +320,7 @@ def test_bad_option_values_are_refused_before_any_solve(method, options, match, 
         solve_score_dual(sub, method, options=options)
     assert "leave it out for the default" in str(info.value)
     with pytest.raises(ValueError, match=match):
-        check_subproblem_options(method, options)
+        _SOLVERS.check_options(method, options)
     out, err = capfd.readouterr()
     assert "max_iter" not in out + err and "Ipopt" not in out + err
 
@@ -356,9 +356,9 @@ def test_ipopt_runners_check_tol_and_max_iter_before_ipopt():
 def test_numpy_integer_options_behave_like_python_ints():
     """check_int accepts numpy integers: the result equals the one with the Python int, and the values
     come back as Python ints."""
-    assert check_subproblem_options("newton", {"max_outer": np.int64(7), "radius_rtol": np.float32(0.5)}) == \
+    assert _SOLVERS.check_options("newton", {"max_outer": np.int64(7), "radius_rtol": np.float32(0.5)}) == \
         {"max_outer": 7, "radius_rtol": 0.5}
-    assert type(check_subproblem_options("ipopt", {"max_iter": np.int32(3)})["max_iter"]) is int
+    assert type(_SOLVERS.check_options("ipopt", {"max_iter": np.int32(3)})["max_iter"]) is int
     sub = _subproblem(*_pieces(seed=9), radius=0.05)
     a = solve_score_dual(sub, "newton", options={"max_outer": np.int64(1)})
     b = solve_score_dual(sub, "newton", options={"max_outer": 1})
