@@ -109,7 +109,7 @@ def run_one(method: str, i: int, s: dict, run_seed: int, cfg: dict) -> dict:
     else:
         lr = s["lr_std"]
         gan = StandardLinearGAN(gen, feats, C=1e-4, generator_lr=lr, discriminator_lr=s["disc_lr"],
-                                generator_loss=cfg["standard_loss"], **common)
+                                gan_loss=cfg["standard_loss"], **common)
     t0 = time.perf_counter()
     gan.fit(data, s["iterations"])
     seconds = time.perf_counter() - t0

@@ -65,8 +65,8 @@ def time_pair(args, seed: int) -> float:
     for name, trainer in (("dual GAN", dual), ("standard GAN", standard)):
         t = np.diff(trainer.history["seconds"])[args.warmup:]
         extra = ""
-        if "dual_iterations" in trainer.history:
-            extra = f"  (Newton iterations per solve: {trainer.history['dual_iterations'][args.warmup:].mean():.1f})"
+        if "inner_iterations" in trainer.history:
+            extra = f"  (Newton iterations per solve: {trainer.history['inner_iterations'][args.warmup:].mean():.1f})"
         rows.append((name, float(np.median(t)), float(np.mean(t))))
         print(f"seed {seed}  {name:14s} median {1e3 * np.median(t):7.3f} ms   mean {1e3 * np.mean(t):7.3f} ms{extra}")
     ratio = rows[0][1] / rows[1][1]

@@ -138,7 +138,7 @@ def main():
         axes[0].plot(smooth(h["objective"]), label=name)
         if name != "adam":
             axes[1].plot(smooth(h["accepted"], 50), label=f"{name}: acceptance (50-iter mean)")
-            axes[1].plot(h["radius"], "--", label=f"{name}: radius", alpha=0.7)
+            axes[1].plot(h["radius_after"], "--", label=f"{name}: radius", alpha=0.7)
             axes[2].plot(h["rho"], ".", ms=2, label=name, alpha=0.5)
     axes[0].set_title("discriminator cost after its step (25-iter mean)")
     axes[1].set_title("acceptance and trust radius")

@@ -87,7 +87,7 @@ def run_one(method: str, s: dict, features: str, iterations: int, run_seed: int,
         gan = DualLinearGAN(gen, feats, C=C, generator_lr=s["lr_dual"], tol=1e-8, **common)
     else:
         gan = StandardLinearGAN(gen, feats, C=C, generator_lr=s["lr_std"], discriminator_lr=s["disc_lr"],
-                                generator_loss=standard_loss, **common)
+                                gan_loss=standard_loss, **common)
     t0 = time.perf_counter()
     gan.fit(train, iterations)
     seconds = time.perf_counter() - t0

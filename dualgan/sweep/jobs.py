@@ -111,7 +111,7 @@ PARAM_CHECKS: dict[str, Callable[[str, object], None]] = {
     "size": _choice("small", "large"),
     "mode": _choice("fixed", "minibatch"),
     "loss": _choice("logistic", "hinge"),
-    "generator_loss": _choice("minimax", "non_saturating"),
+    "gan_loss": _choice("minimax", "non_saturating"),
     "model": _choice("score", "cost", "adam"),
     "dtype": _choice("float64", "float32"),
 }
@@ -234,7 +234,7 @@ def dual_gan(*, dataset: str, iterations: int, seed: int, batch_size: int = 100,
 def standard_gan(*, dataset: str, iterations: int, seed: int, batch_size: int = 100, generator_lr: float = 1e-3,
                  beta1: float = 0.5, C: float = 1e-4, size: str = "small", mode: str = "minibatch",
                  gain: float = 3.0, anchors: int = 100, sigma: float = 0.2, discriminator_lr: float = 1e-2,
-                 discriminator_steps: int = 1, generator_loss: str = "minimax", eval_samples: int = 2000,
+                 discriminator_steps: int = 1, gan_loss: str = "minimax", eval_samples: int = 2000,
                  dtype: str = "float64") -> JobResult:
     """:class:`~dualgan.train.StandardLinearGAN`: the same features and discriminator, alternating Adam steps.
 
@@ -268,7 +268,7 @@ def standard_gan(*, dataset: str, iterations: int, seed: int, batch_size: int = 
         Adam step size of the discriminator.
     discriminator_steps : int, default 1
         Discriminator steps per generator step.
-    generator_loss : str, default "minimax"
+    gan_loss : str, default "minimax"
         ``"minimax"`` or ``"non_saturating"``.
     eval_samples : int, default 2000
         Generated samples scored for mode coverage.
@@ -284,7 +284,7 @@ def standard_gan(*, dataset: str, iterations: int, seed: int, batch_size: int = 
 
     return _linear_gan(StandardLinearGAN, dict(discriminator_lr=discriminator_lr,
                                                discriminator_steps=discriminator_steps,
-                                               generator_loss=generator_loss),
+                                               gan_loss=gan_loss),
                        dataset=dataset, iterations=iterations, seed=seed, batch_size=batch_size,
                        generator_lr=generator_lr, beta1=beta1,
                        C=C, size=size, mode=mode, gain=gain, anchors=anchors, sigma=sigma, eval_samples=eval_samples,

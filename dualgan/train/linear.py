@@ -24,7 +24,7 @@ checkpoints are shared, so comparisons are fair):
   same generator and the same linear discriminator on the same features
   trained by alternating gradient steps: the discriminator takes Adam steps on
   the primal :math:`P(w;\theta) = \tfrac C2\|w\|^2 + \sum_i a_i\ell(y_i w^\top\phi_i)`,
-  the generator steps that increase :math:`P` (``generator_loss="minimax"``,
+  the generator steps that increase :math:`P` (``gan_loss="minimax"``,
   the same saddle problem the dual GAN solves) or the non-saturating loss.
 
 :class:`RecordLambdas` is a callback that attaches the dual variables of
@@ -687,8 +687,9 @@ class StandardLinearGAN(_LinearTrainer):
         Adam step size of the discriminator weights ``w``.
     discriminator_steps : int, default 1
         Discriminator steps per generator step (>= 1).
-    generator_loss : str, default "minimax"
-        ``"minimax"`` (ascend :math:`P(w;\theta)`, the saddle problem of eq.
+    gan_loss : str, default "minimax"
+        The GAN loss of the generator, a name of :data:`dualgan.losses.LOSSES`
+        written for the linear primal: ``"minimax"`` (ascend :math:`P(w;\theta)`, the saddle problem of eq.
         (1.1)) or ``"non_saturating"`` (minimise
         :math:`\frac1m\sum_j \ell(w^\top\phi(G(z_j)))`, i.e. :math:`-\log\sigma(s)`).
 
@@ -711,10 +712,10 @@ class StandardLinearGAN(_LinearTrainer):
                  batch_size: int = 100, mode: str = "minibatch", generator_lr: float = 1e-3, beta1: float = 0.5,
                  generator_optimizer: Callable | None = None, noise: str = "normal", constraint=None,
                  seed: int = 0, discriminator_lr: float = 1e-2, discriminator_steps: int = 1,
-                 generator_loss: str = "minimax"):
+                 gan_loss: str = "minimax"):
         self.discriminator_lr = check_positive(discriminator_lr, "discriminator_lr")
         self.discriminator_steps = check_int(discriminator_steps, "discriminator_steps", low=1)
-        self.generator_loss = check_choice(generator_loss, "generator_loss", ("minimax", "non_saturating"))
+        self.gan_loss = check_choice(gan_loss, "gan_loss", ("minimax", "non_saturating"))
         super().__init__(generator, features, C=C, mode=mode, latent_dim=latent_dim, batch_size=batch_size,
                          noise=noise, generator_lr=generator_lr, beta1=beta1,
                          generator_optimizer=generator_optimizer, constraint=constraint, seed=seed)
@@ -726,7 +727,7 @@ class StandardLinearGAN(_LinearTrainer):
         # the GAN loss under the one settings name of every trainer (a name of dualgan.losses.LOSSES);
         # "generator_loss" is the column of its value
         meta.update(discriminator_lr=self.discriminator_lr, discriminator_steps=self.discriminator_steps,
-                    gan_loss=self.generator_loss)
+                    gan_loss=self.gan_loss)
         return meta
 
     def _ensure_discriminator(self, d: int, dtype) -> None:
@@ -790,7 +791,7 @@ class StandardLinearGAN(_LinearTrainer):
         fake = self.generator(batch.noise)
         phi_fake = self.features(fake)
         w = self.w.detach()
-        if self.generator_loss == "minimax":
+        if self.gan_loss == "minimax":
             gen_loss = -F.softplus(phi_fake @ w).mean()
         else:
             gen_loss = F.softplus(-(phi_fake @ w)).mean()
