@@ -115,9 +115,12 @@ def summarise(directory: Path, cfg: dict, runs: list[dict]) -> dict:
     wall_path = directory / "wall_times.jsonl"
     if wall_path.exists():
         walls = [json.loads(line) for line in wall_path.read_text().splitlines() if line.strip()]
-    if walls:
-        print(f"  wall time: {sum(w['wall_s'] for w in walls):.0f} s over {len(walls)} invocation(s) "
-              f"({sum(w['runs'] for w in walls)} runs, {walls[-1]['workers']} workers)")
+    timed = [w for w in walls if w.get("wall_s") is not None]
+    if walls:  # an invocation stopped by hand has no recorded wall time (its note says why)
+        untimed = len(walls) - len(timed)
+        print(f"  wall time: {sum(w['wall_s'] for w in timed):.0f} s over {len(timed)} timed invocation(s)"
+              + (f" and {untimed} stopped by hand without a recorded time" if untimed else "")
+              + f" ({sum(w['runs'] for w in walls)} runs, {walls[-1]['workers']} workers)")
     for m in ("dual", "standard"):
         rs = list(by[m].values())
         if not rs:
