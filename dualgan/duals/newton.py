@@ -325,7 +325,7 @@ def solve_newton(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
         Which problem Newton's method iterates on. ``"auto"``: the primal when
         ``d < N`` or ``d <= 64`` (a (d + 1)-sized system costs microseconds,
         while the dual's per-iteration overhead dominates tiny problems), the
-        dual otherwise; a dual side that stops without a certificate hands over,
+        dual otherwise; a dual side that stops with its gap above ``tol`` hands over,
         as a last resort said in the status message, to the primal side started
         from its best pair (for ``d <= 2048``; the dual side then gets at most
         60 of the ``max_iter`` iterations, the primal side the rest), and the
@@ -377,7 +377,8 @@ def solve_newton(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
                        max_iter=budget, certificate=gap, accept=accept)
     res = problem_result(problem, state.lam, state.slack, state.iterations, time.perf_counter() - t0,
                          state.status, "newton", tol, w_rtol, state.trace)
-    if res.success or not handover or res.iterations >= max_iter:
+    if res.success or not handover or res.iterations >= max_iter or not res.gap > tol:
+        # (a certified gap whose bound on w misses w_rtol is a rounding limit of w on either side)
         return res
     # The last resort, recorded in the result: the same method on the primal side, started from the
     # dual side's best pair. On rows of very unequal size (samples that escaped far from an RBF's
