@@ -80,7 +80,7 @@ def run(args, seed: int) -> tuple[bool, int]:
     print(f"{'objective first -> last':28s} {hist['objective'][0]:.10f} -> {hist['objective'][-1]:.10f}")
     print(f"{'decreases > 1e-9':28s} {len(drops)}")
     print(f"{'largest decrease':28s} {hist.largest_decrease():.3e}")
-    print(f"{'max duality gap':28s} {hist['gap'].max():.3e}")
+    print(f"{'max duality gap':28s} {hist['inner_gap'].max():.3e}")
     print(f"{'steps accepted':28s} {int(hist['accepted'].sum())}/{len(hist)}, mean trials {hist['trials'].mean():.2f}")
     print(f"{'final g: newton vs lbfgsb':28s} {hist['objective'][-1]:.10f} vs {check.dual_value:.10f} "
           f"({check.status}, gap {check.gap:.1e})")

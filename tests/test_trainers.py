@@ -275,6 +275,7 @@ def test_a_fit_that_trains_nothing_leaves_a_final_status(name):
 # the same quantity has one column name in every trainer that records it (docs/dual_gan.md, "History columns")
 SAME_NAMES = {
     "inner_iterations": ("dual_linear", "trust_region", "game"),   # iterations of the discriminator's inner solve
+    "inner_gap": ("dual_linear", "trust_region"),  # duality gap of the discriminator's inner solve
     "generator_grad_norm": ("dual_linear", "standard_linear", "trust_region"),
 }
 
@@ -284,6 +285,6 @@ def test_the_same_quantity_has_one_column_name(name):
     history = _make(name, with_constraint=False).fit(DATA, 2)
     for column, trainers in SAME_NAMES.items():
         assert (column in history.columns) == (name in trainers), (name, column)
-    assert not {"dual_iterations", "grad_norm"} & set(history.columns)
+    assert not {"dual_iterations", "grad_norm", "gap"} & set(history.columns)
     # settings live in history.meta under the constructor's argument names, never under a column's name
     assert not set(history.meta) & set(history.columns), set(history.meta) & set(history.columns)

@@ -112,7 +112,7 @@ def run(args) -> int:
         verdict = "MONOTONE" if dual_hist.is_monotone(1e-9) else "NOT MONOTONE"
         print(f"monotone-ascent verdict (dual GAN, tol 1e-9): {verdict}: {len(drops)} decreases, largest "
               f"{dual_hist.largest_decrease():.2e}; objective {dual_hist['objective'][0]:.6f} -> "
-              f"{dual_hist['objective'][-1]:.6f}; max duality gap {np.nanmax(dual_hist['gap']):.1e}")
+              f"{dual_hist['objective'][-1]:.6f}; max duality gap {np.nanmax(dual_hist['inner_gap']):.1e}")
         print("(fixed batch: the ascent is monotone for every seed, but which modes it ends in depends on --seed "
               "and even on rounding; the rate over seeds: python benchmarks/dual_gan_monotone.py --seeds 0,1,...,9)")
     else:
@@ -141,7 +141,7 @@ def run(args) -> int:
     results["standard GAN"][0].plot(["objective"], ax=axes[0], label="standard GAN: P(w, theta)")
     axes[0].set_title("objective")
     # gaps of 0 or tiny negatives (rounding) are drawn at machine epsilon; the solver tolerance as a line
-    plot_gap(axes[1], dual_hist.iterations(), dual_hist["gap"], gap_tol=trainers["dual GAN"].tol)
+    plot_gap(axes[1], dual_hist.iterations(), dual_hist["inner_gap"], gap_tol=trainers["dual GAN"].tol)
     axes[1].set_title("dual GAN: duality gap")
     fig.tight_layout()
     save_figure(fig, out / "objective.png", dpi=90)

@@ -5,7 +5,7 @@ column per recorded quantity. The standard columns are
 
 ``iteration``, ``objective`` (the value the trainer claims to increase, e.g.
 the dual value :math:`g(\theta_t) = \max_\lambda D(\lambda;\theta_t)` of eq. (1.13)
-of the theory page), ``gap`` (the duality gap certificate), ``lambda_mean`` /
+of the theory page), ``inner_gap`` (the duality gap certificate of the inner solve), ``lambda_mean`` /
 ``lambda_min`` / ``lambda_max`` (statistics of the dual variables) and
 ``seconds`` (cumulative wall time). The duality gap is non-negative in exact
 arithmetic but is recorded as a difference of two nearly equal floats, so
@@ -55,7 +55,7 @@ from ..status import Status, StatusCode
 
 __all__ = ["History", "Decrease", "STANDARD_COLUMNS"]
 
-STANDARD_COLUMNS = ("iteration", "objective", "gap", "lambda_mean", "lambda_min", "lambda_max", "seconds")
+STANDARD_COLUMNS = ("iteration", "objective", "inner_gap", "lambda_mean", "lambda_min", "lambda_max", "seconds")
 
 _FORMAT = "dualgan.History/1"
 
@@ -311,7 +311,7 @@ class History:
         -------
         pandas.DataFrame
             Float64 columns named exactly as the History's (``iteration``,
-            ``objective``, ``gap``, ...), NaN where a row has no value; the run
+            ``objective``, ``inner_gap``, ...), NaN where a row has no value; the run
             metadata is in ``DataFrame.attrs["meta"]``. Attached arrays are not
             included (read them with :meth:`array`).
 
@@ -606,7 +606,7 @@ class History:
         matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
 
-        panels = 2 if "gap" in self._columns else 1
+        panels = 2 if "inner_gap" in self._columns else 1
         fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.5), squeeze=False)
         self.plot(["objective"], ax=axes[0, 0])
         bad = self.decreases(tol)
@@ -616,7 +616,7 @@ class History:
                             label=f"{len(bad)} decreases > {tol:g}")
             axes[0, 0].legend(loc="best", fontsize="small")
         if panels == 2:
-            plot_gap(axes[0, 1], self.iterations(), self.column("gap"), gap_tol=gap_tol)
+            plot_gap(axes[0, 1], self.iterations(), self.column("inner_gap"), gap_tol=gap_tol)
         if title:
             fig.suptitle(title)
         fig.tight_layout()

@@ -213,9 +213,9 @@ class DualLinearGAN(_LinearTrainer):
 
     History columns (besides the shared ones of :class:`~dualgan.train.base.Trainer`):
     ``objective`` is the dual value :math:`D(\lambda^*;\theta_t)`, a certified
-    lower bound of :math:`g(\theta_t)` within ``gap``; ``generator_loss`` is
+    lower bound of :math:`g(\theta_t)` within ``inner_gap``; ``generator_loss`` is
     :math:`-D + c` (``c`` the constraint penalty) at the point where the
-    generator's gradient was taken; ``gap``, ``lambda_mean/min/max`` of
+    generator's gradient was taken; ``inner_gap``, ``lambda_mean/min/max`` of
     :math:`\lambda_i/a_i` over all samples, ``lambda_real_mean``,
     ``lambda_fake_mean``, ``inner_iterations`` (the dual solver's
     iterations), ``generator_grad_norm`` (the norm of the generator's gradient),
@@ -594,7 +594,7 @@ class DualLinearGAN(_LinearTrainer):
         lr = res.lam_real.detach().cpu().numpy() * n  # float64 tensors: the trainer's problems are torch
         lf = res.lam_fake.detach().cpu().numpy() * m
         both = np.concatenate([lr, lf])
-        return {"objective": res.dual_value, "gap": res.gap, "lambda_mean": float(both.mean()),
+        return {"objective": res.dual_value, "inner_gap": res.gap, "lambda_mean": float(both.mean()),
                 "lambda_min": float(both.min()), "lambda_max": float(both.max()),
                 "lambda_real_mean": float(lr.mean()), "lambda_fake_mean": float(lf.mean()),
                 "inner_iterations": float(res.iterations), "generator_objective": generator_objective}

@@ -4,7 +4,7 @@
 trainer's ``fit(..., callbacks=[tb])`` (every :class:`~dualgan.train.base.Trainer`
 of :data:`~dualgan.train.base.TRAINERS`): after each iteration it writes
 the history's newest row with ``torch.utils.tensorboard.SummaryWriter``, the
-tag of each scalar being the History's column name (``objective``, ``gap``,
+tag of each scalar being the History's column name (``objective``, ``inner_gap``,
 ``lambda_mean``, ``rho``, ...) and its step the row's ``iteration``.
 :func:`write_history` writes a whole saved or finished History the same way.
 

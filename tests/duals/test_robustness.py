@@ -125,7 +125,7 @@ def test_readme_ring_with_broad_rbf_and_C_1e6_trains():
     hist = gan.fit(data, 3)
     assert gan.status.success, gan.status
     assert len(hist) == 3 and hist.is_monotone(tol=1e-9)
-    assert np.all(hist["gap"] <= 1e-10)
+    assert np.all(hist["inner_gap"] <= 1e-10)
 
 
 HARD = [i for i in range(72)]  # two of every kind: shape x loss x bias x start

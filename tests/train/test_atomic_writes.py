@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "win3
 def _history(value: float, rows: int = 20000) -> History:
     h = History(meta={"version": value})
     cols = {"iteration": np.arange(rows, dtype=float), "objective": np.full(rows, value),
-            "gap": np.linspace(0, value, rows)}
+            "inner_gap": np.linspace(0, value, rows)}
     h._columns = {k: v.tolist() for k, v in cols.items()}
     h._n_rows = rows
     h.add_array("lam", np.full((50, 40), value))

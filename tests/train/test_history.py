@@ -54,8 +54,8 @@ def test_new_columns_backfill_with_nan():
 
 @pytest.mark.parametrize("suffix", [".json", ".npz"])
 def test_save_load_round_trip(tmp_path, rng, suffix):
-    h = _history(rng.normal(size=7), gap=rng.uniform(0, 1e-10, 7))
-    h.append(iteration=7, objective=math.nan, gap=math.inf)
+    h = _history(rng.normal(size=7), inner_gap=rng.uniform(0, 1e-10, 7))
+    h.append(iteration=7, objective=math.nan, inner_gap=math.inf)
     h.add_array("lambda_fake@3", rng.uniform(size=(4, 2)))
     path = h.save(tmp_path / f"h{suffix}")
     back = History.load(path)
@@ -86,7 +86,7 @@ def test_bad_input_names_the_argument(tmp_path):
 
 
 def test_plot_objective_writes_png(tmp_path):
-    h = _history([0.0, 1.0, 0.5, 2.0], gap=[1e-11, 1e-12, 1e-11, 1e-12])
+    h = _history([0.0, 1.0, 0.5, 2.0], inner_gap=[1e-11, 1e-12, 1e-11, 1e-12])
     fig = h.plot_objective(tmp_path / "obj.png")
     assert (tmp_path / "obj.png").stat().st_size > 1000
     assert len(fig.axes) == 2
@@ -100,11 +100,11 @@ def test_plot_accepts_one_column_name_as_a_string():
     matplotlib.use("Agg")
     h = History()
     for t in range(4):
-        h.append(iteration=t, objective=float(t), gap=1e-12)
+        h.append(iteration=t, objective=float(t), inner_gap=1e-12)
     ax = h.plot("objective")
     assert [line.get_label() for line in ax.get_lines()] == ["objective"]
-    ax = h.plot(["objective", "gap"], label="run")
-    assert [line.get_label() for line in ax.get_lines()] == ["run: objective", "run: gap"]
+    ax = h.plot(["objective", "inner_gap"], label="run")
+    assert [line.get_label() for line in ax.get_lines()] == ["run: objective", "run: inner_gap"]
     with pytest.raises(ValueError, match="no column 'nope'"):
         h.plot("nope")
 
@@ -117,7 +117,7 @@ def test_gap_panel_is_readable_zero_and_negative_gaps_at_machine_epsilon(tmp_pat
     h = History()
     gaps = [3e-11, 0.0, -2e-17, 5e-13, float("nan"), 1e-300]
     for t, g in enumerate(gaps):
-        h.append(iteration=t, objective=1.0 + t, gap=g)
+        h.append(iteration=t, objective=1.0 + t, inner_gap=g)
     fig = h.plot_objective(tmp_path / "o.png", gap_tol=1e-10)
     ax = fig.axes[1]
     low, high = ax.get_ylim()

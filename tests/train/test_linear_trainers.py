@@ -41,7 +41,7 @@ def test_fixed_batch_is_monotone_and_matches_independent_solves():
     assert gan.status.success and len(hist) == 100
     assert hist.is_monotone(tol=1e-9), hist.decreases(1e-9)[:3]
     assert hist["objective"][-1] > hist["objective"][0]  # it actually ascends
-    assert float(np.max(hist["gap"])) <= 1e-10
+    assert float(np.max(hist["inner_gap"])) <= 1e-10
     # the recorded objective at the end of iteration t equals an independent cold L-BFGS-B solve
     for it, value in recomputed.items():
         assert hist["objective"][it - 1] == pytest.approx(value, abs=1e-8)
@@ -87,7 +87,7 @@ def test_minibatch_mode_records_columns_and_lambda_snapshots():
     gan = _dual(mode="minibatch", batch=30, generator_lr=1e-3)
     hist = gan.fit(DATA, 15, callbacks=[RecordLambdas([0, 14])])
     assert gan.status.success and len(hist) == 15
-    for col in ("objective", "gap", "lambda_mean", "lambda_min", "lambda_max", "seconds", "generator_grad_norm"):
+    for col in ("objective", "inner_gap", "lambda_mean", "lambda_min", "lambda_max", "seconds", "generator_grad_norm"):
         assert np.isfinite(hist[col]).all(), col
     assert (hist["lambda_min"] > 0).all() and (hist["lambda_max"] < 1).all()
     lam = hist.array("lambda_fake@14")

@@ -91,7 +91,7 @@ def test_callback_writes_every_history_row_of_every_trainer(tmp_path, kind):
     scalars = _read_scalars(log_dir)
     _assert_matches_history(scalars, history)
     # the trainers' own columns arrive under their History names
-    own = {"dual": ("objective", "gap", "lambda_mean", "inner_iterations"),
+    own = {"dual": ("objective", "inner_gap", "lambda_mean", "inner_iterations"),
            "standard": ("objective", "discriminator_loss", "w_norm"),
            "trust_region": ("objective", "rho", "radius_after", "predicted_decrease")}[kind]
     assert set(own) <= set(scalars)
