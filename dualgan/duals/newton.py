@@ -327,9 +327,9 @@ def solve_newton(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
         while the dual's per-iteration overhead dominates tiny problems), the
         dual otherwise; a dual side that stops with its gap above ``tol`` hands over,
         as a last resort said in the status message, to the primal side started
-        from its best pair (for ``d <= 2048``; the dual side then gets at most
-        60 of the ``max_iter`` iterations, the primal side the rest), and the
-        better pair is returned (``iterations`` counts both). ``"primal"`` / ``"dual"``: that side only.
+        from its best pair (for ``d <= 2048``, with ``max_iter`` iterations of
+        its own), and the better pair is returned (``iterations`` counts both
+        sides). ``"primal"`` / ``"dual"``: that side only.
         The certificate is the same on either side.
 
     Returns
@@ -366,18 +366,15 @@ def solve_newton(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
     accept = _acceptance(problem, ops, tol, w_rtol)
     eq = problem.y if problem.bias else None
     handover = side == "auto" and problem.d <= _PRIMAL_HANDOVER_MAX_D
-    # with a hand-over available the dual side gets a budget of its own: it certifies from cold in 9
-    # iterations (median) and at most 43 over the 540-problem corpus; beyond that it is crawling
-    budget = min(max_iter, _DUAL_BUDGET) if handover else max_iter
     if _kernel is not None and ops is NumpyOps and problem.loss == "logistic" and not problem.bias:
-        state = _compiled_logistic(problem, lam, slack, tol, w_rtol, budget)
+        state = _compiled_logistic(problem, lam, slack, tol, w_rtol, max_iter)
     else:
         solver = maximize_entropy_dual if problem.loss == "logistic" else box_qp_interior_point
         state = solver(problem.a, scale=problem.C, G=problem.G, eq=eq, lam0=lam, slack0=slack, tol=tol,
-                       max_iter=budget, certificate=gap, accept=accept)
+                       max_iter=max_iter, certificate=gap, accept=accept)
     res = problem_result(problem, state.lam, state.slack, state.iterations, time.perf_counter() - t0,
                          state.status, "newton", tol, w_rtol, state.trace)
-    if res.success or not handover or res.iterations >= max_iter or not res.gap > tol:
+    if res.success or not handover or not res.gap > tol:
         # (a certified gap whose bound on w misses w_rtol is a rounding limit of w on either side)
         return res
     # The last resort, recorded in the result: the same method on the primal side, started from the
@@ -385,7 +382,7 @@ def solve_newton(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
     # anchors, with the raw coordinates appended: norms from 1 to 1e5) the multipliers of the large
     # rows must reach e^-m for margins m in the thousands, which the dual's interior steps approach
     # only geometrically; the primal Newton step does not see the multipliers at all.
-    primal = _solve_primal_side(problem, tol, max_iter - res.iterations, res, w_rtol, ops, t0)
+    primal = _solve_primal_side(problem, tol, max_iter, res, w_rtol, ops, t0)
     better = primal.success or (math.isfinite(primal.gap) and not primal.gap >= res.gap)
     best = primal if better else res
     note = (f"the dual side stopped after {res.iterations} iterations ({res.status.code.value}, gap {res.gap:.3g}); "
@@ -416,8 +413,6 @@ _SMALL_PRIMAL = 64
 #: feature dimensions up to which a dual side that stops uncertified hands over to the primal side
 #: (a (d + 1)-sized factorisation per iteration: about 0.2 s at d = 2048)
 _PRIMAL_HANDOVER_MAX_D = 2048
-#: the dual side's share of ``max_iter`` when it can hand over
-_DUAL_BUDGET = 60
 
 
 def _acceptance(problem: LinearDual, ops, tol: float, w_rtol: float):

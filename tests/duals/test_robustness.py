@@ -282,4 +282,4 @@ def test_escaped_samples_with_coordinates_hand_over_to_the_primal_side():
     w_ref, _, p_ref = _sklearn_primal(prob)
     assert res.dual_value <= p_ref + 1e-9 * max(1.0, abs(p_ref))  # weak duality against the reference
     assert res.primal_value == pytest.approx(p_ref, rel=1e-6, abs=1e-8)
-    assert res.iterations <= 200
+    assert res.iterations <= 2 * 200  # both sides, max_iter each
