@@ -175,7 +175,7 @@ class TrustRegionDiscriminator:
     policy : RadiusPolicy or str, optional
         A :class:`~dualgan.trust_region.RadiusPolicy` or its name
         (``"standard"``, ``"symmetric"``, ``"fixed"``). Default None: ``"standard"``.
-    inner : str, default "newton"
+    solver : str, default "newton"
         Inner solver of the score dual, a name of
         :data:`~dualgan.trust_region.SUBPROBLEM_SOLVERS`: ``"newton"``, ``"ipopt"`` or ``"casadi"``.
     inner_tol : float, optional
@@ -192,15 +192,15 @@ class TrustRegionDiscriminator:
         :data:`~dualgan.trust_region.LINEARIZATIONS`: ``"auto"`` (factorised
         ``nn.Linear`` / ``nn.Conv2d`` layers, ``torch.func`` for the rest) or ``"torch.func"``
         (see :func:`score_linearization`).
-    inner_options : dict, optional
-        The inner solver's own keyword options (``SUBPROBLEM_SOLVERS.options(inner)``,
+    solver_options : dict, optional
+        The inner solver's own keyword options (``SUBPROBLEM_SOLVERS.options(solver)``,
         e.g. ``{"max_outer": 100}`` for ``"newton"``), checked by name at
         construction and passed to :func:`solve_score_dual`. Default None: its defaults.
 
     Raises
     ------
     ValueError
-        If ``model``, ``inner``, ``linearization`` or an ``inner_options`` name
+        If ``model``, ``solver``, ``linearization`` or a ``solver_options`` name
         is unknown, ``C``, ``radius``, ``inner_tol``, ``memory_mb``,
         ``chunk_size`` or ``max_attempts`` is out of range (integers: Python or
         numpy integers, not ``bool``), or the module has no trainable parameters.
@@ -212,34 +212,35 @@ class TrustRegionDiscriminator:
     """
 
     def __init__(self, discriminator: nn.Module, *, model: str = "score", C: float = 1e-3, radius: float = 0.1,
-                 policy: RadiusPolicy | str | None = None, inner: str = "newton", inner_tol: float | None = None,
+                 policy: RadiusPolicy | str | None = None, solver: str = "newton", inner_tol: float | None = None,
                  max_attempts: int = 4, chunk_size: int | None = None, memory_mb: float = 512.0,
-                 linearization: str = "auto", inner_options: dict | None = None):
+                 linearization: str = "auto", solver_options: dict | None = None):
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; choose 'score' (score linearisation) or 'cost' "
                              f"(cost linearisation)")
-        if inner not in SUBPROBLEM_SOLVERS:
-            raise ValueError(f"unknown inner solver {inner!r}; choose one of {SUBPROBLEM_SOLVERS.names()}")
+        if solver not in SUBPROBLEM_SOLVERS:
+            raise ValueError(f"unknown solver {solver!r} (the inner solver of the score dual); choose one of "
+                             f"{SUBPROBLEM_SOLVERS.names()}")
         if linearization not in LINEARIZATIONS:
             raise ValueError(f"unknown linearization {linearization!r}; choose one of {LINEARIZATIONS.names()}")
         # every value checked here, not at the first step
         max_attempts = check_int(max_attempts, "max_attempts", low=1)
         chunk_size = check_int(chunk_size, "chunk_size (Jacobian rows held at once)", low=1, allow_none=True)
         memory_mb = check_positive(memory_mb, "memory_mb (the linearisation's memory budget in MiB)")
-        inner_options = SUBPROBLEM_SOLVERS.check_options(inner, inner_options)
+        solver_options = SUBPROBLEM_SOLVERS.check_options(solver, solver_options)
         self.fn = ScoreFunction(discriminator)
         self.discriminator = discriminator
         self.model = model
         self.C = check_positive(C, "C")
         self.radius = check_positive(radius, "radius")
         self.policy = get_policy(policy)
-        self.inner = inner
+        self.solver = solver
         self.inner_tol = None if inner_tol is None else check_positive(inner_tol, "inner_tol")
         self.max_attempts = max_attempts
         self.chunk_size = chunk_size
         self.memory_mb = memory_mb
         self.linearization = linearization
-        self.inner_options = inner_options
+        self.solver_options = solver_options
         self._warm: tuple[torch.Tensor, torch.Tensor, float] | None = None
 
     # ------------------------------------------------------------ public
@@ -435,8 +436,8 @@ class TrustRegionDiscriminator:
         for attempt in range(1, self.max_attempts + 1):
             radius = self.radius
             problem = problem.with_radius(radius)
-            inner = solve_score_dual(problem, self.inner, tol=self.inner_tol, lam0=lam0, slack0=slack0, mu0=mu0,
-                                     options=self.inner_options)
+            inner = solve_score_dual(problem, self.solver, tol=self.inner_tol, lam0=lam0, slack0=slack0, mu0=mu0,
+                                     options=self.solver_options)
             lam0, slack0, mu0 = inner.lam, inner.slack, inner.mu
             if not inner.usable:
                 return self._finish(dict(predicted_decrease=0.0, actual_decrease=0.0, rho=math.nan,

@@ -156,14 +156,14 @@ class TrustRegionGAN(Trainer):
         self.discriminator = discriminator
         # every value is checked here (TrustRegionDiscriminator), not at the first iteration
         self.tr = TrustRegionDiscriminator(discriminator, model="cost" if model == "adam" else model, C=self.C,
-                                           radius=radius, policy=policy, inner=solver, inner_options=solver_options,
+                                           radius=radius, policy=policy, solver=solver, solver_options=solver_options,
                                            inner_tol=inner_tol, max_attempts=max_attempts, chunk_size=chunk_size,
                                            memory_mb=memory_mb, linearization=linearization)
         self.d_opt = (torch.optim.Adam(self.tr.fn.module.parameters(), lr=self.discriminator_lr,
                                        betas=(self.beta1, 0.999)) if model == "adam" else None)
         # recorded now (the radius and a policy's fields are the run's starting settings)
         self._settings = {"radius": float(self.tr.radius), "policy": settings_string(self.tr.policy),
-                          "solver": self.tr.inner, "solver_options": settings_string(self.tr.inner_options),
+                          "solver": self.tr.solver, "solver_options": settings_string(self.tr.solver_options),
                           "inner_tol": self.tr.inner_tol, "max_attempts": self.tr.max_attempts,
                           "chunk_size": self.tr.chunk_size, "memory_mb": self.tr.memory_mb,
                           "linearization": self.tr.linearization}

@@ -58,7 +58,7 @@ def _slsqp_step(phi, y, a, w, radius):
 def test_linear_score_is_exact_and_matches_independent_solver(radius, inner):
     disc, real, fake = _linear_problem()
     phi, y, a, w = _primal_pieces(disc, real, fake)
-    tr = TrustRegionDiscriminator(disc, model="score", C=C, radius=radius, policy=FixedRadius(), inner=inner)
+    tr = TrustRegionDiscriminator(disc, model="score", C=C, radius=radius, policy=FixedRadius(), solver=inner)
     rec = tr.step(real, fake)
     assert rec.accepted and rec.inner.success, (rec.status, rec.inner.status)
     assert rec.status.code is StatusCode.SUCCESS
@@ -183,8 +183,8 @@ def test_bad_inputs_name_the_argument():
         TrustRegionDiscriminator(disc, C=0.0)
     with pytest.raises(ValueError, match="radius"):
         TrustRegionDiscriminator(disc, radius=-1.0)
-    with pytest.raises(ValueError, match="inner"):
-        TrustRegionDiscriminator(disc, inner="cg")
+    with pytest.raises(ValueError, match="unknown solver"):
+        TrustRegionDiscriminator(disc, solver="cg")
     with pytest.raises(ValueError, match="radius policy"):
         TrustRegionDiscriminator(disc, policy="aggressive")
     tr = TrustRegionDiscriminator(disc)

@@ -156,7 +156,7 @@ def test_policy_by_name_and_the_same_policy_instance_are_one_setting(tmp_path):
     (dict(chunk_size=-1), "chunk_size"), (dict(chunk_size=0), "chunk_size"), (dict(chunk_size=2.0), "chunk_size"),
     (dict(max_attempts=True), "max_attempts"), (dict(max_attempts=0), "max_attempts"),
     (dict(generator_steps=True), "generator_steps"), (dict(batch_size=np.bool_(True)), "batch_size"),
-    (dict(solver="bfgs"), "unknown inner solver 'bfgs'"), (dict(solver_options={"tol": 1}), "takes no option"),
+    (dict(solver="bfgs"), "unknown solver 'bfgs'"), (dict(solver_options={"tol": 1}), "takes no option"),
     (dict(model="trust"), "unknown model"), (dict(inner_tol=0.0), "inner_tol"),
 ])
 def test_bad_values_are_refused_at_construction(kw, match):
