@@ -189,7 +189,7 @@ def main():
                            shape=p.shape, N=p.N, d=p.d, C=p.C, scale=p.scale, code=res.status.code.value,
                            success=res.success, message=res.status.message, gap=res.gap,
                            bound=res.w_error_bound, iterations=res.iterations, seconds=seconds,
-                           float64_limited="float64 can" in res.status.message)
+                           float64_limited=res.float64_limited)
                 if ref is not None:
                     w_ref, b_ref, p_ref = ref
                     w = np.asarray(res.w, dtype=np.float64)

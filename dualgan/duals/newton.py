@@ -600,12 +600,19 @@ def problem_result(problem: LinearDual, lam, slack, iterations, seconds, stopped
         cv = lambda t: ops.to_backend(torch.as_tensor(t, dtype=torch.float64, device=problem.device))  # noqa: E731
         floor = rounding_level(ops, cv(problem.G), cv(problem.a), problem.C, cv(w), cv(lam), problem.loss, b=b)
     status = _status(stopped, gap, tol, bound, w_rtol, w_norm, iterations, floor, problem.C)
+    limited = not status.success and _float64_limited(floor, tol, allowed, problem.C)
     lam_real, lam_fake = problem.split(lam)
     return DualResult(
         lam_real=problem.output(lam_real), lam_fake=problem.output(lam_fake), w=problem.output(w), b=b,
         dual_value=dual, primal_value=primal, gap=gap, iterations=int(iterations), seconds=float(seconds),
         status=status, method=method, loss=problem.loss, C=problem.C, tol=tol, w_rtol=w_rtol,
-        w_error_bound=bound, slack=problem.output(slack), gap_trace=tuple(float(t) for t in trace))
+        w_error_bound=bound, slack=problem.output(slack), gap_trace=tuple(float(t) for t in trace),
+        float64_limited=limited)
+
+
+def _float64_limited(floor: float | None, tol: float, allowed: float, C: float) -> bool:
+    """Whether the rounding estimate ``floor`` (a gap) exceeds ``tol`` or, through sqrt(2 floor / C), ``allowed``."""
+    return floor is not None and (floor > tol or math.sqrt(2 * floor / C) > allowed)
 
 
 def _status(stopped: Status, gap: float, tol: float, bound: float, w_rtol: float, w_norm: float,
@@ -615,8 +622,7 @@ def _status(stopped: Status, gap: float, tol: float, bound: float, w_rtol: float
     code, message = stopped.code, stopped.message
     allowed = math.inf if math.isinf(w_rtol) else w_rtol * w_norm
     facts = f"gap {gap:.3g} (tol {tol:.3g}), ||w - w*|| <= {bound:.3g} (w_rtol * ||w|| = {allowed:.3g})"
-    limited = floor is not None and (floor > tol or math.sqrt(2 * floor / C) > allowed)
-    if limited:
+    if _float64_limited(floor, tol, allowed, C):
         facts += (f"; float64 rounding alone can leave a gap of up to about {floor:.3g} here (an upper "
                   f"estimate; ||w - w*|| <= {math.sqrt(2 * floor / C):.3g}): the tolerances may ask for more than "
                   f"float64 can certify")

@@ -75,6 +75,12 @@ class DualResult:
         :math:`a - \lambda` (real then generated), computed without cancellation.
     gap_trace : tuple of float
         The gap at each iterate, where the method reports it.
+    float64_limited : bool, default False
+        True when the solve is not a success and an upper estimate of the gap
+        that float64 rounding alone can leave at this pair exceeds what the
+        tolerances ask (``tol``, or ``w_rtol`` through the bound on ``w``): the
+        tolerances may ask for more than float64 can certify. The status
+        message gives the estimate.
     """
 
     lam_real: Any
@@ -95,6 +101,7 @@ class DualResult:
     w_error_bound: float = float("nan")
     slack: Any = field(default=None, repr=False)
     gap_trace: tuple[float, ...] = field(default=(), repr=False)
+    float64_limited: bool = False
 
     @property
     def success(self) -> bool:
