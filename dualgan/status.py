@@ -73,6 +73,43 @@ class Status:
     def __str__(self) -> str:
         return f"{self.code.value}: {self.message}" if self.message else self.code.value
 
+    def to_pair(self) -> list:
+        """The ``[code, message]`` pair checkpoints store (plain strings; read back by :meth:`from_pair`).
+
+        Returns
+        -------
+        list of str
+            ``[self.code.value, self.message]``.
+        """
+        return [self.code.value, self.message]
+
+    @classmethod
+    def from_pair(cls, pair) -> "Status":
+        """Read a stored ``[code, message]`` pair, refusing anything else.
+
+        Parameters
+        ----------
+        pair : list or tuple
+            ``[code, message]``: a :class:`StatusCode` value and a str.
+
+        Returns
+        -------
+        Status
+
+        Raises
+        ------
+        ValueError
+            If ``pair`` is not a two-item list or tuple with a str message, or
+            its code is not a :class:`StatusCode` value (the message lists them).
+        """
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2 or not isinstance(pair[1], str):
+            raise ValueError(f"a status is stored as [code, message], got {pair!r:.80}")
+        try:
+            code = StatusCode(pair[0])
+        except ValueError:
+            raise ValueError(f"unknown status code {pair[0]!r:.40}; one of {[c.value for c in StatusCode]}") from None
+        return cls(code, pair[1])
+
     @classmethod
     def ok(cls, message: str = "") -> "Status":
         """The success status with an optional message.

@@ -355,7 +355,7 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
                    "eval_steps": list(eval_steps), "values": [float(v) for v in values],
                    "norms": [float(v) for v in norms], "traj": [torch.as_tensor(x) for x in traj],
                    # written mid-run only: the run is still going (code and message, as the trainers write it)
-                   "status": [StatusCode.RUNNING.value, f"step {t} of {n_steps}"]}
+                   "status": Status(StatusCode.RUNNING, f"step {t} of {n_steps}").to_pair()}
         atomic_write_with(checkpoint_path, lambda tmp: torch.save(payload, tmp))
 
     iterator = range(first, n_steps + 1)
@@ -483,13 +483,10 @@ def _check_saved_status(status, path) -> None:
     """A run checkpoint's ``[code, message]``: the code of a run still going (``RUNNING``), a str message."""
     from ..train.base import CheckpointError
 
-    if not isinstance(status, (list, tuple)) or len(status) != 2 or not isinstance(status[1], str):
-        raise CheckpointError(f"checkpoint {str(path)!r}: its status {status!r:.80} is not [code, message]")
     try:
-        code = StatusCode(status[0])
-    except ValueError:
-        raise CheckpointError(f"checkpoint {str(path)!r}: its status code {status[0]!r:.40} is not one of "
-                              f"{[c.value for c in StatusCode]}") from None
+        code = Status.from_pair(status).code
+    except ValueError as exc:
+        raise CheckpointError(f"checkpoint {str(path)!r}: {exc}") from None
     if code is not StatusCode.RUNNING:
         raise CheckpointError(f"checkpoint {str(path)!r}: its status is {code.value!r}, but a game-run checkpoint "
                               f"is written mid-run ('running'); the file is inconsistent, use an earlier copy")

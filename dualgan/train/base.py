@@ -417,7 +417,7 @@ class Trainer:
             "history": self.history.to_dict(),
             "extra": self._extra_state(),
             "constraint": handler_state_dict(self.constraint),
-            "status": [self.status.code.value, self.status.message],
+            "status": self.status.to_pair(),
         }
 
     def save_checkpoint(self, path) -> Path:
@@ -523,10 +523,7 @@ class Trainer:
         if not isinstance(rng, torch.Tensor) or rng.dtype != torch.uint8 or rng.shape != self._rng.get_state().shape:
             raise CheckpointError("its random generator state is not a CPU torch.Generator state")
         _check_optimizer_state("generator optimiser", self.gen_optimizer, payload["gen_optimizer"])
-        status = payload["status"]
-        if not isinstance(status, list) or len(status) != 2:
-            raise CheckpointError(f"its status {status!r} is not [code, message]")
-        StatusCode(status[0])
+        Status.from_pair(payload["status"])
         extra = payload["extra"]
         if not isinstance(extra, dict):
             raise CheckpointError(f"its trainer-specific state is {type(extra).__name__}, not a dict")
@@ -548,8 +545,7 @@ class Trainer:
         self._history = History.from_dict(payload["history"])
         self._load_extra_state(payload["extra"])
         handler_load_state_dict(self.constraint, payload["constraint"])
-        code, message = payload["status"]
-        self.status = Status(StatusCode(code), message)
+        self.status = Status.from_pair(payload["status"])
         if self.status.code is StatusCode.RUNNING:
             self.status = Status(StatusCode.RUNNING, f"resumed at iteration {self.iteration}")
 
