@@ -283,6 +283,9 @@ class Registry:
             return {}
         if not isinstance(options, Mapping):
             raise ValueError(f"options for {self.kind} {name!r} must be a dict, got {type(options).__name__}")
+        if not options:  # no option to check (a trainer passes its checked, often empty, options at every solve)
+            self.entry(name)  # the name still is
+            return {}
         known = self.options(name)
         unknown = sorted(set(options) - set(known))
         if unknown:
