@@ -194,13 +194,12 @@ def _kl_gap(lam, slack, a, margins):
 
 
 @_jit
-def _matvec(G, lam):
-    return G @ (G.T @ lam)
+def _search(K, a, C, lam, slack, delta, rates, straight, alpha, F, decrement, rounding):
+    """Armijo backtracking along the curved (or straight) path; returns (found, alpha, lam, slack, q, F).
 
-
-@_jit
-def _search(G, a, C, lam, slack, delta, rates, straight, alpha, F, decrement, rounding):
-    """Armijo backtracking along the curved (or straight) path; returns (found, alpha, lam, slack, q, F)."""
+    ``K`` is the full symmetric Gram G G^T: q = K lam costs N^2 per trial, where G (G^T lam) costs
+    2 N d (at d = 18,816, N = 256 two passes over a 38 MB matrix, most of a solve's time).
+    """
     N = lam.shape[0]
     for _ in range(60):
         lam_t = np.empty(N)
@@ -222,7 +221,7 @@ def _search(G, a, C, lam, slack, delta, rates, straight, alpha, F, decrement, ro
             if not (lam_t[i] > 0.0 and slack_t[i] > 0.0):
                 inside = False
         if inside:
-            q_t = _matvec(G, lam_t)
+            q_t = K @ lam_t
             F_t = _dual_value(lam_t, slack_t, q_t, a, C)
             if F_t >= F + 1e-4 * alpha * decrement - rounding:
                 return True, alpha, lam_t, slack_t, q_t, F_t
@@ -248,10 +247,13 @@ def logistic_newton(G, a, C, lam, slack, tol, w_rtol, max_iter, trace):
     N, d = G.shape
     K = np.empty((N, N))
     _syrk(G, N, d, ord("T"), K)  # Fortran-'U' triangle of K = G G^T
+    for j in range(N):  # the other triangle: every q = K lam below is then one N x N product, not two N x d
+        for i in range(j):
+            K[i, j] = K[j, i]
     M = np.empty((N, N))
     lam = lam.copy()
     slack = slack.copy()
-    q = _matvec(G, lam)
+    q = K @ lam
     F = _dual_value(lam, slack, q, a, C)
     grad = np.empty(N)
     Dinv = np.empty(N)
@@ -305,9 +307,9 @@ def logistic_newton(G, a, C, lam, slack, tol, w_rtol, max_iter, trace):
                 step = min(step, lam[i] / -delta[i])
             elif delta[i] > 0.0:
                 step = min(step, slack[i] / delta[i])
-        found, alpha, lam_t, slack_t, q_t, F_t = _search(G, a, C, lam, slack, delta, rates, True,
+        found, alpha, lam_t, slack_t, q_t, F_t = _search(K, a, C, lam, slack, delta, rates, True,
                                                          min(1.0, 0.995 * step), F, decrement, rounding)
-        ok, alpha2, lam2, slack2, q2, F2 = _search(G, a, C, lam, slack, delta, rates, False, 1.0, F,
+        ok, alpha2, lam2, slack2, q2, F2 = _search(K, a, C, lam, slack, delta, rates, False, 1.0, F,
                                                    decrement, rounding)
         if ok and (not found or F2 > F_t):
             found, lam_t, slack_t, q_t, F_t = True, lam2, slack2, q2, F2
