@@ -15,10 +15,11 @@ from .registry import SOLVERS, solve
 from .objective import dual_objective
 from .newton import NewtonState, maximize_entropy_dual
 from .interior_point import box_qp_interior_point
+from .kernel import KernelDual, kernel_dual_objective
 
 __all__ = ["LinearDual", "DualResult", "DualSolverWarning", "solve", "SOLVERS",
            "dual_objective", "maximize_entropy_dual", "box_qp_interior_point", "NewtonState",
-           "DISCRIMINATOR_LOSSES", "DualLogisticRegression"]
+           "DISCRIMINATOR_LOSSES", "DualLogisticRegression", "KernelDual", "kernel_dual_objective"]
 
 
 def __getattr__(name):
