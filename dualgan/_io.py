@@ -5,7 +5,11 @@ A file is written to a temporary file in the same folder, flushed and
 POSIX and Windows within one file system). A process killed at any moment
 leaves either the previous file intact or the new one complete, never a
 truncated file; at worst a stray ``.<name>.<pid>.<random>.tmp`` file remains
-next to it.
+next to it, and the next write or read of that file through this module
+removes it (:func:`clean_stale_temporaries`: a temporary whose writing process
+is gone, or older than a day). A write that fails (a full disk, a folder made
+read-only) raises an ``OSError`` naming the target file, and leaves the
+previous file intact and no temporary behind.
 
 Append-only logs (a sweep's JSONL results) are not rewritten: each record is
 appended as one whole line with a single ``write`` on an ``O_APPEND``
@@ -14,13 +18,21 @@ descriptor, then ``fsync`` (:class:`dualgan.sweep.store.ResultsStore`).
 from __future__ import annotations
 
 import contextlib
+import errno as _errno
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_with", "check_writable_path",
-           "save_figure"]
+           "clean_stale_temporaries", "save_figure"]
+
+#: a temporary of a writer whose process is still alive is left alone for this long (seconds)
+STALE_AFTER = 24 * 3600.0
+#: temporaries written before the writer's pid was part of the name are stale after this long (seconds)
+_UNNAMED_STALE_AFTER = 3600.0
 
 
 @contextlib.contextmanager
@@ -43,7 +55,11 @@ def atomic_path(path, suffix: str = "") -> Iterator[Path]:
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=folder)
+    clean_stale_temporaries(path)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=f".tmp{suffix}", dir=folder)
+    except OSError as exc:
+        raise _naming_target(exc, path) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -52,11 +68,66 @@ def atomic_path(path, suffix: str = "") -> Iterator[Path]:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError):
+            raise _naming_target(exc, path) from exc
         raise
     _fsync_dir(folder)
+
+
+def clean_stale_temporaries(path) -> list[Path]:
+    """Remove the temporaries of ``path`` left by writers that were killed while writing it.
+
+    A temporary of this module is ``.<name>.<pid>.<random>.tmp[<suffix>]`` in
+    the folder of ``path``. It is stale when the process ``<pid>`` no longer
+    exists, or when it is older than :data:`STALE_AFTER` (a day: the pid may
+    have been reused); a temporary without a pid (written by an older version)
+    when it is older than an hour. Temporaries of other files, and files not
+    named like this, are never touched. Errors (a read-only folder, a file
+    removed meanwhile) are ignored: cleaning is a courtesy, not a condition
+    of the write.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The final file whose temporaries are looked for.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The temporaries removed.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    name = re.escape(path.name)
+    with_pid = re.compile(rf"\.{name}\.(\d+)\.[A-Za-z0-9_]{{8}}\.tmp(\.[A-Za-z0-9]+)?")
+    without_pid = re.compile(rf"\.{name}\.[A-Za-z0-9_]{{8}}\.tmp(\.[A-Za-z0-9]+)?")
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        match = with_pid.fullmatch(entry.name)
+        if match is None and without_pid.fullmatch(entry.name) is None:
+            continue
+        try:
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            if match is not None:
+                stale = age > STALE_AFTER or not _process_exists(int(match.group(1)))
+            else:
+                stale = age > _UNNAMED_STALE_AFTER
+            if stale:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
 
 
 def atomic_write_bytes(path, data: bytes) -> Path:
@@ -109,6 +180,30 @@ def check_writable_path(path, name: str = "path") -> Path:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"{name}={str(path)!r}: the folder {str(folder)!r} is not writable; choose another path")
     return path
+
+
+def _process_exists(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid <= 2 ** 22  # alive under another user (or a number no process can have)
+    except OSError:  # pragma: no cover - e.g. a platform without signals
+        return True
+    return True
+
+
+def _naming_target(exc: OSError, path: Path) -> OSError:
+    """The same kind of ``OSError`` (errno kept), its message naming the file being written."""
+    if exc.filename == str(path):
+        return exc
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    code = exc.errno if exc.errno is not None else _errno.EIO
+    return OSError(code, f"{reason}; cannot write {str(path)!r} (the previous file, if any, is unchanged): "
+                         f"free space or choose another path", str(path))
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -349,14 +349,14 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
     def save(t):
         import torch
 
-        from .._io import atomic_write_with
+        from ..train.base import write_checkpoint
 
         payload = {"game": game.state_dict(), "optimizer": optimizer.state_dict(), "t": t, "elapsed": elapsed,
                    "eval_steps": list(eval_steps), "values": [float(v) for v in values],
                    "norms": [float(v) for v in norms], "traj": [torch.as_tensor(x) for x in traj],
                    # written mid-run only: the run is still going (code and message, as the trainers write it)
                    "status": Status(StatusCode.RUNNING, f"step {t} of {n_steps}").to_pair()}
-        atomic_write_with(checkpoint_path, lambda tmp: torch.save(payload, tmp))
+        write_checkpoint(checkpoint_path, payload)  # with its SHA-256, checked by read_checkpoint
 
     iterator = range(first, n_steps + 1)
     if progress:

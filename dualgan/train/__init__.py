@@ -8,12 +8,13 @@
 * :class:`History`: per-iteration records shared by every trainer of the library.
 """
 from .history import STANDARD_COLUMNS, Decrease, History
-from .base import NOISES, SHARED_COLUMNS, TRAINERS, CheckpointError, Trainer, make_trainer, read_checkpoint
+from .base import NOISES, SHARED_COLUMNS, TRAINERS, CheckpointError, Trainer, make_trainer, read_checkpoint, \
+    write_checkpoint
 from .generators import GENERATOR_SIZES, mlp_generator
 from .linear import MODES, DualLinearGAN, RecordLambdas, StandardLinearGAN, feature_fingerprint
 from .tensorboard import TensorBoardCallback, write_history
 
-__all__ = ["Trainer", "TRAINERS", "make_trainer", "CheckpointError", "read_checkpoint", "SHARED_COLUMNS", "NOISES",
+__all__ = ["Trainer", "TRAINERS", "make_trainer", "CheckpointError", "read_checkpoint", "write_checkpoint", "SHARED_COLUMNS", "NOISES",
            "History", "Decrease", "STANDARD_COLUMNS", "DualLinearGAN", "StandardLinearGAN", "RecordLambdas",
            "MODES", "feature_fingerprint", "mlp_generator", "GENERATOR_SIZES", "TensorBoardCallback",
            "write_history"]

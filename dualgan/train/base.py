@@ -53,9 +53,12 @@ import copy
 import dataclasses
 import hashlib
 import inspect
+import io
 import json
 import math
 import numbers
+import re
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -66,7 +69,7 @@ import torch
 from torch import nn
 
 from .._checks import check_choice, check_int, check_number, check_positive
-from .._io import atomic_write_with, check_writable_path
+from .._io import atomic_path, check_writable_path, clean_stale_temporaries
 from .._threads import with_small_model_threads
 from ..constraints.base import NoConstraint, check_handler, handler_load_state_dict, handler_state_dict
 from ..registry import Registry
@@ -74,7 +77,7 @@ from ..status import Status, StatusCode
 from .history import History
 
 __all__ = ["Trainer", "TRAINERS", "CheckpointError", "SHARED_COLUMNS", "NOISES", "make_trainer", "read_checkpoint",
-           "settings_string"]
+           "write_checkpoint", "settings_string"]
 
 #: every registered trainer; the packages whose modules register one are imported on first use
 TRAINERS = Registry("trainer", package=("dualgan.train", "dualgan.trust_region", "dualgan.games"))
@@ -88,6 +91,13 @@ NOISES = ("normal", "uniform")
 _CHECKPOINT_FORMAT = "dualgan.TrainerCheckpoint/1"
 _CHECKPOINT_KEYS = ("format", "kind", "settings", "iteration", "elapsed", "generator", "gen_optimizer", "rng",
                     "history", "extra", "constraint", "status")
+#: the first line of a checkpoint file; the second is ``sha256 <hex digest> <length>`` of the torch archive after it
+_FILE_MAGIC = b"dualgan checkpoint 2\n"
+_HASH_LINE = re.compile(rb"sha256 ([0-9a-f]{64}) ([0-9]{1,15})\n")
+#: torch optimisers whose per-parameter state tensors have the parameter's shape (LBFGS, Adafactor do not)
+_ELEMENTWISE_OPTIMIZERS = tuple(getattr(torch.optim, n) for n in ("Adam", "AdamW", "Adamax", "NAdam", "RAdam", "SGD",
+                                                                  "RMSprop", "Adagrad", "Adadelta", "Rprop", "ASGD")
+                                if hasattr(torch.optim, n))
 
 
 class CheckpointError(ValueError):
@@ -426,8 +436,10 @@ class Trainer:
         The file holds the generator's parameters and buffers, its optimiser's
         state, the random generator of the data and noise draws, the history,
         the constraint handler's state, the status and the trainer's own state
-        (its discriminator, optimisers, dual variables, ...). A kill while
-        saving leaves the previous checkpoint intact.
+        (its discriminator, optimisers, dual variables, ...), under a SHA-256
+        of its content (:func:`write_checkpoint`). A kill while saving leaves
+        the previous checkpoint intact; the temporary file it leaves is removed
+        by the next save or load of that path.
 
         Parameters
         ----------
@@ -444,18 +456,20 @@ class Trainer:
         ValueError
             If the folder does not exist or is not writable, or the constraint
             handler has no ``state_dict``.
+        OSError
+            If writing fails (a full disk, a folder made read-only meanwhile);
+            the message names ``path``, which keeps its previous content.
         """
         path = check_writable_path(path, "path")
-        payload = self._state()
-        atomic_write_with(path, lambda tmp: torch.save(payload, tmp))
-        return path
+        return write_checkpoint(path, self._state())
 
     def load_checkpoint(self, path) -> "Trainer":
         """Restore a checkpoint written by a trainer of the same class and settings; returns ``self``.
 
-        Everything is validated before the trainer changes (format, keys,
-        kind, settings, generator architecture, optimiser, shapes, iteration
-        against the history length, the handler's and the trainer's own
+        Everything is validated before the trainer changes (the file's
+        SHA-256, format, keys, kind, settings, generator architecture,
+        optimiser state shapes against the parameters, the history's columns
+        and length against the iteration, the handler's and the trainer's own
         state); if restoring still fails half-way, the previous state is put back.
 
         Parameters
@@ -509,6 +523,7 @@ class Trainer:
                 raise CheckpointError(f"it was written with {key}={settings.get(key)!r} but this trainer has "
                                       f"{key}={value!r}; construct the trainer with the checkpoint's settings")
         history = History.from_dict(payload["history"])
+        self._check_history_columns(history)
         _check_module_state("generator", self.generator, payload["generator"])
         iteration = payload["iteration"]
         if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 0:
@@ -534,6 +549,18 @@ class Trainer:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CheckpointError(f"its constraint handler state does not fit this "
                                   f"{type(self.constraint).__name__}: {exc}") from exc
+
+    def _check_history_columns(self, history: History) -> None:
+        """A history with rows has every column each row of this trainer gets (an edited file loses none)."""
+        if not len(history):
+            return
+        required = list(SHARED_COLUMNS) + [c for c in self._must_be_finite if c not in SHARED_COLUMNS]
+        if not isinstance(self.constraint, NoConstraint):
+            required += ["constraint_mean_violation", "constraint_max_violation", "constraint_penalty_weight"]
+        missing = [c for c in required if c not in history.columns]
+        if missing:
+            raise CheckpointError(f"its history lacks the column(s) {missing}, which every row of a "
+                                  f"{type(self).__name__} has; the file was edited or damaged: use an earlier copy")
 
     def _apply_state(self, payload: dict) -> None:
         self.generator.load_state_dict(payload["generator"])
@@ -791,15 +818,98 @@ def _check_optimizer_state(name: str, optimizer, saved) -> None:
             raise CheckpointError(f"it holds a {name} state but this trainer has none")
         return
     groups = saved.get("param_groups") if isinstance(saved, dict) else None
-    own_groups = optimizer.state_dict()["param_groups"]
+    own = optimizer.state_dict()
+    own_groups = own["param_groups"]
     if (not isinstance(groups, list) or len(groups) != len(own_groups)
-            or any(len(g.get("params", ())) != len(o["params"]) for g, o in zip(groups, own_groups))):
+            or any(not isinstance(g, dict) or not isinstance(g.get("params"), list)
+                   or len(g["params"]) != len(o["params"]) for g, o in zip(groups, own_groups))):
         raise CheckpointError(f"its {name} state does not match this trainer's {type(optimizer).__name__} over "
                               f"{sum(len(o['params']) for o in own_groups)} tensors")
+    _check_optimizer_tensors(name, optimizer, own, groups, saved.get("state"))
+
+
+def _check_optimizer_tensors(name: str, optimizer, own: dict, groups: list, state) -> None:
+    """Every per-parameter state tensor has the shape torch will use it with (else ``fit`` fails in torch)."""
+    if not isinstance(state, dict):
+        raise CheckpointError(f"its {name} state has no per-parameter 'state' dict (got {type(state).__name__})")
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    saved_ids = [i for g in groups for i in g["params"]]
+    position = {i: k for k, i in enumerate(saved_ids)}
+    own_ids = [i for g in own["param_groups"] for i in g["params"]]
+    elementwise = isinstance(optimizer, _ELEMENTWISE_OPTIMIZERS)
+    for key, entry in state.items():
+        if key not in position:
+            raise CheckpointError(f"its {name} state holds an entry for parameter {key!r}, which none of its "
+                                  f"parameter groups lists; the file is inconsistent: use an earlier copy")
+        if not isinstance(entry, dict):
+            raise CheckpointError(f"its {name} state of parameter {position[key]} is {type(entry).__name__}, not a dict")
+        k = position[key]
+        param = params[k]
+        own_entry = own["state"].get(own_ids[k], {})
+        for field, value in entry.items():
+            if not isinstance(value, torch.Tensor) or value.ndim == 0:
+                continue
+            if elementwise:
+                expected = tuple(param.shape)
+            elif isinstance(own_entry.get(field), torch.Tensor):
+                expected = tuple(own_entry[field].shape)
+            else:
+                continue
+            if tuple(value.shape) != expected:
+                raise CheckpointError(f"its {name} state {field!r} of parameter {k} has shape {tuple(value.shape)}, "
+                                      f"but this {type(optimizer).__name__} needs {expected} (the parameter is "
+                                      f"{tuple(param.shape)}); the file is inconsistent: use an earlier copy")
+
+
+def write_checkpoint(path, payload) -> Path:
+    """Write ``payload`` as a checkpoint file: a header with the SHA-256 of its content, then a torch archive.
+
+    The file is ``dualgan checkpoint 2``, a line ``sha256 <hex digest>
+    <length>``, then the bytes of ``torch.save(payload)``; it is written
+    atomically (a temporary file, then a rename). :func:`read_checkpoint`
+    checks the digest and the length before anything is unpickled, so any
+    change of the file after it was written (a flipped bit, a zeroed block,
+    a truncation) is refused instead of loaded.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write; its folder must exist.
+    payload : dict
+        Tensors, numbers, strings and containers only (what
+        ``torch.load(weights_only=True)`` reads back).
+
+    Returns
+    -------
+    pathlib.Path
+        ``Path(path)``.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be written (a full disk, a read-only folder); the
+        message names ``path``, which keeps its previous content.
+    """
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)  # in memory: a full disk is an OSError of the write below, not a torch error
+    body = buffer.getbuffer()
+    header = _FILE_MAGIC + f"sha256 {hashlib.sha256(body).hexdigest()} {len(body)}\n".encode("ascii")
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(header)
+            fh.write(body)
+    return Path(path)
 
 
 def read_checkpoint(path, device=None):
-    """Read a checkpoint file with ``torch.load(weights_only=True)``, every failure a :class:`CheckpointError`.
+    """Read a checkpoint file: check its SHA-256, then ``torch.load(weights_only=True)``; every failure a :class:`CheckpointError`.
+
+    A file of :func:`write_checkpoint` is refused when its content does not
+    match the digest in its header (a flipped bit, a zeroed block, a
+    truncation), before anything is unpickled. A bare torch archive (written
+    before checkpoints carried a digest) is read with a warning that damage
+    to it cannot be detected. Stale temporaries of killed saves of ``path``
+    are removed (:func:`dualgan._io.clean_stale_temporaries`).
 
     Parameters
     ----------
@@ -816,22 +926,29 @@ def read_checkpoint(path, device=None):
     Raises
     ------
     CheckpointError
-        If the file does not exist, is empty, truncated or corrupt, or holds
-        objects other than tensors and plain data (refused: loading them could run code).
+        If the file does not exist, is empty, truncated or corrupt (its
+        content does not match its SHA-256), or holds objects other than
+        tensors and plain data (refused: loading them could run code).
     """
     import pickle
     import zipfile
 
     where = str(path)
     p = Path(path)
+    clean_stale_temporaries(p)
     if not p.is_file():
         raise CheckpointError(f"checkpoint {where!r} does not exist (or is not a file); check the path")
-    if p.stat().st_size == 0:
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {where!r} cannot be read ({exc}); check its permissions") from exc
+    if not data:
         raise CheckpointError(f"checkpoint {where!r} is empty (0 bytes), e.g. from a process killed while writing "
                               f"it with an older version; use an earlier copy or train from the start")
+    body = _verified_body(data, where)
     try:
         # weights_only=True: tensors, numbers, strings and containers only; never arbitrary objects
-        return torch.load(p, map_location=device, weights_only=True)
+        return torch.load(io.BytesIO(body), map_location=device, weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(f"checkpoint {where!r} holds objects other than tensors and plain data, or is not a "
                               f"checkpoint at all; it is refused (loading it could run arbitrary code): use a "
@@ -840,3 +957,29 @@ def read_checkpoint(path, device=None):
             AttributeError, TypeError) as exc:
         raise CheckpointError(f"checkpoint {where!r} cannot be read ({type(exc).__name__}: {exc}); it is "
                               f"truncated or corrupt: use an earlier copy or train from the start") from exc
+
+
+def _verified_body(data: bytes, where: str):
+    """The torch archive of a checkpoint file, after its length and SHA-256 are checked against its header."""
+    if not data.startswith(_FILE_MAGIC):
+        if data.startswith(b"PK\x03\x04"):  # a bare torch archive: a checkpoint of an older version
+            warnings.warn(f"checkpoint {where!r} has no content digest (written by an older version of dualgan), so "
+                          f"damage to it cannot be detected; save it again to add one", UserWarning, stacklevel=4)
+            return data
+        raise CheckpointError(f"checkpoint {where!r} is not a checkpoint written by dualgan (it does not start with the "
+                              f"line {_FILE_MAGIC.decode().strip()!r}), or it is corrupt there; use a file written "
+                              f"by save_checkpoint, or an earlier copy")
+    end = data.find(b"\n", len(_FILE_MAGIC), len(_FILE_MAGIC) + 100)
+    match = _HASH_LINE.fullmatch(data, len(_FILE_MAGIC), end + 1) if end >= 0 else None
+    if match is None:
+        raise CheckpointError(f"checkpoint {where!r} is truncated or corrupt: its digest line is damaged; use an "
+                              f"earlier copy or train from the start")
+    body = memoryview(data)[end + 1:]
+    if len(body) != int(match.group(2)):
+        raise CheckpointError(f"checkpoint {where!r} is truncated or corrupt: it holds {len(body)} bytes after its "
+                              f"header, which says {int(match.group(2))}; use an earlier copy or train from the start")
+    if hashlib.sha256(body).hexdigest() != match.group(1).decode("ascii"):
+        raise CheckpointError(f"checkpoint {where!r} is truncated or corrupt: its content does not match the SHA-256 "
+                              f"in its header (changed after it was written, e.g. a flipped bit or a damaged block); "
+                              f"nothing was loaded: use an earlier copy or train from the start")
+    return body

@@ -23,7 +23,12 @@ and inspected with :meth:`History.decreases`, which lists every iteration where
 the objective fell and by how much.
 
 Histories are saved as JSON (``.json``) or numpy archives (``.npz``), never as
-pickles: :meth:`History.load` reads only numbers and strings.
+pickles: :meth:`History.load` reads only numbers and strings. The JSON is
+standard (RFC 8259, no ``NaN`` or ``Infinity`` tokens): a NaN entry is written
+as ``null`` and an infinite one as the string ``"inf"`` or ``"-inf"`` (a
+non-finite float setting as ``{"float": "inf"}``), and read back exactly.
+:meth:`History.load` refuses a column that is not a flat list of numbers and
+an array whose data does not fill its shape, naming it.
 
 How the last ``fit`` that wrote a history ended is :attr:`History.status`, a
 :class:`~dualgan.status.Status` (None before any ``fit``), kept in the metadata as
@@ -50,7 +55,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from .._io import atomic_write_text, atomic_write_with, check_writable_path, save_figure
+from .._io import atomic_write_text, atomic_write_with, check_writable_path, clean_stale_temporaries, save_figure
 from ..status import Status, StatusCode
 
 __all__ = ["History", "Decrease", "STANDARD_COLUMNS"]
@@ -413,13 +418,17 @@ class History:
 
     # ------------------------------------------------------------ persistence
     def to_dict(self) -> dict:
-        """Plain JSON-able form (NaN written as None)."""
+        """Plain form for standard JSON: NaN written as None, +-inf as ``"inf"`` / ``"-inf"``.
+
+        A non-finite float setting of :attr:`meta` is written as
+        ``{"float": "inf"}`` (``"-inf"``, ``"nan"``); :meth:`from_dict` reads
+        every one of these back exactly.
+        """
         return {
             "format": _FORMAT,
-            "meta": dict(self.meta),
-            "columns": {k: [None if math.isnan(v) else v for v in col]
-                        for k, col in self._columns.items()},
-            "arrays": {k: {"shape": list(a.shape), "data": [None if math.isnan(v) else float(v) for v in a.ravel()]}
+            "meta": {k: _encode_meta(v) for k, v in self.meta.items()},
+            "columns": {k: [_encode_float(v) for v in col] for k, col in self._columns.items()},
+            "arrays": {k: {"shape": list(a.shape), "data": [_encode_float(float(v)) for v in a.ravel()]}
                        for k, a in self._arrays.items()},
         }
 
@@ -445,17 +454,27 @@ class History:
         """
         if not isinstance(data, Mapping) or data.get("format") != _FORMAT:
             raise ValueError(f"not a saved dualgan History (expected format {_FORMAT!r})")
-        h = cls(meta=data.get("meta", {}))
+        meta = data.get("meta", {})
+        if not isinstance(meta, Mapping):
+            raise ValueError(f"corrupt History: its meta is {type(meta).__name__}, not a mapping")
+        h = cls(meta={k: _decode_meta(k, v) for k, v in meta.items()})
         _check_status_meta(h.meta)
         cols = data["columns"]
-        n = len(next(iter(cols.values()))) if cols else 0
-        h._columns = {k: [math.nan if v is None else float(v) for v in col] for k, col in cols.items()}
-        if any(len(c) != n for c in h._columns.values()):
-            raise ValueError("corrupt History: columns have different lengths")
-        h._n_rows = n
-        for k, spec in data.get("arrays", {}).items():
-            flat = np.array([math.nan if v is None else v for v in spec["data"]], dtype=np.float64)
-            h._arrays[k] = flat.reshape(spec["shape"])
+        if not isinstance(cols, Mapping):
+            raise ValueError(f"corrupt History: its columns are {type(cols).__name__}, not a mapping of name to list")
+        h._columns = {k: _decode_column(k, col) for k, col in cols.items()}
+        lengths = {k: len(c) for k, c in h._columns.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"corrupt History: columns have different lengths {lengths}")
+        h._n_rows = next(iter(lengths.values())) if lengths else 0
+        arrays = data.get("arrays", {})
+        if not isinstance(arrays, Mapping):
+            raise ValueError(f"corrupt History: its arrays are {type(arrays).__name__}, not a mapping")
+        for k, spec in arrays.items():
+            if not isinstance(spec, Mapping) or "shape" not in spec or "data" not in spec:
+                raise ValueError(f"corrupt History: array {k!r} is not a {{'shape': [...], 'data': [...]}} record")
+            flat = np.array(_decode_column(f"array {k}", spec["data"]), dtype=np.float64)
+            h._arrays[k] = flat.reshape(_check_shape(k, spec["shape"], flat.size))
         return h
 
     def save(self, path) -> Path:
@@ -477,12 +496,13 @@ class History:
         # atomic: written to a temporary file in the same folder, then renamed, so a kill while
         # saving leaves the previous file intact (never a truncated one)
         if path.suffix == ".json":
-            atomic_write_text(path, json.dumps(self.to_dict(), allow_nan=True))
+            atomic_write_text(path, json.dumps(self.to_dict(), allow_nan=False))  # standard JSON (to_dict)
         else:
             payload = {f"col:{k}": self.column(k) for k in self._columns}
             payload.update({f"arr:{k}": v for k, v in self._arrays.items()})
-            payload["__meta__"] = np.array(json.dumps({"format": _FORMAT, "meta": self.meta,
-                                                       "columns": list(self._columns)}))
+            meta = {k: _encode_meta(v) for k, v in self.meta.items()}
+            payload["__meta__"] = np.array(json.dumps({"format": _FORMAT, "meta": meta,
+                                                       "columns": list(self._columns)}, allow_nan=False))
 
             def write(tmp):
                 with open(tmp, "wb") as fh:
@@ -507,13 +527,16 @@ class History:
         Raises
         ------
         ValueError
-            If the file cannot be read as a History, or its metadata holds a
-            setting :meth:`set_meta` refuses (e.g. an unknown ``status_code``);
-            the message names the file and the key.
+            If the file cannot be read as a History, a column is not a flat
+            list of numbers (a 2-d column, a string entry), an array's data
+            does not fill its shape, or its metadata holds a setting
+            :meth:`set_meta` refuses (e.g. an unknown ``status_code``); the
+            message names the file and the column, array or key.
         """
         path = Path(path)
         if path.suffix not in (".json", ".npz"):
             raise ValueError(f"path must end in .json or .npz, got {str(path)!r}")
+        clean_stale_temporaries(path)
         if not path.is_file():
             raise ValueError(f"History file {str(path)!r} does not exist")
         try:
@@ -523,15 +546,25 @@ class History:
                 header = json.loads(str(data["__meta__"]))
                 if not isinstance(header, dict) or header.get("format") != _FORMAT:
                     raise ValueError("not a saved dualgan History")
-                h = cls(meta=header["meta"])
+                if not isinstance(header.get("meta"), dict) or not isinstance(header.get("columns"), list):
+                    raise ValueError("its header has no meta mapping or no list of columns")
+                h = cls(meta={k: _decode_meta(k, v) for k, v in header["meta"].items()})
                 _check_status_meta(h.meta)
-                h._columns = {k: data[f"col:{k}"].astype(np.float64).tolist() for k in header["columns"]}
+                h._columns = {}
+                for k in header["columns"]:
+                    col = data[f"col:{k}"]
+                    if col.ndim != 1 or col.dtype.kind not in "fiu":
+                        raise ValueError(f"column {k!r} has shape {list(col.shape)} and dtype {col.dtype}; a "
+                                         f"column is a flat list of numbers (shape [rows])")
+                    h._columns[k] = col.astype(np.float64).tolist()
                 lengths = {len(c) for c in h._columns.values()}
                 if len(lengths) > 1:
                     raise ValueError("columns have different lengths")
                 h._n_rows = lengths.pop() if lengths else 0
                 for key in data.files:
                     if key.startswith("arr:"):
+                        if data[key].dtype.kind not in "fiu":
+                            raise ValueError(f"array {key[4:]!r} has dtype {data[key].dtype}, not a number type")
                         h._arrays[key[4:]] = data[key].astype(np.float64)
             return h
         except (ValueError, KeyError, TypeError, EOFError, OSError, UnicodeDecodeError, AttributeError,
@@ -653,6 +686,59 @@ def plot_gap(ax, iterations, gap, gap_tol: float | None = None, label: str = "du
     ax.set_xlabel("iteration")
     ax.legend(loc="best", fontsize="small")
     return ax
+
+
+_NON_FINITE_TEXT = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def _encode_float(v: float):
+    """A float for standard JSON: itself when finite, None for NaN, ``"inf"`` / ``"-inf"`` for infinities."""
+    if math.isnan(v):
+        return None
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return v
+
+
+def _encode_meta(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return {"float": "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")}
+    return v
+
+
+def _decode_meta(key, v):
+    if isinstance(v, Mapping):
+        if set(v) == {"float"} and v["float"] in _NON_FINITE_TEXT:
+            return _NON_FINITE_TEXT[v["float"]]
+        raise ValueError(f"corrupt History: meta[{key!r}] is {v!r}; a setting is a str, int, float, bool or None")
+    return v
+
+
+def _decode_column(name: str, values) -> list[float]:
+    """A column (or an array's data) read back: a flat list of numbers, None (NaN) and "inf" / "-inf" / "nan"."""
+    if not isinstance(values, (list, tuple)):
+        raise ValueError(f"corrupt History: column {name!r} is {type(values).__name__}, not a flat list of numbers")
+    out = []
+    for row, v in enumerate(values):
+        if v is None:
+            out.append(math.nan)
+        elif isinstance(v, str) and v in _NON_FINITE_TEXT:
+            out.append(_NON_FINITE_TEXT[v])
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out.append(float(v))
+        else:
+            raise ValueError(f"corrupt History: column {name!r} holds {v!r} in row {row}; a column is a flat list of "
+                             f"numbers (null for NaN, \"inf\" / \"-inf\" for infinities)")
+    return out
+
+
+def _check_shape(name: str, shape, size: int) -> tuple[int, ...]:
+    if (not isinstance(shape, (list, tuple))
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+            or math.prod(shape) != size):
+        raise ValueError(f"corrupt History: array {name!r} has shape {shape!r} for {size} values; a shape is a list "
+                         f"of non-negative integers whose product is the number of values")
+    return tuple(shape)
 
 
 def _check_status_meta(meta: Mapping) -> None:

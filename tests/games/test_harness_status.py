@@ -9,7 +9,7 @@ import torch
 
 from dualgan.games import BilinearGame, Game, Player, make_optimizer, random_matrix, run_optimizer
 from dualgan.status import Status, StatusCode
-from dualgan.train.base import CheckpointError
+from dualgan.train.base import CheckpointError, read_checkpoint, write_checkpoint
 
 NORM = ("norm", lambda g: float(g.get_flat().norm()))
 
@@ -75,7 +75,7 @@ def test_run_checkpoint_carries_a_running_status_and_refuses_a_bad_one(tmp_path)
     ck = tmp_path / "ck.pt"
     run_optimizer(fresh(), make_optimizer("simultaneous", lr=0.1), 4, metric=NORM, checkpoint_path=ck,
                   checkpoint_every=2)
-    saved = torch.load(ck, weights_only=True)
+    saved = read_checkpoint(ck)
     assert saved["status"][0] == StatusCode.RUNNING.value and isinstance(saved["status"][1], str)
     resumed = run_optimizer(fresh(), make_optimizer("simultaneous", lr=0.1), 6, metric=NORM, resume_from=ck)
     assert resumed.status.success and resumed.steps == 6
@@ -87,6 +87,6 @@ def test_run_checkpoint_carries_a_running_status_and_refuses_a_bad_one(tmp_path)
         else:
             payload["status"] = bad
         path = tmp_path / "bad.pt"
-        torch.save(payload, path)
+        write_checkpoint(path, payload)
         with pytest.raises(CheckpointError, match=match):
             run_optimizer(fresh(), make_optimizer("simultaneous", lr=0.1), 6, metric=NORM, resume_from=path)

@@ -14,7 +14,7 @@ from dualgan.data import ring
 from dualgan.features import RBF
 from dualgan.status import Status, StatusCode
 from dualgan.train import DualLinearGAN, History, StandardLinearGAN, mlp_generator
-from dualgan.train import CheckpointError
+from dualgan.train import CheckpointError, read_checkpoint, write_checkpoint
 
 DATA = ring(5, radius=2.0, std=0.3)
 
@@ -156,10 +156,10 @@ def test_damaged_checkpoint_files_are_refused_clearly(tmp_path, checkpoint, dama
 
 
 def _edited(tmp_path, checkpoint, edit):
-    payload = torch.load(checkpoint, weights_only=True)
+    payload = read_checkpoint(checkpoint)
     edit(payload)
     path = tmp_path / "edited.pt"
-    torch.save(payload, path)
+    write_checkpoint(path, payload)
     return path
 
 

@@ -10,7 +10,7 @@ from torch import nn
 from dualgan.constraints import AffineSubspace, AugmentedLagrangian
 from dualgan.data import ring
 from dualgan.status import StatusCode
-from dualgan.train import CheckpointError
+from dualgan.train import CheckpointError, read_checkpoint, write_checkpoint
 from dualgan.trust_region import TrustRegionGAN
 
 DATA = ring(8)
@@ -90,9 +90,9 @@ def test_nan_discriminator_weights_end_cleanly():
 def test_inconsistent_checkpoints_are_refused(tmp_path):
     tr = _make()
     tr.fit(DATA, 2, checkpoint_path=tmp_path / "ck.pt")
-    payload = torch.load(tmp_path / "ck.pt", weights_only=True)
+    payload = read_checkpoint(tmp_path / "ck.pt")
     payload["iteration"] = 999
-    torch.save(payload, tmp_path / "bad.pt")
+    write_checkpoint(tmp_path / "bad.pt", payload)
     fresh = _make()
     with pytest.raises(CheckpointError, match="claims iteration 999 but holds 2 history rows"):
         fresh.load_checkpoint(tmp_path / "bad.pt")
