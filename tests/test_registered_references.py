@@ -156,7 +156,8 @@ A_GAME = random_matrix(3, 2, seed=0, singular_values=(0.6, 1.2))   # non-square:
 
 @pytest.mark.parametrize("name", OPTIMIZERS.names())
 def test_every_registered_optimiser_steps_by_its_closed_form_map_on_the_bilinear_game(name):
-    """Reference: the optimiser's update map on x^T A y (written from its rule) applied to the recorded iterates."""
+    """Cross-implementation check: the optimiser's steps against its own bilinear_update_map on x^T A y (run for
+    every registered optimiser); the maps are checked against closed forms written in tests/games/test_bilinear.py."""
     lr = 0.2
     game = BilinearGame(A_GAME, seed=3)
     opt = make_optimizer(name, lr=lr)
@@ -178,7 +179,8 @@ def test_every_registered_optimiser_steps_by_its_closed_form_map_on_the_bilinear
 
 @pytest.mark.parametrize("name", OPTIMIZERS.names())
 def test_every_registered_optimiser_converges_or_diverges_at_its_spectral_radius(name):
-    """Reference: the spectral radius of the closed-form map (numpy's eigenvalues) against the measured rate."""
+    """Cross-implementation check: the spectral radius of the optimiser's bilinear_update_map (numpy's eigenvalues)
+    against the measured rate."""
     lr = 0.3
     A = random_matrix(4, seed=1, singular_values=(0.5, 1.5))
     game = BilinearGame(A, seed=2)

@@ -1,7 +1,9 @@
 """Bilinear game x^T A y with a random 10 x 10 A: each optimiser against its closed-form linear update map.
 
-The update maps M come from each optimiser's bilinear_update_map, written from its
-update rule (eqs. (3.3)-(3.10) of the theory page) in numpy, independently of the code of its step.
+The update maps M are written out here (``_closed_form_map``) from the update
+rules (eqs. (3.3)-(3.10) and (3.12) of the theory page) in numpy; the
+library's own ``bilinear_update_map`` is compared with them only in the test
+named as a cross-implementation check.
 """
 import numpy as np
 import pytest
@@ -21,9 +23,36 @@ CONVERGENT = [
 ]
 
 
+def _closed_form_map(name, h, hyper, A=A):
+    """z_{t+1} = M z_t for z = (x, y) on L_1 = x^T A y = -L_2, v = J z with J = [[0, A], [-A^T, 0]] (eq. (3.12)).
+
+    Optimistic GD has memory: its map acts on (z_t, z_{t-1}) (the companion matrix).
+    """
+    n, m = A.shape
+    I = np.eye(n + m)
+    J = np.block([[np.zeros((n, n)), A], [-A.T, np.zeros((m, m))]])
+    if name == "simultaneous":                          # (3.3)
+        return I - h * J
+    if name == "alternating":                           # (3.4): x first, then y sees the new x
+        return np.block([[np.eye(n), -h * A], [h * A.T, np.eye(m) - h ** 2 * A.T @ A]])
+    if name == "consensus":                             # (3.5): v + gamma J^T v
+        return I - h * (J + hyper["gamma"] * J.T @ J)
+    if name == "extragradient":                         # (3.6): z - h J (z - h J z)
+        return I - h * J + h ** 2 * J @ J
+    if name == "optimistic":                            # (3.7) on (z_t, z_{t-1})
+        return np.block([[I - 2 * h * J, h * J], [I, np.zeros_like(I)]])
+    if name == "sga":                                   # (3.8), (3.9): A = J here, <v, J^T v> = 0 so lam = +|lam0|
+        return I - h * (J + abs(hyper["lam"]) * J.T @ J)
+    if name == "cgd":                                   # (3.10) with f = x^T A y, g = -f
+        S = np.linalg.inv(np.eye(n) + h ** 2 * A @ A.T)
+        dx = -h * S @ np.hstack([h * A @ A.T, A])       # Delta x = -h S (A y + h A A^T x)
+        dy = h * (np.hstack([A.T, np.zeros((m, m))]) + A.T @ dx)   # Delta y = h A^T (x + Delta x)
+        return I + np.vstack([dx, dy])
+    raise KeyError(name)
+
+
 def _spectral_radius(name, lr, hyper):
-    M = make_optimizer(name, lr=lr, **hyper).bilinear_update_map(A)
-    return float(np.max(np.abs(np.linalg.eigvals(M))))
+    return float(np.max(np.abs(np.linalg.eigvals(_closed_form_map(name, lr, hyper)))))
 
 
 def _fitted_rate(norms, start):
@@ -52,7 +81,7 @@ def _run(name, lr, hyper, steps, stop=None):
 def test_one_step_equals_closed_form_update_map(name, lr, hyper):
     game = BilinearGame(A, seed=5)
     opt = make_optimizer(name, lr=lr, **hyper)
-    M = opt.bilinear_update_map(A)
+    M = _closed_form_map(name, lr, hyper)
     z0 = game.get_flat().numpy()
     opt.step(game)
     z1 = game.get_flat().numpy()
@@ -62,6 +91,14 @@ def test_one_step_equals_closed_form_update_map(name, lr, hyper):
         np.testing.assert_allclose(z2, (M @ np.concatenate([z1, z0]))[:20], rtol=1e-12, atol=1e-13)
     else:
         np.testing.assert_allclose(z1, M @ z0, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("name, lr, hyper", [("simultaneous", 0.1, {}), ("alternating", 0.1, {})] + CONVERGENT)
+def test_cross_implementation_library_update_map_equals_the_closed_form(name, lr, hyper):
+    """Cross-implementation check: the library's bilinear_update_map (used by its stability maps) against the
+    map written out in this file."""
+    M = make_optimizer(name, lr=lr, **hyper).bilinear_update_map(A)
+    np.testing.assert_allclose(M, _closed_form_map(name, lr, hyper), rtol=1e-12, atol=1e-13)
 
 
 def test_simultaneous_gd_diverges_at_the_predicted_rate():
@@ -77,7 +114,7 @@ def test_simultaneous_gd_diverges_at_the_predicted_rate():
 
 def test_alternating_gd_stays_bounded_without_converging():
     lr = 0.1
-    M = make_optimizer("alternating", lr=lr).bilinear_update_map(A)
+    M = _closed_form_map("alternating", lr, {})
     assert np.linalg.det(M) == pytest.approx(1.0, abs=1e-10)  # symplectic
     np.testing.assert_allclose(np.abs(np.linalg.eigvals(M)), 1.0, atol=1e-9)  # all on the unit circle
     norms, _ = _run("alternating", lr, {}, 1500)

@@ -21,8 +21,9 @@ def _with_coefficient(method, coef, **kw):
 
 
 @pytest.mark.parametrize("method", OPTIMIZERS.names())
-def test_exact_maps_on_the_bilinear_game_equal_the_closed_forms_of_bilinear_update_map(method):
-    """Reference: each optimiser's bilinear_update_map, written from its update rule on x^T A y (non-square A)."""
+def test_cross_implementation_exact_maps_on_the_bilinear_game_equal_bilinear_update_map(method):
+    """Cross-implementation check: the batched local map against each optimiser's bilinear_update_map on x^T A y
+    (non-square A); the maps themselves are checked against closed forms written out in tests/games/test_bilinear.py."""
     A = random_matrix(3, 2, seed=4, singular_values=(0.3, 1.2))
     J = bilinear_functional(A).jacobian_at()
     for lr, coef in ((0.1, 0.5), (0.7, 2.0)):

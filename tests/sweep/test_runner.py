@@ -53,11 +53,10 @@ def test_resume_after_kill_matches_an_uninterrupted_sweep(tmp_path):
             f"sys.exit(main(['sweep', {str(cfg)!r}, '--out', {str(out)!r}, '--no-progress']))")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
-    deadline = time.monotonic() + 120
     try:
+        # no wall-clock limit: the loop ends when a result is written or when the (finite) sweep exits
         while not (results.exists() and results.read_bytes().count(b"\n") >= 1):
             assert proc.poll() is None, f"the sweep exited before writing a result: {proc.stderr.read()!r}"
-            assert time.monotonic() < deadline, "no result within 120 s"
             time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
     finally:

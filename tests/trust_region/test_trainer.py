@@ -71,11 +71,64 @@ def test_conv_discriminator_on_images_float32():
     assert trainer.sample(5).shape == (5, 1, 8, 8)
 
 
-def test_adam_baseline_records_the_same_objective():
-    trainer = TrustRegionGAN(_gen(), _mlp(), latent_dim=4, batch_size=16, model="adam", discriminator_lr=1e-3)
-    h = trainer.fit(ring(8), iterations=3)
-    assert np.all(np.isfinite(h["objective"])) and np.all(np.isnan(h["rho"]))
-    np.testing.assert_allclose(h["objective"], h["cost_before"] - h["actual_decrease"], rtol=1e-12)
+class _Recorder(nn.Module):
+    """The generator, keeping its last no-gradient output (the generated batch the discriminator steps on)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.last = inner, None
+
+    def forward(self, z):
+        out = self.inner(z)
+        if not torch.is_grad_enabled():
+            self.last = out.detach().clone()
+        return out
+
+
+def _mlp_cost(params, real, fake, C):
+    """Eq. (2.1) written out for the Linear-Tanh-Linear discriminator of _mlp: C/2 |w|^2 + sum_i a_i log(1 + e^(-y_i F_i))."""
+    W1, b1, W2, b2 = params
+    x = torch.cat([real, fake])
+    scores = (torch.tanh(x @ W1.T + b1) @ W2.T + b2).reshape(-1)
+    y = torch.cat([torch.ones(len(real)), -torch.ones(len(fake))]).double()
+    a = torch.cat([torch.full((len(real),), 1.0 / len(real)), torch.full((len(fake),), 1.0 / len(fake))]).double()
+    return 0.5 * C * sum((p ** 2).sum() for p in params) + a @ torch.log1p(torch.exp(-y * scores))
+
+
+def test_adam_baseline_records_the_cost_recomputed_from_the_weights_and_batches():
+    """Every row's cost_before, objective and step_norm recomputed from the recorded batches and weights, and
+    the first discriminator step checked against Adam's first step written out (-lr g / (|g| + eps))."""
+    data, C, lr = ring(8), 1e-3, 1e-3
+    reals, weights = [], []
+
+    def sample(n, gen):
+        x = data.sample(n, generator=gen, dtype=torch.float64)
+        reals.append(x.clone())
+        return x
+
+    generator = _Recorder(_gen())
+    trainer = TrustRegionGAN(generator, _mlp(), latent_dim=4, batch_size=16, model="adam", discriminator_lr=lr, C=C)
+    weights.append([p.detach().clone() for p in trainer.discriminator.parameters()])
+    fakes = []
+
+    def cb(tr, it):
+        fakes.append(generator.last)
+        weights.append([p.detach().clone() for p in tr.discriminator.parameters()])
+
+    h = trainer.fit(sample, iterations=3, callbacks=[cb])
+    assert trainer.status.success and len(reals) == 3 and np.all(np.isnan(h["rho"]))
+    for t in range(3):
+        before = float(_mlp_cost(weights[t], reals[t], fakes[t], C))
+        after = float(_mlp_cost(weights[t + 1], reals[t], fakes[t], C))
+        assert h["cost_before"][t] == pytest.approx(before, rel=1e-12)
+        assert h["objective"][t] == pytest.approx(after, rel=1e-12)
+        assert h["actual_decrease"][t] == pytest.approx(before - after, rel=1e-9, abs=1e-15)
+        step = torch.cat([(b - a).reshape(-1) for a, b in zip(weights[t], weights[t + 1])])
+        assert h["step_norm"][t] == pytest.approx(float(step.norm()), rel=1e-12)
+    w0 = [p.clone().requires_grad_(True) for p in weights[0]]
+    grads = torch.autograd.grad(_mlp_cost(w0, reals[0], fakes[0], C), w0)
+    for p0, p1, g in zip(weights[0], weights[1], grads):
+        torch.testing.assert_close(p1 - p0, -lr * g / (g.abs() + 1e-8), rtol=1e-9, atol=1e-15)
 
 
 def test_constraint_handlers_are_used():
