@@ -32,11 +32,17 @@ def _features():
     return RBF(DATA.sample(12, generator=torch.Generator().manual_seed(5), dtype=torch.float64), sigma=0.5)
 
 
+def _kernel():
+    from dualgan.kernels import RBFKernel
+    return RBFKernel(sigma=(0.3, 1.0))
+
+
 # the models and own settings of each registered trainer: a trainer registered without a row here fails the table
 MODELS = {
     "dual_linear": lambda: ((_mlp(0, 2), _features()), dict(C=1e-2, mode="minibatch", generator_lr=1e-2)),
     "standard_linear": lambda: ((_mlp(0, 2), _features()), dict(C=1e-2, generator_lr=1e-2, discriminator_lr=1e-2)),
     "trust_region": lambda: ((_mlp(0, 2), _mlp(1, 1)), dict(model="score", C=1e-2, radius=0.3, generator_lr=1e-2)),
+    "kernel_dual": lambda: ((_mlp(0, 2), _kernel()), dict(C=1e-2, mode="minibatch", generator_lr=1e-2)),
     "game": lambda: ((_mlp(0, 2), _mlp(1, 1)), dict(optimizer="optimistic",
                                                     optimizer_options={"lr": 1e-2, "base": "adam"})),
 }
@@ -274,9 +280,9 @@ def test_a_fit_that_trains_nothing_leaves_a_final_status(name):
 
 # the same quantity has one column name in every trainer that records it (docs/dual_gan.md, "History columns")
 SAME_NAMES = {
-    "inner_iterations": ("dual_linear", "trust_region", "game"),   # iterations of the discriminator's inner solve
-    "inner_gap": ("dual_linear", "trust_region"),  # duality gap of the discriminator's inner solve
-    "generator_grad_norm": ("dual_linear", "standard_linear", "trust_region"),
+    "inner_iterations": ("dual_linear", "kernel_dual", "trust_region", "game"),   # iterations of the discriminator's inner solve
+    "inner_gap": ("dual_linear", "kernel_dual", "trust_region"),  # duality gap of the discriminator's inner solve
+    "generator_grad_norm": ("dual_linear", "kernel_dual", "standard_linear", "trust_region"),
 }
 
 

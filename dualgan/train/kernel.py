@@ -24,7 +24,7 @@ from ..duals import DualResult, KernelDual, kernel_dual_objective
 from ..duals._backend import TorchOps
 from ..duals._primal import kl_terms
 from ..status import Status, StatusCode
-from .base import TRAINERS, settings_string
+from .base import TRAINERS
 from .linear import DualLinearGAN
 
 __all__ = ["KernelDualGAN", "DUAL_WEIGHTS"]
@@ -159,7 +159,7 @@ class KernelDualGAN(DualLinearGAN):
 
     def _meta(self) -> dict:
         meta = super()._meta()
-        meta.update(kernel=settings_string(self.kernel), weights=self.weights)
+        meta.update(kernel=" ".join(repr(self.kernel).split()), weights=self.weights)
         return meta
 
     def _kernel_for(self, x_real: torch.Tensor):
