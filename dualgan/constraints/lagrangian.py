@@ -30,10 +30,17 @@ window's: when it has not fallen below ``decrease`` times that,
 (Nocedal & Wright, *Numerical Optimization*, 2nd ed., Framework 17.3 / Bertsekas 1982).
 ``state`` reports :math:`\mu` as ``multipliers`` and :math:`\rho` as
 ``penalty_weight``, so trainers record both in their History.
+
+A handler holds the multipliers of one run: the trainer that wraps its
+generator with it owns it, and a second trainer (another generator) is
+refused with a ``ValueError`` instead of silently starting from the first
+run's :math:`\mu` and :math:`\rho`; :meth:`AugmentedLagrangian.reset` returns a handler to
+its initial multipliers and penalty parameter and frees it for another trainer.
 """
 from __future__ import annotations
 
 import math
+import weakref
 
 import torch
 from torch import nn
@@ -87,6 +94,13 @@ class AugmentedLagrangian:
         ``rho_max`` >= ``rho``, ``decrease`` in (0, 1], ``check_every`` >= 1),
         or ``multipliers`` has the wrong length or non-finite entries.
 
+    Notes
+    -----
+    One handler per trainer: :meth:`wrap_generator` binds the handler to the
+    trainer's generator, and wrapping another generator raises ``ValueError``
+    (the multipliers and :math:`\rho` are the state of one run). Call
+    :meth:`reset` to reuse a handler from its initial state.
+
     References
     ----------
     Magnus R. Hestenes. *Multiplier and gradient methods.* Journal of
@@ -127,28 +141,67 @@ class AugmentedLagrangian:
             if mu.shape[0] != n_mult or not bool(torch.isfinite(mu).all()):
                 what = "equation" if isinstance(self.constraint, AffineSubspace) else "hyperplane"
                 raise ValueError(f"multipliers must be {n_mult} finite numbers (one per {what}), got {multipliers!r}")
+        self._initial = (mu.clone(), self.rho)
+        self._generator = None  # weak reference to the generator of the trainer that owns this handler
         self.multipliers = mu
         self.n_updates = 0
         self._window_sum = 0.0
         self._window_c: torch.Tensor | None = None
         self._previous_window: float | None = None
 
+    def reset(self) -> None:
+        """Back to the initial multipliers and ``rho`` with no update recorded, and free for another trainer.
+
+        Examples
+        --------
+        >>> from dualgan.constraints import AffineSubspace, AugmentedLagrangian
+        >>> al = AugmentedLagrangian(AffineSubspace([[1.0, 1.0]], [0.5]), multipliers=[2.0])
+        >>> al.reset(); float(al.multipliers[0])
+        2.0
+        """
+        self.multipliers, self.rho = self._initial[0].clone(), self._initial[1]
+        self.n_updates, self._window_sum, self._window_c, self._previous_window = 0, 0.0, None, None
+        self._generator = None
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_generator"] = None  # a weak reference cannot be pickled; a copy is bound by its own trainer
+        return state
+
     def __repr__(self) -> str:
         return f"AugmentedLagrangian({self.constraint!r}, rho={self.rho:g})"
 
     def wrap_generator(self, generator: nn.Module) -> nn.Module:
-        """The generator, unchanged (the method acts through the loss).
+        """The generator, unchanged (the method acts through the loss); binds the handler to it.
 
         Parameters
         ----------
         generator : torch.nn.Module
-            The generator.
+            The generator of the trainer that will own this handler.
 
         Returns
         -------
         torch.nn.Module
             ``generator`` itself.
+
+        Raises
+        ------
+        ValueError
+            If the handler already belongs to the trainer of another generator
+            (its multipliers are that run's): construct one handler per
+            trainer, or call :meth:`reset` first.
         """
+        bound = None if self._generator is None else self._generator()
+        if (bound is not None and bound is not generator) or (bound is None and self._generator is not None
+                                                               and self.n_updates > 0):
+            raise ValueError(f"this AugmentedLagrangian already belongs to the trainer of another generator "
+                             f"({self.n_updates} updates, multipliers {self.multipliers.cpu().tolist()}, "
+                             f"rho={self.rho:g}); a second trainer would start from that run's multipliers: "
+                             f"construct a new AugmentedLagrangian for each trainer, or call reset() first")
+        try:
+            self._generator = weakref.ref(generator)
+        except TypeError:  # an object without weak references (a plain callable's wrapper): keep it alive
+            self._generator = lambda: generator
         return generator
 
     def penalty(self, samples: torch.Tensor) -> torch.Tensor:

@@ -187,3 +187,24 @@ def test_penalty_value_and_gradient_match_the_hand_written_augmented_term():
     assert math.isclose(float(value.detach()), reference(x.ravel()), rel_tol=1e-12)
     fd = scipy.optimize.approx_fprime(x.ravel(), reference, 1e-7)
     np.testing.assert_allclose(xt.grad.numpy().ravel(), fd, rtol=1e-5, atol=1e-7)
+
+
+def test_a_handler_reused_by_a_second_trainer_is_refused_until_reset():
+    from dualgan.data import ring
+    from dualgan.train import DualLinearGAN, mlp_generator
+    from dualgan.features import RBF
+
+    feats = RBF(ring(5).sample(10, generator=torch.Generator().manual_seed(0), dtype=torch.float64), sigma=0.5)
+    al = AugmentedLagrangian(AffineSubspace([[1.0, 1.0]], [0.5]), check_every=1, multipliers=[0.25])
+    first = DualLinearGAN(mlp_generator(dtype=torch.float64), feats, latent_dim=2, batch_size=20, constraint=al)
+    first.fit(ring(5), 2)
+    assert al.n_updates == 2 and float(al.multipliers[0]) != 0.25
+    with pytest.raises(ValueError, match="another generator.*reset"):
+        DualLinearGAN(mlp_generator(dtype=torch.float64, seed=1), feats, latent_dim=2, batch_size=20, constraint=al)
+    first.fit(ring(5), 3)                      # the owner keeps training with its multipliers
+    assert al.n_updates == 3
+    al.reset()
+    assert al.n_updates == 0 and float(al.multipliers[0]) == 0.25 and al.rho == 1.0
+    second = DualLinearGAN(mlp_generator(dtype=torch.float64, seed=1), feats, latent_dim=2, batch_size=20,
+                           constraint=al)
+    assert second.constraint is al
