@@ -49,6 +49,7 @@ hooks :meth:`Trainer._extra_state`, :meth:`Trainer._validate_extra_state` and
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -265,8 +266,10 @@ class Trainer:
         iteration k"`` and the like) when a NaN or inf appears: the trainer
         keeps its last finite state, which the final checkpoint holds;
         ``NUMERICAL_ERROR`` when a sub-solver fails; ``INTERRUPTED`` when a
-        callback sets ``should_stop`` or Ctrl-C ends the run; ``ERROR`` when an
-        exception ends it. An exception (Ctrl-C included) is re-raised after
+        callback sets ``should_stop``, Ctrl-C or a ``SystemExit`` ends the run;
+        ``ERROR`` when an exception ends it, or when the final checkpoint
+        cannot be written: ``fit`` never ends at ``RUNNING``. An exception
+        (Ctrl-C included) is re-raised after
         the checkpoint is written, unless it struck inside an iteration, where
         the last periodic checkpoint (a consistent state) is kept.
 
@@ -281,7 +284,8 @@ class Trainer:
         iterations : int
             The iteration to train up to (>= 0), counted from the trainer's first iteration.
         progress : bool, default False
-            Show a tqdm progress bar.
+            Show a tqdm progress bar on ``sys.stderr`` (none when ``sys.stderr``
+            is None, as under ``pythonw``).
         callbacks : sequence of callable, default ()
             Each ``callback(trainer, iteration)`` runs after every recorded row
             (``iteration`` = rows so far), e.g.
@@ -333,12 +337,10 @@ class Trainer:
         self.should_stop = False
         self.status = Status(StatusCode.RUNNING, f"running from iteration {self.iteration}")
         bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=iterations, initial=self.iteration, desc=self.kind, leave=False)
         raised, mid_iteration = None, False
-        try:
+        try:  # from here on, every way out of fit leaves a final status (never RUNNING)
+            if progress:
+                bar = _progress_bar(iterations, self.iteration, self.kind)
             while self.iteration < iterations:
                 t0 = time.perf_counter()
                 mid_iteration = True  # an exception inside an iteration leaves a half-updated trainer
@@ -375,14 +377,25 @@ class Trainer:
         except Exception as exc:  # noqa: BLE001 - recorded, the checkpoint written, then re-raised
             self.status = Status(StatusCode.ERROR, f"{type(exc).__name__} at iteration {self.iteration}: {exc}")
             raised = exc
+        except BaseException as exc:  # SystemExit (e.g. from a SIGTERM handler), GeneratorExit: ended from outside
+            self.status = Status(StatusCode.INTERRUPTED, f"{type(exc).__name__} at iteration {self.iteration}")
+            raised = exc
         finally:
             if bar is not None:
-                bar.close()
+                with contextlib.suppress(Exception):  # a closed stderr must not hide how the run ended
+                    bar.close()
             self._sampler = None
         history.status = self.status
         if checkpoint_path is not None and not (raised is not None and mid_iteration):
             # after an exception inside an iteration the last periodic checkpoint (consistent) is kept
-            self.save_checkpoint(checkpoint_path)
+            try:
+                self.save_checkpoint(checkpoint_path)
+            except Exception as exc:
+                if raised is None:  # the run itself ended well, but its final checkpoint is not on disk
+                    self.status = Status(StatusCode.ERROR, f"the final checkpoint could not be written at iteration "
+                                                           f"{self.iteration}: {exc}")
+                    history.status = self.status
+                raise
         if raised is not None:
             raise raised
         return history
@@ -784,6 +797,15 @@ def _make_sampler(data) -> Callable[[int, torch.Generator], torch.Tensor]:
         return lambda n, gen: data(n, gen)
     raise ValueError(f"data must have a sample(n, generator=...) method (e.g. dualgan.data.ring(5)), be an array "
                      f"of samples or a callable (n, generator) -> tensor; got {type(data).__name__}")
+
+
+def _progress_bar(total: int, initial: int, desc: str):
+    """A tqdm bar on stderr, or None when there is no stderr to draw on (``sys.stderr`` None, e.g. pythonw)."""
+    if sys.stderr is None:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, leave=False, file=sys.stderr)
 
 
 def _check_callbacks(callbacks) -> list:
