@@ -62,6 +62,7 @@ from .problem import LinearDual, _loss_sum
 from .objective import separable_curvature, separable_gradient, separable_term
 from .registry import SOLVERS
 from .result import DualResult
+from ._certify import certify_pair
 from ._primal import PrimalState, hinge_primal_interior_point, logistic_primal_newton, rounding_level
 from ..status import Status, StatusCode
 
@@ -540,8 +541,11 @@ def problem_result(problem: LinearDual, lam, slack, iterations, seconds, stopped
 
     The certificate ``(primal, dual, gap, w, b)`` is recomputed from ``lam`` by
     :meth:`LinearDual.certificate` (the dual recovery ``w = v/C``) unless the caller
-    passes the certificate of its own pair. ``SUCCESS`` is given exactly when
-    ``gap <= tol`` and ``sqrt(2 gap / C) <= w_rtol * ||w||``, whatever ``stopped`` says;
+    passes the certificate of its own pair. The pair is then certified with its own
+    rounding counted (eq. (1.18) of the theory page, :func:`~dualgan.duals._certify.certify_pair`):
+    ``gap_bound`` is an upper bound on the exact gap of the returned pair and
+    ``w_error_bound = sqrt(2 gap_bound / C)``. ``SUCCESS`` is given exactly when
+    ``gap_bound <= tol`` and ``w_error_bound <= w_rtol * ||w||``, whatever ``stopped`` says;
     otherwise ``stopped`` (a :class:`~dualgan.status.Status`: ``SUCCESS`` for the method's
     own stopping test, else why the method stopped) gives the code and the reason.
 
@@ -592,46 +596,59 @@ def problem_result(problem: LinearDual, lam, slack, iterations, seconds, stopped
         certificate = problem.certificate(lam, slack, ops=ops_for(problem.device))
     primal, dual, gap, w, b = certificate
     w_norm = float(torch.linalg.vector_norm(torch.as_tensor(w)))
-    bound = math.sqrt(2 * max(gap, 0.0) / problem.C) if math.isfinite(gap) else float("nan")
-    floor = None
-    allowed = math.inf if math.isinf(w_rtol) else w_rtol * w_norm
-    if not (gap <= tol and bound <= allowed) and math.isfinite(gap) and stopped.code is not StatusCode.MAX_ITER:
-        ops = ops_for(problem.device)
-        cv = lambda t: ops.to_backend(torch.as_tensor(t, dtype=torch.float64, device=problem.device))  # noqa: E731
-        floor = rounding_level(ops, cv(problem.G), cv(problem.a), problem.C, cv(w), cv(lam), problem.loss, b=b)
-    status = _status(stopped, gap, tol, bound, w_rtol, w_norm, iterations, floor, problem.C)
-    limited = not status.success and _float64_limited(floor, tol, allowed, problem.C)
+    allowed = math.inf if math.isinf(w_rtol) else w_rtol * w_norm * (1 - (problem.d + 4) * 2.0 ** -53)
+    gap_bound, bound, floor = float("nan"), float("nan"), None
+    if math.isfinite(gap) and math.isfinite(w_norm):
+        # eq. (1.18): the exact gap of the returned pair is at most gap_bound, counting the rounding of
+        # the certificate itself (the gap computed in float64 can be below the exact one near float64's edge)
+        cert = certify_pair(problem.G, problem.y, problem.a, problem.C, problem.loss, problem.bias, w,
+                            b if problem.bias else None, lam, target=(tol, allowed))
+        gap, gap_bound, bound = cert.gap, cert.gap_bound, cert.w_error_bound
+        if not (gap_bound <= tol and bound <= allowed) and stopped.code is not StatusCode.MAX_ITER:
+            floor = _rounding_floor(problem, w, lam, b, cert.scale)
+    status = _status(stopped, gap, gap_bound, tol, bound, allowed, w_norm, iterations, floor)
+    limited = not status.success and _float64_limited(floor, tol, allowed)
     lam_real, lam_fake = problem.split(lam)
     return DualResult(
         lam_real=problem.output(lam_real), lam_fake=problem.output(lam_fake), w=problem.output(w), b=b,
         dual_value=dual, primal_value=primal, gap=gap, iterations=int(iterations), seconds=float(seconds),
         status=status, method=method, loss=problem.loss, C=problem.C, tol=tol, w_rtol=w_rtol,
         w_error_bound=bound, slack=problem.output(slack), gap_trace=tuple(float(t) for t in trace),
-        float64_limited=limited)
+        float64_limited=limited, gap_bound=gap_bound)
 
 
-def _float64_limited(floor: float | None, tol: float, allowed: float, C: float) -> bool:
-    """Whether the rounding estimate ``floor`` (a gap) exceeds ``tol`` or, through sqrt(2 floor / C), ``allowed``."""
-    return floor is not None and (floor > tol or math.sqrt(2 * floor / C) > allowed)
+def _rounding_floor(problem: LinearDual, w, lam, b, scale: float) -> tuple[float, float]:
+    """``(gap, bound on w)`` that float64 rounding alone can leave at this pair (:func:`rounding_level`),
+    computed with the weights scaled by the power of two ``scale`` (no underflow at weights of 1e-300)."""
+    ops = ops_for(problem.device)
+    cv = lambda t: ops.to_backend(torch.as_tensor(t, dtype=torch.float64, device=problem.device))  # noqa: E731
+    C_s = problem.C * scale
+    level = rounding_level(ops, cv(problem.G), cv(problem.a) * scale, C_s, cv(w), cv(lam) * scale, problem.loss, b=b)
+    return level / scale, math.sqrt(2 * level / C_s)
 
 
-def _status(stopped: Status, gap: float, tol: float, bound: float, w_rtol: float, w_norm: float,
-            iterations: int, floor: float | None = None, C: float = 1.0) -> Status:
+def _float64_limited(floor: tuple[float, float] | None, tol: float, allowed: float) -> bool:
+    """Whether the rounding estimate ``floor`` = (gap, bound on w) exceeds ``tol`` or ``allowed``."""
+    return floor is not None and (floor[0] > tol or floor[1] > allowed)
+
+
+def _status(stopped: Status, gap: float, gap_bound: float, tol: float, bound: float, allowed: float,
+            w_norm: float, iterations: int, floor: tuple[float, float] | None = None) -> Status:
     """The typed status of a solve from its certificate and why the method stopped (``stopped``;
-    see :func:`problem_result`)."""
+    see :func:`problem_result`). ``SUCCESS`` exactly when ``gap_bound <= tol`` and ``bound <= allowed``."""
     code, message = stopped.code, stopped.message
-    allowed = math.inf if math.isinf(w_rtol) else w_rtol * w_norm
-    facts = f"gap {gap:.3g} (tol {tol:.3g}), ||w - w*|| <= {bound:.3g} (w_rtol * ||w|| = {allowed:.3g})"
-    if _float64_limited(floor, tol, allowed, C):
-        facts += (f"; float64 rounding alone can leave a gap of up to about {floor:.3g} here (an upper "
-                  f"estimate; ||w - w*|| <= {math.sqrt(2 * floor / C):.3g}): the tolerances may ask for more than "
+    facts = (f"gap {gap:.3g} (at most {gap_bound:.3g} counting rounding; tol {tol:.3g}), ||w - w*|| <= {bound:.3g} "
+             f"(w_rtol * ||w|| = {allowed:.3g})")
+    if _float64_limited(floor, tol, allowed):
+        facts += (f"; float64 rounding alone can leave a gap of up to about {floor[0]:.3g} here (an upper "
+                  f"estimate; ||w - w*|| <= {floor[1]:.3g}): the tolerances may ask for more than "
                   f"float64 can certify")
         # a breakdown past that floor: the best pair stands
         if code in (StatusCode.NUMERICAL_ERROR, StatusCode.NON_FINITE):
             return Status(StatusCode.STALLED, f"{facts}; the method then stopped: {message}")
     if not (math.isfinite(gap) and math.isfinite(w_norm)):
         return Status(StatusCode.NON_FINITE, message or f"non-finite certificate: {facts}")
-    if gap <= tol and bound <= allowed:
+    if gap_bound <= tol and bound <= allowed:
         return Status(StatusCode.SUCCESS, f"certified after {iterations} iterations: {facts}")
     if code is StatusCode.SUCCESS:  # the method's own test, not the certificate
         return Status(StatusCode.STALLED, f"the method's own stopping test passed but the certificate does "

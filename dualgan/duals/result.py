@@ -50,14 +50,14 @@ class DualResult:
         :math:`P(w, b)` of eq. (1.1).
     gap : float
         The duality gap of the pair, :math:`P(w, b) - D(\lambda) \ge 0`, summed from
-        non-negative terms (eq. (1.16)); it can be negative only by rounding, at about
-        ``1e-16`` relative to the terms.
+        non-negative terms (eq. (1.16)) with the residual and the margins in double-double
+        arithmetic; it can be negative only by rounding.
     iterations : int
         Iterations of the method (Newton iterations, Ipopt iterations, L-BFGS-B iterations).
     seconds : float
         Wall time of the solve, in seconds.
     status : dualgan.status.Status
-        ``SUCCESS`` exactly when ``gap <= tol`` and ``w_error_bound <= w_rtol * ||w||``;
+        ``SUCCESS`` exactly when ``gap_bound <= tol`` and ``w_error_bound <= w_rtol * ||w||``;
         otherwise ``MAX_ITER``, ``STALLED``, ``NUMERICAL_ERROR`` or ``NON_FINITE`` with a message.
     method : str
         The registered name of the solver.
@@ -70,7 +70,9 @@ class DualResult:
     w_rtol : float, default nan
         The relative tolerance on the discriminator's error bound.
     w_error_bound : float, default nan
-        :math:`\sqrt{2\max(\mathrm{gap}, 0)/C}`, a certified bound on :math:`\|w - w^\star\|` (eq. (1.6)).
+        :math:`\sqrt{2\,\mathrm{gap\_bound}/C}` (rounded up, computed without underflow): a
+        certified bound on :math:`\|w - w^\star\|` (eqs. (1.6) and (1.18)), :math:`w^\star` the
+        optimum of the problem with the float64 data (features, weights ``a`` and ``C`` as stored).
     slack : numpy.ndarray or torch.Tensor, shape (N,), float64, optional
         :math:`a - \lambda` (real then generated), computed without cancellation.
     gap_trace : tuple of float
@@ -81,6 +83,11 @@ class DualResult:
         tolerances ask (``tol``, or ``w_rtol`` through the bound on ``w``): the
         tolerances may ask for more than float64 can certify. The status
         message gives the estimate.
+    gap_bound : float, default nan
+        An upper bound on the exact gap of the returned pair (the float64 numbers
+        taken as exact), eq. (1.18): ``gap`` plus a bound on the rounding of its own
+        computation and, with a bias, on the cost of making :math:`y^\top\lambda = 0`
+        exact. Never below the exact gap, so ``SUCCESS`` is a fact, not an estimate.
     """
 
     lam_real: Any
@@ -102,6 +109,7 @@ class DualResult:
     slack: Any = field(default=None, repr=False)
     gap_trace: tuple[float, ...] = field(default=(), repr=False)
     float64_limited: bool = False
+    gap_bound: float = float("nan")
 
     @property
     def success(self) -> bool:

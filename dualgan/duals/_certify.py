@@ -1,0 +1,314 @@
+r"""The certificate of a primal-dual pair with its own rounding counted (eq. (1.18) of the theory page).
+
+The gap (1.16) of a pair is summed from non-negative terms, but each term is
+itself computed in float64: the residual :math:`Cw - \Gamma^\top\lambda` is a
+difference of vectors that nearly cancel at the optimum, and the margins
+:math:`m = \Gamma w + b\,y` carry the rounding of their dot products. Near the
+edge of float64 (classes that nearly coincide, C of 1e6 or 1e-9, weights of
+1e-300) the computed gap can then be *smaller* than the exact gap of the same
+pair, and a bound :math:`\sqrt{2\,\mathrm{gap}/C}` on :math:`\|w - w^\star\|`
+computed from it can be below the true error.
+
+:func:`certify_pair` returns an upper bound on the exact gap of the pair (the
+float64 numbers taken as exact reals, the problem's float64 data ``G``, ``a``,
+``C``), eq. (1.18):
+
+* the residual and the margins are summed in double-double arithmetic
+  (error-free products and pairwise error-free sums), so their error is about
+  :math:`u^2\sum|\text{terms}|` instead of :math:`u\sum|\text{terms}|`
+  (:math:`u = 2^{-53}`), and it is bounded and added;
+* each loss term gets a bound on its own evaluation error and on the effect of
+  the margins' error (first order :math:`|u_i - \sigma(-m_i)|\,\mu_i`, the
+  logistic term's derivative in the margin; second order :math:`\mu_i^2/8`);
+* with a bias, the multipliers satisfy :math:`y^\top\lambda = 0` only up to
+  rounding; the gap of the nearest exactly feasible point (one coordinate moved
+  by :math:`|y^\top\lambda|`, computed exactly by ``math.fsum``) is bounded by
+  its first- and second-order change;
+* everything is computed with the weights scaled by a power of two (exact) so
+  that weights of 1e-300 neither underflow the gap nor the bound on ``w``.
+
+References
+----------
+T. J. Dekker, "A floating-point technique for extending the available precision",
+Numerische Mathematik 18, 1971. Takeshi Ogita, Siegfried M. Rump, Shin'ichi Oishi,
+"Accurate sum and dot product", SIAM Journal on Scientific Computing 26(6), 2005.
+Nicholas J. Higham, "Accuracy and Stability of Numerical Algorithms", 2nd ed., SIAM, 2002.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.special import expit
+
+__all__ = ["CertifiedGap", "certify_pair", "power_of_two_scale"]
+
+#: the unit roundoff of float64
+_U = 2.0 ** -53
+#: the smallest positive subnormal float64: the absolute error of a product that underflows
+_ETA = 2.0 ** -1074
+_SPLIT = 134217729.0  # 2^27 + 1, Dekker's splitter
+#: elements per block of the double-double sums (bounds the temporary memory to a few hundred MB)
+_BLOCK = 1 << 21
+
+
+@dataclass(frozen=True)
+class CertifiedGap:
+    """The gap of a pair and an upper bound on its exact value (see :func:`certify_pair`).
+
+    Parameters
+    ----------
+    gap : float
+        The gap (1.16) summed with the accurate residual and margins (rounded to float64).
+    gap_bound : float
+        An upper bound on the exact gap of the pair (eq. (1.18)), >= 0; inf when none can be given.
+    w_error_bound : float
+        :math:`\\sqrt{2\\,\\mathrm{gap\\_bound}/C}` rounded up, computed without underflow: a bound on
+        :math:`\\|w - w^\\star\\|` (eq. (1.6)).
+    scale : float
+        The power of two ``s`` the weights were scaled by (the gaps in ``a s`` units are ``s`` times these).
+    """
+
+    gap: float
+    gap_bound: float
+    w_error_bound: float
+    scale: float
+
+
+def power_of_two_scale(a: np.ndarray, C: float) -> float:
+    """A power of two ``s`` with ``max(a) s`` in [1/2, 1) and ``C s`` finite (1 when none is needed)."""
+    top = float(np.max(a)) if a.size else 1.0
+    if not (math.isfinite(top) and top > 0):
+        return 1.0
+    s = math.ldexp(1.0, -math.frexp(top)[1])
+    return s if math.isfinite(C * s) and C * s > 0 else 1.0
+
+
+def certify_pair(G, y, a, C: float, loss: str, bias: bool, w, b, lam, target=None) -> CertifiedGap:
+    r"""An upper bound on the exact duality gap (1.16) of the pair ``((w, b), lam)``, eq. (1.18).
+
+    Parameters
+    ----------
+    G : numpy.ndarray or torch.Tensor, shape (N, d), float64
+        :math:`\Gamma = \mathrm{diag}(y)\Phi`.
+    y : numpy.ndarray or torch.Tensor, shape (N,), float64
+        Labels, +1 (real) or -1 (generated).
+    a : numpy.ndarray or torch.Tensor, shape (N,), float64
+        The box's upper bounds, > 0.
+    C : float
+        The L2 weight, > 0.
+    loss : str
+        ``"logistic"`` or ``"hinge"``.
+    bias : bool
+        Whether the problem has a bias (the equality (1.11)).
+    w : numpy.ndarray or torch.Tensor, shape (d,), float64
+        The discriminator.
+    b : float or None
+        Its bias (None without one).
+    lam : numpy.ndarray or torch.Tensor, shape (N,), float64
+        The multipliers, in the box :math:`[0, a]`; the pair is certified for these exact numbers.
+    target : tuple of float, optional
+        ``(tol, allowed)``: when the bound from plain float64 sums (with the classical
+        bound :math:`\gamma_q\sum|\text{terms}|` on their rounding, two extra
+        matrix-vector products) already gives ``gap_bound <= tol`` and
+        ``w_error_bound <= allowed``, it is returned without the double-double sums
+        (several times the cost of a solve's matrix-vector product). Default None:
+        always the double-double sums.
+
+    Returns
+    -------
+    CertifiedGap
+        The gap, its upper bound and the bound on :math:`\|w - w^\star\|`.
+    """
+    G, y, a, w, lam = (_numpy(t) for t in (G, y, a, w, lam))
+    if target is not None:
+        fast = _certify(G, y, a, C, loss, bias, w, b, lam, accurate=False)
+        if fast.gap_bound <= target[0] and fast.w_error_bound <= target[1]:
+            return fast
+    return _certify(G, y, a, C, loss, bias, w, b, lam, accurate=True)
+
+
+def _certify(G, y, a, C, loss, bias, w, b, lam, accurate: bool) -> CertifiedGap:
+    N, d = G.shape
+    s = power_of_two_scale(a, C)
+    a_s, lam_s, C_s = a * s, lam * s, C * s
+    slack_s = a_s - lam_s  # exact where lam >= a/2 (Sterbenz), the side slack is read from
+    # the residual r = C w - G^T lam (eq. (1.16)'s first term), to about u^2 sum |terms|
+    r, r_err = _rowsums(G.T, -lam_s, accurate, extra=(C_s, w))
+    rho = (_norm(r) * (1 + (d + 4) * _U) + _norm(r_err)) / C_s * (1 + 4 * _U)  # >= ||r|| / C
+    rho_c = _norm(r) / C_s
+    # the margins m = G w + b y
+    m, mu = _rowsums(G, w, accurate, shift=(y * b if bias and b is not None else None))
+    low = lam_s <= slack_s
+    u = np.where(low, lam_s / a_s, 1.0 - slack_s / a_s)
+    uc = np.where(low, 1.0 - lam_s / a_s, slack_s / a_s)
+    if loss == "hinge":
+        # max(0, 1 - m) - u (1 - m) written as the product of two accurately known factors, uc (1 - m)
+        # where m < 1 and u (m - 1) where m >= 1: relative rounding only, no cancellation
+        one_m = 1.0 - m
+        terms = np.where(one_m > 0, uc * one_m, -u * one_m)
+        mu_h = mu + _U * np.abs(one_m)  # the rounding of 1 - m acts as an error of the margin
+        near_kink = np.abs(one_m) <= mu_h
+        slope = np.where(near_kink, np.maximum(u, uc), np.where(one_m > 0, uc, u))
+        err = mu_h * slope + 6 * _U * np.abs(terms)
+        kappa = np.abs(one_m) * (1 + 2 * _U) + mu
+    else:
+        from ._backend import NumpyOps
+        from ._primal import kl_terms
+
+        terms = kl_terms(NumpyOps, lam_s, slack_s, a_s, m)
+        sp, sm = np.logaddexp(0.0, m), np.logaddexp(0.0, -m)  # -log sigma(-m), -log sigma(m)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            l1 = np.where(u > 0, np.abs(np.log(np.where(u > 0, u, 1.0)) + sp), 0.0)
+            l2 = np.where(uc > 0, np.abs(np.log(np.where(uc > 0, uc, 1.0)) + sm), 0.0)
+            ratio = np.where((lam_s > 0) & (slack_s > 0),
+                             np.log(np.where(slack_s > 0, slack_s, 1.0)) - np.log(np.where(lam_s > 0, lam_s, 1.0)),
+                             np.inf)
+        err = mu * np.abs(u - expit(-m)) + mu * mu / 8 + 32 * _U * (l1 + l2)
+        kappa = np.abs(ratio - m) + 4 * _U * (np.abs(ratio) + np.abs(m) + 1) + mu
+    loss_sum = float(a_s @ np.maximum(terms, 0.0))
+    loss_bound = (loss_sum + float(a_s @ err)) * (1 + (N + 4) * _U) + N * _ETA
+    extra = _feasibility_cost(G, y, a_s, lam_s, slack_s, C_s, loss, rho, kappa) if bias else 0.0
+    gap_s = 0.5 * C_s * rho_c * rho_c + float(a_s @ terms)
+    bound_s = 0.5 * C_s * rho * rho + loss_bound + extra
+    w_bound = math.hypot(rho, math.sqrt(2 * (loss_bound + extra) / C_s)) * (1 + 8 * _U)
+    if not math.isfinite(bound_s) or not math.isfinite(w_bound):
+        return CertifiedGap(gap_s / s, math.inf, math.inf, s)
+    gap_bound = bound_s / s * (1 + 4 * _U)
+    if gap_bound == 0.0 and bound_s > 0:
+        gap_bound = _ETA  # underflowed: the smallest positive number is still an upper bound
+    return CertifiedGap(gap_s / s, gap_bound, w_bound, s)
+
+
+def _feasibility_cost(G, y, a, lam, slack, C, loss, rho, kappa) -> float:
+    r"""An upper bound on :math:`P - D(\lambda') - \text{(1.16)}` for the exactly feasible :math:`\lambda'`.
+
+    :math:`\lambda' = \lambda \mp t e_i` with :math:`t = |y^\top\lambda|` (exact by ``math.fsum``) on the
+    coordinate ``i`` of least cost. With :math:`\partial D/\partial\lambda_i = g_i^\top r/C + b y_i + \kappa_i`
+    the bias terms cancel and :math:`P - D(\lambda') \le` (1.16)
+    :math:`+ t(\|g_i\|\,\|r\|/C + |\kappa_i|) + \tfrac{t^2}{2}(\|g_i\|^2/C + h_i)`, ``h_i`` the entropy's
+    curvature on the segment (0 for the hinge loss).
+    """
+    delta = math.fsum((y * lam).tolist())
+    if delta == 0.0:
+        return 0.0
+    t = abs(delta) * (1 + 2 * _U)
+    # delta > 0: lower y^T lam by moving a real multiplier down or a generated one up
+    down = (y > 0) if delta > 0 else (y < 0)
+    up = ~down
+    can_down = down & (lam >= 2 * t)
+    can_up = up & (slack >= 2 * t)
+    if not (can_down.any() or can_up.any()):
+        return math.inf
+    gnorm = np.sqrt(np.einsum("ij,ij->i", G, G)) * (1 + (G.shape[1] + 2) * _U)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if loss == "hinge":
+            h = np.zeros_like(a)
+        else:
+            h = np.where(can_down, a / ((lam - t) * slack), a / (lam * (slack - t)))
+        cost = t * (gnorm * rho + kappa) + 0.5 * t * t * (gnorm * gnorm / C + h)
+    cost = np.where(can_down | can_up, cost, np.inf)
+    cost = cost[np.isfinite(cost)]
+    return float(cost.min()) * (1 + 16 * _U) if cost.size else math.inf
+
+
+def _numpy(x):
+    if isinstance(x, torch.Tensor):
+        return x.detach().to("cpu", torch.float64).numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def _norm(x: np.ndarray) -> float:
+    """The 2-norm without underflow or overflow (scaled by the largest entry), rounded up."""
+    top = float(np.max(np.abs(x))) if x.size else 0.0
+    if top == 0.0 or not math.isfinite(top):
+        return top
+    return top * math.sqrt(float((x / top) @ (x / top))) * (1 + (x.size + 2) * _U)
+
+
+def _two_sum(x, y):
+    s = x + y
+    z = s - x
+    return s, (x - (s - z)) + (y - z)
+
+
+def _split(x):
+    c = _SPLIT * x
+    hi = c - (c - x)
+    return hi, x - hi
+
+
+def _two_prod(x, y):
+    p = x * y
+    xh, xl = _split(x)
+    yh, yl = _split(y)
+    return p, ((xh * yh - p) + xh * yl + xl * yh) + xl * yl
+
+
+def _rowsums(A: np.ndarray, x: np.ndarray, accurate: bool, extra=None, shift=None):
+    r"""``A @ x`` (plus ``extra[0] * extra[1]`` and ``shift``) accurately, with a bound on its error.
+
+    Error-free products and a pairwise error-free sum (double-double); the low parts are
+    added in float64, so the error of ``hi + lo`` is at most :math:`(2L(L+1)+8)u^2\sum_k|A_{jk}x_k|`
+    for :math:`L = \lceil\log_2 q\rceil` levels, plus the underflow of the products. Where the
+    error-free transformations overflow (entries near 1e300) the plain product is used with
+    the bound :math:`\gamma_{q+2}\sum_k|A_{jk}x_k|`.
+
+    With ``accurate`` False: the plain float64 sum and that classical bound (the fast path).
+
+    Returns ``(value, error_bound)``, both shape ``(rows,)``: value rounded to float64,
+    ``|value - exact| <= error_bound``.
+    """
+    P, Q = A.shape
+    absolute = np.abs(A) @ np.abs(x)
+    if not accurate:
+        return _plain_rowsums(A, x, absolute, extra, shift)
+    hi_all, lo_all = np.empty(P), np.empty(P)
+    rows = max(1, _BLOCK // max(Q, 1))
+    for start in range(0, P, rows):
+        blk = A[start:start + rows]
+        hi, lo = _two_prod(blk, x[None, :])
+        while hi.shape[1] > 1:
+            if hi.shape[1] % 2:
+                hi = np.concatenate([hi, np.zeros((hi.shape[0], 1))], axis=1)
+                lo = np.concatenate([lo, np.zeros((lo.shape[0], 1))], axis=1)
+            hi, t = _two_sum(hi[:, 0::2], hi[:, 1::2])
+            lo = lo[:, 0::2] + lo[:, 1::2] + t
+        hi_all[start:start + rows] = hi[:, 0] if Q else 0.0
+        lo_all[start:start + rows] = lo[:, 0] if Q else 0.0
+    terms = absolute
+    if extra is not None:
+        scalar, vec = extra
+        p, e = _two_prod(scalar, vec)
+        hi_all, t = _two_sum(hi_all, p)
+        lo_all = lo_all + e + t
+        terms = terms + np.abs(scalar * vec)
+    if shift is not None:
+        hi_all, t = _two_sum(hi_all, shift)
+        lo_all = lo_all + t
+        terms = terms + np.abs(shift)
+    levels = max(1, math.ceil(math.log2(max(Q, 1)))) + 2
+    value = hi_all + lo_all
+    bound = np.abs(value) * _U + (2 * levels * (levels + 1) + 8) * _U * _U * terms * (1 + 1e-6) + (5 * Q + 16) * _ETA
+    if not (np.isfinite(value).all() and np.isfinite(bound).all()):
+        # the split overflowed (entries above ~1e300): the plain sum and its classical bound
+        return _plain_rowsums(A, x, absolute, extra, shift)
+    return value, bound
+
+
+def _plain_rowsums(A, x, absolute, extra, shift):
+    """``A @ x`` (+ ``extra[0] * extra[1]`` + ``shift``) in float64 and the bound
+    :math:`\gamma_{q+4}\sum_k|\text{terms}_k|` on its error (any summation order)."""
+    Q = A.shape[1]
+    value = A @ x
+    terms = absolute
+    if extra is not None:
+        value = value + extra[0] * extra[1]
+        terms = terms + np.abs(extra[0] * extra[1])
+    if shift is not None:
+        value = value + shift
+        terms = terms + np.abs(shift)
+    gamma = (Q + 4) * _U / (1 - (Q + 4) * _U)
+    return value, gamma * terms * (1 + 1e-6) + np.abs(value) * _U + (Q + 4) * _ETA
