@@ -82,12 +82,33 @@ class _LinearTrainer(Trainer):
         meta.update(mode=self.mode, C=self.C)
         return meta
 
+    @property
+    def fixed_batch(self) -> _Batch | None:
+        """The fixed batch of ``mode="fixed"`` (copies, read-only): ``.real`` and ``.noise``, ``(batch_size, ...)``.
+
+        ``None`` in minibatch mode and before the first iteration. Drawn once,
+        at the first iteration; from a data array with at least ``batch_size``
+        rows the real samples are distinct rows (drawn without replacement).
+        """
+        if self._fixed is None:
+            return None
+        return _Batch(self._fixed.real.detach().clone(), self._fixed.noise.detach().clone())
+
     def _batch(self) -> _Batch:
         if self.mode == "fixed":
             if self._fixed is None:
-                self._fixed = self._draw(self.batch_size)
+                self._fixed = self._draw_fixed()
             return self._fixed
         return self._draw(self.batch_size)
+
+    def _draw_fixed(self) -> _Batch:
+        """The fixed batch: distinct rows of a data array that has enough of them, else an ordinary draw."""
+        table = getattr(self._sampler, "rows", None)
+        if table is None or table.shape[0] < self.batch_size:
+            return self._draw(self.batch_size)
+        rows = torch.randperm(table.shape[0], generator=self._rng)[: self.batch_size]
+        real = torch.as_tensor(table[rows.to(table.device)]).to(dtype=self.dtype, device=self.device)
+        return _Batch(real, self._noise(self.batch_size, self._rng))
 
     def fit(self, data, iterations: int, **kwargs):
         """:meth:`Trainer.fit <dualgan.train.base.Trainer.fit>`; in fixed mode the batch is drawn once, at the first iteration.
@@ -481,6 +502,7 @@ class DualLinearGAN(_LinearTrainer):
             self._non_finite("features of the real samples")
             return None
         failures, non_finite = [], []
+        solve_iterations = []  # Newton iterations of every solve of this step, in order
         inf = torch.tensor(float("inf"), dtype=torch.float64)
 
         def closure():
@@ -496,6 +518,7 @@ class DualLinearGAN(_LinearTrainer):
                 non_finite.append("features of the samples")
                 return inf
             res = self._solve(phi_real, phi_fake.detach(), warm=self.dual)
+            solve_iterations.append(res.iterations)
             if not res.success:
                 failures.append(res)
                 return inf
@@ -563,6 +586,11 @@ class DualLinearGAN(_LinearTrainer):
         self.constraint.update(samples)
         row = {"generator_loss": generator_loss}
         row.update(self._dual_columns(self.dual, value))
+        # The last solve re-certifies the accepted point warm-started from the line search's last trial; when
+        # that trial was this point it takes 0 iterations, and the multipliers are those of the trial's solve:
+        # record the iterations of the solve that produced them.
+        if len(solve_iterations) >= 2 and solve_iterations[-1] == 0:
+            row["inner_iterations"] = float(solve_iterations[-2])
         row.update(step_size=float(state.get("t", 0.0)) if accepted else 0.0, accepted=float(accepted),
                    trials=float(trials), generator_grad_norm=grad_norm)
         row.update(self._constraint_columns(samples))
@@ -880,5 +908,3 @@ def feature_fingerprint(features: nn.Module) -> str:
             if isinstance(value, (bool, int, float, str)) or value is None:
                 h.update(f"{module_name}.{key}={value!r}".encode())
     return h.hexdigest()
-
-
