@@ -792,7 +792,12 @@ def _make_sampler(data) -> Callable[[int, torch.Generator], torch.Tensor]:
         if not bool(torch.isfinite(table).all()):
             raise ValueError("data contains NaN or inf; clean the data set first")
         table = table.detach()
-        return lambda n, gen: table[torch.randint(table.shape[0], (n,), generator=gen).to(table.device)]
+
+        def draw(n, gen):
+            return table[torch.randint(table.shape[0], (n,), generator=gen).to(table.device)]
+
+        draw.rows = table  # the table itself: a fixed batch is drawn from it without replacement
+        return draw
     if callable(data):
         return lambda n, gen: data(n, gen)
     raise ValueError(f"data must have a sample(n, generator=...) method (e.g. dualgan.data.ring(5)), be an array "
