@@ -38,10 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from .._threads import small_model_threads
+    from .._threads import thread_policy
 
     try:
-        with small_model_threads():  # one torch thread unless chosen otherwise (dualgan/_threads.py)
+        with thread_policy():  # torch and BLAS threads: the library's one policy (dualgan/_threads.py)
             return int(args.func(args) or 0)
     except ValueError as exc:
         print(f"dualgan {args.command}: error: {exc}", file=sys.stderr)

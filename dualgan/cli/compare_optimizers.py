@@ -56,8 +56,6 @@ def run(args) -> int:
         raise SystemExit(f"--base: unknown {base!r}; choose from {BASE_OPTIMIZERS.names()}")
     eval_every = ((max(1, steps // 100) if small else max(1, steps // 10)) if args.eval_every is None
                   else args.eval_every)
-    if not small:
-        torch.set_num_threads(1)
 
     def make_game(seed):
         if args.game == "bilinear":

@@ -9,12 +9,13 @@ keeps everything on the device.
 from __future__ import annotations
 
 import contextlib
-import functools
 
 import numpy as np
 import scipy.linalg as sla
 import torch
 from scipy.special import expit, xlogy
+
+from .._threads import thread_policy
 
 __all__ = ["NumpyOps", "TorchOps", "ops_for"]
 
@@ -28,15 +29,16 @@ class NumpyOps:
 
     @staticmethod
     def thread_limit(flops_per_iteration: float):
-        """One BLAS thread for small Newton systems.
+        """The library's thread policy (:func:`dualgan._threads.thread_policy`) for a solve on the CPU.
 
-        At N ~ 200, d ~ 100 a multi-threaded BLAS only adds synchronisation, and on a
-        loaded machine its spinning threads can make a solve hundreds of times slower;
-        large systems keep the library's own setting.
+        One policy for every size: at N ~ 200, d ~ 100 a multi-threaded BLAS only adds
+        synchronisation, and on a loaded machine its spinning threads can make a solve hundreds
+        of times slower; at image scale (N ~ 256, d ~ 2e4) one thread was as fast as two with a
+        competing process. A user's own setting wins (see :mod:`dualgan._threads`); inside a
+        trainer's ``fit`` or :func:`dualgan.duals.solve` it changes nothing.
+        ``flops_per_iteration`` is kept for the callers (the torch back end ignores it too).
         """
-        if flops_per_iteration > 5e8:
-            return contextlib.nullcontext()
-        return _one_blas_thread()
+        return thread_policy()
     log, exp, sqrt, where = staticmethod(np.log), staticmethod(np.exp), staticmethod(np.sqrt), staticmethod(np.where)
     expm1, log1p, abs = staticmethod(np.expm1), staticmethod(np.log1p), staticmethod(np.abs)
     xlogy, sigmoid = staticmethod(xlogy), staticmethod(expit)
@@ -159,35 +161,6 @@ class TorchOps:
     @staticmethod
     def to_torch(x, like: torch.Tensor):
         return x
-
-
-@functools.lru_cache(maxsize=1)
-def _blas_libraries() -> tuple:
-    """threadpoolctl's controllers of the BLAS libraries loaded in this process (found once)."""
-    from threadpoolctl import ThreadpoolController
-
-    return tuple(ThreadpoolController().select(user_api="blas").lib_controllers)
-
-
-@contextlib.contextmanager
-def _one_blas_thread():
-    """One thread in every loaded BLAS for the block, then the previous settings.
-
-    The same effect as ``threadpoolctl.threadpool_limits(1, "blas")`` without its per-call
-    discovery of the loaded libraries (about 35 us, a tenth of a warm-started training solve);
-    libraries already at one thread are not touched.
-    """
-    restore = []
-    for lib in _blas_libraries():
-        n = lib.get_num_threads()
-        if n is not None and n > 1:
-            lib.set_num_threads(1)
-            restore.append((lib, n))
-    try:
-        yield
-    finally:
-        for lib, n in restore:
-            lib.set_num_threads(n)
 
 
 def ops_for(device) -> type:

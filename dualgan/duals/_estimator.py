@@ -44,6 +44,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._threads import with_thread_policy
 from .problem import DISCRIMINATOR_LOSSES, LinearDual
 from .registry import SOLVERS, solve
 from .result import DualSolverWarning
@@ -173,6 +174,7 @@ class DualLogisticRegression(LinearClassifierMixin, BaseEstimator):
         return tags
 
     # ------------------------------------------------------------------ fit
+    @with_thread_policy  # torch and BLAS threads: the library's one policy (dualgan/_threads.py)
     def fit(self, X, y, sample_weight=None):
         """Fit the classifier by solving its dual to a certified gap.
 

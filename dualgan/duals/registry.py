@@ -33,6 +33,7 @@ import warnings
 import numpy as np
 
 from .._checks import check_positive
+from .._threads import with_thread_policy
 from ..registry import Registry
 from .problem import LinearDual
 from .result import DEFAULT_TOL, DEFAULT_W_RTOL, DualResult, DualSolverWarning
@@ -43,6 +44,7 @@ __all__ = ["SOLVERS", "solve"]
 SOLVERS = Registry("dual solver", package="dualgan.duals")
 
 
+@with_thread_policy  # torch and BLAS threads: the library's one policy (dualgan/_threads.py)
 def solve(problem: LinearDual, method: str = "newton", tol: float = DEFAULT_TOL, max_iter: int | None = None,
           lam0=None, warn: bool = True, w_rtol: float = DEFAULT_W_RTOL, options: dict | None = None) -> DualResult:
     r"""Solve the dual of a :class:`LinearDual` problem to a certified duality gap.

@@ -52,6 +52,7 @@ import numpy as np
 import torch
 
 from .._checks import check_int, check_number, check_positive
+from .._threads import with_thread_policy
 from ..regularizers import clip_weights
 from .gan import DiracGAN
 from .optimizers._rowwise import matvec as _matvec, rmatvec as _rmatvec, rownorm as _rownorm
@@ -62,7 +63,6 @@ __all__ = ["FunctionalGame", "BatchedPoint", "FunctionalBase", "functional_base"
            "ClippedDiracGAN"]
 
 _MAX_DENSE = 256   # largest game for which a batched dense Jacobian is formed (competitive GD)
-_ONE_THREAD_CELLS = 1_000_000   # batches of at most this many numbers run on one thread
 
 
 # ============================================================================================ the game
@@ -1164,6 +1164,7 @@ def _check_coefficients(name, values, options) -> None:
             raise ValueError(f"coefficient ({name}'s {coef_name}) {float(value)!r} is refused: {exc}") from exc
 
 
+@with_thread_policy  # torch and BLAS threads: the library's one policy (dualgan/_threads.py)
 def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, n_steps: int = 1000, *,
                 options: dict | None = None, base="sgd", base_kwargs: dict | None = None,
                 diverge_above: float = 1e12, rate_window: float = 0.5, record_trajectory: bool = False,
@@ -1316,9 +1317,6 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
 
         iterator = tqdm(iterator, desc=f"{optimizer} x {B} cells", leave=False)
     flush = torch.set_flush_denormal(True)
-    threads = torch.get_num_threads()
-    if B * game.n <= _ONE_THREAD_CELLS:
-        torch.set_num_threads(1)        # tiny tensors: thread hand-offs cost more than they save
     start = time.perf_counter()
     try:
         for t in iterator:
@@ -1361,7 +1359,6 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
                 break
     finally:
         torch.set_flush_denormal(False)
-        torch.set_num_threads(threads)
     seconds = time.perf_counter() - start
     del flush
     if samplers is not None:       # ||v|| at the last iterate on one more batch of each seed's stream

@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .._threads import with_small_model_threads
+from .._threads import with_thread_policy
 from .._checks import NonFiniteError, check_int, check_number
 from ..status import Status, StatusCode
 from .game import Game
@@ -241,7 +241,7 @@ def default_metric(game: Game) -> tuple:
     raise ValueError("the game has no default metric; pass metric=(name, callable(game) -> float)")
 
 
-@with_small_model_threads  # one torch thread unless chosen otherwise (dualgan/_threads.py)
+@with_thread_policy  # torch and BLAS threads: the library's one policy (dualgan/_threads.py)
 def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=None, eval_every: int = 1,
                   record_trajectory: bool = False, resample: bool = True, stop_below: float | None = None,
                   diverge_above: float = 1e12, progress: bool = False, name: str | None = None,

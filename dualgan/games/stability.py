@@ -60,6 +60,7 @@ import numpy as np
 import torch
 
 from .._checks import check_int, check_number
+from .._threads import with_thread_policy
 from ..status import Status, StatusCode
 from .functional import (FunctionalGame, NotBatchableError, _batched_optimizer, _check_coefficients,
                          _coefficient_default, as_functional, batched_run, functional_base)
@@ -429,6 +430,7 @@ def _run_jobs(fgame, jobs, kwargs, workers, progress):
             bar.close()
 
 
+@with_thread_policy  # torch and BLAS threads: the library's one policy (dualgan/_threads.py)
 def stability_map(game, optimizers=None, lrs=(0.1,), coefficients=(1.0,), seeds=(0,),
                   n_steps: int = 1000, *, options: dict | None = None, base="sgd", base_kwargs: dict | None = None,
                   diverge_above: float = 1e12, rate_window: float = 0.5,

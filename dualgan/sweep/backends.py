@@ -57,7 +57,7 @@ RAY_MISSING = ("the Ray backend needs the optional dependency ray: pip install '
 
 
 def execute_run(config: RunConfig) -> RunRecord:
-    """Run one configuration with one torch/BLAS thread; never raises for a failing job.
+    """Run one configuration under the library's thread policy (one torch/BLAS thread by default); never raises for a failing job.
 
     Parameters
     ----------
@@ -70,26 +70,20 @@ def execute_run(config: RunConfig) -> RunRecord:
         Its metrics, wall time and status: the job's, or ``ERROR`` naming the
         exception and where it was raised.
     """
-    import torch
-    from threadpoolctl import threadpool_limits
-
+    from .._threads import thread_policy
     from .jobs import JOBS
 
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
     t0 = time.perf_counter()
     try:
         import_job_modules()
-        with threadpool_limits(1):
+        with thread_policy():  # torch and BLAS threads: the library's one policy (dualgan/_threads.py)
             result = JOBS.get(config.job)(dataset=config.dataset, iterations=config.iterations, seed=config.seed,
-                                      **config.kwargs)
+                                          **config.kwargs)
         metrics, status = {k: float(v) for k, v in result.metrics.items()}, result.status
     except Exception as exc:  # a failing run is a result, not the end of the sweep
         last = traceback.extract_tb(exc.__traceback__)[-1]
         metrics, status = {}, Status(StatusCode.ERROR,
                                      f"{type(exc).__name__}: {exc} ({last.filename}:{last.lineno})")
-    finally:
-        torch.set_num_threads(previous)
     return RunRecord(config.run_id, config, metrics, time.perf_counter() - t0, status)
 
 

@@ -71,7 +71,7 @@ from torch import nn
 
 from .._checks import check_choice, check_int, check_number, check_positive
 from .._io import atomic_path, check_writable_path, clean_stale_temporaries
-from .._threads import with_small_model_threads
+from .._threads import with_thread_policy
 from ..constraints.base import NoConstraint, check_handler, handler_load_state_dict, handler_state_dict
 from ..registry import Registry
 from ..status import Status, StatusCode
@@ -246,7 +246,7 @@ class Trainer:
         return self._history
 
     # ------------------------------------------------------------------ fit
-    @with_small_model_threads  # one torch thread unless chosen otherwise (dualgan/_threads.py)
+    @with_thread_policy  # torch and BLAS threads: the library's one policy (dualgan/_threads.py)
     def fit(self, data, iterations: int, *, progress: bool = False, callbacks: Sequence[Callable] = (),
             checkpoint_path=None, checkpoint_every: int = 0) -> History:
         """Train until ``self.iteration == iterations`` and return the history.

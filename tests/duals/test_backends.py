@@ -57,20 +57,30 @@ def test_unreachable_tolerance_ends_quickly(C):
     assert res.gap < 1e-12
 
 
-def test_small_systems_run_on_one_blas_thread_and_restore_the_setting():
-    """The CPU back end pins every loaded BLAS to one thread for small systems, then restores it."""
+def test_the_cpu_back_end_runs_under_the_library_thread_policy(monkeypatch):
+    """The CPU back end's thread limit is the library's one policy (dualgan/_threads.py): one BLAS thread
+    for every size where nobody chose a count, restored after; an enclosing threadpool_limits wins
+    (tests/test_threads.py checks the policy at every entry point)."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
+    import dualgan._threads as threads
     from dualgan.duals._backend import NumpyOps
 
-    def blas_threads():
-        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    for var in {threads.ENV_VAR, *threads.TORCH_VARS, *threads.BLAS_VARS}:
+        monkeypatch.delenv(var, raising=False)
+    paths = {lib.filepath for lib, _ in threads._blas_libraries()}
 
-    with threadpool_limits(2, user_api="blas"):
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["filepath"] in paths]
+
+    monkeypatch.setattr(threads, "_BLAS_AT_IMPORT", tuple((lib, 2) for lib, _ in threads._blas_libraries()))
+    with threadpool_limits(2, user_api="blas"):  # the counts "at import" above: nobody's choice
         before = blas_threads()
         assert before and all(n == 2 for n in before)
-        with NumpyOps.thread_limit(1e6):
-            assert all(n == 1 for n in blas_threads())
-        assert blas_threads() == before
-        with NumpyOps.thread_limit(1e9):  # large systems keep the library's setting
+        for flops in (1e6, 1e12):
+            with NumpyOps.thread_limit(flops):
+                assert all(n == 1 for n in blas_threads())
             assert blas_threads() == before
+    with threadpool_limits(3, user_api="blas"):  # a user's own limit: kept
+        with NumpyOps.thread_limit(1e6):
+            assert all(n == 3 for n in blas_threads())
