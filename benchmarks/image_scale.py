@@ -175,11 +175,19 @@ class _threads:
             self.torch_before = torch.get_num_threads()
             torch.set_num_threads(int(self.setting))
             self.limits = threadpool_limits(int(self.setting))
+            # and the library's own variable: a count equal to the one at import (2 on two cores) cannot be
+            # told from nobody's choice, and the thread policy would set its default inside the entry points
+            self.env_before = os.environ.get("DUALGAN_NUM_THREADS")
+            os.environ["DUALGAN_NUM_THREADS"] = self.setting
         return self
 
     def __exit__(self, *exc):
         if self.setting != "default":
             self.limits.restore_original_limits()
+            if self.env_before is None:
+                os.environ.pop("DUALGAN_NUM_THREADS", None)
+            else:
+                os.environ["DUALGAN_NUM_THREADS"] = self.env_before
             torch.set_num_threads(self.torch_before)
         return False
 
