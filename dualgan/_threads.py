@@ -17,7 +17,9 @@ counts :func:`resolve_threads` gives and restores the previous counts when it
 returns, also when it raises. The entry points: :func:`dualgan.duals.solve`,
 :meth:`DualLogisticRegression.fit <dualgan.duals.DualLogisticRegression.fit>`,
 every trainer's ``fit`` (:meth:`Trainer.fit <dualgan.train.base.Trainer.fit>`),
-the game harness (:func:`~dualgan.games.harness.run_optimizer`,
+a trust-region step (:meth:`TrustRegionDiscriminator.step
+<dualgan.trust_region.TrustRegionDiscriminator.step>`) and
+:func:`~dualgan.trust_region.linearization.score_linearization`, the game harness (:func:`~dualgan.games.harness.run_optimizer`,
 :func:`~dualgan.games.functional.batched_run`), stability maps
 (:func:`~dualgan.games.stability.stability_map`), the ``dualgan`` command line
 and the sweep workers. A policy entered inside another (a solve inside a

@@ -118,6 +118,33 @@ def _game_trainer(spy, monkeypatch):
     GameTrainer(*_tiny_nets(), latent_dim=2, batch_size=8).fit(DATA, 1, callbacks=[lambda tr, it: spy()])
 
 
+class _SpyingDiscriminator(nn.Module):
+    """A linear score whose forward calls the spy (it runs inside the linearisation and the step)."""
+
+    def __init__(self, spy):
+        super().__init__()
+        torch.manual_seed(0)
+        self.spy, self.linear = spy, nn.Linear(2, 1).double()
+
+    def forward(self, x):
+        self.spy()
+        return self.linear(x).squeeze(-1)
+
+
+def _trust_region_step(spy, monkeypatch):
+    from dualgan.trust_region import TrustRegionDiscriminator
+
+    x = DATA.sample(6, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    TrustRegionDiscriminator(_SpyingDiscriminator(spy), model="score").step(x[:3], x[3:])
+
+
+def _score_linearization(spy, monkeypatch):
+    from dualgan.trust_region.linearization import score_linearization
+
+    score_linearization(_SpyingDiscriminator(spy), DATA.sample(4, generator=torch.Generator().manual_seed(3),
+                                                               dtype=torch.float64))
+
+
 def _harness(spy, monkeypatch):
     from dualgan.games import BilinearGame, make_optimizer, random_matrix
     from dualgan.games.harness import run_optimizer
@@ -185,6 +212,8 @@ ENTRY_POINTS = {
     "standard_linear_fit": _linear_trainer(_standard_linear),
     "trust_region_fit": _trust_region,
     "game_trainer_fit": _game_trainer,
+    "trust_region_step": _trust_region_step,
+    "score_linearization": _score_linearization,
     "harness_run_optimizer": _harness,
     "batched_run": _batched_run,
     "stability_map": _stability_map,

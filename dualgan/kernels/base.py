@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -208,7 +209,8 @@ def median_distance(x: torch.Tensor, max_rows: int = 2048) -> float:
     x = x[:max_rows].to(torch.float64)
     d2 = squared_distances(x, x)
     iu = torch.triu_indices(x.shape[0], x.shape[0], offset=1, device=x.device)
-    return float(d2[iu[0], iu[1]].median().sqrt())
+    # the midpoint of the two middle values for an even count, as numpy's median (torch's takes the lower one)
+    return float(np.median(np.sqrt(d2[iu[0], iu[1]].cpu().numpy())))
 
 
 def check_bandwidths(value, name: str) -> tuple[float, ...] | str:

@@ -56,6 +56,7 @@ from torch import nn
 from torch.func import functional_call, grad, jvp, vjp, vmap
 
 from .._checks import check_int, check_positive
+from .._threads import with_thread_policy
 from ..registry import Registry
 from .factorised import factorised_pass
 
@@ -251,6 +252,7 @@ class ScoreFunction:
         return self(params, xi.unsqueeze(0))[0]
 
 
+@with_thread_policy  # torch and BLAS threads: the library's one policy (dualgan/_threads.py)
 def score_linearization(module: nn.Module | ScoreFunction, inputs: torch.Tensor, *, method: str = "auto",
                         chunk_size: int | None = None, memory_mb: float = 512.0) -> ScoreLinearization:
     r"""Scores :math:`F_i`, Gram :math:`G = JJ^\top` and :math:`Jw` of ``inputs`` (N, ...) without a full Jacobian.

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._checks import check_finite_tensor, check_int, check_positive
+from .._threads import with_thread_policy
 from ..status import Status, StatusCode
 from .linearization import LINEARIZATIONS, ScoreFunction, score_linearization
 from .radius import RadiusPolicy, get_policy
@@ -306,6 +307,7 @@ class TrustRegionDiscriminator:
         with torch.no_grad():
             return float(self._cost(params, x, y, a))
 
+    @with_thread_policy  # torch and BLAS threads: the library's one policy (dualgan/_threads.py)
     def step(self, real: torch.Tensor, fake: torch.Tensor) -> TrustRegionStep:
         """One trust-region step on the batch (real, fake); updates the module and the radius.
 
