@@ -14,7 +14,10 @@ same ``fit`` to a total number of iterations, the one
 :class:`~dualgan.train.History`, callbacks, progress, checkpoints (the game's
 and the optimiser's own state: batch sampler, current batch, regulariser
 schedules, base-optimiser state, optimistic memory) and status as every
-trainer of the library. History columns: the shared ``iteration``,
+trainer of the library. A regulariser whose weight is a
+:class:`~dualgan.regularizers.Schedule` (e.g.
+:class:`~dualgan.regularizers.ExponentialAnnealing`) is advanced once per
+iteration: iteration ``t`` uses the weight at step ``t``. History columns: the shared ``iteration``,
 ``objective`` (the discriminator's loss :math:`L_D` on the batch at the start
 of the step, which the generator drives up), ``generator_loss`` (:math:`L_G`,
 constraint penalty included, at the start of the step), ``seconds`` and the
@@ -32,6 +35,7 @@ import torch
 from torch import nn
 
 from ..constraints.base import NoConstraint, check_handler
+from ..regularizers.schedules import Schedule
 from ..status import Status, StatusCode
 from ..train.base import TRAINERS, CheckpointError, Trainer, settings_string
 from .gan import GANGame
@@ -256,6 +260,11 @@ class GameTrainer(Trainer):
         if not all(math.isfinite(p) for p in (row["field_norm"], loss_g)):
             self._non_finite("game field or losses")
             return None
+        for regularizer in self.game.regularizers:
+            # once per applied iteration (eq. (5.12)); the counter is part of the game's checkpointed state
+            schedule = getattr(regularizer, "schedule", None)
+            if isinstance(schedule, Schedule):
+                schedule.step()
         return row
 
     # ------------------------------------------------------------------ checkpoints

@@ -361,7 +361,8 @@ class R1(GradientPenalty):
         Returns
         -------
         float
-            The weight :math:`\gamma`.
+            The factor :math:`\gamma/2` in front of :math:`\|\nabla D\|^2` in eq. (5.10) (half the
+            schedule's :math:`\gamma`).
         """
         return 0.5 * self.schedule(step)
 

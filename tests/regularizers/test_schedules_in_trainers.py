@@ -1,0 +1,64 @@
+"""A regulariser's weight schedule advances once per GameTrainer iteration (eq. (5.12) of the theory page)."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from dualgan.data import ring
+from dualgan.games import GameTrainer
+from dualgan.regularizers import R1, ExponentialAnnealing
+
+DATA = ring(4, std=0.1)
+
+
+def _nets():
+    torch.manual_seed(0)
+    g = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2)).double()
+    d = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1)).double()
+    return g, d
+
+
+class _Probe:
+    """A regulariser that contributes 0 and records the weight its schedule gives at every call."""
+
+    def __init__(self, schedule):
+        self.schedule, self.seen = schedule, []
+
+    def __call__(self, discriminator, x_real, x_fake):
+        self.seen.append(self.schedule.current)
+        return x_real.new_zeros(())
+
+    def state_dict(self):
+        return {"schedule": self.schedule.state_dict()}
+
+    def load_state_dict(self, state):
+        self.schedule.load_state_dict(state["schedule"])
+
+
+def test_iteration_t_uses_the_annealed_weight_at_step_t():
+    probe = _Probe(ExponentialAnnealing(2.0, total_steps=4, final_ratio=0.01))
+    g, d = _nets()
+    trainer = GameTrainer(g, d, latent_dim=2, batch_size=8, optimizer="simultaneous", regularizers=[probe])
+    per_iteration = []
+    trainer.fit(DATA, 6, callbacks=[lambda tr, it: per_iteration.append(probe.seen[:]) or probe.seen.clear()])
+    assert trainer.status.success and probe.schedule.step_count == 6
+    for t, weights in enumerate(per_iteration):
+        expected = 2.0 * 0.01 ** (min(t, 4) / 4)           # gamma_0 r^(min(t, T)/T), written out
+        assert weights and all(math.isclose(w, expected, rel_tol=1e-14) for w in weights), (t, weights)
+
+
+def test_schedule_count_is_checkpointed_and_resumed(tmp_path):
+    def make():
+        g, d = _nets()
+        return GameTrainer(g, d, latent_dim=2, batch_size=8, optimizer="consensus",
+                           regularizers=(R1(ExponentialAnnealing(1.0, 10)),), seed=1)
+
+    first = make()
+    first.fit(DATA, 3, checkpoint_path=tmp_path / "ck.pt")
+    assert first.game.regularizers[0].schedule.step_count == 3
+    resumed = make().load_checkpoint(tmp_path / "ck.pt")
+    assert resumed.game.regularizers[0].schedule.step_count == 3
+    resumed.fit(DATA, 5)
+    assert resumed.game.regularizers[0].schedule.step_count == 5
+    assert resumed.game.regularizers[0].schedule.current == pytest.approx(0.01 ** 0.5, rel=1e-14)
