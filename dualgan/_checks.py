@@ -43,13 +43,21 @@ def as_tensor(x: Any, name: str, dtype: torch.dtype | None = None,
     """Convert ``x`` (numpy array, list or tensor) to a torch tensor.
 
     Tensors keep their device unless ``device`` is given; numpy input lands on
-    the CPU. Integer or boolean input is promoted to ``dtype`` or float64.
+    the CPU. Integer or boolean input is promoted to ``dtype`` or float64. Views
+    with negative strides (``x[::-1]``) are copied; float types torch lacks
+    (``np.longdouble``) are rounded to float64, the precision of every computation
+    of the library (values beyond float64's range are refused).
     """
     if isinstance(x, torch.Tensor):
         t = x
     else:
         try:
-            t = torch.as_tensor(np.asarray(x))
+            arr = np.asarray(x)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name}: could not convert to an array ({exc}); pass a numpy array or a torch tensor") from exc
+        arr = _torch_compatible(arr, name)
+        try:
+            t = torch.as_tensor(arr)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{name}: could not convert to an array ({exc}); pass a numpy array or a torch tensor") from exc
     if t.is_complex():
@@ -63,6 +71,22 @@ def as_tensor(x: Any, name: str, dtype: torch.dtype | None = None,
     if device is not None:
         t = t.to(device)
     return t
+
+
+def _torch_compatible(arr: np.ndarray, name: str) -> np.ndarray:
+    """``arr`` as torch can take it: float types torch lacks rounded to float64, negative strides copied."""
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > 8:  # np.longdouble (float128 / float96)
+        with np.errstate(over="ignore"):
+            wide = arr
+            arr = arr.astype(np.float64)
+        if np.isinf(arr).any() and not np.isinf(wide[np.isinf(arr)]).all():
+            raise ValueError(f"{name} ({wide.dtype}) has values beyond float64's range (largest magnitude "
+                             f"{np.format_float_scientific(np.abs(wide).max(), precision=3)} > "
+                             f"{np.finfo(np.float64).max:.3g}); "
+                             f"rescale it first")
+    if arr.ndim and any(stride < 0 for stride in arr.strides):
+        arr = np.ascontiguousarray(arr)
+    return arr
 
 
 def check_finite_tensor(t: torch.Tensor, name: str) -> torch.Tensor:

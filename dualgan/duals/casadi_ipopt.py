@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import check_int, check_positive
-from .ipopt import IPOPT_OPTIONS, ipopt_status, ipopt_with_refinement
+from .ipopt import IPOPT_MAX_ITER, IPOPT_OPTIONS, ipopt_status, ipopt_with_refinement
 from .problem import LinearDual
 from .registry import SOLVERS
 
@@ -71,7 +71,8 @@ def run_casadi(ca, nlp: dict, x0, lbx, ubx, tol: float, max_iter: int, lbg=None,
     tol : float
         Ipopt's ``tol``, finite and > 0.
     max_iter : int
-        Ipopt's iteration cap, a positive integer (``bool`` and floats refused).
+        Ipopt's iteration cap, a positive integer (``bool`` and floats refused); caps above
+        ``2**31 - 1`` (Ipopt's C int) run as ``2**31 - 1``.
     lbg, ubg : float or numpy.ndarray, optional
         Constraint bounds (with ``"g"``). Default None: none.
     name : str, default "dual"
@@ -90,7 +91,8 @@ def run_casadi(ca, nlp: dict, x0, lbx, ubx, tol: float, max_iter: int, lbg=None,
         never sees a bad value.
     """
     tol = check_positive(tol, "tol (Ipopt's tol)")
-    max_iter = check_int(max_iter, "max_iter (Ipopt's iteration cap)", low=1)
+    # Ipopt counts iterations in a C int: a larger cap (10**15) is run as the largest it can count
+    max_iter = min(check_int(max_iter, "max_iter (Ipopt's iteration cap)", low=1), IPOPT_MAX_ITER)
     opts = {"ipopt." + k: v for k, v in IPOPT_OPTIONS.items()}
     opts.update({"ipopt.tol": tol, "ipopt.max_iter": max_iter, "print_time": False})
     solver = ca.nlpsol(name, "ipopt", nlp, opts)

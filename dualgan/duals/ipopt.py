@@ -83,6 +83,10 @@ IPOPT_RETURN_STATUS = {
 _BY_NAME = {name: (code, status) for code, (name, status) in IPOPT_RETURN_STATUS.items()}
 
 
+#: the largest iteration cap Ipopt takes (its option is a C int)
+IPOPT_MAX_ITER = 2 ** 31 - 1
+
+
 def ipopt_status(status, message: str = "") -> Status:
     """Ipopt's return status as a :class:`~dualgan.status.Status`.
 
@@ -126,7 +130,8 @@ def run_cyipopt(nlp, n_var: int, n_con: int, x0, lb, ub, tol: float, max_iter: i
     tol : float
         Ipopt's ``tol`` (its scaled KKT error), finite and > 0.
     max_iter : int
-        Ipopt's iteration cap, a positive integer (``bool`` and floats refused).
+        Ipopt's iteration cap, a positive integer (``bool`` and floats refused); caps above
+        ``2**31 - 1`` (Ipopt's C int) run as ``2**31 - 1``.
     cl, cu : numpy.ndarray, shape (n_con,), optional
         Constraint bounds. Default None: none.
 
@@ -143,7 +148,8 @@ def run_cyipopt(nlp, n_var: int, n_con: int, x0, lb, ub, tol: float, max_iter: i
         never sees (and prints its option table for) a bad value.
     """
     tol = check_positive(tol, "tol (Ipopt's tol)")
-    max_iter = check_int(max_iter, "max_iter (Ipopt's iteration cap)", low=1)
+    # Ipopt counts iterations in a C int: a larger cap (10**15) is run as the largest it can count
+    max_iter = min(check_int(max_iter, "max_iter (Ipopt's iteration cap)", low=1), IPOPT_MAX_ITER)
     import cyipopt
 
     kw = {} if cl is None else dict(cl=cl, cu=cu)

@@ -458,34 +458,57 @@ def _primal_value(problem: LinearDual, ops, w, b: float = 0.0) -> float:
     return value if math.isfinite(value) else float("inf")
 
 
+#: iterations per call of a compiled kernel: its trace is preallocated, so a huge max_iter is run in
+#: chunks (each resumed from the best pair of the last) instead of allocating max_iter floats
+_KERNEL_CHUNK = 4096
+
+
 def _compiled_logistic(problem: LinearDual, lam, slack, tol: float, w_rtol: float, max_iter: int) -> NewtonState:
     """The logistic dual without bias, d >= N, on the CPU: the compiled kernel of :mod:`._kernel`."""
     G = problem.G.numpy()
     flops = G.shape[0] * min(G.shape) ** 2
-    trace = np.empty(max_iter + 1)
-    with NumpyOps.thread_limit(flops):
-        lam_, slack_, value, decrement, gap, it, code = _kernel.logistic_newton(
-            G, problem.a.numpy(), float(problem.C), lam.numpy(), slack.numpy(), float(tol), float(w_rtol),
-            int(max_iter), trace)
+    lam_, slack_ = lam.numpy(), slack.numpy()
+    trace_all: list[float] = []
+    done, best = 0, math.inf
+    while True:
+        chunk = min(max_iter - done, _KERNEL_CHUNK)
+        trace = np.empty(chunk + 1)
+        with NumpyOps.thread_limit(flops):
+            lam_, slack_, value, decrement, gap, it, code = _kernel.logistic_newton(
+                G, problem.a.numpy(), float(problem.C), lam_, slack_, float(tol), float(w_rtol), int(chunk), trace)
+        trace_all.extend(trace[: it + 1].tolist())
+        done += int(it)
+        # resume only a chunk that ran out of iterations while still improving
+        if _kernel.STATUS[code][0] is not StatusCode.MAX_ITER or done >= max_iter or not gap < best:
+            break
+        best = gap
     return NewtonState(lam=torch.from_numpy(lam_), slack=torch.from_numpy(slack_), value=float(value),
-                       decrement=float(decrement), certificate=float(gap), iterations=int(it),
-                       status=Status(*_kernel.STATUS[code]), trace=tuple(trace[: it + 1].tolist()))
+                       decrement=float(decrement), certificate=float(gap), iterations=done,
+                       status=Status(*_kernel.STATUS[code]), trace=tuple(trace_all))
 
 
 def _compiled_primal(problem: LinearDual, G, y, a, w0, b0, tol: float, w_rtol: float, max_iter: int) -> PrimalState:
     """The logistic primal Newton method, d < N, on the CPU: the compiled kernel of :mod:`._kernel`."""
-    trace = np.empty(max_iter + 2)
-    with NumpyOps.thread_limit(problem.N * problem.d ** 2):
-        w, b, lam, slack, gap, it, code = _kernel.logistic_primal_newton(
-            G, y, a, float(problem.C), bool(problem.bias), np.ascontiguousarray(w0, dtype=np.float64), float(b0),
-            float(tol), float(w_rtol), int(max_iter), trace)
+    w, b = np.ascontiguousarray(w0, dtype=np.float64), float(b0)
+    trace_all: list[float] = []
+    done, best = 0, math.inf
+    while True:
+        chunk = min(max_iter - done, _KERNEL_CHUNK)
+        trace = np.empty(chunk + 2)
+        with NumpyOps.thread_limit(problem.N * problem.d ** 2):
+            w, b, lam, slack, gap, it, code = _kernel.logistic_primal_newton(
+                G, y, a, float(problem.C), bool(problem.bias), w, float(b), float(tol), float(w_rtol), int(chunk),
+                trace)
+        trace_all.extend(trace[: min(int(it) + 1, trace.shape[0])].tolist())
+        done += int(it)
+        if _kernel.STATUS[code][0] is not StatusCode.MAX_ITER or done >= max_iter or not gap < best:
+            break
+        best = gap
     code_name, message = _kernel.STATUS[code]
     if code_name is not StatusCode.SUCCESS and message:
         message = f"{message} (gap {gap:.3g})"
-    n_trace = min(int(it) + 1, trace.shape[0])
     return PrimalState(w=w, b=float(b) if problem.bias else None, lam=lam, slack=slack, certificate=None,
-                       iterations=int(it), status=Status(code_name, message),
-                       trace=tuple(trace[:n_trace].tolist()))
+                       iterations=done, status=Status(code_name, message), trace=tuple(trace_all))
 
 
 def _scaled_start(problem: LinearDual):
