@@ -22,6 +22,7 @@ import numpy as np
 
 from .._threads import with_thread_policy
 from .._checks import NonFiniteError, check_int, check_number
+from ..regularizers.schedules import Schedule
 from ..status import Status, StatusCode
 from .game import Game
 from .optimizers import GameOptimizer, make_optimizer
@@ -375,6 +376,11 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
             detail = f": {record.status.message}" if record.status.message else ""
             status = Status(record.status.code, f"step {t}{detail}")
             break
+        for regularizer in getattr(game, "regularizers", ()):
+            # a weight schedule advances once per applied step, as in GameTrainer (eq. (5.12))
+            schedule = getattr(regularizer, "schedule", None)
+            if isinstance(schedule, Schedule):
+                schedule.step()
         if record_trajectory:
             traj.append(game.get_flat().cpu().numpy())
         last = t == n_steps

@@ -62,3 +62,13 @@ def test_schedule_count_is_checkpointed_and_resumed(tmp_path):
     resumed.fit(DATA, 5)
     assert resumed.game.regularizers[0].schedule.step_count == 5
     assert resumed.game.regularizers[0].schedule.current == pytest.approx(0.01 ** 0.5, rel=1e-14)
+
+
+def test_the_game_harness_advances_schedules_once_per_applied_step():
+    from dualgan.games import DiracGAN, make_optimizer, run_optimizer
+
+    game = DiracGAN("non_saturating", regularizers=[R1(ExponentialAnnealing(1.0, 8))])
+    result = run_optimizer(game, make_optimizer("simultaneous", lr=0.1), n_steps=4)
+    assert result.status.success
+    assert game.regularizers[0].schedule.step_count == 4
+    assert game.regularizers[0].schedule.current == pytest.approx(0.01 ** 0.5, rel=1e-14)
