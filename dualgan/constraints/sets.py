@@ -83,9 +83,13 @@ class AffineSubspace(_FactorCache):
     b : array_like or torch.Tensor or float, optional
         Right-hand side of length r (default zeros). A scalar is accepted when r = 1.
     rtol : float, default 1e-10
-        Relative tolerance of the rank test: a row is dependent when its
-        distance to the span of the preceding independent rows is at most
-        ``rtol * max(r, D) * ||A||_2``.
+        Relative tolerance of the rank test, which is scale-invariant: each
+        equation is first divided by the norm of its row (the set is
+        unchanged), then ``A`` has full row rank when every singular value of
+        the row-scaled matrix exceeds ``rtol * max(r, D)`` times the largest;
+        a dependent row is one whose distance to the span of the preceding
+        independent (scaled) rows is at most that tolerance. Equations of
+        scale 1e-200 or 1e8 count as those of scale 1.
 
     Raises
     ------
@@ -132,9 +136,12 @@ class AffineSubspace(_FactorCache):
             raise ValueError(f"b must be a vector with one entry per row of A (length {r}), got shape "
                              f"{tuple(b.shape)}; pass b with shape ({r},)")
         check_finite_tensor(b, "b")
-        _check_full_row_rank(A.numpy(), b.numpy(), rtol)
+        norms = _check_full_row_rank(A.numpy(), b.numpy(), rtol)
         self.A = A
         self.b = b
+        # the factor of the row-scaled equations (the same set): rows of scale 1e-200 or 1e8 lose nothing to it
+        norms = torch.as_tensor(norms, dtype=torch.float64)
+        A, b = A / norms[:, None], b / norms
         # A^T = Q R (thin QR, float64, once). Signs fixed so diag(R) > 0: the factor is unique.
         Q, R = torch.linalg.qr(A.T)
         signs = torch.sign(torch.diagonal(R))
@@ -491,32 +498,59 @@ def _summarise(dist: torch.Tensor, res: torch.Tensor) -> Violation:
     return Violation(float(dist.mean()), float(dist.max()), float(res.mean()), float(res.max()))
 
 
-def _check_full_row_rank(A: np.ndarray, b: np.ndarray, rtol: float) -> None:
-    """Greedy row-by-row rank test that names every dependent row of ``A``."""
+def _row_norms(A: np.ndarray) -> np.ndarray:
+    """The Euclidean norm of each row, without underflow or overflow (rows of 1e-200 have norm ~1e-200, not 0)."""
+    scale = np.abs(A).max(axis=1)
+    safe = np.where(scale > 0, scale, 1.0)
+    return scale * np.linalg.norm(A / safe[:, None], axis=1)
+
+
+def _check_full_row_rank(A: np.ndarray, b: np.ndarray, rtol: float) -> np.ndarray:
+    """Scale-invariant rank test that names every dependent row of ``A``; returns the row norms.
+
+    Each equation is divided by its row's norm first (the set is unchanged),
+    so the test does not depend on the scale of any equation; the rank is
+    that of the row-scaled matrix by SVD with the tolerance ``rtol *
+    max(r, D) * sigma_max``, and when it is short the dependent rows are
+    named greedily (each against the span of the preceding independent rows).
+    """
     r, D = A.shape
-    tol = rtol * max(r, D) * max(np.linalg.norm(A, 2), 1e-300)
+    norms = _row_norms(A)
+    zero = norms == 0
+    safe = np.where(zero, 1.0, norms)
+    As, bs = A / safe[:, None], b / safe
+    sv = np.linalg.svd(As[~zero], compute_uv=False) if (~zero).any() else np.zeros(0)
+    tol = rtol * max(r, D) * (float(sv[0]) if sv.size else 1.0)
+    if not zero.any() and r <= D and int((sv > tol).sum()) == r:
+        return norms
     kept: list[int] = []
     problems: list[str] = []
     for i in range(r):
+        if zero[i]:
+            problems.append(f"row {i} is zero" + (f" but b[{i}] = {b[i]:.6g} != 0: no x satisfies A x = b"
+                                                  if b[i] != 0 else " (0 = 0, redundant)"))
+            continue
         if kept:
-            basis = A[kept].T                                  # (D, |kept|)
-            coef, *_ = np.linalg.lstsq(basis, A[i], rcond=None)
-            gap = np.linalg.norm(A[i] - basis @ coef)
+            basis = As[kept].T                                 # (D, |kept|)
+            coef, *_ = np.linalg.lstsq(basis, As[i], rcond=None)
+            gap = np.linalg.norm(As[i] - basis @ coef)
         else:
-            coef, gap = np.zeros(0), np.linalg.norm(A[i])
+            coef, gap = np.zeros(0), 1.0
         if gap > tol:
             kept.append(i)
             continue
-        if not kept:
-            problems.append(f"row {i} is zero")
-            continue
-        combo = " + ".join(f"{c:.6g}*row {j}" for c, j in zip(coef, kept) if abs(c) > 1e-12) or "0"
-        rhs = float(coef @ b[kept])
-        kind = ("a redundant copy of them (same right-hand side): drop it" if abs(rhs - b[i]) <= 1e-9 * (1 + abs(b[i]))
-                else f"inconsistent with them (b[{i}] = {b[i]:.6g} but the combination gives {rhs:.6g}): "
-                     f"no x satisfies A x = b")
+        # row i = sum_j coef_j (norms_i / norms_j) row j in the caller's units
+        combo = " + ".join(f"{c * norms[i] / norms[j]:.6g}*row {j}" for c, j in zip(coef, kept)
+                           if abs(c) > 1e-12) or "0"
+        rhs = float(coef @ bs[kept])
+        kind = ("a redundant copy of them (same right-hand side): drop it"
+                if abs(rhs - bs[i]) <= 1e-9 * (1 + abs(bs[i]))
+                else f"inconsistent with them (b[{i}] = {b[i]:.6g} but the combination gives "
+                     f"{rhs * norms[i]:.6g}): no x satisfies A x = b")
         problems.append(f"row {i} = {combo}, {kind}")
-    if problems:
-        raise ValueError(f"A must have full row rank, but its {r} rows span only {len(kept)} dimensions"
-                         f"{f' (at most D = {D})' if r > D else ''}: " + "; ".join(problems)
-                         + ". Remove the dependent rows of A and the matching entries of b.")
+    if not problems:  # the SVD sees a dependence that no single row shows at this tolerance
+        problems.append(f"the smallest singular value of the row-scaled A, {float(sv[-1]):.3g}, is at most "
+                        f"rtol * max(r, D) * sigma_max = {tol:.3g}")
+    raise ValueError(f"A must have full row rank, but its {r} rows span only {len(kept)} dimensions"
+                     f"{f' (at most D = {D})' if r > D else ''}: " + "; ".join(problems)
+                     + ". Remove the dependent rows of A and the matching entries of b.")

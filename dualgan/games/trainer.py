@@ -37,7 +37,7 @@ from torch import nn
 from ..constraints.base import NoConstraint, check_handler
 from ..regularizers.schedules import Schedule
 from ..status import Status, StatusCode
-from ..train.base import TRAINERS, CheckpointError, Trainer, settings_string
+from ..train.base import TRAINERS, CheckpointError, Trainer, _check_discriminator, settings_string
 from .gan import GANGame
 from .optimizers import OPTIMIZERS, GameOptimizer
 
@@ -215,6 +215,7 @@ class GameTrainer(Trainer):
         self.optimizer_options = _optimizer_options(self.game_optimizer, self.optimizer_name)
         handler = None if constraint is None else check_handler(constraint)
         super().__init__(generator, latent_dim=latent_dim, batch_size=batch_size, noise=noise, seed=seed)
+        _check_discriminator(discriminator, generator, self.latent_dim, self.dtype, self.device)
         regularizers = _seed_regularizers(regularizers, self.seed, self.device)
         # the game wraps the generator with the handler and adds its penalty and updates
         self.game = GANGame(self.generator, discriminator, gan_loss, sample_real=self._real,

@@ -21,7 +21,14 @@ r"""Distances between sample sets in a feature space (eqs. (6.5) and (6.6) of th
 layer (128 units) of :func:`dualgan.features.digits_classifier` for (B, 1, 8, 8)
 or (B, 64) digit images in [0, 1]; ``"identity"`` uses the flattened samples;
 any callable ``(B, ...) -> (B, d)`` (an ``nn.Module``) is applied in batches
-without gradients. All arithmetic is float64.
+without gradients; an ``nn.Module`` is evaluated in eval mode (dropout off,
+BatchNorm on its running statistics, which do not move) and its sub-modules'
+train/eval state is put back afterwards, so the features are one fixed
+function of the samples, whatever ``batch_size`` is (eq. (7.1)). All
+arithmetic is float64; the RBF kernel is evaluated as
+:math:`\exp(-\tfrac12(\|x-y\|/\sigma)^2)`, finite for every bandwidth
+(it tends to :math:`1[x = y]` as :math:`\sigma \to 0` and to 1 as
+:math:`\sigma \to \infty`).
 
 Both distances are symmetric in ``x`` and ``y``, exactly: the two feature sets
 are put in a canonical order (by size, then by content) before any
@@ -39,6 +46,7 @@ import numpy as np
 import torch
 
 from .._checks import as_tensor, check_choice, check_finite_tensor, check_int, check_number, check_positive
+from .._modes import eval_mode
 
 __all__ = ["FrechetResult", "MMDResult", "frechet_distance", "kernel_mmd", "embed", "default_digits_features"]
 
@@ -213,7 +221,9 @@ def kernel_mmd(x, y, features="default", kernel: str = "polynomial", unbiased: b
                          f"pass unbiased=False for single samples")
     if kernel == "rbf":
         bandwidth = _median_bandwidth(torch.cat([fx, fy])) if bandwidth is None else check_positive(bandwidth, "bandwidth")
-        k = lambda a, b: torch.exp(-torch.cdist(a, b).pow(2) / (2.0 * bandwidth ** 2))
+        # (d / sigma)^2, not d^2 / sigma^2: sigma^2 underflows to 0 for sigma < 1e-154 (and overflows above
+        # 1e154), which gave 0 / 0 = NaN on the diagonal; this form tends to 1[x = y] and to 1 as it should
+        k = lambda a, b: torch.exp(-0.5 * (torch.cdist(a, b) / bandwidth).pow(2))
     elif kernel == "polynomial":
         degree = check_int(degree, "degree", low=1)
         k = lambda a, b: (a @ b.T / d + coef0) ** degree
@@ -254,7 +264,11 @@ def embed(samples, features="default", name: str = "samples", batch_size: int = 
         if ref is not None:
             t = t.to(device=ref.device, dtype=ref.dtype)
     rows = []
-    with torch.no_grad():
+    # a feature network is a fixed function of the samples (eq. (7.1) of the theory page): evaluated in eval mode
+    # (dropout off, BatchNorm on its running statistics, which do not move), the user's modes put back, so the
+    # features, and the distance, do not depend on batch_size
+    modules = (features,) if isinstance(features, torch.nn.Module) else ()
+    with torch.no_grad(), eval_mode(*modules):
         for start in range(0, t.shape[0], batch_size):
             out = features(t[start:start + batch_size])
             if not isinstance(out, torch.Tensor) or out.shape[0] != t[start:start + batch_size].shape[0]:

@@ -225,7 +225,8 @@ class Trainer:
             raise ValueError("generator has no trainable parameters")
         self.device = self._params[0].device
         self.dtype = self._params[0].dtype
-        _check_latent_dim(generator, self.latent_dim, self.dtype, self.device)
+        # the generator's contract (a tensor, one sample per noise row, a function of its parameters), checked once
+        self._sample_shape = _check_latent_dim(generator, self.latent_dim, self.dtype, self.device)
         self._custom_optimizer = generator_optimizer is not None
         self.gen_optimizer = self._make_generator_optimizer(generator_optimizer)
         # recorded now: an optimiser's hyperparameters may change while training (L-BFGS's lr is halved)
@@ -370,7 +371,7 @@ class Trainer:
                                                                  f"{self.iteration}")
                     break
             else:
-                self.status = Status(StatusCode.SUCCESS, f"reached iteration {iterations}")
+                self.status = self._final_status(iterations)
         except KeyboardInterrupt as exc:
             self.status = Status(StatusCode.INTERRUPTED, f"interrupted at iteration {self.iteration}")
             raised = exc
@@ -599,6 +600,10 @@ class Trainer:
         """
         raise NotImplementedError
 
+    def _final_status(self, iterations: int) -> Status:
+        """The status of a fit that ran every iteration: ``SUCCESS``, unless the subclass knows its training stalled."""
+        return Status(StatusCode.SUCCESS, f"reached iteration {iterations}")
+
     def _undo_step(self) -> None:
         """Put back the state before the last :meth:`_step` when its row is not finite (default: nothing)."""
 
@@ -649,7 +654,19 @@ class Trainer:
         the models keep their last finite state.
         """
         real = self._sampler(n, self._rng if gen is None else gen)
-        real = torch.as_tensor(real).to(dtype=self.dtype, device=self.device)
+        if not isinstance(real, torch.Tensor) and not hasattr(real, "__array__"):
+            raise TypeError(f"the data returned a {type(real).__name__} for a batch of {n} samples; it must return "
+                            f"a tensor or array of shape ({n}, ...)")
+        real = torch.as_tensor(real)
+        if real.ndim < 1 or real.shape[0] != n or tuple(real.shape[1:]) != self._sample_shape:
+            # every batch: a sampler that returns n - 1 rows would silently train on a smaller batch
+            raise ValueError(f"the data returned samples of shape {tuple(real.shape)} for a batch of {n}, but the "
+                             f"trainer needs ({n}, {', '.join(map(str, self._sample_shape))}): {n} rows (batch_size) "
+                             f"shaped like the generator's output {self._sample_shape}; make the data return exactly "
+                             f"n samples of the generator's sample shape")
+        if real.is_complex() or not (real.is_floating_point() or real.dtype in _EXACT_INTEGER_DTYPES):
+            raise TypeError(f"the data returned samples of dtype {real.dtype}; return real floating-point samples")
+        real = real.to(dtype=self.dtype, device=self.device)
         if not bool(torch.isfinite(real).all()):
             raise _NonFiniteData
         return real
@@ -695,24 +712,68 @@ class Trainer:
         self.status = Status(StatusCode.NON_FINITE, f"non-finite {what} at iteration {self.iteration}")
 
 
-def _check_latent_dim(generator: nn.Module, latent_dim: int, dtype, device) -> None:
+#: integer sample dtypes that the generator's floating dtype holds exactly (pixel values, counts)
+_EXACT_INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.bool)
+
+
+def _check_latent_dim(generator: nn.Module, latent_dim: int, dtype, device) -> tuple:
     """One forward of ``generator`` on two zero noise vectors, in eval mode (no batch-norm statistics move).
 
     A ``latent_dim`` that does not fit the generator's input fails here with a
-    ValueError naming it, not as a raw torch error inside ``fit``.
+    ValueError naming it, not as a raw torch error inside ``fit``; so does a
+    generator that breaks the contract every trainer relies on: it must return
+    a tensor (not a tuple), one sample per noise row, in a floating dtype, and
+    its samples must depend on its trainable parameters (a ``.detach()`` in
+    ``forward`` would leave the generator untrained while a run reports
+    success). Returns the shape of one sample.
     """
-    modes = {m: m.training for m in generator.modules()}
-    generator.eval()
-    try:
-        with torch.no_grad():
-            generator(torch.zeros(2, latent_dim, dtype=dtype, device=device))
-    except RuntimeError as exc:
-        raise ValueError(f"latent_dim={latent_dim} does not fit the generator: its forward on noise of shape "
-                         f"(2, {latent_dim}) failed ({exc}); pass the generator's input dimension as "
-                         f"latent_dim") from exc
-    finally:
-        for m, training in modes.items():
-            m.training = training
+    from .._modes import eval_mode
+
+    with eval_mode(generator), torch.enable_grad():
+        try:
+            out = generator(torch.zeros(2, latent_dim, dtype=dtype, device=device))
+        except RuntimeError as exc:
+            raise ValueError(f"latent_dim={latent_dim} does not fit the generator: its forward on noise of shape "
+                             f"(2, {latent_dim}) failed ({exc}); pass the generator's input dimension as "
+                             f"latent_dim") from exc
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"the generator must return a tensor of samples (B, ...), but it returned a "
+                        f"{type(out).__name__} for noise of shape (2, {latent_dim}); return the samples alone "
+                        f"(e.g. the first element of the tuple)")
+    if out.ndim < 1 or out.shape[0] != 2:
+        raise ValueError(f"the generator must return one sample per noise row, but it returned shape "
+                         f"{tuple(out.shape)} for noise of shape (2, {latent_dim}); return a (B, ...) tensor "
+                         f"with B the number of noise rows")
+    if not out.is_floating_point():
+        raise TypeError(f"the generator returned samples of dtype {out.dtype}; it must return floating-point samples")
+    if not out.requires_grad:
+        raise ValueError("the generator's samples do not depend on its trainable parameters (no autograd graph: "
+                         "a .detach(), torch.no_grad() or .data in its forward?); the trainer could not change "
+                         "them. Return samples computed from the parameters without detaching them")
+    return tuple(out.shape[1:])
+
+
+def _check_discriminator(discriminator: nn.Module, generator: nn.Module, latent_dim: int, dtype, device) -> None:
+    """One eval-mode forward of ``discriminator`` on two generated samples: it must give one score per sample.
+
+    A discriminator with two outputs per sample (``nn.Linear(d, 2)``) would
+    otherwise be read as twice as many scores, and a dtype that differs from
+    the generator's fails here with the fix instead of inside ``fit``.
+    """
+    from .._modes import eval_mode
+
+    params = [p for p in discriminator.parameters() if p.is_floating_point()]
+    if params and params[0].dtype != dtype:
+        raise TypeError(f"the discriminator's parameters are {params[0].dtype} but the generator's samples are "
+                        f"{dtype}; convert one of them (e.g. discriminator.to({dtype}) or generator.to("
+                        f"{params[0].dtype}))")
+    with eval_mode(generator, discriminator), torch.no_grad():
+        samples = generator(torch.zeros(2, latent_dim, dtype=dtype, device=device))
+        scores = discriminator(samples)
+    if not isinstance(scores, torch.Tensor) or scores.numel() != 2 or scores.shape[0] != 2:
+        raise ValueError(f"the discriminator must return one score per sample, shape (B,) or (B, 1), but it "
+                         f"returned {tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__} for 2 samples of shape "
+                         f"{tuple(samples.shape[1:])}; give it a single output (e.g. nn.Linear(k, 1) as its last layer)")
 
 
 # ---------------------------------------------------------------------- settings

@@ -44,6 +44,7 @@ from torch import nn
 
 from .._checks import check_choice, check_int, check_number, check_positive
 from ..duals import DualSolverWarning, LinearDual, solve
+from .._modes import active_dropout, eval_mode
 from ..status import Status, StatusCode
 from .base import TRAINERS, CheckpointError, Trainer, _Batch, settings_string
 
@@ -74,6 +75,7 @@ class _LinearTrainer(Trainer):
                          constraint=constraint, seed=seed)
         self.features = features
         self.features.to(self.device)
+        _check_features(features, generator, self.latent_dim, self.dtype, self.device)
         self._fixed: _Batch | None = None
         self._fixed_source = None
 
@@ -113,6 +115,14 @@ class _LinearTrainer(Trainer):
     def fit(self, data, iterations: int, **kwargs):
         """:meth:`Trainer.fit <dualgan.train.base.Trainer.fit>`; in fixed mode the batch is drawn once, at the first iteration.
 
+        The feature map is evaluated in eval mode during the fit (dropout off,
+        BatchNorm on its running statistics, which do not move; eq. (7.1) of
+        the theory page), and every sub-module's train/eval state is put back
+        afterwards: the discriminator is certified on one fixed function of
+        the samples. In fixed mode the generator must itself be a fixed
+        function (no active dropout, no BatchNorm in training mode), or the
+        monotone ascent would compare values of different random problems.
+
         A later ``fit`` of a fixed-batch trainer keeps training on that batch
         (the objective is a function of it), so ``data`` is then not sampled:
         a ``UserWarning`` says so when ``data`` is not the object the batch was
@@ -132,7 +142,8 @@ class _LinearTrainer(Trainer):
         Raises
         ------
         ValueError, TypeError
-            As :meth:`Trainer.fit <dualgan.train.base.Trainer.fit>`.
+            As :meth:`Trainer.fit <dualgan.train.base.Trainer.fit>`; a ``ValueError`` in fixed
+            mode for a generator with active dropout or BatchNorm in training mode.
         """
         if self.mode == "fixed" and self._fixed is not None and self._fixed_source is _RESTORED:
             self._fixed_source = data  # rerunning the script after a restart: the data the batch came from
@@ -142,7 +153,12 @@ class _LinearTrainer(Trainer):
                           f"a new trainer to train on other data)", UserWarning, stacklevel=2)
         if self.mode == "fixed" and self._fixed is None:
             self._fixed_source = data
-        return super().fit(data, iterations, **kwargs)
+        if self.mode == "fixed":
+            _check_fixed_generator(self.generator)
+        # the feature map is a fixed function of the solve (eq. (7.1) of the theory page): evaluated in eval
+        # mode (dropout off, BatchNorm on its running statistics, which do not move), the user's modes put back
+        with eval_mode(self.features):
+            return super().fit(data, iterations, **kwargs)
 
     def _extra_state(self) -> dict:
         return {"features": feature_fingerprint(self.features),
@@ -879,6 +895,45 @@ class StandardLinearGAN(_LinearTrainer):
 
 
 # ---------------------------------------------------------------------- feature maps
+def _check_features(features: nn.Module, generator: nn.Module, latent_dim: int, dtype, device) -> None:
+    """The feature map must take the generator's samples: same floating dtype, one ``(d,)`` row per sample.
+
+    Checked at construction with one eval-mode forward on two generated
+    samples (no statistics move), so a float32 feature map under a float64
+    generator fails with the fix instead of torch's dtype error inside ``fit``.
+    """
+    wrong = sorted({str(p.dtype) for p in features.parameters() if p.is_floating_point() and p.dtype != dtype})
+    if wrong:
+        raise TypeError(f"the feature map's parameters are {', '.join(wrong)} but the generator's samples are "
+                        f"{dtype}; convert the feature map, e.g. features.to({dtype}) (exact for float32 -> "
+                        f"float64), or use a generator of the feature map's dtype")
+    with eval_mode(generator, features), torch.no_grad():
+        samples = generator(torch.zeros(2, latent_dim, dtype=dtype, device=device))
+        try:
+            phi = features(samples)
+        except (RuntimeError, ValueError) as exc:
+            raise ValueError(f"the feature map cannot take the generator's samples of shape "
+                             f"{tuple(samples.shape)} and dtype {samples.dtype} ({exc}); give the generator the "
+                             f"output shape and dtype the feature map expects") from exc
+    if not isinstance(phi, torch.Tensor) or phi.ndim != 2 or phi.shape[0] != 2:
+        raise ValueError(f"the feature map must return (B, d) features, one row per sample, but it returned "
+                         f"{tuple(phi.shape) if isinstance(phi, torch.Tensor) else type(phi).__name__} for 2 samples")
+
+
+def _check_fixed_generator(generator: nn.Module) -> None:
+    """Fixed mode ascends a fixed function of the generator: refuse active dropout and BatchNorm in training mode."""
+    dropout = active_dropout(generator)
+    batchnorm = [f"{name or '<root>'} ({type(m).__name__})" for name, m in generator.named_modules()
+                 if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    if dropout or batchnorm:
+        what = "active dropout" if dropout else "BatchNorm in training mode"
+        raise ValueError(f"mode='fixed' ascends one fixed function of the generator on one batch, but generator "
+                         f"layer {(dropout or batchnorm)[0]} is {what}, so every evaluation would be a different "
+                         f"{'random ' if dropout else ''}problem and the monotone ascent would compare them; call "
+                         f"generator.eval() before fit (dropout off, BatchNorm on its running statistics) or use "
+                         f"mode='minibatch'")
+
+
 def feature_fingerprint(features: nn.Module) -> str:
     """A hash of a feature map's identity: its class, every tensor of its ``state_dict`` and its scalar settings.
 
@@ -908,3 +963,5 @@ def feature_fingerprint(features: nn.Module) -> str:
             if isinstance(value, (bool, int, float, str)) or value is None:
                 h.update(f"{module_name}.{key}={value!r}".encode())
     return h.hexdigest()
+
+

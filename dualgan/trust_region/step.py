@@ -45,6 +45,7 @@ from torch import nn
 
 from .._checks import check_finite_tensor, check_int, check_positive
 from .._threads import with_thread_policy
+from .._modes import active_dropout, fixed_within_step
 from ..status import Status, StatusCode
 from .linearization import LINEARIZATIONS, ScoreFunction, score_linearization
 from .radius import RadiusPolicy, get_policy
@@ -235,6 +236,11 @@ class TrustRegionDiscriminator:
         self.C = check_positive(C, "C")
         self.radius = check_positive(radius, "radius")
         self.policy = get_policy(policy)
+        if not self.policy.min_radius <= self.radius <= self.policy.max_radius:
+            raise ValueError(f"radius={radius!r} is outside the radius policy's range [min_radius, max_radius] = "
+                             f"[{self.policy.min_radius:g}, {self.policy.max_radius:g}] of "
+                             f"{type(self.policy).__name__}: the policy would never return to it; pass a radius in "
+                             f"that range (default 0.1) or a policy whose range holds it")
         self.solver = solver
         self.inner_tol = None if inner_tol is None else check_positive(inner_tol, "inner_tol")
         self.max_attempts = max_attempts
@@ -275,12 +281,26 @@ class TrustRegionDiscriminator:
         if real.shape[1:] != fake.shape[1:]:
             raise ValueError(f"real and fake samples must have the same shape per sample, got "
                              f"{tuple(real.shape[1:])} and {tuple(fake.shape[1:])}")
+        real, fake = (self._in_model_dtype(t, name) for t, name in ((real, "real"), (fake, "fake")))
         n, m = real.shape[0], fake.shape[0]
         x = torch.cat([real.detach(), fake.detach()])
         kw = dict(dtype=torch.float64, device=x.device)
         y = torch.cat([torch.ones(n, **kw), -torch.ones(m, **kw)])
         a = torch.cat([torch.full((n,), 1.0 / n, **kw), torch.full((m,), 1.0 / m, **kw)])
         return x, y, a
+
+    def _in_model_dtype(self, t: torch.Tensor, name: str) -> torch.Tensor:
+        """``t`` in the discriminator's floating dtype when that is exact (a wider float), else a TypeError."""
+        dtype = next(p.dtype for p in self.discriminator.parameters() if p.requires_grad)
+        if t.dtype == dtype:
+            return t
+        exact = (not t.is_floating_point() and not t.is_complex()) or torch.finfo(t.dtype).bits < \
+            torch.finfo(dtype).bits
+        if exact and not t.is_complex():
+            return t.to(dtype)
+        raise TypeError(f"{name} has dtype {t.dtype} but the discriminator's parameters are {dtype}; a cast to "
+                        f"{dtype} would round the samples: convert the discriminator (discriminator.to({t.dtype}), "
+                        f"exact) or pass {name}.to({dtype})")
 
     def cost(self, real: torch.Tensor, fake: torch.Tensor) -> float:
         """The discriminator cost f(w) (eq. (2.1) of the theory page) on this batch.
@@ -303,8 +323,9 @@ class TrustRegionDiscriminator:
             As :meth:`batch`.
         """
         x, y, a = self.batch(real, fake)
-        params = self.fn.params()
-        with torch.no_grad():
+        params = self._params()
+        # a pure evaluation (eq. (7.2)): spectral-norm vectors not iterated, running statistics put back
+        with fixed_within_step(self.discriminator), torch.no_grad():
             return float(self._cost(params, x, y, a))
 
     @with_thread_policy  # torch and BLAS threads: the library's one policy (dualgan/_threads.py)
@@ -333,11 +354,36 @@ class TrustRegionDiscriminator:
         """
         t0 = time.perf_counter()
         x, y, a = self.batch(real, fake)
-        if self.model == "cost":
-            return self._cost_step(x, y, a, t0)
-        return self._score_step(x, y, a, t0)
+        self._params()  # refuse a module that cannot be one fixed function before anything moves
+        # one fixed function for the whole step (eq. (7.2)): the spectral-norm vectors advance once, here,
+        # then stay frozen; the running statistics are put back after the step's evaluations
+        with fixed_within_step(self.discriminator, advance_on=x):
+            if self.model == "cost":
+                return self._cost_step(x, y, a, t0)
+            return self._score_step(x, y, a, t0)
 
     # ------------------------------------------------------------ internals
+    def _params(self) -> dict[str, torch.Tensor]:
+        """The current trainable parameters, after refusing a module that cannot be one fixed function.
+
+        Score linearisation needs per-sample gradients (no BatchNorm in training
+        mode, no active dropout: :func:`~dualgan.trust_region.linearization.check_sample_independent`);
+        cost linearisation only needs :math:`f(w)` on the batch to be a
+        deterministic function of :math:`w`, which BatchNorm on the batch's
+        statistics is, and active dropout is not.
+        """
+        if self.model == "score":
+            return self.fn.params()
+        dropout = active_dropout(self.discriminator)
+        if dropout:
+            raise ValueError(f"layer {dropout[0]} is active dropout in training mode: the cost f(w) is random, so "
+                             f"a trust-region step would compare values of different random functions (rho, the "
+                             f"ratio of actual to predicted decrease, would mean nothing) and the recorded cost "
+                             f"would not be the one stepped. Call discriminator.eval() for the steps (dropout "
+                             f"off) or remove the layer")
+        live = dict(self.discriminator.named_parameters())
+        return {n: live[n].detach() for n in self.fn.names}
+
     def _cost(self, params, x, y, a) -> torch.Tensor:
         w = self.fn.flat(params).to(torch.float64)
         return discriminator_cost(self.fn(params, x), y, a, self.C, w @ w)
@@ -370,7 +416,7 @@ class TrustRegionDiscriminator:
                                seconds=time.perf_counter() - t0, **record_kwargs)
 
     def _cost_step(self, x, y, a, t0) -> TrustRegionStep:
-        params = self.fn.params()
+        params = self._params()
         p_leaf = {n: p.clone().requires_grad_(True) for n, p in params.items()}
         with torch.enable_grad():
             f0_t = self._cost(p_leaf, x, y, a)
@@ -408,7 +454,7 @@ class TrustRegionDiscriminator:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _score_step(self, x, y, a, t0) -> TrustRegionStep:
-        params = self.fn.params()
+        params = self._params()
         lin = score_linearization(self.fn, x, method=self.linearization, chunk_size=self.chunk_size,
                                   memory_mb=self.memory_mb)
         w = self.fn.flat(params)
@@ -438,8 +484,17 @@ class TrustRegionDiscriminator:
         for attempt in range(1, self.max_attempts + 1):
             radius = self.radius
             problem = problem.with_radius(radius)
-            inner = solve_score_dual(problem, self.solver, tol=self.inner_tol, lam0=lam0, slack0=slack0, mu0=mu0,
-                                     options=self.solver_options)
+            try:
+                inner = solve_score_dual(problem, self.solver, tol=self.inner_tol, lam0=lam0, slack0=slack0, mu0=mu0,
+                                         options=self.solver_options)
+            except ArithmeticError as exc:  # an overflow at an extreme radius: no step, and the record says so
+                return self._finish(dict(predicted_decrease=0.0, actual_decrease=0.0, rho=math.nan,
+                                         attempts=attempt,
+                                         status=Status(StatusCode.NUMERICAL_ERROR,
+                                                       f"the inner solver {self.solver!r} failed at radius "
+                                                       f"{radius:.3g} ({type(exc).__name__}: {exc}): no step"),
+                                         reason="inner solver failed: no step", linearization=lin.method),
+                                    torch.zeros_like(w), 0.0, False, radius_before, radius, f0, f0, t0)
             lam0, slack0, mu0 = inner.lam, inner.slack, inner.mu
             if not inner.usable:
                 return self._finish(dict(predicted_decrease=0.0, actual_decrease=0.0, rho=math.nan,

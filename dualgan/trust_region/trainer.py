@@ -37,14 +37,19 @@ import torch
 from torch import nn
 
 from .._checks import check_choice, check_int, check_positive
+from .._modes import fixed_within_step
 from ..losses import get_loss
-from ..train.base import (TRAINERS, CheckpointError, Trainer, _check_module_state, _check_optimizer_state,
-                          settings_string)
+from ..status import Status, StatusCode
+from ..train.base import (TRAINERS, CheckpointError, Trainer, _check_discriminator, _check_module_state,
+                          _check_optimizer_state, settings_string)
 from .step import TrustRegionDiscriminator, discriminator_cost
 
 __all__ = ["TrustRegionGAN", "TRAINER_MODELS"]
 
 TRAINER_MODELS = ("score", "cost", "adam")
+
+#: consecutive rejected discriminator steps at the radius floor after which a finished fit is STALLED, not SUCCESS
+_COLLAPSE_STEPS = 10
 
 
 @TRAINERS.register("trust_region")
@@ -153,6 +158,7 @@ class TrustRegionGAN(Trainer):
         super().__init__(generator, latent_dim=latent_dim, batch_size=batch_size, noise=noise,
                          generator_lr=generator_lr, beta1=beta1, generator_optimizer=generator_optimizer,
                          constraint=constraint, seed=seed)
+        _check_discriminator(discriminator, generator, self.latent_dim, self.dtype, self.device)
         self.discriminator = discriminator
         # every value is checked here (TrustRegionDiscriminator), not at the first iteration
         self.tr = TrustRegionDiscriminator(discriminator, model="cost" if model == "adam" else model, C=self.C,
@@ -192,6 +198,11 @@ class TrustRegionGAN(Trainer):
             return None
         backup = self._weights()
         row = self._discriminator_round(real, fake)
+        failed = row.pop("failed", None)
+        if failed is not None:  # the step's own breakdown (the inner solver failed): no silent success
+            self._restore_weights(backup)
+            self.status = Status(failed.code, f"discriminator step at iteration {self.iteration}: {failed.message}")
+            return None
         if not math.isfinite(row["objective"]):
             self._restore_weights(backup)
             self._non_finite("discriminator cost")
@@ -205,6 +216,29 @@ class TrustRegionGAN(Trainer):
         row["generator_grad_norm"] = self._grad_norm()  # of the last generator step
         row.update(self._constraint_columns(samples))
         return row
+
+    def _final_status(self, iterations: int) -> Status:
+        """``STALLED`` when the trust radius has collapsed to the policy's floor with every recent step rejected.
+
+        Such a run reached ``iterations`` but its discriminator stopped being
+        trained (typically a cost that changes between two evaluations, or a
+        model that does not fit the cost), which a ``SUCCESS`` would hide.
+        """
+        floor = self.tr.policy.min_radius
+        accepted = self.history.column("accepted") if self.d_opt is None and "accepted" in self.history else []
+        rejected = 0
+        for a in reversed(list(accepted)):  # from the history: the same after a resume
+            if a != 0:
+                break
+            rejected += 1
+        if rejected >= _COLLAPSE_STEPS and self.tr.radius <= floor * (1 + 1e-12):
+            return Status(StatusCode.STALLED, f"reached iteration {iterations}, but the trust radius collapsed to "
+                                              f"the policy's min_radius {floor:g} and the last {rejected} "
+                                              f"discriminator steps were all rejected: the discriminator is no "
+                                              f"longer trained. Check that the discriminator is a fixed function "
+                                              f"(no active dropout) and of the generator's dtype, or try "
+                                              f"model='cost' or another radius policy")
+        return super()._final_status(iterations)
 
     # ------------------------------------------------------------ checkpoints
     def _meta(self) -> dict:
@@ -261,7 +295,8 @@ class TrustRegionGAN(Trainer):
         if self.d_opt is None:
             rec = self.tr.step(real, fake)
             inner = rec.inner
-            return dict(objective=rec.cost_after, cost_before=rec.cost_before, rho=rec.rho,
+            failed = rec.status if rec.status.code in (StatusCode.NUMERICAL_ERROR, StatusCode.ERROR) else None
+            return dict(failed=failed, objective=rec.cost_after, cost_before=rec.cost_before, rho=rec.rho,
                         radius_after=rec.radius_after, radius_before=rec.radius_before, accepted=float(rec.accepted),
                         step_norm=rec.step_norm, predicted_decrease=rec.predicted_decrease,
                         actual_decrease=rec.actual_decrease, attempts=rec.attempts,
@@ -292,11 +327,14 @@ class TrustRegionGAN(Trainer):
             samples = self.generator(self._noise(batch_size, self._rng))
             if not bool(torch.isfinite(samples).all()):
                 return "samples", None
-            scores = self.discriminator(samples).reshape(-1)
-            loss = self.loss.generator_loss(scores) + self.constraint.penalty(samples)
-            if not math.isfinite(float(loss.detach())):
-                return "generator loss", None
-            grads = torch.autograd.grad(loss, self._params)
+            # the discriminator is a fixed function of the generator's step (eq. (7.2) of the theory page):
+            # spectral-norm vectors not iterated, running statistics put back
+            with fixed_within_step(self.discriminator):
+                scores = self.discriminator(samples).reshape(-1)
+                loss = self.loss.generator_loss(scores) + self.constraint.penalty(samples)
+                if not math.isfinite(float(loss.detach())):
+                    return "generator loss", None
+                grads = torch.autograd.grad(loss, self._params)
             if not all(bool(torch.isfinite(g).all()) for g in grads):
                 return "generator gradient", None
             for p, g in zip(self._params, grads):

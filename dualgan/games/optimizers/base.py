@@ -37,6 +37,7 @@ tensors (info ``batchable``, ``defaults``, ``batched_init``, ``batched_step``).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -214,6 +215,45 @@ def _rmsprop(params, lr: float, **kwargs) -> torch.optim.Optimizer:
     return torch.optim.RMSprop(params, lr=lr, **kwargs)
 
 
+#: the valid ranges of the usual options of each named base optimiser, for the error of a refused value
+_BASE_KWARGS_HINT = {
+    "adam": "Adam takes betas=(beta1, beta2) with 0 <= beta1, beta2 < 1 (default (0.9, 0.999)), eps >= 0, "
+            "weight_decay >= 0",
+    "rmsprop": "RMSprop takes alpha >= 0 (the decay, e.g. 0.9), eps >= 0, momentum >= 0, weight_decay >= 0",
+    "sgd": "SGD takes momentum >= 0, dampening, weight_decay >= 0, nesterov (with momentum > 0 and dampening 0)",
+}
+
+
+def check_base_kwargs(base_kwargs) -> dict:
+    """``base_kwargs`` as a new dict of keyword options: None gives ``{}``; anything but a mapping with str keys is refused.
+
+    Parameters
+    ----------
+    base_kwargs : dict or None
+        Extra keyword options of a base optimiser, e.g. ``{"betas": (0.5, 0.999)}``.
+
+    Returns
+    -------
+    dict
+        A copy of the options.
+
+    Raises
+    ------
+    TypeError
+        If ``base_kwargs`` is not a mapping (a list such as ``[0.9]``, a
+        number) or a key is not a string.
+    """
+    if base_kwargs is None:
+        return {}
+    if not isinstance(base_kwargs, Mapping):
+        raise TypeError(f"base_kwargs must be a dict of keyword options of the base optimiser (e.g. "
+                        f"{{'betas': (0.5, 0.999)}} for Adam), got {type(base_kwargs).__name__} {base_kwargs!r}")
+    bad = [k for k in base_kwargs if not isinstance(k, str)]
+    if bad:
+        raise TypeError(f"base_kwargs keys must be option names (str), got {bad!r}")
+    return dict(base_kwargs)
+
+
 def make_base_optimizer(base, params, lr: float, base_kwargs: dict | None = None) -> torch.optim.Optimizer:
     """Build ``base`` (``"sgd"``, ``"adam"``, ``"rmsprop"`` or a callable ``(params, lr, **kw) -> Optimizer``).
 
@@ -237,11 +277,14 @@ def make_base_optimizer(base, params, lr: float, base_kwargs: dict | None = None
     Raises
     ------
     ValueError
-        If the name is unknown, ``base_kwargs`` do not fit the named optimiser,
-        ``base`` is neither a name nor a callable, or the callable does not
-        return a torch optimiser.
+        If the name is unknown, ``base_kwargs`` do not fit the named optimiser
+        (an option it does not take, or a value it refuses such as
+        ``betas=(2.0, 0.9)``: the message names the valid ranges), ``base`` is
+        neither a name nor a callable, or the callable does not return a torch optimiser.
+    TypeError
+        If ``base_kwargs`` is not a dict of options (e.g. ``[0.9]``).
     """
-    kwargs = dict(base_kwargs or {})
+    kwargs = check_base_kwargs(base_kwargs)
     if isinstance(base, str):
         if base.lower() not in BASE_OPTIMIZERS:
             raise ValueError(f"unknown base optimiser {base!r}; choose one of {BASE_OPTIMIZERS.names()} or pass a "
@@ -251,6 +294,10 @@ def make_base_optimizer(base, params, lr: float, base_kwargs: dict | None = None
             return build(params, lr, **kwargs)
         except TypeError as exc:  # an option the torch optimiser does not take
             raise ValueError(f"base_kwargs {sorted(kwargs)} do not fit base optimiser {base!r}: {exc}") from exc
+        except ValueError as exc:  # a value the torch optimiser refuses (betas outside [0, 1), a negative eps, ...)
+            raise ValueError(f"base_kwargs={kwargs!r} are refused by base optimiser {base!r}: {exc}; "
+                             f"{_BASE_KWARGS_HINT.get(base.lower(), 'see the torch optimiser for the valid ranges')}"
+                             ) from exc
     if callable(base):
         opt = base(params, lr, **kwargs)
         if not isinstance(opt, torch.optim.Optimizer):
@@ -288,14 +335,17 @@ class GameOptimizer:
     Raises
     ------
     ValueError
-        If ``lr`` is not a finite number > 0 or ``base`` is unknown or does
-        not build a torch optimiser.
+        If ``lr`` is not a finite number > 0, ``base`` is unknown or does
+        not build a torch optimiser, or the base optimiser refuses a value of
+        ``base_kwargs`` (e.g. ``{"betas": (2.0, 0.9)}``).
+    TypeError
+        If ``base_kwargs`` is not a dict of options (e.g. ``[0.9]``).
     """
 
     def __init__(self, *, lr: float = 0.01, base="sgd", base_kwargs: dict | None = None):
         self.lr = check_positive(lr, "lr")
         self.base = base
-        self.base_kwargs = dict(base_kwargs or {})
+        self.base_kwargs = check_base_kwargs(base_kwargs)
         make_base_optimizer(base, [torch.zeros(1, requires_grad=True)], self.lr, self.base_kwargs)  # validate now
         self.iteration = 0
         self._game: Game | None = None
