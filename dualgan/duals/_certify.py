@@ -137,7 +137,7 @@ def _certify(G, y, a, C, loss, bias, w, b, lam, accurate: bool) -> CertifiedGap:
     slack_s = a_s - lam_s  # exact where lam >= a/2 (Sterbenz), the side slack is read from
     # the residual r = C w - G^T lam (eq. (1.16)'s first term), to about u^2 sum |terms|
     r, r_err = _rowsums(G.T, -lam_s, accurate, extra=(C_s, w))
-    rho = (_norm(r) * (1 + (d + 4) * _U) + _norm(r_err)) / C_s * (1 + 4 * _U)  # >= ||r|| / C
+    rho = (_norm(r) * (1 + (d + 4) * _U) + _norm(r_err)) / C_s * (1 + 4 * _U) + 4 * _ETA  # >= ||r|| / C
     rho_c = _norm(r) / C_s
     # the margins m = G w + b y
     m, mu = _rowsums(G, w, accurate, shift=(y * b if bias and b is not None else None))
@@ -169,11 +169,12 @@ def _certify(G, y, a, C, loss, bias, w, b, lam, accurate: bool) -> CertifiedGap:
         err = mu * np.abs(u - expit(-m)) + mu * mu / 8 + 32 * _U * (l1 + l2)
         kappa = np.abs(ratio - m) + 4 * _U * (np.abs(ratio) + np.abs(m) + 1) + mu
     loss_sum = float(a_s @ np.maximum(terms, 0.0))
-    loss_bound = (loss_sum + float(a_s @ err)) * (1 + (N + 4) * _U) + N * _ETA
+    loss_bound = (loss_sum + float(a_s @ err)) * (1 + (N + 4) * _U) + 16 * N * _ETA  # subnormal terms
     extra = _feasibility_cost(G, y, a_s, lam_s, slack_s, C_s, loss, rho, kappa) if bias else 0.0
     gap_s = 0.5 * C_s * rho_c * rho_c + float(a_s @ terms)
     bound_s = 0.5 * C_s * rho * rho + loss_bound + extra
-    w_bound = math.hypot(rho, math.sqrt(2 * (loss_bound + extra) / C_s)) * (1 + 8 * _U)
+    # sqrt(2 K / C) as sqrt(2 K) / sqrt(C): no underflow of K / C (weights of 1e-300 against C of 1)
+    w_bound = math.hypot(rho, math.sqrt(2 * (loss_bound + extra)) / math.sqrt(C_s)) * (1 + 8 * _U) + 4 * _ETA
     if not math.isfinite(bound_s) or not math.isfinite(w_bound):
         return CertifiedGap(gap_s / s, math.inf, math.inf, s)
     gap_bound = bound_s / s * (1 + 4 * _U)

@@ -44,7 +44,8 @@ from ._linalg import _robust_cholesky
 from ..status import Status, StatusCode
 from .objective import dual_value
 
-__all__ = ["PairCertificate", "pair_certificate", "logistic_primal_newton", "PrimalState", "rounding_level"]
+__all__ = ["PairCertificate", "pair_certificate", "logistic_primal_newton", "PrimalState", "rounding_level",
+           "rounding_floor"]
 
 _EPS = 2.220446049250313e-16
 
@@ -151,10 +152,23 @@ def rounding_level(ops, G, a, C, w, lam, loss: str = "logistic", b=None) -> floa
     :math:`\epsilon\|g_i\|\|w\|`; the logistic terms are second order (see
     :func:`kl_terms`) and add nothing comparable.
     """
+    residual, hinge = _rounding_parts(ops, G, a, C, w, lam, loss, b)
+    return residual * residual / (2 * C) + hinge
+
+
+def rounding_floor(ops, G, a, C, w, lam, loss: str = "logistic", b=None) -> tuple[float, float]:
+    r"""``(gap, bound on w)``: :func:`rounding_level` and :math:`\sqrt{2\,\mathrm{level}/C}`,
+    the latter computed without squaring (no underflow where the level itself would)."""
+    residual, hinge = _rounding_parts(ops, G, a, C, w, lam, loss, b)
+    return residual * residual / (2 * C) + hinge, math.hypot(residual / C, math.sqrt(2 * hinge / C))
+
+
+def _rounding_parts(ops, G, a, C, w, lam, loss, b) -> tuple[float, float]:
+    """The residual's rounding ``8 eps S`` and the hinge terms' part of :func:`rounding_level`."""
     row_norms = ops.sqrt((G * G).sum(1))
     w_norm = float(ops.sqrt(w @ w))
     S = C * w_norm + float(lam @ row_norms)
-    level = (8 * _EPS * S) ** 2 / (2 * C)
+    hinge = 0.0
     if loss == "hinge":
         # only coordinates strictly inside the box carry rounding in the hinge terms (at u = 0 or 1 the
         # term is an exact 0); u from the multipliers given
@@ -162,9 +176,9 @@ def rounding_level(ops, G, a, C, w, lam, loss: str = "logistic", b=None) -> floa
         inside = (u > 1e-12) & (u < 1 - 1e-12)
         # margins m = G w err by about eps ||g_i|| S / C when w was recovered as v/C (and less when
         # w is a primal iterate): S / C >= ||w|| covers both
-        level += 8 * _EPS * float(a @ ops.where(inside, 1.0 + row_norms * (S / C) + (abs(b) if b is not None else 0.0),
+        hinge = 8 * _EPS * float(a @ ops.where(inside, 1.0 + row_norms * (S / C) + (abs(b) if b is not None else 0.0),
                                               0 * u))
-    return level
+    return 8 * _EPS * S, hinge
 
 
 @dataclass

@@ -63,7 +63,7 @@ from .objective import separable_curvature, separable_gradient, separable_term
 from .registry import SOLVERS
 from .result import DualResult
 from ._certify import certify_pair
-from ._primal import PrimalState, hinge_primal_interior_point, logistic_primal_newton, rounding_level
+from ._primal import PrimalState, hinge_primal_interior_point, logistic_primal_newton, rounding_floor
 from ..status import Status, StatusCode
 
 __all__ = ["maximize_entropy_dual", "NewtonState", "solve_newton", "problem_result"]
@@ -641,13 +641,13 @@ def problem_result(problem: LinearDual, lam, slack, iterations, seconds, stopped
 
 
 def _rounding_floor(problem: LinearDual, w, lam, b, scale: float) -> tuple[float, float]:
-    """``(gap, bound on w)`` that float64 rounding alone can leave at this pair (:func:`rounding_level`),
+    """``(gap, bound on w)`` that float64 rounding alone can leave at this pair (:func:`rounding_floor`),
     computed with the weights scaled by the power of two ``scale`` (no underflow at weights of 1e-300)."""
     ops = ops_for(problem.device)
     cv = lambda t: ops.to_backend(torch.as_tensor(t, dtype=torch.float64, device=problem.device))  # noqa: E731
-    C_s = problem.C * scale
-    level = rounding_level(ops, cv(problem.G), cv(problem.a) * scale, C_s, cv(w), cv(lam) * scale, problem.loss, b=b)
-    return level / scale, math.sqrt(2 * level / C_s)
+    level, w_level = rounding_floor(ops, cv(problem.G), cv(problem.a) * scale, problem.C * scale, cv(w),
+                                    cv(lam) * scale, problem.loss, b=b)
+    return level / scale, w_level
 
 
 def _float64_limited(floor: tuple[float, float] | None, tol: float, allowed: float) -> bool:

@@ -21,6 +21,8 @@ All arithmetic runs in float64 on the features' device.
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from scipy.special import expit
@@ -120,6 +122,44 @@ class LinearDual:
     def phi_fake(self) -> torch.Tensor:
         """The generated features as float64, (m, d) (``-G`` of the generated rows)."""
         return -self.G[self.n:]
+
+    def scaled(self, s: float, t: float = 1.0) -> "LinearDual":
+        r"""The same problem in other units: weights ``a s``, features ``phi t``, L2 weight ``C s t^2``.
+
+        :math:`P'(w', b) = s\,P(t w', b)` (eq. (1.1)): the minimiser is
+        :math:`w'^\star = w^\star / t`, :math:`b'^\star = b^\star`, the multipliers are
+        :math:`s\lambda^\star` (eq. (1.4)) and gaps are ``s`` times larger; the margins do not
+        change. Powers of two make the rescaling exact (:func:`dualgan.duals.solve` uses it for
+        weights of 1e-300).
+
+        Parameters
+        ----------
+        s : float
+            The factor of the weights, > 0.
+        t : float, default 1.0
+            The factor of the features, > 0.
+
+        Returns
+        -------
+        LinearDual
+            The rescaled problem.
+
+        Raises
+        ------
+        ValueError
+            If ``s`` or ``t`` is not > 0, or ``C s t^2`` or a feature would leave float64's normal range.
+        """
+        s, t = check_positive(s, "s"), check_positive(t, "t")
+        C = self.C * s * t * t
+        if not (np.finfo(np.float64).tiny <= C < float("inf")):
+            raise ValueError(f"C * s * t^2 = {C!r} is outside float64's normal range; pick other factors s, t")
+        other = copy.copy(self)
+        other.a, other.C = self.a * s, C
+        if t != 1.0:
+            other.G = self.G * t
+            if not bool(torch.isfinite(other.G).all()):
+                raise ValueError(f"features times t = {t!r} overflow float64; pick a smaller factor t")
+        return other
 
     def __repr__(self) -> str:
         return (f"LinearDual(n={self.n}, m={self.m}, d={self.d}, C={self.C:g}, loss={self.loss!r}, "

@@ -86,6 +86,15 @@ def solve(problem: LinearDual, method: str = "newton", tol: float = DEFAULT_TOL,
         ``result.success`` (``result.status.code is StatusCode.SUCCESS``) when both
         tolerances hold; otherwise the status says why not.
 
+    Notes
+    -----
+    Weights :math:`a` whose largest entry is outside :math:`[2^{-40}, 2^{40}]` (e.g.
+    ``weights=(np.full(12, 1e-300/12), ...)``) are solved as the equivalent problem
+    in other units (:meth:`LinearDual.scaled <dualgan.duals.LinearDual.scaled>`:
+    weights times a power of two ``s``, features times a power of two ``t``, ``C``
+    times :math:`s t^2`; exact) so that neither the gap nor the bound on ``w``
+    underflows, and the result is given back in the problem's own units.
+
     Raises
     ------
     ValueError
@@ -124,10 +133,86 @@ def solve(problem: LinearDual, method: str = "newton", tol: float = DEFAULT_TOL,
         except ImportError as exc:
             raise ImportError(f"method {method!r} needs the package {requires!r} "
                               f"(pip install 'dualgan[ipopt]' after installing a system Ipopt)") from exc
-    result = entry.obj(problem, tol, max_iter, lam0, w_rtol, **options)
+    s, t = _units(problem, tol)
+    if s == 1.0 and t == 1.0:
+        result = entry.obj(problem, tol, max_iter, lam0, w_rtol, **options)
+    else:  # weights of 1e-300 (or 1e300): the same problem in units where they and C are about 1
+        result = _unscaled(entry.obj(problem.scaled(s, t), tol * s, max_iter, _scaled_start(lam0, s, t),
+                                     w_rtol, **options), s, t, problem, tol)
     if warn and not result.success:
         warnings.warn(f"dual solver {method!r} did not certify its tolerances: {result.status} "
                       f"(gap {result.gap:.3g}, tol {tol:.3g}; error bound {result.w_error_bound:.3g}, "
                       f"w_rtol = {w_rtol:.3g}; {result.iterations} iterations)",
                       DualSolverWarning, stacklevel=2)
     return result
+
+
+#: weights whose largest entry is outside [2**-_SCALE_RANGE, 2**_SCALE_RANGE] are solved rescaled
+_SCALE_RANGE = 40
+
+
+def _units(problem: LinearDual, tol: float) -> tuple[float, float]:
+    """Powers of two ``(s, t)`` for :meth:`LinearDual.scaled`: ``max(a) s`` in [1/2, 1) and ``C s t^2``
+    near 1 when ``max(a)`` is far from 1; else ``(1, 1)`` (the problem as given).
+
+    With weights of 1e-300 and C = 1 the optimum w* is about 1e-299: in the units of ``a s`` (about 1)
+    and ``C s t^2`` (about 1) it is about 1, and neither the gap nor the bound on w underflows.
+    """
+    top = float(problem.a.max())
+    exponent = math.frexp(top)[1]
+    if -_SCALE_RANGE <= exponent <= _SCALE_RANGE:
+        return 1.0, 1.0
+    s = math.ldexp(1.0, -exponent)
+    tiny = np.finfo(np.float64).tiny
+    if not (math.isfinite(tol * s) and tol * s >= tiny):
+        return 1.0, 1.0  # the rescaled tol would leave float64's normal range: solve as given
+    t = math.ldexp(1.0, -round(math.log2(problem.C) + math.log2(s)) // 2)
+    G = problem.G.abs()
+    largest, smallest = float(G.max()), float(G[G > 0].min()) if bool((G > 0).any()) else 1.0
+    if not (largest * t < 1e300 and smallest * t >= tiny):
+        t = 1.0  # the features would leave float64's range: rescale the weights only
+    if not (tiny <= problem.C * s * t * t < float("inf")):
+        return 1.0, 1.0
+    return s, t
+
+
+def _scaled_start(lam0, s: float, t: float):
+    """A warm start for the rescaled problem: multipliers times ``s``, a result's ``w`` over ``t``."""
+    import dataclasses
+
+    import torch
+
+    if lam0 is None:
+        return None
+    if isinstance(lam0, DualResult):
+        return dataclasses.replace(lam0, lam_real=lam0.lam_real * s, lam_fake=lam0.lam_fake * s,
+                                   slack=None if lam0.slack is None else lam0.slack * s,
+                                   w=None if lam0.w is None else lam0.w / t)
+    if isinstance(lam0, (tuple, list)) and len(lam0) == 2:
+        return tuple(p * s if isinstance(p, torch.Tensor) else np.asarray(p, dtype=np.float64) * s for p in lam0)
+    if isinstance(lam0, torch.Tensor):
+        return lam0 * s
+    try:
+        return np.asarray(lam0, dtype=np.float64) * s
+    except (TypeError, ValueError):
+        return lam0  # LinearDual.initial_point gives the clear error
+
+
+def _unscaled(res: DualResult, s: float, t: float, problem: LinearDual, tol: float) -> DualResult:
+    """The result of the rescaled problem in the units of ``problem``: multipliers and values over ``s``,
+    ``w`` and its error bound times ``t``."""
+    import dataclasses
+
+    from ..status import Status
+
+    gap_bound = res.gap_bound / s
+    if res.gap_bound > 0 and gap_bound == 0.0:
+        gap_bound = 5e-324  # still an upper bound
+    note = (f"solved with the weights multiplied by 2^{math.frexp(s)[1] - 1} and the features by "
+            f"2^{math.frexp(t)[1] - 1} (an exact rescaling; the values in this message are in those units): ")
+    return dataclasses.replace(
+        res, lam_real=res.lam_real / s, lam_fake=res.lam_fake / s, slack=None if res.slack is None else res.slack / s,
+        w=res.w * t, w_error_bound=res.w_error_bound * t,
+        dual_value=res.dual_value / s, primal_value=res.primal_value / s, gap=res.gap / s, gap_bound=gap_bound,
+        gap_trace=tuple(g / s for g in res.gap_trace), C=problem.C, tol=tol,
+        status=Status(res.status.code, note + res.status.message))
