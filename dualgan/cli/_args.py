@@ -1,16 +1,47 @@
-"""argparse types for numbers: a bad value is a usage error (exit code 2) naming the option, not a traceback.
+"""argparse types for numbers, and checks of output paths: a bad value is a usage error (exit code 2) naming
+the option, not a traceback.
 
-Each function takes the command-line string and returns the number, or raises
+Each number function takes the command-line string and returns the number, or raises
 ``argparse.ArgumentTypeError`` with what is accepted. They use the library's
 one number check (:func:`dualgan._checks.check_number` / :func:`~dualgan._checks.check_int`).
+:func:`output_folder` and :func:`output_file` check an ``--out`` before any
+work is done and raise ``ValueError`` (exit code 2) naming the option, the
+path and the fix.
 """
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from .._checks import check_int, check_number
+from .._io import check_writable_path
 
-__all__ = ["positive_int", "nonneg_int", "positive_float", "finite_float", "unit_interval"]
+__all__ = ["positive_int", "nonneg_int", "positive_float", "finite_float", "unit_interval", "output_folder",
+           "output_file"]
+
+
+def output_folder(text: str, option: str = "--out", create: bool = True) -> Path:
+    """The folder ``text``, created (with its parents) when ``create``; a file, an uncreatable or read-only folder is refused."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{option} {text!r} is a file, not a folder; pass a folder (created if missing)")
+    if not path.exists():
+        if not create:
+            return path
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"{option} {text!r}: the folder cannot be created ({exc.strerror or exc}); pass a "
+                             f"folder in a writable place") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {text!r}: the folder is not writable; pass a folder you can write to")
+    return path
+
+
+def output_file(text: str, option: str = "--out") -> Path:
+    """The file ``text``: not a folder, in an existing writable folder (:func:`dualgan._io.check_writable_path`)."""
+    return check_writable_path(text, option)
 
 
 def _int(text: str, low: int) -> int:

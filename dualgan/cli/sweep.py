@@ -3,11 +3,15 @@
 Results are appended to ``OUT/<name>-<hash>.jsonl`` as runs finish; running
 the same command again resumes, skipping the runs already there (docs/sweeps.md).
 The exit code is 1 when a run raised an error or lost its worker (the other
-runs are still recorded), 2 for a bad sweep file or argument, 0 otherwise.
+runs are still recorded), 2 for a bad sweep file or argument (an ``--out``
+that is a file or not writable, an unknown ``--backend``, also with
+``--dry-run``; a Ray ``--address`` where nothing listens), 130 after Ctrl-C
+and 143 after SIGTERM (the finished runs are recorded and the workers
+terminated: the same command resumes), 0 otherwise.
 """
 from __future__ import annotations
 
-from ._args import positive_int
+from ._args import output_folder, positive_int
 
 
 def register(sub) -> None:
@@ -28,10 +32,18 @@ def run(args) -> int:
     import sys
     from pathlib import Path
 
-    from ..sweep import ResultsStore, format_summary, load_sweep, run_sweep
+    from ..sweep import BACKENDS, ResultsStore, format_summary, load_sweep, run_sweep
+
+    from ..sweep.backends import import_job_modules
 
     try:
+        import_job_modules()  # the jobs of $DUALGAN_JOB_MODULES, which the sweep file may name
         sweep = load_sweep(args.config)
+        # checked before anything runs, and the same in a dry run as in a run
+        options = {k: v for k, v in (("workers", args.workers), ("address", args.address))
+                   if v is not None and not (k == "workers" and v == 1)}
+        BACKENDS.check_options(args.backend, options)
+        output_folder(args.out, create=not args.dry_run)
     except ValueError as exc:
         print(f"dualgan sweep: error: {exc}", file=sys.stderr)
         return 2
@@ -49,9 +61,13 @@ def run(args) -> int:
     try:
         result = run_sweep(sweep, args.out, backend=args.backend, workers=args.workers, address=args.address,
                            progress=not args.no_progress, retry_errors=args.retry_errors)
-    except (ValueError, ImportError) as exc:
+    except (ValueError, ImportError, ConnectionError) as exc:
         print(f"dualgan sweep: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"dualgan sweep: interrupted (Ctrl-C); the finished runs are in {path}: run the same command "
+              f"again to resume", file=sys.stderr)
+        return 130
     print(f"ran {result.ran}, skipped {result.skipped} already in the results file")
     print(format_summary(result.summary()))
     failed = [r for r in result.records if not r.ok]

@@ -22,6 +22,16 @@ fresh pool, a lone run that was in flight is recorded with status
 ``INTERRUPTED`` (:data:`WORKER_DIED`), and several runs in flight are rerun one at a
 time, alone, so that only the one that kills its worker again is recorded as
 an error. Every other run finishes.
+
+No worker outlives its driver: each worker asks the kernel to SIGKILL it when
+the driver dies (``prctl(PR_SET_PDEATHSIG)`` on Linux) and watches its
+parent's pid from a thread (everywhere), so a driver killed by SIGKILL or
+SIGTERM leaves no worker behind, and with the workers gone multiprocessing's
+resource tracker (which exits when the last process holding its pipe does)
+ends too. Workers ignore SIGINT: Ctrl-C reaches the driver, which terminates
+them. A driver that stops reading records before the end (an exception,
+Ctrl-C, a closed generator) terminates its workers instead of waiting for
+their runs to finish.
 """
 from __future__ import annotations
 
@@ -30,7 +40,11 @@ import math
 import multiprocessing
 import os
 import shutil
+import signal
+import socket
+import sys
 import tempfile
+import threading
 import time
 import traceback
 from concurrent.futures.process import BrokenProcessPool
@@ -178,8 +192,9 @@ def _execute_marked(config: RunConfig, markers: str) -> RunRecord:
 
 def _run_pool(batch, workers, ctx, markers):
     """Yield the records of ``batch`` from one pool; return the configurations lost to a broken pool."""
-    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-    lost = []
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                  initargs=(os.getpid(),))
+    lost, finished = [], False
     try:
         futures = {pool.submit(_execute_marked, c, str(markers)): c for c in batch}
         for future in cf.as_completed(futures):
@@ -189,9 +204,58 @@ def _run_pool(batch, workers, ctx, markers):
                 lost.append(futures[future])
                 continue
             yield record
+        finished = True
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if not finished:  # the driver is leaving (exception, Ctrl-C, SIGTERM, closed generator): stop the runs
+            _terminate_workers(pool)
+        pool.shutdown(wait=finished, cancel_futures=True)
     return lost
+
+
+#: how often (seconds) a worker checks that its driver is still alive, where the kernel cannot tell it
+PARENT_POLL_SECONDS = 0.5
+
+
+def _init_worker(driver_pid: int) -> None:
+    """In each worker: die with the driver (PR_SET_PDEATHSIG, a watchdog thread), leave Ctrl-C to the driver."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1: SIGKILL me when my parent dies
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the watchdog below still works
+            pass
+    if os.getppid() != driver_pid:  # the driver died before the request above took effect
+        os._exit(1)
+
+    def watchdog():
+        while True:
+            time.sleep(PARENT_POLL_SECONDS)
+            if os.getppid() != driver_pid:  # re-parented: the driver is gone
+                os._exit(1)
+
+    threading.Thread(target=watchdog, name="dualgan-sweep-watchdog", daemon=True).start()
+
+
+def _terminate_workers(pool) -> None:
+    """SIGTERM every worker process of ``pool`` (SIGKILL after 5 s), so that no run continues without its driver."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # private, but the only handle on them
+    for proc in procs:
+        try:
+            proc.terminate()
+        except (OSError, ValueError, AttributeError):
+            pass
+    deadline = time.monotonic() + 5.0
+    for proc in procs:
+        try:
+            proc.join(max(0.0, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.kill()
+                proc.join(1.0)
+        except (OSError, ValueError, AttributeError, AssertionError):
+            pass
 
 
 @BACKENDS.register("ray")
@@ -214,12 +278,22 @@ class RayBackend:
     ------
     ImportError
         If ray is not installed (``pip install 'dualgan[ray]'``).
+    ConnectionError
+        If ``address`` is ``HOST:PORT`` (or ``ray://HOST:PORT``) and nothing
+        accepts a connection there within :data:`CONNECT_TIMEOUT_SECONDS`
+        (``ray.init`` would otherwise wait for minutes without a word).
+    ValueError
+        If ``address`` is not a string.
     """
 
     name = "ray"
 
     def __init__(self, *, address: str | None = None, init_kwargs: dict | None = None):
         self.ray = _import_ray()
+        if address is not None and not isinstance(address, str):
+            raise ValueError(f"address must be a string 'HOST:PORT' (or 'auto'), got {address!r}")
+        if address is not None:
+            check_reachable(address)
         self.address = address
         self.init_kwargs = dict(init_kwargs or {})
 
@@ -259,6 +333,29 @@ class RayBackend:
         finally:
             for ref in pending:
                 ray.cancel(ref)
+
+
+#: how long (seconds) a Ray address may take to accept a TCP connection before the sweep gives up
+CONNECT_TIMEOUT_SECONDS = 5.0
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
+    """Raise ``ConnectionError`` at once when nothing listens at a ``HOST:PORT`` Ray address.
+
+    ``"auto"``, ``"local"`` and addresses without a port are left to Ray.
+    """
+    rest = address.split("://", 1)[1] if "://" in address else address
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return
+    host = host.strip("[]")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except (OSError, OverflowError, ValueError) as exc:
+        raise ConnectionError(f"cannot reach a Ray cluster at address {address!r} ({exc}); start one there with "
+                              f"'ray start --head --port={port}', or pass the right --address (or none, to start "
+                              f"Ray on this machine)") from None
 
 
 def make_backend(name: str = "local", **options):

@@ -12,3 +12,15 @@ if "test_kill_worker" not in JOBS:
         if seed == victim:
             os.kill(os.getpid(), signal.SIGKILL)
         return JobResult(metrics={"seed": float(seed)})
+
+if "test_sleep" not in JOBS:
+    @JOBS.register("test_sleep")
+    def sleep(*, dataset: str, iterations: int, seed: int, seconds: float = 60.0, pid_dir: str = "") -> JobResult:
+        """Writes its worker's pid to ``pid_dir/<seed>``, then sleeps (a long run, for killing its driver)."""
+        import time
+
+        if pid_dir:
+            with open(os.path.join(pid_dir, str(seed)), "w") as fh:
+                fh.write(str(os.getpid()))
+        time.sleep(seconds)
+        return JobResult(metrics={"seed": float(seed)})
