@@ -250,7 +250,15 @@ class StabilityMap:
     exact_note : str
         Why ``exact_rate`` is NaN, if it is.
     status : Status
-        SUCCESS when every cell ran (diverged cells are results, not failures).
+        SUCCESS when every cell that an optimiser can take ran (diverged cells
+        are results, not failures; skipped cells are named in the message).
+    skipped : ndarray of bool, shape (O, C)
+        Coefficients an optimiser refuses (e.g. extragradient's extrapolation
+        0, which consensus' :math:`\gamma = 0` shares on one grid): those cells
+        are not run; their distances, field norms and rates are NaN and they
+        are neither ``converged`` nor ``diverged``. Default: none skipped.
+    skip_reasons : tuple of str
+        Per optimiser, why cells were skipped ("" when none were).
     """
 
     game: str
@@ -271,6 +279,14 @@ class StabilityMap:
     total_seconds: float
     exact_note: str
     status: Status
+    skipped: np.ndarray | None = None
+    skip_reasons: tuple = ()
+
+    def __post_init__(self):
+        if self.skipped is None:
+            object.__setattr__(self, "skipped", np.zeros((len(self.optimizers), len(self.coefficients)), dtype=bool))
+        if not self.skip_reasons:
+            object.__setattr__(self, "skip_reasons", ("",) * len(self.optimizers))
 
     @property
     def cells(self) -> int:
@@ -286,18 +302,23 @@ class StabilityMap:
 
     def format(self) -> str:
         """A table: per optimiser, the fraction of cells that converge / diverge, best cell, agreement with the exact rate."""
+        n_skipped = int(self.skipped.sum()) * len(self.lrs) * len(self.seeds)
         lines = [f"stability map: {self.game}; base {self.base}; {len(self.lrs)} step sizes x {len(self.coefficients)} "
-                 f"coefficients x {len(self.seeds)} seeds x {self.n_steps} steps; {self.cells} runs in "
-                 f"{self.total_seconds:.1f} s"]
+                 f"coefficients x {len(self.seeds)} seeds x {self.n_steps} steps; {self.cells - n_skipped} runs"
+                 f"{f' ({n_skipped} cells skipped)' if n_skipped else ''} in {self.total_seconds:.1f} s"]
         head = (f"{'optimizer':14s} {'coef':>13s} {'converged':>9s} {'diverged':>8s} {'exact<1':>7s} "
                 f"{'agree':>6s} {'best rate':>9s} {'at lr':>8s} {'coef':>7s} {'seconds':>8s}")
         lines += [head, "-" * len(head)]
         med = self.median_rate()
         for o, name in enumerate(self.optimizers):
-            conv = self.converged[o].all(axis=2)
-            exact_ok = self.exact_rate[o] < 1 - BOUNDARY_TOL
-            off_boundary = np.abs(self.exact_rate[o] - 1) > BOUNDARY_TOL
-            has_exact = np.isfinite(self.exact_rate[o]).all()
+            taken = ~self.skipped[o]                  # the coefficients this optimiser accepts
+            if not taken.any():
+                lines.append(f"{name:14s} {str(self.coefficient_names[o]):>13s} skipped: {self.skip_reasons[o]}")
+                continue
+            conv = self.converged[o].all(axis=2)[:, taken]
+            exact_ok = self.exact_rate[o][:, taken] < 1 - BOUNDARY_TOL
+            off_boundary = np.abs(self.exact_rate[o][:, taken] - 1) > BOUNDARY_TOL
+            has_exact = np.isfinite(self.exact_rate[o][:, taken]).all()
             agree = (f"{np.mean((conv == exact_ok)[off_boundary]):6.1%}" if has_exact and off_boundary.any()
                      else "   n/a")
             finite = np.where(np.isfinite(med[o]), med[o], np.inf)
@@ -307,8 +328,12 @@ class StabilityMap:
             else:
                 best = f"{'-':>9s} {'-':>8s} {'-':>7s}"
             lines.append(f"{name:14s} {str(self.coefficient_names[o]):>13s} {np.mean(conv):9.1%} "
-                         f"{np.mean(self.diverged[o]):8.1%} {np.mean(exact_ok) if has_exact else float('nan'):7.1%} "
+                         f"{np.mean(self.diverged[o][:, taken]):8.1%} "
+                         f"{np.mean(exact_ok) if has_exact else float('nan'):7.1%} "
                          f"{agree} {best} {self.seconds[o]:8.2f}")
+        for reason in self.skip_reasons:
+            if reason:
+                lines.append(f"skipped (NaN in the arrays, left out of the fractions): {reason}")
         if self.exact_note:
             lines.append(f"exact rate: {self.exact_note}")
         lines.append(f"converged: every seed converged (rate < 1, closer than at the start); exact<1: exact rate "
@@ -389,8 +414,8 @@ _FORK_STATE: dict = {}
 def _fork_job(index):
     torch.set_num_threads(1)
     st = _FORK_STATE
-    name, Z0, lr_cells, coefs, n_steps, options = st["jobs"][index]
-    return batched_run(st["game"], name, Z0, lr_cells, coefs, n_steps, options=options, **st["kwargs"])
+    name, Z0, lr_cells, coefs, n_steps, options, seeds = st["jobs"][index]
+    return batched_run(st["game"], name, Z0, lr_cells, coefs, n_steps, options=options, seeds=seeds, **st["kwargs"])
 
 
 def _run_jobs(fgame, jobs, kwargs, workers, progress):
@@ -403,8 +428,9 @@ def _run_jobs(fgame, jobs, kwargs, workers, progress):
     try:
         if workers == 1 or len(jobs) == 1:
             runs = []
-            for name, Z0, lr_cells, coefs, n_steps, options in jobs:
-                runs.append(batched_run(fgame, name, Z0, lr_cells, coefs, n_steps, options=options, **kwargs))
+            for name, Z0, lr_cells, coefs, n_steps, options, seeds in jobs:
+                runs.append(batched_run(fgame, name, Z0, lr_cells, coefs, n_steps, options=options, seeds=seeds,
+                                        **kwargs))
                 if bar is not None:
                     bar.update()
             return runs
@@ -453,6 +479,10 @@ def stability_map(game, optimizers=None, lrs=(0.1,), coefficients=(1.0,), seeds=
         registration: consensus' :math:`\gamma` (>= 0), SGA's :math:`\lambda`,
         extragradient's extrapolation (> 0)); unused by optimisers without a coefficient
         (their cells are still run: the axis then repeats the same setting).
+        A value an optimiser refuses (extragradient's extrapolation 0 on a
+        grid that starts at consensus' :math:`\gamma = 0`) skips that
+        optimiser's cells: NaN results, marked in :attr:`StabilityMap.skipped`
+        with the reason in :attr:`StabilityMap.skip_reasons`.
     seeds : sequence of int, default (0,)
         Initial points :meth:`FunctionalGame.start` of each seed.
     n_steps : int, default 1000
@@ -547,26 +577,49 @@ def stability_map(game, optimizers=None, lrs=(0.1,), coefficients=(1.0,), seeds=
         if not bool(torch.isfinite(J).all()):
             notes.append("the Jacobian at the equilibrium is not finite")
             J = None
-    kwargs = dict(base=base, base_kwargs=base_kwargs, diverge_above=diverge_above, rate_window=rate_window,
-                  seeds=seed_cells)
+    kwargs = dict(base=base, base_kwargs=base_kwargs, diverge_above=diverge_above, rate_window=rate_window)
     names = tuple(OPTIMIZERS.entry(name).info.get("coefficient") for name in optimizers)
-    jobs = [(name, Z0, lr_cells, coef_cells if coef_name else None, n_steps, options.get(name))
-            for name, coef_name in zip(optimizers, names)]
-    runs = _run_jobs(fgame, jobs, kwargs, workers, progress)
-    for o, (name, run, coef_name) in enumerate(zip(optimizers, runs, names)):
-        out["final_distance"][o] = run.final_distance.reshape(L, C, S)
-        out["final_field_norm"][o] = run.final_field_norm.reshape(L, C, S)
-        out["measured_rate"][o] = run.measured_rate.reshape(L, C, S)
-        diverged[o] = run.diverged.reshape(L, C, S)
-        converged[o] = run.converged.reshape(L, C, S)
+    # one coefficient grid for all optimisers: the values one of them refuses are skipped for it, not fatal
+    skipped, reasons = np.zeros((len(optimizers), C), dtype=bool), []
+    for o, (name, coef_name) in enumerate(zip(optimizers, names)):
+        refused, why = [], ""
+        for j, c in enumerate(coefs if coef_name else ()):
+            try:
+                _check_coefficients(name, [c], options.get(name))
+            except ValueError as exc:
+                skipped[o, j], why = True, str(exc.__cause__ or exc)
+                refused.append(f"{c:g}")
+        reasons.append(f"{name} refuses {coef_name} = {', '.join(refused)}: {why}" if refused else "")
+    taken = [np.tile(np.repeat(~skipped[o], S), L) for o in range(len(optimizers))]   # per cell, order (L, C, S)
+    active = [o for o in range(len(optimizers)) if taken[o].any()]
+    jobs = [(optimizers[o], Z0[taken[o]], lr_cells[taken[o]], coef_cells[taken[o]] if names[o] else None, n_steps,
+             options.get(optimizers[o]), seed_cells[taken[o]]) for o in active]
+    runs = _run_jobs(fgame, jobs, kwargs, workers, progress) if jobs else []
+    for o, run in zip(active, runs):
+        name, coef_name, cells = optimizers[o], names[o], taken[o]
+        for key, values in (("final_distance", run.final_distance), ("final_field_norm", run.final_field_norm),
+                            ("measured_rate", run.measured_rate)):
+            full = np.full(L * C * S, np.nan)
+            full[cells] = np.asarray(values)
+            out[key][o] = full.reshape(L, C, S)
+        for target, values in ((diverged, run.diverged), (converged, run.converged)):
+            full = np.zeros(L * C * S, dtype=bool)
+            full[cells] = np.asarray(values)
+            target[o] = full.reshape(L, C, S)
         seconds[o] = run.seconds
         if J is not None:
             try:
-                exact[o] = local_rate(name, J, lrs, coefs if coef_name else None, fgame.player_sizes,
-                                      options=options.get(name), player_names=fgame.player_names)
+                exact[o][:, ~skipped[o]] = local_rate(name, J, lrs, coefs[~skipped[o]] if coef_name else None,
+                                                      fgame.player_sizes, options=options.get(name),
+                                                      player_names=fgame.player_names).reshape(L, -1)
             except (ValueError, NotImplementedError) as exc:   # e.g. SGA's sign undetermined with eps = 0
                 notes.append(f"{name}: no exact rate ({exc})")
-    status = Status(StatusCode.SUCCESS, f"{int(np.prod(shape))} runs, {int(diverged.sum())} diverged")
+    ran = int(sum(int(t.sum()) for t in taken))
+    message = f"{ran} runs, {int(diverged.sum())} diverged"
+    if skipped.any():
+        message += f"; {int(np.prod(shape)) - ran} cells skipped ({'; '.join(r for r in reasons if r)})"
+    status = Status(StatusCode.SUCCESS, message)
     return StabilityMap(fgame.name, optimizers, names, lrs, coefs, seeds, n_steps, fbase.name,
                         out["final_distance"], out["final_field_norm"], out["measured_rate"], exact, diverged,
-                        converged, seconds, time.perf_counter() - t_start, "; ".join(notes), status)
+                        converged, seconds, time.perf_counter() - t_start, "; ".join(notes), status,
+                        skipped, tuple(reasons))

@@ -270,3 +270,34 @@ def test_a_penalty_not_differentiable_at_the_equilibrium_gets_no_exact_rate_and_
                       [0], 20)
     assert np.isnan(m.exact_rate).all() and "not differentiable at psi = 0" in m.exact_note
     assert np.isfinite(m.final_distance).all()
+
+
+def test_a_shared_coefficient_grid_skips_the_cells_an_optimiser_refuses():
+    """gamma = 0 is valid for consensus but extragradient refuses an extrapolation of 0: its cells are NaN and
+    marked, the others run, and consensus at gamma = 0 is simultaneous GD (same final distances)."""
+    game = bilinear_functional(A3)
+    m = stability_map(game, ["consensus", "extragradient", "simultaneous"], lrs=[0.05, 0.2], coefficients=[0.0, 1.0],
+                      seeds=[0, 1], n_steps=30)
+    assert m.status.success and "skipped" in m.status.message
+    np.testing.assert_array_equal(m.skipped, [[False, False], [True, False], [False, False]])
+    assert "extragradient refuses extrapolation = 0" in m.skip_reasons[1] and m.skip_reasons[0] == ""
+    assert np.isnan(m.final_distance[1, :, 0]).all() and np.isfinite(m.final_distance[1, :, 1]).all()
+    assert not m.converged[1, :, 0].any() and not m.diverged[1, :, 0].any()
+    assert np.isnan(m.exact_rate[1, :, 0]).all() and np.isfinite(m.exact_rate[1, :, 1]).all()
+    np.testing.assert_allclose(m.final_distance[0, :, 0], m.final_distance[2, :, 0], rtol=1e-12)
+    # the exact rates of the cells that ran: the closed form |1 - i h sigma| of simultaneous GD at gamma = 0
+    sigma = np.linalg.svd(A3.numpy() if hasattr(A3, "numpy") else A3, compute_uv=False).max()
+    np.testing.assert_allclose(m.exact_rate[0, :, 0], np.sqrt(1 + np.array([0.05, 0.2]) ** 2 * sigma ** 2), rtol=1e-10)
+    text = m.format()
+    assert "skipped" in text and "refuses extrapolation = 0" in text
+
+
+def test_stability_map_command_with_a_grid_starting_at_zero(tmp_path, capsys):
+    """The reported command: `dualgan stability-map --gamma 0:...` no longer aborts on extragradient."""
+    from dualgan.cli import main
+
+    code = main(["stability-map", "--game", "bilinear", "--optimizers", "consensus,extragradient", "--gamma", "0:1:2",
+                 "--lr", "0.1", "--steps", "20", "--seeds", "1", "--out", str(tmp_path / "map")])
+    out = capsys.readouterr().out
+    assert code == 0 and "extragradient refuses extrapolation = 0" in out
+    assert (tmp_path / "map" / "stability_map.png").exists()
