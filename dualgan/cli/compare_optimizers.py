@@ -1,7 +1,7 @@
 """``dualgan compare-optimizers``: run game optimisers over seeds on a built-in game; print a table, save curves."""
 from __future__ import annotations
 
-from ._args import nonneg_int, positive_float, positive_int
+from ._args import nonneg_int, output_file, positive_float, positive_int
 
 GAMES = ("bilinear", "dirac", "dirac-ns", "dirac-r1", "dirac-wgan", "ring", "grid")
 
@@ -33,6 +33,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    output_file(args.out)  # a folder, a missing or read-only folder: a usage error before any step
     import torch
 
     from ..data import grid, ring

@@ -1,7 +1,7 @@
 """``dualgan constraints-demo``: none / penalty / augmented Lagrangian / projection on data with known hyperplanes."""
 from __future__ import annotations
 
-from ._args import nonneg_int, positive_int
+from ._args import nonneg_int, output_folder, positive_int
 
 
 def register(sub) -> None:
@@ -24,6 +24,7 @@ def run(args) -> int:
 
     from ..constraints.compare import compare_handlers
 
+    output_folder(args.out)  # a file, an uncreatable or read-only folder: a usage error before training
     if args.threads < 1:
         raise SystemExit(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ._args import nonneg_int, positive_float, positive_int
+from ._args import nonneg_int, output_folder, positive_float, positive_int
 
 RING_STD = 0.3  # the paper's covariance was lost; see docs/dual_gan.md
 GAIN = 3.0  # initial samples reach the ring (docs/dual_gan.md)
@@ -64,8 +64,7 @@ def run(args) -> int:
         args.iterations, args.batch_size = min(args.iterations, 30), min(args.batch_size, 50)
     if args.iterations < 1 or args.batch_size < 1:
         raise SystemExit("--iterations and --batch-size must be positive integers")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(args.out)  # a file, an uncreatable or read-only folder: a usage error before training
     data = ring(5, radius=2.0, std=RING_STD)
     anchors = data.sample(100, generator=torch.Generator().manual_seed(args.seed + 1000), dtype=torch.float64)
     sigma = rbf_sigma(RBF_BANDWIDTH, RBF_CONVENTION)

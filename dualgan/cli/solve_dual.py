@@ -19,11 +19,27 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _check_memory(args) -> None:
+    """Refuse sizes whose features (and the solvers' N x N or d x d matrices) exceed this machine's memory."""
+    import os
+
+    n_rows = args.n + args.m
+    need = 8 * (n_rows * args.d + 3 * min(n_rows, args.d) ** 2)
+    try:
+        have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        have = 2 ** 40
+    if need > have:
+        raise ValueError(f"--n {args.n} --m {args.m} --d {args.d} need about {need / 2 ** 30:.3g} GiB of memory, "
+                         f"more than this machine's {have / 2 ** 30:.3g} GiB; choose smaller sizes")
+
+
 def run(args) -> int:
     import numpy as np
 
     from ..duals import SOLVERS, LinearDual, solve
 
+    _check_memory(args)
     rng = np.random.default_rng(args.seed)
     phi_real = rng.normal(0.3, 1.0, (args.n, args.d))
     phi_fake = rng.normal(0.0, 1.0, (args.m, args.d))

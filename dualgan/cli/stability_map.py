@@ -106,6 +106,9 @@ def run(args) -> int:
         except ValueError:
             parser.error(f"--init must be A:B with finite A <= B, got {args.init!r}")
 
+    from ._args import output_folder
+
+    output_folder(args.out)  # a file, an uncreatable or read-only folder: a usage error before the runs
     from ..games import bilinear_functional, dirac_functional, random_matrix, stability_map
     from ..regularizers import R1, R2, CoupledGradientPenalty
 
