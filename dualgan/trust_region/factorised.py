@@ -23,11 +23,16 @@ so the layer's block of the Gram matrix and its part of :math:`Jw` are
 
 For T = 1 the weight block is the elementwise product
 :math:`(DD^\top)\circ(UU^\top)`: :math:`O(N^2(d_\text{in}+d_\text{out}))` instead of
-the :math:`O(N^2 d_\text{in} d_\text{out})` of per-sample gradients. For T > 1
-the cheaper of the two forms is used per layer: the ghost form
-(:math:`N^2 T^2 (d_\text{in} + d_\text{out})` flops, chunked) or the materialised
-per-sample gradients :math:`\sum_t \delta_{it} u_{it}^\top` followed by one matrix
-product (:math:`N^2 d_\text{in} d_\text{out}`, row blocks within the memory budget).
+the :math:`O(N^2 d_\text{in} d_\text{out})` of per-sample gradients. For T > 1 each layer
+gets the cheaper exact form by multiply-add count (:func:`_choose_form`): the ghost form
+(:math:`N^2 T^2 (d_\text{in} + d_\text{out})`, chunked), or the materialised per-sample
+gradients :math:`R_i = \sum_t \delta_{it} u_{it}^\top` (:math:`N T d_\text{in} d_\text{out}`, one
+batched product per chunk of samples, the patches unfolded a chunk at a time) followed by
+:math:`RR^\top` (block-triangular, about :math:`\tfrac58 N^2 d_\text{in} d_\text{out}` at N = 256).
+At image scale (3x3 convolutions on 28x28 inputs) the ghost form is hundreds of times dearer
+and the per-sample gradients win; for ``nn.Linear`` on vectors the outer-product form does.
+Every product runs in torch, in the discriminator's dtype, under torch's thread setting (no
+second BLAS thread pool: on a busy machine one took 10x longer).
 
 Safety: a layer is factorised only when it provably enters the score through
 one call: exact type ``nn.Linear`` or ``nn.Conv2d`` (zero padding given as
@@ -67,8 +72,8 @@ class _Layer:
 
 @dataclass
 class _LayerFactors:
-    """What the pullback keeps of one factorised layer: inputs U (N, T, d_in), output gradients
-    D (N, T, d_out) and their sum over positions (N, d_out); or, where the per-sample weight
+    """What the pullback keeps of one factorised layer: inputs U (N, d_in, T), output gradients
+    D (N, d_out, T) and their sum over positions (N, d_out); or, where the per-sample weight
     gradients were materialised for the Gram matrix, those rows R (N, d_out * d_in) instead of U and D."""
 
     layer: _Layer
@@ -76,6 +81,7 @@ class _LayerFactors:
     output_grads: torch.Tensor | None
     output_grad_sum: torch.Tensor
     rows: torch.Tensor | None = None
+    form: str = "bias"  # how the weight block was formed: "outer", "ghost", "rows" ("bias": no trainable weight)
 
 
 @dataclass
@@ -89,11 +95,16 @@ class FactorisedPass:
     n_covered: int = 0
     layers: tuple[str, ...] = field(default_factory=tuple)
     pullback: Callable[[torch.Tensor], torch.Tensor] | None = None  # c -> J^T c over all trainable parameters
+    forms: dict[str, str] = field(default_factory=dict)  # layer name -> "outer", "ghost" or "rows" (weight block)
 
 
 def factorised_pass(module: nn.Module, trainable: list[str], inputs: torch.Tensor,
-                    memory_mb: float) -> FactorisedPass | None:
-    """Hooked forward pass and one backward pass; ``None`` when no layer can be factorised safely."""
+                    memory_mb: float, forms: dict[str, str] | None = None) -> FactorisedPass | None:
+    """Hooked forward pass and one backward pass; ``None`` when no layer can be factorised safely.
+
+    ``forms`` (for tests) forces a layer's weight-block form by layer name (``"ghost"`` or ``"rows"``,
+    layers with T > 1); the others get :func:`_choose_form`'s.
+    """
     if _batch_coupled(module):
         return None
     layers = _candidates(module, set(trainable))
@@ -133,11 +144,13 @@ def factorised_pass(module: nn.Module, trainable: list[str], inputs: torch.Tenso
     gram = torch.zeros(N, N, dtype=dtype, device=device)
     jw = torch.zeros(N, dtype=dtype, device=device)
     budget = max(1, int(memory_mb * 2 ** 20))
-    covered, factors = [], {}
+    covered, factors, chosen = [], {}, {}
     for layer, delta in zip(ok, deltas):
         if delta is None:  # the layer does not reach the score: zero gradients
             delta = torch.zeros_like(layer.output)
-        factors[layer.name] = _accumulate(layer, params, delta.detach(), gram, jw, budget)
+        factors[layer.name] = _accumulate(layer, params, delta.detach(), gram, jw, budget,
+                                          (forms or {}).get(layer.name))
+        chosen[layer.name] = factors[layer.name].form
         covered += [n for n in (layer.weight, layer.bias) if n is not None]
     # release the hooked tensors
     for layer in layers:
@@ -145,7 +158,7 @@ def factorised_pass(module: nn.Module, trainable: list[str], inputs: torch.Tenso
     n_covered = int(sum(params[n].numel() for n in covered))
     pullback = _make_pullback(trainable, params, factors, rest, scores)
     return FactorisedPass(scores.detach(), gram, jw, tuple(covered), n_covered, tuple(layer.name for layer in ok),
-                          pullback)
+                          pullback, chosen)
 
 
 def _make_pullback(trainable, params, factors, rest, scores):
@@ -164,8 +177,8 @@ def _make_pullback(trainable, params, factors, rest, scores):
                 if f.rows is not None:
                     gW = c @ f.rows
                 else:
-                    D, U = f.output_grads, f.inputs
-                    gW = (D * c[:, None, None]).reshape(-1, D.shape[2]).T @ U.reshape(-1, U.shape[2])
+                    # sum_i c_i sum_t delta_it u_it^T from D (N, d_out, T) and U (N, d_in, T)
+                    gW = torch.tensordot(f.output_grads * c[:, None, None], f.inputs, dims=([0, 2], [0, 2]))
                 out[layer.weight] = gW.reshape(params[layer.weight].shape)
             if layer.bias is not None:
                 out[layer.bias] = c @ f.output_grad_sum
@@ -275,69 +288,117 @@ def _parameter_uses(scores: torch.Tensor) -> dict[int, int]:
     return uses
 
 
-def _positions(layer: _Layer, delta: torch.Tensor):
-    """(U, D, Z) with shapes (N, T, d_in), (N, T, d_out), (N, T, d_out): inputs, output gradients, outputs."""
-    m, x, z = layer.module, layer.inputs, layer.output.detach()
-    N = x.shape[0]
+#: bytes of the unfolded input patches of one chunk of samples (``F.unfold`` of a whole batch of a
+#: wide conv layer is several times the layer's input; chunks of this size keep it in cache and bounded)
+_PATCH_BYTES = 8 * 2 ** 20
+
+
+def _choose_form(N: int, T: int, d_in: int, d_out: int) -> str:
+    r"""The cheaper exact form of one layer's weight block of the Gram matrix, by multiply-add count.
+
+    ``"outer"`` when T = 1: :math:`(DD^\top)\circ(UU^\top)`, about :math:`N^2(d_\text{in}+d_\text{out})/2`;
+    otherwise the cheaper of ``"ghost"``, :math:`\sum_{t,s}(\delta_{it}^\top\delta_{js})(u_{it}^\top u_{js})`
+    (about :math:`N^2T^2(d_\text{in}+d_\text{out})`), and ``"rows"``, the per-sample gradients
+    :math:`R_i = \sum_t \delta_{it}u_{it}^\top` (:math:`NTd_\text{in}d_\text{out}`) then :math:`RR^\top`
+    (about :math:`\tfrac34 N^2 d_\text{in}d_\text{out}` with the block-triangular product of :func:`_aat`).
+    """
+    if T == 1:
+        return "outer"
+    ghost = N * N * T * T * (d_in + d_out)
+    rows = N * T * d_in * d_out + 0.75 * N * N * d_in * d_out
+    return "ghost" if ghost < rows else "rows"
+
+
+def _layout(layer: _Layer, delta: torch.Tensor):
+    """(D, T, d_in, d_out): output gradients as (N, d_out, T), positions, fan-in, fan-out.
+
+    For ``nn.Conv2d`` (N, C_out, H, W) this is the tensor's own memory order (no copy);
+    for ``nn.Linear`` on (N, ..., d_out) a transposed view.
+    """
+    m = layer.module
+    N = delta.shape[0]
     if isinstance(m, nn.Linear):
-        return x.reshape(N, -1, m.in_features), delta.reshape(N, -1, m.out_features), z.reshape(N, -1, m.out_features)
-    padding = (0, 0) if m.padding == "valid" else m.padding
-    U = F.unfold(x, m.kernel_size, dilation=m.dilation, padding=padding, stride=m.stride)  # (N, C k k, L)
+        D = delta.reshape(N, -1, m.out_features).transpose(1, 2)
+        return D, D.shape[2], m.in_features, m.out_features
     D = delta.reshape(N, m.out_channels, -1)
-    Z = z.reshape(N, m.out_channels, -1)
-    return U.transpose(1, 2), D.transpose(1, 2), Z.transpose(1, 2)
+    return D, D.shape[2], m.in_channels * m.kernel_size[0] * m.kernel_size[1], m.out_channels
 
 
-def _accumulate(layer, params, delta, gram, jw, budget):
-    U, D, Z = _positions(layer, delta)
-    N, T, d_in = U.shape
-    d_out = D.shape[2]
-    itemsize = U.element_size()
-    b = params[layer.bias] if layer.bias is not None else layer.module.bias
+def _patches(layer: _Layer, lo: int, hi: int) -> torch.Tensor:
+    """The inputs u_it of samples lo..hi-1 at every position, shape (hi - lo, d_in, T) (a view for nn.Linear)."""
+    m, x = layer.module, layer.inputs[lo:hi]
+    if isinstance(m, nn.Linear):
+        return x.reshape(hi - lo, -1, m.in_features).transpose(1, 2)
+    padding = (0, 0) if m.padding == "valid" else m.padding
+    return F.unfold(x, m.kernel_size, dilation=m.dilation, padding=padding, stride=m.stride)
+
+
+def _accumulate(layer, params, delta, gram, jw, budget, form=None):
+    """Add one layer's Gram block to ``gram`` and its part of Jw to ``jw``; return what the pullback needs.
+
+    ``form`` (tests only) overrides :func:`_choose_form` with ``"ghost"`` or ``"rows"`` (T > 1).
+    """
+    D, T, d_in, d_out = _layout(layer, delta)
+    N, itemsize = D.shape[0], D.element_size()
+    bias = layer.module.bias
+    z = layer.output.detach()
+    Dsum = D.sum(2)  # (N, d_out): the bias gradients
     # Jw: delta^T (W u) for the weight, delta^T b for the bias; W u + b = z
     if layer.weight is not None:
-        Wu = Z if b is None else Z - b.detach()
-        if layer.bias is None:
-            jw.add_((D * Wu).sum((1, 2)))
+        if layer.bias is None and bias is not None:  # frozen bias: only W u counts
+            jw.add_((D * (_layout(layer, z)[0] - bias.detach()[:, None])).sum((1, 2)))
         else:
-            jw.add_((D * Z).sum((1, 2)))
-    Dsum = D.sum(1) if T > 1 else D[:, 0]
-    result = _LayerFactors(layer, U, D, Dsum)
-    if layer.bias is not None and layer.weight is None:
-        jw.add_(Dsum @ b.detach())
-    if T == 1 and layer.weight is not None:
+            jw.add_((delta * z).reshape(N, -1).sum(1))
+    elif layer.bias is not None:
+        jw.add_(Dsum @ bias.detach())
+    result = _LayerFactors(layer, None, None, Dsum)
+    if layer.weight is None:
+        gram.add_(_aat(Dsum))
+        return result
+    form = form or _choose_form(N, T, d_in, d_out)
+    if form not in ("outer", "ghost", "rows") or (form == "outer" and T != 1):
+        raise ValueError(f"form must be 'ghost' or 'rows' (or 'outer' for one position), got {form!r} with T = {T}")
+    result.form = form
+    if form == "outer":
         # one position (nn.Linear on a batch of vectors): weight part (D D^T) * (U U^T), bias part D D^T
-        DDt, UUt = _aat(D[:, 0]), _aat(U[:, 0])
+        U = _patches(layer, 0, N)[:, :, 0]
+        DDt, UUt = _aat(D[:, :, 0]), _aat(U)
         if layer.bias is not None:
             UUt.add_(1.0)
         gram.add_(DDt * UUt)
+        result.inputs, result.output_grads = U[:, :, None], D
         return result
     if layer.bias is not None:
         gram.add_(_aat(Dsum))
-    if layer.weight is None:
-        return result
-    ghost_flops = T * T * (d_in + d_out)
-    dense_flops = d_in * d_out
-    if ghost_flops < dense_flops:
-        # G_ij += sum_{t,s} (U_it . U_js)(D_it . D_js), rows in chunks of c samples (two c T x N T matrices)
+    if form == "ghost":
+        # G_ij += sum_{t,s} (u_it . u_js)(delta_it . delta_js), rows in chunks of c samples (two c T x N T matrices)
+        U = _patches(layer, 0, N)
+        Uf, Df = U.transpose(1, 2).reshape(N * T, d_in), D.transpose(1, 2).reshape(N * T, d_out)
         c = max(1, min(N, budget // max(1, 2 * T * N * T * itemsize)))
-        Uf, Df = U.reshape(N * T, d_in), D.reshape(N * T, d_out)
-        for start in range(0, N, c):
-            stop = min(N, start + c)
-            block = (U[start:stop].reshape(-1, d_in) @ Uf.T) * (D[start:stop].reshape(-1, d_out) @ Df.T)
-            gram[start:stop] += block.reshape(stop - start, T, N, T).sum((1, 3))
+        for lo in range(0, N, c):
+            hi = min(N, lo + c)
+            block = (Uf[lo * T:hi * T] @ Uf.T) * (Df[lo * T:hi * T] @ Df.T)
+            gram[lo:hi] += block.reshape(hi - lo, T, N, T).sum((1, 3))
+        result.inputs, result.output_grads = U, D
         return result
-    # materialised per-sample weight gradients sum_t D_it U_it^T, in row blocks that fit the budget
+    # materialised per-sample weight gradients R_i = sum_t delta_it u_it^T (the layout of the weight),
+    # the patches unfolded a chunk of samples at a time
+    per_chunk = max(1, min(N, _PATCH_BYTES // max(1, d_in * T * itemsize)))
+
+    def rows(lo, hi):  # (hi - lo, d_out * d_in)
+        out = D.new_empty(hi - lo, d_out, d_in)
+        for a in range(lo, hi, per_chunk):
+            b = min(hi, a + per_chunk)
+            torch.bmm(D[a:b], _patches(layer, a, b).transpose(1, 2), out=out[a - lo:b - lo])
+        return out.reshape(hi - lo, -1)
+
     c = max(1, min(N, budget // max(1, 2 * d_in * d_out * itemsize)))
-
-    def rows(lo, hi):  # (hi - lo, d_out * d_in); bmm is faster than the equivalent einsum on the CPU
-        return torch.bmm(D[lo:hi].transpose(1, 2), U[lo:hi]).reshape(hi - lo, -1)
-
     if c >= N:
         R = rows(0, N)
         gram.add_(_aat(R))
         # kept for the pullback: c^T R is one matrix-vector product; U and D are no longer needed
-        return _LayerFactors(layer, None, None, Dsum, R)
+        result.rows = R
+        return result
     for lo in range(0, N, c):
         hi = min(N, lo + c)
         Ja = rows(lo, hi)
@@ -347,17 +408,27 @@ def _accumulate(layer, params, delta, gram, jw, budget):
             block = Ja @ rows(lo2, hi2).T
             gram[lo:hi, lo2:hi2] += block
             gram[lo2:hi2, lo:hi] += block.T
+    # the pullback needs the patches of every sample: unfolded once more, whole (the budget was exceeded anyway)
+    result.inputs, result.output_grads = _patches(layer, 0, N), D
     return result
 
 
 def _aat(A: torch.Tensor) -> torch.Tensor:
-    """:math:`AA^\\top` (symmetric); on the CPU through BLAS ``syrk``, which computes one triangle (half the flops)."""
-    if A.device.type == "cpu" and A.dtype in (torch.float32, torch.float64) and A.shape[1] >= 32:
-        from scipy.linalg import blas
+    r""":math:`AA^\top`, exactly symmetric, in torch (whose thread setting it follows).
 
-        syrk = blas.ssyrk if A.dtype == torch.float32 else blas.dsyrk
-        upper = torch.from_numpy(syrk(1.0, A.detach().contiguous().numpy().T, trans=1))  # zeros below the diagonal
-        full = upper + upper.T
-        full.diagonal().sub_(upper.diagonal())
-        return full
-    return A @ A.T
+    Large products go block-triangular, recursively: :math:`A_1A_1^\top`, :math:`A_1A_2^\top`,
+    :math:`A_2A_2^\top` for the two halves of the rows, so :math:`N^2k` multiply-adds fall to about
+    :math:`\tfrac58 N^2 k` at N = 256 (a ``syrk`` without a second BLAS thread pool).
+    """
+    n = A.shape[0]
+    if n < 128 or A.shape[1] < 256:
+        G = A @ A.T
+        return 0.5 * (G + G.T)
+    h = n // 2
+    A1, A2 = A[:h], A[h:]
+    G = A.new_empty(n, n)
+    G[:h, :h] = _aat(A1)
+    G[h:, h:] = _aat(A2)
+    G[:h, h:] = A1 @ A2.T
+    G[h:, :h] = G[:h, h:].T
+    return G
