@@ -62,7 +62,34 @@ _dpotrf = types.ExternalFunction("dualgan_dpotrf", types.void(*[_ptr] * 5))
 _dpotrs = types.ExternalFunction("dualgan_dpotrs", types.void(*[_ptr] * 8))
 
 _EPS = float(np.finfo(np.float64).eps)
-_jit = jit = numba.njit(cache=True, nogil=True)
+_UNCACHED_WARNED = []
+
+
+def jit(fn):
+    """``numba.njit(cache=True, nogil=True)``, or uncached (one warning per process) where numba can cache nowhere.
+
+    numba caches next to the source, in ``NUMBA_CACHE_DIR`` or in the user's
+    cache folder; where none is writable (a read-only install, a locked-down
+    home) ``cache=True`` raises "no locator available" at decoration, which
+    would make ``import dualgan.duals`` fail. The kernels then compile in each
+    process instead (about 20 s on first use) and say so once.
+    """
+    try:
+        return numba.njit(cache=True, nogil=True)(fn)
+    except RuntimeError as exc:
+        if "cannot cache" not in str(exc):
+            raise
+        if not _UNCACHED_WARNED:
+            _UNCACHED_WARNED.append(True)
+            import warnings
+
+            warnings.warn(f"dualgan.duals: numba found no writable cache folder ({exc}); the dual solvers' kernels "
+                          f"are compiled in every process (about 20 s on first use) instead of once. Set "
+                          f"NUMBA_CACHE_DIR to a writable folder to cache them", RuntimeWarning, stacklevel=2)
+        return numba.njit(cache=False, nogil=True)(fn)
+
+
+_jit = jit
 
 
 @_jit
