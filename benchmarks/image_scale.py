@@ -17,7 +17,8 @@ Rows (each timed on its own copy of the models, same initial weights):
   Their time is the trainer's own ``seconds`` column (one iteration per call of ``fit``).
 
 Time: one process per (size, batch, load); in each round every thread setting is applied in
-turn and every row runs once under it (interleaved, so that load changes hit all rows alike);
+turn (without the busy process only the defaults, unless ``--quiet-settings`` names more) and
+every row runs once under it (interleaved, so that load changes hit all rows alike);
 after one warm-up round, the table gives the median time over rounds and the median over rounds of
 the per-round ratio to the ``adam`` row (TR rows) or to the matching standard-GAN row (dual rows).
 Thread settings: ``default`` (nothing set: whatever the library's thread policy chooses),
@@ -222,9 +223,9 @@ def memory_worker(size: str, batch: int, device: str, row: str) -> dict:
     return {"peak_bytes": max(peak - base, 0)}
 
 
-def _sub(args, *worker) -> dict:
+def _sub(args, *worker, settings=None) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--device", args.device, "--rounds", str(args.rounds),
-           "--settings", args.settings, "--rows", args.rows, "--worker", *map(str, worker)]
+           "--settings", settings or args.settings, "--rows", args.rows, "--worker", *map(str, worker)]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode:
         raise RuntimeError(f"worker {worker} failed:\n{out.stderr[-3000:]}")
@@ -243,7 +244,10 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=5, help="timed rounds (median; >= 5 for the docs table)")
     p.add_argument("--busy", choices=("no", "yes", "both"), default="both",
                    help="a competing process spinning on one core: without, with, or both (default)")
-    p.add_argument("--settings", default=",".join(THREAD_SETTINGS), help="thread settings to interleave")
+    p.add_argument("--settings", default=",".join(THREAD_SETTINGS),
+                   help="thread settings interleaved with the busy process (default: default,1,2)")
+    p.add_argument("--quiet-settings", default="default",
+                   help="thread settings interleaved without it (default: the library's defaults only)")
     p.add_argument("--rows", default=",".join(ROWS), help="rows to measure")
     p.add_argument("--no-memory", action="store_true", help="skip the per-row memory processes")
     p.add_argument("--device", default="cpu")
@@ -269,12 +273,13 @@ def main(argv=None) -> int:
         for busy in loads:
             spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
             try:
-                raw[(size, batch, busy)] = (_sub(args, "time", size, batch), mem)
+                raw[(size, batch, busy)] = (_sub(args, "time", size, batch,
+                                                 settings=args.settings if busy else args.quiet_settings), mem)
             finally:
                 if spinner is not None:
                     spinner.kill()
                     spinner.wait()
-    print(_table(raw, settings, rows, args))
+    print(_table(raw, rows, args))
     print(f"\nwall time {time.perf_counter() - started:.0f} s; {os.cpu_count()} CPUs; torch {torch.__version__}; "
           f"device {args.device}")
     if args.json:
@@ -283,29 +288,36 @@ def main(argv=None) -> int:
     return 0
 
 
-def _table(raw, settings, rows, args) -> str:
+def _table(raw, rows, args) -> str:
     ref = {"cost": "adam", "score": "adam", "dual:cnn": "standard:cnn", "dual:disc": "standard:disc"}
-    explicit = [s for s in settings if s != "default"]
+    explicit = sorted({s for t, _ in raw.values() for s in t["times"] if s != "default"})
     lines = [f"Batch B real + B generated, float32, device {args.device}; time: median of {args.rounds} interleaved "
-             f"rounds with the library's default threads; ratio: median of per-round ratios to the row named; "
+             f"rounds with the library's default threads; ratio: median of per-round ratios to the row named "
+             f"(both with the defaults; then against that row under its fastest thread setting); "
              f"memory: peak RSS rise of one step/iteration in a fresh process; default/best: default threads' time "
              f"over the best of the explicit settings ({', '.join(explicit)} threads).", "",
-             "| params | B | load | row | ms | vs | time ratio | peak MiB | memory ratio | default/best | note |",
-             "|---:|---:|---|---|---:|---|---:|---:|---:|---:|---|"]
+             "| params | B | load | row | ms | vs | time ratio | vs its best threads | peak MiB | memory ratio | "
+             "default/best | note |",
+             "|---:|---:|---|---|---:|---|---:|---:|---:|---:|---:|---|"]
     for (size, batch, busy), (t, mem) in raw.items():
         times = t["times"]
         for r in rows:
-            d = times["default"][r] if "default" in times else times[settings[0]][r]
+            d = times["default"][r] if "default" in times else next(iter(times.values()))[r]
             vs = ref.get(r)
             ratio = f"{_median_ratio(d, times['default'][vs]):.2f}" if vs in rows and "default" in times else "-"
             mr = (f"{mem[r] / max(mem[vs], 1):.2f}" if mem and vs in rows else "-")
+            # the row with the defaults against the reference row under its fastest setting (a baseline slowed
+            # down by torch's default threads on a loaded machine would flatter the ratio)
+            vs_best = "-"
+            if vs in rows and len(times) > 1:
+                vs_best = f"{max(_median_ratio(d, times[s][vs]) for s in times):.2f}"
             best = "-"
-            if explicit and "default" in times:
-                best = f"{max(_median_ratio(d, times[s][r]) for s in explicit):.2f}"
+            if "default" in times and any(s in times for s in explicit):
+                best = f"{max(_median_ratio(d, times[s][r]) for s in explicit if s in times):.2f}"
             mib = f"{mem[r] / 2 ** 20:.1f}" if mem else "-"
             lines.append(f"| {t['n_params']:,} | {batch} | {'+1 busy' if busy else 'none'} | {r} | "
-                         f"{1e3 * statistics.median(d):.1f} | {vs or '-'} | {ratio} | {mib} | {mr} | {best} | "
-                         f"{t['notes'][r]} |")
+                         f"{1e3 * statistics.median(d):.1f} | {vs or '-'} | {ratio} | {vs_best} | {mib} | {mr} | "
+                         f"{best} | {t['notes'][r]} |")
     return "\n".join(lines)
 
 

@@ -234,7 +234,7 @@ class DCGANGenerator(nn.Module):
 
 
 class DiscriminatorFeatures(nn.Module):
-    r"""The feature map :math:`\phi(x) = [h_1(x), h_2(x)]` of :class:`DCGANDiscriminator` (eq. (1.1) of the theory page).
+    r"""The feature map :math:`\phi(x) = [h_1(x), h_2(x)]` of :class:`DCGANDiscriminator` (eq. (1.1), theory page).
 
     Parameters
     ----------
@@ -297,7 +297,7 @@ class DiscriminatorFeatures(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    r"""Scores :math:`D(x) = w^\top\phi(x) + b` with learned features :math:`\phi` (:attr:`features`) and head ``(w, b)``.
+    r"""Scores :math:`D(x) = w^\top\phi(x) + b`: learned features :math:`\phi` (:attr:`features`), head ``(w, b)``.
 
     Parameters
     ----------
