@@ -221,9 +221,8 @@ def kernel_mmd(x, y, features="default", kernel: str = "polynomial", unbiased: b
                          f"pass unbiased=False for single samples")
     if kernel == "rbf":
         bandwidth = _median_bandwidth(torch.cat([fx, fy])) if bandwidth is None else check_positive(bandwidth, "bandwidth")
-        # (d / sigma)^2, not d^2 / sigma^2: sigma^2 underflows to 0 for sigma < 1e-154 (and overflows above
-        # 1e154), which gave 0 / 0 = NaN on the diagonal; this form tends to 1[x = y] and to 1 as it should
-        k = lambda a, b: torch.exp(-0.5 * (torch.cdist(a, b) / bandwidth).pow(2))
+        scale = _scale(fx, fy)
+        k = lambda a, b: _rbf_kernel(a, b, bandwidth, scale)
     elif kernel == "polynomial":
         degree = check_int(degree, "degree", low=1)
         k = lambda a, b: (a @ b.T / d + coef0) ** degree
@@ -314,9 +313,30 @@ def _psd_sqrt(a: torch.Tensor) -> torch.Tensor:
     return (vecs * vals.clamp(min=0.0).sqrt()) @ vecs.T
 
 
+def _scale(*tensors: torch.Tensor) -> float:
+    """The largest absolute entry of the feature sets (1 when all are 0): distances are computed at unit scale."""
+    s = max(float(t.abs().max()) if t.numel() else 0.0 for t in tensors)
+    return s if s > 0 else 1.0
+
+
+def _rbf_kernel(a: torch.Tensor, b: torch.Tensor, bandwidth: float, scale: float) -> torch.Tensor:
+    """:math:`\\exp(-\\tfrac12 (\\|a_i - b_j\\| / \\sigma)^2)` without underflow or overflow at any scale.
+
+    ``d^2 / sigma^2`` fails both ways: squares of distances below 1e-154 underflow (a set of points at
+    scale 1e-200 has every distance 0) and sigma^2 underflows to 0 (0 / 0 = NaN on the diagonal). Here the
+    distances are taken at unit scale, ``d = scale * d_unit``, and ``d / sigma = d_unit * (scale / sigma)``,
+    with ``scale / sigma = inf`` (sigma far below the points' scale) giving the limit ``1[a_i = b_j]``.
+    """
+    unit = torch.cdist(a / scale, b / scale)
+    ratio = scale / bandwidth
+    t = unit * ratio if math.isfinite(ratio) else torch.where(unit > 0, math.inf, 0.0).to(unit.dtype)
+    return torch.exp(-0.5 * t * t)
+
+
 def _median_bandwidth(f: torch.Tensor, max_points: int = 2000) -> float:
     sub = f[:max_points]
-    dist = torch.pdist(sub)
+    scale = _scale(sub)
+    dist = torch.pdist(sub / scale) * scale  # at unit scale: no squares underflow for points of scale 1e-200
     med = float(dist.median()) if dist.numel() else 0.0
     if med <= 0:
         raise ValueError("the median heuristic found zero pairwise distance (identical samples); pass bandwidth=")

@@ -167,7 +167,13 @@ class TrustRegionDiscriminator:
     Parameters
     ----------
     discriminator : torch.nn.Module
-        Any module mapping a batch to one score per sample (sample-independent, deterministic).
+        Any module mapping a batch to one score per sample. Within a step it is
+        held to one fixed function (eq. (7.2) of the theory page): spectral-norm
+        vectors advance once at the start of each step and are frozen for the
+        rest of it; :meth:`cost` is a pure evaluation (no buffer moves). Active
+        dropout is refused; BatchNorm in training mode is refused by score
+        linearisation (per-sample gradients) and accepted by cost linearisation
+        (its running statistics move once per step, on the step's batch).
     model : str, default "score"
         ``"score"`` (score linearisation, eq. (2.4)) or ``"cost"`` (cost linearisation, eq. (2.3)).
     C : float, default 1e-3
@@ -205,7 +211,8 @@ class TrustRegionDiscriminator:
         If ``model``, ``solver``, ``linearization`` or a ``solver_options`` name
         is unknown, ``C``, ``radius``, ``inner_tol``, ``memory_mb``,
         ``chunk_size`` or ``max_attempts`` is out of range (integers: Python or
-        numpy integers, not ``bool``), or the module has no trainable parameters.
+        numpy integers, not ``bool``), ``radius`` is below the policy's
+        ``min_radius``, or the module has no trainable parameters.
 
     References
     ----------
@@ -236,11 +243,11 @@ class TrustRegionDiscriminator:
         self.C = check_positive(C, "C")
         self.radius = check_positive(radius, "radius")
         self.policy = get_policy(policy)
-        if not self.policy.min_radius <= self.radius <= self.policy.max_radius:
-            raise ValueError(f"radius={radius!r} is outside the radius policy's range [min_radius, max_radius] = "
-                             f"[{self.policy.min_radius:g}, {self.policy.max_radius:g}] of "
-                             f"{type(self.policy).__name__}: the policy would never return to it; pass a radius in "
-                             f"that range (default 0.1) or a policy whose range holds it")
+        if self.radius < self.policy.min_radius:
+            raise ValueError(f"radius={radius!r} is below the radius policy's floor min_radius="
+                             f"{self.policy.min_radius:g} of {type(self.policy).__name__}: the policy never goes "
+                             f"below its floor, so a start there is a radius it could not choose; pass radius >= "
+                             f"{self.policy.min_radius:g} (default 0.1) or a policy with a lower min_radius")
         self.solver = solver
         self.inner_tol = None if inner_tol is None else check_positive(inner_tol, "inner_tol")
         self.max_attempts = max_attempts
@@ -273,6 +280,10 @@ class TrustRegionDiscriminator:
         ------
         ValueError
             If a batch is empty or not finite, or the per-sample shapes differ.
+        TypeError
+            If a batch's dtype is wider than the discriminator's (float64
+            samples for float32 parameters: the message names both and the
+            exact fix); a narrower one is widened exactly.
         """
         for name, t in (("real", real), ("fake", fake)):
             if not isinstance(t, torch.Tensor) or t.ndim < 1 or t.shape[0] == 0:
@@ -320,6 +331,8 @@ class TrustRegionDiscriminator:
         Raises
         ------
         ValueError
+            As :meth:`batch`, or as :meth:`step` for a module that cannot be one fixed function.
+        TypeError
             As :meth:`batch`.
         """
         x, y, a = self.batch(real, fake)
@@ -350,7 +363,12 @@ class TrustRegionDiscriminator:
         Raises
         ------
         ValueError
-            As :meth:`batch`, or when the discriminator is not sample-independent.
+            As :meth:`batch`, or when the discriminator cannot be one fixed
+            function of its parameters for the step (eq. (7.2) of the theory
+            page): active dropout, or BatchNorm in training mode with score
+            linearisation (the message says why and what to do).
+        TypeError
+            As :meth:`batch`.
         """
         t0 = time.perf_counter()
         x, y, a = self.batch(real, fake)
@@ -396,13 +414,13 @@ class TrustRegionDiscriminator:
 
     def _feasible(self, delta: torch.Tensor, radius: float) -> tuple[torch.Tensor, float]:
         """Scale ``delta`` into the ball (float rounding of the model dtype included)."""
-        norm = float(torch.linalg.vector_norm(delta.to(torch.float64)))
+        norm = _norm(delta)
         eps = torch.finfo(delta.dtype).eps
         for _ in range(5):
             if norm <= radius:
                 break
             delta = delta * (radius / norm * (1.0 - 8 * eps))
-            norm = float(torch.linalg.vector_norm(delta.to(torch.float64)))
+            norm = _norm(delta)
         return delta, norm
 
     def _finish(self, record_kwargs, delta, norm, accepted, radius_before, decision_radius, cost_before,
@@ -423,7 +441,7 @@ class TrustRegionDiscriminator:
             grads = torch.autograd.grad(f0_t, list(p_leaf.values()))
         g = torch.cat([gi.reshape(-1) for gi in grads])
         f0 = float(f0_t.detach())
-        gnorm = float(torch.linalg.vector_norm(g.to(torch.float64)))
+        gnorm = _norm(g)
         radius_before = self.radius
         if not (math.isfinite(f0) and math.isfinite(gnorm)):
             return self._finish(dict(predicted_decrease=math.nan, actual_decrease=math.nan, rho=math.nan, attempts=0,
@@ -530,6 +548,15 @@ class TrustRegionDiscriminator:
                                     trial_cost, t0)
             self.radius = decision.radius
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _norm(t: torch.Tensor) -> float:
+    """The Euclidean norm in float64 without underflow or overflow (a step of norm 1e-300 has norm 1e-300, not 0)."""
+    t = t.to(torch.float64)
+    scale = float(t.abs().max()) if t.numel() else 0.0
+    if not (math.isfinite(scale) and scale > 0):
+        return float(torch.linalg.vector_norm(t))  # zero, or NaN / inf as they are
+    return scale * float(torch.linalg.vector_norm(t / scale))
 
 
 def _attempt_status(accepted: bool, attempt: int, rho: float) -> Status:
