@@ -43,7 +43,8 @@ class RunRecord:
     config : RunConfig
         The configuration that ran.
     metrics : dict of str to float, default {}
-        The job's metrics (NaN stored as JSON null).
+        The job's metrics (NaN stored as JSON null, infinities as the strings
+        ``"inf"`` and ``"-inf"``: the file is standard JSON and reads back exactly).
     seconds : float, default nan
         Wall time of the run, in seconds.
     status : Status, default ``Status(StatusCode.SUCCESS)``
@@ -90,7 +91,7 @@ class RunRecord:
                    "metrics": {k: _json_float(v) for k, v in sorted(self.metrics.items())},
                    "seconds": _json_float(self.seconds),
                    "status": {"code": self.status.code.value, "message": self.status.message}}
-        return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
     @classmethod
     def from_json(cls, line: str) -> "RunRecord":
@@ -231,6 +232,11 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
-def _json_float(value: Any) -> float | None:
+def _json_float(value: Any) -> float | str | None:
+    """A float for standard JSON: itself when finite, None for NaN, "inf" / "-inf" (read back by ``float``)."""
     value = float(value)
-    return value if math.isfinite(value) else None
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
