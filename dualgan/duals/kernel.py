@@ -1,10 +1,10 @@
 r"""The certified dual of a discriminator in a reproducing-kernel Hilbert space, on its Gram matrix.
 
-Eqs. (1.18)-(1.23) of the theory page, docs/theory.md. The dual (1.3)/(1.12)
+Eqs. (1.19)-(1.24) of the theory page, docs/theory.md. The dual (1.3)/(1.12)
 needs the features only through :math:`\Phi\Phi^\top`, so with the Gram matrix
 :math:`K_{ij} = k(x_i, x_j)` of a positive semi-definite kernel in its place
-(eq. (1.20)) it is the dual of the kernel machine
-:math:`f(x) = \sum_j y_j\lambda_j k(x_j, x)/C\,(+\,b)` (eq. (1.21)), a
+(eq. (1.21)) it is the dual of the kernel machine
+:math:`f(x) = \sum_j y_j\lambda_j k(x_j, x)/C\,(+\,b)` (eq. (1.22)), a
 discriminator with infinitely many features solved exactly.
 
 :class:`KernelDual` is a :class:`~dualgan.duals.LinearDual` on the rows of a
@@ -13,10 +13,10 @@ pivoted Cholesky factor :math:`F` of :math:`K` (:math:`K \approx FF^\top`, rank
 largest diagonal entry), so every method of :func:`~dualgan.duals.solve` runs on
 it unchanged, with the same statuses and tolerances (``newton`` iterates on the
 primal side, in :math:`r` unknowns, when :math:`r < N`). The certificate is taken
-on :math:`K` itself (eq. (1.22)): the factor's gap (1.16) plus the part of the
+on :math:`K` itself (eq. (1.23)): the factor's gap (1.16) plus the part of the
 quadratic the truncation left out, :math:`\beta^\top(K - FF^\top)\beta/(2C)`, a
 non-negative term that is zero without truncation.
-:func:`kernel_dual_objective` is the generator's differentiable objective (Danskin, eq. (1.23)).
+:func:`kernel_dual_objective` is the generator's differentiable objective (Danskin, eq. (1.24)).
 """
 from __future__ import annotations
 
@@ -37,9 +37,9 @@ DEFAULT_FACTOR_RTOL = 1e-14
 
 
 class KernelDual(LinearDual):
-    r"""The certified dual of a kernel discriminator on its Gram matrix (eqs. (1.20)-(1.22) of the theory page).
+    r"""The certified dual of a kernel discriminator on its Gram matrix (eqs. (1.21)-(1.23) of the theory page).
 
-    The primal is eq. (1.20): :math:`\min_{f \in \mathcal H, b}\ \tfrac C2\|f\|_{\mathcal H}^2 +
+    The primal is eq. (1.21): :math:`\min_{f \in \mathcal H, b}\ \tfrac C2\|f\|_{\mathcal H}^2 +
     \sum_i a_i\ell(y_i(f(x_i) + b))`; its dual is (1.3) (logistic) or (1.12) (hinge)
     with :math:`\|v(\lambda)\|^2 = \beta^\top K\beta`, :math:`\beta = y\odot\lambda`.
     Solve it with :func:`dualgan.duals.solve`; evaluate the discriminator with
@@ -66,7 +66,7 @@ class KernelDual(LinearDual):
     factor_rtol : float, default 1e-14
         Truncation of the pivoted Cholesky factor: pivots at most
         ``factor_rtol * max(diag K)`` are left out (their part of the quadratic
-        enters the certificate, eq. (1.22)); in (0, 1).
+        enters the certificate, eq. (1.23)); in (0, 1).
     chunk_size : int, optional
         Rows per chunk of the Gram matrix (:meth:`dualgan.kernels.Kernel.gram`). Default None: automatic.
 
@@ -120,7 +120,7 @@ class KernelDual(LinearDual):
     @classmethod
     def from_gram(cls, K, n_real: int, C, loss: str = "logistic", bias: bool = False, weights=None,
                   factor_rtol: float = DEFAULT_FACTOR_RTOL) -> "KernelDual":
-        r"""The problem on a given Gram matrix (real rows first), eq. (1.20) of the theory page.
+        r"""The problem on a given Gram matrix (real rows first), eq. (1.21) of the theory page.
 
         Parameters
         ----------
@@ -194,7 +194,7 @@ class KernelDual(LinearDual):
 
     # ------------------------------------------------------------------ certificate on K
     def certificate(self, lam, slack=None, ops=TorchOps, w=None, b: float | None = None):
-        r"""``(primal_value, dual_value, gap, w, b)`` of a pair, on the Gram matrix (eq. (1.22) of the theory page).
+        r"""``(primal_value, dual_value, gap, w, b)`` of a pair, on the Gram matrix (eq. (1.23) of the theory page).
 
         The pair is the multipliers ``lam`` and the discriminator
         :math:`f = \sum_{p} \alpha_p k(x_p, \cdot) + b` on the factor's pivots with
@@ -221,13 +221,13 @@ class KernelDual(LinearDual):
         Returns
         -------
         tuple
-            ``(primal_value, dual_value, gap, w, b)``: :math:`P` of eq. (1.20) at ``f``,
+            ``(primal_value, dual_value, gap, w, b)``: :math:`P` of eq. (1.21) at ``f``,
             :math:`D(\lambda)` on ``K``, their gap, ``w`` (a tensor) and ``b``.
         """
         primal, dual, gap, w, b = super().certificate(lam, slack, ops=ops, w=w, b=b)
         if self.truncated:
-            extra = self._left_out(lam) / (2.0 * self.C)
-            dual, gap = dual - extra, gap + extra
+            dual = dual - self._left_out(lam)[0] / (2.0 * self.C)
+            gap = gap + self.gap_extra(lam)
         return primal, dual, gap, w, b
 
     def gap_function(self, ops):
@@ -241,26 +241,70 @@ class KernelDual(LinearDual):
         Returns
         -------
         callable
-            ``gap(lam, slack) -> float``, eq. (1.22) of the theory page.
+            ``gap(lam, slack) -> float``, eq. (1.23) of the theory page.
         """
         base = super().gap_function(ops)
         if not self.truncated:
             return base
 
         def gap(lam, slack):
-            return base(lam, slack) + self._left_out(lam) / (2.0 * self.C)
+            return base(lam, slack) + self.gap_extra(ops.to_torch(lam, self.a))
         return gap
 
-    def _left_out(self, lam) -> float:
-        r""":math:`\beta^\top(K - FF^\top)\beta`, :math:`\beta = y\odot\lambda`: the quadratic the truncated factor misses."""
+    def gap_extra(self, lam) -> float:
+        r"""An upper bound on :math:`\beta^\top(K - FF^\top)\beta/(2C)`, the truncation's part of the gap (eq. (1.23)).
+
+        Zero without truncation. The quadratic form is computed as
+        :math:`\beta^\top K\beta - \|F^\top\beta\|^2` and its rounding bound
+        :math:`8u\,|\beta|^\top|K||\beta|` is added (it is non-negative in exact
+        arithmetic, so a negative rounding is never subtracted).
+
+        Parameters
+        ----------
+        lam : torch.Tensor or numpy.ndarray
+            Shape ``(N,)``, float64: the multipliers.
+
+        Returns
+        -------
+        float
+            The bound, >= 0.
+        """
+        if not self.truncated:
+            return 0.0
+        q, size = self._left_out(lam)
+        return (max(q, 0.0) + 8 * 2.0 ** -53 * size) / (2.0 * self.C)
+
+    def _left_out(self, lam) -> tuple[float, float]:
+        r""":math:`\beta^\top(K - FF^\top)\beta` (:math:`\beta = y\odot\lambda`) and :math:`|\beta|^\top|K||\beta|`."""
         lam = torch.as_tensor(lam, dtype=torch.float64).to(self.device)
         beta = self.y * lam
         v = self.G.T @ lam
-        return float(beta @ (self.K @ beta) - v @ v)
+        Kb = self.K @ beta
+        return float(beta @ Kb - v @ v), float(beta.abs() @ (self.K.abs() @ beta.abs()) + v @ v)
+
+    def scaled(self, s: float, t: float = 1.0) -> "KernelDual":
+        """The same problem in other units (:meth:`LinearDual.scaled`); the Gram matrix is scaled by ``t**2``.
+
+        Parameters
+        ----------
+        s : float
+            The factor of the weights, > 0.
+        t : float, default 1.0
+            The factor of the features (the Gram matrix takes ``t**2``), > 0.
+
+        Returns
+        -------
+        KernelDual
+            The rescaled problem.
+        """
+        other = super().scaled(s, t)
+        if t != 1.0:
+            other.K = self.K * (t * t)
+        return other
 
     # ------------------------------------------------------------------ the discriminator
     def coefficients(self, result: DualResult) -> tuple[torch.Tensor, float | None]:
-        r"""The expansion :math:`f = \sum_j \alpha_j k(x_j, \cdot) + b` of a result's discriminator (eq. (1.21)).
+        r"""The expansion :math:`f = \sum_j \alpha_j k(x_j, \cdot) + b` of a result's discriminator (eq. (1.22)).
 
         :math:`\alpha` is supported on the factor's pivots,
         :math:`\alpha_p = L_p^{-\top} w` (:math:`L_p` the pivot rows of the factor);
@@ -293,7 +337,7 @@ class KernelDual(LinearDual):
         return alpha, result.b
 
     def decision_function(self, result: DualResult, x=None, gram=None) -> torch.Tensor:
-        r"""The discriminator :math:`f(x) = \sum_j \alpha_j k(x_j, x) + b` of a result (eq. (1.21) of the theory page).
+        r"""The discriminator :math:`f(x) = \sum_j \alpha_j k(x_j, x) + b` of a result (eq. (1.22) of the theory page).
 
         Parameters
         ----------
@@ -366,7 +410,7 @@ class KernelDual(LinearDual):
 
 def kernel_dual_objective(x_real: torch.Tensor, x_fake: torch.Tensor, lam_real, lam_fake, kernel, C: float,
                           loss: str = "logistic", weights=None) -> torch.Tensor:
-    r"""Differentiable :math:`D(\lambda;\theta) = -\beta^\top K\beta/(2C) + S(\lambda)` at fixed multipliers (eq. (1.23)).
+    r"""Differentiable :math:`D(\lambda;\theta) = -\beta^\top K\beta/(2C) + S(\lambda)` at fixed multipliers (eq. (1.24)).
 
     The kernel counterpart of :func:`~dualgan.duals.dual_objective`: gradients
     flow into ``x_fake`` (and ``x_real``) through the kernel; at the optimal
@@ -443,7 +487,7 @@ def pivoted_cholesky(K: np.ndarray, rtol: float = DEFAULT_FACTOR_RTOL) -> tuple[
 
     The factor is exact on the pivot rows and columns; the remainder
     :math:`K - FF^\top` is the positive semi-definite Schur complement whose
-    diagonal is at most ``rtol * max(diag K)`` (eq. (1.22) of the theory page).
+    diagonal is at most ``rtol * max(diag K)`` (eq. (1.23) of the theory page).
 
     Parameters
     ----------

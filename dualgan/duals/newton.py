@@ -627,6 +627,10 @@ def problem_result(problem: LinearDual, lam, slack, iterations, seconds, stopped
         cert = certify_pair(problem.G, problem.y, problem.a, problem.C, problem.loss, problem.bias, w,
                             b if problem.bias else None, lam, target=(tol, allowed))
         gap, gap_bound, bound = cert.gap, cert.gap_bound, cert.w_error_bound
+        extra = problem.gap_extra(lam) if hasattr(problem, "gap_extra") else 0.0
+        if extra:  # a KernelDual on a truncated factor: the part of the quadratic the factor leaves out (eq. (1.23))
+            gap, gap_bound = gap + extra, gap_bound + extra
+            bound = math.sqrt(2 * max(gap_bound, 0.0) / problem.C)
         if not (gap_bound <= tol and bound <= allowed) and stopped.code is not StatusCode.MAX_ITER:
             floor = _rounding_floor(problem, w, lam, b, cert.scale)
     status = _status(stopped, gap, gap_bound, tol, bound, allowed, w_norm, iterations, floor)

@@ -1,4 +1,4 @@
-r"""Kernels in torch for discriminators in a reproducing-kernel Hilbert space (eqs. (1.18)-(1.23) of the theory page, docs/theory.md).
+r"""Kernels in torch for discriminators in a reproducing-kernel Hilbert space (eqs. (1.19)-(1.24) of the theory page, docs/theory.md).
 
 Every kernel is a ``torch.nn.Module``: ``kernel(x, y)`` is the cross Gram
 matrix, differentiable in both arguments, on any device; :meth:`Kernel.gram`

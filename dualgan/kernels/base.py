@@ -2,7 +2,7 @@ r"""The kernel protocol, the :data:`KERNELS` registry and the shared distance an
 
 A kernel is a ``torch.nn.Module`` whose ``forward(x, y)`` returns the cross
 Gram matrix :math:`[k(x_i, y_j)]` of two batches, differentiably in both
-arguments, on their device and in their dtype (eq. (1.18) of the theory page,
+arguments, on their device and in their dtype (eq. (1.19) of the theory page,
 docs/theory.md). :meth:`Kernel.gram` forms it in row chunks where memory asks.
 Bandwidths are fixed numbers or ``"median"``: the median heuristic, resolved on a
 batch by :meth:`Kernel.resolve` into a kernel with fixed bandwidths (a kernel
@@ -35,7 +35,7 @@ _CHUNK_BYTES = 64 * 2 ** 20
 
 
 class Kernel(nn.Module):
-    r"""Base class of the kernels: ``forward(x, y)`` is the cross Gram matrix, eq. (1.18) of the theory page.
+    r"""Base class of the kernels: ``forward(x, y)`` is the cross Gram matrix, eq. (1.19) of the theory page.
 
     Subclasses implement :meth:`_pairwise` (the Gram of two 2-D batches, bandwidths
     resolved) and list their median-resolvable bandwidth attributes in ``_bandwidths``.

@@ -1,4 +1,4 @@
-r"""A deep kernel :math:`k(\phi(x), \phi(y))` on any ``nn.Module`` (eq. (1.19) of the theory page, docs/theory.md)."""
+r"""A deep kernel :math:`k(\phi(x), \phi(y))` on any ``nn.Module`` (eq. (1.20) of the theory page, docs/theory.md)."""
 from __future__ import annotations
 
 import torch
@@ -13,7 +13,7 @@ __all__ = ["DeepKernel"]
 class DeepKernel(Kernel):
     r"""The kernel :math:`k(\phi(x), \phi(y))` of a base kernel on the outputs of a feature network.
 
-    Eq. (1.19) of the theory page. Positive semi-definite whenever the base
+    Eq. (1.20) of the theory page. Positive semi-definite whenever the base
     kernel is; differentiable in ``x`` and ``y`` through ``features``. A base
     kernel with a ``"median"`` bandwidth resolves it on the features.
 

@@ -1,4 +1,4 @@
-r"""The inverse multiquadric kernel and its mixtures (eq. (1.19) of the theory page, docs/theory.md)."""
+r"""The inverse multiquadric kernel and its mixtures (eq. (1.20) of the theory page, docs/theory.md)."""
 from __future__ import annotations
 
 import torch
@@ -12,7 +12,7 @@ __all__ = ["InverseMultiquadricKernel"]
 class InverseMultiquadricKernel(Kernel):
     r"""Inverse multiquadric kernel :math:`k(x, y) = \frac1S\sum_s (1 + \|x-y\|^2/c_s^2)^{-1/2}`.
 
-    Eq. (1.19) of the theory page; :math:`k(x, x) = 1`. Its tail decays like
+    Eq. (1.20) of the theory page; :math:`k(x, x) = 1`. Its tail decays like
     :math:`c/\|x-y\|`, and its gradient in ``x`` like :math:`1/\|x-y\|^2`: a sample
     far from every other still feels them (no sample can escape the kernel's reach,
     as samples escape the anchors of RBF features).

@@ -1,4 +1,4 @@
-r"""The linear kernel :math:`k(x, y) = x^\top y` (eq. (1.19) of the theory page, docs/theory.md)."""
+r"""The linear kernel :math:`k(x, y) = x^\top y` (eq. (1.20) of the theory page, docs/theory.md)."""
 from __future__ import annotations
 
 import torch
@@ -10,7 +10,7 @@ __all__ = ["LinearKernel"]
 
 @KERNELS.register("linear")
 class LinearKernel(Kernel):
-    r"""The linear kernel :math:`k(x, y) = x^\top y`, eq. (1.19) of the theory page.
+    r"""The linear kernel :math:`k(x, y) = x^\top y`, eq. (1.20) of the theory page.
 
     With it the kernel dual is the linear dual on the samples themselves
     (:class:`dualgan.duals.LinearDual` with ``phi = x``).

@@ -1,4 +1,4 @@
-r"""The polynomial kernel :math:`k(x, y) = (\gamma x^\top y + c_0)^p` (eq. (1.19) of the theory page, docs/theory.md)."""
+r"""The polynomial kernel :math:`k(x, y) = (\gamma x^\top y + c_0)^p` (eq. (1.20) of the theory page, docs/theory.md)."""
 from __future__ import annotations
 
 import torch
@@ -11,7 +11,7 @@ __all__ = ["PolynomialKernel"]
 
 @KERNELS.register("polynomial")
 class PolynomialKernel(Kernel):
-    r"""The polynomial kernel :math:`k(x, y) = (\gamma x^\top y + c_0)^p`, eq. (1.19) of the theory page.
+    r"""The polynomial kernel :math:`k(x, y) = (\gamma x^\top y + c_0)^p`, eq. (1.20) of the theory page.
 
     Positive semi-definite for ``coef0 >= 0`` and a positive integer degree.
 

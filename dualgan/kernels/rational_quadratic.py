@@ -1,4 +1,4 @@
-r"""The rational quadratic kernel and its mixtures (eq. (1.19) of the theory page, docs/theory.md)."""
+r"""The rational quadratic kernel and its mixtures (eq. (1.20) of the theory page, docs/theory.md)."""
 from __future__ import annotations
 
 import torch
@@ -12,7 +12,7 @@ __all__ = ["RationalQuadraticKernel"]
 class RationalQuadraticKernel(Kernel):
     r"""Rational quadratic kernel, or the mean over shapes :math:`\alpha_s`: :math:`(1 + \|x-y\|^2/(2\alpha_s\ell^2))^{-\alpha_s}`.
 
-    Eq. (1.19) of the theory page; a scale mixture of Gaussians with heavy
+    Eq. (1.20) of the theory page; a scale mixture of Gaussians with heavy
     (polynomial) tails, :math:`k(x, x) = 1`. Demystifying MMD GANs uses the mixture
     over :math:`\alpha \in \{0.2, 0.5, 1, 2, 5\}` with :math:`\ell = 1`.
 

@@ -1,4 +1,4 @@
-r"""The Gaussian (RBF) kernel and its mixtures of bandwidths (eq. (1.19) of the theory page, docs/theory.md)."""
+r"""The Gaussian (RBF) kernel and its mixtures of bandwidths (eq. (1.20) of the theory page, docs/theory.md)."""
 from __future__ import annotations
 
 import torch
@@ -12,7 +12,7 @@ __all__ = ["RBFKernel"]
 class RBFKernel(Kernel):
     r"""Gaussian kernel, or the mean of several: :math:`k(x, y) = \frac1S\sum_s \exp(-\|x-y\|^2/(2\sigma_s^2))`.
 
-    Eq. (1.19) of the theory page; :math:`k(x, x) = 1`. A mixture of
+    Eq. (1.20) of the theory page; :math:`k(x, x) = 1`. A mixture of
     bandwidths is the MMD GAN's choice (Li et al. 2015, Bińkowski et al. 2018).
 
     Parameters

@@ -1,4 +1,4 @@
-r"""The kernel dual GAN: an exact discriminator in a reproducing-kernel Hilbert space (eqs. (1.20)-(1.24) of the theory page, docs/theory.md).
+r"""The kernel dual GAN: an exact discriminator in a reproducing-kernel Hilbert space (eqs. (1.21)-(1.25) of the theory page, docs/theory.md).
 
 :class:`KernelDualGAN` (registered as ``"kernel_dual"``) is
 :class:`~dualgan.train.DualLinearGAN` with the feature map replaced by a
@@ -8,7 +8,7 @@ certified dual on the batch's Gram matrix (:class:`~dualgan.duals.KernelDual`),
 and the generator ascends :math:`g(\theta) = \max_\lambda D(\lambda;\theta)` with
 Danskin's gradient through the kernel (:func:`~dualgan.duals.kernel_dual_objective`).
 ``weights="mmd"`` fixes :math:`\lambda = a/2` instead of solving: the objective
-is then :math:`-\mathrm{MMD}_b^2/(8C)` plus a constant (eq. (1.24)), the MMD GAN
+is then :math:`-\mathrm{MMD}_b^2/(8C)` plus a constant (eq. (1.25)), the MMD GAN
 of the same kernel, so the two settings isolate what solving the dual adds.
 """
 from __future__ import annotations
@@ -46,7 +46,7 @@ class _KernelInputs(nn.Module):
 
 @TRAINERS.register("kernel_dual")
 class KernelDualGAN(DualLinearGAN):
-    r"""Dual GAN with a kernel discriminator solved exactly (eqs. (1.20)-(1.24) of the theory page).
+    r"""Dual GAN with a kernel discriminator solved exactly (eqs. (1.21)-(1.25) of the theory page).
 
     The trainer protocol, modes, history columns and fixed-batch monotone ascent
     are those of :class:`~dualgan.train.DualLinearGAN`; the discriminator is the
@@ -66,7 +66,7 @@ class KernelDualGAN(DualLinearGAN):
         The kernel (an instance, or a name of :data:`dualgan.kernels.KERNELS`
         built with its defaults); it is not trained.
     C : float, default 1e-4
-        L2 weight of the discriminator's RKHS norm (> 0), eq. (1.20).
+        L2 weight of the discriminator's RKHS norm (> 0), eq. (1.21).
     latent_dim : int
         Dimension of the generator's input (>= 1).
     batch_size : int, default 200
@@ -191,13 +191,13 @@ class KernelDualGAN(DualLinearGAN):
                          options=self.solver_options)
 
     def _danskin_surrogate(self, phi_fake: torch.Tensor, res) -> torch.Tensor:
-        r"""Danskin's :math:`D(\lambda^*;\theta)` through the kernel, eq. (1.23) (the multipliers held fixed)."""
+        r"""Danskin's :math:`D(\lambda^*;\theta)` through the kernel, eq. (1.24) (the multipliers held fixed)."""
         kernel = self._kernel_for(self._resolved[0]) if self._resolved is not None else self.kernel
         return kernel_dual_objective(self._real_now.to(phi_fake.dtype), phi_fake, res.lam_real, res.lam_fake,
                                      kernel, self.C, loss=self.loss)
 
     def _mmd_result(self, x_real: torch.Tensor, x_fake: torch.Tensor, kernel) -> DualResult:
-        r"""The fixed multipliers :math:`\lambda = a/2` with their value and the gap of their pair (eq. (1.24))."""
+        r"""The fixed multipliers :math:`\lambda = a/2` with their value and the gap of their pair (eq. (1.25))."""
         t0 = time.perf_counter()
         n, m = x_real.shape[0], x_fake.shape[0]
         x = torch.cat([x_real, x_fake]).to(torch.float64)

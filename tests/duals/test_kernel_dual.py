@@ -31,8 +31,9 @@ def _direct(K, n, C, loss, lam, alpha, b):
 @pytest.mark.parametrize("loss", ["logistic", "hinge"])
 @pytest.mark.parametrize("bias", [False, True])
 def test_linear_kernel_equals_linear_dual(loss, bias):
-    kd = solve(KernelDual(XR, XF, LinearKernel(), C=0.05, loss=loss, bias=bias), tol=1e-13)
-    ld = solve(LinearDual(XR, XF, C=0.05, loss=loss, bias=bias), tol=1e-13)
+    # K = X X^T has rank 3: the truncated factor's rounding bound (eq. (1.23)) enters the gap, so the gap alone
+    kd = solve(KernelDual(XR, XF, LinearKernel(), C=0.05, loss=loss, bias=bias), tol=1e-12, w_rtol=math.inf)
+    ld = solve(LinearDual(XR, XF, C=0.05, loss=loss, bias=bias), tol=1e-12, w_rtol=math.inf)
     assert kd.success and ld.success
     assert kd.dual_value == pytest.approx(ld.dual_value, rel=1e-10)
     assert kd.primal_value == pytest.approx(ld.primal_value, rel=1e-10)
