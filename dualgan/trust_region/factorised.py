@@ -152,6 +152,8 @@ def factorised_pass(module: nn.Module, trainable: list[str], inputs: torch.Tenso
                                           (forms or {}).get(layer.name))
         chosen[layer.name] = factors[layer.name].form
         covered += [n for n in (layer.weight, layer.bias) if n is not None]
+    # exactly symmetric whatever the summation order of each block (the sub-problem factorises one matrix)
+    gram = 0.5 * (gram + gram.T)
     # release the hooked tensors
     for layer in layers:
         layer.inputs = layer.output = None
@@ -341,18 +343,10 @@ def _accumulate(layer, params, delta, gram, jw, budget, form=None):
     D, T, d_in, d_out = _layout(layer, delta)
     N, itemsize = D.shape[0], D.element_size()
     bias = layer.module.bias
-    z = layer.output.detach()
     Dsum = D.sum(2)  # (N, d_out): the bias gradients
-    # Jw: delta^T (W u) for the weight, delta^T b for the bias; W u + b = z
-    if layer.weight is not None:
-        if layer.bias is None and bias is not None:  # frozen bias: only W u counts
-            jw.add_((D * (_layout(layer, z)[0] - bias.detach()[:, None])).sum((1, 2)))
-        else:
-            jw.add_((delta * z).reshape(N, -1).sum(1))
-    elif layer.bias is not None:
-        jw.add_(Dsum @ bias.detach())
     result = _LayerFactors(layer, None, None, Dsum)
     if layer.weight is None:
+        jw.add_(Dsum @ bias.detach())
         gram.add_(_aat(Dsum))
         return result
     form = form or _choose_form(N, T, d_in, d_out)
@@ -367,6 +361,7 @@ def _accumulate(layer, params, delta, gram, jw, budget, form=None):
             UUt.add_(1.0)
         gram.add_(DDt * UUt)
         result.inputs, result.output_grads = U[:, :, None], D
+        _jw_from_outputs(layer, D, delta, jw)
         return result
     if layer.bias is not None:
         gram.add_(_aat(Dsum))
@@ -380,6 +375,7 @@ def _accumulate(layer, params, delta, gram, jw, budget, form=None):
             block = (Uf[lo * T:hi * T] @ Uf.T) * (Df[lo * T:hi * T] @ Df.T)
             gram[lo:hi] += block.reshape(hi - lo, T, N, T).sum((1, 3))
         result.inputs, result.output_grads = U, D
+        _jw_from_outputs(layer, D, delta, jw)
         return result
     # materialised per-sample weight gradients R_i = sum_t delta_it u_it^T (the layout of the weight),
     # the patches unfolded a chunk of samples at a time
@@ -396,6 +392,10 @@ def _accumulate(layer, params, delta, gram, jw, budget, form=None):
     if c >= N:
         R = rows(0, N)
         gram.add_(_aat(R))
+        # Jw from the rows, R_i . vec(W) (+ delta_i . b): reads R, not the layer's whole output twice
+        jw.add_(R @ params[layer.weight].detach().reshape(-1))
+        if layer.bias is not None:
+            jw.add_(Dsum @ bias.detach())
         # kept for the pullback: c^T R is one matrix-vector product; U and D are no longer needed
         result.rows = R
         return result
@@ -410,7 +410,18 @@ def _accumulate(layer, params, delta, gram, jw, budget, form=None):
             gram[lo2:hi2, lo:hi] += block.T
     # the pullback needs the patches of every sample: unfolded once more, whole (the budget was exceeded anyway)
     result.inputs, result.output_grads = _patches(layer, 0, N), D
+    _jw_from_outputs(layer, D, delta, jw)
     return result
+
+
+def _jw_from_outputs(layer, D, delta, jw):
+    """The layer's part of Jw from its outputs: sum_t delta_it^T (W u_it) (+ delta_it^T b when b is trainable),
+    with W u + b = z."""
+    z, bias = layer.output.detach(), layer.module.bias
+    if layer.bias is None and bias is not None:  # frozen bias: only W u counts
+        jw.add_((D * (_layout(layer, z)[0] - bias.detach()[:, None])).sum((1, 2)))
+    else:
+        jw.add_((delta * z).reshape(z.shape[0], -1).sum(1))
 
 
 def _aat(A: torch.Tensor) -> torch.Tensor:
