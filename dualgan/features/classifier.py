@@ -230,7 +230,9 @@ def digits_classifier(seed: int = 0, cache_dir=None, epochs: int = 15, retrain: 
     model = DigitsCNN()
     if path.exists() and not retrain:
         try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
+            from ..train.base import read_checkpoint
+
+            payload = read_checkpoint(path, "cpu")  # its SHA-256 checked: a damaged cache is rebuilt, not used
             model.load_state_dict(payload["state_dict"])
             model.held_out_accuracy = float(payload["held_out_accuracy"])
             return model.eval()
@@ -243,10 +245,10 @@ def digits_classifier(seed: int = 0, cache_dir=None, epochs: int = 15, retrain: 
     _train_digits(model, seed, epochs)
     directory.mkdir(parents=True, exist_ok=True)
     # write-then-rename (fsync-ed): concurrent first calls and kills never leave a half-written file
-    from .._io import atomic_write_with
+    from ..train.base import write_checkpoint
 
     payload = {"state_dict": model.state_dict(), "held_out_accuracy": model.held_out_accuracy}
-    atomic_write_with(path, lambda tmp: torch.save(payload, tmp))
+    write_checkpoint(path, payload)
     return model.eval()
 
 

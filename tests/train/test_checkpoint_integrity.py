@@ -351,3 +351,54 @@ def test_history_written_by_an_older_version_with_infinity_tokens_still_loads(tm
     path.write_text('{"format": "dualgan.History/1", "meta": {}, "columns": {"objective": [1.0, Infinity, null]}, '
                     '"arrays": {}}')
     assert np.array_equal(History.load(path)["objective"], [1.0, math.inf, math.nan], equal_nan=True)
+
+
+# ---------------------------------------------------------------------------------------- other checkpoint files
+def test_game_run_checkpoints_carry_the_digest_and_refuse_flipped_bits(tmp_path):
+    from dualgan.games import BilinearGame, make_optimizer, random_matrix, run_optimizer
+
+    def fresh():
+        return BilinearGame(random_matrix(3, seed=0, singular_values=(0.5, 1.5)), seed=1)
+
+    ck = tmp_path / "game.pt"
+    run_optimizer(fresh(), make_optimizer("simultaneous", lr=0.1), 4, checkpoint_path=ck, checkpoint_every=2)
+    data = ck.read_bytes()
+    assert data.startswith(b"dualgan checkpoint 2\n")
+    rng = np.random.default_rng(7)
+    bad = tmp_path / "bad.pt"
+    for _ in range(10):
+        b = bytearray(data)
+        b[int(rng.integers(len(b)))] ^= 1 << int(rng.integers(8))
+        bad.write_bytes(bytes(b))
+        game = fresh()
+        before = game.get_flat().clone()
+        with pytest.raises(CheckpointError, match="corrupt|not a checkpoint"):
+            run_optimizer(game, make_optimizer("simultaneous", lr=0.1), 6, resume_from=bad)
+        assert torch.equal(game.get_flat(), before)
+
+
+def test_a_damaged_classifier_cache_is_rebuilt_not_used(tmp_path, monkeypatch):
+    import dualgan.features.classifier as classifier
+
+    trained = []
+
+    def fake_training(model, seed, epochs):  # the real training is tested in tests/features
+        trained.append(seed)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.fill_(0.25)
+        model.held_out_accuracy = 0.5
+
+    monkeypatch.setattr(classifier, "_train_digits", fake_training)
+    classifier.digits_classifier(seed=3, epochs=1, cache_dir=tmp_path)
+    path, = tmp_path.glob("*.pt")
+    classifier.digits_classifier(seed=3, epochs=1, cache_dir=tmp_path)
+    assert trained == [3]  # the intact cache is used
+    data = bytearray(path.read_bytes())
+    offset = data.find(struct.pack("<f", 0.25))
+    data[offset + 3] ^= 0x40  # a float32 weight's exponent: 0.25 -> about 8.5e37
+    path.write_bytes(bytes(data))
+    with pytest.warns(RuntimeWarning, match="unreadable"):
+        model = classifier.digits_classifier(seed=3, epochs=1, cache_dir=tmp_path)
+    assert trained == [3, 3]  # rebuilt
+    assert all(bool((p == 0.25).all()) for p in model.parameters())
