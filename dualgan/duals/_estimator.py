@@ -103,9 +103,12 @@ class DualLogisticRegression(LinearClassifierMixin, BaseEstimator):
         The bias :math:`b` (0.0 when ``fit_intercept=False``).
     dual_coef_ : ndarray of shape (1, n_samples), float64
         :math:`y_i\alpha_i` for every training sample in the order given,
-        with :math:`0 \le \alpha_i \le C s_i` and
-        ``coef_ = dual_coef_ @ X`` (scikit-learn's SVC convention, there kept
-        for the support vectors only); 0 for samples of weight 0.
+        with :math:`0 \le \alpha_i \le C s_i` (scikit-learn's SVC convention,
+        there kept for the support vectors only); 0 for samples of weight 0.
+        ``dual_coef_ @ X`` is the weight vector of the multipliers and
+        ``coef_`` the solver's: both are within the certified bound of
+        :math:`w^*`, so they agree to
+        :math:`2\sqrt{2\,CS\cdot\text{duality\_gap\_}}`, not bit for bit.
     n_iter_ : ndarray of shape (1,), int
         Iterations of the dual solver.
     duality_gap_ : float
