@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_with", "check_writable_path",
-           "clean_stale_temporaries", "save_figure"]
+           "check_writable_folder", "clean_stale_temporaries", "save_figure"]
 
 #: a temporary of a writer whose process is still alive is left alone for this long (seconds)
 STALE_AFTER = 24 * 3600.0
@@ -179,6 +179,34 @@ def check_writable_path(path, name: str = "path") -> Path:
                          f"(e.g. Path({str(folder)!r}).mkdir(parents=True))")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"{name}={str(path)!r}: the folder {str(folder)!r} is not writable; choose another path")
+    return path
+
+
+def check_writable_folder(path, name: str = "out_dir", create: bool = True) -> Path:
+    """Check, before any work is done, that ``path`` is a writable folder, creating it (and its parents) if ``create``.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` is a file, cannot be created, or is not writable; the
+        message names the argument and the path, and says what to do.
+    """
+    if path is None:
+        raise ValueError(f"{name} is None; pass a folder")
+    text = str(path)
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{name} {text!r} is a file, not a folder; pass a folder (created if missing)")
+    if not path.exists():
+        if not create:
+            return path
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"{name} {text!r}: the folder cannot be created ({exc.strerror or exc}); pass a "
+                             f"folder in a writable place") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"{name} {text!r}: the folder is not writable; pass a folder you can write to")
     return path
 
 

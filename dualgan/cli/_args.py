@@ -11,11 +11,10 @@ path and the fix.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from .._checks import check_int, check_number
-from .._io import check_writable_path
+from .._io import check_writable_folder, check_writable_path
 
 __all__ = ["positive_int", "nonneg_int", "positive_float", "finite_float", "unit_interval", "output_folder",
            "output_file"]
@@ -23,20 +22,7 @@ __all__ = ["positive_int", "nonneg_int", "positive_float", "finite_float", "unit
 
 def output_folder(text: str, option: str = "--out", create: bool = True) -> Path:
     """The folder ``text``, created (with its parents) when ``create``; a file, an uncreatable or read-only folder is refused."""
-    path = Path(text)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"{option} {text!r} is a file, not a folder; pass a folder (created if missing)")
-    if not path.exists():
-        if not create:
-            return path
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ValueError(f"{option} {text!r}: the folder cannot be created ({exc.strerror or exc}); pass a "
-                             f"folder in a writable place") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise ValueError(f"{option} {text!r}: the folder is not writable; pass a folder you can write to")
-    return path
+    return check_writable_folder(text, option, create=create)
 
 
 def output_file(text: str, option: str = "--out") -> Path:

@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .._io import atomic_write_text
+from .._io import atomic_write_text, check_writable_folder
 from .backends import make_backend
 from .spec import Sweep
 from .store import ResultsStore, RunRecord
@@ -154,7 +154,8 @@ def run_sweep(sweep: Sweep, out_dir="sweeps", *, backend="local", workers: int =
         If ``sweep`` is not a :class:`~dualgan.sweep.Sweep`, ``backend`` is
         neither a backend name nor an object with ``map_unordered``, or the
         named backend refuses ``workers`` or ``address`` (e.g. ``address``
-        with the local backend, or ``workers`` that is not a positive integer).
+        with the local backend, or ``workers`` that is not a positive integer),
+        or ``out_dir`` is a file, cannot be created or is not writable.
     ImportError
         With ``backend="ray"`` when Ray is not installed (the extra ``ray``).
     """
@@ -169,8 +170,7 @@ def run_sweep(sweep: Sweep, out_dir="sweeps", *, backend="local", workers: int =
         backend = make_backend(backend, **options)
     elif not callable(getattr(backend, "map_unordered", None)):
         raise ValueError("backend must be 'local', 'ray' or an object with map_unordered(configs)")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = check_writable_folder(out_dir, "out_dir")  # a file, an uncreatable or read-only folder: ValueError
     store = ResultsStore(out_dir / sweep.results_name)
     _write_spec(out_dir / (store.path.stem + ".sweep.json"), sweep)
     configs = sweep.configs()

@@ -23,3 +23,17 @@ def test_infinite_and_nan_metrics_are_standard_json_and_read_back_exactly(tmp_pa
     store = ResultsStore(tmp_path / "r.jsonl")
     store.append(record)
     assert store.records()[0].metrics["fid"] == math.inf
+
+
+def test_run_sweep_refuses_an_out_dir_that_is_a_file_naming_it(tmp_path):
+    import pytest
+
+    from dualgan.sweep import Sweep, run_sweep
+
+    sweep = Sweep.from_dict({"name": "k", "jobs": ["standard_gan"], "dataset": "ring5", "iterations": 1,
+                             "seeds": [0]})
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    for out in (taken, taken / "sub"):
+        with pytest.raises(ValueError, match=f"out_dir '{out}'"):
+            run_sweep(sweep, out)
