@@ -256,3 +256,37 @@ def test_the_generator_step_sees_the_discriminator_as_a_fixed_function():
     # one power iteration per iteration (the discriminator step's), none for the three generator steps
     np.testing.assert_allclose(layer[0]._u.detach().numpy(), _power_iteration(W0, u0), rtol=1e-12, atol=1e-14)
     assert math.isfinite(gan.history.column("generator_loss")[0])
+
+
+def test_cross_testing_and_classifier_score_measure_the_eval_mode_function():
+    from dualgan.metrics import classifier_score, confusion_rates
+
+    torch.manual_seed(0)
+    D = nn.Sequential(nn.Linear(2, 16), nn.BatchNorm1d(16), nn.Dropout(0.5), nn.Tanh(), nn.Linear(16, 1)).double()
+    with torch.no_grad():
+        D[1].running_mean.normal_()
+    D.train()
+    before = {k: v.clone() for k, v in D.state_dict().items()}
+    g = torch.Generator().manual_seed(1)
+    real, fake = torch.randn(200, 2, generator=g, dtype=torch.float64) + 1, torch.randn(150, 2, generator=g,
+                                                                                         dtype=torch.float64)
+    rates = confusion_rates(D, real, fake)
+    # the reference: counts of positive eval-mode scores, the network evaluated by hand
+    D.eval()
+    with torch.no_grad():
+        tp, fp = int((D(real).reshape(-1) > 0).sum()), int((D(fake).reshape(-1) > 0).sum())
+    D.train()
+    assert rates.true_positive_rate == tp / 200 and rates.false_positive_rate == fp / 150
+    assert all(torch.equal(before[k], D.state_dict()[k]) for k in before) and D[2].training
+
+    clf = nn.Sequential(nn.Flatten(), nn.Linear(64, 10), nn.Dropout(0.5)).double()
+    clf.train()
+    clf[0].eval()  # a mixed state, put back exactly
+    images = torch.rand(40, 1, 8, 8, generator=g, dtype=torch.float64)
+    score = classifier_score(images, clf).score
+    with torch.no_grad():
+        logits = clf[1](images.reshape(40, 64)).numpy()
+    logp = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
+    p, marginal = np.exp(logp), np.exp(logp).mean(0)
+    assert score == pytest.approx(float(np.exp((p * (logp - np.log(marginal))).sum(1).mean())), rel=1e-10)
+    assert clf.training and clf[2].training and not clf[0].training

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from .._checks import check_finite_tensor, check_int
+from .._modes import eval_mode
 
 __all__ = ["ClassifierScore", "classifier_score"]
 
@@ -110,14 +111,10 @@ def classifier_score(images, classifier: nn.Module | None = None, splits: int = 
     param = next(classifier.parameters(), None)
     if param is not None:
         x = x.to(device=param.device, dtype=param.dtype if torch.is_floating_point(param) else x.dtype)
-    was_training = classifier.training
-    classifier.eval()
-    try:
-        with torch.no_grad():
-            logp = torch.cat([torch.log_softmax(classifier(x[i:i + batch_size]).double(), dim=1)
-                              for i in range(0, x.shape[0], batch_size)])
-    finally:
-        classifier.train(was_training)
+    # eval mode with every sub-module's own train/eval flag put back afterwards (eq. (7.1) of the theory page)
+    with torch.no_grad(), eval_mode(classifier):
+        logp = torch.cat([torch.log_softmax(classifier(x[i:i + batch_size]).double(), dim=1)
+                          for i in range(0, x.shape[0], batch_size)])
     if logp.ndim != 2:
         raise ValueError(f"classifier must return logits of shape (N, classes), got {tuple(logp.shape)}")
     scores = [_score(part) for part in torch.tensor_split(logp, splits)]

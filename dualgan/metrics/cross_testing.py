@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from .._checks import check_finite_tensor, check_int, check_number
+from .._modes import eval_mode
 
 __all__ = ["ConfusionRates", "CrossTestReport", "confusion_rates", "cross_test"]
 
@@ -188,7 +189,10 @@ def _count_positive(discriminator, x, name, threshold, batch_size) -> int:
         raise ValueError(f"{name} samples must be a torch tensor of shape (batch, ...) with batch >= 1, "
                          f"got {getattr(x, 'shape', type(x).__name__)}")
     positive = 0
-    with torch.no_grad():
+    # a measurement of a fixed function (eq. (7.1) of the theory page): a module is evaluated in eval mode
+    # (dropout off, running statistics used and not moved), the user's train/eval state put back
+    modules = (discriminator,) if isinstance(discriminator, torch.nn.Module) else ()
+    with torch.no_grad(), eval_mode(*modules):
         for start in range(0, x.shape[0], batch_size):
             chunk = x[start:start + batch_size]
             scores = discriminator(chunk)
