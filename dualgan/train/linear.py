@@ -46,7 +46,7 @@ from .._checks import check_choice, check_int, check_number, check_positive
 from ..duals import DualSolverWarning, LinearDual, solve
 from .._modes import active_dropout, eval_mode
 from ..status import Status, StatusCode
-from .base import TRAINERS, CheckpointError, Trainer, _Batch, settings_string
+from .base import TRAINERS, CheckpointError, Trainer, _Batch, _check_optimizer_state, settings_string
 
 __all__ = ["DualLinearGAN", "StandardLinearGAN", "RecordLambdas", "MODES", "feature_fingerprint"]
 
@@ -882,6 +882,10 @@ class StandardLinearGAN(_LinearTrainer):
             raise CheckpointError(f"its discriminator weights w are not a vector of the feature width: {w!r}")
         if not isinstance(extra.get("disc_optimizer"), dict):
             raise CheckpointError("its discriminator optimiser state is missing")
+        # its moments must have w's shape, else the next step fails in torch (checked on the optimiser it will be)
+        trial = torch.optim.Adam([torch.zeros_like(w, requires_grad=True)], lr=self.discriminator_lr,
+                                 betas=(self.beta1, 0.999))
+        _check_optimizer_state("discriminator optimiser", trial, extra["disc_optimizer"])
 
     def _load_extra_state(self, extra: dict) -> None:
         super()._load_extra_state(extra)

@@ -402,3 +402,47 @@ def test_a_damaged_classifier_cache_is_rebuilt_not_used(tmp_path, monkeypatch):
         model = classifier.digits_classifier(seed=3, epochs=1, cache_dir=tmp_path)
     assert trained == [3, 3]  # rebuilt
     assert all(bool((p == 0.25).all()) for p in model.parameters())
+
+
+def _wrong_moment_shape(state: dict, field: str) -> None:
+    """Make the first per-parameter moment ``field`` one entry longer than its parameter (the issue's edit)."""
+    entry = next(iter(state["state"].values()))
+    entry[field] = torch.zeros(entry[field].numel() + 1, dtype=entry[field].dtype)
+
+
+def test_standard_gan_discriminator_adam_state_of_the_wrong_shape_is_refused(tmp_path, checkpoint):
+    def edit(p):
+        _wrong_moment_shape(p["extra"]["disc_optimizer"], "exp_avg_sq")
+
+    gan = _fresh()
+    snap = _snapshot(gan)
+    with pytest.raises(CheckpointError, match=r"discriminator optimiser state 'exp_avg_sq' of parameter 0"):
+        gan.load_checkpoint(_edited(tmp_path, checkpoint, edit))
+    assert _unchanged(gan, snap) and gan.w is None
+
+
+def test_game_trainer_base_optimizer_state_of_the_wrong_shape_is_refused(tmp_path):
+    from torch import nn
+
+    from dualgan.games import GameTrainer
+
+    def make():
+        torch.manual_seed(0)
+        g = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2)).double()
+        d = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1)).double()
+        return GameTrainer(g, d, latent_dim=2, batch_size=8, optimizer="simultaneous",
+                           optimizer_options={"lr": 1e-2, "base": "adam"})
+
+    trainer = make()
+    path = tmp_path / "game.pt"
+    trainer.fit(DATA, 2, checkpoint_path=path)
+    payload = read_checkpoint(path)
+    _wrong_moment_shape(payload["extra"]["optimizer"]["base"], "exp_avg")
+    write_checkpoint(tmp_path / "bad.pt", payload)
+    fresh = make()
+    with pytest.raises(CheckpointError, match=r"base optimiser state 'exp_avg' of parameter 0 has shape"):
+        fresh.load_checkpoint(tmp_path / "bad.pt")
+    assert fresh.iteration == 0
+    fresh.load_checkpoint(path)  # the unedited file loads and trains on
+    fresh.fit(DATA, 3)
+    assert fresh.status.success
