@@ -133,7 +133,16 @@ def frechet_distance(x, y, features="default", batch_size: int = 1024) -> Freche
     Returns
     -------
     FrechetResult
-        The distance and its two terms (float64 arithmetic).
+        The distance and its two terms (float64 arithmetic, computed at unit
+        scale and scaled back, so features of magnitude 1e-150 or 1e150 lose
+        no precision).
+
+    Raises
+    ------
+    ValueError
+        If a set has fewer than 2 samples, the feature widths differ, the
+        samples or features are not finite, or the distance itself is beyond
+        float64 (features of magnitude about 1e200: refused, never NaN).
 
     References
     ----------
@@ -152,6 +161,10 @@ def frechet_distance(x, y, features="default", batch_size: int = 1024) -> Freche
         if f.shape[0] < 2:
             raise ValueError(f"{name} needs at least 2 samples to estimate a covariance, got {f.shape[0]}")
     fx, fy = _canonical(fx, fy)
+    # FD is homogeneous of degree 2: computed on the features divided by a power of two (exact), then scaled
+    # back, so features of magnitude 1e200 (whose squares overflow) or 1e-200 (underflow) lose nothing
+    scale = _scale(fx, fy)
+    fx, fy = fx / scale, fy / scale
     mu_x, mu_y = fx.mean(0), fy.mean(0)
     cov_x, cov_y = torch.cov(fx.T).reshape(fx.shape[1], -1), torch.cov(fy.T).reshape(fy.shape[1], -1)
     mean_term = float(((mu_x - mu_y) ** 2).sum())
@@ -161,6 +174,8 @@ def frechet_distance(x, y, features="default", batch_size: int = 1024) -> Freche
     eig = torch.linalg.eigvalsh(0.5 * (middle + middle.T)).clamp(min=0.0)
     cov_term = float(torch.trace(cov_x) + torch.trace(cov_y) - 2.0 * eig.sqrt().sum())
     cov_term = max(cov_term, 0.0)   # it is >= 0 mathematically; clip round-off of order 1e-13
+    mean_term, cov_term = mean_term * scale * scale, cov_term * scale * scale
+    _check_representable(mean_term + cov_term, "the Frechet distance", scale)
     return FrechetResult(mean_term + cov_term, mean_term, cov_term, n_x, n_y, fx.shape[1])
 
 
@@ -195,6 +210,15 @@ def kernel_mmd(x, y, features="default", kernel: str = "polynomial", unbiased: b
     MMDResult
         The squared MMD and the kernel's settings.
 
+    Raises
+    ------
+    ValueError
+        If an argument is out of range, the feature widths differ, the
+        samples or features are not finite, or the squared MMD is beyond
+        float64 (the polynomial or linear kernel of features of magnitude
+        about 1e200: refused, never NaN; the RBF kernel is finite at every
+        scale and bandwidth).
+
     References
     ----------
     Eq. (6.6) of the theory page.
@@ -228,8 +252,12 @@ def kernel_mmd(x, y, features="default", kernel: str = "polynomial", unbiased: b
         k = lambda a, b: (a @ b.T / d + coef0) ** degree
         bandwidth = None
     else:
-        k = lambda a, b: a @ b.T
         bandwidth = None
+    # the linear kernel is homogeneous of degree 2: its sums are taken at unit scale (a power of two, exact)
+    unit = _scale(fx, fy) if kernel == "linear" else 1.0
+    if kernel == "linear":
+        fx, fy = fx / unit, fy / unit
+        k = lambda a, b: a @ b.T
     sum_xx, diag_xx = _kernel_sums(k, fx, fx, batch_size, diagonal=True)
     sum_yy, diag_yy = _kernel_sums(k, fy, fy, batch_size, diagonal=True)
     sum_xy, _ = _kernel_sums(k, fx, fy, batch_size, diagonal=False)
@@ -237,7 +265,10 @@ def kernel_mmd(x, y, features="default", kernel: str = "polynomial", unbiased: b
         mmd2 = (sum_xx - diag_xx) / (n * (n - 1)) + (sum_yy - diag_yy) / (m * (m - 1)) - 2.0 * sum_xy / (n * m)
     else:
         mmd2 = sum_xx / n ** 2 + sum_yy / m ** 2 - 2.0 * sum_xy / (n * m)
-    return MMDResult(float(mmd2), kernel, bool(unbiased), bandwidth, n_x, n_y, d)
+    mmd2 = float(mmd2) * unit * unit
+    _check_representable(mmd2, f"the squared MMD with the {kernel} kernel", _scale(fx, fy) * unit,
+                         inputs_finite=all(math.isfinite(v) for v in (sum_xx, sum_yy, sum_xy)))
+    return MMDResult(mmd2, kernel, bool(unbiased), bandwidth, n_x, n_y, d)
 
 
 def embed(samples, features="default", name: str = "samples", batch_size: int = 1024) -> torch.Tensor:
@@ -314,9 +345,22 @@ def _psd_sqrt(a: torch.Tensor) -> torch.Tensor:
 
 
 def _scale(*tensors: torch.Tensor) -> float:
-    """The largest absolute entry of the feature sets (1 when all are 0): distances are computed at unit scale."""
+    """A power of two near the largest absolute entry of the feature sets (1 when all are 0).
+
+    Dividing by it is exact, so a quantity computed at unit scale and scaled back is the same float as one
+    computed directly wherever the latter neither overflows nor underflows.
+    """
     s = max(float(t.abs().max()) if t.numel() else 0.0 for t in tensors)
-    return s if s > 0 else 1.0
+    return math.ldexp(1.0, math.frexp(s)[1]) if s > 0 and math.isfinite(s) else 1.0
+
+
+def _check_representable(value: float, what: str, scale: float, inputs_finite: bool = True) -> None:
+    """Refuse a distance that float64 cannot hold (an overflow, or inf - inf = NaN), naming the scale and the fix."""
+    if math.isfinite(value) and inputs_finite:
+        return
+    raise ValueError(f"{what} of these samples is beyond float64 (features of magnitude about {scale:.3g}: "
+                     f"the kernel values or the squared distances overflow); rescale the samples or the feature "
+                     f"map (the RBF kernel is scale-free with its bandwidth scaled alike)")
 
 
 def _rbf_kernel(a: torch.Tensor, b: torch.Tensor, bandwidth: float, scale: float) -> torch.Tensor:

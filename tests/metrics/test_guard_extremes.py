@@ -58,3 +58,53 @@ def test_the_kernel_is_scale_invariant_where_sigma_squared_leaves_float64(sample
     unit = kernel_mmd(x, y, features="identity", kernel="rbf", unbiased=unbiased)
     assert auto.mmd2 == pytest.approx(unit.mmd2, rel=1e-12, abs=1e-15)
     assert auto.bandwidth == pytest.approx(unit.bandwidth * scale, rel=1e-14)
+
+
+def _fid_reference(fx, fy):
+    import scipy.linalg
+
+    mu = fx.mean(0) - fy.mean(0)
+    cx, cy = np.cov(fx, rowvar=False), np.cov(fy, rowvar=False)
+    return float(mu @ mu + np.trace(cx + cy - 2 * np.real(scipy.linalg.sqrtm(cx @ cy))))
+
+
+@pytest.fixture
+def sets():
+    rng = np.random.default_rng(7)
+    return rng.normal(size=(40, 3)), rng.normal(size=(30, 3)) * 1.2 + 0.5
+
+
+@pytest.mark.parametrize("scale", [1e150, 1e-150])
+def test_frechet_distance_and_linear_mmd_at_extreme_scales(sets, scale):
+    from dualgan.metrics import frechet_distance
+
+    x, y = sets
+    # both are homogeneous of degree 2 in the features: the reference is the unit-scale value times scale^2
+    fid = frechet_distance(x * scale, y * scale, features="identity")
+    assert fid.distance == pytest.approx(_fid_reference(x, y) * scale ** 2, rel=1e-9)
+    lin = kernel_mmd(x * scale, y * scale, features="identity", kernel="linear", unbiased=False).mmd2
+    mu = x.mean(0) - y.mean(0)
+    assert lin == pytest.approx(float(mu @ mu) * scale ** 2, rel=1e-12)
+
+
+def test_power_of_two_scaling_is_exact(sets):
+    from dualgan.metrics import frechet_distance
+
+    x, y = sets
+    a = frechet_distance(x, y, features="identity")
+    b = frechet_distance(x * 2.0 ** 300, y * 2.0 ** 300, features="identity")
+    assert b.distance == a.distance * 2.0 ** 600 and b.mean_term == a.mean_term * 2.0 ** 600
+
+
+def test_values_beyond_float64_are_refused_not_nan(sets):
+    from dualgan.metrics import frechet_distance
+
+    x, y = sets
+    for kernel in ("polynomial", "linear"):
+        with pytest.raises(ValueError, match=f"squared MMD with the {kernel} kernel.*beyond float64.*rescale"):
+            kernel_mmd(x * 1e200, y * 1e200, features="identity", kernel=kernel)
+    with pytest.raises(ValueError, match="Frechet distance.*beyond float64"):
+        frechet_distance(x * 1e200, y * 1e200, features="identity")
+    # the RBF kernel with its bandwidth scaled alike is scale-free: the same value at 1e200
+    assert kernel_mmd(x * 1e200, y * 1e200, features="identity", kernel="rbf", bandwidth=1e200).mmd2 == \
+        pytest.approx(kernel_mmd(x, y, features="identity", kernel="rbf", bandwidth=1.0).mmd2, rel=1e-12)
