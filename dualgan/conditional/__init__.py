@@ -14,6 +14,9 @@ Any loss of :mod:`dualgan.losses` applies unchanged to the conditional scores;
 :func:`bind_labels` fixes the labels so that the regularisers of
 :mod:`dualgan.regularizers` (which see ``x -> scores``) work on ``D(., y)``.
 
+
+Examples
+--------
 >>> import torch
 >>> from torch import nn
 >>> from dualgan.conditional import ConditionalGenerator, ConditionalDiscriminator, conditional_losses

@@ -15,6 +15,9 @@ takes as ``constraint=``:
 Discriminator side: :class:`ResidualFeatures` appends the residual to any
 feature map.
 
+
+Examples
+--------
 >>> import torch
 >>> from dualgan.constraints import AffineSubspace, Projection
 >>> S = AffineSubspace([[1.0, 1.0, 1.0, 0.0, 0.0]], [1.0])

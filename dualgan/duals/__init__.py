@@ -1,13 +1,19 @@
 r"""Certified dual solvers for linear discriminators (eqs. (1.1)-(1.12) of the theory page, docs/theory.md).
 
->>> from dualgan.duals import LinearDual, solve
->>> # prob = LinearDual(phi_real, phi_fake, C=1e-4); res = solve(prob); res.gap <= 1e-10
-
 Every solver returns the same :class:`DualResult`. The solvers are the entries
 of :data:`SOLVERS` (one module of this package each, found by discovery):
 ``"newton"`` (default, ours), ``"lbfgsb"`` (scipy), ``"ipopt"`` (cyipopt,
 optional extra), ``"casadi"`` (casadi's Ipopt); ``SOLVERS.options(name)`` lists
 a method's own options, passed as ``solve(..., options={...})``.
+
+Examples
+--------
+>>> import torch
+>>> from dualgan.duals import LinearDual, solve
+>>> phi_real, phi_fake = torch.rand(20, 3, dtype=torch.float64), torch.rand(20, 3, dtype=torch.float64) + 0.5
+>>> res = solve(LinearDual(phi_real, phi_fake, C=1e-2))
+>>> res.success and res.gap <= 1e-10
+True
 """
 from .problem import DISCRIMINATOR_LOSSES, LinearDual
 from .result import DualResult, DualSolverWarning

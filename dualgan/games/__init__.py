@@ -15,6 +15,9 @@ r"""Games as vector fields: consensus optimisation and its peers behind one opti
   :func:`dirac_functional`, :func:`as_functional`), :func:`batched_run`, :func:`stability_map`,
   :func:`local_update_map`, :func:`local_rate`.
 
+
+Examples
+--------
 >>> from dualgan.games import BilinearGame, random_matrix, make_optimizer
 >>> game = BilinearGame(random_matrix(4, seed=0, singular_values=(0.5, 1.5)), seed=1)
 >>> opt = make_optimizer("consensus", lr=0.3, gamma=1.0)

@@ -7,6 +7,9 @@ passing three torch functions. :data:`LOSSES` holds the losses chosen by name
 (``LOSSES.get("hinge")``; :func:`get_loss` also passes a :class:`GANLoss` through);
 a module of this package that registers one adds it.
 
+
+Examples
+--------
 >>> import torch
 >>> from dualgan.losses import get_loss
 >>> loss = get_loss("non_saturating")

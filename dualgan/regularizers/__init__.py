@@ -18,6 +18,9 @@ callable and two batches it works with every trainer and game optimiser.
 * :func:`apply_spectral_norm`: spectral normalisation of the layers of a module;
 * :func:`clip_weights` / :class:`WeightClipper`: WGAN weight clipping.
 
+
+Examples
+--------
 >>> import torch
 >>> from dualgan.regularizers import R1
 >>> D = torch.nn.Linear(2, 1)
