@@ -46,6 +46,7 @@ from torch import nn
 from .._checks import check_finite_tensor, check_int, check_positive
 from .._threads import with_thread_policy
 from .._modes import active_dropout, fixed_within_step
+from .._threads import with_thread_policy
 from ..status import Status, StatusCode
 from .linearization import LINEARIZATIONS, ScoreFunction, score_linearization
 from .radius import RadiusPolicy, get_policy
@@ -313,6 +314,7 @@ class TrustRegionDiscriminator:
                         f"{dtype} would round the samples: convert the discriminator (discriminator.to({t.dtype}), "
                         f"exact) or pass {name}.to({dtype})")
 
+    @with_thread_policy  # torch and BLAS threads: the library's one policy (dualgan/_threads.py)
     def cost(self, real: torch.Tensor, fake: torch.Tensor) -> float:
         """The discriminator cost f(w) (eq. (2.1) of the theory page) on this batch.
 
@@ -341,6 +343,7 @@ class TrustRegionDiscriminator:
         with fixed_within_step(self.discriminator), torch.no_grad():
             return float(self._cost(params, x, y, a))
 
+    @with_thread_policy  # torch and BLAS threads: the library's one policy (dualgan/_threads.py)
     @with_thread_policy  # torch and BLAS threads: the library's one policy (dualgan/_threads.py)
     def step(self, real: torch.Tensor, fake: torch.Tensor) -> TrustRegionStep:
         """One trust-region step on the batch (real, fake); updates the module and the radius.
