@@ -20,7 +20,10 @@ Two ways to get :math:`G` and :math:`Jw` (``method=``):
   factorised form from one forward and one backward pass (per-sample gradients
   are outer products :math:`\delta_i u_i^\top`; see
   :mod:`dualgan.trust_region.factorised`), so an MLP costs
-  :math:`O(N^2 \sum_l (d_\text{in} + d_\text{out}))` instead of :math:`O(N^2 P)`;
+  :math:`O(N^2 \sum_l (d_\text{in} + d_\text{out}))` instead of :math:`O(N^2 P)`, and a
+  conv layer gets the cheaper of the ghost form and its per-sample gradients
+  formed from the unfolded patches (:math:`O(NTd_\text{in}d_\text{out} + N^2 d_\text{in}d_\text{out})`
+  for T output positions, no ``torch.func``);
   the remaining trainable parameters (other layer types, shared or reused
   layers) go through the ``torch.func`` path, restricted to them;
 * ``"torch.func"``: the ``torch.func`` path for every parameter.
@@ -58,7 +61,7 @@ from torch.func import functional_call, grad, jvp, vjp, vmap
 from .._checks import check_int, check_positive
 from .._threads import with_thread_policy
 from ..registry import Registry
-from .factorised import factorised_pass
+from .factorised import _aat, factorised_pass
 
 __all__ = ["ScoreLinearization", "ScoreFunction", "score_linearization", "score_vjp", "LINEARIZATIONS",
            "check_sample_independent"]
@@ -391,7 +394,7 @@ def _torch_func_gram(fn: ScoreFunction, inputs: torch.Tensor, chunk_size: int | 
         jw = torch.zeros(N, dtype=w.dtype, device=w.device)
         for n in fn.names:
             Jp = per_sample.pop(n).reshape(N, -1)
-            gram.addmm_(Jp, Jp.T)
+            gram.add_(_aat(Jp))  # block-triangular J_p J_p^T, exactly symmetric
             jw.addmv_(Jp, params[n].reshape(-1))
             del Jp
         return scores, gram, jw, N, "jacobian"
