@@ -21,13 +21,14 @@ import contextlib
 import errno as _errno
 import os
 import re
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Iterator
 
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_with", "check_writable_path",
-           "check_writable_folder", "clean_stale_temporaries", "save_figure"]
+           "check_writable_folder", "clean_stale_temporaries", "progress_bar", "save_figure"]
 
 #: a temporary of a writer whose process is still alive is left alone for this long (seconds)
 STALE_AFTER = 24 * 3600.0
@@ -75,6 +76,32 @@ def atomic_path(path, suffix: str = "") -> Iterator[Path]:
             raise _naming_target(exc, path) from exc
         raise
     _fsync_dir(folder)
+
+
+def progress_bar(iterable=None, **tqdm_kwargs):
+    """The library's one progress bar: ``tqdm.auto.tqdm`` on ``sys.stderr``, switched off where there is no stderr.
+
+    Where ``sys.stderr`` is None (``pythonw``, a service, a daemon that closed
+    it) tqdm would fail on its first write; the bar is then created with
+    ``disable=True``: the same object and methods (``update``,
+    ``set_postfix``, iteration, ``close``), drawing nothing.
+
+    Parameters
+    ----------
+    iterable : iterable, optional
+        What the bar iterates over. Default None: a bar advanced with ``update``.
+    **tqdm_kwargs
+        Passed to ``tqdm`` (``total``, ``desc``, ``leave``, ``unit``, ...).
+
+    Returns
+    -------
+    tqdm.tqdm
+    """
+    from tqdm.auto import tqdm
+
+    if sys.stderr is None:
+        tqdm_kwargs["disable"] = True
+    return tqdm(iterable, **tqdm_kwargs)
 
 
 def clean_stale_temporaries(path) -> list[Path]:

@@ -317,8 +317,8 @@ class _NoBar:
 def _progress(total: int, enabled: bool, desc: str):
     if not enabled:
         return _NoBar()
-    from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc, leave=False)
+    from .._io import progress_bar
+    return progress_bar(total=total, desc=desc, leave=False)
 
 
 

@@ -1313,9 +1313,9 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
     floor = 1e-200
     iterator = range(1, n_steps + 1)
     if progress:
-        from tqdm.auto import tqdm
+        from .._io import progress_bar
 
-        iterator = tqdm(iterator, desc=f"{optimizer} x {B} cells", leave=False)
+        iterator = progress_bar(iterator, desc=f"{optimizer} x {B} cells", leave=False)
     flush = torch.set_flush_denormal(True)
     start = time.perf_counter()
     try:

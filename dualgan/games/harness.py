@@ -361,9 +361,9 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
 
     iterator = range(first, n_steps + 1)
     if progress:
-        from tqdm.auto import tqdm
+        from .._io import progress_bar
 
-        iterator = tqdm(iterator, desc=name or type(optimizer).__name__, leave=False)
+        iterator = progress_bar(iterator, desc=name or type(optimizer).__name__, leave=False)
     for t in iterator:
         if resample and hasattr(game, "resample"):
             game.resample()

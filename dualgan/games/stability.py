@@ -422,9 +422,9 @@ def _run_jobs(fgame, jobs, kwargs, workers, progress):
     """Each job is one optimiser's batched run; in this process or in ``workers`` forked processes."""
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from .._io import progress_bar
 
-        bar = tqdm(total=len(jobs), desc="stability map")
+        bar = progress_bar(total=len(jobs), desc="stability map")
     try:
         if workers == 1 or len(jobs) == 1:
             runs = []

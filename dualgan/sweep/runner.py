@@ -178,9 +178,9 @@ def run_sweep(sweep: Sweep, out_dir="sweeps", *, backend="local", workers: int =
     todo = [c for c in configs if c.run_id not in done or (retry_errors and done[c.run_id].errored)]
     bar = None
     if progress and todo:
-        from tqdm.auto import tqdm
+        from .._io import progress_bar
 
-        bar = tqdm(total=len(todo), desc=f"sweep {sweep.name}", unit="run")
+        bar = progress_bar(total=len(todo), desc=f"sweep {sweep.name}", unit="run")
     ran = 0
     try:
         for record in backend.map_unordered(todo):

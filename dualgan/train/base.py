@@ -869,9 +869,9 @@ def _progress_bar(total: int, initial: int, desc: str):
     """A tqdm bar on stderr, or None when there is no stderr to draw on (``sys.stderr`` None, e.g. pythonw)."""
     if sys.stderr is None:
         return None
-    from tqdm.auto import tqdm
+    from .._io import progress_bar
 
-    return tqdm(total=total, initial=initial, desc=desc, leave=False, file=sys.stderr)
+    return progress_bar(total=total, initial=initial, desc=desc, leave=False)
 
 
 def _check_callbacks(callbacks) -> list:
