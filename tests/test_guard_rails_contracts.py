@@ -199,3 +199,18 @@ def test_a_radius_outside_the_policy_range_is_refused_and_an_overflow_is_a_statu
     hist = cost.fit(DATA, 2)
     assert cost.status.code is StatusCode.SUCCESS
     assert all(math.isclose(s, 1e-300, rel_tol=1e-12) for s in hist.column("step_norm"))
+
+
+class _Cast(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.g = nn.Linear(2, 2).double()
+
+    def forward(self, z):
+        return self.g(z).float()
+
+
+@pytest.mark.parametrize("name", TRAINERS.names())
+def test_a_generator_whose_samples_are_not_in_its_dtype_is_refused(name):
+    with pytest.raises(TypeError, match=r"samples of dtype torch.float32 but its parameters are torch.float64"):
+        _make(name, generator=_Cast())

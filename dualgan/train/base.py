@@ -657,7 +657,7 @@ class Trainer:
         if not isinstance(real, torch.Tensor) and not hasattr(real, "__array__"):
             raise TypeError(f"the data returned a {type(real).__name__} for a batch of {n} samples; it must return "
                             f"a tensor or array of shape ({n}, ...)")
-        real = torch.as_tensor(real)
+        real = torch.as_tensor(real).detach()  # data are constants of the step, never part of its graph
         if real.ndim < 1 or real.shape[0] != n or tuple(real.shape[1:]) != self._sample_shape:
             # every batch: a sampler that returns n - 1 rows would silently train on a smaller batch
             raise ValueError(f"the data returned samples of shape {tuple(real.shape)} for a batch of {n}, but the "
@@ -744,8 +744,10 @@ def _check_latent_dim(generator: nn.Module, latent_dim: int, dtype, device) -> t
         raise ValueError(f"the generator must return one sample per noise row, but it returned shape "
                          f"{tuple(out.shape)} for noise of shape (2, {latent_dim}); return a (B, ...) tensor "
                          f"with B the number of noise rows")
-    if not out.is_floating_point():
-        raise TypeError(f"the generator returned samples of dtype {out.dtype}; it must return floating-point samples")
+    if out.dtype != dtype:
+        raise TypeError(f"the generator returned samples of dtype {out.dtype} but its parameters are {dtype}; "
+                        f"return samples in the parameters' dtype (no .float() / .double() in its forward), or "
+                        f"convert the generator with generator.to({out.dtype})")
     if not out.requires_grad:
         raise ValueError("the generator's samples do not depend on its trainable parameters (no autograd graph: "
                          "a .detach(), torch.no_grad() or .data in its forward?); the trainer could not change "
