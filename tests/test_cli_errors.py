@@ -141,3 +141,27 @@ def test_piping_into_head_prints_no_traceback(tmp_path):
     proc.wait(timeout=120)
     assert b"todo" in first
     assert err == "" and proc.returncode == 141, err
+
+
+def test_a_full_disk_during_a_sweep_is_one_line_naming_the_file_and_exit_1(tmp_path, capsys):
+    import resource
+    import signal
+
+    import tests.sweep.killer_jobs  # noqa: F401  (registers test_kill_worker)
+
+    cfg = tmp_path / "k.json"
+    cfg.write_text(json.dumps({"name": "k", "jobs": ["test_kill_worker"], "dataset": "ring5", "iterations": 1,
+                               "seeds": [0]}))
+    out = tmp_path / "out"
+    main(["sweep", str(cfg), "--out", str(out), "--dry-run"])
+    capsys.readouterr()
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    old = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (10, old[1]))  # writes past 10 bytes fail with EFBIG, as on a full disk
+    try:
+        code = main(["sweep", str(cfg), "--out", str(out), "--no-progress"])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old)
+        signal.signal(signal.SIGXFSZ, old_handler)
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err and str(out) in err and "File too large" in err, err

@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     and returns 130, SIGTERM one line and 143 (after the command's clean-up:
     a sweep terminates its workers, a trainer records its status); a closed
     standard output (``dualgan ... | head``) ends the command quietly with 141,
-    as Unix tools killed by SIGPIPE do; running out of memory is one line and 1.
+    as Unix tools killed by SIGPIPE do; an ``OSError`` (a full disk) or running
+    out of memory is one line and 1.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -67,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated:
         print(f"dualgan {args.command}: terminated (SIGTERM)", file=sys.stderr)
         return 143
+    except OSError as exc:  # a full disk, a file made unreadable meanwhile: the error names the file
+        print(f"dualgan {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     except MemoryError as exc:
         print(f"dualgan {args.command}: error: out of memory ({exc or 'MemoryError'}); use smaller sizes",
               file=sys.stderr)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from .._io import _naming_target
 from ..status import Status, StatusCode
 from .spec import RunConfig
 
@@ -188,6 +189,12 @@ class ResultsStore:
         ----------
         record : RunRecord
             The record to append.
+
+        Raises
+        ------
+        OSError
+            If the line cannot be written (a full disk); the message names the
+            file, whose earlier lines are intact (a cut line is skipped when read).
         """
         line = (record.to_json() + "\n").encode()
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -198,6 +205,8 @@ class ResultsStore:
                     line = b"\n" + line
                 _write_all(fd, line)
                 os.fsync(fd)
+            except OSError as exc:  # a full disk: the error names the results file (earlier lines are intact)
+                raise _naming_target(exc, self.path) from exc
             finally:
                 os.close(fd)
 

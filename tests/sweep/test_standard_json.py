@@ -37,3 +37,28 @@ def test_run_sweep_refuses_an_out_dir_that_is_a_file_naming_it(tmp_path):
     for out in (taken, taken / "sub"):
         with pytest.raises(ValueError, match=f"out_dir '{out}'"):
             run_sweep(sweep, out)
+
+
+def test_an_append_on_a_full_disk_is_an_oserror_naming_the_results_file(tmp_path):
+    import errno
+    import resource
+    import signal
+
+    import pytest
+
+    config = RunConfig(job="standard_gan", dataset="ring5", iterations=1, seed=0)
+    store = ResultsStore(tmp_path / "r.jsonl")
+    store.append(RunRecord(config.run_id, config, {"x": 1.0}))
+    size = store.path.stat().st_size
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    old = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size + 5, old[1]))  # room for 5 more bytes, as on a full disk
+    try:
+        with pytest.raises(OSError) as info:
+            store.append(RunRecord(config.run_id, config, {"x": 2.0}))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old)
+        signal.signal(signal.SIGXFSZ, old_handler)
+    assert info.value.errno == errno.EFBIG and info.value.filename == str(store.path)
+    records = store.records()  # the cut line is skipped (with a warning), the first record intact
+    assert [r.metrics["x"] for r in records] == [1.0]
