@@ -186,6 +186,7 @@ class KernelDual(LinearDual):
         self.pivots = torch.from_numpy(pivots[:rank].astype(np.int64)).to(K.device)
         self.factor_rtol = rtol
         self.truncated = rank < N
+        self._abs_K = None
         self._pivot_factor = Ft[self.pivots, :rank] if rank else None  # lower triangular, (r, r)
 
     def __repr__(self) -> str:
@@ -280,7 +281,9 @@ class KernelDual(LinearDual):
         beta = self.y * lam
         v = self.G.T @ lam
         Kb = self.K @ beta
-        return float(beta @ Kb - v @ v), float(beta.abs() @ (self.K.abs() @ beta.abs()) + v @ v)
+        if self._abs_K is None:  # |K| once per problem (K itself for kernels with non-negative values)
+            self._abs_K = self.K if bool((self.K >= 0).all()) else self.K.abs()
+        return float(beta @ Kb - v @ v), float(beta.abs() @ (self._abs_K @ beta.abs()) + v @ v)
 
     def scaled(self, s: float, t: float = 1.0) -> "KernelDual":
         """The same problem in other units (:meth:`LinearDual.scaled`); the Gram matrix is scaled by ``t**2``.
