@@ -48,9 +48,6 @@ __all__ = ["TrustRegionGAN", "TRAINER_MODELS"]
 
 TRAINER_MODELS = ("score", "cost", "adam")
 
-#: consecutive rejected discriminator steps at the radius floor after which a finished fit is STALLED, not SUCCESS
-_COLLAPSE_STEPS = 10
-
 
 @TRAINERS.register("trust_region")
 class TrustRegionGAN(Trainer):
@@ -218,11 +215,13 @@ class TrustRegionGAN(Trainer):
         return row
 
     def _final_status(self, iterations: int) -> Status:
-        """``STALLED`` when the trust radius has collapsed to the policy's floor with every recent step rejected.
+        """``STALLED`` when the run ends with the trust radius at the policy's floor and its last steps rejected.
 
-        Such a run reached ``iterations`` but its discriminator stopped being
-        trained (typically a cost that changes between two evaluations, or a
-        model that does not fit the cost), which a ``SUCCESS`` would hide.
+        The policy shrinks the radius on poor steps, so a radius at
+        ``min_radius`` whose last step was rejected means the discriminator
+        stopped being trained (typically a cost that changes between two
+        evaluations, or a model that does not fit the cost), which a
+        ``SUCCESS`` would hide; the message counts the rejected steps.
         """
         floor = self.tr.policy.min_radius
         accepted = self.history.column("accepted") if self.d_opt is None and "accepted" in self.history else []
@@ -231,10 +230,10 @@ class TrustRegionGAN(Trainer):
             if a != 0:
                 break
             rejected += 1
-        if rejected >= _COLLAPSE_STEPS and self.tr.radius <= floor * (1 + 1e-12):
+        if rejected and self.tr.radius <= floor * (1 + 1e-12):
             return Status(StatusCode.STALLED, f"reached iteration {iterations}, but the trust radius collapsed to "
                                               f"the policy's min_radius {floor:g} and the last {rejected} "
-                                              f"discriminator steps were all rejected: the discriminator is no "
+                                              f"discriminator step(s) were rejected: the discriminator is no "
                                               f"longer trained. Check that the discriminator is a fixed function "
                                               f"(no active dropout) and of the generator's dtype, or try "
                                               f"model='cost' or another radius policy")
