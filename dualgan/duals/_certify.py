@@ -137,7 +137,8 @@ def _certify(G, y, a, C, loss, bias, w, b, lam, accurate: bool) -> CertifiedGap:
     slack_s = a_s - lam_s  # exact where lam >= a/2 (Sterbenz), the side slack is read from
     # the residual r = C w - G^T lam (eq. (1.16)'s first term), to about u^2 sum |terms|
     r, r_err = _rowsums(G.T, -lam_s, accurate, extra=(C_s, w))
-    rho = (_norm(r) * (1 + (d + 4) * _U) + _norm(r_err)) / C_s * (1 + 4 * _U) + 4 * _ETA  # >= ||r|| / C
+    rho = (_norm(r) * (1 + (d + 4) * _U) + _norm(r_err)) / C_s * (1 + 4 * _U)  # >= ||r|| / C
+    rho = rho + 4 * _ETA if rho > 0 else rho  # a quotient that can be subnormal; an exact 0 stays 0
     rho_c = _norm(r) / C_s
     # the margins m = G w + b y
     m, mu = _rowsums(G, w, accurate, shift=(y * b if bias and b is not None else None))
@@ -162,12 +163,15 @@ def _certify(G, y, a, C, loss, bias, w, b, lam, accurate: bool) -> CertifiedGap:
                              np.inf)
         kappa = np.abs(ratio - m) + 4 * _U * (np.abs(ratio) + np.abs(m) + 1) + mu
     loss_sum = float(a_s @ np.maximum(terms, 0.0))
-    loss_bound = (loss_sum + float(a_s @ err)) * (1 + (N + 4) * _U) + 16 * N * _ETA  # subnormal terms
+    loss_bound = (loss_sum + float(a_s @ err)) * (1 + (N + 4) * _U)
+    if loss_bound > 0:  # subnormal products in the sum (an exact 0, e.g. all-zero features, stays 0)
+        loss_bound += 16 * N * _ETA
     extra = _feasibility_cost(G, y, a_s, lam_s, slack_s, C_s, loss, rho, kappa) if bias else 0.0
     gap_s = 0.5 * C_s * rho_c * rho_c + float(a_s @ terms)
     bound_s = 0.5 * C_s * rho * rho + loss_bound + extra
     # sqrt(2 K / C) as sqrt(2 K) / sqrt(C): no underflow of K / C (weights of 1e-300 against C of 1)
-    w_bound = math.hypot(rho, math.sqrt(2 * (loss_bound + extra)) / math.sqrt(C_s)) * (1 + 8 * _U) + 4 * _ETA
+    w_bound = math.hypot(rho, math.sqrt(2 * (loss_bound + extra)) / math.sqrt(C_s)) * (1 + 8 * _U)
+    w_bound = w_bound + 4 * _ETA if w_bound > 0 else w_bound
     if not math.isfinite(bound_s) or not math.isfinite(w_bound):
         return CertifiedGap(gap_s / s, math.inf, math.inf, s)
     gap_bound = bound_s / s * (1 + 4 * _U)
@@ -351,7 +355,10 @@ def _rowsums(A: np.ndarray, x: np.ndarray, accurate: bool, extra=None, shift=Non
         terms = terms + np.abs(shift)
     levels = max(1, math.ceil(math.log2(max(Q, 1)))) + 2
     value = hi_all + lo_all
-    bound = np.abs(value) * _U + (2 * levels * (levels + 1) + 8) * _U * _U * terms * (1 + 1e-6) + (5 * Q + 16) * _ETA
+    # products below 2^-800 can lose their error term to underflow (at most one subnormal unit each);
+    # above, the relative term covers it, and a row of exact zeros has no error at all
+    underflow = np.where((terms > 0) & (terms < 2.0 ** -800), (5 * Q + 16) * _ETA, 0.0)
+    bound = np.abs(value) * _U + (2 * levels * (levels + 1) + 8) * _U * _U * terms * (1 + 1e-6) + underflow
     if not (np.isfinite(value).all() and np.isfinite(bound).all()):
         # the split overflowed (entries above ~1e300): the plain sum and its classical bound
         return _plain_rowsums(A, x, absolute, extra, shift)
@@ -384,11 +391,22 @@ def _compile_absolute_products():
     @jit
     def rows(A, x):  # out_j = sum_k |A_jk| |x_k|, A C-contiguous
         out = np.zeros(A.shape[0])
+        q = A.shape[1]
         for j in range(A.shape[0]):
-            s = 0.0
-            for k in range(A.shape[1]):
-                s += abs(A[j, k]) * abs(x[k])
-            out[j] = s
+            # four partial sums: four independent addition chains (one chain waits on each add's latency);
+            # the order of a sum of non-negative terms does not matter to the bound gamma_q sum |terms|
+            s0 = s1 = s2 = s3 = 0.0
+            k = 0
+            while k + 4 <= q:
+                s0 += abs(A[j, k]) * abs(x[k])
+                s1 += abs(A[j, k + 1]) * abs(x[k + 1])
+                s2 += abs(A[j, k + 2]) * abs(x[k + 2])
+                s3 += abs(A[j, k + 3]) * abs(x[k + 3])
+                k += 4
+            while k < q:
+                s0 += abs(A[j, k]) * abs(x[k])
+                k += 1
+            out[j] = (s0 + s1) + (s2 + s3)
         return out
 
     @jit
@@ -418,4 +436,5 @@ def _plain_rowsums(A, x, absolute, extra, shift):
         value = value + shift
         terms = terms + np.abs(shift)
     gamma = (Q + 4) * _U / (1 - (Q + 4) * _U)
-    return value, gamma * terms * (1 + 1e-6) + np.abs(value) * _U + (Q + 4) * _ETA
+    underflow = np.where(terms > 0, (Q + 4) * _ETA, 0.0)
+    return value, gamma * terms * (1 + 1e-6) + np.abs(value) * _U + underflow
