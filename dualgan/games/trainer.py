@@ -37,7 +37,7 @@ from torch import nn
 from ..constraints.base import NoConstraint, check_handler
 from ..regularizers.schedules import Schedule
 from ..status import Status, StatusCode
-from ..train.base import TRAINERS, CheckpointError, Trainer, _check_optimizer_state, _check_discriminator, settings_string
+from ..train.base import TRAINERS, CheckpointError, Trainer, _check_game_optimizer_state, _check_discriminator, settings_string
 from .gan import GANGame
 from .optimizers import OPTIMIZERS, GameOptimizer
 
@@ -282,15 +282,8 @@ class GameTrainer(Trainer):
                 or any(not isinstance(v, torch.Tensor) or v.shape != p.shape for v, p in zip(values, own))):
             raise CheckpointError("its game parameters do not match this game's players; construct the trainer "
                                   "with the checkpoint's generator and discriminator")
-        if not isinstance(opt, dict) or set(opt) != {"iteration", "lr", "base", "extra"}:
-            raise CheckpointError(f"its game optimiser state is not a {type(self.game_optimizer).__name__} state")
-        if opt["base"] is not None:  # its moments must fit the players' parameters, else the next step fails in torch
-            from .optimizers.base import make_base_optimizer
-
-            go = self.game_optimizer
-            trial = make_base_optimizer(go.base, [torch.zeros_like(q, requires_grad=True) for q in own], go.lr,
-                                        go.base_kwargs)
-            _check_optimizer_state("game optimiser's base optimiser", trial, opt["base"])
+        # its keys, and its base optimiser's moments shaped like the players' parameters (else torch fails later)
+        _check_game_optimizer_state("game optimiser", self.game_optimizer, own, opt)
 
     def _load_extra_state(self, extra: dict) -> None:
         self.game.load_state_dict(extra["game"])

@@ -446,3 +446,24 @@ def test_game_trainer_base_optimizer_state_of_the_wrong_shape_is_refused(tmp_pat
     fresh.load_checkpoint(path)  # the unedited file loads and trains on
     fresh.fit(DATA, 3)
     assert fresh.status.success
+
+
+def test_game_run_resume_refuses_a_base_optimizer_state_of_the_wrong_shape(tmp_path):
+    from dualgan.games import BilinearGame, make_optimizer, random_matrix, run_optimizer
+
+    def fresh():
+        return BilinearGame(random_matrix(3, seed=0, singular_values=(0.5, 1.5)), seed=1)
+
+    ck = tmp_path / "game.pt"
+    run_optimizer(fresh(), make_optimizer("simultaneous", lr=0.1, base="adam"), 4, checkpoint_path=ck,
+                  checkpoint_every=2)
+    payload = read_checkpoint(ck)
+    _wrong_moment_shape(payload["optimizer"]["base"], "exp_avg")
+    write_checkpoint(tmp_path / "bad.pt", payload)
+    game = fresh()
+    before = game.get_flat().clone()
+    with pytest.raises(CheckpointError, match=r"base optimiser state 'exp_avg' of parameter 0 has shape"):
+        run_optimizer(game, make_optimizer("simultaneous", lr=0.1, base="adam"), 6, resume_from=tmp_path / "bad.pt")
+    assert torch.equal(game.get_flat(), before)  # refused before the game changed
+    resumed = run_optimizer(fresh(), make_optimizer("simultaneous", lr=0.1, base="adam"), 6, resume_from=ck)
+    assert resumed.status.success and resumed.steps == 6
