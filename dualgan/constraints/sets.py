@@ -97,7 +97,8 @@ class AffineSubspace(_FactorCache):
         For non-finite entries, wrong shapes, a ``b`` of the wrong length, and
         rank-deficient ``A`` (naming each dependent row, the combination of
         other rows it equals, and whether its equation is redundant or
-        contradicts the others).
+        contradicts the others), or an equation whose set lies beyond float64
+        (``b_i / ||a_i||`` overflows).
 
     Notes
     -----
@@ -142,6 +143,7 @@ class AffineSubspace(_FactorCache):
         # the factor of the row-scaled equations (the same set): rows of scale 1e-200 or 1e8 lose nothing to it
         norms = torch.as_tensor(norms, dtype=torch.float64)
         A, b = A / norms[:, None], b / norms
+        _check_offsets_representable(b, self.b, "b")
         # A^T = Q R (thin QR, float64, once). Signs fixed so diag(R) > 0: the factor is unique.
         Q, R = torch.linalg.qr(A.T)
         signs = torch.sign(torch.diagonal(R))
@@ -264,7 +266,9 @@ class HyperplaneUnion(_FactorCache):
     ------
     ValueError
         For non-finite entries, wrong shapes, ``offsets`` of the wrong length,
-        a zero normal, or two rows describing the same hyperplane.
+        a zero normal (exactly zero: a normal of any scale, 1e-200 or 1e200,
+        defines its hyperplane), a hyperplane whose distance from the origin
+        is beyond float64, or two rows describing the same hyperplane.
 
     Notes
     -----
@@ -297,12 +301,12 @@ class HyperplaneUnion(_FactorCache):
             raise ValueError(f"offsets must be a vector with one entry per normal (length {K}), got shape "
                              f"{tuple(off.shape)}; pass offsets with shape ({K},)")
         check_finite_tensor(off, "offsets")
-        norms = torch.linalg.vector_norm(N, dim=1)
-        scale = float(norms.max())
-        zero = torch.nonzero(norms <= 1e-12 * max(scale, 1e-300))[:, 0].tolist()
-        if zero or scale == 0.0:
-            raise ValueError(f"normals: row(s) {zero or list(range(K))} are zero; a hyperplane needs a non-zero "
-                             f"normal vector")
+        # any non-zero normal defines its hyperplane, whatever its scale (1e-200 or 1e200) and the other rows'
+        norms = torch.as_tensor(_row_norms(N.numpy()), dtype=torch.float64)
+        zero = torch.nonzero(norms == 0)[:, 0].tolist()
+        if zero:
+            raise ValueError(f"normals: row(s) {zero} are zero; a hyperplane needs a non-zero normal vector")
+        _check_offsets_representable(off / norms, off, "offsets")
         self.normals = N
         self.offsets = off
         self.norms = norms
@@ -498,6 +502,16 @@ def _summarise(dist: torch.Tensor, res: torch.Tensor) -> Violation:
     return Violation(float(dist.mean()), float(dist.max()), float(res.mean()), float(res.max()))
 
 
+def _check_offsets_representable(scaled: torch.Tensor, given: torch.Tensor, name: str) -> None:
+    """Refuse a set whose distance from the origin, ``b_i / ||a_i||``, is beyond float64 (no point of it is)."""
+    bad = torch.nonzero(~torch.isfinite(scaled))[:, 0].tolist()
+    if bad:
+        i = bad[0]
+        raise ValueError(f"{name}[{i}] = {float(given[i]):.3g} over the norm of its row puts the set at a distance "
+                         f"beyond float64 from the origin (no float64 point satisfies it); rescale the equation or "
+                         f"the samples")
+
+
 def _row_norms(A: np.ndarray) -> np.ndarray:
     """The Euclidean norm of each row, without underflow or overflow (rows of 1e-200 have norm ~1e-200, not 0)."""
     scale = np.abs(A).max(axis=1)
@@ -518,7 +532,8 @@ def _check_full_row_rank(A: np.ndarray, b: np.ndarray, rtol: float) -> np.ndarra
     norms = _row_norms(A)
     zero = norms == 0
     safe = np.where(zero, 1.0, norms)
-    As, bs = A / safe[:, None], b / safe
+    with np.errstate(over="ignore"):  # an offset beyond float64 is refused with its own message afterwards
+        As, bs = A / safe[:, None], b / safe
     sv = np.linalg.svd(As[~zero], compute_uv=False) if (~zero).any() else np.zeros(0)
     tol = rtol * max(r, D) * (float(sv[0]) if sv.size else 1.0)
     if not zero.any() and r <= D and int((sv > tol).sum()) == r:

@@ -58,3 +58,25 @@ def test_an_exactly_zero_row_is_named():
         AffineSubspace([[0.0, 0.0], [1.0, 0.0]], [0.0, 1.0])
     with pytest.raises(ValueError, match=r"row 1 is zero but b\[1\] = 5e-300 != 0"):
         AffineSubspace([[1.0, 0.0], [0.0, 0.0]], [1.0, 5e-300])
+
+
+def test_hyperplane_normals_of_any_scale_define_their_hyperplane():
+    from dualgan.constraints import HyperplaneUnion
+
+    x = torch.tensor([[3.0, 4.5]], dtype=torch.float64)
+    # a normal of 1e-13 next to one of 1 was refused as "zero"; one of 1e-200 divided by an underflowed norm
+    for scale in (1e-200, 1e-13, 1.0, 1e200):
+        U = HyperplaneUnion(np.array([[1.0, 0.0], [0.0, 1.0]]) * [[scale], [1.0]], np.array([1.0 * scale, 2.0]))
+        np.testing.assert_array_equal(U.project(x).numpy(), [[1.0, 4.5]])  # x1 = 1 is the nearer one (2 < 2.5)
+        np.testing.assert_allclose(U.distance(x).numpy(), [2.0], rtol=1e-15)
+    with pytest.raises(ValueError, match=r"row\(s\) \[0\] are zero"):
+        HyperplaneUnion([[0.0, 0.0], [0.0, 1.0]], [0.0, 0.0])
+
+
+def test_a_set_beyond_float64_is_refused():
+    from dualgan.constraints import HyperplaneUnion
+
+    with pytest.raises(ValueError, match=r"b\[0\] = 1e\+300 over the norm of its row.*beyond float64"):
+        AffineSubspace([[1e-300, 0.0]], [1e300])
+    with pytest.raises(ValueError, match=r"offsets\[0\] = 1e\+300 over the norm of its row.*beyond float64"):
+        HyperplaneUnion([[1e-300, 0.0]], [1e300])
