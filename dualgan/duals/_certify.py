@@ -156,7 +156,7 @@ def _certify(G, y, a, C, loss, bias, w, b, lam, accurate: bool) -> CertifiedGap:
         err = mu_h * slope + 6 * _U * np.abs(terms)
         kappa = np.abs(one_m) * (1 + 2 * _U) + mu
     else:
-        terms, err = _logistic_terms(u, uc, m, mu)
+        terms, err = _logistic_terms(u, uc, lam_s, a_s, m, mu)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where((lam_s > 0) & (slack_s > 0),
                              np.log(np.where(slack_s > 0, slack_s, 1.0)) - np.log(np.where(lam_s > 0, lam_s, 1.0)),
@@ -180,7 +180,7 @@ def _certify(G, y, a, C, loss, bias, w, b, lam, accurate: bool) -> CertifiedGap:
     return CertifiedGap(gap_s / s, gap_bound, w_bound, s)
 
 
-def _logistic_terms(u, uc, m, mu):
+def _logistic_terms(u, uc, lam, a, m, mu):
     r""":math:`\mathrm{KL}(u_i \| \sigma(-m_i))` of eq. (1.16) and a bound on the error of each, for margins
     ``m`` known to ``mu``.
 
@@ -194,11 +194,12 @@ def _logistic_terms(u, uc, m, mu):
     s, sc = expit(-m), expit(m)
     near = np.abs(m) <= 1.0
     half_t = 0.5 * np.tanh(0.5 * m)  # 1/2 - s
-    low = u <= uc
-    u_half = np.where(low, -(uc - 0.5), u - 0.5)  # u - 1/2, exact (Sterbenz) from the accurate side
+    # u - 1/2 = (lam - a/2) / a: the difference is exact (Sterbenz) for lam in [a/4, a], then one rounding
+    u_half = (lam - 0.5 * a) / a
+    e_half = 2 * _U * np.abs(u_half) + np.where((lam >= 0.25 * a) & (lam <= a), 0.0, _U * (u + 0.5))
     delta = np.where(near, u_half + half_t, np.where(u <= 0.5, u - s, sc - uc))
     # the error of delta: its rounding, and the margins' error through ds/dm = -s (1 - s)
-    e_delta = np.where(near, 2 * _U * (np.abs(u_half) + np.abs(half_t)) + _U * np.abs(delta),
+    e_delta = np.where(near, e_half + 2 * _U * np.abs(half_t) + _U * np.abs(delta),
                        4 * _U * (np.minimum(u, uc) + np.minimum(s, sc)))
     e_delta = e_delta + mu * s * sc * 1.01 + mu * mu / 8
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
