@@ -26,7 +26,10 @@ Histories are saved as JSON (``.json``) or numpy archives (``.npz``), never as
 pickles: :meth:`History.load` reads only numbers and strings. The JSON is
 standard (RFC 8259, no ``NaN`` or ``Infinity`` tokens): a NaN entry is written
 as ``null`` and an infinite one as the string ``"inf"`` or ``"-inf"`` (a
-non-finite float setting as ``{"float": "inf"}``), and read back exactly.
+non-finite float setting as ``{"float": "inf"}``), and read back exactly; it
+carries the SHA-256 of its content (key ``sha256``), checked by
+:meth:`History.load`, so a changed digit is refused, not read (an ``.npz``
+is checked by the CRC-32 of its zip members).
 :meth:`History.load` refuses a column that is not a flat list of numbers and
 an array whose data does not fill its shape, naming it.
 
@@ -46,6 +49,7 @@ False
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import zipfile
@@ -496,7 +500,9 @@ class History:
         # atomic: written to a temporary file in the same folder, then renamed, so a kill while
         # saving leaves the previous file intact (never a truncated one)
         if path.suffix == ".json":
-            atomic_write_text(path, json.dumps(self.to_dict(), allow_nan=False))  # standard JSON (to_dict)
+            data = self.to_dict()  # standard JSON (to_dict), with the SHA-256 of its canonical text
+            data["sha256"] = hashlib.sha256(_canonical_json(data).encode("utf-8")).hexdigest()
+            atomic_write_text(path, json.dumps(data, allow_nan=False))
         else:
             payload = {f"col:{k}": self.column(k) for k in self._columns}
             payload.update({f"arr:{k}": v for k, v in self._arrays.items()})
@@ -541,7 +547,7 @@ class History:
             raise ValueError(f"History file {str(path)!r} does not exist")
         try:
             if path.suffix == ".json":
-                return cls.from_dict(json.loads(path.read_bytes().decode("utf-8")))
+                return cls.from_dict(_verified_json(json.loads(path.read_bytes().decode("utf-8"))))
             with np.load(path, allow_pickle=False) as data:
                 header = json.loads(str(data["__meta__"]))
                 if not isinstance(header, dict) or header.get("format") != _FORMAT:
@@ -689,6 +695,28 @@ def plot_gap(ax, iterations, gap, gap_tol: float | None = None, label: str = "du
 
 
 _NON_FINITE_TEXT = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+_JSON_KEYS = {"format", "meta", "columns", "arrays", "sha256"}
+
+
+def _canonical_json(data) -> str:
+    """The text a JSON History's digest is taken of: sorted keys, no spaces (floats are written exactly)."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _verified_json(data):
+    """A parsed JSON History, after its SHA-256 (when it has one: older files do not) is checked."""
+    if not isinstance(data, dict):
+        return data  # from_dict says what is wrong
+    unknown = sorted(set(data) - _JSON_KEYS)
+    if unknown:
+        raise ValueError(f"corrupt History: unknown keys {unknown} (expected some of {sorted(_JSON_KEYS)})")
+    if "sha256" not in data:
+        return data
+    body = {k: v for k, v in data.items() if k != "sha256"}
+    if hashlib.sha256(_canonical_json(body).encode("utf-8")).hexdigest() != data["sha256"]:
+        raise ValueError("corrupt History: its content does not match the SHA-256 it was saved with (changed after "
+                         "it was written, e.g. a flipped bit)")
+    return body
 
 
 def _encode_float(v: float):
