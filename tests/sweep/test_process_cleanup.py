@@ -38,26 +38,32 @@ def _session_processes(sid: int) -> list[int]:
     return pids
 
 
-def _start_sweep(tmp_path, workers=2):
-    pid_dir = tmp_path / "pids"
-    pid_dir.mkdir()
-    cfg = tmp_path / "sleep.json"
+def _start_sweep(folder: Path, workers=2):
+    pid_dir = folder / "pids"
+    pid_dir.mkdir(parents=True)
+    cfg = folder / "sleep.json"
     cfg.write_text(json.dumps({"name": "sleep", "jobs": ["test_sleep"], "dataset": "ring5", "iterations": 1,
                                "seeds": [0, 1, 2, 3], "params": {"seconds": 120, "pid_dir": str(pid_dir)}}))
     env = dict(os.environ, DUALGAN_JOB_MODULES="tests.sweep.killer_jobs", PYTHONPATH=str(ROOT))
-    driver = subprocess.Popen([sys.executable, "-m", "dualgan", "sweep", str(cfg), "--workers", str(workers),
-                               "--out", str(tmp_path / "out"), "--no-progress"], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 90
-    while len(list(pid_dir.iterdir())) < workers:  # every worker is inside a run
-        if driver.poll() is not None or time.monotonic() > deadline:
-            driver.kill()
-            out, err = driver.communicate()
-            pytest.fail(f"the sweep did not start its runs: {out.decode()} {err.decode()}")
+    return subprocess.Popen([sys.executable, "-m", "dualgan", "sweep", str(cfg), "--workers", str(workers),
+                             "--out", str(folder / "out"), "--no-progress"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def _wait_for_workers(drivers: dict, folders: dict, workers=2, seconds=120.0):
+    """Wait until every driver's workers are all inside a run (each wrote its pid); returns their pids."""
+    deadline = time.monotonic() + seconds
+    while True:
+        pids = {how: [int(p.read_text() or 0) for p in (folders[how] / "pids").iterdir()] for how in drivers}
+        if all(len(v) >= workers and all(v) for v in pids.values()):
+            return pids
+        dead = [how for how, d in drivers.items() if d.poll() is not None]
+        if dead or time.monotonic() > deadline:
+            for d in drivers.values():
+                d.kill()
+            pytest.fail(f"the sweeps did not start their runs (ended: {dead}): "
+                        + " ".join(d.communicate()[1].decode()[-500:] for d in drivers.values()))
         time.sleep(0.2)
-    workers_pids = {int(p.read_text()) for p in pid_dir.iterdir()}
-    assert len(workers_pids) == workers and driver.pid not in workers_pids
-    return driver, workers_pids
 
 
 def _wait_until_none_left(sid, seconds=10.0):
@@ -69,32 +75,38 @@ def _wait_until_none_left(sid, seconds=10.0):
     return left
 
 
-@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL", "Ctrl-C"])
-def test_no_process_of_a_sweep_is_alive_10_s_after_its_driver_is_killed(tmp_path, how):
-    driver, workers = _start_sweep(tmp_path)
-    sid = driver.pid  # start_new_session: the driver leads its own session, which its children join
-    before = set(_session_processes(sid))
-    assert workers <= before and len(before) >= 3  # driver, two workers (and the resource tracker)
-    if how == "Ctrl-C":
-        os.killpg(sid, signal.SIGINT)  # what a terminal does: SIGINT to the whole foreground group
-    else:
-        os.kill(driver.pid, getattr(signal, how))
-    try:
-        out, err = driver.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(sid, signal.SIGKILL)
-        pytest.fail(f"the driver did not end after {how}")
-    left = _wait_until_none_left(sid, 10.0)
-    if left:
-        os.killpg(sid, signal.SIGKILL)
-    assert left == [], f"alive 10 s after {how}: {left}"
-    err = err.decode()
-    if how == "SIGKILL":
-        assert driver.returncode == -signal.SIGKILL
-    else:
-        code, line = {"SIGTERM": (143, "terminated (SIGTERM)"), "Ctrl-C": (130, "interrupted (Ctrl-C)")}[how]
-        assert driver.returncode == code, err
-        assert "Traceback" not in err and line in err, err
+def test_no_process_of_a_sweep_is_alive_10_s_after_its_driver_is_killed(tmp_path):
+    """Three sweeps of two workers each, started together; one driver gets SIGTERM, one SIGKILL, one Ctrl-C."""
+    hows = ("SIGTERM", "SIGKILL", "Ctrl-C")
+    folders = {how: tmp_path / how for how in hows}
+    drivers = {how: _start_sweep(folders[how]) for how in hows}
+    workers = _wait_for_workers(drivers, folders)
+    for how, driver in drivers.items():
+        sid = driver.pid  # start_new_session: the driver leads its own session, which its children join
+        alive = set(_session_processes(sid))
+        assert set(workers[how]) <= alive and len(alive) >= 3  # driver, two workers (and the resource tracker)
+    for how, driver in drivers.items():
+        if how == "Ctrl-C":
+            os.killpg(driver.pid, signal.SIGINT)  # what a terminal does: SIGINT to the whole foreground group
+        else:
+            os.kill(driver.pid, getattr(signal, how))
+    t0 = time.monotonic()
+    errors = {}
+    for how, driver in drivers.items():
+        try:
+            errors[how] = driver.communicate(timeout=max(1.0, 30 - (time.monotonic() - t0)))[1].decode()
+        except subprocess.TimeoutExpired:
+            os.killpg(driver.pid, signal.SIGKILL)
+            pytest.fail(f"the driver did not end after {how}")
+    left = {how: _wait_until_none_left(d.pid, max(0.0, 10.0 - (time.monotonic() - t0))) for how, d in drivers.items()}
+    for how, pids in left.items():
+        if pids:
+            os.killpg(drivers[how].pid, signal.SIGKILL)
+    assert all(not pids for pids in left.values()), f"alive 10 s after the signal: {left}"
+    assert drivers["SIGKILL"].returncode == -signal.SIGKILL
+    for how, (code, line) in {"SIGTERM": (143, "terminated (SIGTERM)"), "Ctrl-C": (130, "interrupted (Ctrl-C)")}.items():
+        assert drivers[how].returncode == code, errors[how]
+        assert "Traceback" not in errors[how] and line in errors[how], errors[how]
 
 
 def test_a_ray_address_where_nothing_listens_fails_at_once(tmp_path, capsys):
