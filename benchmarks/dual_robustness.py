@@ -187,7 +187,7 @@ def main():
                 res, seconds = got
                 rec = dict(index=p.index, method=method, skipped=False, loss=p.loss, bias=p.bias, start=p.start,
                            shape=p.shape, N=p.N, d=p.d, C=p.C, scale=p.scale, code=res.status.code.value,
-                           success=res.success, message=res.status.message, gap=res.gap,
+                           success=res.success, message=res.status.message, gap=res.gap, gap_bound=res.gap_bound,
                            bound=res.w_error_bound, iterations=res.iterations, seconds=seconds,
                            float64_limited=res.float64_limited)
                 if ref is not None:
