@@ -123,3 +123,23 @@ def test_sgd_ascent_increases_g_as_the_first_order_model_predicts(lr):
     predicted = lr * float(np.sum(grad ** 2))
     gained = hist["objective"][1] - hist["objective"][0]
     assert 0.5 * predicted < gained < 1.5 * predicted
+
+
+def test_hinge_loss_sgd_step_is_lr_times_the_gradient_of_the_qp_value():
+    from tests._references import hinge_dual
+
+    def g(points):
+        return hinge_dual(_phi(REAL), _phi(points), C)[0]
+
+    grad = np.zeros_like(FAKE0)
+    for idx in np.ndindex(FAKE0.shape):
+        up, down = FAKE0.copy(), FAKE0.copy()
+        up[idx] += 1e-5
+        down[idx] -= 1e-5
+        grad[idx] = (g(up) - g(down)) / 2e-5
+    lr = 0.3
+    gan = _trainer("minibatch", loss="hinge", generator_optimizer=lambda params: torch.optim.SGD(params, lr=lr))
+    hist = gan.fit(_data, 1)
+    assert gan.status.success, gan.status
+    assert math.isclose(hist["objective"][0], g(FAKE0), rel_tol=1e-9)
+    np.testing.assert_allclose(gan.generator.points.detach().numpy() - FAKE0, lr * grad, rtol=1e-4, atol=1e-8)
