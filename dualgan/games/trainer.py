@@ -154,11 +154,14 @@ class GameTrainer(Trainer):
         If the optimiser name or one of its options is unknown, options are
         given with an instance, a number is out of range, the loss is unknown,
         ``latent_dim`` does not fit the generator, or one of the keywords that
-        are not taken is given.
+        are not taken is given, the discriminator does not give one score per
+        sample (``nn.Linear(8, 2)``), or the generator breaks its contract
+        (see :class:`~dualgan.train.base.Trainer`).
     TypeError
         If a model is not a module, ``optimizer`` is neither a name nor a
-        :class:`~dualgan.games.optimizers.GameOptimizer`, or the constraint
-        handler is incomplete.
+        :class:`~dualgan.games.optimizers.GameOptimizer`, the constraint
+        handler is incomplete, the discriminator's dtype is not the
+        generator's, or ``base_kwargs`` in ``optimizer_options`` is not a dict.
 
     References
     ----------

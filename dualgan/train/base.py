@@ -183,11 +183,17 @@ class Trainer:
     ------
     TypeError
         If ``generator`` is not a module, ``generator_optimizer`` is not
-        callable or does not return a torch optimiser, or ``constraint`` lacks
-        a handler method.
+        callable or does not return a torch optimiser, ``constraint`` lacks
+        a handler method, or the generator returns no tensor (a tuple) or
+        samples of another dtype than its parameters'.
     ValueError
-        If a number is out of range, ``noise`` is unknown, or the generator
-        has no trainable parameters.
+        If a number is out of range, ``noise`` is unknown, the generator
+        has no trainable parameters, does not return one sample per noise
+        row, or returns samples that do not depend on its parameters (a
+        ``.detach()`` in its forward): one eval-mode forward on two noise
+        vectors checks this contract at construction. Data that return
+        another number of rows or another sample shape than the generator's
+        are refused at the first batch of ``fit``.
 
     Attributes
     ----------

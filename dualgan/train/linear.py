@@ -328,7 +328,10 @@ class DualLinearGAN(_LinearTrainer):
         is given for the fixed-batch L-BFGS ascent, or the generator has no
         trainable parameters.
     TypeError
-        If ``generator`` or ``features`` is not a module or ``constraint`` is not a handler.
+        If ``generator`` or ``features`` is not a module, ``constraint`` is not
+        a handler, or the feature map's parameters are not of the generator's
+        dtype (a float32 ``digits_features()`` under a float64 generator: the
+        message names ``features.to(torch.float64)``, an exact conversion).
 
     References
     ----------
@@ -742,7 +745,10 @@ class StandardLinearGAN(_LinearTrainer):
     ValueError
         If a number is out of range or a name is unknown.
     TypeError
-        If ``generator`` or ``features`` is not a module or ``constraint`` is not a handler.
+        If ``generator`` or ``features`` is not a module, ``constraint`` is not
+        a handler, or the feature map's parameters are not of the generator's
+        dtype (a float32 ``digits_features()`` under a float64 generator: the
+        message names ``features.to(torch.float64)``, an exact conversion).
 
     References
     ----------

@@ -66,7 +66,14 @@ class TrustRegionGAN(Trainer):
     discriminator : torch.nn.Module
         Maps samples to one score each: an MLP, a conv net, or a feature map
         followed by a linear head (``nn.Sequential(RBF(anchors), nn.Linear(k, 1))``;
-        frozen parameters stay fixed).
+        frozen parameters stay fixed). Its dtype must be the generator's and
+        it must give one score per sample (both checked at construction); it
+        is one fixed function within each iteration (eq. (7.2) of the theory
+        page: spectral-norm vectors advance once per iteration, at the
+        discriminator step, and are frozen for it and the generator's steps);
+        active dropout is refused, and BatchNorm in training mode is refused by
+        ``model="score"`` (per-sample gradients) and accepted by ``"cost"`` and
+        ``"adam"`` (running statistics moved once per iteration).
     latent_dim : int
         Noise dimension (>= 1).
     batch_size : int, default 64
@@ -126,9 +133,15 @@ class TrustRegionGAN(Trainer):
     Raises
     ------
     ValueError
-        If ``model`` is unknown, a number is out of range or the generator has no trainable parameters.
+        If ``model`` is unknown, a number is out of range (``radius`` below
+        the policy's ``min_radius`` included), the generator has no trainable
+        parameters or breaks its contract (one sample per noise row, samples
+        that depend on its parameters), or the discriminator does not give one
+        score per sample.
     TypeError
-        If the generator or discriminator is not a module or the constraint handler is incomplete.
+        If the generator or discriminator is not a module, the constraint
+        handler is incomplete, the generator returns no tensor, or the
+        discriminator's dtype is not the generator's.
 
     References
     ----------
