@@ -214,3 +214,30 @@ class _Cast(nn.Module):
 def test_a_generator_whose_samples_are_not_in_its_dtype_is_refused(name):
     with pytest.raises(TypeError, match=r"samples of dtype torch.float32 but its parameters are torch.float64"):
         _make(name, generator=_Cast())
+
+
+@pytest.mark.parametrize("name", TRAINERS.names())
+def test_sampling_in_the_middle_of_a_run_changes_nothing_of_the_run(name):
+    class BNGen(nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.net = nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.Tanh(), nn.Linear(8, 2)).double()
+
+        def forward(self, z):
+            return self.net(z)
+
+    def run(sample_between):
+        trainer = _make(name, generator=BNGen())
+        trainer.fit(DATA, 2)
+        if sample_between:
+            before = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
+            trainer.sample(50)
+            after = trainer.generator.state_dict()
+            assert all(torch.equal(before[k], after[k]) for k in before)  # running statistics did not move
+        trainer.fit(DATA, 4)
+        return trainer.history.column("objective"), [t.clone() for t in trainer.generator.state_dict().values()]
+
+    (h1, p1), (h2, p2) = run(False), run(True)
+    np.testing.assert_array_equal(h1, h2)
+    assert all(torch.equal(a, b) for a, b in zip(p1, p2))

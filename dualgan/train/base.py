@@ -410,6 +410,12 @@ class Trainer:
     def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
         """``n`` generated samples without graph, from noise of a separate generator (training is unaffected).
 
+        The generator runs in the mode it is in (BatchNorm in training mode
+        normalises with the statistics of these ``n`` samples), but its buffers
+        (running statistics, spectral-norm vectors) are put back afterwards
+        (eq. (7.2) of the theory page), so sampling in the middle of a run
+        changes nothing of the run.
+
         Parameters
         ----------
         n : int
@@ -430,7 +436,9 @@ class Trainer:
         n = check_int(n, "n", low=1)
         seed = self.seed + 12345 if seed is None else check_int(seed, "seed", low=0)
         gen = torch.Generator(device="cpu").manual_seed(seed)
-        with torch.no_grad():
+        from .._modes import fixed_within_step
+
+        with torch.no_grad(), fixed_within_step(self.generator):
             return self.generator(self._noise(n, gen))
 
     # ------------------------------------------------------------------ checkpoints
