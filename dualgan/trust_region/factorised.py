@@ -26,8 +26,8 @@ For T = 1 the weight block is the elementwise product
 the :math:`O(N^2 d_\text{in} d_\text{out})` of per-sample gradients. For T > 1 each layer
 gets the cheaper exact form by multiply-add count (:func:`_choose_form`): the ghost form
 (:math:`N^2 T^2 (d_\text{in} + d_\text{out})`, chunked), or the materialised per-sample
-gradients :math:`R_i = \sum_t \delta_{it} u_{it}^\top` (:math:`N T d_\text{in} d_\text{out}`, one
-batched product per chunk of samples, the patches unfolded a chunk at a time) followed by
+gradients :math:`R_i = \sum_t \delta_{it} u_{it}^\top` (:math:`N T d_\text{in} d_\text{out}`: for a conv
+layer the weight gradient of the same convolution with one group per sample, no unfolded patches) followed by
 :math:`RR^\top` (block-triangular, about :math:`\tfrac58 N^2 d_\text{in} d_\text{out}` at N = 256).
 At image scale (3x3 convolutions on 28x28 inputs) the ghost form is hundreds of times dearer
 and the per-sample gradients win; for ``nn.Linear`` on vectors the outer-product form does.
@@ -145,11 +145,15 @@ def factorised_pass(module: nn.Module, trainable: list[str], inputs: torch.Tenso
     jw = torch.zeros(N, dtype=dtype, device=device)
     budget = max(1, int(memory_mb * 2 ** 20))
     covered, factors, chosen = [], {}, {}
-    for layer, delta in zip(ok, deltas):
+    deltas = list(deltas)
+    for i, layer in enumerate(ok):
+        delta, deltas[i] = deltas[i], None  # each layer's output gradients freed once used (peak memory)
         if delta is None:  # the layer does not reach the score: zero gradients
             delta = torch.zeros_like(layer.output)
         factors[layer.name] = _accumulate(layer, params, delta.detach(), gram, jw, budget,
                                           (forms or {}).get(layer.name))
+        del delta
+        layer.inputs = layer.output = None  # what the pullback needs is in factors
         chosen[layer.name] = factors[layer.name].form
         covered += [n for n in (layer.weight, layer.bias) if n is not None]
     # exactly symmetric whatever the summation order of each block (the sub-problem factorises one matrix)
@@ -290,9 +294,10 @@ def _parameter_uses(scores: torch.Tensor) -> dict[int, int]:
     return uses
 
 
-#: bytes of the unfolded input patches of one chunk of samples (``F.unfold`` of a whole batch of a
-#: wide conv layer is several times the layer's input; chunks of this size keep it in cache and bounded)
-_PATCH_BYTES = 8 * 2 ** 20
+#: bytes of the operands and result (output gradients, layer inputs, rows) of one grouped convolution
+#: call: the convolution library reorders them into copies, so whole-batch calls at 28x28 raised the
+#: step's peak memory by about 75 MiB
+_CHUNK_BYTES = 8 * 2 ** 20
 
 
 def _choose_form(N: int, T: int, d_in: int, d_out: int) -> str:
@@ -377,16 +382,9 @@ def _accumulate(layer, params, delta, gram, jw, budget, form=None):
         result.inputs, result.output_grads = U, D
         _jw_from_outputs(layer, D, delta, jw)
         return result
-    # materialised per-sample weight gradients R_i = sum_t delta_it u_it^T (the layout of the weight),
-    # the patches unfolded a chunk of samples at a time
-    per_chunk = max(1, min(N, _PATCH_BYTES // max(1, d_in * T * itemsize)))
-
+    # materialised per-sample weight gradients R_i = sum_t delta_it u_it^T (the layout of the weight)
     def rows(lo, hi):  # (hi - lo, d_out * d_in)
-        out = D.new_empty(hi - lo, d_out, d_in)
-        for a in range(lo, hi, per_chunk):
-            b = min(hi, a + per_chunk)
-            torch.bmm(D[a:b], _patches(layer, a, b).transpose(1, 2), out=out[a - lo:b - lo])
-        return out.reshape(hi - lo, -1)
+        return _rows(layer, delta, lo, hi)
 
     c = max(1, min(N, budget // max(1, 2 * d_in * d_out * itemsize)))
     if c >= N:
@@ -412,6 +410,40 @@ def _accumulate(layer, params, delta, gram, jw, budget, form=None):
     result.inputs, result.output_grads = _patches(layer, 0, N), D
     _jw_from_outputs(layer, D, delta, jw)
     return result
+
+
+def _rows(layer: _Layer, delta: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+    r"""The per-sample weight gradients :math:`R_i = \sum_t \delta_{it} u_{it}^\top` of samples lo..hi-1,
+    shape (hi - lo, d_out * d_in) in the layout of the weight.
+
+    ``nn.Conv2d``: the weight gradient of the same convolution with one group per sample (the batch
+    folded into the channels), one ``convolution_backward`` call: no unfolded patches (``F.unfold`` of
+    a whole batch is several times the layer's input and, with two threads on a busy machine, took
+    seconds), and the convolution library's own weight-gradient kernel. ``nn.Linear`` over T positions:
+    one batched product.
+    """
+    m, x, c = layer.module, layer.inputs[lo:hi], hi - lo
+    if isinstance(m, nn.Linear):
+        D = delta[lo:hi].reshape(c, -1, m.out_features)
+        return torch.bmm(D.transpose(1, 2), x.reshape(c, -1, m.in_features)).reshape(c, -1)
+    padding = [0, 0] if m.padding == "valid" else list(m.padding)
+    # samples per call: the library's reordered copies of the call's operands and result stay within _CHUNK_BYTES
+    row = m.out_channels * m.in_channels * m.kernel_size[0] * m.kernel_size[1]
+    per_sample = (delta[0].numel() + x[0].numel() + row) * x.element_size()
+    step = max(1, min(c, _CHUNK_BYTES // max(1, per_sample)))
+    out = x.new_empty(c, row)
+    for a in range(0, c, step):
+        b = min(c, a + step)
+        k = b - a
+        weight = x.new_empty(k * m.out_channels, m.in_channels, *m.kernel_size)  # its shape only: never read
+        _, grads, _ = torch.ops.aten.convolution_backward(
+            delta[lo + a:lo + b].reshape(1, k * m.out_channels, *delta.shape[2:]),
+            x[a:b].reshape(1, k * m.in_channels, *x.shape[2:]), weight, None, list(m.stride), padding,
+            list(m.dilation), False, [0, 0], k, [False, True, False])
+        if step >= c:
+            return grads.reshape(c, -1)
+        out[a:b] = grads.reshape(k, -1)
+    return out
 
 
 def _jw_from_outputs(layer, D, delta, jw):

@@ -98,15 +98,14 @@ def test_each_form_gives_the_brute_force_gram_jw_and_pullback(model, form, dtype
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
-def test_tiny_budgets_chunk_the_rows_and_the_patches(dtype, monkeypatch):
+def test_a_tiny_budget_chunks_the_rows(dtype):
     """A budget below one row forces one-sample blocks of R (recomputed per block, the pullback from the
-    patches); a patch budget below one sample unfolds one sample at a time."""
+    unfolded patches)."""
     module, shape, multi_position = _dcgan()
     module = module.to(dtype)
     x = torch.randn(6, *shape, generator=torch.Generator().manual_seed(7), dtype=dtype)
     J, w = _brute_force(module, x)
     names = [n for n, p in module.named_parameters() if p.requires_grad]
-    monkeypatch.setattr(factorised, "_PATCH_BYTES", 1)
     for budget in (512.0, 1e-6):
         part = factorised_pass(module, names, x, budget)
         assert all(part.forms[name] == "rows" for name in multi_position)
