@@ -103,8 +103,13 @@ def test_batchnorm_feature_map_statistics_do_not_move(cls, bn):
 
 
 def test_fixed_mode_refuses_a_generator_that_is_not_a_fixed_function():
-    for layer, what in ((nn.Dropout(0.2), "active dropout"), (nn.BatchNorm1d(8), "BatchNorm in training mode")):
-        g = nn.Sequential(nn.Linear(2, 8), layer, nn.Linear(8, 2)).double()
+    cases = ((nn.Dropout(0.2), "active dropout"), (nn.BatchNorm1d(8), "BatchNorm in training mode"),
+             (None, "spectral normalisation in training mode"))
+    for layer, what in cases:
+        if layer is None:
+            g = apply_spectral_norm(nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2)).double())
+        else:
+            g = nn.Sequential(nn.Linear(2, 8), layer, nn.Linear(8, 2)).double()
         gan = DualLinearGAN(g, RBF(_anchors(), sigma=0.3), latent_dim=2, batch_size=10, mode="fixed")
         with pytest.raises(ValueError, match=f"{what}.*generator.eval\\(\\).*minibatch"):
             gan.fit(DATA, 2)

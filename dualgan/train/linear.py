@@ -44,7 +44,7 @@ from torch import nn
 
 from .._checks import check_choice, check_int, check_number, check_positive
 from ..duals import DualSolverWarning, LinearDual, solve
-from .._modes import active_dropout, eval_mode
+from .._modes import active_dropout, eval_mode, spectral_norm_layers
 from ..status import Status, StatusCode
 from .base import TRAINERS, CheckpointError, Trainer, _Batch, _check_optimizer_state, settings_string
 
@@ -120,7 +120,8 @@ class _LinearTrainer(Trainer):
         the theory page), and every sub-module's train/eval state is put back
         afterwards: the discriminator is certified on one fixed function of
         the samples. In fixed mode the generator must itself be a fixed
-        function (no active dropout, no BatchNorm in training mode), or the
+        function (no active dropout, no BatchNorm or spectral normalisation in
+        training mode), or the
         monotone ascent would compare values of different random problems.
 
         A later ``fit`` of a fixed-batch trainer keeps training on that batch
@@ -143,7 +144,7 @@ class _LinearTrainer(Trainer):
         ------
         ValueError, TypeError
             As :meth:`Trainer.fit <dualgan.train.base.Trainer.fit>`; a ``ValueError`` in fixed
-            mode for a generator with active dropout or BatchNorm in training mode.
+            mode for a generator with active dropout, BatchNorm or spectral normalisation in training mode.
         """
         if self.mode == "fixed" and self._fixed is not None and self._fixed_source is _RESTORED:
             self._fixed_source = data  # rerunning the script after a restart: the data the batch came from
@@ -931,17 +932,25 @@ def _check_features(features: nn.Module, generator: nn.Module, latent_dim: int, 
 
 
 def _check_fixed_generator(generator: nn.Module) -> None:
-    """Fixed mode ascends a fixed function of the generator: refuse active dropout and BatchNorm in training mode."""
+    """Fixed mode ascends a fixed function of the generator: refuse what changes it between two evaluations.
+
+    Active dropout (a new mask each time), BatchNorm in training mode (its
+    output depends on the batch and its statistics move) and spectral
+    normalisation in training mode (a power iteration at every forward pass).
+    """
+    names = {m: f"{name or '<root>'} ({type(m).__name__})" for name, m in generator.named_modules()}
     dropout = active_dropout(generator)
-    batchnorm = [f"{name or '<root>'} ({type(m).__name__})" for name, m in generator.named_modules()
-                 if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
-    if dropout or batchnorm:
-        what = "active dropout" if dropout else "BatchNorm in training mode"
-        raise ValueError(f"mode='fixed' ascends one fixed function of the generator on one batch, but generator "
-                         f"layer {(dropout or batchnorm)[0]} is {what}, so every evaluation would be a different "
-                         f"{'random ' if dropout else ''}problem and the monotone ascent would compare them; call "
-                         f"generator.eval() before fit (dropout off, BatchNorm on its running statistics) or use "
-                         f"mode='minibatch'")
+    batchnorm = [names[m] for m in names if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    spectral = [names[m] for m in spectral_norm_layers(generator) if m.training]
+    for found, what in ((dropout, "active dropout"), (batchnorm, "BatchNorm in training mode"),
+                        (spectral, "spectral normalisation in training mode (a power iteration at every forward "
+                                   "pass)")):
+        if found:
+            raise ValueError(f"mode='fixed' ascends one fixed function of the generator on one batch, but "
+                             f"generator layer {found[0]} is {what}, so every evaluation would be a different "
+                             f"problem and the monotone ascent would compare them; call generator.eval() before "
+                             f"fit (dropout off, BatchNorm on its running statistics, spectral norm on its stored "
+                             f"vectors) or use mode='minibatch'")
 
 
 def feature_fingerprint(features: nn.Module) -> str:
