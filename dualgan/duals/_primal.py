@@ -61,18 +61,19 @@ class PairCertificate:
     slack: object
 
 
-def pair_certificate(ops, G, y, a, C, loss, w, b, lam, slack) -> PairCertificate:
+def pair_certificate(ops, G, y, a, C, loss, w, b, lam, slack, v=None) -> PairCertificate:
     r"""Gap of the pair ``((w, b), lambda)`` in the cancellation-free form of eq. (1.16).
 
     ``lam``/``slack`` must be dual feasible (in the box and, with a bias,
     :math:`y^\top\lambda = 0`). ``primal`` and ``dual`` are the two values
     themselves, for reporting; the gap is not their difference (which cancels
-    when both are large) but the same quantity summed from non-negative terms.
+    when both are large) but the same quantity summed from non-negative terms. ``v``:
+    :math:`G^\top\lambda` when the caller has it (one pass over G fewer; at image scale G is 38 MB).
     """
     margins = G @ w
     if b is not None:
         margins = margins + y * b
-    v = G.T @ lam
+    v = G.T @ lam if v is None else v
     r = C * w - v
     if loss == "hinge":
         hinge = ops.maximum(1.0 - margins, ops.zeros_like(margins))

@@ -507,11 +507,13 @@ def _certificate(ops, G, y, a, C, loss, bias, lam, slack, w=None, b=None):
 
     Without ``w`` the dual recovery ``w = v(lam)/C`` (eq. (1.4)) and its best bias are used.
     """
+    v = None
     if w is None:
-        w = (G.T @ lam) / C
+        v = G.T @ lam
+        w = v / C
         if bias:
             b = best_bias(loss, _as_numpy(G @ w), _as_numpy(y), _as_numpy(a))
-    cert = pair_certificate(ops, G, y, a, C, loss, w, b if bias else None, lam, slack)
+    cert = pair_certificate(ops, G, y, a, C, loss, w, b if bias else None, lam, slack, v=v)
     return cert.primal, cert.dual, cert.gap, w, (b if bias else None)
 
 
