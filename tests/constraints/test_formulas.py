@@ -208,3 +208,27 @@ def test_a_handler_reused_by_a_second_trainer_is_refused_until_reset():
     second = DualLinearGAN(mlp_generator(dtype=torch.float64, seed=1), feats, latent_dim=2, batch_size=20,
                            constraint=al)
     assert second.constraint is al
+
+
+# ------------------------------------------------------------------ penalty forms (eq. (4.4), (4.5))
+def test_penalty_of_a_subspace_is_weight_times_mean_squared_residual():
+    from dualgan.constraints import Penalty
+
+    A, b = _subspace(16, 2, 4)
+    x = np.random.default_rng(17).standard_normal((5, 4))
+    got = float(Penalty(AffineSubspace(A, b), weight=3.0).penalty(torch.as_tensor(x)))
+    assert math.isclose(got, 3.0 * np.mean(np.sum((x @ A.T - b) ** 2, axis=1)), rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("form", ["product", "min", "smooth_min"])
+def test_penalty_forms_of_a_union_match_their_formulas(form):
+    from dualgan.constraints import Penalty
+
+    normals, offsets = np.array([[1.0, 2.0, 0.0], [0.0, -1.0, 1.0], [3.0, 0.0, 1.0]]), np.array([1.0, -0.5, 2.0])
+    x = np.random.default_rng(18).standard_normal((6, 3)) * 0.3
+    sq = (x @ normals.T - offsets) ** 2                               # (n, K) squared residuals in the user's units
+    tau = 0.05
+    per_sample = {"product": sq.prod(axis=1), "min": sq.min(axis=1),
+                  "smooth_min": -tau * np.log(np.mean(np.exp(-sq / tau), axis=1))}[form]
+    pen = Penalty(HyperplaneUnion(normals, offsets), weight=2.0, form=form, temperature=tau)
+    assert math.isclose(float(pen.penalty(torch.as_tensor(x))), 2.0 * per_sample.mean(), rel_tol=1e-10)
