@@ -18,7 +18,7 @@ neither reference point contradicts the certified bound:
 ``P - P_ref <= gap_bound + slack`` and ``D_ref - D <= gap_bound + slack`` (slack
 ``1e-12 max(1, |P|)``, the rounding of the direct evaluations).
 
-    python benchmarks/kernel_corpus.py --count 200 --out benchmarks/results/kernel_corpus.json --table docs/kernel_corpus_table.md
+    python benchmarks/kernel_corpus.py --count 200 --out benchmarks/results/kernel_corpus.jsonl --table benchmarks/results/kernel_corpus_table.md
 """
 from __future__ import annotations
 
@@ -161,7 +161,8 @@ def methods_for(N: int) -> list[str]:
     return out
 
 
-def run(index: int, seed: int = 0) -> dict:
+def run(index: int, seed: int = 0, methods: list[str] | None = None) -> dict:
+    """Solve problem ``index`` by ``methods`` (default :func:`methods_for` its size) and check each status."""
     p = make_problem(index, seed)
     t0 = time.perf_counter()
     prob = KernelDual(p.x_real, p.x_fake, p.kernel, p.C, loss=p.loss, bias=p.bias)
@@ -170,7 +171,7 @@ def run(index: int, seed: int = 0) -> dict:
     rec = dict(index=index, describe=p.describe(), N=prob.N, rank=prob.rank, loss=p.loss, bias=p.bias,
                separable=p.separable, duplicates=p.duplicates, factor=p.bandwidth_factor, C=p.C, setup_s=setup, **ref)
     slack_of = lambda P: 1e-12 * max(1.0, abs(P))  # noqa: E731
-    for method in methods_for(prob.N):
+    for method in (methods_for(prob.N) if methods is None else methods):
         if p.bias and not SOLVERS.entry(method).bias or p.loss not in SOLVERS.entry(method).losses:
             continue
         with warnings.catch_warnings():

@@ -151,6 +151,13 @@ class Kernel(nn.Module):
         raise NotImplementedError
 
     def extra_repr(self) -> str:
+        """The settings shown by ``repr`` (``torch.nn.Module`` calls it).
+
+        Returns
+        -------
+        str
+            ``name=value`` pairs of the kernel's settings.
+        """
         return ", ".join(f"{k}={getattr(self, k)!r}" for k in self._settings())
 
     def _settings(self) -> tuple[str, ...]:

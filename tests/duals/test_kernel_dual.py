@@ -1,6 +1,8 @@
 """KernelDual against independent references: LinearDual on the samples or on a factor of K, libsvm, the primal
 and dual evaluated directly on K, scipy's L-BFGS-B on the Gram-form dual, and finite differences."""
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -186,3 +188,19 @@ def test_zero_gram_is_solved_at_half_the_box():
     np.testing.assert_allclose(res.lam, np.full(4, 0.25), rtol=1e-12)
     assert res.dual_value == pytest.approx(2 * math.log(2), rel=1e-14)
 
+
+
+# a fast subset of the seeded corpus of benchmarks/kernel_corpus.py (the full table: docs/report.md, section 5)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from kernel_corpus import make_problem, run  # noqa: E402
+
+SMALL = [i for i in range(60) if len(make_problem(i).x_real) + len(make_problem(i).x_fake) <= 30][:6]
+
+
+@pytest.mark.parametrize("index", SMALL)
+def test_corpus_subset_statuses_are_truthful_and_newton_certifies(index):
+    rec = run(index, methods=["newton", "lbfgsb"])
+    assert rec["newton"]["success"], rec
+    assert rec["newton"]["truthful"], rec
+    if "lbfgsb" in rec and rec["lbfgsb"].get("success"):
+        assert rec["lbfgsb"]["truthful"]
