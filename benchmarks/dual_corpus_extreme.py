@@ -152,11 +152,18 @@ def _dual_mp(Gm, a, C, loss, lam):
 def mp_reference(prob, w0=None, b0=None, dps: int = 70):
     """``(w_star, b_star, p_star, ref_err)`` as mpmath numbers, or None when the method does not converge.
 
-    ``ref_err`` = sqrt(2 gap / C) of the reference's own 70-digit primal-dual pair: a bound on its
-    distance to the exact optimum of the problem with the float64 data.
+    ``ref_err`` bounds the reference's distance to the exact optimum of the problem with the float64
+    data. Logistic: :math:`\|\nabla f(w)\|/C` for the C-strongly convex :math:`f(w) = \min_b P(w, b)`
+    (the gradient in w at the reference, its bias's residual carried through the coupling
+    :math:`\sum_i a_i\|g_i\|/4`, and the rounding of the 70-digit sums). Hinge: sqrt(2 gap / C) of the
+    reference's own pair, computed with enough digits for weights of 1e-300 against C of 1e12
+    (the gap's rounding is relative to P, the bound must be relative to w*).
     """
     import mpmath as mp
 
+    a_np = prob.a.detach().cpu().numpy()
+    if prob.loss == "hinge":
+        dps = dps + max(0, int(math.ceil(math.log10(prob.C) - math.log10(float(a_np.min())))))
     with mp.workdps(dps):
         Gm, y, a, C = _mp_data(prob)
         if prob.loss == "logistic":
@@ -169,11 +176,37 @@ def mp_reference(prob, w0=None, b0=None, dps: int = 70):
             return None
         w, b, lam = out
         p_star = _primal_mp(Gm, y, a, C, prob.loss, w, b)
-        dual = _dual_mp(Gm, a, C, prob.loss, lam)
-        # the gap of the reference pair, plus the rounding of its two 70-digit values
-        gap = max(p_star - dual, 0) + mp.mpf(10) ** (8 - dps) * (abs(p_star) + abs(dual))
-        ref_err = mp.sqrt(2 * gap / C)
+        if prob.loss == "logistic":
+            ref_err = _logistic_gradient_bound(Gm, y, a, C, w, b)
+        else:
+            dual = _dual_mp(Gm, a, C, prob.loss, lam)
+            # the gap of the reference pair, plus the rounding of its two values
+            gap = max(p_star - dual, 0) + mp.mpf(10) ** (8 - dps) * (abs(p_star) + abs(dual))
+            ref_err = mp.sqrt(2 * gap / C)
         return w, b, p_star, ref_err
+
+
+def _logistic_gradient_bound(Gm, y, a, C, w, b):
+    """||w - w*|| <= ||grad f(w)|| / C, f(w) = min_b P(w, b), at the reference (see mp_reference)."""
+    import mpmath as mp
+
+    N, d = len(Gm), len(Gm[0])
+    margins = [mp.fsum(g * x for g, x in zip(gi, w)) + (b * yi if b is not None else 0) for gi, yi in zip(Gm, y)]
+    s = [1 / (1 + mp.exp(mi)) for mi in margins]
+    terms = [[C * w[j]] + [-a[i] * s[i] * Gm[i][j] for i in range(N)] for j in range(d)]
+    grad = [mp.fsum(t) for t in terms]
+    size = [mp.fsum(abs(x) for x in t) for t in terms]
+    rounding = mp.mpf(10) ** (5 - mp.mp.dps)
+    norm = mp.sqrt(mp.fsum(g * g for g in grad)) + rounding * mp.sqrt(mp.fsum(x * x for x in size))
+    if b is not None:
+        gb = mp.fsum(a[i] * s[i] * y[i] for i in range(N))  # -dP/db
+        hb = mp.fsum(a[i] * s[i] * (1 - s[i]) for i in range(N))
+        shift = 2 * (abs(gb) + rounding * mp.fsum(a[i] * s[i] for i in range(N))) / hb
+        if shift > mp.mpf("0.1"):
+            return mp.inf
+        coupling = mp.fsum(a[i] * mp.sqrt(mp.fsum(x * x for x in Gm[i])) for i in range(N)) / 4
+        norm += coupling * shift
+    return norm / C
 
 
 def _mp_logistic(Gm, y, a, C, bias, w0, b0, max_iter: int = 300):
@@ -405,7 +438,12 @@ def check_result(prob, res, ref):
     import mpmath as mp
 
     w_star, b_star, p_star, ref_err = ref
-    with mp.workdps(70):
+    gap_bound = _gap_bound(res)
+    # enough digits that P(w) - P* is resolved down to the bound it is compared with
+    scale = abs(float(p_star)) if p_star != 0 else 1.0
+    floor = max(gap_bound, 1e-300 * scale, 5e-324) if math.isfinite(gap_bound) else 1e-300 * scale
+    dps = min(800, 60 + max(0, int(math.ceil(math.log10(max(scale, 5e-324)) - math.log10(floor)))))
+    with mp.workdps(max(dps, mp.mp.dps)):
         w = np.asarray(res.w, dtype=np.float64)
         finite = bool(np.all(np.isfinite(w)))
         if finite:
@@ -413,20 +451,29 @@ def check_result(prob, res, ref):
             Gm, y, a, C = _mp_data(prob)
             b = mp.mpf(float(res.b)) if prob.bias and res.b is not None and math.isfinite(res.b) else (
                 mp.mpf(0) if prob.bias else None)
-            subopt = _primal_mp(Gm, y, a, C, prob.loss, [mp.mpf(float(x)) for x in w], b) - p_star
+            p_ref = _primal_mp(Gm, y, a, C, prob.loss, w_star, b_star)  # the same point, at these digits
+            subopt = _primal_mp(Gm, y, a, C, prob.loss, [mp.mpf(float(x)) for x in w], b) - p_ref
         else:
             err, subopt = mp.inf, mp.inf
         w_norm = mp.sqrt(mp.fsum(mp.mpf(float(x)) ** 2 for x in w)) if finite else mp.inf
         slack = ref_err  # the reference's own certified distance to w*
-        # P(w_ref) - P* is at most the reference's gap, C ref_err^2 / 2, which also covers the rounding of P
+        # P(w_ref) - P* <= ||grad f||^2 / (2C) = C ref_err^2 / 2 (logistic), or the reference's gap (hinge)
         p_slack = C * ref_err ** 2 / 2 if finite else 0
         bound_ok = (not finite) or err <= mp.mpf(res.w_error_bound) + slack
-        gap_ok = (not finite) or subopt <= mp.mpf(res.gap_bound) + p_slack if math.isfinite(res.gap_bound) else True
+        gap_ok = (not finite) or subopt <= mp.mpf(gap_bound) + p_slack if math.isfinite(gap_bound) else True
         truthful = (not res.success) or (err <= mp.mpf(res.w_rtol) * w_norm + slack
                                          and subopt <= mp.mpf(res.tol) + p_slack)
         return dict(true_error=float(err), true_subopt=float(subopt), w_norm=float(w_norm), ref_err=float(ref_err),
                     bound_ok=bool(bound_ok), gap_bound_ok=bool(gap_ok), truthful=bool(truthful),
-                    bound_ratio=float(err / mp.mpf(res.w_error_bound)) if finite and res.w_error_bound > 0 else 0.0)
+                    bound_ratio=float(err / mp.mpf(res.w_error_bound)) if finite and res.w_error_bound > 0 else 0.0,
+                    # how sharp the reference is against what it checks (small: the checks are not vacuous)
+                    ref_sharpness=float(ref_err / max(err, mp.mpf(res.w_error_bound), mp.mpf(10) ** -4000))
+                    if finite else 0.0)
+
+
+def _gap_bound(res) -> float:
+    """The result's bound on its gap; versions before eq. (1.18) certified the computed gap itself."""
+    return float(getattr(res, "gap_bound", max(res.gap, 0.0)))
 
 
 def run_problem(p, methods):
@@ -450,7 +497,7 @@ def run_problem(p, methods):
     for method, (res, seconds) in results.items():
         rec = dict(index=p.index, kind=p.kind, shape=p.shape, loss=p.loss, bias=p.bias, C=p.C, scale=p.scale,
                    N=prob.N, d=prob.d, method=method, code=res.status.code.value, success=res.success,
-                   float64_limited=res.float64_limited, gap=res.gap, gap_bound=res.gap_bound,
+                   float64_limited=res.float64_limited, gap=res.gap, gap_bound=_gap_bound(res),
                    w_error_bound=res.w_error_bound, seconds=seconds, reference=ref is not None)
         if ref is not None:
             rec.update(check_result(prob, res, ref))
@@ -505,8 +552,9 @@ def summarize(records):
     """The table: per method, problems run, with a reference, SUCCESS, float64-limited, false SUCCESS,
     bounds below the true error / suboptimality, and the largest true error / w_error_bound."""
     print("| method | run | referenced | SUCCESS | float64-limited | other | false SUCCESS | "
-          "w_error_bound < true error | gap_bound < true suboptimality | max true error / w_error_bound |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "w_error_bound < true error | gap_bound < true suboptimality | max true error / w_error_bound | "
+          "max ref_err / max(true error, w_error_bound) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for method in sorted({r["method"] for r in records}, key=lambda m: ["newton", "lbfgsb", "ipopt", "casadi"].index(m)
                          if m in ("newton", "lbfgsb", "ipopt", "casadi") else 9):
         rs = [r for r in records if r["method"] == method]
@@ -517,8 +565,9 @@ def summarize(records):
         below = sum(not r["bound_ok"] for r in ref)
         gbelow = sum(not r["gap_bound_ok"] for r in ref)
         ratio = max([r["bound_ratio"] for r in ref] or [0.0])
+        sharp = max([r.get("ref_sharpness", float("nan")) for r in ref] or [0.0])
         print(f"| {method} | {len(rs)} | {len(ref)} | {ok} | {lim} | {len(rs) - ok - lim} | {false} | {below} | "
-              f"{gbelow} | {ratio:.3g} |")
+              f"{gbelow} | {ratio:.3g} | {sharp:.2g} |")
 
 
 if __name__ == "__main__":
