@@ -190,7 +190,7 @@ def test_zero_gram_is_solved_at_half_the_box():
 
 
 
-# a fast subset of the seeded corpus of benchmarks/kernel_corpus.py (the full table: docs/report.md, section 5)
+# a fast subset of the seeded corpus of benchmarks/kernel_corpus.py (the full table: the report, section 5a)
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from kernel_corpus import make_problem, run  # noqa: E402
 
