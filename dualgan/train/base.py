@@ -51,30 +51,29 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
-import hashlib
-import inspect
-import io
-import json
 import math
-import numbers
-import re
 import sys
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
 from .._checks import check_choice, check_int, check_number, check_positive
-from .._io import atomic_path, check_writable_path, clean_stale_temporaries
+from .._io import check_writable_path
 from .._threads import with_thread_policy
 from ..constraints.base import NoConstraint, check_handler, handler_load_state_dict, handler_state_dict
 from ..registry import Registry
 from ..status import Status, StatusCode
+# the checkpoint format and the data/model contracts have modules of their own; their names stay importable here
+from .checkpoint import (_CHECKPOINT_FORMAT, _CHECKPOINT_KEYS, CheckpointError, _check_game_optimizer_state,  # noqa: F401
+                         _check_module_state, _check_optimizer_state, read_checkpoint, settings_string,
+                         write_checkpoint)
+from .contracts import (_EXACT_INTEGER_DTYPES, _check_callbacks, _check_discriminator, _check_latent_dim,  # noqa: F401
+                        _make_sampler)
 from .history import History
 
 __all__ = ["Trainer", "TRAINERS", "CheckpointError", "SHARED_COLUMNS", "NOISES", "make_trainer", "read_checkpoint",
@@ -88,21 +87,6 @@ SHARED_COLUMNS = ("iteration", "objective", "generator_loss", "seconds")
 
 #: the noise distributions of the generator's input
 NOISES = ("normal", "uniform")
-
-_CHECKPOINT_FORMAT = "dualgan.TrainerCheckpoint/1"
-_CHECKPOINT_KEYS = ("format", "kind", "settings", "iteration", "elapsed", "generator", "gen_optimizer", "rng",
-                    "history", "extra", "constraint", "status")
-#: the first line of a checkpoint file; the second is ``sha256 <hex digest> <length>`` of the torch archive after it
-_FILE_MAGIC = b"dualgan checkpoint 2\n"
-_HASH_LINE = re.compile(rb"sha256 ([0-9a-f]{64}) ([0-9]{1,15})\n")
-#: torch optimisers whose per-parameter state tensors have the parameter's shape (LBFGS, Adafactor do not)
-_ELEMENTWISE_OPTIMIZERS = tuple(getattr(torch.optim, n) for n in ("Adam", "AdamW", "Adamax", "NAdam", "RAdam", "SGD",
-                                                                  "RMSprop", "Adagrad", "Adadelta", "Rprop", "ASGD")
-                                if hasattr(torch.optim, n))
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be restored; the message names the file, what is wrong and what to do."""
 
 
 class _NonFiniteData(Exception):
@@ -726,161 +710,6 @@ class Trainer:
         self.status = Status(StatusCode.NON_FINITE, f"non-finite {what} at iteration {self.iteration}")
 
 
-#: integer sample dtypes that the generator's floating dtype holds exactly (pixel values, counts)
-_EXACT_INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.bool)
-
-
-def _check_latent_dim(generator: nn.Module, latent_dim: int, dtype, device) -> tuple:
-    """One forward of ``generator`` on two zero noise vectors, in eval mode (no batch-norm statistics move).
-
-    A ``latent_dim`` that does not fit the generator's input fails here with a
-    ValueError naming it, not as a raw torch error inside ``fit``; so does a
-    generator that breaks the contract every trainer relies on: it must return
-    a tensor (not a tuple), one sample per noise row, in a floating dtype, and
-    its samples must depend on its trainable parameters (a ``.detach()`` in
-    ``forward`` would leave the generator untrained while a run reports
-    success). Returns the shape of one sample.
-    """
-    from .._modes import eval_mode
-
-    with eval_mode(generator), torch.enable_grad():
-        try:
-            out = generator(torch.zeros(2, latent_dim, dtype=dtype, device=device))
-        except RuntimeError as exc:
-            raise ValueError(f"latent_dim={latent_dim} does not fit the generator: its forward on noise of shape "
-                             f"(2, {latent_dim}) failed ({exc}); pass the generator's input dimension as "
-                             f"latent_dim") from exc
-    if not isinstance(out, torch.Tensor):
-        raise TypeError(f"the generator must return a tensor of samples (B, ...), but it returned a "
-                        f"{type(out).__name__} for noise of shape (2, {latent_dim}); return the samples alone "
-                        f"(e.g. the first element of the tuple)")
-    if out.ndim < 1 or out.shape[0] != 2:
-        raise ValueError(f"the generator must return one sample per noise row, but it returned shape "
-                         f"{tuple(out.shape)} for noise of shape (2, {latent_dim}); return a (B, ...) tensor "
-                         f"with B the number of noise rows")
-    if out.dtype != dtype:
-        raise TypeError(f"the generator returned samples of dtype {out.dtype} but its parameters are {dtype}; "
-                        f"return samples in the parameters' dtype (no .float() / .double() in its forward), or "
-                        f"convert the generator with generator.to({out.dtype})")
-    if not out.requires_grad:
-        raise ValueError("the generator's samples do not depend on its trainable parameters (no autograd graph: "
-                         "a .detach(), torch.no_grad() or .data in its forward?); the trainer could not change "
-                         "them. Return samples computed from the parameters without detaching them")
-    return tuple(out.shape[1:])
-
-
-def _check_discriminator(discriminator: nn.Module, generator: nn.Module, latent_dim: int, dtype, device) -> None:
-    """One eval-mode forward of ``discriminator`` on two generated samples: it must give one score per sample.
-
-    A discriminator with two outputs per sample (``nn.Linear(d, 2)``) would
-    otherwise be read as twice as many scores, and a dtype that differs from
-    the generator's fails here with the fix instead of inside ``fit``.
-    """
-    from .._modes import eval_mode
-
-    params = [p for p in discriminator.parameters() if p.is_floating_point()]
-    if params and params[0].dtype != dtype:
-        raise TypeError(f"the discriminator's parameters are {params[0].dtype} but the generator's samples are "
-                        f"{dtype}; convert one of them (e.g. discriminator.to({dtype}) or generator.to("
-                        f"{params[0].dtype}))")
-    with eval_mode(generator, discriminator), torch.no_grad():
-        samples = generator(torch.zeros(2, latent_dim, dtype=dtype, device=device))
-        scores = discriminator(samples)
-    if not isinstance(scores, torch.Tensor) or scores.numel() != 2 or scores.shape[0] != 2:
-        raise ValueError(f"the discriminator must return one score per sample, shape (B,) or (B, 1), but it "
-                         f"returned {tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__} for 2 samples of shape "
-                         f"{tuple(samples.shape[1:])}; give it a single output (e.g. nn.Linear(k, 1) as its last layer)")
-
-
-# ---------------------------------------------------------------------- settings
-def settings_string(obj) -> str:
-    """A canonical JSON text of an object's settings, for a checkpoint's settings check.
-
-    Numbers, strings and None are themselves; sequences and mappings are
-    converted entry by entry; a torch optimiser is its class and its
-    hyperparameters (every ``param_groups`` entry but ``params``); a
-    ``torch.Generator`` is its initial seed; a tensor its values (or, above
-    64 entries, a SHA-256 of its bytes); any other object its class and its
-    public attributes (a dataclass: its fields). Two objects with equal
-    settings strings steer a trainer alike.
-
-    Parameters
-    ----------
-    obj : object
-        The setting (an optimiser, a radius policy, a regulariser, a dict of options, ...).
-
-    Returns
-    -------
-    str
-        ``json.dumps`` of the converted object with sorted keys.
-    """
-    return json.dumps(_settings_of(obj, 0), sort_keys=True)
-
-
-def _settings_of(obj, depth: int):
-    if depth > 8:
-        return repr(obj)
-    if obj is None or isinstance(obj, (bool, str)):
-        return obj
-    if isinstance(obj, numbers.Integral):
-        return int(obj)
-    if isinstance(obj, numbers.Real):
-        v = float(obj)
-        return v if math.isfinite(v) else repr(v)  # JSON has no inf or NaN
-    if isinstance(obj, (list, tuple)):
-        return [_settings_of(o, depth + 1) for o in obj]
-    if isinstance(obj, Mapping):
-        return {str(k): _settings_of(v, depth + 1) for k, v in obj.items()}
-    if isinstance(obj, torch.Generator):
-        return f"torch.Generator(initial_seed={obj.initial_seed()})"
-    if isinstance(obj, torch.Tensor):
-        t = obj.detach().cpu().contiguous()
-        if t.numel() <= 64:
-            return {"tensor": _settings_of(t.tolist(), depth + 1), "dtype": str(t.dtype)}
-        return {"tensor_sha256": hashlib.sha256(t.view(torch.uint8).numpy().tobytes()).hexdigest(),
-                "shape": list(t.shape), "dtype": str(t.dtype)}
-    name = f"{type(obj).__module__}.{type(obj).__qualname__}"
-    if isinstance(obj, torch.optim.Optimizer):
-        groups = [{k: v for k, v in g.items() if k != "params"} for g in obj.param_groups]
-        return {"class": name, "param_groups": _settings_of(groups, depth + 1)}
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-    elif hasattr(obj, "__dict__"):
-        fields = {k: v for k, v in vars(obj).items() if not k.startswith("_")}
-    else:
-        return repr(obj)
-    return {"class": name, **{k: _settings_of(v, depth + 1) for k, v in fields.items()}}
-
-
-# ---------------------------------------------------------------------- sampling
-def _make_sampler(data) -> Callable[[int, torch.Generator], torch.Tensor]:
-    if hasattr(data, "sample") and callable(data.sample):
-        try:
-            takes_dtype = "dtype" in inspect.signature(data.sample).parameters
-        except (TypeError, ValueError):
-            takes_dtype = False
-        if takes_dtype:
-            return lambda n, gen: data.sample(n, generator=gen, dtype=torch.float64)
-        return lambda n, gen: data.sample(n, generator=gen)
-    if isinstance(data, torch.Tensor) or hasattr(data, "__array__"):
-        table = data if isinstance(data, torch.Tensor) else torch.as_tensor(data)
-        if table.ndim < 2 or table.shape[0] < 1:
-            raise ValueError(f"data given as an array must have shape (N, ...) with N >= 1, got {tuple(table.shape)}")
-        if not bool(torch.isfinite(table).all()):
-            raise ValueError("data contains NaN or inf; clean the data set first")
-        table = table.detach()
-
-        def draw(n, gen):
-            return table[torch.randint(table.shape[0], (n,), generator=gen).to(table.device)]
-
-        draw.rows = table  # the table itself: a fixed batch is drawn from it without replacement
-        return draw
-    if callable(data):
-        return lambda n, gen: data(n, gen)
-    raise ValueError(f"data must have a sample(n, generator=...) method (e.g. dualgan.data.ring(5)), be an array "
-                     f"of samples or a callable (n, generator) -> tensor; got {type(data).__name__}")
-
-
 def _progress_bar(total: int, initial: int, desc: str):
     """A tqdm bar on stderr, or None when there is no stderr to draw on (``sys.stderr`` None, e.g. pythonw)."""
     if sys.stderr is None:
@@ -888,221 +717,3 @@ def _progress_bar(total: int, initial: int, desc: str):
     from .._io import progress_bar
 
     return progress_bar(total=total, initial=initial, desc=desc, leave=False)
-
-
-def _check_callbacks(callbacks) -> list:
-    if callable(callbacks) or isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Sequence):
-        raise TypeError(f"callbacks must be a sequence of callables (trainer, iteration), got "
-                        f"{type(callbacks).__name__}; pass one callback as callbacks=[cb]")
-    for cb in callbacks:
-        if not callable(cb):
-            raise TypeError(f"every entry of callbacks must be a callable (trainer, iteration), got "
-                            f"{type(cb).__name__}")
-    return list(callbacks)
-
-
-# ---------------------------------------------------------------------- checkpoints
-def _check_module_state(name: str, module: nn.Module, saved) -> None:
-    own = module.state_dict()
-    if not isinstance(saved, dict) or set(saved) != set(own):
-        got = sorted(saved)[:6] if isinstance(saved, dict) else type(saved).__name__
-        raise CheckpointError(f"its {name} has other parameters ({got}...) than this one ({sorted(own)[:6]}...); "
-                              f"construct the trainer with the checkpoint's {name} architecture")
-    for k, v in own.items():
-        s = saved[k]
-        if not isinstance(s, torch.Tensor) or s.shape != v.shape or s.dtype != v.dtype:
-            raise CheckpointError(f"{name} parameter {k!r} is {getattr(s, 'shape', s)} ({getattr(s, 'dtype', '')}) "
-                                  f"in the checkpoint but {tuple(v.shape)} ({v.dtype}) here; construct the trainer "
-                                  f"with the checkpoint's {name} architecture")
-
-
-def _check_optimizer_state(name: str, optimizer, saved) -> None:
-    if optimizer is None:
-        if saved is not None:
-            raise CheckpointError(f"it holds a {name} state but this trainer has none")
-        return
-    groups = saved.get("param_groups") if isinstance(saved, dict) else None
-    own = optimizer.state_dict()
-    own_groups = own["param_groups"]
-    if (not isinstance(groups, list) or len(groups) != len(own_groups)
-            or any(not isinstance(g, dict) or not isinstance(g.get("params"), list)
-                   or len(g["params"]) != len(o["params"]) for g, o in zip(groups, own_groups))):
-        raise CheckpointError(f"its {name} state does not match this trainer's {type(optimizer).__name__} over "
-                              f"{sum(len(o['params']) for o in own_groups)} tensors")
-    _check_optimizer_tensors(name, optimizer, own, groups, saved.get("state"))
-
-
-def _check_game_optimizer_state(name: str, game_optimizer, parameters, saved) -> None:
-    """A game optimiser's saved state (``{"iteration", "lr", "base", "extra"}``) fits ``parameters``.
-
-    Its base optimiser's moments are checked against an optimiser of the same
-    kind built over zero tensors shaped like ``parameters`` (nothing of the
-    game or of ``game_optimizer`` changes), so that a state of the wrong shape
-    is refused here rather than failing inside torch at the next step.
-    """
-    if not isinstance(saved, dict) or set(saved) != {"iteration", "lr", "base", "extra"}:
-        raise CheckpointError(f"its {name} state is not a {type(game_optimizer).__name__} state")
-    if saved["base"] is None:
-        return
-    from ..games.optimizers.base import make_base_optimizer
-
-    trial = make_base_optimizer(game_optimizer.base, [torch.zeros_like(q, requires_grad=True) for q in parameters],
-                                game_optimizer.lr, game_optimizer.base_kwargs)
-    _check_optimizer_state(f"{name}'s base optimiser", trial, saved["base"])
-
-
-def _check_optimizer_tensors(name: str, optimizer, own: dict, groups: list, state) -> None:
-    """Every per-parameter state tensor has the shape torch will use it with (else ``fit`` fails in torch)."""
-    if not isinstance(state, dict):
-        raise CheckpointError(f"its {name} state has no per-parameter 'state' dict (got {type(state).__name__})")
-    params = [p for g in optimizer.param_groups for p in g["params"]]
-    saved_ids = [i for g in groups for i in g["params"]]
-    position = {i: k for k, i in enumerate(saved_ids)}
-    own_ids = [i for g in own["param_groups"] for i in g["params"]]
-    elementwise = isinstance(optimizer, _ELEMENTWISE_OPTIMIZERS)
-    for key, entry in state.items():
-        if key not in position:
-            raise CheckpointError(f"its {name} state holds an entry for parameter {key!r}, which none of its "
-                                  f"parameter groups lists; the file is inconsistent: use an earlier copy")
-        if not isinstance(entry, dict):
-            raise CheckpointError(f"its {name} state of parameter {position[key]} is {type(entry).__name__}, not a dict")
-        k = position[key]
-        param = params[k]
-        own_entry = own["state"].get(own_ids[k], {})
-        for field, value in entry.items():
-            if not isinstance(value, torch.Tensor) or value.ndim == 0:
-                continue
-            if elementwise:
-                expected = tuple(param.shape)
-            elif isinstance(own_entry.get(field), torch.Tensor):
-                expected = tuple(own_entry[field].shape)
-            else:
-                continue
-            if tuple(value.shape) != expected:
-                raise CheckpointError(f"its {name} state {field!r} of parameter {k} has shape {tuple(value.shape)}, "
-                                      f"but this {type(optimizer).__name__} needs {expected} (the parameter is "
-                                      f"{tuple(param.shape)}); the file is inconsistent: use an earlier copy")
-
-
-def write_checkpoint(path, payload) -> Path:
-    """Write ``payload`` as a checkpoint file: a header with the SHA-256 of its content, then a torch archive.
-
-    The file is ``dualgan checkpoint 2``, a line ``sha256 <hex digest>
-    <length>``, then the bytes of ``torch.save(payload)``; it is written
-    atomically (a temporary file, then a rename). :func:`read_checkpoint`
-    checks the digest and the length before anything is unpickled, so any
-    change of the file after it was written (a flipped bit, a zeroed block,
-    a truncation) is refused instead of loaded.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The file to write; its folder must exist.
-    payload : dict
-        Tensors, numbers, strings and containers only (what
-        ``torch.load(weights_only=True)`` reads back).
-
-    Returns
-    -------
-    pathlib.Path
-        ``Path(path)``.
-
-    Raises
-    ------
-    OSError
-        If the file cannot be written (a full disk, a read-only folder); the
-        message names ``path``, which keeps its previous content.
-    """
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)  # in memory: a full disk is an OSError of the write below, not a torch error
-    body = buffer.getbuffer()
-    header = _FILE_MAGIC + f"sha256 {hashlib.sha256(body).hexdigest()} {len(body)}\n".encode("ascii")
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(header)
-            fh.write(body)
-    return Path(path)
-
-
-def read_checkpoint(path, device=None):
-    """Read a checkpoint file: check its SHA-256, then ``torch.load(weights_only=True)``; every failure a :class:`CheckpointError`.
-
-    A file of :func:`write_checkpoint` is refused when its content does not
-    match the digest in its header (a flipped bit, a zeroed block, a
-    truncation), before anything is unpickled. A bare torch archive (written
-    before checkpoints carried a digest) is read with a warning that damage
-    to it cannot be detected. Stale temporaries of killed saves of ``path``
-    are removed (:func:`dualgan._io.clean_stale_temporaries`).
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The file.
-    device : torch.device or str, optional
-        Where tensors are mapped. Default None: where they were saved.
-
-    Returns
-    -------
-    object
-        The saved payload (tensors, numbers, strings and containers only).
-
-    Raises
-    ------
-    CheckpointError
-        If the file does not exist, is empty, truncated or corrupt (its
-        content does not match its SHA-256), or holds objects other than
-        tensors and plain data (refused: loading them could run code).
-    """
-    import pickle
-    import zipfile
-
-    where = str(path)
-    p = Path(path)
-    clean_stale_temporaries(p)
-    if not p.is_file():
-        raise CheckpointError(f"checkpoint {where!r} does not exist (or is not a file); check the path")
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise CheckpointError(f"checkpoint {where!r} cannot be read ({exc}); check its permissions") from exc
-    if not data:
-        raise CheckpointError(f"checkpoint {where!r} is empty (0 bytes), e.g. from a process killed while writing "
-                              f"it with an older version; use an earlier copy or train from the start")
-    body = _verified_body(data, where)
-    try:
-        # weights_only=True: tensors, numbers, strings and containers only; never arbitrary objects
-        return torch.load(io.BytesIO(body), map_location=device, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise CheckpointError(f"checkpoint {where!r} holds objects other than tensors and plain data, or is not a "
-                              f"checkpoint at all; it is refused (loading it could run arbitrary code): use a "
-                              f"checkpoint written by save_checkpoint") from exc
-    except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile, KeyError, IndexError,
-            AttributeError, TypeError) as exc:
-        raise CheckpointError(f"checkpoint {where!r} cannot be read ({type(exc).__name__}: {exc}); it is "
-                              f"truncated or corrupt: use an earlier copy or train from the start") from exc
-
-
-def _verified_body(data: bytes, where: str):
-    """The torch archive of a checkpoint file, after its length and SHA-256 are checked against its header."""
-    if not data.startswith(_FILE_MAGIC):
-        if data.startswith(b"PK\x03\x04"):  # a bare torch archive: a checkpoint of an older version
-            warnings.warn(f"checkpoint {where!r} has no content digest (written by an older version of dualgan), so "
-                          f"damage to it cannot be detected; save it again to add one", UserWarning, stacklevel=4)
-            return data
-        raise CheckpointError(f"checkpoint {where!r} is not a checkpoint written by dualgan (it does not start with the "
-                              f"line {_FILE_MAGIC.decode().strip()!r}), or it is corrupt there; use a file written "
-                              f"by save_checkpoint, or an earlier copy")
-    end = data.find(b"\n", len(_FILE_MAGIC), len(_FILE_MAGIC) + 100)
-    match = _HASH_LINE.fullmatch(data, len(_FILE_MAGIC), end + 1) if end >= 0 else None
-    if match is None:
-        raise CheckpointError(f"checkpoint {where!r} is truncated or corrupt: its digest line is damaged; use an "
-                              f"earlier copy or train from the start")
-    body = memoryview(data)[end + 1:]
-    if len(body) != int(match.group(2)):
-        raise CheckpointError(f"checkpoint {where!r} is truncated or corrupt: it holds {len(body)} bytes after its "
-                              f"header, which says {int(match.group(2))}; use an earlier copy or train from the start")
-    if hashlib.sha256(body).hexdigest() != match.group(1).decode("ascii"):
-        raise CheckpointError(f"checkpoint {where!r} is truncated or corrupt: its content does not match the SHA-256 "
-                              f"in its header (changed after it was written, e.g. a flipped bit or a damaged block); "
-                              f"nothing was loaded: use an earlier copy or train from the start")
-    return body
