@@ -25,13 +25,13 @@ Examples
 >>> S.violation(G(torch.randn(8, 3))).max_distance < 1e-6
 True
 """
-from .base import ConstraintHandler, ConstraintState, NoConstraint
+from .base import ConstraintHandler, ConstraintState, HandlerBase, NoConstraint
 from .sets import AffineSubspace, HyperplaneUnion, Violation
 from .projection import Projection, ProjectedGenerator
 from .penalty import Penalty, penalty_value
 from .lagrangian import AugmentedLagrangian, active_residual
 from .features import ResidualFeatures
 
-__all__ = ["ConstraintHandler", "ConstraintState", "NoConstraint", "AffineSubspace", "HyperplaneUnion", "Violation",
+__all__ = ["ConstraintHandler", "ConstraintState", "HandlerBase", "NoConstraint", "AffineSubspace", "HyperplaneUnion", "Violation",
            "Projection", "ProjectedGenerator", "Penalty", "penalty_value", "AugmentedLagrangian", "active_residual",
            "ResidualFeatures"]

@@ -17,13 +17,14 @@ A trainer holding a handler ``h`` does, for every generator update:
 """
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
-__all__ = ["ConstraintHandler", "ConstraintState", "NoConstraint", "HANDLER_METHODS", "check_handler", "check_empty_state",
+__all__ = ["ConstraintHandler", "ConstraintState", "HandlerBase", "NoConstraint", "HANDLER_METHODS", "check_handler", "check_empty_state",
            "handler_state_dict", "handler_load_state_dict"]
 
 
@@ -169,11 +170,21 @@ def check_handler(handler, name: str = "constraint"):
                     f"got {type(handler).__name__}: pass a handler of dualgan.constraints or None for no constraint")
 
 
-class NoConstraint:
-    """The handler trainers use by default: changes nothing."""
+class HandlerBase(abc.ABC):
+    """Base class of the library's constraint handlers: the defaults of a handler without variables.
+
+    A subclass writes :meth:`state` (the violation it reports) and overrides
+    what it changes: :meth:`wrap_generator` (projection), :meth:`penalty`
+    (penalty, augmented Lagrangian), :meth:`update`, :meth:`state_dict` and
+    :meth:`load_state_dict` (a handler whose variables change in training,
+    e.g. the augmented Lagrangian's multipliers, eq. (4.6) of the theory
+    page). A handler need not derive from this class: :func:`check_handler`
+    checks the :class:`ConstraintHandler` protocol, and checkpoints call
+    :func:`handler_state_dict`.
+    """
 
     def wrap_generator(self, generator: nn.Module) -> nn.Module:
-        """Return ``generator`` unchanged.
+        """Return ``generator`` unchanged (the handler acts through the loss or not at all).
 
         Parameters
         ----------
@@ -188,29 +199,73 @@ class NoConstraint:
         return generator
 
     def penalty(self, samples: torch.Tensor) -> torch.Tensor:
-        """Zero.
+        """Zero: nothing is added to the generator's loss.
 
         Parameters
         ----------
         samples : torch.Tensor
-            Generated samples.
+            Generated samples, any shape; only their dtype and device are used.
 
         Returns
         -------
         torch.Tensor
-            A 0-d zero of the samples' dtype and device.
+            A 0-d zero in ``samples``' dtype and device.
         """
         return samples.new_zeros(())
 
     def update(self, samples: torch.Tensor) -> None:
-        """Nothing to update.
+        """Nothing to update (no variables change in training).
 
         Parameters
         ----------
         samples : torch.Tensor
-            Generated samples (unused).
+            Generated samples of the last generator step (unused).
         """
         return None
+
+    @abc.abstractmethod
+    def state(self, samples: torch.Tensor) -> ConstraintState:
+        """The violation of ``samples`` and the handler's variables, for the history.
+
+        Parameters
+        ----------
+        samples : torch.Tensor
+            Shape ``(B, D)``: generated samples.
+
+        Returns
+        -------
+        ConstraintState
+            The violation, eq. (4.8) of the theory page, and the handler's variables.
+        """
+
+    def state_dict(self) -> dict:
+        """No training state: an empty dict (see :func:`handler_state_dict`).
+
+        Returns
+        -------
+        dict
+            ``{}``.
+        """
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Accept only the empty state of :meth:`state_dict`.
+
+        Parameters
+        ----------
+        state : dict
+            What :meth:`state_dict` returned: ``{}``.
+
+        Raises
+        ------
+        ValueError
+            If ``state`` is not an empty dict (a checkpoint of another handler).
+        """
+        check_empty_state(self, state)
+
+
+class NoConstraint(HandlerBase):
+    """The handler trainers use by default: changes nothing (every method is :class:`HandlerBase`'s default)."""
 
     def state(self, samples: torch.Tensor) -> ConstraintState:
         """No violation, no variables.
@@ -226,31 +281,6 @@ class NoConstraint:
             ``ConstraintState(0.0, 0.0)``.
         """
         return ConstraintState(0.0, 0.0)
-
-    def state_dict(self) -> dict:
-        """Nothing changes during training: an empty dict (see :func:`handler_state_dict`).
-
-        Returns
-        -------
-        dict
-            ``{}``.
-        """
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Accept only the empty state of :meth:`state_dict`.
-
-        Parameters
-        ----------
-        state : dict
-            A saved state; must be ``{}``.
-
-        Raises
-        ------
-        ValueError
-            If ``state`` is not an empty dict.
-        """
-        check_empty_state(self, state)
 
 
 def check_empty_state(handler, state) -> None:

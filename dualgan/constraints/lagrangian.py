@@ -46,14 +46,14 @@ import torch
 from torch import nn
 
 from .._checks import check_int, check_positive
-from .base import ConstraintState
+from .base import ConstraintState, HandlerBase
 from .projection import flatten_samples, state_of
 from .sets import AffineSubspace, HyperplaneUnion, as_constraint_set
 
 __all__ = ["AugmentedLagrangian", "active_residual"]
 
 
-class AugmentedLagrangian:
+class AugmentedLagrangian(HandlerBase):
     r"""Handler: method of multipliers with multipliers :math:`\mu` and penalty parameter :math:`\rho`.
 
     The generator's loss gains the terms of eq. (4.6) of the theory page; every

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from .._checks import check_choice, check_positive
-from .base import ConstraintState
+from .base import ConstraintState, HandlerBase
 from .projection import flatten_samples, state_of
 from .sets import AffineSubspace, HyperplaneUnion, as_constraint_set
 
@@ -43,7 +43,7 @@ SUBSPACE_FORMS = ("squared",)
 UNION_FORMS = ("product", "min", "smooth_min")
 
 
-class Penalty:
+class Penalty(HandlerBase):
     r"""Handler: :math:`\gamma\, E[c(x)]` in the generator's loss, :math:`c` chosen by ``form``.
 
     :math:`c` is eq. (4.4) of the theory page for a subspace and one of the
@@ -88,21 +88,6 @@ class Penalty:
     def __repr__(self) -> str:
         return f"Penalty({self.constraint!r}, weight={self.weight:g}, form={self.form!r})"
 
-    def wrap_generator(self, generator: nn.Module) -> nn.Module:
-        """The generator, unchanged (the penalty acts through the loss).
-
-        Parameters
-        ----------
-        generator : torch.nn.Module
-            The generator.
-
-        Returns
-        -------
-        torch.nn.Module
-            ``generator`` itself.
-        """
-        return generator
-
     def penalty(self, samples: torch.Tensor) -> torch.Tensor:
         r"""The term :math:`\gamma` times the batch mean of :math:`c`, eqs. (4.4) and (4.5) of the theory page.
 
@@ -124,43 +109,6 @@ class Penalty:
         """
         x = flatten_samples(self.constraint, samples)
         return self.weight * penalty_value(self.constraint, x, self.form, self.temperature).mean()
-
-    def update(self, samples: torch.Tensor) -> None:
-        """Nothing to update (the weight is fixed).
-
-        Parameters
-        ----------
-        samples : torch.Tensor
-            Generated samples of the last generator step (unused).
-        """
-        return None
-
-    def state_dict(self) -> dict:
-        """No training state (the weight never changes).
-
-        Returns
-        -------
-        dict
-            ``{}``.
-        """
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Accept only the empty state this handler saves.
-
-        Parameters
-        ----------
-        state : dict
-            What :meth:`state_dict` returned: ``{}``.
-
-        Raises
-        ------
-        ValueError
-            If ``state`` is not an empty dict (a checkpoint of another handler).
-        """
-        from .base import check_empty_state
-
-        check_empty_state(self, state)
 
     def state(self, samples: torch.Tensor) -> ConstraintState:
         r"""The violation of ``samples`` and the weight :math:`\gamma` as ``penalty_weight``.

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import ConstraintState
+from .base import ConstraintState, HandlerBase
 from .sets import AffineSubspace, HyperplaneUnion, _check_batch, as_constraint_set
 
 __all__ = ["ProjectedGenerator", "Projection"]
@@ -83,7 +83,7 @@ class ProjectedGenerator(nn.Module):
         return project_output(self.constraint, self.generator(*args, **kwargs))
 
 
-class Projection:
+class Projection(HandlerBase):
     r"""Handler: wrap the generator so that its samples lie on the constraint set exactly.
 
     The generator's last layer becomes the orthogonal projection, eq. (4.2) of
@@ -158,58 +158,6 @@ class Projection:
             If ``samples`` is not a tensor with ``D`` values per sample.
         """
         return project_output(self.constraint, samples)
-
-    def penalty(self, samples: torch.Tensor) -> torch.Tensor:
-        """Zero: projected samples satisfy the constraint exactly.
-
-        Parameters
-        ----------
-        samples : torch.Tensor
-            Generated samples, any shape; only their dtype and device are used.
-
-        Returns
-        -------
-        torch.Tensor
-            A 0-d zero in ``samples``' dtype and device.
-        """
-        return samples.new_zeros(())
-
-    def update(self, samples: torch.Tensor) -> None:
-        """Nothing to update (the projection has no variables).
-
-        Parameters
-        ----------
-        samples : torch.Tensor
-            Generated samples of the last generator step (unused).
-        """
-        return None
-
-    def state_dict(self) -> dict:
-        """No training state (the projection never changes).
-
-        Returns
-        -------
-        dict
-            ``{}``.
-        """
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Accept only the empty state this handler saves.
-
-        Parameters
-        ----------
-        state : dict
-            What :meth:`state_dict` returned: ``{}``.
-
-        Raises
-        ------
-        ValueError
-            If ``state`` is not an empty dict (a checkpoint of another handler).
-        """
-        from .base import check_empty_state
-
-        check_empty_state(self, state)
 
     def state(self, samples: torch.Tensor) -> ConstraintState:
         """The violation of ``samples`` (rounding level after the projection) and, for a union, the shares.
