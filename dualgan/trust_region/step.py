@@ -383,6 +383,59 @@ class TrustRegionDiscriminator:
                 return self._cost_step(x, y, a, t0)
             return self._score_step(x, y, a, t0)
 
+    def state_dict(self) -> dict:
+        """The step's own training state: the trust radius and the inner solver's warm start.
+
+        The discriminator's parameters are the module's (``discriminator.state_dict()``),
+        saved by whoever owns the module; this is what the step itself changes
+        (the trust radius of eq. (2.2) of the theory page, moved by its policy, eqs. (2.12)-(2.13),
+        and the last solution of the dual (2.6), which warm-starts the next).
+
+        Returns
+        -------
+        dict
+            ``{"radius": float, "warm": None or [lam, slack, mu]}`` with ``lam``
+            and ``slack`` detached copies of the inner dual's multipliers (1-d
+            tensors) and ``mu`` a float.
+        """
+        warm = self._warm
+        return {"radius": float(self.radius),
+                "warm": None if warm is None else [warm[0].detach().clone(), warm[1].detach().clone(), float(warm[2])]}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`'s output; the whole state is checked before anything changes.
+
+        Parameters
+        ----------
+        state : dict
+            ``{"radius": float > 0, "warm": None or [tensor, tensor, number]}``,
+            as :meth:`state_dict` returns.
+
+        Raises
+        ------
+        ValueError
+            If ``state`` lacks a key or has another one, the radius is not a
+            finite positive number, or the warm start is not two 1-d tensors of
+            one length and a finite number.
+        """
+        if not isinstance(state, dict) or set(state) != {"radius", "warm"}:
+            got = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"a TrustRegionDiscriminator state has the keys ['radius', 'warm'], got {got}; "
+                             f"pass what state_dict() returned")
+        radius = state["radius"]
+        if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not (math.isfinite(radius)
+                                                                                   and radius > 0):
+            raise ValueError(f"its trust radius {radius!r} is not a finite positive number")
+        warm = state["warm"]
+        if warm is not None and (not isinstance(warm, (list, tuple)) or len(warm) != 3
+                                 or not all(isinstance(t, torch.Tensor) and t.ndim == 1 for t in warm[:2])
+                                 or warm[0].shape != warm[1].shape or isinstance(warm[2], bool)
+                                 or not isinstance(warm[2], (int, float)) or not math.isfinite(warm[2])):
+            raise ValueError("its inner solver's warm start is not [tensor, tensor, number] (two 1-d tensors of "
+                             "one length and a finite number)")
+        self.radius = float(radius)
+        self._warm = None if warm is None else (warm[0], warm[1], float(warm[2]))
+
     # ------------------------------------------------------------ internals
     def _params(self) -> dict[str, torch.Tensor]:
         """The current trainable parameters, after refusing a module that cannot be one fixed function.

@@ -262,12 +262,11 @@ class TrustRegionGAN(Trainer):
         return meta
 
     def _extra_state(self) -> dict:
-        warm = self.tr._warm
+        # each part's own state (the step's: radius and warm start), in the layout checkpoints have always had
         return {
             "discriminator": {k: v.detach().clone() for k, v in self.discriminator.state_dict().items()},
             "d_opt": None if self.d_opt is None else copy.deepcopy(self.d_opt.state_dict()),
-            "radius": float(self.tr.radius),
-            "warm": None if warm is None else [warm[0].detach().clone(), warm[1].detach().clone(), float(warm[2])],
+            **self.tr.state_dict(),
         }
 
     def _validate_extra_state(self, extra: dict) -> None:
@@ -276,21 +275,16 @@ class TrustRegionGAN(Trainer):
             raise CheckpointError(f"its trust-region state is missing {missing}; use an earlier copy")
         _check_module_state("discriminator", self.discriminator, extra["discriminator"])
         _check_optimizer_state("discriminator optimiser", self.d_opt, extra["d_opt"])
-        radius = extra["radius"]
-        if not isinstance(radius, float) or not (math.isfinite(radius) and radius > 0):
-            raise CheckpointError(f"its trust radius {radius!r} is not a finite positive number")
-        warm = extra["warm"]
-        if warm is not None and (not isinstance(warm, list) or len(warm) != 3
-                                 or not all(isinstance(t, torch.Tensor) for t in warm[:2])):
-            raise CheckpointError("its inner solver's warm start is not [tensor, tensor, number]")
+        try:  # the step checks its own state, on a shallow copy: nothing of this trainer changes here
+            copy.copy(self.tr).load_state_dict({"radius": extra["radius"], "warm": extra["warm"]})
+        except ValueError as exc:
+            raise CheckpointError(str(exc)) from exc
 
     def _load_extra_state(self, extra: dict) -> None:
         self.discriminator.load_state_dict(extra["discriminator"])
         if self.d_opt is not None:
             self.d_opt.load_state_dict(extra["d_opt"])
-        self.tr.radius = extra["radius"]
-        warm = extra["warm"]
-        self.tr._warm = None if warm is None else (warm[0], warm[1], float(warm[2]))
+        self.tr.load_state_dict({"radius": extra["radius"], "warm": extra["warm"]})
 
     def _weights(self):
         params = list(self.generator.parameters()) + list(self.discriminator.parameters())

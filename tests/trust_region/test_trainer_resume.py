@@ -177,3 +177,35 @@ def test_solver_options_reach_the_inner_solver():
     b = _with().fit(DATA, 2)
     assert not np.array_equal(a["inner_iterations"], b["inner_iterations"]) or \
         not np.array_equal(a["inner_gap"], b["inner_gap"])
+
+
+# ------------------------------------------------------------------ the step owns its state (issue 25)
+def test_the_step_saves_and_checks_its_own_state():
+    gan = _make("score")
+    gan.fit(DATA, 3)
+    state = gan.tr.state_dict()
+    assert set(state) == {"radius", "warm"} and state["radius"] == gan.tr.radius
+    lam, slack, mu = state["warm"]
+    assert torch.equal(lam, gan.tr._warm[0]) and lam is not gan.tr._warm[0]  # a copy, not the live tensor
+    other = _make("score").tr
+    other.load_state_dict(state)
+    assert other.radius == gan.tr.radius and torch.equal(other._warm[1], slack) and other._warm[2] == mu
+    before = (other.radius, other._warm)
+    for bad, match in [({"radius": 0.5}, "keys"), ({"radius": -1.0, "warm": None}, "radius"),
+                       ({"radius": float("nan"), "warm": None}, "radius"),
+                       ({"radius": 0.5, "warm": [lam, slack[:-1], mu]}, "warm start"),
+                       ({"radius": 0.5, "warm": [lam, slack, float("inf")]}, "warm start")]:
+        with pytest.raises(ValueError, match=match):
+            other.load_state_dict(bad)
+        assert (other.radius, other._warm) == before  # refused before anything changed
+
+
+def test_a_checkpoint_with_a_bad_warm_start_is_refused_by_the_step(tmp_path):
+    ck = tmp_path / "ck.pt"
+    gan = _make("score")
+    gan.fit(DATA, 2, checkpoint_path=ck)
+    payload = read_checkpoint(ck)
+    payload["extra"]["warm"] = [payload["extra"]["warm"][0], torch.zeros(3, dtype=torch.float64), 1.0]
+    write_checkpoint(ck, payload)
+    with pytest.raises(CheckpointError, match="warm start"):
+        _make("score").load_checkpoint(ck)
