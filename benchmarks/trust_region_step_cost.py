@@ -1,43 +1,41 @@
 """Time and peak memory of one score-linearisation trust-region step against one plain Adam step.
 
-Discriminators: an MLP with about 100k parameters on flattened 8x8 digits, and a
-small conv net on (1, 8, 8) images; batch 128 real + 128 generated (N = 256),
-float32, one CPU thread. Time: one process per kind of step runs it and the
-plain Adam step, each on its own copy of the discriminator (same initial
-weights), interleaved round by round after one warm-up step each, so that load
-changes on a shared machine hit both alike; the table gives the median step time
-and the median over rounds of the step's time relative to the Adam step of the
-same round. Memory: one
-process per kind of step; peak memory is the rise of
-the process's peak resident set over its resident set just before one step
-(CPU), or ``torch.cuda.max_memory_allocated`` (CUDA).
+Discriminators: ``dcgan28``, the library's DCGAN-style discriminator
+(``dualgan.models.dcgan_discriminator()``, 138,049 parameters: 3x3 convolutions with
+max-pooling, two fully connected layers and a head) on 28x28 images; an MLP with about
+100k parameters on flattened 8x8 images; and a small conv net on (1, 8, 8) images.
+Batch 128 real + 128 generated (N = 256), float32, the library's defaults: no
+environment variable and no thread count is set here (``--threads n`` sets torch's and
+the BLAS libraries' counts instead, as a user would).
 
-    python benchmarks/trust_region_step_cost.py            # table of ratios (goal: <= 4)
+Time: one process per kind of step runs it and the plain Adam step, each on its own
+copy of the discriminator (same initial weights), interleaved round by round after one
+warm-up step each, so that load changes on a shared machine hit both alike; the table
+gives the median step time and the median over rounds of the step's time relative to the
+Adam step of the same round. Memory: one process per kind of step; peak memory is the
+rise of the process's peak resident set over its resident set just before one step (CPU),
+or ``torch.cuda.max_memory_allocated`` (CUDA).
+
+    python benchmarks/trust_region_step_cost.py                  # table of ratios (goal: <= 4)
+    python benchmarks/trust_region_step_cost.py --nets dcgan28   # the 28x28 row only
+    python benchmarks/trust_region_step_cost.py --device cuda
 
 Score steps are measured with both Gram methods: ``score`` (default ``"auto"``:
 factorised nn.Linear / nn.Conv2d layers) and ``score:torch.func`` (per-sample
 gradients from torch.func for every parameter).
-    python benchmarks/trust_region_step_cost.py --device cuda
 """
 from __future__ import annotations
 
-import os
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
 
-# one BLAS thread as well as one torch thread: the dual solver's numpy/LAPACK back end
-# otherwise oversubscribes the cores (measured: 300x slower Cholesky on a shared 2-core machine)
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import resource  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import torch
+from torch import nn
 
 
 def mlp():
@@ -50,7 +48,14 @@ def conv():
                          nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(64 * 4 * 4, 1))
 
 
-NETS = {"mlp": mlp, "conv": conv}
+def dcgan28():
+    from dualgan.models import dcgan_discriminator
+
+    return dcgan_discriminator(seed=None)
+
+
+# name -> (builder, per-sample input shape)
+NETS = {"dcgan28": (dcgan28, (1, 28, 28)), "mlp": (mlp, (1, 8, 8)), "conv": (conv, (1, 8, 8))}
 
 
 def _rss_bytes() -> int:
@@ -62,11 +67,12 @@ def make_step(net: str, kind: str, batch: int, device: str):
     """The discriminator, one step function for ``kind`` and the parameter count (same seed for every kind)."""
     from dualgan.trust_region import TrustRegionDiscriminator, discriminator_cost
 
+    build, shape = NETS[net]
     torch.manual_seed(0)
-    disc = NETS[net]().to(device)
+    disc = build().to(device)
     g = torch.Generator().manual_seed(1)
-    real = torch.rand(batch, 1, 8, 8, generator=g).to(device)
-    fake = torch.rand(batch, 1, 8, 8, generator=g).to(device)
+    real = torch.rand(batch, *shape, generator=g).to(device)
+    fake = torch.rand(batch, *shape, generator=g).to(device)
     n_params = sum(p.numel() for p in disc.parameters())
     if kind == "adam":
         opt = torch.optim.Adam(disc.parameters(), lr=1e-4)
@@ -89,10 +95,14 @@ def make_step(net: str, kind: str, batch: int, device: str):
     return disc, step, n_params, (real, fake)
 
 
-def worker(net: str, kinds: str, mode: str, reps: int, batch: int, device: str) -> dict:
+def worker(net: str, kinds: str, mode: str, reps: int, batch: int, device: str, threads: int | None) -> dict:
     """Memory: one kind per process. Time: the given kinds in one process, steps interleaved
     (adam, score, adam, score, ...), so that load changes on a shared machine hit all alike."""
-    torch.set_num_threads(1)
+    if threads is not None:  # a user's explicit choice; by default nothing is set
+        from threadpoolctl import threadpool_limits
+
+        torch.set_num_threads(threads)
+        threadpool_limits(threads)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     kinds = kinds.split(",")
     if mode == "memory":
@@ -138,6 +148,8 @@ def worker(net: str, kinds: str, mode: str, reps: int, batch: int, device: str) 
 def run_isolated(args, net, kind, mode) -> dict:
     cmd = [sys.executable, __file__, "--worker", net, kind, mode, "--reps", str(args.reps), "--batch",
            str(args.batch), "--device", args.device]
+    if args.threads is not None:
+        cmd += ["--threads", str(args.threads)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -147,17 +159,28 @@ def main():
     p.add_argument("--reps", type=int, default=15)
     p.add_argument("--batch", type=int, default=128, help="real samples per batch (as many generated)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch and BLAS threads (default: not set, the library's defaults)")
+    p.add_argument("--nets", default=",".join(NETS), help=f"comma-separated, of {', '.join(NETS)}")
+    p.add_argument("--kinds", default="adam,cost,score,score:torch.func",
+                   help="comma-separated step kinds, adam first")
     p.add_argument("--worker", nargs=3, metavar=("NET", "KIND", "MODE"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
-        print(json.dumps(worker(*args.worker, args.reps, args.batch, args.device)))
+        print(json.dumps(worker(*args.worker, args.reps, args.batch, args.device, args.threads)))
         return
-    print(f"one discriminator step, batch {args.batch}+{args.batch}, float32, device {args.device}, 1 thread; "
+    threads = "library defaults" if args.threads is None else f"{args.threads} thread(s)"
+    print(f"one discriminator step, batch {args.batch}+{args.batch}, float32, device {args.device}, {threads}; "
+          f"torch {torch.__version__}, {torch.get_num_threads()} torch threads at start; "
           f"time: median of {args.reps} interleaved steps, ratio = median of per-round ratios to adam")
     print(f"{'net':5s} {'params':>7s} {'step':17s} {'gram':11s} {'ms':>8s} {'inner ms':>9s} {'peak MiB':>9s} "
           f"{'time ratio':>10s} {'mem ratio':>9s}")
-    kinds = ("adam", "cost", "score", "score:torch.func")
-    for net in NETS:
+    kinds = tuple(args.kinds.split(","))
+    if kinds[0] != "adam":
+        p.error("--kinds must start with adam (the baseline)")
+    for net in args.nets.split(","):
+        if net not in NETS:
+            p.error(f"unknown net {net!r}; choose from {', '.join(NETS)}")
         # one process per kind, interleaved with the Adam step it is compared with (a kind that churns
         # memory, such as the full-Jacobian torch.func step, would otherwise slow down its neighbours)
         times = {kind: run_isolated(args, net, f"adam,{kind}", "time")[kind] for kind in kinds[1:]}
