@@ -431,18 +431,21 @@ def _rows(layer: _Layer, delta: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
     row = m.out_channels * m.in_channels * m.kernel_size[0] * m.kernel_size[1]
     per_sample = (delta[0].numel() + x[0].numel() + row) * x.element_size()
     step = max(1, min(c, _CHUNK_BYTES // max(1, per_sample)))
-    out = x.new_empty(c, row)
-    for a in range(0, c, step):
-        b = min(c, a + step)
+
+    def grouped(a, b):  # (b - a, row): samples lo + a .. lo + b - 1, one group each
         k = b - a
         weight = x.new_empty(k * m.out_channels, m.in_channels, *m.kernel_size)  # its shape only: never read
         _, grads, _ = torch.ops.aten.convolution_backward(
             delta[lo + a:lo + b].reshape(1, k * m.out_channels, *delta.shape[2:]),
             x[a:b].reshape(1, k * m.in_channels, *x.shape[2:]), weight, None, list(m.stride), padding,
             list(m.dilation), False, [0, 0], k, [False, True, False])
-        if step >= c:
-            return grads.reshape(c, -1)
-        out[a:b] = grads.reshape(k, -1)
+        return grads.reshape(k, row)
+
+    if step >= c:
+        return grouped(0, c)
+    out = x.new_empty(c, row)
+    for a in range(0, c, step):
+        out[a:min(c, a + step)] = grouped(a, min(c, a + step))
     return out
 
 

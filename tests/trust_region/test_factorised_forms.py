@@ -222,3 +222,16 @@ def test_step_on_a_conv_linear_in_its_parameters_is_exact(form, monkeypatch):
     assert steps["auto"].linearization == "factorised"
     torch.testing.assert_close(steps["auto"].step, steps["torch.func"].step, rtol=1e-9, atol=1e-12)
     assert steps["auto"].predicted_decrease == pytest.approx(steps["torch.func"].predicted_decrease, rel=1e-9)
+
+
+def test_grouped_conv_rows_in_several_calls_match_one_call(monkeypatch):
+    """The conv rows formed a few samples per convolution call (a small _CHUNK_BYTES) equal the brute force."""
+    module, shape, multi_position = _convs()
+    module = module.double()
+    x = torch.randn(5, *shape, generator=torch.Generator().manual_seed(15), dtype=torch.float64)
+    J, w = _brute_force(module, x)
+    names = [n for n, p in module.named_parameters() if p.requires_grad]
+    monkeypatch.setattr(factorised, "_CHUNK_BYTES", 1)  # one sample per call
+    part = factorised_pass(module, names, x, 512.0, {name: "rows" for name in multi_position})
+    _close(part.gram, J @ J.T, torch.float64)
+    _close(part.jw, J @ w, torch.float64)
