@@ -44,6 +44,9 @@ JOBS = Registry("sweep job")
 #: the data sets by name, factories without arguments (``@DATASETS.register(name)``)
 DATASETS = Registry("data set")
 
+#: the floating dtypes of the linear jobs, by name
+DTYPES = ("float64", "float32")
+
 # The settings of the ring experiments in docs/dual_gan.md (the paper's covariance was lost).
 RING_STD = 0.3
 RING_RADIUS = 2.0
@@ -88,10 +91,20 @@ def _pos_real(name, v):
     check_positive(v, name)
 
 
-def _choice(*choices):
+def _choice_of(module: str, attr: str):
+    """A check against the choices a library module defines (a tuple, a dict's keys or a registry's names).
+
+    They are read when a value is checked, not when this module is imported,
+    so that loading a sweep file imports no trainer unless a setting names
+    one of its choices.
+    """
     def check(name, v):
-        if v not in choices:
-            raise ValueError(f"{name} must be one of {list(choices)}, got {v!r}")
+        import importlib
+
+        choices = getattr(importlib.import_module(module), attr)
+        names = list(choices.names() if isinstance(choices, Registry) else choices)
+        if v not in names:
+            raise ValueError(f"{name} must be one of {names}, got {v!r}")
     return check
 
 
@@ -108,12 +121,13 @@ PARAM_CHECKS: dict[str, Callable[[str, object], None]] = {
     **{n: _pos_real for n in ("C", "gain", "sigma", "radius", "generator_lr", "discriminator_lr")},
     "tol": lambda name, v: None if v is None else _pos_real(name, v),
     "beta1": _beta,
-    "size": _choice("small", "large"),
-    "mode": _choice("fixed", "minibatch"),
-    "loss": _choice("logistic", "hinge"),
-    "gan_loss": _choice("minimax", "non_saturating"),
-    "model": _choice("score", "cost", "adam"),
-    "dtype": _choice("float64", "float32"),
+    # each choice read from where the trainers define it, never listed twice
+    "size": _choice_of("dualgan.train.generators", "GENERATOR_SIZES"),
+    "mode": _choice_of("dualgan.train.linear", "MODES"),
+    "loss": _choice_of("dualgan.duals", "DISCRIMINATOR_LOSSES"),
+    "gan_loss": _choice_of("dualgan.train.linear", "GAN_LOSSES"),
+    "model": _choice_of("dualgan.trust_region.trainer", "TRAINER_MODELS"),
+    "dtype": _choice_of("dualgan.sweep.jobs", "DTYPES"),
 }
 
 
@@ -359,9 +373,8 @@ def _linear_gan(cls, extra: dict, *, dataset, iterations, seed, batch_size, gene
     from ..features import RBF
     from ..train import mlp_generator
 
-    dtypes = {"float64": torch.float64, "float32": torch.float32}
-    if dtype not in dtypes:
-        raise ValueError(f"dtype must be one of {sorted(dtypes)}, got {dtype!r}")
+    PARAM_CHECKS["dtype"]("dtype", dtype)
+    dtypes = {name: getattr(torch, name) for name in DTYPES}
     data = DATASETS.get(dataset)()
     # the same anchors, generator initialisation, data and noise for every job under one seed: paired comparisons
     anchor_points = data.sample(anchors, generator=torch.Generator().manual_seed(seed + 1000), dtype=dtypes[dtype])

@@ -51,6 +51,8 @@ from .base import TRAINERS, CheckpointError, Trainer, _Batch, _check_optimizer_s
 __all__ = ["DualLinearGAN", "StandardLinearGAN", "RecordLambdas", "MODES", "feature_fingerprint"]
 
 MODES = ("fixed", "minibatch")
+#: the generator losses of :class:`StandardLinearGAN` (``gan_loss``)
+GAN_LOSSES = ("minimax", "non_saturating")
 
 _RESTORED = object()  # the fixed batch came from a checkpoint: its data object is not known
 
@@ -766,7 +768,7 @@ class StandardLinearGAN(_LinearTrainer):
                  gan_loss: str = "minimax"):
         self.discriminator_lr = check_positive(discriminator_lr, "discriminator_lr")
         self.discriminator_steps = check_int(discriminator_steps, "discriminator_steps", low=1)
-        self.gan_loss = check_choice(gan_loss, "gan_loss", ("minimax", "non_saturating"))
+        self.gan_loss = check_choice(gan_loss, "gan_loss", GAN_LOSSES)
         super().__init__(generator, features, C=C, mode=mode, latent_dim=latent_dim, batch_size=batch_size,
                          noise=noise, generator_lr=generator_lr, beta1=beta1,
                          generator_optimizer=generator_optimizer, constraint=constraint, seed=seed)
