@@ -184,7 +184,11 @@ def _make_pullback(trainable, params, factors, rest, scores):
                     gW = c @ f.rows
                 else:
                     # sum_i c_i sum_t delta_it u_it^T from D (N, d_out, T) and U (N, d_in, T)
-                    gW = torch.tensordot(f.output_grads * c[:, None, None], f.inputs, dims=([0, 2], [0, 2]))
+                    D, U = f.output_grads, f.inputs
+                    if D.shape[2] == 1:  # one position: one matrix product, no permuted copies
+                        gW = (D[:, :, 0] * c[:, None]).T @ U[:, :, 0]
+                    else:
+                        gW = torch.tensordot(D * c[:, None, None], U, dims=([0, 2], [0, 2]))
                 out[layer.weight] = gW.reshape(params[layer.weight].shape)
             if layer.bias is not None:
                 out[layer.bias] = c @ f.output_grad_sum
