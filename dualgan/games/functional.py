@@ -915,9 +915,54 @@ def as_functional(game) -> FunctionalGame:
         raise NotBatchableError("MixtureGAN: its widths and depth are not recorded on the object; build its "
                                 "functional form with dualgan.games.mixture_functional(mixture, hidden=..., "
                                 "depth=..., ...) (small widths), or use dualgan.games.run_optimizer")
-    raise NotBatchableError(f"game {type(game).__name__} has no functional form: build a "
-                            f"dualgan.games.FunctionalGame(losses, player_sizes) from its losses as a pure function "
-                            f"of the stacked parameters, or use dualgan.games.run_optimizer")
+    from .game import Game
+
+    if isinstance(game, Game) and type(game).after_step is Game.after_step and getattr(game, "equilibrium", None) \
+            is not None:
+        return _object_functional(game)
+    raise NotBatchableError(f"game {type(game).__name__} has no functional form: declare its equilibrium (the "
+                            f"attribute equilibrium, a flat tensor with v = 0) on a game without after_step to run "
+                            f"it as it is, build a dualgan.games.FunctionalGame(losses, player_sizes) from its "
+                            f"losses as a pure function of the stacked parameters, or use dualgan.games.run_optimizer")
+
+
+class _ObjectFunctionalGame(FunctionalGame):
+    """An object game behind the FunctionalGame interface: the Jacobian at a point is the object game's."""
+
+    def jacobian_at(self, z=None):
+        z = self.equilibrium if z is None else torch.as_tensor(z, dtype=self.dtype).reshape(-1)
+        return self.fast_jacobian(z.unsqueeze(0))[0]
+
+
+def _object_functional(game) -> FunctionalGame:
+    """A custom deterministic :class:`~dualgan.games.Game` that declares ``equilibrium``, evaluated row by row.
+
+    Each cell is the object game at that cell's parameters (set, evaluated, put back): its field by
+    autograd, its Jacobian by one vector-Jacobian product per coordinate.
+    """
+    from .optimizers.base import _ObjectPoint
+
+    def rows(Z, read):
+        saved = game.get_values()
+        try:
+            out = []
+            for z in Z:
+                game.set_flat(z)
+                out.append(read(_ObjectPoint(game)))
+            return torch.stack(out)
+        finally:
+            game.set_values(saved)
+
+    def losses(z):          # not differentiable by torch.func: the fast forms above serve every batched read
+        return rows(z.unsqueeze(0), lambda point: torch.tensor(point.losses, dtype=z.dtype))[0]
+
+    sizes = tuple(sum(t.numel() for t in p.parameters) for p in game.players)
+    return _ObjectFunctionalGame(losses, sizes, name=type(game).__name__,
+                                 player_names=tuple(p.name for p in game.players),
+                                 equilibrium=torch.as_tensor(game.equilibrium, dtype=game.dtype).reshape(-1),
+                                 zero_sum=game.zero_sum, n_tensors=len(game.parameters), dtype=game.dtype,
+                                 fast_field=lambda Z: rows(Z, lambda point: point.v[0]),
+                                 fast_jacobian=lambda Z: rows(Z, lambda point: point.J[0]))
 
 
 # ============================================================================================ base optimisers

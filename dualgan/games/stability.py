@@ -6,8 +6,9 @@ extragradient's extrapolation :math:`c`) over several seeds, all cells of one
 optimiser in one batched loop (:func:`dualgan.games.functional.batched_run`),
 and puts beside the measured behaviour the *exact local rate*: the spectral
 radius of the optimiser's update map linearised at the equilibrium
-(:func:`local_update_map`, :func:`local_rate`; each optimiser writes its own
-map, :meth:`~dualgan.games.GameOptimizer.local_update_map`, and declares its
+(:func:`local_update_map`, :func:`local_rate`: each optimiser's batched update
+applied to the linear field :math:`v = J (z - z^*)`,
+:meth:`~dualgan.games.GameOptimizer.local_update_map`; it declares its
 coefficient at its registration). With plain SGD as the base
 optimiser, at an equilibrium :math:`z^*` (:math:`v(z^*) = 0`) with game
 Jacobian :math:`J`, blocks :math:`E_i` (the coordinates of player :math:`i`),

@@ -63,7 +63,7 @@ def _harness_step(game_f, method, z, lr, coef, previous=None):
     if method == "cgd":
         kw["tol"] = 1e-15
     opt = make_optimizer(method, **kw)
-    if previous is not None:            # optimistic GD: a first step from z_{t-1} stores v(z_{t-1})
+    if previous is not None:            # a first step from z_{t-1} stores its memory (optimistic: v(z_{t-1}))
         game = game_f.make_game(torch.as_tensor(previous))
         opt.step(game)
         game.set_flat(torch.as_tensor(z))
@@ -81,7 +81,7 @@ def test_exact_maps_equal_finite_differences_of_one_step_of_the_library_optimise
     n, lr, coef, e = g.n, 0.3, 0.6, 1e-6
     z_star = g.equilibrium.numpy()
     M = local_update_map(method, g.jacobian_at(), lr, coef, g.player_sizes)[0, 0].numpy()
-    if method == "optimistic":          # state (z_t, z_{t-1}); the second block row is the shift [I, 0]
+    if M.shape[0] == 2 * n:   # one past iterate (optimistic GD, negative momentum): state (z_t, z_{t-1}); shift [I, 0]
         cols = []
         for j in range(2 * n):
             d = np.zeros(2 * n)

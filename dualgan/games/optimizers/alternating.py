@@ -8,7 +8,6 @@ cycle without converging (eqs. (3.4) and (3.12) of the theory page).
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from .base import OPTIMIZERS, GameOptimizer, StepRecord
@@ -47,6 +46,8 @@ class AlternatingGD(GameOptimizer):
         not build a torch optimiser.
     """
 
+    needs_players = True
+
     def __init__(self, *, lr: float = 0.01, base="sgd", base_kwargs=None, order=None):
         super().__init__(lr=lr, base=base, base_kwargs=base_kwargs)
         self.order = None if order is None else list(order)
@@ -71,29 +72,6 @@ class AlternatingGD(GameOptimizer):
         if sorted(order) != list(range(len(names))):
             raise ValueError(f"order must list every player exactly once, got {self.order}")
         return order
-
-    def _bilinear_map(self, A, J):
-        # eq. (3.4) on x^T A y: x' = x - h A y, y' = y + h A^T x' (x first); y first: y' = y + h A^T x, x' = x - h A y'
-        h, (n, m) = self.lr, A.shape
-        x_first = self.order is None or self.order[0] in ("x", 0)
-        if x_first:
-            return np.block([[np.eye(n), -h * A], [h * A.T, np.eye(m) - h * h * A.T @ A]])
-        return np.block([[np.eye(n) - h * h * A @ A.T, -h * A], [h * A.T, np.eye(m)]])
-
-    def _local_map(self, J, player_sizes, player_names):
-        # (I - h E_k J) ... (I - h E_1 J), E_i the projection on the coordinates of the i-th player to move
-        if player_sizes is None:
-            raise ValueError("player_sizes is required for alternating (the players' blocks of J)")
-        names = player_names or tuple(f"player{i}" for i in range(len(player_sizes)))
-        starts = np.cumsum((0,) + tuple(player_sizes))
-        n = J.shape[0]
-        eye = np.eye(n)
-        M = eye
-        for index in self._resolve_order(list(names)):
-            E = np.zeros((n, n))
-            E[starts[index]:starts[index + 1], starts[index]:starts[index + 1]] = np.eye(player_sizes[index])
-            M = (eye - self.lr * (E @ J)) @ M
-        return M
 
     def _batched_init(self, game, Z):
         """Each player's coordinates, in the order they move: the step's memory (:meth:`GameOptimizer.batched_init`)."""

@@ -36,6 +36,7 @@ tensors (info ``batchable``, ``defaults``, ``batched_init``, ``batched_step``).
 """
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -309,16 +310,15 @@ def make_base_optimizer(base, params, lr: float, base_kwargs: dict | None = None
 class GameOptimizer:
     """Base class: subclasses implement :meth:`_step` and return a :class:`StepRecord`.
 
-    They also write ``_bilinear_map(A, J)`` (the closed form behind
-    :meth:`bilinear_update_map`), ``_local_map(J, player_sizes, player_names)``
-    (behind :meth:`local_update_map`) and, if registered with ``batchable=True``,
-    ``_batched_step`` (and optionally ``_batched_init``) behind
-    :meth:`batched_step` and :meth:`batched_init`, with the same arguments.
+    They write their rule once, on a batch of points: ``_batched_step`` (and
+    optionally ``_batched_init``) behind :meth:`batched_step` and
+    :meth:`batched_init`. The linearised maps (:meth:`local_update_map`,
+    :meth:`bilinear_update_map`) are that update applied to the linear game
+    :math:`v(z) = Jz`; the step on an object game (:meth:`step`) is that
+    update on a batch of one, unless a subclass writes ``_step`` itself.
 
     A subclass is made available by name with ``@OPTIMIZERS.register(name)``;
-    its options are the keyword-only parameters of its constructor. It also
-    writes its update on the bilinear game in closed form
-    (:meth:`bilinear_update_map`), the reference its steps are tested against.
+    its options are the keyword-only parameters of its constructor.
 
     Parameters
     ----------
@@ -362,9 +362,9 @@ class GameOptimizer:
         :func:`~dualgan.games.bilinear_jacobian`, and every optimiser with the
         plain SGD base is a linear map :math:`z_{t+1} = M z_t` (on the stacked
         :math:`(z_t, \dots, z_{t-k+1})` for a method that remembers ``k - 1``
-        past fields; its first step, without a past, differs). Each optimiser
-        writes :math:`M` from its update rule (eqs. (3.3)-(3.10)), independently
-        of the code of its step, with its own hyper-parameters.
+        past fields; its first step, without a past, differs). :math:`M` is the
+        optimiser's batched update (eqs. (3.3)-(3.10)) applied to that linear
+        field with its own hyper-parameters.
 
         Parameters
         ----------
@@ -381,18 +381,14 @@ class GameOptimizer:
         ValueError
             If the base optimiser is not plain SGD (``base="sgd"`` without
             ``base_kwargs``): the step is then not linear in :math:`z`.
-        NotImplementedError
-            If the optimiser does not define its closed form.
+        NotBatchableError
+            If the optimiser has no batched step (its update is what is linearised).
         """
         self._check_plain_sgd()
-        from ..bilinear import bilinear_jacobian
-
         A = np.asarray(A, dtype=np.float64)
-        return self._bilinear_map(A, bilinear_jacobian(A))
-
-    def _bilinear_map(self, A: np.ndarray, J: np.ndarray) -> np.ndarray:
-        raise NotImplementedError(f"{type(self).__name__} does not write its update map on the bilinear game; "
-                                  f"define _bilinear_map(A, J)")
+        n, m = A.shape
+        J = np.block([[np.zeros((n, n)), A], [-A.T, np.zeros((m, m))]])     # eq. (3.12): v = (A y, -A^T x)
+        return self._linear_map(J, (n, m), ("x", "y"))
 
     def local_update_map(self, jacobian, player_sizes=None, player_names=None) -> np.ndarray:
         r"""The update map :math:`M` linearised at an equilibrium whose game Jacobian is ``jacobian``.
@@ -405,7 +401,8 @@ class GameOptimizer:
         local rate of the stability maps (Mescheder, Nowozin, Geiger, "The
         Numerics of GANs", NeurIPS 2017, Proposition 3); each optimiser writes
         :math:`M` from its update rule (eqs. (3.3)-(3.10) of the theory page,
-        the table of :mod:`dualgan.games.stability`) with its own step size
+        the table of :mod:`dualgan.games.stability`): the optimiser's batched
+        update applied to the linear field :math:`v = J (z - z^*)` with its own step size
         and hyper-parameters.
 
         Parameters
@@ -432,8 +429,8 @@ class GameOptimizer:
             finite square matrix, ``player_sizes`` do not sum to ``n``, the
             method needs ``player_sizes`` and has none, or the linearisation
             does not determine the step (SGA's sign alignment with ``eps = 0``).
-        NotImplementedError
-            If the optimiser does not define its linearised map.
+        NotBatchableError
+            If the optimiser has no batched step (its update is what is linearised).
         """
         self._check_plain_sgd()
         J = np.asarray(jacobian, dtype=np.float64)
@@ -446,11 +443,50 @@ class GameOptimizer:
                 raise ValueError(f"player_sizes {tuple(player_sizes)!r} must be positive and sum to n = {J.shape[0]}")
         if player_names is not None and (sizes is None or len(tuple(player_names)) != len(sizes)):
             raise ValueError("player_names needs player_sizes with one size per name")
-        return self._local_map(J, sizes, None if player_names is None else tuple(player_names))
+        self._check_linearisable()
+        if self.needs_players and sizes is None:
+            raise ValueError(f"player_sizes is required for {type(self).__name__} (it treats the players' blocks "
+                             f"of J apart)")
+        return self._linear_map(J, sizes or (J.shape[0],), None if player_names is None else tuple(player_names))
 
-    def _local_map(self, J: np.ndarray, player_sizes, player_names) -> np.ndarray:
-        raise NotImplementedError(f"{type(self).__name__} does not write its linearised update map; define "
-                                  f"_local_map(J, player_sizes, player_names)")
+    #: past iterates a step remembers (optimistic GD: its previous field, 1); the state of the linear map is
+    #: (z_t, ..., z_{t-k+1}) with k = 1 + memory_steps
+    memory_steps = 0
+    #: the step treats the players' blocks apart (alternating, competitive GD): a linear map needs player_sizes
+    needs_players = False
+
+    def _check_linearisable(self) -> None:
+        """Subclasses raise ValueError here when the linearisation does not determine their step."""
+
+    def _coefficient_cells(self, cells: int, dtype):
+        """This optimiser's coefficient (the option named at its registration) for ``cells`` cells; None without one."""
+        name = next((nm for nm in OPTIMIZERS if OPTIMIZERS.entry(nm).obj is type(self)), None)
+        coef_name = None if name is None else OPTIMIZERS.entry(name).coefficient
+        return None if coef_name is None else torch.full((cells, 1), float(getattr(self, coef_name)), dtype=dtype)
+
+    def _linear_map(self, J: np.ndarray, player_sizes, player_names) -> np.ndarray:
+        """The update of :meth:`batched_step` with plain SGD on the linear game v(z) = J z, as a matrix.
+
+        One cell per coordinate of the stacked state (z_t, ..., z_{t-k+1}), each a basis vector scaled by
+        2^-60: a power of two keeps the linear steps exact, and it puts every iterate near the equilibrium,
+        where a method with a state-dependent sign (SGA's alignment, O(|z|^4) against eps) takes its local sign.
+        """
+        n, k = J.shape[0], 1 + self.memory_steps
+        game = _LinearGame(torch.from_numpy(J), tuple(player_sizes), player_names)
+        scale = 2.0 ** -60
+        E = scale * torch.eye(k * n, dtype=torch.float64)
+        coefficient = self._coefficient_cells(k * n, torch.float64)
+        lr = torch.full((k * n, 1), self.lr, dtype=torch.float64)
+        memory = self.batched_init(game, E[:, :n])
+        for j in range(k - 1, 0, -1):               # the past iterates leave their memory, oldest first
+            _, memory, _ = self.batched_step(_LinearPoint(game, E[:, j * n:(j + 1) * n]), lr, coefficient,
+                                             _plain_sgd, memory)
+        Z, _, _ = self.batched_step(_LinearPoint(game, E[:, :n]), lr, coefficient, _plain_sgd, memory)
+        M = np.zeros((k * n, k * n))
+        M[:n] = (Z / scale).numpy().T
+        for j in range(1, k):
+            M[j * n:(j + 1) * n, (j - 1) * n:j * n] = np.eye(n)
+        return M
 
     def _check_plain_sgd(self) -> None:
         if not (isinstance(self.base, str) and self.base.lower() == "sgd" and not self.base_kwargs):
@@ -644,10 +680,11 @@ class GameOptimizer:
         self._load_extra_state(state["extra"])
 
     def _extra_state(self):
-        return None
+        return getattr(self, "_memory", None)     # the memory of the batched update on the object game
 
     def _load_extra_state(self, extra) -> None:
-        return None
+        if extra is not None:
+            self._memory = extra
 
     # ------------------------------------------------------------------ helpers for subclasses
     def _bind(self, game: Game) -> None:
@@ -677,9 +714,123 @@ class GameOptimizer:
         status = Status(StatusCode.NON_FINITE, "the field, a loss or the update is not finite; step not applied")
         return StepRecord(self.iteration, _norm(field), float("nan"), tuple(losses), status)
 
-    def _step(self, game: Game) -> StepRecord:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _step(self, game: Game) -> StepRecord:
+        """The batched update on a batch of one: the object game as a point, the base optimiser as ``move``."""
+        point = _ObjectPoint(game)
+        if self.iteration == 0 or not hasattr(self, "_memory"):
+            self._memory = self.batched_init(point.game, point.Z)
+        bad = self._non_finite([point.v], point.losses)
+        if bad is not None:
+            return bad
+        saved, base_state = game.get_values(), copy.deepcopy(self._optimizer.state_dict())
+        lr = torch.full((1, 1), self.lr, dtype=point.Z.dtype)
+        Z, memory, finite = self.batched_step(point, lr, self._coefficient_cells(1, point.Z.dtype), self._object_move,
+                                              self._memory)
+        if not bool(torch.isfinite(Z).all()) or (finite is not None and not bool(finite.all())):
+            game.set_values(saved)                   # the step is not applied: parameters and base state restored
+            self._optimizer.load_state_dict(base_state)
+            return StepRecord(self.iteration, _norm([point.v]), float("nan"), point.losses,
+                              Status(StatusCode.NON_FINITE, "the field, a loss or the update is not finite; step "
+                                                            "not applied"))
+        game.set_flat(Z[0])
+        self._memory = memory
+        return self._record([point.v], point.losses, [(point.Z - Z) / self.lr])
+
+    def _object_move(self, Z, D, lr, mask=None):
+        """``move`` of :meth:`batched_step` on the bound object game: one base-optimiser step from ``Z`` along ``D``."""
+        game = self._game
+        game.set_flat(Z[0])
+        direction = game.unflatten(D[0] if mask is None else torch.where(mask, D[0], 0.0))
+        moving = None if mask is None else game.unflatten(mask.to(D.dtype))
+        for group in self._optimizer.param_groups:
+            group["lr"] = float(lr[0, 0])
+        try:
+            for i, (param, d) in enumerate(zip(game.parameters, direction)):
+                param.grad = d.detach().clone() if moving is None or bool(moving[i].any()) else None
+            self._optimizer.step()
+        finally:
+            for group in self._optimizer.param_groups:
+                group["lr"] = self.lr
+            for param in game.parameters:
+                param.grad = None
+        return game.get_flat().unsqueeze(0)
 
 
 def _norm(vector) -> float:
     return float(torch.sqrt(sum((t.detach().double() ** 2).sum() for t in vector)))
+
+
+def _plain_sgd(Z, D, lr, mask=None):
+    """The plain SGD base on batched tensors: ``Z - lr D`` on the coordinates of ``mask`` (None: all)."""
+    new = Z - lr * D
+    return new if mask is None else torch.where(mask.unsqueeze(0), new, Z)
+
+
+class _LinearGame:
+    """The linear game v(z) = J z as the batched steps read it (shapes, players, the Jacobian)."""
+
+    def __init__(self, J, player_sizes, player_names):
+        self.J, self.player_sizes, self.n = J, player_sizes, J.shape[0]
+        self.player_names = player_names or tuple(f"player{i}" for i in range(len(player_sizes)))
+        self.name, self.n_tensors = "linear game v = J z", len(player_sizes)
+        starts = np.cumsum((0,) + player_sizes)
+        self.player_slices = [slice(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:])]
+
+
+class _LinearPoint:
+    """A batch of points of a :class:`_LinearGame`: the BatchedPoint interface (v, J, jvp, vjp, field_at)."""
+
+    def __init__(self, game, Z):
+        self.game, self.Z = game, Z
+        self.v = Z @ game.J.T
+        self.J = game.J.expand(Z.shape[0], -1, -1)
+
+    def jvp(self, U):
+        return U @ self.game.J.T
+
+    def vjp(self, U):
+        return U @ self.game.J
+
+    def field_at(self, Z):
+        return Z @ self.game.J.T
+
+
+class _ObjectView:
+    """An object game's shapes as the batched steps read them: flat player blocks, names, tensor count."""
+
+    def __init__(self, game: Game):
+        self.player_sizes = tuple(sum(t.numel() for t in p.parameters) for p in game.players)
+        self.player_names = tuple(p.name for p in game.players)
+        self.n, self.n_tensors, self.name = sum(self.player_sizes), len(game.parameters), type(game).__name__
+        starts = np.cumsum((0,) + self.player_sizes)
+        self.player_slices = [slice(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:])]
+
+
+class _ObjectPoint:
+    """An object game at its current parameters as a batch of one (the BatchedPoint interface)."""
+
+    def __init__(self, game: Game):
+        self._object, self.game = game, _ObjectView(game)
+        self.Z = game.get_flat().unsqueeze(0)
+        evaluation = game.evaluate(create_graph=True)
+        self._field, self.losses = evaluation.field, evaluation.losses
+        self.v = game.flatten([f.detach() for f in self._field]).unsqueeze(0)
+
+    def jvp(self, U):
+        return self._object.flatten(self._object.jvp(self._object.unflatten(U[0]), field=self._field)).unsqueeze(0)
+
+    def vjp(self, U):
+        return self._object.flatten(self._object.vjp(self._object.unflatten(U[0]), field=self._field)).unsqueeze(0)
+
+    @property
+    def J(self):
+        eye = torch.eye(self.game.n, dtype=self.Z.dtype)
+        return torch.stack([self.vjp(eye[i:i + 1])[0] for i in range(self.game.n)]).unsqueeze(0)
+
+    def field_at(self, Z):
+        game, saved = self._object, self._object.get_values()
+        game.set_flat(Z[0])
+        try:
+            return game.flatten(game.vector_field()).unsqueeze(0)
+        finally:
+            game.set_values(saved)

@@ -65,6 +65,8 @@ class CompetitiveGD(GameOptimizer):
     Florian Schäfer, Anima Anandkumar. "Competitive Gradient Descent." NeurIPS 2019.
     """
 
+    needs_players = True
+
     def __init__(self, *, lr: float = 0.01, base="sgd", base_kwargs=None, tol: float = 1e-10, maxiter: int | None = None):
         super().__init__(lr=lr, base=base, base_kwargs=base_kwargs)
         if not (float(tol) > 0):
@@ -78,27 +80,6 @@ class CompetitiveGD(GameOptimizer):
         if len(game.players) != 2:
             raise ValueError(f"competitive gradient descent is defined for two players, the game has "
                              f"{len(game.players)}")
-
-    def _bilinear_map(self, A, J):
-        # eq. (3.10) with f = x^T A y, g = -f: D_xy f = A, D_yx g = -A^T, so
-        # Delta x = -h (I + h^2 A A^T)^{-1} (A y + h A A^T x), Delta y = h A^T (x + Delta x)
-        h, (n, m) = self.lr, A.shape
-        K = np.linalg.inv(np.eye(n) + h * h * A @ A.T)
-        dx = -h * K @ np.hstack([h * A @ A.T, A])
-        dy = h * A.T @ (np.hstack([np.eye(n), np.zeros((n, m))]) + dx)
-        return np.eye(n + m) + np.vstack([dx, dy])
-
-    def _local_map(self, J, player_sizes, player_names):
-        # J = [[P, Q], [R, S]]: X = -h (I - h^2 Q R)^{-1} ([P Q] - h Q [R S]), Y = -h ([R S] + R X); M = I + [X; Y]
-        if player_sizes is None or len(player_sizes) != 2:
-            raise ValueError(f"player_sizes is required for cgd and must give two players, got {player_sizes!r}")
-        h, nx = self.lr, player_sizes[0]
-        Q, R = J[:nx, nx:], J[nx:, :nx]
-        top, bottom = J[:nx], J[nx:]
-        K = np.linalg.inv(np.eye(nx) - h * h * (Q @ R))
-        X = -h * K @ (top - h * (Q @ bottom))
-        Y = -h * (bottom + R @ X)
-        return np.eye(J.shape[0]) + np.vstack([X, Y])
 
     def _batched_init(self, game, Z):
         """Refuse a game that is not two-player; no memory. See :meth:`GameOptimizer.batched_init`."""

@@ -10,7 +10,6 @@ bilinear and Dirac-GAN games into attracting ones. The reference code feeds
 """
 from __future__ import annotations
 
-import numpy as np
 
 from .base import OPTIMIZERS, GameOptimizer, StepRecord
 
@@ -49,14 +48,6 @@ class ConsensusOptimization(GameOptimizer):
         from ..._checks import check_number
 
         self.gamma = check_number(gamma, "gamma", low=0.0)  # finite: gamma = inf made every step NaN
-
-    def _bilinear_map(self, A, J):
-        # eq. (3.5): z <- z - h (J + gamma J^T J) z
-        return np.eye(J.shape[0]) - self.lr * (J + self.gamma * J.T @ J)
-
-    def _local_map(self, J, player_sizes, player_names):
-        # the Jacobian of gamma J^T v is gamma (J^T J + sum_i v_i Hess v_i); the second term vanishes at v = 0
-        return np.eye(J.shape[0]) - self.lr * (J + self.gamma * (J.T @ J))
 
     def _batched_step(self, point, lr, coefficient, move, memory):
         r"""One step of every cell along :math:`v + \gamma J^\top v`, ``coefficient`` the cells' :math:`\gamma`.

@@ -8,8 +8,6 @@ optimiser's moment estimates see both fields, as in extra-Adam (Gidel et al.
 """
 from __future__ import annotations
 
-import numpy as np
-
 import math
 
 from .base import OPTIMIZERS, GameOptimizer, StepRecord
@@ -57,16 +55,6 @@ class Extragradient(GameOptimizer):
         if not (math.isfinite(float(extrapolation)) and float(extrapolation) > 0):
             raise ValueError(f"extrapolation (look-ahead step / lr) must be a finite number > 0, got {extrapolation!r}")
         self.extrapolation = float(extrapolation)
-
-    def _bilinear_map(self, A, J):
-        # eq. (3.6): z' = z - c h J z, then z <- z - h J z' = (I - h J + c h^2 J^2) z
-        h = self.lr
-        return np.eye(J.shape[0]) - h * J + self.extrapolation * h * h * J @ J
-
-    def _local_map(self, J, player_sizes, player_names):
-        # z' - z* = (I - c h J)(z - z*), then z <- z - h J (z' - z*): I - h J (I - c h J)
-        eye = np.eye(J.shape[0])
-        return eye - self.lr * J @ (eye - self.extrapolation * self.lr * J)
 
     def _batched_step(self, point, lr, coefficient, move, memory):
         """One step of every cell: a look-ahead base step of ``coefficient * lr`` along v, the real step along v there.

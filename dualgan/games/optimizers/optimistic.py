@@ -5,7 +5,6 @@ The base optimiser receives :math:`2 v(x_t) - v(x_{t-1})`; on the first step
 """
 from __future__ import annotations
 
-import numpy as np
 
 from .base import OPTIMIZERS, GameOptimizer, StepRecord
 
@@ -41,6 +40,8 @@ class OptimisticGD(GameOptimizer):
     "Training GANs with Optimism." ICLR 2018.
     """
 
+    memory_steps = 1     # its previous field: the linear map acts on (z_t, z_{t-1})
+
     def __init__(self, *, lr: float = 0.01, base="sgd", base_kwargs: dict | None = None):
         super().__init__(lr=lr, base=base, base_kwargs=base_kwargs)
         self._previous = None  # the field of the previous step; None before the first step (state round-trips)
@@ -50,16 +51,6 @@ class OptimisticGD(GameOptimizer):
 
     def _load_extra_state(self, extra) -> None:
         self._previous = None if extra is None else [p.clone() for p in extra]
-
-    def _bilinear_map(self, A, J):
-        # eq. (3.7) on (z_t, z_{t-1}): z_{t+1} = z_t - 2 h J z_t + h J z_{t-1}
-        h, eye = self.lr, np.eye(J.shape[0])
-        return np.block([[eye - 2 * h * J, h * J], [eye, np.zeros_like(eye)]])
-
-    def _local_map(self, J, player_sizes, player_names):
-        # eq. (3.7) linearised on (z_t - z*, z_{t-1} - z*): the same block matrix with the Jacobian at z*
-        h, eye = self.lr, np.eye(J.shape[0])
-        return np.block([[eye - 2 * h * J, h * J], [eye, np.zeros_like(eye)]])
 
     def _batched_step(self, point, lr, coefficient, move, memory):
         """One step of every cell along 2 v(z_t) - v(z_{t-1}) (v(z_0) first); ``memory`` is the previous field.

@@ -34,7 +34,6 @@ consensus optimisation with :math:`\gamma = \lambda_0`.
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ..game import dot
@@ -89,22 +88,11 @@ class SymplecticGradientAdjustment(GameOptimizer):
         self.align = bool(align)
         self.eps = float(eps)
 
-    def _bilinear_map(self, A, J):
-        # eqs. (3.8)-(3.9): z <- z - h (J + lam A_s^T J) z with A_s = (J - J^T)/2; with sign alignment
-        # <v, J^T v> = v^T J v = 0 for the antisymmetric J, so the alignment is eps >= 0 and lam = |lam_0|
-        antisym = (J - J.T) / 2
-        lam = abs(self.lam) if self.align else self.lam
-        return np.eye(J.shape[0]) - self.lr * (J + lam * antisym.T @ J)
-
-    def _local_map(self, J, player_sizes, player_names):
-        # the Jacobian of lam A^T v is lam A^T J at v = 0; with sign alignment the product of eq. (3.9) is
-        # O(|z - z*|^4), so for eps > 0 the sign is + near z* (lam = |lam_0|)
+    def _check_linearisable(self) -> None:
+        # with sign alignment the product of eq. (3.9) is O(|z - z*|^4): for eps > 0 the sign is + near z*
         if self.align and not self.eps > 0:
             raise ValueError("with sign alignment the linearised SGA map needs eps > 0 (the sign of lambda at the "
                              "equilibrium is then +); pass eps > 0 or align=False")
-        lam = abs(self.lam) if self.align else self.lam
-        antisym = (J - J.T) / 2
-        return np.eye(J.shape[0]) - self.lr * (J + lam * (antisym.T @ J))
 
     def _batched_step(self, point, lr, coefficient, move, memory):
         r"""One step of every cell along :math:`v + \lambda A^\top v`, ``coefficient`` the cells' :math:`\lambda_0`.

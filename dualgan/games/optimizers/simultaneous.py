@@ -6,7 +6,6 @@ game :math:`x^\top A y` the update map :math:`I - hJ` has spectral radius
 """
 from __future__ import annotations
 
-import numpy as np
 
 from .base import OPTIMIZERS, GameOptimizer, StepRecord
 
@@ -38,14 +37,6 @@ class SimultaneousGD(GameOptimizer):
         If ``lr`` is not a finite number > 0 or ``base`` is unknown or does
         not build a torch optimiser.
     """
-
-    def _bilinear_map(self, A, J):
-        # eq. (3.3): z <- z - h J z
-        return np.eye(J.shape[0]) - self.lr * J
-
-    def _local_map(self, J, player_sizes, player_names):
-        # eq. (3.3) linearised: z - z* <- (I - h J)(z - z*)
-        return np.eye(J.shape[0]) - self.lr * J
 
     def _batched_step(self, point, lr, coefficient, move, memory):
         """One step of every cell (see :meth:`GameOptimizer.batched_step`): the base step along :math:`v`."""

@@ -1,0 +1,60 @@
+r"""Negative momentum (Gidel et al. 2019): :math:`z_{t+1} = z_t - h\, v(z_t) + \beta (z_t - z_{t-1})`, :math:`\beta < 0`.
+
+The rule is written once, on a batch of points (:meth:`NegativeMomentum._batched_step`); the step on an
+object game, the linearised map on :math:`(z_t, z_{t-1})` (its local rate as in eq. (3.11) of the theory page) and the
+batched runs all use it (:class:`~dualgan.games.GameOptimizer`).
+"""
+from __future__ import annotations
+
+from ..._checks import check_number
+from .base import OPTIMIZERS, GameOptimizer
+
+__all__ = ["NegativeMomentum"]
+
+
+@OPTIMIZERS.register("negative_momentum", batchable=True, coefficient=None)
+class NegativeMomentum(GameOptimizer):
+    r"""Simultaneous gradient descent with a heavy-ball term of weight ``momentum`` (negative: it damps rotation).
+
+    The simultaneous step of eq. (3.3) of the theory page along :math:`v(z_t)`, then :math:`\beta (z_t - z_{t-1})` added (none at the first step).
+    On the bilinear game the linearised map on :math:`(z_t, z_{t-1})` is
+    :math:`\begin{pmatrix} (1 + \beta) I - hJ & -\beta I \\ I & 0 \end{pmatrix}`.
+
+    Parameters
+    ----------
+    lr : float, default 0.01
+        Step size :math:`h` (the base optimiser's learning rate); must be > 0.
+    momentum : float, default -0.5
+        The weight :math:`\beta` of the previous displacement, finite, in (-1, 1).
+    base : str or callable, default "sgd"
+        ``"sgd"`` (the plain rule), ``"adam"``, ``"rmsprop"`` or a callable
+        ``(params, lr, **kw) -> torch.optim.Optimizer``.
+    base_kwargs : dict, optional
+        Extra keyword arguments of the base optimiser. Default None: none.
+
+    Raises
+    ------
+    ValueError
+        If ``lr`` is not a finite number > 0, ``momentum`` is not in (-1, 1) or ``base`` is unknown.
+
+    References
+    ----------
+    Gauthier Gidel, Reyhane Askari Hemmat, Mohammad Pezeshki, Rémi Le Priol, Gabriel Huang, Simon
+    Lacoste-Julien, Ioannis Mitliagkas. "Negative Momentum for Improved Game Dynamics." AISTATS 2019.
+    """
+
+    memory_steps = 1     # the previous iterate
+
+    def __init__(self, *, lr: float = 0.01, momentum: float = -0.5, base="sgd", base_kwargs=None):
+        super().__init__(lr=lr, base=base, base_kwargs=base_kwargs)
+        self.momentum = check_number(momentum, "momentum", low=-1.0, high=1.0, low_open=True, high_open=True)
+
+    def _batched_step(self, point, lr, coefficient, move, memory):
+        """One base step along v, plus ``momentum`` times the last displacement; ``memory`` is the previous iterate.
+
+        See :meth:`GameOptimizer.batched_step` for the parameters and the returns.
+        """
+        Z = move(point.Z, point.v, lr)
+        if memory is not None:
+            Z = Z + self.momentum * (point.Z - memory)
+        return Z, point.Z, None
