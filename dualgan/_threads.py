@@ -20,7 +20,7 @@ every trainer's ``fit`` (:meth:`Trainer.fit <dualgan.train.base.Trainer.fit>`),
 a trust-region step (:meth:`TrustRegionDiscriminator.step
 <dualgan.trust_region.TrustRegionDiscriminator.step>`) and
 :func:`~dualgan.trust_region.linearization.score_linearization`, the game harness (:func:`~dualgan.games.harness.run_optimizer`,
-:func:`~dualgan.games.functional.batched_run`), stability maps
+:func:`~dualgan.games.batched_run`), stability maps
 (:func:`~dualgan.games.stability.stability_map`), the ``dualgan`` command line
 and the sweep workers. A policy entered inside another (a solve inside a
 trainer's ``fit``) changes nothing.
@@ -38,10 +38,13 @@ The counts, for each of the two pools:
    import (an enclosing ``threadpoolctl.threadpool_limits``);
 3. otherwise 1 (:data:`DEFAULT_THREADS`).
 
-With one competing busy process on two cores, one thread was within 1.2x of
-the best setting for every row of the image-scale benchmark (Adam, cost- and
-score-linearisation steps, dual and standard linear GANs at 28x28); on a quiet
-machine with many cores, large models can gain from more: set
+With one competing busy process on two cores, one thread was the best setting
+for every row of the image-scale benchmark (``benchmarks/image_scale.py``,
+138,049-parameter discriminator, batch 128 + 128: Adam, cost- and
+score-linearisation steps, dual and standard linear GANs at 28x28), two threads
+2 to 7 times slower, and the defaults within 1.1x of the best for every row
+run through an entry point; on a quiet machine with many cores, large models
+can gain from more threads: set
 ``DUALGAN_NUM_THREADS`` to the number of cores, or to 0 to keep the libraries'
 own settings.
 """
