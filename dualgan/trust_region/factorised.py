@@ -301,7 +301,7 @@ def _parameter_uses(scores: torch.Tensor) -> dict[int, int]:
 #: bytes of the operands and result (output gradients, layer inputs, rows) of one grouped convolution
 #: call: the convolution library reorders them into copies, so whole-batch calls at 28x28 raised the
 #: step's peak memory by about 75 MiB
-_CHUNK_BYTES = 8 * 2 ** 20
+_CHUNK_BYTES = 2 * 2 ** 20
 
 
 def _choose_form(N: int, T: int, d_in: int, d_out: int) -> str:
