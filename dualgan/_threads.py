@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -71,7 +72,10 @@ TORCH_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 BLAS_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS",
              "VECLIB_MAXIMUM_THREADS")
 _AT_IMPORT = torch.get_num_threads()
-_depth = 0  # policies entered and not yet left (an inner one changes nothing)
+# policies entered and not yet left in this Python thread (an inner one changes nothing); per thread, so that
+# policies entered in two threads at once cannot leave a count behind (the pools' counts are process-wide:
+# the second thread then finds the first one's counts, which are nobody's defaults, and keeps them)
+_state = threading.local()
 
 
 @dataclass(frozen=True)
@@ -144,18 +148,18 @@ def thread_policy():
     ValueError
         When ``DUALGAN_NUM_THREADS`` is not a non-negative integer (nothing is changed).
     """
-    global _depth
-    if _depth:
-        _depth += 1
+    depth = getattr(_state, "depth", 0)
+    if depth:
+        _state.depth = depth + 1
         try:
             yield
         finally:
-            _depth -= 1
+            _state.depth = depth
         return
     counts = resolve_threads()
     torch_before = torch.get_num_threads()
     blas_before = []
-    _depth = 1
+    _state.depth = 1
     try:
         if counts.torch is not None and counts.torch != torch_before:
             torch.set_num_threads(counts.torch)
@@ -167,7 +171,7 @@ def thread_policy():
                     lib.set_num_threads(counts.blas)
         yield
     finally:
-        _depth = 0
+        _state.depth = 0
         for lib, n in blas_before:
             lib.set_num_threads(n)
         if torch.get_num_threads() != torch_before:

@@ -154,7 +154,7 @@ def _harness(spy, monkeypatch):
 
 
 def _spying_game(spy):
-    from dualgan.games.functional import FunctionalGame
+    from dualgan.games import FunctionalGame
 
     def losses(z):
         spy()
@@ -164,7 +164,7 @@ def _spying_game(spy):
 
 
 def _batched_run(spy, monkeypatch):
-    from dualgan.games.functional import batched_run
+    from dualgan.games import batched_run
 
     batched_run(_spying_game(spy), "simultaneous", torch.ones(2, 2, dtype=torch.float64), 0.1, n_steps=2)
 
@@ -306,6 +306,34 @@ def test_nested_policies_change_nothing_and_the_outer_one_restores(start):
         with threads.thread_policy():
             assert _counts() == (2, (1,))
         assert _counts() == (2, (1,))
+    assert _counts() == (START, (START,))
+
+
+def test_policies_in_two_python_threads_leave_nothing_behind(start):
+    """Entered in two threads at once, the first leaving first (the counts are process-wide): the counts
+    come back and the policy still applies afterwards (a shared nesting count went negative and disabled it)."""
+    import threading
+
+    first_inside, second_inside, first_left, seen = threading.Event(), threading.Event(), threading.Event(), []
+
+    def second():
+        first_inside.wait(30)
+        with threads.thread_policy():
+            seen.append(_counts())  # the first thread's counts, which are nobody's defaults: kept
+            second_inside.set()
+            first_left.wait(30)
+
+    t = threading.Thread(target=second)
+    t.start()
+    with threads.thread_policy():
+        first_inside.set()
+        second_inside.wait(30)
+    first_left.set()
+    t.join(30)
+    assert seen == [(1, (1,))]
+    assert _counts() == (START, (START,))
+    with threads.thread_policy():  # still applied
+        assert _counts() == (1, (1,))
     assert _counts() == (START, (START,))
 
 
