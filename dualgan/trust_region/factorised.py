@@ -421,10 +421,10 @@ def _rows(layer: _Layer, delta: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
     shape (hi - lo, d_out * d_in) in the layout of the weight.
 
     ``nn.Conv2d``: the weight gradient of the same convolution with one group per sample (the batch
-    folded into the channels), one ``convolution_backward`` call: no unfolded patches (``F.unfold`` of
-    a whole batch is several times the layer's input and, with two threads on a busy machine, took
-    seconds), and the convolution library's own weight-gradient kernel. ``nn.Linear`` over T positions:
-    one batched product.
+    folded into the channels), ``convolution_backward`` calls on about 2 MiB of operands each: no
+    unfolded patches (``F.unfold`` of a whole batch is several times the layer's input and, with two
+    threads on a busy machine, took seconds), and the convolution library's own weight-gradient
+    kernel. ``nn.Linear`` over T positions: one batched product.
     """
     m, x, c = layer.module, layer.inputs[lo:hi], hi - lo
     if isinstance(m, nn.Linear):

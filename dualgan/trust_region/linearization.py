@@ -22,7 +22,8 @@ Two ways to get :math:`G` and :math:`Jw` (``method=``):
   :mod:`dualgan.trust_region.factorised`), so an MLP costs
   :math:`O(N^2 \sum_l (d_\text{in} + d_\text{out}))` instead of :math:`O(N^2 P)`, and a
   conv layer gets the cheaper of the ghost form and its per-sample gradients
-  formed from the unfolded patches (:math:`O(NTd_\text{in}d_\text{out} + N^2 d_\text{in}d_\text{out})`
+  (the weight gradient of the same convolution with one group per sample) and their Gram
+  (:math:`O(NTd_\text{in}d_\text{out} + N^2 d_\text{in}d_\text{out})`
   for T output positions, no ``torch.func``);
   the remaining trainable parameters (other layer types, shared or reused
   layers) go through the ``torch.func`` path, restricted to them;
