@@ -16,7 +16,6 @@ r"""Worked examples: Gaussian mixtures on known hyperplanes and a plain constrai
 from __future__ import annotations
 
 
-import time
 from dataclasses import dataclass
 
 import torch
@@ -27,6 +26,8 @@ from ..losses import LOSSES, get_loss
 from ..metrics import CoverageReport, mode_coverage
 from ..regularizers import R1
 from ..status import Status, StatusCode
+from ..train.base import Trainer
+from ..train.generators import mlp as build_mlp
 from .base import ConstraintState, NoConstraint
 from .features import ResidualFeatures
 from .projection import state_of
@@ -188,13 +189,8 @@ class ConstrainedRun:
 
 
 def mlp(sizes: list[int], activation=nn.LeakyReLU) -> nn.Sequential:
-    """A plain MLP ``sizes[0] -> ... -> sizes[-1]`` (no activation after the last layer)."""
-    layers: list[nn.Module] = []
-    for i in range(len(sizes) - 1):
-        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
-        if i < len(sizes) - 2:
-            layers.append(activation(0.2) if activation is nn.LeakyReLU else activation())
-    return nn.Sequential(*layers)
+    """The library's one builder, :func:`dualgan.train.generators.mlp`, with the examples' LeakyReLU(0.2) by default."""
+    return build_mlp(sizes, (lambda: nn.LeakyReLU(0.2)) if activation is nn.LeakyReLU else activation)
 
 
 def train_constrained(data: ConstrainedMixture, handler=None, steps: int = 2000, batch_size: int = 256,
@@ -214,9 +210,10 @@ def train_constrained(data: ConstrainedMixture, handler=None, steps: int = 2000,
     to the discriminator's loss. ``lr_decay`` decays both learning rates
     linearly to 1% over the second half of training, so that Adam's
     parameter noise (about ``lr`` per step) does not limit how close the
-    samples settle to the constraint. The handler is used exactly as the
-    trainers use it: ``wrap_generator`` once, ``penalty`` in every generator
-    loss, ``update`` after every generator step, ``state`` for the history.
+    samples settle to the constraint. The run is a :class:`~dualgan.train.base.Trainer`
+    (its ``fit`` is the loop), so the handler is used exactly as the trainers
+    use it: ``wrap_generator`` once, ``penalty`` in every generator loss,
+    ``update`` after every generator step, ``state`` for the history.
     """
     check_choice(loss, "loss", tuple(LOSSES) + ("mmd",))
     check_positive(lr, "lr")
@@ -225,62 +222,27 @@ def train_constrained(data: ConstrainedMixture, handler=None, steps: int = 2000,
         check_int(val, arg, low=1)
     handler = NoConstraint() if handler is None else handler
     torch.manual_seed(seed)
-    data_gen = torch.Generator().manual_seed(seed + 1)
     D = data.dim
-    generator = handler.wrap_generator(mlp([noise_dim, hidden, hidden, D]).to(device=device, dtype=dtype))
-    opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=(0.5, 0.999))
+    generator = mlp([noise_dim, hidden, hidden, D]).to(device=device, dtype=dtype)
+    disc_net = feat = None
     if loss != "mmd":
-        gan_loss = get_loss(loss)
         feat = ResidualFeatures(data.constraint) if residual_features else None
         d_in = D + (feat.n_appended if feat is not None else 0)
         disc_net = mlp([d_in, hidden, hidden, 1]).to(device=device, dtype=dtype)
-        discriminator = (lambda x: disc_net(feat(x))[:, 0]) if feat is not None else (lambda x: disc_net(x)[:, 0])
-        opt_d = torch.optim.Adam(disc_net.parameters(), lr=lr, betas=(0.5, 0.999))
-        r1_penalty = R1(gamma=r1) if r1 > 0 else None
-    optimisers = [opt_g] + ([opt_d] if loss != "mmd" else [])
-    history, history_steps = [], []
-    status = Status(StatusCode.SUCCESS, f"{steps} steps")
-    bar = _progress(steps, progress, name or type(handler).__name__)
-    t0 = time.perf_counter()
-    for step in range(1, steps + 1):
-        if lr_decay and step > steps // 2:
-            for opt in optimisers:
-                for group in opt.param_groups:
-                    group["lr"] = lr * max(LR_FLOOR, 1.0 - (step - steps // 2) / (steps - steps // 2))
-        real = data.sample(batch_size, data_gen, dtype=dtype, device=device)
-        z = torch.randn(batch_size, noise_dim, dtype=dtype, device=device)
-        if loss != "mmd":
-            with torch.no_grad():
-                fake_d = generator(z)
-            d_loss = gan_loss.discriminator_loss(discriminator(real), discriminator(fake_d))
-            if r1_penalty is not None:
-                d_loss = d_loss + r1_penalty(discriminator, real, fake_d)
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
-            z = torch.randn(batch_size, noise_dim, dtype=dtype, device=device)
-        fake = generator(z)
-        g_loss = gan_loss.generator_loss(discriminator(fake)) if loss != "mmd" else _mmd2(real, fake)
-        total = g_loss + handler.penalty(fake)
-        if not bool(torch.isfinite(total)):
-            status = Status(StatusCode.NON_FINITE, f"non-finite generator loss at step {step}")
-            break
-        opt_g.zero_grad(set_to_none=True)
-        total.backward()
-        opt_g.step()
-        handler.update(fake.detach())
-        if step % record_every == 0 or step == steps:
-            # Without a handler, record the violation against the data's constraint all the same.
-            history.append(state_of(data.constraint, fake.detach()) if isinstance(handler, NoConstraint)
-                           else handler.state(fake.detach()))
-            history_steps.append(step)
-        bar.update(1)
-    bar.close()
-    seconds = (time.perf_counter() - t0) / max(step, 1)
+    # seed + 1 seeds the trainer's data draws (the noise comes from the global generator seeded above)
+    run = _ConstrainedExample(generator, disc_net, feat, handler=handler, data=data, loss=loss, lr=lr, r1=r1,
+                              lr_decay=lr_decay, steps=steps, record_every=record_every, noise_dim=noise_dim,
+                              batch_size=batch_size, seed=seed + 1)
+    run.fit(data, steps, progress=progress)
+    generator = run.generator
+    # a step that stopped at a non-finite generator loss had taken its discriminator step: it counts
+    step = run.iteration + (0 if run.status.success else 1)
+    seconds = run._elapsed / max(step, 1)
     with torch.no_grad():
         eval_gen = torch.Generator(device="cpu").manual_seed(seed + 2)
         z = torch.randn(n_eval, noise_dim, generator=eval_gen, dtype=torch.float64).to(dtype=dtype, device=device)
         samples = generator(z).detach()
+    status = run.status
     finite = bool(torch.isfinite(samples).all())
     covered_input = samples
     if not finite:
@@ -292,9 +254,83 @@ def train_constrained(data: ConstrainedMixture, handler=None, steps: int = 2000,
     violation = data.constraint.violation(samples)
     coverage = mode_coverage(covered_input.double().cpu(), data.centers, data.std)
     shares = data.constraint.shares(covered_input) if isinstance(data.constraint, HyperplaneUnion) else ()
-    final = state_of(data.constraint, samples) if isinstance(handler, NoConstraint) else handler.state(samples)
+    final = run.constraint_state(samples)
     return ConstrainedRun(name or type(handler).__name__, step, seconds, violation, coverage, shares, final,
-                          tuple(history), tuple(history_steps), samples.cpu(), status)
+                          tuple(run.states), tuple(run.state_steps), samples.cpu(), status)
+
+
+class _ConstrainedExample(Trainer):
+    """The example's training on the one trainer protocol: an MLP discriminator (or MMD) and the generator, alternating Adam steps.
+
+    ``Trainer.fit`` runs it; :meth:`_step` is one discriminator step and one
+    generator step. The data come from the trainer's generator (``seed``),
+    the noise from torch's global generator, as the example has always drawn
+    them.
+    """
+
+    kind = "constrained_example"
+
+    def __init__(self, generator, disc_net, feat, *, handler, data, loss, lr, r1, lr_decay, steps, record_every,
+                 noise_dim, batch_size, seed):
+        super().__init__(generator, latent_dim=noise_dim, batch_size=batch_size, generator_lr=lr,
+                         beta1=0.5, constraint=handler, seed=seed)
+        self.data, self.lr, self.lr_decay, self.steps, self.record_every = data, lr, lr_decay, steps, record_every
+        self.gan_loss = None if loss == "mmd" else get_loss(loss)
+        self.discriminator = None
+        optimisers = [self.gen_optimizer]
+        if disc_net is not None:
+            self.discriminator = ((lambda x: disc_net(feat(x))[:, 0]) if feat is not None
+                                  else (lambda x: disc_net(x)[:, 0]))
+            self.d_opt = torch.optim.Adam(disc_net.parameters(), lr=lr, betas=(0.5, 0.999))
+            optimisers.append(self.d_opt)
+        self.optimisers = optimisers
+        self.r1_penalty = R1(gamma=r1) if r1 > 0 and disc_net is not None else None
+        self.states: list[ConstraintState] = []
+        self.state_steps: list[int] = []
+
+    def constraint_state(self, samples: torch.Tensor) -> ConstraintState:
+        # without a handler, the violation against the data's constraint all the same
+        if isinstance(self.constraint, NoConstraint):
+            return state_of(self.data.constraint, samples)
+        return self.constraint.state(samples)
+
+    def _final_status(self, iterations: int) -> Status:
+        return Status(StatusCode.SUCCESS, f"{iterations} steps")
+
+    def _step(self) -> dict | None:
+        step, steps = self.iteration + 1, self.steps
+        if self.lr_decay and step > steps // 2:
+            for opt in self.optimisers:
+                for group in opt.param_groups:
+                    group["lr"] = self.lr * max(LR_FLOOR, 1.0 - (step - steps // 2) / (steps - steps // 2))
+        real = self._real(self.batch_size)
+        z = torch.randn(self.batch_size, self.latent_dim, dtype=self.dtype, device=self.device)
+        if self.gan_loss is not None:
+            disc = self.discriminator
+            with torch.no_grad():
+                fake_d = self.generator(z)
+            d_loss = self.gan_loss.discriminator_loss(disc(real), disc(fake_d))
+            if self.r1_penalty is not None:
+                d_loss = d_loss + self.r1_penalty(disc, real, fake_d)
+            self.d_opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.d_opt.step()
+            z = torch.randn(self.batch_size, self.latent_dim, dtype=self.dtype, device=self.device)
+        fake = self.generator(z)
+        g_loss = self.gan_loss.generator_loss(self.discriminator(fake)) if self.gan_loss is not None \
+            else _mmd2(real, fake)
+        total = g_loss + self.constraint.penalty(fake)
+        if not bool(torch.isfinite(total)):
+            self.status = Status(StatusCode.NON_FINITE, f"non-finite generator loss at step {step}")
+            return None
+        self.gen_optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.gen_optimizer.step()
+        self.constraint.update(fake.detach())
+        if step % self.record_every == 0 or step == steps:
+            self.states.append(self.constraint_state(fake.detach()))
+            self.state_steps.append(step)
+        return {"objective": float(g_loss.detach()), "generator_loss": float(total.detach())}
 
 
 def _mmd2(x: torch.Tensor, y: torch.Tensor, bandwidths=(0.05, 0.2, 0.5, 2.0)) -> torch.Tensor:
@@ -304,21 +340,3 @@ def _mmd2(x: torch.Tensor, y: torch.Tensor, bandwidths=(0.05, 0.2, 0.5, 2.0)) ->
     K = sum(torch.exp(-d2 / (2 * h * h)) for h in bandwidths)
     n = x.shape[0]
     return K[:n, :n].mean() + K[n:, n:].mean() - 2 * K[:n, n:].mean()
-
-
-class _NoBar:
-    def update(self, n):
-        pass
-
-    def close(self):
-        pass
-
-
-def _progress(total: int, enabled: bool, desc: str):
-    if not enabled:
-        return _NoBar()
-    from .._io import progress_bar
-    return progress_bar(total=total, desc=desc, leave=False)
-
-
-

@@ -11,12 +11,12 @@
 from .history import STANDARD_COLUMNS, Decrease, History
 from .base import NOISES, SHARED_COLUMNS, TRAINERS, CheckpointError, Trainer, make_trainer, read_checkpoint, \
     write_checkpoint
-from .generators import GENERATOR_SIZES, mlp_generator
+from .generators import GENERATOR_SIZES, mlp, mlp_generator
 from .linear import MODES, DualLinearGAN, RecordLambdas, StandardLinearGAN, feature_fingerprint
 from .kernel import DUAL_WEIGHTS, KernelDualGAN
 from .tensorboard import TensorBoardCallback, write_history
 
 __all__ = ["Trainer", "TRAINERS", "make_trainer", "CheckpointError", "read_checkpoint", "write_checkpoint", "SHARED_COLUMNS", "NOISES",
            "History", "Decrease", "STANDARD_COLUMNS", "DualLinearGAN", "StandardLinearGAN", "RecordLambdas",
-           "MODES", "feature_fingerprint", "mlp_generator", "GENERATOR_SIZES", "TensorBoardCallback",
+           "MODES", "feature_fingerprint", "mlp", "mlp_generator", "GENERATOR_SIZES", "TensorBoardCallback",
            "write_history", "KernelDualGAN", "DUAL_WEIGHTS"]

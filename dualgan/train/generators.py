@@ -1,4 +1,9 @@
-"""Fully connected generators of the Dualing GANs toy experiments ("fc-small", "fc-large").
+"""Fully connected networks: the one MLP builder of the library and the generators of the Dualing GANs toy experiments.
+
+:func:`mlp` builds every fully connected network of the library (these
+generators, the examples' discriminators, the GAN games' players);
+:func:`mlp_generator` is the seeded, output-scaled generator ("fc-small",
+"fc-large") of the toy experiments.
 
 The paper does not list the layer widths; we use ReLU MLPs with hidden widths
 ``(64, 64)`` for ``"small"`` and ``(128, 128, 128)`` for ``"large"`` and a
@@ -7,13 +12,52 @@ linear output layer (samples live in R^D, not in a box).
 from __future__ import annotations
 
 import math
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
-__all__ = ["mlp_generator", "GENERATOR_SIZES"]
+__all__ = ["mlp", "mlp_generator", "GENERATOR_SIZES"]
 
 GENERATOR_SIZES = {"small": (64, 64), "large": (128, 128, 128)}
+
+
+def mlp(sizes: Sequence[int], activation: Callable[[], nn.Module] = nn.ReLU) -> nn.Sequential:
+    """A fully connected network ``sizes[0] -> ... -> sizes[-1]``: linear layers, ``activation()`` between them.
+
+    No activation follows the last layer. The layers are created in order
+    with torch's default initialisation (so under one seed the same sizes give
+    the same weights), float32 on the CPU.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        The widths, input first and output last; at least two, each >= 1.
+    activation : callable, default torch.nn.ReLU
+        Called without arguments after every layer but the last (a module
+        class, or e.g. ``lambda: nn.LeakyReLU(0.2)``).
+
+    Returns
+    -------
+    torch.nn.Sequential
+        The network ``(B, sizes[0]) -> (B, sizes[-1])``.
+
+    Raises
+    ------
+    ValueError
+        If fewer than two sizes are given or a size is not a positive integer.
+    """
+    from .._checks import check_int
+
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) or len(sizes) < 2:
+        raise ValueError(f"sizes must be a sequence of at least two widths (input, ..., output), got {sizes!r}")
+    sizes = [check_int(w, f"sizes[{i}]", low=1) for i, w in enumerate(sizes)]
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(activation())
+    return nn.Sequential(*layers)
 
 
 def mlp_generator(latent_dim: int = 2, out_dim: int = 2, size: str = "small", seed: int | None = 0,
@@ -91,17 +135,11 @@ def mlp_generator(latent_dim: int = 2, out_dim: int = 2, size: str = "small", se
     if seed is not None:
         torch.manual_seed(int(seed))
     try:
-        layers: list[nn.Module] = []
-        prev = latent_dim
-        for width in GENERATOR_SIZES[size]:
-            layers += [nn.Linear(prev, width), nn.ReLU()]
-            prev = width
-        out = nn.Linear(prev, out_dim)
+        net = mlp([latent_dim, *GENERATOR_SIZES[size], out_dim])
+        out = net[-1]
         with torch.no_grad():
             out.weight.mul_(float(output_gain))
             out.bias.zero_()
-        layers.append(out)
-        net = nn.Sequential(*layers)
         if output_std is not None:
             z = torch.randn(4096, latent_dim, generator=torch.Generator().manual_seed(0 if seed is None else int(seed)))
             with torch.no_grad():
