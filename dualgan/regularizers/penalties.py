@@ -131,7 +131,11 @@ class GradientPenalty:
         Raises
         ------
         ValueError
-            If ``state`` does not come from a penalty of this kind.
+            If ``state`` does not come from a penalty of this kind: other keys,
+            a random generator state where this penalty has none (or the
+            reverse) or one that is not this generator's (a uint8 tensor of its
+            state's length), or a schedule state its schedule refuses. Nothing
+            changes then.
         """
         if not isinstance(state, dict) or set(state) != {"schedule", "generator"}:
             raise ValueError(f"a penalty state is {{'schedule': ..., 'generator': ...}}, got {state!r}")
@@ -139,9 +143,16 @@ class GradientPenalty:
         if (gen is None) != (state["generator"] is None):
             raise ValueError("the saved penalty and this one differ in having a torch.Generator; construct it "
                              "with the checkpoint's settings")
-        self.schedule.load_state_dict(state["schedule"])
+        saved = state["generator"]
+        if gen is not None and (not isinstance(saved, torch.Tensor) or saved.dtype != torch.uint8
+                                or saved.shape != gen.get_state().shape):
+            raise ValueError(f"the saved random generator state is not a state of this penalty's "
+                             f"{gen.device.type} torch.Generator (a uint8 tensor of shape "
+                             f"{tuple(gen.get_state().shape)}), got {getattr(saved, 'dtype', type(saved).__name__)} "
+                             f"{tuple(getattr(saved, 'shape', ()))}; construct it with the checkpoint's settings")
+        self.schedule.load_state_dict(state["schedule"])  # checks its own state before it changes
         if gen is not None:
-            gen.set_state(state["generator"])
+            gen.set_state(saved)
 
     def unweighted(self, discriminator, x_real: torch.Tensor, x_fake: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         """The penalty without its weight (subclasses implement it).

@@ -72,3 +72,24 @@ def test_the_game_harness_advances_schedules_once_per_applied_step():
     assert result.status.success
     assert game.regularizers[0].schedule.step_count == 4
     assert game.regularizers[0].schedule.current == pytest.approx(0.01 ** 0.5, rel=1e-14)
+
+
+def test_a_penalty_checks_its_whole_state_before_anything_changes():
+    """Issue 25: a regulariser owns its state; a bad generator state leaves the schedule's counter untouched too."""
+    from dualgan.regularizers import CoupledGradientPenalty
+
+    pen = CoupledGradientPenalty(generator=torch.Generator().manual_seed(3))
+    pen.schedule.step(5)
+    good = pen.state_dict()
+    fresh = CoupledGradientPenalty(generator=torch.Generator().manual_seed(9))
+    before = (fresh.schedule.step_count, fresh.generator.get_state().clone())
+    for bad in ({"schedule": good["schedule"], "generator": good["generator"][:-1]},
+                {"schedule": good["schedule"], "generator": good["generator"].double()},
+                {"schedule": {"step_count": -1}, "generator": good["generator"]}):
+        with pytest.raises(ValueError):
+            fresh.load_state_dict(bad)
+        assert fresh.schedule.step_count == before[0] and torch.equal(fresh.generator.get_state(), before[1])
+    fresh.load_state_dict(good)
+    assert fresh.schedule.step_count == 5
+    x = torch.rand(4, 2, dtype=torch.float64)
+    assert torch.equal(fresh.interpolates(x, -x), pen.interpolates(x, -x))  # the same draws from here on
