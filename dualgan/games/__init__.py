@@ -31,8 +31,10 @@ from .bilinear import BilinearGame, bilinear_jacobian, random_matrix
 from .game import FieldEvaluation, Game, Player
 from .gan import DiracGAN, GANGame, MixtureGAN, mlp
 from .harness import Comparison, ComparisonRow, RunResult, compare_optimizers, default_metric, run_optimizer
-from .functional import (BatchedRun, ClippedDiracGAN, FunctionalGame, as_functional, batched_run,
-                         bilinear_functional, dirac_functional, functional_base, mixture_functional)
+from .functional import FunctionalGame
+from .catalogue import ClippedDiracGAN, as_functional, bilinear_functional, dirac_functional, mixture_functional
+from .batched import BatchedRun, batched_run
+from .optimizers._base_optimizers import functional_base
 from .stability import StabilityMap, local_rate, local_update_map, stability_map
 from .trainer import GameTrainer
 from .optimizers import (

@@ -248,15 +248,34 @@ class Game:
             If the saved values do not match this game's parameters (another
             game or other sizes), or the extra state does not fit.
         """
-        values = state.get("values") if isinstance(state, dict) else None
-        if not isinstance(values, list) or len(values) != len(self.parameters) or any(
-                not isinstance(v, torch.Tensor) or v.shape != p.shape for v, p in zip(values, self.parameters)):
-            raise ValueError("the saved game state does not match this game's parameters (other game or sizes)")
-        self._validate_extra_state(state.get("extra"))
+        self.check_state_dict(state)
+        values = state["values"]
         with torch.no_grad():
             for p, v in zip(self.parameters, values):
                 p.copy_(v)
         self._load_extra_state(state.get("extra"))
+
+    def check_state_dict(self, state: dict) -> None:
+        """Check that ``state`` has this game's layout (nothing changes): what :meth:`load_state_dict` checks first.
+
+        Parameters
+        ----------
+        state : dict
+            A dictionary returned by :meth:`state_dict`: ``{"values", "extra"}``.
+
+        Raises
+        ------
+        ValueError
+            If the keys are not ``{"values", "extra"}``, the saved values do not match this game's
+            parameters (another game or other sizes), or the extra state does not fit (a subclass's check).
+        """
+        if not isinstance(state, dict) or set(state) != {"values", "extra"}:
+            raise ValueError(f"not a game state ({{'values', 'extra'}}): {state!r:.80}")
+        values = state["values"]
+        if not isinstance(values, list) or len(values) != len(self.parameters) or any(
+                not isinstance(v, torch.Tensor) or v.shape != p.shape for v, p in zip(values, self.parameters)):
+            raise ValueError("the saved game state does not match this game's parameters (other game or sizes)")
+        self._validate_extra_state(state["extra"])
 
     def _extra_state(self):
         return None

@@ -326,7 +326,7 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
     metric_name, metric_fn = _resolve_metric(game, metric)[:2]
     first = 1
     if resume_from is not None:
-        from ..train.base import CheckpointError, _check_game_optimizer_state, read_checkpoint
+        from ..train.base import CheckpointError, read_checkpoint
 
         saved = read_checkpoint(resume_from, None)  # weights_only; clear errors for damaged files
         missing = [k for k in ("game", "optimizer", "t", "elapsed", "eval_steps", "values", "norms", "traj",
@@ -335,7 +335,7 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
             raise CheckpointError(f"checkpoint {str(resume_from)!r} is not a game-run checkpoint (missing {missing})")
         _check_saved_status(saved["status"], resume_from)
         try:  # before the game changes: a base optimiser state of the wrong shape would fail in torch later
-            _check_game_optimizer_state("game optimiser", optimizer, game.parameters, saved["optimizer"])
+            optimizer.check_state_dict(saved["optimizer"], game.parameters)
         except CheckpointError as exc:
             raise CheckpointError(f"checkpoint {str(resume_from)!r}: {exc}") from exc
         game.load_state_dict(saved["game"])

@@ -3,7 +3,7 @@ r"""Stability maps: where each game optimiser converges over its step size and i
 :func:`stability_map` runs every optimiser on a grid of step sizes
 :math:`h` and coefficients (consensus' :math:`\gamma`, SGA's :math:`\lambda`,
 extragradient's extrapolation :math:`c`) over several seeds, all cells of one
-optimiser in one batched loop (:func:`dualgan.games.functional.batched_run`),
+optimiser in one batched loop (:func:`dualgan.games.batched_run`),
 and puts beside the measured behaviour the *exact local rate*: the spectral
 radius of the optimiser's update map linearised at the equilibrium
 (:func:`local_update_map`, :func:`local_rate`: each optimiser's batched update
@@ -53,7 +53,6 @@ Daskalakis et al., "Training GANs with Optimism", ICLR 2018.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -63,8 +62,9 @@ import torch
 from .._checks import check_int, check_number
 from .._threads import with_thread_policy
 from ..status import Status, StatusCode
-from .functional import (FunctionalGame, NotBatchableError, _batched_optimizer, _check_coefficients,
-                         _coefficient_default, as_functional, batched_run, functional_base)
+from .batched import _batched_optimizer, _check_coefficients, _coefficient_default, batched_run
+from .catalogue import as_functional
+from .optimizers._base_optimizers import functional_base
 from .optimizers import OPTIMIZERS
 
 __all__ = ["local_update_map", "local_rate", "StabilityMap", "stability_map"]
@@ -235,7 +235,7 @@ class StabilityMap:
         :math:`\|v(z_T)\|_2`.
     measured_rate : ndarray of shape (O, L, C, S)
         Least-squares per-step rate of :math:`\|z_t - z^*\|` over the second
-        half of the run (:class:`~dualgan.games.functional.BatchedRun`); NaN for diverged cells.
+        half of the run (:class:`~dualgan.games.BatchedRun`); NaN for diverged cells.
     exact_rate : ndarray of shape (O, L, C)
         Spectral radius of the linearised update map at the equilibrium
         (NaN when not available: no equilibrium, a base other than plain SGD;
@@ -467,9 +467,9 @@ def stability_map(game, optimizers=None, lrs=(0.1,), coefficients=(1.0,), seeds=
     Parameters
     ----------
     game : FunctionalGame or dualgan.games.Game
-        The game; object games are converted by :func:`~dualgan.games.functional.as_functional`
+        The game; object games are converted by :func:`~dualgan.games.as_functional`
         (BilinearGame, DiracGAN), anything else raises a :class:`NotBatchableError`.
-        A game that draws a batch every step (:func:`~dualgan.games.functional.mixture_functional`)
+        A game that draws a batch every step (:func:`~dualgan.games.mixture_functional`)
         uses each seed's batch stream for all the cells of that seed.
     optimizers : sequence of str, optional
         Names of ``OPTIMIZERS.names(batchable=True)``. Default None: all of them.
@@ -492,7 +492,7 @@ def stability_map(game, optimizers=None, lrs=(0.1,), coefficients=(1.0,), seeds=
         Base optimiser (``"sgd"``, ``"adam"``, ``"rmsprop"``); the exact rate
         is computed for plain SGD only (NaN otherwise, with ``exact_note``).
     base_kwargs : dict, optional
-        Keyword arguments of the base optimiser (:func:`~dualgan.games.functional.functional_base`).
+        Keyword arguments of the base optimiser (:func:`~dualgan.games.functional_base`).
     options : dict, optional
         Per optimiser name, its other options for the runs and the exact maps,
         e.g. ``{"sga": {"align": False}}``. Default None: the defaults.

@@ -37,7 +37,7 @@ from torch import nn
 from ..constraints.base import NoConstraint, check_handler
 from ..regularizers.schedules import Schedule
 from ..status import Status, StatusCode
-from ..train.base import TRAINERS, CheckpointError, Trainer, _check_game_optimizer_state, _check_discriminator, settings_string
+from ..train.base import TRAINERS, CheckpointError, Trainer, _check_discriminator, settings_string
 from .gan import GANGame
 from .optimizers import OPTIMIZERS, GameOptimizer
 
@@ -276,17 +276,12 @@ class GameTrainer(Trainer):
         return {"game": self.game.state_dict(), "optimizer": self.game_optimizer.state_dict()}
 
     def _validate_extra_state(self, extra: dict) -> None:
-        game, opt = extra.get("game"), extra.get("optimizer")
-        if not isinstance(game, dict) or set(game) != {"values", "extra"}:
-            raise CheckpointError("its game state is missing or not {'values', 'extra'}; use an earlier copy")
-        values = game["values"]
-        own = self.game.parameters
-        if (not isinstance(values, list) or len(values) != len(own)
-                or any(not isinstance(v, torch.Tensor) or v.shape != p.shape for v, p in zip(values, own))):
-            raise CheckpointError("its game parameters do not match this game's players; construct the trainer "
-                                  "with the checkpoint's generator and discriminator")
-        # its keys, and its base optimiser's moments shaped like the players' parameters (else torch fails later)
-        _check_game_optimizer_state("game optimiser", self.game_optimizer, own, opt)
+        try:        # each part checks its own layout: the game its values, the optimiser its keys and moments
+            self.game.check_state_dict(extra.get("game"))
+        except ValueError as exc:
+            raise CheckpointError(f"its game state does not fit this game ({exc}); construct the trainer with the "
+                                  f"checkpoint's generator and discriminator, or use an earlier copy") from exc
+        self.game_optimizer.check_state_dict(extra.get("optimizer"), self.game.parameters)
 
     def _load_extra_state(self, extra: dict) -> None:
         self.game.load_state_dict(extra["game"])

@@ -69,7 +69,7 @@ from ..constraints.base import NoConstraint, check_handler, handler_load_state_d
 from ..registry import Registry
 from ..status import Status, StatusCode
 # the checkpoint format and the data/model contracts have modules of their own; their names stay importable here
-from .checkpoint import (_CHECKPOINT_FORMAT, _CHECKPOINT_KEYS, CheckpointError, _check_game_optimizer_state,  # noqa: F401
+from .checkpoint import (_CHECKPOINT_FORMAT, _CHECKPOINT_KEYS, CheckpointError,  # noqa: F401
                          _check_module_state, _check_optimizer_state, read_checkpoint, settings_string,
                          write_checkpoint)
 from .contracts import (_EXACT_INTEGER_DTYPES, _check_callbacks, _check_discriminator, _check_latent_dim,  # noqa: F401

@@ -138,25 +138,6 @@ def _check_optimizer_state(name: str, optimizer, saved) -> None:
     _check_optimizer_tensors(name, optimizer, own, groups, saved.get("state"))
 
 
-def _check_game_optimizer_state(name: str, game_optimizer, parameters, saved) -> None:
-    """A game optimiser's saved state (``{"iteration", "lr", "base", "extra"}``) fits ``parameters``.
-
-    Its base optimiser's moments are checked against an optimiser of the same
-    kind built over zero tensors shaped like ``parameters`` (nothing of the
-    game or of ``game_optimizer`` changes), so that a state of the wrong shape
-    is refused here rather than failing inside torch at the next step.
-    """
-    if not isinstance(saved, dict) or set(saved) != {"iteration", "lr", "base", "extra"}:
-        raise CheckpointError(f"its {name} state is not a {type(game_optimizer).__name__} state")
-    if saved["base"] is None:
-        return
-    from ..games.optimizers.base import make_base_optimizer
-
-    trial = make_base_optimizer(game_optimizer.base, [torch.zeros_like(q, requires_grad=True) for q in parameters],
-                                game_optimizer.lr, game_optimizer.base_kwargs)
-    _check_optimizer_state(f"{name}'s base optimiser", trial, saved["base"])
-
-
 def _check_optimizer_tensors(name: str, optimizer, own: dict, groups: list, state) -> None:
     """Every per-parameter state tensor has the shape torch will use it with (else ``fit`` fails in torch)."""
     if not isinstance(state, dict):

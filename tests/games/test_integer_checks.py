@@ -10,7 +10,7 @@ import torch
 
 from dualgan.games import BilinearGame, DiracGAN, Game, Player, make_optimizer, random_matrix, run_optimizer
 from dualgan.games.analysis import leading_eigenvalues, plot_vector_field
-from dualgan.games.functional import batched_run, bilinear_functional, dirac_functional, FunctionalGame
+from dualgan.games import batched_run, bilinear_functional, dirac_functional, FunctionalGame
 from dualgan.games.gan import mlp
 from dualgan.games.harness import compare_optimizers
 from dualgan.games.stability import stability_map

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +45,9 @@ import torch
 
 from ..._checks import check_positive
 from ...registry import Registry
+from ._base_optimizers import BASE_OPTIMIZERS, NotBatchableError, check_base_kwargs, make_base_optimizer
 from ...status import Status, StatusCode
+from ...train.checkpoint import CheckpointError, _check_optimizer_state
 from ..game import Game
 
 __all__ = ["StepRecord", "GameOptimizer", "make_base_optimizer", "BASE_OPTIMIZERS", "OPTIMIZERS",
@@ -60,18 +61,6 @@ __all__ = ["StepRecord", "GameOptimizer", "make_base_optimizer", "BASE_OPTIMIZER
 #: ``OPTIMIZERS.entry(name).coefficient`` is the name of the option that is a
 #: stability map's second axis (None: the method has none)
 OPTIMIZERS = Registry("game optimiser", package="dualgan.games.optimizers")
-
-#: the base torch optimisers that receive the adjusted field, by (lower-case) name:
-#: ``(params, lr, **kwargs) -> torch.optim.Optimizer``; ``BASE_OPTIMIZERS.names(batchable=True)``
-#: also have their rule on batched tensors (info ``defaults``, ``batched_init``, ``batched_step``)
-BASE_OPTIMIZERS = Registry("base optimiser")
-
-
-class NotBatchableError(ValueError):
-    """An optimiser, base optimiser or game that the batched runner cannot batch (the message names it).
-
-    The per-run harness (:func:`dualgan.games.run_optimizer`) still runs it.
-    """
 
 
 @dataclass(frozen=True)
@@ -118,193 +107,6 @@ class StepRecord:
     def ok(self) -> bool:
         """True when the step was applied (``status.success``)."""
         return self.status.success
-
-
-# ------------------------------------------------------------------ base optimisers, per parameter and batched
-# Each base optimiser is its torch factory plus its update on batched tensors (the batched runner's): the
-# arithmetic of torch.optim's single-tensor CPU implementation, per parameter coordinate, on Z of shape (B, n)
-# (one row per cell) with one step size per cell (lr of shape (B, 1)). ``batched_init(Z, options)`` returns the
-# zero state tensors; ``batched_step(Z, G, lr, state, count, options)`` returns the new iterate and the state
-# tensors it changed (the runner keeps the old values of coordinates that do not move); ``count`` (n,) is each
-# coordinate's step count including this step. Weight decay and ``maximize`` are applied to G by the runner.
-_SGD_DEFAULTS = {"momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0, "maximize": False}
-_ADAM_DEFAULTS = {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False, "maximize": False}
-_RMSPROP_DEFAULTS = {"alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0, "centered": False,
-                     "maximize": False}
-
-
-def _sgd_init(Z, options):
-    return {"buf": torch.zeros_like(Z)}
-
-
-def _sgd_step(Z, G, lr, state, count, o):
-    d, new = G, {}
-    if o["momentum"] != 0:
-        first = (count == 1).unsqueeze(0)        # torch: buf = grad.clone() on a parameter's first step
-        buf = torch.where(first, G, state["buf"] * o["momentum"] + (1 - o["dampening"]) * G)
-        new["buf"] = buf
-        d = G + o["momentum"] * buf if o["nesterov"] else buf
-    return Z - lr * d, new
-
-
-def _adam_init(Z, options):
-    state = {"m": torch.zeros_like(Z), "v": torch.zeros_like(Z)}
-    if options["amsgrad"]:
-        state["vmax"] = torch.zeros_like(Z)
-    return state
-
-
-def _adam_step(Z, G, lr, state, count, o):
-    b1, b2 = (float(b) for b in o["betas"])
-    m = torch.lerp(state["m"], G, 1 - b1)
-    v = state["v"] * b2 + (1 - b2) * G * G
-    bc1 = _per_count(count, lambda c: 1 - b1 ** c, Z)
-    bc2s = _per_count(count, lambda c: (1 - b2 ** c) ** 0.5, Z)
-    step_size = lr / bc1
-    new = {"m": m, "v": v}
-    if o["amsgrad"]:
-        vmax = torch.maximum(state["vmax"], v)
-        new["vmax"] = vmax
-        denom = vmax.sqrt() / bc2s + o["eps"]
-    else:
-        denom = v.sqrt() / bc2s + o["eps"]
-    return Z + ((-step_size) * m) / denom, new         # addcdiv's order: self + (value * t1) / t2
-
-
-def _rmsprop_init(Z, options):
-    return {"sq": torch.zeros_like(Z), "gavg": torch.zeros_like(Z), "buf": torch.zeros_like(Z)}
-
-
-def _rmsprop_step(Z, G, lr, state, count, o):
-    a = o["alpha"]
-    sq = state["sq"] * a + (1 - a) * G * G
-    new = {"sq": sq}
-    if o["centered"]:
-        gavg = torch.lerp(state["gavg"], G, 1 - a)
-        avg = (sq - gavg * gavg).sqrt() + o["eps"]
-        new["gavg"] = gavg
-    else:
-        avg = sq.sqrt() + o["eps"]
-    if o["momentum"] > 0:
-        buf = state["buf"] * o["momentum"] + G / avg
-        new["buf"] = buf
-        return Z - lr * buf, new
-    return Z + ((-lr) * G) / avg, new
-
-
-def _per_count(count, fn, like):
-    """fn(c) as Python floats (torch.optim's arithmetic) for each coordinate's step count c; shape (1, n)."""
-    values = {int(c): fn(int(c)) if int(c) > 0 else 1.0 for c in torch.unique(count)}
-    return torch.tensor([values[int(c)] for c in count], dtype=like.dtype).unsqueeze(0)
-
-
-@BASE_OPTIMIZERS.register("sgd", batchable=True, defaults=_SGD_DEFAULTS, batched_init=_sgd_init,
-                          batched_step=_sgd_step)
-def _sgd(params, lr: float, **kwargs) -> torch.optim.Optimizer:
-    return torch.optim.SGD(params, lr=lr, **kwargs)
-
-
-@BASE_OPTIMIZERS.register("adam", batchable=True, defaults=_ADAM_DEFAULTS, batched_init=_adam_init,
-                          batched_step=_adam_step)
-def _adam(params, lr: float, **kwargs) -> torch.optim.Optimizer:
-    return torch.optim.Adam(params, lr=lr, **kwargs)
-
-
-@BASE_OPTIMIZERS.register("rmsprop", batchable=True, defaults=_RMSPROP_DEFAULTS, batched_init=_rmsprop_init,
-                          batched_step=_rmsprop_step)
-def _rmsprop(params, lr: float, **kwargs) -> torch.optim.Optimizer:
-    return torch.optim.RMSprop(params, lr=lr, **kwargs)
-
-
-#: the valid ranges of the usual options of each named base optimiser, for the error of a refused value
-_BASE_KWARGS_HINT = {
-    "adam": "Adam takes betas=(beta1, beta2) with 0 <= beta1, beta2 < 1 (default (0.9, 0.999)), eps >= 0, "
-            "weight_decay >= 0",
-    "rmsprop": "RMSprop takes alpha >= 0 (the decay, e.g. 0.9), eps >= 0, momentum >= 0, weight_decay >= 0",
-    "sgd": "SGD takes momentum >= 0, dampening, weight_decay >= 0, nesterov (with momentum > 0 and dampening 0)",
-}
-
-
-def check_base_kwargs(base_kwargs) -> dict:
-    """``base_kwargs`` as a new dict of keyword options: None gives ``{}``; anything but a mapping with str keys is refused.
-
-    Parameters
-    ----------
-    base_kwargs : dict or None
-        Extra keyword options of a base optimiser, e.g. ``{"betas": (0.5, 0.999)}``.
-
-    Returns
-    -------
-    dict
-        A copy of the options.
-
-    Raises
-    ------
-    TypeError
-        If ``base_kwargs`` is not a mapping (a list such as ``[0.9]``, a
-        number) or a key is not a string.
-    """
-    if base_kwargs is None:
-        return {}
-    if not isinstance(base_kwargs, Mapping):
-        raise TypeError(f"base_kwargs must be a dict of keyword options of the base optimiser (e.g. "
-                        f"{{'betas': (0.5, 0.999)}} for Adam), got {type(base_kwargs).__name__} {base_kwargs!r}")
-    bad = [k for k in base_kwargs if not isinstance(k, str)]
-    if bad:
-        raise TypeError(f"base_kwargs keys must be option names (str), got {bad!r}")
-    return dict(base_kwargs)
-
-
-def make_base_optimizer(base, params, lr: float, base_kwargs: dict | None = None) -> torch.optim.Optimizer:
-    """Build ``base`` (``"sgd"``, ``"adam"``, ``"rmsprop"`` or a callable ``(params, lr, **kw) -> Optimizer``).
-
-    Parameters
-    ----------
-    base : str or callable
-        A name of :data:`BASE_OPTIMIZERS` (case-insensitive) or a callable
-        ``(params, lr, **kw) -> torch.optim.Optimizer``.
-    params : list of torch.Tensor
-        The parameter tensors the optimiser updates.
-    lr : float
-        Learning rate (the step size :math:`h`).
-    base_kwargs : dict, optional
-        Extra keyword arguments of the optimiser. Default None: none.
-
-    Returns
-    -------
-    torch.optim.Optimizer
-        The base optimiser over ``params``.
-
-    Raises
-    ------
-    ValueError
-        If the name is unknown, ``base_kwargs`` do not fit the named optimiser
-        (an option it does not take, or a value it refuses such as
-        ``betas=(2.0, 0.9)``: the message names the valid ranges), ``base`` is
-        neither a name nor a callable, or the callable does not return a torch optimiser.
-    TypeError
-        If ``base_kwargs`` is not a dict of options (e.g. ``[0.9]``).
-    """
-    kwargs = check_base_kwargs(base_kwargs)
-    if isinstance(base, str):
-        if base.lower() not in BASE_OPTIMIZERS:
-            raise ValueError(f"unknown base optimiser {base!r}; choose one of {BASE_OPTIMIZERS.names()} or pass a "
-                             f"callable (params, lr, **kwargs) -> torch.optim.Optimizer")
-        build = BASE_OPTIMIZERS.get(base.lower())
-        try:
-            return build(params, lr, **kwargs)
-        except TypeError as exc:  # an option the torch optimiser does not take
-            raise ValueError(f"base_kwargs {sorted(kwargs)} do not fit base optimiser {base!r}: {exc}") from exc
-        except ValueError as exc:  # a value the torch optimiser refuses (betas outside [0, 1), a negative eps, ...)
-            raise ValueError(f"base_kwargs={kwargs!r} are refused by base optimiser {base!r}: {exc}; "
-                             f"{_BASE_KWARGS_HINT.get(base.lower(), 'see the torch optimiser for the valid ranges')}"
-                             ) from exc
-    if callable(base):
-        opt = base(params, lr, **kwargs)
-        if not isinstance(opt, torch.optim.Optimizer):
-            raise ValueError(f"base callable must return a torch.optim.Optimizer, got {type(opt).__name__}")
-        return opt
-    raise ValueError(f"base must be a name {BASE_OPTIMIZERS.names()} or a callable, got {type(base).__name__}")
 
 
 class GameOptimizer:
@@ -642,6 +444,32 @@ class GameOptimizer:
         return {"iteration": self.iteration, "lr": self.lr,
                 "base": None if self._optimizer is None else self._optimizer.state_dict(),
                 "extra": self._extra_state()}
+
+    def check_state_dict(self, state: dict, parameters) -> None:
+        """Check that ``state`` has this optimiser's layout and fits ``parameters`` (nothing changes).
+
+        Its base optimiser's moments are checked against an optimiser of the same kind built over zero
+        tensors shaped like ``parameters``, so that a state of the wrong shape is refused here rather
+        than failing inside torch at the next step.
+
+        Parameters
+        ----------
+        state : dict
+            A dictionary returned by :meth:`state_dict`: ``{"iteration", "lr", "base", "extra"}``.
+        parameters : list of torch.Tensor
+            The parameters of the game the state will be loaded for.
+
+        Raises
+        ------
+        dualgan.train.CheckpointError
+            If the keys are not this optimiser's, or the base optimiser's state does not fit ``parameters``.
+        """
+        if not isinstance(state, dict) or set(state) != {"iteration", "lr", "base", "extra"}:
+            raise CheckpointError(f"its game optimiser state is not a {type(self).__name__} state")
+        if state["base"] is not None:
+            trial = make_base_optimizer(self.base, [torch.zeros_like(q, requires_grad=True) for q in parameters],
+                                        self.lr, self.base_kwargs)
+            _check_optimizer_state("game optimiser's base optimiser", trial, state["base"])
 
     def load_state_dict(self, state: dict, game: Game) -> None:
         """Bind to ``game`` (as the first :meth:`step` would) and restore :meth:`state_dict`'s output.

@@ -1,0 +1,369 @@
+r"""The batched runner: one optimiser on a batch of cells (seeds x hyper-parameters) in one loop.
+
+Each step is the optimiser's own :meth:`~dualgan.games.GameOptimizer.batched_step` on a
+:class:`~dualgan.games.functional.BatchedPoint`, with the base optimiser written on batched tensors
+(:func:`~dualgan.games.functional_base`). A cell whose field, direction or iterate stops
+being finite, or whose :math:`\|v\|` or distance passes ``diverge_above``, is frozen at its last
+finite iterate and flagged (:attr:`BatchedRun.diverged`); no NaN is turned into a number.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .._checks import check_int, check_number
+from .._threads import with_thread_policy
+from .catalogue import as_functional
+from .functional import BatchedPoint, FunctionalGame
+from .optimizers._base_optimizers import functional_base
+from .optimizers._rowwise import rownorm as _rownorm
+from .optimizers.base import OPTIMIZERS, GameOptimizer, NotBatchableError
+
+__all__ = ["BatchedRun", "batched_run"]
+
+
+# ============================================================================================ batched runs
+@dataclass(frozen=True)
+class BatchedRun:
+    r"""One optimiser run on a batch of cells (seeds x hyper-parameters), all in one loop.
+
+    Attributes
+    ----------
+    optimizer : str
+        Optimiser name.
+    base : str
+        Base optimiser name.
+    lr : ndarray of shape (B,)
+        Each cell's step size.
+    coefficient : ndarray of shape (B,)
+        Each cell's coefficient of the method (NaN where the method has none).
+    final_params : ndarray of shape (B, n)
+        The last iterate (the last finite one for a diverged cell).
+    initial_distance : ndarray of shape (B,)
+        :math:`\|z_0 - z^*\|_2` (NaN if the game has no equilibrium).
+    final_distance : ndarray of shape (B,)
+        :math:`\|z_T - z^*\|_2` at the last iterate (NaN if the game has no equilibrium).
+    final_field_norm : ndarray of shape (B,)
+        :math:`\|v\|_2` at the last iterate.
+    measured_rate : ndarray of shape (B,)
+        :math:`\exp` of the least-squares slope of :math:`\log\|z_t - z^*\|`
+        over the last ``rate_window`` fraction of the run (steps where the
+        distance is above ``1e-200``); if fewer than two such steps remain
+        there (a cell that reached 1e-200 early), the end-to-end rate
+        :math:`(d_t / d_0)^{1/t}` up to the last step t above 1e-200; NaN for
+        diverged cells and cells that never left their start point.
+    diverged : ndarray of bool, shape (B,)
+        The field, direction or iterate stopped being finite, or
+        :math:`\|v\|` or the distance passed ``diverge_above``.
+    diverged_at : ndarray of int, shape (B,)
+        The step at which a cell was flagged (-1: never).
+    steps : int
+        Steps taken.
+    seconds : float
+        Wall time of the loop.
+    trajectory : ndarray of shape (steps + 1, B, n) or None
+        Every iterate, if recorded.
+    """
+
+    optimizer: str
+    base: str
+    lr: np.ndarray
+    coefficient: np.ndarray
+    final_params: np.ndarray
+    initial_distance: np.ndarray
+    final_distance: np.ndarray
+    final_field_norm: np.ndarray
+    measured_rate: np.ndarray
+    diverged: np.ndarray
+    diverged_at: np.ndarray
+    steps: int
+    seconds: float
+    trajectory: np.ndarray | None = None
+
+    @property
+    def converged(self) -> np.ndarray:
+        """Cells that did not diverge, whose measured rate is below 1 and that ended closer than they started."""
+        with np.errstate(invalid="ignore"):
+            return (~self.diverged) & (self.measured_rate < 1) & (self.final_distance < self.initial_distance)
+
+
+def _as_batch(values, B, name, dtype, allow_none=False):
+    if values is None:
+        if allow_none:
+            return None
+        raise ValueError(f"{name} is required")
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must be a real number or an array of real numbers (one per cell), got dtype "
+                         f"{arr.dtype}")
+    t = torch.as_tensor(arr.astype(np.float64), dtype=dtype).reshape(-1)
+    if t.numel() == 1:
+        t = t.expand(B).clone()
+    if t.shape != (B,):
+        raise ValueError(f"{name} must be a scalar or have one value per cell ({B}), got {t.numel()} values")
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} must be finite")
+    return t
+
+
+def _batched_optimizer(name, options) -> GameOptimizer:
+    """The optimiser ``name`` built with ``options`` (the per-cell ones excluded), if it can be batched."""
+    batchable = OPTIMIZERS.names(batchable=True)
+    if not isinstance(name, str) or name not in batchable:
+        raise NotBatchableError(f"optimiser {name!r} cannot be batched; the batched runner knows {batchable} (use "
+                                f"dualgan.games.run_optimizer for others)")
+    options = OPTIMIZERS.check_options(name, options)
+    coef_name = OPTIMIZERS.entry(name).info.get("coefficient")
+    per_cell = sorted(set(options) & {"lr", "base", "base_kwargs", coef_name})
+    if per_cell:
+        raise ValueError(f"options {per_cell} of {name!r} are per run or per cell here: pass lr=, base=, "
+                         f"base_kwargs= and coefficient= ({coef_name}) instead of options")
+    return OPTIMIZERS.get(name)(**options)
+
+
+def _coefficient_default(name) -> float | None:
+    """The default of the optimiser's coefficient option (None: it has none)."""
+    coef_name = OPTIMIZERS.entry(name).info.get("coefficient")
+    return None if coef_name is None else float(OPTIMIZERS.options(name)[coef_name])
+
+
+def _check_coefficients(name, values, options) -> None:
+    """Each distinct coefficient value must be accepted by the optimiser's constructor (its own range check)."""
+    coef_name = OPTIMIZERS.entry(name).info.get("coefficient")
+    for value in np.unique(np.asarray(values, dtype=np.float64)):
+        try:
+            OPTIMIZERS.get(name)(**dict(options or {}), **{coef_name: float(value)})
+        except ValueError as exc:
+            raise ValueError(f"coefficient ({name}'s {coef_name}) {float(value)!r} is refused: {exc}") from exc
+
+
+@with_thread_policy  # torch and BLAS threads: the library's one policy (dualgan/_threads.py)
+def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, n_steps: int = 1000, *,
+                options: dict | None = None, base="sgd", base_kwargs: dict | None = None,
+                diverge_above: float = 1e12, rate_window: float = 0.5, record_trajectory: bool = False,
+                progress: bool = False, seeds=None) -> BatchedRun:
+    r"""Run ``optimizer`` on every row of ``z0`` at once, each row with its own step size and coefficient.
+
+    Every step is the optimiser's :meth:`~dualgan.games.GameOptimizer.batched_step`:
+    the update rule of the library's optimiser object
+    (:mod:`dualgan.games.optimizers`) with the same base optimiser, applied to
+    all cells with batched tensor arithmetic. The optimisers registered with
+    ``batchable=True`` (``OPTIMIZERS.names(batchable=True)``): simultaneous and
+    alternating GD, consensus optimisation (Mescheder, Nowozin, Geiger, "The
+    Numerics of GANs", NeurIPS 2017), extragradient (Korpelevich 1976),
+    optimistic GD (Daskalakis et al., "Training GANs with Optimism", ICLR
+    2018), SGA with sign alignment (Balduzzi et al., "The Mechanics of
+    n-Player Differentiable Games", ICML 2018) and competitive GD (Schaefer &
+    Anandkumar, "Competitive Gradient Descent", NeurIPS 2019; dense solve of
+    its linear system). Eqs. (3.3)-(3.10) of the theory page.
+
+    Parameters
+    ----------
+    game : FunctionalGame
+        The game (:func:`as_functional` converts the built-in object games).
+    optimizer : str
+        A name of ``OPTIMIZERS.names(batchable=True)``.
+    z0 : tensor or array of shape (B, n)
+        Initial points, one per cell.
+    lr : float or array of shape (B,)
+        Step sizes :math:`h > 0`.
+    coefficient : float or array of shape (B,), optional
+        The value of the optimiser's coefficient option per cell (the option
+        named at its registration, ``OPTIMIZERS.entry(optimizer).info.get("coefficient")``:
+        consensus' ``gamma``, SGA's ``lam``, extragradient's ``extrapolation``),
+        checked by the optimiser's constructor; ignored by optimisers without
+        one. Default None: the option's default (1 for each of those).
+    n_steps : int, default 1000
+        Steps per cell.
+    options : dict, optional
+        The optimiser's other options (``OPTIMIZERS.options(optimizer)``, e.g.
+        SGA's ``{"align": False}`` or ``{"eps": 0.05}``), the same for every
+        cell; not ``lr``, ``base``, ``base_kwargs`` or the coefficient.
+        Default None: the defaults.
+    base : str, default "sgd"
+        Base optimiser (:func:`functional_base`).
+    base_kwargs : dict, optional
+        Its keyword arguments (:func:`functional_base`).
+    diverge_above : float, default 1e12
+        A cell whose :math:`\|v\|` or distance passes this is flagged and frozen.
+    rate_window : float in (0, 1], default 0.5
+        Fraction of the run (at its end) over which the rate is measured.
+    record_trajectory : bool, default False
+        Keep every iterate (memory ``(n_steps + 1) * B * n`` numbers).
+    progress : bool, default False
+        A tqdm bar over the steps.
+    seeds : sequence of int of length B, optional
+        Games that draw a batch every step (:attr:`FunctionalGame.sample_batch`,
+        e.g. :func:`mixture_functional`): each cell's seed; the cells of one
+        seed share that seed's stream of batches (``torch.Generator().manual_seed(seed)``,
+        one batch per step, every field evaluation of a step on it), as
+        the per-run harness resamples the object game before every step.
+        Required for such games, ignored by the others.
+
+    Returns
+    -------
+    BatchedRun
+
+    Notes
+    -----
+    During the loop denormal numbers are flushed to zero
+    (``torch.set_flush_denormal(True)``: a converging cell would otherwise
+    slow every step down once its distance passes 1e-308) and flushing is
+    switched off afterwards; batches of up to a million numbers run on one
+    torch thread (restored afterwards). The losses are not evaluated, only
+    the field: a NaN loss with a finite gradient is not flagged.
+
+    Raises
+    ------
+    NotBatchableError
+        An optimiser not registered as batchable, a base that cannot be
+        batched, a game the optimiser cannot run batched (competitive GD on a
+        game that is not two-player or too large for a dense Jacobian).
+    ValueError
+        Bad shapes or values, unknown options or a coefficient the optimiser
+        refuses (the message names the argument).
+    """
+    if not isinstance(game, FunctionalGame):
+        game = as_functional(game)
+    opt = _batched_optimizer(optimizer, options)
+    fbase = functional_base(base, base_kwargs)
+    n_steps = check_int(n_steps, "n_steps", low=1)
+    rate_window = check_number(rate_window, "rate_window", low=0.0, high=1.0, low_open=True)
+    diverge_above = check_number(diverge_above, "diverge_above", low=0.0, low_open=True, allow_inf=True)
+    dt = game.dtype
+    Z = torch.as_tensor(np.asarray(z0, dtype=np.float64) if not isinstance(z0, torch.Tensor) else z0).to(dt)
+    if Z.ndim != 2 or Z.shape[1] != game.n or Z.shape[0] < 1:
+        raise ValueError(f"z0 must have shape (B, {game.n}) (one initial point per cell), got {tuple(Z.shape)}")
+    if Z.device.type != "cpu":
+        raise ValueError(f"z0 is on {Z.device}; the batched runner runs on the CPU (its cost is per-step overhead, "
+                         f"not arithmetic): pass z0.cpu()")
+    if not bool(torch.isfinite(Z).all()):
+        raise ValueError("z0 must be finite")
+    Z = Z.clone()
+    B = Z.shape[0]
+    h = _as_batch(lr, B, "lr", dt)
+    if not bool((h > 0).all()):
+        raise ValueError("lr must be > 0 in every cell")
+    default = _coefficient_default(optimizer)
+    if default is None:
+        c = None
+    else:
+        c = _as_batch(default if coefficient is None else coefficient, B, "coefficient", dt)
+        _check_coefficients(optimizer, c.double().numpy(), options)
+    H = h.unsqueeze(1)
+    C = None if c is None else c.unsqueeze(1)
+    eq = game.equilibrium
+
+    def dist(X):
+        return _rownorm(X - eq) if eq is not None else torch.full((X.shape[0],), float("nan"), dtype=dt)
+
+    samplers = seed_index = None
+    if game.sample_batch is not None:
+        if seeds is None:
+            raise ValueError(f"game {game.name!r} draws a batch every step: pass seeds=(one seed per cell), the "
+                             f"seed of each cell's batch stream")
+        cell_seeds = [check_int(v, f"seeds[{i}]", low=0) for i, v in enumerate(np.asarray(seeds).reshape(-1))]
+        if len(cell_seeds) != B:
+            raise ValueError(f"seeds must give one seed per cell ({B}), got {len(cell_seeds)}")
+        unique = sorted(set(cell_seeds))
+        samplers = [torch.Generator().manual_seed(u) for u in unique]
+        seed_index = torch.tensor([unique.index(v) for v in cell_seeds], dtype=torch.long)
+    memory = opt.batched_init(game, Z)
+    state = fbase.init(Z)
+
+    def move(Zc, D, lr_cells, mask=None):
+        nonlocal state
+        Zn, state = fbase.step(Zc, D, lr_cells, state, mask)
+        return Zn
+
+    active = torch.ones(B, dtype=torch.bool)
+    diverged_at = torch.full((B,), -1, dtype=torch.long)
+    d0 = dist(Z)
+    t0 = int(math.floor(n_steps * (1 - float(rate_window))))
+    acc = {k: torch.zeros(B, dtype=torch.float64) for k in ("n", "t", "tt", "y", "ty")}
+    last_d, last_t = d0.to(torch.float64).clone(), torch.zeros(B, dtype=torch.long)   # fallback: end-to-end rate
+    traj = [Z.clone()] if record_trajectory else None
+    floor = 1e-200
+    iterator = range(1, n_steps + 1)
+    if progress:
+        from .._io import progress_bar
+
+        iterator = progress_bar(iterator, desc=f"{optimizer} x {B} cells", leave=False)
+    flush = torch.set_flush_denormal(True)
+    start = time.perf_counter()
+    try:
+        for t in iterator:
+            data = _draw(game, samplers, seed_index) if samplers is not None else ()
+            p = BatchedPoint(game, Z, data)
+            V = p.v
+            # a non-finite field or direction reaches Zn (checked below); a step that can fail otherwise says so
+            Zn, memory, finite = opt.batched_step(p, H, C, move, memory)
+            if game.project is not None:
+                Zn = game.project(Zn)
+            vnorm = _rownorm(V)
+            dn = dist(Zn)
+            # a NaN or an infinity in v, in the direction or in the look-ahead reaches Zn (IEEE arithmetic:
+            # the base steps and the clipping propagate it), so the field norm and the new iterate decide
+            good = vnorm <= diverge_above
+            good &= (dn <= diverge_above) if eq is not None else torch.isfinite(Zn).all(dim=1)
+            if finite is not None:
+                good &= finite
+            newly = active & ~good
+            diverged_at = torch.where(newly, t, diverged_at)
+            active = active & good
+            Z = torch.where(active.unsqueeze(1), Zn, Z)
+            if eq is not None:
+                ok_pt = active & (dn > floor)
+                if t > t0:
+                    y = torch.log(torch.where(ok_pt, dn, 1.0))
+                    w = ok_pt.to(torch.float64)
+                    tt = float(t - t0)
+                    acc["n"] += w
+                    acc["t"] += w * tt
+                    acc["tt"] += w * (tt * tt)
+                    wy = w * y
+                    acc["y"] += wy
+                    acc["ty"] += wy * tt
+                last_d = torch.where(ok_pt, dn, last_d)
+                last_t = torch.where(ok_pt, t, last_t)
+            if record_trajectory:
+                traj.append(Z.clone())
+            if not bool(active.any()):
+                break
+    finally:
+        torch.set_flush_denormal(False)
+    seconds = time.perf_counter() - start
+    del flush
+    if samplers is not None:       # ||v|| at the last iterate on one more batch of each seed's stream
+        data = _draw(game, samplers, seed_index)
+    final_v = game.field(Z, data if samplers is not None else ()).norm(dim=1)
+    rate = _slope_rate(acc)
+    with np.errstate(all="ignore"):
+        rate_all = torch.where(last_t > 0, (last_d / d0.to(torch.float64)) ** (1.0 / last_t.clamp(min=1)),
+                               torch.full_like(rate, float("nan")))
+    rate = torch.where(torch.isnan(rate), rate_all, rate)
+    rate = torch.where(active, rate, torch.full_like(rate, float("nan")))
+    coef_out = np.full(B, np.nan) if c is None else c.double().numpy()
+    return BatchedRun(optimizer, fbase.name, h.double().numpy(), coef_out, Z.double().numpy(), d0.double().numpy(),
+                      dist(Z).double().numpy(), final_v.double().numpy(), rate.numpy(), (~active).numpy(),
+                      diverged_at.numpy(), t, seconds,
+                      torch.stack(traj).double().numpy() if record_trajectory else None)
+
+
+def _draw(game, samplers, seed_index):
+    """One batch per seed stream, gathered to the cells: a tuple of (B, ...) tensors in the game's dtype."""
+    per_seed = [tuple(torch.as_tensor(t).to(game.dtype) for t in game.sample_batch(gen)) for gen in samplers]
+    return tuple(torch.stack([b[k] for b in per_seed])[seed_index] for k in range(len(per_seed[0])))
+
+
+def _slope_rate(acc):
+    n = acc["n"]
+    den = n * acc["tt"] - acc["t"] ** 2
+    num = n * acc["ty"] - acc["t"] * acc["y"]
+    ok = (n >= 2) & (den > 0)
+    slope = torch.where(ok, num / torch.where(ok, den, 1.0), torch.full_like(n, float("nan")))
+    return torch.exp(slope)
