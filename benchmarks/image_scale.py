@@ -94,7 +94,12 @@ class Row:
 
         model = "cost" if self.name == "adam" else self.name
         tr = TrustRegionDiscriminator(disc, model=model, C=1e-4, radius=1e-2, policy="fixed", max_attempts=1)
-        self.warm = lambda: disc(torch.cat([real, fake]))
+
+        def warm():  # no graph kept: the step's own graph is part of its peak (as for Adam's)
+            with torch.no_grad():
+                disc(torch.cat([real, fake]))
+
+        self.warm = warm
         if self.name == "adam":
             opt = torch.optim.Adam(disc.parameters(), lr=1e-4)
             x, y, a = tr.batch(real, fake)
@@ -250,6 +255,7 @@ def main(argv=None) -> int:
                    help="thread settings interleaved without it (default: the library's defaults only)")
     p.add_argument("--rows", default=",".join(ROWS), help="rows to measure")
     p.add_argument("--no-memory", action="store_true", help="skip the per-row memory processes")
+    p.add_argument("--memory-only", action="store_true", help="only the per-row memory processes")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", default=None, help="also write the raw measurements to this file")
     p.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
@@ -267,10 +273,11 @@ def main(argv=None) -> int:
     configs = [(c.split(":")[0], int(c.split(":")[1])) for c in configs.split(",")]
     loads = {"no": [False], "yes": [True], "both": [False, True]}[args.busy]
     started = time.perf_counter()
-    raw = {}
+    raw, memory_only = {}, {}
     for size, batch in configs:
         mem = {} if args.no_memory else {r: _sub(args, "memory", size, batch, r)["peak_bytes"] for r in rows}
-        for busy in loads:
+        memory_only[(size, batch)] = mem
+        for busy in ([] if args.memory_only else loads):
             spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
             try:
                 raw[(size, batch, busy)] = (_sub(args, "time", size, batch,
@@ -279,6 +286,11 @@ def main(argv=None) -> int:
                 if spinner is not None:
                     spinner.kill()
                     spinner.wait()
+    if args.memory_only:
+        for (size, batch), mem in memory_only.items():
+            for r in rows:
+                print(f"{size} B={batch} {r}: peak {mem[r] / 2 ** 20:.1f} MiB")
+        return 0
     print(_table(raw, rows, args))
     print(f"\nwall time {time.perf_counter() - started:.0f} s; {os.cpu_count()} CPUs; torch {torch.__version__}; "
           f"device {args.device}")

@@ -158,6 +158,9 @@ def report(args, split, clf, acc) -> str:
             and r["disc"] == args.disc]
     chosen = _chosen_lr(runs, args)
     rows = {m: [r for r in runs if r["method"] == m and r["lr"] == chosen.get(m)] for m in METHODS}
+    # only the seeds every method finished (a study stopped early compares like with like)
+    common = set.intersection(*({r["seed"] for r in rows[m]} for m in METHODS))
+    rows = {m: sorted((r for r in rows[m] if r["seed"] in common), key=lambda r: r["seed"]) for m in METHODS}
     real_score, real_fd = evaluate(split.test_images, clf, split.train_images)
     lines = [f"| metric | {' | '.join(NAMES[m] for m in ('adam', 'score', 'cost'))} | real data |",
              "|---|---:|---:|---:|---:|"]
