@@ -152,9 +152,11 @@ class Trainer:
         ``generator_optimizer`` is given.
     beta1 : float, default 0.5
         Adam's first-moment decay, in [0, 1).
-    generator_optimizer : callable, optional
+    generator_optimizer : callable or torch.optim.Optimizer, optional
         ``params -> torch.optim.Optimizer`` for the generator's trainable
-        parameters. Default None: ``Adam(params, generator_lr, betas=(beta1, 0.999))``.
+        parameters, or an optimiser already built over exactly those
+        parameters (e.g. ``torch.optim.SGD(generator.parameters(), lr=0.01)``).
+        Default None: ``Adam(params, generator_lr, betas=(beta1, 0.999))``.
     constraint : ConstraintHandler, optional
         A handler following :class:`~dualgan.constraints.base.ConstraintHandler`
         (checked by :func:`~dualgan.constraints.base.check_handler`). Default
@@ -166,8 +168,8 @@ class Trainer:
     Raises
     ------
     TypeError
-        If ``generator`` is not a module, ``generator_optimizer`` is not
-        callable or does not return a torch optimiser, ``constraint`` lacks
+        If ``generator`` is not a module, ``generator_optimizer`` is neither
+        a torch optimiser nor a callable returning one, ``constraint`` lacks
         a handler method, or the generator returns no tensor (a tuple) or
         samples of another dtype than its parameters'.
     ValueError
@@ -175,7 +177,9 @@ class Trainer:
         has no trainable parameters, does not return one sample per noise
         row, or returns samples that do not depend on its parameters (a
         ``.detach()`` in its forward): one eval-mode forward on two noise
-        vectors checks this contract at construction. Data that return
+        vectors checks this contract at construction; or if
+        ``generator_optimizer`` is an optimiser over other tensors than the
+        generator's trainable parameters. Data that return
         another number of rows or another sample shape than the generator's
         are refused at the first batch of ``fit``.
 
@@ -204,8 +208,10 @@ class Trainer:
         self.noise = check_choice(noise, "noise", NOISES)
         self.generator_lr = check_positive(generator_lr, "generator_lr")
         self.beta1 = check_number(beta1, "beta1 (Adam momentum)", low=0.0, high=1.0, high_open=True)
-        if generator_optimizer is not None and not callable(generator_optimizer):
-            raise TypeError(f"generator_optimizer must be a callable params -> torch.optim.Optimizer or None, got "
+        if (generator_optimizer is not None and not callable(generator_optimizer)
+                and not isinstance(generator_optimizer, torch.optim.Optimizer)):
+            raise TypeError(f"generator_optimizer must be a torch.optim.Optimizer over the generator's parameters, "
+                            f"a callable params -> torch.optim.Optimizer, or None; got "
                             f"{type(generator_optimizer).__name__}")
         self.seed = check_int(seed, "seed", low=0, high=2 ** 63 - 1 - 12345)
         self.constraint = NoConstraint() if constraint is None else check_handler(constraint)
@@ -625,9 +631,17 @@ class Trainer:
         """Restore :meth:`_extra_state`'s output (already validated)."""
 
     def _make_generator_optimizer(self, factory):
-        """The generator's torch optimiser: ``factory(params)`` or Adam(generator_lr, (beta1, 0.999))."""
+        """The generator's torch optimiser: the one given, ``factory(params)`` or Adam(generator_lr, (beta1, 0.999))."""
         if factory is None:
             return torch.optim.Adam(self._params, lr=self.generator_lr, betas=(self.beta1, 0.999))
+        if isinstance(factory, torch.optim.Optimizer):  # passed in, built by the caller: it must step these parameters
+            held = [p for g in factory.param_groups for p in g["params"]]
+            if {id(p) for p in held} != {id(p) for p in self._params} or len(held) != len(self._params):
+                raise ValueError(f"generator_optimizer is a {type(factory).__name__} over {len(held)} tensors that "
+                                 f"are not the generator's {len(self._params)} trainable parameters; build it over "
+                                 f"generator.parameters() (trainable ones only), or pass a callable params -> "
+                                 f"optimiser")
+            return factory
         opt = factory(self._params)
         if not isinstance(opt, torch.optim.Optimizer):
             raise TypeError(f"generator_optimizer must return a torch.optim.Optimizer, got {type(opt).__name__}")

@@ -70,3 +70,42 @@ def test_the_constrained_example_trains_through_trainer_fit(monkeypatch):
     r = x @ A.T - b
     dist = torch.linalg.vector_norm(torch.linalg.solve(A @ A.T, r.T).T @ A, dim=1)
     assert run.violation.max_distance == pytest.approx(float(dist.max()), rel=1e-5)
+
+
+# ------------------------------------------------------------------ optimisers passed in (issue 25)
+def _gan(opt_of, constraint=None):
+    from dualgan.data import ring
+    from dualgan.features import RBF
+    from dualgan.train import StandardLinearGAN
+
+    data = ring(5, radius=2.0, std=0.3)
+    gen = mlp_generator(seed=1, output_gain=3.0, dtype=torch.float64)
+    feats = RBF(data.sample(10, generator=torch.Generator().manual_seed(0), dtype=torch.float64), sigma=0.3)
+    return StandardLinearGAN(gen, feats, C=1e-3, latent_dim=2, batch_size=8, seed=0, constraint=constraint,
+                             generator_optimizer=opt_of(gen)), data
+
+
+def test_an_optimiser_passed_in_trains_as_the_same_optimiser_built_by_a_factory():
+    from dualgan.constraints import AffineSubspace, Projection
+
+    S = AffineSubspace([[1.0, 1.0]], [0.5])
+    for constraint in (None, Projection(S)):
+        given, data = _gan(lambda g: torch.optim.SGD(g.parameters(), lr=0.05, momentum=0.5),
+                           None if constraint is None else Projection(S))
+        built, _ = _gan(lambda g: (lambda params: torch.optim.SGD(params, lr=0.05, momentum=0.5)),
+                        None if constraint is None else Projection(S))
+        given.fit(data, 4)
+        built.fit(data, 4)
+        assert given.status.success and built.status.success
+        for p, q in zip(given.generator.parameters(), built.generator.parameters()):
+            assert torch.equal(p, q)
+        assert given.history.meta["generator_optimizer"] == built.history.meta["generator_optimizer"]
+
+
+def test_an_optimiser_over_other_tensors_is_refused():
+    with pytest.raises(ValueError, match="not the generator's 6 trainable parameters"):
+        _gan(lambda g: torch.optim.SGD(list(g.parameters())[:-1], lr=0.1))
+    with pytest.raises(ValueError, match="not the generator's"):
+        _gan(lambda g: torch.optim.SGD([torch.zeros(3, requires_grad=True)], lr=0.1))
+    with pytest.raises(TypeError, match="generator_optimizer must be a torch.optim.Optimizer"):
+        _gan(lambda g: "adam")
