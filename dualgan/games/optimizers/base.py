@@ -254,6 +254,8 @@ class GameOptimizer:
     #: past iterates a step remembers (optimistic GD: its previous field, 1); the state of the linear map is
     #: (z_t, ..., z_{t-k+1}) with k = 1 + memory_steps
     memory_steps = 0
+    #: the step reads J products (point.jvp, point.vjp): an object game's field is evaluated with its graph
+    field_graph = False
     #: the step treats the players' blocks apart (alternating, competitive GD): a linear map needs player_sizes
     needs_players = False
 
@@ -544,16 +546,19 @@ class GameOptimizer:
 
     def _step(self, game: Game) -> StepRecord:
         """The batched update on a batch of one: the object game as a point, the base optimiser as ``move``."""
-        point = _ObjectPoint(game)
+        point = _ObjectPoint(game, self.field_graph)
         if self.iteration == 0 or not hasattr(self, "_memory"):
             self._memory = self.batched_init(point.game, point.Z)
         bad = self._non_finite([point.v], point.losses)
         if bad is not None:
             return bad
         saved, base_state = game.get_values(), copy.deepcopy(self._optimizer.state_dict())
-        lr = torch.full((1, 1), self.lr, dtype=point.Z.dtype)
-        Z, memory, finite = self.batched_step(point, lr, self._coefficient_cells(1, point.Z.dtype), self._object_move,
-                                              self._memory)
+        # 0-dim float64 step size and coefficient: they act as the Python floats of the object step would
+        coefficient = self._coefficient_cells(1, torch.float64)
+        coefficient = None if coefficient is None else coefficient[0, 0]
+        self._direction = None
+        Z, memory, finite = self.batched_step(point, torch.tensor(self.lr, dtype=torch.float64), coefficient,
+                                              self._object_move, self._memory)
         if not bool(torch.isfinite(Z).all()) or (finite is not None and not bool(finite.all())):
             game.set_values(saved)                   # the step is not applied: parameters and base state restored
             self._optimizer.load_state_dict(base_state)
@@ -562,16 +567,18 @@ class GameOptimizer:
                                                             "not applied"))
         game.set_flat(Z[0])
         self._memory = memory
-        return self._record([point.v], point.losses, [(point.Z - Z) / self.lr])
+        return self._record([point.v], point.losses, [self._direction if self._direction is not None else point.v[0]],
+                            coefficient=float("nan") if coefficient is None else float(coefficient))
 
     def _object_move(self, Z, D, lr, mask=None):
         """``move`` of :meth:`batched_step` on the bound object game: one base-optimiser step from ``Z`` along ``D``."""
         game = self._game
         game.set_flat(Z[0])
-        direction = game.unflatten(D[0] if mask is None else torch.where(mask, D[0], 0.0))
+        self._direction = D[0] if mask is None else torch.where(mask, D[0], 0.0)   # the record's update_norm
+        direction = game.unflatten(self._direction)
         moving = None if mask is None else game.unflatten(mask.to(D.dtype))
         for group in self._optimizer.param_groups:
-            group["lr"] = float(lr[0, 0])
+            group["lr"] = float(lr.reshape(-1)[0])
         try:
             for i, (param, d) in enumerate(zip(game.parameters, direction)):
                 param.grad = d.detach().clone() if moving is None or bool(moving[i].any()) else None
@@ -637,10 +644,10 @@ class _ObjectView:
 class _ObjectPoint:
     """An object game at its current parameters as a batch of one (the BatchedPoint interface)."""
 
-    def __init__(self, game: Game):
+    def __init__(self, game: Game, create_graph: bool = True):
         self._object, self.game = game, _ObjectView(game)
         self.Z = game.get_flat().unsqueeze(0)
-        evaluation = game.evaluate(create_graph=True)
+        evaluation = game.evaluate(create_graph=create_graph)
         self._field, self.losses = evaluation.field, evaluation.losses
         self.v = game.flatten([f.detach() for f in self._field]).unsqueeze(0)
 

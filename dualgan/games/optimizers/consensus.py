@@ -11,7 +11,7 @@ bilinear and Dirac-GAN games into attracting ones. The reference code feeds
 from __future__ import annotations
 
 
-from .base import OPTIMIZERS, GameOptimizer, StepRecord
+from .base import OPTIMIZERS, GameOptimizer
 
 __all__ = ["ConsensusOptimization"]
 
@@ -43,6 +43,8 @@ class ConsensusOptimization(GameOptimizer):
     Lars Mescheder, Sebastian Nowozin, Andreas Geiger. "The Numerics of GANs." NeurIPS 2017.
     """
 
+    field_graph = True     # J^T v
+
     def __init__(self, *, lr: float = 0.01, gamma: float = 1.0, base="sgd", base_kwargs=None):
         super().__init__(lr=lr, base=base, base_kwargs=base_kwargs)
         from ..._checks import check_number
@@ -56,17 +58,3 @@ class ConsensusOptimization(GameOptimizer):
         """
         direction = point.v + coefficient * point.vjp(point.v)
         return move(point.Z, direction, lr), memory, None
-
-    def _step(self, game) -> StepRecord:
-        ev = game.evaluate(create_graph=True)
-        field = [f.detach() for f in ev.field]
-        bad = self._non_finite(field, ev.losses)
-        if bad is not None:
-            return bad
-        jt_v = game.vjp(field, field=ev.field)
-        direction = [f + self.gamma * g for f, g in zip(field, jt_v)]
-        bad = self._non_finite(field, ev.losses, direction)
-        if bad is not None:
-            return bad
-        self._apply(game, direction)
-        return self._record(field, ev.losses, direction, coefficient=self.gamma)

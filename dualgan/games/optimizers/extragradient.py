@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from .base import OPTIMIZERS, GameOptimizer, StepRecord
+from .base import OPTIMIZERS, GameOptimizer
 
 __all__ = ["Extragradient"]
 
@@ -64,26 +64,3 @@ class Extragradient(GameOptimizer):
         """
         lookahead = move(point.Z, point.v, coefficient * lr)
         return move(point.Z, point.field_at(lookahead), lr), memory, None
-
-    def _step(self, game) -> StepRecord:
-        ev = game.evaluate()
-        bad = self._non_finite(ev.field, ev.losses)
-        if bad is not None:
-            return bad
-        saved = game.get_values()
-        if self.extrapolation != 1.0:
-            for group in self._optimizer.param_groups:
-                group["lr"] = self.extrapolation * self.lr
-        try:
-            self._apply(game, ev.field)
-        finally:
-            if self.extrapolation != 1.0:
-                for group in self._optimizer.param_groups:
-                    group["lr"] = self.lr
-        lookahead = game.vector_field()
-        game.set_values(saved)
-        bad = self._non_finite(ev.field, ev.losses, lookahead)
-        if bad is not None:
-            return bad
-        self._apply(game, lookahead)
-        return self._record(ev.field, ev.losses, lookahead, coefficient=self.extrapolation)

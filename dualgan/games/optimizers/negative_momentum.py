@@ -24,7 +24,7 @@ class NegativeMomentum(GameOptimizer):
     ----------
     lr : float, default 0.01
         Step size :math:`h` (the base optimiser's learning rate); must be > 0.
-    momentum : float, default -0.5
+    momentum : float, default -0.1
         The weight :math:`\beta` of the previous displacement, finite, in (-1, 1).
     base : str or callable, default "sgd"
         ``"sgd"`` (the plain rule), ``"adam"``, ``"rmsprop"`` or a callable
@@ -45,7 +45,7 @@ class NegativeMomentum(GameOptimizer):
 
     memory_steps = 1     # the previous iterate
 
-    def __init__(self, *, lr: float = 0.01, momentum: float = -0.5, base="sgd", base_kwargs=None):
+    def __init__(self, *, lr: float = 0.01, momentum: float = -0.1, base="sgd", base_kwargs=None):
         super().__init__(lr=lr, base=base, base_kwargs=base_kwargs)
         self.momentum = check_number(momentum, "momentum", low=-1.0, high=1.0, low_open=True, high_open=True)
 

@@ -7,7 +7,7 @@ game :math:`x^\top A y` the update map :math:`I - hJ` has spectral radius
 from __future__ import annotations
 
 
-from .base import OPTIMIZERS, GameOptimizer, StepRecord
+from .base import OPTIMIZERS, GameOptimizer
 
 __all__ = ["SimultaneousGD"]
 
@@ -41,11 +41,3 @@ class SimultaneousGD(GameOptimizer):
     def _batched_step(self, point, lr, coefficient, move, memory):
         """One step of every cell (see :meth:`GameOptimizer.batched_step`): the base step along :math:`v`."""
         return move(point.Z, point.v, lr), memory, None
-
-    def _step(self, game) -> StepRecord:
-        ev = game.evaluate()
-        bad = self._non_finite(ev.field, ev.losses)
-        if bad is not None:
-            return bad
-        self._apply(game, ev.field)
-        return self._record(ev.field, ev.losses, ev.field)
