@@ -152,7 +152,7 @@ def _dual_mp(Gm, a, C, loss, lam):
 
 
 def mp_reference(prob, w0=None, b0=None, dps: int = 70):
-    """``(w_star, b_star, p_star, ref_err)`` as mpmath numbers, or None when the method does not converge.
+    r"""``(w_star, b_star, p_star, ref_err)`` as mpmath numbers, or None when the method does not converge.
 
     ``ref_err`` bounds the reference's distance to the exact optimum of the problem with the float64
     data. Logistic: :math:`\|\nabla f(w)\|/C` for the C-strongly convex :math:`f(w) = \min_b P(w, b)`
