@@ -15,7 +15,7 @@ So every entry point runs under :func:`thread_policy`, which sets both
 torch's intra-op pool and every loaded BLAS (through threadpoolctl) to the
 counts :func:`resolve_threads` gives and restores the previous counts when it
 returns, also when it raises. The entry points: :func:`dualgan.duals.solve`,
-:meth:`DualLogisticRegression.fit <dualgan.duals.DualLogisticRegression.fit>`,
+``dualgan.duals.DualLogisticRegression.fit``,
 every trainer's ``fit`` (:meth:`Trainer.fit <dualgan.train.base.Trainer.fit>`),
 a trust-region step (:meth:`TrustRegionDiscriminator.step
 <dualgan.trust_region.TrustRegionDiscriminator.step>`) and

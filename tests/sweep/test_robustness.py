@@ -125,4 +125,4 @@ def test_cli_explicit_values_are_used_not_replaced_by_defaults(tmp_path, capsys)
                  "--seeds", "0", "--steps", "3", "--lr", "0.005", "--eval-every", "1", "--out", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "lr 0.005;" in printed and "steps 3;" in printed and out.exists()
+    assert "lr 0.005 for 3 steps;" in printed and out.exists()
