@@ -76,3 +76,23 @@ def test_an_object_game_without_an_equilibrium_is_refused_by_name():
     x = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
     with pytest.raises(NotBatchableError, match="Game has no functional form: declare its equilibrium"):
         batched_run(Game([Player("x", [x], lambda: (x ** 2).sum())]), "simultaneous", torch.ones(1, 1), 0.1)
+
+
+def test_an_optimistic_state_saved_per_tensor_by_an_earlier_version_loads_and_continues_the_run():
+    """Earlier versions saved optimistic GD's previous field as one tensor per parameter; the run continues as
+    if it had not stopped (reference: the same run without a stop)."""
+    from dualgan.games import BilinearGame, make_optimizer, random_matrix
+
+    A = random_matrix(3, 2, seed=2, singular_values=(0.5, 1.0))
+    straight, opt = BilinearGame(A, seed=1), make_optimizer("optimistic", lr=0.2)
+    for _ in range(3):
+        opt.step(straight)
+    state = opt.state_dict()
+    old = dict(state, extra=straight.unflatten(state["extra"][0]))        # the per-tensor layout
+    resumed, again = BilinearGame(A, seed=1), make_optimizer("optimistic", lr=0.2)
+    resumed.set_flat(straight.get_flat())
+    again.load_state_dict(old, resumed)
+    for _ in range(4):
+        opt.step(straight)
+        again.step(resumed)
+    assert torch.equal(resumed.get_flat(), straight.get_flat())

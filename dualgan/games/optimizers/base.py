@@ -513,8 +513,7 @@ class GameOptimizer:
         return getattr(self, "_memory", None)     # the memory of the batched update on the object game
 
     def _load_extra_state(self, extra) -> None:
-        if extra is not None:
-            self._memory = extra
+        self._memory = extra
 
     # ------------------------------------------------------------------ helpers for subclasses
     def _bind(self, game: Game) -> None:
@@ -547,7 +546,7 @@ class GameOptimizer:
     def _step(self, game: Game) -> StepRecord:
         """The batched update on a batch of one: the object game as a point, the base optimiser as ``move``."""
         point = _ObjectPoint(game, self.field_graph)
-        if self.iteration == 0 or not hasattr(self, "_memory"):
+        if self.iteration == 0 or getattr(self, "_memory", None) is None:
             self._memory = self.batched_init(point.game, point.Z)
         bad = self._non_finite([point.v], point.losses)
         if bad is not None:

@@ -6,7 +6,7 @@ The base optimiser receives :math:`2 v(x_t) - v(x_{t-1})`; on the first step
 from __future__ import annotations
 
 
-from .base import OPTIMIZERS, GameOptimizer, StepRecord
+from .base import OPTIMIZERS, GameOptimizer
 
 __all__ = ["OptimisticGD"]
 
@@ -42,15 +42,9 @@ class OptimisticGD(GameOptimizer):
 
     memory_steps = 1     # its previous field: the linear map acts on (z_t, z_{t-1})
 
-    def __init__(self, *, lr: float = 0.01, base="sgd", base_kwargs: dict | None = None):
-        super().__init__(lr=lr, base=base, base_kwargs=base_kwargs)
-        self._previous = None  # the field of the previous step; None before the first step (state round-trips)
-
-    def _extra_state(self):
-        return None if self._previous is None else [p.clone() for p in self._previous]
-
     def _load_extra_state(self, extra) -> None:
-        self._previous = None if extra is None else [p.clone() for p in extra]
+        # a checkpoint written while the object step was written apart holds the previous field per tensor
+        super()._load_extra_state(self._game.flatten(extra).unsqueeze(0) if isinstance(extra, list) else extra)
 
     def _batched_step(self, point, lr, coefficient, move, memory):
         """One step of every cell along 2 v(z_t) - v(z_{t-1}) (v(z_0) first); ``memory`` is the previous field.
@@ -60,16 +54,3 @@ class OptimisticGD(GameOptimizer):
         field = point.v
         direction = field if memory is None else 2 * field - memory
         return move(point.Z, direction, lr), field, None
-
-    def _step(self, game) -> StepRecord:
-        ev = game.evaluate()
-        bad = self._non_finite(ev.field, ev.losses)
-        if bad is not None:
-            return bad
-        if self._previous is None:
-            direction = ev.field
-        else:
-            direction = [2 * f - p for f, p in zip(ev.field, self._previous)]
-        self._apply(game, direction)
-        self._previous = [f.detach().clone() for f in ev.field]
-        return self._record(ev.field, ev.losses, direction)
