@@ -131,9 +131,15 @@ def run(method: str, seed: int, lr: float, args, split, clf) -> dict:
 
 
 def _done(path: Path) -> list[dict]:
+    """Finished runs; a run written twice (two processes on one file) counts once, its last line."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    runs = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            r = json.loads(line)
+            runs[_key(r)] = r
+    return list(runs.values())
 
 
 def _key(r):
