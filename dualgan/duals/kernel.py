@@ -113,6 +113,9 @@ class KernelDual(LinearDual):
         self.kernel = kernel.resolve(x)
         with torch.no_grad():
             K = self.kernel.gram(x, chunk_size=chunk_size).to(torch.float64)
+            # a Gram formed here is symmetric up to the rounding of its products (samples of 1e4 leave 1e-8 of
+            # k(x, x) = 1 between K_ij and K_ji): its symmetric part, not the check of a given Gram matrix
+            K = 0.5 * (K + K.T)
         self.x = x
         self._setup(K, xr.shape[0], C, loss, bias, weights, factor_rtol,
                     numpy_input=not (isinstance(x_real, torch.Tensor) or isinstance(x_fake, torch.Tensor)))

@@ -204,3 +204,15 @@ def test_corpus_subset_statuses_are_truthful_and_newton_certifies(index):
     assert rec["newton"]["truthful"], rec
     if "lbfgsb" in rec and rec["lbfgsb"].get("success"):
         assert rec["lbfgsb"]["truthful"]
+
+
+def test_samples_far_out_give_a_symmetric_gram_and_a_certified_solve():
+    # escaped generator samples (coordinates of 1e4): the Gram's products round differently in K_ij and K_ji;
+    # the problem built from samples takes its symmetric part (a given Gram matrix is checked instead)
+    rng = np.random.default_rng(11)
+    xr = rng.normal(0, 1, (40, 2))
+    xf = 1e4 + rng.normal(0, 1, (35, 2))
+    for kernel in (RBFKernel(sigma=(0.2, 2.0)), InverseMultiquadricKernel(c=0.5)):
+        prob = KernelDual(xr, xf, kernel, C=1e-4)
+        assert torch.equal(prob.K, prob.K.T)
+        assert solve(prob, tol=1e-8, w_rtol=math.inf).success
