@@ -207,8 +207,9 @@ def test_corpus_subset_statuses_are_truthful_and_newton_certifies(index):
 
 
 def test_samples_far_out_give_a_symmetric_gram_and_a_certified_solve():
-    # escaped generator samples (coordinates of 1e4): the Gram's products round differently in K_ij and K_ji;
-    # the problem built from samples takes its symmetric part (a given Gram matrix is checked instead)
+    # escaped generator samples (coordinates of 1e4): a Gram formed from samples can round differently in K_ij and
+    # K_ji (the Table 1 study met 1.5e-8; this input does not reproduce that rounding here), so the problem built
+    # from samples takes its symmetric part; a given Gram matrix is checked instead
     rng = np.random.default_rng(11)
     xr = rng.normal(0, 1, (40, 2))
     xf = 1e4 + rng.normal(0, 1, (35, 2))
