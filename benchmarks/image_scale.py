@@ -7,7 +7,9 @@ the DCGAN-style discriminator of ``dualgan.models.dcgan_discriminator`` at three
 
 Rows (each timed on its own copy of the models, same initial weights):
 
-* ``adam``: one Adam step of the discriminator on the cost of eq. (2.1) (the baseline);
+* ``adam``: one Adam step of the discriminator on the cost of eq. (2.1) (the baseline), run under
+  the library's thread policy (``dualgan._threads.thread_policy``) as ``TrustRegionGAN(model="adam")``
+  runs it, so that its ``default`` setting is the library's as for every other row;
 * ``cost``, ``score``: one trust-region step, ``TrustRegionDiscriminator(model=...)``, C = 1e-4,
   radius 1e-2, fixed radius, one solve per step (``max_attempts=1``);
 * ``dual:cnn`` / ``standard:cnn``: one minibatch iteration of ``DualLinearGAN`` /
@@ -90,6 +92,7 @@ class Row:
             self._gan(name, disc, images, batch)
 
     def _tr(self, disc, real, fake):
+        from dualgan._threads import thread_policy
         from dualgan.trust_region import TrustRegionDiscriminator, discriminator_cost
 
         model = "cost" if self.name == "adam" else self.name
@@ -105,12 +108,13 @@ class Row:
             x, y, a = tr.batch(real, fake)
 
             def step():
-                opt.zero_grad(set_to_none=True)
-                params = list(disc.parameters())
-                cost = discriminator_cost(disc(x).reshape(-1), y, a, 1e-4,
-                                          sum((p.double() ** 2).sum() for p in params))
-                cost.backward()
-                opt.step()
+                with thread_policy():   # the policy TrustRegionGAN(model="adam").fit runs its steps under
+                    opt.zero_grad(set_to_none=True)
+                    params = list(disc.parameters())
+                    cost = discriminator_cost(disc(x).reshape(-1), y, a, 1e-4,
+                                              sum((p.double() ** 2).sum() for p in params))
+                    cost.backward()
+                    opt.step()
                 return ""
         else:
             def step():
