@@ -16,6 +16,7 @@ Adding a kernel is adding one file to this package that registers its class::
 from __future__ import annotations
 
 import copy
+import math
 from typing import Sequence
 
 import numpy as np
@@ -185,8 +186,28 @@ def squared_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """
     c = y.detach().mean(0, keepdim=True)
     xc, yc = x - c, y - c
-    d2 = (xc * xc).sum(1, keepdim=True) + (yc * yc).sum(1)[None, :] - 2.0 * (xc @ yc.T)
-    return d2.clamp_min(0.0)
+    a, b = (xc * xc).sum(1, keepdim=True), (yc * yc).sum(1)[None, :]
+    d2 = a + b - 2.0 * (xc @ yc.T)
+    # below the expansion's rounding bound the computed value is noise: k(x, x) = 1 needs it to be 0
+    # (at sigma = 1e-8 the noise alone gave k(x_i, x_i) = 2e-8)
+    tol = ((x.shape[1] + 3) * torch.finfo(d2.dtype).eps) * (a + b).detach()
+    return torch.where(d2 > tol, d2, torch.zeros((), dtype=d2.dtype, device=d2.device))
+
+
+def _scaled_squared_distances(x: torch.Tensor, y: torch.Tensor, length: float) -> torch.Tensor:
+    r""":math:`\|x_i - y_j\|^2 / \ell^2` at any scale of the samples and of ``length``.
+
+    The distances are formed at unit scale (divided by a power of two near the largest entry, which is
+    exact) and divided by ``length`` in the ratio ``scale / length``: neither the squares of distances
+    of samples at 1e-200 underflow, nor ``length ** 2`` (0 for 1e-300, a division by zero), nor the
+    squares at 1e200 overflow. ``scale / length = inf`` gives the limit: 0 for equal rows, inf otherwise.
+    """
+    scale = _power_of_two_scale(x, y)
+    d2 = squared_distances(x / scale, y / scale)
+    ratio = scale / length
+    if math.isfinite(ratio):
+        return (d2 * ratio) * ratio
+    return torch.where(d2 > 0, torch.full((), math.inf, dtype=d2.dtype, device=d2.device), d2)
 
 
 def median_distance(x: torch.Tensor, max_rows: int = 2048) -> float:
@@ -214,10 +235,11 @@ def median_distance(x: torch.Tensor, max_rows: int = 2048) -> float:
     if x.ndim != 2 or x.shape[0] < 2:
         raise ValueError(f"the median heuristic needs at least 2 samples (rows), got shape {tuple(x.shape)}")
     x = x[:max_rows].to(torch.float64)
-    d2 = squared_distances(x, x)
+    scale = _power_of_two_scale(x, x)
+    d2 = squared_distances(x / scale, x / scale)  # at unit scale: no underflow at 1e-200, no overflow at 1e200
     iu = torch.triu_indices(x.shape[0], x.shape[0], offset=1, device=x.device)
     # the midpoint of the two middle values for an even count, as numpy's median (torch's takes the lower one)
-    return float(np.median(np.sqrt(d2[iu[0], iu[1]].cpu().numpy())))
+    return float(np.median(np.sqrt(d2[iu[0], iu[1]].cpu().numpy()))) * scale
 
 
 def check_bandwidths(value, name: str) -> tuple[float, ...] | str:
@@ -264,6 +286,12 @@ def check_scales(value: Sequence[float], name: str = "median_scales") -> tuple[f
     if isinstance(out, str):
         raise ValueError(f"{name} must be positive numbers, got {value!r}")
     return out
+
+
+def _power_of_two_scale(x: torch.Tensor, y: torch.Tensor) -> float:
+    """A power of two near the largest absolute entry of ``x`` and ``y`` (1 when all are 0): dividing by it is exact."""
+    s = max(float(x.detach().abs().max()) if x.numel() else 0.0, float(y.detach().abs().max()) if y.numel() else 0.0)
+    return math.ldexp(1.0, math.frexp(s)[1]) if s > 0 and math.isfinite(s) else 1.0
 
 
 def _pair(x, y):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import KERNELS, Kernel, _mixture, check_bandwidths, check_scales, squared_distances
+from .base import KERNELS, Kernel, _mixture, check_bandwidths, _scaled_squared_distances, check_scales
 
 __all__ = ["RationalQuadraticKernel"]
 
@@ -63,5 +63,5 @@ class RationalQuadraticKernel(Kernel):
 
     def _pairwise(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         ell = self.length_scale[0]
-        d2 = squared_distances(x, y) / (ell * ell)
+        d2 = _scaled_squared_distances(x, y, ell)
         return _mixture(self.alpha, lambda a: torch.exp(-a * torch.log1p(d2 / (2.0 * a))))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import KERNELS, Kernel, _mixture, check_bandwidths, check_scales, squared_distances
+from .base import KERNELS, Kernel, _mixture, check_bandwidths, _scaled_squared_distances, check_scales
 
 __all__ = ["RBFKernel"]
 
@@ -53,5 +53,4 @@ class RBFKernel(Kernel):
         return ("sigma", "median_scales")
 
     def _pairwise(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        d2 = squared_distances(x, y)
-        return _mixture(self.sigma, lambda s: torch.exp(d2 * (-0.5 / (s * s))))
+        return _mixture(self.sigma, lambda s: torch.exp(-0.5 * _scaled_squared_distances(x, y, s)))

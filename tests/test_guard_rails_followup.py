@@ -1,0 +1,81 @@
+"""Follow-up of the guard-rail work: other inputs of the same kinds (extreme but finite numbers,
+valid input refused, a documented value contradicted by a reference), each with its right value
+computed independently in numpy or mpmath inside the test, or its clear error."""
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+import pytest
+import torch
+
+from dualgan.kernels import InverseMultiquadricKernel, RationalQuadraticKernel, RBFKernel, median_distance
+
+_POINTS = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
+
+
+def _reference_gram(points: np.ndarray, kind: str, length: float) -> np.ndarray:
+    """The Gram matrix in 50-digit arithmetic from the pairwise differences (no expansion, no scaling)."""
+    mpmath.mp.dps = 50
+    n = points.shape[0]
+    out = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            d2 = sum((mpmath.mpf(float(a)) - mpmath.mpf(float(b))) ** 2 for a, b in zip(points[i], points[j]))
+            t = d2 / mpmath.mpf(length) ** 2
+            if kind == "rbf":
+                v = mpmath.exp(-t / 2)
+            elif kind == "imq":
+                v = 1 / mpmath.sqrt(1 + t)
+            else:  # rational quadratic, alpha = 1
+                v = 1 / (1 + t / 2)
+            out[i, j] = float(v)
+    return out
+
+
+def _kernel(kind: str, length):
+    if kind == "rbf":
+        return RBFKernel(sigma=length)
+    if kind == "imq":
+        return InverseMultiquadricKernel(c=length)
+    return RationalQuadraticKernel(alpha=1.0, length_scale=length)
+
+
+@pytest.mark.parametrize("kind", ["rbf", "imq", "rq"])
+@pytest.mark.parametrize("scale", [1e-200, 1e-160, 1.0, 1e160, 1e200])
+def test_kernels_are_scale_free_at_extreme_scales(kind, scale):
+    # points and bandwidth both scaled: the Gram matrix is that of the unit problem. Before, the squares of
+    # distances underflowed (1e-200: every entry 1), sigma ** 2 underflowed (ZeroDivisionError) or the squares
+    # overflowed (1e200: NaN everywhere).
+    x = torch.tensor(_POINTS * scale)
+    got = _kernel(kind, 1.5 * scale)(x).numpy()
+    np.testing.assert_allclose(got, _reference_gram(_POINTS, kind, 1.5), rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize("kind", ["rbf", "imq", "rq"])
+def test_kernels_with_a_bandwidth_far_below_the_distances_give_the_identity(kind):
+    # sigma = 1e-300 with unit distances: k = 1 on equal rows, 0 elsewhere (was ZeroDivisionError for RBF,
+    # NaN on the diagonal for the inverse multiquadric and rational quadratic kernels)
+    x = torch.tensor(_POINTS)
+    got = _kernel(kind, 1e-300)(x).numpy()
+    np.testing.assert_array_equal(got, np.eye(3))
+
+
+def test_rbf_kernel_keeps_k_x_x_equal_to_one_at_a_small_bandwidth():
+    # k(x, x) = 1 is documented; the rounding of the centred expansion (~1e-15) divided by sigma ** 2 = 1e-16
+    # used to give k(x_i, x_i) = 2e-8 for some rows
+    rng = np.random.default_rng(0)
+    x = torch.tensor(rng.normal(size=(40, 5)) + 3.0)
+    gram = RBFKernel(sigma=1e-8)(x).numpy()
+    np.testing.assert_array_equal(np.diag(gram), np.ones(40))
+    d = np.sqrt(((x.numpy()[:, None, :] - x.numpy()[None, :, :]) ** 2).sum(-1))
+    np.testing.assert_array_equal(gram[~np.eye(40, dtype=bool)], np.exp(-0.5 * (d[~np.eye(40, dtype=bool)] / 1e-8) ** 2))
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+def test_median_heuristic_at_extreme_scales(scale):
+    # distinct samples at 1e-200 were refused ("needs distinct samples", median 0.0); at 1e200 the median was inf
+    x = torch.tensor(_POINTS * scale)
+    d = [np.hypot(*(a - b)) for i, a in enumerate(_POINTS) for b in _POINTS[i + 1:]]
+    assert median_distance(x) == pytest.approx(np.median(d) * scale, rel=1e-15)
+    got = RBFKernel()(x).numpy()
+    np.testing.assert_allclose(got, _reference_gram(_POINTS, "rbf", float(np.median(d))), rtol=1e-13)
