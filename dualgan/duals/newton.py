@@ -633,6 +633,9 @@ def problem_result(problem: LinearDual, lam, slack, iterations, seconds, stopped
             bound = math.sqrt(2 * max(gap_bound, 0.0) / problem.C)
         if not (gap_bound <= tol and bound <= allowed) and stopped.code is not StatusCode.MAX_ITER:
             floor = _rounding_floor(problem, w, lam, b, cert.scale)
+            if extra:  # the truncated factor's part and its rounding bound: no iteration removes them
+                level = floor[0] + extra
+                floor = (level, math.hypot(floor[1], math.sqrt(2 * extra / problem.C)))
     status = _status(stopped, gap, gap_bound, tol, bound, allowed, w_norm, iterations, floor)
     limited = not status.success and _float64_limited(floor, tol, allowed)
     lam_real, lam_fake = problem.split(lam)

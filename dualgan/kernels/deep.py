@@ -24,7 +24,9 @@ class DeepKernel(Kernel):
     Parameters
     ----------
     features : torch.nn.Module
-        Maps a batch ``(B, D)`` to features ``(B, d)`` (any differentiable module).
+        Maps a batch ``(B, D)`` to features ``(B, d)`` (any differentiable module). Samples of
+        another floating dtype enter it in the dtype of its parameters, and its features are
+        returned in the samples' dtype (a float32 network serves float64 problems).
     base : Kernel
         The kernel on the features, e.g. :class:`~dualgan.kernels.RBFKernel`.
 
@@ -77,7 +79,7 @@ class DeepKernel(Kernel):
         if not self.needs_resolve:
             return self
         with torch.no_grad(), eval_mode(self.features):
-            phi = self.features(x)
+            phi = self._features(x)
         return DeepKernel(self.features, self.base.resolve(phi))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -101,9 +103,18 @@ class DeepKernel(Kernel):
         # a kernel is one fixed function: the features are evaluated as eq. (7.1) says (dropout in training
         # mode gave a solved KernelDual's scores 0.08 off its certified ones; BatchNorm moved the user's statistics)
         with eval_mode(self.features):
-            fx = self.features(x)
-            fy = fx if y is x else self.features(y)
+            fx = self._features(x)
+            fy = fx if y is x else self._features(y)
         return self.base(fx, fy)
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        # KernelDual hands float64 samples to the kernel; a float32 network (a DCGAN discriminator's
+        # features) refused them with torch's raw dtype error. The samples enter in the network's dtype and
+        # its features come back in theirs: one fixed function of x, differentiable through both casts.
+        dtype = next((t.dtype for t in self.features.parameters() if t.is_floating_point()), None)
+        if dtype is None or x.dtype == dtype or not x.is_floating_point():
+            return self.features(x)
+        return self.features(x.to(dtype)).to(x.dtype)
 
     def _settings(self) -> tuple[str, ...]:
         return ()

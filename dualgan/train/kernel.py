@@ -34,14 +34,16 @@ DUAL_WEIGHTS = ("optimal", "mmd")
 
 
 class _KernelInputs(nn.Module):
-    """The identity on samples, holding the kernel (checkpoints fingerprint it; ``.to(device)`` moves it)."""
+    """The samples flattened to rows ``(B, d)``, holding the kernel (checkpoints fingerprint it; ``.to(device)``
+    moves it). Images ``(B, C, H, W)`` of an image generator become rows of ``C*H*W`` pixels, the rows the
+    kernels and :class:`~dualgan.duals.KernelDual` take (they refused 4-D batches before)."""
 
     def __init__(self, kernel: nn.Module):
         super().__init__()
         self.kernel = kernel
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x
+        return x.flatten(1) if x.dim() > 2 else x
 
 
 @TRAINERS.register("kernel_dual")
@@ -61,7 +63,11 @@ class KernelDualGAN(DualLinearGAN):
     Parameters
     ----------
     generator : torch.nn.Module
-        Maps noise ``(B, latent_dim)`` to samples ``(B, D)``; float64 recommended.
+        Maps noise ``(B, latent_dim)`` to samples ``(B, D)``; float64 recommended. Samples of more
+        dimensions (images ``(B, C, H, W)`` of :func:`~dualgan.models.dcgan_generator`) are flattened to
+        rows ``(B, C*H*W)`` for the kernel, real and generated alike; a
+        :class:`~dualgan.kernels.DeepKernel` on images therefore takes a network that starts with
+        ``torch.nn.Unflatten(1, (C, H, W))``.
     kernel : dualgan.kernels.Kernel or str
         The kernel (an instance, or a name of :data:`dualgan.kernels.KERNELS`
         built with its defaults); it is not trained.

@@ -1,0 +1,97 @@
+"""Follow-up of a new user's pass over the kernel and image-scale APIs: each fault found is a test here."""
+import warnings
+
+import numpy as np
+import pytest
+
+from dualgan.duals import KernelDual, solve
+from dualgan.kernels import RBFKernel
+
+
+def _rbf_mean(a, b, sigmas):
+    d2 = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+    return np.mean([np.exp(-d2 / (2 * s * s)) for s in sigmas], axis=0)
+
+
+def _kernels_page_problem(C):
+    rng = np.random.default_rng(0)
+    x_real, x_fake = rng.normal(1, 1, (200, 2)), rng.normal(0, 1, (150, 2))
+    return rng, x_real, x_fake, KernelDual(x_real, x_fake, RBFKernel(sigma=(0.5, 1.0, 2.0)), C=C)
+
+
+def test_truncated_factor_rounding_is_reported_as_a_float64_limit():
+    """At C = 1e-3 the truncated factor's rounding bound (eq. (1.23)) alone exceeds what w_rtol asks:
+    the result must say float64 cannot certify it (it used to read as a plain stall)."""
+    _, x_real, x_fake, prob = _kernels_page_problem(1e-3)
+    assert prob.truncated
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = solve(prob)
+    assert not res.success
+    lam = np.r_[res.lam_real, res.lam_fake]
+    # independent: the rounding bound 8u |beta|^T |K| |beta| / (2C) in numpy, and the w bound it implies
+    X, y = np.vstack([x_real, x_fake]), np.r_[np.ones(200), -np.ones(150)]
+    beta = y * lam
+    K = _rbf_mean(X, X, (0.5, 1.0, 2.0))
+    G = np.asarray(prob.G)
+    v = G.T @ lam
+    rounding = 8 * 2.0 ** -53 * (np.abs(beta) @ np.abs(K) @ np.abs(beta) + v @ v) / (2 * prob.C)
+    assert np.sqrt(2 * rounding / prob.C) > res.w_rtol * np.linalg.norm(res.w)
+    assert res.float64_limited
+    assert "float64" in res.status.message
+
+
+def test_kernels_page_example_certifies_and_its_discriminator_is_the_kernel_expansion():
+    rng, x_real, x_fake, prob = _kernels_page_problem(1e-2)
+    res = solve(prob)
+    assert res.success, res.status
+    x_new = rng.normal(size=(5, 2))
+    lam = np.r_[res.lam_real, res.lam_fake]
+    X, y = np.vstack([x_real, x_fake]), np.r_[np.ones(200), -np.ones(150)]
+    expected = (y * lam) @ _rbf_mean(X, x_new, (0.5, 1.0, 2.0)) / prob.C   # eq. (1.22), in numpy
+    got = np.asarray(prob.decision_function(res, x=x_new))
+    # the certified RKHS bound sqrt(2 gap k(x,x)/C), k(x,x) = 1, plus rounding
+    assert np.abs(got - expected).max() <= np.sqrt(2 * res.gap_bound / prob.C) + 1e-12
+
+
+def test_deep_kernel_with_a_float32_network_serves_float64_samples():
+    """A float32 network (a DCGAN discriminator's features) in a DeepKernel used to fail in KernelDual with
+    torch's raw dtype error: the float64 samples now enter in the network's dtype."""
+    import torch
+    from torch import nn
+
+    from dualgan.kernels import DeepKernel, LinearKernel
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.Tanh())  # float32
+    x = torch.randn(6, 3, dtype=torch.float64)
+    K = DeepKernel(net, LinearKernel())(x, x)
+    with torch.no_grad():
+        phi = net(x.float()).double().numpy()
+    assert K.dtype == torch.float64
+    np.testing.assert_allclose(K.detach().numpy(), phi @ phi.T, rtol=1e-12)  # the features' inner products
+    prob = KernelDual(x[:3], x[3:], DeepKernel(net, RBFKernel(sigma=1.0)), C=0.1)
+    assert solve(prob).success
+
+
+def test_kernel_dual_gan_trains_an_image_generator_as_on_flattened_rows():
+    """KernelDualGAN with a DCGAN-style generator (images (B, 1, S, S)) used to stop on 'the feature map must
+    return (B, d) features': the kernel now sees rows of pixels, the same run as a generator of flat rows."""
+    import torch
+    from torch import nn
+
+    from dualgan.data import load_digits
+    from dualgan.models import dcgan_generator
+    from dualgan.train import KernelDualGAN
+
+    images, _ = load_digits(image_size=8, dtype=torch.float64)
+    images = images[:64]
+    runs = []
+    for flat in (False, True):
+        gen = dcgan_generator(latent_dim=4, hidden=8, channels=(4, 2), image_size=8, seed=0, dtype=torch.float64)
+        gan = KernelDualGAN(nn.Sequential(gen, nn.Flatten()) if flat else gen, RBFKernel(sigma=2.0), C=1e-2,
+                            latent_dim=4, batch_size=16, mode="minibatch")
+        runs.append(gan.fit(images.flatten(1) if flat else images, iterations=2))
+    np.testing.assert_array_equal(runs[0]["objective"], runs[1]["objective"])
+    assert runs[0].meta["status_code"] == "success"
+    assert np.all(np.asarray(runs[0]["inner_gap"]) <= 1e-6)
