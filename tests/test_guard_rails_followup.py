@@ -118,3 +118,53 @@ def test_deep_kernel_features_in_training_mode_are_one_fixed_function(layer):
     assert net.training and second.training  # the user's flags put back
     for k, v in net.state_dict().items():
         assert torch.equal(v, buffers[k]), k  # running statistics did not move
+
+
+def _coverage_reference(samples: np.ndarray, centers: np.ndarray, std: float, n_std: float = 3.0):
+    """Counts of high-quality samples per mode, from np.hypot of the differences (no squares to under/overflow)."""
+    dist = np.hypot(samples[:, None, 0] - centers[None, :, 0], samples[:, None, 1] - centers[None, :, 1])
+    nearest = dist.argmin(1)
+    good = dist[np.arange(len(samples)), nearest] <= n_std * std
+    return tuple(int(v) for v in np.bincount(nearest[good], minlength=len(centers)))
+
+
+@pytest.mark.parametrize("case", ["tiny", "huge", "offset"])
+def test_mode_coverage_at_extreme_scales(case):
+    # tiny: all three samples went to the first mode (squares of 1e-200 underflow); huge: a sample 1e199 from
+    # its centre (std 1e199) was not counted (squares overflow); offset: centres at 1e8, std 1e-3, the
+    # expansion's rounding (about 1) counted 34 + 1 of 40 samples that all lie within 3 std of their centre.
+    from dualgan.metrics import mode_coverage
+
+    rng = np.random.default_rng(0)
+    if case == "tiny":
+        centers, samples, std = _POINTS[:2] * 1e-200, np.array([[0.0, 0.0], [1.0, 0.0], [0.5, 0.0]]) * 1e-200, 1e-201
+    elif case == "huge":
+        centers, samples, std = np.array([[1e200, 0.0], [0.0, 1e200]]), np.array([[1.1e200, 0.0]]), 1e199
+    else:
+        centers = np.array([[1e8, 1e8], [1e8 + 1, 1e8]])
+        samples, std = np.repeat(centers, 20, axis=0) + rng.normal(scale=1e-3, size=(40, 2)), 1e-3
+    report = mode_coverage(samples, centers, std=std)
+    expected = _coverage_reference(samples, centers, std)
+    assert report.counts == expected
+    assert report.modes_covered == sum(c >= report.threshold for c in expected)
+
+
+@pytest.mark.parametrize("what", ["frechet", "mmd", "rbf"])
+def test_samples_near_the_largest_float_do_not_raise_overflow_error(what):
+    # entries of 1e308: the power-of-two scale 2**1024 raised OverflowError (math range error)
+    from dualgan.metrics import frechet_distance, kernel_mmd
+
+    x = np.array([[1e308, 0.0], [0.0, 1e308], [0.0, 0.0]])
+    if what == "frechet":  # the distance itself is beyond float64: the library's clear error
+        with pytest.raises(ValueError, match="beyond float64"):
+            frechet_distance(x, 0.5 * x, features=lambda a: a)
+    elif what == "mmd":  # scale-free: the same value as the problem scaled down by 1e16 (reference below)
+        got = kernel_mmd(x, 0.5 * x, features=lambda a: a, kernel="rbf", bandwidth=1e308).mmd2
+        k = lambda a, b: np.exp(-0.5 * ((a[:, None] - b[None]) ** 2).sum(-1))
+        u, v = x / 1e308, 0.5 * x / 1e308
+        off = ~np.eye(3, dtype=bool)
+        ref = k(u, u)[off].mean() + k(v, v)[off].mean() - 2 * k(u, v).mean()
+        assert got == pytest.approx(ref, rel=1e-12)
+    else:
+        got = RBFKernel(sigma=1e308)(torch.tensor(x)).numpy()
+        np.testing.assert_allclose(got, _reference_gram(x / 1e308, "rbf", 1.0), rtol=1e-13)

@@ -291,7 +291,7 @@ def check_scales(value: Sequence[float], name: str = "median_scales") -> tuple[f
 def _power_of_two_scale(x: torch.Tensor, y: torch.Tensor) -> float:
     """A power of two near the largest absolute entry of ``x`` and ``y`` (1 when all are 0): dividing by it is exact."""
     s = max(float(x.detach().abs().max()) if x.numel() else 0.0, float(y.detach().abs().max()) if y.numel() else 0.0)
-    return math.ldexp(1.0, math.frexp(s)[1]) if s > 0 and math.isfinite(s) else 1.0
+    return math.ldexp(1.0, math.frexp(s)[1] - 1) if s > 0 and math.isfinite(s) else 1.0
 
 
 def _pair(x, y):

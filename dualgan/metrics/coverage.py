@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from .._checks import check_int, check_matrix, check_number, check_positive
+from .distances import _scale
 
 __all__ = ["CoverageReport", "mode_coverage"]
 
@@ -94,9 +95,13 @@ def mode_coverage(samples, centers, std: float, n_std: float = 3.0, min_fraction
     n_std = check_positive(n_std, "n_std")
     min_fraction = check_number(min_fraction, "min_fraction", low=0.0, high=1.0)
     min_count = check_int(min_count, "min_count", low=1, allow_none=True)
-    dist = torch.cdist(x, c)
+    # distances at unit scale (divided by a power of two, exactly) and from the differences, not the expansion
+    # |x|^2 + |c|^2 - 2 x.c: squares at 1e-200 underflowed (every sample nearest the first centre) and at
+    # 1e200 overflowed, and the expansion's rounding (1 at centres of 1e8) outweighed std = 1e-3
+    scale = _scale(x, c)
+    dist = torch.cdist(x / scale, c / scale, compute_mode="donot_use_mm_for_euclid_dist")
     nearest = dist.argmin(dim=1)
-    good = dist.gather(1, nearest[:, None])[:, 0] <= n_std * std
+    good = dist.gather(1, nearest[:, None])[:, 0] <= n_std * (std / scale)
     k = c.shape[0]
     counts = torch.bincount(nearest[good], minlength=k)
     if min_count is None:

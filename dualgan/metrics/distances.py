@@ -351,7 +351,7 @@ def _scale(*tensors: torch.Tensor) -> float:
     computed directly wherever the latter neither overflows nor underflows.
     """
     s = max(float(t.abs().max()) if t.numel() else 0.0 for t in tensors)
-    return math.ldexp(1.0, math.frexp(s)[1]) if s > 0 and math.isfinite(s) else 1.0
+    return math.ldexp(1.0, math.frexp(s)[1] - 1) if s > 0 and math.isfinite(s) else 1.0
 
 
 def _check_representable(value: float, what: str, scale: float, inputs_finite: bool = True) -> None:
