@@ -95,3 +95,18 @@ def test_kernel_dual_gan_trains_an_image_generator_as_on_flattened_rows():
     np.testing.assert_array_equal(runs[0]["objective"], runs[1]["objective"])
     assert runs[0].meta["status_code"] == "success"
     assert np.all(np.asarray(runs[0]["inner_gap"]) <= 1e-6)
+
+
+def test_a_trainer_latent_dim_other_than_the_dcgan_generator_s_is_named():
+    import torch
+
+    from dualgan.models import dcgan_discriminator, dcgan_generator
+    from dualgan.trust_region import TrustRegionGAN
+
+    gen = dcgan_generator(latent_dim=4, hidden=8, channels=(4, 2), image_size=8)
+    with pytest.raises(ValueError, match=r"latent_dim=4.*\(2, 3\).*trainer's latent_dim must equal"):
+        TrustRegionGAN(gen, dcgan_discriminator(channels=(4,), hidden=(8, 4), image_size=8), latent_dim=3,
+                       batch_size=8, model="score")
+    with pytest.raises(TypeError, match=r"discriminator\.to\(torch\.float32\)"):
+        TrustRegionGAN(gen, dcgan_discriminator(channels=(4,), hidden=(8, 4), image_size=8, dtype=torch.float64),
+                       latent_dim=4, batch_size=8, model="score")

@@ -228,7 +228,8 @@ class DCGANGenerator(nn.Module):
             If ``z`` does not have shape ``(B, latent_dim)``.
         """
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"z must have shape (batch, {self.latent_dim}), got {tuple(z.shape)}")
+            raise ValueError(f"z must have shape (batch, latent_dim={self.latent_dim}), got {tuple(z.shape)}; a "
+                             f"trainer's latent_dim must equal the generator's ({self.latent_dim})")
         h = self.project(z).view(z.shape[0], *self.start_shape)
         return torch.sigmoid(self.out(self.upsample(h)))
 

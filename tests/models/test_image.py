@@ -105,7 +105,7 @@ def test_bad_sizes_are_named(build, kwargs, match):
 
 
 def test_bad_inputs_are_named():
-    with pytest.raises(ValueError, match=r"z must have shape \(batch, 32\), got \(3, 4\)"):
+    with pytest.raises(ValueError, match=r"z must have shape \(batch, latent_dim=32\), got \(3, 4\)"):
         dcgan_generator()(torch.zeros(3, 4))
     with pytest.raises(ValueError, match=r"x must be images of shape \(batch, 1, height, width\)"):
         dcgan_discriminator()(torch.zeros(3, 784))
