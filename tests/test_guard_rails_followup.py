@@ -3,6 +3,8 @@ valid input refused, a documented value contradicted by a reference), each with 
 computed independently in numpy or mpmath inside the test, or its clear error."""
 from __future__ import annotations
 
+import math
+
 import mpmath
 import numpy as np
 import pytest
@@ -168,3 +170,19 @@ def test_samples_near_the_largest_float_do_not_raise_overflow_error(what):
     else:
         got = RBFKernel(sigma=1e308)(torch.tensor(x)).numpy()
         np.testing.assert_allclose(got, _reference_gram(x / 1e308, "rbf", 1.0), rtol=1e-13)
+
+
+def test_solve_dual_prints_extreme_dual_values_in_scientific_notation(capsys):
+    # --C 1e-300: the dual value of about -9e266 was printed with 14 decimals, a 280-character number
+    import re
+
+    from dualgan.cli import main
+
+    assert main(["solve-dual", "--n", "5", "--m", "5", "--d", "2", "--C", "1e-300"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines()
+            if re.match(r"^(newton|ipopt|casadi|lbfgsb) ", line) and "unavailable" not in line]
+    assert rows
+    for line in rows:
+        assert len(line) < 90, line
+        value = float(line.split()[3])  # the dual value column parses as a number
+        assert math.isfinite(value) or math.isnan(value)

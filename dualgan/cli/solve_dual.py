@@ -54,6 +54,6 @@ def run(args) -> int:
         except ImportError as exc:
             print(f"{method:8s} unavailable: {exc}")
             continue
-        print(f"{method:8s} {res.status.code.value[:12]:12s} {res.gap:10.2e} {res.dual_value:20.14f} {res.iterations:6d} "
+        print(f"{method:8s} {res.status.code.value[:12]:12s} {res.gap:10.2e} {res.dual_value:20.15g} {res.iterations:6d} "
               f"{1e3 * res.seconds:9.2f}")
     return 0
