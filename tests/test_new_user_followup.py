@@ -110,3 +110,21 @@ def test_a_trainer_latent_dim_other_than_the_dcgan_generator_s_is_named():
     with pytest.raises(TypeError, match=r"discriminator\.to\(torch\.float32\)"):
         TrustRegionGAN(gen, dcgan_discriminator(channels=(4,), hidden=(8, 4), image_size=8, dtype=torch.float64),
                        latent_dim=4, batch_size=8, model="score")
+
+
+def test_a_kernel_of_the_wrong_type_is_the_same_error_in_the_problem_and_the_trainer():
+    import torch
+
+    from dualgan.train import KernelDualGAN, mlp_generator
+
+    x = np.random.default_rng(0).normal(size=(6, 2))
+
+    def not_a_kernel(a, b):
+        return a @ b.T
+
+    with pytest.raises(TypeError, match=r"kernel must be a dualgan\.kernels\.Kernel or a name of \[.*'rbf'"):
+        KernelDual(x[:3], x[3:], not_a_kernel, C=0.1)
+    with pytest.raises(TypeError, match=r"kernel must be a dualgan\.kernels\.Kernel or a name of \[.*'rbf'"):
+        KernelDualGAN(mlp_generator(dtype=torch.float64), not_a_kernel, latent_dim=2)
+    with pytest.raises(ValueError, match="unknown kernel 'gauss'"):
+        KernelDual(x[:3], x[3:], "gauss", C=0.1)

@@ -75,6 +75,9 @@ class KernelDual(LinearDual):
     ValueError
         As :class:`LinearDual`, or for samples with different numbers of columns,
         an unknown kernel name, a Gram matrix that is not symmetric or has a negative diagonal.
+    TypeError
+        If ``kernel`` is not a :class:`~dualgan.kernels.Kernel` or a name (as
+        :class:`~dualgan.train.KernelDualGAN`).
 
     References
     ----------
@@ -100,7 +103,7 @@ class KernelDual(LinearDual):
         if isinstance(kernel, str):
             kernel = KERNELS.get(kernel)()
         if not isinstance(kernel, Kernel):
-            raise ValueError(f"kernel must be a dualgan.kernels.Kernel or one of {KERNELS.names()}, got "
+            raise TypeError(f"kernel must be a dualgan.kernels.Kernel or a name of {KERNELS.names()}, got "
                              f"{type(kernel).__name__}")
         device = x_real.device if isinstance(x_real, torch.Tensor) else (
             x_fake.device if isinstance(x_fake, torch.Tensor) else torch.device("cpu"))
