@@ -201,6 +201,8 @@ def check_writable_path(path, name: str = "path") -> Path:
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise ValueError(f"{name}={str(path)!r} is a folder; pass a file path inside it")
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{name}={str(path)!r}: {str(folder)!r} is a file, not a folder; choose a path in a folder")
     if not folder.is_dir():
         raise ValueError(f"{name}={str(path)!r}: the folder {str(folder)!r} does not exist; create it first "
                          f"(e.g. Path({str(folder)!r}).mkdir(parents=True))")

@@ -186,3 +186,40 @@ def test_solve_dual_prints_extreme_dual_values_in_scientific_notation(capsys):
         assert len(line) < 90, line
         value = float(line.split()[3])  # the dual value column parses as a number
         assert math.isfinite(value) or math.isnan(value)
+
+
+def test_history_files_with_an_integer_beyond_float64_or_bad_headers_are_refused_clearly(tmp_path):
+    # a JSON column holding 10**400 raised OverflowError; a dict without "columns" raised KeyError; an npz whose
+    # header names a column by a number loaded it under the name 5; a folder was reported as not existing
+    import json
+
+    from dualgan.train.history import _FORMAT, History
+
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps({"format": _FORMAT, "columns": {"objective": [10 ** 400]}}))
+    with pytest.raises(ValueError, match=r"big\.json.*column 'objective' holds 1000"):
+        History.load(path)
+    # the largest float64 written as an integer still reads back exactly
+    path.write_text(json.dumps({"format": _FORMAT, "columns": {"objective": [int(np.finfo(np.float64).max)]}}))
+    assert History.load(path).column("objective")[0] == np.finfo(np.float64).max
+    with pytest.raises(ValueError, match="its columns are NoneType, not a mapping"):
+        History.from_dict({"format": _FORMAT})
+    npz = tmp_path / "h.npz"
+    np.savez(npz, __meta__=np.array(json.dumps({"format": _FORMAT, "meta": {}, "columns": [5]})),
+             **{"col:5": np.array([1.0, 2.0])})
+    with pytest.raises(ValueError, match=r"h\.npz.*list of column names \(strings\)"):
+        History.load(npz)
+    (tmp_path / "d.json").mkdir()
+    with pytest.raises(ValueError, match=r"d\.json' is a folder"):
+        History.load(tmp_path / "d.json")
+
+
+def test_saving_under_a_file_says_it_is_a_file(tmp_path):
+    # the message said the folder "does not exist; create it first", which mkdir cannot do over a file
+    from dualgan.train.history import History
+
+    (tmp_path / "f").write_text("x")
+    h = History()
+    h.append(objective=1.0)
+    with pytest.raises(ValueError, match=r"path=.*'.*f' is a file, not a folder"):
+        h.save(tmp_path / "f" / "h.json")

@@ -463,7 +463,7 @@ class History:
             raise ValueError(f"corrupt History: its meta is {type(meta).__name__}, not a mapping")
         h = cls(meta={k: _decode_meta(k, v) for k, v in meta.items()})
         _check_status_meta(h.meta)
-        cols = data["columns"]
+        cols = data.get("columns")
         if not isinstance(cols, Mapping):
             raise ValueError(f"corrupt History: its columns are {type(cols).__name__}, not a mapping of name to list")
         h._columns = {k: _decode_column(k, col) for k, col in cols.items()}
@@ -543,6 +543,8 @@ class History:
         if path.suffix not in (".json", ".npz"):
             raise ValueError(f"path must end in .json or .npz, got {str(path)!r}")
         clean_stale_temporaries(path)
+        if path.is_dir():
+            raise ValueError(f"History file {str(path)!r} is a folder; pass the file History.save wrote")
         if not path.is_file():
             raise ValueError(f"History file {str(path)!r} does not exist")
         try:
@@ -552,8 +554,9 @@ class History:
                 header = json.loads(str(data["__meta__"]))
                 if not isinstance(header, dict) or header.get("format") != _FORMAT:
                     raise ValueError("not a saved dualgan History")
-                if not isinstance(header.get("meta"), dict) or not isinstance(header.get("columns"), list):
-                    raise ValueError("its header has no meta mapping or no list of columns")
+                if (not isinstance(header.get("meta"), dict) or not isinstance(header.get("columns"), list)
+                        or not all(isinstance(k, str) for k in header["columns"])):
+                    raise ValueError("its header has no meta mapping or no list of column names (strings)")
                 h = cls(meta={k: _decode_meta(k, v) for k, v in header["meta"].items()})
                 _check_status_meta(h.meta)
                 h._columns = {}
@@ -742,6 +745,10 @@ def _decode_meta(key, v):
     return v
 
 
+#: the largest integer a float64 holds (a larger JSON integer, e.g. 10**400, raised OverflowError)
+_MAX_INT = int(np.finfo(np.float64).max)
+
+
 def _decode_column(name: str, values) -> list[float]:
     """A column (or an array's data) read back: a flat list of numbers, None (NaN) and "inf" / "-inf" / "nan"."""
     if not isinstance(values, (list, tuple)):
@@ -752,7 +759,7 @@ def _decode_column(name: str, values) -> list[float]:
             out.append(math.nan)
         elif isinstance(v, str) and v in _NON_FINITE_TEXT:
             out.append(_NON_FINITE_TEXT[v])
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+        elif isinstance(v, float) or (isinstance(v, int) and not isinstance(v, bool) and abs(v) <= _MAX_INT):
             out.append(float(v))
         else:
             raise ValueError(f"corrupt History: column {name!r} holds {v!r} in row {row}; a column is a flat list of "
