@@ -223,3 +223,22 @@ def test_saving_under_a_file_says_it_is_a_file(tmp_path):
     h.append(objective=1.0)
     with pytest.raises(ValueError, match=r"path=.*'.*f' is a file, not a folder"):
         h.save(tmp_path / "f" / "h.json")
+
+
+def test_confusion_rates_of_a_float32_discriminator_on_float64_samples():
+    # was RuntimeError "mat1 and mat2 must have the same dtype"; the samples go to the network's dtype, as the
+    # feature networks of frechet_distance and kernel_mmd do
+    from torch import nn
+
+    from dualgan.metrics import confusion_rates
+
+    torch.manual_seed(0)
+    disc = nn.Linear(2, 1)
+    real = 3 * torch.randn(50, 2, dtype=torch.float64) + 1.0
+    fake = 3 * torch.randn(40, 2, dtype=torch.float64) - 1.0
+    rates = confusion_rates(disc, real, fake)
+    w, b = disc.weight.detach().numpy()[0].astype(np.float32), np.float32(disc.bias.item())
+    tp = np.mean(real.numpy().astype(np.float32) @ w + b > 0)
+    fp = np.mean(fake.numpy().astype(np.float32) @ w + b > 0)
+    assert rates.true_positive_rate == pytest.approx(tp) and rates.false_positive_rate == pytest.approx(fp)
+    assert 0 < tp < 1 and 0 < fp < 1  # a threshold that separates nothing would not test the counts

@@ -188,6 +188,10 @@ def _count_positive(discriminator, x, name, threshold, batch_size) -> int:
     if not isinstance(x, torch.Tensor) or x.ndim < 2 or x.shape[0] == 0:
         raise ValueError(f"{name} samples must be a torch tensor of shape (batch, ...) with batch >= 1, "
                          f"got {getattr(x, 'shape', type(x).__name__)}")
+    if isinstance(discriminator, torch.nn.Module):  # samples in the network's dtype and device, as embed does
+        ref = next(iter(discriminator.parameters()), None)  # (float64 samples on a float32 network: raw torch error)
+        if ref is not None:
+            x = x.to(device=ref.device, dtype=ref.dtype)
     positive = 0
     # a measurement of a fixed function (eq. (7.1) of the theory page): a module is evaluated in eval mode
     # (dropout off, running statistics used and not moved), the user's train/eval state put back
