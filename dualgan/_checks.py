@@ -244,3 +244,11 @@ def check_choice(value: str, name: str, choices) -> str:
     if value not in choices:
         raise ValueError(f"unknown {name} {value!r}; choose one of {sorted(choices)}")
     return value
+
+
+def check_float_dtype(dtype: Any, name: str = "dtype") -> torch.dtype:
+    """Raise unless ``dtype`` is a floating torch dtype (an integer one would truncate samples in [0, 1])."""
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"{name} must be a floating torch dtype (torch.float32 or torch.float64), got {dtype!r}; "
+                         f"an integer dtype would truncate the samples")
+    return dtype

@@ -128,3 +128,18 @@ def test_a_kernel_of_the_wrong_type_is_the_same_error_in_the_problem_and_the_tra
         KernelDualGAN(mlp_generator(dtype=torch.float64), not_a_kernel, latent_dim=2)
     with pytest.raises(ValueError, match="unknown kernel 'gauss'"):
         KernelDual(x[:3], x[3:], "gauss", C=0.1)
+
+
+@pytest.mark.parametrize("which", ["load_digits", "ring", "load_idx_images"])
+def test_an_integer_dtype_for_samples_in_0_1_is_refused(which, tmp_path):
+    """load_digits(dtype=torch.int64) returned the [0, 1] images truncated to 0 and 1, silently."""
+    import torch
+
+    from dualgan.data import load_digits, ring
+    from dualgan.data.idx import load_idx_images
+
+    call = {"load_digits": lambda: load_digits(dtype=torch.int64),
+            "ring": lambda: ring(5).sample(4, dtype=torch.int64),
+            "load_idx_images": lambda: load_idx_images(tmp_path / "missing", dtype=torch.int64)}[which]
+    with pytest.raises(ValueError, match=r"dtype must be a floating torch dtype .*got torch\.int64"):
+        call()

@@ -83,13 +83,15 @@ def load_digits(dtype=torch.float32, device=None, image_size: int = 8,
     Raises
     ------
     ValueError
-        If ``image_size`` is not a positive integer or ``resample`` is unknown.
+        If ``image_size`` is not a positive integer, ``resample`` is unknown or
+        ``dtype`` is not a floating dtype.
     """
     from sklearn.datasets import load_digits as _sk_load_digits
 
-    from .._checks import check_choice, check_int
+    from .._checks import check_choice, check_float_dtype, check_int
 
     image_size = check_int(image_size, "image_size", low=1)
+    dtype = check_float_dtype(dtype)
     resample = check_choice(resample, "resample", RESAMPLE_MODES)
     bunch = _sk_load_digits()
     images = torch.as_tensor(bunch.images / 16.0, dtype=torch.float64)[:, None]

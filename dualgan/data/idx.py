@@ -83,8 +83,12 @@ def load_idx_images(images_path, labels_path=None, dtype=torch.float32):
     Raises
     ------
     ValueError
-        If a file is malformed or the label count differs from the image count.
+        If a file is malformed, the label count differs from the image count or
+        ``dtype`` is not a floating dtype.
     """
+    from .._checks import check_float_dtype
+
+    dtype = check_float_dtype(dtype)
     images = read_idx(images_path)
     if images.ndim != 3:
         raise ValueError(f"{images_path}: image files must have 3 dimensions (N, H, W), got shape {images.shape}")
