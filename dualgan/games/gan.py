@@ -31,6 +31,7 @@ from .._checks import check_int, check_number
 from ..constraints.base import check_handler
 from ..losses import GANLoss, get_loss
 from ..regularizers import R1, LocalGradientPenalty
+from ..train.generators import mlp as build_mlp  # the library's one MLP builder
 from .game import Game, Player
 
 __all__ = ["GANGame", "DiracGAN", "MixtureGAN", "mlp"]
@@ -352,12 +353,7 @@ def mlp(in_dim: int, out_dim: int, hidden: int = 384, depth: int = 4, activation
     out_dim = check_int(out_dim, "out_dim", low=1)
     hidden = check_int(hidden, "hidden", low=1)
     depth = check_int(depth, "depth", low=0)
-    layers, width = [], in_dim
-    for _ in range(depth):
-        layers += [nn.Linear(width, hidden), activation()]
-        width = hidden
-    layers.append(nn.Linear(width, out_dim))
-    return nn.Sequential(*layers)
+    return build_mlp([in_dim] + [hidden] * depth + [out_dim], activation)
 
 
 class _Squeeze(nn.Module):
