@@ -143,3 +143,23 @@ def test_an_integer_dtype_for_samples_in_0_1_is_refused(which, tmp_path):
             "load_idx_images": lambda: load_idx_images(tmp_path / "missing", dtype=torch.int64)}[which]
     with pytest.raises(ValueError, match=r"dtype must be a floating torch dtype .*got torch\.int64"):
         call()
+
+
+@pytest.mark.parametrize("dtype", ["int64", "'float64' (a string)"])
+@pytest.mark.parametrize("which", ["dcgan_generator", "dcgan_discriminator", "mlp_generator"])
+def test_a_network_factory_names_a_dtype_that_is_not_a_floating_torch_dtype(which, dtype):
+    """dcgan_generator(dtype=torch.int64) and dtype='float64' failed inside nn.Module.to with torch's raw error."""
+    import torch
+
+    from dualgan.models import dcgan_discriminator, dcgan_generator
+    from dualgan.train import mlp_generator
+
+    factory = {"dcgan_generator": lambda d: dcgan_generator(latent_dim=4, hidden=8, channels=(4,), image_size=4,
+                                                            dtype=d),
+               "dcgan_discriminator": lambda d: dcgan_discriminator(channels=(4,), hidden=(8, 4), image_size=4,
+                                                                    dtype=d),
+               "mlp_generator": lambda d: mlp_generator(dtype=d)}[which]
+    bad = torch.int64 if dtype == "int64" else "float64"
+    with pytest.raises(ValueError, match=r"dtype must be a floating torch dtype"):
+        factory(bad)
+    assert next(factory(torch.float64).parameters()).dtype == torch.float64

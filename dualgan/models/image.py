@@ -41,7 +41,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .._checks import check_int
+from .._checks import check_float_dtype, check_int
 
 __all__ = ["dcgan_generator", "dcgan_discriminator", "DCGANGenerator", "DCGANDiscriminator",
            "DiscriminatorFeatures"]
@@ -85,7 +85,8 @@ def dcgan_generator(latent_dim: int = 32, *, hidden: int = 128, channels: Sequen
     ------
     ValueError
         If a size is not a positive integer, ``channels`` is empty, or
-        ``image_size`` is not divisible by ``2**(len(channels) - 1)``.
+        ``image_size`` is not divisible by ``2**(len(channels) - 1)``, or ``dtype`` is not a
+        floating torch dtype.
 
     References
     ----------
@@ -106,7 +107,7 @@ def dcgan_generator(latent_dim: int = 32, *, hidden: int = 128, channels: Sequen
                          f"fewer channels or an image_size that is a multiple of {factor}")
     with _seeded(seed):
         net = DCGANGenerator(latent_dim, hidden, channels, image_size // factor, out_channels)
-    return net.to(dtype=dtype, device=device)
+    return net.to(dtype=check_float_dtype(dtype), device=device)
 
 
 def dcgan_discriminator(in_channels: int = 1, *, channels: Sequence[int] = (32, 64, 64),
@@ -148,7 +149,8 @@ def dcgan_discriminator(in_channels: int = 1, *, channels: Sequence[int] = (32, 
     ------
     ValueError
         If a size is not a positive integer, ``hidden`` does not have two
-        entries, or ``image_size`` is below ``2**len(channels)``.
+        entries, ``image_size`` is below ``2**len(channels)``, or ``dtype`` is not a floating
+        torch dtype.
 
     References
     ----------
@@ -170,7 +172,7 @@ def dcgan_discriminator(in_channels: int = 1, *, channels: Sequence[int] = (32, 
         side //= 2
     with _seeded(seed):
         net = DCGANDiscriminator(DiscriminatorFeatures(in_channels, channels, hidden, side))
-    return net.to(dtype=dtype, device=device)
+    return net.to(dtype=check_float_dtype(dtype), device=device)
 
 
 class DCGANGenerator(nn.Module):

@@ -115,7 +115,8 @@ def mlp_generator(latent_dim: int = 2, out_dim: int = 2, size: str = "small", se
     ------
     ValueError
         If a size or number is out of range, both ``output_gain`` and
-        ``output_std`` are given, or the calibrated output has no spread.
+        ``output_std`` are given, the calibrated output has no spread, or ``dtype`` is not a
+        floating torch dtype.
     """
     if output_std is not None:
         if output_gain != 1.0:
@@ -151,4 +152,6 @@ def mlp_generator(latent_dim: int = 2, out_dim: int = 2, size: str = "small", se
     finally:
         if seed is not None:
             torch.random.set_rng_state(state)
-    return net.to(dtype=dtype, device=device)
+    from .._checks import check_float_dtype
+
+    return net.to(dtype=check_float_dtype(dtype), device=device)
