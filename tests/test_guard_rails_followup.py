@@ -242,3 +242,30 @@ def test_confusion_rates_of_a_float32_discriminator_on_float64_samples():
     fp = np.mean(fake.numpy().astype(np.float32) @ w + b > 0)
     assert rates.true_positive_rate == pytest.approx(tp) and rates.false_positive_rate == pytest.approx(fp)
     assert 0 < tp < 1 and 0 < fp < 1  # a threshold that separates nothing would not test the counts
+
+
+@pytest.mark.parametrize("method", ["newton", "lbfgsb", "ipopt", "casadi"])
+def test_solver_tolerances_at_the_ends_of_float64(method):
+    # w_rtol = 1e300 raised OverflowError ((w_rtol ||w||) ** 2) in lbfgsb, ipopt and casadi; tol = 5e-324 made
+    # ipopt and casadi refuse their own derived tolerance 0.01 * tol = 0.0 ("tol (Ipopt's tol) must be > 0")
+    import warnings
+
+    from dualgan.duals import LinearDual, solve
+    from dualgan.status import StatusCode
+
+    pytest.importorskip("cyipopt" if method == "ipopt" else "casadi" if method == "casadi" else "numpy")
+    rng = np.random.default_rng(0)
+    problem = LinearDual(rng.normal(size=(6, 3)) + 1, rng.normal(size=(5, 3)), 1.0)
+    # cross-implementation reference: newton at its default tolerances (certified from its own multipliers)
+    ref = solve(problem, method="newton")
+    assert ref.status.code is StatusCode.SUCCESS
+    loose = solve(problem, method=method, w_rtol=1e300)
+    assert loose.status.code is StatusCode.SUCCESS and loose.gap <= 1e-10
+    # weak duality both ways: each dual value is within the other's certified gap
+    assert abs(loose.dual_value - ref.dual_value) <= loose.gap + ref.gap + 1e-15
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tight = solve(problem, method=method, tol=5e-324)
+    # float64 cannot certify a gap of 5e-324: an honest status, never SUCCESS, never an exception
+    assert tight.status.code is StatusCode.STALLED
+    assert abs(tight.dual_value - ref.dual_value) <= tight.gap + ref.gap + 1e-15

@@ -325,7 +325,8 @@ def ipopt_with_refinement(problem: LinearDual, run_once, tol, max_iter, method, 
     """
     t0 = time.perf_counter()
     iter_cap = 3000 if max_iter is None else max_iter
-    ipopt_tol, iterations = min(1e-8, 0.01 * tol), 0
+    # floored as the refinement below floors it (0.01 * 5e-324 is 0, which Ipopt's own check refused)
+    ipopt_tol, iterations = max(1e-15, min(1e-8, 0.01 * tol)), 0
     code, message = StatusCode.MAX_ITER, ""
     for attempt in range(4):
         lam, its, status = run_once(ipopt_tol, iter_cap)

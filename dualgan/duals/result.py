@@ -22,7 +22,8 @@ def gap_target(C: float, w_norm: float, tol: float, w_rtol: float) -> float:
     """
     if w_rtol == float("inf"):
         return tol
-    return min(tol, 0.5 * C * (w_rtol * w_norm) ** 2)
+    r = w_rtol * w_norm
+    return min(tol, 0.5 * C * r * r)  # float ** 2 raises OverflowError at w_rtol = 1e300; * gives inf
 
 
 class DualSolverWarning(RuntimeWarning):
