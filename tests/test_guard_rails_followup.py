@@ -269,3 +269,18 @@ def test_solver_tolerances_at_the_ends_of_float64(method):
     # float64 cannot certify a gap of 5e-324: an honest status, never SUCCESS, never an exception
     assert tight.status.code is StatusCode.STALLED
     assert abs(tight.dual_value - ref.dual_value) <= tight.gap + ref.gap + 1e-15
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1.0, 1e200])
+def test_rbf_features_at_extreme_scales(scale):
+    # dualgan.features.RBF: sigma = 1e200 raised OverflowError (sigma ** 2), sigma = 1e-200 gave NaN at x = c_j,
+    # anchors and points at 1e-200 gave NaN everywhere
+    from dualgan.features import RBF
+
+    anchors = _POINTS * scale
+    got = RBF(torch.tensor(anchors), sigma=1.5 * scale)(torch.tensor(_POINTS * scale)).numpy()
+    np.testing.assert_allclose(got, _reference_gram(_POINTS, "rbf", 1.5), rtol=1e-13, atol=0)
+    far = RBF(torch.tensor(_POINTS), sigma=1e-200)(torch.tensor(_POINTS)).numpy()
+    np.testing.assert_array_equal(far, np.eye(3))  # exp(-d^2 / (2 sigma^2)) is 1 at d = 0 and 0 elsewhere
+    wide = RBF(torch.tensor(_POINTS), sigma=1e200)(torch.tensor(_POINTS)).numpy()
+    np.testing.assert_array_equal(wide, np.ones((3, 3)))  # exp(-d^2 / 2e400) rounds to 1

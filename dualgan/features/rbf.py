@@ -11,10 +11,13 @@ span of the anchors.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from .._checks import check_matrix, check_positive
+from ..kernels.base import _power_of_two_scale
 
 __all__ = ["RBF"]
 
@@ -75,9 +78,19 @@ class RBF(nn.Module):
         if x.ndim != 2 or x.shape[1] != self.anchors.shape[1]:
             raise ValueError(f"RBF input must have shape (batch, {self.anchors.shape[1]}), got {tuple(x.shape)}")
         c = self.anchors.to(dtype=x.dtype)
-        # explicit difference, not the expanded form: exact at x = c_j and smooth in x
-        sq = ((x[:, None, :] - c[None, :, :]) ** 2).sum(-1)
-        return torch.exp(-sq / (2.0 * self.sigma ** 2))
+        # explicit difference, not the expanded form: exact at x = c_j and smooth in x; taken at unit scale (a
+        # power of two, exact) and divided by sigma as the ratio scale / sigma: sigma ** 2 raised OverflowError
+        # at sigma = 1e200 and was 0 at 1e-200 (NaN at x = c_j), squares of differences of 1e-200 underflowed
+        scale = _power_of_two_scale(x, c)
+        sq = ((x[:, None, :] / scale - c[None, :, :] / scale) ** 2).sum(-1)
+        s_unit = self.sigma / scale
+        den = 2.0 * s_unit * s_unit
+        if 2.3e-308 < den < math.inf:  # the formula as written, at unit scale (the same float as unscaled)
+            return torch.exp(-sq / den)
+        ratio = scale / self.sigma
+        if math.isfinite(ratio):
+            return torch.exp(-0.5 * ((sq * ratio) * ratio))
+        return (sq == 0).to(sq.dtype)  # sigma far below the distances: the limit 1[x = c_j]
 
     def extra_repr(self) -> str:
         """The anchors' shape and the bandwidth, for ``repr``.
