@@ -1,4 +1,5 @@
 """Follow-up of a new user's pass over the kernel and image-scale APIs: each fault found is a test here."""
+import re
 import warnings
 
 import numpy as np
@@ -163,3 +164,24 @@ def test_a_network_factory_names_a_dtype_that_is_not_a_floating_torch_dtype(whic
     with pytest.raises(ValueError, match=r"dtype must be a floating torch dtype"):
         factory(bad)
     assert next(factory(torch.float64).parameters()).dtype == torch.float64
+
+
+@pytest.mark.parametrize("family", ["linear", "kernel"])
+@pytest.mark.parametrize("lam_real, where", [([0.9, 0.1, 0.1], "lam_real[0] = 0.9"),
+                                             ([0.1, -0.01, 0.1], "lam_real[1] = -0.01"),
+                                             ([0.1, 0.1, float("nan")], "lam_real[2] = nan")])
+def test_a_generator_objective_refuses_multipliers_outside_their_box(family, lam_real, where):
+    """dual_objective / kernel_dual_objective returned NaN, silently, for a multiplier outside [0, a_i]."""
+    import torch
+
+    from dualgan.duals import dual_objective, kernel_dual_objective
+
+    x = torch.randn(5, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    def call(lr):
+        if family == "linear":
+            return dual_objective(x[:3], x[3:], lr, [0.1, 0.1], C=0.1)
+        return kernel_dual_objective(x[:3], x[3:], lr, [0.1, 0.1], RBFKernel(sigma=1.0), C=0.1)
+    with pytest.raises(ValueError, match=rf"lam_real must hold multipliers in \[0, a_i\].*{re.escape(where)}"):
+        call(lam_real)
+    # at the box's corners (lambda = a_i) the value is finite: the entropy term is 0 there
+    assert torch.isfinite(call([1 / 3, 0.0, 1 / 3]))

@@ -455,14 +455,15 @@ def kernel_dual_objective(x_real: torch.Tensor, x_fake: torch.Tensor, lam_real, 
     Raises
     ------
     ValueError
-        If ``C`` is not > 0, ``loss`` is unknown or the shapes do not match.
+        If ``C`` is not > 0, ``loss`` is unknown, the shapes do not match, or a
+        multiplier is not finite or outside its box ``[0, a_i]``.
 
     References
     ----------
     Yujia Li, Alexander Schwing, Kuan-Chieh Wang, Richard Zemel. *Dualing GANs.* NeurIPS 2017.
     John M. Danskin. *The Theory of Max-Min.* Springer, 1967.
     """
-    from .objective import DISCRIMINATOR_LOSSES
+    from .objective import DISCRIMINATOR_LOSSES, check_multipliers
     from .._checks import check_choice
 
     C = check_positive(C, "C")
@@ -487,6 +488,7 @@ def kernel_dual_objective(x_real: torch.Tensor, x_fake: torch.Tensor, lam_real, 
         a = _check_weights(weights, n, m, a)
     ops = ops_for(device)
     lam = torch.cat([lr, lf])
+    check_multipliers(lam, a, n)
     lam_, a_ = ops.to_backend(lam), ops.to_backend(a)
     return -quadratic / (2.0 * C) + separable_term(ops, lam_, a_ - lam_, a_, loss)
 

@@ -214,7 +214,8 @@ def dual_objective(phi_real: torch.Tensor, phi_fake: torch.Tensor, lam_real, lam
     Raises
     ------
     ValueError
-        If ``C`` is not > 0, ``loss`` is unknown, or the shapes do not match.
+        If ``C`` is not > 0, ``loss`` is unknown, the shapes do not match, or a
+        multiplier is not finite or outside its box ``[0, a_i]``.
 
     References
     ----------
@@ -240,6 +241,22 @@ def dual_objective(phi_real: torch.Tensor, phi_fake: torch.Tensor, lam_real, lam
     n, m = phi_real.shape[0], phi_fake.shape[0]
     a = torch.cat([torch.full((n,), 1.0 / n, dtype=torch.float64, device=device),
                    torch.full((m,), 1.0 / m, dtype=torch.float64, device=device)])
+    check_multipliers(lam, a, n)
     ops = ops_for(device)
     lam_, a_ = ops.to_backend(lam), ops.to_backend(a)
     return dual_value(ops, v, lam_, a_ - lam_, a_, C, loss)
+
+
+def check_multipliers(lam: torch.Tensor, a: torch.Tensor, n: int) -> None:
+    """Raise unless every multiplier is finite and in its box ``[0, a_i]`` (eq. (1.3)), up to rounding.
+
+    Outside it the dual's entropy is not defined: the objective came back NaN, silently.
+    ``lam`` and ``a`` are float64, real samples first (``n`` of them).
+    """
+    bad = ~torch.isfinite(lam) | (lam < 0) | (lam > a * (1 + 16 * 2.0 ** -52))
+    if bool(bad.any()):
+        i = int(torch.nonzero(bad)[0])
+        name, j = ("lam_real", i) if i < n else ("lam_fake", i - n)
+        raise ValueError(f"{name} must hold multipliers in [0, a_i] (the box of eq. (1.3); a_i = 1/n, 1/m by default), "
+                         f"got {name}[{j}] = {float(lam[i]):.6g} with a_i = {float(a[i]):.6g}; pass the lam_real / "
+                         f"lam_fake of a DualResult of this batch")
