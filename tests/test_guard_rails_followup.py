@@ -284,3 +284,17 @@ def test_rbf_features_at_extreme_scales(scale):
     np.testing.assert_array_equal(far, np.eye(3))  # exp(-d^2 / (2 sigma^2)) is 1 at d = 0 and 0 elsewhere
     wide = RBF(torch.tensor(_POINTS), sigma=1e200)(torch.tensor(_POINTS)).numpy()
     np.testing.assert_array_equal(wide, np.ones((3, 3)))  # exp(-d^2 / 2e400) rounds to 1
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1.0, 1e200])
+def test_escaped_fraction_at_extreme_scales(scale):
+    # sigma = 0.2 * 1e200 raised OverflowError (sigma ** 2); at 1e-200 the squares underflowed and no sample
+    # escaped. Reference: escaped beyond sigma * sqrt(2 * 12) of every anchor, from np.hypot (no squares)
+    from dualgan.features.rbf_coords import escaped_fraction
+
+    anchors = np.array([[0.0, 0.0], [5.0, 0.0]])
+    samples = np.array([[0.97, 0.0], [0.99, 0.0], [5.0, 0.9], [5.0, -1.0], [2.5, 0.0]])
+    d = np.hypot(samples[:, None, 0] - anchors[None, :, 0], samples[:, None, 1] - anchors[None, :, 1]).min(1)
+    expected = float(np.mean(d > 0.2 * np.sqrt(24.0)))
+    assert expected == 0.6
+    assert escaped_fraction(samples * scale, anchors * scale, 0.2 * scale) == expected

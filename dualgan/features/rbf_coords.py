@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from .._checks import as_tensor, check_choice, check_finite_tensor, check_matrix, check_positive
+from ..kernels.base import _power_of_two_scale
 from .rbf import RBF
 
 __all__ = ["RBF_CONVENTIONS", "rbf_sigma", "escaped_fraction", "RBFWithCoordinates", "ESCAPE_LOG_THRESHOLD"]
@@ -129,8 +130,11 @@ def escaped_fraction(samples, anchors, sigma: float, log_threshold: float = ESCA
         raise ValueError(f"samples have {x.shape[1]} dimensions but anchors have {c.shape[1]}")
     sigma = check_positive(sigma, "sigma")
     log_threshold = check_positive(log_threshold, "log_threshold")
-    d2 = ((x[:, None, :] - c[None, :, :]) ** 2).sum(-1).min(dim=1).values
-    return float((d2 / (2.0 * sigma ** 2) > log_threshold).double().mean())
+    # d^2 / (2 sigma^2) > t written as d > sqrt(2 t) sigma, at unit scale: sigma ** 2 raised OverflowError at
+    # sigma = 1e200, and squares of distances of 1e-200 underflowed (no sample escaped)
+    scale = _power_of_two_scale(x, c)
+    d = ((x[:, None, :] / scale - c[None, :, :] / scale) ** 2).sum(-1).min(dim=1).values.sqrt()
+    return float((d > math.sqrt(2.0 * log_threshold) * (sigma / scale)).double().mean())
 
 
 class RBFWithCoordinates(nn.Module):
