@@ -185,3 +185,17 @@ def test_a_generator_objective_refuses_multipliers_outside_their_box(family, lam
         call(lam_real)
     # at the box's corners (lambda = a_i) the value is finite: the entropy term is 0 there
     assert torch.isfinite(call([1 / 3, 0.0, 1 / 3]))
+
+
+def test_the_deep_kernel_by_name_says_it_needs_an_instance():
+    """KernelDual(..., "deep") and KernelDualGAN(..., "deep") failed with DeepKernel's raw missing-argument error."""
+    import torch
+
+    from dualgan.train import KernelDualGAN, mlp_generator
+
+    x = np.random.default_rng(0).normal(size=(6, 2))
+    with pytest.raises(ValueError, match=r"kernel 'deep' cannot be built from its name alone.*DeepKernel\(features"):
+        KernelDual(x[:3], x[3:], "deep", C=0.1)
+    with pytest.raises(ValueError, match=r"kernel 'deep' cannot be built from its name alone"):
+        KernelDualGAN(mlp_generator(dtype=torch.float64), "deep", latent_dim=2)
+    assert solve(KernelDual(x[:3], x[3:], "rbf", C=0.1)).success

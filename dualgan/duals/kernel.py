@@ -101,7 +101,7 @@ class KernelDual(LinearDual):
         from ..kernels import KERNELS, Kernel
 
         if isinstance(kernel, str):
-            kernel = KERNELS.get(kernel)()
+            kernel = _kernel_by_name(kernel)
         if not isinstance(kernel, Kernel):
             raise TypeError(f"kernel must be a dualgan.kernels.Kernel or a name of {KERNELS.names()}, got "
                              f"{type(kernel).__name__}")
@@ -525,6 +525,18 @@ def pivoted_cholesky(K: np.ndarray, rtol: float = DEFAULT_FACTOR_RTOL) -> tuple[
     F = np.empty((N, rank))
     F[piv] = L
     return F, piv, int(rank)
+
+
+def _kernel_by_name(name: str):
+    """The kernel registered as ``name``, built with its defaults (``"deep"`` has none: the error says so)."""
+    from ..kernels import KERNELS
+
+    cls = KERNELS.get(name)
+    try:
+        return cls()
+    except TypeError as exc:
+        raise ValueError(f"kernel {name!r} cannot be built from its name alone ({exc}); pass an instance, e.g. "
+                         f"DeepKernel(features, RBFKernel()) for 'deep'") from exc
 
 
 def _detached(t):

@@ -21,6 +21,7 @@ from torch import nn
 
 from .._checks import check_choice
 from ..duals import DualResult, KernelDual, kernel_dual_objective
+from ..duals.kernel import _kernel_by_name
 from ..duals._backend import TorchOps
 from ..duals._primal import kl_terms
 from ..status import Status, StatusCode
@@ -149,7 +150,7 @@ class KernelDualGAN(DualLinearGAN):
         from ..kernels import KERNELS, Kernel
 
         if isinstance(kernel, str):
-            kernel = KERNELS.get(kernel)()
+            kernel = _kernel_by_name(kernel)
         if not isinstance(kernel, Kernel):
             raise TypeError(f"kernel must be a dualgan.kernels.Kernel or a name of {KERNELS.names()}, got "
                             f"{type(kernel).__name__}")
