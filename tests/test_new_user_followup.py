@@ -199,3 +199,11 @@ def test_the_deep_kernel_by_name_says_it_needs_an_instance():
     with pytest.raises(ValueError, match=r"kernel 'deep' cannot be built from its name alone"):
         KernelDualGAN(mlp_generator(dtype=torch.float64), "deep", latent_dim=2)
     assert solve(KernelDual(x[:3], x[3:], "rbf", C=0.1)).success
+
+
+def test_decision_function_names_x_when_its_width_differs_from_the_samples():
+    """It said 'x and y must have the same number of columns': y is the kernel's argument, not the user's."""
+    rng, _, _, prob = _kernels_page_problem(1e-2)
+    res = solve(prob)
+    with pytest.raises(ValueError, match=r"x must have D = 2 columns, as the problem's samples, got 3"):
+        prob.decision_function(res, x=rng.normal(size=(4, 3)))

@@ -380,6 +380,9 @@ class KernelDual(LinearDual):
                 raise ValueError("this problem was built from a Gram matrix and has no kernel; pass gram= (rows "
                                  "k(x, x_j), shape (B, N))")
             xs = check_matrix(_detached(x), "x", dtype=torch.float64, device=self.device)
+            if xs.shape[1] != self.x.shape[1]:
+                raise ValueError(f"x must have D = {self.x.shape[1]} columns, as the problem's samples, got "
+                                 f"{xs.shape[1]}")
             with torch.no_grad():
                 gram = self.kernel.gram(xs, self.x)
         gram = check_matrix(_detached(gram), "gram", dtype=torch.float64, device=self.device)
