@@ -207,3 +207,20 @@ def test_decision_function_names_x_when_its_width_differs_from_the_samples():
     res = solve(prob)
     with pytest.raises(ValueError, match=r"x must have D = 2 columns, as the problem's samples, got 3"):
         prob.decision_function(res, x=rng.normal(size=(4, 3)))
+
+
+def test_a_median_bandwidth_of_one_batch_is_the_median_of_its_pairwise_distances():
+    """kernel(x) and kernel.gram(x) resolved the median on x stacked on itself (a zero distance per sample):
+    a bandwidth below the median pairwise distance of the batch that the kernels page documents."""
+    import torch
+    from scipy.spatial.distance import pdist
+
+    from dualgan.kernels import DeepKernel
+
+    x = torch.randn(9, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    sigma = float(np.median(pdist(x.numpy())))  # independent: scipy's pairwise distances
+    d2 = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1).numpy()
+    expected = np.exp(-d2 / (2 * sigma ** 2))
+    k = RBFKernel(sigma="median")
+    for K in (k(x), k.gram(x), k.gram(x, chunk_size=2), DeepKernel(torch.nn.Identity(), k)(x)):
+        np.testing.assert_allclose(K.detach().numpy(), expected, rtol=1e-12, atol=1e-15)

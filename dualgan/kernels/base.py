@@ -72,7 +72,7 @@ class Kernel(nn.Module):
             If the inputs are not 2-D with the same number of columns, or not finite.
         """
         x, y = _pair(x, y)
-        kernel = self.resolve(torch.cat([x.detach(), y.detach()])) if self.needs_resolve else self
+        kernel = self.resolve(_batch_of(x, y)) if self.needs_resolve else self
         return kernel._pairwise(x, y)
 
     def gram(self, x: torch.Tensor, y: torch.Tensor | None = None, chunk_size: int | None = None) -> torch.Tensor:
@@ -98,7 +98,7 @@ class Kernel(nn.Module):
             As :meth:`forward`, or for a ``chunk_size`` that is not a positive integer.
         """
         x, y = _pair(x, y)
-        kernel = self.resolve(torch.cat([x.detach(), y.detach()])) if self.needs_resolve else self
+        kernel = self.resolve(_batch_of(x, y)) if self.needs_resolve else self
         if chunk_size is None:
             per_row = max(1, y.shape[0] * (x.shape[1] + 4) * x.element_size())
             chunk_size = max(1, _CHUNK_BYTES // per_row)
@@ -292,6 +292,12 @@ def _power_of_two_scale(x: torch.Tensor, y: torch.Tensor) -> float:
     """A power of two near the largest absolute entry of ``x`` and ``y`` (1 when all are 0): dividing by it is exact."""
     s = max(float(x.detach().abs().max()) if x.numel() else 0.0, float(y.detach().abs().max()) if y.numel() else 0.0)
     return math.ldexp(1.0, math.frexp(s)[1] - 1) if s > 0 and math.isfinite(s) else 1.0
+
+
+def _batch_of(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The batch a median bandwidth is resolved on: ``x`` and ``y`` together, or ``x`` once when ``y`` is ``x``
+    (stacking ``x`` on itself added a zero distance per sample and lowered the median)."""
+    return x.detach() if y is x else torch.cat([x.detach(), y.detach()])
 
 
 def _pair(x, y):
