@@ -86,7 +86,7 @@ def test_kernel_dual_gan_trains_an_image_generator_as_on_flattened_rows():
     from dualgan.train import KernelDualGAN
 
     images, _ = load_digits(image_size=8, dtype=torch.float64)
-    images = images[:64]
+    images = images[:32]
     runs = []
     for flat in (False, True):
         gen = dcgan_generator(latent_dim=4, hidden=8, channels=(4, 2), image_size=8, seed=0, dtype=torch.float64)
