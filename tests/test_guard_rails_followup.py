@@ -298,3 +298,32 @@ def test_escaped_fraction_at_extreme_scales(scale):
     expected = float(np.mean(d > 0.2 * np.sqrt(24.0)))
     assert expected == 0.6
     assert escaped_fraction(samples * scale, anchors * scale, 0.2 * scale) == expected
+
+
+def test_compare_optimizers_refuses_an_unwritable_figure_format_before_any_step(tmp_path, capsys):
+    # --out c.json ran every optimiser, then matplotlib refused 'json' (exit 2 only after all the work)
+    from dualgan.cli import main
+
+    code = main(["compare-optimizers", "--game", "dirac", "--steps", "2", "--out", str(tmp_path / "c.json")])
+    out, err = capsys.readouterr()
+    assert code == 2 and "c.json" in err and "'.png'" in err and "Traceback" not in err
+    assert "mean" not in out  # refused before any run
+    assert not (tmp_path / "c.json").exists()
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # scipy's cg on inf entries
+def test_compare_optimizers_at_a_huge_step_size_reports_statuses(tmp_path, capsys):
+    # --lr 1e300: CGD's eta ** 2 raised OverflowError (a traceback, exit 1); now each run ends with its status
+    from dualgan.cli import main
+
+    code = main(["compare-optimizers", "--game", "dirac", "--steps", "2", "--lr", "1e300",
+                 "--optimizers", "cgd,simultaneous", "--seeds", "0", "--out", str(tmp_path / "c.png")])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and "OverflowError" not in out + err
+    assert code in (0, 1)
+    cgd_rows = [line for line in out.splitlines() if line.startswith("cgd ") and "mean" not in line]
+    assert cgd_rows and all(("numerical_error" in r) or ("non_finite" in r) for r in cgd_rows)
+    # simultaneous GD on the Dirac GAN: one step of 1e300 leaves the start by about 1e300 * |v(z0)|, beyond float64
+    # after the second step (the distance is inf): a non-finite status, never success
+    sim = [line for line in out.splitlines() if line.startswith("simultaneous ") and "mean" not in line]
+    assert sim and all("non_finite" in r for r in sim)

@@ -49,7 +49,13 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    output_file(args.out)  # a folder, a missing or read-only folder: a usage error before any step
+    out = output_file(args.out)  # a folder, a missing or read-only folder: a usage error before any step
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if out.suffix and out.suffix[1:].lower() not in formats:  # was refused by matplotlib after every run
+        raise ValueError(f"--out {str(out)!r}: the figure cannot be written as {out.suffix!r}; use one of "
+                         f"{sorted('.' + f for f in formats)} (e.g. compare_optimizers.png)")
     import torch
 
     from ..data import grid, ring

@@ -152,7 +152,7 @@ class CompetitiveGD(GameOptimizer):
         def matvec(arr):
             counter["matvecs"] += 1
             u = from_np(np.asarray(arr).reshape(-1))
-            out = [a - eta ** 2 * b for a, b in zip(u, d_xy(d_yx(u)))]
+            out = [a - eta * eta * b for a, b in zip(u, d_xy(d_yx(u)))]
             return to_np(out)
 
         operator = spla.LinearOperator((n, n), matvec=matvec, dtype=np.float64)
