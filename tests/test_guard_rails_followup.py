@@ -327,3 +327,31 @@ def test_compare_optimizers_at_a_huge_step_size_reports_statuses(tmp_path, capsy
     # after the second step (the distance is inf): a non-finite status, never success
     sim = [line for line in out.splitlines() if line.startswith("simultaneous ") and "mean" not in line]
     assert sim and all("non_finite" in r for r in sim)
+
+
+def test_a_sweep_record_with_a_changed_digit_is_refused_and_the_run_is_redone(tmp_path):
+    # a results line whose "seconds" or a metric had one digit changed loaded as written and was averaged into
+    # the summary; records now carry the SHA-256 of their canonical line (older lines without one still load)
+    import json
+    import warnings
+
+    from dualgan.status import Status, StatusCode
+    from dualgan.sweep import ResultsStore, RunConfig, RunRecord
+
+    good = RunRecord("a" * 16, RunConfig("standard_gan", "ring5", 2, 0), {"final_objective": 1.3680906845009095},
+                     1.2804922139994233, Status(StatusCode.SUCCESS))
+    assert RunRecord.from_json(good.to_json()) == good
+    for old, new in [("1.2804922139994233", "9.2804922139994233"), ("1.3680906845009095", "1.3680906845019095")]:
+        line = good.to_json()
+        assert old in line
+        with pytest.raises(ValueError, match="does not match the SHA-256"):
+            RunRecord.from_json(line.replace(old, new))
+    legacy = json.loads(good.to_json())
+    del legacy["sha256"]
+    assert RunRecord.from_json(json.dumps(legacy)) == good  # a line written before digests
+    path = tmp_path / "r.jsonl"
+    path.write_text(good.to_json().replace("1.2804922139994233", "9.2804922139994233") + "\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert ResultsStore(path).records() == []  # the damaged run is not counted, so a resumed sweep redoes it
+    assert any("SHA-256" in str(w.message) for w in caught)

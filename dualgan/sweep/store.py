@@ -11,6 +11,7 @@ append starts on a fresh line.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -92,6 +93,8 @@ class RunRecord:
                    "metrics": {k: _json_float(v) for k, v in sorted(self.metrics.items())},
                    "seconds": _json_float(self.seconds),
                    "status": {"code": self.status.code.value, "message": self.status.message}}
+        # the SHA-256 of the line without it: a changed digit (a flipped bit) is detected on load, not averaged in
+        payload["sha256"] = _digest(payload)
         return json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
     @classmethod
@@ -129,7 +132,11 @@ class RunRecord:
         except ValueError:
             raise ValueError(f"unknown status code {status['code']!r}; one of "
                              f"{[c.value for c in StatusCode]}") from None
-        return cls(d["run_id"], RunConfig.from_dict(d["config"]), metrics, seconds, Status(code, status["message"]))
+        record = cls(d["run_id"], RunConfig.from_dict(d["config"]), metrics, seconds, Status(code, status["message"]))
+        if "sha256" in d and d["sha256"] != _digest({k: v for k, v in d.items() if k != "sha256"}):
+            raise ValueError("the record does not match the SHA-256 it was written with (changed after it was "
+                             "written, e.g. a flipped bit)")
+        return record
 
 
 class ResultsStore:
@@ -223,6 +230,12 @@ class ResultsStore:
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+
+def _digest(payload: dict) -> str:
+    """SHA-256 of a record's canonical JSON (sorted keys, no spaces; older records carry none and load as they are)."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _ends_without_newline(path: Path) -> bool:
