@@ -87,7 +87,8 @@ class RunRecord:
         Returns
         -------
         str
-            ``{"format", "run_id", "config", "metrics", "seconds", "status": {"code", "message"}}``.
+            ``{"format", "run_id", "config", "metrics", "seconds", "status": {"code", "message"}, "sha256"}``
+            (``sha256``: of the canonical line without it, checked by :meth:`from_json`).
         """
         payload = {"format": _FORMAT, "run_id": self.run_id, "config": self.config.to_dict(),
                    "metrics": {k: _json_float(v) for k, v in sorted(self.metrics.items())},
