@@ -355,3 +355,17 @@ def test_a_sweep_record_with_a_changed_digit_is_refused_and_the_run_is_redone(tm
         warnings.simplefilter("always")
         assert ResultsStore(path).records() == []  # the damaged run is not counted, so a resumed sweep redoes it
     assert any("SHA-256" in str(w.message) for w in caught)
+
+
+def test_kernel_dual_on_samples_whose_gram_overflows_names_the_gram():
+    # finite samples at 1e200 under a polynomial kernel: the Gram overflows; the message said "phi_real contains
+    # inf", an input the user never passed. (1e200)^2 is beyond float64's largest 1.8e308: the reference.
+    from dualgan._checks import NonFiniteError
+    from dualgan.duals import KernelDual
+    from dualgan.kernels import PolynomialKernel
+
+    assert 1e200 * 1e200 == math.inf
+    x = torch.tensor([[1e200, 0.0], [0.0, 1e200]], dtype=torch.float64)
+    with pytest.raises(NonFiniteError, match=r"Gram matrix of these samples under PolynomialKernel.*beyond float64"):
+        KernelDual(x, -x, PolynomialKernel(), C=1.0)
+    KernelDual(x * 1e-200, -x * 1e-200, PolynomialKernel(), C=1.0)  # the same samples rescaled are accepted

@@ -24,7 +24,7 @@ import numpy as np
 import scipy.linalg as sla
 import torch
 
-from .._checks import check_int, check_matrix, check_number, check_positive
+from .._checks import NonFiniteError, check_int, check_matrix, check_number, check_positive
 from ._backend import TorchOps, ops_for
 from .objective import separable_term
 from .problem import LinearDual, _check_weights
@@ -119,6 +119,10 @@ class KernelDual(LinearDual):
             # a Gram formed here is symmetric up to the rounding of its products (samples of 1e4 leave 1e-8 of
             # k(x, x) = 1 between K_ij and K_ji): its symmetric part, not the check of a given Gram matrix
             K = 0.5 * (K + K.T)
+        if not bool(torch.isfinite(K).all()):  # finite samples, a Gram beyond float64 (was "phi_real contains inf")
+            raise NonFiniteError(f"the Gram matrix of these samples under {self.kernel!r} is beyond float64 (largest "
+                             f"sample entry {float(x.abs().max()):.3g}); rescale the samples (or use a "
+                             f"scale-free kernel such as RBFKernel with its bandwidth scaled alike)")
         self.x = x
         self._setup(K, xr.shape[0], C, loss, bias, weights, factor_rtol,
                     numpy_input=not (isinstance(x_real, torch.Tensor) or isinstance(x_fake, torch.Tensor)))
