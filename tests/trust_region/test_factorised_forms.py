@@ -14,19 +14,12 @@ from dualgan.models import dcgan_discriminator
 from dualgan.trust_region import FixedRadius, TrustRegionDiscriminator, score_linearization
 from dualgan.trust_region import factorised
 from dualgan.trust_region.factorised import _aat, _choose_form, factorised_pass
+from tests.trust_region.test_factorised import _brute_force as _rows_and_scores
 
 
 def _brute_force(module, x):
-    """Rows of J, w and scores from a float64 copy of the module, one backward pass per sample."""
-    ref = copy.deepcopy(module).double()
-    x = x.double()
-    params = [p for p in ref.parameters() if p.requires_grad]
-    rows = []
-    for i in range(x.shape[0]):
-        g = torch.autograd.grad(ref(x[i:i + 1]).sum(), params, allow_unused=True)
-        rows.append(torch.cat([(torch.zeros_like(p) if gi is None else gi).reshape(-1) for gi, p in zip(g, params)]))
-    J = torch.stack(rows)
-    w = torch.cat([p.detach().reshape(-1) for p in params])
+    """Rows of J and w from a float64 copy of the module, one backward pass per sample (test_factorised's reference)."""
+    J, w, _ = _rows_and_scores(copy.deepcopy(module).double(), x.double())
     return J, w
 
 
