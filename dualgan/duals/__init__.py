@@ -16,15 +16,15 @@ Examples
 True
 """
 from .problem import DISCRIMINATOR_LOSSES, LinearDual
-from .result import DualResult, DualSolverWarning
+from .result import DualResult, DualSolverWarning, NewtonState, problem_result
 from .registry import SOLVERS, solve
 from .objective import dual_objective
-from .newton import NewtonState, maximize_entropy_dual
+from .newton import maximize_entropy_dual
 from .interior_point import box_qp_interior_point
 from .kernel import KernelDual, kernel_dual_objective
 
 __all__ = ["LinearDual", "DualResult", "DualSolverWarning", "solve", "SOLVERS",
-           "dual_objective", "maximize_entropy_dual", "box_qp_interior_point", "NewtonState",
+           "dual_objective", "maximize_entropy_dual", "box_qp_interior_point", "NewtonState", "problem_result",
            "DISCRIMINATOR_LOSSES", "DualLogisticRegression", "KernelDual", "kernel_dual_objective"]
 
 

@@ -19,7 +19,7 @@ import torch
 
 from ._linalg import box_problem, limit_blas_threads, max_step
 from ..status import Status, StatusCode
-from .newton import NewtonState
+from .result import NewtonState
 
 __all__ = ["box_qp_interior_point"]
 

@@ -36,11 +36,10 @@ import torch
 from .._checks import check_int, check_positive
 from ..status import Status, StatusCode
 from ._backend import NumpyOps
-from .newton import problem_result
 from .objective import dual_gradient, dual_value, separable_curvature, separable_gradient
 from .problem import LinearDual
 from .registry import SOLVERS
-from .result import gap_target
+from .result import gap_target, problem_result
 
 __all__ = ["solve_ipopt", "NlpDual", "IPOPT_OPTIONS", "IPOPT_RETURN_STATUS", "ipopt_status", "run_cyipopt"]
 

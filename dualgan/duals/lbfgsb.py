@@ -17,12 +17,11 @@ from scipy.optimize import minimize
 
 from .._checks import check_int, check_number
 from ._backend import NumpyOps
-from .newton import problem_result
 from .objective import dual_gradient, dual_value
 from .problem import LinearDual
 from .registry import SOLVERS
 from ..status import Status, StatusCode
-from .result import DualResult, gap_target
+from .result import DualResult, gap_target, problem_result
 
 __all__ = ["solve_lbfgsb"]
 

@@ -5,6 +5,7 @@ import torch
 
 import dualgan.duals._linalg as linalg_mod
 import dualgan.duals.newton as newton_mod
+import dualgan.duals.result as result_mod
 from dualgan.duals import LinearDual, solve
 from dualgan.duals._backend import NumpyOps, TorchOps
 from dualgan.status import StatusCode
@@ -20,7 +21,7 @@ def test_torch_backend_matches_numpy_backend(monkeypatch, loss, bias, shape):
     prob = LinearDual(torch.tensor(rng.normal(0.4, 1, (n, d))), torch.tensor(rng.normal(0, 1, (m, d))),
                       C=0.05, loss=loss, bias=bias)
     ref = solve(prob, tol=1e-12)
-    for module in (newton_mod, linalg_mod):
+    for module in (newton_mod, linalg_mod, result_mod):
         monkeypatch.setattr(module, "ops_for", lambda device: TorchOps)
     res = solve(prob, tol=1e-12)
     assert ref.success and res.success

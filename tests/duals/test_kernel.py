@@ -45,7 +45,7 @@ def test_dual_kernel_follows_the_interpreted_loop(shape):
     prob = make_problem(shape, seed=11)
     lam, slack = _scaled_start(prob)
     fast = _compiled_logistic(prob, lam, slack, 1e-11, 1e-6, 200)
-    from dualgan.duals.newton import _acceptance
+    from dualgan.duals.result import _acceptance
 
     slow = maximize_entropy_dual(prob.a, scale=prob.C, G=prob.G, lam0=lam, slack0=slack, tol=1e-11, max_iter=200,
                                  certificate=prob.gap_function(NumpyOps),

@@ -305,7 +305,8 @@ def test_newton_state_status_is_a_typed_status_with_the_reason():
     SUCCESS; problem_result refuses a status that is not a Status."""
     from dualgan.duals._backend import ops_for
     from dualgan.duals.interior_point import box_qp_interior_point
-    from dualgan.duals.newton import maximize_entropy_dual, problem_result
+    from dualgan.duals.newton import maximize_entropy_dual
+    from dualgan.duals.result import problem_result
     from dualgan.status import Status
 
     prob = make_problem((25, 20, 8, 1e-2), seed=4)
