@@ -85,9 +85,13 @@ def input_gradient(discriminator, x: torch.Tensor, create_graph: bool = True):
 class GradientPenalty:
     """Base class: ``weight`` is a float or a :class:`~dualgan.regularizers.Schedule`.
 
-    Subclasses implement :meth:`unweighted`; calling the object returns
-    ``weight * unweighted(...)`` where the weight is read from the schedule
-    at ``step`` (default: the schedule's own counter).
+    A subclass names the two parts of eq. (5.7): the points the gradient is
+    taken at (the sampling distribution :math:`p_x`, hook ``_points``) and,
+    unless it is the squared norm, the function :math:`R` of each input
+    gradient (hook ``_mean_term``). :meth:`unweighted` is then the mean of
+    :math:`R` over those points, and calling the object returns
+    ``weight_at(step) * unweighted(...)`` where the weight is read from the
+    schedule at ``step`` (default: the schedule's own counter).
 
     Parameters
     ----------
@@ -96,6 +100,7 @@ class GradientPenalty:
     """
 
     weight_name = "weight"
+    _weight_factor = 1.0  # the constant in front of the schedule's weight (R1's gamma / 2)
 
     def __init__(self, weight):
         self.schedule: Schedule = as_schedule(weight, self.weight_name)
@@ -111,9 +116,12 @@ class GradientPenalty:
         Returns
         -------
         float
-            The weight.
+            The factor in front of the mean of :math:`R` in eq. (5.7): the
+            schedule's weight (half of it for :class:`R1`, :class:`R2` and
+            :class:`JSRegularizer`, whose weight is :math:`\\gamma` of
+            :math:`\\tfrac{\\gamma}{2}\\|\\nabla D\\|^2`).
         """
-        return self.schedule(step)
+        return self._weight_factor * self.schedule(step)
 
     def state_dict(self) -> dict:
         """Training state for checkpoints: the schedule's counter and, if any, the random generator's state."""
@@ -154,8 +162,8 @@ class GradientPenalty:
         if gen is not None:
             gen.set_state(saved)
 
-    def unweighted(self, discriminator, x_real: torch.Tensor, x_fake: torch.Tensor) -> torch.Tensor:  # pragma: no cover
-        """The penalty without its weight (subclasses implement it).
+    def unweighted(self, discriminator, x_real: torch.Tensor, x_fake: torch.Tensor) -> torch.Tensor:
+        """The penalty without its weight: the mean of :math:`R(\\nabla_x D)` over the points of :math:`p_x`, eq. (5.7).
 
         Parameters
         ----------
@@ -171,7 +179,16 @@ class GradientPenalty:
         torch.Tensor
             0-d tensor, the penalty before its weight.
         """
+        scores, grad = input_gradient(discriminator, self._points(x_real, x_fake))
+        return self._mean_term(scores, grad.flatten(1), x_real.shape[0])
+
+    def _points(self, x_real: torch.Tensor, x_fake: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _mean_term(self, scores: torch.Tensor, grad: torch.Tensor, n_real: int) -> torch.Tensor:
+        # the mean of R over the points, from their scores (P,) and flattened input gradients (P, n); n_real:
+        # how many of the points come first from the real batch. R is the squared norm unless a subclass says
+        return grad.pow(2).sum(dim=1).mean()
 
     def __call__(self, discriminator, x_real: torch.Tensor, x_fake: torch.Tensor, *, step: int | None = None) -> torch.Tensor:
         if not callable(discriminator):
@@ -192,10 +209,9 @@ class _NormTargetPenalty(GradientPenalty):
         self.one_sided = bool(one_sided)
         self.generator = generator
 
-    def _norm_term(self, discriminator, points):
-        _, grad = input_gradient(discriminator, points)
-        norm = _safe_norm(grad.flatten(1))
-        excess = norm - self.target
+    def _mean_term(self, scores, grad, n_real):
+        # eqs. (5.8) and (5.9): the mean of (||grad|| - k)^2, or of its one-sided form
+        excess = _safe_norm(grad) - self.target
         if self.one_sided:
             excess = torch.clamp(excess, min=0.0)
         return (excess ** 2).mean()
@@ -254,24 +270,8 @@ class CoupledGradientPenalty(_NormTargetPenalty):
         eps = torch.rand(eps_shape, generator=self.generator, dtype=x_real.dtype, device=x_real.device)
         return eps * x_real + (1.0 - eps) * x_fake
 
-    def unweighted(self, discriminator, x_real, x_fake):
-        """Mean of R(norm of the input gradient) at the interpolates, eq. (5.8).
-
-        Parameters
-        ----------
-        discriminator : callable
-            ``x -> scores``, one score (logit) per sample: shape ``(B,)`` or ``(B, 1)``.
-        x_real : torch.Tensor
-            Real batch, shape ``(B, ...)``.
-        x_fake : torch.Tensor
-            Generated batch, shape ``(B', ...)`` (``x_fake.detach()`` in an ordinary discriminator step).
-
-        Returns
-        -------
-        torch.Tensor
-            0-d tensor, the penalty before its weight.
-        """
-        return self._norm_term(discriminator, self.interpolates(x_real, x_fake))
+    def _points(self, x_real, x_fake):
+        return self.interpolates(x_real, x_fake)
 
 
 class LocalGradientPenalty(_NormTargetPenalty):
@@ -320,24 +320,8 @@ class LocalGradientPenalty(_NormTargetPenalty):
         noise = torch.randn(x_real.shape, generator=self.generator, dtype=x_real.dtype, device=x_real.device)
         return x_real + self.scale * noise
 
-    def unweighted(self, discriminator, x_real, x_fake):
-        """Mean of R(norm of the input gradient) at the perturbed real samples, eq. (5.9).
-
-        Parameters
-        ----------
-        discriminator : callable
-            ``x -> scores``, one score (logit) per sample: shape ``(B,)`` or ``(B, 1)``.
-        x_real : torch.Tensor
-            Real batch, shape ``(B, ...)``.
-        x_fake : torch.Tensor
-            Generated batch, shape ``(B', ...)`` (``x_fake.detach()`` in an ordinary discriminator step).
-
-        Returns
-        -------
-        torch.Tensor
-            0-d tensor, the penalty before its weight.
-        """
-        return self._norm_term(discriminator, self.perturbed(x_real))
+    def _points(self, x_real, x_fake):
+        return self.perturbed(x_real)
 
 
 class R1(GradientPenalty):
@@ -357,45 +341,13 @@ class R1(GradientPenalty):
     """
 
     weight_name = "gamma"
+    _weight_factor = 0.5  # gamma / 2 in front of the squared norm, eq. (5.10)
 
     def __init__(self, gamma=10.0):
         super().__init__(gamma)
 
-    def weight_at(self, step=None):
-        r"""The weight at a step.
-
-        Parameters
-        ----------
-        step : int or None, default None
-            Step count at which to read a schedule (None: the schedule's own counter).
-
-        Returns
-        -------
-        float
-            The factor :math:`\gamma/2` in front of :math:`\|\nabla D\|^2` in eq. (5.10) (half the
-            schedule's :math:`\gamma`).
-        """
-        return 0.5 * self.schedule(step)
-
-    def unweighted(self, discriminator, x_real, x_fake):
-        """Half the mean squared input-gradient norm on the real batch, eq. (5.10).
-
-        Parameters
-        ----------
-        discriminator : callable
-            ``x -> scores``, one score (logit) per sample: shape ``(B,)`` or ``(B, 1)``.
-        x_real : torch.Tensor
-            Real batch, shape ``(B, ...)``.
-        x_fake : torch.Tensor
-            Generated batch, shape ``(B', ...)`` (``x_fake.detach()`` in an ordinary discriminator step).
-
-        Returns
-        -------
-        torch.Tensor
-            0-d tensor, the penalty before its weight.
-        """
-        _, grad = input_gradient(discriminator, x_real)
-        return grad.flatten(1).pow(2).sum(dim=1).mean()
+    def _points(self, x_real, x_fake):
+        return x_real
 
 
 class R2(R1):
@@ -412,25 +364,8 @@ class R2(R1):
     for GANs do actually Converge?* ICML 2018.
     """
 
-    def unweighted(self, discriminator, x_real, x_fake):
-        """Half the mean squared input-gradient norm on the generated batch, eq. (5.10).
-
-        Parameters
-        ----------
-        discriminator : callable
-            ``x -> scores``, one score (logit) per sample: shape ``(B,)`` or ``(B, 1)``.
-        x_real : torch.Tensor
-            Real batch, shape ``(B, ...)``.
-        x_fake : torch.Tensor
-            Generated batch, shape ``(B', ...)`` (``x_fake.detach()`` in an ordinary discriminator step).
-
-        Returns
-        -------
-        torch.Tensor
-            0-d tensor, the penalty before its weight.
-        """
-        _, grad = input_gradient(discriminator, x_fake)
-        return grad.flatten(1).pow(2).sum(dim=1).mean()
+    def _points(self, x_real, x_fake):
+        return x_fake
 
 
 class JSRegularizer(R1):
@@ -459,26 +394,11 @@ class JSRegularizer(R1):
     def __init__(self, gamma=0.1):
         super().__init__(gamma)
 
-    def unweighted(self, discriminator, x_real, x_fake):
+    def _points(self, x_real, x_fake):
         # one pass over the stacked batch: half the calls of two separate passes, same numbers
-        """Half of Roth et al.'s Omega, eq. (5.11), from one stacked pass.
+        return torch.cat([x_real, x_fake], dim=0)
 
-        Parameters
-        ----------
-        discriminator : callable
-            ``x -> scores``, one score (logit) per sample: shape ``(B,)`` or ``(B, 1)``.
-        x_real : torch.Tensor
-            Real batch, shape ``(B, ...)``.
-        x_fake : torch.Tensor
-            Generated batch, shape ``(B', ...)`` (``x_fake.detach()`` in an ordinary discriminator step).
-
-        Returns
-        -------
-        torch.Tensor
-            0-d tensor, the penalty before its weight.
-        """
-        n_real = x_real.shape[0]
-        scores, grad = input_gradient(discriminator, torch.cat([x_real, x_fake], dim=0))
+    def _mean_term(self, scores, grad, n_real):
         return self._omega(scores[:n_real], grad[:n_real], scores[n_real:], grad[n_real:])
 
     def from_gradients(self, score_real, grad_real, score_fake, grad_fake, *, step: int | None = None):
