@@ -266,23 +266,9 @@ class NlpDual:
 def solve_ipopt(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_rtol: float) -> "DualResult":  # noqa: F821
     """Solve the dual with Ipopt (cyipopt), exact Hessian.
 
-    Parameters
-    ----------
-    problem : LinearDual
-        The validated problem (eq. (1.3) or (1.12) of the theory page, with (1.11) for a bias).
-    tol : float
-        Bound on the duality gap (eq. (1.5)), > 0.
-    max_iter : int or None
-        Ipopt's iteration cap; None: 3000.
-    lam0 : DualResult or array_like or tuple, optional
-        Warm start (see :meth:`LinearDual.initial_point`).
-    w_rtol : float
-        Relative bound on the discriminator's error (eq. (1.6)); ``inf`` for the gap alone.
-
-    Returns
-    -------
-    DualResult
-        Certified by the gap of eq. (1.16) (see :func:`ipopt_with_refinement`).
+    The arguments are those of every solver (:class:`~dualgan.duals.registry.DualSolver`);
+    ``max_iter`` caps Ipopt's iterations (None: 3000). The result is certified by the
+    gap of eq. (1.16) (see :func:`ipopt_with_refinement`).
     """
     nlp = NlpDual(problem)
     lb, ub = nlp.bounds()

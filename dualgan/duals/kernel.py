@@ -24,10 +24,10 @@ import numpy as np
 import scipy.linalg as sla
 import torch
 
-from .._checks import NonFiniteError, check_int, check_matrix, check_number, check_positive
+from .._checks import NonFiniteError, check_int, check_matrix, check_number
 from ._backend import TorchOps, ops_for
-from .objective import separable_term
-from .problem import LinearDual, _check_weights
+from .objective import _fixed_multipliers, separable_term
+from .problem import LinearDual
 from .result import DualResult
 
 __all__ = ["KernelDual", "kernel_dual_objective", "pivoted_cholesky"]
@@ -470,32 +470,14 @@ def kernel_dual_objective(x_real: torch.Tensor, x_fake: torch.Tensor, lam_real, 
     Yujia Li, Alexander Schwing, Kuan-Chieh Wang, Richard Zemel. *Dualing GANs.* NeurIPS 2017.
     John M. Danskin. *The Theory of Max-Min.* Springer, 1967.
     """
-    from .objective import DISCRIMINATOR_LOSSES, check_multipliers
-    from .._checks import check_choice
-
-    C = check_positive(C, "C")
-    check_choice(loss, "loss", DISCRIMINATOR_LOSSES)
-    if x_real.ndim != 2 or x_fake.ndim != 2 or x_real.shape[1] != x_fake.shape[1]:
-        raise ValueError(f"x_real and x_fake must be (n, D) and (m, D) with the same D, got "
-                         f"{tuple(x_real.shape)} and {tuple(x_fake.shape)}")
-    n, m = x_real.shape[0], x_fake.shape[0]
-    dtype, device = x_fake.dtype, x_fake.device
-    lr = torch.as_tensor(lam_real, dtype=torch.float64).detach().reshape(-1).to(device)
-    lf = torch.as_tensor(lam_fake, dtype=torch.float64).detach().reshape(-1).to(device)
-    if lr.shape[0] != n or lf.shape[0] != m:
-        raise ValueError(f"lam_real / lam_fake have {lr.shape[0]} / {lf.shape[0]} entries but the batches have "
-                         f"{n} / {m} rows")
+    C, lam, a = _fixed_multipliers(x_real, x_fake, lam_real, lam_fake, C, loss, weights,
+                                   names=("x_real", "x_fake", "D"))
+    n, dtype = x_real.shape[0], x_fake.dtype
     x = torch.cat([x_real.to(dtype), x_fake])
     kern = kernel.resolve(x.detach()) if kernel.needs_resolve else kernel
-    beta = torch.cat([lr, -lf]).to(dtype)
+    beta = torch.cat([lam[:n], -lam[n:]]).to(dtype)
     quadratic = beta @ (kern(x, x) @ beta)
-    a = torch.cat([torch.full((n,), 1.0 / n, dtype=torch.float64, device=device),
-                   torch.full((m,), 1.0 / m, dtype=torch.float64, device=device)])
-    if weights is not None:
-        a = _check_weights(weights, n, m, a)
-    ops = ops_for(device)
-    lam = torch.cat([lr, lf])
-    check_multipliers(lam, a, n)
+    ops = ops_for(x_fake.device)
     lam_, a_ = ops.to_backend(lam), ops.to_backend(a)
     return -quadratic / (2.0 * C) + separable_term(ops, lam_, a_ - lam_, a_, loss)
 

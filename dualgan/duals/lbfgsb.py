@@ -26,12 +26,11 @@ from .result import DualResult, gap_target, problem_result
 __all__ = ["solve_lbfgsb"]
 
 
-def _check_lbfgsb_options(*, memory: int = 30, restarts: int = 5, gtol: float = 1e-14, edge: float = 1e-15) -> None:
-    """Check the values of :func:`solve_lbfgsb`'s options (``SOLVERS.check_options`` calls it), raising ValueError."""
-    check_int(memory, "memory", low=1)
-    check_int(restarts, "restarts", low=0)
-    check_number(gtol, "gtol", low=0.0, low_open=True)
-    check_number(edge, "edge", low=0.0, high=1e-3, low_open=True)
+def _check_lbfgsb_options(*, memory: int = 30, restarts: int = 5, gtol: float = 1e-14, edge: float = 1e-15) -> dict:
+    """:func:`solve_lbfgsb`'s options checked and normalised (``SOLVERS.check_options`` calls it), or ValueError."""
+    return {"memory": check_int(memory, "memory", low=1), "restarts": check_int(restarts, "restarts", low=0),
+            "gtol": check_number(gtol, "gtol", low=0.0, low_open=True),
+            "edge": check_number(edge, "edge", low=0.0, high=1e-3, low_open=True)}
 
 
 @SOLVERS.register("lbfgsb", losses=("logistic", "hinge"), bias=False, check_options=_check_lbfgsb_options)
@@ -45,18 +44,12 @@ def solve_lbfgsb(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
     until the certificate holds, the gap stops decreasing, ``max_iter`` is
     spent or the restarts run out. The best certified point is returned.
 
+    The arguments are those of every solver (:class:`~dualgan.duals.registry.DualSolver`;
+    ``problem.bias`` False); ``max_iter`` caps the L-BFGS-B iterations over all restarts
+    (None: 20000).
+
     Parameters
     ----------
-    problem : LinearDual
-        The problem (``problem.bias`` False; checked by :func:`~dualgan.duals.solve`).
-    tol : float
-        Bound on the duality gap, > 0.
-    max_iter : int or None
-        Cap on L-BFGS-B iterations over all restarts; None: 20000.
-    lam0 : DualResult or array_like or tuple or None
-        Warm start (:meth:`LinearDual.initial_point <dualgan.duals.LinearDual.initial_point>`).
-    w_rtol : float
-        Relative bound on the discriminator's error (eq. (1.6)), > 0 or inf.
     memory : int, default 30
         Number of curvature pairs L-BFGS-B keeps (scipy's ``maxcor``), >= 1.
     restarts : int, default 5
@@ -85,10 +78,8 @@ def solve_lbfgsb(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
     Algorithm for Bound Constrained Optimization." SIAM Journal on Scientific
     Computing 16(5), 1995.
     """
-    memory = check_int(memory, "memory", low=1)
-    restarts = check_int(restarts, "restarts", low=0)
-    gtol = check_number(gtol, "gtol", low=0.0, low_open=True)
-    edge = check_number(edge, "edge", low=0.0, high=1e-3, low_open=True)
+    options = _check_lbfgsb_options(memory=memory, restarts=restarts, gtol=gtol, edge=edge)  # also when called directly
+    memory, restarts, gtol, edge = (options[k] for k in ("memory", "restarts", "gtol", "edge"))
     t0 = time.perf_counter()
     max_iter = 20000 if max_iter is None else max_iter
     G = problem.G.cpu().numpy()

@@ -263,19 +263,12 @@ def solve_newton(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
     Every pair is certified by eq. (1.16); see :mod:`dualgan.duals._primal` for why the
     primal side is taken when d < N.
 
+    The arguments are those of every solver (:class:`~dualgan.duals.registry.DualSolver`);
+    ``max_iter`` counts Newton iterations (None: 200), and on the primal side a warm start
+    that is a result starts from its ``w``.
+
     Parameters
     ----------
-    problem : LinearDual
-        The problem.
-    tol : float
-        Bound on the duality gap, > 0.
-    max_iter : int or None
-        Newton iteration cap; None: 200.
-    lam0 : DualResult or array_like or tuple or None
-        Warm start (:meth:`LinearDual.initial_point <dualgan.duals.LinearDual.initial_point>`;
-        on the primal side a result's ``w``).
-    w_rtol : float
-        Relative bound on the discriminator's error (eq. (1.6)), > 0 or inf.
     side : {"auto", "primal", "dual"}, default "auto"
         Which problem Newton's method iterates on. ``"auto"``: the primal when
         ``d < N`` or ``d <= 64`` (a (d + 1)-sized system costs microseconds,
@@ -301,8 +294,7 @@ def solve_newton(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
     ----------
     Stephen Boyd, Lieven Vandenberghe. "Convex Optimization." Cambridge University Press, 2004.
     """
-    if side not in ("auto", "primal", "dual"):
-        raise ValueError(f"side must be 'auto', 'primal' or 'dual', got {side!r}")
+    _check_newton_options(side=side)
     t0 = time.perf_counter()
     max_iter = 200 if max_iter is None else max_iter
     ops = ops_for(problem.device)

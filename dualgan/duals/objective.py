@@ -37,6 +37,7 @@ Yujia Li, Alexander Schwing, Kuan-Chieh Wang, Richard Zemel. "Dualing GANs." Neu
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .._checks import check_choice, check_positive
@@ -222,29 +223,41 @@ def dual_objective(phi_real: torch.Tensor, phi_fake: torch.Tensor, lam_real, lam
     Yujia Li, Alexander Schwing, Kuan-Chieh Wang, Richard Zemel. "Dualing GANs."
     NeurIPS 2017.
     """
-    C = check_positive(C, "C")
-    check_choice(loss, "loss", DISCRIMINATOR_LOSSES)
-    if phi_real.ndim != 2 or phi_fake.ndim != 2 or phi_real.shape[1] != phi_fake.shape[1]:
-        raise ValueError(f"phi_real and phi_fake must be (n, d) and (m, d) with the same d, got "
-                         f"{tuple(phi_real.shape)} and {tuple(phi_fake.shape)}")
-    dtype, device = phi_fake.dtype, phi_fake.device
-    lr = torch.as_tensor(lam_real, dtype=dtype, device=device).detach().reshape(-1)
-    lf = torch.as_tensor(lam_fake, dtype=dtype, device=device).detach().reshape(-1)
-    if lr.shape[0] != phi_real.shape[0] or lf.shape[0] != phi_fake.shape[0]:
-        raise ValueError(f"lam_real / lam_fake have {lr.shape[0]} / {lf.shape[0]} entries but the batches have "
-                         f"{phi_real.shape[0]} / {phi_fake.shape[0]} rows")
-    v = lr @ phi_real.to(dtype) - lf @ phi_fake
+    C, lam, a = _fixed_multipliers(phi_real, phi_fake, lam_real, lam_fake, C, loss)
+    n, dtype = phi_real.shape[0], phi_fake.dtype
+    v = lam[:n].to(dtype) @ phi_real.to(dtype) - lam[n:].to(dtype) @ phi_fake
     # the separable term is a constant of the generator (lambda is fixed): one float, in float64, on the
     # back end of the multipliers' device (numpy on the CPU: cheaper per call than torch)
-    lam = torch.cat([torch.as_tensor(lam_real, dtype=torch.float64).detach().reshape(-1).to(device),
-                     torch.as_tensor(lam_fake, dtype=torch.float64).detach().reshape(-1).to(device)])
-    n, m = phi_real.shape[0], phi_fake.shape[0]
-    a = torch.cat([torch.full((n,), 1.0 / n, dtype=torch.float64, device=device),
-                   torch.full((m,), 1.0 / m, dtype=torch.float64, device=device)])
-    check_multipliers(lam, a, n)
-    ops = ops_for(device)
+    ops = ops_for(phi_fake.device)
     lam_, a_ = ops.to_backend(lam), ops.to_backend(a)
     return dual_value(ops, v, lam_, a_ - lam_, a_, C, loss)
+
+
+def _fixed_multipliers(real: torch.Tensor, fake: torch.Tensor, lam_real, lam_fake, C: float, loss: str,
+                       weights=None, names: tuple[str, str, str] = ("phi_real", "phi_fake", "d")):
+    """The checked arguments of a dual at fixed multipliers (:func:`dual_objective` and
+    :func:`~dualgan.duals.kernel_dual_objective`): ``(C, lam, a)``, ``lam`` the multipliers (real
+    then generated) and ``a`` their bounds (1/n, 1/m, or ``weights``), float64 on ``fake``'s device,
+    ``lam`` detached (constants) and in its box ``[0, a]`` (eq. (1.3)). ``names``: the batches'
+    names and their width's, for the messages."""
+    C = check_positive(C, "C")
+    check_choice(loss, "loss", DISCRIMINATOR_LOSSES)
+    first, second, width = names
+    if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
+        raise ValueError(f"{first} and {second} must be (n, {width}) and (m, {width}) with the same {width}, got "
+                         f"{tuple(real.shape)} and {tuple(fake.shape)}")
+    n, m, device = real.shape[0], fake.shape[0], fake.device
+    lr, lf = (torch.as_tensor(t, dtype=torch.float64).detach().reshape(-1).to(device) for t in (lam_real, lam_fake))
+    if lr.shape[0] != n or lf.shape[0] != m:
+        raise ValueError(f"lam_real / lam_fake have {lr.shape[0]} / {lf.shape[0]} entries but the batches have "
+                         f"{n} / {m} rows")
+    a = torch.cat([torch.full((n,), 1.0 / n, dtype=torch.float64, device=device),
+                   torch.full((m,), 1.0 / m, dtype=torch.float64, device=device)])
+    if weights is not None:
+        a = _check_weights(weights, n, m, a)
+    lam = torch.cat([lr, lf])
+    check_multipliers(lam, a, n)
+    return C, lam, a
 
 
 def check_multipliers(lam: torch.Tensor, a: torch.Tensor, n: int) -> None:
@@ -260,3 +273,24 @@ def check_multipliers(lam: torch.Tensor, a: torch.Tensor, n: int) -> None:
         raise ValueError(f"{name} must hold multipliers in [0, a_i] (the box of eq. (1.3); a_i = 1/n, 1/m by default), "
                          f"got {name}[{j}] = {float(lam[i]):.6g} with a_i = {float(a[i]):.6g}; pass the lam_real / "
                          f"lam_fake of a DualResult of this batch")
+
+
+def _check_weights(weights, n: int, m: int, like: torch.Tensor) -> torch.Tensor:
+    """The per-sample weights pair as one float64 vector (real then fake) on ``like``'s device."""
+    if not (isinstance(weights, (tuple, list)) and len(weights) == 2):
+        raise ValueError(f"weights must be a pair (weights_real, weights_fake) of 1-d arrays of lengths n={n} "
+                         f"and m={m}, got {type(weights).__name__}; pass None for a_i = 1/n, 1/m")
+    parts = []
+    for name, w, k in (("weights_real", weights[0], n), ("weights_fake", weights[1], m)):
+        try:
+            t = torch.as_tensor(w.detach() if isinstance(w, torch.Tensor) else np.asarray(w, dtype=np.float64))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"weights: {name} could not be read as numbers ({exc})") from exc
+        t = t.to(dtype=torch.float64, device=like.device)
+        if t.ndim != 1 or t.shape[0] != k:
+            raise ValueError(f"weights: {name} must be a 1-d array of length {k}, got shape {tuple(t.shape)}")
+        if not bool((torch.isfinite(t) & (t > 0)).all()):
+            raise ValueError(f"weights: every entry of {name} must be finite and > 0 (drop samples of "
+                             f"weight 0 before building the problem)")
+        parts.append(t)
+    return torch.cat(parts)

@@ -30,7 +30,7 @@ from scipy.special import expit
 from .._checks import check_choice, check_matrix, check_positive, is_numpy_input
 from ._backend import TorchOps, ops_for
 from ._primal import balance_classes, pair_certificate
-from .objective import DISCRIMINATOR_LOSSES, dual_gradient, separable_curvature
+from .objective import DISCRIMINATOR_LOSSES, _check_weights, dual_gradient, separable_curvature
 
 __all__ = ["LinearDual", "DISCRIMINATOR_LOSSES"]
 
@@ -470,27 +470,6 @@ class LinearDual:
             ``t`` as a numpy array when the features were numpy arrays, else ``t`` itself.
         """
         return t.detach().cpu().numpy() if self.numpy_input else t
-
-
-def _check_weights(weights, n: int, m: int, like: torch.Tensor) -> torch.Tensor:
-    """The per-sample weights pair as one float64 vector (real then fake) on ``like``'s device."""
-    if not (isinstance(weights, (tuple, list)) and len(weights) == 2):
-        raise ValueError(f"weights must be a pair (weights_real, weights_fake) of 1-d arrays of lengths n={n} "
-                         f"and m={m}, got {type(weights).__name__}; pass None for a_i = 1/n, 1/m")
-    parts = []
-    for name, w, k in (("weights_real", weights[0], n), ("weights_fake", weights[1], m)):
-        try:
-            t = torch.as_tensor(w.detach() if isinstance(w, torch.Tensor) else np.asarray(w, dtype=np.float64))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"weights: {name} could not be read as numbers ({exc})") from exc
-        t = t.to(dtype=torch.float64, device=like.device)
-        if t.ndim != 1 or t.shape[0] != k:
-            raise ValueError(f"weights: {name} must be a 1-d array of length {k}, got shape {tuple(t.shape)}")
-        if not bool((torch.isfinite(t) & (t > 0)).all()):
-            raise ValueError(f"weights: every entry of {name} must be finite and > 0 (drop samples of "
-                             f"weight 0 before building the problem)")
-        parts.append(t)
-    return torch.cat(parts)
 
 
 def _clip(ops, a, lam, slack):

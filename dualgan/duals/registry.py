@@ -1,9 +1,13 @@
 """One entry point, many solvers: ``solve(problem, method=..., options=...)``.
 
 The dual solvers live in :data:`SOLVERS`, a :class:`~dualgan.registry.Registry`
-over the modules of :mod:`dualgan.duals`. A solver is a function
+over the modules of :mod:`dualgan.duals`. A solver is a function of the one
+signature :class:`DualSolver`,
 ``fn(problem, tol, max_iter, lam0, w_rtol, *, option=default, ...) -> DualResult``
-registered by the module that defines it::
+(documented there once; a solver's docstring adds only what its ``max_iter``
+counts and its options), ending with
+:func:`~dualgan.duals.result.problem_result`, and registered by the module that
+defines it::
 
     from dualgan.duals import SOLVERS
 
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Protocol
 
 import numpy as np
 
@@ -38,10 +43,51 @@ from ..registry import Registry
 from .problem import LinearDual
 from .result import DEFAULT_TOL, DEFAULT_W_RTOL, DualResult, DualSolverWarning
 
-__all__ = ["SOLVERS", "solve"]
+__all__ = ["SOLVERS", "DualSolver", "solve"]
 
 #: every dual solver, by method name; info ``losses`` (tuple of str), ``bias`` (bool), ``requires`` (str or None)
 SOLVERS = Registry("dual solver", package="dualgan.duals")
+
+
+class DualSolver(Protocol):
+    """The one signature of every entry of :data:`SOLVERS` (what :func:`solve` calls).
+
+    :func:`solve` has checked the arguments and that the solver declares the
+    problem's loss and bias; the solver returns the :class:`~dualgan.duals.DualResult`
+    of :func:`~dualgan.duals.result.problem_result`, whose status is decided by the
+    certificate of the returned pair (eq. (1.16) of the theory page), not by the method.
+    """
+
+    def __call__(self, problem: LinearDual, tol: float, max_iter: int | None, lam0, w_rtol: float,
+                 **options) -> DualResult:
+        r"""Solve ``problem``'s dual to the tolerances.
+
+        Parameters
+        ----------
+        problem : LinearDual
+            The validated problem: eq. (1.3) (logistic) or (1.12) (hinge) of the theory
+            page, with the bias equality (1.11) when ``problem.bias``.
+        tol : float
+            Bound on the duality gap (eq. (1.5)), > 0.
+        max_iter : int or None
+            The method's iteration cap, >= 1; None: the method's own default (its docstring says
+            what it counts and the default).
+        lam0 : DualResult or array_like or tuple or None
+            Warm start: a previous result, a length-N vector of multipliers or a pair
+            ``(lam_real, lam_fake)`` (:meth:`LinearDual.initial_point
+            <dualgan.duals.LinearDual.initial_point>`); None: the method's cold start.
+        w_rtol : float
+            Relative bound on the discriminator's error, :math:`\sqrt{2\,\mathrm{gap}/C} \le`
+            ``w_rtol`` :math:`\|w\|` (eq. (1.6)); > 0, or ``inf`` for the gap alone.
+        **options
+            The method's own keyword-only options (``SOLVERS.options(name)``), already
+            checked by the entry's ``check_options``.
+
+        Returns
+        -------
+        DualResult
+            Certified from the returned pair; ``method`` is the registered name.
+        """
 
 
 @with_thread_policy  # torch and BLAS threads: the library's one policy (dualgan/_threads.py)
