@@ -198,7 +198,7 @@ def test_bad_inputs_name_the_argument():
 def test_secular_derivative_with_the_shared_factorisation_matches_finite_differences():
     """q'(s) from the inner Newton's own factorisation = q'(s) from a fresh one = central differences of q(lam(s))."""
     from dualgan.trust_region import ScoreSubproblem
-    from dualgan.trust_region.subproblem import _dq_ds, _inner_solve
+    from dualgan.trust_region.subproblem.newton import _dq_ds, _inner_solve
 
     g = torch.Generator().manual_seed(3)
     N, P = 30, 12
