@@ -81,21 +81,24 @@ def _check_common(policy, min_radius_may_be_zero: bool = False) -> None:
     _set_number(policy, "boundary_fraction", low=0.0, high=1.0, low_open=True, high_open=True)
 
 
-def _check_factors(policy) -> None:
-    """``shrink`` in (0, 1) and ``grow`` finite and >= 1, each named in its error."""
-    _set_number(policy, "shrink", low=0.0, high=1.0, low_open=True, high_open=True)
-    _set_number(policy, "grow", low=1.0)
-
-
 class RadiusPolicy:
-    """Base: subclasses implement :meth:`update`."""
+    """Base of the radius policies: :meth:`update` decides from the acceptance ratio.
+
+    A subclass either writes ``_judge`` (what ``rho`` says: reject, accept and
+    shrink, grow at the boundary, or keep the radius; the rules of eqs. (2.12) and
+    (2.13)) and has ``shrink`` and ``grow`` factors, or overrides :meth:`update` whole.
+    """
 
     min_radius: float
     max_radius: float
     boundary_fraction: float
 
-    def update(self, rho: float, step_norm: float, radius: float) -> RadiusDecision:  # pragma: no cover
-        """Accept or reject a step and choose the next radius.
+    def update(self, rho: float, step_norm: float, radius: float) -> RadiusDecision:
+        """Accept or reject a step and choose the next radius, by the policy's rule (eqs. (2.12)-(2.13)).
+
+        A ``rho`` that is not finite (the trial cost overflowed) is a rejection with a
+        shrink; a growth happens only for a step on the boundary (:meth:`at_boundary`);
+        the radius stays within ``[min_radius, max_radius]``.
 
         Parameters
         ----------
@@ -111,6 +114,18 @@ class RadiusPolicy:
         RadiusDecision
             Whether the step is accepted, the next radius and why.
         """
+        if not math.isfinite(rho):
+            return self._shrink(radius, self.shrink, False, "rho is not finite: reject and shrink")
+        verdict, why = self._judge(rho)
+        if verdict in ("reject", "shrink"):
+            return self._shrink(radius, self.shrink, verdict == "shrink", why)
+        if verdict == "grow" and self.at_boundary(step_norm, radius):
+            return RadiusDecision(True, min(self.grow * radius, self.max_radius), why)
+        return RadiusDecision(True, radius, f"rho {rho:.3g}: accept, keep the radius")
+
+    def _judge(self, rho: float) -> tuple[str, str]:  # pragma: no cover
+        """``(verdict, why)`` for a finite ``rho``: verdict "reject" (and shrink), "shrink" (accept and
+        shrink), "grow" (accept, and grow if the step is on the boundary) or "keep"."""
         raise NotImplementedError
 
     def at_boundary(self, step_norm: float, radius: float) -> bool:
@@ -136,13 +151,31 @@ class RadiusPolicy:
             return RadiusDecision(accepted, self.min_radius, f"{why}; radius held at min_radius {self.min_radius:g}")
         return RadiusDecision(accepted, new, why)
 
-    def _grow(self, radius: float, factor: float, why: str) -> RadiusDecision:
-        return RadiusDecision(True, min(factor * radius, self.max_radius), why)
+
+@dataclass(frozen=True, kw_only=True)
+class _ShrinkGrowRadius(RadiusPolicy):
+    """The fields and checks the shrinking and growing policies share; a subclass adds its thresholds,
+    checked by its ``_check_thresholds``, and its ``_judge``."""
+
+    shrink: float = 0.25
+    grow: float = 2.0
+    max_radius: float = 10.0
+    min_radius: float = 1e-10
+    boundary_fraction: float = 0.999
+
+    def __post_init__(self):
+        self._check_thresholds()
+        _set_number(self, "shrink", low=0.0, high=1.0, low_open=True, high_open=True)
+        _set_number(self, "grow", low=1.0)
+        _check_common(self)
+
+    def _check_thresholds(self) -> None:  # pragma: no cover
+        raise NotImplementedError
 
 
 @POLICIES.register("standard")
 @dataclass(frozen=True, kw_only=True)
-class StandardRadius(RadiusPolicy):
+class StandardRadius(_ShrinkGrowRadius):
     """The standard policy: shrink on small rho, grow on good rho at the boundary, reject below ``eta_accept``.
 
     Eq. (2.12) of the theory page.
@@ -183,53 +216,29 @@ class StandardRadius(RadiusPolicy):
     eta_accept: float = 1e-4
     eta_shrink: float = 0.25
     eta_grow: float = 0.75
-    shrink: float = 0.25
-    grow: float = 2.0
-    max_radius: float = 10.0
-    min_radius: float = 1e-10
-    boundary_fraction: float = 0.999
 
-    def __post_init__(self):
+    def _check_thresholds(self) -> None:
         e0 = _set_number(self, "eta_accept", low=0.0, high=1.0, high_open=True)
         e1 = _set_number(self, "eta_shrink", low=0.0, high=1.0, high_open=True)
         e2 = _set_number(self, "eta_grow", low=0.0, high=1.0, high_open=True)
         if not e0 <= e1 < e2:
             raise ValueError(f"StandardRadius: need 0 <= eta_accept <= eta_shrink < eta_grow < 1, got eta_accept={e0}, "
                              f"eta_shrink={e1}, eta_grow={e2}; order the three thresholds")
-        _check_factors(self)
-        _check_common(self)
 
-    def update(self, rho: float, step_norm: float, radius: float) -> RadiusDecision:
-        """Decide by eq. (2.12) of the theory page.
-
-        Parameters
-        ----------
-        rho : float
-            The acceptance ratio :math:`\\rho_k` of eq. (2.11) (not finite: reject and shrink).
-        step_norm : float
-            :math:`\\|\\delta\\|` of the step.
-        radius : float
-            The radius :math:`\\Delta_k` the step was solved at.
-
-        Returns
-        -------
-        RadiusDecision
-            Whether the step is accepted, the next radius and why.
-        """
-        if not math.isfinite(rho):
-            return self._shrink(radius, self.shrink, False, "rho is not finite: reject and shrink")
+    def _judge(self, rho: float) -> tuple[str, str]:
+        # eq. (2.12)
         if rho < self.eta_accept:
-            return self._shrink(radius, self.shrink, False, f"rho {rho:.3g} < eta_accept: reject and shrink")
+            return "reject", f"rho {rho:.3g} < eta_accept: reject and shrink"
         if rho < self.eta_shrink:
-            return self._shrink(radius, self.shrink, True, f"rho {rho:.3g} < eta_shrink: accept and shrink")
-        if rho > self.eta_grow and self.at_boundary(step_norm, radius):
-            return self._grow(radius, self.grow, f"rho {rho:.3g} > eta_grow at the boundary: accept and grow")
-        return RadiusDecision(True, radius, f"rho {rho:.3g}: accept, keep the radius")
+            return "shrink", f"rho {rho:.3g} < eta_shrink: accept and shrink"
+        if rho > self.eta_grow:
+            return "grow", f"rho {rho:.3g} > eta_grow at the boundary: accept and grow"
+        return "keep", ""
 
 
 @POLICIES.register("symmetric")
 @dataclass(frozen=True, kw_only=True)
-class SymmetricRadius(RadiusPolicy):
+class SymmetricRadius(_ShrinkGrowRadius):
     """Shrink and re-solve when rho is far from 1 on either side (``|rho - 1| > tolerance``).
 
     Eq. (2.13) of the theory page.
@@ -267,46 +276,22 @@ class SymmetricRadius(RadiusPolicy):
 
     tolerance: float = 0.75
     grow_tolerance: float = 0.25
-    shrink: float = 0.25
-    grow: float = 2.0
-    max_radius: float = 10.0
-    min_radius: float = 1e-10
-    boundary_fraction: float = 0.999
 
-    def __post_init__(self):
+    def _check_thresholds(self) -> None:
         tau = _set_number(self, "tolerance", low=0.0, low_open=True)
         tau_grow = _set_number(self, "grow_tolerance", low=0.0, low_open=True)
         if not tau_grow <= tau:
             raise ValueError(f"SymmetricRadius: need 0 < grow_tolerance <= tolerance, got grow_tolerance={tau_grow}, "
                              f"tolerance={tau}; lower grow_tolerance or raise tolerance")
-        _check_factors(self)
-        _check_common(self)
 
-    def update(self, rho: float, step_norm: float, radius: float) -> RadiusDecision:
-        """Decide by eq. (2.13) of the theory page.
-
-        Parameters
-        ----------
-        rho : float
-            The acceptance ratio :math:`\\rho_k` of eq. (2.11) (not finite: reject and shrink).
-        step_norm : float
-            :math:`\\|\\delta\\|` of the step.
-        radius : float
-            The radius :math:`\\Delta_k` the step was solved at.
-
-        Returns
-        -------
-        RadiusDecision
-            Whether the step is accepted, the next radius and why.
-        """
-        if not math.isfinite(rho):
-            return self._shrink(radius, self.shrink, False, "rho is not finite: reject and shrink")
+    def _judge(self, rho: float) -> tuple[str, str]:
+        # eq. (2.13): the model is poor when rho is far from 1 on either side
         dev = abs(rho - 1.0)
         if dev > self.tolerance:
-            return self._shrink(radius, self.shrink, False, f"|rho - 1| = {dev:.3g} > tolerance: reject and shrink")
-        if dev < self.grow_tolerance and self.at_boundary(step_norm, radius):
-            return self._grow(radius, self.grow, f"|rho - 1| = {dev:.3g} < grow_tolerance at the boundary: grow")
-        return RadiusDecision(True, radius, f"rho {rho:.3g}: accept, keep the radius")
+            return "reject", f"|rho - 1| = {dev:.3g} > tolerance: reject and shrink"
+        if dev < self.grow_tolerance:
+            return "grow", f"|rho - 1| = {dev:.3g} < grow_tolerance at the boundary: grow"
+        return "keep", ""
 
 
 @POLICIES.register("fixed")

@@ -344,7 +344,6 @@ class TrustRegionDiscriminator:
             return float(self._cost(params, x, y, a))
 
     @with_thread_policy  # torch and BLAS threads: the library's one policy (dualgan/_threads.py)
-    @with_thread_policy  # torch and BLAS threads: the library's one policy (dualgan/_threads.py)
     def step(self, real: torch.Tensor, fake: torch.Tensor) -> TrustRegionStep:
         """One trust-region step on the batch (real, fake); updates the module and the radius.
 
