@@ -24,6 +24,8 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from .sets import HyperplaneUnion, _check_batch, as_constraint_set
+
 __all__ = ["ConstraintHandler", "ConstraintState", "HandlerBase", "NoConstraint", "HANDLER_METHODS", "check_handler", "check_empty_state",
            "handler_state_dict", "handler_load_state_dict"]
 
@@ -281,6 +283,59 @@ class NoConstraint(HandlerBase):
             ``ConstraintState(0.0, 0.0)``.
         """
         return ConstraintState(0.0, 0.0)
+
+
+class _SetHandler(HandlerBase):
+    """A handler of one constraint set: it holds the set and reports the violation with its own variables.
+
+    A subclass says which variables it reports (hook ``_variables``: the
+    multipliers and the penalty weight, none and 0 by default).
+    """
+
+    def __init__(self, constraint):
+        self.constraint = as_constraint_set(constraint)
+
+    def state(self, samples: torch.Tensor) -> ConstraintState:
+        """The violation of ``samples``, the handler's multipliers and its penalty weight (or rho).
+
+        Parameters
+        ----------
+        samples : torch.Tensor
+            Shape ``(n, D)`` or ``(n, *shape)`` with ``D`` values per sample.
+
+        Returns
+        -------
+        ConstraintState
+            Distances as in eq. (4.8) of the theory page; for a union, the shares.
+
+        Raises
+        ------
+        ValueError
+            If ``samples`` does not have ``D`` values per sample.
+        """
+        multipliers, penalty_weight = self._variables()
+        return state_of(self.constraint, samples, multipliers, penalty_weight)
+
+    def _variables(self) -> tuple:
+        return (), 0.0
+
+
+def flatten_samples(constraint, samples: torch.Tensor) -> torch.Tensor:
+    """(n, *shape) -> (n, D) for the constraint's dimension D (shared by all handlers); ValueError otherwise."""
+    if isinstance(samples, torch.Tensor) and samples.ndim > 2 and samples[0].numel() == constraint.dim:
+        samples = samples.reshape(samples.shape[0], constraint.dim)
+    _check_batch(samples, constraint.dim)
+    return samples
+
+
+def state_of(constraint, samples: torch.Tensor, multipliers=(), penalty_weight: float = 0.0) -> ConstraintState:
+    """Violation of ``samples`` (and union shares) as a :class:`ConstraintState`."""
+    x = flatten_samples(constraint, samples)
+    v = constraint.violation(x)
+    shares = constraint.shares(x) if isinstance(constraint, HyperplaneUnion) else ()
+    return ConstraintState(v.mean_distance, v.max_distance, tuple(float(m) for m in multipliers),
+                           float(penalty_weight), mean_residual=v.mean_residual, max_residual=v.max_residual,
+                           shares=shares)
 
 
 def check_empty_state(handler, state) -> None:

@@ -46,14 +46,13 @@ import torch
 from torch import nn
 
 from .._checks import check_int, check_positive
-from .base import ConstraintState, HandlerBase
-from .projection import flatten_samples, state_of
-from .sets import AffineSubspace, HyperplaneUnion, as_constraint_set
+from .base import _SetHandler, flatten_samples
+from .sets import AffineSubspace, HyperplaneUnion
 
 __all__ = ["AugmentedLagrangian", "active_residual"]
 
 
-class AugmentedLagrangian(HandlerBase):
+class AugmentedLagrangian(_SetHandler):
     r"""Handler: method of multipliers with multipliers :math:`\mu` and penalty parameter :math:`\rho`.
 
     The generator's loss gains the terms of eq. (4.6) of the theory page; every
@@ -119,7 +118,7 @@ class AugmentedLagrangian(HandlerBase):
     def __init__(self, constraint: AffineSubspace | HyperplaneUnion, rho: float = 1.0, growth: float = 2.0,
                  rho_max: float = 1e4, check_every: int = 50, decrease: float = 0.5,
                  dual_step: float | None = None, multipliers=None):
-        self.constraint = as_constraint_set(constraint)
+        super().__init__(constraint)
         self.rho = check_positive(rho, "rho")
         self.growth = check_positive(growth, "growth")
         if self.growth < 1:
@@ -270,26 +269,8 @@ class AugmentedLagrangian(HandlerBase):
         self._previous_window = window
         self._window_sum, self._window_c = 0.0, None
 
-    def state(self, samples: torch.Tensor) -> ConstraintState:
-        r"""The violation of ``samples``, :math:`\mu` as ``multipliers`` and :math:`\rho` as ``penalty_weight``.
-
-        Parameters
-        ----------
-        samples : torch.Tensor
-            Shape ``(n, D)`` or ``(n, *shape)`` with ``D`` values per sample.
-
-        Returns
-        -------
-        ConstraintState
-            Distances as in eq. (4.8) of the theory page; for a union, the shares.
-
-        Raises
-        ------
-        ValueError
-            If ``samples`` does not have ``D`` values per sample.
-        """
-        return state_of(self.constraint, samples, multipliers=self.multipliers.cpu().tolist(),
-                        penalty_weight=self.rho)
+    def _variables(self):
+        return self.multipliers.cpu().tolist(), self.rho  # mu as multipliers, rho as penalty_weight
 
     def state_dict(self) -> dict:
         """Everything :meth:`update` changes: multipliers, rho, the update counter and the stall window.

@@ -30,12 +30,10 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from .._checks import check_choice, check_positive
-from .base import ConstraintState, HandlerBase
-from .projection import flatten_samples, state_of
-from .sets import AffineSubspace, HyperplaneUnion, as_constraint_set
+from .base import _SetHandler, flatten_samples
+from .sets import AffineSubspace, HyperplaneUnion
 
 __all__ = ["Penalty", "penalty_value", "SUBSPACE_FORMS", "UNION_FORMS"]
 
@@ -43,7 +41,7 @@ SUBSPACE_FORMS = ("squared",)
 UNION_FORMS = ("product", "min", "smooth_min")
 
 
-class Penalty(HandlerBase):
+class Penalty(_SetHandler):
     r"""Handler: :math:`\gamma\, E[c(x)]` in the generator's loss, :math:`c` chosen by ``form``.
 
     :math:`c` is eq. (4.4) of the theory page for a subspace and one of the
@@ -77,7 +75,7 @@ class Penalty(HandlerBase):
 
     def __init__(self, constraint: AffineSubspace | HyperplaneUnion, weight: float = 1.0, form: str | None = None,
                  temperature: float = 1e-2):
-        self.constraint = as_constraint_set(constraint)
+        super().__init__(constraint)
         self.weight = check_positive(weight, "weight")
         self.temperature = check_positive(temperature, "temperature")
         union = isinstance(self.constraint, HyperplaneUnion)
@@ -110,25 +108,8 @@ class Penalty(HandlerBase):
         x = flatten_samples(self.constraint, samples)
         return self.weight * penalty_value(self.constraint, x, self.form, self.temperature).mean()
 
-    def state(self, samples: torch.Tensor) -> ConstraintState:
-        r"""The violation of ``samples`` and the weight :math:`\gamma` as ``penalty_weight``.
-
-        Parameters
-        ----------
-        samples : torch.Tensor
-            Shape ``(n, D)`` or ``(n, *shape)`` with ``D`` values per sample.
-
-        Returns
-        -------
-        ConstraintState
-            Distances as in eq. (4.8) of the theory page; for a union, the shares.
-
-        Raises
-        ------
-        ValueError
-            If ``samples`` does not have ``D`` values per sample.
-        """
-        return state_of(self.constraint, samples, penalty_weight=self.weight)
+    def _variables(self):
+        return (), self.weight  # no multipliers; the weight gamma as penalty_weight
 
 
 def penalty_value(constraint, x: torch.Tensor, form: str, temperature: float = 1e-2) -> torch.Tensor:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import ConstraintState, HandlerBase
-from .sets import AffineSubspace, HyperplaneUnion, _check_batch, as_constraint_set
+from .base import _SetHandler, flatten_samples, state_of  # noqa: F401 (flatten_samples, state_of: their old home)
+from .sets import AffineSubspace, HyperplaneUnion, as_constraint_set
 
 __all__ = ["ProjectedGenerator", "Projection"]
 
@@ -83,7 +83,7 @@ class ProjectedGenerator(nn.Module):
         return project_output(self.constraint, self.generator(*args, **kwargs))
 
 
-class Projection(HandlerBase):
+class Projection(_SetHandler):
     r"""Handler: wrap the generator so that its samples lie on the constraint set exactly.
 
     The generator's last layer becomes the orthogonal projection, eq. (4.2) of
@@ -110,7 +110,7 @@ class Projection(HandlerBase):
     """
 
     def __init__(self, constraint: AffineSubspace | HyperplaneUnion):
-        self.constraint = as_constraint_set(constraint)
+        super().__init__(constraint)
 
     def __repr__(self) -> str:
         return f"Projection({self.constraint!r})"
@@ -159,26 +159,6 @@ class Projection(HandlerBase):
         """
         return project_output(self.constraint, samples)
 
-    def state(self, samples: torch.Tensor) -> ConstraintState:
-        """The violation of ``samples`` (rounding level after the projection) and, for a union, the shares.
-
-        Parameters
-        ----------
-        samples : torch.Tensor
-            Shape ``(n, D)`` or ``(n, *shape)`` with ``D`` values per sample.
-
-        Returns
-        -------
-        ConstraintState
-            Distances as in eq. (4.8) of the theory page; no multipliers, ``penalty_weight`` 0.
-
-        Raises
-        ------
-        ValueError
-            If ``samples`` does not have ``D`` values per sample.
-        """
-        return state_of(self.constraint, samples)
-
 
 def project_output(constraint, out: torch.Tensor) -> torch.Tensor:
     """Project a generator output of shape (n, D) or (n, *shape) with prod(shape) = D."""
@@ -191,21 +171,3 @@ def project_output(constraint, out: torch.Tensor) -> torch.Tensor:
         return constraint.project(out.reshape(out.shape[0], D)).reshape(out.shape)
     raise ValueError(f"generator output of shape {tuple(out.shape)} does not match the constraint's dimension "
                      f"{D}; the constraint needs (n, {D}) samples or (n, ...) with {D} values per sample")
-
-
-def flatten_samples(constraint, samples: torch.Tensor) -> torch.Tensor:
-    """(n, *shape) -> (n, D) for the constraint's dimension D (shared by all handlers); ValueError otherwise."""
-    if isinstance(samples, torch.Tensor) and samples.ndim > 2 and samples[0].numel() == constraint.dim:
-        samples = samples.reshape(samples.shape[0], constraint.dim)
-    _check_batch(samples, constraint.dim)
-    return samples
-
-
-def state_of(constraint, samples: torch.Tensor, multipliers=(), penalty_weight: float = 0.0) -> ConstraintState:
-    """Violation of ``samples`` (and union shares) as a :class:`ConstraintState`."""
-    x = flatten_samples(constraint, samples)
-    v = constraint.violation(x)
-    shares = constraint.shares(x) if isinstance(constraint, HyperplaneUnion) else ()
-    return ConstraintState(v.mean_distance, v.max_distance, tuple(float(m) for m in multipliers),
-                           float(penalty_weight), mean_residual=v.mean_residual, max_residual=v.max_residual,
-                           shares=shares)

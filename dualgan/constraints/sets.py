@@ -62,8 +62,20 @@ class Violation:
     max_residual: float
 
 
-class _FactorCache:
-    """Float64 factors copied once per (device, dtype) of the batches they meet."""
+class _LinearSet:
+    """What both sets share: rows ``(rows, D)`` of linear equations in float64, their factors copied once per
+    (device, dtype) of the batches they meet, and the batch summary of eq. (4.8)."""
+
+    _rows: torch.Tensor       # the (rows, D) matrix as the user gave it: A, or the normals
+    _count_name: str          # what its rows count, in __repr__: r equations, K hyperplanes
+
+    @property
+    def dim(self) -> int:
+        """Ambient dimension D."""
+        return int(self._rows.shape[1])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._count_name}={int(self._rows.shape[0])}, D={self.dim})"
 
     def _factor(self, name: str, like: torch.Tensor) -> torch.Tensor:
         key = (name, like.device, like.dtype)
@@ -71,8 +83,17 @@ class _FactorCache:
             self._cache[key] = getattr(self, name).to(device=like.device, dtype=like.dtype)
         return self._cache[key]
 
+    def _violation(self, x: torch.Tensor, residual_norm) -> Violation:
+        # distances of eq. (4.8) and the residual per row (residual_norm of the (n, rows) residual), float64
+        _check_batch(x, self.dim)
+        with torch.no_grad():
+            x64 = x.detach().to(torch.float64)
+            dist = self.distance(x64)
+            res = residual_norm(self.residual(x64))
+        return _summarise(dist, res)
 
-class AffineSubspace(_FactorCache):
+
+class AffineSubspace(_LinearSet):
     r"""The affine subspace :math:`\{x \in R^D : A x = b\}`.
 
     Parameters
@@ -120,25 +141,13 @@ class AffineSubspace(_FactorCache):
     1.0
     """
 
+    _count_name = "r"
+
     def __init__(self, A, b=None, rtol: float = 1e-10):
         rtol = check_positive(rtol, "rtol")
-        A = _as_float64(A, "A")
-        if A.ndim == 1:
-            A = A[None, :]
-        if A.ndim != 2 or A.shape[0] == 0 or A.shape[1] == 0:
-            raise ValueError(f"A must be a non-empty 2-D matrix of shape (r, D) (one row per equation), "
-                             f"got shape {tuple(A.shape)}")
-        check_finite_tensor(A, "A")
-        r, D = A.shape
-        if b is None:
-            b = torch.zeros(r, dtype=torch.float64)
-        b = _as_float64(b, "b").reshape(-1) if _numel(b) == 1 and r == 1 else _as_float64(b, "b")
-        if b.ndim != 1 or b.shape[0] != r:
-            raise ValueError(f"b must be a vector with one entry per row of A (length {r}), got shape "
-                             f"{tuple(b.shape)}; pass b with shape ({r},)")
-        check_finite_tensor(b, "b")
+        A, b = _equations(A, b, ("A", "b"), ("r", "row per equation", "row of A"))
         norms = _check_full_row_rank(A.numpy(), b.numpy(), rtol)
-        self.A = A
+        self.A = self._rows = A
         self.b = b
         # the factor of the row-scaled equations (the same set): rows of scale 1e-200 or 1e8 lose nothing to it
         norms = torch.as_tensor(norms, dtype=torch.float64)
@@ -153,19 +162,10 @@ class AffineSubspace(_FactorCache):
         self.c = torch.linalg.solve_triangular(R.T, b[:, None], upper=False)[:, 0]  # R^{-T} b
         self._cache: dict = {}
 
-    # ----------------------------------------------------------------- public
-    @property
-    def dim(self) -> int:
-        """Ambient dimension D."""
-        return int(self.A.shape[1])
-
     @property
     def n_equations(self) -> int:
         """Number of equations r (the codimension of the subspace)."""
         return int(self.A.shape[0])
-
-    def __repr__(self) -> str:
-        return f"AffineSubspace(r={self.n_equations}, D={self.dim})"
 
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         r""":math:`A x - b` for every row of ``x`` (n, D) -> (n, r), in ``x``'s dtype (differentiable).
@@ -233,12 +233,7 @@ class AffineSubspace(_FactorCache):
         Violation
             Batch summary.
         """
-        _check_batch(x, self.dim)
-        with torch.no_grad():
-            x64 = x.detach().to(torch.float64)
-            dist = self.distance(x64)
-            res = torch.linalg.vector_norm(self.residual(x64), dim=1)
-        return _summarise(dist, res)
+        return self._violation(x, lambda res: torch.linalg.vector_norm(res, dim=1))
 
     def point(self) -> torch.Tensor:
         r"""The point of the subspace closest to the origin, :math:`Q c = A^\top (A A^\top)^{-1} b` (float64)."""
@@ -251,8 +246,9 @@ class AffineSubspace(_FactorCache):
         U, _, _ = torch.linalg.svd(P)
         return U[:, : self.dim - self.n_equations]
 
-    # ---------------------------------------------------------------- helpers
-class HyperplaneUnion(_FactorCache):
+
+
+class HyperplaneUnion(_LinearSet):
     r"""The union of hyperplanes :math:`\{x : a_k^\top x = b_k \text{ for some } k\}`.
 
     Parameters
@@ -284,30 +280,17 @@ class HyperplaneUnion(_FactorCache):
     [[0.0, 2.0]]
     """
 
+    _count_name = "K"
+
     def __init__(self, normals, offsets=None):
-        N = _as_float64(normals, "normals")
-        if N.ndim == 1:
-            N = N[None, :]
-        if N.ndim != 2 or N.shape[0] == 0 or N.shape[1] == 0:
-            raise ValueError(f"normals must be a non-empty 2-D matrix of shape (K, D) (one normal per hyperplane), "
-                             f"got shape {tuple(N.shape)}")
-        check_finite_tensor(N, "normals")
-        K, D = N.shape
-        if offsets is None:
-            offsets = torch.zeros(K, dtype=torch.float64)
-        off = _as_float64(offsets, "offsets").reshape(-1) if _numel(offsets) == 1 and K == 1 else \
-            _as_float64(offsets, "offsets")
-        if off.ndim != 1 or off.shape[0] != K:
-            raise ValueError(f"offsets must be a vector with one entry per normal (length {K}), got shape "
-                             f"{tuple(off.shape)}; pass offsets with shape ({K},)")
-        check_finite_tensor(off, "offsets")
+        N, off = _equations(normals, offsets, ("normals", "offsets"), ("K", "normal per hyperplane", "normal"))
         # any non-zero normal defines its hyperplane, whatever its scale (1e-200 or 1e200) and the other rows'
         norms = torch.as_tensor(_row_norms(N.numpy()), dtype=torch.float64)
         zero = torch.nonzero(norms == 0)[:, 0].tolist()
         if zero:
             raise ValueError(f"normals: row(s) {zero} are zero; a hyperplane needs a non-zero normal vector")
         _check_offsets_representable(off / norms, off, "offsets")
-        self.normals = N
+        self.normals = self._rows = N
         self.offsets = off
         self.norms = norms
         self.U = N / norms[:, None]            # unit normals (K, D)
@@ -324,17 +307,9 @@ class HyperplaneUnion(_FactorCache):
         self._cache: dict = {}
 
     @property
-    def dim(self) -> int:
-        """Ambient dimension D."""
-        return int(self.normals.shape[1])
-
-    @property
     def n_hyperplanes(self) -> int:
         """Number of hyperplanes K."""
         return int(self.normals.shape[0])
-
-    def __repr__(self) -> str:
-        return f"HyperplaneUnion(K={self.n_hyperplanes}, D={self.dim})"
 
     def signed_distances(self, x: torch.Tensor) -> torch.Tensor:
         r""":math:`d_k(x) = u_k^\top x - c_k` for every row and hyperplane, (n, K), differentiable.
@@ -458,12 +433,7 @@ class HyperplaneUnion(_FactorCache):
         ValueError
             If ``x`` is not a float tensor of shape ``(n, D)``.
         """
-        _check_batch(x, self.dim)
-        with torch.no_grad():
-            x64 = x.detach().to(torch.float64)
-            dist = self.distance(x64)
-            res = self.residual(x64).abs().min(dim=1).values
-        return _summarise(dist, res)
+        return self._violation(x, lambda res: res.abs().min(dim=1).values)
 
 def as_constraint_set(constraint):
     """Check that ``constraint`` is an :class:`AffineSubspace` or a :class:`HyperplaneUnion`."""
@@ -474,6 +444,33 @@ def as_constraint_set(constraint):
 
 
 # ------------------------------------------------------------------- helpers
+def _equations(matrix, vector, names: tuple[str, str], rows: tuple[str, str, str]):
+    """The (rows, D) matrix and the right-hand side of a set's equations, float64 on the CPU, checked.
+
+    ``names``: the two arguments' names; ``rows``: the letter counting the
+    rows, what one row is, and what the right-hand side has one entry per
+    (for the messages). One row may be a 1-D vector, and its right-hand side
+    a scalar; a missing right-hand side is zeros.
+    """
+    (m_name, v_name), (letter, one_row, per) = names, rows
+    M = _as_float64(matrix, m_name)
+    if M.ndim == 1:
+        M = M[None, :]
+    if M.ndim != 2 or M.shape[0] == 0 or M.shape[1] == 0:
+        raise ValueError(f"{m_name} must be a non-empty 2-D matrix of shape ({letter}, D) (one {one_row}), "
+                         f"got shape {tuple(M.shape)}")
+    check_finite_tensor(M, m_name)
+    n = M.shape[0]
+    if vector is None:
+        vector = torch.zeros(n, dtype=torch.float64)
+    v = _as_float64(vector, v_name).reshape(-1) if _numel(vector) == 1 and n == 1 else _as_float64(vector, v_name)
+    if v.ndim != 1 or v.shape[0] != n:
+        raise ValueError(f"{v_name} must be a vector with one entry per {per} (length {n}), got shape "
+                         f"{tuple(v.shape)}; pass {v_name} with shape ({n},)")
+    check_finite_tensor(v, v_name)
+    return M, v
+
+
 def _numel(x) -> int:
     return int(x.numel()) if isinstance(x, torch.Tensor) else int(np.size(x))
 
