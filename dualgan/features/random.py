@@ -20,11 +20,12 @@ import torch
 from torch import nn
 
 from .._checks import check_positive
+from ._rows import RowFeatures
 
 __all__ = ["RandomFourierFeatures", "RandomCNNFeatures"]
 
 
-class RandomFourierFeatures(nn.Module):
+class RandomFourierFeatures(RowFeatures):
     """``k`` random Fourier features of a Gaussian kernel with bandwidth ``sigma`` on R^D, eq. (6.2) of the theory page.
 
     The frequencies and phases are drawn once (float64) from ``seed``.
@@ -52,6 +53,8 @@ class RandomFourierFeatures(nn.Module):
     Machines.* NeurIPS 2007.
     """
 
+    rows_buffer = "weight"
+
     def __init__(self, in_features: int, n_features: int = 256, sigma: float = 1.0, seed: int = 0):
         super().__init__()
         for name, v in (("in_features", in_features), ("n_features", n_features)):
@@ -63,31 +66,7 @@ class RandomFourierFeatures(nn.Module):
                              / self.sigma)
         self.register_buffer("phase", 2 * math.pi * torch.rand(n_features, generator=gen, dtype=torch.float64))
 
-    @property
-    def out_features(self) -> int:
-        """Number of features k."""
-        return int(self.weight.shape[0])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Random Fourier features of a batch, eq. (6.2) of the theory page.
-
-        Parameters
-        ----------
-        x : torch.Tensor
-            Batch, shape ``(B, D)``.
-
-        Returns
-        -------
-        torch.Tensor
-            Features, shape ``(B, out_features)``, differentiable in ``x``.
-
-        Raises
-        ------
-        ValueError
-            If ``x`` does not have shape ``(B, D)``.
-        """
-        if x.ndim != 2 or x.shape[1] != self.weight.shape[1]:
-            raise ValueError(f"input must have shape (batch, {self.weight.shape[1]}), got {tuple(x.shape)}")
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
         proj = x @ self.weight.to(x.dtype).T + self.phase.to(x.dtype)
         return math.sqrt(2.0 / self.out_features) * torch.cos(proj)
 

@@ -14,15 +14,15 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from .._checks import check_matrix, check_positive
 from ..kernels.base import _power_of_two_scale
+from ._rows import RowFeatures
 
 __all__ = ["RBF"]
 
 
-class RBF(nn.Module):
+class RBF(RowFeatures):
     """Gaussian RBF features, eq. (6.2) of the theory page; ``forward`` maps (B, D) to (B, k), differentiably.
 
     Parameters
@@ -46,37 +46,15 @@ class RBF(nn.Module):
     GANs.* NeurIPS 2017 (RBF features on 100 anchors for the toy data).
     """
 
+    rows_buffer = "anchors"
+
     def __init__(self, anchors, sigma: float = 0.2):
         super().__init__()
         anchors = check_matrix(anchors.detach() if isinstance(anchors, torch.Tensor) else anchors, "anchors")
         self.sigma = check_positive(sigma, "sigma")
         self.register_buffer("anchors", anchors.clone())
 
-    @property
-    def out_features(self) -> int:
-        """Number of features k (the anchors)."""
-        return int(self.anchors.shape[0])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """RBF features of a batch, eq. (6.2) of the theory page.
-
-        Parameters
-        ----------
-        x : torch.Tensor
-            Batch, shape ``(B, D)``.
-
-        Returns
-        -------
-        torch.Tensor
-            Features, shape ``(B, out_features)``, differentiable in ``x``.
-
-        Raises
-        ------
-        ValueError
-            If ``x`` does not have shape ``(B, D)``.
-        """
-        if x.ndim != 2 or x.shape[1] != self.anchors.shape[1]:
-            raise ValueError(f"RBF input must have shape (batch, {self.anchors.shape[1]}), got {tuple(x.shape)}")
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
         c = self.anchors.to(dtype=x.dtype)
         # explicit difference, not the expanded form: exact at x = c_j and smooth in x; taken at unit scale (a
         # power of two, exact) and divided by sigma as the ratio scale / sigma: sigma ** 2 raised OverflowError
