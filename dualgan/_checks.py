@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .status import Status
+
 __all__ = [
     "as_tensor",
     "check_matrix",
@@ -21,6 +23,8 @@ __all__ = [
     "check_number",
     "check_int",
     "is_numpy_input",
+    "check_float_dtype",
+    "check_status",
     "NonFiniteError",
 ]
 
@@ -252,3 +256,11 @@ def check_float_dtype(dtype: Any, name: str = "dtype") -> torch.dtype:
         raise ValueError(f"{name} must be a floating torch dtype (torch.float32 or torch.float64), got {dtype!r}; "
                          f"an integer dtype would truncate the samples")
     return dtype
+
+
+def check_status(value: Any, name: str = "status") -> Status:
+    """Raise ``TypeError`` unless ``value`` is a :class:`dualgan.status.Status` (the one status type of every record)."""
+    if not isinstance(value, Status):
+        raise TypeError(f"{name} must be a dualgan.status.Status, e.g. Status.ok() or Status(StatusCode.<CODE>, "
+                        f"message); got {type(value).__name__} {value!r:.80}")
+    return value

@@ -31,23 +31,21 @@ def output_file(text: str, option: str = "--out") -> Path:
 
 
 def _int(text: str, low: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    try:
-        return check_int(value, "value", low=low)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc).replace("value ", "", 1)) from None
+    return _parsed(text, int, "an integer", check_int, low=low)
 
 
 def _float(text: str, **bounds) -> float:
+    return _parsed(text, float, "a number", check_number, **bounds)
+
+
+def _parsed(text: str, parse, what: str, check, **bounds):
+    """``check(parse(text), **bounds)``, its ``ValueError`` as the ``ArgumentTypeError`` argparse reports as usage."""
     try:
-        value = float(text)
+        value = parse(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
     try:
-        return check_number(value, "value", **bounds)
+        return check(value, "value", **bounds)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc).replace("value ", "", 1)) from None
 

@@ -176,11 +176,16 @@ class LocalBackend:
                 queue = [c for c in lost if c not in started] + queue
                 if len(batch) == 1 or len(started) == 1:
                     for c in started:
-                        yield RunRecord(c.run_id, c, {}, math.nan, WORKER_DIED)
+                        yield _worker_died(c)
                 else:
                     alone.extend(started)
         finally:
             shutil.rmtree(markers, ignore_errors=True)
+
+
+def _worker_died(config: RunConfig) -> RunRecord:
+    """The record of a run whose worker process died: no metrics, no wall time, :data:`WORKER_DIED` (any backend)."""
+    return RunRecord(config.run_id, config, {}, math.nan, WORKER_DIED)
 
 
 def _execute_marked(config: RunConfig, markers: str) -> RunRecord:
@@ -327,8 +332,7 @@ class RayBackend:
                     try:
                         record = ray.get(ref)
                     except died:
-                        config = submitted[ref]
-                        record = RunRecord(config.run_id, config, {}, math.nan, WORKER_DIED)
+                        record = _worker_died(submitted[ref])
                     yield record
         finally:
             for ref in pending:

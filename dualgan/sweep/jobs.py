@@ -33,6 +33,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .._checks import check_status
 from ..registry import Registry
 from ..status import Status, StatusCode
 
@@ -61,7 +62,7 @@ class JobResult:
     metrics : dict of str to float, default {}
         The run's results (deterministic under its seed; wall time is kept out).
     status : Status, default ``Status(StatusCode.SUCCESS)``
-        How the run ended, e.g. the trainer's :attr:`~dualgan.train.base.Trainer.status`.
+        How the run ended, e.g. the ``status`` of the :class:`~dualgan.train.Trainer` that ran it.
 
     Raises
     ------
@@ -73,9 +74,7 @@ class JobResult:
     status: Status = field(default_factory=lambda: Status(StatusCode.SUCCESS))
 
     def __post_init__(self):
-        if not isinstance(self.status, Status):
-            raise TypeError(f"JobResult.status must be a dualgan.status.Status (e.g. Status.ok()), got "
-                            f"{type(self.status).__name__} {self.status!r}")
+        check_status(self.status, "JobResult.status")
 
 
 # ---------------------------------------------------------------------- argument checks
@@ -214,9 +213,9 @@ def dual_gan(*, dataset: str, iterations: int, seed: int, batch_size: int = 100,
     C : float, default 1e-4
         The discriminator's L2 weight.
     size : str, default "small"
-        Generator size of :func:`dualgan.train.mlp_generator`.
+        A key of :data:`dualgan.train.GENERATOR_SIZES` (the sizes of :func:`dualgan.train.mlp_generator`).
     mode : str, default "minibatch"
-        ``"fixed"`` or ``"minibatch"``.
+        A name of :data:`dualgan.train.MODES` (the trainer's ``mode``).
     gain : float, default 3.0
         The generator's ``output_gain``.
     anchors : int, default 100
@@ -226,11 +225,11 @@ def dual_gan(*, dataset: str, iterations: int, seed: int, batch_size: int = 100,
     tol : float, optional
         Duality-gap tolerance. Default None: the trainer's.
     loss : str, default "logistic"
-        ``"logistic"`` or ``"hinge"``.
+        A name of :data:`dualgan.duals.DISCRIMINATOR_LOSSES` (the trainer's ``loss``).
     eval_samples : int, default 2000
         Generated samples scored for mode coverage.
     dtype : str, default "float64"
-        ``"float64"`` or ``"float32"``.
+        A name of :data:`DTYPES` (the dtype of the features, generator and data).
 
     Returns
     -------
@@ -269,9 +268,9 @@ def standard_gan(*, dataset: str, iterations: int, seed: int, batch_size: int = 
     C : float, default 1e-4
         The discriminator's L2 weight.
     size : str, default "small"
-        Generator size of :func:`dualgan.train.mlp_generator`.
+        A key of :data:`dualgan.train.GENERATOR_SIZES` (the sizes of :func:`dualgan.train.mlp_generator`).
     mode : str, default "minibatch"
-        ``"fixed"`` or ``"minibatch"``.
+        A name of :data:`dualgan.train.MODES` (the trainer's ``mode``).
     gain : float, default 3.0
         The generator's ``output_gain``.
     anchors : int, default 100
@@ -283,11 +282,11 @@ def standard_gan(*, dataset: str, iterations: int, seed: int, batch_size: int = 
     discriminator_steps : int, default 1
         Discriminator steps per generator step.
     gan_loss : str, default "minimax"
-        ``"minimax"`` or ``"non_saturating"``.
+        A name of :data:`dualgan.train.linear.GAN_LOSSES` (the trainer's ``gan_loss``).
     eval_samples : int, default 2000
         Generated samples scored for mode coverage.
     dtype : str, default "float64"
-        ``"float64"`` or ``"float32"``.
+        A name of :data:`DTYPES` (the dtype of the features, generator and data).
 
     Returns
     -------
@@ -323,7 +322,8 @@ def trust_region_gan(*, dataset: str, iterations: int, seed: int, batch_size: in
     batch_size : int, default 64
         The trainer's ``batch_size``.
     model : str, default "score"
-        ``"score"``, ``"cost"`` (trust-region steps) or ``"adam"`` (the baseline).
+        A name of :data:`dualgan.trust_region.TRAINER_MODELS` (the trainer's ``model``: trust-region steps, or
+        the Adam baseline).
     hidden : int, default 32
         Hidden units of the discriminator.
     C : float, default 1e-3
@@ -335,7 +335,7 @@ def trust_region_gan(*, dataset: str, iterations: int, seed: int, batch_size: in
     discriminator_lr : float, default 1e-3
         Adam step size of the ``"adam"`` baseline.
     size : str, default "small"
-        Generator size of :func:`dualgan.train.mlp_generator`.
+        A key of :data:`dualgan.train.GENERATOR_SIZES` (the sizes of :func:`dualgan.train.mlp_generator`).
     gain : float, default 3.0
         The generator's ``output_gain``.
     eval_samples : int, default 2000
@@ -359,8 +359,7 @@ def trust_region_gan(*, dataset: str, iterations: int, seed: int, batch_size: in
     gen = mlp_generator(out_dim=data.dim, size=size, seed=seed, output_gain=gain, dtype=torch.float64)
     gan = TrustRegionGAN(gen, disc, latent_dim=2, batch_size=batch_size, model=model, C=C, radius=radius,
                          generator_lr=generator_lr, discriminator_lr=discriminator_lr, seed=seed)
-    hist = gan.fit(data, iterations)
-    objective = float(hist["objective"][-1]) if len(hist) else math.nan
+    objective = _fit(gan, data, iterations)
     return _coverage_result(gan.sample(eval_samples), data, gan.status,
                             final_objective=objective, accepted_fraction=gan.accepted_fraction)
 
@@ -381,9 +380,15 @@ def _linear_gan(cls, extra: dict, *, dataset, iterations, seed, batch_size, gene
     gen = mlp_generator(out_dim=data.dim, size=size, seed=seed, output_gain=gain, dtype=dtypes[dtype])
     gan = cls(gen, RBF(anchor_points, sigma=sigma), C=C, latent_dim=2, batch_size=batch_size, mode=mode,
               generator_lr=generator_lr, beta1=beta1, seed=seed, **extra)
-    hist = gan.fit(data, iterations)
-    objective = float(hist["objective"][-1]) if len(hist) else math.nan
+    objective = _fit(gan, data, iterations)
     return _coverage_result(gan.sample(eval_samples, seed=seed + 7), data, gan.status, final_objective=objective)
+
+
+def _fit(gan, data, iterations: int) -> float:
+    """Train ``gan`` with :meth:`~dualgan.train.Trainer.fit` (the library's one loop: it starts,
+    records, checkpoints and ends the run and sets the status); the last history row's ``objective``, NaN without rows."""
+    hist = gan.fit(data, iterations)
+    return float(hist["objective"][-1]) if len(hist) else math.nan
 
 
 def _coverage_result(samples, data, status: Status, **metrics: float) -> JobResult:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from .._checks import check_status
 from .._io import _naming_target
 from ..status import Status, StatusCode
 from .spec import RunConfig
@@ -67,9 +68,7 @@ class RunRecord:
     status: Status = field(default_factory=lambda: Status(StatusCode.SUCCESS))
 
     def __post_init__(self):
-        if not isinstance(self.status, Status):
-            raise TypeError(f"RunRecord.status must be a dualgan.status.Status, got {type(self.status).__name__} "
-                            f"{self.status!r}")
+        check_status(self.status, "RunRecord.status")
 
     @property
     def ok(self) -> bool:
