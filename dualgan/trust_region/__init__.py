@@ -9,7 +9,10 @@ r"""Trust-region discriminator steps for non-linear discriminators (eqs. (2.1)-(
 * :class:`ScoreSubproblem` and :func:`solve_score_dual`: the validated
   score-linearisation sub-problem and its dual, solved by a solver of
   :data:`SUBPROBLEM_SOLVERS` (Newton + secular equation by default; Ipopt via
-  cyipopt or casadi); the linearisations are the entries of :data:`LINEARIZATIONS`;
+  cyipopt or casadi) into a certified :class:`ScoreDualResult`; the package
+  :mod:`dualgan.trust_region.subproblem` is laid out like :mod:`dualgan.duals`
+  (problem, result, registry with the one ``solve``, one file per solver);
+  the linearisations are the entries of :data:`LINEARIZATIONS`;
 * radius policies :class:`StandardRadius`, :class:`SymmetricRadius`, :class:`FixedRadius`;
 * :class:`TrustRegionGAN`: generator steps alternating with trust-region
   discriminator steps, recorded in a :class:`dualgan.train.History`.
