@@ -9,7 +9,6 @@ finite iterate and flagged (:attr:`BatchedRun.diverged`); no NaN is turned into 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +16,8 @@ import torch
 
 from .._checks import check_int, check_number
 from .._threads import with_thread_policy
+from ..status import Status, StatusCode
+from ..train.loop import Loop
 from .catalogue import as_functional
 from .functional import BatchedPoint, FunctionalGame
 from .optimizers._base_optimizers import functional_base
@@ -254,13 +255,6 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
     else:
         c = _as_batch(default if coefficient is None else coefficient, B, "coefficient", dt)
         _check_coefficients(optimizer, c.double().numpy(), options)
-    H = h.unsqueeze(1)
-    C = None if c is None else c.unsqueeze(1)
-    eq = game.equilibrium
-
-    def dist(X):
-        return _rownorm(X - eq) if eq is not None else torch.full((X.shape[0],), float("nan"), dtype=dt)
-
     samplers = seed_index = None
     if game.sample_batch is not None:
         if seeds is None:
@@ -272,86 +266,114 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
         unique = sorted(set(cell_seeds))
         samplers = [torch.Generator().manual_seed(u) for u in unique]
         seed_index = torch.tensor([unique.index(v) for v in cell_seeds], dtype=torch.long)
-    memory = opt.batched_init(game, Z)
-    state = fbase.init(Z)
-
-    def move(Zc, D, lr_cells, mask=None):
-        nonlocal state
-        Zn, state = fbase.step(Zc, D, lr_cells, state, mask)
-        return Zn
-
-    active = torch.ones(B, dtype=torch.bool)
-    diverged_at = torch.full((B,), -1, dtype=torch.long)
-    d0 = dist(Z)
-    t0 = int(math.floor(n_steps * (1 - float(rate_window))))
-    acc = {k: torch.zeros(B, dtype=torch.float64) for k in ("n", "t", "tt", "y", "ty")}
-    last_d, last_t = d0.to(torch.float64).clone(), torch.zeros(B, dtype=torch.long)   # fallback: end-to-end rate
-    traj = [Z.clone()] if record_trajectory else None
-    floor = 1e-200
-    iterator = range(1, n_steps + 1)
-    if progress:
-        from .._io import progress_bar
-
-        iterator = progress_bar(iterator, desc=f"{optimizer} x {B} cells", leave=False)
-    flush = torch.set_flush_denormal(True)
-    start = time.perf_counter()
+    run = _BatchedCells(game, opt, fbase, Z, h, c, samplers, seed_index, diverge_above=diverge_above,
+                        rate_from=int(math.floor(n_steps * (1 - float(rate_window)))),
+                        record_trajectory=record_trajectory)
+    run._label = f"{optimizer} x {B} cells"
+    torch.set_flush_denormal(True)
     try:
-        for t in iterator:
-            data = _draw(game, samplers, seed_index) if samplers is not None else ()
-            p = BatchedPoint(game, Z, data)
-            V = p.v
-            # a non-finite field or direction reaches Zn (checked below); a step that can fail otherwise says so
-            Zn, memory, finite = opt.batched_step(p, H, C, move, memory)
-            if game.project is not None:
-                Zn = game.project(Zn)
-            vnorm = _rownorm(V)
-            dn = dist(Zn)
-            # a NaN or an infinity in v, in the direction or in the look-ahead reaches Zn (IEEE arithmetic:
-            # the base steps and the clipping propagate it), so the field norm and the new iterate decide
-            good = vnorm <= diverge_above
-            good &= (dn <= diverge_above) if eq is not None else torch.isfinite(Zn).all(dim=1)
-            if finite is not None:
-                good &= finite
-            newly = active & ~good
-            diverged_at = torch.where(newly, t, diverged_at)
-            active = active & good
-            Z = torch.where(active.unsqueeze(1), Zn, Z)
-            if eq is not None:
-                ok_pt = active & (dn > floor)
-                if t > t0:
-                    y = torch.log(torch.where(ok_pt, dn, 1.0))
-                    w = ok_pt.to(torch.float64)
-                    tt = float(t - t0)
-                    acc["n"] += w
-                    acc["t"] += w * tt
-                    acc["tt"] += w * (tt * tt)
-                    wy = w * y
-                    acc["y"] += wy
-                    acc["ty"] += wy * tt
-                last_d = torch.where(ok_pt, dn, last_d)
-                last_t = torch.where(ok_pt, t, last_t)
-            if record_trajectory:
-                traj.append(Z.clone())
-            if not bool(active.any()):
-                break
+        run._loop(n_steps, progress=progress)
     finally:
         torch.set_flush_denormal(False)
-    seconds = time.perf_counter() - start
-    del flush
-    if samplers is not None:       # ||v|| at the last iterate on one more batch of each seed's stream
-        data = _draw(game, samplers, seed_index)
-    final_v = game.field(Z, data if samplers is not None else ()).norm(dim=1)
-    rate = _slope_rate(acc)
-    with np.errstate(all="ignore"):
-        rate_all = torch.where(last_t > 0, (last_d / d0.to(torch.float64)) ** (1.0 / last_t.clamp(min=1)),
-                               torch.full_like(rate, float("nan")))
-    rate = torch.where(torch.isnan(rate), rate_all, rate)
-    rate = torch.where(active, rate, torch.full_like(rate, float("nan")))
-    coef_out = np.full(B, np.nan) if c is None else c.double().numpy()
-    return BatchedRun(optimizer, fbase.name, h.double().numpy(), coef_out, Z.double().numpy(), d0.double().numpy(),
-                      dist(Z).double().numpy(), final_v.double().numpy(), rate.numpy(), (~active).numpy(),
-                      diverged_at.numpy(), t, seconds,
-                      torch.stack(traj).double().numpy() if record_trajectory else None)
+    return run.result(optimizer)
+
+
+class _BatchedCells(Loop):
+    """Every cell of a batched run, on the library's one loop (:class:`~dualgan.train.loop.Loop`): a step is
+    the optimiser's batched step on all cells still active; a row records how many are; the run ends early
+    when none is left."""
+
+    kind = "batched_run"
+
+    def __init__(self, game, opt, fbase, Z, h, c, samplers, seed_index, *, diverge_above, rate_from,
+                 record_trajectory):
+        self._start_loop()
+        self.game, self.opt, self.fbase, self.Z, self.h, self.c = game, opt, fbase, Z, h, c
+        self.samplers, self.seed_index = samplers, seed_index
+        self.diverge_above, self.rate_from = diverge_above, rate_from
+        self.memory, self.state = opt.batched_init(game, Z), fbase.init(Z)
+        B = Z.shape[0]
+        self.active = torch.ones(B, dtype=torch.bool)
+        self.diverged_at = torch.full((B,), -1, dtype=torch.long)
+        self.d0 = self.dist(Z)
+        self.acc = {k: torch.zeros(B, dtype=torch.float64) for k in ("n", "t", "tt", "y", "ty")}
+        # fallback: the end-to-end rate up to the last step above the floor
+        self.last_d, self.last_t = self.d0.to(torch.float64).clone(), torch.zeros(B, dtype=torch.long)
+        self.traj = [Z.clone()] if record_trajectory else None
+
+    def dist(self, X):
+        eq = self.game.equilibrium
+        return _rownorm(X - eq) if eq is not None else torch.full((X.shape[0],), float("nan"), dtype=X.dtype)
+
+    def _move(self, Zc, D, lr_cells, mask=None):
+        Zn, self.state = self.fbase.step(Zc, D, lr_cells, self.state, mask)
+        return Zn
+
+    def _step(self) -> dict:
+        t, game = self.iteration + 1, self.game
+        data = _draw(game, self.samplers, self.seed_index) if self.samplers is not None else ()
+        p = BatchedPoint(game, self.Z, data)
+        V = p.v
+        # a non-finite field or direction reaches Zn (checked below); a step that can fail otherwise says so
+        Zn, self.memory, finite = self.opt.batched_step(p, self.h.unsqueeze(1),
+                                                        None if self.c is None else self.c.unsqueeze(1),
+                                                        self._move, self.memory)
+        if game.project is not None:
+            Zn = game.project(Zn)
+        vnorm = _rownorm(V)
+        dn = self.dist(Zn)
+        # a NaN or an infinity in v, in the direction or in the look-ahead reaches Zn (IEEE arithmetic:
+        # the base steps and the clipping propagate it), so the field norm and the new iterate decide
+        good = vnorm <= self.diverge_above
+        good &= (dn <= self.diverge_above) if game.equilibrium is not None else torch.isfinite(Zn).all(dim=1)
+        if finite is not None:
+            good &= finite
+        self.diverged_at = torch.where(self.active & ~good, t, self.diverged_at)
+        self.active = self.active & good
+        self.Z = torch.where(self.active.unsqueeze(1), Zn, self.Z)
+        if game.equilibrium is not None:
+            self._accumulate(t, dn)
+        if self.traj is not None:
+            self.traj.append(self.Z.clone())
+        if not bool(self.active.any()):
+            self.ending = Status(StatusCode.SUCCESS, f"every cell diverged by step {t}")
+        return {"active_cells": float(self.active.sum())}
+
+    def _accumulate(self, t, dn, floor=1e-200):
+        """The least-squares sums of log distance against the step over the rate window, and the fallback."""
+        ok_pt = self.active & (dn > floor)
+        if t > self.rate_from:
+            acc = self.acc
+            y = torch.log(torch.where(ok_pt, dn, 1.0))
+            w = ok_pt.to(torch.float64)
+            tt = float(t - self.rate_from)
+            acc["n"] += w
+            acc["t"] += w * tt
+            acc["tt"] += w * (tt * tt)
+            wy = w * y
+            acc["y"] += wy
+            acc["ty"] += wy * tt
+        self.last_d = torch.where(ok_pt, dn, self.last_d)
+        self.last_t = torch.where(ok_pt, t, self.last_t)
+
+    def result(self, optimizer: str) -> BatchedRun:
+        game, Z, active, d0 = self.game, self.Z, self.active, self.d0
+        data = ()
+        if self.samplers is not None:       # ||v|| at the last iterate on one more batch of each seed's stream
+            data = _draw(game, self.samplers, self.seed_index)
+        final_v = game.field(Z, data).norm(dim=1)
+        rate = _slope_rate(self.acc)
+        with np.errstate(all="ignore"):
+            rate_all = torch.where(self.last_t > 0,
+                                   (self.last_d / d0.to(torch.float64)) ** (1.0 / self.last_t.clamp(min=1)),
+                                   torch.full_like(rate, float("nan")))
+        rate = torch.where(torch.isnan(rate), rate_all, rate)
+        rate = torch.where(active, rate, torch.full_like(rate, float("nan")))
+        coef_out = np.full(Z.shape[0], np.nan) if self.c is None else self.c.double().numpy()
+        return BatchedRun(optimizer, self.fbase.name, self.h.double().numpy(), coef_out, Z.double().numpy(),
+                          d0.double().numpy(), self.dist(Z).double().numpy(), final_v.double().numpy(), rate.numpy(),
+                          (~active).numpy(), self.diverged_at.numpy(), self.iteration, self._elapsed,
+                          torch.stack(self.traj).double().numpy() if self.traj is not None else None)
 
 
 def _draw(game, samplers, seed_index):

@@ -14,7 +14,6 @@ pass ``metric=(name, callable)`` for anything else.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -24,6 +23,9 @@ from .._threads import with_thread_policy
 from .._checks import NonFiniteError, check_int, check_number
 from ..regularizers.schedules import Schedule
 from ..status import Status, StatusCode
+from ..train.checkpoint import CheckpointError
+from ..train.history import History
+from ..train.loop import CHECKPOINT_FORMAT, Loop, check_checkpointing
 from .game import Game
 from .optimizers import GameOptimizer, make_optimizer
 
@@ -313,114 +315,165 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
     """
     n_steps = check_int(n_steps, "n_steps", low=1)
     eval_every = check_int(eval_every, "eval_every", low=1)
-    checkpoint_every = check_int(checkpoint_every, "checkpoint_every", low=0)
     seed = check_int(seed, "seed", low=0)
-    stop_below = check_number(stop_below, "stop_below", allow_none=True)
-    diverge_above = check_number(diverge_above, "diverge_above", low=0.0, low_open=True, allow_inf=True)
-    if checkpoint_every and checkpoint_path is None:
-        raise ValueError("checkpoint_every needs a checkpoint_path")
-    if checkpoint_path is not None:
-        from .._io import check_writable_path
-
-        checkpoint_path = check_writable_path(checkpoint_path, "checkpoint_path")  # before any step
-    metric_name, metric_fn = _resolve_metric(game, metric)[:2]
-    first = 1
+    checkpoint_path, checkpoint_every = check_checkpointing(checkpoint_path, checkpoint_every)
+    run = _GameRun(game, optimizer, _resolve_metric(game, metric)[:2], eval_every=eval_every,
+                   record_trajectory=record_trajectory, resample=resample,
+                   stop_below=check_number(stop_below, "stop_below", allow_none=True),
+                   diverge_above=check_number(diverge_above, "diverge_above", low=0.0, low_open=True, allow_inf=True))
+    run._label = name or type(optimizer).__name__
     if resume_from is not None:
-        from ..train.base import CheckpointError, read_checkpoint
-
-        saved = read_checkpoint(resume_from, None)  # weights_only; clear errors for damaged files
-        missing = [k for k in ("game", "optimizer", "t", "elapsed", "eval_steps", "values", "norms", "traj",
-                               "status") if not isinstance(saved, dict) or k not in saved]
-        if missing:
-            raise CheckpointError(f"checkpoint {str(resume_from)!r} is not a game-run checkpoint (missing {missing})")
-        _check_saved_status(saved["status"], resume_from)
-        try:  # before the game changes: a base optimiser state of the wrong shape would fail in torch later
-            optimizer.check_state_dict(saved["optimizer"], game.parameters)
-        except CheckpointError as exc:
-            raise CheckpointError(f"checkpoint {str(resume_from)!r}: {exc}") from exc
-        game.load_state_dict(saved["game"])
-        optimizer.load_state_dict(saved["optimizer"], game)
-        first = saved["t"] + 1
-        eval_steps, values, norms = list(saved["eval_steps"]), list(saved["values"]), list(saved["norms"])
-        traj = [np.asarray(x) for x in saved["traj"]]
-        elapsed, taken = float(saved["elapsed"]), saved["t"]
+        run.load_checkpoint(resume_from)
     else:
-        eval_steps, values, norms, traj = [0], [metric_fn(game)], [], []
-        if record_trajectory:
-            traj.append(game.get_flat().cpu().numpy())
-        elapsed, taken = 0.0, 0
-    status = None  # set by the step that ends the run early; SUCCESS after the last step otherwise
+        run.start()
+    run.n_steps = n_steps
+    run._loop(n_steps, progress=progress, checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every)
+    taken = run.iteration
+    return RunResult(name or getattr(optimizer, "name", type(optimizer).__name__), seed, taken, run.metric_name,
+                     np.asarray(run.eval_steps), np.asarray(run.values, dtype=float),
+                     run.history["field_norm"] if taken else np.zeros(0), run._elapsed / max(taken, 1), run.status,
+                     np.asarray(run.traj) if record_trajectory else None)
 
-    def save(t):
-        import torch
 
-        from ..train.base import write_checkpoint
+def play_step(game: Game, optimizer: GameOptimizer):
+    """One optimiser step; a regulariser's weight schedule advances once per applied step (eq. (5.12)).
 
-        payload = {"game": game.state_dict(), "optimizer": optimizer.state_dict(), "t": t, "elapsed": elapsed,
-                   "eval_steps": list(eval_steps), "values": [float(v) for v in values],
-                   "norms": [float(v) for v in norms], "traj": [torch.as_tensor(x) for x in traj],
-                   # written mid-run only: the run is still going (code and message, as the trainers write it)
-                   "status": Status(StatusCode.RUNNING, f"step {t} of {n_steps}").to_pair()}
-        write_checkpoint(checkpoint_path, payload)  # with its SHA-256, checked by read_checkpoint
-
-    iterator = range(first, n_steps + 1)
-    if progress:
-        from .._io import progress_bar
-
-        iterator = progress_bar(iterator, desc=name or type(optimizer).__name__, leave=False)
-    for t in iterator:
-        if resample and hasattr(game, "resample"):
-            game.resample()
-        start = time.perf_counter()
-        record = optimizer.step(game)
-        elapsed += time.perf_counter() - start
-        taken = t
-        norms.append(record.field_norm)
-        if not record.ok:  # NON_FINITE (the step was not applied) or the step's own failure, e.g. its solve
-            detail = f": {record.status.message}" if record.status.message else ""
-            status = Status(record.status.code, f"step {t}{detail}")
-            break
+    The step of every game run: :func:`run_optimizer` and :class:`~dualgan.games.GameTrainer`.
+    """
+    record = optimizer.step(game)
+    if record.ok:
         for regularizer in getattr(game, "regularizers", ()):
-            # a weight schedule advances once per applied step, as in GameTrainer (eq. (5.12))
             schedule = getattr(regularizer, "schedule", None)
             if isinstance(schedule, Schedule):
                 schedule.step()
-        if record_trajectory:
-            traj.append(game.get_flat().cpu().numpy())
-        last = t == n_steps
-        if t % eval_every == 0 or last:
-            eval_steps.append(t)
+    return record
+
+
+def check_game_parts(game: Game, optimizer: GameOptimizer, saved_game, saved_optimizer) -> None:
+    """Each part checks its own saved state (the game its values, the optimiser its keys and moments)."""
+    try:
+        game.check_state_dict(saved_game)
+    except ValueError as exc:
+        raise CheckpointError(f"its game state does not fit this game ({exc}); build the game (a trainer: its "
+                              f"generator and discriminator) as the checkpoint's, or use an earlier copy") from exc
+    optimizer.check_state_dict(saved_optimizer, game.parameters)
+
+
+class _GameRun(Loop):
+    """One optimiser on one object game, on the library's one loop (:class:`~dualgan.train.loop.Loop`).
+
+    A row per step (``field_norm``, ``seconds``: the optimiser steps alone,
+    not the metric); the metric at step 0, every ``eval_every`` steps and at
+    the end; the parts of its checkpoint are the game, the optimiser and these curves.
+    """
+
+    kind = "game_run"
+    _final_checkpoint = False      # written mid-run only: a game run's checkpoint is always resumable
+    _part_names = ("game", "optimizer", "curves")
+
+    def __init__(self, game, optimizer, metric, *, eval_every, record_trajectory, resample, stop_below,
+                 diverge_above):
+        self._start_loop()
+        self.game, self.optimizer = game, optimizer
+        (self.metric_name, self.metric_fn), self.eval_every = metric, eval_every
+        self.record_trajectory, self.resample = record_trajectory, resample
+        self.stop_below, self.diverge_above = stop_below, diverge_above
+        self.eval_steps, self.values, self.traj, self.n_steps = [], [], [], 0
+
+    def start(self) -> None:
+        self.eval_steps, self.values = [0], [self.metric_fn(self.game)]
+        if self.record_trajectory:
+            self.traj.append(self.game.get_flat().cpu().numpy())
+
+    def _meta(self) -> dict:
+        return {"kind": self.kind, "game": type(self.game).__name__, "optimizer": type(self.optimizer).__name__}
+
+    def _final_status(self, iterations: int) -> Status:
+        return Status(StatusCode.SUCCESS, f"ran all {iterations} steps")
+
+    def _step(self) -> dict:
+        t = self.iteration + 1
+        if self.resample and hasattr(self.game, "resample"):
+            with self._not_timed():
+                self.game.resample()
+        record = play_step(self.game, self.optimizer)
+        if not record.ok:  # NON_FINITE (the step was not applied) or the step's own failure, e.g. its solve
+            detail = f": {record.status.message}" if record.status.message else ""
+            self.ending = Status(record.status.code, f"step {t}{detail}")
+        else:
+            with self._not_timed():
+                self.ending = self._observe(t, record.field_norm)
+        return {"field_norm": record.field_norm}
+
+    def _observe(self, t: int, norm: float) -> Status | None:
+        """After an applied step: the trajectory, the metric when due, and whether the run ends here."""
+        if self.record_trajectory:
+            self.traj.append(self.game.get_flat().cpu().numpy())
+        if t % self.eval_every == 0 or t == self.n_steps:
+            self.eval_steps.append(t)
             try:
-                values.append(metric_fn(game))
+                self.values.append(self.metric_fn(self.game))
             except NonFiniteError as exc:  # e.g. samples that overflowed to inf: a clean ending, not a crash
-                values.append(math.nan)
-                status = Status(StatusCode.NON_FINITE, f"metric at step {t}: {exc}")
-                break
-            if not math.isfinite(values[-1]):
-                status = Status(StatusCode.NON_FINITE, f"metric {metric_name!r} is {values[-1]} at step {t}")
-                break
-            if stop_below is not None and values[-1] <= stop_below:
-                status = Status(StatusCode.SUCCESS, f"converged at step {t}: {metric_name} {values[-1]:.6g} <= "
-                                                    f"stop_below {stop_below:.6g}")
-                break
-            if abs(values[-1]) > diverge_above:
-                status = Status(StatusCode.NUMERICAL_ERROR, f"diverged at step {t}: |{metric_name}| "
-                                                            f"{abs(values[-1]):.6g} > diverge_above {diverge_above:.6g}")
-                break
-        if not math.isfinite(record.field_norm):
-            status = Status(StatusCode.NON_FINITE, f"||v|| is {record.field_norm} at step {t}")
-            break
-        if record.field_norm > diverge_above:
-            status = Status(StatusCode.NUMERICAL_ERROR, f"diverged at step {t}: ||v|| {record.field_norm:.6g} > "
-                                                        f"diverge_above {diverge_above:.6g}")
-            break
-        if checkpoint_every and t % checkpoint_every == 0:
-            save(t)
-    if status is None:
-        status = Status(StatusCode.SUCCESS, f"ran all {n_steps} steps")
-    return RunResult(name or getattr(optimizer, "name", type(optimizer).__name__), seed, taken, metric_name,
-                     np.asarray(eval_steps), np.asarray(values, dtype=float), np.asarray(norms, dtype=float),
-                     elapsed / max(taken, 1), status, np.asarray(traj) if record_trajectory else None)
+                self.values.append(math.nan)
+                return Status(StatusCode.NON_FINITE, f"metric at step {t}: {exc}")
+            value, name = self.values[-1], self.metric_name
+            if not math.isfinite(value):
+                return Status(StatusCode.NON_FINITE, f"metric {name!r} is {value} at step {t}")
+            if self.stop_below is not None and value <= self.stop_below:
+                return Status(StatusCode.SUCCESS, f"converged at step {t}: {name} {value:.6g} <= stop_below "
+                                                  f"{self.stop_below:.6g}")
+            if abs(value) > self.diverge_above:
+                return Status(StatusCode.NUMERICAL_ERROR, f"diverged at step {t}: |{name}| {abs(value):.6g} > "
+                                                          f"diverge_above {self.diverge_above:.6g}")
+        if not math.isfinite(norm):
+            return Status(StatusCode.NON_FINITE, f"||v|| is {norm} at step {t}")
+        if norm > self.diverge_above:
+            return Status(StatusCode.NUMERICAL_ERROR, f"diverged at step {t}: ||v|| {norm:.6g} > diverge_above "
+                                                      f"{self.diverge_above:.6g}")
+        return None
+
+    # ------------------------------------------------------------------ checkpoint parts
+    def _parts(self) -> dict:
+        import torch
+
+        return {"game": self.game.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "curves": {"eval_steps": list(self.eval_steps), "values": [float(v) for v in self.values],
+                           "traj": [torch.as_tensor(x) for x in self.traj]}}
+
+    def _check_saved_status(self, status: Status) -> None:
+        if status.code is not StatusCode.RUNNING:
+            raise CheckpointError(f"its status is {status.code.value!r}, but a game-run checkpoint is written "
+                                  f"mid-run ('running'); the file is inconsistent, use an earlier copy")
+
+    def _validate_parts(self, payload: dict) -> None:
+        curves = payload["curves"]
+        if not isinstance(curves, dict) or sorted(curves) != ["eval_steps", "traj", "values"]:
+            raise CheckpointError("its curves are not {'eval_steps', 'values', 'traj'}; use an earlier copy")
+        check_game_parts(self.game, self.optimizer, payload["game"], payload["optimizer"])
+
+    def _apply_parts(self, payload: dict) -> None:
+        self.game.load_state_dict(payload["game"])
+        self.optimizer.load_state_dict(payload["optimizer"], self.game)
+        curves = payload["curves"]
+        self.eval_steps, self.values = list(curves["eval_steps"]), list(curves["values"])
+        self.traj = [np.asarray(x) for x in curves["traj"]]
+
+    def _upgrade(self, payload):
+        """A checkpoint of run_optimizer's own layout (dualgan 0.1.0 before the one format) in today's format."""
+        old = ("game", "optimizer", "t", "elapsed", "eval_steps", "values", "norms", "traj", "status")
+        if not isinstance(payload, dict) or "format" in payload or "t" not in payload:
+            return payload
+        missing = [k for k in old if k not in payload]
+        if missing:
+            raise CheckpointError(f"it has the game-run layout of dualgan 0.1.0 (before game runs wrote the one "
+                                  f"checkpoint format {CHECKPOINT_FORMAT!r}) but lacks {missing}; use an earlier copy")
+        history = History(meta=self._meta())
+        for k, norm in enumerate(payload["norms"]):
+            history.append(iteration=k, field_norm=norm, seconds=math.nan)   # that layout kept no times per step
+        curves = {k: payload[k] for k in ("eval_steps", "values", "traj")}
+        return {"format": CHECKPOINT_FORMAT, "kind": self.kind, "settings": self._meta(), "iteration": payload["t"],
+                "elapsed": payload["elapsed"], "history": history.to_dict(), "status": payload["status"],
+                "game": payload["game"], "optimizer": payload["optimizer"], "curves": curves}
 
 
 def compare_optimizers(make_game: Callable[[int], Game], optimizers: dict, seeds: Sequence[int] = (0, 1, 2),
@@ -487,19 +540,6 @@ def compare_optimizers(make_game: Callable[[int], Game], optimizers: dict, seeds
             rows.append(ComparisonRow(display, seed, run.final_metric, float(best), run.final_field_norm,
                                       run.seconds_per_step, run.steps, run.status))
     return Comparison(metric_name, higher, tuple(rows), tuple(runs))
-
-
-def _check_saved_status(status, path) -> None:
-    """A run checkpoint's ``[code, message]``: the code of a run still going (``RUNNING``), a str message."""
-    from ..train.base import CheckpointError
-
-    try:
-        code = Status.from_pair(status).code
-    except ValueError as exc:
-        raise CheckpointError(f"checkpoint {str(path)!r}: {exc}") from None
-    if code is not StatusCode.RUNNING:
-        raise CheckpointError(f"checkpoint {str(path)!r}: its status is {code.value!r}, but a game-run checkpoint "
-                              f"is written mid-run ('running'); the file is inconsistent, use an earlier copy")
 
 
 def _resolve_metric(game, metric):

@@ -35,10 +35,10 @@ import torch
 from torch import nn
 
 from ..constraints.base import NoConstraint, check_handler
-from ..regularizers.schedules import Schedule
 from ..status import Status, StatusCode
-from ..train.base import TRAINERS, CheckpointError, Trainer, _check_discriminator, settings_string
+from ..train.base import TRAINERS, Trainer, _check_discriminator, settings_string
 from .gan import GANGame
+from .harness import check_game_parts, play_step
 from .optimizers import OPTIMIZERS, GameOptimizer
 
 __all__ = ["GameTrainer"]
@@ -246,7 +246,7 @@ class GameTrainer(Trainer):
     # ------------------------------------------------------------------ one iteration
     def _step(self) -> dict | None:
         self.game.resample()  # real samples come from Trainer._real, which ends the run on non-finite data
-        record = self.game_optimizer.step(self.game)
+        record = play_step(self.game, self.game_optimizer)
         if record.status.code is StatusCode.NON_FINITE:
             self._non_finite("game field or losses")  # the step was not applied
             return None
@@ -264,11 +264,6 @@ class GameTrainer(Trainer):
         if not all(math.isfinite(p) for p in (row["field_norm"], loss_g)):
             self._non_finite("game field or losses")
             return None
-        for regularizer in self.game.regularizers:
-            # once per applied iteration (eq. (5.12)); the counter is part of the game's checkpointed state
-            schedule = getattr(regularizer, "schedule", None)
-            if isinstance(schedule, Schedule):
-                schedule.step()
         return row
 
     # ------------------------------------------------------------------ checkpoints
@@ -276,12 +271,7 @@ class GameTrainer(Trainer):
         return {"game": self.game.state_dict(), "optimizer": self.game_optimizer.state_dict()}
 
     def _validate_extra_state(self, extra: dict) -> None:
-        try:        # each part checks its own layout: the game its values, the optimiser its keys and moments
-            self.game.check_state_dict(extra.get("game"))
-        except ValueError as exc:
-            raise CheckpointError(f"its game state does not fit this game ({exc}); construct the trainer with the "
-                                  f"checkpoint's generator and discriminator, or use an earlier copy") from exc
-        self.game_optimizer.check_state_dict(extra.get("optimizer"), self.game.parameters)
+        check_game_parts(self.game, self.game_optimizer, extra.get("game"), extra.get("optimizer"))
 
     def _load_extra_state(self, extra: dict) -> None:
         self.game.load_state_dict(extra["game"])

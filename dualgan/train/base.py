@@ -49,12 +49,8 @@ hooks :meth:`Trainer._extra_state`, :meth:`Trainer._validate_extra_state` and
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
-import sys
-import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -69,12 +65,13 @@ from ..constraints.base import NoConstraint, check_handler, handler_load_state_d
 from ..registry import Registry
 from ..status import Status, StatusCode
 # the checkpoint format and the data/model contracts have modules of their own; their names stay importable here
-from .checkpoint import (_CHECKPOINT_FORMAT, _CHECKPOINT_KEYS, CheckpointError,  # noqa: F401
+from .checkpoint import (CheckpointError,  # noqa: F401
                          _check_module_state, _check_optimizer_state, read_checkpoint, settings_string,
                          write_checkpoint)
 from .contracts import (_EXACT_INTEGER_DTYPES, _check_callbacks, _check_discriminator, _check_latent_dim,  # noqa: F401
                         _make_sampler)
 from .history import History
+from .loop import Loop, check_checkpointing
 
 __all__ = ["Trainer", "TRAINERS", "CheckpointError", "SHARED_COLUMNS", "NOISES", "make_trainer", "read_checkpoint",
            "write_checkpoint", "settings_string"]
@@ -128,7 +125,7 @@ def make_trainer(name: str, *models: nn.Module, **options) -> "Trainer":
     return TRAINERS.get(name)(*models, **options)
 
 
-class Trainer:
+class Trainer(Loop):
     """Base class of every trainer: the loop, callbacks, progress, checkpoints, status and history.
 
     Not used directly: a subclass implements :meth:`_step`. The parameters
@@ -195,6 +192,7 @@ class Trainer:
 
     #: the name the trainer is registered under (also in its checkpoints)
     kind = "base"
+    _noun = "trainer"
     #: columns that must be finite in every recorded row (else the run ends with ``NON_FINITE``)
     _must_be_finite = ("objective",)
 
@@ -228,19 +226,8 @@ class Trainer:
         # recorded now: an optimiser's hyperparameters may change while training (L-BFGS's lr is halved)
         self._generator_optimizer_settings = settings_string(self.gen_optimizer)
         self._rng = torch.Generator(device="cpu").manual_seed(self.seed)
-        self.iteration = 0
-        self.status = Status(StatusCode.RUNNING, "not started")
-        self.should_stop = False
-        self._elapsed = 0.0
-        self._history: History | None = None
+        self._start_loop()
         self._sampler = None
-
-    @property
-    def history(self) -> History:
-        """The trainer's one :class:`~dualgan.train.History` (row ``k`` is iteration ``k``)."""
-        if self._history is None:
-            self._history = History(meta=self._meta())
-        return self._history
 
     # ------------------------------------------------------------------ fit
     @with_thread_policy  # torch and BLAS threads: the library's one policy (dualgan/_threads.py)
@@ -312,90 +299,13 @@ class Trainer:
             If ``callbacks`` is not a sequence of callables.
         """
         iterations = check_int(iterations, "iterations", low=0)
-        checkpoint_every = check_int(checkpoint_every, "checkpoint_every", low=0)
         callbacks = _check_callbacks(callbacks)
-        if checkpoint_every and checkpoint_path is None:
-            raise ValueError("checkpoint_every needs a checkpoint_path")
+        checkpoint_path, checkpoint_every = check_checkpointing(checkpoint_path, checkpoint_every)
         if checkpoint_path is not None:
-            # checked before training: a missing folder or a handler that cannot be saved must not cost a run
-            checkpoint_path = check_writable_path(checkpoint_path, "checkpoint_path")
-            handler_state_dict(self.constraint)
-        sampler = _make_sampler(data)
-        history = self.history
-        if iterations <= self.iteration:
-            warnings.warn(f"{type(self).__name__} is already at iteration {self.iteration}; iterations="
-                          f"{iterations} is the total to reach, not a number of further iterations, so nothing "
-                          f"was trained (pass iterations > {self.iteration} to continue)", UserWarning, stacklevel=3)
-            if self.status.code is StatusCode.RUNNING:  # nothing to train is a finished fit; a final status stays
-                self.status = Status(StatusCode.SUCCESS, f"already at iteration {self.iteration}")
-                history.status = self.status
-            return history
-        self._sampler = sampler
-        self.should_stop = False
-        self.status = Status(StatusCode.RUNNING, f"running from iteration {self.iteration}")
-        bar = None
-        raised, mid_iteration = None, False
-        try:  # from here on, every way out of fit leaves a final status (never RUNNING)
-            if progress:
-                bar = _progress_bar(iterations, self.iteration, self.kind)
-            while self.iteration < iterations:
-                t0 = time.perf_counter()
-                mid_iteration = True  # an exception inside an iteration leaves a half-updated trainer
-                row = self._checked_step()
-                mid_iteration = False
-                self._elapsed += time.perf_counter() - t0
-                if row is None:  # _step set a failure status and kept the last finite state
-                    break
-                bad = [k for k in self._must_be_finite if not math.isfinite(row[k])]
-                if bad:
-                    self._undo_step()
-                    self.status = Status(StatusCode.NON_FINITE, f"non-finite {', '.join(bad)} at iteration "
-                                                                f"{self.iteration}")
-                    break
-                row["seconds"] = self._elapsed
-                history.append(iteration=self.iteration, **row)
-                self.iteration += 1
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(objective=f"{row['objective']:.6g}")
-                for callback in callbacks:
-                    callback(self, self.iteration)
-                if checkpoint_every and self.iteration % checkpoint_every == 0:
-                    self.save_checkpoint(checkpoint_path)
-                if self.should_stop:
-                    self.status = Status(StatusCode.INTERRUPTED, f"stopped by a callback at iteration "
-                                                                 f"{self.iteration}")
-                    break
-            else:
-                self.status = self._final_status(iterations)
-        except KeyboardInterrupt as exc:
-            self.status = Status(StatusCode.INTERRUPTED, f"interrupted at iteration {self.iteration}")
-            raised = exc
-        except Exception as exc:  # noqa: BLE001 - recorded, the checkpoint written, then re-raised
-            self.status = Status(StatusCode.ERROR, f"{type(exc).__name__} at iteration {self.iteration}: {exc}")
-            raised = exc
-        except BaseException as exc:  # SystemExit (e.g. from a SIGTERM handler), GeneratorExit: ended from outside
-            self.status = Status(StatusCode.INTERRUPTED, f"{type(exc).__name__} at iteration {self.iteration}")
-            raised = exc
-        finally:
-            if bar is not None:
-                with contextlib.suppress(Exception):  # a closed stderr must not hide how the run ended
-                    bar.close()
-            self._sampler = None
-        history.status = self.status
-        if checkpoint_path is not None and not (raised is not None and mid_iteration):
-            # after an exception inside an iteration the last periodic checkpoint (consistent) is kept
-            try:
-                self.save_checkpoint(checkpoint_path)
-            except Exception as exc:
-                if raised is None:  # the run itself ended well, but its final checkpoint is not on disk
-                    self.status = Status(StatusCode.ERROR, f"the final checkpoint could not be written at iteration "
-                                                           f"{self.iteration}: {exc}")
-                    history.status = self.status
-                raise
-        if raised is not None:
-            raise raised
-        return history
+            handler_state_dict(self.constraint)  # a handler that cannot be saved must not cost a run
+        self._sampler = _make_sampler(data)
+        return self._loop(iterations, progress=progress, callbacks=callbacks, checkpoint_path=checkpoint_path,
+                          checkpoint_every=checkpoint_every)
 
     def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
         """``n`` generated samples without graph, from noise of a separate generator (training is unaffected).
@@ -431,132 +341,21 @@ class Trainer:
         with torch.no_grad(), fixed_within_step(self.generator):
             return self.generator(self._noise(n, gen))
 
-    # ------------------------------------------------------------------ checkpoints
-    def _state(self) -> dict:
-        return {
-            "format": _CHECKPOINT_FORMAT,
-            "kind": self.kind,
-            "settings": self._meta(),
-            "iteration": self.iteration,
-            "elapsed": self._elapsed,
-            "generator": {k: v.detach().clone() for k, v in self.generator.state_dict().items()},
-            "gen_optimizer": None if self.gen_optimizer is None else copy.deepcopy(self.gen_optimizer.state_dict()),
-            "rng": self._rng.get_state(),
-            "history": self.history.to_dict(),
-            "extra": self._extra_state(),
-            "constraint": handler_state_dict(self.constraint),
-            "status": self.status.to_pair(),
-        }
+    # ------------------------------------------------------------------ checkpoints: the trainer's parts
+    _part_names = ("generator", "gen_optimizer", "rng", "extra", "constraint")
 
-    def save_checkpoint(self, path) -> Path:
-        """Write everything needed to continue bit for bit, atomically (temporary file, then rename).
+    def _parts(self) -> dict:
+        return {"generator": {k: v.detach().clone() for k, v in self.generator.state_dict().items()},
+                "gen_optimizer": None if self.gen_optimizer is None else copy.deepcopy(self.gen_optimizer.state_dict()),
+                "rng": self._rng.get_state(), "extra": self._extra_state(),
+                "constraint": handler_state_dict(self.constraint)}
 
-        The file holds the generator's parameters and buffers, its optimiser's
-        state, the random generator of the data and noise draws, the history,
-        the constraint handler's state, the status and the trainer's own state
-        (its discriminator, optimisers, dual variables, ...), under a SHA-256
-        of its content (:func:`write_checkpoint`). A kill while saving leaves
-        the previous checkpoint intact; the temporary file it leaves is removed
-        by the next save or load of that path.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            The file to write; its folder must exist and be writable.
-
-        Returns
-        -------
-        pathlib.Path
-            The path written.
-
-        Raises
-        ------
-        ValueError
-            If the folder does not exist or is not writable, or the constraint
-            handler has no ``state_dict``.
-        OSError
-            If writing fails (a full disk, a folder made read-only meanwhile);
-            the message names ``path``, which keeps its previous content.
-        """
-        path = check_writable_path(path, "path")
-        return write_checkpoint(path, self._state())
-
-    def load_checkpoint(self, path) -> "Trainer":
-        """Restore a checkpoint written by a trainer of the same class and settings; returns ``self``.
-
-        Everything is validated before the trainer changes (the file's
-        SHA-256, format, keys, kind, settings, generator architecture,
-        optimiser state shapes against the parameters, the history's columns
-        and length against the iteration, the handler's and the trainer's own
-        state); if restoring still fails half-way, the previous state is put back.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            A file written by :meth:`save_checkpoint`.
-
-        Returns
-        -------
-        Trainer
-            ``self``, restored; :meth:`fit` continues from its iteration.
-
-        Raises
-        ------
-        CheckpointError
-            (a ``ValueError``) naming the file, what is wrong and what to do.
-        """
-        payload = read_checkpoint(path, self.device)
-        where = str(path)
-        try:
-            self._validate_checkpoint(payload)
-        except CheckpointError as exc:
-            raise CheckpointError(f"checkpoint {where!r}: {exc}") from exc
-        except (ValueError, KeyError, TypeError, IndexError, AttributeError, RuntimeError) as exc:
-            raise CheckpointError(f"checkpoint {where!r} is not usable by this {type(self).__name__}: {exc}") from exc
-        backup = self._state()
-        try:
-            self._apply_state(payload)
-        except Exception as exc:
-            self._apply_state(backup)
-            raise CheckpointError(f"checkpoint {where!r} could not be restored ({type(exc).__name__}: {exc}); the "
-                                  f"trainer is unchanged") from exc
-        return self
-
-    def _validate_checkpoint(self, payload) -> None:
-        if not isinstance(payload, dict) or payload.get("format") != _CHECKPOINT_FORMAT:
-            got = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-            raise CheckpointError(f"not a {_CHECKPOINT_FORMAT} checkpoint (format {got!r}); it was written by "
-                                  f"another program or another version of dualgan")
-        missing = [k for k in _CHECKPOINT_KEYS if k not in payload]
-        if missing:
-            raise CheckpointError(f"the checkpoint is missing {missing}; it is incomplete: use an earlier copy")
-        if payload["kind"] != self.kind:
-            raise CheckpointError(f"it is a checkpoint of a {payload['kind']!r} trainer, not of a "
-                                  f"{type(self).__name__} ({self.kind!r})")
-        settings = payload["settings"]
-        if not isinstance(settings, dict):
-            raise CheckpointError(f"its settings are {type(settings).__name__}, not a dict")
-        for key, value in self._meta().items():
-            if settings.get(key) != value:
-                raise CheckpointError(f"it was written with {key}={settings.get(key)!r} but this trainer has "
-                                      f"{key}={value!r}; construct the trainer with the checkpoint's settings")
-        history = History.from_dict(payload["history"])
-        self._check_history_columns(history)
+    def _validate_parts(self, payload: dict) -> None:
         _check_module_state("generator", self.generator, payload["generator"])
-        iteration = payload["iteration"]
-        if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 0:
-            raise CheckpointError(f"its iteration {iteration!r} is not a non-negative integer")
-        if len(history) != iteration:
-            raise CheckpointError(f"it claims iteration {iteration} but holds {len(history)} history rows; the "
-                                  f"file is inconsistent: use an earlier copy")
-        elapsed = payload["elapsed"]
-        if not isinstance(elapsed, float) or not elapsed >= 0:
-            raise CheckpointError(f"its elapsed time {elapsed!r} is not a number >= 0")
         rng = payload["rng"]
         if not isinstance(rng, torch.Tensor) or rng.dtype != torch.uint8 or rng.shape != self._rng.get_state().shape:
             raise CheckpointError("its random generator state is not a CPU torch.Generator state")
         _check_optimizer_state("generator optimiser", self.gen_optimizer, payload["gen_optimizer"])
-        Status.from_pair(payload["status"])
         extra = payload["extra"]
         if not isinstance(extra, dict):
             raise CheckpointError(f"its trainer-specific state is {type(extra).__name__}, not a dict")
@@ -580,37 +379,18 @@ class Trainer:
             raise CheckpointError(f"its history lacks the column(s) {missing}, which every row of a "
                                   f"{type(self).__name__} has; the file was edited or damaged: use an earlier copy")
 
-    def _apply_state(self, payload: dict) -> None:
+    def _apply_parts(self, payload: dict) -> None:
         self.generator.load_state_dict(payload["generator"])
         if self.gen_optimizer is not None:
             self.gen_optimizer.load_state_dict(payload["gen_optimizer"])
         self._rng.set_state(payload["rng"])
-        self.iteration = int(payload["iteration"])
-        self._elapsed = float(payload["elapsed"])
-        self._history = History.from_dict(payload["history"])
         self._load_extra_state(payload["extra"])
         handler_load_state_dict(self.constraint, payload["constraint"])
-        self.status = Status.from_pair(payload["status"])
-        if self.status.code is StatusCode.RUNNING:
-            self.status = Status(StatusCode.RUNNING, f"resumed at iteration {self.iteration}")
+
+    def _end_loop(self) -> None:
+        self._sampler = None
 
     # ------------------------------------------------------------------ hooks of subclasses
-    def _step(self) -> dict | None:  # pragma: no cover - abstract
-        """One iteration: update the models and return the history row (without ``iteration`` and ``seconds``).
-
-        Return None after setting :attr:`status` (``NON_FINITE``,
-        ``NUMERICAL_ERROR``) when the iteration cannot be completed; the models
-        must then hold their last finite state.
-        """
-        raise NotImplementedError
-
-    def _final_status(self, iterations: int) -> Status:
-        """The status of a fit that ran every iteration: ``SUCCESS``, unless the subclass knows its training stalled."""
-        return Status(StatusCode.SUCCESS, f"reached iteration {iterations}")
-
-    def _undo_step(self) -> None:
-        """Put back the state before the last :meth:`_step` when its row is not finite (default: nothing)."""
-
     def _meta(self) -> dict:
         """The settings a checkpoint must match (JSON scalars); subclasses add theirs."""
         return {"trainer": type(self).__name__, "kind": self.kind, "latent_dim": self.latent_dim,
@@ -723,11 +503,3 @@ class Trainer:
     def _non_finite(self, what: str) -> None:
         self.status = Status(StatusCode.NON_FINITE, f"non-finite {what} at iteration {self.iteration}")
 
-
-def _progress_bar(total: int, initial: int, desc: str):
-    """A tqdm bar on stderr, or None when there is no stderr to draw on (``sys.stderr`` None, e.g. pythonw)."""
-    if sys.stderr is None:
-        return None
-    from .._io import progress_bar
-
-    return progress_bar(total=total, initial=initial, desc=desc, leave=False)

@@ -8,8 +8,8 @@
 * the checks of a saved module or optimiser state against the live one, used
   by every trainer's ``load_checkpoint`` before anything changes.
 
-What a trainer's checkpoint holds (the collection of its parts' states) is
-:meth:`Trainer._state <dualgan.train.base.Trainer._state>`.
+What a checkpoint holds (a header, then the collection of its parts' states)
+is :class:`~dualgan.train.loop.Loop`'s: the same for trainers and game runs.
 """
 from __future__ import annotations
 
@@ -32,9 +32,6 @@ from .._io import atomic_path, clean_stale_temporaries
 __all__ = ["CheckpointError", "read_checkpoint", "write_checkpoint", "settings_string"]
 
 
-_CHECKPOINT_FORMAT = "dualgan.TrainerCheckpoint/1"
-_CHECKPOINT_KEYS = ("format", "kind", "settings", "iteration", "elapsed", "generator", "gen_optimizer", "rng",
-                    "history", "extra", "constraint", "status")
 #: the first line of a checkpoint file; the second is ``sha256 <hex digest> <length>`` of the torch archive after it
 _FILE_MAGIC = b"dualgan checkpoint 2\n"
 _HASH_LINE = re.compile(rb"sha256 ([0-9a-f]{64}) ([0-9]{1,15})\n")

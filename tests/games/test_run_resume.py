@@ -54,3 +54,42 @@ def test_dirac_gan_resume():
         o1.step(g1)
         o2.step(g2)
     assert torch.equal(g1.get_flat(), g2.get_flat()) and o1.iteration == o2.iteration == 7
+
+
+def _old_layout(payload):
+    """The layout run_optimizer wrote before game runs shared the trainers' checkpoint format (dualgan 0.1.0)."""
+    curves = payload["curves"]
+    return {"game": payload["game"], "optimizer": payload["optimizer"], "t": payload["iteration"],
+            "elapsed": payload["elapsed"], "eval_steps": curves["eval_steps"], "values": curves["values"],
+            "norms": [float(v) for v in payload["history"]["columns"]["field_norm"]], "traj": curves["traj"],
+            "status": payload["status"]}
+
+
+def test_a_game_run_checkpoint_of_the_earlier_layout_resumes_or_is_refused_naming_its_version(tmp_path):
+    from dualgan.games import BilinearGame, random_matrix
+    from dualgan.train.base import CheckpointError, read_checkpoint, write_checkpoint
+
+    def fresh():
+        return BilinearGame(random_matrix(3, seed=0, singular_values=(0.5, 1.5)), seed=1)
+
+    def opt():
+        return make_optimizer("optimistic", lr=0.1, base="adam")
+
+    straight_game = fresh()
+    straight = run_optimizer(straight_game, opt(), 8, eval_every=2, record_trajectory=True)
+    ck = tmp_path / "ck.pt"
+    run_optimizer(fresh(), opt(), 4, eval_every=2, record_trajectory=True, checkpoint_path=ck, checkpoint_every=4)
+    old = _old_layout(read_checkpoint(ck))
+    assert set(old) == {"game", "optimizer", "t", "elapsed", "eval_steps", "values", "norms", "traj", "status"}
+    write_checkpoint(tmp_path / "old.pt", old)
+    game = fresh()
+    resumed = run_optimizer(game, opt(), 8, eval_every=2, record_trajectory=True, resume_from=tmp_path / "old.pt")
+    assert resumed.status.success and resumed.steps == 8
+    assert torch.equal(game.get_flat(), straight_game.get_flat())
+    np.testing.assert_array_equal(resumed.field_norms, straight.field_norms)
+    np.testing.assert_array_equal(resumed.metric, straight.metric)
+    np.testing.assert_array_equal(resumed.trajectory, straight.trajectory)
+    del old["norms"]
+    write_checkpoint(tmp_path / "broken.pt", old)
+    with pytest.raises(CheckpointError, match=r"layout of dualgan 0\.1\.0 .* lacks \['norms'\]"):
+        run_optimizer(fresh(), opt(), 8, resume_from=tmp_path / "broken.pt")

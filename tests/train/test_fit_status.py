@@ -4,7 +4,7 @@ import sys
 import pytest
 import torch
 
-import dualgan.train.base as base
+import dualgan.train.loop as loop
 from dualgan.data import ring
 from dualgan.features import RBF
 from dualgan.status import StatusCode
@@ -35,7 +35,7 @@ def test_a_failing_progress_bar_ends_with_error_not_running(monkeypatch):
     def broken(*args, **kwargs):
         raise AttributeError("'NoneType' object has no attribute 'write'")
 
-    monkeypatch.setattr(base, "_progress_bar", broken)
+    monkeypatch.setattr(loop, "_progress_bar", broken)
     gan = _fresh()
     with pytest.raises(AttributeError):
         gan.fit(DATA, 3, progress=True)
@@ -63,7 +63,7 @@ def test_a_final_checkpoint_that_cannot_be_written_is_an_error_status(tmp_path, 
     def full_disk(path, payload):
         raise OSError(28, "No space left on device", str(path))
 
-    monkeypatch.setattr(base, "write_checkpoint", full_disk)
+    monkeypatch.setattr(loop, "write_checkpoint", full_disk)
     gan = _fresh()
     with pytest.raises(OSError, match="No space left"):
         gan.fit(DATA, 2, checkpoint_path=tmp_path / "ck.pt")
