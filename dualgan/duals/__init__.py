@@ -6,6 +6,30 @@ of :data:`SOLVERS` (one module of this package each, found by discovery):
 optional extra), ``"casadi"`` (casadi's Ipopt); ``SOLVERS.options(name)`` lists
 a method's own options, passed as ``solve(..., options={...})``.
 
+Layout (the model for every family of certified solvers):
+
+* ``problem.py``: the validated problem, :class:`LinearDual` (it owns its checks,
+  its certificate of a pair and its initial point); ``kernel.py`` adds
+  :class:`KernelDual`;
+* ``result.py``: the one result record, :class:`DualResult`, and the certificate
+  every solver ends with, :func:`problem_result` (its status decided from the
+  returned pair, eqs. (1.16) and (1.18), whatever the method claims), with the
+  state :class:`NewtonState` of the box-dual methods;
+* one solver per file (``newton.py``, ``lbfgsb.py``, ``ipopt.py``,
+  ``casadi_ipopt.py``; ``interior_point.py`` holds the hinge dual's box method),
+  each a function of the one signature
+  :class:`~dualgan.duals.registry.DualSolver` registered by the file that defines
+  it; solver modules import ``problem``, ``result`` and ``registry``, and share
+  method pieces one way only (``newton`` uses ``interior_point``'s box method,
+  ``casadi_ipopt`` ``ipopt``'s options and status), so no import cycle forms;
+* ``registry.py``: :data:`SOLVERS` and :func:`solve`, the one entry point, which
+  checks the arguments, picks the solver by name and warns when the tolerances
+  are not certified;
+* ``objective.py``: the dual's formulas, written once; private modules
+  (``_backend``, ``_linalg``, ``_certify``, ``_primal``, ``_kernel``) hold the
+  array back ends, the Newton-system algebra, the rounding-aware certificate
+  arithmetic, the primal-side methods and the compiled kernels.
+
 Examples
 --------
 >>> import torch
