@@ -42,9 +42,11 @@ import torch
 from torch import nn
 
 from .._checks import check_float_dtype, check_int
+from .._rng import seeded
 
 __all__ = ["dcgan_generator", "dcgan_discriminator", "DCGANGenerator", "DCGANDiscriminator",
            "DiscriminatorFeatures"]
+
 
 def dcgan_generator(latent_dim: int = 32, *, hidden: int = 128, channels: Sequence[int] = (64, 32, 16),
                     image_size: int = 28, out_channels: int = 1, seed: int | None = 0,
@@ -105,7 +107,7 @@ def dcgan_generator(latent_dim: int = 32, *, hidden: int = 128, channels: Sequen
         raise ValueError(f"image_size must be divisible by 2**(len(channels) - 1) = {factor} (one doubling per "
                          f"up-convolution), got image_size={image_size} with channels={channels}; pass "
                          f"fewer channels or an image_size that is a multiple of {factor}")
-    with _seeded(seed):
+    with seeded(seed):
         net = DCGANGenerator(latent_dim, hidden, channels, image_size // factor, out_channels)
     return net.to(dtype=check_float_dtype(dtype), device=device)
 
@@ -170,7 +172,7 @@ def dcgan_discriminator(in_channels: int = 1, *, channels: Sequence[int] = (32, 
     side = image_size
     for _ in channels:
         side //= 2
-    with _seeded(seed):
+    with seeded(seed):
         net = DCGANDiscriminator(DiscriminatorFeatures(in_channels, channels, hidden, side))
     return net.to(dtype=check_float_dtype(dtype), device=device)
 
@@ -343,20 +345,3 @@ def _check_channels(value, name: str) -> tuple[int, ...]:
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) == 0:
         raise ValueError(f"{name} must be a non-empty sequence of positive integers, got {value!r}")
     return tuple(check_int(v, f"{name}[{i}]", low=1) for i, v in enumerate(value))
-
-
-class _seeded:
-    """Seed torch's global generator for a block and restore it afterwards (None: leave it alone)."""
-
-    def __init__(self, seed):
-        self.seed = None if seed is None else check_int(seed, "seed", low=0)
-
-    def __enter__(self):
-        if self.seed is not None:
-            self.state = torch.random.get_rng_state()
-            torch.manual_seed(self.seed)
-
-    def __exit__(self, *exc):
-        if self.seed is not None:
-            torch.random.set_rng_state(self.state)
-        return False
