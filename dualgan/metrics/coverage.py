@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from .._checks import check_int, check_matrix, check_number, check_positive
-from .distances import _scale
+from ..kernels.base import _power_of_two_scale
 
 __all__ = ["CoverageReport", "mode_coverage"]
 
@@ -98,7 +98,7 @@ def mode_coverage(samples, centers, std: float, n_std: float = 3.0, min_fraction
     # distances at unit scale (divided by a power of two, exactly) and from the differences, not the expansion
     # |x|^2 + |c|^2 - 2 x.c: squares at 1e-200 underflowed (every sample nearest the first centre) and at
     # 1e200 overflowed, and the expansion's rounding (1 at centres of 1e8) outweighed std = 1e-3
-    scale = _scale(x, c)
+    scale = _power_of_two_scale(x, c)
     dist = torch.cdist(x / scale, c / scale, compute_mode="donot_use_mm_for_euclid_dist")
     nearest = dist.argmin(dim=1)
     good = dist.gather(1, nearest[:, None])[:, 0] <= n_std * (std / scale)

@@ -47,6 +47,7 @@ import torch
 
 from .._checks import as_tensor, check_choice, check_finite_tensor, check_int, check_number, check_positive
 from .._modes import eval_mode
+from ..kernels.base import _power_of_two_scale
 
 __all__ = ["FrechetResult", "MMDResult", "frechet_distance", "kernel_mmd", "embed", "default_digits_features"]
 
@@ -163,7 +164,7 @@ def frechet_distance(x, y, features="default", batch_size: int = 1024) -> Freche
     fx, fy = _canonical(fx, fy)
     # FD is homogeneous of degree 2: computed on the features divided by a power of two (exact), then scaled
     # back, so features of magnitude 1e200 (whose squares overflow) or 1e-200 (underflow) lose nothing
-    scale = _scale(fx, fy)
+    scale = _power_of_two_scale(fx, fy)
     fx, fy = fx / scale, fy / scale
     mu_x, mu_y = fx.mean(0), fy.mean(0)
     cov_x, cov_y = torch.cov(fx.T).reshape(fx.shape[1], -1), torch.cov(fy.T).reshape(fy.shape[1], -1)
@@ -245,7 +246,7 @@ def kernel_mmd(x, y, features="default", kernel: str = "polynomial", unbiased: b
                          f"pass unbiased=False for single samples")
     if kernel == "rbf":
         bandwidth = _median_bandwidth(torch.cat([fx, fy])) if bandwidth is None else check_positive(bandwidth, "bandwidth")
-        scale = _scale(fx, fy)
+        scale = _power_of_two_scale(fx, fy)
         k = lambda a, b: _rbf_kernel(a, b, bandwidth, scale)
     elif kernel == "polynomial":
         degree = check_int(degree, "degree", low=1)
@@ -254,7 +255,7 @@ def kernel_mmd(x, y, features="default", kernel: str = "polynomial", unbiased: b
     else:
         bandwidth = None
     # the linear kernel is homogeneous of degree 2: its sums are taken at unit scale (a power of two, exact)
-    unit = _scale(fx, fy) if kernel == "linear" else 1.0
+    unit = _power_of_two_scale(fx, fy) if kernel == "linear" else 1.0
     if kernel == "linear":
         fx, fy = fx / unit, fy / unit
         k = lambda a, b: a @ b.T
@@ -266,7 +267,7 @@ def kernel_mmd(x, y, features="default", kernel: str = "polynomial", unbiased: b
     else:
         mmd2 = sum_xx / n ** 2 + sum_yy / m ** 2 - 2.0 * sum_xy / (n * m)
     mmd2 = float(mmd2) * unit * unit
-    _check_representable(mmd2, f"the squared MMD with the {kernel} kernel", _scale(fx, fy) * unit,
+    _check_representable(mmd2, f"the squared MMD with the {kernel} kernel", _power_of_two_scale(fx, fy) * unit,
                          inputs_finite=all(math.isfinite(v) for v in (sum_xx, sum_yy, sum_xy)))
     return MMDResult(mmd2, kernel, bool(unbiased), bandwidth, n_x, n_y, d)
 
@@ -344,16 +345,6 @@ def _psd_sqrt(a: torch.Tensor) -> torch.Tensor:
     return (vecs * vals.clamp(min=0.0).sqrt()) @ vecs.T
 
 
-def _scale(*tensors: torch.Tensor) -> float:
-    """A power of two near the largest absolute entry of the feature sets (1 when all are 0).
-
-    Dividing by it is exact, so a quantity computed at unit scale and scaled back is the same float as one
-    computed directly wherever the latter neither overflows nor underflows.
-    """
-    s = max(float(t.abs().max()) if t.numel() else 0.0 for t in tensors)
-    return math.ldexp(1.0, math.frexp(s)[1] - 1) if s > 0 and math.isfinite(s) else 1.0
-
-
 def _check_representable(value: float, what: str, scale: float, inputs_finite: bool = True) -> None:
     """Refuse a distance that float64 cannot hold (an overflow, or inf - inf = NaN), naming the scale and the fix."""
     if math.isfinite(value) and inputs_finite:
@@ -379,7 +370,7 @@ def _rbf_kernel(a: torch.Tensor, b: torch.Tensor, bandwidth: float, scale: float
 
 def _median_bandwidth(f: torch.Tensor, max_points: int = 2000) -> float:
     sub = f[:max_points]
-    scale = _scale(sub)
+    scale = _power_of_two_scale(sub, sub)
     dist = torch.pdist(sub / scale) * scale  # at unit scale: no squares underflow for points of scale 1e-200
     med = float(dist.median()) if dist.numel() else 0.0
     if med <= 0:
