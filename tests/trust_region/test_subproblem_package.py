@@ -106,3 +106,13 @@ def test_a_solvers_claim_never_replaces_the_certificate_of_its_point(lying_solve
         assert res.model_value == pytest.approx(model, rel=1e-12)
         assert res.gap == pytest.approx(gap, rel=1e-10)
         assert math.isfinite(res.seconds) and res.seconds >= 0
+
+
+def test_a_solver_returning_something_else_is_a_clear_type_error():
+    reg = pkg.SUBPROBLEM_SOLVERS
+    reg.register("returns_tuple", requires=None, default_tol=1e-12)(lambda problem, tol, lam, slack, mu0: (lam, 0.0))
+    try:
+        with pytest.raises(TypeError, match="solver 'returns_tuple' returned a tuple; a solver returns a ScoreDualResult"):
+            pkg.solve(_subproblem(*_pieces(), radius=0.05), "returns_tuple")
+    finally:
+        reg._entries.pop("returns_tuple")

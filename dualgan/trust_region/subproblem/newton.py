@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from ...duals.newton import maximize_entropy_dual
+from ...duals import maximize_entropy_dual
 from ...status import Status, StatusCode
 from .problem import ScoreSubproblem
 from .registry import SUBPROBLEM_SOLVERS, check_option

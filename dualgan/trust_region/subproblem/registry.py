@@ -94,7 +94,8 @@ def solve(problem: ScoreSubproblem, method: str = "newton", *, tol: float | None
     Raises
     ------
     TypeError
-        If ``problem`` is not a :class:`~dualgan.trust_region.ScoreSubproblem`.
+        If ``problem`` is not a :class:`~dualgan.trust_region.ScoreSubproblem`, or the solver returns
+        something other than a :class:`~dualgan.trust_region.ScoreDualResult`.
     ValueError
         If ``method`` is unknown, an option is unknown or has a bad value
         (``SUBPROBLEM_SOLVERS.check_options``; checked before anything runs),
@@ -130,6 +131,10 @@ def solve(problem: ScoreSubproblem, method: str = "newton", *, tol: float | None
         result = certified_result(problem, result.lam, result.slack, result.mu, result.status,
                                   inner_iterations=result.inner_iterations,
                                   outer_iterations=result.outer_iterations, method=method)
+    elif not isinstance(result, ScoreDualResult):
+        raise TypeError(f"trust-region subproblem solver {method!r} returned a {type(result).__name__}; a solver "
+                        f"returns a ScoreDualResult (build it with certified_result(problem, lam, slack, mu, status, "
+                        f"...))")
     return dataclasses.replace(result, seconds=float(time.perf_counter() - t0), method=method)
 
 
