@@ -393,6 +393,14 @@ def _pair(G, y, a, C, bias, w, margins, lam, slack):
 
 
 @_jit
+def _keep_pair(best_w, best_lam, best_slack, w, lam, slack):
+    """Copy the pair ``(w, lam, slack)`` into the best pair's arrays (the best certified pair is returned)."""
+    best_w[:] = w
+    best_lam[:] = lam
+    best_slack[:] = slack
+
+
+@_jit
 def logistic_primal_newton(G, y, a, C, bias, w, b, tol, w_rtol, max_iter, trace):
     """Newton's method on the primal P(w, b) (d < N); the multipliers from eq. (1.17).
 
@@ -424,11 +432,8 @@ def logistic_primal_newton(G, y, a, C, bias, w, b, tol, w_rtol, max_iter, trace)
             status = _NON_FINITE
             break
         if gap < best_gap:
-            best_gap = gap
-            best_w[:] = w
-            best_b = b
-            best_lam[:] = lam
-            best_slack[:] = slack
+            best_gap, best_b = gap, b
+            _keep_pair(best_w, best_lam, best_slack, w, lam, slack)
         if gap <= tol and (w_rtol == np.inf or math.sqrt(2.0 * max(gap, 0.0) / C) <= w_rtol * _norm(w)):
             status = _CONVERGED
             break
@@ -504,11 +509,8 @@ def logistic_primal_newton(G, y, a, C, bias, w, b, tol, w_rtol, max_iter, trace)
             gap = _pair(G, y, a, C, bias, w, margins, lam, slack)
             trace[it] = gap
             if gap < best_gap:
-                best_gap = gap
-                best_w[:] = w
-                best_b = b
-                best_lam[:] = lam
-                best_slack[:] = slack
+                best_gap, best_b = gap, b
+                _keep_pair(best_w, best_lam, best_slack, w, lam, slack)
             status = _FLOOR
             break
     return best_w, best_b, best_lam, best_slack, best_gap, it, status
