@@ -12,7 +12,6 @@ import torch
 from dualgan.games import (BASE_OPTIMIZERS, OPTIMIZERS, BilinearGame, GameOptimizer, NotBatchableError, batched_run,
                            bilinear_functional, local_rate, make_optimizer, random_matrix, run_optimizer,
                            stability_map)
-from dualgan.games.optimizers.base import StepRecord
 from dualgan.status import StatusCode
 
 A32 = random_matrix(3, 2, seed=1, singular_values=(0.5, 1.5))
@@ -42,20 +41,8 @@ class _ScaledGD(GameOptimizer):
             raise ValueError(f"beta must be > 0, got {beta!r}")
         self.beta = float(beta)
 
-    def _local_map(self, J, player_sizes, player_names):
-        return np.eye(J.shape[0]) - self.lr * self.beta * J
-
-    def _batched_step(self, point, lr, coefficient, move, memory):
+    def _batched_step(self, point, lr, coefficient, move, memory):   # its one rule: batched, object and linear
         return move(point.Z, coefficient * point.v, lr), memory, None
-
-    def _step(self, game) -> StepRecord:
-        ev = game.evaluate()
-        bad = self._non_finite(ev.field, ev.losses)
-        if bad is not None:
-            return bad
-        direction = [self.beta * f for f in ev.field]
-        self._apply(game, direction)
-        return self._record(ev.field, ev.losses, direction, coefficient=self.beta)
 
 
 class _Unbatched(_ScaledGD):

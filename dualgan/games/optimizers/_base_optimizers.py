@@ -7,12 +7,14 @@ rule on batched tensors (info ``batchable``, ``defaults``, ``batched_init``, ``b
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 
 from ...registry import Registry
+from ...train.checkpoint import CheckpointError, _check_optimizer_state
 
 __all__ = ["BASE_OPTIMIZERS", "NotBatchableError", "make_base_optimizer", "functional_base", "FunctionalBase"]
 
@@ -104,23 +106,25 @@ def _rmsprop_step(Z, G, lr, state, count, o):
 def _per_count(count, fn, like):
     """fn(c) as Python floats (torch.optim's arithmetic) for each coordinate's step count c; shape (1, n)."""
     values = {int(c): fn(int(c)) if int(c) > 0 else 1.0 for c in torch.unique(count)}
-    return torch.tensor([values[int(c)] for c in count], dtype=like.dtype).unsqueeze(0)
+    return torch.tensor([values[int(c)] for c in count], dtype=like.dtype, device=like.device).unsqueeze(0)
 
 
 @BASE_OPTIMIZERS.register("sgd", batchable=True, defaults=_SGD_DEFAULTS, batched_init=_sgd_init,
-                          batched_step=_sgd_step)
+                          batched_step=_sgd_step, torch_state={"momentum_buffer": "buf"})
 def _sgd(params, lr: float, **kwargs) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=lr, **kwargs)
 
 
 @BASE_OPTIMIZERS.register("adam", batchable=True, defaults=_ADAM_DEFAULTS, batched_init=_adam_init,
-                          batched_step=_adam_step)
+                          batched_step=_adam_step, torch_state={"exp_avg": "m", "exp_avg_sq": "v",
+                                                                "max_exp_avg_sq": "vmax"})
 def _adam(params, lr: float, **kwargs) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=lr, **kwargs)
 
 
 @BASE_OPTIMIZERS.register("rmsprop", batchable=True, defaults=_RMSPROP_DEFAULTS, batched_init=_rmsprop_init,
-                          batched_step=_rmsprop_step)
+                          batched_step=_rmsprop_step, torch_state={"square_avg": "sq", "grad_avg": "gavg",
+                                                                   "momentum_buffer": "buf"})
 def _rmsprop(params, lr: float, **kwargs) -> torch.optim.Optimizer:
     return torch.optim.RMSprop(params, lr=lr, **kwargs)
 
@@ -261,7 +265,7 @@ class FunctionalBase:
             Tensors of ``Z``'s shape and ``"count"`` (``(n,)`` int64 zeros).
         """
         state = dict(BASE_OPTIMIZERS.entry(self.name).batched_init(Z, self.options))
-        state["count"] = torch.zeros(Z.shape[1], dtype=torch.long)
+        state["count"] = torch.zeros(Z.shape[1], dtype=torch.long, device=Z.device)
         return state
 
     def step(self, Z, G, lr, state, mask=None):
@@ -326,19 +330,137 @@ def functional_base(base="sgd", base_kwargs: dict | None = None) -> FunctionalBa
     ValueError
         A keyword value the torch optimiser refuses.
     """
+    kwargs = dict(base_kwargs or {})
+    problem = _not_pure(base, kwargs)
+    if problem:
+        raise NotBatchableError(problem)
+    BASE_OPTIMIZERS.get(base.lower())([torch.zeros(1, requires_grad=True)], 0.1, **kwargs)  # torch validates values
+    return FunctionalBase(base.lower(), dict(BASE_OPTIMIZERS.entry(base.lower()).defaults, **kwargs))
+
+
+def _not_pure(base, kwargs) -> str:
+    """Why ``base`` with ``kwargs`` has no pure rule (a callable, a name without one, a keyword it lacks); '' if it has."""
     if callable(base) and not isinstance(base, str):
-        raise NotBatchableError(f"base optimiser {getattr(base, '__name__', type(base).__name__)!r} is a callable; "
-                                f"only {BASE_OPTIMIZERS.names(batchable=True)} are written on batched tensors. Use "
-                                f"dualgan.games.run_optimizer for it")
+        return (f"base optimiser {getattr(base, '__name__', type(base).__name__)!r} is a callable; only "
+                f"{BASE_OPTIMIZERS.names(batchable=True)} are written on batched tensors. Use "
+                f"dualgan.games.run_optimizer for it")
     batchable = BASE_OPTIMIZERS.names(batchable=True)
     if not isinstance(base, str) or base.lower() not in batchable:
-        raise NotBatchableError(f"base optimiser {base!r} cannot be batched; choose one of {batchable}")
-    name = base.lower()
-    defaults = BASE_OPTIMIZERS.entry(name).defaults
-    kwargs = dict(base_kwargs or {})
-    unknown = sorted(set(kwargs) - set(defaults))
+        return f"base optimiser {base!r} cannot be batched; choose one of {batchable}"
+    unknown = sorted(set(kwargs) - set(BASE_OPTIMIZERS.entry(base.lower()).defaults))
     if unknown:
-        raise NotBatchableError(f"base optimiser {name!r}: keyword(s) {unknown} are not implemented on batched "
-                                f"tensors (known: {sorted(defaults)}); use dualgan.games.run_optimizer")
-    BASE_OPTIMIZERS.get(name)([torch.zeros(1, requires_grad=True)], 0.1, **kwargs)     # torch validates the values
-    return FunctionalBase(name, dict(defaults, **kwargs))
+        return (f"base optimiser {base.lower()!r}: keyword(s) {unknown} are not implemented on batched tensors "
+                f"(known: {sorted(BASE_OPTIMIZERS.entry(base.lower()).defaults)}); use dualgan.games.run_optimizer")
+    return ""
+
+
+class BoundBase:
+    """The base optimiser of one object game: its pure rule on the game's flat parameters (a batch of one).
+
+    A base without a pure rule (a callable, or a torch-only keyword such as
+    ``foreach``) is the torch optimiser it builds. ``state`` is empty before
+    the first step, as a torch optimiser's is; :meth:`state_dict` is the
+    rule's state tensors (``count`` of shape ``(n,)``, moments of shape
+    ``(1, n)``) or the torch optimiser's ``state_dict``.
+    """
+
+    def __init__(self, base, base_kwargs: dict, parameters, lr: float, game=None):
+        self.game, self.parameters, self._state, self._base_kwargs = game, list(parameters), {}, base_kwargs
+        self._build = lambda: make_base_optimizer(base, self.parameters, lr, base_kwargs)
+        pure = not _not_pure(base, base_kwargs)
+        self.rule = FunctionalBase(base.lower(), dict(BASE_OPTIMIZERS.entry(base.lower()).defaults,
+                                                      **base_kwargs)) if pure else None
+        self.torch = None if pure else self._build()
+
+    @property
+    def state(self):
+        """The optimiser's running state; empty before its first step."""
+        return self._state if self.torch is None else self.torch.state
+
+    def move(self, Z, D, lr, mask=None):
+        """One base step from the flat ``Z`` (shape ``(1, n)``) along ``D`` on the coordinates of ``mask``."""
+        if self.torch is None:
+            Z, self._state = self.rule.step(Z, D, lr, self._state or self.rule.init(Z), mask)
+            return Z
+        game = self.game
+        game.set_flat(Z[0])
+        moving = None if mask is None else game.unflatten(mask.to(D.dtype))
+        for group in self.torch.param_groups:
+            group["lr"] = float(lr.reshape(-1)[0])
+        try:
+            for i, (param, d) in enumerate(zip(game.parameters, game.unflatten(D[0]))):
+                param.grad = d.detach().clone() if moving is None or bool(moving[i].any()) else None
+            self.torch.step()
+        finally:
+            for param in game.parameters:
+                param.grad = None
+        return game.get_flat().unsqueeze(0)
+
+    def snapshot(self):
+        """What :meth:`restore` takes to undo the steps after it (the pure state is never changed in place)."""
+        return self._state if self.torch is None else copy.deepcopy(self.torch.state_dict())
+
+    def restore(self, snapshot) -> None:
+        """Undo the steps since :meth:`snapshot`; None forgets every step (a fresh optimiser)."""
+        if self.torch is None:
+            self._state = dict(snapshot or {})
+        elif snapshot is None:
+            self.torch = self._build()
+        else:
+            self.torch.load_state_dict(snapshot)
+
+    def state_dict(self):
+        """The state to checkpoint; None before the first step."""
+        if not self.state:
+            return None
+        return dict(self._state) if self.torch is None else self.torch.state_dict()
+
+    def load_state_dict(self, saved) -> None:
+        """Restore :meth:`state_dict`'s output, or (the pure rule) the torch optimiser's that versions before 2 saved."""
+        if self.torch is not None:
+            self.restore(None)
+            if saved is not None:
+                self.torch.load_state_dict(saved)
+            return
+        if saved is not None and "param_groups" in saved:
+            saved = self._from_torch(saved)
+        self._state = {} if saved is None else {k: v.clone() for k, v in saved.items()}
+
+    def check_state_dict(self, saved, what: str) -> None:
+        """Raise CheckpointError unless ``saved`` fits these parameters (nothing changes)."""
+        if saved is None:
+            return
+        if not isinstance(saved, dict):
+            raise CheckpointError(f"its {what} state is a {type(saved).__name__}, not a dict")
+        if self.torch is not None or "param_groups" in saved:      # torch's layout (a pure rule converts it)
+            trial = self.torch or BASE_OPTIMIZERS.get(self.rule.name)(self.parameters, 0.1, **self._base_kwargs)
+            _check_optimizer_state(what, trial, saved)
+            return
+        want = self.rule.init(_flat(self.parameters))
+        if set(saved) != set(want):
+            raise CheckpointError(f"its {what} state holds {sorted(saved)}, but base optimiser {self.rule.name!r} "
+                                  f"with these options keeps {sorted(want)}; construct it with the checkpoint's base")
+        for key, value in want.items():
+            if not isinstance(saved[key], torch.Tensor) or saved[key].shape != value.shape:
+                raise CheckpointError(f"its {what} state {key!r} has shape {tuple(getattr(saved[key], 'shape', ()))}"
+                                      f" but {tuple(value.shape)} here; construct the game with the checkpoint's "
+                                      f"parameters")
+
+    def _from_torch(self, saved) -> dict:
+        """A torch optimiser's state_dict over these parameters as the pure rule's flat state tensors."""
+        names = BASE_OPTIMIZERS.entry(self.rule.name).info.get("torch_state", {})
+        state = self.rule.init(_flat(self.parameters))
+        start = 0
+        for index, param in zip([i for g in saved["param_groups"] for i in g["params"]], self.parameters):
+            entry, stop = saved["state"].get(index, {}), start + param.numel()
+            for theirs, ours in names.items():
+                if entry.get(theirs) is not None:
+                    state[ours][0, start:stop] = entry[theirs].reshape(-1).to(state[ours])
+            # torch's SGD counts no steps: a momentum buffer means at least one was taken
+            state["count"][start:stop] = int(entry["step"]) if "step" in entry else int(bool(entry))
+            start = stop
+        return state
+
+
+def _flat(parameters):
+    return torch.cat([p.detach().reshape(-1) for p in parameters]).unsqueeze(0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import OPTIMIZERS, GameOptimizer, StepRecord
+from .base import OPTIMIZERS, GameOptimizer
 
 __all__ = ["AlternatingGD"]
 
@@ -52,9 +52,6 @@ class AlternatingGD(GameOptimizer):
         super().__init__(lr=lr, base=base, base_kwargs=base_kwargs)
         self.order = None if order is None else list(order)
 
-    def _bind(self, game):
-        self._order = self._resolve_order([p.name for p in game.players])
-
     def _resolve_order(self, names) -> list:
         """The players' indices in the order they move, from ``order`` and the players' ``names``."""
         if self.order is None:
@@ -77,7 +74,7 @@ class AlternatingGD(GameOptimizer):
         """Each player's coordinates, in the order they move: the step's memory (:meth:`GameOptimizer.batched_init`)."""
         masks = []
         for index in self._resolve_order(list(game.player_names)):
-            mask = torch.zeros(game.n, dtype=torch.bool)
+            mask = torch.zeros(game.n, dtype=torch.bool, device=Z.device)
             mask[game.player_slices[index]] = True
             masks.append(mask)
         return masks
@@ -94,20 +91,3 @@ class AlternatingGD(GameOptimizer):
                 field = point.field_at(Z)
             Z = move(Z, field, lr, mask)
         return Z, memory, None
-
-    def _step(self, game) -> StepRecord:
-        start = game.evaluate()
-        bad = self._non_finite(start.field, start.losses)
-        if bad is not None:
-            return bad
-        used = [None] * len(game.parameters)
-        for k, index in enumerate(self._order):
-            # the first mover uses the field at the start point; later movers re-evaluate after the others moved
-            field = start.field if k == 0 else game.vector_field()
-            bad = self._non_finite(field, start.losses)
-            if bad is not None:
-                return bad
-            self._apply(game, field, only_player=index)
-            sl = game.player_slices[index]
-            used[sl] = field[sl]
-        return self._record(start.field, start.losses, used)

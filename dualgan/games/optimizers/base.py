@@ -1,42 +1,30 @@
-r"""The one step protocol of every game optimiser, and the base torch optimisers under them.
+r"""The one step protocol of every game optimiser: one rule, on a batch of points.
 
 A game optimiser turns the simultaneous field :math:`v` into an *adjusted*
 field :math:`\tilde v` (e.g. :math:`v + \gamma J^\top v` for consensus
-optimisation), writes it into each parameter's ``.grad`` and calls a base
-torch optimiser, as the reference implementations of consensus optimisation
-and SGA do. With the default base (plain SGD, learning rate ``lr``) the step is
-exactly :math:`x \leftarrow x - h \tilde v` of eq. (3.3) of the theory page; with
-``base="rmsprop"`` or ``"adam"`` the adjusted field is preconditioned by the
-base optimiser.
+optimisation) and hands it to a base optimiser (plain SGD: exactly
+:math:`x \leftarrow x - h \tilde v` of eq. (3.3) of the theory page; Adam or
+RMSProp precondition it), as the reference implementations of consensus
+optimisation and SGA do. Each optimiser writes that rule once,
+``_batched_step``, on a batch of points; the same function is
 
-``step(game)`` returns a :class:`StepRecord`. A step whose field is not finite
-is *not* applied: its record's status is :attr:`~dualgan.status.StatusCode.NON_FINITE`
-and the parameters keep their last finite values.
+* its step on an object :class:`~dualgan.games.Game` (:meth:`GameOptimizer.step`:
+  the game as a batch of one, the base optimiser's pure rule on its flat parameters);
+* its step on a batch of cells (:meth:`GameOptimizer.batched_step`, run by
+  :func:`dualgan.games.batched_run`), if it is registered with ``batchable=True``;
+* its update map linearised at an equilibrium (:meth:`GameOptimizer.local_update_map`,
+  used by the stability maps) and on the bilinear game (:meth:`GameOptimizer.bilinear_update_map`):
+  the rule applied to the linear field :math:`v = Jz`.
 
-Besides its step on a :class:`~dualgan.games.Game`, an optimiser writes
-
-* its update on a whole batch of cells at once (:meth:`GameOptimizer.batched_step`,
-  implemented by a subclass's ``_batched_step``,
-  run by :func:`dualgan.games.batched_run` on a
-  :class:`~dualgan.games.FunctionalGame`), if it is registered with
-  ``batchable=True``;
-* its update map linearised at an equilibrium
-  (:meth:`GameOptimizer.local_update_map`, used by the stability maps) and on
-  the bilinear game in closed form (:meth:`GameOptimizer.bilinear_update_map`).
-
-Its registration declares what the batched runner and the stability maps need
-to know: ``@OPTIMIZERS.register(name, batchable=True, coefficient="gamma")``,
-where ``coefficient`` names the constructor option that is the second axis of a
-stability map (None: the method has none). Adding an optimiser is adding one
-module to this package.
-
-The base optimisers are registered in :data:`BASE_OPTIMIZERS` with their torch
-factory and, for the batched runner, their update rule written on batched
-tensors (info ``batchable``, ``defaults``, ``batched_init``, ``batched_step``).
+A step whose field is not finite is *not* applied: its record's status is
+:attr:`~dualgan.status.StatusCode.NON_FINITE` and the parameters keep their
+last finite values. The registration ``@OPTIMIZERS.register(name,
+batchable=True, coefficient="gamma")`` names the constructor option that is
+the second axis of a stability map (None: the method has none). Adding an
+optimiser is adding one module to this package.
 """
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 
@@ -45,10 +33,11 @@ import torch
 
 from ..._checks import check_positive
 from ...registry import Registry
-from ._base_optimizers import BASE_OPTIMIZERS, NotBatchableError, check_base_kwargs, make_base_optimizer
 from ...status import Status, StatusCode
-from ...train.checkpoint import CheckpointError, _check_optimizer_state
+from ...train.checkpoint import CheckpointError
 from ..game import Game
+from ._base_optimizers import BASE_OPTIMIZERS, BoundBase, NotBatchableError, check_base_kwargs, make_base_optimizer
+from ._points import _Blocks, _LinearPoint, _ObjectPoint
 
 __all__ = ["StepRecord", "GameOptimizer", "make_base_optimizer", "BASE_OPTIMIZERS", "OPTIMIZERS",
            "NotBatchableError"]
@@ -110,17 +99,14 @@ class StepRecord:
 
 
 class GameOptimizer:
-    """Base class: subclasses implement :meth:`_step` and return a :class:`StepRecord`.
+    """Base class of the game optimisers: a subclass writes its update rule once, ``_batched_step``.
 
-    They write their rule once, on a batch of points: ``_batched_step`` (and
-    optionally ``_batched_init``) behind :meth:`batched_step` and
-    :meth:`batched_init`. The linearised maps (:meth:`local_update_map`,
-    :meth:`bilinear_update_map`) are that update applied to the linear game
-    :math:`v(z) = Jz`; the step on an object game (:meth:`step`) is that
-    update on a batch of one, unless a subclass writes ``_step`` itself.
-
-    A subclass is made available by name with ``@OPTIMIZERS.register(name)``;
-    its options are the keyword-only parameters of its constructor.
+    That rule (and optionally ``_batched_init``, its initial memory) is the
+    optimiser's :meth:`batched_step`, its :meth:`step` on an object game (a
+    batch of one) and, applied to the linear game :math:`v(z) = Jz`, its
+    :meth:`local_update_map` and :meth:`bilinear_update_map`. A subclass is
+    made available by name with ``@OPTIMIZERS.register(name)``; its options
+    are the keyword-only parameters of its constructor.
 
     Parameters
     ----------
@@ -128,7 +114,9 @@ class GameOptimizer:
         Step size :math:`h` (the base optimiser's learning rate); must be > 0.
     base : str or callable, default "sgd"
         ``"sgd"`` (the plain update rules, eqs. (3.3)-(3.10) of the theory page),
-        ``"adam"``, ``"rmsprop"`` or a callable ``(params, lr, **kw) -> Optimizer``.
+        ``"adam"``, ``"rmsprop"`` (their pure rules of :data:`BASE_OPTIMIZERS`, which
+        repeat torch.optim's arithmetic) or a callable ``(params, lr, **kw) -> Optimizer``
+        (object games only; it receives the adjusted field as its gradient).
     base_kwargs : dict, optional
         Extra keyword arguments of the base optimiser (e.g. ``{"alpha": 0.9}``
         for RMSProp with the TensorFlow default decay of the reference code).
@@ -144,6 +132,14 @@ class GameOptimizer:
         If ``base_kwargs`` is not a dict of options (e.g. ``[0.9]``).
     """
 
+    #: past iterates a step remembers (optimistic GD: its previous field, 1); the state of the linear map is
+    #: (z_t, ..., z_{t-k+1}) with k = 1 + memory_steps
+    memory_steps = 0
+    #: the step reads J products (point.jvp, point.vjp): an object game's field is evaluated with its graph
+    field_graph = False
+    #: the step treats the players' blocks apart (alternating, competitive GD): a linear map needs player_sizes
+    needs_players = False
+
     def __init__(self, *, lr: float = 0.01, base="sgd", base_kwargs: dict | None = None):
         self.lr = check_positive(lr, "lr")
         self.base = base
@@ -151,22 +147,22 @@ class GameOptimizer:
         make_base_optimizer(base, [torch.zeros(1, requires_grad=True)], self.lr, self.base_kwargs)  # validate now
         self.iteration = 0
         self._game: Game | None = None
-        self._optimizer: torch.optim.Optimizer | None = None
+        self._optimizer: BoundBase | None = None
+        self._memory = None
 
     def __repr__(self):
         return f"{type(self).__name__}(lr={self.lr}, base={self.base!r})"
 
     def bilinear_update_map(self, A) -> np.ndarray:
-        r"""The matrix :math:`M` of one step on :class:`~dualgan.games.BilinearGame` ``(A)``, in closed form.
+        r"""The matrix :math:`M` of one step on :class:`~dualgan.games.BilinearGame` ``(A)``.
 
         On :math:`x^\top A y` (eq. (3.12) of the theory page) the field is
         linear, :math:`v = Jz` with :math:`J` of
         :func:`~dualgan.games.bilinear_jacobian`, and every optimiser with the
         plain SGD base is a linear map :math:`z_{t+1} = M z_t` (on the stacked
         :math:`(z_t, \dots, z_{t-k+1})` for a method that remembers ``k - 1``
-        past fields; its first step, without a past, differs). :math:`M` is the
-        optimiser's batched update (eqs. (3.3)-(3.10)) applied to that linear
-        field with its own hyper-parameters.
+        past fields; its first step, without a past, differs): its update rule
+        (eqs. (3.3)-(3.10)) applied to that linear field.
 
         Parameters
         ----------
@@ -201,11 +197,10 @@ class GameOptimizer:
         stacked :math:`(z_t, \dots, z_{t-k+1})` for a method that remembers
         ``k - 1`` past fields). The spectral radius of :math:`M` is the exact
         local rate of the stability maps (Mescheder, Nowozin, Geiger, "The
-        Numerics of GANs", NeurIPS 2017, Proposition 3); each optimiser writes
-        :math:`M` from its update rule (eqs. (3.3)-(3.10) of the theory page,
-        the table of :mod:`dualgan.games.stability`): the optimiser's batched
-        update applied to the linear field :math:`v = J (z - z^*)` with its own step size
-        and hyper-parameters.
+        Numerics of GANs", NeurIPS 2017, Proposition 3); :math:`M` is the
+        optimiser's update rule (eqs. (3.3)-(3.10) of the theory page, the
+        table of :mod:`dualgan.games.stability`) applied to the linear field
+        :math:`v = J (z - z^*)` with its own step size and hyper-parameters.
 
         Parameters
         ----------
@@ -251,63 +246,17 @@ class GameOptimizer:
                              f"of J apart)")
         return self._linear_map(J, sizes or (J.shape[0],), None if player_names is None else tuple(player_names))
 
-    #: past iterates a step remembers (optimistic GD: its previous field, 1); the state of the linear map is
-    #: (z_t, ..., z_{t-k+1}) with k = 1 + memory_steps
-    memory_steps = 0
-    #: the step reads J products (point.jvp, point.vjp): an object game's field is evaluated with its graph
-    field_graph = False
-    #: the step treats the players' blocks apart (alternating, competitive GD): a linear map needs player_sizes
-    needs_players = False
-
-    def _check_linearisable(self) -> None:
-        """Subclasses raise ValueError here when the linearisation does not determine their step."""
-
-    def _coefficient_cells(self, cells: int, dtype):
-        """This optimiser's coefficient (the option named at its registration) for ``cells`` cells; None without one."""
-        name = next((nm for nm in OPTIMIZERS if OPTIMIZERS.entry(nm).obj is type(self)), None)
-        coef_name = None if name is None else OPTIMIZERS.entry(name).coefficient
-        return None if coef_name is None else torch.full((cells, 1), float(getattr(self, coef_name)), dtype=dtype)
-
-    def _linear_map(self, J: np.ndarray, player_sizes, player_names) -> np.ndarray:
-        """The update of :meth:`batched_step` with plain SGD on the linear game v(z) = J z, as a matrix.
-
-        One cell per coordinate of the stacked state (z_t, ..., z_{t-k+1}), each a basis vector scaled by
-        2^-60: a power of two keeps the linear steps exact, and it puts every iterate near the equilibrium,
-        where a method with a state-dependent sign (SGA's alignment, O(|z|^4) against eps) takes its local sign.
-        """
-        n, k = J.shape[0], 1 + self.memory_steps
-        game = _LinearGame(torch.from_numpy(J), tuple(player_sizes), player_names)
-        scale = 2.0 ** -60
-        E = scale * torch.eye(k * n, dtype=torch.float64)
-        coefficient = self._coefficient_cells(k * n, torch.float64)
-        lr = torch.full((k * n, 1), self.lr, dtype=torch.float64)
-        memory = self.batched_init(game, E[:, :n])
-        for j in range(k - 1, 0, -1):               # the past iterates leave their memory, oldest first
-            _, memory, _ = self.batched_step(_LinearPoint(game, E[:, j * n:(j + 1) * n]), lr, coefficient,
-                                             _plain_sgd, memory)
-        Z, _, _ = self.batched_step(_LinearPoint(game, E[:, :n]), lr, coefficient, _plain_sgd, memory)
-        M = np.zeros((k * n, k * n))
-        M[:n] = (Z / scale).numpy().T
-        for j in range(1, k):
-            M[j * n:(j + 1) * n, (j - 1) * n:j * n] = np.eye(n)
-        return M
-
-    def _check_plain_sgd(self) -> None:
-        if not (isinstance(self.base, str) and self.base.lower() == "sgd" and not self.base_kwargs):
-            raise ValueError(f"the update map is linear only with the plain SGD base (base='sgd', no base_kwargs); "
-                             f"this optimiser has base={self.base!r}, base_kwargs={self.base_kwargs}")
-
-    # ------------------------------------------------------------------ batched steps (dualgan.games.batched_run)
     def batched_init(self, game, Z):
         """Check that :meth:`batched_step` can run on ``game`` and return the step's initial memory.
 
-        Called once by :func:`dualgan.games.batched_run` before its first
-        step. The default accepts every game and has no memory (None).
+        Called once before the first step (by :func:`dualgan.games.batched_run`,
+        and by :meth:`step` on an object game). The default accepts every game
+        and has no memory (None).
 
         Parameters
         ----------
         game : dualgan.games.FunctionalGame
-            The game every cell plays.
+            The game every cell plays (``player_sizes``, ``player_slices``, ``player_names``, ``n``).
         Z : torch.Tensor
             The initial points, shape ``(B, n)``, one row per cell.
 
@@ -319,8 +268,8 @@ class GameOptimizer:
         Raises
         ------
         NotBatchableError
-            If the method cannot run batched on ``game`` (e.g. competitive GD
-            on a game that is not two-player).
+            If the method cannot run on ``game`` (e.g. competitive GD on a
+            game that is not two-player).
         """
         return self._batched_init(game, Z)
 
@@ -328,7 +277,7 @@ class GameOptimizer:
         return None
 
     def batched_step(self, point, lr, coefficient, move, memory):
-        r"""One step of every cell of a batch: the update rule of :meth:`step` on batched tensors.
+        r"""One step of every cell of a batch: the optimiser's one update rule.
 
         The runner (:func:`dualgan.games.batched_run`) gives each cell its own
         step size and, for a method registered with a ``coefficient``, its own
@@ -345,14 +294,16 @@ class GameOptimizer:
             The cells' current iterates ``point.Z`` (shape ``(B, n)``) with,
             computed once on demand, the field ``point.v``, the Jacobian
             ``point.J`` (``(B, n, n)``), ``point.jvp(U)`` (:math:`J u`),
-            ``point.vjp(U)`` (:math:`J^	op u`) and ``point.field_at(Z)``
+            ``point.vjp(U)`` (:math:`J^\top u`) and ``point.field_at(Z)``
             (the field at other iterates on the same batch of data);
-            ``point.game`` is the :class:`~dualgan.games.FunctionalGame`.
+            ``point.game`` has the players' flat blocks. An object game's
+            point (a batch of one) is ``matrix_free``: a rule should not read
+            its dense ``J``.
         lr : torch.Tensor
-            Step sizes :math:`h`, shape ``(B, 1)``.
+            Step sizes :math:`h`, shape ``(B, 1)`` (0-dim on an object game).
         coefficient : torch.Tensor or None
-            The method's coefficient per cell, shape ``(B, 1)``; None for a
-            method registered without one.
+            The method's coefficient per cell, shape ``(B, 1)`` (0-dim on an
+            object game); None for a method registered without one.
         move : callable
             ``move(Z, D, lr, mask=None) -> Z_new``: one step of the base
             optimiser from ``Z`` along ``D`` (both ``(B, n)``) with step sizes
@@ -378,7 +329,7 @@ class GameOptimizer:
         Raises
         ------
         NotBatchableError
-            If the optimiser has no batched step (it is then registered
+            If the optimiser has no update rule (it is then registered
             without ``batchable=True``).
         """
         return self._batched_step(point, lr, coefficient, move, memory)
@@ -389,7 +340,7 @@ class GameOptimizer:
                                 f"{OPTIMIZERS.names(batchable=True)} (use dualgan.games.run_optimizer for it)")
 
     def set_lr(self, lr: float) -> None:
-        """Change the step size (also in the base optimiser, keeping its state): for step-size schedules.
+        """Change the step size (the base optimiser keeps its state): for step-size schedules.
 
         Parameters
         ----------
@@ -402,12 +353,13 @@ class GameOptimizer:
             If ``lr`` is not a finite number > 0.
         """
         self.lr = check_positive(lr, "lr")
-        if self._optimizer is not None:
-            for group in self._optimizer.param_groups:
-                group["lr"] = self.lr
 
     def step(self, game: Game) -> StepRecord:
         """Take one step on ``game`` (the first call binds the optimiser to the game).
+
+        The update rule on the game as a batch of one; a step whose field,
+        losses or new parameters are not finite, or whose rule reports a
+        failure, is not applied (parameters and base-optimiser state stay).
 
         Parameters
         ----------
@@ -417,8 +369,7 @@ class GameOptimizer:
         Returns
         -------
         StepRecord
-            What the step did; a step with a non-finite field is not applied
-            (its status is :attr:`~dualgan.status.StatusCode.NON_FINITE`).
+            What the step did (status ``NON_FINITE`` or ``NUMERICAL_ERROR`` for a step not applied).
 
         Raises
         ------
@@ -428,12 +379,7 @@ class GameOptimizer:
         """
         if not isinstance(game, Game):
             raise ValueError(f"game must be a dualgan.games.Game, got {type(game).__name__}")
-        if self._game is None:
-            self._game = game
-            self._optimizer = make_base_optimizer(self.base, game.parameters, self.lr, self.base_kwargs)
-            self._bind(game)
-        elif game is not self._game:
-            raise ValueError("this optimiser is bound to another game (it keeps per-game state); create a new one")
+        self._bind(game)
         record = self._step(game)
         self.iteration += 1
         if record.ok:
@@ -441,37 +387,45 @@ class GameOptimizer:
         return record
 
     def state_dict(self) -> dict:
-        """The optimiser's run state (step count, step size, base optimiser state, e.g. an optimistic
-        step's previous field), for checkpoints; ``base`` is None before the first step."""
-        return {"iteration": self.iteration, "lr": self.lr,
-                "base": None if self._optimizer is None else self._optimizer.state_dict(),
-                "extra": self._extra_state()}
+        """The optimiser's run state, for checkpoints: step count, step size, base-optimiser state, memory.
+
+        ``base`` is None before the first step; else the base optimiser's
+        state tensors (its pure rule's ``count`` and moments on the flat
+        parameters) or, for a callable base, the torch optimiser's
+        ``state_dict``. ``format`` names the layout (version 2).
+
+        Returns
+        -------
+        dict
+            ``{"format", "iteration", "lr", "base", "extra"}``.
+        """
+        return {"format": _STATE_FORMAT, "iteration": self.iteration, "lr": self.lr,
+                "base": None if self._optimizer is None else self._optimizer.state_dict(), "extra": self._memory}
 
     def check_state_dict(self, state: dict, parameters) -> None:
         """Check that ``state`` has this optimiser's layout and fits ``parameters`` (nothing changes).
 
-        Its base optimiser's moments are checked against an optimiser of the same kind built over zero
-        tensors shaped like ``parameters``, so that a state of the wrong shape is refused here rather
-        than failing inside torch at the next step.
+        A state without ``format`` was written by a version before 2 (its base
+        state is the torch optimiser's; it is converted when loaded); a newer
+        format is refused with the version that wrote it.
 
         Parameters
         ----------
         state : dict
-            A dictionary returned by :meth:`state_dict`: ``{"iteration", "lr", "base", "extra"}``.
+            A dictionary returned by :meth:`state_dict`.
         parameters : list of torch.Tensor
             The parameters of the game the state will be loaded for.
 
         Raises
         ------
         dualgan.train.CheckpointError
-            If the keys are not this optimiser's, or the base optimiser's state does not fit ``parameters``.
+            If the keys are not this optimiser's, the format is not one this
+            version reads, or the base optimiser's state does not fit ``parameters``.
         """
-        if not isinstance(state, dict) or set(state) != {"iteration", "lr", "base", "extra"}:
-            raise CheckpointError(f"its game optimiser state is not a {type(self).__name__} state")
-        if state["base"] is not None:
-            trial = make_base_optimizer(self.base, [torch.zeros_like(q, requires_grad=True) for q in parameters],
-                                        self.lr, self.base_kwargs)
-            _check_optimizer_state("game optimiser's base optimiser", trial, state["base"])
+        _check_layout(self, state, CheckpointError)
+        trial = [torch.zeros_like(q, requires_grad=True) for q in parameters]
+        BoundBase(self.base, self.base_kwargs, trial, self.lr).check_state_dict(
+            state["base"], "game optimiser's base optimiser")
 
     def load_state_dict(self, state: dict, game: Game) -> None:
         """Bind to ``game`` (as the first :meth:`step` would) and restore :meth:`state_dict`'s output.
@@ -483,7 +437,8 @@ class GameOptimizer:
         Parameters
         ----------
         state : dict
-            A dictionary returned by :meth:`state_dict` of an optimiser of the same class.
+            A dictionary returned by :meth:`state_dict` of an optimiser of the
+            same class (of this version, or one before 2: converted).
         game : Game
             The game to bind to (the one the saved run stepped).
 
@@ -492,179 +447,133 @@ class GameOptimizer:
         ValueError
             If ``state`` is not such a dictionary or the optimiser is bound to another game.
         """
-        if not isinstance(state, dict) or set(state) != {"iteration", "lr", "base", "extra"}:
-            raise ValueError(f"not a {type(self).__name__} state: {state!r:.80}")
+        _check_layout(self, state, ValueError)
+        self._bind(game)
+        self.set_lr(state["lr"])
+        self._optimizer.load_state_dict(state["base"])
+        self.iteration = int(state["iteration"])
+        self._memory = self._loaded_memory(state["extra"])
+
+    def _loaded_memory(self, extra):
+        """A subclass converts a memory saved by an earlier version here."""
+        return extra
+
+    # ------------------------------------------------------------------ the rule on an object game
+    def _bind(self, game: Game) -> None:
         if self._game is None:
             self._game = game
-            self._optimizer = make_base_optimizer(self.base, game.parameters, self.lr, self.base_kwargs)
-            self._bind(game)
+            self._optimizer = BoundBase(self.base, self.base_kwargs, game.parameters, self.lr, game)
         elif game is not self._game:
-            raise ValueError("this optimiser is bound to another game; create a new one")
-        if state["base"] is None:
-            # the saved optimiser had not stepped: drop any state of steps taken since binding
-            self._optimizer = make_base_optimizer(self.base, game.parameters, self.lr, self.base_kwargs)
-        self.set_lr(state["lr"])
-        if state["base"] is not None:
-            self._optimizer.load_state_dict(state["base"])
-        self.iteration = int(state["iteration"])
-        self._load_extra_state(state["extra"])
-
-    def _extra_state(self):
-        return getattr(self, "_memory", None)     # the memory of the batched update on the object game
-
-    def _load_extra_state(self, extra) -> None:
-        self._memory = extra
-
-    # ------------------------------------------------------------------ helpers for subclasses
-    def _bind(self, game: Game) -> None:
-        """Subclasses set up per-game state here."""
-
-    def _apply(self, game: Game, direction, only_player: int | None = None) -> None:
-        """Write ``direction`` into ``.grad`` (of one player's parameters, or all) and step the base optimiser."""
-        sl = game.player_slices[only_player] if only_player is not None else slice(None)
-        selected = set(range(len(game.parameters))[sl])
-        for i, (p, d) in enumerate(zip(game.parameters, direction)):
-            p.grad = d.detach().clone() if i in selected else None
-        self._optimizer.step()
-        for p in game.parameters:
-            p.grad = None
-
-    def _record(self, field, losses, direction, status: Status | None = None, coefficient: float = float("nan"),
-                inner_iterations: int = 0) -> StepRecord:
-        return StepRecord(self.iteration, _norm(field), _norm(direction), tuple(losses),
-                          Status(StatusCode.SUCCESS) if status is None else status, float(coefficient),
-                          int(inner_iterations))
-
-    def _non_finite(self, field, losses, *others) -> StepRecord | None:
-        """A NON_FINITE record when ``field``, ``losses`` or any vector in ``others`` is not finite, else None."""
-        vectors = [field, *others]
-        if all(bool(torch.isfinite(t).all()) for vec in vectors for t in vec) and all(math.isfinite(l) for l in losses):
-            return None
-        status = Status(StatusCode.NON_FINITE, "the field, a loss or the update is not finite; step not applied")
-        return StepRecord(self.iteration, _norm(field), float("nan"), tuple(losses), status)
+            raise ValueError("this optimiser is bound to another game (it keeps per-game state); create a new one")
 
     def _step(self, game: Game) -> StepRecord:
-        """The batched update on a batch of one: the object game as a point, the base optimiser as ``move``."""
+        """The update rule on a batch of one: the object game as a point, its base optimiser as ``move``."""
         point = _ObjectPoint(game, self.field_graph)
-        if self.iteration == 0 or getattr(self, "_memory", None) is None:
+        field_norm = _norm(point.v)
+        if self.iteration == 0 or self._memory is None:
             self._memory = self.batched_init(point.game, point.Z)
-        bad = self._non_finite([point.v], point.losses)
-        if bad is not None:
-            return bad
-        saved, base_state = game.get_values(), copy.deepcopy(self._optimizer.state_dict())
-        # 0-dim float64 step size and coefficient: they act as the Python floats of the object step would
-        coefficient = self._coefficient_cells(1, torch.float64)
-        coefficient = None if coefficient is None else coefficient[0, 0]
-        self._direction = None
+        if not (bool(torch.isfinite(point.v).all()) and all(math.isfinite(x) for x in point.losses)):
+            return StepRecord(self.iteration, field_norm, float("nan"), point.losses, _NOT_FINITE)
+        saved, undo = game.get_values(), self._optimizer.snapshot()
+        coefficient = self._coefficient_cells(None, torch.float64)
+        self._notes = {"direction": None}
         Z, memory, finite = self.batched_step(point, torch.tensor(self.lr, dtype=torch.float64), coefficient,
                                               self._object_move, self._memory)
-        if not bool(torch.isfinite(Z).all()) or (finite is not None and not bool(finite.all())):
+        notes = self._notes
+        failed = notes.get("status")
+        if failed is not None or not bool(torch.isfinite(Z).all()) or (finite is not None and not bool(finite.all())):
             game.set_values(saved)                   # the step is not applied: parameters and base state restored
-            self._optimizer.load_state_dict(base_state)
-            return StepRecord(self.iteration, _norm([point.v]), float("nan"), point.losses,
-                              Status(StatusCode.NON_FINITE, "the field, a loss or the update is not finite; step "
-                                                            "not applied"))
+            self._optimizer.restore(undo)
+            return StepRecord(self.iteration, field_norm, float("nan") if failed is None else field_norm,
+                              point.losses, failed or _NOT_FINITE, inner_iterations=notes.get("inner_iterations", 0))
         game.set_flat(Z[0])
         self._memory = memory
-        return self._record([point.v], point.losses, [self._direction if self._direction is not None else point.v[0]],
-                            coefficient=float("nan") if coefficient is None else float(coefficient))
+        used = notes.get("coefficient", coefficient)
+        direction = notes["direction"] if notes["direction"] is not None else point.v
+        return StepRecord(self.iteration, field_norm, _norm(direction), point.losses,
+                          coefficient=float("nan") if used is None else float(used),
+                          inner_iterations=int(notes.get("inner_iterations", 0)))
 
     def _object_move(self, Z, D, lr, mask=None):
-        """``move`` of :meth:`batched_step` on the bound object game: one base-optimiser step from ``Z`` along ``D``."""
-        game = self._game
-        game.set_flat(Z[0])
-        self._direction = D[0] if mask is None else torch.where(mask, D[0], 0.0)   # the record's update_norm
-        direction = game.unflatten(self._direction)
-        moving = None if mask is None else game.unflatten(mask.to(D.dtype))
-        for group in self._optimizer.param_groups:
-            group["lr"] = float(lr.reshape(-1)[0])
-        try:
-            for i, (param, d) in enumerate(zip(game.parameters, direction)):
-                param.grad = d.detach().clone() if moving is None or bool(moving[i].any()) else None
-            self._optimizer.step()
-        finally:
-            for group in self._optimizer.param_groups:
-                group["lr"] = self.lr
-            for param in game.parameters:
-                param.grad = None
-        return game.get_flat().unsqueeze(0)
+        """``move`` on the bound object game; the directions of a step's moves make its record's ``update_norm``."""
+        previous = self._notes["direction"]
+        if mask is None or previous is None:
+            self._notes["direction"] = D if mask is None else torch.where(mask, D, 0.0)
+        else:                                        # players moving in turn: each block's own direction
+            self._notes["direction"] = torch.where(mask, D, previous)
+        return self._optimizer.move(Z, D, lr, mask)
+
+    def _note(self, **values) -> None:
+        """What a rule reports for an object game's record: ``coefficient`` (the one used), ``inner_iterations``,
+        ``status`` (a failure: the step is not applied)."""
+        if getattr(self, "_notes", None) is not None:
+            self._notes.update(values)
+
+    # ------------------------------------------------------------------ the rule on a linear game
+    def _check_linearisable(self) -> None:
+        """Subclasses raise ValueError here when the linearisation does not determine their step."""
+
+    def _coefficient_cells(self, cells, dtype):
+        """This optimiser's coefficient (the option named at its registration): (cells, 1), 0-dim for None cells."""
+        name = next((nm for nm in OPTIMIZERS if OPTIMIZERS.entry(nm).obj is type(self)), None)
+        coef_name = None if name is None else OPTIMIZERS.entry(name).coefficient
+        if coef_name is None:
+            return None
+        return torch.full(() if cells is None else (cells, 1), float(getattr(self, coef_name)), dtype=dtype)
+
+    def _linear_map(self, J: np.ndarray, player_sizes, player_names) -> np.ndarray:
+        """The update rule with plain SGD on the linear game v(z) = J z, as a matrix.
+
+        One cell per coordinate of the stacked state (z_t, ..., z_{t-k+1}), each a basis vector scaled by
+        2^-60: a power of two keeps the linear steps exact, and it puts every iterate near the equilibrium,
+        where a method with a state-dependent sign (SGA's alignment, O(|z|^4) against eps) takes its local sign.
+        """
+        n, k = J.shape[0], 1 + self.memory_steps
+        game = _Blocks(player_sizes, player_names, len(player_sizes), "linear game v = J z")
+        Jt = torch.from_numpy(J)
+        scale = 2.0 ** -60
+        E = scale * torch.eye(k * n, dtype=torch.float64)
+        coefficient = self._coefficient_cells(k * n, torch.float64)
+        lr = torch.full((k * n, 1), self.lr, dtype=torch.float64)
+        memory = self.batched_init(game, E[:, :n])
+        for j in range(k - 1, 0, -1):               # the past iterates leave their memory, oldest first
+            _, memory, _ = self.batched_step(_LinearPoint(game, Jt, E[:, j * n:(j + 1) * n]), lr, coefficient,
+                                             _plain_sgd, memory)
+        Z, _, _ = self.batched_step(_LinearPoint(game, Jt, E[:, :n]), lr, coefficient, _plain_sgd, memory)
+        M = np.zeros((k * n, k * n))
+        M[:n] = (Z / scale).numpy().T
+        for j in range(1, k):
+            M[j * n:(j + 1) * n, (j - 1) * n:j * n] = np.eye(n)
+        return M
+
+    def _check_plain_sgd(self) -> None:
+        if not (isinstance(self.base, str) and self.base.lower() == "sgd" and not self.base_kwargs):
+            raise ValueError(f"the update map is linear only with the plain SGD base (base='sgd', no base_kwargs); "
+                             f"this optimiser has base={self.base!r}, base_kwargs={self.base_kwargs}")
+
+
+#: the layout of :meth:`GameOptimizer.state_dict`; a state without "format" was written before version 2
+_STATE_FORMAT = "dualgan.GameOptimizerState/2"
+_NOT_FINITE = Status(StatusCode.NON_FINITE, "the field, a loss or the update is not finite; step not applied")
+
+
+def _check_layout(optimizer, state, error) -> None:
+    """Raise ``error`` unless ``state`` is a game-optimiser state of this version or of one before 2."""
+    fmt = state.get("format") if isinstance(state, dict) else None
+    if fmt is not None and fmt != _STATE_FORMAT:
+        raise error(f"its game optimiser state has format {fmt!r}, written by another version of dualgan; this "
+                    f"version reads {_STATE_FORMAT!r} and the states before it (no format): use the version that "
+                    f"wrote it")
+    keys = {"iteration", "lr", "base", "extra"} | ({"format"} if fmt else set())
+    if not isinstance(state, dict) or set(state) != keys:
+        raise error(f"its game optimiser state is not a {type(optimizer).__name__} state: {state!r:.80}")
 
 
 def _norm(vector) -> float:
-    return float(torch.sqrt(sum((t.detach().double() ** 2).sum() for t in vector)))
+    return float(torch.linalg.vector_norm(vector.detach().double()))
 
 
 def _plain_sgd(Z, D, lr, mask=None):
     """The plain SGD base on batched tensors: ``Z - lr D`` on the coordinates of ``mask`` (None: all)."""
     new = Z - lr * D
     return new if mask is None else torch.where(mask.unsqueeze(0), new, Z)
-
-
-class _LinearGame:
-    """The linear game v(z) = J z as the batched steps read it (shapes, players, the Jacobian)."""
-
-    def __init__(self, J, player_sizes, player_names):
-        self.J, self.player_sizes, self.n = J, player_sizes, J.shape[0]
-        self.player_names = player_names or tuple(f"player{i}" for i in range(len(player_sizes)))
-        self.name, self.n_tensors = "linear game v = J z", len(player_sizes)
-        starts = np.cumsum((0,) + player_sizes)
-        self.player_slices = [slice(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:])]
-
-
-class _LinearPoint:
-    """A batch of points of a :class:`_LinearGame`: the BatchedPoint interface (v, J, jvp, vjp, field_at)."""
-
-    def __init__(self, game, Z):
-        self.game, self.Z = game, Z
-        self.v = Z @ game.J.T
-        self.J = game.J.expand(Z.shape[0], -1, -1)
-
-    def jvp(self, U):
-        return U @ self.game.J.T
-
-    def vjp(self, U):
-        return U @ self.game.J
-
-    def field_at(self, Z):
-        return Z @ self.game.J.T
-
-
-class _ObjectView:
-    """An object game's shapes as the batched steps read them: flat player blocks, names, tensor count."""
-
-    def __init__(self, game: Game):
-        self.player_sizes = tuple(sum(t.numel() for t in p.parameters) for p in game.players)
-        self.player_names = tuple(p.name for p in game.players)
-        self.n, self.n_tensors, self.name = sum(self.player_sizes), len(game.parameters), type(game).__name__
-        starts = np.cumsum((0,) + self.player_sizes)
-        self.player_slices = [slice(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:])]
-
-
-class _ObjectPoint:
-    """An object game at its current parameters as a batch of one (the BatchedPoint interface)."""
-
-    def __init__(self, game: Game, create_graph: bool = True):
-        self._object, self.game = game, _ObjectView(game)
-        self.Z = game.get_flat().unsqueeze(0)
-        evaluation = game.evaluate(create_graph=create_graph)
-        self._field, self.losses = evaluation.field, evaluation.losses
-        self.v = game.flatten([f.detach() for f in self._field]).unsqueeze(0)
-
-    def jvp(self, U):
-        return self._object.flatten(self._object.jvp(self._object.unflatten(U[0]), field=self._field)).unsqueeze(0)
-
-    def vjp(self, U):
-        return self._object.flatten(self._object.vjp(self._object.unflatten(U[0]), field=self._field)).unsqueeze(0)
-
-    @property
-    def J(self):
-        eye = torch.eye(self.game.n, dtype=self.Z.dtype)
-        return torch.stack([self.vjp(eye[i:i + 1])[0] for i in range(self.game.n)]).unsqueeze(0)
-
-    def field_at(self, Z):
-        game, saved = self._object, self._object.get_values()
-        game.set_flat(Z[0])
-        try:
-            return game.flatten(game.vector_field()).unsqueeze(0)
-        finally:
-            game.set_values(saved)

@@ -28,7 +28,7 @@ import torch
 
 from ...status import Status, StatusCode
 from ._rowwise import matvec
-from .base import OPTIMIZERS, GameOptimizer, NotBatchableError, StepRecord
+from .base import OPTIMIZERS, GameOptimizer, NotBatchableError
 
 __all__ = ["CompetitiveGD"]
 
@@ -66,6 +66,7 @@ class CompetitiveGD(GameOptimizer):
     """
 
     needs_players = True
+    field_graph = True     # J products
 
     def __init__(self, *, lr: float = 0.01, base="sgd", base_kwargs=None, tol: float = 1e-10, maxiter: int | None = None):
         super().__init__(lr=lr, base=base, base_kwargs=base_kwargs)
@@ -76,11 +77,6 @@ class CompetitiveGD(GameOptimizer):
         self.tol = float(tol)
         self.maxiter = maxiter
 
-    def _bind(self, game):
-        if len(game.players) != 2:
-            raise ValueError(f"competitive gradient descent is defined for two players, the game has "
-                             f"{len(game.players)}")
-
     def _batched_init(self, game, Z):
         """Refuse a game that is not two-player; no memory. See :meth:`GameOptimizer.batched_init`."""
         if len(game.player_sizes) != 2:
@@ -89,91 +85,72 @@ class CompetitiveGD(GameOptimizer):
         return None
 
     def _batched_step(self, point, lr, coefficient, move, memory):
-        """One step of every cell, the linear system of eq. (3.10) solved densely (``torch.linalg.solve_ex``).
+        """One step of every cell: the linear system of eq. (3.10) solved densely (``torch.linalg.solve_ex``).
 
-        Needs the dense Jacobian ``point.J``. A cell whose system or update is
-        not finite is reported through ``finite``; see
+        On an object game (a ``matrix_free`` point) the system is solved by
+        conjugate gradients (zero-sum) or GMRES from Jacobian-vector products;
+        a failed solve is the record's ``NUMERICAL_ERROR``. A cell whose system
+        or update is not finite is reported through ``finite``; see
         :meth:`GameOptimizer.batched_step` for the parameters and the returns.
         """
-        J, V, H = point.J, point.v, lr
+        V, H = point.v, lr
         sx, sy = point.game.player_slices
-        Q, R = J[:, sx, sy], J[:, sy, sx]
         vx, vy = V[:, sx], V[:, sy]
-        rhs = -H * (vx - H * matvec(Q, vy))
-        B, nx = vx.shape
-        eye = torch.eye(nx, dtype=V.dtype).expand(B, nx, nx)
-        M = eye - (H * H).unsqueeze(2) * torch.bmm(Q, R)
-        ok = torch.isfinite(M).all(dim=(1, 2)) & torch.isfinite(rhs).all(dim=1)
-        M = torch.where(ok[:, None, None], M, eye)
-        if nx == 1:
-            dx = rhs / M[:, 0, :]
+        matrix_free = getattr(point, "matrix_free", False)
+        if matrix_free:
+            zx, zy = torch.zeros_like(vx), torch.zeros_like(vy)
+
+            def d_xy(w):    # D^2_{xy} f w: the x-block of J (0, w)
+                return point.jvp(torch.cat([zx, w], dim=1))[:, sx]
+
+            def d_yx(w):    # D^2_{yx} g w: the y-block of J (w, 0)
+                return point.jvp(torch.cat([w, zy], dim=1))[:, sy]
         else:
-            dx = torch.linalg.solve_ex(M, torch.where(ok[:, None], rhs, 0.0))[0]
-        dy = -H * (vy + matvec(R, dx))
+            Q, R = point.J[:, sx, sy], point.J[:, sy, sx]
+            d_xy, d_yx = (lambda w: matvec(Q, w)), (lambda w: matvec(R, w))
+        rhs = -H * (vx - H * d_xy(vy))
+        if matrix_free:
+            dx, ok = self._solve_iteratively(point.game.zero_sum, float(H), d_xy, d_yx, rhs)
+        else:
+            dx, ok = _solve_densely(Q, R, H, rhs)
+        dy = -H * (vy + d_yx(dx))
         direction = -torch.cat([dx, dy], dim=1) / H
         finite = ok & torch.isfinite(direction).all(dim=1)
         return move(point.Z, direction, H), memory, finite
 
-    def _step(self, game) -> StepRecord:
-        eta = self.lr
-        ev = game.evaluate(create_graph=True)
-        field = [f.detach() for f in ev.field]
-        bad = self._non_finite(field, ev.losses)
-        if bad is not None:
-            return bad
-        sx, sy = game.player_slices
-        jvp = game.jvp_operator(ev.field)
-        zeros_x = [torch.zeros_like(p) for p in game.parameters[sx]]
-        zeros_y = [torch.zeros_like(p) for p in game.parameters[sy]]
+    def _solve_iteratively(self, zero_sum, eta, d_xy, d_yx, rhs):
+        """(I - eta^2 D_xy D_yx) dx = rhs for one cell by scipy's CG or GMRES; a failure is noted with its solver."""
+        n, counter = rhs.shape[1], [0]
 
-        def d_xy(w_y):   # D^2_{xy} f w: x-block of J (0, w)
-            return jvp(zeros_x + list(w_y))[sx]
+        def product(arr):
+            counter[0] += 1
+            u = torch.as_tensor(np.asarray(arr).reshape(1, -1)).to(rhs)
+            return (u - eta * eta * d_xy(d_yx(u))).detach().cpu().double().numpy().reshape(-1)
 
-        def d_yx(w_x):   # D^2_{yx} g w: y-block of J (w, 0)
-            return jvp(list(w_x) + zeros_y)[sy]
-
-        vx, vy = field[sx], field[sy]
-        rhs = [-eta * (a - eta * b) for a, b in zip(vx, d_xy(vy))]
-        shapes_x = game.parameters[sx]
-
-        def to_np(vec):
-            return torch.cat([t.reshape(-1) for t in vec]).detach().cpu().double().numpy()
-
-        def from_np(arr):
-            out, start = [], 0
-            for p in shapes_x:
-                out.append(torch.as_tensor(arr[start:start + p.numel()]).reshape(p.shape).to(p.device, p.dtype))
-                start += p.numel()
-            return out
-
-        n = sum(p.numel() for p in shapes_x)
-        counter = {"matvecs": 0}
-
-        def matvec(arr):
-            counter["matvecs"] += 1
-            u = from_np(np.asarray(arr).reshape(-1))
-            out = [a - eta * eta * b for a, b in zip(u, d_xy(d_yx(u)))]
-            return to_np(out)
-
-        operator = spla.LinearOperator((n, n), matvec=matvec, dtype=np.float64)
-        b = to_np(rhs)
+        operator = spla.LinearOperator((n, n), matvec=product, dtype=np.float64)
+        b = rhs.detach().cpu().double().numpy().reshape(-1)
         maxiter = self.maxiter or max(10 * n, 50)
-        if game.zero_sum:
+        if zero_sum:
             solution, info = spla.cg(operator, b, rtol=self.tol, atol=0.0, maxiter=maxiter)
         else:
             solution, info = spla.gmres(operator, b, rtol=self.tol, atol=0.0, maxiter=maxiter, restart=min(n, 50))
+        self._note(inner_iterations=counter[0])
         if info != 0 or not np.all(np.isfinite(solution)):
-            solver = "cg" if game.zero_sum else "gmres"
             why = f"info={info}" if info != 0 else "a non-finite solution"
-            status = Status(StatusCode.NUMERICAL_ERROR, f"linear solve failed: scipy.sparse.linalg.{solver} gave "
-                                                        f"{why} after {counter['matvecs']} matrix-vector products; "
-                                                        f"step not applied")
-            return self._record(field, ev.losses, field, status=status, inner_iterations=counter["matvecs"])
-        delta_x = from_np(solution)
-        delta_y = [-eta * (a + b) for a, b in zip(vy, d_yx(delta_x))]
-        direction = [-d / eta for d in list(delta_x) + list(delta_y)]
-        bad = self._non_finite(field, ev.losses, direction)
-        if bad is not None:
-            return bad
-        self._apply(game, direction)
-        return self._record(field, ev.losses, direction, inner_iterations=counter["matvecs"])
+            self._note(status=Status(StatusCode.NUMERICAL_ERROR, f"linear solve failed: scipy.sparse.linalg."
+                                     f"{'cg' if zero_sum else 'gmres'} gave {why} after {counter[0]} matrix-vector "
+                                     f"products; step not applied"))
+            return torch.zeros_like(rhs), torch.zeros(1, dtype=torch.bool, device=rhs.device)
+        return torch.as_tensor(solution).reshape(1, -1).to(rhs), torch.ones(1, dtype=torch.bool, device=rhs.device)
+
+
+def _solve_densely(Q, R, H, rhs):
+    """(I - H^2 Q R) dx = rhs for every cell; cells whose system is not finite are marked (and solved with I)."""
+    B, nx = rhs.shape
+    eye = torch.eye(nx, dtype=rhs.dtype).expand(B, nx, nx)
+    M = eye - (H * H).unsqueeze(2) * torch.bmm(Q, R)
+    ok = torch.isfinite(M).all(dim=(1, 2)) & torch.isfinite(rhs).all(dim=1)
+    M = torch.where(ok[:, None, None], M, eye)
+    if nx == 1:
+        return rhs / M[:, 0, :], ok
+    return torch.linalg.solve_ex(M, torch.where(ok[:, None], rhs, 0.0))[0], ok

@@ -42,9 +42,9 @@ class OptimisticGD(GameOptimizer):
 
     memory_steps = 1     # its previous field: the linear map acts on (z_t, z_{t-1})
 
-    def _load_extra_state(self, extra) -> None:
+    def _loaded_memory(self, extra):
         # a checkpoint written while the object step was written apart holds the previous field per tensor
-        super()._load_extra_state(self._game.flatten(extra).unsqueeze(0) if isinstance(extra, list) else extra)
+        return self._game.flatten(extra).unsqueeze(0) if isinstance(extra, list) else extra
 
     def _batched_step(self, point, lr, coefficient, move, memory):
         """One step of every cell along 2 v(z_t) - v(z_{t-1}) (v(z_0) first); ``memory`` is the previous field.

@@ -36,9 +36,8 @@ from __future__ import annotations
 
 import torch
 
-from ..game import dot
 from ._rowwise import rowdot
-from .base import OPTIMIZERS, GameOptimizer, StepRecord
+from .base import OPTIMIZERS, GameOptimizer
 
 __all__ = ["SymplecticGradientAdjustment"]
 
@@ -78,6 +77,8 @@ class SymplecticGradientAdjustment(GameOptimizer):
     Tuyls, Thore Graepel. "The Mechanics of n-Player Differentiable Games." ICML 2018.
     """
 
+    field_graph = True     # J^T v, A^T v
+
     def __init__(self, *, lr: float = 0.01, lam: float = 1.0, align: bool = True, eps: float = 0.1, base="sgd",
                  base_kwargs=None):
         super().__init__(lr=lr, base=base, base_kwargs=base_kwargs)
@@ -101,32 +102,20 @@ class SymplecticGradientAdjustment(GameOptimizer):
         iterate; see :meth:`GameOptimizer.batched_step` for the parameters and the returns.
         """
         field = point.v
-        jt_v = point.vjp(field)
-        at_v = (jt_v - point.jvp(field)) / 2
+        jt_v, at_v = _antisymmetric_products(point, field, self.align)
         if self.align:
             alignment = rowdot(field, jt_v) * rowdot(at_v, jt_v) / point.game.n_tensors + float(self.eps)
             lam = coefficient.abs() * torch.where(alignment >= 0, 1.0, -1.0).to(field.dtype).unsqueeze(1)
         else:
             lam = coefficient
+        self._note(coefficient=lam)
         return move(point.Z, field + lam * at_v, lr), memory, None
 
-    def _step(self, game) -> StepRecord:
-        ev = game.evaluate(create_graph=True)
-        field = [f.detach() for f in ev.field]
-        bad = self._non_finite(field, ev.losses)
-        if bad is not None:
-            return bad
-        if self.align:
-            jt_v, at_v = game.vjp_and_antisymmetric_vjp(field, field=ev.field)
-            n = len(game.parameters)
-            alignment = float(dot(field, jt_v)) * float(dot(at_v, jt_v)) / n + self.eps
-            lam = abs(self.lam) * (1.0 if alignment >= 0 else -1.0)
-        else:
-            at_v = game.antisymmetric_vjp(field, field=ev.field)
-            lam = self.lam
-        direction = [f + lam * a for f, a in zip(field, at_v)]
-        bad = self._non_finite(field, ev.losses, direction)
-        if bad is not None:
-            return bad
-        self._apply(game, direction)
-        return self._record(field, ev.losses, direction, coefficient=lam)
+
+def _antisymmetric_products(point, U, with_vjp):
+    r""":math:`J^\top u` and :math:`A^\top u = (J^\top u - J u)/2`, by the point's own passes where it has them."""
+    own = getattr(point, "antisymmetric_products", None)     # an object game: one backward pass per player
+    if own is not None:
+        return own(U, with_vjp)
+    jt = point.vjp(U)
+    return jt, (jt - point.jvp(U)) / 2
