@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .._checks import check_choice, check_int, check_positive
+from ..data.toy import ModeCenters
 from ..losses import LOSSES, get_loss
 from ..metrics import CoverageReport, mode_coverage
 from ..regularizers import R1
@@ -40,7 +41,7 @@ __all__ = ["ConstrainedMixture", "subspace_mixture", "two_hyperplanes", "Constra
 
 
 @dataclass(frozen=True)
-class ConstrainedMixture:
+class ConstrainedMixture(ModeCenters):
     """Equal-weight Gaussian modes, each lying inside a known affine set.
 
     Mode ``i`` has centre ``centers[i]`` and noise ``std * bases[i] @ eps``
@@ -55,14 +56,6 @@ class ConstrainedMixture:
     plane_of_mode: tuple[int, ...]
     constraint: AffineSubspace | HyperplaneUnion
     name: str
-
-    @property
-    def dim(self) -> int:
-        return int(self.centers.shape[1])
-
-    @property
-    def n_modes(self) -> int:
-        return int(self.centers.shape[0])
 
     def plane_shares(self) -> tuple[float, ...]:
         """Each piece's share of the data (equal mode weights)."""

@@ -22,8 +22,26 @@ from .._checks import check_finite_tensor, check_float_dtype, check_int, check_n
 __all__ = ["GaussianMixture", "ring", "grid", "ring_on_plane"]
 
 
+class ModeCenters:
+    """Mixin of the mixtures of modes with means ``centers`` (k, D): their dimension and number of modes.
+
+    Shared by :class:`GaussianMixture` and the constrained mixtures of
+    :mod:`dualgan.constraints.examples`, so that the two read their shape in one way.
+    """
+
+    @property
+    def dim(self) -> int:
+        """Dimension ``D`` of the samples (columns of ``centers``)."""
+        return int(self.centers.shape[1])
+
+    @property
+    def n_modes(self) -> int:
+        """Number ``k`` of modes (rows of ``centers``)."""
+        return int(self.centers.shape[0])
+
+
 @dataclass(frozen=True)
-class GaussianMixture:
+class GaussianMixture(ModeCenters):
     """Equal-weight isotropic Gaussian mixture with means ``centers`` (k, D) and std ``std``.
 
     Parameters
@@ -56,14 +74,6 @@ class GaussianMixture:
                              f"{getattr(self.centers, 'shape', type(self.centers).__name__)}")
         check_finite_tensor(self.centers, "centers")
         object.__setattr__(self, "std", check_number(self.std, "std (standard deviation of each mode)", low=0.0))
-
-    @property
-    def dim(self) -> int:
-        return int(self.centers.shape[1])
-
-    @property
-    def n_modes(self) -> int:
-        return int(self.centers.shape[0])
 
     def sample(self, n: int, generator: torch.Generator | None = None, dtype=torch.float32,
                device=None, return_labels: bool = False):
