@@ -177,8 +177,8 @@ class HandlerBase(abc.ABC):
 
     A subclass writes :meth:`state` (the violation it reports) and overrides
     what it changes: :meth:`wrap_generator` (projection), :meth:`penalty`
-    (penalty, augmented Lagrangian), :meth:`update`, :meth:`state_dict` and
-    :meth:`load_state_dict` (a handler whose variables change in training,
+    (penalty, augmented Lagrangian), :meth:`update`, :meth:`state_dict`,
+    :meth:`check_state_dict` and :meth:`load_state_dict` (a handler whose variables change in training,
     e.g. the augmented Lagrangian's multipliers, eq. (4.6) of the theory
     page). A handler need not derive from this class: :func:`check_handler`
     checks the :class:`ConstraintHandler` protocol, and checkpoints call
@@ -250,8 +250,8 @@ class HandlerBase(abc.ABC):
         """
         return {}
 
-    def load_state_dict(self, state: dict) -> None:
-        """Accept only the empty state of :meth:`state_dict`.
+    def check_state_dict(self, state: dict) -> None:
+        """Check that ``state`` has this handler's layout (nothing changes): here, the empty state.
 
         Parameters
         ----------
@@ -264,6 +264,21 @@ class HandlerBase(abc.ABC):
             If ``state`` is not an empty dict (a checkpoint of another handler).
         """
         check_empty_state(self, state)
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`'s output once :meth:`check_state_dict` accepts it (by default, nothing).
+
+        Parameters
+        ----------
+        state : dict
+            What :meth:`state_dict` returned.
+
+        Raises
+        ------
+        ValueError
+            If :meth:`check_state_dict` refuses ``state`` (nothing changes then).
+        """
+        self.check_state_dict(state)
 
 
 class NoConstraint(HandlerBase):

@@ -272,6 +272,11 @@ class AugmentedLagrangian(_SetHandler):
     def _variables(self):
         return self.multipliers.cpu().tolist(), self.rho  # mu as multipliers, rho as penalty_weight
 
+    def _settings(self) -> dict:
+        # what a checkpoint must have been written with: the update rule's constants
+        return {"check_every": self.check_every, "growth": self.growth, "rho_max": self.rho_max,
+                "decrease": self.decrease, "dual_step": self.dual_step}
+
     def state_dict(self) -> dict:
         """Everything :meth:`update` changes: multipliers, rho, the update counter and the stall window.
 
@@ -283,12 +288,10 @@ class AugmentedLagrangian(_SetHandler):
         return {"multipliers": self.multipliers.detach().cpu().clone(), "rho": float(self.rho),
                 "n_updates": int(self.n_updates), "window_sum": float(self._window_sum),
                 "window_c": None if self._window_c is None else self._window_c.detach().cpu().clone(),
-                "previous_window": self._previous_window,
-                "settings": {"check_every": self.check_every, "growth": self.growth, "rho_max": self.rho_max,
-                             "decrease": self.decrease, "dual_step": self.dual_step}}
+                "previous_window": self._previous_window, "settings": self._settings()}
 
-    def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict`'s output; everything is validated before anything changes.
+    def check_state_dict(self, state: dict) -> None:
+        """Check that ``state`` has this handler's layout, shapes and settings (nothing changes).
 
         Parameters
         ----------
@@ -315,24 +318,51 @@ class AugmentedLagrangian(_SetHandler):
         wc = state["window_c"]
         if wc is not None and (not isinstance(wc, torch.Tensor) or tuple(wc.shape) != (n,)):
             raise ValueError(f"saved window_c must be None or {n} numbers, got {wc!r}")
-        settings = {"check_every": self.check_every, "growth": self.growth, "rho_max": self.rho_max,
-                    "decrease": self.decrease, "dual_step": self.dual_step}
+        settings = self._settings()
         if state["settings"] != settings:
             raise ValueError(f"the saved AugmentedLagrangian had settings {state['settings']} but this one has "
                              f"{settings}; construct the handler with the checkpoint's settings")
-        rho = float(state["rho"])
-        if not (math.isfinite(rho) and rho > 0):
+        if not _is_number(state["rho"], low_open=True):
             raise ValueError(f"saved rho must be finite and > 0, got {state['rho']!r}")
         n_updates = state["n_updates"]
         if isinstance(n_updates, bool) or not isinstance(n_updates, int) or n_updates < 0:
             raise ValueError(f"saved n_updates must be a non-negative integer, got {n_updates!r}")
-        self.multipliers = mu.detach().to(torch.float64).clone()
-        self.rho = rho
-        self.n_updates = n_updates
+        # the window's numbers too, so that a bad one is refused before the multipliers change
+        for key in ("window_sum", "previous_window"):
+            if not (_is_number(state[key]) or key == "previous_window" and state[key] is None):
+                raise ValueError(f"saved {key} must be a finite number >= 0 (the stall window's mean violation)"
+                                 f"{' or None' if key == 'previous_window' else ''}, got {state[key]!r}")
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`'s output once :meth:`check_state_dict` accepts it (nothing changes otherwise).
+
+        Parameters
+        ----------
+        state : dict
+            What :meth:`state_dict` returned for a handler built with the same
+            constraint and settings.
+
+        Raises
+        ------
+        ValueError
+            If :meth:`check_state_dict` refuses ``state``.
+        """
+        self.check_state_dict(state)
+        wc = state["window_c"]
+        self.multipliers = state["multipliers"].detach().to(torch.float64).clone()
+        self.rho = float(state["rho"])
+        self.n_updates = state["n_updates"]
         self._window_sum = float(state["window_sum"])
         self._window_c = None if wc is None else wc.detach().to(torch.float64).clone()
         prev = state["previous_window"]
         self._previous_window = None if prev is None else float(prev)
+
+
+def _is_number(value, low_open: bool = False) -> bool:
+    """A finite real number >= 0 (> 0 with ``low_open``), as a saved state holds it (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value) and (value > 0 if low_open else value >= 0)
 
 
 def active_residual(constraint, x: torch.Tensor) -> torch.Tensor:

@@ -128,13 +128,13 @@ class GradientPenalty:
         gen = getattr(self, "generator", None)
         return {"schedule": self.schedule.state_dict(), "generator": None if gen is None else gen.get_state()}
 
-    def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict`'s output (validated before anything changes).
+    def check_state_dict(self, state: dict) -> None:
+        """Check that ``state`` has this penalty's layout (nothing changes): what :meth:`load_state_dict` checks first.
 
         Parameters
         ----------
         state : dict
-            A dictionary returned by :meth:`state_dict`.
+            A dictionary returned by :meth:`state_dict`: ``{"schedule", "generator"}``.
 
         Raises
         ------
@@ -142,8 +142,7 @@ class GradientPenalty:
             If ``state`` does not come from a penalty of this kind: other keys,
             a random generator state where this penalty has none (or the
             reverse) or one that is not this generator's (a uint8 tensor of its
-            state's length), or a schedule state its schedule refuses. Nothing
-            changes then.
+            state's length), or a schedule state its schedule refuses.
         """
         if not isinstance(state, dict) or set(state) != {"schedule", "generator"}:
             raise ValueError(f"a penalty state is {{'schedule': ..., 'generator': ...}}, got {state!r}")
@@ -158,9 +157,26 @@ class GradientPenalty:
                              f"{gen.device.type} torch.Generator (a uint8 tensor of shape "
                              f"{tuple(gen.get_state().shape)}), got {getattr(saved, 'dtype', type(saved).__name__)} "
                              f"{tuple(getattr(saved, 'shape', ()))}; construct it with the checkpoint's settings")
-        self.schedule.load_state_dict(state["schedule"])  # checks its own state before it changes
+        self.schedule.check_state_dict(state["schedule"])  # the schedule checks its own part
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`'s output once :meth:`check_state_dict` accepts it (nothing changes otherwise).
+
+        Parameters
+        ----------
+        state : dict
+            A dictionary returned by :meth:`state_dict`.
+
+        Raises
+        ------
+        ValueError
+            If :meth:`check_state_dict` refuses ``state``.
+        """
+        self.check_state_dict(state)
+        self.schedule.load_state_dict(state["schedule"])
+        gen = getattr(self, "generator", None)
         if gen is not None:
-            gen.set_state(saved)
+            gen.set_state(state["generator"])
 
     def unweighted(self, discriminator, x_real: torch.Tensor, x_fake: torch.Tensor) -> torch.Tensor:
         """The penalty without its weight: the mean of :math:`R(\\nabla_x D)` over the points of :math:`p_x`, eq. (5.7).

@@ -69,8 +69,25 @@ class Schedule:
         """The counter, the one thing that changes in training (for checkpoints)."""
         return {"step_count": int(self.step_count)}
 
+    def check_state_dict(self, state: dict) -> None:
+        """Check that ``state`` has a schedule's layout (nothing changes): what :meth:`load_state_dict` checks first.
+
+        Parameters
+        ----------
+        state : dict
+            A dictionary returned by :meth:`state_dict`: ``{"step_count": n}``.
+
+        Raises
+        ------
+        ValueError
+            If ``state`` has other keys or its count is not a non-negative integer.
+        """
+        if not isinstance(state, dict) or set(state) != {"step_count"}:
+            raise ValueError(f"a Schedule state is {{'step_count': n}}, got {state!r}")
+        _check_step(state["step_count"])
+
     def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict`'s output (validated first).
+        """Restore :meth:`state_dict`'s output once :meth:`check_state_dict` accepts it.
 
         Parameters
         ----------
@@ -80,10 +97,9 @@ class Schedule:
         Raises
         ------
         ValueError
-            If ``state`` does not come from a schedule of this kind.
+            If :meth:`check_state_dict` refuses ``state`` (nothing changes then).
         """
-        if not isinstance(state, dict) or set(state) != {"step_count"}:
-            raise ValueError(f"a Schedule state is {{'step_count': n}}, got {state!r}")
+        self.check_state_dict(state)
         self.step_count = _check_step(state["step_count"])
 
 

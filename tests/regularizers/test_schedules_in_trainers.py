@@ -93,3 +93,25 @@ def test_a_penalty_checks_its_whole_state_before_anything_changes():
     assert fresh.schedule.step_count == 5
     x = torch.rand(4, 2, dtype=torch.float64)
     assert torch.equal(fresh.interpolates(x, -x), pen.interpolates(x, -x))  # the same draws from here on
+
+
+def test_check_state_dict_checks_each_part_and_changes_nothing():
+    """Issue 25: the penalty checks its generator, its schedule checks its counter; a check loads nothing."""
+    from dualgan.regularizers import ConstantSchedule, LocalGradientPenalty
+
+    sched = ExponentialAnnealing(2.0, total_steps=4)
+    sched.check_state_dict({"step_count": 3})
+    assert sched.step_count == 0
+    for bad in ({"step_count": -1}, {"step_count": 1.5}, {"step": 1}, [3]):
+        with pytest.raises(ValueError):
+            sched.check_state_dict(bad)
+    pen = LocalGradientPenalty(weight=ConstantSchedule(1.0), generator=torch.Generator().manual_seed(1))
+    other = LocalGradientPenalty(generator=torch.Generator().manual_seed(2))
+    other.schedule.step(2)
+    before = pen.generator.get_state().clone()
+    pen.check_state_dict(other.state_dict())
+    assert pen.schedule.step_count == 0 and torch.equal(pen.generator.get_state(), before)
+    with pytest.raises(ValueError, match="a Schedule state is"):
+        pen.check_state_dict({"schedule": {"count": 2}, "generator": before})
+    with pytest.raises(ValueError, match="differ in having a torch.Generator"):
+        R1().check_state_dict(pen.state_dict())
