@@ -24,7 +24,10 @@ Eqs. (2.11)-(2.13) of the theory page, docs/theory.md. With the acceptance ratio
 
 The policies are the entries of :data:`POLICIES` (registered by name with
 ``@POLICIES.register(name)`` in any module of :mod:`dualgan.trust_region`; their
-options are their keyword-only fields). A non-finite :math:`\rho` (the trial
+options are their keyword-only fields). :class:`StandardRadius` and
+:class:`SymmetricRadius` share :meth:`RadiusPolicy.update` (reject and shrink,
+accept and shrink, grow at the boundary, keep) and write only their thresholds
+and their rule. A non-finite :math:`\rho` (the trial
 cost overflowed) is always a rejection with a shrink. The radius never falls below ``min_radius``: a policy that
 would go lower says so in ``reason`` and keeps ``min_radius``.
 """
@@ -115,10 +118,10 @@ class RadiusPolicy:
             Whether the step is accepted, the next radius and why.
         """
         if not math.isfinite(rho):
-            return self._shrink(radius, self.shrink, False, "rho is not finite: reject and shrink")
+            return self._shrink(radius, False, "rho is not finite: reject and shrink")
         verdict, why = self._judge(rho)
         if verdict in ("reject", "shrink"):
-            return self._shrink(radius, self.shrink, verdict == "shrink", why)
+            return self._shrink(radius, verdict == "shrink", why)
         if verdict == "grow" and self.at_boundary(step_norm, radius):
             return RadiusDecision(True, min(self.grow * radius, self.max_radius), why)
         return RadiusDecision(True, radius, f"rho {rho:.3g}: accept, keep the radius")
@@ -145,8 +148,8 @@ class RadiusPolicy:
         """
         return step_norm >= self.boundary_fraction * radius
 
-    def _shrink(self, radius: float, factor: float, accepted: bool, why: str) -> RadiusDecision:
-        new = factor * radius
+    def _shrink(self, radius: float, accepted: bool, why: str) -> RadiusDecision:
+        new = self.shrink * radius
         if new < self.min_radius:
             return RadiusDecision(accepted, self.min_radius, f"{why}; radius held at min_radius {self.min_radius:g}")
         return RadiusDecision(accepted, new, why)
