@@ -120,12 +120,12 @@ PARAM_CHECKS: dict[str, Callable[[str, object], None]] = {
     **{n: _pos_real for n in ("C", "gain", "sigma", "radius", "generator_lr", "discriminator_lr")},
     "tol": lambda name, v: None if v is None else _pos_real(name, v),
     "beta1": _beta,
-    # each choice read from where the trainers define it, never listed twice
-    "size": _choice_of("dualgan.train.generators", "GENERATOR_SIZES"),
-    "mode": _choice_of("dualgan.train.linear", "MODES"),
+    # each choice read from the table the trainers check it against (by its public path), never listed twice
+    "size": _choice_of("dualgan.train", "GENERATOR_SIZES"),
+    "mode": _choice_of("dualgan.train", "MODES"),
     "loss": _choice_of("dualgan.duals", "DISCRIMINATOR_LOSSES"),
     "gan_loss": _choice_of("dualgan.train.linear", "GAN_LOSSES"),
-    "model": _choice_of("dualgan.trust_region.trainer", "TRAINER_MODELS"),
+    "model": _choice_of("dualgan.trust_region", "TRAINER_MODELS"),
     "dtype": _choice_of("dualgan.sweep.jobs", "DTYPES"),
 }
 
