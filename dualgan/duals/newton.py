@@ -398,48 +398,58 @@ def _compiled_logistic(problem: LinearDual, lam, slack, tol: float, w_rtol: floa
     """The logistic dual without bias, d >= N, on the CPU: the compiled kernel of :mod:`._kernel`."""
     G = problem.G.numpy()
     flops = G.shape[0] * min(G.shape) ** 2
-    lam_, slack_ = lam.numpy(), slack.numpy()
-    trace_all: list[float] = []
-    done, best = 0, math.inf
-    while True:
-        chunk = min(max_iter - done, _KERNEL_CHUNK)
-        trace = np.empty(chunk + 1)
+    lam_, slack_, value, decrement = lam.numpy(), slack.numpy(), math.nan, math.inf
+
+    def run(chunk, trace):
+        nonlocal lam_, slack_, value, decrement
         with NumpyOps.thread_limit(flops):
             lam_, slack_, value, decrement, gap, it, code = _kernel.logistic_newton(
                 G, problem.a.numpy(), float(problem.C), lam_, slack_, float(tol), float(w_rtol), int(chunk), trace)
-        trace_all.extend(trace[: it + 1].tolist())
-        done += int(it)
-        # resume only a chunk that ran out of iterations while still improving
-        if _kernel.STATUS[code][0] is not StatusCode.MAX_ITER or done >= max_iter or not gap < best:
-            break
-        best = gap
+        return gap, it, code
+
+    trace, done, gap, code = _in_chunks(run, max_iter, spare=1)
     return NewtonState(lam=torch.from_numpy(lam_), slack=torch.from_numpy(slack_), value=float(value),
                        decrement=float(decrement), certificate=float(gap), iterations=done,
-                       status=Status(*_kernel.STATUS[code]), trace=tuple(trace_all))
+                       status=Status(*_kernel.STATUS[code]), trace=trace)
 
 
 def _compiled_primal(problem: LinearDual, G, y, a, w0, b0, tol: float, w_rtol: float, max_iter: int) -> PrimalState:
     """The logistic primal Newton method, d < N, on the CPU: the compiled kernel of :mod:`._kernel`."""
-    w, b = np.ascontiguousarray(w0, dtype=np.float64), float(b0)
-    trace_all: list[float] = []
-    done, best = 0, math.inf
-    while True:
-        chunk = min(max_iter - done, _KERNEL_CHUNK)
-        trace = np.empty(chunk + 2)
+    w, b, lam, slack = np.ascontiguousarray(w0, dtype=np.float64), float(b0), None, None
+
+    def run(chunk, trace):
+        nonlocal w, b, lam, slack
         with NumpyOps.thread_limit(problem.N * problem.d ** 2):
             w, b, lam, slack, gap, it, code = _kernel.logistic_primal_newton(
                 G, y, a, float(problem.C), bool(problem.bias), w, float(b), float(tol), float(w_rtol), int(chunk),
                 trace)
-        trace_all.extend(trace[: min(int(it) + 1, trace.shape[0])].tolist())
-        done += int(it)
-        if _kernel.STATUS[code][0] is not StatusCode.MAX_ITER or done >= max_iter or not gap < best:
-            break
-        best = gap
+        return gap, it, code
+
+    trace, done, gap, code = _in_chunks(run, max_iter, spare=2)
     code_name, message = _kernel.STATUS[code]
     if code_name is not StatusCode.SUCCESS and message:
         message = f"{message} (gap {gap:.3g})"
     return PrimalState(w=w, b=float(b) if problem.bias else None, lam=lam, slack=slack, certificate=None,
-                       iterations=done, status=Status(code_name, message), trace=tuple(trace_all))
+                       iterations=done, status=Status(code_name, message), trace=trace)
+
+
+def _in_chunks(run: Callable, max_iter: int, spare: int) -> tuple[tuple[float, ...], int, float, int]:
+    """Call a compiled kernel, ``run(chunk, trace) -> (gap, iterations, code)``, on at most :data:`_KERNEL_CHUNK`
+    iterations at a time, each call resuming from the pair the last returned, while a chunk runs out of
+    iterations still improving its gap. ``trace`` has ``chunk + spare`` entries. Returns the gap trace of
+    all chunks, the iterations, and the last gap and status code."""
+    trace_all: list[float] = []
+    done, best = 0, math.inf
+    while True:
+        chunk = min(max_iter - done, _KERNEL_CHUNK)
+        trace = np.empty(chunk + spare)
+        gap, it, code = run(chunk, trace)
+        trace_all.extend(trace[: min(int(it) + 1, trace.shape[0])].tolist())
+        done += int(it)
+        # resume only a chunk that ran out of iterations while still improving
+        if _kernel.STATUS[code][0] is not StatusCode.MAX_ITER or done >= max_iter or not gap < best:
+            return tuple(trace_all), done, gap, code
+        best = gap
 
 
 def _scaled_start(problem: LinearDual):
