@@ -18,7 +18,7 @@ Layout (the model for every family of certified solvers):
 * one solver per file (``newton.py``, ``lbfgsb.py``, ``ipopt.py``,
   ``casadi_ipopt.py``; ``interior_point.py`` holds the hinge dual's box method),
   each a function of the one signature
-  :class:`~dualgan.duals.registry.DualSolver` registered by the file that defines
+  :class:`DualSolver` registered by the file that defines
   it; solver modules import ``problem``, ``result`` and ``registry``, and share
   method pieces one way only (``newton`` uses ``interior_point``'s box method,
   ``casadi_ipopt`` ``ipopt``'s options and status), so no import cycle forms;
@@ -41,13 +41,13 @@ True
 """
 from .problem import DISCRIMINATOR_LOSSES, LinearDual
 from .result import DualResult, DualSolverWarning, NewtonState, problem_result
-from .registry import SOLVERS, solve
+from .registry import SOLVERS, DualSolver, solve
 from .objective import dual_objective
 from .newton import maximize_entropy_dual
 from .interior_point import box_qp_interior_point
 from .kernel import KernelDual, kernel_dual_objective
 
-__all__ = ["LinearDual", "DualResult", "DualSolverWarning", "solve", "SOLVERS",
+__all__ = ["LinearDual", "DualResult", "DualSolverWarning", "solve", "SOLVERS", "DualSolver",
            "dual_objective", "maximize_entropy_dual", "box_qp_interior_point", "NewtonState", "problem_result",
            "DISCRIMINATOR_LOSSES", "DualLogisticRegression", "KernelDual", "kernel_dual_objective"]
 
