@@ -1,9 +1,10 @@
-r"""The base optimisers under every game optimiser: torch's optimisers, and their rules on batched tensors.
+r"""The base optimisers under every game optimiser, each written once as a pure rule on flat tensors.
 
-A game optimiser hands its adjusted field to a base torch optimiser (:func:`make_base_optimizer`); the
-batched runner applies the same rule to a batch of cells (:func:`functional_base`). Each base optimiser
-is registered once in :data:`BASE_OPTIMIZERS` with its torch factory and, for the batched runner, its
-rule on batched tensors (info ``batchable``, ``defaults``, ``batched_init``, ``batched_step``).
+Each is registered once in :data:`BASE_OPTIMIZERS`: its torch factory (for :func:`make_base_optimizer`
+and the validation of its options) and its pure rule (info ``defaults``, ``batched_init``,
+``batched_step``: torch.optim's arithmetic per coordinate). The batched runner applies the rule to a
+batch of cells (:func:`functional_base`); an object game's optimiser to its flat parameters, a batch of
+one (:class:`BoundBase`). Only a callable base, or a torch-only option, runs torch's optimiser itself.
 """
 from __future__ import annotations
 
@@ -139,24 +140,7 @@ _BASE_KWARGS_HINT = {
 
 
 def check_base_kwargs(base_kwargs) -> dict:
-    """``base_kwargs`` as a new dict of keyword options: None gives ``{}``; anything but a mapping with str keys is refused.
-
-    Parameters
-    ----------
-    base_kwargs : dict or None
-        Extra keyword options of a base optimiser, e.g. ``{"betas": (0.5, 0.999)}``.
-
-    Returns
-    -------
-    dict
-        A copy of the options.
-
-    Raises
-    ------
-    TypeError
-        If ``base_kwargs`` is not a mapping (a list such as ``[0.9]``, a
-        number) or a key is not a string.
-    """
+    """``base_kwargs`` as a new dict (None: ``{}``); TypeError unless a mapping with str keys."""
     if base_kwargs is None:
         return {}
     if not isinstance(base_kwargs, Mapping):
@@ -222,24 +206,13 @@ def make_base_optimizer(base, params, lr: float, base_kwargs: dict | None = None
 
 @dataclass(frozen=True)
 class FunctionalBase:
-    """A base optimiser on batched tensors: ``init(Z) -> state``, ``step(Z, G, lr, state, mask) -> (Z, state)``.
+    """A base optimiser's pure rule: ``init(Z) -> state``, ``step(Z, G, lr, state, mask) -> (Z, state)``.
 
-    Built by :func:`functional_base`; its update rule is the one registered
-    with the base optimiser in :data:`~dualgan.games.optimizers.BASE_OPTIMIZERS`.
-
-    Parameters
-    ----------
-    name : str
-        A name of ``BASE_OPTIMIZERS.names(batchable=True)`` (``"sgd"``, ``"adam"``, ``"rmsprop"``).
-    options : dict
-        Its keyword arguments with the torch defaults filled in.
-
-    Notes
-    -----
-    ``lr`` is a ``(B, 1)`` tensor (one step size per cell); ``mask`` a
-    ``(n,)`` boolean tensor of the coordinates that move (None: all). State
-    counters (Adam's step) are per coordinate and shared by the batch: every
-    cell takes the same sequence of masks.
+    ``name`` is a name of ``BASE_OPTIMIZERS.names(batchable=True)``, ``options`` its keyword arguments with
+    torch's defaults filled in. ``Z`` and ``G`` are ``(B, n)`` (one row per cell, or an object game's flat
+    parameters as a batch of one), ``lr`` is ``(B, 1)`` or 0-dim, ``mask`` an ``(n,)`` bool of the coordinates
+    that move (None: all; the others keep their values and state). The step counts are per coordinate and
+    shared by the batch. The state is never changed in place.
     """
 
     name: str
@@ -252,42 +225,13 @@ class FunctionalBase:
         return self.name == "sgd" and o["momentum"] == 0 and o["weight_decay"] == 0 and not o["maximize"]
 
     def init(self, Z: torch.Tensor) -> dict:
-        """The zero state for iterates ``Z`` of shape ``(B, n)``: the rule's tensors and each coordinate's step count.
-
-        Parameters
-        ----------
-        Z : torch.Tensor
-            The initial iterates, shape ``(B, n)``.
-
-        Returns
-        -------
-        dict
-            Tensors of ``Z``'s shape and ``"count"`` (``(n,)`` int64 zeros).
-        """
+        """The zero state for ``Z``: the rule's tensors and each coordinate's step count ``count`` (``(n,)``)."""
         state = dict(BASE_OPTIMIZERS.entry(self.name).batched_init(Z, self.options))
         state["count"] = torch.zeros(Z.shape[1], dtype=torch.long, device=Z.device)
         return state
 
     def step(self, Z, G, lr, state, mask=None):
-        """One step of the base optimiser on every row of ``Z`` along the gradients ``G``.
-
-        Parameters
-        ----------
-        Z, G : torch.Tensor
-            Iterates and the gradients handed to the optimiser, shape ``(B, n)``.
-        lr : torch.Tensor
-            Step sizes, shape ``(B, 1)``.
-        state : dict
-            The state of :meth:`init` or of the previous call.
-        mask : torch.Tensor, optional
-            ``(n,)`` bool: the coordinates that move; the others keep their
-            values and their state. Default None: all move.
-
-        Returns
-        -------
-        tuple of (torch.Tensor, dict)
-            The new iterates and the new state.
-        """
+        """One step of every row of ``Z`` along the gradients ``G``: the new iterates and the new state."""
         o = self.options
         sel = None if mask is None else mask.unsqueeze(0)
         count = state["count"] + (1 if mask is None else mask.long())
@@ -367,10 +311,8 @@ class BoundBase:
     def __init__(self, base, base_kwargs: dict, parameters, lr: float, game=None):
         self.game, self.parameters, self._state, self._base_kwargs = game, list(parameters), {}, base_kwargs
         self._build = lambda: make_base_optimizer(base, self.parameters, lr, base_kwargs)
-        pure = not _not_pure(base, base_kwargs)
-        self.rule = FunctionalBase(base.lower(), dict(BASE_OPTIMIZERS.entry(base.lower()).defaults,
-                                                      **base_kwargs)) if pure else None
-        self.torch = None if pure else self._build()
+        self.rule = None if _not_pure(base, base_kwargs) else functional_base(base, base_kwargs)
+        self.torch = None if self.rule is not None else self._build()
 
     @property
     def state(self):

@@ -4,7 +4,7 @@ Each offers the interface of :class:`~dualgan.games.functional.BatchedPoint`
 (``Z``, ``v``, ``J``, ``jvp``, ``vjp``, ``field_at`` and ``game`` with the
 players' flat blocks), so :meth:`~dualgan.games.GameOptimizer.batched_step`
 runs on the linear game :math:`v = Jz` (the exact update maps) and on an
-object :class:`~dualgan.games.Game` as a batch of one (its :meth:`step`).
+object :class:`~dualgan.games.Game` as a batch of one (:meth:`~dualgan.games.GameOptimizer.step`).
 """
 from __future__ import annotations
 

@@ -25,16 +25,8 @@ class AlternatingGD(GameOptimizer):
 
     Parameters
     ----------
-    lr : float, default 0.01
-        Step size :math:`h` (the base optimiser's learning rate), in
-        parameter units per unit of field; must be > 0.
-    base : str or callable, default "sgd"
-        ``"sgd"`` (the plain update rule), ``"adam"``, ``"rmsprop"`` or a
-        callable ``(params, lr, **kw) -> torch.optim.Optimizer`` that receives
-        the adjusted field as its gradient.
-    base_kwargs : dict, optional
-        Extra keyword arguments of the base optimiser (e.g. ``{"alpha": 0.9}``
-        for RMSProp). Default None: none.
+    lr, base, base_kwargs : float, str or callable, dict
+        Step size :math:`h` and base optimiser, as for :class:`~dualgan.games.GameOptimizer`.
     order : sequence of str or int, optional
         Player names or indices in the order they move. Default None: the
         game's player order.

@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse.linalg as spla
 import torch
 
+from ..._checks import check_int, check_positive
 from ...status import Status, StatusCode
 from ._rowwise import matvec
 from .base import OPTIMIZERS, GameOptimizer, NotBatchableError
@@ -39,16 +40,8 @@ class CompetitiveGD(GameOptimizer):
 
     Parameters
     ----------
-    lr : float, default 0.01
-        Step size :math:`\\eta` (the base optimiser's learning rate), in
-        parameter units per unit of field; must be > 0.
-    base : str or callable, default "sgd"
-        ``"sgd"`` (the plain update rule), ``"adam"``, ``"rmsprop"`` or a
-        callable ``(params, lr, **kw) -> torch.optim.Optimizer`` that receives
-        the adjusted field as its gradient.
-    base_kwargs : dict, optional
-        Extra keyword arguments of the base optimiser (e.g. ``{"alpha": 0.9}``
-        for RMSProp). Default None: none.
+    lr, base, base_kwargs : float, str or callable, dict
+        Step size :math:`h` and base optimiser, as for :class:`~dualgan.games.GameOptimizer`.
     tol : float, default 1e-10
         Relative residual tolerance of the linear solver (conjugate gradients
         or GMRES); must be > 0.
@@ -70,12 +63,8 @@ class CompetitiveGD(GameOptimizer):
 
     def __init__(self, *, lr: float = 0.01, base="sgd", base_kwargs=None, tol: float = 1e-10, maxiter: int | None = None):
         super().__init__(lr=lr, base=base, base_kwargs=base_kwargs)
-        if not (float(tol) > 0):
-            raise ValueError(f"tol must be > 0, got {tol!r}")
-        if maxiter is not None and (not isinstance(maxiter, int) or maxiter < 1):
-            raise ValueError(f"maxiter must be a positive integer or None, got {maxiter!r}")
-        self.tol = float(tol)
-        self.maxiter = maxiter
+        self.tol = check_positive(tol, "tol")
+        self.maxiter = check_int(maxiter, "maxiter", low=1, allow_none=True)
 
     def _batched_init(self, game, Z):
         """Refuse a game that is not two-player; no memory. See :meth:`GameOptimizer.batched_init`."""

@@ -10,7 +10,7 @@ bilinear and Dirac-GAN games into attracting ones. The reference code feeds
 """
 from __future__ import annotations
 
-
+from ..._checks import check_number
 from .base import OPTIMIZERS, GameOptimizer
 
 __all__ = ["ConsensusOptimization"]
@@ -22,16 +22,11 @@ class ConsensusOptimization(GameOptimizer):
 
     Parameters
     ----------
-    lr : float, default 0.01
-        Step size :math:`h` (the base optimiser's learning rate); must be > 0.
+    lr, base, base_kwargs : float, str or callable, dict
+        Step size :math:`h` and base optimiser, as for :class:`~dualgan.games.GameOptimizer`.
     gamma : float, default 1.0
         Weight :math:`\\gamma \\ge 0` of the consensus term :math:`J^\\top v`
         (dimensionless); must be finite.
-    base : str or callable, default "sgd"
-        ``"sgd"`` (the plain update rule), ``"adam"``, ``"rmsprop"`` or a
-        callable ``(params, lr, **kw) -> torch.optim.Optimizer``.
-    base_kwargs : dict, optional
-        Extra keyword arguments of the base optimiser. Default None: none.
 
     Raises
     ------
@@ -47,8 +42,6 @@ class ConsensusOptimization(GameOptimizer):
 
     def __init__(self, *, lr: float = 0.01, gamma: float = 1.0, base="sgd", base_kwargs=None):
         super().__init__(lr=lr, base=base, base_kwargs=base_kwargs)
-        from ..._checks import check_number
-
         self.gamma = check_number(gamma, "gamma", low=0.0)  # finite: gamma = inf made every step NaN
 
     def _batched_step(self, point, lr, coefficient, move, memory):

@@ -8,8 +8,7 @@ optimiser's moment estimates see both fields, as in extra-Adam (Gidel et al.
 """
 from __future__ import annotations
 
-import math
-
+from ..._checks import check_positive
 from .base import OPTIMIZERS, GameOptimizer
 
 __all__ = ["Extragradient"]
@@ -23,16 +22,8 @@ class Extragradient(GameOptimizer):
 
     Parameters
     ----------
-    lr : float, default 0.01
-        Step size :math:`h` (the base optimiser's learning rate), in
-        parameter units per unit of field; must be > 0.
-    base : str or callable, default "sgd"
-        ``"sgd"`` (the plain update rule), ``"adam"``, ``"rmsprop"`` or a
-        callable ``(params, lr, **kw) -> torch.optim.Optimizer`` that receives
-        the adjusted field as its gradient.
-    base_kwargs : dict, optional
-        Extra keyword arguments of the base optimiser (e.g. ``{"alpha": 0.9}``
-        for RMSProp). Default None: none.
+    lr, base, base_kwargs : float, str or callable, dict
+        Step size :math:`h` and base optimiser, as for :class:`~dualgan.games.GameOptimizer`.
     extrapolation : float, default 1.0
         Factor :math:`c > 0` of the look-ahead step ``extrapolation * lr``
         (the base optimiser's learning rate is scaled for the look-ahead
@@ -52,9 +43,7 @@ class Extragradient(GameOptimizer):
 
     def __init__(self, *, lr: float = 0.01, base="sgd", base_kwargs=None, extrapolation: float = 1.0):
         super().__init__(lr=lr, base=base, base_kwargs=base_kwargs)
-        if not (math.isfinite(float(extrapolation)) and float(extrapolation) > 0):
-            raise ValueError(f"extrapolation (look-ahead step / lr) must be a finite number > 0, got {extrapolation!r}")
-        self.extrapolation = float(extrapolation)
+        self.extrapolation = check_positive(extrapolation, "extrapolation")     # the look-ahead step / lr
 
     def _batched_step(self, point, lr, coefficient, move, memory):
         """One step of every cell: a look-ahead base step of ``coefficient * lr`` along v, the real step along v there.

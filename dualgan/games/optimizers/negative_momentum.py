@@ -22,15 +22,10 @@ class NegativeMomentum(GameOptimizer):
 
     Parameters
     ----------
-    lr : float, default 0.01
-        Step size :math:`h` (the base optimiser's learning rate); must be > 0.
+    lr, base, base_kwargs : float, str or callable, dict
+        Step size :math:`h` and base optimiser, as for :class:`~dualgan.games.GameOptimizer`.
     momentum : float, default -0.1
         The weight :math:`\beta` of the previous displacement, finite, in (-1, 1).
-    base : str or callable, default "sgd"
-        ``"sgd"`` (the plain rule), ``"adam"``, ``"rmsprop"`` or a callable
-        ``(params, lr, **kw) -> torch.optim.Optimizer``.
-    base_kwargs : dict, optional
-        Extra keyword arguments of the base optimiser. Default None: none.
 
     Raises
     ------

@@ -5,7 +5,6 @@ The base optimiser receives :math:`2 v(x_t) - v(x_{t-1})`; on the first step
 """
 from __future__ import annotations
 
-
 from .base import OPTIMIZERS, GameOptimizer
 
 __all__ = ["OptimisticGD"]
@@ -15,24 +14,7 @@ __all__ = ["OptimisticGD"]
 class OptimisticGD(GameOptimizer):
     """Optimistic gradient descent (past-gradient extrapolation, eq. (3.7) of the theory page).
 
-    Parameters
-    ----------
-    lr : float, default 0.01
-        Step size :math:`h` (the base optimiser's learning rate), in
-        parameter units per unit of field; must be > 0.
-    base : str or callable, default "sgd"
-        ``"sgd"`` (the plain update rule), ``"adam"``, ``"rmsprop"`` or a
-        callable ``(params, lr, **kw) -> torch.optim.Optimizer`` that receives
-        the adjusted field as its gradient.
-    base_kwargs : dict, optional
-        Extra keyword arguments of the base optimiser (e.g. ``{"alpha": 0.9}``
-        for RMSProp). Default None: none.
-
-    Raises
-    ------
-    ValueError
-        If ``lr`` is not a finite number > 0 or ``base`` is unknown or does
-        not build a torch optimiser.
+    Its parameters (``lr``, ``base``, ``base_kwargs``) are those of :class:`~dualgan.games.GameOptimizer`.
 
     References
     ----------
@@ -51,6 +33,5 @@ class OptimisticGD(GameOptimizer):
 
         See :meth:`GameOptimizer.batched_step` for the parameters and the returns.
         """
-        field = point.v
-        direction = field if memory is None else 2 * field - memory
-        return move(point.Z, direction, lr), field, None
+        direction = point.v if memory is None else 2 * point.v - memory
+        return move(point.Z, direction, lr), point.v, None

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import torch
 
+from ..._checks import check_number
 from ._rowwise import rowdot
 from .base import OPTIMIZERS, GameOptimizer
 
@@ -50,8 +51,8 @@ class SymplecticGradientAdjustment(GameOptimizer):
 
     Parameters
     ----------
-    lr : float, default 0.01
-        Step size :math:`h` (the base optimiser's learning rate); must be > 0.
+    lr, base, base_kwargs : float, str or callable, dict
+        Step size :math:`h` and base optimiser, as for :class:`~dualgan.games.GameOptimizer`.
     lam : float, default 1.0
         Coefficient :math:`\\lambda_0` of the adjustment :math:`A^\\top v`
         (dimensionless, finite): :math:`|\\lambda_0|` with sign alignment,
@@ -60,11 +61,6 @@ class SymplecticGradientAdjustment(GameOptimizer):
         Choose the sign of :math:`\\lambda` by eq. (3.9) (sign alignment).
     eps : float, default 0.1
         The constant :math:`\\epsilon \\ge 0` of eq. (3.9).
-    base : str or callable, default "sgd"
-        ``"sgd"`` (the plain update rule), ``"adam"``, ``"rmsprop"`` or a
-        callable ``(params, lr, **kw) -> torch.optim.Optimizer``.
-    base_kwargs : dict, optional
-        Extra keyword arguments of the base optimiser. Default None: none.
 
     Raises
     ------
@@ -82,8 +78,6 @@ class SymplecticGradientAdjustment(GameOptimizer):
     def __init__(self, *, lr: float = 0.01, lam: float = 1.0, align: bool = True, eps: float = 0.1, base="sgd",
                  base_kwargs=None):
         super().__init__(lr=lr, base=base, base_kwargs=base_kwargs)
-        from ..._checks import check_number
-
         self.lam = check_number(lam, "lam")
         eps = check_number(eps, "eps", low=0.0)
         self.align = bool(align)
