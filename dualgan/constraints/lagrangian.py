@@ -339,13 +339,12 @@ class AugmentedLagrangian(_SetHandler):
         Parameters
         ----------
         state : dict
-            What :meth:`state_dict` returned for a handler built with the same
-            constraint and settings.
+            A state :meth:`check_state_dict` accepts.
 
         Raises
         ------
         ValueError
-            If :meth:`check_state_dict` refuses ``state``.
+            If it refuses ``state``.
         """
         self.check_state_dict(state)
         wc = state["window_c"]
