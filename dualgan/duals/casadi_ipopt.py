@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import check_int, check_positive
-from .ipopt import IPOPT_MAX_ITER, IPOPT_OPTIONS, ipopt_status, ipopt_with_refinement
+from .ipopt import IPOPT_MAX_ITER, IPOPT_OPTIONS, NlpDual, ipopt_status, ipopt_with_refinement
 from .problem import LinearDual
 from .registry import SOLVERS
 
@@ -113,11 +113,8 @@ def solve_casadi(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
     """
     import casadi as ca
 
-    G = problem.G.cpu().numpy()
-    a = problem.a.cpu().numpy()
-    y = problem.y.cpu().numpy()
-    N, d = G.shape
-    lifted = d < N
+    form = NlpDual(problem)  # the formulation (lifted or dense, start, bounds) cyipopt's callbacks use
+    G, a, y, N, d, lifted = form.G, form.a, form.y, form.N, form.d, form.lifted
     lam = ca.MX.sym("lam", N)
     if lifted:
         v = ca.MX.sym("v", d)
@@ -133,11 +130,8 @@ def solve_casadi(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
     if cons:
         nlp["g"] = ca.vertcat(*cons)
     lam_init, _ = problem.initial_point(lam0)
-    lam_init = lam_init.cpu().numpy()
-    x0 = np.concatenate([lam_init, G.T @ lam_init]) if lifted else lam_init
-    n_extra = d if lifted else 0
-    lbx = np.concatenate([np.zeros(N), np.full(n_extra, -np.inf)])
-    ubx = np.concatenate([a, np.full(n_extra, np.inf)])
+    x0 = form.start(lam_init.cpu().numpy())
+    lbx, ubx = form.bounds()
 
     def run_once(ipopt_tol, iter_cap):
         xs, its, status = run_casadi(ca, nlp, x0, lbx, ubx, ipopt_tol, iter_cap,

@@ -28,6 +28,7 @@ line-search algorithm for large-scale nonlinear programming." Mathematical Progr
 """
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
@@ -165,6 +166,9 @@ def run_cyipopt(nlp, n_var: int, n_con: int, x0, lb, ub, tol: float, max_iter: i
 class NlpDual:
     """The dual as an NLP in cyipopt's callback form (minimise -D, eqs. (1.3), (1.7), (1.8), (1.12)).
 
+    Its formulation (``lifted``, ``n_var``, :meth:`start`, :meth:`bounds`) is also the one casadi's
+    symbolic form is built on (:mod:`dualgan.duals.casadi_ipopt`).
+
     Parameters
     ----------
     problem : LinearDual
@@ -183,9 +187,16 @@ class NlpDual:
         self.lifted = (self.d < self.N) if lifted is None else lifted
         self.n_var = self.N + (self.d if self.lifted else 0)
         self.n_con = (self.d if self.lifted else 0) + (1 if self.bias else 0)
-        if not self.lifted:
-            self.K = self.G @ self.G.T
-            self._hrow, self._hcol = np.tril_indices(self.N)
+
+    @functools.cached_property
+    def K(self):
+        """The Gram matrix ``G G^T`` of the dense formulation (formed on first use: casadi's form never needs it)."""
+        return self.G @ self.G.T
+
+    @functools.cached_property
+    def _lower(self):
+        """Row and column indices of the dense Hessian's lower triangle."""
+        return np.tril_indices(self.N)
 
     # -D and its derivatives, from the reference form of dualgan.duals.objective
     def objective(self, x):
@@ -234,7 +245,7 @@ class NlpDual:
         if self.lifted:
             idx = np.arange(self.n_var)
             return idx, idx
-        return self._hrow, self._hcol
+        return self._lower
 
     def hessian(self, x, lagrange, obj_factor):
         """Lower triangle of the Hessian of -D (eq. (1.8)), times ``obj_factor`` (the constraints are linear)."""
@@ -242,9 +253,10 @@ class NlpDual:
         diag = separable_curvature(NumpyOps, lam, self.a - lam, self.a, self.loss)
         if self.lifted:
             return obj_factor * np.concatenate([diag, np.full(self.d, 1.0 / self.C)])
+        rows, cols = self._lower
         H = self.K / self.C
-        H = H[self._hrow, self._hcol]
-        on_diag = self._hrow == self._hcol
+        H = H[rows, cols]
+        on_diag = rows == cols
         H[on_diag] += diag
         return obj_factor * H
 

@@ -58,7 +58,7 @@ except ImportError:  # pragma: no cover - numba is a dependency
 from ._backend import NumpyOps, ops_for
 from ._linalg import box_problem, curved_path, limit_blas_threads, max_step, straight_path
 from .interior_point import box_qp_interior_point
-from .problem import LinearDual, _loss_sum
+from .problem import LinearDual
 from .objective import separable_curvature, separable_gradient, separable_term
 from .registry import SOLVERS
 from .result import DualResult, NewtonState, _acceptance, problem_result
@@ -306,7 +306,7 @@ def solve_newton(problem: LinearDual, tol: float, max_iter: int | None, lam0, w_
         return _solve_primal_side(problem, tol, max_iter, lam0, w_rtol, ops, t0)
     # the dual side: the warm start is used as given, even a poor one (the method brings every
     # coordinate back geometrically), else the best point of the ray t a/2
-    lam, slack = problem.initial_point(lam0) if lam0 is not None else _scaled_start(problem)
+    lam, slack = problem.initial_point(lam0) if lam0 is not None else _ray_start(problem)
     gap = problem.gap_function(ops)
     accept = _acceptance(problem, ops, tol, w_rtol)
     eq = problem.y if problem.bias else None
@@ -383,9 +383,8 @@ def _primal_start(problem: LinearDual, lam0, ops):
 
 
 def _primal_value(problem: LinearDual, ops, w, b: float = 0.0) -> float:
-    G, a, y = ops.to_backend(problem.G), ops.to_backend(problem.a), ops.to_backend(problem.y)
-    m = G @ w + (y * b if problem.bias else 0.0)
-    value = float(0.5 * problem.C * (w @ w) + _loss_sum(ops, problem.loss, m, a))  # eq. (1.1), as LinearDual's
+    """P(w, b) of eq. (1.1) (:meth:`LinearDual.primal_value`), a value that is not finite counted as +inf."""
+    value = problem.primal_value(w, b if problem.bias else None, ops=ops)
     return value if math.isfinite(value) else float("inf")
 
 
@@ -452,7 +451,7 @@ def _in_chunks(run: Callable, max_iter: int, spare: int) -> tuple[tuple[float, .
         best = gap
 
 
-def _scaled_start(problem: LinearDual):
+def _ray_start(problem: LinearDual):
     r"""Cold start :math:`\lambda = t a/2` with the best scale t in (0, 1].
 
     Along this ray the dual is :math:`-q t^2/2 + \text{entropy}(t)`, a concave

@@ -203,7 +203,7 @@ class LinearDual:
         """
         return self.certificate(lam, slack)[1]
 
-    def primal_value(self, w, b: float | None = None) -> float:
+    def primal_value(self, w, b: float | None = None, ops=TorchOps) -> float:
         """P(w, b); ``b=None`` means no bias term.
 
         Eq. (1.1) of the theory page (hinge loss instead of the logistic one for ``loss="hinge"``).
@@ -214,17 +214,20 @@ class LinearDual:
             Shape ``(d,)``: the linear discriminator's weights.
         b : float, optional
             The bias. Default None: no bias term.
+        ops : type, default TorchOps
+            The arithmetic back end (``NumpyOps`` is faster on the CPU); same formula either way.
 
         Returns
         -------
         float
             The primal value :math:`P(w, b)`.
         """
-        w = torch.as_tensor(w, dtype=torch.float64, device=self.device)
-        margins = self.G @ w
+        cv = ops.to_backend
+        w = cv(torch.as_tensor(w, dtype=torch.float64, device=self.device))
+        margins = cv(self.G) @ w
         if b is not None:
-            margins = margins + self.y * float(b)
-        return float(0.5 * self.C * (w @ w) + _loss_sum(TorchOps, self.loss, margins, self.a))
+            margins = margins + cv(self.y) * float(b)
+        return float(0.5 * self.C * (w @ w) + _loss_sum(ops, self.loss, margins, cv(self.a)))
 
     def recover(self, lam: torch.Tensor) -> tuple[torch.Tensor, float | None]:
         """Primal recovery ``w = v(lambda)/C`` and, with a bias, the best ``b`` for that ``w``.

@@ -66,24 +66,22 @@ def jacobian(game: Game) -> torch.Tensor:
 
 
 def eigenvalues(game: Game) -> np.ndarray:
-    """All eigenvalues of :math:`J` at the current point (complex, sorted by decreasing modulus).
-
-    The spectrum that decides local convergence, eq. (3.11) of the theory page.
+    """All eigenvalues of :math:`J` at the current point, sorted by decreasing modulus (eq. (3.11) of the theory page).
 
     Parameters
     ----------
     game : Game
-        The game, at the point of interest (at most 5000 parameters).
+        As :func:`jacobian`.
 
     Returns
     -------
     numpy.ndarray
-        Shape ``(n,)``, complex128, sorted by decreasing modulus.
+        Shape ``(n,)``, complex128.
 
     Raises
     ------
     ValueError
-        If the game has more than 5000 parameters.
+        As :func:`jacobian` (more than 5000 parameters).
     """
     values = np.linalg.eigvals(jacobian(game).cpu().double().numpy())
     return values[np.argsort(-np.abs(values), kind="stable")]

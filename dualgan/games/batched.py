@@ -117,24 +117,34 @@ def _batched_optimizer(name, options) -> GameOptimizer:
     if not isinstance(name, str) or name not in batchable:
         raise NotBatchableError(f"optimiser {name!r} cannot be batched; the batched runner knows {batchable} (use "
                                 f"dualgan.games.run_optimizer for others)")
+    return OPTIMIZERS.get(name)(**_shared_options(name, options, "per run or per cell here: pass lr=, base=, "
+                                                                 "base_kwargs= and coefficient= instead of options"))
+
+
+def _shared_options(name, options, instead: str) -> dict:
+    """The optimiser's options shared by every cell, checked: not lr, base, base_kwargs or its coefficient."""
     options = OPTIMIZERS.check_options(name, options)
-    coef_name = OPTIMIZERS.entry(name).info.get("coefficient")
-    per_cell = sorted(set(options) & {"lr", "base", "base_kwargs", coef_name})
+    per_cell = sorted(set(options) & {"lr", "base", "base_kwargs", _coefficient_name(name)})
     if per_cell:
-        raise ValueError(f"options {per_cell} of {name!r} are per run or per cell here: pass lr=, base=, "
-                         f"base_kwargs= and coefficient= ({coef_name}) instead of options")
-    return OPTIMIZERS.get(name)(**options)
+        raise ValueError(f"options {per_cell} of {name!r} are {instead} ({name}'s coefficient: "
+                         f"{_coefficient_name(name)})")
+    return options
+
+
+def _coefficient_name(name) -> str | None:
+    """The option that is the optimiser's coefficient, named at its registration (None: it has none)."""
+    return OPTIMIZERS.entry(name).info.get("coefficient")
 
 
 def _coefficient_default(name) -> float | None:
     """The default of the optimiser's coefficient option (None: it has none)."""
-    coef_name = OPTIMIZERS.entry(name).info.get("coefficient")
+    coef_name = _coefficient_name(name)
     return None if coef_name is None else float(OPTIMIZERS.options(name)[coef_name])
 
 
 def _check_coefficients(name, values, options) -> None:
     """Each distinct coefficient value must be accepted by the optimiser's constructor (its own range check)."""
-    coef_name = OPTIMIZERS.entry(name).info.get("coefficient")
+    coef_name = _coefficient_name(name)
     for value in np.unique(np.asarray(values, dtype=np.float64)):
         try:
             OPTIMIZERS.get(name)(**dict(options or {}), **{coef_name: float(value)})

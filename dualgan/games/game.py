@@ -43,8 +43,10 @@ the order of :attr:`Game.parameters`; :meth:`Game.flatten` /
 """
 from __future__ import annotations
 
+import functools
+import operator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -231,7 +233,7 @@ class Game:
 
     def state_dict(self) -> dict:
         """Everything a run changes (parameter values; subclasses add samplers, batches, handlers), for checkpoints."""
-        return {"values": [p.detach().clone() for p in self.parameters], "extra": self._extra_state()}
+        return {"values": self.get_values(), "extra": self._extra_state()}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict`'s output (shapes checked before anything changes).
@@ -249,10 +251,7 @@ class Game:
             game or other sizes), or the extra state does not fit.
         """
         self.check_state_dict(state)
-        values = state["values"]
-        with torch.no_grad():
-            for p, v in zip(self.parameters, values):
-                p.copy_(v)
+        self.set_values(state["values"])
         self._load_extra_state(state.get("extra"))
 
     def check_state_dict(self, state: dict) -> None:
@@ -344,8 +343,7 @@ class Game:
         list of torch.Tensor
             :math:`J u`, shaped like the parameters (detached).
         """
-        field = self.vector_field(create_graph=True) if field is None else field
-        return self._jvp_with_field(field, u)
+        return self.jvp_operator(field)(u)
 
     def vjp(self, u: Vector, field: Vector | None = None, create_graph: bool = False) -> Vector:
         r""":math:`J^\top u = \nabla_x \langle v(x), u \rangle` (one backward pass through :math:`v`).
@@ -367,7 +365,7 @@ class Game:
         list of torch.Tensor
             :math:`J^\top u`, shaped like the parameters.
         """
-        field = self.vector_field(create_graph=True) if field is None else field
+        field = self._graph_field(field)
         return self._vjp_with_field(field, u, create_graph=create_graph)
 
     def jvp_operator(self, field: Vector | None = None) -> Callable[[Vector], Vector]:
@@ -388,7 +386,7 @@ class Game:
             ``apply(u) -> J u`` for ``u`` a list of tensors shaped like the
             parameters; the result has the same layout.
         """
-        field = self.vector_field(create_graph=True) if field is None else field
+        field = self._graph_field(field)
         w = [torch.zeros_like(p, requires_grad=True) for p in self.parameters]
         jt_w = self._vjp_with_field(field, w, create_graph=True)
 
@@ -417,7 +415,7 @@ class Game:
         tuple of (list of torch.Tensor, list of torch.Tensor)
             ``(J u, J^T u)``, each shaped like the parameters (detached).
         """
-        field = self.vector_field(create_graph=True) if field is None else field
+        field = self._graph_field(field)
         w = [ui.detach().clone().requires_grad_(True) for ui in u]
         jt_w = self._vjp_with_field(field, w, create_graph=True)
         ju = self._grad_or_zero(jt_w, w, u, retain_graph=True)
@@ -451,7 +449,7 @@ class Game:
             :math:`g_1, \dots, g_k`, one per player, each a full
             parameter-space vector shaped like the parameters.
         """
-        field = self.vector_field(create_graph=True) if field is None else field
+        field = self._graph_field(field)
         parts = []
         for sl in self.player_slices:
             part = [torch.zeros_like(p) for p in self.parameters]
@@ -504,12 +502,12 @@ class Game:
         tuple of (list of torch.Tensor, list of torch.Tensor)
             ``(J^T u, A^T u)``, each shaped like the parameters (detached).
         """
-        field = self.vector_field(create_graph=True) if field is None else field
+        field = self._graph_field(field)
         if not self.has_antisymmetric_interactions:
             ju, jtu = self.jvp_and_vjp(u, field=field)
             return jtu, [(b - a) / 2 for a, b in zip(ju, jtu)]
         parts = self.player_vjps(u, field=field)
-        return [_sum(ts).detach() for ts in zip(*parts)], self._cross_sum(parts)
+        return [functools.reduce(operator.add, ts).detach() for ts in zip(*parts)], self._cross_sum(parts)
 
     def antisymmetric_vjp(self, u: Vector, field: Vector | None = None) -> Vector:
         r""":math:`A^\top u = (J^\top u - J u)/2` alone, exactly.
@@ -535,10 +533,8 @@ class Game:
         list of torch.Tensor
             :math:`A^\top u`, shaped like the parameters (detached).
         """
-        field = self.vector_field(create_graph=True) if field is None else field
         if not self.has_antisymmetric_interactions:
-            ju, jtu = self.jvp_and_vjp(u, field=field)
-            return [(b - a) / 2 for a, b in zip(ju, jtu)]
+            return self.vjp_and_antisymmetric_vjp(u, field=field)[1]
         return self._cross_sum(self.player_vjps(u, field=field, cross_only=True))
 
     # ------------------------------------------------------------------ flat vectors
@@ -598,7 +594,7 @@ class Game:
 
     def get_flat(self) -> torch.Tensor:
         """The current parameters as one flat (detached) tensor."""
-        return self.flatten([p.detach() for p in self.parameters]).clone()
+        return self.flatten(self.get_values())
 
     def set_flat(self, flat) -> None:
         """Overwrite the parameters from a flat tensor (or numpy array).
@@ -614,9 +610,7 @@ class Game:
         ValueError
             If ``flat`` is not 1-D with :attr:`num_parameters` entries.
         """
-        with torch.no_grad():
-            for p, value in zip(self.parameters, self.unflatten(torch.as_tensor(flat))):
-                p.copy_(value)
+        self.set_values(self.unflatten(torch.as_tensor(flat)))
 
     def get_values(self) -> Vector:
         """A detached copy of the current parameter values.
@@ -666,6 +660,10 @@ class Game:
         return vector[self.player_slices[index]]
 
     # ------------------------------------------------------------------ internals
+    def _graph_field(self, field: Vector | None) -> Vector:
+        """The field given (computed with ``create_graph=True``), or computed here for products with :math:`J`."""
+        return self.vector_field(create_graph=True) if field is None else field
+
     def _checked_losses(self) -> list:
         losses = list(self.losses())
         if len(losses) != len(self.players):
@@ -695,17 +693,12 @@ class Game:
                                     create_graph=create_graph, allow_unused=True)
         return [torch.zeros_like(p) if g is None else g for p, g in zip(self.parameters, grads)]
 
-    def _jvp_with_field(self, field: Vector, u: Vector) -> Vector:
-        w = [torch.zeros_like(p, requires_grad=True) for p in self.parameters]
-        jt_w = self._vjp_with_field(field, w, create_graph=True)
-        return self._grad_or_zero(jt_w, w, u, retain_graph=True)
-
     def _cross_sum(self, parts: list) -> Vector:
         """Block i of the result is the sum over players j != i of block i of ``parts[j]``."""
         out = []
         for i, sl in enumerate(self.player_slices):
             for k in range(sl.start, sl.stop):
-                out.append(_sum([g[k] for j, g in enumerate(parts) if j != i]).detach())
+                out.append(functools.reduce(operator.add, [g[k] for j, g in enumerate(parts) if j != i]).detach())
         return out
 
     @staticmethod
@@ -717,15 +710,3 @@ class Game:
         grads = torch.autograd.grad(outs, inputs, grad_outputs=gos, retain_graph=retain_graph, allow_unused=True)
         return [torch.zeros_like(i) if g is None else g.detach() for i, g in zip(inputs, grads)]
 
-
-def _sum(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
-    """The sum of a non-empty list of tensors (the tensor itself for one entry)."""
-    out = tensors[0]
-    for t in tensors[1:]:
-        out = out + t
-    return out
-
-
-def dot(a: Iterable[torch.Tensor], b: Iterable[torch.Tensor]) -> torch.Tensor:
-    """Inner product of two parameter-space vectors (lists of tensors)."""
-    return sum((x * y).sum() for x, y in zip(a, b))

@@ -520,13 +520,9 @@ def compare_optimizers(make_game: Callable[[int], Game], optimizers: dict, seeds
         raise ValueError("make_game must be a callable seed -> Game")
     if not optimizers:
         raise ValueError("optimizers is empty; give {display name: factory or (registered name, kwargs)}")
-    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
-        raise ValueError(f"seeds must be a sequence of non-negative integers, got {seeds!r}")
-    seeds = [check_int(s, f"seeds[{i}]", low=0) for i, s in enumerate(seeds)]
+    seeds = check_seeds(seeds)
     n_steps = check_int(n_steps, "n_steps", low=1)
     eval_every = check_int(eval_every, "eval_every", low=1)
-    if not seeds:
-        raise ValueError("seeds is empty; give at least one seed")
     rows, runs, higher, metric_name = [], [], False, None
     for display, spec in optimizers.items():
         for seed in seeds:
@@ -540,6 +536,16 @@ def compare_optimizers(make_game: Callable[[int], Game], optimizers: dict, seeds
             rows.append(ComparisonRow(display, seed, run.final_metric, float(best), run.final_field_norm,
                                       run.seconds_per_step, run.steps, run.status))
     return Comparison(metric_name, higher, tuple(rows), tuple(runs))
+
+
+def check_seeds(seeds) -> tuple:
+    """A non-empty sequence of non-negative integer seeds, as a tuple (a ValueError naming the bad entry)."""
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise ValueError(f"seeds must be a sequence of non-negative integers, got {seeds!r}")
+    seeds = tuple(check_int(s, f"seeds[{i}]", low=0) for i, s in enumerate(seeds))
+    if not seeds:
+        raise ValueError("seeds is empty; give at least one seed")
+    return seeds
 
 
 def _resolve_metric(game, metric):

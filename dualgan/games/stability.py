@@ -3,44 +3,18 @@ r"""Stability maps: where each game optimiser converges over its step size and i
 :func:`stability_map` runs every optimiser on a grid of step sizes
 :math:`h` and coefficients (consensus' :math:`\gamma`, SGA's :math:`\lambda`,
 extragradient's extrapolation :math:`c`) over several seeds, all cells of one
-optimiser in one batched loop (:func:`dualgan.games.batched_run`),
-and puts beside the measured behaviour the *exact local rate*: the spectral
-radius of the optimiser's update map linearised at the equilibrium
-(:func:`local_update_map`, :func:`local_rate`: each optimiser's batched update
-applied to the linear field :math:`v = J (z - z^*)`,
-:meth:`~dualgan.games.GameOptimizer.local_update_map`; it declares its
-coefficient at its registration). With plain SGD as the base
-optimiser, at an equilibrium :math:`z^*` (:math:`v(z^*) = 0`) with game
-Jacobian :math:`J`, blocks :math:`E_i` (the coordinates of player :math:`i`),
-step :math:`h`:
-
-=================  ======================================================================================
-method             linearised update map :math:`M` (:math:`z_{t+1} - z^* \approx M (z_t - z^*)`)
-=================  ======================================================================================
-simultaneous       :math:`I - hJ`
-alternating        :math:`(I - h E_k J) \cdots (I - h E_1 J)` (players in order; each sees the others' new values)
-extragradient      :math:`I - hJ (I - c h J)` (look-ahead step :math:`c h`; Korpelevich 1976)
-optimistic         :math:`\begin{pmatrix} I - 2hJ & hJ \\ I & 0 \end{pmatrix}` on :math:`(z_t, z_{t-1})`
-consensus          :math:`I - h (J + \gamma J^\top J)`
-sga                :math:`I - h (J + \lambda A^\top J)`, :math:`A = (J - J^\top)/2`
-cgd                :math:`I + \begin{pmatrix} X \\ -h([R\; S] + R X) \end{pmatrix}`,
-                   :math:`X = -h (I - h^2 Q R)^{-1} ([P\; Q] - h Q [R\; S])`
-=================  ======================================================================================
-
-where :math:`J = [[P, Q], [R, S]]` in the two players' blocks. Consensus:
-the adjustment :math:`\gamma J^\top v = \gamma \nabla \tfrac12\|v\|^2` has
-Jacobian :math:`\gamma (J^\top J + \sum_i v_i \nabla^2 v_i)`, and the second
-term vanishes at :math:`v = 0`. SGA likewise: :math:`\nabla (A^\top v) = A^\top J`
-at :math:`v = 0`. **SGA's sign**: with sign alignment the coefficient is
-:math:`|\lambda_0|\,\mathrm{sign}(\langle v, J^\top v\rangle\langle A^\top v, J^\top v\rangle/n + \epsilon)`;
-the product is :math:`O(\|z - z^*\|^4)`, so for :math:`\epsilon > 0` the sign
-is :math:`+` in a neighbourhood of :math:`z^*` and the map uses
-:math:`\lambda = +|\lambda_0|` (without alignment: :math:`\lambda_0` as given;
-with :math:`\epsilon = 0` the sign is not determined by the linearisation and
-:func:`local_update_map` raises). CGD: linearising
-:math:`\Delta x = -h (I - h^2 D_{xy} f D_{yx} g)^{-1}(v_x - h D_{xy} f\, v_y)`,
-:math:`\Delta y = -h(v_y + D_{yx} g\, \Delta x)` with :math:`Q = D_{xy} f`,
-:math:`R = D_{yx} g`; the derivatives of Q and R multiply :math:`v = 0`.
+optimiser in one batched loop (:func:`dualgan.games.batched_run`), and puts
+beside the measured behaviour the *exact local rate*: the spectral radius of
+the optimiser's update map linearised at the equilibrium (:func:`local_update_map`,
+:func:`local_rate`), which is each optimiser's own batched update applied to
+the linear field :math:`v = J (z - z^*)` (:meth:`~dualgan.games.GameOptimizer.local_update_map`;
+the coefficient is declared at its registration). The maps in closed form
+(the table of the games guide, "Exact local rates", eqs. (3.3)-(3.11) of
+the theory page) are the tests' references. SGA with sign alignment
+uses :math:`\lambda = +|\lambda_0|`: the alignment product is
+:math:`O(\|z - z^*\|^4)`, so for :math:`\epsilon > 0` its sign is :math:`+`
+near :math:`z^*` (with :math:`\epsilon = 0` it is undetermined and
+:func:`local_update_map` raises).
 
 References: Mescheder, Nowozin, Geiger, "The Numerics of GANs", NeurIPS 2017
 (consensus, the spectral analysis of update maps); Mescheder, Geiger,
@@ -62,8 +36,10 @@ import torch
 from .._checks import check_int, check_number
 from .._threads import with_thread_policy
 from ..status import Status, StatusCode
-from .batched import _batched_optimizer, _check_coefficients, _coefficient_default, batched_run
+from .batched import (_batched_optimizer, _check_coefficients, _coefficient_default, _coefficient_name,
+                      _shared_options, batched_run)
 from .catalogue import as_functional
+from .harness import check_seeds
 from .optimizers._base_optimizers import functional_base
 from .optimizers import OPTIMIZERS
 
@@ -140,27 +116,18 @@ def local_update_map(method: str, jacobian, lr, coefficient=None, player_sizes=N
     hs = _grid(lr, "lr")
     if np.any(hs <= 0):
         raise ValueError("lr must be > 0")
-    coef_name = OPTIMIZERS.entry(method).info.get("coefficient")
-    default = _coefficient_default(method)
-    if coefficient is None:
-        coefficient = 1.0 if default is None else default
-    cs = _grid(coefficient, "coefficient")
-    options = OPTIMIZERS.check_options(method, options)
-    per_cell = sorted(set(options) & {"lr", "base", "base_kwargs", coef_name})
-    if per_cell:
-        raise ValueError(f"options {per_cell} of {method!r} are given by lr and coefficient here (the map is for "
-                         f"the plain SGD base)")
+    coef_name, default = _coefficient_name(method), _coefficient_default(method)
+    cs = _grid((1.0 if default is None else default) if coefficient is None else coefficient, "coefficient")
+    options = _shared_options(method, options, "given by lr and coefficient here (the map is for the plain SGD base)")
     if coef_name is not None:
         _check_coefficients(method, cs, options)
     build = OPTIMIZERS.get(method)
-    rows = []
-    for h in hs:
-        if coef_name is None:
-            M = build(lr=float(h), **options).local_update_map(J, player_sizes, player_names)
-            rows.append([M] * len(cs))
-        else:
-            rows.append([build(lr=float(h), **options, **{coef_name: float(c)}).local_update_map(
-                J, player_sizes, player_names) for c in cs])
+
+    def update_map(h, c):
+        coefficient = {} if coef_name is None else {coef_name: float(c)}
+        return build(lr=float(h), **options, **coefficient).local_update_map(J, player_sizes, player_names)
+
+    rows = [[update_map(h, cs[0])] * len(cs) if coef_name is None else [update_map(h, c) for c in cs] for h in hs]
     return torch.from_numpy(np.array(rows, dtype=np.float64))
 
 
@@ -412,8 +379,10 @@ class StabilityMap:
 _FORK_STATE: dict = {}
 
 
-def _fork_job(index):
-    torch.set_num_threads(1)
+def _fork_job(index, threads=1):
+    """Job ``index`` of :func:`_run_jobs` (a forked worker runs on one torch thread)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
     st = _FORK_STATE
     name, Z0, lr_cells, coefs, n_steps, options, seeds = st["jobs"][index]
     return batched_run(st["game"], name, Z0, lr_cells, coefs, n_steps, options=options, seeds=seeds, **st["kwargs"])
@@ -421,38 +390,29 @@ def _fork_job(index):
 
 def _run_jobs(fgame, jobs, kwargs, workers, progress):
     """Each job is one optimiser's batched run; in this process or in ``workers`` forked processes."""
-    bar = None
-    if progress:
-        from .._io import progress_bar
+    import contextlib
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
 
-        bar = progress_bar(total=len(jobs), desc="stability map")
+    from .._io import progress_bar
+
+    parallel = workers > 1 and len(jobs) > 1
+    if parallel and "fork" not in mp.get_all_start_methods():
+        raise ValueError("workers > 1 needs the 'fork' start method (not available on this platform); use workers=1")
+    bar = progress_bar(total=len(jobs), desc="stability map") if progress else None
+    _FORK_STATE.update(game=fgame, jobs=jobs, kwargs=kwargs)
     try:
-        if workers == 1 or len(jobs) == 1:
+        with (ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("fork"))
+              if parallel else contextlib.nullcontext()) as pool:
+            pending = [pool.submit(_fork_job, i) for i in range(len(jobs))] if parallel else range(len(jobs))
             runs = []
-            for name, Z0, lr_cells, coefs, n_steps, options, seeds in jobs:
-                runs.append(batched_run(fgame, name, Z0, lr_cells, coefs, n_steps, options=options, seeds=seeds,
-                                        **kwargs))
+            for item in pending:
+                runs.append(item.result() if parallel else _fork_job(item, threads=None))
                 if bar is not None:
                     bar.update()
             return runs
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        if "fork" not in mp.get_all_start_methods():
-            raise ValueError("workers > 1 needs the 'fork' start method (not available on this platform); use workers=1")
-        _FORK_STATE.update(game=fgame, jobs=jobs, kwargs=kwargs)
-        try:
-            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("fork")) as pool:
-                futures = [pool.submit(_fork_job, i) for i in range(len(jobs))]
-                runs = []
-                for f in futures:
-                    runs.append(f.result())
-                    if bar is not None:
-                        bar.update()
-                return runs
-        finally:
-            _FORK_STATE.clear()
     finally:
+        _FORK_STATE.clear()
         if bar is not None:
             bar.close()
 
@@ -548,11 +508,7 @@ def stability_map(game, optimizers=None, lrs=(0.1,), coefficients=(1.0,), seeds=
     if np.any(lrs <= 0):
         raise ValueError("lrs must be > 0")
     coefs = _grid(coefficients, "coefficients")
-    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
-        raise ValueError(f"seeds must be a sequence of non-negative integers, got {seeds!r}")
-    seeds = tuple(check_int(s, f"seeds[{i}]", low=0) for i, s in enumerate(seeds))
-    if not seeds:
-        raise ValueError("seeds is empty; give at least one seed")
+    seeds = check_seeds(seeds)
     L, C, S = len(lrs), len(coefs), len(seeds)
     starts = torch.stack([fgame.start(s) for s in seeds])                     # (S, n)
     Z0 = starts.repeat(L * C, 1)                                              # cell order (L, C, S)
@@ -579,7 +535,7 @@ def stability_map(game, optimizers=None, lrs=(0.1,), coefficients=(1.0,), seeds=
             notes.append("the Jacobian at the equilibrium is not finite")
             J = None
     kwargs = dict(base=base, base_kwargs=base_kwargs, diverge_above=diverge_above, rate_window=rate_window)
-    names = tuple(OPTIMIZERS.entry(name).info.get("coefficient") for name in optimizers)
+    names = tuple(_coefficient_name(name) for name in optimizers)
     # one coefficient grid for all optimisers: the values one of them refuses are skipped for it, not fatal
     skipped, reasons = np.zeros((len(optimizers), C), dtype=bool), []
     for o, (name, coef_name) in enumerate(zip(optimizers, names)):

@@ -12,12 +12,12 @@ and :class:`~dualgan.games.trainer.GameTrainer`) is a :class:`Trainer`, register
 * one meaning of ``fit(data, iterations)``: train until ``trainer.iteration ==
   iterations``. ``iterations`` is the *total* (as ``max_steps`` in PyTorch
   Lightning, or ``epochs`` with ``initial_epoch`` in Keras), so the same script
-  rerun after :meth:`Trainer.load_checkpoint` continues to the same total; a
+  rerun after :meth:`Trainer.load_checkpoint <dualgan.train.loop.Loop.load_checkpoint>` continues to the same total; a
   call with ``iterations <= trainer.iteration`` trains nothing and warns;
 * one result record: ``fit`` returns the trainer's one
   :class:`~dualgan.train.History`, numbered globally (row ``k`` is iteration
   ``k`` whatever the number of ``fit`` calls), with ``history.status`` and
-  :attr:`Trainer.status` (the same :class:`~dualgan.status.Status`) saying how
+  :attr:`Trainer.status <dualgan.train.loop.Loop.status>` (the same :class:`~dualgan.status.Status`) saying how
   the last ``fit`` ended;
 * the same columns for the same quantities: ``iteration``, ``objective`` (the
   quantity the trainer reports as its progress; each trainer documents it),
@@ -128,7 +128,7 @@ def make_trainer(name: str, *models: nn.Module, **options) -> "Trainer":
 class Trainer(Loop):
     """Base class of every trainer: the loop, callbacks, progress, checkpoints, status and history.
 
-    Not used directly: a subclass implements :meth:`_step`. The parameters
+    Not used directly: a subclass implements :meth:`~dualgan.train.loop.Loop._step`. The parameters
     below are the shared constructor vocabulary; each subclass takes them
     keyword-only after its models.
 
@@ -236,7 +236,7 @@ class Trainer(Loop):
         """Train until ``self.iteration == iterations`` and return the history.
 
         ``iterations`` is the total to reach, not a count of further
-        iterations: a trainer restored by :meth:`load_checkpoint` at iteration
+        iterations: a trainer restored by :meth:`~dualgan.train.loop.Loop.load_checkpoint` at iteration
         ``k`` trains ``iterations - k`` more, so rerunning the same script
         continues to the same total. A call with ``iterations <=
         self.iteration`` trains nothing and emits a ``UserWarning``; it leaves
@@ -275,7 +275,7 @@ class Trainer(Loop):
             (``iteration`` = rows so far), e.g.
             :class:`~dualgan.train.tensorboard.TensorBoardCallback`.
         checkpoint_path : str or os.PathLike, optional
-            Where :meth:`save_checkpoint` writes every ``checkpoint_every``
+            Where :meth:`~dualgan.train.loop.Loop.save_checkpoint` writes every ``checkpoint_every``
             iterations and at the end (also after a failure); its folder is
             checked before training. Default None: no checkpoints.
         checkpoint_every : int, default 0
@@ -464,7 +464,7 @@ class Trainer(Loop):
         return real
 
     def _checked_step(self) -> dict | None:
-        """:meth:`_step`, with non-finite real data ending the run as ``NON_FINITE`` (see :meth:`_real`)."""
+        """:meth:`~dualgan.train.loop.Loop._step`, with non-finite real data ending the run as ``NON_FINITE`` (see :meth:`_real`)."""
         try:
             return self._step()
         except _NonFiniteData:

@@ -83,12 +83,16 @@ class Loop:
     _label: str | None = None
     #: what the run is called in messages ("trainer" for the trainers)
     _noun = "run"
+    iteration: int
+    status: Status
+    should_stop: bool
+    ending: Status | None
 
     def _start_loop(self) -> None:
         self.iteration = 0
         self.status = Status(StatusCode.RUNNING, "not started")
         self.should_stop = False
-        self.ending: Status | None = None
+        self.ending = None
         self._elapsed = 0.0
         self._untimed = 0.0
         self._history: History | None = None

@@ -7,7 +7,7 @@ from dualgan.duals import solve
 from dualgan.duals._backend import NumpyOps
 from dualgan.duals._primal import kl_terms, logistic_primal_newton, pair_certificate, relation_multipliers
 from dualgan.status import StatusCode
-from dualgan.duals.newton import _compiled_logistic, _compiled_primal, _scaled_start, maximize_entropy_dual
+from dualgan.duals.newton import _compiled_logistic, _compiled_primal, _ray_start, maximize_entropy_dual
 from tests.duals.test_solvers import make_problem, primal_logistic_reference
 
 _kernel = pytest.importorskip("dualgan.duals._kernel", reason="the compiled kernel needs numba")
@@ -43,7 +43,7 @@ def test_primal_kernel_follows_the_interpreted_primal_newton(shape, bias):
 def test_dual_kernel_follows_the_interpreted_loop(shape):
     """The d >= N kernel and maximize_entropy_dual: same status, iterations within one, same optimum."""
     prob = make_problem(shape, seed=11)
-    lam, slack = _scaled_start(prob)
+    lam, slack = _ray_start(prob)
     fast = _compiled_logistic(prob, lam, slack, 1e-11, 1e-6, 200)
     from dualgan.duals.result import _acceptance
 
@@ -179,12 +179,12 @@ def test_compiled_primal_value_and_pair_are_the_reference_form(seed, bias):
 @pytest.mark.parametrize("loss", ["logistic", "hinge"])
 @pytest.mark.parametrize("shape", [(40, 30, 5, 0.1), (25, 20, 80, 1e-4), (30, 30, 10, 1e-8)])
 def test_ray_scale_maximises_the_reference_dual_along_the_ray(shape, loss):
-    """The cold start t a/2 of _scaled_start: the reference dual's derivative along the ray is zero there."""
+    """The cold start t a/2 of _ray_start: the reference dual's derivative along the ray is zero there."""
     from dualgan.duals.objective import dual_gradient, dual_value
 
     prob = make_problem(shape, loss=loss, seed=2)
     G, _, a = _arrays(prob)
-    lam, slack = (x.numpy() for x in _scaled_start(prob))
+    lam, slack = (x.numpy() for x in _ray_start(prob))
     t = float(2 * lam[0] / a[0])
     assert 0 < t <= 1
     np.testing.assert_allclose(lam, 0.5 * t * a, rtol=1e-15)
