@@ -49,7 +49,6 @@ False
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import zipfile
@@ -59,14 +58,15 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from .._io import atomic_write_text, atomic_write_with, check_writable_path, clean_stale_temporaries, save_figure
+from .._io import check_writable_path, clean_stale_temporaries, save_figure
 from ..status import Status, StatusCode
+# the file format (JSON with its digest, or npz) has a module of its own; its tag stays importable here
+from ._history_format import FORMAT as _FORMAT  # noqa: F401
+from ._history_format import from_plain, read_json, read_npz, to_plain, write_json, write_npz
 
 __all__ = ["History", "Decrease", "STANDARD_COLUMNS"]
 
 STANDARD_COLUMNS = ("iteration", "objective", "inner_gap", "lambda_mean", "lambda_min", "lambda_max", "seconds")
-
-_FORMAT = "dualgan.History/1"
 
 #: the metadata keys that hold :attr:`History.status` (its code's value and its message)
 _STATUS_CODE, _STATUS_MESSAGE = "status_code", "status_message"
@@ -268,9 +268,7 @@ class History:
         numpy.ndarray
             Shape ``(len(self),)``, float64 (NaN where a row has no value).
         """
-        if name not in self._columns:
-            raise ValueError(f"History has no column {name!r}; it has {list(self._columns)}")
-        return np.asarray(self._columns[name], dtype=np.float64)
+        return np.asarray(_entry(self._columns, "column", name), dtype=np.float64)
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.column(name)
@@ -290,9 +288,7 @@ class History:
         -------
         numpy.ndarray
         """
-        if name not in self._arrays:
-            raise ValueError(f"History has no array {name!r}; it has {list(self._arrays)}")
-        return self._arrays[name].copy()
+        return _entry(self._arrays, "array", name).copy()
 
     def last(self, name: str) -> float:
         """The last value of a column (NaN for an empty history).
@@ -428,13 +424,7 @@ class History:
         ``{"float": "inf"}`` (``"-inf"``, ``"nan"``); :meth:`from_dict` reads
         every one of these back exactly.
         """
-        return {
-            "format": _FORMAT,
-            "meta": {k: _encode_meta(v) for k, v in self.meta.items()},
-            "columns": {k: [_encode_float(v) for v in col] for k, col in self._columns.items()},
-            "arrays": {k: {"shape": list(a.shape), "data": [_encode_float(float(v)) for v in a.ravel()]}
-                       for k, a in self._arrays.items()},
-        }
+        return to_plain(self.meta, self._columns, self._arrays)
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "History":
@@ -456,29 +446,18 @@ class History:
             :meth:`set_meta` refuses (e.g. a ``status_code`` that is not a
             :class:`~dualgan.status.StatusCode` value; the message names the key).
         """
-        if not isinstance(data, Mapping) or data.get("format") != _FORMAT:
-            raise ValueError(f"not a saved dualgan History (expected format {_FORMAT!r})")
-        meta = data.get("meta", {})
-        if not isinstance(meta, Mapping):
-            raise ValueError(f"corrupt History: its meta is {type(meta).__name__}, not a mapping")
-        h = cls(meta={k: _decode_meta(k, v) for k, v in meta.items()})
+        return cls._from_parts(*from_plain(data))
+
+    @classmethod
+    def _from_parts(cls, meta: dict, columns: dict, arrays: dict) -> "History":
+        """A History of decoded parts (both file formats): settings checked as :meth:`set_meta` does, one column length."""
+        h = cls(meta=meta)
         _check_status_meta(h.meta)
-        cols = data.get("columns")
-        if not isinstance(cols, Mapping):
-            raise ValueError(f"corrupt History: its columns are {type(cols).__name__}, not a mapping of name to list")
-        h._columns = {k: _decode_column(k, col) for k, col in cols.items()}
-        lengths = {k: len(c) for k, c in h._columns.items()}
+        lengths = {k: len(c) for k, c in columns.items()}
         if len(set(lengths.values())) > 1:
             raise ValueError(f"corrupt History: columns have different lengths {lengths}")
+        h._columns, h._arrays = columns, arrays
         h._n_rows = next(iter(lengths.values())) if lengths else 0
-        arrays = data.get("arrays", {})
-        if not isinstance(arrays, Mapping):
-            raise ValueError(f"corrupt History: its arrays are {type(arrays).__name__}, not a mapping")
-        for k, spec in arrays.items():
-            if not isinstance(spec, Mapping) or "shape" not in spec or "data" not in spec:
-                raise ValueError(f"corrupt History: array {k!r} is not a {{'shape': [...], 'data': [...]}} record")
-            flat = np.array(_decode_column(f"array {k}", spec["data"]), dtype=np.float64)
-            h._arrays[k] = flat.reshape(_check_shape(k, spec["shape"], flat.size))
         return h
 
     def save(self, path) -> Path:
@@ -493,28 +472,14 @@ class History:
         -------
         pathlib.Path
         """
-        path = Path(path)
-        if path.suffix not in (".json", ".npz"):
-            raise ValueError(f"path must end in .json or .npz, got {str(path)!r}")
+        path = _history_path(path)
         check_writable_path(path, "path")
         # atomic: written to a temporary file in the same folder, then renamed, so a kill while
         # saving leaves the previous file intact (never a truncated one)
         if path.suffix == ".json":
-            data = self.to_dict()  # standard JSON (to_dict), with the SHA-256 of its canonical text
-            data["sha256"] = hashlib.sha256(_canonical_json(data).encode("utf-8")).hexdigest()
-            atomic_write_text(path, json.dumps(data, allow_nan=False))
+            write_json(path, self.to_dict())  # standard JSON, with the SHA-256 of its canonical text
         else:
-            payload = {f"col:{k}": self.column(k) for k in self._columns}
-            payload.update({f"arr:{k}": v for k, v in self._arrays.items()})
-            meta = {k: _encode_meta(v) for k, v in self.meta.items()}
-            payload["__meta__"] = np.array(json.dumps({"format": _FORMAT, "meta": meta,
-                                                       "columns": list(self._columns)}, allow_nan=False))
-
-            def write(tmp):
-                with open(tmp, "wb") as fh:
-                    np.savez(fh, **payload)
-
-            atomic_write_with(path, write)
+            write_npz(path, self.meta, self._columns, self._arrays)
         return path
 
     @classmethod
@@ -539,9 +504,7 @@ class History:
             :meth:`set_meta` refuses (e.g. an unknown ``status_code``); the
             message names the file and the column, array or key.
         """
-        path = Path(path)
-        if path.suffix not in (".json", ".npz"):
-            raise ValueError(f"path must end in .json or .npz, got {str(path)!r}")
+        path = _history_path(path)
         clean_stale_temporaries(path)
         if path.is_dir():
             raise ValueError(f"History file {str(path)!r} is a folder; pass the file History.save wrote")
@@ -549,33 +512,8 @@ class History:
             raise ValueError(f"History file {str(path)!r} does not exist")
         try:
             if path.suffix == ".json":
-                return cls.from_dict(_verified_json(json.loads(path.read_bytes().decode("utf-8"))))
-            with np.load(path, allow_pickle=False) as data:
-                header = json.loads(str(data["__meta__"]))
-                if not isinstance(header, dict) or header.get("format") != _FORMAT:
-                    raise ValueError("not a saved dualgan History")
-                if (not isinstance(header.get("meta"), dict) or not isinstance(header.get("columns"), list)
-                        or not all(isinstance(k, str) for k in header["columns"])):
-                    raise ValueError("its header has no meta mapping or no list of column names (strings)")
-                h = cls(meta={k: _decode_meta(k, v) for k, v in header["meta"].items()})
-                _check_status_meta(h.meta)
-                h._columns = {}
-                for k in header["columns"]:
-                    col = data[f"col:{k}"]
-                    if col.ndim != 1 or col.dtype.kind not in "fiu":
-                        raise ValueError(f"column {k!r} has shape {list(col.shape)} and dtype {col.dtype}; a "
-                                         f"column is a flat list of numbers (shape [rows])")
-                    h._columns[k] = col.astype(np.float64).tolist()
-                lengths = {len(c) for c in h._columns.values()}
-                if len(lengths) > 1:
-                    raise ValueError("columns have different lengths")
-                h._n_rows = lengths.pop() if lengths else 0
-                for key in data.files:
-                    if key.startswith("arr:"):
-                        if data[key].dtype.kind not in "fiu":
-                            raise ValueError(f"array {key[4:]!r} has dtype {data[key].dtype}, not a number type")
-                        h._arrays[key[4:]] = data[key].astype(np.float64)
-            return h
+                return cls.from_dict(read_json(path))
+            return cls._from_parts(*read_npz(path))
         except (ValueError, KeyError, TypeError, EOFError, OSError, UnicodeDecodeError, AttributeError,
                 zipfile.BadZipFile) as exc:
             raise ValueError(f"cannot read History file {str(path)!r} ({type(exc).__name__}: {exc}); it is "
@@ -697,83 +635,18 @@ def plot_gap(ax, iterations, gap, gap_tol: float | None = None, label: str = "du
     return ax
 
 
-_NON_FINITE_TEXT = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
-_JSON_KEYS = {"format", "meta", "columns", "arrays", "sha256"}
+def _history_path(path) -> Path:
+    path = Path(path)
+    if path.suffix not in (".json", ".npz"):
+        raise ValueError(f"path must end in .json or .npz, got {str(path)!r}")
+    return path
 
 
-def _canonical_json(data) -> str:
-    """The text a JSON History's digest is taken of: sorted keys, no spaces (floats are written exactly)."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
-def _verified_json(data):
-    """A parsed JSON History, after its SHA-256 (when it has one: older files do not) is checked."""
-    if not isinstance(data, dict):
-        return data  # from_dict says what is wrong
-    unknown = sorted(set(data) - _JSON_KEYS)
-    if unknown:
-        raise ValueError(f"corrupt History: unknown keys {unknown} (expected some of {sorted(_JSON_KEYS)})")
-    if "sha256" not in data:
-        return data
-    body = {k: v for k, v in data.items() if k != "sha256"}
-    if hashlib.sha256(_canonical_json(body).encode("utf-8")).hexdigest() != data["sha256"]:
-        raise ValueError("corrupt History: its content does not match the SHA-256 it was saved with (changed after "
-                         "it was written, e.g. a flipped bit)")
-    return body
-
-
-def _encode_float(v: float):
-    """A float for standard JSON: itself when finite, None for NaN, ``"inf"`` / ``"-inf"`` for infinities."""
-    if math.isnan(v):
-        return None
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return v
-
-
-def _encode_meta(v):
-    if isinstance(v, float) and not math.isfinite(v):
-        return {"float": "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")}
-    return v
-
-
-def _decode_meta(key, v):
-    if isinstance(v, Mapping):
-        if set(v) == {"float"} and v["float"] in _NON_FINITE_TEXT:
-            return _NON_FINITE_TEXT[v["float"]]
-        raise ValueError(f"corrupt History: meta[{key!r}] is {v!r}; a setting is a str, int, float, bool or None")
-    return v
-
-
-#: the largest integer a float64 holds (a larger JSON integer, e.g. 10**400, raised OverflowError)
-_MAX_INT = int(np.finfo(np.float64).max)
-
-
-def _decode_column(name: str, values) -> list[float]:
-    """A column (or an array's data) read back: a flat list of numbers, None (NaN) and "inf" / "-inf" / "nan"."""
-    if not isinstance(values, (list, tuple)):
-        raise ValueError(f"corrupt History: column {name!r} is {type(values).__name__}, not a flat list of numbers")
-    out = []
-    for row, v in enumerate(values):
-        if v is None:
-            out.append(math.nan)
-        elif isinstance(v, str) and v in _NON_FINITE_TEXT:
-            out.append(_NON_FINITE_TEXT[v])
-        elif isinstance(v, float) or (isinstance(v, int) and not isinstance(v, bool) and abs(v) <= _MAX_INT):
-            out.append(float(v))
-        else:
-            raise ValueError(f"corrupt History: column {name!r} holds {v!r} in row {row}; a column is a flat list of "
-                             f"numbers (null for NaN, \"inf\" / \"-inf\" for infinities)")
-    return out
-
-
-def _check_shape(name: str, shape, size: int) -> tuple[int, ...]:
-    if (not isinstance(shape, (list, tuple))
-            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
-            or math.prod(shape) != size):
-        raise ValueError(f"corrupt History: array {name!r} has shape {shape!r} for {size} values; a shape is a list "
-                         f"of non-negative integers whose product is the number of values")
-    return tuple(shape)
+def _entry(store: dict, kind: str, name: str):
+    """``store[name]``, or a ``ValueError`` naming the History's ``kind`` (column, array) and those it has."""
+    if name not in store:
+        raise ValueError(f"History has no {kind} {name!r}; it has {list(store)}")
+    return store[name]
 
 
 def _check_status_meta(meta: Mapping) -> None:

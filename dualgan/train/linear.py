@@ -32,7 +32,6 @@ chosen iterations to the history.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import warnings
 from typing import Callable, Iterable
@@ -42,148 +41,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_choice, check_int, check_number, check_positive
+from .._checks import _all_finite, check_choice, check_int, check_number, check_positive
 from ..duals import DualSolverWarning, LinearDual, solve
-from .._modes import active_dropout, eval_mode, spectral_norm_layers
 from ..status import Status, StatusCode
-from .base import TRAINERS, CheckpointError, Trainer, _Batch, _check_optimizer_state, settings_string
+# the shared base of the two trainers; MODES and feature_fingerprint stay importable from here
+from ._linear_base import MODES, _LinearTrainer, feature_fingerprint
+from .ascent import FIXED_OPTIMIZERS, AscentFailure, make_ascent, optimizer_step
+from .base import TRAINERS, CheckpointError, _check_optimizer_state, settings_string
 
 __all__ = ["DualLinearGAN", "StandardLinearGAN", "RecordLambdas", "MODES", "feature_fingerprint"]
 
-MODES = ("fixed", "minibatch")
 #: the generator losses of :class:`StandardLinearGAN` (``gan_loss``)
 GAN_LOSSES = ("minimax", "non_saturating")
-
-_RESTORED = object()  # the fixed batch came from a checkpoint: its data object is not known
-
-
-def _finite_tensor(t) -> bool:
-    return bool(torch.isfinite(t).all())
-
-
-class _LinearTrainer(Trainer):
-    """What the two linear-discriminator trainers share: the feature map, C, the mode and the fixed batch."""
-
-    def __init__(self, generator: nn.Module, features: nn.Module, *, C: float, mode: str, latent_dim: int,
-                 batch_size: int, noise: str, generator_lr: float, beta1: float, generator_optimizer, constraint,
-                 seed: int):
-        if not isinstance(features, nn.Module):
-            raise TypeError(f"features must be a torch.nn.Module (e.g. dualgan.features.RBF), "
-                            f"got {type(features).__name__}")
-        self.C = check_positive(C, "C")
-        self.mode = check_choice(mode, "mode", MODES)
-        super().__init__(generator, latent_dim=latent_dim, batch_size=batch_size, noise=noise,
-                         generator_lr=generator_lr, beta1=beta1, generator_optimizer=generator_optimizer,
-                         constraint=constraint, seed=seed)
-        self.features = features
-        self.features.to(self.device)
-        _check_features(features, generator, self.latent_dim, self.dtype, self.device)
-        self._fixed: _Batch | None = None
-        self._fixed_source = None
-
-    def _meta(self) -> dict:
-        meta = super()._meta()
-        meta.update(mode=self.mode, C=self.C)
-        return meta
-
-    @property
-    def fixed_batch(self) -> _Batch | None:
-        """The fixed batch of ``mode="fixed"`` (copies, read-only): ``.real`` and ``.noise``, ``(batch_size, ...)``.
-
-        ``None`` in minibatch mode and before the first iteration. Drawn once,
-        at the first iteration; from a data array with at least ``batch_size``
-        rows the real samples are distinct rows (drawn without replacement).
-        """
-        if self._fixed is None:
-            return None
-        return _Batch(self._fixed.real.detach().clone(), self._fixed.noise.detach().clone())
-
-    def _batch(self) -> _Batch:
-        if self.mode == "fixed":
-            if self._fixed is None:
-                self._fixed = self._draw_fixed()
-            return self._fixed
-        return self._draw(self.batch_size)
-
-    def _draw_fixed(self) -> _Batch:
-        """The fixed batch: distinct rows of a data array that has enough of them, else an ordinary draw."""
-        table = getattr(self._sampler, "rows", None)
-        if table is None or table.shape[0] < self.batch_size:
-            return self._draw(self.batch_size)
-        rows = torch.randperm(table.shape[0], generator=self._rng)[: self.batch_size]
-        real = torch.as_tensor(table[rows.to(table.device)]).to(dtype=self.dtype, device=self.device)
-        return _Batch(real, self._noise(self.batch_size, self._rng))
-
-    def fit(self, data, iterations: int, **kwargs):
-        """:meth:`Trainer.fit <dualgan.train.base.Trainer.fit>`; in fixed mode the batch is drawn once, at the first iteration.
-
-        The feature map is evaluated in eval mode during the fit (dropout off,
-        BatchNorm on its running statistics, which do not move; eq. (7.1) of
-        the theory page), and every sub-module's train/eval state is put back
-        afterwards: the discriminator is certified on one fixed function of
-        the samples. In fixed mode the generator must itself be a fixed
-        function (no active dropout, no BatchNorm or spectral normalisation in
-        training mode), or the
-        monotone ascent would compare values of different random problems.
-
-        A later ``fit`` of a fixed-batch trainer keeps training on that batch
-        (the objective is a function of it), so ``data`` is then not sampled:
-        a ``UserWarning`` says so when ``data`` is not the object the batch was
-        drawn from (a trainer restored from a checkpoint takes the ``data`` of
-        its first ``fit`` as that object). Construct a new trainer to train on other data.
-
-        Parameters
-        ----------
-        data, iterations, **kwargs
-            As :meth:`Trainer.fit <dualgan.train.base.Trainer.fit>`.
-
-        Returns
-        -------
-        History
-            The trainer's history.
-
-        Raises
-        ------
-        ValueError, TypeError
-            As :meth:`Trainer.fit <dualgan.train.base.Trainer.fit>`; a ``ValueError`` in fixed
-            mode for a generator with active dropout, BatchNorm or spectral normalisation in training mode.
-        """
-        if self.mode == "fixed" and self._fixed is not None and self._fixed_source is _RESTORED:
-            self._fixed_source = data  # rerunning the script after a restart: the data the batch came from
-        if self.mode == "fixed" and self._fixed is not None and data is not self._fixed_source:
-            warnings.warn(f"{type(self).__name__} in fixed mode trains on the batch of {self.batch_size} samples "
-                          f"drawn at its first iteration; the data passed to this fit are not sampled (construct "
-                          f"a new trainer to train on other data)", UserWarning, stacklevel=2)
-        if self.mode == "fixed" and self._fixed is None:
-            self._fixed_source = data
-        if self.mode == "fixed":
-            _check_fixed_generator(self.generator)
-        # the feature map is a fixed function of the solve (eq. (7.1) of the theory page): evaluated in eval
-        # mode (dropout off, BatchNorm on its running statistics, which do not move), the user's modes put back
-        with eval_mode(self.features):
-            return super().fit(data, iterations, **kwargs)
-
-    def _extra_state(self) -> dict:
-        return {"features": feature_fingerprint(self.features),
-                "fixed": None if self._fixed is None else [self._fixed.real, self._fixed.noise]}
-
-    def _validate_extra_state(self, extra: dict) -> None:
-        if extra.get("features") != feature_fingerprint(self.features):
-            raise CheckpointError("it was written with another feature map (other class, anchors, buffers or "
-                                  "settings); construct the trainer with the checkpoint's feature map")
-        fixed = extra.get("fixed", "missing")
-        if fixed is None:
-            return
-        if (not isinstance(fixed, list) or len(fixed) != 2 or not all(isinstance(t, torch.Tensor) for t in fixed)
-                or fixed[0].shape[0] != self.batch_size
-                or tuple(fixed[1].shape) != (self.batch_size, self.latent_dim)):
-            raise CheckpointError(f"its fixed batch does not hold {self.batch_size} samples and "
-                                  f"({self.batch_size}, {self.latent_dim}) noise")
-
-    def _load_extra_state(self, extra: dict) -> None:
-        fixed = extra["fixed"]
-        self._fixed = None if fixed is None else _Batch(fixed[0], fixed[1])
-        self._fixed_source = _RESTORED
 
 
 class RecordLambdas:
@@ -366,7 +235,7 @@ class DualLinearGAN(_LinearTrainer):
         from ..duals import DISCRIMINATOR_LOSSES, SOLVERS
 
         self.loss = check_choice(loss, "loss", DISCRIMINATOR_LOSSES)
-        self.fixed_optimizer = check_choice(fixed_optimizer, "fixed_optimizer", ("lbfgs", "adam"))
+        self.fixed_optimizer = check_choice(fixed_optimizer, "fixed_optimizer", FIXED_OPTIMIZERS)
         self.lbfgs_history = check_int(lbfgs_history, "lbfgs_history", low=1)
         if tol is None:
             # minibatch: the sampling noise of the objective (~1e-2) dwarfs a 1e-6 gap
@@ -381,242 +250,63 @@ class DualLinearGAN(_LinearTrainer):
         if mode == "fixed" and self.fixed_optimizer == "lbfgs" and generator_optimizer is not None:
             raise ValueError("generator_optimizer replaces Adam; the fixed-batch ascent with fixed_optimizer='lbfgs' "
                              "uses its own L-BFGS: pass fixed_optimizer='adam' or no generator_optimizer")
-        self._lbfgs = mode == "fixed" and self.fixed_optimizer == "lbfgs"
+        # the generator's ascent (before the base builds the generator's optimiser, which the ascent may choose)
+        self._ascent = make_ascent(mode, self.fixed_optimizer,
+                                   max_backtracks=self.max_backtracks, shrink=self.shrink,
+                                   lbfgs_history=self.lbfgs_history)
         super().__init__(generator, features, C=C, mode=mode, latent_dim=latent_dim, batch_size=batch_size,
                          noise=noise, generator_lr=generator_lr, beta1=beta1,
                          generator_optimizer=generator_optimizer, constraint=constraint, seed=seed)
         self.dual = None  # the last accepted DualResult (warm start of the next solve)
         self._phi_real_fixed = None
-        self._current = None  # certified objective at the current generator (fixed batch, L-BFGS)
 
     def _make_generator_optimizer(self, factory):
-        if self._lbfgs:
-            # g(theta) is a deterministic smooth function in the fixed-batch setting, so a
-            # quasi-Newton method with a strong-Wolfe line search (sufficient increase at
-            # every accepted step) is the natural monotone ascent method
-            # max_eval: torch's default (1.25 max_iter) would leave the line search no evaluation
-            return torch.optim.LBFGS(self._params, lr=1.0, max_iter=1, max_eval=25, history_size=self.lbfgs_history,
-                                     line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0)
-        return super()._make_generator_optimizer(factory)
+        return self._ascent.optimizer(self._params) or super()._make_generator_optimizer(factory)
 
     def _meta(self) -> dict:
         meta = super()._meta()
         meta.update(loss=self.loss, tol=self.tol, w_rtol=self.w_rtol, solver=self.solver,
                     solver_options=settings_string(self.solver_options))
-        if self.mode == "fixed":  # the settings of the fixed-batch ascent
-            meta.update(fixed_optimizer=self.fixed_optimizer)
-            if self._lbfgs:
-                meta.update(lbfgs_history=self.lbfgs_history)
-            else:
-                meta.update(max_backtracks=self.max_backtracks, shrink=self.shrink)
+        meta.update(self._ascent.settings())  # the settings of the fixed-batch ascent
         return meta
 
     # one iteration ---------------------------------------------------------------
     def _step(self) -> dict | None:
-        if self._lbfgs:
-            return self._step_lbfgs()
+        """One generator step of the ascent strategy (:mod:`dualgan.train.ascent`), recorded as a history row."""
         batch = self._batch()
-        with torch.no_grad():
-            if self.mode == "fixed" and self._phi_real_fixed is not None:
-                phi_real = self._phi_real_fixed
+        try:
+            phi_real = self._real_features(batch.real)
+            step = self._ascent.step(self, batch.noise, phi_real)
+        except AscentFailure as failure:
+            if failure.solver_failed:
+                bad = failure.result
+                self.status = Status(StatusCode.NUMERICAL_ERROR, f"dual solver {bad.status} (gap {bad.gap:.3g}) at "
+                                                                 f"iteration {self.iteration}")
             else:
-                phi_real = self.features(batch.real)
-                if not _finite_tensor(phi_real):
-                    self._non_finite("features of the real samples")
-                    return None
-                if self.mode == "fixed":
-                    self._phi_real_fixed = phi_real
-        fake = self.generator(batch.noise)
-        if not _finite_tensor(fake):
-            self._non_finite("samples")
+                self._non_finite(failure.what)
             return None
-        phi_fake = self.features(fake)
-        if not _finite_tensor(phi_fake):
-            self._non_finite("features of the samples")
-            return None
-        # (a) the exact discriminator at the current generator, warm-started
-        res = self._solve(phi_real, phi_fake.detach(), warm=self.dual)
-        if not res.success:
-            self.status = Status(StatusCode.NUMERICAL_ERROR, f"dual solver {res.status} (gap {res.gap:.3g}) at "
-                                                             f"iteration {self.iteration}")
-            return None
-        # (b) Danskin: grad g(theta) = d/dtheta D(lambda*, theta)
-        value = self._danskin_surrogate(phi_fake, res)
-        penalty = self.constraint.penalty(fake)
-        self.gen_optimizer.zero_grad(set_to_none=True)
-        self._generator_grads(-value + penalty)
-        grad_norm = self._grad_norm()
-        if not math.isfinite(grad_norm) or not math.isfinite(float(penalty.detach())):
-            self._non_finite("generator gradient or constraint penalty")
-            return None
-        current = res.dual_value - float(penalty.detach())
-        row = {"generator_loss": -current}
-        if self.mode == "minibatch":
-            old = [p.detach().clone() for p in self._params]
-            self.gen_optimizer.step()
-            with torch.no_grad():
-                fake_after = self.generator(batch.noise)
-            if not _finite_tensor(fake_after):
-                with torch.no_grad():  # keep the last finite generator (what the final checkpoint holds)
-                    for p, o in zip(self._params, old):
-                        p.copy_(o)
-                self._non_finite("samples after the generator step")
-                return None
-            self.constraint.update(fake_after)
-            self.dual = res
-            row.update(self._dual_columns(res, current))
-            samples_for_state = fake_after
-        else:
-            old = [p.detach().clone() for p in self._params]
-            self.gen_optimizer.step()
-            step = [p.detach() - o for p, o in zip(self._params, old)]
-            alpha, accepted, trials, best = 1.0, False, 0, None
-            with torch.no_grad():
-                for _ in range(self.max_backtracks + 1):
-                    trials += 1
-                    for p, o, s in zip(self._params, old, step):
-                        p.copy_(o + alpha * s)
-                    trial_fake = self.generator(batch.noise)
-                    trial_phi = self.features(trial_fake) if _finite_tensor(trial_fake) else None
-                    if trial_phi is None or not _finite_tensor(trial_phi):
-                        alpha *= self.shrink  # a non-finite trial is a rejected trial
-                        continue
-                    trial = self._solve(phi_real, trial_phi, warm=res)
-                    trial_value = trial.dual_value - float(self.constraint.penalty(trial_fake))
-                    if trial.success and math.isfinite(trial_value) and trial_value >= current:
-                        accepted, best = True, (trial, trial_value, trial_fake)
-                        break
-                    alpha *= self.shrink
-                if not accepted:
-                    for p, o in zip(self._params, old):
-                        p.copy_(o)
-                    best = (res, current, fake.detach())
-            new_res, new_value, samples_for_state = best
-            self.constraint.update(samples_for_state)
-            self.dual = new_res
-            row.update(self._dual_columns(new_res, new_value))
-            row.update(step_size=alpha if accepted else 0.0, accepted=float(accepted), trials=float(trials))
-        row["generator_grad_norm"] = grad_norm
-        row.update(self._constraint_columns(samples_for_state))
+        self.constraint.update(step.samples)
+        self.dual = step.point.result
+        row = {"generator_loss": step.generator_loss}
+        row.update(self._dual_columns(step.point.result, step.point.objective))
+        row["inner_iterations"] = float(step.inner_iterations)
+        if step.accepted is not None:
+            row.update(step_size=step.step_size, accepted=float(step.accepted), trials=float(step.trials))
+        row["generator_grad_norm"] = step.grad_norm
+        row.update(self._constraint_columns(step.samples))
         return row
 
-    def _step_lbfgs(self) -> dict | None:
-        """One L-BFGS step on -g(theta) with a strong-Wolfe line search (fixed batch).
-
-        Every function evaluation re-solves the dual (warm-started) to the gap
-        tolerance and returns its certified value; the gradient is Danskin's,
-        d/dtheta D(lambda*; theta). A step that would lower the recorded objective
-        by more than twice the gap tolerance (the line search guarantees sufficient
-        increase, so this only happens when it fails) is undone, recorded as not
-        accepted, and the quasi-Newton memory is reset. A trial point whose
-        samples, features, gradient or penalty are not finite is a rejected
-        trial (the line search sees +inf); if the step still ends there, the
-        old weights stay and the next step starts with half the initial step
-        (the optimiser's ``lr``, saved in checkpoints). Non-finite values at the
-        current point end the run with status ``NON_FINITE``.
-        """
-        batch = self._batch()
-        if self._phi_real_fixed is None:
-            with torch.no_grad():
-                self._phi_real_fixed = self.features(batch.real)
-        phi_real = self._phi_real_fixed
-        if not _finite_tensor(phi_real):
-            self._non_finite("features of the real samples")
-            return None
-        failures, non_finite = [], []
-        solve_iterations = []  # Newton iterations of every solve of this step, in order
-        inf = torch.tensor(float("inf"), dtype=torch.float64)
-
-        def closure():
-            # A trial point whose samples, features, gradient or penalty are not finite returns +inf
-            # with no gradient: the line search treats it as a failed (rejected) trial.
-            self.gen_optimizer.zero_grad(set_to_none=True)
-            fake = self.generator(batch.noise)
-            if not _finite_tensor(fake):
-                non_finite.append("samples")
-                return inf
-            phi_fake = self.features(fake)
-            if not _finite_tensor(phi_fake):
-                non_finite.append("features of the samples")
-                return inf
-            res = self._solve(phi_real, phi_fake.detach(), warm=self.dual)
-            solve_iterations.append(res.iterations)
-            if not res.success:
-                failures.append(res)
-                return inf
-            value = self._danskin_surrogate(phi_fake, res)
-            penalty = self.constraint.penalty(fake)
-            self._generator_grads(-value + penalty)
-            objective = res.dual_value - float(penalty.detach())
-            if not math.isfinite(objective) or not all(_finite_tensor(p.grad) for p in self._params):
-                self.gen_optimizer.zero_grad(set_to_none=True)
-                non_finite.append("generator gradient or constraint penalty")
-                return inf
-            self.dual = res
-            return torch.tensor(-objective, dtype=torch.float64)
-
-        def restore(old):
-            with torch.no_grad():
-                for p, o in zip(self._params, old):
-                    p.copy_(o)
-
-        if self.iteration == 0 or self._current is None:
-            start = -float(closure())  # the objective at the starting point
-            if non_finite or failures:
-                if failures:
-                    bad = failures[0]
-                    self.status = Status(StatusCode.NUMERICAL_ERROR, f"dual solver {bad.status} (gap "
-                                                                     f"{bad.gap:.3g}) at iteration {self.iteration}")
-                else:
-                    self._non_finite(non_finite[0])
-                return None
-            self._current = start
-        generator_loss = -self._current  # the loss at the point where the step starts
-        old = [p.detach().clone() for p in self._params]
-        evals_before = self.gen_optimizer.state[self._params[0]].get("func_evals", 0)
-        self.gen_optimizer.step(closure)
-        state = self.gen_optimizer.state[self._params[0]]
-        trials = state.get("func_evals", 0) - evals_before
-        if failures:
-            restore(old)
-            bad = failures[0]
-            self.status = Status(StatusCode.NUMERICAL_ERROR, f"dual solver {bad.status} (gap {bad.gap:.3g}) at "
-                                                             f"iteration {self.iteration}")
-            return None
-        hit_non_finite = bool(non_finite)
-        # the certified objective at the accepted point (one more warm-started solve)
-        value = -float(closure()) if all(_finite_tensor(p) for p in self._params) else -math.inf
-        # Values are certified to the gap tolerance, so two solves at one point may differ by
-        # up to ~tol: a step is kept unless it lowers the objective by more than 2 tol.
-        accepted = math.isfinite(value) and value >= self._current - 2 * self.tol
-        if not accepted:
-            restore(old)
-            self.gen_optimizer.state.clear()  # its curvature pairs describe a step not taken: restart
-            if hit_non_finite:
-                # the step ran into non-finite values: the next attempt starts with half the step
-                for group in self.gen_optimizer.param_groups:
-                    group["lr"] *= 0.5
-            non_finite.clear()
-            value = -float(closure())
-            if non_finite:  # cannot happen at the old (finite) point unless the model is not deterministic
-                self._non_finite(non_finite[0])
-                return None
-        grad_norm = self._grad_norm()
-        self._current = value
+    def _real_features(self, real: torch.Tensor) -> torch.Tensor:
+        """Features of the real samples, computed once per fixed batch; non-finite ones raise :class:`AscentFailure`."""
+        if self.mode == "fixed" and self._phi_real_fixed is not None:
+            return self._phi_real_fixed
         with torch.no_grad():
-            samples = self.generator(batch.noise)
-        self.constraint.update(samples)
-        row = {"generator_loss": generator_loss}
-        row.update(self._dual_columns(self.dual, value))
-        # The last solve re-certifies the accepted point warm-started from the line search's last trial; when
-        # that trial was this point it takes 0 iterations, and the multipliers are those of the trial's solve:
-        # record the iterations of the solve that produced them.
-        if len(solve_iterations) >= 2 and solve_iterations[-1] == 0:
-            row["inner_iterations"] = float(solve_iterations[-2])
-        row.update(step_size=float(state.get("t", 0.0)) if accepted else 0.0, accepted=float(accepted),
-                   trials=float(trials), generator_grad_norm=grad_norm)
-        row.update(self._constraint_columns(samples))
-        return row
+            phi_real = self.features(real)
+        if not _all_finite(phi_real):
+            raise AscentFailure("features of the real samples")
+        if self.mode == "fixed":
+            self._phi_real_fixed = phi_real
+        return phi_real
 
     @staticmethod
     def _danskin_surrogate(phi_fake: torch.Tensor, res) -> torch.Tensor:
@@ -652,7 +342,7 @@ class DualLinearGAN(_LinearTrainer):
     # checkpoint extras -------------------------------------------------------------
     def _extra_state(self) -> dict:
         extra = super()._extra_state()
-        extra["current"] = self._current
+        extra["current"] = self._ascent.current  # the certified objective at the generator (L-BFGS), else None
         extra["dual"] = None if self.dual is None else {"lam_real": self.dual.lam_real, "lam_fake": self.dual.lam_fake,
                                                         "slack": self.dual.slack, "w": self.dual.w}
         return extra
@@ -676,7 +366,7 @@ class DualLinearGAN(_LinearTrainer):
     def _load_extra_state(self, extra: dict) -> None:
         super()._load_extra_state(extra)
         saved = extra["dual"]
-        self._current = extra["current"]
+        self._ascent.current = extra["current"]
         if saved is None:
             self.dual = None
             return
@@ -815,7 +505,7 @@ class StandardLinearGAN(_LinearTrainer):
         batch = self._batch()
         with torch.no_grad():
             phi_real = self.features(batch.real)
-        if not _finite_tensor(phi_real):
+        if not _all_finite(phi_real):
             self._non_finite("features of the real samples")
             return None
         self._ensure_discriminator(phi_real.shape[1], phi_real.dtype)
@@ -824,18 +514,18 @@ class StandardLinearGAN(_LinearTrainer):
         for _ in range(self.discriminator_steps):
             with torch.no_grad():
                 fake_d = self.generator(batch.noise)
-                if not _finite_tensor(fake_d):
+                if not _all_finite(fake_d):
                     self._non_finite("samples")
                     return None
                 phi_fake_d = self.features(fake_d)
-            if not _finite_tensor(phi_fake_d):
+            if not _all_finite(phi_fake_d):
                 self._non_finite("features of the samples")
                 return None
             disc_loss = self.primal(phi_real, phi_fake_d)
             self.disc_optimizer.zero_grad(set_to_none=True)
             disc_loss.backward()
             self.disc_optimizer.step()
-        if not _finite_tensor(self.w):
+        if not _all_finite(self.w):
             with torch.no_grad():  # keep the last finite discriminator (what the final checkpoint holds)
                 self.w.copy_(w_old)
             self._non_finite("discriminator weights (discriminator loss)")
@@ -857,15 +547,10 @@ class StandardLinearGAN(_LinearTrainer):
         if not math.isfinite(objective) or not math.isfinite(grad_norm):
             self._non_finite("objective or generator gradient")
             return None
-        old = [p.detach().clone() for p in self._params]
-        self.gen_optimizer.step()
-        with torch.no_grad():
-            fake_after = self.generator(batch.noise)
-        if not _finite_tensor(fake_after):
-            with torch.no_grad():
-                for p, o in zip(self._params, old):
-                    p.copy_(o)
-            self._non_finite("samples after the generator step")
+        try:
+            fake_after = optimizer_step(self, batch.noise)
+        except AscentFailure as failure:
+            self._non_finite(failure.what)
             return None
         self.constraint.update(fake_after)
         row = {"objective": objective, "generator_loss": float(total.detach()),
@@ -905,84 +590,3 @@ class StandardLinearGAN(_LinearTrainer):
         self.w = w.clone().to(self.device).requires_grad_(True)
         self.disc_optimizer = torch.optim.Adam([self.w], lr=self.discriminator_lr, betas=(self.beta1, 0.999))
         self.disc_optimizer.load_state_dict(extra["disc_optimizer"])
-
-
-# ---------------------------------------------------------------------- feature maps
-def _check_features(features: nn.Module, generator: nn.Module, latent_dim: int, dtype, device) -> None:
-    """The feature map must take the generator's samples: same floating dtype, one ``(d,)`` row per sample.
-
-    Checked at construction with one eval-mode forward on two generated
-    samples (no statistics move), so a float32 feature map under a float64
-    generator fails with the fix instead of torch's dtype error inside ``fit``.
-    """
-    wrong = sorted({str(p.dtype) for p in features.parameters() if p.is_floating_point() and p.dtype != dtype})
-    if wrong:
-        raise TypeError(f"the feature map's parameters are {', '.join(wrong)} but the generator's samples are "
-                        f"{dtype}; convert the feature map, e.g. features.to({dtype}) (exact for float32 -> "
-                        f"float64), or use a generator of the feature map's dtype")
-    with eval_mode(generator, features), torch.no_grad():
-        samples = generator(torch.zeros(2, latent_dim, dtype=dtype, device=device))
-        try:
-            phi = features(samples)
-        except (RuntimeError, ValueError) as exc:
-            raise ValueError(f"the feature map cannot take the generator's samples of shape "
-                             f"{tuple(samples.shape)} and dtype {samples.dtype} ({exc}); give the generator the "
-                             f"output shape and dtype the feature map expects") from exc
-    if not isinstance(phi, torch.Tensor) or phi.ndim != 2 or phi.shape[0] != 2:
-        raise ValueError(f"the feature map must return (B, d) features, one row per sample, but it returned "
-                         f"{tuple(phi.shape) if isinstance(phi, torch.Tensor) else type(phi).__name__} for 2 samples")
-
-
-def _check_fixed_generator(generator: nn.Module) -> None:
-    """Fixed mode ascends a fixed function of the generator: refuse what changes it between two evaluations.
-
-    Active dropout (a new mask each time), BatchNorm in training mode (its
-    output depends on the batch and its statistics move) and spectral
-    normalisation in training mode (a power iteration at every forward pass).
-    """
-    names = {m: f"{name or '<root>'} ({type(m).__name__})" for name, m in generator.named_modules()}
-    dropout = active_dropout(generator)
-    batchnorm = [names[m] for m in names if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
-    spectral = [names[m] for m in spectral_norm_layers(generator) if m.training]
-    for found, what in ((dropout, "active dropout"), (batchnorm, "BatchNorm in training mode"),
-                        (spectral, "spectral normalisation in training mode (a power iteration at every forward "
-                                   "pass)")):
-        if found:
-            raise ValueError(f"mode='fixed' ascends one fixed function of the generator on one batch, but "
-                             f"generator layer {found[0]} is {what}, so every evaluation would be a different "
-                             f"problem and the monotone ascent would compare them; call generator.eval() before "
-                             f"fit (dropout off, BatchNorm on its running statistics, spectral norm on its stored "
-                             f"vectors) or use mode='minibatch'")
-
-
-def feature_fingerprint(features: nn.Module) -> str:
-    """A hash of a feature map's identity: its class, every tensor of its ``state_dict`` and its scalar settings.
-
-    Two feature maps with the same fingerprint compute the same features
-    (same anchors, projections, bandwidths); a checkpoint records it so that
-    resuming with another feature map is refused.
-
-    Parameters
-    ----------
-    features : torch.nn.Module
-        The feature map (any module).
-
-    Returns
-    -------
-    str
-        A SHA-256 hex digest (64 characters).
-    """
-    h = hashlib.sha256(f"{type(features).__module__}.{type(features).__qualname__}".encode())
-    for name, t in sorted(features.state_dict().items()):
-        t = t.detach().cpu().contiguous()
-        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    for module_name, module in features.named_modules():
-        for key, value in sorted(vars(module).items()):
-            if key.startswith("_") or key == "training":
-                continue
-            if isinstance(value, (bool, int, float, str)) or value is None:
-                h.update(f"{module_name}.{key}={value!r}".encode())
-    return h.hexdigest()
-
-
