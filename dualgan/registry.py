@@ -16,6 +16,10 @@ package the first time it is read, so adding an entry to the library is adding
 one file to the package. Entries may take keyword-only options of their own
 (``memory=10`` above); :meth:`Registry.options` lists them with their defaults
 and :meth:`Registry.check_options` refuses unknown ones by name.
+
+A setting chosen by name elsewhere (a sweep job's ``mode``, the command
+line's ``--loss``) reads the table its family checks against through a
+:class:`Choices` view instead of copying the names.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Iterator, Mapping
 
-__all__ = ["Entry", "Registry"]
+__all__ = ["Entry", "Registry", "Choices"]
 
 
 @dataclass(frozen=True)
@@ -297,6 +301,82 @@ class Registry:
             if checked is not None:  # the checker may return the options normalised (numpy ints as int, ...)
                 return dict(checked)
         return dict(options)
+
+
+class Choices:
+    """The names a setting accepts, read from the table another module defines, when first needed.
+
+    The table is a :class:`Registry` (its names), a mapping (its keys) or a
+    tuple of names, looked up as ``module.attr`` at each use, so that the
+    names are never copied (a name added to the table is accepted at once)
+    and building a parser or loading a sweep file imports no trainer.
+
+    Parameters
+    ----------
+    module : str
+        The module that defines the table, e.g. ``"dualgan.train"``.
+    attr : str
+        Its name there, e.g. ``"MODES"``.
+
+    Examples
+    --------
+    >>> from dualgan.registry import Choices
+    >>> losses = Choices("dualgan.duals", "DISCRIMINATOR_LOSSES")
+    >>> "hinge" in losses, list(losses)
+    (True, ['logistic', 'hinge'])
+    """
+
+    def __init__(self, module: str, attr: str):
+        self.module = module
+        self.attr = attr
+
+    def names(self) -> list[str]:
+        """The accepted names, in the table's order.
+
+        Returns
+        -------
+        list of str
+            A registry's names, a mapping's keys or the tuple's items.
+        """
+        table = getattr(importlib.import_module(self.module), self.attr)
+        return list(table.names() if isinstance(table, Registry) else table)
+
+    def check(self, value: Any, name: str) -> Any:
+        """Return ``value`` if it is one of :meth:`names`, else raise naming the setting.
+
+        Parameters
+        ----------
+        value : object
+            The chosen name.
+        name : str
+            The setting's name, for the message.
+
+        Returns
+        -------
+        object
+            ``value`` itself.
+
+        Raises
+        ------
+        ValueError
+            ``"<name> must be one of [...], got <value>"``.
+        """
+        names = self.names()
+        if value not in names:
+            raise ValueError(f"{name} must be one of {names}, got {value!r}")
+        return value
+
+    def __contains__(self, value: object) -> bool:
+        return value in self.names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def __repr__(self) -> str:
+        return f"Choices({self.module}.{self.attr})"
 
 
 def _qualname(obj: Callable) -> str:

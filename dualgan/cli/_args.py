@@ -17,7 +17,7 @@ from .._checks import check_int, check_number
 from .._io import check_writable_folder, check_writable_path
 
 __all__ = ["positive_int", "nonneg_int", "positive_float", "finite_float", "unit_interval", "output_folder",
-           "output_file"]
+           "output_file", "checked", "names_of"]
 
 
 def output_folder(text: str, option: str = "--out", create: bool = True) -> Path:
@@ -28,6 +28,27 @@ def output_folder(text: str, option: str = "--out", create: bool = True) -> Path
 def output_file(text: str, option: str = "--out") -> Path:
     """The file ``text``: not a folder, in an existing writable folder (:func:`dualgan._io.check_writable_path`)."""
     return check_writable_path(text, option)
+
+
+def checked(parser: argparse.ArgumentParser, value, option: str, check, **bounds):
+    """``check(value, option, **bounds)`` (a check of :mod:`dualgan._checks`); a refusal is ``parser``'s usage error.
+
+    For options parsed before their bounds are known, or whose message must
+    name the option itself (``--steps must be a positive integer, got 0``).
+    """
+    try:
+        return check(value, option, **bounds)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
+def names_of(parser: argparse.ArgumentParser, text: str | None, choices, option: str, default=()) -> list[str]:
+    """The comma-separated names of ``text`` (None: ``default``), each one of ``choices``, else a usage error."""
+    names = list(default) if text is None else [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in choices]
+    if unknown or not names:
+        parser.error(f"{option}: unknown {unknown or '(empty)'}; choose from {list(choices)}")
+    return names
 
 
 def _int(text: str, low: int) -> int:

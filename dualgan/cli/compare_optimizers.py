@@ -11,7 +11,7 @@ six runs on one core; a short run (e.g. the earlier defaults, lr 1e-4 for
 """
 from __future__ import annotations
 
-from ._args import nonneg_int, output_file, positive_float, positive_int
+from ._args import names_of, nonneg_int, output_file, positive_float, positive_int
 
 GAMES = ("bilinear", "dirac", "dirac-ns", "dirac-r1", "dirac-wgan", "ring", "grid")
 
@@ -45,7 +45,7 @@ def register(sub) -> None:
     p.add_argument("--eval-every", type=positive_int, default=None)
     p.add_argument("--out", default="compare_optimizers.png", help="PNG of the curves")
     p.add_argument("--progress", action="store_true", help="tqdm progress bars")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, _parser=p)
 
 
 def run(args) -> int:
@@ -64,13 +64,8 @@ def run(args) -> int:
     from ..regularizers import R1
 
     small = args.game not in ("ring", "grid")
-    if args.optimizers:
-        names = [n.strip() for n in args.optimizers.split(",") if n.strip()]
-    else:
-        names = OPTIMIZERS.names() if small else ["simultaneous", "consensus"]
-    unknown = [n for n in names if n not in OPTIMIZERS]
-    if unknown or not names:
-        raise SystemExit(f"--optimizers: unknown {unknown or '(empty)'}; choose from {OPTIMIZERS.names()}")
+    names = names_of(args._parser, args.optimizers or None, OPTIMIZERS.names(), "--optimizers",
+                     default=OPTIMIZERS.names() if small else ["simultaneous", "consensus"])
     # "is None", not "or": an explicit value is never replaced by the default
     steps = (1000 if small else 4000) if args.steps is None else args.steps
     lr = (0.1 if small else 1e-3) if args.lr is None else args.lr
@@ -78,7 +73,7 @@ def run(args) -> int:
     gamma = (1.0 if small else 10.0) if args.gamma is None else args.gamma
     base = ("sgd" if small else "rmsprop") if args.base is None else args.base
     if base.lower() not in BASE_OPTIMIZERS:
-        raise SystemExit(f"--base: unknown {base!r}; choose from {BASE_OPTIMIZERS.names()}")
+        args._parser.error(f"--base: unknown {base!r}; choose from {BASE_OPTIMIZERS.names()}")
     total = steps + final_steps
     eval_every = ((max(1, total // 100) if small else max(1, total // 12)) if args.eval_every is None
                   else args.eval_every)

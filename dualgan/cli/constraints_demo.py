@@ -25,8 +25,6 @@ def run(args) -> int:
     from ..constraints.compare import compare_handlers
 
     output_folder(args.out)  # a file, an uncreatable or read-only folder: a usage error before training
-    if args.threads < 1:
-        raise SystemExit(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
     compare_handlers(steps=args.steps, batch_size=args.batch_size, hidden=args.hidden, seed=args.seed,
                      out=args.out, progress=args.progress, print_fn=lambda s: print(s, flush=True))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ..registry import Choices
 from ._args import nonneg_int, output_folder, positive_float, positive_int
 
 RING_STD = 0.3  # the paper's covariance was lost; see docs/dual_gan.md
@@ -31,7 +32,8 @@ def register(sub) -> None:
     p.add_argument("--out", default="dualgan-demo", help="output directory (created; default ./dualgan-demo)")
     p.add_argument("--iterations", type=positive_int, default=1000, help="training iterations of each method")
     p.add_argument("--batch-size", type=positive_int, default=200, help="real and generated samples per batch")
-    p.add_argument("--mode", default="fixed", choices=["fixed", "minibatch"], help="batch mode of both trainers")
+    p.add_argument("--mode", default="fixed", choices=Choices("dualgan.train", "MODES"), metavar="MODE",
+                   help="batch mode of both trainers: %(choices)s (default fixed)")
     p.add_argument("--generator-lr", type=positive_float, default=1e-3, help="Adam learning rate of the generator")
     p.add_argument("--discriminator-lr", type=positive_float, default=1e-2,
                    help="Adam learning rate of the baseline's discriminator")
@@ -62,8 +64,6 @@ def run(args) -> int:
     torch.set_num_threads(1)
     if args.quick:
         args.iterations, args.batch_size = min(args.iterations, 30), min(args.batch_size, 50)
-    if args.iterations < 1 or args.batch_size < 1:
-        raise SystemExit("--iterations and --batch-size must be positive integers")
     out = output_folder(args.out)  # a file, an uncreatable or read-only folder: a usage error before training
     data = ring(5, radius=2.0, std=RING_STD)
     anchors = data.sample(100, generator=torch.Generator().manual_seed(args.seed + 1000), dtype=torch.float64)

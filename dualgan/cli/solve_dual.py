@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import warnings
 
+from ..registry import Choices
 from ._args import nonneg_int, positive_float, positive_int
 
 
@@ -12,7 +13,8 @@ def register(sub) -> None:
     p.add_argument("--m", type=positive_int, default=100, help="generated samples")
     p.add_argument("--d", type=positive_int, default=100, help="feature dimension")
     p.add_argument("--C", type=positive_float, default=1e-2, help="L2 weight of the primal")
-    p.add_argument("--loss", default="logistic", choices=["logistic", "hinge"])
+    p.add_argument("--loss", default="logistic", choices=Choices("dualgan.duals", "DISCRIMINATOR_LOSSES"),
+                   metavar="LOSS", help="the discriminator's loss: %(choices)s (default logistic)")
     p.add_argument("--bias", action="store_true")
     p.add_argument("--tol", type=positive_float, default=1e-10)
     p.add_argument("--seed", type=nonneg_int, default=0)

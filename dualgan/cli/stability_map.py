@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import math
 
+from .._checks import check_int, check_number
+from ._args import checked, names_of, output_folder
+
 GAMES = ("bilinear", "dirac", "dirac-ns", "dirac-r1", "dirac-r2", "dirac-gp", "dirac-wgan", "dirac-wgan-clip")
 
 
@@ -73,30 +76,18 @@ def run(args) -> int:
     from ..games import OPTIMIZERS
 
     batchable = OPTIMIZERS.names(batchable=True)
-    names = (batchable if args.optimizers is None
-             else [n.strip() for n in args.optimizers.split(",") if n.strip()])
-
-    unknown = [n for n in names if n not in batchable]
-    if not names or unknown:
-        parser.error(f"--optimizers: unknown {unknown or '(empty)'}; choose from {batchable}")
+    names = names_of(parser, args.optimizers, batchable, "--optimizers", default=batchable)
     from ..games import BASE_OPTIMIZERS
 
     if args.base.lower() not in BASE_OPTIMIZERS.names(batchable=True):
         parser.error(f"--base: unknown {args.base!r}; choose from {BASE_OPTIMIZERS.names(batchable=True)}")
     lrs = _grid_spec(args.lr, "--lr", parser, log=True)
     coefs = _grid_spec(args.gamma, "--gamma", parser, log=False)
-    if args.seeds < 1:
-        parser.error(f"--seeds must be a positive number of seeds, got {args.seeds}")
-    if args.steps < 1:
-        parser.error(f"--steps must be a positive integer, got {args.steps}")
-    if not (math.isfinite(args.reg_weight) and args.reg_weight >= 0):
-        parser.error(f"--reg-weight must be a finite number >= 0, got {args.reg_weight}")
-    if not (math.isfinite(args.clip) and args.clip > 0):
-        parser.error(f"--clip must be a finite number > 0, got {args.clip}")
-    if args.workers < 1:
-        parser.error(f"--workers must be a positive integer, got {args.workers}")
-    if args.size < 1:
-        parser.error(f"--size must be a positive integer, got {args.size}")
+    for option, value in (("--seeds", args.seeds), ("--steps", args.steps), ("--workers", args.workers),
+                          ("--size", args.size)):
+        checked(parser, value, option, check_int, low=1)
+    checked(parser, args.reg_weight, "--reg-weight", check_number, low=0.0)
+    checked(parser, args.clip, "--clip", check_number, low=0.0, low_open=True)
     init = (0.5, 1.5)
     if args.init is not None:
         try:
@@ -105,8 +96,6 @@ def run(args) -> int:
                 raise ValueError
         except ValueError:
             parser.error(f"--init must be A:B with finite A <= B, got {args.init!r}")
-
-    from ._args import output_folder
 
     output_folder(args.out)  # a file, an uncreatable or read-only folder: a usage error before the runs
     from ..games import bilinear_functional, dirac_functional, random_matrix, stability_map

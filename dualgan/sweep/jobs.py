@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .._checks import check_status
-from ..registry import Registry
+from ..registry import Choices, Registry
 from ..status import Status, StatusCode
 
 __all__ = ["JobResult", "JOBS", "DATASETS", "dual_gan", "standard_gan", "trust_region_gan", "PARAM_CHECKS",
@@ -91,20 +91,14 @@ def _pos_real(name, v):
 
 
 def _choice_of(module: str, attr: str):
-    """A check against the choices a library module defines (a tuple, a dict's keys or a registry's names).
+    """A check against the choices a library module defines (:class:`~dualgan.registry.Choices`).
 
     They are read when a value is checked, not when this module is imported,
     so that loading a sweep file imports no trainer unless a setting names
     one of its choices.
     """
-    def check(name, v):
-        import importlib
-
-        choices = getattr(importlib.import_module(module), attr)
-        names = list(choices.names() if isinstance(choices, Registry) else choices)
-        if v not in names:
-            raise ValueError(f"{name} must be one of {names}, got {v!r}")
-    return check
+    choices = Choices(module, attr)
+    return lambda name, v: choices.check(v, name)
 
 
 def _beta(name, v):
