@@ -42,7 +42,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from .._threads import with_thread_policy
 from .problem import DISCRIMINATOR_LOSSES, LinearDual
@@ -268,8 +268,7 @@ class DualLogisticRegression(LinearClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, 2)
             Column ``k`` is the probability of ``classes_[k]``.
         """
-        check_is_fitted(self)
-        z = self.decision_function(X)
+        z = self.decision_function(X)  # scikit-learn's: it checks that the model is fitted, and X
         return np.column_stack([expit(-z), expit(z)])
 
     @available_if(_is_logistic)
@@ -284,9 +283,9 @@ class DualLogisticRegression(LinearClassifierMixin, BaseEstimator):
         Returns
         -------
         log_proba : ndarray of shape (n_samples, 2)
-            Column ``k`` is the log-probability of ``classes_[k]``.
+            Column ``k`` is the log-probability of ``classes_[k]``; finite where
+            :meth:`predict_proba` rounds a probability to 0 (a score of -800 gives -800).
         """
-        check_is_fitted(self)
         z = self.decision_function(X)
         return np.column_stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)])
 

@@ -462,8 +462,9 @@ def kernel_dual_objective(x_real: torch.Tensor, x_fake: torch.Tensor, lam_real, 
     Raises
     ------
     ValueError
-        If ``C`` is not > 0, ``loss`` is unknown, the shapes do not match, or a
-        multiplier is not finite or outside its box ``[0, a_i]``.
+        If ``C`` is not > 0, ``loss`` is unknown, the shapes do not match, a
+        multiplier is not finite or outside its box ``[0, a_i]``, or ``weights`` is
+        not a pair of finite positive vectors of lengths n and m.
 
     References
     ----------
