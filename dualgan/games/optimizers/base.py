@@ -42,13 +42,9 @@ from ._points import _Blocks, _LinearPoint, _ObjectPoint
 __all__ = ["StepRecord", "GameOptimizer", "make_base_optimizer", "BASE_OPTIMIZERS", "OPTIMIZERS",
            "NotBatchableError"]
 
-#: every game optimiser, by name: a :class:`GameOptimizer` subclass per module of
-#: :mod:`dualgan.games.optimizers`, registered with
-#: ``@OPTIMIZERS.register(name, batchable=..., coefficient=...)``; its keyword-only
-#: constructor parameters are its options (``OPTIMIZERS.options(name)``).
-#: ``OPTIMIZERS.names(batchable=True)`` lists those the batched runner runs;
-#: ``OPTIMIZERS.entry(name).coefficient`` is the name of the option that is a
-#: stability map's second axis (None: the method has none)
+#: every game optimiser, by name: a :class:`GameOptimizer` subclass per module of :mod:`dualgan.games.optimizers`
+#: (``@OPTIMIZERS.register(name, batchable=..., coefficient=...)``); its keyword-only constructor parameters are
+#: its options; ``OPTIMIZERS.entry(name).coefficient`` names the one that is a stability map's second axis
 OPTIMIZERS = Registry("game optimiser", package="dualgan.games.optimizers")
 
 
@@ -154,15 +150,11 @@ class GameOptimizer:
         return f"{type(self).__name__}(lr={self.lr}, base={self.base!r})"
 
     def bilinear_update_map(self, A) -> np.ndarray:
-        r"""The matrix :math:`M` of one step on :class:`~dualgan.games.BilinearGame` ``(A)``.
+        r"""The matrix :math:`M` of one step with plain SGD on :class:`~dualgan.games.BilinearGame` ``(A)``.
 
-        On :math:`x^\top A y` (eq. (3.12) of the theory page) the field is
-        linear, :math:`v = Jz` with :math:`J` of
-        :func:`~dualgan.games.bilinear_jacobian`, and every optimiser with the
-        plain SGD base is a linear map :math:`z_{t+1} = M z_t` (on the stacked
-        :math:`(z_t, \dots, z_{t-k+1})` for a method that remembers ``k - 1``
-        past fields; its first step, without a past, differs): its update rule
-        (eqs. (3.3)-(3.10)) applied to that linear field.
+        The update rule applied to the linear field :math:`v = Jz` of
+        :math:`x^\top A y` (eq. (3.12) of the theory page), players ``x`` and ``y``:
+        :math:`z_{t+1} = M z_t` (on the stacked past iterates, as in :meth:`local_update_map`).
 
         Parameters
         ----------
@@ -177,10 +169,9 @@ class GameOptimizer:
         Raises
         ------
         ValueError
-            If the base optimiser is not plain SGD (``base="sgd"`` without
-            ``base_kwargs``): the step is then not linear in :math:`z`.
+            If the base optimiser is not plain SGD (``base="sgd"`` without ``base_kwargs``).
         NotBatchableError
-            If the optimiser has no batched step (its update is what is linearised).
+            If the optimiser has no update rule.
         """
         self._check_plain_sgd()
         A = np.asarray(A, dtype=np.float64)
@@ -191,24 +182,22 @@ class GameOptimizer:
     def local_update_map(self, jacobian, player_sizes=None, player_names=None) -> np.ndarray:
         r"""The update map :math:`M` linearised at an equilibrium whose game Jacobian is ``jacobian``.
 
-        At a point :math:`z^*` with :math:`v(z^*) = 0` and :math:`J = \partial v/\partial z`
+        At :math:`z^*` with :math:`v(z^*) = 0` and :math:`J = \partial v/\partial z`
         there, one step with the plain SGD base is
         :math:`z_{t+1} - z^* = M (z_t - z^*) + O(\|z_t - z^*\|^2)` (on the
         stacked :math:`(z_t, \dots, z_{t-k+1})` for a method that remembers
-        ``k - 1`` past fields). The spectral radius of :math:`M` is the exact
-        local rate of the stability maps (Mescheder, Nowozin, Geiger, "The
-        Numerics of GANs", NeurIPS 2017, Proposition 3); :math:`M` is the
-        optimiser's update rule (eqs. (3.3)-(3.10) of the theory page, the
-        table of :mod:`dualgan.games.stability`) applied to the linear field
-        :math:`v = J (z - z^*)` with its own step size and hyper-parameters.
+        ``k - 1`` past iterates): the optimiser's update rule (eqs.
+        (3.3)-(3.10) of the theory page) applied to :math:`v = J (z - z^*)`.
+        Its spectral radius is the exact local rate of the stability maps
+        (Mescheder, Nowozin, Geiger, "The Numerics of GANs", NeurIPS 2017, Proposition 3).
 
         Parameters
         ----------
         jacobian : array_like
             :math:`J` at the equilibrium, shape ``(n, n)``, finite; float64.
         player_sizes : sequence of int, optional
-            Parameters per player, summing to ``n`` (methods that treat the
-            players' blocks apart need them: alternating and competitive GD).
+            Parameters per player, summing to ``n`` (needed by the methods
+            that treat the players' blocks apart: alternating and competitive GD).
             Default None: not given.
         player_names : sequence of str, optional
             The players' names, in order (for an alternating ``order`` given
@@ -223,11 +212,11 @@ class GameOptimizer:
         ------
         ValueError
             If the base optimiser is not plain SGD, ``jacobian`` is not a
-            finite square matrix, ``player_sizes`` do not sum to ``n``, the
-            method needs ``player_sizes`` and has none, or the linearisation
-            does not determine the step (SGA's sign alignment with ``eps = 0``).
+            finite square matrix, ``player_sizes`` do not sum to ``n`` or are
+            missing where needed, or the linearisation does not determine the
+            step (SGA's sign alignment with ``eps = 0``).
         NotBatchableError
-            If the optimiser has no batched step (its update is what is linearised).
+            If the optimiser has no update rule.
         """
         self._check_plain_sgd()
         J = np.asarray(jacobian, dtype=np.float64)
@@ -247,11 +236,7 @@ class GameOptimizer:
         return self._linear_map(J, sizes or (J.shape[0],), None if player_names is None else tuple(player_names))
 
     def batched_init(self, game, Z):
-        """Check that :meth:`batched_step` can run on ``game`` and return the step's initial memory.
-
-        Called once before the first step (by :func:`dualgan.games.batched_run`,
-        and by :meth:`step` on an object game). The default accepts every game
-        and has no memory (None).
+        """Check that :meth:`batched_step` can run on ``game`` and return its initial memory (default: None).
 
         Parameters
         ----------
@@ -268,8 +253,7 @@ class GameOptimizer:
         Raises
         ------
         NotBatchableError
-            If the method cannot run on ``game`` (e.g. competitive GD on a
-            game that is not two-player).
+            If the method cannot run on ``game`` (competitive GD on a game that is not two-player).
         """
         return self._batched_init(game, Z)
 
@@ -279,40 +263,32 @@ class GameOptimizer:
     def batched_step(self, point, lr, coefficient, move, memory):
         r"""One step of every cell of a batch: the optimiser's one update rule.
 
-        The runner (:func:`dualgan.games.batched_run`) gives each cell its own
-        step size and, for a method registered with a ``coefficient``, its own
-        value of that option; every other option (SGA's ``align`` and ``eps``,
-        alternating's ``order``) is this instance's and applies to every cell.
-        The base optimiser is applied through ``move``, which keeps its state
-        (momentum, moment estimates) between calls. With ``move`` the plain
-        SGD step :math:`Z - h D` the update is that of eqs. (3.3)-(3.10) of
-        the theory page.
+        Each cell has its own step size and, for a method registered with a
+        ``coefficient``, its own value of that option; every other option is
+        this instance's. With ``move`` the plain SGD step :math:`Z - h D` the
+        update is that of eqs. (3.3)-(3.10) of the theory page.
 
         Parameters
         ----------
         point : dualgan.games.functional.BatchedPoint
-            The cells' current iterates ``point.Z`` (shape ``(B, n)``) with,
-            computed once on demand, the field ``point.v``, the Jacobian
+            The iterates ``point.Z`` (``(B, n)``) with, on demand, ``point.v``,
             ``point.J`` (``(B, n, n)``), ``point.jvp(U)`` (:math:`J u`),
-            ``point.vjp(U)`` (:math:`J^\top u`) and ``point.field_at(Z)``
-            (the field at other iterates on the same batch of data);
-            ``point.game`` has the players' flat blocks. An object game's
-            point (a batch of one) is ``matrix_free``: a rule should not read
-            its dense ``J``.
+            ``point.vjp(U)`` (:math:`J^\top u`), ``point.field_at(Z)`` (the
+            field at other iterates, same data) and ``point.game`` (the
+            players' flat blocks). An object game's point (a batch of one) is
+            ``matrix_free``: a rule should not read its dense ``J``.
         lr : torch.Tensor
             Step sizes :math:`h`, shape ``(B, 1)`` (0-dim on an object game).
         coefficient : torch.Tensor or None
-            The method's coefficient per cell, shape ``(B, 1)`` (0-dim on an
-            object game); None for a method registered without one.
+            The method's coefficient per cell, shape as ``lr``; None for a
+            method registered without one.
         move : callable
             ``move(Z, D, lr, mask=None) -> Z_new``: one step of the base
-            optimiser from ``Z`` along ``D`` (both ``(B, n)``) with step sizes
-            ``lr`` (``(B, 1)``), on the coordinates where ``mask`` (``(n,)``
-            bool) is True (None: all), as a torch optimiser whose other
-            parameters have no gradient.
+            optimiser (its state kept between calls) from ``Z`` along ``D``
+            with step sizes ``lr``, on the coordinates where the ``(n,)`` bool
+            ``mask`` is True (None: all).
         memory : object
-            What the previous call returned (:meth:`batched_init`'s value at
-            the first step).
+            What the previous call returned (:meth:`batched_init`'s value first).
 
         Returns
         -------
@@ -321,16 +297,13 @@ class GameOptimizer:
         memory : object
             Passed to the next call.
         finite : torch.Tensor or None
-            ``(B,)`` bool: cells whose step is valid, for a method that can
-            fail in a way that does not show in ``Z_new`` (a linear solve);
-            None otherwise (a NaN or infinity in a field or direction reaches
-            ``Z_new``, which the runner checks).
+            ``(B,)`` bool: the cells whose step is valid, for a method that can
+            fail without a NaN in ``Z_new`` (a linear solve); None otherwise.
 
         Raises
         ------
         NotBatchableError
-            If the optimiser has no update rule (it is then registered
-            without ``batchable=True``).
+            If the optimiser has no update rule (registered without ``batchable=True``).
         """
         return self._batched_step(point, lr, coefficient, move, memory)
 
@@ -355,11 +328,10 @@ class GameOptimizer:
         self.lr = check_positive(lr, "lr")
 
     def step(self, game: Game) -> StepRecord:
-        """Take one step on ``game`` (the first call binds the optimiser to the game).
+        """Take one step on ``game``: the update rule on the game as a batch of one (the first call binds it).
 
-        The update rule on the game as a batch of one; a step whose field,
-        losses or new parameters are not finite, or whose rule reports a
-        failure, is not applied (parameters and base-optimiser state stay).
+        A step whose field, losses or new parameters are not finite, or whose
+        rule reports a failure, is not applied (parameters and base-optimiser state stay).
 
         Parameters
         ----------
@@ -374,8 +346,7 @@ class GameOptimizer:
         Raises
         ------
         ValueError
-            If ``game`` is not a :class:`~dualgan.games.Game` or is not the
-            game this optimiser is bound to.
+            If ``game`` is not a :class:`~dualgan.games.Game` or not the game this optimiser is bound to.
         """
         if not isinstance(game, Game):
             raise ValueError(f"game must be a dualgan.games.Game, got {type(game).__name__}")
@@ -387,17 +358,16 @@ class GameOptimizer:
         return record
 
     def state_dict(self) -> dict:
-        """The optimiser's run state, for checkpoints: step count, step size, base-optimiser state, memory.
+        """The run state for checkpoints: ``{"format", "iteration", "lr", "base", "extra"}``.
 
-        ``base`` is None before the first step; else the base optimiser's
-        state tensors (its pure rule's ``count`` and moments on the flat
-        parameters) or, for a callable base, the torch optimiser's
-        ``state_dict``. ``format`` names the layout (version 2).
+        ``base`` is None before the first step, else the base optimiser's
+        state (the pure rule's ``count`` and moments on the flat parameters,
+        or a callable base's torch ``state_dict``); ``extra`` the rule's memory.
 
         Returns
         -------
         dict
-            ``{"format", "iteration", "lr", "base", "extra"}``.
+            The state; ``format`` is ``"dualgan.GameOptimizerState/2"``.
         """
         return {"format": _STATE_FORMAT, "iteration": self.iteration, "lr": self.lr,
                 "base": None if self._optimizer is None else self._optimizer.state_dict(), "extra": self._memory}
@@ -405,9 +375,8 @@ class GameOptimizer:
     def check_state_dict(self, state: dict, parameters) -> None:
         """Check that ``state`` has this optimiser's layout and fits ``parameters`` (nothing changes).
 
-        A state without ``format`` was written by a version before 2 (its base
-        state is the torch optimiser's; it is converted when loaded); a newer
-        format is refused with the version that wrote it.
+        A state without ``format`` was written before format 2 (torch's
+        base state; converted when loaded); another format is refused naming it.
 
         Parameters
         ----------
@@ -419,8 +388,7 @@ class GameOptimizer:
         Raises
         ------
         dualgan.train.CheckpointError
-            If the keys are not this optimiser's, the format is not one this
-            version reads, or the base optimiser's state does not fit ``parameters``.
+            If the keys or the format are not this optimiser's, or the base state does not fit ``parameters``.
         """
         _check_layout(self, state, CheckpointError)
         trial = [torch.zeros_like(q, requires_grad=True) for q in parameters]
@@ -430,15 +398,13 @@ class GameOptimizer:
     def load_state_dict(self, state: dict, game: Game) -> None:
         """Bind to ``game`` (as the first :meth:`step` would) and restore :meth:`state_dict`'s output.
 
-        A state saved before the first step (``base`` None) gives a fresh base optimiser
-        (no moments, no momentum), also when this optimiser has stepped already, so the
-        run continues exactly as the saved one would.
+        A state saved before the first step (``base`` None) gives a fresh base
+        optimiser, also when this one has stepped, so the run continues as the saved one would.
 
         Parameters
         ----------
         state : dict
-            A dictionary returned by :meth:`state_dict` of an optimiser of the
-            same class (of this version, or one before 2: converted).
+            A dictionary returned by :meth:`state_dict` of an optimiser of the same class.
         game : Game
             The game to bind to (the one the saved run stepped).
 
