@@ -186,11 +186,11 @@ def squared_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """
     c = y.detach().mean(0, keepdim=True)
     xc, yc = x - c, y - c
-    a, b = (xc * xc).sum(1, keepdim=True), (yc * yc).sum(1)[None, :]
-    d2 = a + b - 2.0 * (xc @ yc.T)
+    norms = (xc * xc).sum(1, keepdim=True) + (yc * yc).sum(1)[None, :]
+    d2 = norms - 2.0 * (xc @ yc.T)
     # below the expansion's rounding bound the computed value is noise: k(x, x) = 1 needs it to be 0
     # (at sigma = 1e-8 the noise alone gave k(x_i, x_i) = 2e-8)
-    tol = ((x.shape[1] + 3) * torch.finfo(d2.dtype).eps) * (a + b).detach()
+    tol = ((x.shape[1] + 3) * torch.finfo(d2.dtype).eps) * norms.detach()
     return torch.where(d2 > tol, d2, torch.zeros((), dtype=d2.dtype, device=d2.device))
 
 
@@ -202,8 +202,27 @@ def _scaled_squared_distances(x: torch.Tensor, y: torch.Tensor, length: float) -
     of samples at 1e-200 underflow, nor ``length ** 2`` (0 for 1e-300, a division by zero), nor the
     squares at 1e200 overflow. ``scale / length = inf`` gives the limit: 0 for equal rows, inf otherwise.
     """
+    return _divided(*_unit_squared_distances(x, y), length)
+
+
+def _distance_mixture(x: torch.Tensor, y: torch.Tensor, lengths: tuple[float, ...], fn) -> torch.Tensor:
+    r"""The mean over ``lengths`` of ``fn`` of :math:`\|x_i - y_j\|^2/\ell^2` (as :func:`_scaled_squared_distances`).
+
+    The distances at unit scale are formed once for every component of the mixture (they were formed once per
+    component: four times for a four-bandwidth RBF mixture, most of a kernel dual GAN's iteration).
+    """
+    d2, scale = _unit_squared_distances(x, y)
+    return _mixture(lengths, lambda length: fn(_divided(d2, scale, length)))
+
+
+def _unit_squared_distances(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """The squared distances of ``x / scale`` and ``y / scale`` and the power of two ``scale`` (exact division)."""
     scale = _power_of_two_scale(x, y)
-    d2 = squared_distances(x / scale, y / scale)
+    return squared_distances(x / scale, y / scale), scale
+
+
+def _divided(d2: torch.Tensor, scale: float, length: float) -> torch.Tensor:
+    """Unit-scale squared distances ``d2`` divided by ``(length / scale) ** 2`` without squaring either."""
     ratio = scale / length
     if math.isfinite(ratio):
         return (d2 * ratio) * ratio

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import KERNELS, Kernel, _mixture, check_bandwidths, _scaled_squared_distances, check_scales
+from .base import KERNELS, Kernel, _distance_mixture, check_bandwidths, check_scales
 
 __all__ = ["InverseMultiquadricKernel"]
 
@@ -55,4 +55,4 @@ class InverseMultiquadricKernel(Kernel):
         return ("c", "median_scales")
 
     def _pairwise(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return _mixture(self.c, lambda c: torch.rsqrt(1.0 + _scaled_squared_distances(x, y, c)))
+        return _distance_mixture(x, y, self.c, lambda d2: torch.rsqrt(1.0 + d2))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import KERNELS, Kernel, _mixture, check_bandwidths, _scaled_squared_distances, check_scales
+from .base import KERNELS, Kernel, _distance_mixture, check_bandwidths, check_scales
 
 __all__ = ["RBFKernel"]
 
@@ -53,4 +53,4 @@ class RBFKernel(Kernel):
         return ("sigma", "median_scales")
 
     def _pairwise(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return _mixture(self.sigma, lambda s: torch.exp(-0.5 * _scaled_squared_distances(x, y, s)))
+        return _distance_mixture(x, y, self.sigma, lambda d2: torch.exp(-0.5 * d2))

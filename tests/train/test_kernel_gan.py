@@ -106,6 +106,28 @@ def test_minibatch_mode_steps_along_danskin():
     assert step[0][idx].item() == pytest.approx((up - down) / (2 * h), rel=1e-4, abs=1e-7)
 
 
+@pytest.mark.parametrize("kernel", [RBFKernel(sigma=(0.2, 0.5, 1.0, 2.0)), InverseMultiquadricKernel(c=0.5)],
+                         ids=["rbf_mixture", "imq"])
+def test_danskin_surrogate_has_the_gradient_of_the_kernel_dual_objective(kernel):
+    # the trainer differentiates sum_j lam_j f(x_j) on the m generated rows of the Gram matrix; its gradient in
+    # the generated samples must be that of D(lam; x) = -beta^T K beta / (2C) + S(lam) on all N^2 entries
+    from types import SimpleNamespace
+
+    from dualgan.duals import kernel_dual_objective
+
+    g = torch.Generator().manual_seed(3)
+    real = torch.randn(12, 2, generator=g, dtype=torch.float64)
+    fake = (torch.randn(9, 2, generator=g, dtype=torch.float64) + 0.5).requires_grad_(True)
+    lam_real = torch.rand(12, generator=g, dtype=torch.float64) / 12
+    lam_fake = torch.rand(9, generator=g, dtype=torch.float64) / 9
+    gan = KernelDualGAN(mlp_generator(dtype=torch.float64), kernel, C=C, latent_dim=2, batch_size=12)
+    gan._real_now = real
+    res = SimpleNamespace(lam_real=lam_real, lam_fake=lam_fake)
+    (ours,) = torch.autograd.grad(gan._danskin_surrogate(fake, res), fake)
+    (full,) = torch.autograd.grad(kernel_dual_objective(real, fake, lam_real, lam_fake, kernel, C), fake)
+    assert torch.allclose(ours, full, rtol=1e-12, atol=1e-12 * float(full.abs().max()))
+
+
 def test_registered_and_bad_arguments_named():
     assert TRAINERS.get("kernel_dual") is KernelDualGAN
     gen = mlp_generator(dtype=torch.float64)
