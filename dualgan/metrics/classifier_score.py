@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from .._checks import check_finite_tensor, check_int
-from .._modes import eval_mode
+from ._evaluate import evaluate_in_batches
 
 __all__ = ["ClassifierScore", "classifier_score"]
 
@@ -108,13 +108,9 @@ def classifier_score(images, classifier: nn.Module | None = None, splits: int = 
         classifier = digits_classifier()
     if not isinstance(classifier, nn.Module):
         raise ValueError(f"classifier must be a torch.nn.Module returning logits, got {type(classifier).__name__}")
-    param = next(classifier.parameters(), None)
-    if param is not None:
-        x = x.to(device=param.device, dtype=param.dtype if torch.is_floating_point(param) else x.dtype)
-    # eval mode with every sub-module's own train/eval flag put back afterwards (eq. (7.1) of the theory page)
-    with torch.no_grad(), eval_mode(classifier):
-        logp = torch.cat([torch.log_softmax(classifier(x[i:i + batch_size]).double(), dim=1)
-                          for i in range(0, x.shape[0], batch_size)])
+    # a fixed function of the images (eq. (7.1) of the theory page), in the classifier's dtype and device
+    logp = torch.cat(evaluate_in_batches(classifier, x, batch_size,
+                                         lambda chunk, logits: torch.log_softmax(logits.double(), dim=1)))
     if logp.ndim != 2:
         raise ValueError(f"classifier must return logits of shape (N, classes), got {tuple(logp.shape)}")
     scores = [_score(part) for part in torch.tensor_split(logp, splits)]

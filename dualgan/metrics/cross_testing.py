@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from .._checks import check_finite_tensor, check_int, check_number
-from .._modes import eval_mode
+from ._evaluate import evaluate_in_batches
 
 __all__ = ["ConfusionRates", "CrossTestReport", "confusion_rates", "cross_test"]
 
@@ -188,22 +188,14 @@ def _count_positive(discriminator, x, name, threshold, batch_size) -> int:
     if not isinstance(x, torch.Tensor) or x.ndim < 2 or x.shape[0] == 0:
         raise ValueError(f"{name} samples must be a torch tensor of shape (batch, ...) with batch >= 1, "
                          f"got {getattr(x, 'shape', type(x).__name__)}")
-    if isinstance(discriminator, torch.nn.Module):  # samples in the network's dtype and device, as embed does
-        ref = next(iter(discriminator.parameters()), None)  # (float64 samples on a float32 network: raw torch error)
-        if ref is not None:
-            x = x.to(device=ref.device, dtype=ref.dtype)
-    positive = 0
-    # a measurement of a fixed function (eq. (7.1) of the theory page): a module is evaluated in eval mode
-    # (dropout off, running statistics used and not moved), the user's train/eval state put back
-    modules = (discriminator,) if isinstance(discriminator, torch.nn.Module) else ()
-    with torch.no_grad(), eval_mode(*modules):
-        for start in range(0, x.shape[0], batch_size):
-            chunk = x[start:start + batch_size]
-            scores = discriminator(chunk)
-            if scores.ndim == 2 and scores.shape[1] == 1:
-                scores = scores[:, 0]
-            if scores.shape != (chunk.shape[0],):
-                raise ValueError(f"the discriminator must return one score per sample, got shape {tuple(scores.shape)}")
-            check_finite_tensor(scores, f"discriminator scores on the {name} samples")
-            positive += int((scores > threshold).sum())
-    return positive
+
+    def count(chunk, scores) -> int:
+        if scores.ndim == 2 and scores.shape[1] == 1:
+            scores = scores[:, 0]
+        if scores.shape != (chunk.shape[0],):
+            raise ValueError(f"the discriminator must return one score per sample, got shape {tuple(scores.shape)}")
+        check_finite_tensor(scores, f"discriminator scores on the {name} samples")
+        return int((scores > threshold).sum())
+
+    # a measurement of a fixed function (eq. (7.1) of the theory page), in the discriminator's dtype and device
+    return sum(evaluate_in_batches(discriminator, x, batch_size, count))

@@ -46,8 +46,8 @@ import numpy as np
 import torch
 
 from .._checks import as_tensor, check_choice, check_finite_tensor, check_int, check_number, check_positive
-from .._modes import eval_mode
 from ..kernels.base import _power_of_two_scale
+from ._evaluate import evaluate_in_batches
 
 __all__ = ["FrechetResult", "MMDResult", "frechet_distance", "kernel_mmd", "embed", "default_digits_features"]
 
@@ -290,23 +290,16 @@ def embed(samples, features="default", name: str = "samples", batch_size: int = 
             t = t.reshape(-1, 1, 8, 8)
     elif not callable(features):
         raise ValueError(f"features must be 'default', 'identity' or a callable (B, ...) -> (B, d), got {features!r}")
-    if isinstance(features, torch.nn.Module):
-        ref = next(iter(features.parameters()), None)
-        if ref is not None:
-            t = t.to(device=ref.device, dtype=ref.dtype)
-    rows = []
-    # a feature network is a fixed function of the samples (eq. (7.1) of the theory page): evaluated in eval mode
-    # (dropout off, BatchNorm on its running statistics, which do not move), the user's modes put back, so the
-    # features, and the distance, do not depend on batch_size
-    modules = (features,) if isinstance(features, torch.nn.Module) else ()
-    with torch.no_grad(), eval_mode(*modules):
-        for start in range(0, t.shape[0], batch_size):
-            out = features(t[start:start + batch_size])
-            if not isinstance(out, torch.Tensor) or out.shape[0] != t[start:start + batch_size].shape[0]:
-                raise ValueError(f"features must map a batch of B samples to a (B, d) tensor; got "
-                                 f"{getattr(out, 'shape', type(out).__name__)}")
-            rows.append(out.flatten(1).to(torch.float64))
-    f = torch.cat(rows)
+
+    def rows(chunk, out) -> torch.Tensor:
+        if not isinstance(out, torch.Tensor) or out.shape[0] != chunk.shape[0]:
+            raise ValueError(f"features must map a batch of B samples to a (B, d) tensor; got "
+                             f"{getattr(out, 'shape', type(out).__name__)}")
+        return out.flatten(1).to(torch.float64)
+
+    # a feature network is a fixed function of the samples (eq. (7.1) of the theory page), so the features, and
+    # the distance, do not depend on batch_size
+    f = torch.cat(evaluate_in_batches(features, t, batch_size, rows))
     return check_finite_tensor(f, f"features({name})")
 
 
