@@ -66,16 +66,16 @@ class _LinearSet:
     """What both sets share: rows ``(rows, D)`` of linear equations in float64, their factors copied once per
     (device, dtype) of the batches they meet, and the batch summary of eq. (4.8)."""
 
-    _rows: torch.Tensor       # the (rows, D) matrix as the user gave it: A, or the normals
+    _rows_name: str           # the attribute holding the (rows, D) matrix as the user gave it: A, or normals
     _count_name: str          # what its rows count, in __repr__: r equations, K hyperplanes
 
     @property
     def dim(self) -> int:
         """Ambient dimension D."""
-        return int(self._rows.shape[1])
+        return int(getattr(self, self._rows_name).shape[1])
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._count_name}={int(self._rows.shape[0])}, D={self.dim})"
+        return f"{type(self).__name__}({self._count_name}={int(getattr(self, self._rows_name).shape[0])}, D={self.dim})"
 
     def _factor(self, name: str, like: torch.Tensor) -> torch.Tensor:
         key = (name, like.device, like.dtype)
@@ -141,13 +141,13 @@ class AffineSubspace(_LinearSet):
     1.0
     """
 
-    _count_name = "r"
+    _rows_name, _count_name = "A", "r"
 
     def __init__(self, A, b=None, rtol: float = 1e-10):
         rtol = check_positive(rtol, "rtol")
         A, b = _equations(A, b, ("A", "b"), ("r", "row per equation", "row of A"))
         norms = _check_full_row_rank(A.numpy(), b.numpy(), rtol)
-        self.A = self._rows = A
+        self.A = A
         self.b = b
         # the factor of the row-scaled equations (the same set): rows of scale 1e-200 or 1e8 lose nothing to it
         norms = torch.as_tensor(norms, dtype=torch.float64)
@@ -280,7 +280,7 @@ class HyperplaneUnion(_LinearSet):
     [[0.0, 2.0]]
     """
 
-    _count_name = "K"
+    _rows_name, _count_name = "normals", "K"
 
     def __init__(self, normals, offsets=None):
         N, off = _equations(normals, offsets, ("normals", "offsets"), ("K", "normal per hyperplane", "normal"))
@@ -290,7 +290,7 @@ class HyperplaneUnion(_LinearSet):
         if zero:
             raise ValueError(f"normals: row(s) {zero} are zero; a hyperplane needs a non-zero normal vector")
         _check_offsets_representable(off / norms, off, "offsets")
-        self.normals = self._rows = N
+        self.normals = N
         self.offsets = off
         self.norms = norms
         self.U = N / norms[:, None]            # unit normals (K, D)
