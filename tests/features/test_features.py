@@ -115,3 +115,13 @@ def test_digits_classifier_accuracy_and_cache(tmp_path, monkeypatch):
         assert torch.equal(model(x), again(x))
     feats = ClassifierFeatures(again, DigitsCNN.hidden_layers)(x)
     assert feats.shape == (16, 16 * 64 + 32 * 64 + 128)
+
+
+@pytest.mark.parametrize("make, k, D", [(lambda: RBF(np.zeros((3, 2))), 3, 2),
+                                        (lambda: RandomFourierFeatures(2, n_features=5), 5, 2)])
+def test_row_feature_maps_share_out_features_and_the_named_shape_check(make, k, D):
+    feat = make()
+    assert feat.out_features == k and feat(torch.zeros(4, D, dtype=torch.float64)).shape == (4, k)
+    for bad in (torch.zeros(4, D + 1), torch.zeros(4), torch.zeros(4, D, 1)):
+        with pytest.raises(ValueError, match=rf"{type(feat).__name__} input must have shape \(batch, {D}\)"):
+            feat(bad)
