@@ -133,17 +133,22 @@ def digits_split(test_fraction: float = 0.2, seed: int = 0, dtype=torch.float32,
     Raises
     ------
     ValueError
-        If ``test_fraction`` is not in (0, 1), ``image_size`` is not a
-        positive integer or ``resample`` is unknown.
+        If ``test_fraction`` is not a number in (0, 1), ``seed`` is not a
+        non-negative integer, ``image_size`` is not a positive integer or
+        ``resample`` is unknown.
     """
-    if not 0.0 < float(test_fraction) < 1.0:
-        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction!r}")
     from sklearn.model_selection import train_test_split
+
+    from .._checks import check_int, check_number
+
+    test_fraction = check_number(test_fraction, "test_fraction (share of the held-out part)", low=0.0, high=1.0,
+                                 low_open=True, high_open=True)
+    seed = check_int(seed, "seed", low=0)
 
     images, labels = load_digits(dtype=dtype, image_size=image_size, resample=resample)
     idx = np.arange(labels.shape[0])
-    train_idx, test_idx = train_test_split(idx, test_size=float(test_fraction), random_state=int(seed),
+    train_idx, test_idx = train_test_split(idx, test_size=test_fraction, random_state=seed,
                                            stratify=labels.numpy())
     tr, te = torch.as_tensor(train_idx), torch.as_tensor(test_idx)
     return DigitsSplit(images[tr].to(device), labels[tr].to(device), images[te].to(device), labels[te].to(device),
-                       int(seed))
+                       seed)
