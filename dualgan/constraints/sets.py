@@ -83,6 +83,11 @@ class _LinearSet:
             self._cache[key] = getattr(self, name).to(device=like.device, dtype=like.dtype)
         return self._cache[key]
 
+    def _affine(self, x: torch.Tensor, matrix: str, offsets: str) -> torch.Tensor:
+        # x M^T - v for every row of x (n, D) -> (n, rows), in x's dtype and device (differentiable)
+        M, v = self._factor(matrix, x), self._factor(offsets, x)
+        return x @ M.T - v
+
     def _violation(self, x: torch.Tensor, residual_norm) -> Violation:
         # distances of eq. (4.8) and the residual per row (residual_norm of the (n, rows) residual), float64
         _check_batch(x, self.dim)
@@ -180,8 +185,7 @@ class AffineSubspace(_LinearSet):
         torch.Tensor
             Shape ``(n, r)``.
         """
-        A, b = self._factor("A", x), self._factor("b", x)
-        return x @ A.T - b
+        return self._affine(x, "A", "b")
 
     def distance(self, x: torch.Tensor) -> torch.Tensor:
         r"""Euclidean distance of every row to the subspace, :math:`\|Q^\top x - c\|` (n,), differentiable.
@@ -324,8 +328,7 @@ class HyperplaneUnion(_LinearSet):
         torch.Tensor
             Shape ``(n, K)``.
         """
-        U, c = self._factor("U", x), self._factor("c", x)
-        return x @ U.T - c
+        return self._affine(x, "U", "c")
 
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         r""":math:`a_k^\top x - b_k` (n, K) in the user's units, differentiable.
@@ -340,8 +343,7 @@ class HyperplaneUnion(_LinearSet):
         torch.Tensor
             Shape ``(n, K)``.
         """
-        N, off = self._factor("normals", x), self._factor("offsets", x)
-        return x @ N.T - off
+        return self._affine(x, "normals", "offsets")
 
     def assign(self, x: torch.Tensor) -> torch.Tensor:
         """Index of the nearest hyperplane of every row (n,), ties to the lowest index.
