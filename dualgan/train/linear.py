@@ -19,6 +19,8 @@ checkpoints are shared, so comparisons are fair):
   iteration, with a monotone ascent (L-BFGS with a strong-Wolfe line search, or
   Adam with backtracking), so the recorded objective never decreases.
   ``mode="minibatch"``: fresh samples and one generator step per iteration.
+  The three ascents are the strategies of :mod:`dualgan.train.ascent`, written
+  around one evaluation of the certified value and its Danskin gradient.
 
 * :class:`StandardLinearGAN` (``"standard_linear"``): the paper's baseline, the
   same generator and the same linear discriminator on the same features
@@ -322,7 +324,10 @@ class DualLinearGAN(_LinearTrainer):
         return torch.as_tensor(res.lam_fake, **kw) @ (phi_fake @ torch.as_tensor(res.w, **kw))
 
     def _solve(self, phi_real, phi_fake, warm):
-        problem = LinearDual(phi_real.detach(), phi_fake.detach(), self.C, loss=self.loss)
+        return self._solve_problem(LinearDual(phi_real.detach(), phi_fake.detach(), self.C, loss=self.loss), warm)
+
+    def _solve_problem(self, problem, warm):
+        """The trainer's solver on ``problem`` (a dual of :mod:`dualgan.duals`), warm-started; its status says how it ended."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DualSolverWarning)
             return solve(problem, method=self.solver, tol=self.tol, lam0=warm, warn=False, w_rtol=self.w_rtol,
