@@ -379,8 +379,8 @@ def _linear_gan(cls, extra: dict, *, dataset, iterations, seed, batch_size, gene
 
 
 def _fit(gan, data, iterations: int) -> float:
-    """Train ``gan`` with :meth:`~dualgan.train.Trainer.fit` (the library's one loop: it starts,
-    records, checkpoints and ends the run and sets the status); the last history row's ``objective``, NaN without rows."""
+    """Train ``gan`` with :meth:`~dualgan.train.Trainer.fit`, the library's one loop (it starts, records,
+    checkpoints and ends the run and sets the status); the last history row's ``objective``, NaN without rows."""
     hist = gan.fit(data, iterations)
     return float(hist["objective"][-1]) if len(hist) else math.nan
 
