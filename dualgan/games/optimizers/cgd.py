@@ -11,9 +11,9 @@ approximation of the game with quadratic regularisation :math:`1/(2\eta)`:
 
 The mixed Hessians are the off-diagonal blocks of the game Jacobian
 :math:`J = \partial v/\partial (x, y)`, so their products with vectors are
-:math:`J u` restricted to one block. The linear system is solved matrix-free by
-``scipy.sparse.linalg.cg`` when the game is declared zero-sum
-(:math:`D^2_{yx} g = -(D^2_{xy} f)^\top`: the matrix
+:math:`J u` restricted to one block. On a batch of cells the linear system is
+solved densely; on an object game matrix-free, by ``scipy.sparse.linalg.cg``
+when the game is declared zero-sum (:math:`D^2_{yx} g = -(D^2_{xy} f)^\top`:
 :math:`I + \eta^2 D_{xy} D_{xy}^\top` is symmetric positive definite) and by
 ``scipy.sparse.linalg.gmres`` otherwise. :math:`\eta` is ``lr``; the update
 :math:`-(\Delta x, \Delta y)/\eta` is handed to the base optimiser as its
@@ -46,7 +46,7 @@ class CompetitiveGD(GameOptimizer):
         Relative residual tolerance of the linear solver (conjugate gradients
         or GMRES); must be > 0.
     maxiter : int, optional
-        Iteration cap of the linear solver. Default None: scipy's default.
+        Iteration cap of the linear solver. Default None: :math:`\\max(10 n_x, 50)`.
 
     Raises
     ------
@@ -74,13 +74,11 @@ class CompetitiveGD(GameOptimizer):
         return None
 
     def _batched_step(self, point, lr, coefficient, move, memory):
-        """One step of every cell: the linear system of eq. (3.10) solved densely (``torch.linalg.solve_ex``).
+        """One step of every cell: the linear system of eq. (3.10), dense (``torch.linalg.solve_ex``) or matrix-free.
 
-        On an object game (a ``matrix_free`` point) the system is solved by
-        conjugate gradients (zero-sum) or GMRES from Jacobian-vector products;
-        a failed solve is the record's ``NUMERICAL_ERROR``. A cell whose system
-        or update is not finite is reported through ``finite``; see
-        :meth:`GameOptimizer.batched_step` for the parameters and the returns.
+        A cell whose system or update is not finite, or whose iterative solve
+        fails (the record's ``NUMERICAL_ERROR``), is reported through ``finite``;
+        see :meth:`GameOptimizer.batched_step` for the parameters and the returns.
         """
         V, H = point.v, lr
         sx, sy = point.game.player_slices

@@ -1,25 +1,13 @@
 r"""Symplectic gradient adjustment (Balduzzi et al. 2018): :math:`x \leftarrow x - h (v + \lambda A^\top v)`.
 
 :math:`A = (J - J^\top)/2` is the antisymmetric part of the Jacobian;
-:math:`J^\top v` and :math:`A^\top v = (J^\top v - J v)/2` come from
-:meth:`dualgan.games.Game.vjp_and_antisymmetric_vjp`, exactly. For a
-two-player game that is zero-sum up to separable terms
-(:attr:`~dualgan.games.Game.zero_sum`: the mixed blocks satisfy
-:math:`R = J_{yx} = -J_{xy}^\top = -Q^\top`, e.g. a GAN with the minimax or
-Wasserstein loss, plain or with R1) these are two backward passes through the field's graph, one
-per player's part of :math:`v`:
-
-.. math::
-    \nabla \langle u_x, v_x \rangle = (P^\top u_x, Q^\top u_x), \quad
-    \nabla \langle u_y, v_y \rangle = (R^\top u_y, S^\top u_y), \quad
-    J^\top u = \text{their sum}, \quad A^\top u = (R^\top u_y, Q^\top u_x);
-
-every other game takes one vjp and one jvp by the transpose trick
-(:meth:`dualgan.games.Game.jvp_and_vjp`, a third-order backward pass).
-Without sign alignment only :math:`A^\top v` is needed: the two passes then
-differentiate with respect to the other player's parameters only and skip the
-Hessian products :math:`P u_x`, :math:`S u_y`
-(:meth:`dualgan.games.Game.antisymmetric_vjp`). With sign alignment (default)
+:math:`A^\top v = (J^\top v - J v)/2` is exact. On a batch of cells it comes
+from one vjp and one jvp; on an object game from the game's own passes
+(:meth:`dualgan.games.Game.vjp_and_antisymmetric_vjp`, and
+:meth:`dualgan.games.Game.antisymmetric_vjp` without sign alignment): one
+backward pass per player for a two-player game that is zero-sum up to separable
+terms (:attr:`~dualgan.games.Game.zero_sum`, e.g. a GAN with the minimax or
+Wasserstein loss), a third-order transpose-trick pass otherwise. With sign alignment (default)
 the coefficient is
 
 .. math::
