@@ -1,4 +1,4 @@
-r"""The batched runner: one optimiser on a batch of cells (seeds x hyper-parameters) in one loop.
+r"""The batched runner: one optimiser on a batch of cells (seeds x hyper-parameters) on the library's one loop.
 
 Each step is the optimiser's own :meth:`~dualgan.games.GameOptimizer.batched_step` on a
 :class:`~dualgan.games.functional.BatchedPoint`, with the base optimiser written on batched tensors
@@ -170,7 +170,9 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
     2018), SGA with sign alignment (Balduzzi et al., "The Mechanics of
     n-Player Differentiable Games", ICML 2018) and competitive GD (Schaefer &
     Anandkumar, "Competitive Gradient Descent", NeurIPS 2019; dense solve of
-    its linear system). Eqs. (3.3)-(3.10) of the theory page.
+    its linear system). Eqs. (3.3)-(3.10) of the theory page. The steps run
+    on the library's one loop (:class:`~dualgan.train.loop.Loop`): one history
+    row per step, the run ends early when every cell has diverged.
 
     Parameters
     ----------

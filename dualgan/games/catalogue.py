@@ -259,12 +259,11 @@ def dirac_functional(loss="minimax", regularizers=(), clip: float | None = None,
               else None)
     probe = DiracGAN(loss_obj, 1.0, 1.0, regularizers=regularizers, dtype=dtype)
     zero_sum = probe.zero_sum
+    module_losses = _module_losses(probe, loss_obj, regularizers)
 
-    def losses(z):
-        theta, psi = z[0], z[1]
-        x_real = torch.zeros(1, 1, dtype=z.dtype)
-        x_fake = theta.reshape(1, 1)
-        return _gan_losses(loss_obj, regularizers, lambda x: (x * psi).reshape(-1), x_real, x_fake)
+    def losses(z):          # the object game's own modules on its one batch: data at 0, the latent code unused
+        zero = torch.zeros(1, 1, dtype=z.dtype)
+        return module_losses(z, zero, zero)
 
     fast_field = fast_jacobian = None
     if derivs is not None and terms is not None:
@@ -320,6 +319,32 @@ def dirac_functional(loss="minimax", regularizers=(), clip: float | None = None,
                           equilibrium=torch.zeros(2, dtype=dtype), zero_sum=zero_sum, n_tensors=2,
                           initial_point=initial_point, make_game=make_game, fast_field=fast_field,
                           fast_jacobian=fast_jacobian, project=project, dtype=dtype, no_local_analysis=no_local)
+
+
+def _module_losses(game, loss_obj, regularizers):
+    """``losses(z, x_real, latent)`` of a GAN game, its modules called with their parameters read from ``z``.
+
+    The functional form of an object :class:`~dualgan.games.GANGame` (``torch.func.functional_call``;
+    the generator's parameters first, each module's in ``named_parameters`` order, as :attr:`Game.parameters`).
+    """
+    modules = (game.generator, game.discriminator)
+    items = [[(name, tuple(p.shape), p.numel()) for name, p in m.named_parameters()] for m in modules]
+    n_g = sum(k for _, _, k in items[0])
+
+    def params(flat, entries):
+        out, start = {}, 0
+        for name, shape, k in entries:
+            out[name] = flat[start:start + k].reshape(shape)
+            start += k
+        return out
+
+    def losses(z, x_real, latent):
+        x_fake = torch.func.functional_call(modules[0], params(z[:n_g], items[0]), (latent,))
+        disc = params(z[n_g:], items[1])
+        return _gan_losses(loss_obj, regularizers, lambda x: torch.func.functional_call(modules[1], disc, (x,)),
+                           x_real, x_fake)
+
+    return losses
 
 
 def _gan_losses(loss_obj, regularizers, score, x_real, x_fake):
@@ -427,24 +452,8 @@ def mixture_functional(mixture, loss="minimax", hidden: int = 8, depth: int = 2,
                           batch_size=batch_size, regularizers=regularizers, seed=seed, dtype=dtype)
 
     probe = build(0)
-    gen_mod, disc_mod = probe.generator, probe.discriminator
-    g_items = [(name, tuple(p.shape), p.numel()) for name, p in gen_mod.named_parameters()]
-    d_items = [(name, tuple(p.shape), p.numel()) for name, p in disc_mod.named_parameters()]
-    n_g = sum(k for _, _, k in g_items)
-    n_d = sum(k for _, _, k in d_items)
-
-    def split(flat, items):
-        out, start = {}, 0
-        for name, shape, k in items:
-            out[name] = flat[start:start + k].reshape(shape)
-            start += k
-        return out
-
-    def losses(z, x_real, z_latent):
-        pg, pd = split(z[:n_g], g_items), split(z[n_g:], d_items)
-        x_fake = torch.func.functional_call(gen_mod, pg, (z_latent,))
-        return _gan_losses(loss_obj, regularizers, lambda x: torch.func.functional_call(disc_mod, pd, (x,)),
-                           x_real, x_fake)
+    losses = _module_losses(probe, loss_obj, regularizers)
+    n_g = sum(p.numel() for p in probe.players[0].parameters)
 
     def sample_batch(gen):
         x = mixture.sample(batch_size, generator=gen, dtype=torch.float64)
@@ -458,7 +467,7 @@ def mixture_functional(mixture, loss="minimax", hidden: int = 8, depth: int = 2,
 
     reg_names = "+".join(type(r).__name__ for r in regularizers)
     name = f"mixture GAN {loss_obj.name} width {hidden} depth {depth}" + (f" + {reg_names}" if reg_names else "")
-    return FunctionalGame(losses, (n_g, n_d), name=name, player_names=("generator", "discriminator"),
+    return FunctionalGame(losses, (n_g, probe.num_parameters - n_g), name=name, player_names=("generator", "discriminator"),
                           zero_sum=probe.zero_sum, n_tensors=len(probe.parameters),
                           initial_point=lambda seed: build(seed).get_flat(), make_game=make_game, dtype=dtype,
                           sample_batch=sample_batch)

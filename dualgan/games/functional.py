@@ -12,37 +12,11 @@ parameters stacked in player order), and the players' sizes. From it
 (``jacrev`` of the losses, ``jvp``/``vjp`` of the field, ``jacfwd`` of the
 field), so every optimiser of :mod:`dualgan.games.optimizers` can run on a
 batch of seeds and hyper-parameters in one loop of tensor operations
-(:func:`batched_run`). Built-in small games come with closed forms of
+(:func:`~dualgan.games.batched_run`, :mod:`dualgan.games.batched`). The
+built-in games (:mod:`dualgan.games.catalogue`) come with closed forms of
 :math:`v` and :math:`J` (the *fast path*, checked against the ``torch.func``
-path and the object games in the tests):
-
-Built-in games and the conversion of object games: :mod:`dualgan.games.catalogue`;
-the batched runner: :mod:`dualgan.games.batched`.
-
-* :func:`bilinear_functional`: :math:`x^\top A y` (:class:`~dualgan.games.BilinearGame`);
-* :func:`dirac_functional`: the Dirac-GAN of Mescheder, Geiger, Nowozin,
-  "Which Training Methods for GANs do actually Converge?", ICML 2018, with the
-  minimax, non-saturating, Wasserstein, hinge or least-squares loss, R1, R2,
-  the WGAN-GP and DRAGAN penalties, and WGAN's weight clipping;
-* :func:`as_functional`: the functional form of a built-in object game
-  (:class:`~dualgan.games.BilinearGame`, :class:`~dualgan.games.DiracGAN`),
-  or a clear :class:`NotBatchableError` naming what cannot be batched.
-
-Each step is the optimiser's own :meth:`~dualgan.games.GameOptimizer.batched_step`
-(the optimisers registered with ``batchable=True``: ``OPTIMIZERS.names(batchable=True)``).
-The base optimisers (the torch optimiser that receives the adjusted field) are
-written on batched tensors as well, in their registration in
-:data:`~dualgan.games.optimizers.BASE_OPTIMIZERS` (:func:`functional_base`):
-``"sgd"`` (with momentum, dampening, Nesterov, weight decay), ``"adam"`` (with
-amsgrad, weight decay) and ``"rmsprop"`` (with momentum, centred, weight
-decay), each step the arithmetic of ``torch.optim``'s single-tensor CPU
-implementation, per parameter coordinate (a player that does not move in an
-alternating step keeps its state, as a torch parameter whose ``.grad`` is None does).
-
-Everything here is float64 by default; a cell whose field, direction or
-iterate stops being finite, or whose :math:`\|v\|` or distance passes
-``diverge_above``, is frozen at its last finite iterate and flagged
-(:attr:`BatchedRun.diverged`); no NaN is turned into a number.
+path and the object games in the tests); :class:`BatchedPoint` is what an
+optimiser's batched step reads. Everything here is float64 by default.
 """
 from __future__ import annotations
 

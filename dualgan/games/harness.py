@@ -253,7 +253,9 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
 
     The metric is evaluated at step 0, every ``eval_every`` steps and at the
     end (not timed). The optimisers' update rules are eqs. (3.3)-(3.10) of the
-    theory page.
+    theory page. The run is the library's one loop (:class:`~dualgan.train.loop.Loop`,
+    as a trainer's ``fit``); its checkpoints have the trainers' format, with
+    the game, the optimiser and the curves as its parts.
 
     Parameters
     ----------
@@ -292,8 +294,9 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
         Write a checkpoint every this many steps (0: never; > 0 needs ``checkpoint_path``).
     resume_from : str or os.PathLike, optional
         A checkpoint file of this function: the run continues from it with a
-        freshly built game and optimiser of the same settings, bit for bit.
-        Default None: start at step 0.
+        freshly built game and optimiser of the same settings, bit for bit
+        (a file of the layout dualgan 0.1.0 wrote before the one format is
+        read too). Default None: start at step 0.
 
     Returns
     -------

@@ -43,19 +43,13 @@ from .optimizers import OPTIMIZERS, GameOptimizer
 
 __all__ = ["GameTrainer"]
 
-_WHERE = ("a game optimiser updates both players with one step size, so GameTrainer has no separate generator "
-          "or discriminator optimiser")
-#: the error for each shared keyword of the other trainers that a game trainer does not take
+#: where each shared keyword of the other trainers that a game trainer does not take lives instead
 _NOT_TAKEN = {
-    "generator_lr": f"GameTrainer takes no generator_lr: {_WHERE}; set the step size of both players as "
-                    f"optimizer_options={{'lr': ...}}",
-    "discriminator_lr": f"GameTrainer takes no discriminator_lr: {_WHERE}; set the step size of both players as "
-                        f"optimizer_options={{'lr': ...}}",
-    "beta1": f"GameTrainer takes no beta1: {_WHERE}; for Adam's momentum pass optimizer_options={{'base': "
-             f"'adam', 'base_kwargs': {{'betas': (beta1, 0.999)}}}}",
-    "generator_optimizer": f"GameTrainer takes no generator_optimizer: {_WHERE}; choose the game optimiser with "
-                           f"optimizer= (a name of OPTIMIZERS or a GameOptimizer) and its base optimiser with "
-                           f"optimizer_options={{'base': 'sgd' | 'adam' | 'rmsprop'}}",
+    "generator_lr": "set the step size of both players as optimizer_options={'lr': ...}",
+    "discriminator_lr": "set the step size of both players as optimizer_options={'lr': ...}",
+    "beta1": "for Adam's momentum pass optimizer_options={'base': 'adam', 'base_kwargs': {'betas': (beta1, 0.999)}}",
+    "generator_optimizer": "choose the game optimiser with optimizer= (a name of OPTIMIZERS or a GameOptimizer) and "
+                           "its base optimiser with optimizer_options={'base': 'sgd' | 'adam' | 'rmsprop'}",
 }
 
 
@@ -195,7 +189,9 @@ class GameTrainer(Trainer):
         for key, value in (("generator_lr", generator_lr), ("beta1", beta1),
                            ("generator_optimizer", generator_optimizer), ("discriminator_lr", discriminator_lr)):
             if value is not None:
-                raise ValueError(_NOT_TAKEN[key])
+                raise ValueError(f"GameTrainer takes no {key}: a game optimiser updates both players with one step "
+                                 f"size, so GameTrainer has no separate generator or discriminator optimiser; "
+                                 f"{_NOT_TAKEN[key]}")
         if not isinstance(discriminator, nn.Module):
             raise TypeError(f"discriminator must be a torch.nn.Module, got {type(discriminator).__name__}")
         if isinstance(optimizer, GameOptimizer):
