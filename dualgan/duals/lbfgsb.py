@@ -26,11 +26,19 @@ from .result import DualResult, gap_target, problem_result
 __all__ = ["solve_lbfgsb"]
 
 
-def _check_lbfgsb_options(*, memory: int = 30, restarts: int = 5, gtol: float = 1e-14, edge: float = 1e-15) -> dict:
-    """:func:`solve_lbfgsb`'s options checked and normalised (``SOLVERS.check_options`` calls it), or ValueError."""
-    return {"memory": check_int(memory, "memory", low=1), "restarts": check_int(restarts, "restarts", low=0),
-            "gtol": check_number(gtol, "gtol", low=0.0, low_open=True),
-            "edge": check_number(edge, "edge", low=0.0, high=1e-3, low_open=True)}
+#: the check of each option of :func:`solve_lbfgsb`, returning its normalised value or raising ValueError
+_OPTION_CHECKS = {
+    "memory": lambda v: check_int(v, "memory", low=1),
+    "restarts": lambda v: check_int(v, "restarts", low=0),
+    "gtol": lambda v: check_number(v, "gtol", low=0.0, low_open=True),
+    "edge": lambda v: check_number(v, "edge", low=0.0, high=1e-3, low_open=True),
+}
+
+
+def _check_lbfgsb_options(**options) -> dict:
+    """The options given to :func:`solve_lbfgsb`, checked and normalised (``SOLVERS.check_options`` calls it with
+    the user's options; the registry has refused unknown names)."""
+    return {name: _OPTION_CHECKS[name](value) for name, value in options.items()}
 
 
 @SOLVERS.register("lbfgsb", losses=("logistic", "hinge"), bias=False, check_options=_check_lbfgsb_options)

@@ -26,6 +26,8 @@ def test_every_registered_solver_has_the_one_signature(name):
     options = params[5:]
     assert all(p.kind is p.KEYWORD_ONLY and p.default is not p.empty for p in options), options
     assert SOLVERS.options(name) == {p.name: p.default for p in options}
+    for option, default in SOLVERS.options(name).items():  # the checked options are the ones given, no more
+        assert SOLVERS.check_options(name, {option: default}) == {option: default}
 
 
 def _imports(path: Path) -> set[str]:
