@@ -185,6 +185,12 @@ class GANGame(Game):
     def _validate_extra_state(self, extra) -> None:
         if not isinstance(extra, dict) or len(extra.get("regularizers", ())) != len(self.regularizers):
             raise ValueError("the saved game state was written for another GAN game (regularisers differ)")
+        # each part checks its own state before any part loads (those without check_state_dict at load)
+        parts = list(zip(self.regularizers, extra["regularizers"])) + [(self.constraint, extra.get("constraint"))]
+        for part, saved in parts:
+            check = getattr(part, "check_state_dict", None)
+            if saved is not None and callable(check):
+                check(saved)
 
     def _load_extra_state(self, extra) -> None:
         self._sampler.set_state(extra["sampler"])

@@ -75,3 +75,20 @@ def test_penalties_in_a_gan_game_jacobian_matches_finite_differences(make_penalt
         record = opt.step(game)
     assert torch.isfinite(game.get_flat()).all()
     del record
+
+
+def test_a_gan_game_refuses_a_bad_penalty_state_before_anything_changes():
+    # issue 25, each part owns its state: the game asks each penalty to check its part before it loads any
+    # part (a bad generator state was refused only after the weights, sampler and batches had been loaded)
+    saved_game = _small_gan(CoupledGradientPenalty(1.0, generator=torch.Generator().manual_seed(0)))
+    saved_game.resample()
+    saved_game.set_flat(saved_game.get_flat() + 0.5)
+    state = saved_game.state_dict()
+    state["extra"]["regularizers"][0]["generator"] = state["extra"]["regularizers"][0]["generator"][:-1]
+    game = _small_gan(CoupledGradientPenalty(1.0, generator=torch.Generator().manual_seed(1)))
+    before = (game.get_flat().clone(), game._sampler.get_state().clone(), game.regularizers[0].generator.get_state())
+    with pytest.raises(ValueError, match="random generator state"):
+        game.load_state_dict(state)
+    assert torch.equal(game.get_flat(), before[0]) and game.x_real is None
+    assert torch.equal(game._sampler.get_state(), before[1])
+    assert torch.equal(game.regularizers[0].generator.get_state(), before[2])
