@@ -106,8 +106,9 @@ def _rmsprop_step(Z, G, lr, state, count, o):
 
 def _per_count(count, fn, like):
     """fn(c) as Python floats (torch.optim's arithmetic) for each coordinate's step count c; shape (1, n)."""
-    values = {int(c): fn(int(c)) if int(c) > 0 else 1.0 for c in torch.unique(count)}
-    return torch.tensor([values[int(c)] for c in count], dtype=like.dtype, device=like.device).unsqueeze(0)
+    counts, where = torch.unique(count, return_inverse=True)     # a few distinct counts, many coordinates
+    values = torch.tensor([fn(int(c)) if int(c) > 0 else 1.0 for c in counts], dtype=like.dtype, device=like.device)
+    return values[where].unsqueeze(0)
 
 
 @BASE_OPTIMIZERS.register("sgd", batchable=True, defaults=_SGD_DEFAULTS, batched_init=_sgd_init,
