@@ -11,7 +11,8 @@ r"""The records the dual solvers return, and the certificate that decides a resu
   :func:`~dualgan.duals.box_qp_interior_point`; eq. (1.10)), which the linear
   dual, the kernel dual and the trust-region dual share.
 
-Both solver modules import from here, never from each other.
+The state lives here so that ``interior_point`` need not import ``newton``: the
+import between the two goes one way (``newton`` calls the hinge dual's box method).
 """
 from __future__ import annotations
 
@@ -162,7 +163,8 @@ class NewtonState:
     value : float
         The objective :math:`F(\\lambda)` of eq. (1.10) of the theory page.
     decrement : float
-        The last Newton decrement estimate :math:`\\tfrac12\\nabla F^\\top\\Delta` (inf if none).
+        The last Newton decrement estimate :math:`\\tfrac12\\nabla F^\\top\\Delta` (inf if none; nan
+        from :func:`~dualgan.duals.box_qp_interior_point`, which has none).
     certificate : float
         The last certificate (duality gap, eq. (1.5)) or the decrement without one.
     iterations : int
