@@ -144,7 +144,7 @@ class GameOptimizer:
         self.iteration = 0
         self._game: Game | None = None
         self._optimizer: BoundBase | None = None
-        self._memory = None
+        self._memory = self._notes = None
 
     def __repr__(self):
         return f"{type(self).__name__}(lr={self.lr}, base={self.base!r})"
@@ -445,13 +445,13 @@ class GameOptimizer:
         self._notes = {"direction": None}
         Z, memory, finite = self.batched_step(point, torch.tensor(self.lr, dtype=torch.float64), coefficient,
                                               self._object_move, self._memory)
-        notes = self._notes
+        notes, self._notes = self._notes, None
         failed = notes.get("status")
         if failed is not None or not bool(torch.isfinite(Z).all()) or (finite is not None and not bool(finite.all())):
             game.set_values(saved)                   # the step is not applied: parameters and base state restored
             self._optimizer.restore(undo)
-            return StepRecord(self.iteration, field_norm, float("nan") if failed is None else field_norm,
-                              point.losses, failed or _NOT_FINITE, inner_iterations=notes.get("inner_iterations", 0))
+            return StepRecord(self.iteration, field_norm, float("nan"), point.losses, failed or _NOT_FINITE,
+                              inner_iterations=notes.get("inner_iterations", 0))
         game.set_flat(Z[0])
         self._memory = memory
         used = notes.get("coefficient", coefficient)
@@ -472,7 +472,7 @@ class GameOptimizer:
     def _note(self, **values) -> None:
         """What a rule reports for an object game's record: ``coefficient`` (the one used), ``inner_iterations``,
         ``status`` (a failure: the step is not applied)."""
-        if getattr(self, "_notes", None) is not None:
+        if self._notes is not None:           # None outside an object game's step
             self._notes.update(values)
 
     # ------------------------------------------------------------------ the rule on a linear game
