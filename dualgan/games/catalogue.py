@@ -47,16 +47,14 @@ def bilinear_functional(A, seed_scale: float = 1.0, dtype=torch.float64) -> Func
         If ``A`` is not a finite, non-empty 2-D matrix or ``seed_scale`` is not
         a finite number > 0 (``bool`` refused).
     """
-    from .bilinear import BilinearGame
+    from .bilinear import BilinearGame, bilinear_jacobian
 
     A = torch.as_tensor(np.asarray(A, dtype=np.float64), dtype=dtype)
     if A.ndim != 2 or A.numel() == 0 or not bool(torch.isfinite(A).all()):
         raise ValueError(f"A must be a finite, non-empty 2-D matrix (n_x, n_y), got shape {tuple(A.shape)}")
     seed_scale = check_positive(seed_scale, "seed_scale")
     nx, ny = A.shape
-    J = torch.zeros(nx + ny, nx + ny, dtype=dtype)
-    J[:nx, nx:] = A
-    J[nx:, :nx] = -A.T
+    J = torch.as_tensor(bilinear_jacobian(A.double().numpy()), dtype=dtype)   # entries of A exactly, in dtype
 
     def losses(z):
         value = z[:nx] @ A @ z[nx:]

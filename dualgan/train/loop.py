@@ -50,6 +50,8 @@ __all__ = ["Loop", "CHECKPOINT_FORMAT", "check_checkpointing"]
 CHECKPOINT_FORMAT = "dualgan.Checkpoint/2"
 #: formats read as they are: the trainers' checkpoints of dualgan 0.1.0 before game runs shared the format
 _READABLE_FORMATS = (CHECKPOINT_FORMAT, "dualgan.TrainerCheckpoint/1")
+#: what a run of each kind is called in messages ("trainer", "run"), filled as the classes are defined
+_NOUNS: dict = {}
 #: the keys every checkpoint has before its parts
 _HEADER_KEYS = ("format", "kind", "settings", "iteration", "elapsed", "history", "status")
 
@@ -87,6 +89,10 @@ class Loop:
     status: Status
     should_stop: bool
     ending: Status | None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _NOUNS[cls.kind] = cls._noun
 
     def _start_loop(self) -> None:
         self.iteration = 0
@@ -279,12 +285,13 @@ class Loop:
             got = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
             raise CheckpointError(f"not a {CHECKPOINT_FORMAT} checkpoint (format {got!r}); it was written by "
                                   f"another program or another version of dualgan")
+        if payload.get("kind", self.kind) != self.kind:
+            raise CheckpointError(f"it is a checkpoint of a {payload['kind']!r} {_NOUNS.get(payload['kind'], 'run')}, "
+                                  f"not of a "
+                                  f"{type(self).__name__} ({self.kind!r})")
         missing = [k for k in _HEADER_KEYS + tuple(self._part_names) if k not in payload]
         if missing:
             raise CheckpointError(f"the checkpoint is missing {missing}; it is incomplete: use an earlier copy")
-        if payload["kind"] != self.kind:
-            raise CheckpointError(f"it is a checkpoint of a {payload['kind']!r} {self._noun}, not of a "
-                                  f"{type(self).__name__} ({self.kind!r})")
         settings = payload["settings"]
         if not isinstance(settings, dict):
             raise CheckpointError(f"its settings are {type(settings).__name__}, not a dict")
