@@ -237,8 +237,7 @@ def logistic_primal_newton(ops, G, y, a, C, bias: bool, w0, b0, tol: float, w_rt
             break
         if best is None or cert.gap < best[0].gap:
             best = (cert, ops.copy(w), b, it)
-        bound = math.sqrt(2 * gap / C)
-        if gap <= tol and (math.isinf(w_rtol) or bound <= w_rtol * float(ops.sqrt(w @ w))):
+        if _within_tolerances(ops, gap, w, C, tol, w_rtol):
             code = StatusCode.SUCCESS
             break
         if it == max_iter:
@@ -293,6 +292,13 @@ def logistic_primal_newton(ops, G, y, a, C, bias: bool, w0, b0, tol: float, w_rt
     cert, w_best, b_best, _ = best
     return PrimalState(w=w_best, b=b_best, lam=cert.lam, slack=cert.slack, certificate=cert, iterations=it,
                        status=Status(code, message), trace=tuple(trace))
+
+
+def _within_tolerances(ops, gap: float, w, C: float, tol: float, w_rtol: float) -> bool:
+    """The stopping test of the primal methods at a pair of gap ``gap >= 0`` and discriminator ``w``:
+    ``gap <= tol`` and :math:`\\sqrt{2\\,\\mathrm{gap}/C} \\le` ``w_rtol`` :math:`\\|w\\|` (eq. (1.6)).
+    The result's status is decided afterwards by the certificate, which also counts its rounding."""
+    return gap <= tol and (math.isinf(w_rtol) or math.sqrt(2 * gap / C) <= w_rtol * float(ops.sqrt(w @ w)))
 
 
 def _factor_newton_system(ops, G, y, weights, C, bias: bool):
@@ -381,7 +387,7 @@ def hinge_primal_interior_point(ops, G, y, a, C, bias: bool, w0, b0, tol: float,
         if improved:
             best = (cert, ops.copy(w), b if bias else None)
         gap = max(cert.gap, 0.0)
-        if gap <= tol and (math.isinf(w_rtol) or math.sqrt(2 * gap / C) <= w_rtol * float(ops.sqrt(w @ w))):
+        if _within_tolerances(ops, gap, w, C, tol, w_rtol):
             code = StatusCode.SUCCESS
             break
         if it == max_iter:
