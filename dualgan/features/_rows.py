@@ -36,12 +36,26 @@ class RowFeatures(nn.Module):
         Raises
         ------
         ValueError
-            If ``x`` does not have shape ``(B, D)``.
+            If ``x`` is not a floating-point tensor of shape ``(B, D)``.
         """
         D = getattr(self, self.rows_buffer).shape[1]
+        check_float_input(self, x, f"(batch, {D})")
         if x.ndim != 2 or x.shape[1] != D:
             raise ValueError(f"{type(self).__name__} input must have shape (batch, {D}), got {tuple(x.shape)}")
         return self._features(x)
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+def check_float_input(module: nn.Module, x, shape: str) -> None:
+    """Refuse what a feature map would compute wrongly: not a tensor, or an integer tensor.
+
+    The maps cast their float64 buffers and weights to the input's dtype: an
+    integer input would truncate them (RBF anchors of 0.7 to 0, random
+    weights to 0) and return wrong features without an error.
+    """
+    if not isinstance(x, torch.Tensor) or not torch.is_floating_point(x):
+        got = f"a tensor of dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{type(module).__name__} input must be a floating-point torch tensor of shape {shape}, "
+                         f"got {got}; convert with torch.as_tensor(x, dtype=torch.float64)")

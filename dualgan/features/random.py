@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .._checks import check_positive
-from ._rows import RowFeatures
+from ._rows import RowFeatures, check_float_input
 
 __all__ = ["RandomFourierFeatures", "RandomCNNFeatures"]
 
@@ -136,8 +136,9 @@ class RandomCNNFeatures(nn.Module):
         Raises
         ------
         ValueError
-            If ``x`` is not a batch of images ``(B, C, H, W)``.
+            If ``x`` is not a floating-point batch of images ``(B, C, H, W)``.
         """
+        check_float_input(self, x, "(batch, channels, height, width)")
         if x.ndim != 4:
             raise ValueError(f"input must be images of shape (batch, channels, height, width), got {tuple(x.shape)}")
         feats = []

@@ -44,6 +44,7 @@ from torch import nn
 
 from .._checks import as_tensor, check_choice, check_finite_tensor, check_matrix, check_positive
 from ..kernels.base import _power_of_two_scale
+from ._rows import check_float_input
 from .rbf import RBF
 
 __all__ = ["RBF_CONVENTIONS", "rbf_sigma", "escaped_fraction", "RBFWithCoordinates", "ESCAPE_LOG_THRESHOLD"]
@@ -227,6 +228,7 @@ class RBFWithCoordinates(nn.Module):
         ValueError
             If ``x`` does not have shape ``(B, D)``.
         """
+        check_float_input(self, x, f"(batch, {self.anchors.shape[1]})")
         r = self.rbf(x)  # validates the shape
         u = (x - self.center.to(dtype=x.dtype)) / self.scale
         return torch.cat([r, u, (u ** 2).sum(-1, keepdim=True)], dim=1)

@@ -125,3 +125,18 @@ def test_row_feature_maps_share_out_features_and_the_named_shape_check(make, k, 
     for bad in (torch.zeros(4, D + 1), torch.zeros(4), torch.zeros(4, D, 1)):
         with pytest.raises(ValueError, match=rf"{type(feat).__name__} input must have shape \(batch, {D}\)"):
             feat(bad)
+
+
+@pytest.mark.parametrize("make, shape", [(lambda: RBF(np.full((3, 2), 0.7)), (4, 2)),
+                                         (lambda: RandomFourierFeatures(2, n_features=5), (4, 2)),
+                                         (lambda: RandomCNNFeatures(), (2, 1, 8, 8))])
+def test_an_integer_or_non_tensor_input_is_refused(make, shape):
+    # the maps cast their float64 anchors and weights to the input's dtype: an int64 batch truncated them
+    # (anchors 0.7 -> 0, random CNN weights -> 0) and gave wrong features without an error
+    feat = make()
+    for bad, got in ((torch.zeros(shape, dtype=torch.int64), "torch.int64"), (np.zeros(shape), "ndarray"),
+                     (torch.zeros(shape).tolist(), "list")):
+        with pytest.raises(ValueError, match=rf"{type(feat).__name__} input must be a floating-point torch tensor"
+                                             rf".*got .*{got}.*torch.as_tensor"):
+            feat(bad)
+    assert feat(torch.zeros(shape, dtype=torch.float64)).dtype == torch.float64

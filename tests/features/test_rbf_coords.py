@@ -204,3 +204,11 @@ def test_study_saves_runs_and_rescoring_reproduces_them(tmp_path, capsys):
     args = type("A", (), dict(n_std=3.0, coverage_std=0.25, min_fraction=None, min_count=1, escape_sigma=None))
     loose = rescore.rescore(out, cfg, runs, args)
     assert all(lr["modes"] >= r["modes"] for lr, r in zip(loose, runs))
+
+
+def test_an_integer_batch_is_refused_naming_this_map():
+    # an int batch truncated the anchors and the centre to integers in the cast to its dtype
+    feat = RBFWithCoordinates(torch.full((3, 2), 0.7, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"RBFWithCoordinates input must be a floating-point torch tensor of shape "
+                                         r"\(batch, 2\), got a tensor of dtype torch.int64"):
+        feat(torch.zeros(4, 2, dtype=torch.int64))
