@@ -17,6 +17,8 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from .._checks import check_choice, check_float_dtype, check_int, check_positive
+
 __all__ = ["mlp", "mlp_generator", "GENERATOR_SIZES"]
 
 GENERATOR_SIZES = {"small": (64, 64), "large": (128, 128, 128)}
@@ -47,8 +49,6 @@ def mlp(sizes: Sequence[int], activation: Callable[[], nn.Module] = nn.ReLU) -> 
     ValueError
         If fewer than two sizes are given or a size is not a positive integer.
     """
-    from .._checks import check_int
-
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) or len(sizes) < 2:
         raise ValueError(f"sizes must be a sequence of at least two widths (input, ..., output), got {sizes!r}")
     sizes = [check_int(w, f"sizes[{i}]", low=1) for i, w in enumerate(sizes)]
@@ -121,15 +121,9 @@ def mlp_generator(latent_dim: int = 2, out_dim: int = 2, size: str = "small", se
     if output_std is not None:
         if output_gain != 1.0:
             raise ValueError("pass output_gain or output_std, not both (output_std calibrates the output layer)")
-        if not (isinstance(output_std, (int, float)) and math.isfinite(output_std) and output_std > 0):
-            raise ValueError(f"output_std must be a positive finite number, got {output_std!r}")
-    from .._checks import check_positive
-
+        output_std = check_positive(output_std, "output_std")
     output_gain = check_positive(output_gain, "output_gain")
-    if size not in GENERATOR_SIZES:
-        raise ValueError(f"unknown generator size {size!r}; choose one of {sorted(GENERATOR_SIZES)}")
-    from .._checks import check_int
-
+    check_choice(size, "size", GENERATOR_SIZES)
     latent_dim = check_int(latent_dim, "latent_dim", low=1)
     out_dim = check_int(out_dim, "out_dim", low=1)
     state = torch.random.get_rng_state()
@@ -152,6 +146,4 @@ def mlp_generator(latent_dim: int = 2, out_dim: int = 2, size: str = "small", se
     finally:
         if seed is not None:
             torch.random.set_rng_state(state)
-    from .._checks import check_float_dtype
-
     return net.to(dtype=check_float_dtype(dtype), device=device)

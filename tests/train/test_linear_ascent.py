@@ -140,3 +140,19 @@ def test_backtracking_accepts_a_shrunk_step_that_raises_the_value():
     assert hist.is_monotone(tol=1e-10)
     # the recorded objective is g at the accepted parameters (scipy's primal)
     np.testing.assert_allclose(hist["objective"], batch_value, rtol=0, atol=1e-10)
+
+
+def test_mlp_generator_arguments_use_the_library_checks():
+    # a bool is not a standard deviation (True was taken as 1.0); a numpy real is one
+    with pytest.raises(ValueError, match=r"output_std must be a real number > 0, got True"):
+        mlp_generator(output_std=True)
+    with pytest.raises(ValueError, match=r"output_std must be finite and > 0, got inf"):
+        mlp_generator(output_std=float("inf"))
+    with pytest.raises(ValueError, match=r"unknown size 'huge'; choose one of \['large', 'small'\]"):
+        mlp_generator(size="huge")
+    a, b = mlp_generator(output_std=np.float64(1.0)), mlp_generator(output_std=1.0)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    # calibrated: 4096 standard normal inputs under the seed give outputs of standard deviation 1 (numpy's std)
+    z = torch.randn(4096, 2, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert np.std(b(z).numpy(), axis=0, ddof=1).mean() == pytest.approx(1.0, rel=1e-5)
