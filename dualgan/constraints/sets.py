@@ -78,6 +78,8 @@ class _LinearSet:
         return f"{type(self).__name__}({self._count_name}={int(getattr(self, self._rows_name).shape[0])}, D={self.dim})"
 
     def _factor(self, name: str, like: torch.Tensor) -> torch.Tensor:
+        if not torch.is_floating_point(like):  # the cast would truncate the float64 factor: wrong, without error
+            raise ValueError(f"samples must be floating point, got dtype {like.dtype}; convert with x.double()")
         key = (name, like.device, like.dtype)
         if key not in self._cache:
             self._cache[key] = getattr(self, name).to(device=like.device, dtype=like.dtype)

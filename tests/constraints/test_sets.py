@@ -1,4 +1,5 @@
 """Constraint sets: validation errors, projection against an independent reference, violation metrics."""
+import math
 import numpy as np
 import pytest
 import scipy.linalg
@@ -145,3 +146,17 @@ def test_null_basis_and_point(rng):
     np.testing.assert_allclose(S.A.numpy() @ N, 0, atol=1e-13)
     x0 = S.point().numpy()
     np.testing.assert_allclose(x0, np.linalg.lstsq(S.A.numpy(), S.b.numpy(), rcond=None)[0], atol=1e-13)
+
+
+def test_an_integer_batch_is_refused_by_every_map_of_a_set():
+    # the float64 factors were cast to the batch's dtype: an int64 batch truncated A = [0.5, 0.5] to [0, 0] and
+    # returned a residual of 0 (and ResidualFeatures a zero residual block) without an error
+    from dualgan.constraints import ResidualFeatures
+
+    S, U = AffineSubspace([[0.5, 0.5]], [0.3]), HyperplaneUnion([[0.5, 0.5]], [0.3])
+    for fn in (S.residual, S.distance, U.residual, U.signed_distances, U.distance, ResidualFeatures(S)):
+        with pytest.raises(ValueError, match="samples must be floating point, got dtype torch.int64"):
+            fn(torch.tensor([[1, 1]]))
+    x = torch.tensor([[1.0, 1.0]], dtype=torch.float64)
+    assert float(S.residual(x)[0, 0]) == pytest.approx(0.5 + 0.5 - 0.3, rel=1e-15)
+    assert float(U.signed_distances(x)[0, 0]) == pytest.approx(0.7 / math.sqrt(0.5), rel=1e-15)
