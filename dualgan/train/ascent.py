@@ -29,10 +29,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from .._checks import _all_finite
+
+if TYPE_CHECKING:  # the records name the dual result type; the strategies need nothing of duals at run time
+    from ..duals import DualResult
 
 __all__ = ["certified_value", "CertifiedPoint", "AscentStep", "AscentFailure", "Ascent", "MinibatchAscent",
            "BacktrackingAscent", "LBFGSAscent", "make_ascent", "FIXED_OPTIMIZERS"]
@@ -59,7 +63,7 @@ class CertifiedPoint:
         when the evaluation took no gradient.
     """
 
-    result: object
+    result: DualResult
     objective: float
     samples: torch.Tensor
     grad_norm: float
@@ -113,7 +117,7 @@ class AscentFailure(Exception):
         The dual solve of the evaluation, when it got that far. Default None.
     """
 
-    def __init__(self, what: str, result=None):
+    def __init__(self, what: str, result: DualResult | None = None):
         super().__init__(what)
         self.what = what
         self.result = result
