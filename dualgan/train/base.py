@@ -1,4 +1,9 @@
-r"""The one trainer protocol of the library: :class:`Trainer` owns the loop, a subclass writes its step.
+r"""The one trainer protocol of the library: :class:`Trainer` runs the one loop, a subclass writes its step.
+
+``fit`` is the library's one loop (:class:`~dualgan.train.loop.Loop`, shared
+with the game runs of :mod:`dualgan.games`); a trainer adds the data, the
+generator's contract and its parts (generator, its optimiser, the random
+generator, the constraint handler and its own state) to the checkpoint.
 
 Every trainer (the linear-discriminator trainers :class:`~dualgan.train.DualLinearGAN`
 and :class:`~dualgan.train.StandardLinearGAN`, :class:`~dualgan.trust_region.TrustRegionGAN`
