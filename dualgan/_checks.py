@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .status import Status
+from ._numbers import _describe_range, check_int  # noqa: F401  (re-exported: the one integer check)
 
 __all__ = [
     "as_tensor",
@@ -24,7 +24,6 @@ __all__ = [
     "check_int",
     "is_numpy_input",
     "check_float_dtype",
-    "check_status",
     "NonFiniteError",
 ]
 
@@ -133,15 +132,6 @@ def check_positive(value: Any, name: str) -> float:
     return check_number(value, name, low=0.0, low_open=True)
 
 
-def _describe_range(low, high, low_open, high_open) -> str:
-    parts = []
-    if low is not None:
-        parts.append(f"{'>' if low_open else '>='} {low:g}")
-    if high is not None:
-        parts.append(f"{'<' if high_open else '<='} {high:g}")
-    return " and ".join(parts)
-
-
 def check_number(value: Any, name: str, *, low: float | None = None, high: float | None = None,
                  low_open: bool = False, high_open: bool = False, allow_inf: bool = False,
                  allow_none: bool = False) -> float | None:
@@ -200,49 +190,6 @@ def check_number(value: Any, name: str, *, low: float | None = None, high: float
     return v
 
 
-def check_int(value: Any, name: str, *, low: int | None = None, high: int | None = None,
-              allow_none: bool = False) -> int | None:
-    """The check of an integer argument (counts, sizes, seeds, iteration caps).
-
-    Parameters
-    ----------
-    value : Any
-        Python or numpy integers are accepted; ``bool``, floats (even ``5.0``)
-        and strings are refused.
-    name : str
-        The argument's name, used in the error message.
-    low, high : int or None
-        Inclusive bounds (None: unbounded on that side).
-    allow_none : bool
-        Return None for None instead of raising.
-
-    Returns
-    -------
-    int or None
-        ``value`` as a Python int.
-
-    Raises
-    ------
-    ValueError
-        Naming the argument, the bad value and the accepted range.
-    """
-    if value is None and allow_none:
-        return None
-    rng = _describe_range(low, high, False, False)
-    if low == 1 and high is None:
-        want = "a positive integer"
-    elif low == 0 and high is None:
-        want = "a non-negative integer"
-    else:
-        want = f"an integer{' ' + rng if rng else ''}"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be {want}, got {value!r} ({type(value).__name__})")
-    v = int(value)
-    if (low is not None and v < low) or (high is not None and v > high):
-        raise ValueError(f"{name} must be {want}, got {value!r}")
-    return v
-
-
 def check_choice(value: str, name: str, choices) -> str:
     """Raise if ``value`` is not one of ``choices``, listing them."""
     if value not in choices:
@@ -256,11 +203,3 @@ def check_float_dtype(dtype: Any, name: str = "dtype") -> torch.dtype:
         raise ValueError(f"{name} must be a floating torch dtype (torch.float32 or torch.float64), got {dtype!r}; "
                          f"an integer dtype would truncate the samples")
     return dtype
-
-
-def check_status(value: Any, name: str = "status") -> Status:
-    """Raise ``TypeError`` unless ``value`` is a :class:`dualgan.status.Status` (the one status type of every record)."""
-    if not isinstance(value, Status):
-        raise TypeError(f"{name} must be a dualgan.status.Status, e.g. Status.ok() or Status(StatusCode.<CODE>, "
-                        f"message); got {type(value).__name__} {value!r:.80}")
-    return value

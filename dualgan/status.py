@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["StatusCode", "Status"]
+__all__ = ["StatusCode", "Status", "check_status"]
 
 
 class StatusCode(str, enum.Enum):
@@ -125,3 +125,34 @@ class Status:
             ``Status(StatusCode.SUCCESS, message)``.
         """
         return cls(StatusCode.SUCCESS, message)
+
+
+def check_status(value, name: str = "status") -> Status:
+    """Return ``value`` if it is a :class:`Status`, else raise naming the record's field.
+
+    The one check of every record that carries a status (a sweep job's
+    result, a results line, a history), so that callers can rely on
+    :attr:`Status.code` being there.
+
+    Parameters
+    ----------
+    value : object
+        The would-be status.
+    name : str, default "status"
+        The field's name in the message, e.g. ``"RunRecord.status"``.
+
+    Returns
+    -------
+    Status
+        ``value`` itself.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a :class:`Status` (a code, a string, a pair); the
+        message names the field, the value and how to build a status.
+    """
+    if not isinstance(value, Status):
+        raise TypeError(f"{name} must be a dualgan.status.Status, e.g. Status.ok() or Status(StatusCode.<CODE>, "
+                        f"message); got {type(value).__name__} {value!r:.80}")
+    return value

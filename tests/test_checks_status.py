@@ -1,8 +1,7 @@
 """check_status: the one check that a record's status is a dualgan.status.Status (issue 25: was written in each record)."""
 import pytest
 
-from dualgan._checks import check_status
-from dualgan.status import Status, StatusCode
+from dualgan.status import Status, StatusCode, check_status
 from dualgan.sweep import JobResult
 
 

@@ -51,6 +51,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from .._numbers import check_int
 from ..registry import Registry
 from ..status import Status, StatusCode
 from .spec import RunConfig
@@ -135,9 +136,7 @@ class LocalBackend:
     name = "local"
 
     def __init__(self, *, workers: int = 1):
-        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-            raise ValueError(f"workers must be a positive integer, got {workers!r}")
-        self.workers = workers
+        self.workers = check_int(workers, "workers", low=1)
 
     def map_unordered(self, configs: Iterable[RunConfig]) -> Iterator[RunRecord]:
         """Run every configuration; yield each record as its run finishes.

@@ -33,9 +33,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .._checks import check_status
 from ..registry import Choices, Registry
-from ..status import Status, StatusCode
+from ..status import Status, StatusCode, check_status
 
 __all__ = ["JobResult", "JOBS", "DATASETS", "dual_gan", "standard_gan", "trust_region_gan", "PARAM_CHECKS",
            "check_job_kwargs"]

@@ -48,6 +48,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .._numbers import check_int
+
 __all__ = ["RunConfig", "Sweep", "Distribution", "load_sweep", "RESERVED", "DISTRIBUTIONS"]
 
 RESERVED = ("dataset", "iterations", "seed")
@@ -144,8 +146,9 @@ class RunConfig:
             If ``iterations`` or ``seed`` is not an integer, or a value of
             ``params`` is not a finite JSON scalar.
         """
-        return cls(job=d["job"], dataset=d["dataset"], iterations=_integer(d["iterations"], "iterations"),
-                   seed=_integer(d["seed"], "seed"),
+        return cls(job=d["job"], dataset=d["dataset"],
+                   iterations=check_int(d["iterations"], "a run configuration's iterations"),
+                   seed=check_int(d["seed"], "a run configuration's seed"),
                    params=tuple(dict(d.get("params", {})).items()))
 
     def canonical_json(self) -> str:
@@ -407,10 +410,10 @@ class Sweep:
         seeds_raw = spec.get("seeds", [0])
         if not isinstance(seeds_raw, list) or not seeds_raw:
             raise ValueError(f"seeds must be a non-empty list of non-negative integers, got {seeds_raw!r}")
-        seeds = tuple(_nonneg_int(s, "seeds") for s in seeds_raw)
+        seeds = tuple(check_int(s, "seeds", low=0) for s in seeds_raw)
         if len(set(seeds)) != len(seeds):
             raise ValueError(f"seeds has duplicates: {seeds_raw!r}")
-        sample_seed = _nonneg_int(spec.get("sample_seed", 0), "sample_seed")
+        sample_seed = check_int(spec.get("sample_seed", 0), "sample_seed", low=0)
         shared = _parse_axes(spec, "")
         job_tables = spec.get("job", {})
         if not isinstance(job_tables, Mapping):
@@ -645,20 +648,8 @@ def _str_list(value: Any, name: str) -> tuple[str, ...]:
 
 
 def _positive_int(value: Any, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1 or value > 10 ** 9:
+    """A count of a sweep file (iterations, samples): the library's integer check, capped at 10**9 (a typo)."""
+    value = check_int(value, name, low=1)
+    if value > 10 ** 9:
         raise ValueError(f"{name} must be a positive integer (at most 10**9), got {value!r}")
-    return value
-
-
-def _integer(value: Any, name: str) -> int:
-    if isinstance(value, np.integer):
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError(f"a run configuration's {name} must be an integer, got {value!r}")
-    return value
-
-
-def _nonneg_int(value: Any, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
     return value

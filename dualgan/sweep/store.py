@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from .._checks import check_status
 from .._io import _naming_target
-from ..status import Status, StatusCode
+from ..status import Status, StatusCode, check_status
 from .spec import RunConfig
 
 try:  # POSIX; elsewhere O_APPEND alone keeps whole-line writes from overwriting each other
