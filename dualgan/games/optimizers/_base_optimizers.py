@@ -304,13 +304,12 @@ class BoundBase:
 
     A base without a pure rule (a callable, or a torch-only keyword such as
     ``foreach``) is the torch optimiser it builds. ``state`` is empty before
-    the first step, as a torch optimiser's is; :meth:`state_dict` is the
-    rule's state tensors (``count`` of shape ``(n,)``, moments of shape
-    ``(1, n)``) or the torch optimiser's ``state_dict``.
+    the first step, as a torch optimiser's is; :meth:`state_dict` is in
+    torch's layout either way.
     """
 
     def __init__(self, base, base_kwargs: dict, parameters, lr: float, game=None):
-        self.game, self.parameters, self._state, self._base_kwargs = game, list(parameters), {}, base_kwargs
+        self.game, self.parameters, self._state, self._base_kwargs, self._lr = game, list(parameters), {}, base_kwargs, lr
         self._build = lambda: make_base_optimizer(base, self.parameters, lr, base_kwargs)
         self.rule = None if _not_pure(base, base_kwargs) else functional_base(base, base_kwargs)
         self.torch = None if self.rule is not None else self._build()
@@ -353,50 +352,61 @@ class BoundBase:
             self.torch.load_state_dict(snapshot)
 
     def state_dict(self):
-        """The state to checkpoint; None before the first step."""
+        """The state to checkpoint, in torch's ``state_dict`` layout (per parameter, torch's names); None before a step.
+
+        The pure rule's flat tensors are written where the torch optimiser of the same name keeps its own,
+        so a checkpoint reads the same whichever implementation wrote it.
+        """
         if not self.state:
             return None
-        return dict(self._state) if self.torch is None else self.torch.state_dict()
+        if self.torch is not None:
+            return self.torch.state_dict()
+        trial = self._trial()
+        for param in trial.param_groups[0]["params"]:      # one step on zero gradients: torch's fields, shapes
+            param.grad = torch.zeros_like(param)
+        trial.step()
+        saved, names = trial.state_dict(), self._names()
+        start = 0
+        for index, param in enumerate(self.parameters):
+            stop, entry = start + param.numel(), saved["state"].get(index)
+            if entry is not None and int(self._state["count"][start]) == 0:
+                del saved["state"][index]                  # a parameter that has not moved yet has no state in torch
+            elif entry is not None:
+                for field, value in entry.items():
+                    entry[field] = (value.new_tensor(float(self._state["count"][start])) if field == "step" else
+                                    self._state[names[field]][0, start:stop].reshape(param.shape).clone())
+            start = stop
+        return saved
 
     def load_state_dict(self, saved) -> None:
-        """Restore :meth:`state_dict`'s output, or (the pure rule) the torch optimiser's that versions before 2 saved."""
+        """Restore :meth:`state_dict`'s output (None: a fresh optimiser)."""
         if self.torch is not None:
             self.restore(None)
             if saved is not None:
                 self.torch.load_state_dict(saved)
             return
-        if saved is not None and "param_groups" in saved:
-            saved = self._from_torch(saved)
-        self._state = {} if saved is None else {k: v.clone() for k, v in saved.items()}
+        self._state = {} if saved is None else self._from_torch(saved)
 
     def check_state_dict(self, saved, what: str) -> None:
         """Raise CheckpointError unless ``saved`` fits these parameters (nothing changes)."""
-        if saved is None:
-            return
-        if not isinstance(saved, dict):
-            raise CheckpointError(f"its {what} state is a {type(saved).__name__}, not a dict")
-        if self.torch is not None or "param_groups" in saved:      # torch's layout (a pure rule converts it)
-            trial = self.torch or BASE_OPTIMIZERS.get(self.rule.name)(self.parameters, 0.1, **self._base_kwargs)
-            _check_optimizer_state(what, trial, saved)
-            return
-        want = self.rule.init(_flat(self.parameters))
-        if set(saved) != set(want):
-            raise CheckpointError(f"its {what} state holds {sorted(saved)}, but base optimiser {self.rule.name!r} "
-                                  f"with these options keeps {sorted(want)}; construct it with the checkpoint's base")
-        for key, value in want.items():
-            if not isinstance(saved[key], torch.Tensor) or saved[key].shape != value.shape:
-                raise CheckpointError(f"its {what} state {key!r} has shape {tuple(getattr(saved[key], 'shape', ()))}"
-                                      f" but {tuple(value.shape)} here; construct the game with the checkpoint's "
-                                      f"parameters")
+        if saved is not None:
+            _check_optimizer_state(what, self.torch or self._trial(), saved)
+
+    def _trial(self):
+        """The torch optimiser of the pure rule's name over zero tensors shaped like the parameters."""
+        zeros = [torch.zeros_like(p, requires_grad=True) for p in self.parameters]
+        return BASE_OPTIMIZERS.get(self.rule.name)(zeros, self._lr, **self._base_kwargs)
+
+    def _names(self) -> dict:
+        return BASE_OPTIMIZERS.entry(self.rule.name).info.get("torch_state", {})
 
     def _from_torch(self, saved) -> dict:
         """A torch optimiser's state_dict over these parameters as the pure rule's flat state tensors."""
-        names = BASE_OPTIMIZERS.entry(self.rule.name).info.get("torch_state", {})
         state = self.rule.init(_flat(self.parameters))
         start = 0
         for index, param in zip([i for g in saved["param_groups"] for i in g["params"]], self.parameters):
             entry, stop = saved["state"].get(index, {}), start + param.numel()
-            for theirs, ours in names.items():
+            for theirs, ours in self._names().items():
                 if entry.get(theirs) is not None:
                     state[ours][0, start:stop] = entry[theirs].reshape(-1).to(state[ours])
             # torch's SGD counts no steps: a momentum buffer means at least one was taken

@@ -358,25 +358,26 @@ class GameOptimizer:
         return record
 
     def state_dict(self) -> dict:
-        """The run state for checkpoints: ``{"format", "iteration", "lr", "base", "extra"}``.
+        """The run state for checkpoints: ``{"iteration", "lr", "base", "extra"}``.
 
         ``base`` is None before the first step, else the base optimiser's
-        state (the pure rule's ``count`` and moments on the flat parameters,
-        or a callable base's torch ``state_dict``); ``extra`` the rule's memory.
+        state in torch.optim's ``state_dict`` layout (the pure rule's moments
+        written per parameter under torch's names), so that checkpoints of
+        every version read alike; ``extra`` is the rule's memory.
 
         Returns
         -------
         dict
-            The state; ``format`` is ``"dualgan.GameOptimizerState/2"``.
+            The state.
         """
-        return {"format": _STATE_FORMAT, "iteration": self.iteration, "lr": self.lr,
+        return {"iteration": self.iteration, "lr": self.lr,
                 "base": None if self._optimizer is None else self._optimizer.state_dict(), "extra": self._memory}
 
     def check_state_dict(self, state: dict, parameters) -> None:
         """Check that ``state`` has this optimiser's layout and fits ``parameters`` (nothing changes).
 
-        A state without ``format`` was written before format 2 (torch's
-        base state; converted when loaded); another format is refused naming it.
+        The base state is checked against the torch optimiser of the same
+        name over ``parameters``, so a state of the wrong shape is refused here.
 
         Parameters
         ----------
@@ -388,7 +389,7 @@ class GameOptimizer:
         Raises
         ------
         dualgan.train.CheckpointError
-            If the keys or the format are not this optimiser's, or the base state does not fit ``parameters``.
+            If the keys are not this optimiser's or the base state does not fit ``parameters``.
         """
         _check_layout(self, state, CheckpointError)
         trial = [torch.zeros_like(q, requires_grad=True) for q in parameters]
@@ -518,20 +519,11 @@ class GameOptimizer:
                              f"this optimiser has base={self.base!r}, base_kwargs={self.base_kwargs}")
 
 
-#: the layout of :meth:`GameOptimizer.state_dict`; a state without "format" was written before version 2
-_STATE_FORMAT = "dualgan.GameOptimizerState/2"
 _NOT_FINITE = Status(StatusCode.NON_FINITE, "the field, a loss or the update is not finite; step not applied")
 
 
 def _check_layout(optimizer, state, error) -> None:
-    """Raise ``error`` unless ``state`` is a game-optimiser state of this version or of one before 2."""
-    fmt = state.get("format") if isinstance(state, dict) else None
-    if fmt is not None and fmt != _STATE_FORMAT:
-        raise error(f"its game optimiser state has format {fmt!r}, written by another version of dualgan; this "
-                    f"version reads {_STATE_FORMAT!r} and the states before it (no format): use the version that "
-                    f"wrote it")
-    keys = {"iteration", "lr", "base", "extra"} | ({"format"} if fmt else set())
-    if not isinstance(state, dict) or set(state) != keys:
+    if not isinstance(state, dict) or set(state) != {"iteration", "lr", "base", "extra"}:
         raise error(f"its game optimiser state is not a {type(optimizer).__name__} state: {state!r:.80}")
 
 
