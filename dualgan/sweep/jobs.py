@@ -343,12 +343,12 @@ def trust_region_gan(*, dataset: str, iterations: int, seed: int, batch_size: in
     import torch
     from torch import nn
 
-    from ..train import mlp_generator
+    from ..train import mlp, mlp_generator
     from ..trust_region import TrustRegionGAN
 
     data = DATASETS.get(dataset)()
     torch.manual_seed(seed)
-    disc = nn.Sequential(nn.Linear(data.dim, hidden), nn.Tanh(), nn.Linear(hidden, 1)).to(torch.float64)
+    disc = mlp([data.dim, hidden, 1], activation=nn.Tanh).to(torch.float64)
     gen = mlp_generator(out_dim=data.dim, size=size, seed=seed, output_gain=gain, dtype=torch.float64)
     gan = TrustRegionGAN(gen, disc, latent_dim=2, batch_size=batch_size, model=model, C=C, radius=radius,
                          generator_lr=generator_lr, discriminator_lr=discriminator_lr, seed=seed)
