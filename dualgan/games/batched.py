@@ -92,23 +92,27 @@ class BatchedRun:
             return (~self.diverged) & (self.measured_rate < 1) & (self.final_distance < self.initial_distance)
 
 
-def _as_batch(values, B, name, dtype, allow_none=False):
-    if values is None:
-        if allow_none:
-            return None
-        raise ValueError(f"{name} is required")
-    arr = np.asarray(values)
-    if arr.dtype.kind not in "iuf":
-        raise ValueError(f"{name} must be a real number or an array of real numbers (one per cell), got dtype "
-                         f"{arr.dtype}")
-    t = torch.as_tensor(arr.astype(np.float64), dtype=dtype).reshape(-1)
-    if t.numel() == 1:
-        t = t.expand(B).clone()
-    if t.shape != (B,):
-        raise ValueError(f"{name} must be a scalar or have one value per cell ({B}), got {t.numel()} values")
+def _real_values(values, name) -> np.ndarray:
+    """A finite number or a non-empty 1-D sequence of finite numbers, as float64 (a ValueError naming ``name``)."""
+    raw = np.asarray(values)
+    if raw.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must be a finite number or a non-empty 1-D sequence of finite numbers, got dtype "
+                         f"{raw.dtype} ({values!r:.60})")
+    arr = np.atleast_1d(raw.astype(np.float64))
+    if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be a finite number or a non-empty 1-D sequence of finite numbers")
+    return arr
+
+
+def _as_batch(values, B, name, dtype):
+    """One value per cell: a number repeated, or ``B`` numbers (:func:`_real_values`), as a tensor of ``dtype``."""
+    arr = _real_values(values, name)
+    if arr.size not in (1, B):
+        raise ValueError(f"{name} must be a scalar or have one value per cell ({B}), got {arr.size} values")
+    t = torch.as_tensor(arr, dtype=dtype)
     if not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name} must be finite")
-    return t
+        raise ValueError(f"{name} must be finite in the game's dtype {dtype}, got {arr.tolist()!r:.80}")
+    return t.expand(B).clone()
 
 
 def _batched_optimizer(name, options) -> GameOptimizer:

@@ -13,7 +13,7 @@ from .._checks import check_int, check_number, check_positive
 from ..regularizers import clip_weights
 from .functional import FunctionalGame
 from .game import Game
-from .gan import DiracGAN
+from .gan import DiracGAN, regularizer_list
 from .optimizers.base import NotBatchableError
 
 __all__ = ["bilinear_functional", "dirac_functional", "mixture_functional", "as_functional", "ClippedDiracGAN"]
@@ -235,9 +235,7 @@ def dirac_functional(loss="minimax", regularizers=(), clip: float | None = None,
     from ..regularizers import JSRegularizer
 
     loss_obj = get_loss(loss)
-    if callable(regularizers):
-        regularizers = [regularizers]
-    regularizers = list(regularizers)
+    regularizers = regularizer_list(regularizers)
     clip = check_number(clip, "clip (WGAN's clipping bound)", low=0.0, low_open=True, allow_none=True)
     init_low = check_number(init_low, "init_low")
     init_high = check_number(init_high, "init_high")
@@ -436,9 +434,7 @@ def mixture_functional(mixture, loss="minimax", hidden: int = 8, depth: int = 2,
     from .gan import MixtureGAN
 
     loss_obj = get_loss(loss)
-    if callable(regularizers):
-        regularizers = [regularizers]
-    regularizers = list(regularizers)
+    regularizers = regularizer_list(regularizers)
     for reg in regularizers:
         if type(reg) not in (R1, R2, JSRegularizer):
             raise NotBatchableError(f"regulariser {type(reg).__name__} cannot be batched on a MixtureGAN (the batched "

@@ -37,6 +37,14 @@ from .game import Game, Player
 __all__ = ["GANGame", "DiracGAN", "MixtureGAN", "mlp"]
 
 
+def regularizer_list(regularizers) -> list:
+    """One regulariser or a sequence of them, as a list of callables ``(discriminator, x_real, x_fake) -> scalar``."""
+    regularizers = [regularizers] if callable(regularizers) else list(regularizers)
+    if not all(callable(r) for r in regularizers):
+        raise ValueError("regularizers must be callables (discriminator, x_real, x_fake) -> scalar tensor")
+    return regularizers
+
+
 class GANGame(Game):
     """A GAN as a two-player game (players ``generator`` then ``discriminator``).
 
@@ -99,12 +107,7 @@ class GANGame(Game):
             raise ValueError("sample_real and sample_latent must be callables (n, generator) -> tensor")
         batch_size = check_int(batch_size, "batch_size", low=1)
         seed = check_int(seed, "seed", low=0)
-        if callable(regularizers):
-            regularizers = [regularizers]
-        regularizers = list(regularizers)
-        for r in regularizers:
-            if not callable(r):
-                raise ValueError("regularizers must be callables (discriminator, x_real, x_fake) -> scalar tensor")
+        regularizers = regularizer_list(regularizers)
         if constraint is not None:
             generator = check_handler(constraint).wrap_generator(generator)
         self.loss: GANLoss = get_loss(loss)

@@ -37,7 +37,7 @@ from .._checks import check_int, check_number
 from .._threads import with_thread_policy
 from ..status import Status, StatusCode
 from .batched import (_batched_optimizer, _check_coefficients, _coefficient_default, _coefficient_name,
-                      _shared_options, batched_run)
+                      _real_values, _shared_options, batched_run)
 from .catalogue import as_functional
 from .harness import check_seeds
 from .optimizers._base_optimizers import functional_base
@@ -47,17 +47,6 @@ __all__ = ["local_update_map", "local_rate", "StabilityMap", "stability_map"]
 
 #: exact rates within this of 1 are on the stability boundary (rounding of an exactly unimodular spectrum)
 BOUNDARY_TOL = 1e-9
-
-
-def _grid(values, name):
-    raw = np.asarray(values)
-    if raw.dtype.kind not in "iuf":
-        raise ValueError(f"{name} must be a finite number or a non-empty 1-D sequence of finite numbers, got dtype "
-                         f"{raw.dtype} ({values!r:.60})")
-    arr = np.atleast_1d(raw.astype(np.float64))
-    if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be a finite number or a non-empty 1-D sequence of finite numbers")
-    return arr
 
 
 def local_update_map(method: str, jacobian, lr, coefficient=None, player_sizes=None, *, options: dict | None = None,
@@ -113,11 +102,11 @@ def local_update_map(method: str, jacobian, lr, coefficient=None, player_sizes=N
     J = np.asarray(jacobian.detach().cpu() if isinstance(jacobian, torch.Tensor) else jacobian, dtype=np.float64)
     if J.ndim != 2 or J.shape[0] != J.shape[1] or not np.all(np.isfinite(J)):
         raise ValueError(f"jacobian must be a finite square matrix, got shape {tuple(J.shape)}")
-    hs = _grid(lr, "lr")
+    hs = _real_values(lr, "lr")
     if np.any(hs <= 0):
         raise ValueError("lr must be > 0")
     coef_name, default = _coefficient_name(method), _coefficient_default(method)
-    cs = _grid((1.0 if default is None else default) if coefficient is None else coefficient, "coefficient")
+    cs = _real_values((1.0 if default is None else default) if coefficient is None else coefficient, "coefficient")
     options = _shared_options(method, options, "given by lr and coefficient here (the map is for the plain SGD base)")
     if coef_name is not None:
         _check_coefficients(method, cs, options)
@@ -504,10 +493,10 @@ def stability_map(game, optimizers=None, lrs=(0.1,), coefficients=(1.0,), seeds=
     for name in optimizers:
         _batched_optimizer(name, options.get(name))      # batchable, options known: before any run
     fbase = functional_base(base, base_kwargs)
-    lrs = _grid(lrs, "lrs")
+    lrs = _real_values(lrs, "lrs")
     if np.any(lrs <= 0):
         raise ValueError("lrs must be > 0")
-    coefs = _grid(coefficients, "coefficients")
+    coefs = _real_values(coefficients, "coefficients")
     seeds = check_seeds(seeds)
     L, C, S = len(lrs), len(coefs), len(seeds)
     starts = torch.stack([fgame.start(s) for s in seeds])                     # (S, n)

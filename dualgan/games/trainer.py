@@ -37,7 +37,7 @@ from torch import nn
 from ..constraints.base import NoConstraint, check_handler
 from ..status import Status, StatusCode
 from ..train.base import TRAINERS, Trainer, _check_discriminator, settings_string
-from .gan import GANGame
+from .gan import GANGame, regularizer_list
 from .harness import check_game_parts, play_step
 from .optimizers import OPTIMIZERS, GameOptimizer
 
@@ -79,10 +79,8 @@ def _seed_regularizers(regularizers, seed: int, device) -> list:
     and the regulariser's position (the user's object is left unchanged), and
     its state is then saved and restored with the game's.
     """
-    if callable(regularizers):
-        regularizers = [regularizers]
     out = []
-    for i, r in enumerate(regularizers):
+    for i, r in enumerate(regularizer_list(regularizers)):
         if hasattr(r, "generator") and getattr(r, "generator") is None:
             r = copy.deepcopy(r)
             digest = hashlib.sha256(f"dualgan.GameTrainer:{seed}:regularizer:{i}".encode()).digest()

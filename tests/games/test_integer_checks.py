@@ -271,3 +271,19 @@ def test_stability_map_refuses_bool_counts_and_seeds():
             stability_map(game, "simultaneous", **{"n_steps": 3, **kwargs})
     out = stability_map(game, "simultaneous", seeds=np.arange(2), n_steps=np.int64(3))
     assert out.seeds == (0, 1) and type(out.n_steps) is int
+
+
+def test_batched_step_sizes_that_overflow_the_games_dtype_are_refused():
+    import numpy as np
+    import torch
+
+    from dualgan.games import batched_run, bilinear_functional, random_matrix
+
+    game = bilinear_functional(random_matrix(2, seed=0), dtype=torch.float32)
+    z0 = np.zeros((2, 4))
+    assert float(torch.tensor(1e300, dtype=torch.float64).to(torch.float32)) == float("inf")  # the reference
+    with pytest.raises(ValueError, match=r"lr must be finite in the game's dtype torch.float32"):
+        batched_run(game, "simultaneous", z0, [0.1, 1e300], n_steps=2)
+    with pytest.raises(ValueError, match=r"lr must be a scalar or have one value per cell \(2\), got 3 values"):
+        batched_run(game, "simultaneous", z0, [0.1, 0.2, 0.3], n_steps=2)
+    assert batched_run(game, "simultaneous", z0, 0.1, n_steps=2).lr.tolist() == pytest.approx([0.1, 0.1])
