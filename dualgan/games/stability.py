@@ -506,8 +506,7 @@ def stability_map(game, optimizers=None, lrs=(0.1,), coefficients=(1.0,), seeds=
     coef_cells = np.tile(np.repeat(coefs, S), L)
     shape = (len(optimizers), L, C, S)
     out = {k: np.full(shape, np.nan) for k in ("final_distance", "final_field_norm", "measured_rate")}
-    diverged = np.zeros(shape, dtype=bool)
-    converged = np.zeros(shape, dtype=bool)
+    out.update(diverged=np.zeros(shape, dtype=bool), converged=np.zeros(shape, dtype=bool))
     exact = np.full((len(optimizers), L, C), np.nan)
     seconds = np.zeros(len(optimizers))
     notes = []
@@ -543,14 +542,9 @@ def stability_map(game, optimizers=None, lrs=(0.1,), coefficients=(1.0,), seeds=
     runs = _run_jobs(fgame, jobs, kwargs, workers, progress) if jobs else []
     for o, run in zip(active, runs):
         name, coef_name, cells = optimizers[o], names[o], taken[o]
-        for key, values in (("final_distance", run.final_distance), ("final_field_norm", run.final_field_norm),
-                            ("measured_rate", run.measured_rate)):
-            full = np.full(L * C * S, np.nan)
-            full[cells] = np.asarray(values)
-            out[key][o] = full.reshape(L, C, S)
-        for target, values in ((diverged, run.diverged), (converged, run.converged)):
-            full = np.zeros(L * C * S, dtype=bool)
-            full[cells] = np.asarray(values)
+        for key, target in out.items():       # skipped cells: NaN, neither diverged nor converged
+            full = np.full(L * C * S, np.nan if target.dtype.kind == "f" else False, dtype=target.dtype)
+            full[cells] = np.asarray(getattr(run, key))
             target[o] = full.reshape(L, C, S)
         seconds[o] = run.seconds
         if J is not None:
@@ -561,11 +555,11 @@ def stability_map(game, optimizers=None, lrs=(0.1,), coefficients=(1.0,), seeds=
             except (ValueError, NotImplementedError) as exc:   # e.g. SGA's sign undetermined with eps = 0
                 notes.append(f"{name}: no exact rate ({exc})")
     ran = int(sum(int(t.sum()) for t in taken))
-    message = f"{ran} runs, {int(diverged.sum())} diverged"
+    message = f"{ran} runs, {int(out['diverged'].sum())} diverged"
     if skipped.any():
         message += f"; {int(np.prod(shape)) - ran} cells skipped ({'; '.join(r for r in reasons if r)})"
     status = Status(StatusCode.SUCCESS, message)
     return StabilityMap(fgame.name, optimizers, names, lrs, coefs, seeds, n_steps, fbase.name,
-                        out["final_distance"], out["final_field_norm"], out["measured_rate"], exact, diverged,
-                        converged, seconds, time.perf_counter() - t_start, "; ".join(notes), status,
+                        out["final_distance"], out["final_field_norm"], out["measured_rate"], exact, out["diverged"],
+                        out["converged"], seconds, time.perf_counter() - t_start, "; ".join(notes), status,
                         skipped, tuple(reasons))
