@@ -28,12 +28,14 @@ Yujia Li, Alexander Schwing, Kuan-Chieh Wang, Richard Zemel. "Dualing GANs." Neu
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 
 from .._checks import _all_finite
+from .checkpoint import CheckpointError
 
 if TYPE_CHECKING:  # the records name the dual result type; the strategies need nothing of duals at run time
     from ..duals import DualResult
@@ -203,6 +205,51 @@ class Ascent:
     """
 
     current: float | None = None
+
+    def state_dict(self) -> dict:
+        """Its state for a checkpoint: ``{"current": current}``.
+
+        Returns
+        -------
+        dict
+        """
+        return {"current": self.current}
+
+    @staticmethod
+    def check_state(state: dict) -> None:
+        """Refuse a saved state that is not :meth:`state_dict`'s (before anything is restored).
+
+        Parameters
+        ----------
+        state : dict
+            The saved state (the trainer's checkpoint extras hold it).
+
+        Raises
+        ------
+        CheckpointError
+            If ``current`` is neither None nor a finite number (a NaN would reject every later step).
+        """
+        current = state.get("current")
+        if current is not None and (isinstance(current, bool) or not isinstance(current, numbers.Real)
+                                    or not math.isfinite(current)):
+            raise CheckpointError(f"its certified objective 'current' is {current!r}; a checkpoint holds a "
+                                  f"finite number (the value at the generator) or None")
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`'s output (checked by :meth:`check_state`).
+
+        Parameters
+        ----------
+        state : dict
+            The saved state.
+
+        Raises
+        ------
+        CheckpointError
+            As :meth:`check_state`.
+        """
+        self.check_state(state)
+        self.current = state.get("current")
 
     def optimizer(self, params: list) -> torch.optim.Optimizer | None:
         """The generator's optimiser this ascent needs, or None for the trainer's (Adam or the one given).

@@ -347,7 +347,7 @@ class DualLinearGAN(_LinearTrainer):
     # checkpoint extras -------------------------------------------------------------
     def _extra_state(self) -> dict:
         extra = super()._extra_state()
-        extra["current"] = self._ascent.current  # the certified objective at the generator (L-BFGS), else None
+        extra.update(self._ascent.state_dict())  # "current": the certified objective at the generator (L-BFGS)
         extra["dual"] = None if self.dual is None else {"lam_real": self.dual.lam_real, "lam_fake": self.dual.lam_fake,
                                                         "slack": self.dual.slack, "w": self.dual.w}
         return extra
@@ -357,6 +357,7 @@ class DualLinearGAN(_LinearTrainer):
         if set(extra) != {"features", "fixed", "dual", "current"}:
             raise CheckpointError(f"its trainer state has keys {sorted(extra)}, expected ['current', 'dual', "
                                   f"'features', 'fixed']")
+        self._ascent.check_state(extra)
         saved = extra["dual"]
         if saved is None:
             return
@@ -371,7 +372,7 @@ class DualLinearGAN(_LinearTrainer):
     def _load_extra_state(self, extra: dict) -> None:
         super()._load_extra_state(extra)
         saved = extra["dual"]
-        self._ascent.current = extra["current"]
+        self._ascent.load_state_dict(extra)
         if saved is None:
             self.dual = None
             return

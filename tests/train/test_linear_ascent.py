@@ -156,3 +156,22 @@ def test_mlp_generator_arguments_use_the_library_checks():
     z = torch.randn(4096, 2, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert np.std(b(z).numpy(), axis=0, ddof=1).mean() == pytest.approx(1.0, rel=1e-5)
+
+
+@pytest.mark.parametrize("current", ["abc", float("nan"), float("inf"), True])
+def test_a_checkpoint_whose_certified_objective_is_not_a_number_is_refused(tmp_path, current):
+    # "abc" loaded and the next L-BFGS step raised TypeError; NaN loaded and rejected every later step
+    from dualgan.train import CheckpointError, read_checkpoint, write_checkpoint
+
+    gan = _gan()
+    gan.fit(DATA, 2)
+    saved = gan.save_checkpoint(tmp_path / "ok.pt")
+    payload = read_checkpoint(saved)
+    assert payload["extra"]["current"] == gan.history["generator_objective"][-1]
+    payload["extra"]["current"] = current
+    write_checkpoint(tmp_path / "edited.pt", payload)
+    fresh = _gan()
+    with pytest.raises(CheckpointError, match="certified objective 'current'"):
+        fresh.load_checkpoint(tmp_path / "edited.pt")
+    assert fresh.iteration == 0 and fresh._ascent.current is None
+    assert fresh.load_checkpoint(saved)._ascent.current == gan._ascent.current
