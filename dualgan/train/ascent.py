@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # the records name the dual result type; the strategies need 
     from ..duals import DualResult
 
 __all__ = ["certified_value", "CertifiedPoint", "AscentStep", "AscentFailure", "Ascent", "MinibatchAscent",
-           "BacktrackingAscent", "LBFGSAscent", "make_ascent", "FIXED_OPTIMIZERS"]
+           "BacktrackingAscent", "LBFGSAscent", "make_ascent", "optimizer_step", "FIXED_OPTIMIZERS"]
 
 #: the ascents of a fixed batch (``fixed_optimizer``)
 FIXED_OPTIMIZERS = ("lbfgs", "adam")
