@@ -28,13 +28,12 @@ Yujia Li, Alexander Schwing, Kuan-Chieh Wang, Richard Zemel. "Dualing GANs." Neu
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 
-from .._checks import _all_finite
+from .._checks import _all_finite, check_number
 from .checkpoint import CheckpointError
 
 if TYPE_CHECKING:  # the records name the dual result type; the strategies need nothing of duals at run time
@@ -229,11 +228,10 @@ class Ascent:
         CheckpointError
             If ``current`` is neither None nor a finite number (a NaN would reject every later step).
         """
-        current = state.get("current")
-        if current is not None and (isinstance(current, bool) or not isinstance(current, numbers.Real)
-                                    or not math.isfinite(current)):
-            raise CheckpointError(f"its certified objective 'current' is {current!r}; a checkpoint holds a "
-                                  f"finite number (the value at the generator) or None")
+        try:
+            check_number(state.get("current"), "its certified objective 'current'", allow_none=True)
+        except ValueError as exc:
+            raise CheckpointError(f"{exc} (the value at the generator, or None)") from None
 
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict`'s output (checked by :meth:`check_state`).
