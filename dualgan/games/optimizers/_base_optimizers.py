@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from ...registry import Registry
-from ...train.checkpoint import CheckpointError, _check_optimizer_state
+from ...train.checkpoint import _check_optimizer_state
 
 __all__ = ["BASE_OPTIMIZERS", "NotBatchableError", "make_base_optimizer", "functional_base", "FunctionalBase"]
 
@@ -111,24 +111,15 @@ def _per_count(count, fn, like):
     return values[where].unsqueeze(0)
 
 
-@BASE_OPTIMIZERS.register("sgd", batchable=True, defaults=_SGD_DEFAULTS, batched_init=_sgd_init,
-                          batched_step=_sgd_step, torch_state={"momentum_buffer": "buf"})
-def _sgd(params, lr: float, **kwargs) -> torch.optim.Optimizer:
-    return torch.optim.SGD(params, lr=lr, **kwargs)
-
-
-@BASE_OPTIMIZERS.register("adam", batchable=True, defaults=_ADAM_DEFAULTS, batched_init=_adam_init,
-                          batched_step=_adam_step, torch_state={"exp_avg": "m", "exp_avg_sq": "v",
-                                                                "max_exp_avg_sq": "vmax"})
-def _adam(params, lr: float, **kwargs) -> torch.optim.Optimizer:
-    return torch.optim.Adam(params, lr=lr, **kwargs)
-
-
-@BASE_OPTIMIZERS.register("rmsprop", batchable=True, defaults=_RMSPROP_DEFAULTS, batched_init=_rmsprop_init,
-                          batched_step=_rmsprop_step, torch_state={"square_avg": "sq", "grad_avg": "gavg",
-                                                                   "momentum_buffer": "buf"})
-def _rmsprop(params, lr: float, **kwargs) -> torch.optim.Optimizer:
-    return torch.optim.RMSprop(params, lr=lr, **kwargs)
+# each registered once: torch's optimiser (its factory: (params, lr, **kwargs)), the pure rule, torch's state names
+BASE_OPTIMIZERS.register("sgd", torch.optim.SGD, batchable=True, defaults=_SGD_DEFAULTS, batched_init=_sgd_init,
+                         batched_step=_sgd_step, torch_state={"momentum_buffer": "buf"})
+BASE_OPTIMIZERS.register("adam", torch.optim.Adam, batchable=True, defaults=_ADAM_DEFAULTS, batched_init=_adam_init,
+                         batched_step=_adam_step, torch_state={"exp_avg": "m", "exp_avg_sq": "v",
+                                                               "max_exp_avg_sq": "vmax"})
+BASE_OPTIMIZERS.register("rmsprop", torch.optim.RMSprop, batchable=True, defaults=_RMSPROP_DEFAULTS,
+                         batched_init=_rmsprop_init, batched_step=_rmsprop_step,
+                         torch_state={"square_avg": "sq", "grad_avg": "gavg", "momentum_buffer": "buf"})
 
 
 #: the valid ranges of the usual options of each named base optimiser, for the error of a refused value
