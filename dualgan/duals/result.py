@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..status import Status, StatusCode
+from ..status import Status, StatusCode, check_status
 from ._backend import ops_for
 from ._certify import certify_pair
 from ._primal import rounding_floor
@@ -247,8 +247,7 @@ def problem_result(problem, lam, slack, iterations, seconds, stopped: Status, me
     TypeError
         If ``stopped`` is not a :class:`~dualgan.status.Status`.
     """
-    if not isinstance(stopped, Status):
-        raise TypeError(f"stopped must be a dualgan.status.Status, got {type(stopped).__name__}")
+    check_status(stopped, "stopped")
     if slack is None:
         slack = problem.a - lam
     lam = torch.minimum(torch.clamp(torch.as_tensor(lam), min=0.0), problem.a)  # an ulp outside by rounding

@@ -59,7 +59,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from .._io import check_writable_path, clean_stale_temporaries, save_figure
-from ..status import Status, StatusCode
+from ..status import Status, StatusCode, check_status
 # the file format (JSON with its digest, or npz) has a module of its own; its tag stays importable here
 from ._history_format import FORMAT as _FORMAT  # noqa: F401
 from ._history_format import from_plain, read_json, read_npz, to_plain, write_json, write_npz
@@ -223,9 +223,7 @@ class History:
 
     @status.setter
     def status(self, status: Status) -> None:
-        if not isinstance(status, Status):
-            raise TypeError(f"History.status takes a dualgan.status.Status, got {type(status).__name__}; build one "
-                            f"with Status(StatusCode.<CODE>, message)")
+        check_status(status, "History.status")
         self.set_meta(_STATUS_CODE, status.code.value)
         self.set_meta(_STATUS_MESSAGE, status.message)
 
