@@ -33,7 +33,7 @@ import torch
 
 from ..._checks import check_positive
 from ...registry import Registry
-from ...status import Status, StatusCode
+from ...status import Status, StatusCode, check_status
 from ...train.checkpoint import CheckpointError
 from ..game import Game
 from ._base_optimizers import BASE_OPTIMIZERS, BoundBase, NotBatchableError, check_base_kwargs, make_base_optimizer
@@ -85,8 +85,7 @@ class StepRecord:
     inner_iterations: int = 0
 
     def __post_init__(self):
-        if not isinstance(self.status, Status):
-            raise TypeError(f"status must be a dualgan.status.Status, got {type(self.status).__name__}")
+        check_status(self.status, "status")
 
     @property
     def ok(self) -> bool:
