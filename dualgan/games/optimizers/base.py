@@ -36,7 +36,8 @@ from ...registry import Registry
 from ...status import Status, StatusCode, check_status
 from ...train.checkpoint import CheckpointError
 from ..game import Game
-from ._base_optimizers import BASE_OPTIMIZERS, BoundBase, NotBatchableError, check_base_kwargs, make_base_optimizer
+from ._base_optimizers import (BASE_OPTIMIZERS, BoundBase, NotBatchableError, check_base_kwargs, functional_base,
+                               make_base_optimizer)
 from ._points import _Blocks, _LinearPoint, _ObjectPoint
 
 __all__ = ["StepRecord", "GameOptimizer", "make_base_optimizer", "BASE_OPTIMIZERS", "OPTIMIZERS",
@@ -501,11 +502,16 @@ class GameOptimizer:
         E = scale * torch.eye(k * n, dtype=torch.float64)
         coefficient = self._coefficient_cells(k * n, torch.float64)
         lr = torch.full((k * n, 1), self.lr, dtype=torch.float64)
+        sgd = functional_base("sgd")                # the registered plain SGD rule: Z - lr D, no state that matters
+
+        def move(Z, D, lr, mask=None):
+            return sgd.step(Z, D, lr, sgd.init(Z), mask)[0]
+
         memory = self.batched_init(game, E[:, :n])
         for j in range(k - 1, 0, -1):               # the past iterates leave their memory, oldest first
             _, memory, _ = self.batched_step(_LinearPoint(game, Jt, E[:, j * n:(j + 1) * n]), lr, coefficient,
-                                             _plain_sgd, memory)
-        Z, _, _ = self.batched_step(_LinearPoint(game, Jt, E[:, :n]), lr, coefficient, _plain_sgd, memory)
+                                             move, memory)
+        Z, _, _ = self.batched_step(_LinearPoint(game, Jt, E[:, :n]), lr, coefficient, move, memory)
         M = np.zeros((k * n, k * n))
         M[:n] = (Z / scale).numpy().T
         for j in range(1, k):
@@ -528,9 +534,3 @@ def _check_layout(optimizer, state, error) -> None:
 
 def _norm(vector) -> float:
     return float(torch.linalg.vector_norm(vector.detach().double()))
-
-
-def _plain_sgd(Z, D, lr, mask=None):
-    """The plain SGD base on batched tensors: ``Z - lr D`` on the coordinates of ``mask`` (None: all)."""
-    new = Z - lr * D
-    return new if mask is None else torch.where(mask.unsqueeze(0), new, Z)
