@@ -275,7 +275,7 @@ def functional_base(base="sgd", base_kwargs: dict | None = None) -> FunctionalBa
 
 
 def _not_pure(base, kwargs) -> str:
-    """Why ``base`` with ``kwargs`` has no pure rule (a callable, a name without one, a keyword it lacks); '' if it has."""
+    """Why ``base`` with ``kwargs`` has no pure rule (a callable, a name without one, a keyword it lacks), or ''."""
     if callable(base) and not isinstance(base, str):
         return (f"base optimiser {getattr(base, '__name__', type(base).__name__)!r} is a callable; only "
                 f"{BASE_OPTIMIZERS.names(batchable=True)} are written on batched tensors. Use "
@@ -300,7 +300,8 @@ class BoundBase:
     """
 
     def __init__(self, base, base_kwargs: dict, parameters, lr: float, game=None):
-        self.game, self.parameters, self._state, self._base_kwargs, self._lr = game, list(parameters), {}, base_kwargs, lr
+        self.game, self.parameters, self._state = game, list(parameters), {}
+        self._base_kwargs, self._lr = base_kwargs, lr
         self._build = lambda: make_base_optimizer(base, self.parameters, lr, base_kwargs)
         self.rule = None if _not_pure(base, base_kwargs) else functional_base(base, base_kwargs)
         self.torch = None if self.rule is not None else self._build()
