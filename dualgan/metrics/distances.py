@@ -154,14 +154,10 @@ def frechet_distance(x, y, features="default", batch_size: int = 1024) -> Freche
     Local Nash Equilibrium.* NeurIPS 2017.
     """
     batch_size = check_int(batch_size, "batch_size", low=1)
-    fx = embed(x, features, "x", batch_size)
-    fy = embed(y, features, "y", batch_size)
-    _same_width(fx, fy)
-    n_x, n_y = fx.shape[0], fy.shape[0]
-    for f, name in ((fx, "x"), (fy, "y")):
-        if f.shape[0] < 2:
-            raise ValueError(f"{name} needs at least 2 samples to estimate a covariance, got {f.shape[0]}")
-    fx, fy = _canonical(fx, fy)
+    fx, fy, n_x, n_y = _feature_sets(x, y, features, batch_size)
+    for n, name in ((n_x, "x"), (n_y, "y")):
+        if n < 2:
+            raise ValueError(f"{name} needs at least 2 samples to estimate a covariance, got {n}")
     # FD is homogeneous of degree 2: computed on the features divided by a power of two (exact), then scaled
     # back, so features of magnitude 1e200 (whose squares overflow) or 1e-200 (underflow) lose nothing
     scale = _power_of_two_scale(fx, fy)
@@ -235,11 +231,7 @@ def kernel_mmd(x, y, features="default", kernel: str = "polynomial", unbiased: b
     if not isinstance(unbiased, (bool, np.bool_)):
         raise ValueError(f"unbiased must be True or False, got {unbiased!r}")
     coef0 = check_number(coef0, "coef0")
-    fx = embed(x, features, "x", batch_size)
-    fy = embed(y, features, "y", batch_size)
-    _same_width(fx, fy)
-    n_x, n_y = fx.shape[0], fy.shape[0]
-    fx, fy = _canonical(fx, fy)
+    fx, fy, n_x, n_y = _feature_sets(x, y, features, batch_size)
     n, m, d = fx.shape[0], fy.shape[0], fx.shape[1]
     if unbiased and (n < 2 or m < 2):
         raise ValueError(f"the unbiased MMD needs at least 2 samples per set, got {n} and {m}; "
@@ -327,10 +319,15 @@ def _canonical(fx: torch.Tensor, fy: torch.Tensor):
     return (fx, fy) if key(fx) <= key(fy) else (fy, fx)
 
 
-def _same_width(fx, fy):
+def _feature_sets(x, y, features, batch_size: int):
+    """The feature rows of ``x`` and ``y`` (float64, one width) in :func:`_canonical` order, then ``n_x``, ``n_y``."""
+    fx = embed(x, features, "x", batch_size)
+    fy = embed(y, features, "y", batch_size)
     if fx.shape[1] != fy.shape[1]:
         raise ValueError(f"x and y have different feature widths ({fx.shape[1]} and {fy.shape[1]}); "
                          f"pass samples of the same shape")
+    n_x, n_y = fx.shape[0], fy.shape[0]
+    return (*_canonical(fx, fy), n_x, n_y)
 
 
 def _psd_sqrt(a: torch.Tensor) -> torch.Tensor:
