@@ -122,6 +122,7 @@ class Loop:
             if self.status.code is StatusCode.RUNNING:  # nothing to train is a finished fit; a final status stays
                 self.status = Status(StatusCode.SUCCESS, f"already at iteration {self.iteration}")
                 history.status = self.status
+            self._end_loop()
             return history
         self.should_stop, self.ending = False, None
         self.status = Status(StatusCode.RUNNING, f"running from iteration {self.iteration}")
