@@ -284,8 +284,7 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
         seed_index = torch.tensor([unique.index(v) for v in cell_seeds], dtype=torch.long)
     run = _BatchedCells(game, opt, fbase, Z, h, c, samplers, seed_index, diverge_above=diverge_above,
                         rate_from=int(math.floor(n_steps * (1 - float(rate_window)))),
-                        record_trajectory=record_trajectory)
-    run._label = f"{optimizer} x {B} cells"
+                        record_trajectory=record_trajectory, label=f"{optimizer} x {B} cells")
     torch.set_flush_denormal(True)
     try:
         run._loop(n_steps, progress=progress)
@@ -302,8 +301,9 @@ class _BatchedCells(Loop):
     kind = "batched_run"
 
     def __init__(self, game, opt, fbase, Z, h, c, samplers, seed_index, *, diverge_above, rate_from,
-                 record_trajectory):
+                 record_trajectory, label):
         self._start_loop()
+        self._label = label
         self.game, self.opt, self.fbase, self.Z, self.h, self.c = game, opt, fbase, Z, h, c
         self.samplers, self.seed_index = samplers, seed_index
         self.diverge_above, self.rate_from = diverge_above, rate_from

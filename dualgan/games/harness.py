@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
+import torch
 
 from .._threads import with_thread_policy
 from .._checks import NonFiniteError, check_int, check_number
@@ -320,16 +321,15 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
     eval_every = check_int(eval_every, "eval_every", low=1)
     seed = check_int(seed, "seed", low=0)
     checkpoint_path, checkpoint_every = check_checkpointing(checkpoint_path, checkpoint_every)
-    run = _GameRun(game, optimizer, _resolve_metric(game, metric)[:2], eval_every=eval_every,
+    run = _GameRun(game, optimizer, _resolve_metric(game, metric)[:2], n_steps=n_steps, eval_every=eval_every,
                    record_trajectory=record_trajectory, resample=resample,
                    stop_below=check_number(stop_below, "stop_below", allow_none=True),
-                   diverge_above=check_number(diverge_above, "diverge_above", low=0.0, low_open=True, allow_inf=True))
-    run._label = name or type(optimizer).__name__
+                   diverge_above=check_number(diverge_above, "diverge_above", low=0.0, low_open=True, allow_inf=True),
+                   label=name or type(optimizer).__name__)
     if resume_from is not None:
         run.load_checkpoint(resume_from)
     else:
         run.start()
-    run.n_steps = n_steps
     run._loop(n_steps, progress=progress, checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every)
     taken = run.iteration
     return RunResult(name or getattr(optimizer, "name", type(optimizer).__name__), seed, taken, run.metric_name,
@@ -374,14 +374,15 @@ class _GameRun(Loop):
     _final_checkpoint = False      # written mid-run only: a game run's checkpoint is always resumable
     _part_names = ("game", "optimizer", "curves")
 
-    def __init__(self, game, optimizer, metric, *, eval_every, record_trajectory, resample, stop_below,
-                 diverge_above):
+    def __init__(self, game, optimizer, metric, *, n_steps, eval_every, record_trajectory, resample, stop_below,
+                 diverge_above, label):
         self._start_loop()
+        self._label, self.n_steps = label, n_steps
         self.game, self.optimizer = game, optimizer
         (self.metric_name, self.metric_fn), self.eval_every = metric, eval_every
         self.record_trajectory, self.resample = record_trajectory, resample
         self.stop_below, self.diverge_above = stop_below, diverge_above
-        self.eval_steps, self.values, self.traj, self.n_steps = [], [], [], 0
+        self.eval_steps, self.values, self.traj = [], [], []
 
     def start(self) -> None:
         self.eval_steps, self.values = [0], [self.metric_fn(self.game)]
@@ -437,8 +438,6 @@ class _GameRun(Loop):
 
     # ------------------------------------------------------------------ checkpoint parts
     def _parts(self) -> dict:
-        import torch
-
         return {"game": self.game.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "curves": {"eval_steps": list(self.eval_steps), "values": [float(v) for v in self.values],
                            "traj": [torch.as_tensor(x) for x in self.traj]}}
