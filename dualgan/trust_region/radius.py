@@ -118,10 +118,10 @@ class RadiusPolicy:
             Whether the step is accepted, the next radius and why.
         """
         if not math.isfinite(rho):
-            return self._shrink(radius, False, "rho is not finite: reject and shrink")
+            return self._shrink(radius, self.shrink, False, "rho is not finite: reject and shrink")
         verdict, why = self._judge(rho)
         if verdict in ("reject", "shrink"):
-            return self._shrink(radius, verdict == "shrink", why)
+            return self._shrink(radius, self.shrink, verdict == "shrink", why)
         if verdict == "grow" and self.at_boundary(step_norm, radius):
             return RadiusDecision(True, min(self.grow * radius, self.max_radius), why)
         return RadiusDecision(True, radius, f"rho {rho:.3g}: accept, keep the radius")
@@ -148,8 +148,9 @@ class RadiusPolicy:
         """
         return step_norm >= self.boundary_fraction * radius
 
-    def _shrink(self, radius: float, accepted: bool, why: str) -> RadiusDecision:
-        new = self.shrink * radius
+    def _shrink(self, radius: float, factor: float, accepted: bool, why: str) -> RadiusDecision:
+        """The radius times ``factor`` (held at ``min_radius``), the step accepted or not, and why."""
+        new = factor * radius
         if new < self.min_radius:
             return RadiusDecision(accepted, self.min_radius, f"{why}; radius held at min_radius {self.min_radius:g}")
         return RadiusDecision(accepted, new, why)
