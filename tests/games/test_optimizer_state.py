@@ -82,3 +82,13 @@ def test_a_callable_base_is_torchs_optimiser_and_steps_as_the_named_pure_rule():
         assert all(r.ok for r in records) and records[0].update_norm == pytest.approx(records[1].update_norm, 1e-12)
     assert isinstance(given._optimizer.torch, torch.optim.SGD) and named._optimizer.torch is None
     assert torch.allclose(games[0].get_flat(), games[1].get_flat(), rtol=1e-12, atol=1e-14)
+
+
+def test_the_batched_form_of_a_base_refuses_a_value_as_the_object_form_does():
+    """One validation for both: the message names the option, the value and the valid ranges."""
+    from dualgan.games import functional_base
+
+    for build in (lambda: functional_base("adam", {"betas": (2.0, 0.9)}),
+                  lambda: make_optimizer("simultaneous", base="adam", base_kwargs={"betas": (2.0, 0.9)})):
+        with pytest.raises(ValueError, match=r"betas.*2\.0.*refused.*0 <= beta1, beta2 < 1"):
+            build()

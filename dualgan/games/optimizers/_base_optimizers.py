@@ -270,7 +270,7 @@ def functional_base(base="sgd", base_kwargs: dict | None = None) -> FunctionalBa
     problem = _not_pure(base, kwargs)
     if problem:
         raise NotBatchableError(problem)
-    BASE_OPTIMIZERS.get(base.lower())([torch.zeros(1, requires_grad=True)], 0.1, **kwargs)  # torch validates values
+    make_base_optimizer(base.lower(), [torch.zeros(1, requires_grad=True)], 0.1, kwargs)  # torch validates values
     return FunctionalBase(base.lower(), dict(BASE_OPTIMIZERS.entry(base.lower()).defaults, **kwargs))
 
 
