@@ -106,7 +106,7 @@ def _real_values(values, name) -> np.ndarray:
 
 def _as_batch(values, B, name, dtype):
     """One value per cell: a number repeated, or ``B`` numbers (:func:`_real_values`), as a tensor of ``dtype``."""
-    arr = _real_values(values, name)
+    arr = _real_values(np.ravel(values), name)     # any shape holding one value per cell, as before
     if arr.size not in (1, B):
         raise ValueError(f"{name} must be a scalar or have one value per cell ({B}), got {arr.size} values")
     t = torch.as_tensor(arr, dtype=dtype)
