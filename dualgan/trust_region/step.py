@@ -43,10 +43,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_finite_tensor, check_int, check_positive
+from .._checks import check_finite_tensor, check_int, check_number, check_positive
 from .._threads import with_thread_policy
 from .._modes import active_dropout, fixed_within_step
-from .._threads import with_thread_policy
 from ..status import Status, StatusCode
 from .linearization import LINEARIZATIONS, ScoreFunction, score_linearization
 from .radius import RadiusPolicy, get_policy
@@ -414,26 +413,35 @@ class TrustRegionDiscriminator:
         ------
         ValueError
             If ``state`` lacks a key or has another one, the radius is not a
-            finite positive number, or the warm start is not two 1-d tensors of
-            one length and a finite number.
+            finite positive number or is below the policy's ``min_radius``, or the
+            warm start is not two finite 1-d floating-point tensors of one length
+            and a finite number >= 0 (the radius multiplier).
         """
         if not isinstance(state, dict) or set(state) != {"radius", "warm"}:
             got = sorted(state) if isinstance(state, dict) else type(state).__name__
             raise ValueError(f"a TrustRegionDiscriminator state has the keys ['radius', 'warm'], got {got}; "
                              f"pass what state_dict() returned")
-        radius = state["radius"]
-        if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not (math.isfinite(radius)
-                                                                                   and radius > 0):
-            raise ValueError(f"its trust radius {radius!r} is not a finite positive number")
+        radius = check_positive(state["radius"], "its trust radius")
+        if radius < self.policy.min_radius:  # as the constructor: the policy could not have chosen it
+            raise ValueError(f"its trust radius {radius!r} is below the radius policy's floor min_radius="
+                             f"{self.policy.min_radius:g} of {type(self.policy).__name__}; load it into a step "
+                             f"whose policy has a lower min_radius")
         warm = state["warm"]
-        if warm is not None and (not isinstance(warm, (list, tuple)) or len(warm) != 3
-                                 or not all(isinstance(t, torch.Tensor) and t.ndim == 1 for t in warm[:2])
-                                 or warm[0].shape != warm[1].shape or isinstance(warm[2], bool)
-                                 or not isinstance(warm[2], (int, float)) or not math.isfinite(warm[2])):
-            raise ValueError("its inner solver's warm start is not [tensor, tensor, number] (two 1-d tensors of "
-                             "one length and a finite number)")
-        self.radius = float(radius)
-        self._warm = None if warm is None else (warm[0], warm[1], float(warm[2]))
+        if warm is not None:
+            if not (isinstance(warm, (list, tuple)) and len(warm) == 3
+                    and all(isinstance(t, torch.Tensor) and t.ndim == 1 and t.is_floating_point() for t in warm[:2])
+                    and warm[0].shape == warm[1].shape):
+                raise ValueError("its inner solver's warm start is not [tensor, tensor, number] (two 1-d "
+                                 "floating-point tensors of one length and a finite number >= 0)")
+            # the next solve would refuse NaN multipliers or a negative mu: refused here, before anything changes
+            for t, name in ((warm[0], "lam"), (warm[1], "slack")):
+                if not bool(torch.isfinite(t).all()):
+                    raise ValueError(f"its inner solver's warm start ({name}) contains NaN or inf; pass warm=None "
+                                     f"to start the next solve cold")
+            mu = check_number(warm[2], "its inner solver's warm start (mu, the radius multiplier)", low=0.0)
+            warm = (warm[0], warm[1], mu)
+        self.radius = radius
+        self._warm = warm
 
     # ------------------------------------------------------------ internals
     def _params(self) -> dict[str, torch.Tensor]:

@@ -200,6 +200,31 @@ def test_the_step_saves_and_checks_its_own_state():
         assert (other.radius, other._warm) == before  # refused before anything changed
 
 
+def test_a_state_the_next_step_would_refuse_is_refused_when_loaded():
+    """A warm start with NaN multipliers or a negative radius multiplier mu loaded, and the next step raised
+    ('lam0 contains NaN', 'mu0 must be >= 0'); a radius below the policy's floor (the constructor refuses it)
+    loaded silently. Each is refused at load, naming the part, before anything changes."""
+    gan = _make("score")
+    gan.fit(DATA, 2)
+    state = gan.tr.state_dict()
+    lam, slack, mu = state["warm"]
+    step = _make("score").tr
+    before = (step.radius, step._warm)
+    floor = step.policy.min_radius
+    for bad, match in [({"radius": 0.5, "warm": [lam, slack, -1.0]}, r"warm start \(mu.*>= 0, got -1.0"),
+                       ({"radius": 0.5, "warm": [lam * float("nan"), slack, mu]}, r"warm start \(lam\) contains NaN"),
+                       ({"radius": 0.5, "warm": [lam, slack.to(torch.int64), mu]}, "floating-point"),
+                       ({"radius": floor / 10, "warm": None}, r"below the radius policy's floor min_radius=1e-10")]:
+        with pytest.raises(ValueError, match=match):
+            step.load_state_dict(bad)
+        assert (step.radius, step._warm) == before  # refused before anything changed
+    # a numpy radius is a radius (it was refused as 'not a finite positive number'), read as the same float
+    step.load_state_dict({"radius": np.float32(0.25), "warm": [lam, slack, np.float64(mu)]})
+    assert step.radius == 0.25 and type(step.radius) is float and step._warm[2] == mu
+    g = torch.Generator().manual_seed(0)
+    assert step.step(DATA.sample(16, generator=g), 0.5 * DATA.sample(16, generator=g)).status.success
+
+
 def test_a_checkpoint_with_a_bad_warm_start_is_refused_by_the_step(tmp_path):
     ck = tmp_path / "ck.pt"
     gan = _make("score")
