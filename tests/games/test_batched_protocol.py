@@ -137,7 +137,9 @@ def test_a_base_optimiser_added_by_registration_alone_is_a_base_of_the_batched_r
     z0 = torch.stack([g.start(s) for s in (0, 1)])
     run = batched_run(g, name, z0, [0.1, 0.3], [0.5, 1.5], 40, base="half_sgd", record_trajectory=True)
     for i in range(2):
-        kw = {"lr": [0.1, 0.3][i], "base": "half_sgd"}
+        # the reference steps with the registration's torch optimiser itself (its factory as a callable base);
+        # the name "half_sgd" would take its pure rule, the code under test
+        kw = {"lr": [0.1, 0.3][i], "base": BASE_OPTIMIZERS.get("half_sgd")}
         if OPTIMIZERS.entry(name).coefficient:
             kw[OPTIMIZERS.entry(name).coefficient] = [0.5, 1.5][i]
         res = run_optimizer(BilinearGame(A32, seed=i), make_optimizer(name, **kw), 40, record_trajectory=True)
