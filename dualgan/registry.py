@@ -59,6 +59,16 @@ class Entry:
             return info[key]
         raise AttributeError(f"{type(self).__name__} {self.name!r} has no attribute or info {key!r}")
 
+    @property
+    def from_library(self) -> bool:
+        """True when the registered object is defined inside dualgan (False for a user's entry).
+
+        The certified families check the results of entries registered from outside
+        the library themselves instead of relying on the entry's own certificate.
+        """
+        module = getattr(self.obj, "__module__", None) or ""
+        return module == "dualgan" or module.startswith("dualgan.")
+
 
 class Registry:
     """Named things of one kind, registered by decorator, looked up with a clear error.
@@ -72,6 +82,10 @@ class Registry:
         imported the first time the registry is read, so that each module
         registers its entries. Default None: entries register when their module
         is imported by other means.
+    required_info : tuple of str, default ()
+        Info every entry must declare when it is registered (a dual solver's
+        ``losses`` and ``bias``); an entry without one is refused at
+        registration, naming what is missing, instead of failing at its first use.
 
     Examples
     --------
@@ -88,8 +102,9 @@ class Registry:
     ['red']
     """
 
-    def __init__(self, kind: str, package: str | tuple[str, ...] | None = None):
+    def __init__(self, kind: str, package: str | tuple[str, ...] | None = None, required_info: tuple[str, ...] = ()):
         self.kind = kind
+        self.required_info = tuple(required_info)
         self.packages = (package,) if isinstance(package, str) else tuple(package or ())
         self._entries: dict[str, Entry] = {}
         self._loaded = package is None
@@ -115,10 +130,16 @@ class Registry:
         Raises
         ------
         ValueError
-            If ``name`` is empty, not a string, or already registered to another object.
+            If ``name`` is empty, not a string, or already registered to another object,
+            or ``info`` lacks a key of the registry's ``required_info``.
         """
         if not isinstance(name, str) or not name:
             raise ValueError(f"a {self.kind} name must be a non-empty string, got {name!r}")
+        missing = [key for key in self.required_info if key not in info]
+        if missing:
+            raise ValueError(f"every {self.kind} declares {list(self.required_info)} when it is registered; "
+                             f"{name!r} does not declare {missing}: register it with .register({name!r}, "
+                             + ", ".join(f"{key}=..." for key in self.required_info) + ")")
 
         def add(thing):
             old = self._entries.get(name)

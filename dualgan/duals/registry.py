@@ -36,17 +36,19 @@ import warnings
 from typing import Protocol
 
 import numpy as np
+import torch
 
 from .._checks import check_positive
 from .._threads import with_thread_policy
 from ..registry import Registry
+from ..status import Status, check_status
 from .problem import LinearDual
-from .result import DEFAULT_TOL, DEFAULT_W_RTOL, DualResult, DualSolverWarning
+from .result import DEFAULT_TOL, DEFAULT_W_RTOL, DualResult, DualSolverWarning, problem_result
 
 __all__ = ["SOLVERS", "DualSolver", "solve"]
 
 #: every dual solver, by method name; info ``losses`` (tuple of str), ``bias`` (bool), ``requires`` (str or None)
-SOLVERS = Registry("dual solver", package="dualgan.duals")
+SOLVERS = Registry("dual solver", package="dualgan.duals", required_info=("losses", "bias"))
 
 
 class DualSolver(Protocol):
@@ -98,8 +100,10 @@ def solve(problem: LinearDual, method: str = "newton", tol: float = DEFAULT_TOL,
     The result is certified by the duality gap of a primal-dual pair (eq. (1.16) of
     the theory page): ``SUCCESS`` means ``gap <= tol`` *and* the certified bound
     on the discriminator's error, :math:`\sqrt{2\,\mathrm{gap}/C} \ge \|w - w^\star\|`
-    (eq. (1.6)), is at most ``w_rtol * ||w||``. Both are checked here from the
-    returned pair, whatever the method reports.
+    (eq. (1.6)), is at most ``w_rtol * ||w||``. Both are checked from the
+    returned pair, whatever the method reports: the library's solvers end with
+    :func:`~dualgan.duals.result.problem_result`, and the pair a solver registered
+    from outside the library returns is certified again here.
 
     Parameters
     ----------
@@ -146,11 +150,15 @@ def solve(problem: LinearDual, method: str = "newton", tol: float = DEFAULT_TOL,
     ValueError
         For a problem that is not a :class:`LinearDual`, an unknown method (the
         message lists the registered ones), an option the method does not take
-        (the message lists its options), or a non-positive ``tol`` / ``w_rtol`` / ``max_iter``.
+        (the message lists its options), a non-positive ``tol`` / ``w_rtol`` / ``max_iter``, or
+        multipliers of another length returned by a solver registered from outside the library.
     NotImplementedError
         When the method does not support the problem's loss or bias.
     ImportError
         When the method's optional package is not installed.
+    TypeError
+        When the solver returns something other than a :class:`DualResult`, or one whose
+        ``status`` is not a :class:`~dualgan.status.Status`.
 
     References
     ----------
@@ -181,16 +189,51 @@ def solve(problem: LinearDual, method: str = "newton", tol: float = DEFAULT_TOL,
                               f"(pip install 'dualgan[ipopt]' after installing a system Ipopt)") from exc
     s, t = _units(problem, tol)
     if s == 1.0 and t == 1.0:
-        result = entry.obj(problem, tol, max_iter, lam0, w_rtol, **options)
+        result = _run(entry, problem, tol, max_iter, lam0, w_rtol, options)
     else:  # weights of 1e-300 (or 1e300): the same problem in units where they and C are about 1
-        result = _unscaled(entry.obj(problem.scaled(s, t), tol * s, max_iter, _scaled_start(lam0, s, t),
-                                     w_rtol, **options), s, t, problem, tol)
+        result = _unscaled(_run(entry, problem.scaled(s, t), tol * s, max_iter, _scaled_start(lam0, s, t),
+                                w_rtol, options), s, t, problem, tol)
     if warn and not result.success:
         warnings.warn(f"dual solver {method!r} did not certify its tolerances: {result.status} "
                       f"(gap {result.gap:.3g}, tol {tol:.3g}; error bound {result.w_error_bound:.3g}, "
                       f"w_rtol = {w_rtol:.3g}; {result.iterations} iterations)",
                       DualSolverWarning, stacklevel=2)
     return result
+
+
+def _run(entry, problem: LinearDual, tol: float, max_iter, lam0, w_rtol: float, options: dict) -> DualResult:
+    """Run the solver of ``entry``; a solver registered from outside the library has its result certified here.
+
+    The library's solvers end with :func:`~dualgan.duals.result.problem_result`; a user's solver
+    may build its :class:`DualResult` by other means (its own gap, its own status), so its
+    returned pair is certified again by ``problem_result`` (eqs. (1.16) and (1.18)), its own
+    status kept only as the reason the method stopped.
+    """
+    result = entry.obj(problem, tol, max_iter, lam0, w_rtol, **options)
+    if not isinstance(result, DualResult):
+        raise TypeError(f"dual solver {entry.name!r} returned a {type(result).__name__}; a solver returns a "
+                        f"DualResult: end it with problem_result(problem, lam, slack, iterations, seconds, "
+                        f"stopped, method, tol, w_rtol)")
+    if entry.from_library:
+        return result
+    check_status(result.status, f"DualResult.status of dual solver {entry.name!r}")
+    lam = torch.as_tensor(result.lam, dtype=torch.float64, device=problem.device)
+    if lam.shape != (problem.N,):
+        raise ValueError(f"dual solver {entry.name!r} returned multipliers of shape {tuple(lam.shape)}; the "
+                         f"problem has n + m = {problem.N} samples (lam_real of length n, lam_fake of length m)")
+    lam = torch.minimum(torch.clamp(lam, min=0.0), problem.a)
+    slack = None if result.slack is None else torch.clamp(
+        torch.as_tensor(result.slack, dtype=torch.float64, device=problem.device), min=0.0)
+    if slack is not None and slack.shape != lam.shape:
+        slack = None
+    w = None if result.w is None else torch.as_tensor(result.w, dtype=torch.float64, device=problem.device)
+    if w is not None and w.shape != (problem.d,):
+        w = None  # not the primal half of a pair: certify the multipliers with their dual recovery w = v/C
+    b = result.b if (problem.bias and w is not None) else None
+    certificate = problem.certificate(lam, slack, w=w, b=b)
+    stopped = Status(result.status.code, f"the solver reported: {result.status.message}")
+    return problem_result(problem, lam, slack, result.iterations, result.seconds, stopped, entry.name,
+                          tol, w_rtol, trace=result.gap_trace, certificate=certificate)
 
 
 #: weights whose largest entry is outside [2**-_SCALE_RANGE, 2**_SCALE_RANGE] are solved rescaled
@@ -226,7 +269,6 @@ def _scaled_start(lam0, s: float, t: float):
     """A warm start for the rescaled problem: multipliers times ``s``, a result's ``w`` over ``t``."""
     import dataclasses
 
-    import torch
 
     if lam0 is None:
         return None
@@ -249,7 +291,6 @@ def _unscaled(res: DualResult, s: float, t: float, problem: LinearDual, tol: flo
     ``w`` and its error bound times ``t``."""
     import dataclasses
 
-    from ..status import Status
 
     gap_bound = res.gap_bound / s
     if res.gap_bound > 0 and gap_bound == 0.0:

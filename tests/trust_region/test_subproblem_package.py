@@ -116,3 +116,46 @@ def test_a_solver_returning_something_else_is_a_clear_type_error():
             pkg.solve(_subproblem(*_pieces(), radius=0.05), "returns_tuple")
     finally:
         reg._entries.pop("returns_tuple")
+
+
+def test_a_forged_result_of_a_users_solver_is_certified_at_its_own_point():
+    """A solver registered from outside the library returned the certified result of the optimum with its
+    multipliers halved (dataclasses.replace): solve returned SUCCESS and the optimum's gap for a point that is
+    not the optimum. Its multipliers are now certified again: the gap is the numpy gap of the returned point."""
+    import dataclasses
+
+    reg = pkg.SUBPROBLEM_SOLVERS
+    pieces = _pieces()
+    sub = _subproblem(*pieces, radius=0.05)
+    good = pkg.solve(sub)
+    assert good.success
+
+    def forged(problem, tol, lam, slack, mu0):
+        return dataclasses.replace(good, lam=good.lam / 2, slack=problem.a - good.lam / 2)
+
+    reg.register("forged", requires=None, default_tol=1e-12)(forged)
+    try:
+        res = pkg.solve(sub, "forged")
+    finally:
+        reg._entries.pop("forged")
+    model, gap = _numpy_gap(*pieces, 0.05, good.lam.numpy() / 2, good.mu)
+    assert gap > 1e-9 * (1 + abs(model))  # the halved point is not the optimum
+    assert res.status.code is StatusCode.STALLED and not res.success and res.method == "forged"
+    assert res.gap == pytest.approx(gap, rel=1e-10) and res.model_value == pytest.approx(model, rel=1e-12)
+
+
+def test_a_solver_registered_without_its_default_tolerance_is_refused_at_registration():
+    """It registered, then every solve raised AttributeError: Entry 'x' has no attribute or info 'default_tol'."""
+    with pytest.raises(ValueError, match=r"every trust-region subproblem solver declares \['default_tol'\] when it "
+                                         r"is registered; 'no_tol' does not declare \['default_tol'\]"):
+        pkg.SUBPROBLEM_SOLVERS.register("no_tol")(lambda problem, tol, lam, slack, mu0: None)
+    assert "no_tol" not in pkg.SUBPROBLEM_SOLVERS
+    # 'requires' may be left out: the solver needs no optional package
+    reg = pkg.SUBPROBLEM_SOLVERS
+    reg.register("no_requires", default_tol=1e-12)(
+        lambda problem, tol, lam, slack, mu0: pkg.secular_newton(problem, tol, lam, slack, mu0))
+    try:
+        sub = _subproblem(*_pieces(), radius=0.05)
+        assert pkg.solve(sub, "no_requires").gap == pkg.solve(sub).gap
+    finally:
+        reg._entries.pop("no_requires")

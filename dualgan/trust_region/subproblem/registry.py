@@ -46,7 +46,8 @@ __all__ = ["SUBPROBLEM_SOLVERS", "solve", "solve_score_dual"]
 #: the solvers of the score-linearisation dual, by name: ``fn(problem, tol, lam, slack, mu0, *, ...)``
 #: returning a :class:`~dualgan.trust_region.ScoreDualResult`; info ``requires`` (an importable module or
 #: None), ``default_tol`` (float) and, optionally, ``check_options`` (a function of the options)
-SUBPROBLEM_SOLVERS = Registry("trust-region subproblem solver", package="dualgan.trust_region.subproblem")
+SUBPROBLEM_SOLVERS = Registry("trust-region subproblem solver", package="dualgan.trust_region.subproblem",
+                              required_info=("default_tol",))
 
 
 def solve(problem: ScoreSubproblem, method: str = "newton", *, tol: float | None = None,
@@ -88,8 +89,9 @@ def solve(problem: ScoreSubproblem, method: str = "newton", *, tol: float | None
     -------
     ScoreDualResult
         The multipliers, the step's coefficients, the certified gap and the status
-        (:func:`~dualgan.trust_region.subproblem.result.certified_result`); ``seconds``
-        counts the whole call.
+        (:func:`~dualgan.trust_region.subproblem.result.certified_result`: the library's
+        solvers end with it; the multipliers of a solver registered from outside the
+        library are certified again here); ``seconds`` counts the whole call.
 
     Raises
     ------
@@ -99,7 +101,8 @@ def solve(problem: ScoreSubproblem, method: str = "newton", *, tol: float | None
     ValueError
         If ``method`` is unknown, an option is unknown or has a bad value
         (``SUBPROBLEM_SOLVERS.check_options``; checked before anything runs),
-        ``tol`` is not > 0 or ``mu0`` is negative.
+        ``tol`` is not > 0 or ``mu0`` is negative, or a solver registered from outside
+        the library returns multipliers that are not tensors of shape ``(N,)``.
     ImportError
         When the method's optional package is not installed.
 
@@ -116,25 +119,34 @@ def solve(problem: ScoreSubproblem, method: str = "newton", *, tol: float | None
                         f"ScoreSubproblem(gram, jw, scores, y, a, C, w_sqnorm, radius)")
     entry = SUBPROBLEM_SOLVERS.entry(method)
     options = SUBPROBLEM_SOLVERS.check_options(method, options)
-    if entry.requires is not None:
+    requires = entry.info.get("requires")
+    if requires is not None:
         try:
-            __import__(entry.requires)
+            __import__(requires)
         except ImportError as exc:
-            raise ImportError(f"trust-region subproblem solver {method!r} needs the package {entry.requires!r}; "
+            raise ImportError(f"trust-region subproblem solver {method!r} needs the package {requires!r}; "
                               f"install it or use method='newton'") from exc
     tol = entry.default_tol if tol is None else check_positive(tol, "tol")
     if mu0 is not None:
         mu0 = check_number(mu0, "mu0", low=0.0)
     lam, slack = problem.initial_point(lam0, slack0)
     result = entry.obj(problem, tol, lam, slack, mu0, **options)
-    if isinstance(result, SubproblemSolution):  # a solver of the former protocol: certified here
-        result = certified_result(problem, result.lam, result.slack, result.mu, result.status,
-                                  inner_iterations=result.inner_iterations,
-                                  outer_iterations=result.outer_iterations, method=method)
-    elif not isinstance(result, ScoreDualResult):
+    if not isinstance(result, (SubproblemSolution, ScoreDualResult)):
         raise TypeError(f"trust-region subproblem solver {method!r} returned a {type(result).__name__}; a solver "
                         f"returns a ScoreDualResult (build it with certified_result(problem, lam, slack, mu, status, "
                         f"...))")
+    # a solver of the former protocol, or one registered from outside the library (which may have built its
+    # result by other means): its multipliers are certified here
+    if isinstance(result, SubproblemSolution) or not entry.from_library:
+        for name in ("lam", "slack"):
+            got = getattr(result, name)
+            if not isinstance(got, torch.Tensor) or tuple(got.shape) != (problem.N,):
+                raise ValueError(f"trust-region subproblem solver {method!r} returned {name} of shape "
+                                 f"{tuple(getattr(got, 'shape', ()))} ({type(got).__name__}); the sub-problem has "
+                                 f"N = {problem.N} samples: return a tensor of shape ({problem.N},)")
+        result = certified_result(problem, result.lam, result.slack, result.mu, result.status,
+                                  inner_iterations=result.inner_iterations,
+                                  outer_iterations=result.outer_iterations, method=method)
     return dataclasses.replace(result, seconds=float(time.perf_counter() - t0), method=method)
 
 
