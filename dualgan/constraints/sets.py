@@ -78,8 +78,9 @@ class _LinearSet:
         return f"{type(self).__name__}({self._count_name}={int(getattr(self, self._rows_name).shape[0])}, D={self.dim})"
 
     def _factor(self, name: str, like: torch.Tensor) -> torch.Tensor:
-        if not torch.is_floating_point(like):  # the cast would truncate the float64 factor: wrong, without error
-            raise ValueError(f"samples must be floating point, got dtype {like.dtype}; convert with x.double()")
+        # every map of a batch reads its factors here: a batch of another width (a raw matmul error) or an
+        # integer one (the cast would truncate the float64 factor: wrong, without error) is refused first
+        _check_batch(like, self.dim)
         key = (name, like.device, like.dtype)
         if key not in self._cache:
             self._cache[key] = getattr(self, name).to(device=like.device, dtype=like.dtype)
@@ -496,7 +497,7 @@ def _check_batch(x, dim: int) -> None:
         raise ValueError(f"samples must have shape (n, {dim}) to match the constraint, got {tuple(x.shape)}; "
                          f"flatten each sample to a vector of length {dim}")
     if not torch.is_floating_point(x):
-        raise ValueError(f"samples must be floating point, got dtype {x.dtype}")
+        raise ValueError(f"samples must be floating point, got dtype {x.dtype}; convert with x.double()")
 
 
 def _summarise(dist: torch.Tensor, res: torch.Tensor) -> Violation:

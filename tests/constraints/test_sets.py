@@ -148,6 +148,27 @@ def test_null_basis_and_point(rng):
     np.testing.assert_allclose(x0, np.linalg.lstsq(S.A.numpy(), S.b.numpy(), rcond=None)[0], atol=1e-13)
 
 
+def test_a_batch_of_another_width_or_kind_is_refused_by_every_map_of_a_set():
+    # residual, distance and signed_distances raised torch's 'mat1 and mat2 shapes cannot be multiplied
+    # (4x3 and 2x1)' for samples of width 3 against a set in R^2, and AttributeError for a numpy array
+    from dualgan.constraints import ResidualFeatures
+
+    S, U = AffineSubspace([[0.5, 0.5]], [0.3]), HyperplaneUnion([[0.5, 0.5]], [0.3])
+    maps = (S.residual, S.distance, S.project, U.residual, U.signed_distances, U.distance, U.project)
+    for fn in maps:
+        with pytest.raises(ValueError, match=r"samples must have shape \(n, 2\) to match the constraint, got "
+                                             r"\(4, 3\)"):
+            fn(torch.ones(4, 3, dtype=torch.float64))
+        with pytest.raises(ValueError, match=r"samples must be a torch tensor of shape \(n, 2\), got ndarray"):
+            fn(np.ones((4, 2)))
+    with pytest.raises(ValueError, match="x has 3 values per sample but the constraint has dimension 2"):
+        ResidualFeatures(S)(torch.ones(4, 3, dtype=torch.float64))  # its own check, before the set's
+    # the right width still maps: the residual 0.5 x1 + 0.5 x2 - 0.3 by hand
+    x = torch.tensor([[1.0, 3.0], [-2.0, 0.5]], dtype=torch.float64)
+    np.testing.assert_allclose(S.residual(x).numpy()[:, 0], [0.5 * 1 + 0.5 * 3 - 0.3, 0.5 * -2 + 0.5 * 0.5 - 0.3],
+                               rtol=1e-15)
+
+
 def test_an_integer_batch_is_refused_by_every_map_of_a_set():
     # the float64 factors were cast to the batch's dtype: an int64 batch truncated A = [0.5, 0.5] to [0, 0] and
     # returned a residual of 0 (and ResidualFeatures a zero residual block) without an error
