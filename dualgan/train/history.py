@@ -618,6 +618,13 @@ def plot_gap(ax, iterations, gap, gap_tol: float | None = None, label: str = "du
         gaps stay NaN (gaps in the curve), never a finite value.
     gap_tol : float or None
         The solver's gap tolerance, drawn as a dashed horizontal line.
+    label : str, default "duality gap"
+        The curve's legend label (the floor at machine epsilon is appended to it).
+
+    Returns
+    -------
+    matplotlib Axes
+        ``ax``, drawn on.
     """
     gap = np.asarray(gap, dtype=np.float64)
     eps = float(np.finfo(np.float64).eps)
