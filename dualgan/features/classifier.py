@@ -18,6 +18,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from .._checks import check_int
+
 __all__ = ["ClassifierFeatures", "DigitsCNN", "digits_classifier", "digits_features", "default_cache_dir"]
 
 _ARCH_VERSION = 1
@@ -221,10 +223,8 @@ def digits_classifier(seed: int = 0, cache_dir=None, epochs: int = 15, retrain: 
     Diederik P. Kingma, Jimmy Ba. *Adam: A Method for Stochastic
     Optimization.* ICLR 2015.
     """
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    # seed=True was read as 1 (and cached as 'seedTrue'); a numpy integer was refused
+    seed, epochs = check_int(seed, "seed", low=0), check_int(epochs, "epochs", low=1)
     directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     path = directory / f"digits_cnn_v{_ARCH_VERSION}_seed{seed}_ep{epochs}.pt"
     model = DigitsCNN()

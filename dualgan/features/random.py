@@ -19,7 +19,8 @@ import math
 import torch
 from torch import nn
 
-from .._checks import check_positive
+from .._checks import check_int, check_positive
+from .._rng import seeded
 from ._rows import RowFeatures, check_float_input
 
 __all__ = ["RandomFourierFeatures", "RandomCNNFeatures"]
@@ -57,11 +58,9 @@ class RandomFourierFeatures(RowFeatures):
 
     def __init__(self, in_features: int, n_features: int = 256, sigma: float = 1.0, seed: int = 0):
         super().__init__()
-        for name, v in (("in_features", in_features), ("n_features", n_features)):
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        in_features, n_features = check_int(in_features, "in_features", low=1), check_int(n_features, "n_features", low=1)
         self.sigma = check_positive(sigma, "sigma")
-        gen = torch.Generator().manual_seed(int(seed))
+        gen = torch.Generator().manual_seed(check_int(seed, "seed", low=0))  # its own stream: no global state moves
         self.register_buffer("weight", torch.randn(n_features, in_features, generator=gen, dtype=torch.float64)
                              / self.sigma)
         self.register_buffer("phase", 2 * math.pi * torch.rand(n_features, generator=gen, dtype=torch.float64))
@@ -101,20 +100,20 @@ class RandomCNNFeatures(nn.Module):
 
     def __init__(self, in_channels: int = 1, channels: tuple[int, ...] = (16, 32), seed: int = 0):
         super().__init__()
-        if not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"in_channels must be a positive integer, got {in_channels!r}")
-        if not channels or any(not isinstance(c, int) or c < 1 for c in channels):
-            raise ValueError(f"channels must be a non-empty tuple of positive integers, got {channels!r}")
-        state = torch.random.get_rng_state()
-        torch.manual_seed(int(seed))
+        in_channels = check_int(in_channels, "in_channels", low=1)
         try:
+            widths = tuple(check_int(c, "channels entries", low=1) for c in channels)
+        except (TypeError, ValueError):  # not a sequence, or an entry that is not a positive integer
+            widths = ()
+        if not widths:
+            raise ValueError(f"channels must be a non-empty tuple of positive integers, got {channels!r}")
+        channels = widths
+        with seeded(check_int(seed, "seed", low=0)):  # the library's one seeded build
             convs, prev = [], in_channels
             for c in channels:
                 convs.append(nn.Conv2d(prev, c, 3, padding=1))
                 prev = c
             self.convs = nn.ModuleList(convs)
-        finally:
-            torch.random.set_rng_state(state)
         for p in self.parameters():
             p.requires_grad_(False)
         self.eval()
@@ -136,11 +135,13 @@ class RandomCNNFeatures(nn.Module):
         Raises
         ------
         ValueError
-            If ``x`` is not a floating-point batch of images ``(B, C, H, W)``.
+            If ``x`` is not a floating-point batch of images ``(B, in_channels, H, W)``.
         """
         check_float_input(self, x, "(batch, channels, height, width)")
-        if x.ndim != 4:
-            raise ValueError(f"input must be images of shape (batch, channels, height, width), got {tuple(x.shape)}")
+        channels = self.convs[0].in_channels
+        if x.ndim != 4 or x.shape[1] != channels:  # another channel count: torch's raw conv2d error otherwise
+            raise ValueError(f"input must be images of shape (batch, channels={channels}, height, width) "
+                             f"(in_channels of RandomCNNFeatures), got {tuple(x.shape)}")
         feats = []
         h = x
         for i, conv in enumerate(self.convs):

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .._checks import check_choice, check_float_dtype, check_int, check_positive
+from .._rng import seeded
 
 __all__ = ["mlp", "mlp_generator", "GENERATOR_SIZES"]
 
@@ -114,8 +115,8 @@ def mlp_generator(latent_dim: int = 2, out_dim: int = 2, size: str = "small", se
     Raises
     ------
     ValueError
-        If a size or number is out of range, both ``output_gain`` and
-        ``output_std`` are given, the calibrated output has no spread, or ``dtype`` is not a
+        If a size or number is out of range, ``seed`` is neither None nor a non-negative
+        integer, both ``output_gain`` and ``output_std`` are given, the calibrated output has no spread, or ``dtype`` is not a
         floating torch dtype.
     """
     if output_std is not None:
@@ -126,24 +127,19 @@ def mlp_generator(latent_dim: int = 2, out_dim: int = 2, size: str = "small", se
     check_choice(size, "size", GENERATOR_SIZES)
     latent_dim = check_int(latent_dim, "latent_dim", low=1)
     out_dim = check_int(out_dim, "out_dim", low=1)
-    state = torch.random.get_rng_state()
-    if seed is not None:
-        torch.manual_seed(int(seed))
-    try:
+    seed = check_int(seed, "seed", low=0, allow_none=True)
+    with seeded(seed):  # the library's one seeded build: the caller's random stream is put back
         net = mlp([latent_dim, *GENERATOR_SIZES[size], out_dim])
         out = net[-1]
         with torch.no_grad():
             out.weight.mul_(float(output_gain))
             out.bias.zero_()
         if output_std is not None:
-            z = torch.randn(4096, latent_dim, generator=torch.Generator().manual_seed(0 if seed is None else int(seed)))
+            z = torch.randn(4096, latent_dim, generator=torch.Generator().manual_seed(0 if seed is None else seed))
             with torch.no_grad():
                 spread = float(net(z).std(dim=0).mean())
                 if not (math.isfinite(spread) and spread > 0):
                     raise ValueError("the initial generator output has no spread (dead ReLUs?); try another seed")
                 out.weight.mul_(float(output_std) / spread)
                 out.bias.sub_(net(z).mean(dim=0))  # centred at the origin
-    finally:
-        if seed is not None:
-            torch.random.set_rng_state(state)
     return net.to(dtype=check_float_dtype(dtype), device=device)
