@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._checks import check_int
 from ..losses import get_loss
 
 __all__ = ["LabelEmbedding", "ConditionalGenerator", "ConditionalDiscriminator", "ProjectionDiscriminator",
@@ -27,10 +28,8 @@ class LabelEmbedding(nn.Module):
 
     def __init__(self, n_classes: int, dim: int | None = None):
         super().__init__()
-        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 1:
-            raise ValueError(f"n_classes must be a positive integer, got {n_classes!r}")
-        if dim is not None and (not isinstance(dim, int) or dim < 1):
-            raise ValueError(f"embedding dim must be a positive integer or None (one-hot), got {dim!r}")
+        n_classes = check_int(n_classes, "n_classes", low=1)
+        dim = check_int(dim, "embedding dim (None: one-hot)", low=1, allow_none=True)
         self.n_classes = n_classes
         self.table = nn.Embedding(n_classes, dim) if dim is not None else None
 
@@ -181,8 +180,7 @@ class ProjectionDiscriminator(nn.Module):
     def __init__(self, features: nn.Module, feature_dim: int, n_classes: int, head: nn.Module | None = None):
         super().__init__()
         self.features = _check_module(features, "features")
-        if not isinstance(feature_dim, int) or feature_dim < 1:
-            raise ValueError(f"feature_dim must be a positive integer (width of features(x)), got {feature_dim!r}")
+        feature_dim = check_int(feature_dim, "feature_dim (width of features(x))", low=1)
         self.head = head if head is not None else nn.Linear(feature_dim, 1)
         self.embed = LabelEmbedding(n_classes, feature_dim)
 
@@ -337,10 +335,7 @@ def sample_labels(n: int, n_classes: int, generator: torch.Generator | None = No
     ValueError
         If ``n`` or ``n_classes`` is not a positive integer.
     """
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    if not isinstance(n_classes, int) or n_classes < 1:
-        raise ValueError(f"n_classes must be a positive integer, got {n_classes!r}")
+    n, n_classes = check_int(n, "n", low=1), check_int(n_classes, "n_classes", low=1)
     labels = torch.randint(n_classes, (n,), generator=generator)
     return labels.to(device) if device is not None else labels
 

@@ -78,12 +78,15 @@ def subspace_mixture(dim: int = 5, n_equations: int = 2, k: int = 6, radius: flo
     ``A`` has standard normal entries and ``b`` too (seeded), so the subspace
     is generic (not aligned with the coordinates and not through the origin).
     """
-    if not (isinstance(dim, int) and isinstance(n_equations, int) and 1 <= n_equations < dim):
-        raise ValueError(f"need integers 1 <= n_equations < dim, got n_equations={n_equations!r}, dim={dim!r}")
+    dim = check_int(dim, "dim", low=2)
+    n_equations = check_int(n_equations, "n_equations (1 <= n_equations < dim)", low=1, high=dim - 1)
     p = dim - n_equations
-    if not isinstance(k, int) or not 1 <= k <= 2 * p:
-        raise ValueError(f"k must be an integer in [1, {2 * p}] (two modes per direction of the subspace), got {k!r}")
-    gen = torch.Generator().manual_seed(seed)
+    try:
+        k = check_int(k, "k", low=1, high=2 * p)
+    except ValueError:  # the range in the subspace's words
+        raise ValueError(f"k must be an integer in [1, {2 * p}] (two modes per direction of the subspace), "
+                         f"got {k!r}") from None
+    gen = torch.Generator().manual_seed(check_int(seed, "seed", low=0))
     A = torch.randn(n_equations, dim, generator=gen, dtype=torch.float64)
     b = torch.randn(n_equations, generator=gen, dtype=torch.float64)
     S = AffineSubspace(A, b)
@@ -104,12 +107,11 @@ def two_hyperplanes(dim: int = 5, modes_per_plane: tuple[int, int] = (2, 4), rad
     equal mode weights, hyperplane k holds ``modes_per_plane[k] / total`` of
     the data.
     """
-    if dim < 3:
-        raise ValueError(f"dim must be >= 3 for two hyperplanes with modes away from their intersection, got {dim!r}")
-    if len(modes_per_plane) != 2 or any((not isinstance(m, int)) or not 1 <= m <= 2 * (dim - 2)
-                                        for m in modes_per_plane):
+    dim = check_int(dim, "dim (>= 3: two hyperplanes with modes away from their intersection)", low=3)
+    if len(modes_per_plane) != 2:
         raise ValueError(f"modes_per_plane must be two integers in [1, {2 * (dim - 2)}], got {modes_per_plane!r}")
-    gen = torch.Generator().manual_seed(seed)
+    modes_per_plane = tuple(check_int(m, "modes_per_plane entries", low=1, high=2 * (dim - 2)) for m in modes_per_plane)
+    gen = torch.Generator().manual_seed(check_int(seed, "seed", low=0))
     normals = torch.randn(2, dim, generator=gen, dtype=torch.float64)
     offsets = torch.randn(2, generator=gen, dtype=torch.float64)
     union = HyperplaneUnion(normals, offsets)
@@ -213,6 +215,7 @@ def train_constrained(data: ConstrainedMixture, handler=None, steps: int = 2000,
     for arg, val in (("steps", steps), ("batch_size", batch_size), ("noise_dim", noise_dim), ("hidden", hidden),
                      ("n_eval", n_eval), ("record_every", record_every)):
         check_int(val, arg, low=1)
+    seed = check_int(seed, "seed", low=0)
     handler = NoConstraint() if handler is None else handler
     torch.manual_seed(seed)
     D = data.dim

@@ -52,3 +52,22 @@ def test_train_constrained_bad_input():
         train_constrained(data, None, steps=0)
     with pytest.raises(ValueError, match="k must be an integer in \\[1, 6\\]"):
         subspace_mixture(k=7)
+
+
+def test_the_example_mixtures_read_integers_and_seeds_with_the_one_check():
+    # a seed of 1.5 or 'a' reached torch's manual_seed; k=True was one mode; numpy sizes were refused
+    with pytest.raises(ValueError, match=r"seed must be a non-negative integer, got 1\.5"):
+        subspace_mixture(seed=1.5)
+    with pytest.raises(ValueError, match="seed must be a non-negative integer, got 'a'"):
+        two_hyperplanes(seed="a")
+    with pytest.raises(ValueError, match=r"k must be an integer in \[1, 6\].*got True"):
+        subspace_mixture(k=True)
+    with pytest.raises(ValueError, match=r"modes_per_plane entries must be an integer >= 1 and <= 6, got 2\.0"):
+        two_hyperplanes(modes_per_plane=(2, 2.0))
+    a, b = subspace_mixture(dim=np.int64(5), k=np.int64(6), seed=np.int64(3)), subspace_mixture(dim=5, k=6, seed=3)
+    assert torch.equal(a.centers, b.centers) and a.name == b.name == "subspace6-R5"
+    # the centers lie on the subspace A x = b drawn from the seed (reference: the same draws, by hand)
+    gen = torch.Generator().manual_seed(3)
+    A = torch.randn(2, 5, generator=gen, dtype=torch.float64)
+    rhs = torch.randn(2, generator=gen, dtype=torch.float64)
+    assert torch.allclose(a.centers @ A.T, rhs.expand(6, 2), rtol=0, atol=1e-12)
