@@ -59,6 +59,29 @@ class Entry:
             return info[key]
         raise AttributeError(f"{type(self).__name__} {self.name!r} has no attribute or info {key!r}")
 
+    def import_requirement(self, kind: str, hint: str) -> None:
+        """Import the module the entry declared it needs at run time (info ``requires``; none when absent).
+
+        Parameters
+        ----------
+        kind : str
+            The registry's kind, for the message (``"dual solver"``).
+        hint : str
+            How to install it or what to use instead, appended to the message.
+
+        Raises
+        ------
+        ImportError
+            Naming the entry, the missing module and ``hint``.
+        """
+        requires = self.info.get("requires")
+        if requires is None:
+            return
+        try:
+            __import__(requires)
+        except ImportError as exc:
+            raise ImportError(f"{kind} {self.name!r} needs the package {requires!r}; {hint}") from exc
+
     @property
     def from_library(self) -> bool:
         """True when the registered object is defined inside dualgan (False for a user's entry).

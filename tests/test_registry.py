@@ -154,3 +154,23 @@ def test_registered_instances_take_no_options_and_filters_are_checked():
     with pytest.raises(ValueError, match="filter on one of"):
         SOLVERS.names(loss="hinge")  # a typo of losses=: an error, not an empty list
     assert ["x"] not in SOLVERS and 3 not in SOLVERS
+
+
+def test_an_entrys_requirement_is_imported_or_named_and_required_info_is_checked_at_registration():
+    reg = Registry("widget", required_info=("size",))
+    with pytest.raises(ValueError, match=r"every widget declares \['size'\] when it is registered; 'w' does not "
+                                         r"declare \['size'\]: register it with \.register\('w', size=\.\.\.\)"):
+        reg.register("w", lambda: None)
+    assert "w" not in reg
+    reg.register("plain", lambda: None, size=1)
+    reg.register("needs", lambda: None, size=1, requires="a_module_that_is_not_installed")
+    reg.register("has", lambda: None, size=1, requires="math")
+    reg.entry("plain").import_requirement("widget", "never raised")  # nothing declared: nothing to import
+    reg.entry("has").import_requirement("widget", "never raised")
+    with pytest.raises(ImportError, match="widget 'needs' needs the package 'a_module_that_is_not_installed'; "
+                                          "pip install it"):
+        reg.entry("needs").import_requirement("widget", "pip install it")
+    assert reg.entry("plain").from_library is False  # defined in the tests, not in dualgan
+    from dualgan.duals import SOLVERS
+
+    assert all(SOLVERS.entry(name).from_library for name in SOLVERS)

@@ -180,13 +180,8 @@ def solve(problem: LinearDual, method: str = "newton", tol: float = DEFAULT_TOL,
         able = SOLVERS.names(losses=problem.loss, **({"bias": True} if problem.bias else {}))
         what = f"loss={problem.loss!r}" + (" with bias=True" if problem.bias else "")
         raise NotImplementedError(f"method {method!r} does not support {what}; methods that do: {able}")
-    requires = entry.info.get("requires")
-    if requires is not None:
-        try:
-            __import__(requires)
-        except ImportError as exc:
-            raise ImportError(f"method {method!r} needs the package {requires!r} "
-                              f"(pip install 'dualgan[ipopt]' after installing a system Ipopt)") from exc
+    entry.import_requirement(SOLVERS.kind, "install it (for 'ipopt' and 'casadi': pip install 'dualgan[ipopt]' after "
+                                           "installing a system Ipopt)")
     s, t = _units(problem, tol)
     if s == 1.0 and t == 1.0:
         result = _run(entry, problem, tol, max_iter, lam0, w_rtol, options)

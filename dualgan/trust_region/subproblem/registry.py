@@ -119,13 +119,7 @@ def solve(problem: ScoreSubproblem, method: str = "newton", *, tol: float | None
                         f"ScoreSubproblem(gram, jw, scores, y, a, C, w_sqnorm, radius)")
     entry = SUBPROBLEM_SOLVERS.entry(method)
     options = SUBPROBLEM_SOLVERS.check_options(method, options)
-    requires = entry.info.get("requires")
-    if requires is not None:
-        try:
-            __import__(requires)
-        except ImportError as exc:
-            raise ImportError(f"trust-region subproblem solver {method!r} needs the package {requires!r}; "
-                              f"install it or use method='newton'") from exc
+    entry.import_requirement(SUBPROBLEM_SOLVERS.kind, "install it or use method='newton'")
     tol = entry.default_tol if tol is None else check_positive(tol, "tol")
     if mu0 is not None:
         mu0 = check_number(mu0, "mu0", low=0.0)
