@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._numbers import _describe_range, check_int  # noqa: F401  (re-exported: the one integer check)
+from ._numbers import _describe_range, check_bool, check_int  # noqa: F401  (re-exported: integer and flag checks)
 
 __all__ = [
     "as_tensor",
@@ -22,6 +22,7 @@ __all__ = [
     "check_choice",
     "check_number",
     "check_int",
+    "check_bool",
     "is_numpy_input",
     "check_float_dtype",
     "NonFiniteError",

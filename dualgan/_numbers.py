@@ -1,6 +1,6 @@
-"""The integer check of the library, without torch: modules that must import quickly (the sweep's spec, store and
-back ends, which a driver process loads without training anything) use it from here; :mod:`dualgan._checks`
-re-exports it with the other checks.
+"""The integer and flag checks of the library, without torch: modules that must import quickly (the sweep's spec,
+store and back ends, which a driver process loads without training anything) use them from here;
+:mod:`dualgan._checks` re-exports them with the other checks.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_int"]
+__all__ = ["check_int", "check_bool"]
 
 
 def check_int(value: Any, name: str, *, low: int | None = None, high: int | None = None,
@@ -53,6 +53,31 @@ def check_int(value: Any, name: str, *, low: int | None = None, high: int | None
     if (low is not None and v < low) or (high is not None and v > high):
         raise ValueError(f"{name} must be {want}, got {value!r}")
     return v
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """The check of a flag: ``True`` or ``False`` (a numpy bool too, as a parameter grid gives it).
+
+    Parameters
+    ----------
+    value : Any
+        The argument as the user passed it; ``1``, ``"yes"`` and ``None`` are refused.
+    name : str
+        The argument's name, used in the error message.
+
+    Returns
+    -------
+    bool
+        ``value`` as a Python bool.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument and the bad value.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def _describe_range(low, high, low_open, high_open) -> str:

@@ -26,7 +26,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .._checks import check_positive
+from .._checks import check_bool, check_positive
 from .sets import AffineSubspace, HyperplaneUnion, as_constraint_set
 
 __all__ = ["ResidualFeatures"]
@@ -72,9 +72,7 @@ class ResidualFeatures(nn.Module):
             raise ValueError(f"feature_map must be callable (n, D) -> (n, d) or None, got {type(feature_map).__name__}")
         self.feature_map = feature_map
         self.scale = check_positive(scale, "scale")
-        if not isinstance(squares, bool):
-            raise ValueError(f"squares must be True or False, got {squares!r}")
-        self.squares = squares
+        self.squares = check_bool(squares, "squares")
 
     @property
     def n_appended(self) -> int:

@@ -44,6 +44,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import validate_data
 
+from .._checks import check_bool
 from .._threads import with_thread_policy
 from .problem import DISCRIMINATOR_LOSSES, LinearDual
 from .registry import SOLVERS, solve
@@ -297,8 +298,7 @@ class DualLogisticRegression(LinearClassifierMixin, BaseEstimator):
                              f"got {C!r}; for a weaker penalty pass a larger finite C")
         if self.loss not in DISCRIMINATOR_LOSSES:
             raise ValueError(f"loss must be one of {list(DISCRIMINATOR_LOSSES)}, got {self.loss!r}")
-        if not isinstance(self.fit_intercept, (bool, np.bool_)):
-            raise ValueError(f"fit_intercept must be True or False, got {self.fit_intercept!r}")
+        check_bool(self.fit_intercept, "fit_intercept")
         methods = SOLVERS.names()
         if self.method not in methods:
             raise ValueError(f"method must be one of {methods}, got {self.method!r}")

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from scipy.special import expit
 
-from .._checks import check_choice, check_matrix, check_positive, is_numpy_input
+from .._checks import check_bool, check_choice, check_matrix, check_positive, is_numpy_input
 from ._backend import TorchOps, ops_for
 from ._primal import balance_classes, pair_certificate
 from .objective import DISCRIMINATOR_LOSSES, _check_weights, dual_gradient, separable_curvature
@@ -79,9 +79,7 @@ class LinearDual:
         if self.C < np.finfo(np.float64).tiny:
             raise ValueError(f"C must be at least {np.finfo(np.float64).tiny:.3g} (1/C must be a finite float64), "
                              f"got {self.C!r}; rescale the features instead (C/s^2 with features phi/s)")
-        if not isinstance(bias, bool):
-            raise ValueError(f"bias must be True or False, got {bias!r}")
-        self.bias = bias
+        self.bias = check_bool(bias, "bias")
         self.numpy_input = is_numpy_input(phi_real) and is_numpy_input(phi_fake)
         device = phi_real.device if isinstance(phi_real, torch.Tensor) else (
             phi_fake.device if isinstance(phi_fake, torch.Tensor) else torch.device("cpu"))

@@ -42,10 +42,9 @@ import hashlib
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from .._checks import as_tensor, check_choice, check_finite_tensor, check_int, check_number, check_positive
+from .._checks import as_tensor, check_bool, check_choice, check_finite_tensor, check_int, check_number, check_positive
 from ..kernels.base import _power_of_two_scale
 from ._evaluate import evaluate_in_batches
 
@@ -228,8 +227,7 @@ def kernel_mmd(x, y, features="default", kernel: str = "polynomial", unbiased: b
     """
     check_choice(kernel, "kernel", ("polynomial", "rbf", "linear"))
     batch_size = check_int(batch_size, "batch_size", low=1)
-    if not isinstance(unbiased, (bool, np.bool_)):
-        raise ValueError(f"unbiased must be True or False, got {unbiased!r}")
+    unbiased = check_bool(unbiased, "unbiased")
     coef0 = check_number(coef0, "coef0")
     fx, fy, n_x, n_y = _feature_sets(x, y, features, batch_size)
     n, m, d = fx.shape[0], fy.shape[0], fx.shape[1]
