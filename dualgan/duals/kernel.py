@@ -100,13 +100,7 @@ class KernelDual(LinearDual):
 
     def __init__(self, x_real, x_fake, kernel, C, loss: str = "logistic", bias: bool = False, weights=None,
                  factor_rtol: float = DEFAULT_FACTOR_RTOL, chunk_size: int | None = None):
-        from ..kernels import KERNELS, Kernel
-
-        if isinstance(kernel, str):
-            kernel = _kernel_by_name(kernel)
-        if not isinstance(kernel, Kernel):
-            raise TypeError(f"kernel must be a dualgan.kernels.Kernel or a name of {KERNELS.names()}, got "
-                             f"{type(kernel).__name__}")
+        kernel = _checked_kernel(kernel)
         device = x_real.device if isinstance(x_real, torch.Tensor) else (
             x_fake.device if isinstance(x_fake, torch.Tensor) else torch.device("cpu"))
         xr = check_matrix(_detached(x_real), "x_real", dtype=torch.float64, device=device)
@@ -452,9 +446,10 @@ def kernel_dual_objective(x_real: torch.Tensor, x_fake: torch.Tensor, lam_real, 
         Shape ``(n,)``: multipliers of the real samples, in ``[0, a_i]`` (constants).
     lam_fake : numpy.ndarray or torch.Tensor
         Shape ``(m,)``: multipliers of the generated samples (constants).
-    kernel : dualgan.kernels.Kernel
+    kernel : dualgan.kernels.Kernel or str
         The kernel, with numeric bandwidths (a ``"median"`` one is resolved on the
-        detached samples, so no gradient flows through the bandwidth).
+        detached samples, so no gradient flows through the bandwidth), or the name of
+        one in :data:`~dualgan.kernels.KERNELS`, built with its defaults.
     C : float
         L2 weight of the primal, > 0.
     loss : str, default "logistic"
@@ -473,6 +468,8 @@ def kernel_dual_objective(x_real: torch.Tensor, x_fake: torch.Tensor, lam_real, 
         If ``C`` is not > 0, ``loss`` is unknown, the shapes do not match, a
         multiplier is not finite or outside its box ``[0, a_i]``, or ``weights`` is
         not a pair of finite positive vectors of lengths n and m.
+    TypeError
+        If a batch is not a floating-point torch tensor, or ``kernel`` is neither a kernel nor a registered name.
 
     References
     ----------
@@ -481,6 +478,7 @@ def kernel_dual_objective(x_real: torch.Tensor, x_fake: torch.Tensor, lam_real, 
     """
     C, lam, a = _fixed_multipliers(x_real, x_fake, lam_real, lam_fake, C, loss, weights,
                                    names=("x_real", "x_fake", "D"))
+    kernel = _checked_kernel(kernel)  # a name, as KernelDual takes it (was AttributeError on 'needs_resolve')
     n, dtype = x_real.shape[0], x_fake.dtype
     x = torch.cat([x_real.to(dtype), x_fake])
     kern = kernel.resolve(x.detach()) if kernel.needs_resolve else kernel
@@ -526,17 +524,27 @@ def pivoted_cholesky(K: np.ndarray, rtol: float = DEFAULT_FACTOR_RTOL) -> tuple[
     return F, piv, int(rank)
 
 
-def _kernel_by_name(name: str):
-    """The kernel registered as ``name``, built with its defaults (``"deep"`` has none: the error says so)."""
-    from ..kernels import KERNELS
+def _checked_kernel(kernel):
+    """``kernel`` itself, or the kernel registered under that name built with its defaults (``"deep"`` has none:
+    the error says so); anything else is a TypeError naming the choices."""
+    from ..kernels import KERNELS, Kernel
 
-    cls = KERNELS.get(name)
-    try:
-        return cls()
-    except TypeError as exc:
-        raise ValueError(f"kernel {name!r} cannot be built from its name alone ({exc}); pass an instance, e.g. "
-                         f"DeepKernel(features, RBFKernel()) for 'deep'") from exc
+    if isinstance(kernel, str):
+        cls = KERNELS.get(kernel)
+        try:
+            kernel = cls()
+        except TypeError as exc:
+            raise ValueError(f"kernel {kernel!r} cannot be built from its name alone ({exc}); pass an instance, "
+                             f"e.g. DeepKernel(features, RBFKernel()) for 'deep'") from exc
+    if not isinstance(kernel, Kernel):
+        raise TypeError(f"kernel must be a dualgan.kernels.Kernel or a name of {KERNELS.names()}, got "
+                        f"{type(kernel).__name__}")
+    return kernel
 
 
 def _detached(t):
     return t.detach() if isinstance(t, torch.Tensor) else t
+
+
+#: the name train/kernel.py imports (a name given there is checked the same way)
+_kernel_by_name = _checked_kernel

@@ -217,6 +217,8 @@ def dual_objective(phi_real: torch.Tensor, phi_fake: torch.Tensor, lam_real, lam
     ValueError
         If ``C`` is not > 0, ``loss`` is unknown, the shapes do not match, or a
         multiplier is not finite or outside its box ``[0, a_i]``.
+    TypeError
+        If ``phi_real`` or ``phi_fake`` is not a floating-point torch tensor.
 
     References
     ----------
@@ -243,6 +245,12 @@ def _fixed_multipliers(real: torch.Tensor, fake: torch.Tensor, lam_real, lam_fak
     C = check_positive(C, "C")
     check_choice(loss, "loss", DISCRIMINATOR_LOSSES)
     first, second, width = names
+    for batch, name in ((real, first), (fake, second)):
+        # an integer batch cast the multipliers to integers (all 0: the entropy alone, without an error)
+        if not (isinstance(batch, torch.Tensor) and batch.is_floating_point()):
+            got = f"dtype {batch.dtype}" if isinstance(batch, torch.Tensor) else type(batch).__name__
+            raise TypeError(f"{name} must be a floating-point torch tensor (the objective is differentiated through "
+                            f"it), got {got}; pass torch.as_tensor({name}, dtype=torch.float64)")
     if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
         raise ValueError(f"{first} and {second} must be (n, {width}) and (m, {width}) with the same {width}, got "
                          f"{tuple(real.shape)} and {tuple(fake.shape)}")
