@@ -293,6 +293,9 @@ def score_linearization(module: nn.Module | ScoreFunction, inputs: torch.Tensor,
         If ``method`` is not a name of :data:`LINEARIZATIONS`, ``inputs`` is empty, ``memory_mb`` or
         ``chunk_size`` is out of range, or the discriminator is not
         sample-independent (:func:`check_sample_independent`).
+    TypeError
+        If ``inputs`` is wider than the discriminator's parameters (:func:`in_model_dtype`; a
+        narrower dtype is widened exactly).
 
     References
     ----------
@@ -304,6 +307,7 @@ def score_linearization(module: nn.Module | ScoreFunction, inputs: torch.Tensor,
     compute = LINEARIZATIONS.get(method)
     if not isinstance(inputs, torch.Tensor) or inputs.ndim < 1 or inputs.shape[0] == 0:
         raise ValueError("inputs must be a non-empty tensor with the batch along dimension 0")
+    inputs = in_model_dtype(fn.module, inputs, "inputs")
     memory_mb = check_positive(memory_mb, "memory_mb (MiB for Jacobian rows)")
     chunk_size = check_int(chunk_size, "chunk_size (Jacobian rows held at once)", low=1, allow_none=True)
     return compute(fn, inputs, chunk_size, memory_mb)
@@ -442,13 +446,53 @@ def score_vjp(module: nn.Module | ScoreFunction, inputs: torch.Tensor, weights: 
     ------
     ValueError
         If the discriminator is not sample-independent (:func:`check_sample_independent`).
+    TypeError
+        If ``inputs`` is wider than the discriminator's parameters (:func:`in_model_dtype`).
     """
     fn = module if isinstance(module, ScoreFunction) else ScoreFunction(module)
     check_sample_independent(fn.module)
+    inputs = in_model_dtype(fn.module, inputs, "inputs")
     params = fn.params()
     _, pullback = vjp(lambda p: fn(p, inputs), params)
     (cotangent,) = pullback(weights.to(dtype=next(iter(params.values())).dtype))
     return fn.flat(cotangent)
+
+
+def in_model_dtype(module: nn.Module, t: torch.Tensor, name: str) -> torch.Tensor:
+    """``t`` in the dtype of ``module``'s trainable parameters when that is exact, else a TypeError.
+
+    A narrower float (float32 samples for float64 parameters) or an integer tensor is
+    widened exactly; a wider one would be rounded, so it is refused with the exact fix.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The discriminator (its first parameter with ``requires_grad=True`` gives the dtype).
+    t : torch.Tensor
+        Samples.
+    name : str
+        Their name in the message.
+
+    Returns
+    -------
+    torch.Tensor
+        ``t``, or its exact conversion.
+
+    Raises
+    ------
+    TypeError
+        If ``t`` is complex or wider than the parameters (float64 samples for float32 parameters).
+    """
+    dtype = next(p.dtype for p in module.parameters() if p.requires_grad)
+    if t.dtype == dtype:
+        return t
+    exact = (not t.is_floating_point() and not t.is_complex()) or torch.finfo(t.dtype).bits < \
+        torch.finfo(dtype).bits
+    if exact and not t.is_complex():
+        return t.to(dtype)
+    raise TypeError(f"{name} has dtype {t.dtype} but the discriminator's parameters are {dtype}; a cast to "
+                    f"{dtype} would round the samples: convert the discriminator (discriminator.to({t.dtype}), "
+                    f"exact) or pass {name}.to({dtype})")
 
 
 def _rows(fn: ScoreFunction, per_sample: dict[str, torch.Tensor]) -> torch.Tensor:

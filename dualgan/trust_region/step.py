@@ -47,7 +47,7 @@ from .._checks import check_finite_tensor, check_int, check_number, check_positi
 from .._threads import with_thread_policy
 from .._modes import active_dropout, fixed_within_step
 from ..status import Status, StatusCode
-from .linearization import LINEARIZATIONS, ScoreFunction, score_linearization
+from .linearization import LINEARIZATIONS, ScoreFunction, in_model_dtype, score_linearization
 from .radius import RadiusPolicy, get_policy
 from .subproblem import SUBPROBLEM_SOLVERS, ScoreDualResult, ScoreSubproblem, solve_score_dual
 
@@ -154,7 +154,17 @@ def discriminator_cost(scores: torch.Tensor, y: torch.Tensor, a: torch.Tensor, C
     -------
     torch.Tensor
         The cost :math:`f(w)`, 0-d, float64.
+
+    Raises
+    ------
+    ValueError
+        If ``C`` is not a finite number > 0 (a negative C gave a smaller cost without an error), or
+        ``scores``, ``y`` and ``a`` are not vectors of one length (torch's broadcasting error otherwise).
     """
+    C = check_positive(C, "C")
+    if not (scores.ndim == y.ndim == a.ndim == 1 and scores.shape == y.shape == a.shape):
+        raise ValueError(f"scores, y and a must be vectors of one length N (one entry per sample), got shapes "
+                         f"{tuple(scores.shape)}, {tuple(y.shape)} and {tuple(a.shape)}")
     return 0.5 * C * w_sqnorm + a @ F.softplus(-y * scores.to(torch.float64))
 
 
@@ -292,26 +302,13 @@ class TrustRegionDiscriminator:
         if real.shape[1:] != fake.shape[1:]:
             raise ValueError(f"real and fake samples must have the same shape per sample, got "
                              f"{tuple(real.shape[1:])} and {tuple(fake.shape[1:])}")
-        real, fake = (self._in_model_dtype(t, name) for t, name in ((real, "real"), (fake, "fake")))
+        real, fake = (in_model_dtype(self.discriminator, t, name) for t, name in ((real, "real"), (fake, "fake")))
         n, m = real.shape[0], fake.shape[0]
         x = torch.cat([real.detach(), fake.detach()])
         kw = dict(dtype=torch.float64, device=x.device)
         y = torch.cat([torch.ones(n, **kw), -torch.ones(m, **kw)])
         a = torch.cat([torch.full((n,), 1.0 / n, **kw), torch.full((m,), 1.0 / m, **kw)])
         return x, y, a
-
-    def _in_model_dtype(self, t: torch.Tensor, name: str) -> torch.Tensor:
-        """``t`` in the discriminator's floating dtype when that is exact (a wider float), else a TypeError."""
-        dtype = next(p.dtype for p in self.discriminator.parameters() if p.requires_grad)
-        if t.dtype == dtype:
-            return t
-        exact = (not t.is_floating_point() and not t.is_complex()) or torch.finfo(t.dtype).bits < \
-            torch.finfo(dtype).bits
-        if exact and not t.is_complex():
-            return t.to(dtype)
-        raise TypeError(f"{name} has dtype {t.dtype} but the discriminator's parameters are {dtype}; a cast to "
-                        f"{dtype} would round the samples: convert the discriminator (discriminator.to({t.dtype}), "
-                        f"exact) or pass {name}.to({dtype})")
 
     @with_thread_policy  # torch and BLAS threads: the library's one policy (dualgan/_threads.py)
     def cost(self, real: torch.Tensor, fake: torch.Tensor) -> float:
