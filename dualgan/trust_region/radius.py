@@ -96,6 +96,48 @@ class RadiusPolicy:
     max_radius: float
     boundary_fraction: float
 
+    def decide(self, rho: float, step_norm: float, radius: float) -> RadiusDecision:
+        """:meth:`update`, with its decision checked: what the trust-region step calls.
+
+        A policy that overrides :meth:`update` (a user's policy) may return something
+        else than a :class:`RadiusDecision`, or a radius that is not finite or is below ``min_radius``
+        (a negative one was recorded under a success and failed the next step with a message
+        naming no policy); that is refused here, naming the policy.
+
+        Parameters
+        ----------
+        rho : float
+            The acceptance ratio :math:`\\rho_k` of eq. (2.11) of the theory page.
+        step_norm : float
+            :math:`\\|\\delta\\|` of the step.
+        radius : float
+            The radius :math:`\\Delta_k` the step was solved at.
+
+        Returns
+        -------
+        RadiusDecision
+            The policy's decision, its radius a float.
+
+        Raises
+        ------
+        TypeError
+            If :meth:`update` returns something else than a :class:`RadiusDecision`.
+        ValueError
+            If its radius is not a finite number >= ``min_radius`` (> 0).
+        """
+        decision = self.update(rho, step_norm, radius)
+        name = type(self).__name__
+        if not isinstance(decision, RadiusDecision):
+            raise TypeError(f"the radius policy {name}.update returned a {type(decision).__name__}; a policy "
+                            f"returns RadiusDecision(accepted, radius, reason)")
+        floor = self.min_radius
+        try:  # a radius above max_radius stays possible: a step started above it keeps its radius
+            value = check_number(decision.radius, f"the radius {name}.update chose", low=floor, low_open=floor == 0)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (the policy's min_radius is {floor:g}); a policy keeps the radius finite and at "
+                             f"least min_radius") from None
+        return RadiusDecision(bool(decision.accepted), value, decision.reason)
+
     def update(self, rho: float, step_norm: float, radius: float) -> RadiusDecision:
         """Accept or reject a step and choose the next radius, by the policy's rule (eqs. (2.12)-(2.13)).
 

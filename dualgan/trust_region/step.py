@@ -522,7 +522,7 @@ class TrustRegionDiscriminator:
             trial_cost = self._trial(params, delta, x, y, a)
             actual = f0 - trial_cost
             rho = actual / predicted if math.isfinite(actual) else math.nan
-            decision = self.policy.update(rho, norm, radius)
+            decision = self.policy.decide(rho, norm, radius)
             rec = dict(predicted_decrease=predicted, actual_decrease=actual, rho=rho, attempts=attempt,
                        status=_attempt_status(decision.accepted, attempt, rho), reason=decision.reason)
             if decision.accepted or attempt == self.max_attempts:
@@ -598,7 +598,7 @@ class TrustRegionDiscriminator:
             trial_cost = self._trial(params, delta, x, y, a)
             actual = f0 - trial_cost
             rho = actual / predicted if math.isfinite(actual) else math.nan
-            decision = self.policy.update(rho, norm, radius)
+            decision = self.policy.decide(rho, norm, radius)
             rec = dict(predicted_decrease=predicted, actual_decrease=actual, rho=rho, attempts=attempt,
                        status=_attempt_status(decision.accepted, attempt, rho), reason=decision.reason, inner=inner,
                        linearization=lin.method)

@@ -47,3 +47,48 @@ def test_discriminator_cost_refuses_a_negative_weight_and_mismatched_vectors():
     with pytest.raises(ValueError, match=r"scores, y and a must be vectors of one length N .* got shapes \(3,\), "
                                          r"\(4,\) and \(4,\)"):
         discriminator_cost(scores[:3], y, a, 0.1, 2.0)
+
+
+def test_a_users_radius_policy_is_held_to_the_decision_it_must_return():
+    """A policy overriding update that returned radius - 1 had a step recorded as a success with radius_after
+    -0.5, then the next step failed with 'radius must be finite and > 0' naming no policy; one returning a tuple
+    raised AttributeError 'accepted'. Both are refused at the decision, naming the policy, parameters unchanged."""
+    from dataclasses import dataclass
+
+    from dualgan.trust_region import RadiusDecision, RadiusPolicy, TrustRegionDiscriminator
+
+    @dataclass(frozen=True)
+    class MinusOne(RadiusPolicy):
+        min_radius: float = 1e-10
+        max_radius: float = 10.0
+        boundary_fraction: float = 0.999
+
+        def update(self, rho, step_norm, radius):
+            return RadiusDecision(True, radius - 1.0, "minus one")
+
+    @dataclass(frozen=True)
+    class Pair(MinusOne):
+        def update(self, rho, step_norm, radius):
+            return (True, radius)
+
+    @dataclass(frozen=True)
+    class Half(MinusOne):
+        def update(self, rho, step_norm, radius):
+            return RadiusDecision(np.True_, np.float32(radius / 2), "half")
+
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(16, 2, generator=g, dtype=torch.float64) + 1, torch.randn(16, 2, generator=g,
+                                                                                       dtype=torch.float64)
+    for model in ("score", "cost"):
+        for policy, error, match in ((MinusOne(), ValueError, r"the radius MinusOne.update chose must be finite and "
+                                                              r">= 1e-10, got -0.5"),
+                                     (Pair(), TypeError, r"the radius policy Pair.update returned a tuple; a policy "
+                                                         r"returns RadiusDecision")):
+            disc = _disc(torch.float64)
+            before = [p.detach().clone() for p in disc.parameters()]
+            step = TrustRegionDiscriminator(disc, model=model, radius=0.5, policy=policy)
+            with pytest.raises(error, match=match):
+                step.step(real, fake)
+            assert step.radius == 0.5 and all(torch.equal(p, q) for p, q in zip(disc.parameters(), before))
+        rec = TrustRegionDiscriminator(_disc(torch.float64), model=model, radius=0.5, policy=Half()).step(real, fake)
+        assert rec.radius_after == float(np.float32(0.25)) and type(rec.radius_after) is float and rec.accepted
