@@ -6,10 +6,10 @@ A trainer holding a handler ``h`` does, for every generator update:
    returns a wrapped module whose output lies on the constraint set; the other
    handlers return the generator unchanged);
 2. in the generator's loss: ``loss = loss + h.penalty(samples)`` (a 0-d
-   tensor; zero for projection and for no constraint);
+   tensor; zero for projection and for no constraint; :func:`handler_penalty` checks it);
 3. after the generator step: ``h.update(samples)`` (the augmented Lagrangian
    updates its multipliers and penalty parameter here; others do nothing);
-4. when recording history: ``h.state(samples)``, a :class:`ConstraintState`;
+4. when recording history: ``h.state(samples)``, a :class:`ConstraintState` (:func:`handler_state` checks it);
 5. in checkpoints: ``h.state_dict()`` (tensors and numbers: the multipliers,
    penalty parameter and counters that change in training) and, on resume,
    ``h.load_state_dict(state)``, which validates the whole state before
@@ -26,8 +26,8 @@ from torch import nn
 
 from .sets import HyperplaneUnion, _check_batch, as_constraint_set
 
-__all__ = ["ConstraintHandler", "ConstraintState", "HandlerBase", "NoConstraint", "HANDLER_METHODS", "check_handler", "check_empty_state",
-           "handler_state_dict", "handler_load_state_dict"]
+__all__ = ["ConstraintHandler", "ConstraintState", "HandlerBase", "NoConstraint", "HANDLER_METHODS", "check_handler",
+           "check_empty_state", "handler_state_dict", "handler_load_state_dict", "handler_penalty", "handler_state"]
 
 
 @dataclass(frozen=True)
@@ -371,6 +371,69 @@ def check_empty_state(handler, state) -> None:
     if not isinstance(state, dict) or state:
         raise ValueError(f"{type(handler).__name__} has no training state, but the saved state is {state!r}; "
                          f"the checkpoint was written with another constraint handler")
+
+
+def handler_penalty(handler, samples: torch.Tensor) -> torch.Tensor:
+    """``handler.penalty(samples)``, checked: what a trainer adds to the generator's loss.
+
+    A handler written outside the library may return a vector (one penalty per
+    sample: torch's "grad can be implicitly created only for scalar outputs" at the
+    backward pass) or a float (AttributeError 'detach'); that is refused here, naming
+    the handler.
+
+    Parameters
+    ----------
+    handler : ConstraintHandler
+        The trainer's constraint handler.
+    samples : torch.Tensor
+        Shape ``(B, D)``: generated samples, with graph.
+
+    Returns
+    -------
+    torch.Tensor
+        The penalty, a 0-d floating-point tensor.
+
+    Raises
+    ------
+    TypeError
+        If the penalty is not a 0-d floating-point tensor.
+    """
+    value = handler.penalty(samples)
+    if not (isinstance(value, torch.Tensor) and value.ndim == 0 and value.is_floating_point()):
+        got = (f"a tensor of shape {tuple(value.shape)} and dtype {value.dtype}" if isinstance(value, torch.Tensor)
+               else f"a {type(value).__name__}")
+        raise TypeError(f"{type(handler).__name__}.penalty returned {got}; a constraint handler's penalty is a 0-d "
+                        f"floating-point tensor added to the generator's loss (e.g. the batch mean of a per-sample "
+                        f"penalty)")
+    return value
+
+
+def handler_state(handler, samples: torch.Tensor) -> ConstraintState:
+    """``handler.state(samples)``, checked: what a trainer records in its history.
+
+    Parameters
+    ----------
+    handler : ConstraintHandler
+        The trainer's constraint handler.
+    samples : torch.Tensor
+        Shape ``(B, D)``: generated samples.
+
+    Returns
+    -------
+    ConstraintState
+        The violation of ``samples`` and the handler's variables.
+
+    Raises
+    ------
+    TypeError
+        If the handler returns something else than a :class:`ConstraintState` (a dict raised
+        AttributeError 'mean_violation' when the history row was written).
+    """
+    state = handler.state(samples)
+    if not isinstance(state, ConstraintState):
+        raise TypeError(f"{type(handler).__name__}.state returned a {type(state).__name__}; a constraint handler's "
+                        f"state is a dualgan.constraints.ConstraintState(mean_violation, max_violation, ...)")
+    return state
 
 
 def handler_state_dict(handler) -> dict:

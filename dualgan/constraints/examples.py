@@ -29,7 +29,7 @@ from ..regularizers import R1
 from ..status import Status, StatusCode
 from ..train.base import Trainer
 from ..train.generators import mlp as build_mlp
-from .base import ConstraintState, NoConstraint
+from .base import ConstraintState, NoConstraint, handler_penalty, handler_state
 from .features import ResidualFeatures
 from .projection import state_of
 from .sets import AffineSubspace, HyperplaneUnion, Violation
@@ -288,7 +288,7 @@ class _ConstrainedExample(Trainer):
         # without a handler, the violation against the data's constraint all the same
         if isinstance(self.constraint, NoConstraint):
             return state_of(self.data.constraint, samples)
-        return self.constraint.state(samples)
+        return handler_state(self.constraint, samples)
 
     def _final_status(self, iterations: int) -> Status:
         return Status(StatusCode.SUCCESS, f"{iterations} steps")
@@ -315,7 +315,7 @@ class _ConstrainedExample(Trainer):
         fake = self.generator(z)
         g_loss = self.gan_loss.generator_loss(self.discriminator(fake)) if self.gan_loss is not None \
             else _mmd2(real, fake)
-        total = g_loss + self.constraint.penalty(fake)
+        total = g_loss + handler_penalty(self.constraint, fake)
         if not bool(torch.isfinite(total)):
             self.status = Status(StatusCode.NON_FINITE, f"non-finite generator loss at step {step}")
             return None

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from .._checks import _all_finite, check_number
+from ..constraints.base import handler_penalty
 from .checkpoint import CheckpointError
 
 if TYPE_CHECKING:  # the records name the dual result type; the strategies need nothing of duals at run time
@@ -180,11 +181,11 @@ def certified_value(trainer, noise: torch.Tensor, phi_real: torch.Tensor, warm, 
     grad_norm = math.nan
     if gradient:
         value = trainer._danskin_surrogate(phi_fake, result)
-        penalty = trainer.constraint.penalty(fake)
+        penalty = handler_penalty(trainer.constraint, fake)
         trainer._generator_grads(-value + penalty)
         grad_norm = trainer._grad_norm()
     else:
-        penalty = trainer.constraint.penalty(fake)
+        penalty = handler_penalty(trainer.constraint, fake)
     objective = result.dual_value - float(penalty.detach())
     if not math.isfinite(objective) or (gradient and not math.isfinite(grad_norm)):
         if gradient:

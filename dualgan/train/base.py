@@ -66,7 +66,8 @@ from torch import nn
 from .._checks import check_choice, check_int, check_number, check_positive
 from .._io import check_writable_path
 from .._threads import with_thread_policy
-from ..constraints.base import NoConstraint, check_handler, handler_load_state_dict, handler_state_dict
+from ..constraints.base import (NoConstraint, check_handler, handler_load_state_dict, handler_state,
+                                handler_state_dict)
 from ..registry import Registry
 from ..status import Status, StatusCode
 # the checkpoint format and the data/model contracts have modules of their own; their names stay importable here
@@ -485,7 +486,7 @@ class Trainer(Loop):
         """The constraint columns of a history row (none without a constraint handler)."""
         if isinstance(self.constraint, NoConstraint):
             return {}
-        state = self.constraint.state(samples.detach())
+        state = handler_state(self.constraint, samples.detach())
         row = {"constraint_mean_violation": state.mean_violation, "constraint_max_violation": state.max_violation,
                "constraint_penalty_weight": state.penalty_weight}
         for k, mu in enumerate(state.multipliers[:8]):

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._checks import _all_finite, check_choice, check_int, check_number, check_positive
+from ..constraints.base import handler_penalty
 from ..duals import DualSolverWarning, LinearDual, solve
 from ..status import Status, StatusCode
 # the shared base of the two trainers; MODES and feature_fingerprint stay importable from here
@@ -547,7 +548,7 @@ class StandardLinearGAN(_LinearTrainer):
         with torch.no_grad():
             objective = float(self.primal(phi_real, phi_fake.detach(), w))
         self.gen_optimizer.zero_grad(set_to_none=True)
-        total = gen_loss + self.constraint.penalty(fake)
+        total = gen_loss + handler_penalty(self.constraint, fake)
         self._generator_grads(total)
         grad_norm = self._grad_norm()
         if not math.isfinite(objective) or not math.isfinite(grad_norm):

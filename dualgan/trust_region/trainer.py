@@ -38,6 +38,7 @@ from torch import nn
 
 from .._checks import check_choice, check_int, check_positive
 from .._modes import fixed_within_step
+from ..constraints.base import handler_penalty
 from ..losses import get_loss
 from ..status import Status, StatusCode
 from ..train.base import (TRAINERS, CheckpointError, Trainer, _check_discriminator, _check_module_state,
@@ -337,7 +338,7 @@ class TrustRegionGAN(Trainer):
             # spectral-norm vectors not iterated, running statistics put back
             with fixed_within_step(self.discriminator):
                 scores = self.discriminator(samples).reshape(-1)
-                loss = self.loss.generator_loss(scores) + self.constraint.penalty(samples)
+                loss = self.loss.generator_loss(scores) + handler_penalty(self.constraint, samples)
                 if not math.isfinite(float(loss.detach())):
                     return "generator loss", None
                 grads = torch.autograd.grad(loss, self._params)
