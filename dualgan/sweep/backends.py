@@ -86,7 +86,7 @@ def execute_run(config: RunConfig) -> RunRecord:
         exception and where it was raised.
     """
     from .._threads import thread_policy
-    from .jobs import JOBS
+    from .jobs import JOBS, JobResult
 
     t0 = time.perf_counter()
     try:
@@ -94,7 +94,10 @@ def execute_run(config: RunConfig) -> RunRecord:
         with thread_policy():  # torch and BLAS threads: the library's one policy (dualgan/_threads.py)
             result = JOBS.get(config.job)(dataset=config.dataset, iterations=config.iterations, seed=config.seed,
                                           **config.kwargs)
-        metrics, status = {k: float(v) for k, v in result.metrics.items()}, result.status
+        if not isinstance(result, JobResult):  # a user's job returning its metrics alone raised AttributeError
+            raise TypeError(f"job {config.job!r} returned a {type(result).__name__}; a job returns "
+                            f"dualgan.sweep.JobResult(metrics={{name: number}}, status=...)")
+        metrics, status = dict(result.metrics), result.status
     except Exception as exc:  # a failing run is a result, not the end of the sweep
         last = traceback.extract_tb(exc.__traceback__)[-1]
         metrics, status = {}, Status(StatusCode.ERROR,

@@ -30,6 +30,7 @@ are deterministic under a seed).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -66,7 +67,9 @@ class JobResult:
     Raises
     ------
     TypeError
-        If ``status`` is not a :class:`~dualgan.status.Status`.
+        If ``status`` is not a :class:`~dualgan.status.Status`, or ``metrics`` is not a
+        mapping of names to real numbers (a string metric failed the run with
+        ``could not convert string to float``).
     """
 
     metrics: dict[str, float] = field(default_factory=dict)
@@ -74,6 +77,19 @@ class JobResult:
 
     def __post_init__(self):
         check_status(self.status, "JobResult.status")
+        if not isinstance(self.metrics, Mapping):
+            raise TypeError(f"JobResult.metrics must be a dict of metric names to numbers, got "
+                            f"{type(self.metrics).__name__}")
+        metrics = {}
+        for key, value in self.metrics.items():
+            try:  # a Python, numpy or 0-d torch number; not a string (float('high') failed the run)
+                if not isinstance(key, str) or isinstance(value, (str, bytes)) or not hasattr(value, "__float__"):
+                    raise TypeError
+                metrics[key] = float(value)
+            except (TypeError, ValueError, RuntimeError):
+                raise TypeError(f"JobResult.metrics[{key!r}] must be a real number under a str name, got {value!r} "
+                                f"({type(value).__name__}); a sweep averages its metrics") from None
+        object.__setattr__(self, "metrics", metrics)
 
 
 # ---------------------------------------------------------------------- argument checks
