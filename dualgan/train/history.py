@@ -272,7 +272,7 @@ class History:
         return self.column(name)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._columns
+        return isinstance(name, str) and name in self._columns
 
     def array(self, name: str) -> np.ndarray:
         """A copy of an attached array.
@@ -649,8 +649,10 @@ def _history_path(path) -> Path:
 
 def _entry(store: dict, kind: str, name: str):
     """``store[name]``, or a ``ValueError`` naming the History's ``kind`` (column, array) and those it has."""
-    if name not in store:
-        raise ValueError(f"History has no {kind} {name!r}; it has {list(store)}")
+    if not isinstance(name, str) or name not in store:  # a row index or a slice is not a name (was TypeError)
+        example = next(iter(store), "objective")
+        hint = "" if isinstance(name, str) else f" ({kind}s are read by name, e.g. {example!r})"
+        raise ValueError(f"History has no {kind} {name!r}; it has {list(store)}{hint}")
     return store[name]
 
 

@@ -197,3 +197,17 @@ def test_a_fall_to_minus_infinity_is_a_decrease():
     for k, v in enumerate([1.0, math.nan, math.inf, math.inf]):  # rises only
         m.append(iteration=k, objective=v)
     assert m.is_monotone() and m.decreases() == ()
+
+
+def test_a_row_index_or_slice_is_not_a_column_name():
+    # history[0] said 'no column 0' but history[0:1] and `slice(0, 1) in history` raised TypeError: unhashable
+    from dualgan.train import History
+
+    h = History()
+    h.append(iteration=0, objective=1.5)
+    for key in (0, slice(0, 1), ["objective"]):
+        with pytest.raises(ValueError, match=r"History has no column .*; it has \['iteration', 'objective'\] \(columns "
+                                             r"are read by name, e.g. 'iteration'\)"):
+            h[key]
+        assert key not in h
+    assert h["objective"].tolist() == [1.5] and "objective" in h
