@@ -186,8 +186,9 @@ def _count_positive(discriminator, x, name, threshold, batch_size) -> int:
     if not callable(discriminator):
         raise ValueError(f"discriminator must be a callable x -> scores, got {type(discriminator).__name__}")
     if not isinstance(x, torch.Tensor) or x.ndim < 2 or x.shape[0] == 0:
-        raise ValueError(f"{name} samples must be a torch tensor of shape (batch, ...) with batch >= 1, "
-                         f"got {getattr(x, 'shape', type(x).__name__)}")
+        got = f"a tensor of shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else \
+            f"{type(x).__name__} (convert with torch.as_tensor)"  # an ndarray's fine shape alone hid its type
+        raise ValueError(f"{name} samples must be a torch tensor of shape (batch, ...) with batch >= 1, got {got}")
 
     def count(chunk, scores) -> int:
         if scores.ndim == 2 and scores.shape[1] == 1:

@@ -74,3 +74,20 @@ def test_bad_input_is_named():
         confusion_rates(lambda x: x, torch.zeros(2, 3), torch.zeros(2, 3))
     with pytest.raises(ValueError, match="NaN"):
         confusion_rates(lambda x: x[:, 0] * float("nan"), torch.ones(2, 1), torch.ones(2, 1))
+
+
+def test_samples_of_another_type_are_named_by_their_type():
+    # a numpy batch was refused with 'got (10, 2)', a shape that looks right, hiding that it was an ndarray
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from dualgan.metrics import confusion_rates
+
+    D = nn.Linear(2, 1)
+    x = torch.randn(10, 2)
+    with pytest.raises(ValueError, match=r"real samples must be a torch tensor of shape \(batch, ...\) with batch >= "
+                                         r"1, got ndarray \(convert with torch.as_tensor\)"):
+        confusion_rates(D, x.numpy(), x)
+    with pytest.raises(ValueError, match=r"fake samples must be .* got a tensor of shape \(0, 2\)"):
+        confusion_rates(D, x, x[:0])
