@@ -58,6 +58,8 @@ class DualSolver(Protocol):
     problem's loss and bias; the solver returns the :class:`~dualgan.duals.DualResult`
     of :func:`~dualgan.duals.result.problem_result`, whose status is decided by the
     certificate of the returned pair (eq. (1.16) of the theory page), not by the method.
+    A solver registered from outside the library has its returned pair certified once
+    more by :func:`solve`, so a result built by other means cannot claim a success.
     """
 
     def __call__(self, problem: LinearDual, tol: float, max_iter: int | None, lam0, w_rtol: float,
