@@ -23,6 +23,7 @@ __all__ = [
     "check_number",
     "check_int",
     "check_bool",
+    "check_generator",
     "is_numpy_input",
     "check_float_dtype",
     "NonFiniteError",
@@ -196,6 +197,18 @@ def check_choice(value: str, name: str, choices) -> str:
     if value not in choices:
         raise ValueError(f"unknown {name} {value!r}; choose one of {sorted(choices)}")
     return value
+
+
+def check_generator(value: Any, name: str = "generator") -> torch.Generator | None:
+    """Return ``value`` if it is None or a ``torch.Generator``; else raise naming the argument.
+
+    A seed passed where a generator is due (``generator=3``) reached torch's raw
+    "invalid combination of arguments"; the message says how to make one.
+    """
+    if value is None or isinstance(value, torch.Generator):
+        return value
+    raise ValueError(f"{name} must be a torch.Generator or None, got {value!r} ({type(value).__name__}); for a "
+                     f"seed s pass torch.Generator().manual_seed(s)")
 
 
 def check_float_dtype(dtype: Any, name: str = "dtype") -> torch.dtype:

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import check_int
+from .._checks import check_generator, check_int
 from ..losses import get_loss
 
 __all__ = ["LabelEmbedding", "ConditionalGenerator", "ConditionalDiscriminator", "ProjectionDiscriminator",
@@ -336,6 +336,7 @@ def sample_labels(n: int, n_classes: int, generator: torch.Generator | None = No
         If ``n`` or ``n_classes`` is not a positive integer.
     """
     n, n_classes = check_int(n, "n", low=1), check_int(n_classes, "n_classes", low=1)
+    generator = check_generator(generator)
     labels = torch.randint(n_classes, (n,), generator=generator)
     return labels.to(device) if device is not None else labels
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .._checks import check_choice, check_int, check_positive
+from .._checks import check_choice, check_float_dtype, check_generator, check_int, check_positive
 from ..data.toy import ModeCenters
 from ..losses import LOSSES, get_loss
 from ..metrics import CoverageReport, mode_coverage
@@ -64,7 +64,8 @@ class ConstrainedMixture(ModeCenters):
 
     def sample(self, n: int, generator: torch.Generator | None = None, dtype=torch.float32, device=None):
         """Draw ``n`` samples (float64 arithmetic, then cast)."""
-        n = check_int(n, "n", low=1)
+        n, generator = check_int(n, "n", low=1), check_generator(generator)
+        dtype = check_float_dtype(dtype)  # an integer dtype would truncate the samples
         labels = torch.randint(self.n_modes, (n,), generator=generator)
         eps = torch.randn(n, self.bases.shape[2], 1, generator=generator, dtype=torch.float64)
         x = self.centers[labels] + self.std * (self.bases[labels] @ eps)[..., 0]

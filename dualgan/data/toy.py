@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .._checks import check_finite_tensor, check_float_dtype, check_int, check_number
+from .._checks import check_finite_tensor, check_float_dtype, check_generator, check_int, check_number
 
 __all__ = ["GaussianMixture", "ring", "grid", "ring_on_plane"]
 
@@ -100,10 +100,12 @@ class GaussianMixture(ModeCenters):
         Raises
         ------
         ValueError
-            If ``n`` is not a positive integer or ``dtype`` is not a floating dtype.
+            If ``n`` is not a positive integer, ``dtype`` is not a floating dtype or ``generator``
+            is not a ``torch.Generator``.
         """
         n = check_int(n, "n", low=1)
         dtype = check_float_dtype(dtype)
+        generator = check_generator(generator)
         labels = torch.randint(self.n_modes, (n,), generator=generator)
         noise = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)
         x = self.centers.to(torch.float64)[labels] + self.std * noise

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import check_number
+from .._checks import check_bool, check_generator, check_number
 from .schedules import Schedule, as_schedule
 
 __all__ = [
@@ -222,8 +222,8 @@ class _NormTargetPenalty(GradientPenalty):
         super().__init__(weight)
         target = check_number(target, "target (the gradient-norm target k)", low=0.0)
         self.target = target
-        self.one_sided = bool(one_sided)
-        self.generator = generator
+        self.one_sided = check_bool(one_sided, "one_sided")  # bool('no') was True
+        self.generator = check_generator(generator)
 
     def _mean_term(self, scores, grad, n_real):
         # eqs. (5.8) and (5.9): the mean of (||grad|| - k)^2, or of its one-sided form
