@@ -187,16 +187,6 @@ class KernelDualGAN(DualLinearGAN):
             warm = (warm.lam_real, warm.lam_fake) if warm.lam_real.shape[0] == problem.n else None
         return self._solve_problem(problem, warm)
 
-    def _solve_problem(self, problem, warm):
-        import warnings
-
-        from ..duals import DualSolverWarning, solve
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DualSolverWarning)
-            return solve(problem, method=self.solver, tol=self.tol, lam0=warm, warn=False, w_rtol=self.w_rtol,
-                         options=self.solver_options)
-
     def _danskin_surrogate(self, phi_fake: torch.Tensor, res) -> torch.Tensor:
         r"""A scalar whose gradient is Danskin's :math:`\nabla_\theta D(\lambda^*;\theta)` through the kernel (eq. (1.24)).
 
