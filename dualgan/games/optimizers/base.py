@@ -35,6 +35,7 @@ from ..._checks import check_positive
 from ...registry import Registry
 from ...status import Status, StatusCode, check_status
 from ...train.checkpoint import CheckpointError
+from ..bilinear import bilinear_jacobian
 from ..game import Game
 from ._base_optimizers import (BASE_OPTIMIZERS, BoundBase, NotBatchableError, check_base_kwargs, functional_base,
                                make_base_optimizer)
@@ -174,10 +175,8 @@ class GameOptimizer:
             If the optimiser has no update rule.
         """
         self._check_plain_sgd()
-        A = np.asarray(A, dtype=np.float64)
-        n, m = A.shape
-        J = np.block([[np.zeros((n, n)), A], [-A.T, np.zeros((m, m))]])     # eq. (3.12): v = (A y, -A^T x)
-        return self._linear_map(J, (n, m), ("x", "y"))
+        n, m = np.shape(A)
+        return self._linear_map(bilinear_jacobian(A), (n, m), ("x", "y"))  # eq. (3.12): v = (A y, -A^T x)
 
     def local_update_map(self, jacobian, player_sizes=None, player_names=None) -> np.ndarray:
         r"""The update map :math:`M` linearised at an equilibrium whose game Jacobian is ``jacobian``.
