@@ -38,12 +38,12 @@ The counts, for each of the two pools:
    import (an enclosing ``threadpoolctl.threadpool_limits``);
 3. otherwise 1 (:data:`DEFAULT_THREADS`).
 
-With one competing busy process on two cores, one thread was the best setting
-for every row of the image-scale benchmark (``benchmarks/image_scale.py``,
-138,049-parameter discriminator, batch 128 + 128: Adam, cost- and
-score-linearisation steps, dual and standard linear GANs at 28x28), two threads
-2 to 7 times slower, and the defaults within 1.1x of the best for every row
-run through an entry point; on a quiet machine with many cores, large models
+With one competing busy process on two cores, the defaults were within 1.16x
+of the best thread setting for every row of the image-scale benchmark
+(``benchmarks/image_scale.py``: discriminators of 34,721 to 468,481 parameters,
+batches 64 to 256 real + generated, Adam, cost- and score-linearisation steps,
+dual and standard linear GANs at 28x28; two runs). On a quiet two-core machine
+two threads are 1.3x to 1.8x faster on most rows; on a quiet machine with many cores, large models
 can gain from more threads: set
 ``DUALGAN_NUM_THREADS`` to the number of cores, or to 0 to keep the libraries'
 own settings.
