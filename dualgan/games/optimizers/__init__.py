@@ -1,13 +1,9 @@
 """Game optimisers behind one step protocol; one module per optimiser.
 
-Each module of this package defines a :class:`GameOptimizer` subclass and
-registers it with ``@OPTIMIZERS.register(name)``; :data:`OPTIMIZERS` imports
-every module of the package the first time it is read, so adding an optimiser
-is adding one file: its registration says whether the batched runner can run it
-(``batchable``, with its :meth:`~GameOptimizer.batched_step`) and which option
-is its coefficient (``coefficient``, a stability map's second axis).
-:func:`make_optimizer` builds one by name, with its options checked by name;
-``OPTIMIZERS.names()`` lists them.
+Each module of this package defines a :class:`GameOptimizer` subclass registered with
+``@OPTIMIZERS.register(name, batchable=..., coefficient=...)``; :data:`OPTIMIZERS` imports every module of
+the package the first time it is read, so adding an optimiser is adding one file.
+:func:`make_optimizer` builds one by name, with its options checked by name.
 """
 from __future__ import annotations
 
@@ -33,9 +29,8 @@ def make_optimizer(name: str, **options) -> GameOptimizer:
     name : str
         A name of :data:`OPTIMIZERS`.
     **options
-        The optimiser's options, the keyword-only parameters of its
-        constructor (``OPTIMIZERS.options(name)``): ``lr``, ``base``,
-        ``base_kwargs`` and the method's own, e.g. ``gamma``.
+        The optimiser's options, the keyword-only parameters of its constructor
+        (``OPTIMIZERS.options(name)``): ``lr``, ``base``, ``base_kwargs`` and its own, e.g. ``gamma``.
 
     Returns
     -------
@@ -45,8 +40,7 @@ def make_optimizer(name: str, **options) -> GameOptimizer:
     Raises
     ------
     ValueError
-        If ``name`` is not registered (the message lists the registered
-        names), an option is not one of the optimiser's (the message lists
-        them), or an option is out of range.
+        If ``name`` is not registered or an option is not one of the optimiser's (the message lists
+        the valid ones), or an option is out of range.
     """
     return OPTIMIZERS.get(name)(**OPTIMIZERS.check_options(name, options))

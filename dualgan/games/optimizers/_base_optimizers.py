@@ -1,10 +1,7 @@
-r"""The base optimisers under every game optimiser, each written once as a pure rule on flat tensors.
+"""The base optimisers under every game optimiser, each written once as a pure rule on flat tensors.
 
-Each is registered once in :data:`BASE_OPTIMIZERS`: its torch factory (for :func:`make_base_optimizer`
-and the validation of its options) and its pure rule (info ``defaults``, ``batched_init``,
-``batched_step``: torch.optim's arithmetic per coordinate). The batched runner applies the rule to a
-batch of cells (:func:`functional_base`); an object game's optimiser to its flat parameters, a batch of
-one (:class:`BoundBase`). Only a callable base, or a torch-only option, runs torch's optimiser itself.
+:func:`functional_base` is a rule on a batch of cells, :class:`BoundBase` on an object game's flat
+parameters (a batch of one); only a callable base, or a torch-only option, runs torch's optimiser itself.
 """
 from __future__ import annotations
 
@@ -19,34 +16,25 @@ from ...train.checkpoint import _check_optimizer_state
 
 __all__ = ["BASE_OPTIMIZERS", "NotBatchableError", "make_base_optimizer", "functional_base", "FunctionalBase"]
 
-#: the base torch optimisers that receive the adjusted field, by (lower-case) name:
-#: ``(params, lr, **kwargs) -> torch.optim.Optimizer``; ``BASE_OPTIMIZERS.names(batchable=True)``
-#: also have their rule on batched tensors (info ``defaults``, ``batched_init``, ``batched_step``)
+#: the base torch optimisers that receive the adjusted field, by (lower-case) name: ``(params, lr, **kwargs) ->
+#: torch.optim.Optimizer``; ``names(batchable=True)`` also have their pure rule (info ``defaults``,
+#: ``batched_init``, ``batched_step``, ``torch_state``: torch's state names to the rule's)
 BASE_OPTIMIZERS = Registry("base optimiser")
 
 
 class NotBatchableError(ValueError):
-    """An optimiser, base optimiser or game that the batched runner cannot batch (the message names it).
-
-    The per-run harness (:func:`dualgan.games.run_optimizer`) still runs it.
-    """
+    """An optimiser, base optimiser or game the batched runner cannot batch; :func:`dualgan.games.run_optimizer` can."""
 
 
-# ------------------------------------------------------------------ base optimisers, per parameter and batched
-# Each base optimiser is its torch factory plus its update on batched tensors (the batched runner's): the
-# arithmetic of torch.optim's single-tensor CPU implementation, per parameter coordinate, on Z of shape (B, n)
-# (one row per cell) with one step size per cell (lr of shape (B, 1)). ``batched_init(Z, options)`` returns the
-# zero state tensors; ``batched_step(Z, G, lr, state, count, options)`` returns the new iterate and the state
-# tensors it changed (the runner keeps the old values of coordinates that do not move); ``count`` (n,) is each
-# coordinate's step count including this step. Weight decay and ``maximize`` are applied to G by the runner.
+# A pure rule is torch.optim's single-tensor CPU arithmetic per coordinate, on Z of shape (B, n) (one row per
+# cell) with one step size per cell (lr (B, 1)). ``batched_init(Z, options)`` returns the zero state tensors;
+# ``batched_step(Z, G, lr, state, count, options)`` the new iterate and the state tensors it changed (the caller
+# keeps the old values of coordinates that do not move); ``count`` (n,) is each coordinate's step count
+# including this step. Weight decay and ``maximize`` are applied to G by the caller (FunctionalBase.step).
 _SGD_DEFAULTS = {"momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0, "maximize": False}
 _ADAM_DEFAULTS = {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False, "maximize": False}
 _RMSPROP_DEFAULTS = {"alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0, "centered": False,
                      "maximize": False}
-
-
-def _sgd_init(Z, options):
-    return {"buf": torch.zeros_like(Z)}
 
 
 def _sgd_step(Z, G, lr, state, count, o):
@@ -57,13 +45,6 @@ def _sgd_step(Z, G, lr, state, count, o):
         new["buf"] = buf
         d = G + o["momentum"] * buf if o["nesterov"] else buf
     return Z - lr * d, new
-
-
-def _adam_init(Z, options):
-    state = {"m": torch.zeros_like(Z), "v": torch.zeros_like(Z)}
-    if options["amsgrad"]:
-        state["vmax"] = torch.zeros_like(Z)
-    return state
 
 
 def _adam_step(Z, G, lr, state, count, o):
@@ -81,10 +62,6 @@ def _adam_step(Z, G, lr, state, count, o):
     else:
         denom = v.sqrt() / bc2s + o["eps"]
     return Z + ((-step_size) * m) / denom, new         # addcdiv's order: self + (value * t1) / t2
-
-
-def _rmsprop_init(Z, options):
-    return {"sq": torch.zeros_like(Z), "gavg": torch.zeros_like(Z), "buf": torch.zeros_like(Z)}
 
 
 def _rmsprop_step(Z, G, lr, state, count, o):
@@ -111,36 +88,32 @@ def _per_count(count, fn, like):
     return values[where].unsqueeze(0)
 
 
-# each registered once: torch's optimiser (its factory: (params, lr, **kwargs)), the pure rule, torch's state names
-BASE_OPTIMIZERS.register("sgd", torch.optim.SGD, batchable=True, defaults=_SGD_DEFAULTS, batched_init=_sgd_init,
-                         batched_step=_sgd_step, torch_state={"momentum_buffer": "buf"})
-BASE_OPTIMIZERS.register("adam", torch.optim.Adam, batchable=True, defaults=_ADAM_DEFAULTS, batched_init=_adam_init,
-                         batched_step=_adam_step, torch_state={"exp_avg": "m", "exp_avg_sq": "v",
-                                                               "max_exp_avg_sq": "vmax"})
-BASE_OPTIMIZERS.register("rmsprop", torch.optim.RMSprop, batchable=True, defaults=_RMSPROP_DEFAULTS,
-                         batched_init=_rmsprop_init, batched_step=_rmsprop_step,
-                         torch_state={"square_avg": "sq", "grad_avg": "gavg", "momentum_buffer": "buf"})
+def _register(name, factory, defaults, step, torch_state, hint):
+    """Register torch's optimiser with its pure rule, whose initial state is zeros under ``torch_state``'s names."""
+    BASE_OPTIMIZERS.register(name, factory, batchable=True, defaults=defaults, batched_step=step,
+                             batched_init=lambda Z, options: {k: torch.zeros_like(Z) for k in torch_state.values()},
+                             torch_state=torch_state, hint=hint)
 
 
-#: the valid ranges of the usual options of each named base optimiser, for the error of a refused value
-_BASE_KWARGS_HINT = {
-    "adam": "Adam takes betas=(beta1, beta2) with 0 <= beta1, beta2 < 1 (default (0.9, 0.999)), eps >= 0, "
-            "weight_decay >= 0",
-    "rmsprop": "RMSprop takes alpha >= 0 (the decay, e.g. 0.9), eps >= 0, momentum >= 0, weight_decay >= 0",
-    "sgd": "SGD takes momentum >= 0, dampening, weight_decay >= 0, nesterov (with momentum > 0 and dampening 0)",
-}
+# hint: the valid ranges of the usual options, for the error of a refused value
+_register("sgd", torch.optim.SGD, _SGD_DEFAULTS, _sgd_step, {"momentum_buffer": "buf"},
+          "SGD takes momentum >= 0, dampening, weight_decay >= 0, nesterov (with momentum > 0 and dampening 0)")
+_register("adam", torch.optim.Adam, _ADAM_DEFAULTS, _adam_step,
+          {"exp_avg": "m", "exp_avg_sq": "v", "max_exp_avg_sq": "vmax"},
+          "Adam takes betas=(beta1, beta2) with 0 <= beta1, beta2 < 1 (default (0.9, 0.999)), eps >= 0, "
+          "weight_decay >= 0")
+_register("rmsprop", torch.optim.RMSprop, _RMSPROP_DEFAULTS, _rmsprop_step,
+          {"square_avg": "sq", "grad_avg": "gavg", "momentum_buffer": "buf"},
+          "RMSprop takes alpha >= 0 (the decay, e.g. 0.9), eps >= 0, momentum >= 0, weight_decay >= 0")
 
 
 def check_base_kwargs(base_kwargs) -> dict:
     """``base_kwargs`` as a new dict (None: ``{}``); TypeError unless a mapping with str keys."""
     if base_kwargs is None:
         return {}
-    if not isinstance(base_kwargs, Mapping):
-        raise TypeError(f"base_kwargs must be a dict of keyword options of the base optimiser (e.g. "
+    if not isinstance(base_kwargs, Mapping) or not all(isinstance(k, str) for k in base_kwargs):
+        raise TypeError(f"base_kwargs must be a dict of keyword options (str names) of the base optimiser (e.g. "
                         f"{{'betas': (0.5, 0.999)}} for Adam), got {type(base_kwargs).__name__} {base_kwargs!r}")
-    bad = [k for k in base_kwargs if not isinstance(k, str)]
-    if bad:
-        raise TypeError(f"base_kwargs keys must be option names (str), got {bad!r}")
     return dict(base_kwargs)
 
 
@@ -150,8 +123,7 @@ def make_base_optimizer(base, params, lr: float, base_kwargs: dict | None = None
     Parameters
     ----------
     base : str or callable
-        A name of :data:`BASE_OPTIMIZERS` (case-insensitive) or a callable
-        ``(params, lr, **kw) -> torch.optim.Optimizer``.
+        A name of :data:`BASE_OPTIMIZERS` (case-insensitive) or a callable ``(params, lr, **kw) -> Optimizer``.
     params : list of torch.Tensor
         The parameter tensors the optimiser updates.
     lr : float
@@ -167,33 +139,29 @@ def make_base_optimizer(base, params, lr: float, base_kwargs: dict | None = None
     Raises
     ------
     ValueError
-        If the name is unknown, ``base_kwargs`` do not fit the named optimiser
-        (an option it does not take, or a value it refuses such as
-        ``betas=(2.0, 0.9)``: the message names the valid ranges), ``base`` is
-        neither a name nor a callable, or the callable does not return a torch optimiser.
+        If the name is unknown, the named optimiser refuses ``base_kwargs`` (an option it does not take or
+        a value such as ``betas=(2.0, 0.9)``: the message names the valid ranges), ``base`` is neither a
+        name nor a callable, or the callable does not return a torch optimiser.
     TypeError
         If ``base_kwargs`` is not a dict of options (e.g. ``[0.9]``).
     """
     kwargs = check_base_kwargs(base_kwargs)
     if isinstance(base, str):
-        if base.lower() not in BASE_OPTIMIZERS:
+        name = base.lower()
+        if name not in BASE_OPTIMIZERS:
             raise ValueError(f"unknown base optimiser {base!r}; choose one of {BASE_OPTIMIZERS.names()} or pass a "
                              f"callable (params, lr, **kwargs) -> torch.optim.Optimizer")
-        build = BASE_OPTIMIZERS.get(base.lower())
         try:
-            return build(params, lr, **kwargs)
-        except TypeError as exc:  # an option the torch optimiser does not take
-            raise ValueError(f"base_kwargs {sorted(kwargs)} do not fit base optimiser {base!r}: {exc}") from exc
-        except ValueError as exc:  # a value the torch optimiser refuses (betas outside [0, 1), a negative eps, ...)
-            raise ValueError(f"base_kwargs={kwargs!r} are refused by base optimiser {base!r}: {exc}; "
-                             f"{_BASE_KWARGS_HINT.get(base.lower(), 'see the torch optimiser for the valid ranges')}"
-                             ) from exc
-    if callable(base):
-        opt = base(params, lr, **kwargs)
-        if not isinstance(opt, torch.optim.Optimizer):
-            raise ValueError(f"base callable must return a torch.optim.Optimizer, got {type(opt).__name__}")
-        return opt
-    raise ValueError(f"base must be a name {BASE_OPTIMIZERS.names()} or a callable, got {type(base).__name__}")
+            return BASE_OPTIMIZERS.get(name)(params, lr, **kwargs)
+        except (TypeError, ValueError) as exc:  # an option it does not take, a value it refuses (betas >= 1, ...)
+            hint = BASE_OPTIMIZERS.entry(name).info.get("hint", "see the torch optimiser for the valid ranges")
+            raise ValueError(f"base_kwargs={kwargs!r} are refused by base optimiser {base!r}: {exc}; {hint}") from exc
+    if not callable(base):
+        raise ValueError(f"base must be a name {BASE_OPTIMIZERS.names()} or a callable, got {type(base).__name__}")
+    opt = base(params, lr, **kwargs)
+    if not isinstance(opt, torch.optim.Optimizer):
+        raise ValueError(f"base callable must return a torch.optim.Optimizer, got {type(opt).__name__}")
+    return opt
 
 
 @dataclass(frozen=True)
@@ -201,10 +169,9 @@ class FunctionalBase:
     """A base optimiser's pure rule: ``init(Z) -> state``, ``step(Z, G, lr, state, mask) -> (Z, state)``.
 
     ``name`` is a name of ``BASE_OPTIMIZERS.names(batchable=True)``, ``options`` its keyword arguments with
-    torch's defaults filled in. ``Z`` and ``G`` are ``(B, n)`` (one row per cell, or an object game's flat
-    parameters as a batch of one), ``lr`` is ``(B, 1)`` or 0-dim, ``mask`` an ``(n,)`` bool of the coordinates
-    that move (None: all; the others keep their values and state). The step counts are per coordinate and
-    shared by the batch. The state is never changed in place.
+    torch's defaults filled in. ``Z`` and ``G`` are ``(B, n)`` (one row per cell), ``lr`` ``(B, 1)`` or
+    0-dim, ``mask`` an ``(n,)`` bool of the coordinates that move (None: all; the others keep their values
+    and state). Step counts are per coordinate, shared by the batch; the state is never changed in place.
     """
 
     name: str
@@ -246,18 +213,15 @@ def functional_base(base="sgd", base_kwargs: dict | None = None) -> FunctionalBa
     Parameters
     ----------
     base : str, default "sgd"
-        A name of ``BASE_OPTIMIZERS.names(batchable=True)``: ``"sgd"`` (plain,
-        momentum, Nesterov), ``"adam"``, ``"rmsprop"`` (case-insensitive). A
-        callable base (any ``torch.optim.Optimizer`` factory) cannot be batched.
+        A name of ``BASE_OPTIMIZERS.names(batchable=True)`` (case-insensitive): ``"sgd"``, ``"adam"``, ``"rmsprop"``.
     base_kwargs : dict, optional
-        Keyword arguments as for ``torch.optim.SGD`` / ``Adam`` / ``RMSprop``:
-        sgd ``momentum, dampening, nesterov, weight_decay, maximize``; adam
-        ``betas, eps, weight_decay, amsgrad, maximize``; rmsprop ``alpha, eps,
-        weight_decay, momentum, centered, maximize``. Default None: none.
+        Keyword arguments of torch's optimiser of that name that the rule implements (its entry's
+        ``defaults``: e.g. no ``foreach``). Default None: none.
 
     Returns
     -------
     FunctionalBase
+        The rule with ``base_kwargs`` and torch's defaults.
 
     Raises
     ------
@@ -266,44 +230,33 @@ def functional_base(base="sgd", base_kwargs: dict | None = None) -> FunctionalBa
     ValueError
         A keyword value the torch optimiser refuses.
     """
-    kwargs = dict(base_kwargs or {})
-    problem = _not_pure(base, kwargs)
-    if problem:
-        raise NotBatchableError(problem)
-    make_base_optimizer(base.lower(), [torch.zeros(1, requires_grad=True)], 0.1, kwargs)  # torch validates values
-    return FunctionalBase(base.lower(), dict(BASE_OPTIMIZERS.entry(base.lower()).defaults, **kwargs))
-
-
-def _not_pure(base, kwargs) -> str:
-    """Why ``base`` with ``kwargs`` has no pure rule (a callable, a name without one, a keyword it lacks), or ''."""
-    if callable(base) and not isinstance(base, str):
-        return (f"base optimiser {getattr(base, '__name__', type(base).__name__)!r} is a callable; only "
-                f"{BASE_OPTIMIZERS.names(batchable=True)} are written on batched tensors. Use "
-                f"dualgan.games.run_optimizer for it")
-    batchable = BASE_OPTIMIZERS.names(batchable=True)
+    kwargs, batchable = dict(base_kwargs or {}), BASE_OPTIMIZERS.names(batchable=True)
     if not isinstance(base, str) or base.lower() not in batchable:
-        return f"base optimiser {base!r} cannot be batched; choose one of {batchable}"
-    unknown = sorted(set(kwargs) - set(BASE_OPTIMIZERS.entry(base.lower()).defaults))
+        label = base if isinstance(base, str) or not callable(base) else getattr(base, "__name__", type(base).__name__)
+        raise NotBatchableError(f"base optimiser {label!r} cannot be batched: only {batchable} are written on batched "
+                                f"tensors (no callable); choose one of them or use dualgan.games.run_optimizer")
+    name = base.lower()
+    known = sorted(BASE_OPTIMIZERS.entry(name).defaults)
+    unknown = sorted(set(kwargs) - set(known))
     if unknown:
-        return (f"base optimiser {base.lower()!r}: keyword(s) {unknown} are not implemented on batched tensors "
-                f"(known: {sorted(BASE_OPTIMIZERS.entry(base.lower()).defaults)}); use dualgan.games.run_optimizer")
-    return ""
+        raise NotBatchableError(f"base optimiser {name!r}: keyword(s) {unknown} are not implemented on batched "
+                                f"tensors (known: {known}); use dualgan.games.run_optimizer")
+    make_base_optimizer(name, [torch.zeros(1, requires_grad=True)], 0.1, kwargs)  # torch validates values
+    return FunctionalBase(name, dict(BASE_OPTIMIZERS.entry(name).defaults, **kwargs))
 
 
 class BoundBase:
-    """The base optimiser of one object game: its pure rule on the game's flat parameters (a batch of one).
-
-    A base without a pure rule (a callable, or a torch-only keyword such as
-    ``foreach``) is the torch optimiser it builds. ``state`` is empty before
-    the first step, as a torch optimiser's is; :meth:`state_dict` is in
-    torch's layout either way.
-    """
+    """An object game's base optimiser: its pure rule on the flat parameters, else (a callable, a torch-only
+    keyword such as ``foreach``) the torch optimiser it builds; :meth:`state_dict` is in torch's layout either way."""
 
     def __init__(self, base, base_kwargs: dict, parameters, lr: float, game=None):
         self.game, self.parameters, self._state = game, list(parameters), {}
         self._base_kwargs, self._lr = base_kwargs, lr
         self._build = lambda: make_base_optimizer(base, self.parameters, lr, base_kwargs)
-        self.rule = None if _not_pure(base, base_kwargs) else functional_base(base, base_kwargs)
+        try:
+            self.rule = functional_base(base, base_kwargs)
+        except NotBatchableError:              # a callable, or a keyword its pure rule lacks: torch's optimiser
+            self.rule = None
         self.torch = None if self.rule is not None else self._build()
 
     @property
@@ -344,11 +297,7 @@ class BoundBase:
             self.torch.load_state_dict(snapshot)
 
     def state_dict(self):
-        """The state to checkpoint, in torch's ``state_dict`` layout (per parameter, torch's names); None before a step.
-
-        The pure rule's flat tensors are written where the torch optimiser of the same name keeps its own,
-        so a checkpoint reads the same whichever implementation wrote it.
-        """
+        """The state in torch's ``state_dict`` layout whichever implementation ran (None before a step)."""
         if not self.state:
             return None
         if self.torch is not None:
@@ -358,16 +307,14 @@ class BoundBase:
             param.grad = torch.zeros_like(param)
         trial.step()
         saved, names = trial.state_dict(), self._names()
-        start = 0
-        for index, param in enumerate(self.parameters):
-            stop, entry = start + param.numel(), saved["state"].get(index)
-            if entry is not None and int(self._state["count"][start]) == 0:
+        for index, (param, span) in enumerate(_spans(self.parameters)):
+            entry = saved["state"].get(index)
+            if entry is not None and int(self._state["count"][span.start]) == 0:
                 del saved["state"][index]                  # a parameter that has not moved yet has no state in torch
             elif entry is not None:
                 for field, value in entry.items():
-                    entry[field] = (value.new_tensor(float(self._state["count"][start])) if field == "step" else
-                                    self._state[names[field]][0, start:stop].reshape(param.shape).clone())
-            start = stop
+                    entry[field] = (value.new_tensor(float(self._state["count"][span.start])) if field == "step" else
+                                    self._state[names[field]][0, span].reshape(param.shape).clone())
         return saved
 
     def load_state_dict(self, saved) -> None:
@@ -394,18 +341,21 @@ class BoundBase:
 
     def _from_torch(self, saved) -> dict:
         """A torch optimiser's state_dict over these parameters as the pure rule's flat state tensors."""
-        state = self.rule.init(_flat(self.parameters))
-        start = 0
-        for index, param in zip([i for g in saved["param_groups"] for i in g["params"]], self.parameters):
-            entry, stop = saved["state"].get(index, {}), start + param.numel()
+        state = self.rule.init(torch.cat([p.detach().reshape(-1) for p in self.parameters]).unsqueeze(0))
+        indices = [i for group in saved["param_groups"] for i in group["params"]]
+        for index, (param, span) in zip(indices, _spans(self.parameters)):
+            entry = saved["state"].get(index, {})
             for theirs, ours in self._names().items():
                 if entry.get(theirs) is not None:
-                    state[ours][0, start:stop] = entry[theirs].reshape(-1).to(state[ours])
+                    state[ours][0, span] = entry[theirs].reshape(-1).to(state[ours])
             # torch's SGD counts no steps: a momentum buffer means at least one was taken
-            state["count"][start:stop] = int(entry["step"]) if "step" in entry else int(bool(entry))
-            start = stop
+            state["count"][span] = int(entry["step"]) if "step" in entry else int(bool(entry))
         return state
 
 
-def _flat(parameters):
-    return torch.cat([p.detach().reshape(-1) for p in parameters]).unsqueeze(0)
+def _spans(parameters):
+    """Each parameter with its slice of the flat parameter vector."""
+    start = 0
+    for param in parameters:
+        yield param, slice(start, start + param.numel())
+        start += param.numel()

@@ -1,10 +1,7 @@
-r"""Alternating gradient descent: players step in turn, each seeing the others' newest values.
+r"""Alternating gradient descent, eq. (3.4) of the theory page: players step in turn.
 
-For two players, :math:`x_1 \leftarrow x_1 - h \nabla_{x_1} L_1(x_1, x_2)`, then
-:math:`x_2 \leftarrow x_2 - h \nabla_{x_2} L_2(x_1^{new}, x_2)`. On the bilinear
-game the update map is symplectic (determinant 1) with all eigenvalues on the
-unit circle for :math:`h \sigma_{\max}(A) < 2`: the iterates stay bounded and
-cycle without converging (eqs. (3.4) and (3.12) of the theory page).
+On the bilinear game the update map is symplectic (determinant 1) with all eigenvalues on the unit
+circle for :math:`h \sigma_{\max}(A) < 2`: the iterates stay bounded and cycle without converging.
 """
 from __future__ import annotations
 
@@ -19,23 +16,20 @@ __all__ = ["AlternatingGD"]
 class AlternatingGD(GameOptimizer):
     """Alternating gradient descent (eq. (3.4) of the theory page).
 
-    The record's ``field_norm`` and ``losses`` are those at the start of the
-    step; ``update_norm`` is the norm of the concatenated per-player gradients
-    actually used.
+    The record's ``field_norm`` and ``losses`` are those at the start of the step; ``update_norm`` is the
+    norm of the concatenated per-player gradients actually used.
 
     Parameters
     ----------
     lr, base, base_kwargs : float, str or callable, dict
         Step size :math:`h` and base optimiser, as for :class:`~dualgan.games.GameOptimizer`.
     order : sequence of str or int, optional
-        Player names or indices in the order they move. Default None: the
-        game's player order.
+        Player names or indices in the order they move. Default None: the game's player order.
 
     Raises
     ------
     ValueError
-        If ``lr`` is not a finite number > 0 or ``base`` is unknown or does
-        not build a torch optimiser.
+        If ``lr`` is not a finite number > 0 or ``base`` is unknown or does not build a torch optimiser.
     """
 
     needs_players = True
@@ -48,22 +42,14 @@ class AlternatingGD(GameOptimizer):
         """The players' indices in the order they move, from ``order`` and the players' ``names``."""
         if self.order is None:
             return list(range(len(names)))
-        order = []
-        for item in self.order:
-            if isinstance(item, str):
-                if item not in names:
-                    raise ValueError(f"order: unknown player {item!r}; players are {names}")
-                order.append(names.index(item))
-            elif isinstance(item, int) and 0 <= item < len(names):
-                order.append(item)
-            else:
-                raise ValueError(f"order must hold player names or indices 0..{len(names) - 1}, got {item!r}")
-        if sorted(order) != list(range(len(names))):
-            raise ValueError(f"order must list every player exactly once, got {self.order}")
+        order = [names.index(item) if isinstance(item, str) and item in names else item for item in self.order]
+        if not all(isinstance(i, int) for i in order) or sorted(order) != list(range(len(names))):
+            raise ValueError(f"order must list every player exactly once, by name {names} or index "
+                             f"0..{len(names) - 1}; got {self.order}")
         return order
 
     def _batched_init(self, game, Z):
-        """Each player's coordinates, in the order they move: the step's memory (:meth:`GameOptimizer.batched_init`)."""
+        """Each player's coordinates, in the order they move: the step's memory."""
         masks = []
         for index in self._resolve_order(list(game.player_names)):
             mask = torch.zeros(game.n, dtype=torch.bool, device=Z.device)
@@ -72,11 +58,7 @@ class AlternatingGD(GameOptimizer):
         return masks
 
     def _batched_step(self, point, lr, coefficient, move, memory):
-        """One step of every cell: each player in turn takes a base step on the field at the others' newest values.
-
-        ``memory`` holds each player's coordinates (:meth:`GameOptimizer.batched_init`); see
-        :meth:`GameOptimizer.batched_step` for the parameters and the returns.
-        """
+        """Each player in turn (``memory``: their coordinates) takes a base step on the field at the newest values."""
         Z, field = point.Z, point.v
         for k, mask in enumerate(memory):
             if k > 0:

@@ -1,24 +1,10 @@
-r"""Competitive gradient descent (Schaefer & Anandkumar 2019) for two players.
+r"""Competitive gradient descent (Schaefer & Anandkumar 2019) for two players: eq. (3.10) of the theory page.
 
-Player 1 (parameters :math:`x`) minimises :math:`f`, player 2 (:math:`y`)
-minimises :math:`g`. Each step is the Nash equilibrium of the local bilinear
-approximation of the game with quadratic regularisation :math:`1/(2\eta)`:
-
-.. math::
-    \Delta x = -\eta\,(I - \eta^2 D^2_{xy} f\, D^2_{yx} g)^{-1}
-               (\nabla_x f - \eta\, D^2_{xy} f\, \nabla_y g), \qquad
-    \Delta y = -\eta\,(\nabla_y g + D^2_{yx} g\, \Delta x).
-
-The mixed Hessians are the off-diagonal blocks of the game Jacobian
-:math:`J = \partial v/\partial (x, y)`, so their products with vectors are
-:math:`J u` restricted to one block. On a batch of cells the linear system is
-solved densely; on an object game matrix-free, by ``scipy.sparse.linalg.cg``
-when the game is declared zero-sum (:math:`D^2_{yx} g = -(D^2_{xy} f)^\top`:
-:math:`I + \eta^2 D_{xy} D_{xy}^\top` is symmetric positive definite) and by
-``scipy.sparse.linalg.gmres`` otherwise. :math:`\eta` is ``lr``; the update
-:math:`-(\Delta x, \Delta y)/\eta` is handed to the base optimiser as its
-gradient, so with plain SGD the step is exactly :math:`(\Delta x, \Delta y)`.
-A failed linear solve is reported (status ``NUMERICAL_ERROR``) and the step is not applied.
+The mixed Hessians are :math:`J u` restricted to one block: on a batch of cells the linear system is solved
+densely, on an object game matrix-free (``scipy.sparse.linalg.cg`` when the game is zero-sum, ``gmres``
+otherwise). The base optimiser receives :math:`-(\Delta x, \Delta y)/\eta` (:math:`\eta` = ``lr``) as its
+gradient, so with plain SGD the step is :math:`(\Delta x, \Delta y)`. A failed linear solve is reported
+(status ``NUMERICAL_ERROR``) and the step is not applied.
 """
 from __future__ import annotations
 
@@ -43,8 +29,7 @@ class CompetitiveGD(GameOptimizer):
     lr, base, base_kwargs : float, str or callable, dict
         Step size :math:`h` and base optimiser, as for :class:`~dualgan.games.GameOptimizer`.
     tol : float, default 1e-10
-        Relative residual tolerance of the linear solver (conjugate gradients
-        or GMRES); must be > 0.
+        Relative residual tolerance of the linear solver (CG or GMRES); > 0.
     maxiter : int, optional
         Iteration cap of the linear solver. Default None: :math:`\\max(10 n_x, 50)`.
 
@@ -67,19 +52,14 @@ class CompetitiveGD(GameOptimizer):
         self.maxiter = check_int(maxiter, "maxiter", low=1, allow_none=True)
 
     def _batched_init(self, game, Z):
-        """Refuse a game that is not two-player; no memory. See :meth:`GameOptimizer.batched_init`."""
+        """Refuse a game that is not two-player; no memory."""
         if len(game.player_sizes) != 2:
             raise NotBatchableError(f"competitive GD is defined for two players; game {game.name!r} has "
                                     f"{len(game.player_sizes)}")
         return None
 
     def _batched_step(self, point, lr, coefficient, move, memory):
-        """One step of every cell: the linear system of eq. (3.10), dense (``torch.linalg.solve_ex``) or matrix-free.
-
-        A cell whose system or update is not finite, or whose iterative solve
-        fails (the record's ``NUMERICAL_ERROR``), is reported through ``finite``;
-        see :meth:`GameOptimizer.batched_step` for the parameters and the returns.
-        """
+        """Eq. (3.10), dense or matrix-free; a cell whose system, update or solve fails is not ``finite``."""
         V, H = point.v, lr
         sx, sy = point.game.player_slices
         vx, vy = V[:, sx], V[:, sy]

@@ -1,12 +1,9 @@
-r"""Consensus optimisation (Mescheder, Nowozin, Geiger 2017): :math:`x \leftarrow x - h (v + \gamma J^\top v)`.
+r"""Consensus optimisation (Mescheder, Nowozin, Geiger 2017): eq. (3.5) of the theory page.
 
-:math:`J^\top v = \nabla (\tfrac12 \|v\|^2)` is one double-backward pass
-through the field (eq. (3.5) of the theory page, docs/theory.md). The eigenvalues of the adjusted
-Jacobian :math:`J + \gamma J^\top J` have real parts pushed right by
-:math:`\gamma \sigma^2`, which turns the purely imaginary eigenvalues of
-bilinear and Dirac-GAN games into attracting ones. The reference code feeds
-:math:`v + \gamma J^\top v` to RMSProp (learning rate 1e-4, :math:`\gamma = 10`):
-``ConsensusOptimization(lr=1e-4, gamma=10, base="rmsprop")``.
+:math:`J^\top v` is one double-backward pass through the field. The adjusted Jacobian
+:math:`J + \gamma J^\top J` has its eigenvalues' real parts pushed right by :math:`\gamma \sigma^2`, which
+makes the purely imaginary ones of bilinear and Dirac-GAN games attracting. The reference code feeds the
+adjusted field to RMSProp: ``ConsensusOptimization(lr=1e-4, gamma=10, base="rmsprop")``.
 """
 from __future__ import annotations
 
@@ -18,15 +15,14 @@ __all__ = ["ConsensusOptimization"]
 
 @OPTIMIZERS.register("consensus", batchable=True, coefficient="gamma")
 class ConsensusOptimization(GameOptimizer):
-    """Consensus optimisation with weight ``gamma`` > 0 on :math:`\\nabla \\tfrac12\\|v\\|^2` (eq. (3.5) of the theory page).
+    """Consensus optimisation with weight ``gamma`` on :math:`J^\\top v` (eq. (3.5) of the theory page).
 
     Parameters
     ----------
     lr, base, base_kwargs : float, str or callable, dict
         Step size :math:`h` and base optimiser, as for :class:`~dualgan.games.GameOptimizer`.
     gamma : float, default 1.0
-        Weight :math:`\\gamma \\ge 0` of the consensus term :math:`J^\\top v`
-        (dimensionless); must be finite.
+        Weight :math:`\\gamma \\ge 0` of the consensus term :math:`J^\\top v` (dimensionless, finite).
 
     Raises
     ------
@@ -45,9 +41,6 @@ class ConsensusOptimization(GameOptimizer):
         self.gamma = check_number(gamma, "gamma", low=0.0)  # finite: gamma = inf made every step NaN
 
     def _batched_step(self, point, lr, coefficient, move, memory):
-        r"""One step of every cell along :math:`v + \gamma J^\top v`, ``coefficient`` the cells' :math:`\gamma`.
-
-        See :meth:`GameOptimizer.batched_step` for the parameters and the returns.
-        """
+        """Eq. (3.5) with ``coefficient`` the cells' gamma."""
         direction = point.v + coefficient * point.vjp(point.v)
         return move(point.Z, direction, lr), memory, None

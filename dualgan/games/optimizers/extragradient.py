@@ -1,10 +1,9 @@
-r"""Extragradient (Korpelevich 1976): :math:`x' = x - h v(x)`, then :math:`x \leftarrow x - h v(x')`.
+"""Extragradient (Korpelevich 1976), eq. (3.6) of the theory page.
 
-The look-ahead step and the real step both go through the base optimiser
-(with plain SGD this is exactly the rule above). With a stateful base (Adam,
-RMSProp) the parameters are restored after the look-ahead but the base
-optimiser's moment estimates see both fields, as in extra-Adam (Gidel et al.
-2019). Two field evaluations per step; both use the game's current batch.
+The look-ahead step and the real step both go through the base optimiser (with plain SGD exactly eq.
+(3.6)). With a stateful base (Adam, RMSProp) the parameters are restored after the look-ahead but the
+base optimiser's moments see both fields, as in extra-Adam (Gidel et al. 2019). Two field evaluations
+per step, both on the game's current batch.
 """
 from __future__ import annotations
 
@@ -16,19 +15,17 @@ __all__ = ["Extragradient"]
 
 @OPTIMIZERS.register("extragradient", batchable=True, coefficient="extrapolation")
 class Extragradient(GameOptimizer):
-    """Extragradient; ``update_norm`` is :math:`\\|v(x')\\|`, the field used for the real step.
+    """Extragradient, eq. (3.6) of the theory page; ``update_norm`` is :math:`\\|v(x')\\|`, the field of the real step.
 
-    Eq. (3.6) of the theory page. The record's ``coefficient`` is the extrapolation factor ``c``.
+    The record's ``coefficient`` is the extrapolation factor ``c``.
 
     Parameters
     ----------
     lr, base, base_kwargs : float, str or callable, dict
         Step size :math:`h` and base optimiser, as for :class:`~dualgan.games.GameOptimizer`.
     extrapolation : float, default 1.0
-        Factor :math:`c > 0` of the look-ahead step ``extrapolation * lr``
-        (the base optimiser's learning rate is scaled for the look-ahead
-        only), :math:`x' = x - c h v(x)`; the default is Korpelevich's rule
-        with equal steps.
+        Factor :math:`c > 0` of the look-ahead step :math:`x' = x - c h v(x)` (the base optimiser's
+        learning rate is scaled for the look-ahead only); 1 is Korpelevich's rule.
 
     Raises
     ------
@@ -46,10 +43,6 @@ class Extragradient(GameOptimizer):
         self.extrapolation = check_positive(extrapolation, "extrapolation")     # the look-ahead step / lr
 
     def _batched_step(self, point, lr, coefficient, move, memory):
-        """One step of every cell: a look-ahead base step of ``coefficient * lr`` along v, the real step along v there.
-
-        ``coefficient`` is the cells' extrapolation factor :math:`c`; see
-        :meth:`GameOptimizer.batched_step` for the parameters and the returns.
-        """
+        """A look-ahead base step of ``coefficient * lr`` along v, then the real step along v there."""
         lookahead = move(point.Z, point.v, coefficient * lr)
         return move(point.Z, point.field_at(lookahead), lr), memory, None

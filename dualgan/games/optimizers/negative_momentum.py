@@ -1,8 +1,6 @@
-r"""Negative momentum (Gidel et al. 2019): :math:`z_{t+1} = z_t - h\, v(z_t) + \beta (z_t - z_{t-1})`, :math:`\beta < 0`.
+r"""Negative momentum (Gidel et al. 2019): :math:`z_{t+1} = z_t - h v(z_t) + \beta (z_t - z_{t-1})`, :math:`\beta < 0`.
 
-The rule is written once, on a batch of points (:meth:`NegativeMomentum._batched_step`); the step on an
-object game, the linearised map on :math:`(z_t, z_{t-1})` (its local rate as in eq. (3.11) of the theory page) and the
-batched runs all use it (:class:`~dualgan.games.GameOptimizer`).
+Its local rate is that of its linearised map on :math:`(z_t, z_{t-1})`, as in eq. (3.11) of the theory page.
 """
 from __future__ import annotations
 
@@ -14,10 +12,10 @@ __all__ = ["NegativeMomentum"]
 
 @OPTIMIZERS.register("negative_momentum", batchable=True, coefficient=None)
 class NegativeMomentum(GameOptimizer):
-    r"""Simultaneous gradient descent with a heavy-ball term of weight ``momentum`` (negative: it damps rotation).
+    r"""Simultaneous gradient descent plus a heavy-ball term of weight ``momentum`` (negative: it damps rotation).
 
-    The simultaneous step of eq. (3.3) of the theory page along :math:`v(z_t)`, then :math:`\beta (z_t - z_{t-1})` added (none at the first step).
-    On the bilinear game the linearised map on :math:`(z_t, z_{t-1})` is
+    The step of eq. (3.3) of the theory page, then :math:`\beta (z_t - z_{t-1})` added (none at the first
+    step). On the bilinear game the linearised map on :math:`(z_t, z_{t-1})` is
     :math:`\begin{pmatrix} (1 + \beta) I - hJ & -\beta I \\ I & 0 \end{pmatrix}`.
 
     Parameters
@@ -45,10 +43,7 @@ class NegativeMomentum(GameOptimizer):
         self.momentum = check_number(momentum, "momentum", low=-1.0, high=1.0, low_open=True, high_open=True)
 
     def _batched_step(self, point, lr, coefficient, move, memory):
-        """One base step along v, plus ``momentum`` times the last displacement; ``memory`` is the previous iterate.
-
-        See :meth:`GameOptimizer.batched_step` for the parameters and the returns.
-        """
+        """One base step along v, plus ``momentum`` times the last displacement; ``memory`` is the previous iterate."""
         Z = move(point.Z, point.v, lr)
         if memory is not None:
             Z = Z + self.momentum * (point.Z - memory)

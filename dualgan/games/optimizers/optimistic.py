@@ -1,7 +1,7 @@
-r"""Optimistic gradient descent (Daskalakis et al. 2018): :math:`x_{t+1} = x_t - 2h v(x_t) + h v(x_{t-1})`.
+"""Optimistic gradient descent (Daskalakis et al. 2018), eq. (3.7) of the theory page.
 
-The base optimiser receives :math:`2 v(x_t) - v(x_{t-1})`; on the first step
-(no previous field) it receives :math:`v(x_0)`. One field evaluation per step.
+The base optimiser receives :math:`2 v(x_t) - v(x_{t-1})`, :math:`v(x_0)` on the first step; one field
+evaluation per step.
 """
 from __future__ import annotations
 
@@ -29,9 +29,6 @@ class OptimisticGD(GameOptimizer):
         return self._game.flatten(extra).unsqueeze(0) if isinstance(extra, list) else extra
 
     def _batched_step(self, point, lr, coefficient, move, memory):
-        """One step of every cell along 2 v(z_t) - v(z_{t-1}) (v(z_0) first); ``memory`` is the previous field.
-
-        See :meth:`GameOptimizer.batched_step` for the parameters and the returns.
-        """
+        """The base step along 2 v(z_t) - v(z_{t-1}) (v(z_0) first); ``memory`` is the previous field."""
         direction = point.v if memory is None else 2 * point.v - memory
         return move(point.Z, direction, lr), point.v, None

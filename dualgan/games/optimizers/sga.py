@@ -1,24 +1,10 @@
-r"""Symplectic gradient adjustment (Balduzzi et al. 2018): :math:`x \leftarrow x - h (v + \lambda A^\top v)`.
+r"""Symplectic gradient adjustment (Balduzzi et al. 2018): eqs. (3.8) and (3.9) of the theory page.
 
-:math:`A = (J - J^\top)/2` is the antisymmetric part of the Jacobian;
-:math:`A^\top v = (J^\top v - J v)/2` is exact. On a batch of cells it comes
-from one vjp and one jvp; on an object game from the game's own passes
-(:meth:`dualgan.games.Game.vjp_and_antisymmetric_vjp`, and
-:meth:`dualgan.games.Game.antisymmetric_vjp` without sign alignment): one
-backward pass per player for a two-player game that is zero-sum up to separable
-terms (:attr:`~dualgan.games.Game.zero_sum`, e.g. a GAN with the minimax or
-Wasserstein loss), a third-order transpose-trick pass otherwise. With sign alignment (default)
-the coefficient is
-
-.. math::
-    \lambda = |\lambda_0| \, \mathrm{sign}\Big(\frac{\langle v, J^\top v\rangle
-              \langle A^\top v, J^\top v\rangle}{n} + \epsilon\Big),
-
-with :math:`J^\top v = \nabla \tfrac12 \|v\|^2`, :math:`\epsilon = 0.1` and
-:math:`n` the number of parameter tensors, as in the reference code (eq. (3.9)
-of the theory page). On a zero-sum bilinear game :math:`\langle v, J^\top v\rangle = 0`
-(J is antisymmetric), so :math:`\lambda = |\lambda_0|` and SGA coincides with
-consensus optimisation with :math:`\gamma = \lambda_0`.
+On a batch of cells :math:`A^\top v` comes from one vjp and one jvp; on an object game from the game's
+own passes (:meth:`dualgan.games.Game.vjp_and_antisymmetric_vjp`, and
+:meth:`dualgan.games.Game.antisymmetric_vjp` without sign alignment): one backward pass per player for a
+two-player game that is zero-sum up to separable terms (:attr:`~dualgan.games.Game.zero_sum`), a
+third-order transpose-trick pass otherwise.
 """
 from __future__ import annotations
 
@@ -33,18 +19,14 @@ __all__ = ["SymplecticGradientAdjustment"]
 
 @OPTIMIZERS.register("sga", batchable=True, coefficient="lam")
 class SymplecticGradientAdjustment(GameOptimizer):
-    """SGA with coefficient ``lam`` (|lam| with sign alignment, ``lam`` as given without).
-
-    Eqs. (3.8) and (3.9) of the theory page.
+    """SGA with coefficient ``lam`` (|lam| with sign alignment, ``lam`` as given without), eqs. (3.8)-(3.9).
 
     Parameters
     ----------
     lr, base, base_kwargs : float, str or callable, dict
         Step size :math:`h` and base optimiser, as for :class:`~dualgan.games.GameOptimizer`.
     lam : float, default 1.0
-        Coefficient :math:`\\lambda_0` of the adjustment :math:`A^\\top v`
-        (dimensionless, finite): :math:`|\\lambda_0|` with sign alignment,
-        as given without.
+        Coefficient :math:`\\lambda_0` of the adjustment :math:`A^\\top v` (dimensionless, finite).
     align : bool, default True
         Choose the sign of :math:`\\lambda` by eq. (3.9) (sign alignment).
     eps : float, default 0.1
@@ -67,9 +49,8 @@ class SymplecticGradientAdjustment(GameOptimizer):
                  base_kwargs=None):
         super().__init__(lr=lr, base=base, base_kwargs=base_kwargs)
         self.lam = check_number(lam, "lam")
-        eps = check_number(eps, "eps", low=0.0)
+        self.eps = float(check_number(eps, "eps", low=0.0))
         self.align = bool(align)
-        self.eps = float(eps)
 
     def _check_linearisable(self) -> None:
         # with sign alignment the product of eq. (3.9) is O(|z - z*|^4): for eps > 0 the sign is + near z*
@@ -78,13 +59,13 @@ class SymplecticGradientAdjustment(GameOptimizer):
                              "equilibrium is then +); pass eps > 0 or align=False")
 
     def _batched_step(self, point, lr, coefficient, move, memory):
-        r"""One step of every cell along :math:`v + \lambda A^\top v`, ``coefficient`` the cells' :math:`\lambda_0`.
-
-        With sign alignment each cell's sign is that of eq. (3.9) at its own
-        iterate; see :meth:`GameOptimizer.batched_step` for the parameters and the returns.
-        """
-        field = point.v
-        jt_v, at_v = _antisymmetric_products(point, field, self.align)
+        """Eq. (3.8) with ``coefficient`` the cells' lambda_0, each cell's sign by eq. (3.9) at its own iterate."""
+        field, own = point.v, getattr(point, "antisymmetric_products", None)
+        if own is not None:                      # an object game: one backward pass per player
+            jt_v, at_v = own(field, self.align)
+        else:                                    # A^T v = (J^T v - J v) / 2
+            jt_v = point.vjp(field)
+            at_v = (jt_v - point.jvp(field)) / 2
         if self.align:
             alignment = rowdot(field, jt_v) * rowdot(at_v, jt_v) / point.game.n_tensors + float(self.eps)
             lam = coefficient.abs() * torch.where(alignment >= 0, 1.0, -1.0).to(field.dtype).unsqueeze(1)
@@ -92,12 +73,3 @@ class SymplecticGradientAdjustment(GameOptimizer):
             lam = coefficient
         self._note(coefficient=lam)
         return move(point.Z, field + lam * at_v, lr), memory, None
-
-
-def _antisymmetric_products(point, U, with_vjp):
-    r""":math:`J^\top u` and :math:`A^\top u = (J^\top u - J u)/2`, by the point's own passes where it has them."""
-    own = getattr(point, "antisymmetric_products", None)     # an object game: one backward pass per player
-    if own is not None:
-        return own(U, with_vjp)
-    jt = point.vjp(U)
-    return jt, (jt - point.jvp(U)) / 2

@@ -1,7 +1,6 @@
-r"""Simultaneous gradient descent: :math:`x \leftarrow x - h\, v(x)` (eq. (3.3) of the theory page).
+r"""Simultaneous gradient descent, eq. (3.3) of the theory page.
 
-Every player steps on its own gradient at the same point. On the bilinear
-game :math:`x^\top A y` the update map :math:`I - hJ` has spectral radius
+On the bilinear game its update map :math:`I - hJ` has spectral radius
 :math:`\sqrt{1 + h^2 \sigma_{\max}(A)^2} > 1`: it diverges for every step size.
 """
 from __future__ import annotations
@@ -19,5 +18,5 @@ class SimultaneousGD(GameOptimizer):
     """
 
     def _batched_step(self, point, lr, coefficient, move, memory):
-        """One step of every cell (see :meth:`GameOptimizer.batched_step`): the base step along :math:`v`."""
+        """The base step along :math:`v` (see :meth:`GameOptimizer.batched_step`)."""
         return move(point.Z, point.v, lr), memory, None
