@@ -1,15 +1,8 @@
-r"""Run game optimisers and compare them over seeds: typed tables and PNG curves.
+r"""Run game optimisers on games and compare them over seeds: typed tables and PNG curves.
 
-:func:`run_optimizer` runs one optimiser on one game and returns a
-:class:`RunResult` (metric curve, :math:`\|v\|` per step, wall time per step,
-status). :func:`compare_optimizers` runs every optimiser over every seed on a
-freshly built game and returns a :class:`Comparison` whose rows are
-:class:`ComparisonRow` records; :meth:`Comparison.format` prints the table and
-:meth:`Comparison.plot` writes the curves.
-
-The default metric is the game's ``distance_to_equilibrium()`` (bilinear game,
-Dirac-GAN) or the number of modes covered (:class:`~dualgan.games.MixtureGAN`);
-pass ``metric=(name, callable)`` for anything else.
+:func:`run_optimizer` runs one optimiser on one game (a :class:`RunResult`); :func:`compare_optimizers` runs
+every optimiser over every seed on fresh games (a :class:`Comparison` of :class:`ComparisonRow` records, with
+:meth:`Comparison.format` and :meth:`Comparison.plot`). The metric is :func:`default_metric`'s unless one is given.
 """
 from __future__ import annotations
 
@@ -35,25 +28,7 @@ __all__ = ["RunResult", "ComparisonRow", "Comparison", "run_optimizer", "compare
 
 @dataclass(frozen=True)
 class RunResult:
-    """One run: ``metric`` at ``eval_steps``, ``field_norms`` per step, ``trajectory`` (flat params) if recorded.
-
-    ``status`` is a :class:`~dualgan.status.Status`; branch on its code:
-
-    * ``SUCCESS``: every requested step ran (message ``"ran all N steps"``) or
-      the metric fell to ``stop_below`` (message ``"converged at step t: ..."``;
-      then ``steps`` is smaller than requested).
-    * ``NON_FINITE``: a step's field or losses, :math:`\\|v\\|` or the metric
-      was NaN or infinite; the run stopped there (a step with a non-finite
-      field is not applied).
-    * ``NUMERICAL_ERROR``: the iteration diverged, i.e. the metric's modulus
-      or :math:`\\|v\\|` passed ``diverge_above`` while still finite
-      (message ``"diverged at step t: ..."``), or a step's own solve failed
-      (e.g. competitive GD's inner conjugate gradient; the message is the
-      step's). Divergence is reported as a numerical failure of the
-      iteration (a step size outside its stability region, eq.
-      (3.11) of the theory page), not as ``NON_FINITE`` (every value
-      is still finite), nor ``STALLED`` or ``MAX_ITER`` (the run did not run
-      out of progress or of steps).
+    r"""One run of :func:`run_optimizer`: the metric at ``eval_steps``, :math:`\|v\|` per step, the status.
 
     Parameters
     ----------
@@ -70,15 +45,13 @@ class RunResult:
     metric : numpy.ndarray
         Shape ``(E,)``, float64: the metric at ``eval_steps``.
     field_norms : numpy.ndarray
-        Shape ``(steps,)``, float64: :math:`\\|v\\|` (eq. (3.1) of the theory
-        page) at the start of each step.
+        Shape ``(steps,)``, float64: :math:`\|v\|` (eq. (3.1) of the theory page) at the start of each step.
     seconds_per_step : float
         Mean wall time of one optimiser step, in seconds (metric evaluations not timed).
     status : dualgan.status.Status
-        How the run ended (see above).
+        How the run ended: ``SUCCESS``, ``NON_FINITE`` or ``NUMERICAL_ERROR``, as :func:`run_optimizer` says.
     trajectory : numpy.ndarray, optional
-        Shape ``(steps + 1, n)``: the flat parameters after each step
-        (initial point first), when recorded; None otherwise.
+        Shape ``(steps + 1, n)``: the flat parameters after each step (initial point first); None unless recorded.
     """
 
     optimizer: str
@@ -178,10 +151,9 @@ class Comparison:
         Parameters
         ----------
         path : str or os.PathLike
-            The PNG file to write (written atomically).
+            The PNG file to write (atomically).
         log_scale : bool, optional
-            Plot the absolute metric on a log scale. Default None: when a
-            smaller metric is better.
+            Plot the absolute metric on a log scale. Default None: when a smaller metric is better.
 
         Returns
         -------
@@ -193,27 +165,24 @@ class Comparison:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
+        from .._io import save_figure
+
         if log_scale is None:
             log_scale = not self.higher_is_better
         fig, axes = plt.subplots(1, 2, figsize=(11, 4))
         colours = {}
         for run in self.runs:
+            label = None if run.optimizer in colours else run.optimizer  # one legend entry per optimiser
             colour = colours.setdefault(run.optimizer, f"C{len(colours) % 10}")
-            label = run.optimizer if sum(r.optimizer == run.optimizer for r in self.runs[:self.runs.index(run)]) == 0 else None
             axes[0].plot(run.eval_steps, np.abs(run.metric) if log_scale else run.metric, color=colour, lw=1,
                          alpha=0.8, label=label)
             axes[1].plot(np.arange(1, len(run.field_norms) + 1), run.field_norms, color=colour, lw=0.8, alpha=0.7)
         if log_scale:
             axes[0].set_yscale("log")
-        axes[1].set_yscale("log")
-        axes[0].set_xlabel("step")
-        axes[0].set_ylabel(self.metric_name)
-        axes[1].set_xlabel("step")
-        axes[1].set_ylabel("||v||")
+        axes[0].set(xlabel="step", ylabel=self.metric_name)
+        axes[1].set(xlabel="step", ylabel="||v||", yscale="log")
         axes[0].legend(fontsize=8)
         fig.tight_layout()
-        from .._io import save_figure
-
         save_figure(fig, path, dpi=110)  # atomic: temporary file, then rename
         plt.close(fig)
         return str(path)
@@ -225,8 +194,7 @@ def default_metric(game: Game) -> tuple:
     Parameters
     ----------
     game : Game
-        A game with ``coverage()`` (modes covered, higher is better) or
-        ``distance_to_equilibrium()`` (lower is better).
+        A game with ``coverage()`` (modes covered, higher is better) or ``distance_to_equilibrium()`` (lower is better).
 
     Returns
     -------
@@ -250,13 +218,17 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
                   record_trajectory: bool = False, resample: bool = True, stop_below: float | None = None,
                   diverge_above: float = 1e12, progress: bool = False, name: str | None = None,
                   seed: int = 0, checkpoint_path=None, checkpoint_every: int = 0, resume_from=None) -> RunResult:
-    """Run ``n_steps`` steps of ``optimizer`` on ``game`` (a new batch before each step when the game has one).
+    r"""Run ``n_steps`` steps of ``optimizer`` on ``game`` (a new batch before each step when the game has one).
 
-    The metric is evaluated at step 0, every ``eval_every`` steps and at the
-    end (not timed). The optimisers' update rules are eqs. (3.3)-(3.10) of the
-    theory page. The run is the library's one loop (:class:`~dualgan.train.loop.Loop`,
-    as a trainer's ``fit``); its checkpoints have the trainers' format, with
-    the game, the optimiser and the curves as its parts.
+    The update rules are eqs. (3.3)-(3.10) of the theory page. The metric is evaluated (not timed) at step 0,
+    every ``eval_every`` steps and at the end. The run is the library's one loop
+    (:class:`~dualgan.train.loop.Loop`); its checkpoints have the trainers' format, with the game, the optimiser
+    and the curves as parts. It ends with ``SUCCESS`` after the last step (``"ran all N steps"``) or once the
+    metric reaches ``stop_below`` (``"converged at step t: ..."``); ``NON_FINITE`` when a step's field or losses,
+    :math:`\|v\|` or the metric is NaN or infinite (a step with a non-finite field is not applied);
+    ``NUMERICAL_ERROR`` when the metric's modulus or :math:`\|v\|` passes ``diverge_above`` while finite
+    (``"diverged at step t: ..."``: a step size outside its stability region, eq. (3.11)) or when a step's own
+    solve fails (e.g. competitive GD's inner conjugate gradient; the step's message).
 
     Parameters
     ----------
@@ -267,8 +239,7 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
     n_steps : int
         Number of steps (>= 1).
     metric : tuple, optional
-        ``(name, callable(game) -> float)`` or ``(name, callable,
-        higher_is_better)``. Default None: :func:`default_metric`.
+        ``(name, callable(game) -> float[, higher_is_better])``. Default None: :func:`default_metric`.
     eval_every : int, default 1
         Evaluate the metric every this many steps (>= 1).
     record_trajectory : bool, default False
@@ -276,44 +247,35 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
     resample : bool, default True
         Draw a new batch before each step when the game has ``resample()``.
     stop_below : float, optional
-        Stop (status ``SUCCESS``, message ``"converged at step t: ..."``)
-        once the metric is at or below this value. Default None: never.
+        End with ``SUCCESS`` once the metric is at or below this value. Default None: never.
     diverge_above : float, default 1e12
-        Stop (status ``NUMERICAL_ERROR``, message ``"diverged at step t:
-        ..."``) once the metric's modulus or :math:`\\|v\\|` exceeds this
-        value; a value that is not finite stops the run with ``NON_FINITE``.
+        End with ``NUMERICAL_ERROR`` once the metric's modulus or :math:`\|v\|` exceeds this value (> 0, inf allowed).
     progress : bool, default False
         Show a tqdm progress bar.
     name : str, optional
-        Display name of the run. Default None: the optimiser's registered name.
+        Display name of the run. Default None: the optimiser's ``name`` attribute, else its class name.
     seed : int, default 0
-        The seed the run is labelled with (>= 0; it does not seed anything here).
+        The seed the run is labelled with (>= 0; it seeds nothing).
     checkpoint_path : str or os.PathLike, optional
-        File to which the game's and the optimiser's state and the curves so
-        far are written (atomically). Default None: no checkpoints.
+        File to write (atomically) the game's and the optimiser's state and the curves to. Default None: none.
     checkpoint_every : int, default 0
         Write a checkpoint every this many steps (0: never; > 0 needs ``checkpoint_path``).
     resume_from : str or os.PathLike, optional
-        A checkpoint file of this function: the run continues from it with a
-        freshly built game and optimiser of the same settings, bit for bit
-        (a file of the layout dualgan 0.1.0 wrote before the one format is
-        read too). Default None: start at step 0.
+        A checkpoint of this function (or of the layout dualgan 0.1.0 wrote before the one format) to continue
+        from, bit for bit, with a freshly built game and optimiser of the same settings. Default None: step 0.
 
     Returns
     -------
     RunResult
-        The curves, the mean time per step and how the run ended
-        (:attr:`RunResult.status`: ``SUCCESS``, ``NON_FINITE`` or ``NUMERICAL_ERROR``).
+        The curves, the mean time per step and how the run ended (:attr:`RunResult.status`).
 
     Raises
     ------
     ValueError
-        If ``n_steps`` or ``eval_every`` is not a positive integer,
-        ``checkpoint_every`` or ``seed`` is not a non-negative integer (``bool``
-        and floats are refused, numpy integers accepted), ``stop_below`` is not
-        a finite number or None, ``diverge_above`` is not a number > 0 (inf
-        allowed), ``checkpoint_every`` is set without ``checkpoint_path``, or
-        the metric is invalid.
+        If ``n_steps`` or ``eval_every`` is not a positive integer, ``checkpoint_every`` or ``seed`` is not a
+        non-negative integer (``bool`` and floats are refused, numpy integers accepted), ``stop_below`` is not a
+        finite number or None, ``diverge_above`` is not a number > 0, ``checkpoint_every`` is set without
+        ``checkpoint_path``, or the metric is invalid.
     CheckpointError
         If ``resume_from`` is not a game-run checkpoint.
     """
@@ -321,54 +283,56 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
     eval_every = check_int(eval_every, "eval_every", low=1)
     seed = check_int(seed, "seed", low=0)
     checkpoint_path, checkpoint_every = check_checkpointing(checkpoint_path, checkpoint_every)
+    display = name or getattr(optimizer, "name", type(optimizer).__name__)
     run = _GameRun(game, optimizer, _resolve_metric(game, metric)[:2], n_steps=n_steps, eval_every=eval_every,
                    record_trajectory=record_trajectory, resample=resample,
                    stop_below=check_number(stop_below, "stop_below", allow_none=True),
                    diverge_above=check_number(diverge_above, "diverge_above", low=0.0, low_open=True, allow_inf=True),
-                   label=name or type(optimizer).__name__)
+                   label=display)
     if resume_from is not None:
         run.load_checkpoint(resume_from)
     else:
         run.start()
     run._loop(n_steps, progress=progress, checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every)
     taken = run.iteration
-    return RunResult(name or getattr(optimizer, "name", type(optimizer).__name__), seed, taken, run.metric_name,
-                     np.asarray(run.eval_steps), np.asarray(run.values, dtype=float),
-                     run.history["field_norm"] if taken else np.zeros(0), run._elapsed / max(taken, 1), run.status,
-                     np.asarray(run.traj) if record_trajectory else None)
+    return RunResult(display, seed, taken, run.metric_name, np.asarray(run.eval_steps),
+                     np.asarray(run.values, dtype=float), run.history["field_norm"] if taken else np.zeros(0),
+                     run._elapsed / max(taken, 1), run.status, np.asarray(run.traj) if record_trajectory else None)
 
 
-def play_step(game: Game, optimizer: GameOptimizer):
-    """One optimiser step; a regulariser's weight schedule advances once per applied step (eq. (5.12)).
+class GameMixin:
+    """What every run of ``self.game`` by ``self.game_optimizer`` shares: the step and the checkpoint parts."""
 
-    The step of every game run: :func:`run_optimizer` and :class:`~dualgan.games.GameTrainer`.
-    """
-    record = optimizer.step(game)
-    if record.ok:
-        for regularizer in getattr(game, "regularizers", ()):
-            schedule = getattr(regularizer, "schedule", None)
-            if isinstance(schedule, Schedule):
-                schedule.step()
-    return record
+    def _play(self):
+        """One optimiser step; a regulariser's weight schedule advances once per applied step (eq. (5.12))."""
+        record = self.game_optimizer.step(self.game)
+        if record.ok:
+            for regularizer in getattr(self.game, "regularizers", ()):
+                schedule = getattr(regularizer, "schedule", None)
+                if isinstance(schedule, Schedule):
+                    schedule.step()
+        return record
+
+    def _extra_state(self) -> dict:
+        return {"game": self.game.state_dict(), "optimizer": self.game_optimizer.state_dict()}
+
+    def _validate_extra_state(self, saved: dict) -> None:
+        """Each part checks its own saved state (the game its values, the optimiser its keys and moments)."""
+        try:
+            self.game.check_state_dict(saved.get("game"))
+        except ValueError as exc:
+            raise CheckpointError(f"its game state does not fit this game ({exc}); build the game (a trainer: its "
+                                  f"generator and discriminator) as the checkpoint's, or use an earlier copy") from exc
+        self.game_optimizer.check_state_dict(saved.get("optimizer"), self.game.parameters)
+
+    def _load_extra_state(self, saved: dict) -> None:
+        self.game.load_state_dict(saved["game"])
+        self.game_optimizer.load_state_dict(saved["optimizer"], self.game)
 
 
-def check_game_parts(game: Game, optimizer: GameOptimizer, saved_game, saved_optimizer) -> None:
-    """Each part checks its own saved state (the game its values, the optimiser its keys and moments)."""
-    try:
-        game.check_state_dict(saved_game)
-    except ValueError as exc:
-        raise CheckpointError(f"its game state does not fit this game ({exc}); build the game (a trainer: its "
-                              f"generator and discriminator) as the checkpoint's, or use an earlier copy") from exc
-    optimizer.check_state_dict(saved_optimizer, game.parameters)
-
-
-class _GameRun(Loop):
-    """One optimiser on one object game, on the library's one loop (:class:`~dualgan.train.loop.Loop`).
-
-    A row per step (``field_norm``, ``seconds``: the optimiser steps alone,
-    not the metric); the metric at step 0, every ``eval_every`` steps and at
-    the end; the parts of its checkpoint are the game, the optimiser and these curves.
-    """
+class _GameRun(GameMixin, Loop):
+    """One optimiser on one object game on the library's one loop: a row per step (``field_norm``; ``seconds``
+    of the steps alone), the metric when due; its checkpoint parts are the game, the optimiser and the curves."""
 
     kind = "game_run"
     _final_checkpoint = False      # written mid-run only: a game run's checkpoint is always resumable
@@ -378,7 +342,7 @@ class _GameRun(Loop):
                  diverge_above, label):
         self._start_loop()
         self._label, self.n_steps = label, n_steps
-        self.game, self.optimizer = game, optimizer
+        self.game, self.game_optimizer = game, optimizer
         (self.metric_name, self.metric_fn), self.eval_every = metric, eval_every
         self.record_trajectory, self.resample = record_trajectory, resample
         self.stop_below, self.diverge_above = stop_below, diverge_above
@@ -390,7 +354,7 @@ class _GameRun(Loop):
             self.traj.append(self.game.get_flat().cpu().numpy())
 
     def _meta(self) -> dict:
-        return {"kind": self.kind, "game": type(self.game).__name__, "optimizer": type(self.optimizer).__name__}
+        return {"kind": self.kind, "game": type(self.game).__name__, "optimizer": type(self.game_optimizer).__name__}
 
     def _final_status(self, iterations: int) -> Status:
         return Status(StatusCode.SUCCESS, f"ran all {iterations} steps")
@@ -400,7 +364,7 @@ class _GameRun(Loop):
         if self.resample and hasattr(self.game, "resample"):
             with self._not_timed():
                 self.game.resample()
-        record = play_step(self.game, self.optimizer)
+        record = self._play()
         if not record.ok:  # NON_FINITE (the step was not applied) or the step's own failure, e.g. its solve
             detail = f": {record.status.message}" if record.status.message else ""
             self.ending = Status(record.status.code, f"step {t}{detail}")
@@ -438,7 +402,7 @@ class _GameRun(Loop):
 
     # ------------------------------------------------------------------ checkpoint parts
     def _parts(self) -> dict:
-        return {"game": self.game.state_dict(), "optimizer": self.optimizer.state_dict(),
+        return {**self._extra_state(),
                 "curves": {"eval_steps": list(self.eval_steps), "values": [float(v) for v in self.values],
                            "traj": [torch.as_tensor(x) for x in self.traj]}}
 
@@ -451,11 +415,10 @@ class _GameRun(Loop):
         curves = payload["curves"]
         if not isinstance(curves, dict) or sorted(curves) != ["eval_steps", "traj", "values"]:
             raise CheckpointError("its curves are not {'eval_steps', 'values', 'traj'}; use an earlier copy")
-        check_game_parts(self.game, self.optimizer, payload["game"], payload["optimizer"])
+        self._validate_extra_state(payload)
 
     def _apply_parts(self, payload: dict) -> None:
-        self.game.load_state_dict(payload["game"])
-        self.optimizer.load_state_dict(payload["optimizer"], self.game)
+        self._load_extra_state(payload)
         curves = payload["curves"]
         self.eval_steps, self.values = list(curves["eval_steps"]), list(curves["values"])
         self.traj = [np.asarray(x) for x in curves["traj"]]
@@ -481,23 +444,22 @@ class _GameRun(Loop):
 def compare_optimizers(make_game: Callable[[int], Game], optimizers: dict, seeds: Sequence[int] = (0, 1, 2),
                        n_steps: int = 1000, metric=None, eval_every: int = 10, stop_below: float | None = None,
                        diverge_above: float = 1e12, progress: bool = False) -> Comparison:
-    """Run every optimiser on ``make_game(seed)`` for every seed.
+    """Run every optimiser on ``make_game(seed)`` for every seed (:func:`run_optimizer` each time).
 
     Parameters
     ----------
     make_game : callable
         ``seed -> Game``: builds a fresh game for each run.
     optimizers : dict
-        Display name -> a zero-argument factory returning a fresh
-        :class:`GameOptimizer`, or ``(registered_name, kwargs)``.
+        Display name -> a zero-argument factory of a fresh :class:`GameOptimizer`, or ``(registered_name, kwargs)``.
     seeds : sequence of int, default (0, 1, 2)
-        The seeds; every optimiser runs once per seed.
+        The seeds (>= 0); every optimiser runs once per seed.
     n_steps : int, default 1000
-        Steps per run.
+        Steps per run (>= 1).
     metric : tuple, optional
         As in :func:`run_optimizer`. Default None: :func:`default_metric`.
     eval_every : int, default 10
-        Evaluate the metric every this many steps.
+        Evaluate the metric every this many steps (>= 1).
     stop_below : float, optional
         As in :func:`run_optimizer`. Default None: never stop early.
     diverge_above : float, default 1e12
@@ -513,10 +475,8 @@ def compare_optimizers(make_game: Callable[[int], Game], optimizers: dict, seeds
     Raises
     ------
     ValueError
-        If ``make_game`` is not callable, ``optimizers`` or ``seeds`` is
-        empty, a seed is not a non-negative integer, ``n_steps`` or
-        ``eval_every`` is not a positive integer, or an optimiser entry is
-        invalid.
+        If ``make_game`` is not callable, ``optimizers`` or ``seeds`` is empty, a seed is not a non-negative
+        integer, ``n_steps`` or ``eval_every`` is not a positive integer, or an optimiser entry is invalid.
     """
     if not callable(make_game):
         raise ValueError("make_game must be a callable seed -> Game")
@@ -554,8 +514,7 @@ def _resolve_metric(game, metric):
     if metric is None:
         return default_metric(game)
     if isinstance(metric, tuple) and len(metric) in (2, 3) and callable(metric[1]):
-        higher = bool(metric[2]) if len(metric) == 3 else False
-        return str(metric[0]), metric[1], higher
+        return str(metric[0]), metric[1], len(metric) == 3 and bool(metric[2])
     raise ValueError("metric must be None or (name, callable(game) -> float[, higher_is_better])")
 
 

@@ -1,28 +1,14 @@
-r"""``GameTrainer``: a GAN trained as a two-player game by any registered game optimiser.
+r"""``GameTrainer``: a GAN trained as a two-player game by any registered game optimiser (trainer ``"game"``).
 
-The generator and the discriminator form a :class:`~dualgan.games.GANGame`
-(losses of eq. (5.1) of the theory page, field of eq. (3.1)); every iteration
-draws a fresh batch (real samples from the data passed to ``fit``, noise from
-the trainer's ``noise`` distribution) and takes one step of the game
-optimiser (simultaneous or alternating gradient descent, extragradient,
-optimistic GD, consensus optimisation, SGA, competitive GD: eqs. (3.3)-(3.10)),
-chosen by name from :data:`~dualgan.games.optimizers.OPTIMIZERS` or given as
-an instance.
-
-It is a :class:`~dualgan.train.base.Trainer` (registered as ``"game"``): the
-same ``fit`` to a total number of iterations, the one
-:class:`~dualgan.train.History`, callbacks, progress, checkpoints (the game's
-and the optimiser's own state: batch sampler, current batch, regulariser
-schedules, base-optimiser state, optimistic memory) and status as every
-trainer of the library. A regulariser whose weight is a
-:class:`~dualgan.regularizers.Schedule` (e.g.
-:class:`~dualgan.regularizers.ExponentialAnnealing`) is advanced once per
-iteration: iteration ``t`` uses the weight at step ``t``. History columns: the shared ``iteration``,
-``objective`` (the discriminator's loss :math:`L_D` on the batch at the start
-of the step, which the generator drives up), ``generator_loss`` (:math:`L_G`,
-constraint penalty included, at the start of the step), ``seconds`` and the
-constraint columns, plus ``field_norm`` (:math:`\|v\|`), ``update_norm``,
-``coefficient`` (the method's scalar, NaN when it has none) and ``inner_iterations``.
+Each iteration draws a fresh batch and takes one game-optimiser step (eqs. (3.3)-(3.10) of the theory page) on
+the :class:`~dualgan.games.GANGame` of the two networks (losses of eq. (5.1), field of eq. (3.1)). ``fit``, the
+:class:`~dualgan.train.History`, callbacks, status and checkpoints are every :class:`~dualgan.train.base.Trainer`'s;
+the checkpoint's own parts are the game's and the optimiser's state (batch sampler, current batch, regulariser
+schedules, base-optimiser state, optimistic memory). History columns: the shared ``iteration``, ``objective``
+(the discriminator's loss :math:`L_D` on the batch at the start of the step, which the generator drives up),
+``generator_loss`` (:math:`L_G` at the start of the step, constraint penalty included), ``seconds`` and the
+constraint columns, plus ``field_norm`` (:math:`\|v\|`), ``update_norm``, ``coefficient`` (the method's scalar,
+NaN when it has none) and ``inner_iterations``.
 """
 from __future__ import annotations
 
@@ -38,27 +24,25 @@ from ..constraints.base import NoConstraint, check_handler
 from ..status import Status, StatusCode
 from ..train.base import TRAINERS, Trainer, _check_discriminator, settings_string
 from .gan import GANGame, regularizer_list
-from .harness import check_game_parts, play_step
+from .harness import GameMixin
 from .optimizers import OPTIMIZERS, GameOptimizer
 
 __all__ = ["GameTrainer"]
 
-#: where each shared keyword of the other trainers that a game trainer does not take lives instead
+#: where each shared keyword of the other trainers that a game trainer does not take lives instead (checking order)
 _NOT_TAKEN = {
     "generator_lr": "set the step size of both players as optimizer_options={'lr': ...}",
-    "discriminator_lr": "set the step size of both players as optimizer_options={'lr': ...}",
     "beta1": "for Adam's momentum pass optimizer_options={'base': 'adam', 'base_kwargs': {'betas': (beta1, 0.999)}}",
     "generator_optimizer": "choose the game optimiser with optimizer= (a name of OPTIMIZERS or a GameOptimizer) and "
                            "its base optimiser with optimizer_options={'base': 'sgd' | 'adam' | 'rmsprop'}",
+    "discriminator_lr": "set the step size of both players as optimizer_options={'lr': ...}",
 }
 
 
 def _registered_name(optimizer: GameOptimizer) -> str:
     """The name ``optimizer``'s class is registered under in OPTIMIZERS (else its qualified class name)."""
-    for name in OPTIMIZERS.names():
-        if OPTIMIZERS.get(name) is type(optimizer):
-            return name
-    return f"{type(optimizer).__module__}.{type(optimizer).__qualname__}"
+    return next((name for name in OPTIMIZERS.names() if OPTIMIZERS.get(name) is type(optimizer)),
+                f"{type(optimizer).__module__}.{type(optimizer).__qualname__}")
 
 
 def _optimizer_options(optimizer: GameOptimizer, name: str) -> dict:
@@ -69,16 +53,7 @@ def _optimizer_options(optimizer: GameOptimizer, name: str) -> dict:
 
 
 def _seed_regularizers(regularizers, seed: int, device) -> list:
-    """The regularisers, those that draw random numbers without a generator given one seeded from ``seed``.
-
-    A regulariser with a ``generator`` attribute set to None (WGAN-GP's
-    :class:`~dualgan.regularizers.CoupledGradientPenalty`, DRAGAN's
-    :class:`~dualgan.regularizers.LocalGradientPenalty`) would draw from
-    torch's global random generator, which no checkpoint holds; a copy of it
-    gets a ``torch.Generator`` on ``device`` seeded from the trainer's seed
-    and the regulariser's position (the user's object is left unchanged), and
-    its state is then saved and restored with the game's.
-    """
+    """The regularisers, those with ``generator`` None copied with one seeded from ``seed`` and their place."""
     out = []
     for i, r in enumerate(regularizer_list(regularizers)):
         if hasattr(r, "generator") and getattr(r, "generator") is None:
@@ -90,7 +65,7 @@ def _seed_regularizers(regularizers, seed: int, device) -> list:
 
 
 @TRAINERS.register("game")
-class GameTrainer(Trainer):
+class GameTrainer(GameMixin, Trainer):
     r"""Train a GAN with a game optimiser: one optimiser step on both players per iteration.
 
     Parameters
@@ -109,51 +84,41 @@ class GameTrainer(Trainer):
         A name of :data:`~dualgan.games.optimizers.OPTIMIZERS` or a fresh
         :class:`~dualgan.games.optimizers.GameOptimizer` instance (not yet bound to a game).
     optimizer_options : dict, optional
-        Keyword options of the named optimiser (``lr``, ``base``, ``gamma``,
-        ...; ``OPTIMIZERS.options(name)`` lists them). Default None: its
-        defaults. Not allowed with an instance.
+        Keyword options of the named optimiser (``lr``, ``base``, ``gamma``, ...; ``OPTIMIZERS.options(name)``
+        lists them). Default None: its defaults. Not allowed with an instance.
     gan_loss : str or GANLoss, default "non_saturating"
-        The GAN loss (eqs. (5.2)-(5.6) of the theory page), a name of
-        :data:`dualgan.losses.LOSSES` or a ``GANLoss`` (the same keyword as
-        :class:`~dualgan.trust_region.TrustRegionGAN`'s; ``loss`` of
-        :class:`~dualgan.train.DualLinearGAN` is the linear discriminator's
-        logistic/hinge loss, another thing). Recorded as ``meta["gan_loss"]``.
+        A name of :data:`dualgan.losses.LOSSES` or a ``GANLoss`` (eqs. (5.2)-(5.6) of the theory page; the keyword
+        of :class:`~dualgan.trust_region.TrustRegionGAN`, while ``loss`` of :class:`~dualgan.train.DualLinearGAN`
+        is its linear discriminator's loss). Recorded as ``meta["gan_loss"]``.
     regularizers : sequence of callable, default ()
-        Discriminator regularisers ``(discriminator, x_real, x_fake) -> scalar``,
-        e.g. :class:`dualgan.regularizers.R1` (eq. (5.10)). One with a
-        ``generator`` attribute set to None (WGAN-GP's
+        Discriminator regularisers ``(discriminator, x_real, x_fake) -> scalar``, e.g.
+        :class:`dualgan.regularizers.R1` (eq. (5.10)); a weight :class:`~dualgan.regularizers.Schedule` advances
+        once per iteration. One whose ``generator`` is None (WGAN-GP's
         :class:`~dualgan.regularizers.CoupledGradientPenalty`, DRAGAN's
-        :class:`~dualgan.regularizers.LocalGradientPenalty`) is copied and given
-        a ``torch.Generator`` seeded from ``seed``, saved in checkpoints, so
-        that every random draw of the trainer comes from state a checkpoint
-        holds; the caller's object is unchanged. Recorded by class and fields.
+        :class:`~dualgan.regularizers.LocalGradientPenalty`) would draw from torch's global generator, which no
+        checkpoint holds: a copy gets a ``torch.Generator`` seeded from ``seed``, saved in checkpoints (the
+        caller's object is unchanged). Recorded by class and fields.
     constraint : ConstraintHandler, optional
-        A handler of :mod:`dualgan.constraints`: the generator is wrapped, the
-        penalty added to :math:`L_G`, ``update`` called after every step. Default None.
+        A handler of :mod:`dualgan.constraints`: the generator is wrapped, the penalty added to :math:`L_G`,
+        ``update`` called after every step. Default None.
     seed : int, default 0
         Seeds the game's batch draws (data and noise) and the random regularisers.
     generator_lr, discriminator_lr, beta1, generator_optimizer : None
-        Not taken: the shared keywords of the other trainers that a game
-        trainer has no use for, since one game optimiser updates both players
-        with one step size. Passing one raises a ``ValueError`` saying where
-        the setting lives: the step size is ``optimizer_options={"lr": ...}``,
-        Adam's momentum ``optimizer_options={"base": "adam", "base_kwargs":
-        {"betas": (beta1, 0.999)}}``.
+        Not taken (one game optimiser updates both players with one step size); passing one raises a
+        ``ValueError`` saying where the setting lives: the step size is ``optimizer_options={"lr": ...}``,
+        Adam's momentum ``optimizer_options={"base": "adam", "base_kwargs": {"betas": (beta1, 0.999)}}``.
 
     Raises
     ------
     ValueError
-        If the optimiser name or one of its options is unknown, options are
-        given with an instance, a number is out of range, the loss is unknown,
-        ``latent_dim`` does not fit the generator, or one of the keywords that
-        are not taken is given, the discriminator does not give one score per
-        sample (``nn.Linear(8, 2)``), or the generator breaks its contract
-        (see :class:`~dualgan.train.base.Trainer`).
+        If the optimiser name or one of its options is unknown, options are given with an instance, the instance
+        has already stepped a game, a number is out of range, the loss is unknown, ``latent_dim`` does not fit
+        the generator, a keyword that is not taken is given, the discriminator does not give one score per
+        sample (``nn.Linear(8, 2)``), or the generator breaks its contract (see :class:`~dualgan.train.base.Trainer`).
     TypeError
         If a model is not a module, ``optimizer`` is neither a name nor a
-        :class:`~dualgan.games.optimizers.GameOptimizer`, the constraint
-        handler is incomplete, the discriminator's dtype is not the
-        generator's, or ``base_kwargs`` in ``optimizer_options`` is not a dict.
+        :class:`~dualgan.games.optimizers.GameOptimizer`, the constraint handler is incomplete, the
+        discriminator's dtype is not the generator's, or ``base_kwargs`` in ``optimizer_options`` is not a dict.
 
     References
     ----------
@@ -184,8 +149,7 @@ class GameTrainer(Trainer):
                  noise: str = "normal", optimizer="simultaneous", optimizer_options: Mapping | None = None,
                  gan_loss="non_saturating", regularizers: Sequence = (), constraint=None, seed: int = 0,
                  generator_lr=None, beta1=None, generator_optimizer=None, discriminator_lr=None):
-        for key, value in (("generator_lr", generator_lr), ("beta1", beta1),
-                           ("generator_optimizer", generator_optimizer), ("discriminator_lr", discriminator_lr)):
+        for key, value in zip(_NOT_TAKEN, (generator_lr, beta1, generator_optimizer, discriminator_lr)):
             if value is not None:
                 raise ValueError(f"GameTrainer takes no {key}: a game optimiser updates both players with one step "
                                  f"size, so GameTrainer has no separate generator or discriminator optimiser; "
@@ -198,12 +162,10 @@ class GameTrainer(Trainer):
                                  "itself, or pass its name and the options")
             if optimizer.iteration or getattr(optimizer, "_game", None) is not None:
                 raise ValueError("optimizer has already stepped a game (it keeps per-game state); pass a fresh one")
-            self.game_optimizer = optimizer
-            self.optimizer_name = _registered_name(optimizer)
+            self.game_optimizer, self.optimizer_name = optimizer, _registered_name(optimizer)
         elif isinstance(optimizer, str):
             options = OPTIMIZERS.check_options(optimizer, optimizer_options)
-            self.game_optimizer = OPTIMIZERS.get(optimizer)(**options)
-            self.optimizer_name = optimizer
+            self.game_optimizer, self.optimizer_name = OPTIMIZERS.get(optimizer)(**options), optimizer
         else:
             raise TypeError(f"optimizer must be a name of dualgan.games.optimizers.OPTIMIZERS "
                             f"({OPTIMIZERS.names()}) or a GameOptimizer, got {type(optimizer).__name__}")
@@ -231,16 +193,13 @@ class GameTrainer(Trainer):
         return None  # the game optimiser steps both players
 
     def _meta(self) -> dict:
-        meta = super()._meta()
-        for key in ("generator_lr", "beta1", "generator_optimizer"):
-            meta.pop(key)
-        meta.update(self._settings)
-        return meta
+        shared = {k: v for k, v in super()._meta().items() if k not in _NOT_TAKEN}  # keywords it does not take
+        return {**shared, **self._settings}
 
     # ------------------------------------------------------------------ one iteration
     def _step(self) -> dict | None:
         self.game.resample()  # real samples come from Trainer._real, which ends the run on non-finite data
-        record = play_step(self.game, self.game_optimizer)
+        record = self._play()
         if record.status.code is StatusCode.NON_FINITE:
             self._non_finite("game field or losses")  # the step was not applied
             return None
@@ -259,14 +218,3 @@ class GameTrainer(Trainer):
             self._non_finite("game field or losses")
             return None
         return row
-
-    # ------------------------------------------------------------------ checkpoints
-    def _extra_state(self) -> dict:
-        return {"game": self.game.state_dict(), "optimizer": self.game_optimizer.state_dict()}
-
-    def _validate_extra_state(self, extra: dict) -> None:
-        check_game_parts(self.game, self.game_optimizer, extra.get("game"), extra.get("optimizer"))
-
-    def _load_extra_state(self, extra: dict) -> None:
-        self.game.load_state_dict(extra["game"])
-        self.game_optimizer.load_state_dict(extra["optimizer"], self.game)
