@@ -1,20 +1,17 @@
 r"""Games as vector fields: consensus optimisation and its peers behind one optimiser protocol (eqs. (3.1)-(3.13) of the theory page, docs/theory.md).
 
-* :class:`Game`, :class:`Player`: players with parameters and losses; the
-  simultaneous field :math:`v`, :math:`J u`, :math:`J^\top u` and :math:`A^\top u` by double backward.
-* Optimisers (:mod:`dualgan.games.optimizers`, one file each, one ``step(game)
-  -> StepRecord`` protocol, any base torch optimiser): ``simultaneous``,
-  ``alternating``, ``consensus``, ``extragradient``, ``optimistic``, ``sga``, ``cgd``.
+* :class:`Game`, :class:`Player`: players with parameters and losses; the simultaneous field :math:`v`,
+  :math:`J u`, :math:`J^\top u` and :math:`A^\top u` by double backward.
+* Optimisers (:mod:`dualgan.games.optimizers`, one file each, one ``step(game) -> StepRecord`` protocol, any base
+  torch optimiser): ``simultaneous``, ``alternating``, ``consensus``, ``extragradient``, ``optimistic``, ``sga``,
+  ``cgd``.
 * Games: :class:`BilinearGame`, :class:`DiracGAN`, :class:`GANGame`, :class:`MixtureGAN`.
-* Analysis: :func:`jacobian`, :func:`eigenvalues`, :func:`leading_eigenvalues`,
-  :func:`plot_vector_field`; ``make_optimizer(name, lr=h).bilinear_update_map(A)`` (closed-form update maps on the
-  bilinear game).
+* Analysis: :func:`jacobian`, :func:`eigenvalues`, :func:`leading_eigenvalues`, :func:`plot_vector_field`;
+  ``make_optimizer(name, lr=h).bilinear_update_map(A)`` (closed-form update maps on the bilinear game).
 * Harness: :func:`run_optimizer`, :func:`compare_optimizers`.
 * Training a GAN with a game optimiser: :class:`GameTrainer` (a :mod:`dualgan.train` trainer).
-* Batched runs and stability maps: :class:`FunctionalGame` (:func:`bilinear_functional`,
-  :func:`dirac_functional`, :func:`as_functional`), :func:`batched_run`, :func:`stability_map`,
-  :func:`local_update_map`, :func:`local_rate`.
-
+* Batched runs and stability maps: :class:`FunctionalGame` (:func:`bilinear_functional`, :func:`dirac_functional`,
+  :func:`as_functional`), :func:`batched_run`, :func:`stability_map`, :func:`local_update_map`, :func:`local_rate`.
 
 Examples
 --------

@@ -1,15 +1,9 @@
-r"""Local analysis of a game at a point: the Jacobian, its spectrum, and 2-D vector-field plots.
+r"""Local analysis of a game at a point: the Jacobian, its spectrum (read by eq. (3.11) of the theory page), plots.
 
-A fixed point :math:`v(x^*) = 0` is attracting for simultaneous GD with small
-steps iff every eigenvalue of :math:`J(x^*)` has positive real part (eq. (3.11)
-of the theory page); for a step :math:`h` the exact condition is that every eigenvalue
-:math:`\mu` of :math:`J` satisfies :math:`|1 - h\mu| < 1`.
-
-* :func:`jacobian`: the full :math:`J` (rows are :math:`J^\top e_i`, one backward pass each) for small games;
+* :func:`jacobian`: the dense :math:`J` (rows :math:`J^\top e_i`, one backward pass each) of a small game;
 * :func:`eigenvalues`: its exact spectrum (LAPACK through numpy);
-* :func:`leading_eigenvalues`: the ``k`` leading eigenvalues of a large game by
-  implicitly restarted Arnoldi (``scipy.sparse.linalg.eigs``) on the matrix-free
-  product :math:`u \mapsto J u`, never forming :math:`J`;
+* :func:`leading_eigenvalues`: the ``k`` leading eigenvalues of a large game by implicitly restarted Arnoldi
+  (``scipy.sparse.linalg.eigs``) on the matrix-free product :math:`u \mapsto J u`, never forming :math:`J`;
 * :func:`plot_vector_field`: a PNG of :math:`-v` on a 2-D slice with optimiser trajectories.
 """
 from __future__ import annotations
@@ -21,19 +15,22 @@ import scipy.sparse.linalg as spla
 import torch
 
 from .._checks import check_int, check_number
+from .._io import save_figure
 from ..status import Status, StatusCode
 from .game import Game
 
 __all__ = ["jacobian", "eigenvalues", "leading_eigenvalues", "SpectrumReport", "plot_vector_field"]
 
 _MAX_DENSE = 5000
+#: sort keys of the ``which`` criteria of ``scipy.sparse.linalg.eigs`` (the first value is the leading one)
+_ORDER = {"LM": lambda z: -np.abs(z), "SM": np.abs, "LR": lambda z: -z.real, "SR": lambda z: z.real,
+          "LI": lambda z: -z.imag, "SI": lambda z: z.imag}
 
 
 def jacobian(game: Game) -> torch.Tensor:
-    """The full game Jacobian :math:`J_{ij} = \\partial v_i / \\partial x_j` at the current point (flat order).
+    """The dense game Jacobian :math:`J_{ij} = \\partial v_i / \\partial x_j` of eq. (3.1) at the current point.
 
-    Eq. (3.1) of the theory page; row :math:`i` is :math:`J^\\top e_i`
-    (eq. (3.2)), one backward pass each.
+    Row :math:`i` is :math:`J^\\top e_i` (eq. (3.2) of the theory page), one backward pass each.
 
     Parameters
     ----------
@@ -43,8 +40,8 @@ def jacobian(game: Game) -> torch.Tensor:
     Returns
     -------
     torch.Tensor
-        :math:`J`, shape ``(n, n)`` with ``n = game.num_parameters``, the
-        game's dtype and device (detached).
+        :math:`J` in flat parameter order, shape ``(n, n)`` with ``n = game.num_parameters``, the game's dtype
+        and device (detached).
 
     Raises
     ------
@@ -55,18 +52,18 @@ def jacobian(game: Game) -> torch.Tensor:
     if n > _MAX_DENSE:
         raise ValueError(f"the game has {n} parameters; a dense Jacobian is limited to {_MAX_DENSE}; use "
                          f"leading_eigenvalues (matrix-free Arnoldi) instead")
-    field = game.vector_field(create_graph=True)
-    rows = []
-    basis = torch.zeros(n, dtype=game.dtype, device=game.device)
-    for i in range(n):
-        basis.zero_()
-        basis[i] = 1.0
-        rows.append(game.flatten(game.vjp(game.unflatten(basis), field=field)))  # row i of J = J^T e_i
-    return torch.stack(rows).detach()
+    return _dense_jacobian(game)
+
+
+def _dense_jacobian(game: Game, field: list | None = None) -> torch.Tensor:
+    """:func:`jacobian` without the size limit, from ``field`` (:math:`v` with its graph) when given."""
+    field = game.vector_field(create_graph=True) if field is None else field
+    eye = torch.eye(game.num_parameters, dtype=game.dtype, device=game.device)
+    return torch.stack([game.flatten(game.vjp(game.unflatten(e), field=field)) for e in eye]).detach()
 
 
 def eigenvalues(game: Game) -> np.ndarray:
-    """All eigenvalues of :math:`J` at the current point, sorted by decreasing modulus (eq. (3.11) of the theory page).
+    """All eigenvalues of :math:`J` at the current point, sorted by decreasing modulus (eq. (3.11), theory page).
 
     Parameters
     ----------
@@ -100,9 +97,8 @@ class SpectrumReport:
     products : int
         Number of matrix-free products :math:`J u` used.
     status : dualgan.status.Status
-        ``SUCCESS`` when Arnoldi converged for all ``k`` values; ``MAX_ITER`` with
-        scipy's ``ArpackNoConvergence`` message otherwise (``eigenvalues`` then holds
-        the values that did converge, possibly fewer than ``k``).
+        ``SUCCESS`` when Arnoldi converged for all ``k`` values; ``MAX_ITER`` with scipy's
+        ``ArpackNoConvergence`` message otherwise (``eigenvalues`` then holds those that did, maybe fewer than ``k``).
     """
 
     eigenvalues: np.ndarray
@@ -115,21 +111,17 @@ def leading_eigenvalues(game: Game, k: int = 6, which: str = "LM", tol: float = 
                         seed: int = 0) -> SpectrumReport:
     """``k`` eigenvalues of :math:`J` by Arnoldi on the matrix-free :math:`u \\mapsto J u`.
 
-    ``which``: ``"LM"`` (largest modulus, the step-size limit), ``"SR"``
-    (smallest real part: the least attracting directions) or ``"LR"``, ``"LI"``,
-    ``"SM"`` as in ``scipy.sparse.linalg.eigs``. ``k`` must be below the number
-    of parameters minus one (use :func:`eigenvalues` for tiny games). A
-    non-converged Arnoldi run is reported in ``status`` with the values it found.
-    Local convergence is read from these values by eq. (3.11) of the theory page.
+    A non-converged Arnoldi run is reported in ``status`` with the values it found.
 
     Parameters
     ----------
     game : Game
         The game, at the point of interest.
     k : int, default 6
-        Number of eigenvalues, :math:`1 \\le k < n - 1` for ``n`` parameters.
+        Number of eigenvalues, :math:`1 \\le k < n - 1` for ``n`` parameters (:func:`eigenvalues` for tiny games).
     which : str, default "LM"
-        Which eigenvalues (see above).
+        ``"LM"`` (largest modulus: the step-size limit), ``"SR"`` (smallest real part: the least attracting
+        directions), ``"LR"``, ``"SM"``, ``"LI"`` or ``"SI"``, as in ``scipy.sparse.linalg.eigs``.
     tol : float, default 1e-8
         Relative accuracy of the eigenvalues (ARPACK's ``tol``).
     maxiter : int, optional
@@ -140,15 +132,14 @@ def leading_eigenvalues(game: Game, k: int = 6, which: str = "LM", tol: float = 
     Returns
     -------
     SpectrumReport
-        The eigenvalues, the number of products and the status (``MAX_ITER`` when
-        Arnoldi did not converge within ``maxiter`` restarts).
+        The eigenvalues, the number of products and the status (``MAX_ITER`` when Arnoldi did not converge
+        within ``maxiter`` restarts).
 
     Raises
     ------
     ValueError
-        If ``k`` is not an integer in :math:`[1, n - 2]`, ``which`` is not one
-        of the names above, ``tol`` is not a finite number >= 0 (0: machine
-        precision, as ARPACK), ``maxiter`` is not None or a positive integer,
+        If ``k`` is not an integer in :math:`[1, n - 2]`, ``which`` is not one of the names above, ``tol`` is not
+        a finite number >= 0 (0: machine precision, as ARPACK), ``maxiter`` is not None or a positive integer,
         or ``seed`` is not a non-negative integer (``bool`` and floats refused).
     """
     n = game.num_parameters
@@ -163,8 +154,8 @@ def leading_eigenvalues(game: Game, k: int = 6, which: str = "LM", tol: float = 
     tol = check_number(tol, "tol", low=0.0)
     maxiter = check_int(maxiter, "maxiter", low=1, allow_none=True)
     seed = check_int(seed, "seed", low=0)
-    if which not in ("LM", "SM", "LR", "SR", "LI", "SI"):
-        raise ValueError(f"which must be one of LM, SM, LR, SR, LI, SI, got {which!r}")
+    if which not in _ORDER:
+        raise ValueError(f"which must be one of {', '.join(_ORDER)}, got {which!r}")
     jvp = game.jvp_operator()
     count = {"products": 0}
 
@@ -180,10 +171,8 @@ def leading_eigenvalues(game: Game, k: int = 6, which: str = "LM", tol: float = 
         status = Status(StatusCode.SUCCESS, f"{k} eigenvalues to tol {tol:g}")
     except spla.ArpackNoConvergence as exc:
         values, status = exc.eigenvalues, Status(StatusCode.MAX_ITER, str(exc))
-    order = {"LM": lambda z: -np.abs(z), "SM": np.abs, "LR": lambda z: -z.real, "SR": lambda z: z.real,
-             "LI": lambda z: -z.imag, "SI": lambda z: z.imag}[which]
     values = np.asarray(values)
-    values = values[np.argsort(order(values), kind="stable")]
+    values = values[np.argsort(_ORDER[which](values), kind="stable")]
     return SpectrumReport(values, which, count["products"], status)
 
 
@@ -191,10 +180,8 @@ def plot_vector_field(game: Game, path, trajectories: dict | None = None, xlim=(
                       coords=(0, 1), labels=None, grid: int = 21, title: str | None = None) -> str:
     """Save a PNG of the flow :math:`-v` on the plane of flat coordinates ``coords`` with trajectories.
 
-    The other coordinates stay at their current values; the game's parameters
-    are restored afterwards. ``trajectories`` maps a legend name to an array
-    of shape ``(T, 2)`` (or ``(T, n)``: the ``coords`` columns are plotted).
-    The arrows are the negative field of eq. (3.1) of the theory page.
+    The arrows are the field of eq. (3.1) of the theory page, negated; the other coordinates stay at their
+    current values and the game's parameters are restored afterwards.
 
     Parameters
     ----------
@@ -203,7 +190,8 @@ def plot_vector_field(game: Game, path, trajectories: dict | None = None, xlim=(
     path : str or os.PathLike
         The PNG file to write (written atomically).
     trajectories : dict, optional
-        Legend name -> array of shape ``(T, 2)`` or ``(T, n)``. Default None: no trajectories.
+        Legend name -> array of shape ``(T, 2)`` or ``(T, n)`` (then the ``coords`` columns are plotted).
+        Default None: no trajectories.
     xlim : tuple of float, default (-2.0, 2.0)
         Range of the first plotted coordinate (parameter units).
     ylim : tuple of float, default (-2.0, 2.0)
@@ -265,17 +253,10 @@ def plot_vector_field(game: Game, path, trajectories: dict | None = None, xlim=(
         ax.plot(pts[:, 0], pts[:, 1], lw=1.2, label=name)
         ax.plot(pts[0, 0], pts[0, 1], "k.", ms=6)
     names = labels or (f"x[{i}]", f"x[{j}]")
-    ax.set_xlabel(names[0])
-    ax.set_ylabel(names[1])
-    ax.set_xlim(*xlim)
-    ax.set_ylim(*ylim)
-    if title:
-        ax.set_title(title)
+    ax.set(xlabel=names[0], ylabel=names[1], xlim=xlim, ylim=ylim, title=title or "")
     if trajectories:
         ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
-    from .._io import save_figure
-
     save_figure(fig, path, dpi=110)  # atomic: temporary file, then rename
     plt.close(fig)
     return str(path)

@@ -1,20 +1,10 @@
-r"""The bilinear game :math:`\min_x \max_y x^\top A y` and the closed-form update maps of the optimisers on it.
+r"""The bilinear game :math:`\min_x \max_y x^\top A y` of eq. (3.12) of the theory page.
 
-Player ``x`` minimises :math:`L_1 = x^\top A y`, player ``y`` minimises
-:math:`L_2 = -x^\top A y` (zero-sum). With :math:`z = (x, y)`,
-
-.. math::
-    v(z) = J z, \qquad J = \begin{pmatrix} 0 & A \\ -A^\top & 0 \end{pmatrix},
-
-antisymmetric with eigenvalues :math:`\pm i \sigma_k(A)`; :math:`z^* = 0` is the
-equilibrium (the only one when A is nonsingular). Every optimiser of
-:mod:`dualgan.games.optimizers` with plain SGD is a *linear* map on this game,
-:math:`z_{t+1} = M z_t` (optimistic GD: on the stacked :math:`(z_t, z_{t-1})`).
-Each optimiser writes its :math:`M` in closed form from its update rule
-(:meth:`~dualgan.games.GameOptimizer.bilinear_update_map`, eqs. (3.3)-(3.10) of the
-theory page), independently of the code of its step, so the measured step and
-geometric rate can be compared with :math:`M` and its spectral radius:
-``make_optimizer(name, lr=h, **coefficients).bilinear_update_map(A)``.
+Every optimiser of :mod:`dualgan.games.optimizers` with plain SGD is a linear map :math:`z_{t+1} = M z_t` on this
+game (optimistic GD: on the stacked :math:`(z_t, z_{t-1})`), written in closed form from eqs. (3.3)-(3.10) by
+``make_optimizer(name, lr=h, **coefficients).bilinear_update_map(A)``
+(:meth:`~dualgan.games.GameOptimizer.bilinear_update_map`), so a measured step and geometric rate can be compared
+with :math:`M` and its spectral radius. :math:`z^* = 0` is the equilibrium (the only one when A is nonsingular).
 """
 from __future__ import annotations
 
@@ -28,21 +18,16 @@ __all__ = ["BilinearGame", "random_matrix", "bilinear_jacobian"]
 
 
 class BilinearGame(Game):
-    """Zero-sum bilinear game :math:`x^\\top A y`; ``x0``/``y0`` default to standard normal draws from ``seed``.
-
-    Player ``x`` minimises :math:`x^\\top A y`, player ``y`` maximises it
-    (eq. (3.12) of the theory page). The game is declared zero-sum.
+    """Zero-sum bilinear game of eq. (3.12) of the theory page: ``x`` minimises :math:`x^\\top A y`, ``y`` maximises it.
 
     Parameters
     ----------
     A : array_like or torch.Tensor
         The coupling matrix, shape ``(n_x, n_y)``, finite entries.
     x0 : array_like or torch.Tensor, optional
-        Initial point of player ``x``, shape ``(n_x,)``. Default None: a
-        standard normal draw from ``seed``.
+        Initial point of player ``x``, shape ``(n_x,)``. Default None: a standard normal draw from ``seed``.
     y0 : array_like or torch.Tensor, optional
-        Initial point of player ``y``, shape ``(n_y,)``. Default None: a
-        standard normal draw from ``seed`` (after ``x0``'s).
+        Initial point of player ``y``, shape ``(n_y,)``. Default None: a standard normal draw (after ``x0``'s).
     seed : int, default 0
         Seed (>= 0) of the ``torch.Generator`` that draws the default initial points.
     dtype : torch.dtype, default torch.float64
@@ -53,9 +38,8 @@ class BilinearGame(Game):
     Raises
     ------
     ValueError
-        If ``A`` is not a non-empty finite 2-D matrix, ``x0``/``y0`` do not
-        match its shape or are not finite, or ``seed`` is not a non-negative
-        integer (``bool`` and floats are refused, numpy integers accepted).
+        If ``A`` is not a non-empty finite 2-D matrix, ``x0``/``y0`` do not match its shape or are not finite,
+        or ``seed`` is not a non-negative integer (``bool`` and floats are refused, numpy integers accepted).
     """
 
     def __init__(self, A, x0=None, y0=None, seed: int = 0, dtype=torch.float64, device=None):
@@ -75,7 +59,7 @@ class BilinearGame(Game):
         super().__init__([Player("x", [self.x]), Player("y", [self.y])], zero_sum=True)
 
     def losses(self):
-        """The two players' losses :math:`(x^\\top A y, -x^\\top A y)` of eq. (3.12) of the theory page.
+        """The two players' losses :math:`(x^\\top A y, -x^\\top A y)`.
 
         Returns
         -------
@@ -92,12 +76,10 @@ class BilinearGame(Game):
 
 def random_matrix(n: int, m: int | None = None, seed: int = 0, scale: float | None = None,
                   singular_values: tuple | None = None) -> np.ndarray:
-    r"""A random n x m matrix.
+    r"""A random n x m matrix: i.i.d. normal entries, or controlled singular values.
 
-    Default: i.i.d. N(0, scale^2) entries (scale 1/sqrt(n)). With
-    ``singular_values=(lo, hi)``: :math:`U \mathrm{diag}(s) V^\top` with Haar-random
-    orthogonal U, V and s uniform in [lo, hi] (a random matrix of controlled
-    condition number, for convergence experiments that must finish).
+    With ``singular_values=(lo, hi)``: :math:`U \mathrm{diag}(s) V^\top` with Haar-random orthogonal U, V and s
+    uniform in [lo, hi] (a controlled condition number, for convergence experiments that must finish).
 
     Parameters
     ----------
@@ -108,11 +90,11 @@ def random_matrix(n: int, m: int | None = None, seed: int = 0, scale: float | No
     seed : int, default 0
         Seed of ``numpy.random.default_rng`` (>= 0).
     scale : float, optional
-        Standard deviation of the i.i.d. entries (> 0). Default None:
-        :math:`1/\sqrt{n}`. Ignored with ``singular_values``.
+        Standard deviation of the i.i.d. entries (> 0). Default None: :math:`1/\sqrt{n}`. Ignored with
+        ``singular_values``.
     singular_values : tuple of float, optional
-        ``(lo, hi)`` with :math:`0 < lo \le hi`: the singular values are
-        drawn uniformly from this interval. Default None: i.i.d. entries.
+        ``(lo, hi)`` with :math:`0 < lo \le hi`: the interval of the uniform singular values. Default None:
+        i.i.d. entries.
 
     Returns
     -------
@@ -122,10 +104,8 @@ def random_matrix(n: int, m: int | None = None, seed: int = 0, scale: float | No
     Raises
     ------
     ValueError
-        If ``n`` or ``m`` is not a positive integer, ``seed`` is not a
-        non-negative integer, ``scale`` is not a finite number > 0, or
-        ``singular_values`` is not a pair of finite numbers with
-        :math:`0 < lo \le hi`.
+        If ``n`` or ``m`` is not a positive integer, ``seed`` is not a non-negative integer, ``scale`` is not a
+        finite number > 0, or ``singular_values`` is not a pair of finite numbers with :math:`0 < lo \le hi`.
     """
     n = check_int(n, "n", low=1)
     m = n if m is None else check_int(m, "m", low=1)
@@ -143,15 +123,12 @@ def random_matrix(n: int, m: int | None = None, seed: int = 0, scale: float | No
     u, _ = np.linalg.qr(rng.standard_normal((n, n)))
     v, _ = np.linalg.qr(rng.standard_normal((m, m)))
     s = np.zeros((n, m))
-    k = min(n, m)
-    s[np.arange(k), np.arange(k)] = rng.uniform(lo, hi, k)
+    np.fill_diagonal(s, rng.uniform(lo, hi, min(n, m)))
     return u @ s @ v.T
 
 
 def bilinear_jacobian(A) -> np.ndarray:
-    """The game Jacobian :math:`J = [[0, A], [-A^\\top, 0]]` of :class:`BilinearGame`.
-
-    Eq. (3.12) of the theory page.
+    """The game Jacobian :math:`J = [[0, A], [-A^\\top, 0]]` of :class:`BilinearGame` (eq. (3.12) of the theory page).
 
     Parameters
     ----------

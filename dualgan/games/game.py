@@ -1,39 +1,17 @@
-r"""A differentiable game: players, their losses and the simultaneous gradient field (eqs. (3.1) and (3.2) of the theory page, docs/theory.md).
+r"""A differentiable game: players, their losses, the simultaneous field and products with its Jacobian.
 
-Player :math:`i` owns parameters :math:`x_i` and minimises :math:`L_i(x)`. The
-simultaneous gradient field and its Jacobian are
+The field :math:`v` and its Jacobian :math:`J` are eq. (3.1) of the theory page, the products eq. (3.2).
+:class:`Game` takes them by double backward on the players' own device and dtype: :math:`J^\top u` is one
+backward pass of :math:`\langle v, u \rangle`; :math:`J u` takes the transpose trick with a dummy
+:math:`\omega` (as the SGA reference code does), so any loss closure works, including nn.Modules, regularisers
+with input gradients and constraint penalties. A two-player game declared zero-sum gets :math:`A^\top u` from
+one backward pass per player instead (:meth:`Game.vjp_and_antisymmetric_vjp`).
 
-.. math::
-    v(x) = (\nabla_{x_1} L_1, \dots, \nabla_{x_k} L_k), \qquad J(x) = \partial v / \partial x,
+Vectors in parameter space are lists of tensors, one per parameter tensor, in the order of
+:attr:`Game.parameters`; :meth:`Game.flatten` / :meth:`Game.unflatten` convert to and from one flat tensor.
 
-:math:`J` is not symmetric for a game. :class:`Game` gives :math:`v`,
-:math:`J u` and :math:`J^\top u` by double backward on the players' own
-device and dtype: :math:`J^\top u` is one backward pass of
-:math:`\langle v, u \rangle`; :math:`J u` uses the transpose trick
-:math:`J u = \partial_w \langle J^\top w, u \rangle` with a dummy :math:`w`
-(the trick of the SGA reference code), so any loss closure works, including
-nn.Modules, regularisers with input gradients and constraint penalties.
-
-In player blocks :math:`J_{ij} = \partial v_i / \partial x_j`; the diagonal
-blocks :math:`J_{ii} = \nabla^2_{x_i} L_i` are symmetric. The per-player
-backward passes :math:`g_j = \nabla_x \langle u_j, v_j \rangle` (block
-:math:`i` of :math:`g_j` is :math:`J_{ji}^\top u_j`) sum to
-:math:`J^\top u`, and the antisymmetric part :math:`A = (J - J^\top)/2`
-satisfies
-
-.. math::
-    \big((J^\top - J) u\big)_i = \sum_{j \ne i} \big(J_{ji}^\top - J_{ij}\big) u_j
-    = \sum_{j \ne i} \nabla_{x_i} \big\langle u_j, \nabla_{x_j} (L_j - L_i) \big\rangle .
-
-When the off-diagonal blocks are antisymmetric, :math:`J_{ij} = -J_{ji}^\top`
-(two players whose losses sum to a separable function, :attr:`Game.zero_sum`),
-this is :math:`(A^\top u)_i = \sum_{j \ne i} (g_j)_i`: no third-order pass
-(:meth:`Game.vjp_and_antisymmetric_vjp`).
-
-Vectors in parameter space are lists of tensors, one per parameter tensor, in
-the order of :attr:`Game.parameters`; :meth:`Game.flatten` /
-:meth:`Game.unflatten` convert to and from one flat tensor.
-
+Examples
+--------
 >>> import torch
 >>> from dualgan.games import Game, Player
 >>> x = torch.tensor([1.0], requires_grad=True); y = torch.tensor([2.0], requires_grad=True)
@@ -44,6 +22,7 @@ the order of :attr:`Game.parameters`; :meth:`Game.flatten` /
 from __future__ import annotations
 
 import functools
+import itertools
 import operator
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -61,17 +40,16 @@ Vector = list  # list[torch.Tensor], one entry per parameter tensor
 def as_parameter_list(params, name: str = "parameters") -> list[torch.Tensor]:
     """Turn a tensor, an nn.Module or an iterable of tensors/modules into a list of leaf tensors."""
     if isinstance(params, nn.Module):
-        out = [p for p in params.parameters()]
+        out = list(params.parameters())
     elif isinstance(params, torch.Tensor):
         out = [params]
     else:
         try:
             items = list(params)
         except TypeError as exc:
-            raise ValueError(f"{name} must be a tensor, an nn.Module or a list of them, got {type(params).__name__}") from exc
-        out = []
-        for item in items:
-            out.extend(as_parameter_list(item, name))
+            raise ValueError(f"{name} must be a tensor, an nn.Module or a list of them, "
+                             f"got {type(params).__name__}") from exc
+        out = [t for item in items for t in as_parameter_list(item, name)]
     for p in out:
         if not isinstance(p, torch.Tensor):
             raise ValueError(f"{name} must hold torch tensors, got {type(p).__name__}")
@@ -87,30 +65,24 @@ def as_parameter_list(params, name: str = "parameters") -> list[torch.Tensor]:
 
 @dataclass
 class Player:
-    """One player: a name, its parameter tensors and (optionally) the loss it minimises.
-
-    Player :math:`i` of eq. (3.1) of the theory page: it owns the parameters
-    :math:`x_i` and minimises :math:`L_i(x)`.
+    """One player of eq. (3.1) of the theory page: a name, its parameters :math:`x_i` and the loss :math:`L_i`.
 
     Parameters
     ----------
     name : str
         The player's name (unique within a :class:`Game`), used in messages and reports.
     parameters : torch.Tensor or torch.nn.Module or iterable of them
-        The player's parameters :math:`x_i`: leaf floating-point tensors with
-        ``requires_grad=True`` (any shape, dtype and device), a module (its
-        ``parameters()``) or a list of tensors and modules. Stored as a flat
-        list of tensors.
+        Leaf floating-point tensors with ``requires_grad=True`` (any shape, dtype, device), a module (its
+        ``parameters()``) or a list of tensors and modules; stored as a flat list of tensors.
     loss : callable, optional
-        Zero-argument callable returning the player's loss :math:`L_i` as a
-        0-d (or one-element) tensor. Default None: left out when the game
-        computes all losses at once (override :meth:`Game.losses`).
+        Zero-argument callable returning :math:`L_i` as a 0-d (or one-element) tensor. Default None: the game
+        computes all losses at once (it overrides :meth:`Game.losses`).
 
     Raises
     ------
     ValueError
-        If ``parameters`` is empty, holds something other than leaf
-        floating-point tensors with ``requires_grad=True``, or ``loss`` is not callable.
+        If ``parameters`` is empty, holds something other than leaf floating-point tensors with
+        ``requires_grad=True``, or ``loss`` is not callable.
     """
 
     name: str
@@ -130,9 +102,8 @@ class FieldEvaluation:
     Parameters
     ----------
     field : list of torch.Tensor
-        The simultaneous gradient :math:`v(x)` of eq. (3.1) of the theory
-        page, one tensor per parameter tensor, each shaped, typed and placed
-        like that parameter.
+        :math:`v(x)` of eq. (3.1) of the theory page, one tensor per parameter tensor, shaped, typed and placed
+        like it.
     losses : tuple of float
         Each player's loss :math:`L_i(x)` at the same point, in player order.
     """
@@ -142,45 +113,34 @@ class FieldEvaluation:
 
 
 class Game:
-    """A game of ``players``; each player minimises its own loss over its own parameters.
+    """A game of ``players``, each minimising its own loss over its own parameters (eqs. (3.1)-(3.2), theory page).
 
-    Subclasses that compute every loss from one shared forward pass (a GAN)
-    override :meth:`losses`. ``zero_sum=True`` declares a zero-sum game up to
-    separable terms: :math:`\\sum_i L_i = \\sum_i c_i(x_i)`, each :math:`c_i`
-    a function of player :math:`i`'s own parameters only (strictly zero-sum:
-    every :math:`c_i = 0`; a GAN's minimax loss has
-    :math:`L_G + L_D = -E_{p_d}[f(D(x))]`, a function of :math:`\\psi` only).
-    For two players this is exactly :math:`J_{21} = -J_{12}^\\top` (the
-    mixed second derivatives of :math:`L_1 + L_2` vanish): competitive
-    gradient descent then solves a symmetric positive definite system with
-    conjugate gradients, and SGA gets :math:`A^\\top u` without a third-order
-    pass (:meth:`vjp_and_antisymmetric_vjp`). Declare it only when it holds:
-    both methods rely on it.
-
-    The field and its Jacobian are eq. (3.1) of the theory page; the
-    products with the Jacobian are eq. (3.2).
+    Subclasses that compute every loss from one shared forward pass (a GAN) override :meth:`losses`.
+    ``zero_sum=True`` declares :math:`\\sum_i L_i = \\sum_i c_i(x_i)`, each :math:`c_i` a function of player
+    :math:`i`'s own parameters (a GAN's minimax loss: :math:`L_G + L_D = -E_{p_d}[f(D(x))]`, a function of
+    :math:`\\psi` only). For two players the mixed blocks are then antisymmetric (section 3 of the theory page):
+    competitive gradient descent solves its system by conjugate gradients and SGA skips the third-order pass.
+    Declare it only when it holds: both rely on it.
 
     Parameters
     ----------
     players : sequence of Player
-        The players, in order; their parameter tensors are stacked in this
-        order (:attr:`parameters`). Names must be unique and no tensor may
-        belong to two players.
+        The players, in order (their tensors are stacked in this order in :attr:`parameters`); unique names,
+        no tensor shared by two players.
     zero_sum : bool, default False
-        Declares the game zero-sum up to separable terms (see above). Only
-        has an effect for two players (:attr:`has_antisymmetric_interactions`).
+        Declares the game zero-sum up to separable terms (see above); acts for two players only
+        (:attr:`has_antisymmetric_interactions`).
 
     Raises
     ------
     ValueError
-        If ``players`` is empty or holds something other than :class:`Player`
-        objects, the names repeat, or one tensor belongs to two players.
+        If ``players`` is empty or holds something other than :class:`Player` objects, the names repeat, or one
+        tensor belongs to two players.
 
     References
     ----------
-    David Balduzzi, Sébastien Racanière, James Martens, Jakob Foerster, Karl
-    Tuyls, Thore Graepel. "The Mechanics of n-Player Differentiable Games."
-    ICML 2018.
+    David Balduzzi, Sébastien Racanière, James Martens, Jakob Foerster, Karl Tuyls, Thore Graepel. "The Mechanics
+    of n-Player Differentiable Games." ICML 2018.
     """
 
     def __init__(self, players: Sequence[Player], zero_sum: bool = False):
@@ -200,32 +160,27 @@ class Game:
         self.players = players
         self.zero_sum = bool(zero_sum)
         self.parameters: list[torch.Tensor] = [t for p in players for t in p.parameters]
-        self.player_slices: list[slice] = []
-        start = 0
-        for p in players:
-            self.player_slices.append(slice(start, start + len(p.parameters)))
-            start += len(p.parameters)
+        ends = itertools.accumulate(len(p.parameters) for p in players)
+        self.player_slices: list[slice] = [slice(end - len(p.parameters), end) for p, end in zip(players, ends)]
 
-    # ------------------------------------------------------------------ losses and field
+    # ------------------------------------------------------------------ losses, state and field
     def losses(self) -> Sequence[torch.Tensor]:
-        """Each player's loss at the current parameters (0-d tensors, in player order).
+        """Each player's loss at the current parameters.
 
         Returns
         -------
         sequence of torch.Tensor
-            :math:`L_1(x), \\dots, L_k(x)`, one 0-d tensor per player.
+            :math:`L_1(x), \\dots, L_k(x)`, one 0-d tensor per player, in player order.
 
         Raises
         ------
         ValueError
             If a player has no loss (give ``Player(loss=...)`` or override this method).
         """
-        out = []
         for p in self.players:
             if p.loss is None:
                 raise ValueError(f"player {p.name!r} has no loss; give Player(loss=...) or override Game.losses()")
-            out.append(p.loss())
-        return out
+        return [p.loss() for p in self.players]
 
     def after_step(self) -> None:
         """Hook the optimisers call after every completed step (a GAN game updates its constraint handler here)."""
@@ -236,19 +191,17 @@ class Game:
         return {"values": self.get_values(), "extra": self._extra_state()}
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict`'s output (shapes checked before anything changes).
+        """Restore :meth:`state_dict`'s output once :meth:`check_state_dict` accepts it (nothing changes otherwise).
 
         Parameters
         ----------
         state : dict
-            A dictionary returned by :meth:`state_dict` of a game of the same
-            kind and sizes.
+            A dictionary returned by :meth:`state_dict` of a game of the same kind and sizes.
 
         Raises
         ------
         ValueError
-            If the saved values do not match this game's parameters (another
-            game or other sizes), or the extra state does not fit.
+            If :meth:`check_state_dict` refuses ``state`` (another game, other sizes, extra state that does not fit).
         """
         self.check_state_dict(state)
         self.set_values(state["values"])
@@ -265,8 +218,8 @@ class Game:
         Raises
         ------
         ValueError
-            If the keys are not ``{"values", "extra"}``, the saved values do not match this game's
-            parameters (another game or other sizes), or the extra state does not fit (a subclass's check).
+            If the keys are not ``{"values", "extra"}``, the saved values do not match this game's parameters
+            (another game or other sizes), or the extra state does not fit (a subclass's check).
         """
         if not isinstance(state, dict) or set(state) != {"values", "extra"}:
             raise ValueError(f"not a game state ({{'values', 'extra'}}): {state!r:.80}")
@@ -286,13 +239,12 @@ class Game:
         return None
 
     def evaluate(self, create_graph: bool = False) -> FieldEvaluation:
-        """The field :math:`v` and the losses at the current point (eq. (3.1) of the theory page).
+        """The field :math:`v` (eq. (3.1) of the theory page) and the losses at the current point.
 
         Parameters
         ----------
         create_graph : bool, default False
-            Keep the graph of :math:`v` so that it can be differentiated again
-            (needed for products with :math:`J`).
+            Keep the graph of :math:`v` so that it can be differentiated again (products with :math:`J`).
 
         Returns
         -------
@@ -305,13 +257,12 @@ class Game:
             If :meth:`losses` does not return one scalar tensor per player.
         """
         losses = self._checked_losses()
-        field = self._field_from_losses(losses, create_graph=create_graph)
+        field = [g for player, loss in zip(self.players, losses)
+                 for g in self._grad([loss], player.parameters, [None], create_graph=create_graph)]
         return FieldEvaluation(field, tuple(float(l.detach()) for l in losses))
 
     def vector_field(self, create_graph: bool = False) -> Vector:
-        r""":math:`v(x) = (\nabla_{x_i} L_i)_i` as a list of tensors (one per parameter tensor).
-
-        The simultaneous gradient of eq. (3.1) of the theory page.
+        r""":math:`v(x)` of eq. (3.1) of the theory page as a list of tensors (one per parameter tensor).
 
         Parameters
         ----------
@@ -325,18 +276,16 @@ class Game:
         """
         return self.evaluate(create_graph=create_graph).field
 
+    # ------------------------------------------------------------------ products with J (eq. (3.2))
     def jvp(self, u: Vector, field: Vector | None = None) -> Vector:
-        r""":math:`J u` (directional derivative of :math:`v` along ``u``), by the transpose trick.
-
-        Eq. (3.2) of the theory page: :math:`J u = \nabla_\omega \langle J^\top \omega, u \rangle`.
+        r""":math:`J u` by the transpose trick of eq. (3.2) of the theory page.
 
         Parameters
         ----------
         u : list of torch.Tensor
-            The direction, one tensor per parameter tensor, shaped like the parameters.
+            The direction, shaped like the parameters (one tensor per parameter tensor).
         field : list of torch.Tensor, optional
-            A :math:`v` already computed at the current point with
-            ``create_graph=True``. Default None: computed here.
+            :math:`v` at the current point, computed with ``create_graph=True``. Default None: computed here.
 
         Returns
         -------
@@ -346,17 +295,14 @@ class Game:
         return self.jvp_operator(field)(u)
 
     def vjp(self, u: Vector, field: Vector | None = None, create_graph: bool = False) -> Vector:
-        r""":math:`J^\top u = \nabla_x \langle v(x), u \rangle` (one backward pass through :math:`v`).
-
-        Eq. (3.2) of the theory page.
+        r""":math:`J^\top u` (eq. (3.2) of the theory page): one backward pass through :math:`v`.
 
         Parameters
         ----------
         u : list of torch.Tensor
-            The vector, one tensor per parameter tensor, shaped like the parameters.
+            The vector, shaped like the parameters (one tensor per parameter tensor).
         field : list of torch.Tensor, optional
-            A :math:`v` already computed at the current point with
-            ``create_graph=True``. Default None: computed here.
+            :math:`v` at the current point, computed with ``create_graph=True``. Default None: computed here.
         create_graph : bool, default False
             Keep the graph of the result (for a further derivative).
 
@@ -365,137 +311,103 @@ class Game:
         list of torch.Tensor
             :math:`J^\top u`, shaped like the parameters.
         """
-        field = self._graph_field(field)
-        return self._vjp_with_field(field, u, create_graph=create_graph)
+        return self._grad(self._graph_field(field), self.parameters, u, create_graph=create_graph)
 
     def jvp_operator(self, field: Vector | None = None) -> Callable[[Vector], Vector]:
-        r"""A function ``u -> J u`` that reuses one transpose-trick graph (one backward pass per product).
-
-        For repeated products at one point (conjugate gradients, Arnoldi);
-        eq. (3.2) of the theory page.
+        r"""A function ``u -> J u`` reusing one transpose-trick graph, for repeated products at one point (CG, Arnoldi).
 
         Parameters
         ----------
         field : list of torch.Tensor, optional
-            A :math:`v` already computed at the current point with
-            ``create_graph=True``. Default None: computed here.
+            :math:`v` at the current point, computed with ``create_graph=True``. Default None: computed here.
 
         Returns
         -------
         callable
-            ``apply(u) -> J u`` for ``u`` a list of tensors shaped like the
-            parameters; the result has the same layout.
+            ``apply(u) -> J u`` (one backward pass), ``u`` and the result shaped like the parameters.
         """
-        field = self._graph_field(field)
-        w = [torch.zeros_like(p, requires_grad=True) for p in self.parameters]
-        jt_w = self._vjp_with_field(field, w, create_graph=True)
-
-        def apply(u: Vector) -> Vector:
-            return self._grad_or_zero(jt_w, w, u, retain_graph=True)
-
-        return apply
+        return self._transpose_trick(field, [torch.zeros_like(p) for p in self.parameters])[1]
 
     def jvp_and_vjp(self, u: Vector, field: Vector | None = None) -> tuple:
         r"""Both :math:`J u` and :math:`J^\top u` with two backward passes (SGA's general path).
 
-        The dummy of the transpose trick is set to ``u`` itself, so
-        :math:`J^\top w` at :math:`w = u` is :math:`J^\top u` and its
-        derivative along ``u`` is :math:`J u` (eq. (3.2) of the theory page).
+        The transpose trick's dummy is ``u`` itself: :math:`J^\top \omega` at :math:`\omega = u` is
+        :math:`J^\top u`, and its derivative along ``u`` is :math:`J u`.
 
         Parameters
         ----------
         u : list of torch.Tensor
-            The vector, one tensor per parameter tensor, shaped like the parameters.
+            The vector, shaped like the parameters (one tensor per parameter tensor).
         field : list of torch.Tensor, optional
-            A :math:`v` already computed at the current point with
-            ``create_graph=True``. Default None: computed here.
+            :math:`v` at the current point, computed with ``create_graph=True``. Default None: computed here.
 
         Returns
         -------
         tuple of (list of torch.Tensor, list of torch.Tensor)
             ``(J u, J^T u)``, each shaped like the parameters (detached).
         """
-        field = self._graph_field(field)
-        w = [ui.detach().clone().requires_grad_(True) for ui in u]
-        jt_w = self._vjp_with_field(field, w, create_graph=True)
-        ju = self._grad_or_zero(jt_w, w, u, retain_graph=True)
-        return ju, [t.detach() for t in jt_w]
+        jt_w, apply = self._transpose_trick(field, [ui.detach().clone() for ui in u])
+        return apply(u), [t.detach() for t in jt_w]
 
     def player_vjps(self, u: Vector, field: Vector | None = None, cross_only: bool = False) -> list:
         r"""The per-player parts :math:`g_j = \nabla_x \langle u_j, v_j \rangle` of :math:`J^\top u`, one per player.
 
-        One backward pass through player :math:`j`'s part of the field each;
-        block :math:`i` of :math:`g_j` is :math:`J_{ji}^\top u_j` and
-        :math:`\sum_j g_j = J^\top u`. Valid for every game. With
-        ``cross_only=True`` pass :math:`j` differentiates only with respect to
-        the other players' parameters (block :math:`j` of :math:`g_j`, the
-        Hessian product :math:`J_{jj} u_j`, is left at zero), which lets autograd
-        skip the parts of the graph that only lead to player :math:`j`.
+        One backward pass through player :math:`j`'s part of the field each: block :math:`i` of :math:`g_j` is
+        :math:`J_{ji}^\top u_j`, and :math:`\sum_j g_j = J^\top u` for every game. ``cross_only=True`` leaves
+        block :math:`j` (the Hessian product :math:`J_{jj} u_j`) at zero, so autograd skips the parts of the
+        graph that only lead to player :math:`j`.
 
         Parameters
         ----------
         u : list of torch.Tensor
-            The vector, one tensor per parameter tensor, shaped like the parameters.
+            The vector, shaped like the parameters (one tensor per parameter tensor).
         field : list of torch.Tensor, optional
-            A :math:`v` already computed at the current point with
-            ``create_graph=True``. Default None: computed here.
+            :math:`v` at the current point, computed with ``create_graph=True``. Default None: computed here.
         cross_only : bool, default False
-            Differentiate pass :math:`j` only with respect to the other
-            players' parameters (block :math:`j` of :math:`g_j` is zero).
+            Differentiate pass :math:`j` only with respect to the other players' parameters.
 
         Returns
         -------
         list of list of torch.Tensor
-            :math:`g_1, \dots, g_k`, one per player, each a full
-            parameter-space vector shaped like the parameters.
+            :math:`g_1, \dots, g_k`, each a full parameter-space vector shaped like the parameters.
         """
         field = self._graph_field(field)
         parts = []
         for sl in self.player_slices:
-            part = [torch.zeros_like(p) for p in self.parameters]
             index = [k for k in range(len(self.parameters)) if not (cross_only and sl.start <= k < sl.stop)]
-            if index:
-                grads = self._grad_or_zero(field[sl], [self.parameters[k] for k in index], u[sl], retain_graph=True)
-                for k, g in zip(index, grads):
-                    part[k] = g
-            parts.append(part)
+            inputs = [self.parameters[k] for k in index]
+            grads = dict(zip(index, self._grad(field[sl], inputs, u[sl]))) if index else {}
+            parts.append([grads[k] if k in grads else torch.zeros_like(p) for k, p in enumerate(self.parameters)])
         return parts
 
     @property
     def has_antisymmetric_interactions(self) -> bool:
         r"""Whether :math:`J_{ij} = -J_{ji}^\top` (:math:`i \ne j`) is declared: two players and :attr:`zero_sum`.
 
-        For three or more players a separable :math:`\sum_i L_i` does not make
-        each pair's mixed blocks antisymmetric, so they use the general path.
+        For three or more players a separable :math:`\sum_i L_i` does not make each pair's mixed blocks
+        antisymmetric, so they take the general path.
         """
         return self.zero_sum and len(self.players) == 2
 
     def vjp_and_antisymmetric_vjp(self, u: Vector, field: Vector | None = None) -> tuple:
-        r""":math:`J^\top u` and :math:`A^\top u = (J^\top u - J u)/2` (shared by SGA), exactly.
+        r""":math:`J^\top u` and :math:`A^\top u` of eqs. (3.2) and (3.8) of the theory page (shared by SGA), exactly.
 
-        With antisymmetric interactions (:attr:`has_antisymmetric_interactions`:
-        :math:`J_{ij} = -J_{ji}^\top` for :math:`i \ne j`) and symmetric
-        :math:`J_{ii}`, the per-player passes :math:`g_j` of
-        :meth:`player_vjps` give both:
+        With antisymmetric interactions (:attr:`has_antisymmetric_interactions`) and symmetric :math:`J_{ii}`,
+        the passes :math:`g_j` of :meth:`player_vjps` give both:
 
         .. math::
-            J^\top u = \sum_j g_j, \qquad (A^\top u)_i = \sum_{j \ne i} (g_j)_i
-            = \sum_{j \ne i} J_{ji}^\top u_j,
+            J^\top u = \sum_j g_j, \qquad (A^\top u)_i = \sum_{j \ne i} (g_j)_i = \sum_{j \ne i} J_{ji}^\top u_j,
 
-        e.g. for two players :math:`x, y` with :math:`P = J_{xx}`,
-        :math:`Q = J_{xy}`, :math:`R = J_{yx} = -Q^\top`, :math:`S = J_{yy}`:
-        :math:`A^\top u = (R^\top u_y, Q^\top u_x)`. That is one backward pass
-        per player through the field's graph instead of the third-order pass
-        of the transpose trick. Every other game takes :meth:`jvp_and_vjp`.
-        These are the products of eqs. (3.2) and (3.8) of the theory page.
+        e.g. for two players with :math:`Q = J_{xy}`, :math:`R = J_{yx} = -Q^\top`:
+        :math:`A^\top u = (R^\top u_y, Q^\top u_x)`. That is one backward pass per player instead of the
+        third-order pass of the transpose trick. Every other game takes :meth:`jvp_and_vjp`.
 
         Parameters
         ----------
         u : list of torch.Tensor
-            The vector, one tensor per parameter tensor, shaped like the parameters.
+            The vector, shaped like the parameters (one tensor per parameter tensor).
         field : list of torch.Tensor, optional
-            A :math:`v` already computed at the current point with
-            ``create_graph=True``. Default None: computed here.
+            :math:`v` at the current point, computed with ``create_graph=True``. Default None: computed here.
 
         Returns
         -------
@@ -510,23 +422,18 @@ class Game:
         return [functools.reduce(operator.add, ts).detach() for ts in zip(*parts)], self._cross_sum(parts)
 
     def antisymmetric_vjp(self, u: Vector, field: Vector | None = None) -> Vector:
-        r""":math:`A^\top u = (J^\top u - J u)/2` alone, exactly.
+        r""":math:`A^\top u` alone, exactly (eqs. (3.2) and (3.8) of the theory page).
 
-        With antisymmetric interactions :math:`(A^\top u)_i = \sum_{j \ne i}
-        J_{ji}^\top u_j` needs only the cross blocks: the passes of
-        :meth:`player_vjps` with ``cross_only=True``, which skip the Hessian
-        products :math:`J_{jj} u_j` (cheaper than
-        :meth:`vjp_and_antisymmetric_vjp`). Every other game takes
-        :meth:`jvp_and_vjp`. :math:`A = (J - J^\top)/2` as in eqs. (3.2) and
-        (3.8) of the theory page.
+        With antisymmetric interactions it needs only the cross blocks: the passes of :meth:`player_vjps` with
+        ``cross_only=True``, which skip the Hessian products :math:`J_{jj} u_j` (cheaper than
+        :meth:`vjp_and_antisymmetric_vjp`). Every other game takes :meth:`jvp_and_vjp`.
 
         Parameters
         ----------
         u : list of torch.Tensor
-            The vector, one tensor per parameter tensor, shaped like the parameters.
+            The vector, shaped like the parameters (one tensor per parameter tensor).
         field : list of torch.Tensor, optional
-            A :math:`v` already computed at the current point with
-            ``create_graph=True``. Default None: computed here.
+            :math:`v` at the current point, computed with ``create_graph=True``. Default None: computed here.
 
         Returns
         -------
@@ -586,11 +493,8 @@ class Game:
         flat = torch.as_tensor(flat)
         if flat.ndim != 1 or flat.numel() != self.num_parameters:
             raise ValueError(f"flat vector must be 1-D with {self.num_parameters} entries, got shape {tuple(flat.shape)}")
-        out, start = [], 0
-        for p in self.parameters:
-            out.append(flat[start:start + p.numel()].reshape(p.shape).to(device=p.device, dtype=p.dtype))
-            start += p.numel()
-        return out
+        pieces = flat.split([p.numel() for p in self.parameters])
+        return [t.reshape(p.shape).to(device=p.device, dtype=p.dtype) for t, p in zip(pieces, self.parameters)]
 
     def get_flat(self) -> torch.Tensor:
         """The current parameters as one flat (detached) tensor."""
@@ -602,15 +506,14 @@ class Game:
         Parameters
         ----------
         flat : torch.Tensor or numpy.ndarray
-            Shape ``(num_parameters,)``, entries in parameter order; cast to
-            each parameter's dtype and device.
+            Shape ``(num_parameters,)``, entries in parameter order; cast to each parameter's dtype and device.
 
         Raises
         ------
         ValueError
             If ``flat`` is not 1-D with :attr:`num_parameters` entries.
         """
-        self.set_values(self.unflatten(torch.as_tensor(flat)))
+        self.set_values(self.unflatten(flat))
 
     def get_values(self) -> Vector:
         """A detached copy of the current parameter values.
@@ -628,8 +531,7 @@ class Game:
         Parameters
         ----------
         values : list of torch.Tensor
-            One tensor per parameter tensor, shaped like the parameters (as
-            :meth:`get_values` returns them).
+            One tensor per parameter tensor, shaped like the parameters (as :meth:`get_values` returns them).
         """
         with torch.no_grad():
             for p, value in zip(self.parameters, values):
@@ -653,8 +555,8 @@ class Game:
         Raises
         ------
         ValueError
-            If ``index`` is not an integer in ``[0, len(players) - 1]``
-            (``bool`` and floats are refused, numpy integers accepted).
+            If ``index`` is not an integer in ``[0, len(players) - 1]`` (``bool`` and floats are refused, numpy
+            integers accepted).
         """
         index = check_int(index, "index (player position)", low=0, high=len(self.players) - 1)
         return vector[self.player_slices[index]]
@@ -663,6 +565,12 @@ class Game:
     def _graph_field(self, field: Vector | None) -> Vector:
         """The field given (computed with ``create_graph=True``), or computed here for products with :math:`J`."""
         return self.vector_field(create_graph=True) if field is None else field
+
+    def _transpose_trick(self, field: Vector | None, w: Vector) -> tuple:
+        """``(J^T w, u -> J u)`` from one graph of :math:`J^\\top w` at the dummy ``w`` (made a leaf here)."""
+        w = [t.requires_grad_(True) for t in w]
+        jt_w = self._grad(self._graph_field(field), self.parameters, w, create_graph=True)
+        return jt_w, lambda u: self._grad(jt_w, w, u)
 
     def _checked_losses(self) -> list:
         losses = list(self.losses())
@@ -673,40 +581,19 @@ class Game:
                 raise ValueError(f"loss of player {p.name!r} must be a scalar tensor")
         return [l.reshape(()) for l in losses]
 
-    def _field_from_losses(self, losses, create_graph: bool) -> Vector:
-        field: Vector = []
-        for player, loss in zip(self.players, losses):
-            if loss.requires_grad:
-                grads = torch.autograd.grad(loss, player.parameters, create_graph=create_graph,
-                                            retain_graph=True, allow_unused=True)
-            else:
-                grads = [None] * len(player.parameters)
-            field.extend(torch.zeros_like(p) if g is None else g for p, g in zip(player.parameters, grads))
-        return field
-
-    def _vjp_with_field(self, field: Vector, u: Vector, create_graph: bool) -> Vector:
-        pairs = [(f, ui) for f, ui in zip(field, u) if f.requires_grad]
-        if not pairs:
-            return [torch.zeros_like(p) for p in self.parameters]
-        outs, grad_outs = zip(*pairs)
-        grads = torch.autograd.grad(outs, self.parameters, grad_outputs=grad_outs, retain_graph=True,
-                                    create_graph=create_graph, allow_unused=True)
-        return [torch.zeros_like(p) if g is None else g for p, g in zip(self.parameters, grads)]
-
     def _cross_sum(self, parts: list) -> Vector:
         """Block i of the result is the sum over players j != i of block i of ``parts[j]``."""
-        out = []
-        for i, sl in enumerate(self.player_slices):
-            for k in range(sl.start, sl.stop):
-                out.append(functools.reduce(operator.add, [g[k] for j, g in enumerate(parts) if j != i]).detach())
-        return out
+        return [functools.reduce(operator.add, [g[k] for j, g in enumerate(parts) if j != i]).detach()
+                for i, sl in enumerate(self.player_slices) for k in range(sl.start, sl.stop)]
 
     @staticmethod
-    def _grad_or_zero(outputs: Vector, inputs: Vector, grad_outputs: Vector, retain_graph: bool) -> Vector:
+    def _grad(outputs: Vector, inputs: Vector, grad_outputs: Vector, create_graph: bool = False) -> Vector:
+        """``sum_o <grad_output_o, d o / d input>`` per input, zeros where nothing depends on it; graph retained."""
         pairs = [(o, g) for o, g in zip(outputs, grad_outputs) if o.requires_grad]
         if not pairs:
             return [torch.zeros_like(i) for i in inputs]
         outs, gos = zip(*pairs)
-        grads = torch.autograd.grad(outs, inputs, grad_outputs=gos, retain_graph=retain_graph, allow_unused=True)
-        return [torch.zeros_like(i) if g is None else g.detach() for i, g in zip(inputs, grads)]
-
+        grads = torch.autograd.grad(outs, inputs, grad_outputs=gos, retain_graph=True, create_graph=create_graph,
+                                    allow_unused=True)
+        return [torch.zeros_like(i) if g is None else g if create_graph else g.detach()
+                for i, g in zip(inputs, grads)]
