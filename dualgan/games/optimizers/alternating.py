@@ -16,8 +16,7 @@ __all__ = ["AlternatingGD"]
 class AlternatingGD(GameOptimizer):
     """Alternating gradient descent (eq. (3.4) of the theory page).
 
-    The record's ``field_norm`` and ``losses`` are those at the start of the step; ``update_norm`` is the
-    norm of the concatenated per-player gradients actually used.
+    The record's ``update_norm`` is the norm of the per-player gradients actually used (each at its turn).
 
     Parameters
     ----------

@@ -17,15 +17,13 @@ __all__ = ["Extragradient"]
 class Extragradient(GameOptimizer):
     """Extragradient, eq. (3.6) of the theory page; ``update_norm`` is :math:`\\|v(x')\\|`, the field of the real step.
 
-    The record's ``coefficient`` is the extrapolation factor ``c``.
-
     Parameters
     ----------
     lr, base, base_kwargs : float, str or callable, dict
         Step size :math:`h` and base optimiser, as for :class:`~dualgan.games.GameOptimizer`.
     extrapolation : float, default 1.0
         Factor :math:`c > 0` of the look-ahead step :math:`x' = x - c h v(x)` (the base optimiser's
-        learning rate is scaled for the look-ahead only); 1 is Korpelevich's rule.
+        learning rate is scaled for the look-ahead only), the record's ``coefficient``; 1 is Korpelevich's rule.
 
     Raises
     ------
