@@ -10,36 +10,37 @@ import numpy as np
 import torch
 
 from .._checks import check_int, check_number, check_positive
-from ..regularizers import clip_weights
+from ..losses import LOSSES, get_loss
+from ..regularizers import (R1, R2, ConstantSchedule, CoupledGradientPenalty, JSRegularizer, LocalGradientPenalty,
+                            clip_weights)
+from .bilinear import BilinearGame, bilinear_jacobian
 from .functional import FunctionalGame
 from .game import Game
-from .gan import DiracGAN, regularizer_list
-from .optimizers.base import NotBatchableError
+from .gan import DiracGAN, MixtureGAN, _gan_losses, regularizer_list
+from .optimizers.base import NotBatchableError, _ObjectPoint
 
 __all__ = ["bilinear_functional", "dirac_functional", "mixture_functional", "as_functional", "ClippedDiracGAN"]
 
 
 # ============================================================================================ built-in games
 def bilinear_functional(A, seed_scale: float = 1.0, dtype=torch.float64) -> FunctionalGame:
-    r"""The bilinear game :math:`\min_x \max_y x^\top A y` as a :class:`FunctionalGame` (closed forms, linear field).
+    r"""The bilinear game of eq. (3.12) of the theory page as a :class:`FunctionalGame` (closed forms).
 
     Parameters
     ----------
     A : array-like of shape (n_x, n_y)
         The coupling matrix (finite).
     seed_scale : float, default 1.0
-        Initial points are ``seed_scale`` times the standard normal draws of
-        ``BilinearGame(A, seed=seed)`` (x then y from ``torch.Generator().manual_seed(seed)``),
-        so ``seed_scale=1`` starts exactly where the object game of that seed starts.
+        Seed ``s`` starts at ``seed_scale`` times the start of ``BilinearGame(A, seed=s)``
+        (``1``: exactly where that object game starts).
     dtype : torch.dtype, default torch.float64
         Floating-point type of the parameters and the arithmetic (float64 for correctness checks).
 
     Returns
     -------
     FunctionalGame
-        Players ``x`` (n_x) and ``y`` (n_y), :math:`v = J z` with
-        :math:`J = [[0, A], [-A^\top, 0]]`, equilibrium 0, zero-sum;
-        ``make_game(z)`` builds the :class:`~dualgan.games.BilinearGame` at ``z``.
+        Players ``x`` (n_x) and ``y`` (n_y), equilibrium 0, zero-sum; ``make_game(z)`` builds the
+        :class:`~dualgan.games.BilinearGame` at ``z``.
 
     Raises
     ------
@@ -47,8 +48,6 @@ def bilinear_functional(A, seed_scale: float = 1.0, dtype=torch.float64) -> Func
         If ``A`` is not a finite, non-empty 2-D matrix or ``seed_scale`` is not
         a finite number > 0 (``bool`` refused).
     """
-    from .bilinear import BilinearGame, bilinear_jacobian
-
     A = torch.as_tensor(np.asarray(A, dtype=np.float64), dtype=dtype)
     if A.ndim != 2 or A.numel() == 0 or not bool(torch.isfinite(A).all()):
         raise ValueError(f"A must be a finite, non-empty 2-D matrix (n_x, n_y), got shape {tuple(A.shape)}")
@@ -66,91 +65,85 @@ def bilinear_functional(A, seed_scale: float = 1.0, dtype=torch.float64) -> Func
     def fast_jacobian(Z):
         return J.expand(Z.shape[0], nx + ny, nx + ny)
 
-    def initial_point(seed):
-        gen = torch.Generator().manual_seed(check_int(seed, "seed", low=0))
-        x0 = torch.randn(nx, generator=gen, dtype=torch.float64)
-        y0 = torch.randn(ny, generator=gen, dtype=torch.float64)
-        return seed_scale * torch.cat([x0, y0]).to(dtype)
-
     def make_game(z):
         z = torch.as_tensor(z, dtype=dtype)
         return BilinearGame(A, x0=z[:nx].clone(), y0=z[nx:].clone(), dtype=dtype)
 
     return FunctionalGame(losses, (nx, ny), name=f"bilinear {nx}x{ny}", player_names=("x", "y"),
                           equilibrium=torch.zeros(nx + ny, dtype=dtype), zero_sum=True, n_tensors=2,
-                          initial_point=initial_point, make_game=make_game, fast_field=fast_field,
-                          fast_jacobian=fast_jacobian, dtype=dtype)
+                          initial_point=lambda seed: seed_scale * BilinearGame(A, seed=seed, dtype=dtype).get_flat(),
+                          make_game=make_game, fast_field=fast_field, fast_jacobian=fast_jacobian, dtype=dtype)
 
 
 # ------------------------------------------------------------------ Dirac-GAN closed forms
-def _sig(s):
-    return torch.sigmoid(s)
+def _minus_one(s):
+    return -torch.ones_like(s)
 
 
-# (g', g'', h', h'') of each library loss as functions of the fake score s (g: discriminator's fake term, h: generator)
-def _loss_derivatives(name):
-    if name == "minimax":        # g = h = log(1 - sigma(s)): g' = -sigma(s), g'' = -sigma(s) sigma(-s)
-        d1 = lambda s: -_sig(s)
-        d2 = lambda s: -_sig(s) * _sig(-s)
-        return d1, d2, d1, d2
-    if name == "non_saturating":  # h = -log sigma(s): h' = -sigma(-s), h'' = sigma(s) sigma(-s)
-        return (lambda s: -_sig(s), lambda s: -_sig(s) * _sig(-s), lambda s: -_sig(-s), lambda s: _sig(s) * _sig(-s))
-    if name == "wasserstein":     # g = h = -s
-        one = lambda s: -torch.ones_like(s)
-        zero = lambda s: torch.zeros_like(s)
-        return one, zero, one, zero
-    if name == "hinge":           # g = -relu(1 + s) (relu'(0) = 0, as autograd), h = -s
-        return (lambda s: -(s > -1).to(s.dtype), lambda s: torch.zeros_like(s), lambda s: -torch.ones_like(s),
-                lambda s: torch.zeros_like(s))
-    if name == "least_squares":   # g = -s^2, h = (s - 1)^2
-        return (lambda s: -2 * s, lambda s: -2 * torch.ones_like(s), lambda s: 2 * (s - 1), lambda s: 2 * torch.ones_like(s))
-    return None
+# (g', g'', h', h'') of each library loss in the fake score s (g: the discriminator's fake term, h: the generator's)
+_LOGISTIC_G = (lambda s: -torch.sigmoid(s), lambda s: -torch.sigmoid(s) * torch.sigmoid(-s))  # g = log(1 - sigma(s))
+_LOSS_DERIVATIVES = {
+    "minimax": _LOGISTIC_G * 2,                                   # h = g
+    "non_saturating": _LOGISTIC_G + (lambda s: -torch.sigmoid(-s),
+                                     lambda s: torch.sigmoid(s) * torch.sigmoid(-s)),  # h = -log sigma(s)
+    "wasserstein": (_minus_one, torch.zeros_like) * 2,            # g = h = -s
+    # hinge: g = -relu(1 + s) (relu'(0) = 0, as autograd), h = -s
+    "hinge": (lambda s: -(s > -1).to(s.dtype), torch.zeros_like, _minus_one, torch.zeros_like),
+    "least_squares": (lambda s: -2 * s, lambda s: -2 * torch.ones_like(s), lambda s: 2 * (s - 1),
+                      lambda s: 2 * torch.ones_like(s)),          # g = -s^2, h = (s - 1)^2
+}
 
 
-def _constant_weight(reg, name):
-    from ..regularizers.schedules import ConstantSchedule
-
-    if type(reg.schedule) is not ConstantSchedule:
-        raise NotBatchableError(f"regulariser {name} has the schedule {reg.schedule!r}: a weight that changes with "
-                                f"the step cannot be batched; use a constant weight, or dualgan.games.run_optimizer")
-    return float(reg.schedule.weight)
+def _batchable_regularizers(regularizers, known, game: str) -> list:
+    """The regularisers as a list; NotBatchableError unless each is of a type in ``known`` with a constant weight."""
+    regularizers = regularizer_list(regularizers)
+    unknown = [type(r).__name__ for r in regularizers if type(r) not in known]
+    if unknown:
+        raise NotBatchableError(f"regulariser(s) {unknown} cannot be batched on a {game} (the batched runner knows "
+                                f"{', '.join(k.__name__ for k in known)} there); use dualgan.games.run_optimizer")
+    for reg in regularizers:
+        if type(reg.schedule) is not ConstantSchedule:
+            raise NotBatchableError(f"regulariser {type(reg).__name__} has the schedule {reg.schedule!r}: a weight "
+                                    f"that changes with the step cannot be batched; use a constant weight, or "
+                                    f"dualgan.games.run_optimizer")
+    return regularizers
 
 
 def _dirac_regularizer_terms(regularizers):
-    r"""For each regulariser of a Dirac-GAN: (R'(psi), R''(psi)) closed forms (all depend on psi only there).
+    r"""(R'(psi), R''(psi)) of each regulariser on the Dirac-GAN in closed form; None if there is a JSRegularizer.
 
-    On the Dirac-GAN :math:`\nabla_x D(x) = \psi` at every x, so R1 and R2 are
-    :math:`\tfrac{\gamma}{2}\psi^2` and the WGAN-GP / DRAGAN penalties are
-    :math:`\lambda(|\psi| - k)^2` (one-sided: :math:`\lambda\max(|\psi| - k, 0)^2`),
-    whatever points they sample; :math:`|\psi|` has derivative 0 at
-    :math:`\psi = 0` (the library's safe norm). JS regulariser: no closed form here (None).
+    There :math:`\nabla_x D(x) = \psi` at every x, so R1 and R2 are :math:`\tfrac{\gamma}{2}\psi^2` and WGAN-GP /
+    DRAGAN :math:`\lambda(|\psi| - k)^2` (one-sided: :math:`\lambda\max(|\psi| - k, 0)^2`) whatever points they
+    sample; :math:`|\psi|` has derivative 0 at :math:`\psi = 0` (the library's safe norm).
     """
-    from ..regularizers import R1, R2, CoupledGradientPenalty, LocalGradientPenalty
-
     terms = []
     for reg in regularizers:
-        kind = type(reg)
-        if kind in (R1, R2):
-            gamma = _constant_weight(reg, kind.__name__)
-            terms.append((lambda p, g=gamma: g * p, lambda p, g=gamma: g * torch.ones_like(p)))
-        elif kind in (CoupledGradientPenalty, LocalGradientPenalty):
-            lam = _constant_weight(reg, kind.__name__)
-            k, one_sided = reg.target, reg.one_sided
-
-            def d1(p, lam=lam, k=k, one_sided=one_sided):
-                excess = p.abs() - k
-                if one_sided:
-                    excess = excess.clamp(min=0.0)
-                return 2 * lam * excess * torch.sign(p)
-
-            def d2(p, lam=lam, k=k, one_sided=one_sided):
-                active = (p != 0) & ((p.abs() > k) if one_sided else torch.ones_like(p, dtype=torch.bool))
-                return torch.where(active, 2 * lam * torch.ones_like(p), torch.zeros_like(p))
-
-            terms.append((d1, d2))
-        else:
+        w = float(reg.schedule.weight)
+        if type(reg) is JSRegularizer:
             return None
+        if type(reg) in (R1, R2):
+            terms.append((lambda p, g=w: g * p, lambda p, g=w: g * torch.ones_like(p)))
+            continue
+        k, one_sided = reg.target, reg.one_sided
+
+        def d1(p, lam=w, k=k, one_sided=one_sided):
+            excess = p.abs() - k
+            if one_sided:
+                excess = excess.clamp(min=0.0)
+            return 2 * lam * excess * torch.sign(p)
+
+        def d2(p, lam=w, k=k, one_sided=one_sided):
+            active = (p != 0) & ((p.abs() > k) if one_sided else torch.ones_like(p, dtype=torch.bool))
+            return torch.where(active, 2 * lam * torch.ones_like(p), torch.zeros_like(p))
+
+        terms.append((d1, d2))
     return terms
+
+
+def _with_regularizers(name: str, regularizers) -> str:
+    """``name``, then `` + `` and the regularisers' class names joined by ``+`` if there are any."""
+    names = "+".join(type(r).__name__ for r in regularizers)
+    return f"{name} + {names}" if names else name
 
 
 class ClippedDiracGAN(DiracGAN):
@@ -178,13 +171,11 @@ class ClippedDiracGAN(DiracGAN):
 
 def dirac_functional(loss="minimax", regularizers=(), clip: float | None = None, init_low: float = 0.5,
                      init_high: float = 1.5, dtype=torch.float64) -> FunctionalGame:
-    r"""The Dirac-GAN family as a :class:`FunctionalGame` (Mescheder, Geiger, Nowozin, ICML 2018).
+    r"""The Dirac-GAN family (eq. (3.13) of the theory page) as a :class:`FunctionalGame`.
 
-    Data: a point mass at 0; generator: a point mass at :math:`\theta`;
-    discriminator :math:`D(x) = \psi x`; :math:`z = (\theta, \psi)`, the order
-    of :class:`~dualgan.games.DiracGAN`'s parameters. With the fake score
-    :math:`s = \psi\theta` and the loss components (g, h) of
-    :mod:`dualgan.losses` and regularisers :math:`R(\psi)`:
+    :math:`z = (\theta, \psi)`, the order of :class:`~dualgan.games.DiracGAN`'s parameters. With the fake
+    score :math:`s = \psi\theta`, the loss components (g, h) of eq. (5.1) and regularisers :math:`R(\psi)`,
+    the closed forms are
 
     .. math::
         v = \big(h'(s)\,\psi,\; -g'(s)\,\theta + R'(\psi)\big), \qquad
@@ -194,21 +185,17 @@ def dirac_functional(loss="minimax", regularizers=(), clip: float | None = None,
     Parameters
     ----------
     loss : str or GANLoss, default "minimax"
-        ``minimax``, ``non_saturating``, ``wasserstein``, ``hinge``,
-        ``least_squares`` have closed forms; another :class:`~dualgan.losses.GANLoss`
-        is handled by ``torch.func`` alone (slower).
+        ``minimax``, ``non_saturating``, ``wasserstein``, ``hinge``, ``least_squares`` have closed
+        forms; another :class:`~dualgan.losses.GANLoss` is handled by ``torch.func`` alone (slower).
     regularizers : sequence, default ()
-        :class:`~dualgan.regularizers.R1`, :class:`~dualgan.regularizers.R2`,
+        With constant weights: :class:`~dualgan.regularizers.R1`, :class:`~dualgan.regularizers.R2`,
         :class:`~dualgan.regularizers.CoupledGradientPenalty` (WGAN-GP),
-        :class:`~dualgan.regularizers.LocalGradientPenalty` (DRAGAN) with
-        constant weights (closed forms), :class:`~dualgan.regularizers.JSRegularizer`
-        (``torch.func`` only). On the Dirac-GAN :math:`\nabla_x D = \psi`
-        everywhere, so the penalties do not depend on the points they sample.
-        WGAN-GP and DRAGAN with a target k > 0 are not differentiable at
-        :math:`\psi = 0`: the game then sets ``no_local_analysis`` (no exact rate).
+        :class:`~dualgan.regularizers.LocalGradientPenalty` (DRAGAN) (closed forms),
+        :class:`~dualgan.regularizers.JSRegularizer` (``torch.func`` only). WGAN-GP and DRAGAN with a
+        target k > 0 are not differentiable at :math:`\psi = 0`: the game then sets ``no_local_analysis``.
     clip : float, optional
-        WGAN's weight clipping: :math:`\psi` is clipped to ``[-clip, clip]``
-        after every step (object game: :class:`ClippedDiracGAN`).
+        WGAN's weight clipping: :math:`\psi` is clipped to ``[-clip, clip]`` after every step
+        (object game: :class:`ClippedDiracGAN`).
     init_low, init_high : float, default 0.5, 1.5
         Seed ``s`` starts at ``init_low + (init_high - init_low) * U`` with
         ``U = torch.rand(2, generator=torch.Generator().manual_seed(s))``
@@ -225,37 +212,24 @@ def dirac_functional(loss="minimax", regularizers=(), clip: float | None = None,
     Raises
     ------
     NotBatchableError
-        A regulariser the functional form does not know, or one with a
-        weight schedule that changes with the step.
+        A regulariser the functional form does not know, or one with a weight schedule that changes with the step.
     ValueError
         If ``clip`` is not None or a finite number > 0, or ``init_low`` /
         ``init_high`` are not finite numbers with ``init_low <= init_high``.
     """
-    from ..losses import LOSSES, get_loss
-    from ..regularizers import JSRegularizer
-
     loss_obj = get_loss(loss)
-    regularizers = regularizer_list(regularizers)
     clip = check_number(clip, "clip (WGAN's clipping bound)", low=0.0, low_open=True, allow_none=True)
     init_low = check_number(init_low, "init_low")
     init_high = check_number(init_high, "init_high")
     if init_low > init_high:
         raise ValueError(f"init_low must be <= init_high, got {init_low!r} > {init_high!r}; swap them")
-    for reg in regularizers:
-        if type(reg) is JSRegularizer:
-            _constant_weight(reg, "JSRegularizer")
+    regularizers = _batchable_regularizers(
+        regularizers, (R1, R2, CoupledGradientPenalty, LocalGradientPenalty, JSRegularizer), "DiracGAN")
     terms = _dirac_regularizer_terms(regularizers)
-    unknown = [type(r).__name__ for r in regularizers
-               if type(r).__name__ not in ("R1", "R2", "CoupledGradientPenalty", "LocalGradientPenalty", "JSRegularizer")]
-    if unknown:
-        raise NotBatchableError(f"regulariser(s) {unknown} have no functional form; the batched runner knows R1, R2, "
-                                f"CoupledGradientPenalty, LocalGradientPenalty and JSRegularizer; use "
-                                f"dualgan.games.run_optimizer for the others")
-    derivs = (_loss_derivatives(loss_obj.name) if loss_obj.name in LOSSES and LOSSES.get(loss_obj.name) is loss_obj
-              else None)
+    library_loss = loss_obj.name in LOSSES and LOSSES.get(loss_obj.name) is loss_obj
+    derivs = _LOSS_DERIVATIVES.get(loss_obj.name) if library_loss else None
     probe = DiracGAN(loss_obj, 1.0, 1.0, regularizers=regularizers, dtype=dtype)
-    zero_sum = probe.zero_sum
-    module_losses = _module_losses(probe, loss_obj, regularizers)
+    module_losses = _module_losses(probe)
 
     def losses(z):          # the object game's own modules on its one batch: data at 0, the latent code unused
         zero = torch.zeros(1, 1, dtype=z.dtype)
@@ -286,121 +260,78 @@ def dirac_functional(loss="minimax", regularizers=(), clip: float | None = None,
 
     project = None
     if clip is not None:
-        c = float(clip)
 
         def project(Z):
-            return torch.cat([Z[:, :1], Z[:, 1:].clamp(-c, c)], dim=1)
-
-    lo, hi = float(init_low), float(init_high)
+            return torch.cat([Z[:, :1], Z[:, 1:].clamp(-clip, clip)], dim=1)
 
     def initial_point(seed):
         gen = torch.Generator().manual_seed(check_int(seed, "seed", low=0))
         u = torch.rand(2, generator=gen, dtype=torch.float64)
-        return (u * (hi - lo) + lo).to(dtype)
+        return (u * (init_high - init_low) + init_low).to(dtype)
 
     def make_game(z):
         z = [float(t) for t in torch.as_tensor(z).reshape(-1)]
         if clip is None:
             return DiracGAN(loss_obj, theta0=z[0], psi0=z[1], regularizers=regularizers, dtype=dtype)
         return ClippedDiracGAN(loss_obj, theta0=z[0], psi0=z[1], regularizers=regularizers, dtype=dtype,
-                                      clip_value=float(clip))
+                               clip_value=clip)
 
     nonsmooth = [type(r).__name__ for r in regularizers
-                 if type(r).__name__ in ("CoupledGradientPenalty", "LocalGradientPenalty") and r.target > 0]
+                 if type(r) in (CoupledGradientPenalty, LocalGradientPenalty) and r.target > 0]
     no_local = (f"{'+'.join(nonsmooth)} penalises (|psi| - k)^2, not differentiable at psi = 0: the origin is "
                 f"stationary only by the safe norm's derivative 0 there" if nonsmooth else None)
-    reg_names = "+".join(type(r).__name__ for r in regularizers)
-    name = f"dirac {loss_obj.name}" + (f" + {reg_names}" if reg_names else "") + (f" clip {clip:g}" if clip else "")
+    name = _with_regularizers(f"dirac {loss_obj.name}", regularizers) + (f" clip {clip:g}" if clip else "")
     return FunctionalGame(losses, (1, 1), name=name, player_names=("generator", "discriminator"),
-                          equilibrium=torch.zeros(2, dtype=dtype), zero_sum=zero_sum, n_tensors=2,
+                          equilibrium=torch.zeros(2, dtype=dtype), zero_sum=probe.zero_sum, n_tensors=2,
                           initial_point=initial_point, make_game=make_game, fast_field=fast_field,
                           fast_jacobian=fast_jacobian, project=project, dtype=dtype, no_local_analysis=no_local)
 
 
-def _module_losses(game, loss_obj, regularizers):
-    """``losses(z, x_real, latent)`` of a GAN game, its modules called with their parameters read from ``z``.
-
-    The functional form of an object :class:`~dualgan.games.GANGame` (``torch.func.functional_call``;
-    the generator's parameters first, each module's in ``named_parameters`` order, as :attr:`Game.parameters`).
-    """
+def _module_losses(game):
+    """``losses(z, x_real, latent)`` of a :class:`~dualgan.games.GANGame`: its own modules, by
+    ``torch.func.functional_call``, at the parameters read from ``z`` in :attr:`Game.parameters` order."""
     modules = (game.generator, game.discriminator)
-    items = [[(name, tuple(p.shape), p.numel()) for name, p in m.named_parameters()] for m in modules]
-    n_g = sum(k for _, _, k in items[0])
-
-    def params(flat, entries):
-        out, start = {}, 0
-        for name, shape, k in entries:
-            out[name] = flat[start:start + k].reshape(shape)
-            start += k
-        return out
+    names = [[name for name, _ in m.named_parameters()] for m in modules]
+    n_g = len(names[0])
 
     def losses(z, x_real, latent):
-        x_fake = torch.func.functional_call(modules[0], params(z[:n_g], items[0]), (latent,))
-        disc = params(z[n_g:], items[1])
-        return _gan_losses(loss_obj, regularizers, lambda x: torch.func.functional_call(modules[1], disc, (x,)),
-                           x_real, x_fake)
+        values = game.unflatten(z)
+        x_fake = torch.func.functional_call(modules[0], dict(zip(names[0], values[:n_g])), (latent,))
+        disc = dict(zip(names[1], values[n_g:]))
+        loss_g, loss_d = _gan_losses(game.loss, lambda x: torch.func.functional_call(modules[1], disc, (x,)),
+                                     game.regularizers, x_real, x_fake, penalty=_functional_penalty)
+        return torch.stack([loss_g.reshape(()), loss_d.reshape(())])
 
     return losses
 
 
-def _gan_losses(loss_obj, regularizers, score, x_real, x_fake):
-    """(L_generator, L_discriminator) of a GAN with the discriminator ``score`` and its penalties, stacked."""
-    s_real, s_fake = score(x_real), score(x_fake)
-    loss_d = loss_obj.discriminator_loss(s_real, s_fake)
-    for reg in regularizers:
-        loss_d = loss_d + _functional_penalty(reg, score, x_real, x_fake)
-    return torch.stack([loss_obj.generator_loss(s_fake).reshape(()), loss_d.reshape(())])
-
-
 def _functional_penalty(reg, score, x_real, x_fake):
-    r"""A penalty of :mod:`dualgan.regularizers` as a pure function (input gradients by ``torch.func.grad``).
+    """The regulariser's own weight and mean term, input gradients by ``torch.func.grad``.
 
-    Only for the Dirac-GAN: :math:`\nabla_x D` does not depend on x there, so
-    the sampled points of WGAN-GP and DRAGAN are replaced by the real point.
+    WGAN-GP and DRAGAN (Dirac-GAN only, where the input gradient is the same everywhere) take the real point.
     """
-    from ..regularizers import R1, R2, CoupledGradientPenalty, JSRegularizer, LocalGradientPenalty
+    points = {R2: (x_fake,), JSRegularizer: (x_real, x_fake)}.get(type(reg), (x_real,))
+    input_grad = torch.func.grad(lambda x: score(x).sum())
+    grads = torch.cat([input_grad(x).flatten(1) for x in points])
+    # the scores after the gradients, apart (not as grad's aux): the order that keeps the results bit for bit
+    scores = torch.cat([score(x) for x in points]) if type(reg) is JSRegularizer else None
+    return reg.weight_at() * reg._mean_term(scores, grads, x_real.shape[0])
 
-    def input_grad(x):
-        return torch.func.grad(lambda xx: score(xx).sum())(x)
 
-    kind = type(reg)
-    if kind is JSRegularizer:
-        w = 0.5 * _constant_weight(reg, "JSRegularizer")
-        gr, gf = input_grad(x_real), input_grad(x_fake)
-        sr, sf = score(x_real), score(x_fake)
-        term_r = torch.sigmoid(-sr).pow(2) * gr.flatten(1).pow(2).sum(dim=1)
-        term_f = torch.sigmoid(sf).pow(2) * gf.flatten(1).pow(2).sum(dim=1)
-        return w * (term_r.mean() + term_f.mean())
-    if kind in (R1, R2):
-        w = 0.5 * _constant_weight(reg, kind.__name__)
-        g = input_grad(x_real if kind is R1 else x_fake)
-        return w * g.flatten(1).pow(2).sum(dim=1).mean()
-    if kind in (CoupledGradientPenalty, LocalGradientPenalty):
-        w = _constant_weight(reg, kind.__name__)
-        g = input_grad(x_real).flatten(1)
-        sq = g.pow(2).sum(dim=1)
-        zero = sq == 0
-        norm = torch.where(zero, torch.zeros_like(sq), torch.where(zero, torch.ones_like(sq), sq).sqrt())
-        excess = norm - reg.target
-        if reg.one_sided:
-            excess = excess.clamp(min=0.0)
-        return w * (excess ** 2).mean()
-    raise NotBatchableError(f"regulariser {kind.__name__} has no functional form")  # pragma: no cover
+def _player_sizes(game) -> tuple:
+    """Parameters per player of an object game."""
+    return tuple(sum(t.numel() for t in p.parameters) for p in game.players)
 
 
 def mixture_functional(mixture, loss="minimax", hidden: int = 8, depth: int = 2, latent_dim: int = 2,
                        batch_size: int = 32, regularizers=(), dtype=torch.float64) -> FunctionalGame:
     r"""A small :class:`~dualgan.games.MixtureGAN` as a :class:`FunctionalGame` (``torch.func.functional_call``).
 
-    The losses are those of :class:`~dualgan.games.GANGame` on one batch,
-    computed by ``torch.func.functional_call`` of the MixtureGAN's own
-    generator and discriminator with the parameters taken from the flat
-    vector (generator first, in ``named_parameters`` order). Every step draws
-    a batch (real samples, then latent codes) from each seed's
-    ``torch.Generator().manual_seed(seed)``, exactly as ``MixtureGAN(seed=seed)``
-    resamples before every step of the per-run harness; seed ``s`` starts at
-    that game's initial weights. Meant for small widths: every cell carries
-    its own copy of the weights and CGD forms the dense Jacobian (at most 256 parameters).
+    The losses are the MixtureGAN's own modules on one batch, the parameters read from the flat vector
+    (generator first). Every step draws each seed's batch (real samples, then latent codes) from its
+    ``torch.Generator().manual_seed(seed)``, as ``MixtureGAN(seed=seed)`` resamples before every step
+    of the per-run harness; seed ``s`` starts at that game's initial weights. Meant for small widths:
+    every cell carries its own weights and CGD forms the dense Jacobian (at most 256 parameters).
 
     Parameters
     ----------
@@ -412,59 +343,45 @@ def mixture_functional(mixture, loss="minimax", hidden: int = 8, depth: int = 2,
         As :class:`~dualgan.games.MixtureGAN`.
     regularizers : sequence, default ()
         :class:`~dualgan.regularizers.R1`, :class:`~dualgan.regularizers.R2`,
-        :class:`~dualgan.regularizers.JSRegularizer` with constant weights
-        (input gradients by ``torch.func.grad``).
+        :class:`~dualgan.regularizers.JSRegularizer` with constant weights.
     dtype : torch.dtype, default torch.float64
         Floating-point type of the parameters and the arithmetic (float64 for correctness checks).
 
     Returns
     -------
     FunctionalGame
-        With :attr:`FunctionalGame.sample_batch`, no equilibrium (distances and
-        rates are NaN; the map reports :math:`\|v\|` and divergence), and
-        ``make_game(z, seed=0)`` building the ``MixtureGAN(seed=seed)`` at ``z``.
+        With :attr:`FunctionalGame.sample_batch`, no equilibrium (distances and rates are NaN; the
+        map reports :math:`\|v\|` and divergence), and ``make_game(z, seed=0)`` building the
+        ``MixtureGAN(seed=seed)`` at ``z``.
 
     Raises
     ------
     NotBatchableError
-        WGAN-GP, DRAGAN (they draw random points every step) or any other regulariser.
+        WGAN-GP, DRAGAN (they draw random points every step), any other regulariser, or a weight
+        schedule that changes with the step.
     """
-    from ..losses import get_loss
-    from ..regularizers import R1, R2, JSRegularizer
-    from .gan import MixtureGAN
-
     loss_obj = get_loss(loss)
-    regularizers = regularizer_list(regularizers)
-    for reg in regularizers:
-        if type(reg) not in (R1, R2, JSRegularizer):
-            raise NotBatchableError(f"regulariser {type(reg).__name__} cannot be batched on a MixtureGAN (the batched "
-                                    f"runner knows R1, R2 and JSRegularizer there); use dualgan.games.run_optimizer")
-        _constant_weight(reg, type(reg).__name__)
+    regularizers = _batchable_regularizers(regularizers, (R1, R2, JSRegularizer), "MixtureGAN")
 
     def build(seed):
         return MixtureGAN(mixture, loss_obj, hidden=hidden, depth=depth, latent_dim=latent_dim,
                           batch_size=batch_size, regularizers=regularizers, seed=seed, dtype=dtype)
-
-    probe = build(0)
-    losses = _module_losses(probe, loss_obj, regularizers)
-    n_g = sum(p.numel() for p in probe.players[0].parameters)
-
-    def sample_batch(gen):
-        x = mixture.sample(batch_size, generator=gen, dtype=torch.float64)
-        zl = torch.randn(batch_size, latent_dim, generator=gen, dtype=torch.float64)
-        return x, zl
 
     def make_game(z, seed=0):
         game = build(seed)
         game.set_flat(torch.as_tensor(z, dtype=dtype))
         return game
 
-    reg_names = "+".join(type(r).__name__ for r in regularizers)
-    name = f"mixture GAN {loss_obj.name} width {hidden} depth {depth}" + (f" + {reg_names}" if reg_names else "")
-    return FunctionalGame(losses, (n_g, probe.num_parameters - n_g), name=name, player_names=("generator", "discriminator"),
-                          zero_sum=probe.zero_sum, n_tensors=len(probe.parameters),
-                          initial_point=lambda seed: build(seed).get_flat(), make_game=make_game, dtype=dtype,
-                          sample_batch=sample_batch)
+    probe = build(0)
+
+    def sample_batch(gen):          # what probe.resample draws: real samples, then latent codes
+        return probe.sample_real(probe.batch_size, gen), probe.sample_latent(probe.batch_size, gen)
+
+    name = _with_regularizers(f"mixture GAN {loss_obj.name} width {hidden} depth {depth}", regularizers)
+    return FunctionalGame(_module_losses(probe), _player_sizes(probe), name=name,
+                          player_names=("generator", "discriminator"), zero_sum=probe.zero_sum,
+                          n_tensors=len(probe.parameters), initial_point=lambda seed: build(seed).get_flat(),
+                          make_game=make_game, dtype=dtype, sample_batch=sample_batch)
 
 
 def as_functional(game) -> FunctionalGame:
@@ -490,9 +407,6 @@ def as_functional(game) -> FunctionalGame:
         :class:`~dualgan.games.Game`): write its losses as a pure function and
         build a :class:`FunctionalGame`, or run it with :func:`dualgan.games.run_optimizer`.
     """
-    from .bilinear import BilinearGame
-    from .gan import MixtureGAN
-
     if isinstance(game, FunctionalGame):
         return game
     if type(game) is BilinearGame:
@@ -526,13 +440,7 @@ class _ObjectFunctionalGame(FunctionalGame):
 
 
 def _object_functional(game) -> FunctionalGame:
-    """A custom deterministic :class:`~dualgan.games.Game` that declares ``equilibrium``, evaluated row by row.
-
-    Each cell is the object game at that cell's parameters (set, evaluated, put back): its field by
-    autograd, its Jacobian by one vector-Jacobian product per coordinate.
-    """
-    from .optimizers.base import _ObjectPoint
-
+    """A deterministic object game that declares ``equilibrium``, evaluated row by row (set, read, put back)."""
     def rows(Z, read):
         saved = game.get_values()
         try:
@@ -547,8 +455,7 @@ def _object_functional(game) -> FunctionalGame:
     def losses(z):          # not differentiable by torch.func: the fast forms above serve every batched read
         return rows(z.unsqueeze(0), lambda point: torch.tensor(point.losses, dtype=z.dtype))[0]
 
-    sizes = tuple(sum(t.numel() for t in p.parameters) for p in game.players)
-    return _ObjectFunctionalGame(losses, sizes, name=type(game).__name__,
+    return _ObjectFunctionalGame(losses, _player_sizes(game), name=type(game).__name__,
                                  player_names=tuple(p.name for p in game.players),
                                  equilibrium=torch.as_tensor(game.equilibrium, dtype=game.dtype).reshape(-1),
                                  zero_sum=game.zero_sum, n_tensors=len(game.parameters), dtype=game.dtype,

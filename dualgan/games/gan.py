@@ -1,23 +1,14 @@
 r"""GANs as two-player games: the general GAN game, the Dirac-GAN and GANs on Gaussian mixtures.
 
-A GAN game has two players, ``generator`` (parameters :math:`\theta`) and
-``discriminator`` (:math:`\psi`), in that order. With a loss of eq. (5.1)
-of the theory page (components f, g, h) and discriminator regularisers :math:`R_k`:
+A GAN game has two players, ``generator`` (parameters :math:`\theta`) then ``discriminator``
+(:math:`\psi`). :math:`L_D` is minus the objective of eq. (5.1) of the theory page plus the discriminator's
+regularisers (eqs. (5.7)-(5.11)); :math:`L_G` is the generator's term of eq. (5.1) plus the penalty of an
+optional constraint handler (:mod:`dualgan.constraints`). Generated samples keep their graph in :math:`L_D`,
+so :math:`J` holds the full mixed second derivatives that consensus optimisation and SGA need.
 
-.. math::
-    L_D = -\big(E_{p_d}[f(D(x))] + E_{p_g}[g(D(G(z)))]\big) + \sum_k R_k(D, x, G(z)),
-    \qquad L_G = E_{p_g}[h(D(G(z)))] + c(G(z)),
-
-where :math:`c` is the penalty of an optional constraint handler
-(:mod:`dualgan.constraints`). Generated samples keep their graph in
-:math:`L_D`, so :math:`J` holds the full mixed second derivatives that
-consensus optimisation and SGA need.
-
-Each step uses the game's *current batch* (real samples and latent codes);
-:meth:`GANGame.resample` draws a new one from the game's own seeded
-``torch.Generator``. The harness resamples before every step; every field
-evaluation inside a step (extragradient's look-ahead, alternating GD's second
-player) sees the same batch.
+Each step uses the game's *current batch* (real samples and latent codes); :meth:`GANGame.resample` draws a
+new one from the game's own seeded ``torch.Generator``. The harness resamples before every step; every field
+evaluation inside a step (extragradient's look-ahead, alternating GD's second player) sees the same batch.
 """
 from __future__ import annotations
 
@@ -45,51 +36,50 @@ def regularizer_list(regularizers) -> list:
     return regularizers
 
 
-class GANGame(Game):
-    """A GAN as a two-player game (players ``generator`` then ``discriminator``).
+def _gan_losses(loss, score, regularizers, x_real, x_fake, penalty=None):
+    """``(L_G, L_D)`` of eq. (5.1) with the discriminator ``score``; ``penalty(reg, score, x_real, x_fake)``
+    gives each regulariser's term (default: the regulariser called on those)."""
+    score_real, score_fake = score(x_real), score(x_fake)
+    loss_d = loss.discriminator_loss(score_real, score_fake)
+    for reg in regularizers:
+        loss_d = loss_d + (reg(score, x_real, x_fake) if penalty is None else penalty(reg, score, x_real, x_fake))
+    return loss.generator_loss(score_fake), loss_d
 
-    The losses are those of the module docstring, with the loss components of
-    eq. (5.1) of the theory page and the game field of eq. (3.1).
+
+class GANGame(Game):
+    """A GAN as a two-player game (players ``generator`` then ``discriminator``; losses of the module docstring).
 
     Parameters
     ----------
     generator : torch.nn.Module
-        Maps a batch of latent codes ``(B, ...)`` to a batch of samples; its
-        parameters are player 0's (:math:`\\theta`).
+        Maps a batch of latent codes ``(B, ...)`` to a batch of samples; player 0 (:math:`\\theta`).
     discriminator : torch.nn.Module
-        Maps a batch of samples to one raw score (logit) per sample, shape
-        ``(B,)``; its parameters are player 1's (:math:`\\psi`).
+        Maps a batch of samples to one raw score (logit) per sample, shape ``(B,)``; player 1 (:math:`\\psi`).
     loss : GANLoss or str, default "minimax"
-        A :class:`~dualgan.losses.GANLoss` or its name (``minimax``,
-        ``non_saturating``, ``wasserstein``, ``hinge``, ``least_squares``;
-        eqs. (5.2)-(5.6) of the theory page).
+        A :class:`~dualgan.losses.GANLoss` or its name (eqs. (5.2)-(5.6) of the theory page).
     sample_real : callable
-        ``(n, generator: torch.Generator) -> tensor`` drawing ``n`` real
-        samples (on the CPU is fine: they are moved to the players' device and dtype).
+        ``(n, generator: torch.Generator) -> tensor`` drawing ``n`` real samples (moved to the
+        players' device and dtype).
     sample_latent : callable
-        ``(n, generator: torch.Generator) -> tensor`` drawing ``n`` latent
-        codes (moved like the real samples).
+        ``(n, generator: torch.Generator) -> tensor`` drawing ``n`` latent codes (moved likewise).
     batch_size : int, default 64
         Samples per batch (real and generated), >= 1.
     regularizers : sequence of callable, default ()
-        Callables ``(discriminator, x_real, x_fake) -> scalar tensor`` added to
-        the discriminator's loss, e.g. :class:`dualgan.regularizers.R1`
-        (eq. (5.10) of the theory page). A single callable is accepted.
+        Callables ``(discriminator, x_real, x_fake) -> scalar tensor`` added to :math:`L_D`, e.g.
+        :class:`dualgan.regularizers.R1`; a single callable is accepted.
     constraint : object, optional
-        A constraint handler (:mod:`dualgan.constraints.base`): the
-        generator is wrapped once, ``penalty(samples)`` is added to
-        :math:`L_G`, and ``update(samples)`` is called after every step.
-        Default None: no constraint.
+        A constraint handler (:mod:`dualgan.constraints.base`): the generator is wrapped once,
+        ``penalty(samples)`` is added to :math:`L_G` and ``update(samples)`` is called after every
+        step. Default None: no constraint.
     seed : int, default 0
         Seed (>= 0) of the batch sampler's ``torch.Generator``.
 
     Raises
     ------
     ValueError
-        If the networks are not modules, the samplers or regularisers are not
-        callable, ``batch_size`` is not a positive integer, ``seed`` is not a
-        non-negative integer (``bool`` and floats are refused), the constraint
-        lacks ``wrap_generator``/``penalty``/``update``, or the loss is unknown.
+        If the networks are not modules, the samplers or regularisers are not callable, ``batch_size`` or
+        ``seed`` is not an integer in range (``bool`` and floats refused), the constraint lacks
+        ``wrap_generator``/``penalty``/``update``, or the loss is unknown.
 
     References
     ----------
@@ -126,71 +116,58 @@ class GANGame(Game):
                          zero_sum=self._zero_sum_up_to_separable())
 
     def _zero_sum_up_to_separable(self) -> bool:
-        r"""Whether :math:`L_G + L_D` provably depends on :math:`\psi` only (:attr:`Game.zero_sum`).
-
-        :math:`L_G + L_D = E_{p_g}[h(D)] - E_{p_d}[f(D)] - E_{p_g}[g(D)]`,
-        which is :math:`-E_{p_d}[f(D(x))]` exactly when :math:`h = g`: any
-        :class:`~dualgan.losses.GANLoss` whose ``h`` is its ``g`` (the same
-        function object), such as the library's ``minimax`` and ``wasserstein``. A regulariser
-        keeps this only when it provably depends on :math:`\psi` and the real
-        data alone: exactly :class:`~dualgan.regularizers.R1` and
-        :class:`~dualgan.regularizers.LocalGradientPenalty` (DRAGAN, around the
-        real data), checked by exact type since a subclass may use the generated
-        samples. Other regularisers, a constraint penalty and an overridden
-        :meth:`losses` are not inspected: such games are declared general-sum.
-        """
-        same_component = self.loss.h is self.loss.g
+        r"""Whether :math:`L_G + L_D` provably depends on :math:`\psi` alone (:attr:`Game.zero_sum`)."""
+        # L_G + L_D = E_pg[h(D)] - E_pd[f(D)] - E_pg[g(D)] is -E_pd[f(D)] exactly when h is g (the same function
+        # object: minimax, wasserstein). Only R1 and DRAGAN provably depend on psi and the real data alone (exact
+        # type: a subclass may use the generated samples); other regularisers, a constraint penalty or an
+        # overridden losses() are not inspected: such games are declared general-sum.
         real_data_only = all(type(r) in (R1, LocalGradientPenalty) for r in self.regularizers)
-        return (same_component and real_data_only and self.constraint is None
+        return (self.loss.h is self.loss.g and real_data_only and self.constraint is None
                 and type(self).losses is GANGame.losses)
+
+    def _draw(self, sample: Callable, n: int, generator: torch.Generator) -> torch.Tensor:
+        p = self.parameters[0]
+        return torch.as_tensor(sample(n, generator)).to(p.device, p.dtype)
 
     def resample(self) -> None:
         """Draw a new batch of real samples and latent codes."""
-        p = self.parameters[0]
-        self.x_real = torch.as_tensor(self.sample_real(self.batch_size, self._sampler)).to(p.device, p.dtype)
-        self.z = torch.as_tensor(self.sample_latent(self.batch_size, self._sampler)).to(p.device, p.dtype)
+        self.x_real = self._draw(self.sample_real, self.batch_size, self._sampler)
+        self.z = self._draw(self.sample_latent, self.batch_size, self._sampler)
 
     def losses(self):
-        """The generator's and the discriminator's losses on the current batch.
-
-        :math:`L_G` and :math:`L_D` of the module docstring (components of
-        eq. (5.1) of the theory page, regularisers added to :math:`L_D`, the
-        constraint penalty to :math:`L_G`); draws a batch first if there is none.
+        """``[L_G, L_D]`` on the current batch (module docstring), drawing a batch first if there is none.
 
         Returns
         -------
         list of torch.Tensor
-            ``[L_G, L_D]``, two 0-d tensors in the players' dtype and device.
+            Two 0-d tensors in the players' dtype and device.
         """
         if self.x_real is None:
             self.resample()
         x_fake = self.generator(self.z)
-        score_real = self.discriminator(self.x_real)
-        score_fake = self.discriminator(x_fake)
-        loss_d = self.loss.discriminator_loss(score_real, score_fake)
-        for regularizer in self.regularizers:
-            loss_d = loss_d + regularizer(self.discriminator, self.x_real, x_fake)
-        loss_g = self.loss.generator_loss(score_fake)
+        loss_g, loss_d = _gan_losses(self.loss, self.discriminator, self.regularizers, self.x_real, x_fake)
         if self.constraint is not None:
             loss_g = loss_g + self.constraint.penalty(x_fake)
         return [loss_g, loss_d]
 
     def _extra_state(self):
-        def sub(obj):
+        def sub(obj):               # a part's own state, None for a part without one (or no constraint)
             fn = getattr(obj, "state_dict", None)
             return fn() if callable(fn) else None
 
         return {"sampler": self._sampler.get_state(), "x_real": self.x_real, "z": self.z,
                 "buffers": [{k: v.clone() for k, v in m.named_buffers()} for m in (self.generator, self.discriminator)],
-                "regularizers": [sub(r) for r in self.regularizers],
-                "constraint": None if self.constraint is None else sub(self.constraint)}
+                "regularizers": [sub(r) for r in self.regularizers], "constraint": sub(self.constraint)}
+
+    def _saved_parts(self, extra) -> list:
+        """(part, its saved state or None) for each regulariser, then the constraint handler."""
+        return list(zip(self.regularizers, extra["regularizers"])) + [(self.constraint, extra.get("constraint"))]
 
     def _validate_extra_state(self, extra) -> None:
         if not isinstance(extra, dict) or len(extra.get("regularizers", ())) != len(self.regularizers):
             raise ValueError("the saved game state was written for another GAN game (regularisers differ)")
         # each part checks its own state before any part loads (those without check_state_dict at load)
-        parts = list(zip(self.regularizers, extra["regularizers"])) + [(self.constraint, extra.get("constraint"))]
-        for part, saved in parts:
+        for part, saved in self._saved_parts(extra):
             check = getattr(part, "check_state_dict", None)
             if saved is not None and callable(check):
                 check(saved)
@@ -203,11 +180,9 @@ class GANGame(Game):
             with torch.no_grad():
                 for k, v in buffers.items():
                     live[k].copy_(v)
-        for r, s in zip(self.regularizers, extra["regularizers"]):
-            if s is not None:
-                r.load_state_dict(s)
-        if self.constraint is not None and extra["constraint"] is not None:
-            self.constraint.load_state_dict(extra["constraint"])
+        for part, saved in self._saved_parts(extra):
+            if part is not None and saved is not None:
+                part.load_state_dict(saved)
 
     def after_step(self) -> None:
         """Update the constraint handler with the generator's samples of the current batch (no-op without one)."""
@@ -230,20 +205,16 @@ class GANGame(Game):
         Returns
         -------
         torch.Tensor
-            ``generator(z)`` for ``n`` fresh codes, shape ``(n, ...)``, the
-            players' dtype and device, without graph.
+            ``generator(z)``, shape ``(n, ...)``, the players' dtype and device, without graph.
 
         Raises
         ------
         ValueError
-            If ``n`` is not a positive integer or ``seed`` not a non-negative
-            integer (``bool`` and floats are refused, numpy integers accepted).
+            If ``n`` is not a positive integer or ``seed`` a non-negative one (``bool`` and floats refused).
         """
         n = check_int(n, "n", low=1)
         gen = torch.Generator().manual_seed(check_int(seed, "seed", low=0))
-        p = self.parameters[0]
-        z = torch.as_tensor(self.sample_latent(n, gen)).to(p.device, p.dtype)
-        return self.generator(z)
+        return self.generator(self._draw(self.sample_latent, n, gen))
 
 
 # ---------------------------------------------------------------------------------------- Dirac-GAN
@@ -266,20 +237,12 @@ class _LinearScore(nn.Module):
 
 
 class DiracGAN(GANGame):
-    r"""The Dirac-GAN of Mescheder, Geiger, Nowozin (2018).
+    r"""The Dirac-GAN of eq. (3.13) of the theory page: data at 0, generator :math:`\theta`, :math:`D(x) = \psi x`.
 
-    Data: a point mass at 0. Generator: a point mass at :math:`\theta`.
-    Discriminator: :math:`D(x) = \psi x`. Unique equilibrium
-    :math:`(\theta, \psi) = (0, 0)`. For the logistic losses
-    :math:`v(\theta, \psi) = (-\sigma(-\theta\psi)\psi, \sigma(\theta\psi)\theta)`
-    (non-saturating) or :math:`(-\sigma(\theta\psi)\psi, \sigma(\theta\psi)\theta)`
-    (minimax); for WGAN :math:`v = (-\psi, \theta)`. At the equilibrium
-    :math:`J = [[0, -c], [c, 0]]` (c = 1/2 logistic, 1 WGAN): purely
-    imaginary eigenvalues, so simultaneous GD spirals outward; R1
-    (:math:`\tfrac{\gamma}{2}\psi^2` here) adds :math:`\gamma` to the
+    The unique equilibrium is :math:`(\theta, \psi) = (0, 0)`, where :math:`J = [[0, -c], [c, 0]]`
+    (c = 1/2 for the logistic losses, 1 for WGAN): purely imaginary eigenvalues, so simultaneous GD
+    spirals outward; R1 (:math:`\tfrac{\gamma}{2}\psi^2` here, eq. (5.10)) adds :math:`\gamma` to the
     :math:`\psi\psi` entry and makes the equilibrium attracting.
-    ``regularizers`` as in :class:`GANGame` (e.g. ``dualgan.regularizers.R1(gamma)``).
-    The losses are eq. (3.13) of the theory page; R1 is eq. (5.10).
 
     Parameters
     ----------
@@ -290,15 +253,14 @@ class DiracGAN(GANGame):
     psi0 : float, default 1.0
         Initial discriminator parameter :math:`\psi` (the slope), finite.
     regularizers : sequence of callable, default ()
-        Discriminator regularisers as in :class:`GANGame`.
+        Discriminator regularisers as in :class:`GANGame` (e.g. ``dualgan.regularizers.R1(gamma)``).
     dtype : torch.dtype, default torch.float64
         Floating-point type of :math:`\theta` and :math:`\psi`.
 
     Raises
     ------
     ValueError
-        If ``theta0`` or ``psi0`` is not a finite number, or the loss or a
-        regulariser is invalid.
+        If ``theta0`` or ``psi0`` is not a finite number, or the loss or a regulariser is invalid.
 
     References
     ----------
@@ -307,11 +269,8 @@ class DiracGAN(GANGame):
     """
 
     def __init__(self, loss="minimax", theta0: float = 1.0, psi0: float = 1.0, regularizers=(), dtype=torch.float64):
-
-        theta0 = check_number(theta0, "theta0")
-        psi0 = check_number(psi0, "psi0")
-        generator = _DiracGenerator(theta0).to(dtype)
-        discriminator = _LinearScore(psi0).to(dtype)
+        generator = _DiracGenerator(check_number(theta0, "theta0")).to(dtype)
+        discriminator = _LinearScore(check_number(psi0, "psi0")).to(dtype)
         super().__init__(generator, discriminator, loss,
                          sample_real=lambda n, gen: torch.zeros(n, 1, dtype=torch.float64),
                          sample_latent=lambda n, gen: torch.zeros(n, 1, dtype=torch.float64),
@@ -377,17 +336,14 @@ class _Squeeze(nn.Module):
 class MixtureGAN(GANGame):
     r"""A GAN on a Gaussian mixture (``dualgan.data.ring`` / ``grid``) with ReLU MLPs.
 
-    The consensus-optimisation paper's setting (Mescheder et al. 2017, section
-    4): generator and discriminator are fully connected ReLU networks with 4
-    hidden layers (``hidden`` units each), a 16-d Gaussian latent, trained with
-    RMSProp. ``seed`` fixes the initial weights and the batch sampler.
+    The consensus-optimisation paper's setting (section 4 there): fully connected ReLU generator and
+    discriminator with 4 hidden layers of ``hidden`` units, a 16-d Gaussian latent, RMSProp.
     :meth:`coverage` reports :func:`dualgan.metrics.mode_coverage` of fresh samples.
 
     Parameters
     ----------
     mixture : GaussianMixture
-        The data distribution, e.g. ``dualgan.data.ring(8)`` (needs ``sample``,
-        ``centers``, ``std`` and ``dim``).
+        The data distribution, e.g. ``dualgan.data.ring(8)`` (needs ``sample``, ``centers``, ``std``, ``dim``).
     loss : GANLoss or str, default "minimax"
         A :class:`~dualgan.losses.GANLoss` or its name (eqs. (5.2)-(5.6) of the theory page).
     hidden : int, default 384
@@ -412,8 +368,8 @@ class MixtureGAN(GANGame):
     Raises
     ------
     ValueError
-        If ``mixture`` is not a Gaussian mixture, ``latent_dim`` is not a
-        positive integer, or another argument is invalid (as in :class:`GANGame`).
+        If ``mixture`` is not a Gaussian mixture, ``latent_dim`` is not a positive integer, or another
+        argument is invalid (as in :class:`GANGame`).
 
     References
     ----------
@@ -437,25 +393,22 @@ class MixtureGAN(GANGame):
                     bound = 1.0 / math.sqrt(module.in_features)
                     module.weight.copy_(torch.rand(module.weight.shape, generator=init) * 2 * bound - bound)
                     module.bias.copy_(torch.rand(module.bias.shape, generator=init) * 2 * bound - bound)
-        generator = generator.to(device=device, dtype=dtype)
-        discriminator = discriminator.to(device=device, dtype=dtype)
         self.mixture = mixture
         self.latent_dim = latent_dim
-        super().__init__(generator, discriminator, loss,
-                         sample_real=lambda n, gen: mixture.sample(n, generator=gen, dtype=torch.float64),
+        super().__init__(generator.to(device=device, dtype=dtype), discriminator.to(device=device, dtype=dtype),
+                         loss, sample_real=lambda n, gen: mixture.sample(n, generator=gen, dtype=torch.float64),
                          sample_latent=lambda n, gen: torch.randn(n, latent_dim, generator=gen, dtype=torch.float64),
                          batch_size=batch_size, regularizers=regularizers, constraint=constraint, seed=seed)
 
     def coverage(self, n: int = 2000, n_std: float = 3.0, seed: int = 12345):
-        """Mode coverage of ``n`` fresh samples (``dualgan.metrics.mode_coverage``, threshold ``n_std`` sd).
+        """Mode coverage of ``n`` fresh samples (:func:`dualgan.metrics.mode_coverage`).
 
         Parameters
         ----------
         n : int, default 2000
             Number of fresh samples.
         n_std : float, default 3.0
-            A sample covers a mode when it lies within ``n_std``
-            mixture standard deviations of that mode's centre.
+            A sample covers a mode within ``n_std`` mixture standard deviations of its centre.
         seed : int, default 12345
             Seed of the latent codes.
 
@@ -467,8 +420,8 @@ class MixtureGAN(GANGame):
         Raises
         ------
         ValueError
-            If ``n`` is not a positive integer, ``seed`` not a non-negative
-            integer, or ``n_std`` not a finite number > 0.
+            If ``n`` is not a positive integer, ``seed`` not a non-negative integer, or ``n_std`` not a
+            finite number > 0.
         """
         from ..metrics import mode_coverage
 
