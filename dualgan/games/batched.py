@@ -1,10 +1,8 @@
 r"""The batched runner: one optimiser on a batch of cells (seeds x hyper-parameters) on the library's one loop.
 
-Each step is the optimiser's own :meth:`~dualgan.games.GameOptimizer.batched_step` on a
-:class:`~dualgan.games.functional.BatchedPoint`, with the base optimiser written on batched tensors
-(:func:`~dualgan.games.functional_base`). A cell whose field, direction or iterate stops
-being finite, or whose :math:`\|v\|` or distance passes ``diverge_above``, is frozen at its last
-finite iterate and flagged (:attr:`BatchedRun.diverged`); no NaN is turned into a number.
+A cell that stops being finite or passes ``diverge_above`` is frozen at its last finite iterate and
+flagged (:attr:`BatchedRun.diverged`); no NaN is turned into a number. The update rules and their
+papers: eqs. (3.3)-(3.10) and section 3 of the theory page.
 """
 from __future__ import annotations
 
@@ -14,12 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._checks import check_int, check_number
+from .._checks import check_finite_tensor, check_int, check_number
 from .._threads import with_thread_policy
 from ..status import Status, StatusCode
 from ..train.loop import Loop
 from .catalogue import as_functional
 from .functional import BatchedPoint, FunctionalGame
+from .harness import check_seeds
 from .optimizers._base_optimizers import functional_base
 from .optimizers._rowwise import rownorm as _rownorm
 from .optimizers.base import OPTIMIZERS, GameOptimizer, NotBatchableError
@@ -27,7 +26,6 @@ from .optimizers.base import OPTIMIZERS, GameOptimizer, NotBatchableError
 __all__ = ["BatchedRun", "batched_run"]
 
 
-# ============================================================================================ batched runs
 @dataclass(frozen=True)
 class BatchedRun:
     r"""One optimiser run on a batch of cells (seeds x hyper-parameters), all in one loop.
@@ -41,7 +39,7 @@ class BatchedRun:
     lr : ndarray of shape (B,)
         Each cell's step size.
     coefficient : ndarray of shape (B,)
-        Each cell's coefficient of the method (NaN where the method has none).
+        Each cell's coefficient (NaN where the method has none).
     final_params : ndarray of shape (B, n)
         The last iterate (the last finite one for a diverged cell).
     initial_distance : ndarray of shape (B,)
@@ -51,15 +49,12 @@ class BatchedRun:
     final_field_norm : ndarray of shape (B,)
         :math:`\|v\|_2` at the last iterate.
     measured_rate : ndarray of shape (B,)
-        :math:`\exp` of the least-squares slope of :math:`\log\|z_t - z^*\|`
-        over the last ``rate_window`` fraction of the run (steps where the
-        distance is above ``1e-200``); if fewer than two such steps remain
-        there (a cell that reached 1e-200 early), the end-to-end rate
-        :math:`(d_t / d_0)^{1/t}` up to the last step t above 1e-200; NaN for
-        diverged cells and cells that never left their start point.
+        :math:`\exp` of the least-squares slope of :math:`\log\|z_t - z^*\|` over the last
+        ``rate_window`` fraction of the run (steps with a distance above 1e-200); with fewer
+        than two such steps there, the end-to-end rate :math:`(d_t / d_0)^{1/t}` to the last
+        step t above 1e-200; NaN for diverged cells and cells that never left their start.
     diverged : ndarray of bool, shape (B,)
-        The field, direction or iterate stopped being finite, or
-        :math:`\|v\|` or the distance passed ``diverge_above``.
+        The field, direction or iterate stopped being finite, or :math:`\|v\|` or the distance passed ``diverge_above``.
     diverged_at : ndarray of int, shape (B,)
         The step at which a cell was flagged (-1: never).
     steps : int
@@ -92,70 +87,6 @@ class BatchedRun:
             return (~self.diverged) & (self.measured_rate < 1) & (self.final_distance < self.initial_distance)
 
 
-def _real_values(values, name) -> np.ndarray:
-    """A finite number or a non-empty 1-D sequence of finite numbers, as float64 (a ValueError naming ``name``)."""
-    raw = np.asarray(values)
-    if raw.dtype.kind not in "iuf":
-        raise ValueError(f"{name} must be a finite number or a non-empty 1-D sequence of finite numbers, got dtype "
-                         f"{raw.dtype} ({values!r:.60})")
-    arr = np.atleast_1d(raw.astype(np.float64))
-    if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be a finite number or a non-empty 1-D sequence of finite numbers")
-    return arr
-
-
-def _as_batch(values, B, name, dtype):
-    """One value per cell: a number repeated, or ``B`` numbers (:func:`_real_values`), as a tensor of ``dtype``."""
-    arr = _real_values(np.ravel(values), name)     # any shape holding one value per cell, as before
-    if arr.size not in (1, B):
-        raise ValueError(f"{name} must be a scalar or have one value per cell ({B}), got {arr.size} values")
-    t = torch.as_tensor(arr, dtype=dtype)
-    if not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name} must be finite in the game's dtype {dtype}, got {arr.tolist()!r:.80}")
-    return t.expand(B).clone()
-
-
-def _batched_optimizer(name, options) -> GameOptimizer:
-    """The optimiser ``name`` built with ``options`` (the per-cell ones excluded), if it can be batched."""
-    batchable = OPTIMIZERS.names(batchable=True)
-    if not isinstance(name, str) or name not in batchable:
-        raise NotBatchableError(f"optimiser {name!r} cannot be batched; the batched runner knows {batchable} (use "
-                                f"dualgan.games.run_optimizer for others)")
-    return OPTIMIZERS.get(name)(**_shared_options(name, options, "per run or per cell here: pass lr=, base=, "
-                                                                 "base_kwargs= and coefficient= instead of options"))
-
-
-def _shared_options(name, options, instead: str) -> dict:
-    """The optimiser's options shared by every cell, checked: not lr, base, base_kwargs or its coefficient."""
-    options = OPTIMIZERS.check_options(name, options)
-    per_cell = sorted(set(options) & {"lr", "base", "base_kwargs", _coefficient_name(name)})
-    if per_cell:
-        raise ValueError(f"options {per_cell} of {name!r} are {instead} ({name}'s coefficient: "
-                         f"{_coefficient_name(name)})")
-    return options
-
-
-def _coefficient_name(name) -> str | None:
-    """The option that is the optimiser's coefficient, named at its registration (None: it has none)."""
-    return OPTIMIZERS.entry(name).info.get("coefficient")
-
-
-def _coefficient_default(name) -> float | None:
-    """The default of the optimiser's coefficient option (None: it has none)."""
-    coef_name = _coefficient_name(name)
-    return None if coef_name is None else float(OPTIMIZERS.options(name)[coef_name])
-
-
-def _check_coefficients(name, values, options) -> None:
-    """Each distinct coefficient value must be accepted by the optimiser's constructor (its own range check)."""
-    coef_name = _coefficient_name(name)
-    for value in np.unique(np.asarray(values, dtype=np.float64)):
-        try:
-            OPTIMIZERS.get(name)(**dict(options or {}), **{coef_name: float(value)})
-        except ValueError as exc:
-            raise ValueError(f"coefficient ({name}'s {coef_name}) {float(value)!r} is refused: {exc}") from exc
-
-
 @with_thread_policy  # torch and BLAS threads: the library's one policy (dualgan/_threads.py)
 def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, n_steps: int = 1000, *,
                 options: dict | None = None, base="sgd", base_kwargs: dict | None = None,
@@ -163,20 +94,10 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
                 progress: bool = False, seeds=None) -> BatchedRun:
     r"""Run ``optimizer`` on every row of ``z0`` at once, each row with its own step size and coefficient.
 
-    Every step is the optimiser's :meth:`~dualgan.games.GameOptimizer.batched_step`:
-    the update rule of the library's optimiser object
-    (:mod:`dualgan.games.optimizers`) with the same base optimiser, applied to
-    all cells with batched tensor arithmetic. The optimisers registered with
-    ``batchable=True`` (``OPTIMIZERS.names(batchable=True)``): simultaneous and
-    alternating GD, consensus optimisation (Mescheder, Nowozin, Geiger, "The
-    Numerics of GANs", NeurIPS 2017), extragradient (Korpelevich 1976),
-    optimistic GD (Daskalakis et al., "Training GANs with Optimism", ICLR
-    2018), SGA with sign alignment (Balduzzi et al., "The Mechanics of
-    n-Player Differentiable Games", ICML 2018) and competitive GD (Schaefer &
-    Anandkumar, "Competitive Gradient Descent", NeurIPS 2019; dense solve of
-    its linear system). Eqs. (3.3)-(3.10) of the theory page. The steps run
-    on the library's one loop (:class:`~dualgan.train.loop.Loop`): one history
-    row per step, the run ends early when every cell has diverged.
+    Every step is the optimiser's :meth:`~dualgan.games.GameOptimizer.batched_step` (its update rule,
+    eqs. (3.3)-(3.10) of the theory page; competitive GD solves its system densely) with the same
+    base optimiser, on all cells at once, on the library's one loop (:class:`~dualgan.train.loop.Loop`):
+    one history row per step; the run ends early when every cell has diverged.
 
     Parameters
     ----------
@@ -189,18 +110,14 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
     lr : float or array of shape (B,)
         Step sizes :math:`h > 0`.
     coefficient : float or array of shape (B,), optional
-        The value of the optimiser's coefficient option per cell (the option
-        named at its registration, ``OPTIMIZERS.entry(optimizer).info.get("coefficient")``:
-        consensus' ``gamma``, SGA's ``lam``, extragradient's ``extrapolation``),
-        checked by the optimiser's constructor; ignored by optimisers without
-        one. Default None: the option's default (1 for each of those).
+        Per cell, the optimiser's coefficient option (named at its registration: consensus'
+        ``gamma``, SGA's ``lam``, extragradient's ``extrapolation``), checked by its constructor;
+        ignored by optimisers without one. Default None: the option's default.
     n_steps : int, default 1000
         Steps per cell.
     options : dict, optional
-        The optimiser's other options (``OPTIMIZERS.options(optimizer)``, e.g.
-        SGA's ``{"align": False}`` or ``{"eps": 0.05}``), the same for every
-        cell; not ``lr``, ``base``, ``base_kwargs`` or the coefficient.
-        Default None: the defaults.
+        The optimiser's other options (``OPTIMIZERS.options(optimizer)``, e.g. SGA's ``{"align": False}``),
+        the same for every cell; not ``lr``, ``base``, ``base_kwargs`` or the coefficient. Default None.
     base : str, default "sgd"
         Base optimiser (:func:`functional_base`).
     base_kwargs : dict, optional
@@ -214,12 +131,10 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
     progress : bool, default False
         A tqdm bar over the steps.
     seeds : sequence of int of length B, optional
-        Games that draw a batch every step (:attr:`FunctionalGame.sample_batch`,
-        e.g. :func:`mixture_functional`): each cell's seed; the cells of one
-        seed share that seed's stream of batches (``torch.Generator().manual_seed(seed)``,
-        one batch per step, every field evaluation of a step on it), as
-        the per-run harness resamples the object game before every step.
-        Required for such games, ignored by the others.
+        Each cell's seed, for games that draw a batch every step (:attr:`FunctionalGame.sample_batch`,
+        e.g. :func:`mixture_functional`; required there, ignored by the others): the cells of one seed
+        share its stream (``torch.Generator().manual_seed(seed)``, one batch per step), as the per-run
+        harness resamples the object game before every step.
 
     Returns
     -------
@@ -227,30 +142,25 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
 
     Notes
     -----
-    During the loop denormal numbers are flushed to zero
-    (``torch.set_flush_denormal(True)``: a converging cell would otherwise
-    slow every step down once its distance passes 1e-308) and flushing is
-    switched off afterwards; batches of up to a million numbers run on one
-    torch thread (restored afterwards). The losses are not evaluated, only
-    the field: a NaN loss with a finite gradient is not flagged.
+    Denormals are flushed to zero during the loop (``torch.set_flush_denormal``; a converging cell
+    would otherwise slow every step down past 1e-308); batches of up to a million numbers run on one
+    torch thread (both restored afterwards). Only the field is evaluated, not the losses: a NaN loss
+    with a finite gradient is not flagged.
 
     Raises
     ------
     NotBatchableError
-        An optimiser not registered as batchable, a base that cannot be
-        batched, a game the optimiser cannot run batched (competitive GD on a
-        game that is not two-player or too large for a dense Jacobian).
+        An optimiser not registered as batchable, a base that cannot be batched, a game the optimiser
+        cannot run batched (competitive GD on a game that is not two-player or too large for a dense Jacobian).
     ValueError
-        Bad shapes or values, unknown options or a coefficient the optimiser
-        refuses (the message names the argument).
+        Bad shapes or values, unknown options or a coefficient the optimiser refuses (the message
+        names the argument).
     """
     if not isinstance(game, FunctionalGame):
         game = as_functional(game)
     opt = _batched_optimizer(optimizer, options)
     fbase = functional_base(base, base_kwargs)
-    n_steps = check_int(n_steps, "n_steps", low=1)
-    rate_window = check_number(rate_window, "rate_window", low=0.0, high=1.0, low_open=True)
-    diverge_above = check_number(diverge_above, "diverge_above", low=0.0, low_open=True, allow_inf=True)
+    n_steps, diverge_above, rate_window = _run_settings(n_steps, diverge_above, rate_window)
     dt = game.dtype
     Z = torch.as_tensor(np.asarray(z0, dtype=np.float64) if not isinstance(z0, torch.Tensor) else z0).to(dt)
     if Z.ndim != 2 or Z.shape[1] != game.n or Z.shape[0] < 1:
@@ -258,17 +168,12 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
     if Z.device.type != "cpu":
         raise ValueError(f"z0 is on {Z.device}; the batched runner runs on the CPU (its cost is per-step overhead, "
                          f"not arithmetic): pass z0.cpu()")
-    if not bool(torch.isfinite(Z).all()):
-        raise ValueError("z0 must be finite")
-    Z = Z.clone()
+    Z = check_finite_tensor(Z, "z0").clone()
     B = Z.shape[0]
-    h = _as_batch(lr, B, "lr", dt)
-    if not bool((h > 0).all()):
-        raise ValueError("lr must be > 0 in every cell")
-    default = _coefficient_default(optimizer)
-    if default is None:
-        c = None
-    else:
+    h = _as_batch(lr, B, "lr", dt, positive=True)
+    coef_name, default = _coefficient(optimizer)
+    c = None
+    if coef_name is not None:
         c = _as_batch(default if coefficient is None else coefficient, B, "coefficient", dt)
         _check_coefficients(optimizer, c.double().numpy(), options)
     samplers = seed_index = None
@@ -276,7 +181,7 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
         if seeds is None:
             raise ValueError(f"game {game.name!r} draws a batch every step: pass seeds=(one seed per cell), the "
                              f"seed of each cell's batch stream")
-        cell_seeds = [check_int(v, f"seeds[{i}]", low=0) for i, v in enumerate(np.asarray(seeds).reshape(-1))]
+        cell_seeds = check_seeds(np.asarray(seeds).reshape(-1))
         if len(cell_seeds) != B:
             raise ValueError(f"seeds must give one seed per cell ({B}), got {len(cell_seeds)}")
         unique = sorted(set(cell_seeds))
@@ -293,10 +198,84 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
     return run.result(optimizer)
 
 
+# ================================================================================ checks shared with the maps
+def _run_settings(n_steps, diverge_above, rate_window) -> tuple:
+    """``n_steps``, ``diverge_above`` and ``rate_window`` checked, in that order."""
+    return (check_int(n_steps, "n_steps", low=1),
+            check_number(diverge_above, "diverge_above", low=0.0, low_open=True, allow_inf=True),
+            check_number(rate_window, "rate_window", low=0.0, high=1.0, low_open=True))
+
+
+def _real_values(values, name, positive=False) -> np.ndarray:
+    """A finite number or a non-empty 1-D sequence of finite numbers (all > 0 if ``positive``), as float64."""
+    raw = np.asarray(values)
+    if raw.dtype.kind not in "iuf" or raw.ndim > 1 or raw.size == 0 or not np.all(np.isfinite(raw)):
+        raise ValueError(f"{name} must be a finite number or a non-empty 1-D sequence of finite numbers, got "
+                         f"{values!r:.60}")
+    arr = np.atleast_1d(raw.astype(np.float64))
+    if positive and np.any(arr <= 0):
+        raise ValueError(f"{name} must be > 0, got {arr.tolist()!r:.80}")
+    return arr
+
+
+def _as_batch(values, B, name, dtype, positive=False):
+    """One value per cell (a number repeated, or ``B`` numbers: :func:`_real_values`) as a tensor of ``dtype``."""
+    arr = _real_values(np.ravel(values), name, positive)     # any shape holding one value per cell
+    if arr.size not in (1, B):
+        raise ValueError(f"{name} must be a scalar or have one value per cell ({B}), got {arr.size} values")
+    t = torch.as_tensor(arr, dtype=dtype).expand(B).clone()
+    if not bool(torch.isfinite(t).all()) or (positive and not bool((t > 0).all())):   # rounded to the game's dtype
+        raise ValueError(f"{name} must be finite in the game's dtype {dtype}{' and > 0' if positive else ''}, got "
+                         f"{arr.tolist()!r:.80}")
+    return t
+
+
+def _batched_optimizer(name, options) -> GameOptimizer:
+    """The optimiser ``name`` built with ``options`` (the per-cell ones excluded), if it can be batched."""
+    batchable = OPTIMIZERS.names(batchable=True)
+    if not isinstance(name, str) or name not in batchable:
+        raise NotBatchableError(f"optimiser {name!r} cannot be batched; the batched runner knows {batchable} (use "
+                                f"dualgan.games.run_optimizer for others)")
+    return OPTIMIZERS.get(name)(**_shared_options(name, options, "per run or per cell here: pass lr=, base=, "
+                                                                 "base_kwargs= and coefficient= instead of options"))
+
+
+def _shared_options(name, options, instead: str) -> dict:
+    """The optimiser's options shared by every cell, checked: not lr, base, base_kwargs or its coefficient."""
+    options = OPTIMIZERS.check_options(name, options)
+    coef_name = _coefficient(name)[0]
+    per_cell = sorted(set(options) & {"lr", "base", "base_kwargs", coef_name})
+    if per_cell:
+        raise ValueError(f"options {per_cell} of {name!r} are {instead} ({name}'s coefficient: {coef_name})")
+    return options
+
+
+def _coefficient(name) -> tuple:
+    """The optimiser's coefficient option (named at its registration) and its default; (None, None) if none."""
+    coef_name = OPTIMIZERS.entry(name).info.get("coefficient")
+    return coef_name, (None if coef_name is None else float(OPTIMIZERS.options(name)[coef_name]))
+
+
+def _refused_coefficients(name, values, options) -> dict:
+    """The coefficient values the optimiser's constructor refuses (its own range check), with its ValueError."""
+    coef_name, refused = _coefficient(name)[0], {}
+    for value in values:
+        try:
+            OPTIMIZERS.get(name)(**dict(options or {}), **{coef_name: float(value)})
+        except ValueError as exc:
+            refused[float(value)] = exc
+    return refused
+
+
+def _check_coefficients(name, values, options) -> None:
+    """Raise for the smallest coefficient value the optimiser refuses."""
+    for value, exc in _refused_coefficients(name, np.unique(values), options).items():
+        raise ValueError(f"coefficient ({name}'s {_coefficient(name)[0]}) {value!r} is refused: {exc}") from exc
+
+
+# ============================================================================================ the loop
 class _BatchedCells(Loop):
-    """Every cell of a batched run, on the library's one loop (:class:`~dualgan.train.loop.Loop`): a step is
-    the optimiser's batched step on all cells still active; a row records how many are; the run ends early
-    when none is left."""
+    """Every cell of a batched run on the library's one loop; the run ends early when no cell is active."""
 
     kind = "batched_run"
 
@@ -329,14 +308,13 @@ class _BatchedCells(Loop):
         t, game = self.iteration + 1, self.game
         data = _draw(game, self.samplers, self.seed_index) if self.samplers is not None else ()
         p = BatchedPoint(game, self.Z, data)
-        V = p.v
+        vnorm = _rownorm(p.v)
         # a non-finite field or direction reaches Zn (checked below); a step that can fail otherwise says so
         Zn, self.memory, finite = self.opt.batched_step(p, self.h.unsqueeze(1),
                                                         None if self.c is None else self.c.unsqueeze(1),
                                                         self._move, self.memory)
         if game.project is not None:
             Zn = game.project(Zn)
-        vnorm = _rownorm(V)
         dn = self.dist(Zn)
         # a NaN or an infinity in v, in the direction or in the look-ahead reaches Zn (IEEE arithmetic:
         # the base steps and the clipping propagate it), so the field norm and the new iterate decide
@@ -374,9 +352,8 @@ class _BatchedCells(Loop):
 
     def result(self, optimizer: str) -> BatchedRun:
         game, Z, active, d0 = self.game, self.Z, self.active, self.d0
-        data = ()
-        if self.samplers is not None:       # ||v|| at the last iterate on one more batch of each seed's stream
-            data = _draw(game, self.samplers, self.seed_index)
+        # ||v|| at the last iterate, on one more batch of each seed's stream
+        data = _draw(game, self.samplers, self.seed_index) if self.samplers is not None else ()
         final_v = game.field(Z, data).norm(dim=1)
         rate = _slope_rate(self.acc)
         with np.errstate(all="ignore"):
@@ -399,6 +376,7 @@ def _draw(game, samplers, seed_index):
 
 
 def _slope_rate(acc):
+    """exp of the least-squares slope from the sums of :meth:`_BatchedCells._accumulate` (NaN: under two points)."""
     n = acc["n"]
     den = n * acc["tt"] - acc["t"] ** 2
     num = n * acc["ty"] - acc["t"] * acc["y"]

@@ -1,29 +1,16 @@
 r"""Stability maps: where each game optimiser converges over its step size and its own coefficient.
 
-:func:`stability_map` runs every optimiser on a grid of step sizes
-:math:`h` and coefficients (consensus' :math:`\gamma`, SGA's :math:`\lambda`,
-extragradient's extrapolation :math:`c`) over several seeds, all cells of one
-optimiser in one batched loop (:func:`dualgan.games.batched_run`), and puts
-beside the measured behaviour the *exact local rate*: the spectral radius of
-the optimiser's update map linearised at the equilibrium (:func:`local_update_map`,
-:func:`local_rate`), which is each optimiser's own batched update applied to
-the linear field :math:`v = J (z - z^*)` (:meth:`~dualgan.games.GameOptimizer.local_update_map`;
-the coefficient is declared at its registration). The maps in closed form
-(the table of the games guide, "Exact local rates", eqs. (3.3)-(3.11) of
-the theory page) are the tests' references. SGA with sign alignment
-uses :math:`\lambda = +|\lambda_0|`: the alignment product is
-:math:`O(\|z - z^*\|^4)`, so for :math:`\epsilon > 0` its sign is :math:`+`
-near :math:`z^*` (with :math:`\epsilon = 0` it is undetermined and
-:func:`local_update_map` raises).
+:func:`stability_map` runs every optimiser on a grid of step sizes x coefficients x seeds (one
+:func:`~dualgan.games.batched_run` per optimiser) and puts beside the measured rates the *exact
+local rate* (:func:`local_rate`): the spectral radius of the update map linearised at the
+equilibrium (:func:`local_update_map`; eq. (3.11) of the theory page is simultaneous GD's case),
+each optimiser's own update applied to :math:`v = J (z - z^*)`. The closed-form maps (the games
+guide's table "Exact local rates") are the tests' references. SGA with sign alignment uses
+:math:`\lambda = +|\lambda_0|`: the product in the sign of eq. (3.9) is :math:`O(\|z - z^*\|^4)`, so
+with :math:`\epsilon > 0` the sign is + near :math:`z^*` (with :math:`\epsilon = 0` :func:`local_update_map` raises).
 
-References: Mescheder, Nowozin, Geiger, "The Numerics of GANs", NeurIPS 2017
-(consensus, the spectral analysis of update maps); Mescheder, Geiger,
-Nowozin, "Which Training Methods for GANs do actually Converge?", ICML 2018
-(Dirac-GAN, R1); Balduzzi et al., "The Mechanics of n-Player Differentiable
-Games", ICML 2018 (SGA); Schaefer & Anandkumar, "Competitive Gradient
-Descent", NeurIPS 2019; Korpelevich, "The extragradient method for finding
-saddle points and other problems", Ekonomika i Matematicheskie Metody, 1976;
-Daskalakis et al., "Training GANs with Optimism", ICLR 2018.
+References: Mescheder, Nowozin, Geiger, "The Numerics of GANs", NeurIPS 2017 (the spectral analysis
+of update maps); the optimisers' papers are those of section 3 of the theory page.
 """
 from __future__ import annotations
 
@@ -33,11 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._checks import check_int, check_number
+from .._checks import check_int
 from .._threads import with_thread_policy
 from ..status import Status, StatusCode
-from .batched import (_batched_optimizer, _check_coefficients, _coefficient_default, _coefficient_name,
-                      _real_values, _shared_options, batched_run)
+from .batched import (_batched_optimizer, _check_coefficients, _coefficient, _real_values, _refused_coefficients,
+                      _run_settings, _shared_options, batched_run)
 from .catalogue import as_functional
 from .harness import check_seeds
 from .optimizers._base_optimizers import functional_base
@@ -53,59 +40,50 @@ def local_update_map(method: str, jacobian, lr, coefficient=None, player_sizes=N
                      player_names=None) -> torch.Tensor:
     r"""The update map of ``method`` (plain SGD base) linearised at an equilibrium with Jacobian ``jacobian``.
 
-    For every step size and coefficient, the map of
+    Per step size :math:`h` and coefficient :math:`c`, the map of
     :meth:`GameOptimizer.local_update_map <dualgan.games.GameOptimizer.local_update_map>`
-    of ``make_optimizer(method, lr=h, <coefficient>=c, **options)`` (the table of
-    this module; eqs. (3.3)-(3.10) of the theory page).
+    of ``make_optimizer(method, lr=h, <coefficient>=c, **options)``.
 
     Parameters
     ----------
     method : str
         A name of :data:`~dualgan.games.OPTIMIZERS` whose optimiser writes its linearised map
-        (every built-in one: ``simultaneous``, ``alternating``, ``extragradient``,
-        ``optimistic``, ``consensus``, ``sga``, ``cgd``).
+        (every built-in one).
     jacobian : array-like of shape (n, n)
-        The game Jacobian :math:`J = \partial v / \partial z` at the equilibrium
-        (float64; :meth:`FunctionalGame.jacobian_at`).
+        The game Jacobian :math:`J` at the equilibrium, finite (:meth:`FunctionalGame.jacobian_at`).
     lr : float or 1-D array of shape (L,)
         Step sizes :math:`h > 0`.
     coefficient : float or 1-D array of shape (C,), optional
-        Values of the method's coefficient option (the one named at its
-        registration: consensus' :math:`\gamma`, SGA's :math:`\lambda_0`,
-        extragradient's extrapolation :math:`c`), checked by its constructor;
-        ignored by methods without one. Default None: the option's default.
+        Values of the method's coefficient option (named at its registration: consensus'
+        :math:`\gamma`, SGA's :math:`\lambda_0`, extragradient's :math:`c`), checked by its
+        constructor; ignored by methods without one. Default None: the option's default.
     player_sizes : tuple of int, optional
         Parameters per player (alternating GD and CGD need them; CGD needs two players).
     options : dict, optional
-        The method's other options, e.g. SGA's ``{"align": False}`` or
-        ``{"eps": 0.05}`` (with sign alignment, the default, the map uses
-        :math:`\lambda = |\lambda_0|` and needs ``eps > 0``, see the module
-        docstring). Default None: the defaults.
+        The method's other options, e.g. SGA's ``{"align": False}`` or ``{"eps": 0.05}`` (sign
+        alignment, the default, needs ``eps > 0``: see the module docstring). Default None: the defaults.
     player_names : sequence of str, optional
         The players' names (an alternating ``order`` given by names). Default None.
 
     Returns
     -------
     torch.Tensor of shape (L, C, m, m), float64
-        :math:`M` per (step size, coefficient); ``m = n``, or ``2n`` for
-        optimistic GD (state :math:`(z_t, z_{t-1})`). ``L``, ``C`` are 1 for scalars.
+        :math:`M` per (step size, coefficient); ``m = n``, or ``2n`` for optimistic GD (state
+        :math:`(z_t, z_{t-1})`). ``L``, ``C`` are 1 for scalars.
 
     Raises
     ------
     ValueError
-        Unknown method or options, bad shapes, non-positive step sizes, a
-        coefficient the method refuses, missing or bad player sizes, a
-        linearisation that does not determine the step (SGA, sign alignment, ``eps = 0``).
+        Unknown method or options, bad shapes, non-positive step sizes, a coefficient the method
+        refuses, missing or bad player sizes, a linearisation that does not determine the step
+        (SGA, sign alignment, ``eps = 0``).
     """
     if not isinstance(method, str) or method not in OPTIMIZERS:
         raise ValueError(f"unknown method {method!r}; choose one of {OPTIMIZERS.names()}")
+    # the optimiser's map checks that J is a finite square matrix
     J = np.asarray(jacobian.detach().cpu() if isinstance(jacobian, torch.Tensor) else jacobian, dtype=np.float64)
-    if J.ndim != 2 or J.shape[0] != J.shape[1] or not np.all(np.isfinite(J)):
-        raise ValueError(f"jacobian must be a finite square matrix, got shape {tuple(J.shape)}")
-    hs = _real_values(lr, "lr")
-    if np.any(hs <= 0):
-        raise ValueError("lr must be > 0")
-    coef_name, default = _coefficient_name(method), _coefficient_default(method)
+    hs = _real_values(lr, "lr", positive=True)
+    coef_name, default = _coefficient(method)
     cs = _real_values((1.0 if default is None else default) if coefficient is None else coefficient, "coefficient")
     options = _shared_options(method, options, "given by lr and coefficient here (the map is for the plain SGD base)")
     if coef_name is not None:
@@ -124,21 +102,20 @@ def local_rate(method: str, jacobian, lr, coefficient=None, player_sizes=None, *
                player_names=None) -> np.ndarray:
     r"""The exact local linear rate: the spectral radius of :func:`local_update_map`, shape ``(L, C)``.
 
-    Below 1: the equilibrium attracts the iteration, the distance shrinks by
-    this factor per step asymptotically; above 1: it repels (Mescheder,
-    Nowozin, Geiger, NeurIPS 2017, Proposition 3). Eigenvalues by LAPACK
-    (``torch.linalg.eigvals``).
+    Below 1 the equilibrium attracts the iteration (the distance shrinks by this factor per step
+    asymptotically), above 1 it repels (eq. (3.11) of the theory page for simultaneous GD).
+    Eigenvalues by LAPACK (``torch.linalg.eigvals``).
 
     Parameters
     ----------
     method : str
-        As :func:`local_update_map`.
+        A name of :data:`~dualgan.games.OPTIMIZERS` (as :func:`local_update_map`).
     jacobian : array-like of shape (n, n)
         The game Jacobian at the equilibrium.
     lr : float or 1-D array of shape (L,)
         Step sizes > 0.
     coefficient : float or 1-D array of shape (C,), optional
-        The method's coefficient (default 1).
+        The method's coefficient. Default None: the option's default.
     player_sizes : tuple of int, optional
         Parameters per player (alternating GD, CGD).
     options : dict, optional
@@ -172,8 +149,7 @@ class StabilityMap:
     optimizers : tuple of str
         Optimisers, in the order of the first axis of every array.
     coefficient_names : tuple
-        Each optimiser's coefficient (``"gamma"``, ``"lam"``, ``"extrapolation"``)
-        or None when it has none (its maps are constant along the coefficient axis).
+        Each optimiser's coefficient option (``"gamma"``, ``"lam"``, ``"extrapolation"``), None if it has none.
     lrs : ndarray of shape (L,)
         Step sizes (the base optimiser's learning rate).
     coefficients : ndarray of shape (C,)
@@ -185,17 +161,13 @@ class StabilityMap:
     base : str
         Base optimiser.
     final_distance : ndarray of shape (O, L, C, S)
-        :math:`\|z_T - z^*\|_2` (NaN if the game has no equilibrium; the last
-        finite iterate for diverged cells).
+        :math:`\|z_T - z^*\|_2` (NaN without an equilibrium; the last finite iterate for diverged cells).
     final_field_norm : ndarray of shape (O, L, C, S)
         :math:`\|v(z_T)\|_2`.
     measured_rate : ndarray of shape (O, L, C, S)
-        Least-squares per-step rate of :math:`\|z_t - z^*\|` over the second
-        half of the run (:class:`~dualgan.games.BatchedRun`); NaN for diverged cells.
+        Per-step rate of :math:`\|z_t - z^*\|` (:attr:`~dualgan.games.BatchedRun.measured_rate`); NaN if diverged.
     exact_rate : ndarray of shape (O, L, C)
-        Spectral radius of the linearised update map at the equilibrium
-        (NaN when not available: no equilibrium, a base other than plain SGD;
-        see ``exact_note``).
+        :func:`local_rate` at the equilibrium (NaN without one or with a base other than plain SGD: ``exact_note``).
     diverged : ndarray of bool, shape (O, L, C, S)
         Flagged cells: non-finite, or :math:`\|v\|` or the distance above ``diverge_above``.
     converged : ndarray of bool, shape (O, L, C, S)
@@ -207,13 +179,10 @@ class StabilityMap:
     exact_note : str
         Why ``exact_rate`` is NaN, if it is.
     status : Status
-        SUCCESS when every cell that an optimiser can take ran (diverged cells
-        are results, not failures; skipped cells are named in the message).
+        SUCCESS when every cell an optimiser can take ran (diverged cells are results; skipped ones are named).
     skipped : ndarray of bool, shape (O, C)
-        Coefficients an optimiser refuses (e.g. extragradient's extrapolation
-        0, which consensus' :math:`\gamma = 0` shares on one grid): those cells
-        are not run; their distances, field norms and rates are NaN and they
-        are neither ``converged`` nor ``diverged``. Default: none skipped.
+        Coefficients an optimiser refuses (extragradient's extrapolation 0 on a grid with consensus'
+        :math:`\gamma = 0`): not run, NaN results, neither ``converged`` nor ``diverged``. Default: none.
     skip_reasons : tuple of str
         Per optimiser, why cells were skipped ("" when none were).
     """
@@ -252,13 +221,12 @@ class StabilityMap:
 
     def median_rate(self) -> np.ndarray:
         """Median measured rate over seeds, shape (O, L, C) (NaN where any seed diverged)."""
-        rate = np.where(self.diverged, np.nan, self.measured_rate)
         with np.errstate(all="ignore"):
-            med = np.median(rate, axis=3)
+            med = np.median(self.measured_rate, axis=3)
         return np.where(self.diverged.any(axis=3), np.nan, med)
 
     def format(self) -> str:
-        """A table: per optimiser, the fraction of cells that converge / diverge, best cell, agreement with the exact rate."""
+        """A table per optimiser: converged and diverged fractions, best cell, agreement with the exact rate."""
         n_skipped = int(self.skipped.sum()) * len(self.lrs) * len(self.seeds)
         lines = [f"stability map: {self.game}; base {self.base}; {len(self.lrs)} step sizes x {len(self.coefficients)} "
                  f"coefficients x {len(self.seeds)} seeds x {self.n_steps} steps; {self.cells - n_skipped} runs"
@@ -272,10 +240,9 @@ class StabilityMap:
             if not taken.any():
                 lines.append(f"{name:14s} {str(self.coefficient_names[o]):>13s} skipped: {self.skip_reasons[o]}")
                 continue
-            conv = self.converged[o].all(axis=2)[:, taken]
-            exact_ok = self.exact_rate[o][:, taken] < 1 - BOUNDARY_TOL
-            off_boundary = np.abs(self.exact_rate[o][:, taken] - 1) > BOUNDARY_TOL
-            has_exact = np.isfinite(self.exact_rate[o][:, taken]).all()
+            conv, exact = self.converged[o].all(axis=2)[:, taken], self.exact_rate[o][:, taken]
+            exact_ok, off_boundary = exact < 1 - BOUNDARY_TOL, np.abs(exact - 1) > BOUNDARY_TOL
+            has_exact = np.isfinite(exact).all()
             agree = (f"{np.mean((conv == exact_ok)[off_boundary]):6.1%}" if has_exact and off_boundary.any()
                      else "   n/a")
             finite = np.where(np.isfinite(med[o]), med[o], np.inf)
@@ -288,9 +255,7 @@ class StabilityMap:
                          f"{np.mean(self.diverged[o][:, taken]):8.1%} "
                          f"{np.mean(exact_ok) if has_exact else float('nan'):7.1%} "
                          f"{agree} {best} {self.seconds[o]:8.2f}")
-        for reason in self.skip_reasons:
-            if reason:
-                lines.append(f"skipped (NaN in the arrays, left out of the fractions): {reason}")
+        lines += [f"skipped (NaN in the arrays, left out of the fractions): {r}" for r in self.skip_reasons if r]
         if self.exact_note:
             lines.append(f"exact rate: {self.exact_note}")
         lines.append(f"converged: every seed converged (rate < 1, closer than at the start); exact<1: exact rate "
@@ -299,12 +264,9 @@ class StabilityMap:
         return "\n".join(lines)
 
     def plot(self, path) -> str:
-        """PNG: one column per optimiser, median measured rate (top; black: a seed diverged) over exact radius (bottom).
+        """PNG: per optimiser, the median measured rate (top; black: a seed diverged) over the exact rate (bottom).
 
-        Axes: coefficient (x) and log10 step size (y); colour: rate per step,
-        white at 1, blue below (converging), red above. Black lines: the edge
-        of the cells where every seed converged (top) and the edge of the
-        cells with exact rate below 1 (bottom).
+        Axes: coefficient (x), log10 step size (y); the figure of the games guide, "Stability maps".
 
         Parameters
         ----------
@@ -344,8 +306,8 @@ class StabilityMap:
                 if k == 0:       # where every seed converged
                     edge = self.converged[o].all(axis=2).astype(float)
                 else:            # rho = 1; a unimodular spectrum (|rho - 1| <= BOUNDARY_TOL) is the boundary itself
-                    edge = np.where(np.abs(data - 1) <= BOUNDARY_TOL, 1.0, np.nan_to_num(data, nan=2.0) < 1)
-                    edge = np.where(np.abs(data - 1) <= BOUNDARY_TOL, 0.5, edge.astype(float))
+                    below = (np.nan_to_num(data, nan=2.0) < 1).astype(float)
+                    edge = np.where(np.abs(data - 1) <= BOUNDARY_TOL, 0.5, below)
                 if grid_2d and (edge > 0.5).any() and (edge < 0.5).any():
                     ax.contour(self.coefficients, ylog, edge, levels=[0.5], colors="k", linewidths=0.8)
                 ax.set_title(f"{name}: {title}", fontsize=8)
@@ -365,6 +327,142 @@ class StabilityMap:
         return str(path)
 
 
+
+@with_thread_policy  # torch and BLAS threads: the library's one policy (dualgan/_threads.py)
+def stability_map(game, optimizers=None, lrs=(0.1,), coefficients=(1.0,), seeds=(0,),
+                  n_steps: int = 1000, *, options: dict | None = None, base="sgd", base_kwargs: dict | None = None,
+                  diverge_above: float = 1e12, rate_window: float = 0.5,
+                  progress: bool = False, workers: int = 1) -> StabilityMap:
+    r"""Run every optimiser on a grid of step sizes x coefficients x seeds, batched, with the exact local rates.
+
+    Parameters
+    ----------
+    game : FunctionalGame or dualgan.games.Game
+        The game; object games go through :func:`~dualgan.games.as_functional` (what it refuses raises
+        :class:`NotBatchableError`). A game that draws a batch every step
+        (:func:`~dualgan.games.mixture_functional`) gives all the cells of a seed that seed's stream.
+    optimizers : sequence of str, optional
+        Names of ``OPTIMIZERS.names(batchable=True)``. Default None: all of them.
+    lrs : 1-D sequence of float, default (0.1,)
+        Step sizes :math:`h > 0` (the first grid axis).
+    coefficients : 1-D sequence of float, default (1.0,)
+        The second grid axis: each optimiser's coefficient option (as :func:`local_update_map`);
+        optimisers without one repeat the same setting along it. A value an optimiser refuses
+        skips its cells (NaN results, :attr:`StabilityMap.skipped`, :attr:`StabilityMap.skip_reasons`).
+    seeds : sequence of int, default (0,)
+        Initial points :meth:`FunctionalGame.start` of each seed.
+    n_steps : int, default 1000
+        Steps per run.
+    options : dict, optional
+        Per optimiser name, its other options for the runs and the exact maps, e.g.
+        ``{"sga": {"align": False}}``. Default None: the defaults.
+    base : str, default "sgd"
+        Base optimiser (``"sgd"``, ``"adam"``, ``"rmsprop"``); exact rates for plain SGD only
+        (NaN otherwise, with ``exact_note``).
+    base_kwargs : dict, optional
+        Keyword arguments of the base optimiser (:func:`~dualgan.games.functional_base`).
+    diverge_above : float, default 1e12
+        Cells whose :math:`\|v\|` or distance pass this are flagged as diverged and frozen.
+    rate_window : float, default 0.5
+        Fraction of the run (its end) over which the rate is measured.
+    progress : bool, default False
+        tqdm bar over optimisers.
+    workers : int, default 1
+        Processes that run the optimisers in parallel (forked, one torch thread each; each
+        optimiser's cells stay one batch); 1 runs them here. Fork is unavailable on Windows: use 1.
+
+    Returns
+    -------
+    StabilityMap
+
+    Raises
+    ------
+    NotBatchableError
+        An optimiser, base optimiser or game that cannot be batched (named in the message).
+    ValueError
+        Bad grids or seeds, ``n_steps`` or ``workers`` not a positive integer (``bool`` and floats
+        refused), ``diverge_above`` not > 0, ``rate_window`` not in (0, 1] (the message names the argument).
+    """
+    t_start = time.perf_counter()
+    workers = check_int(workers, "workers (processes)", low=1)
+    n_steps, diverge_above, rate_window = _run_settings(n_steps, diverge_above, rate_window)
+    fgame = as_functional(game)
+    if optimizers is None or isinstance(optimizers, str):
+        optimizers = OPTIMIZERS.names(batchable=True) if optimizers is None else [optimizers]
+    optimizers = tuple(optimizers)
+    if not optimizers:
+        raise ValueError("optimizers is empty; give names from " + str(OPTIMIZERS.names(batchable=True)))
+    options = {} if options is None else options
+    if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+        raise ValueError(f"options must map optimiser names to dicts of their options, got {options!r}")
+    stray = sorted(set(options) - set(optimizers))
+    if stray:
+        raise ValueError(f"options name optimisers {stray} that are not in optimizers {list(optimizers)}")
+    for name in optimizers:
+        _batched_optimizer(name, options.get(name))      # batchable, options known: before any run
+    fbase = functional_base(base, base_kwargs)
+    lrs = _real_values(lrs, "lrs", positive=True)
+    coefs = _real_values(coefficients, "coefficients")
+    seeds = check_seeds(seeds)
+    L, C, S = len(lrs), len(coefs), len(seeds)
+    Z0 = torch.stack([fgame.start(s) for s in seeds]).repeat(L * C, 1)        # (L C S, n), cell order (L, C, S)
+    seed_cells = np.tile(np.asarray(seeds), L * C)
+    lr_cells = np.repeat(lrs, C * S)
+    coef_cells = np.tile(np.repeat(coefs, S), L)
+    shape = (len(optimizers), L, C, S)
+    out = {k: np.full(shape, np.nan) for k in ("final_distance", "final_field_norm", "measured_rate")}
+    out.update(diverged=np.zeros(shape, dtype=bool), converged=np.zeros(shape, dtype=bool))
+    exact = np.full((len(optimizers), L, C), np.nan)
+    seconds = np.zeros(len(optimizers))
+    notes, J = [], None
+    if fgame.equilibrium is None:
+        notes.append(f"game {fgame.name!r} declares no equilibrium")
+    elif fgame.no_local_analysis:
+        notes.append(fgame.no_local_analysis)
+    elif not fbase.is_plain_sgd:
+        notes.append(f"the exact local maps are for plain SGD; base {fbase.name!r} with {base_kwargs or {}} "
+                     f"has none here")
+    else:
+        J = fgame.jacobian_at()
+        if not bool(torch.isfinite(J).all()):
+            notes.append("the Jacobian at the equilibrium is not finite")
+            J = None
+    kwargs = dict(base=base, base_kwargs=base_kwargs, diverge_above=diverge_above, rate_window=rate_window)
+    names = tuple(_coefficient(name)[0] for name in optimizers)
+    # one coefficient grid for all optimisers: the values one of them refuses are skipped for it, not fatal
+    skipped, reasons = np.zeros((len(optimizers), C), dtype=bool), []
+    for o, (name, coef_name) in enumerate(zip(optimizers, names)):
+        refused = _refused_coefficients(name, coefs, options.get(name)) if coef_name else {}
+        skipped[o] = [c in refused for c in coefs]
+        reasons.append(f"{name} refuses {coef_name} = {', '.join(f'{c:g}' for c in refused)}: "
+                       f"{list(refused.values())[-1]}" if refused else "")
+    taken = [np.tile(np.repeat(~skipped[o], S), L) for o in range(len(optimizers))]   # per cell, order (L, C, S)
+    active = [o for o in range(len(optimizers)) if taken[o].any()]
+    jobs = [(optimizers[o], Z0[taken[o]], lr_cells[taken[o]], coef_cells[taken[o]] if names[o] else None, n_steps,
+             options.get(optimizers[o]), seed_cells[taken[o]]) for o in active]
+    runs = _run_jobs(fgame, jobs, kwargs, workers, progress) if jobs else []
+    for o, run in zip(active, runs):
+        name, coef_name, cells = optimizers[o], names[o], taken[o]
+        for key, target in out.items():       # skipped cells stay NaN, neither diverged nor converged
+            target[o].reshape(-1)[cells] = getattr(run, key)
+        seconds[o] = run.seconds
+        if J is not None:
+            try:
+                exact[o][:, ~skipped[o]] = local_rate(name, J, lrs, coefs[~skipped[o]] if coef_name else None,
+                                                      fgame.player_sizes, options=options.get(name),
+                                                      player_names=fgame.player_names).reshape(L, -1)
+            except (ValueError, NotImplementedError) as exc:   # e.g. SGA's sign undetermined with eps = 0
+                notes.append(f"{name}: no exact rate ({exc})")
+    ran = int(sum(int(t.sum()) for t in taken))
+    message = f"{ran} runs, {int(out['diverged'].sum())} diverged"
+    if skipped.any():
+        message += f"; {int(np.prod(shape)) - ran} cells skipped ({'; '.join(r for r in reasons if r)})"
+    return StabilityMap(fgame.name, optimizers, names, lrs, coefs, seeds, n_steps, fbase.name,
+                        out["final_distance"], out["final_field_norm"], out["measured_rate"], exact, out["diverged"],
+                        out["converged"], seconds, time.perf_counter() - t_start, "; ".join(notes),
+                        Status(StatusCode.SUCCESS, message), skipped, tuple(reasons))
+
+
 _FORK_STATE: dict = {}
 
 
@@ -372,9 +470,9 @@ def _fork_job(index, threads=1):
     """Job ``index`` of :func:`_run_jobs` (a forked worker runs on one torch thread)."""
     if threads is not None:
         torch.set_num_threads(threads)
-    st = _FORK_STATE
-    name, Z0, lr_cells, coefs, n_steps, options, seeds = st["jobs"][index]
-    return batched_run(st["game"], name, Z0, lr_cells, coefs, n_steps, options=options, seeds=seeds, **st["kwargs"])
+    name, Z0, lr_cells, coefs, n_steps, options, seeds = _FORK_STATE["jobs"][index]
+    return batched_run(_FORK_STATE["game"], name, Z0, lr_cells, coefs, n_steps, options=options, seeds=seeds,
+                       **_FORK_STATE["kwargs"])
 
 
 def _run_jobs(fgame, jobs, kwargs, workers, progress):
@@ -388,178 +486,12 @@ def _run_jobs(fgame, jobs, kwargs, workers, progress):
     parallel = workers > 1 and len(jobs) > 1
     if parallel and "fork" not in mp.get_all_start_methods():
         raise ValueError("workers > 1 needs the 'fork' start method (not available on this platform); use workers=1")
-    bar = progress_bar(total=len(jobs), desc="stability map") if progress else None
     _FORK_STATE.update(game=fgame, jobs=jobs, kwargs=kwargs)
     try:
         with (ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("fork"))
               if parallel else contextlib.nullcontext()) as pool:
-            pending = [pool.submit(_fork_job, i) for i in range(len(jobs))] if parallel else range(len(jobs))
-            runs = []
-            for item in pending:
-                runs.append(item.result() if parallel else _fork_job(item, threads=None))
-                if bar is not None:
-                    bar.update()
-            return runs
+            # the pool's map submits every job at once and yields the runs in order
+            runs = pool.map(_fork_job, range(len(jobs))) if parallel else (_fork_job(i, None) for i in range(len(jobs)))
+            return list(progress_bar(runs, total=len(jobs), desc="stability map") if progress else runs)
     finally:
         _FORK_STATE.clear()
-        if bar is not None:
-            bar.close()
-
-
-@with_thread_policy  # torch and BLAS threads: the library's one policy (dualgan/_threads.py)
-def stability_map(game, optimizers=None, lrs=(0.1,), coefficients=(1.0,), seeds=(0,),
-                  n_steps: int = 1000, *, options: dict | None = None, base="sgd", base_kwargs: dict | None = None,
-                  diverge_above: float = 1e12, rate_window: float = 0.5,
-                  progress: bool = False, workers: int = 1) -> StabilityMap:
-    r"""Run every optimiser on a grid of step sizes x coefficients x seeds, batched, with the exact local rates.
-
-    Parameters
-    ----------
-    game : FunctionalGame or dualgan.games.Game
-        The game; object games are converted by :func:`~dualgan.games.as_functional`
-        (BilinearGame, DiracGAN), anything else raises a :class:`NotBatchableError`.
-        A game that draws a batch every step (:func:`~dualgan.games.mixture_functional`)
-        uses each seed's batch stream for all the cells of that seed.
-    optimizers : sequence of str, optional
-        Names of ``OPTIMIZERS.names(batchable=True)``. Default None: all of them.
-    lrs : 1-D sequence of float, default (0.1,)
-        Step sizes :math:`h > 0` (the first grid axis).
-    coefficients : 1-D sequence of float, default (1.0,)
-        The second grid axis: each optimiser's coefficient option (named at its
-        registration: consensus' :math:`\gamma` (>= 0), SGA's :math:`\lambda`,
-        extragradient's extrapolation (> 0)); unused by optimisers without a coefficient
-        (their cells are still run: the axis then repeats the same setting).
-        A value an optimiser refuses (extragradient's extrapolation 0 on a
-        grid that starts at consensus' :math:`\gamma = 0`) skips that
-        optimiser's cells: NaN results, marked in :attr:`StabilityMap.skipped`
-        with the reason in :attr:`StabilityMap.skip_reasons`.
-    seeds : sequence of int, default (0,)
-        Initial points :meth:`FunctionalGame.start` of each seed.
-    n_steps : int, default 1000
-        Steps per run.
-    base : str, default "sgd"
-        Base optimiser (``"sgd"``, ``"adam"``, ``"rmsprop"``); the exact rate
-        is computed for plain SGD only (NaN otherwise, with ``exact_note``).
-    base_kwargs : dict, optional
-        Keyword arguments of the base optimiser (:func:`~dualgan.games.functional_base`).
-    options : dict, optional
-        Per optimiser name, its other options for the runs and the exact maps,
-        e.g. ``{"sga": {"align": False}}``. Default None: the defaults.
-    diverge_above : float, default 1e12
-        Cells whose :math:`\|v\|` or distance pass this are flagged as diverged and frozen.
-    rate_window : float, default 0.5
-        Fraction of the run (its end) over which the rate is measured.
-    progress : bool, default False
-        tqdm bar over optimisers.
-    workers : int, default 1
-        Processes that run the optimisers in parallel (forked from this one,
-        one torch thread each; every optimiser's cells stay one batch). 1 runs
-        them here, one after another. Fork is unavailable on Windows: use 1 there.
-
-    Returns
-    -------
-    StabilityMap
-
-    Raises
-    ------
-    NotBatchableError
-        An optimiser, base optimiser or game that cannot be batched (named in the message).
-    ValueError
-        Bad grids or seeds, ``n_steps`` or ``workers`` not a positive
-        integer, ``diverge_above`` not > 0 or ``rate_window`` not in (0, 1]
-        (``bool`` and floats are refused as integers; the message names the
-        argument).
-    """
-    t_start = time.perf_counter()
-    workers = check_int(workers, "workers (processes)", low=1)
-    n_steps = check_int(n_steps, "n_steps", low=1)
-    diverge_above = check_number(diverge_above, "diverge_above", low=0.0, low_open=True, allow_inf=True)
-    rate_window = check_number(rate_window, "rate_window", low=0.0, high=1.0, low_open=True)
-    fgame = as_functional(game)
-    if optimizers is None:
-        optimizers = OPTIMIZERS.names(batchable=True)
-    elif isinstance(optimizers, str):
-        optimizers = [optimizers]
-    optimizers = tuple(optimizers)
-    if not optimizers:
-        raise ValueError("optimizers is empty; give names from " + str(OPTIMIZERS.names(batchable=True)))
-    if options is None:
-        options = {}
-    if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
-        raise ValueError(f"options must map optimiser names to dicts of their options, got {options!r}")
-    stray = sorted(set(options) - set(optimizers))
-    if stray:
-        raise ValueError(f"options name optimisers {stray} that are not in optimizers {list(optimizers)}")
-    for name in optimizers:
-        _batched_optimizer(name, options.get(name))      # batchable, options known: before any run
-    fbase = functional_base(base, base_kwargs)
-    lrs = _real_values(lrs, "lrs")
-    if np.any(lrs <= 0):
-        raise ValueError("lrs must be > 0")
-    coefs = _real_values(coefficients, "coefficients")
-    seeds = check_seeds(seeds)
-    L, C, S = len(lrs), len(coefs), len(seeds)
-    starts = torch.stack([fgame.start(s) for s in seeds])                     # (S, n)
-    Z0 = starts.repeat(L * C, 1)                                              # cell order (L, C, S)
-    seed_cells = np.tile(np.asarray(seeds), L * C)
-    lr_cells = np.repeat(lrs, C * S)
-    coef_cells = np.tile(np.repeat(coefs, S), L)
-    shape = (len(optimizers), L, C, S)
-    out = {k: np.full(shape, np.nan) for k in ("final_distance", "final_field_norm", "measured_rate")}
-    out.update(diverged=np.zeros(shape, dtype=bool), converged=np.zeros(shape, dtype=bool))
-    exact = np.full((len(optimizers), L, C), np.nan)
-    seconds = np.zeros(len(optimizers))
-    notes = []
-    J = None
-    if fgame.equilibrium is None:
-        notes.append(f"game {fgame.name!r} declares no equilibrium")
-    elif fgame.no_local_analysis:
-        notes.append(fgame.no_local_analysis)
-    elif not fbase.is_plain_sgd:
-        notes.append(f"the exact local maps are for plain SGD; base {fbase.name!r} with {base_kwargs or {}} has none here")
-    else:
-        J = fgame.jacobian_at()
-        if not bool(torch.isfinite(J).all()):
-            notes.append("the Jacobian at the equilibrium is not finite")
-            J = None
-    kwargs = dict(base=base, base_kwargs=base_kwargs, diverge_above=diverge_above, rate_window=rate_window)
-    names = tuple(_coefficient_name(name) for name in optimizers)
-    # one coefficient grid for all optimisers: the values one of them refuses are skipped for it, not fatal
-    skipped, reasons = np.zeros((len(optimizers), C), dtype=bool), []
-    for o, (name, coef_name) in enumerate(zip(optimizers, names)):
-        refused, why = [], ""
-        for j, c in enumerate(coefs if coef_name else ()):
-            try:
-                _check_coefficients(name, [c], options.get(name))
-            except ValueError as exc:
-                skipped[o, j], why = True, str(exc.__cause__ or exc)
-                refused.append(f"{c:g}")
-        reasons.append(f"{name} refuses {coef_name} = {', '.join(refused)}: {why}" if refused else "")
-    taken = [np.tile(np.repeat(~skipped[o], S), L) for o in range(len(optimizers))]   # per cell, order (L, C, S)
-    active = [o for o in range(len(optimizers)) if taken[o].any()]
-    jobs = [(optimizers[o], Z0[taken[o]], lr_cells[taken[o]], coef_cells[taken[o]] if names[o] else None, n_steps,
-             options.get(optimizers[o]), seed_cells[taken[o]]) for o in active]
-    runs = _run_jobs(fgame, jobs, kwargs, workers, progress) if jobs else []
-    for o, run in zip(active, runs):
-        name, coef_name, cells = optimizers[o], names[o], taken[o]
-        for key, target in out.items():       # skipped cells: NaN, neither diverged nor converged
-            full = np.full(L * C * S, np.nan if target.dtype.kind == "f" else False, dtype=target.dtype)
-            full[cells] = np.asarray(getattr(run, key))
-            target[o] = full.reshape(L, C, S)
-        seconds[o] = run.seconds
-        if J is not None:
-            try:
-                exact[o][:, ~skipped[o]] = local_rate(name, J, lrs, coefs[~skipped[o]] if coef_name else None,
-                                                      fgame.player_sizes, options=options.get(name),
-                                                      player_names=fgame.player_names).reshape(L, -1)
-            except (ValueError, NotImplementedError) as exc:   # e.g. SGA's sign undetermined with eps = 0
-                notes.append(f"{name}: no exact rate ({exc})")
-    ran = int(sum(int(t.sum()) for t in taken))
-    message = f"{ran} runs, {int(out['diverged'].sum())} diverged"
-    if skipped.any():
-        message += f"; {int(np.prod(shape)) - ran} cells skipped ({'; '.join(r for r in reasons if r)})"
-    status = Status(StatusCode.SUCCESS, message)
-    return StabilityMap(fgame.name, optimizers, names, lrs, coefs, seeds, n_steps, fbase.name,
-                        out["final_distance"], out["final_field_norm"], out["measured_rate"], exact, out["diverged"],
-                        out["converged"], seconds, time.perf_counter() - t_start, "; ".join(notes), status,
-                        skipped, tuple(reasons))
