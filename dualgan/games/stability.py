@@ -284,6 +284,8 @@ class StabilityMap:
         import matplotlib.pyplot as plt
         from matplotlib.colors import TwoSlopeNorm
 
+        from .._io import save_figure
+
         O = len(self.optimizers)
         fig, axes = plt.subplots(2, O, figsize=(2.3 * O + 1.4, 5.0), squeeze=False, constrained_layout=True)
         med = self.median_rate()
@@ -294,7 +296,6 @@ class StabilityMap:
         cmap = plt.get_cmap("RdBu_r").copy()
         cmap.set_bad("black")
         ylog = np.log10(self.lrs)
-        im = None
         grid_2d = len(self.lrs) > 1 and len(self.coefficients) > 1
         for o, name in enumerate(self.optimizers):
             for k, (data, title) in enumerate(((med[o], "measured"), (self.exact_rate[o], "exact rho"))):
@@ -316,12 +317,9 @@ class StabilityMap:
                 if k == 1:
                     ax.set_xlabel(str(self.coefficient_names[o] or "(no coefficient)"), fontsize=8)
                 ax.tick_params(labelsize=7)
-        if im is not None:
-            fig.colorbar(im, ax=axes, shrink=0.8, label="rate per step (1 = boundary)")
+        fig.colorbar(im, ax=axes, shrink=0.8, label="rate per step (1 = boundary)")   # O >= 1: subplots refuses 0
         fig.suptitle(f"{self.game}: base {self.base}, {self.n_steps} steps, {len(self.seeds)} seeds "
                      f"(top: median measured rate, black = diverged; bottom: exact spectral radius)", fontsize=9)
-        from .._io import save_figure
-
         save_figure(fig, path, dpi=100)  # atomic: temporary file, then rename
         plt.close(fig)
         return str(path)
