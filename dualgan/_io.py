@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import errno as _errno
+import math
 import os
 import re
 import sys
@@ -175,6 +176,16 @@ def atomic_write_with(path, writer: Callable[[object], None], suffix: str = "") 
     with atomic_path(path, suffix=suffix) as tmp:
         writer(tmp)
     return Path(path)
+
+
+def json_float(value) -> float | str | None:
+    """A float for standard JSON: itself when finite, None for NaN, ``"inf"`` / ``"-inf"`` (read back by ``float``)."""
+    value = float(value)
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
 
 
 def save_figure(fig, path, **savefig_kwargs) -> Path:

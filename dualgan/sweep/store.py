@@ -18,9 +18,9 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
-from .._io import _naming_target
+from .._io import _naming_target, json_float
 from ..status import Status, StatusCode, check_status
 from .spec import RunConfig
 
@@ -89,8 +89,8 @@ class RunRecord:
             (``sha256``: of the canonical line without it, checked by :meth:`from_json`).
         """
         payload = {"format": _FORMAT, "run_id": self.run_id, "config": self.config.to_dict(),
-                   "metrics": {k: _json_float(v) for k, v in sorted(self.metrics.items())},
-                   "seconds": _json_float(self.seconds),
+                   "metrics": {k: json_float(v) for k, v in sorted(self.metrics.items())},
+                   "seconds": json_float(self.seconds),
                    "status": {"code": self.status.code.value, "message": self.status.message}}
         # the SHA-256 of the line without it: a changed digit (a flipped bit) is detected on load, not averaged in
         payload["sha256"] = _digest(payload)
@@ -251,13 +251,3 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         n = os.write(fd, view)
         view = view[n:]
-
-
-def _json_float(value: Any) -> float | str | None:
-    """A float for standard JSON: itself when finite, None for NaN, "inf" / "-inf" (read back by ``float``)."""
-    value = float(value)
-    if math.isnan(value):
-        return None
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return value

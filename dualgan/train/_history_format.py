@@ -19,7 +19,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .._io import atomic_write_text, atomic_write_with
+from .._io import atomic_write_text, atomic_write_with, json_float
 
 #: the format tag of every saved History
 FORMAT = "dualgan.History/1"
@@ -37,8 +37,8 @@ def to_plain(meta: Mapping, columns: Mapping, arrays: Mapping) -> dict:
     return {
         "format": FORMAT,
         "meta": {k: _encode_meta(v) for k, v in meta.items()},
-        "columns": {k: [_encode_float(v) for v in col] for k, col in columns.items()},
-        "arrays": {k: {"shape": list(a.shape), "data": [_encode_float(float(v)) for v in a.ravel()]}
+        "columns": {k: [json_float(v) for v in col] for k, col in columns.items()},
+        "arrays": {k: {"shape": list(a.shape), "data": [json_float(v) for v in a.ravel()]}
                    for k, a in arrays.items()},
     }
 
@@ -132,15 +132,6 @@ def read_npz(path: Path) -> Parts:
 def _canonical_json(data) -> str:
     """The text a JSON History's digest is taken of: sorted keys, no spaces (floats are written exactly)."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
-def _encode_float(v: float):
-    """A float for standard JSON: itself when finite, None for NaN, ``"inf"`` / ``"-inf"`` for infinities."""
-    if math.isnan(v):
-        return None
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return v
 
 
 def _encode_meta(v):
