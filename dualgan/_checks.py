@@ -38,6 +38,11 @@ class NonFiniteError(ValueError):
     """
 
 
+def detached(x: Any) -> Any:
+    """``x.detach()`` for a tensor, anything else as it is (the checks read values, they record no graph)."""
+    return x.detach() if isinstance(x, torch.Tensor) else x
+
+
 def is_numpy_input(x: Any) -> bool:
     """True when ``x`` is not a torch tensor (numpy array, list, ...)."""
     return not isinstance(x, torch.Tensor)
@@ -56,15 +61,8 @@ def as_tensor(x: Any, name: str, dtype: torch.dtype | None = None,
     if isinstance(x, torch.Tensor):
         t = x
     else:
-        try:
-            arr = np.asarray(x)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name}: could not convert to an array ({exc}); pass a numpy array or a torch tensor") from exc
-        arr = _torch_compatible(arr, name)
-        try:
-            t = torch.as_tensor(arr)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name}: could not convert to an array ({exc}); pass a numpy array or a torch tensor") from exc
+        arr = _torch_compatible(_converted(np.asarray, x, name), name)
+        t = _converted(torch.as_tensor, arr, name)
     if t.is_complex():
         # a cast to a real dtype would silently drop the imaginary part
         raise ValueError(f"{name} is complex ({t.dtype}); pass real numbers (e.g. x.real if the imaginary part "
@@ -76,6 +74,14 @@ def as_tensor(x: Any, name: str, dtype: torch.dtype | None = None,
     if device is not None:
         t = t.to(device)
     return t
+
+
+def _converted(convert, x: Any, name: str):
+    """``convert(x)``, its ``TypeError`` or ``ValueError`` raised as a ``ValueError`` naming ``name``."""
+    try:
+        return convert(x)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: could not convert to an array ({exc}); pass a numpy array or a torch tensor") from exc
 
 
 def _torch_compatible(arr: np.ndarray, name: str) -> np.ndarray:

@@ -26,7 +26,7 @@ import numpy as np
 import scipy.linalg as sla
 import torch
 
-from .._checks import NonFiniteError, check_int, check_matrix, check_number
+from .._checks import NonFiniteError, check_int, check_matrix, check_number, detached
 from ._backend import TorchOps, ops_for
 from .objective import _fixed_multipliers, separable_term
 from .problem import LinearDual
@@ -103,8 +103,8 @@ class KernelDual(LinearDual):
         kernel = _checked_kernel(kernel)
         device = x_real.device if isinstance(x_real, torch.Tensor) else (
             x_fake.device if isinstance(x_fake, torch.Tensor) else torch.device("cpu"))
-        xr = check_matrix(_detached(x_real), "x_real", dtype=torch.float64, device=device)
-        xf = check_matrix(_detached(x_fake), "x_fake", dtype=torch.float64, device=device)
+        xr = check_matrix(detached(x_real), "x_real", dtype=torch.float64, device=device)
+        xf = check_matrix(detached(x_fake), "x_fake", dtype=torch.float64, device=device)
         if xr.shape[1] != xf.shape[1]:
             raise ValueError(f"x_real and x_fake must have the same number of columns, got {xr.shape[1]} and "
                              f"{xf.shape[1]}")
@@ -162,7 +162,7 @@ class KernelDual(LinearDual):
         self = cls.__new__(cls)
         self.kernel, self.x = None, None
         numpy_input = not isinstance(K, torch.Tensor)
-        K = check_matrix(_detached(K), "K", dtype=torch.float64)
+        K = check_matrix(detached(K), "K", dtype=torch.float64)
         self._setup(K, n_real, C, loss, bias, weights, factor_rtol, numpy_input=numpy_input)
         return self
 
@@ -385,13 +385,13 @@ class KernelDual(LinearDual):
             if self.kernel is None:
                 raise ValueError("this problem was built from a Gram matrix and has no kernel; pass gram= (rows "
                                  "k(x, x_j), shape (B, N))")
-            xs = check_matrix(_detached(x), "x", dtype=torch.float64, device=self.device)
+            xs = check_matrix(detached(x), "x", dtype=torch.float64, device=self.device)
             if xs.shape[1] != self.x.shape[1]:
                 raise ValueError(f"x must have D = {self.x.shape[1]} columns, as the problem's samples, got "
                                  f"{xs.shape[1]}")
             with torch.no_grad():
                 gram = self.kernel.gram(xs, self.x)
-        gram = check_matrix(_detached(gram), "gram", dtype=torch.float64, device=self.device)
+        gram = check_matrix(detached(gram), "gram", dtype=torch.float64, device=self.device)
         if gram.shape[1] != self.N:
             raise ValueError(f"gram must have N = {self.N} columns (one per sample of the problem), got "
                              f"{gram.shape[1]}")
@@ -540,10 +540,6 @@ def _checked_kernel(kernel):
         raise TypeError(f"kernel must be a dualgan.kernels.Kernel or a name of {KERNELS.names()}, got "
                         f"{type(kernel).__name__}")
     return kernel
-
-
-def _detached(t):
-    return t.detach() if isinstance(t, torch.Tensor) else t
 
 
 #: the name train/kernel.py imports (a name given there is checked the same way)

@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from .._checks import check_matrix, check_positive
+from .._checks import check_matrix, check_positive, detached
 from ..kernels.base import _power_of_two_scale
 from ._rows import RowFeatures
 
@@ -50,7 +50,7 @@ class RBF(RowFeatures):
 
     def __init__(self, anchors, sigma: float = 0.2):
         super().__init__()
-        anchors = check_matrix(anchors.detach() if isinstance(anchors, torch.Tensor) else anchors, "anchors")
+        anchors = check_matrix(detached(anchors), "anchors")
         self.sigma = check_positive(sigma, "sigma")
         self.register_buffer("anchors", anchors.clone())
 

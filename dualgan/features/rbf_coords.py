@@ -42,7 +42,7 @@ import math
 import torch
 from torch import nn
 
-from .._checks import as_tensor, check_choice, check_finite_tensor, check_matrix, check_positive
+from .._checks import as_tensor, check_choice, check_finite_tensor, check_matrix, check_positive, detached
 from ..kernels.base import _power_of_two_scale
 from ._rows import check_float_input
 from .rbf import RBF
@@ -123,10 +123,8 @@ def escaped_fraction(samples, anchors, sigma: float, log_threshold: float = ESCA
     ValueError
         On non-finite or mis-shaped input, or a non-positive ``sigma`` / ``log_threshold``.
     """
-    x = check_matrix(samples.detach() if isinstance(samples, torch.Tensor) else samples, "samples",
-                     dtype=torch.float64, device="cpu")
-    c = check_matrix(anchors.detach() if isinstance(anchors, torch.Tensor) else anchors, "anchors",
-                     dtype=torch.float64, device="cpu")
+    x = check_matrix(detached(samples), "samples", dtype=torch.float64, device="cpu")
+    c = check_matrix(detached(anchors), "anchors", dtype=torch.float64, device="cpu")
     if x.shape[1] != c.shape[1]:
         raise ValueError(f"samples have {x.shape[1]} dimensions but anchors have {c.shape[1]}")
     sigma = check_positive(sigma, "sigma")
@@ -181,8 +179,7 @@ class RBFWithCoordinates(nn.Module):
         if center is None:
             m = a.mean(dim=0)
         else:
-            m = as_tensor(center.detach() if isinstance(center, torch.Tensor) else center, "center",
-                          dtype=torch.float64, device=a.device)
+            m = as_tensor(detached(center), "center", dtype=torch.float64, device=a.device)
             if m.ndim != 1 or m.shape[0] != a.shape[1]:
                 raise ValueError(f"center must be a vector of length {a.shape[1]} (the anchors' dimension), "
                                  f"got shape {tuple(m.shape)}")

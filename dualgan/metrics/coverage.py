@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .._checks import check_int, check_matrix, check_number, check_positive
+from .._checks import check_int, check_matrix, check_number, check_positive, detached
 from ..kernels.base import _power_of_two_scale
 
 __all__ = ["CoverageReport", "mode_coverage"]
@@ -86,8 +86,7 @@ def mode_coverage(samples, centers, std: float, n_std: float = 3.0, min_fraction
     Sutton. *VEEGAN: Reducing Mode Collapse in GANs using Implicit Variational
     Learning.* NeurIPS 2017 (high-quality samples within 3 standard deviations).
     """
-    x = check_matrix(samples.detach() if isinstance(samples, torch.Tensor) else samples, "samples",
-                     dtype=torch.float64, device="cpu")
+    x = check_matrix(detached(samples), "samples", dtype=torch.float64, device="cpu")
     c = check_matrix(centers, "centers", dtype=torch.float64, device="cpu")
     if x.shape[1] != c.shape[1]:
         raise ValueError(f"samples have {x.shape[1]} dimensions but centers have {c.shape[1]}")

@@ -44,7 +44,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .._checks import as_tensor, check_bool, check_choice, check_finite_tensor, check_int, check_number, check_positive
+from .._checks import (as_tensor, check_bool, check_choice, check_finite_tensor, check_int, check_number,
+                       check_positive, detached)
 from ..kernels.base import _power_of_two_scale
 from ._evaluate import evaluate_in_batches
 
@@ -265,7 +266,7 @@ def kernel_mmd(x, y, features="default", kernel: str = "polynomial", unbiased: b
 def embed(samples, features="default", name: str = "samples", batch_size: int = 1024) -> torch.Tensor:
     """Feature rows (float64, (B, d)) of ``samples`` under ``features`` (see the module docstring)."""
     batch_size = check_int(batch_size, "batch_size", low=1)
-    t = as_tensor(samples.detach() if isinstance(samples, torch.Tensor) else samples, name)
+    t = as_tensor(detached(samples), name)
     if t.ndim < 2 or t.shape[0] == 0:
         raise ValueError(f"{name} must have shape (batch, ...) with at least one sample, got {tuple(t.shape)}")
     check_finite_tensor(t, name)
