@@ -130,6 +130,16 @@ def straight_path(lam, slack, delta):
     return lambda alpha: (lam + alpha * delta, slack - alpha * delta)
 
 
+def equality_step(ops, solve, rhs, e, lam):
+    """``(x, nu)``: ``x = solve(rhs)``, or with an equality ``e`` the solution of the system bordered by ``e``
+    whose step restores ``e^T (lam + x) = 0`` (two solves); ``nu`` its multiplier (0.0 without ``e``)."""
+    if e is None:
+        return solve(rhs), 0.0
+    X = solve(ops.stack_cols([rhs, e]))
+    nu = float((e @ X[:, 0] + e @ lam) / (e @ X[:, 1]))
+    return X[:, 0] - nu * X[:, 1], nu
+
+
 def max_step(pairs) -> float:
     """Largest alpha <= inf keeping every ``value + alpha * direction`` >= 0."""
     alpha = float("inf")

@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ._linalg import _robust_cholesky
+from ._linalg import _robust_cholesky, max_step
 from ..status import Status, StatusCode
 from .objective import dual_value
 
@@ -236,7 +236,7 @@ def logistic_primal_newton(ops, G, y, a, C, bias: bool, w0, b0, tol: float, w_rt
             code, message = StatusCode.NON_FINITE, f"non-finite duality gap at iteration {it}"
             break
         if best is None or cert.gap < best[0].gap:
-            best = (cert, ops.copy(w), b, it)
+            best = (cert, ops.copy(w), b)
         if _within_tolerances(ops, gap, w, C, tol, w_rtol):
             code = StatusCode.SUCCESS
             break
@@ -280,17 +280,23 @@ def logistic_primal_newton(ops, G, y, a, C, bias: bool, w0, b0, tol: float, w_rt
             cert = pair_certificate(ops, G, y, a, C, "logistic", w, b, lam, slack)
             trace.append(cert.gap)
             if cert.gap < best[0].gap:
-                best = (cert, ops.copy(w), b, it + 1)
+                best = (cert, ops.copy(w), b)
             code = StatusCode.STALLED
             message = (f"P has not decreased above rounding for 5 iterations (gap {best[0].gap:.3g}; "
                        f"rounding alone gives about {rounding_level(ops, G, a, C, w, lam):.3g})")
             it += 1
             break
-    if best is None:
-        return PrimalState(w=w, b=b, lam=lam, slack=slack, certificate=cert, iterations=it,
-                           status=Status(code, message), trace=tuple(trace))
-    cert, w_best, b_best, _ = best
-    return PrimalState(w=w_best, b=b_best, lam=cert.lam, slack=cert.slack, certificate=cert, iterations=it,
+    return _best_state(best, (cert, w, b, lam, slack), it, code, message, trace)
+
+
+def _best_state(best, last, it: int, code: StatusCode, message: str, trace: list) -> PrimalState:
+    """The best certified pair ``best = (cert, w, b)``, or ``last = (cert, w, b, lam, slack)`` when there is none."""
+    if best is None:  # not even the first pair is finite (features near float64's range)
+        cert, w, b, lam, slack = last
+    else:
+        cert, w, b = best
+        lam, slack = cert.lam, cert.slack
+    return PrimalState(w=w, b=b, lam=lam, slack=slack, certificate=cert, iterations=it,
                        status=Status(code, message), trace=tuple(trace))
 
 
@@ -425,16 +431,8 @@ def hinge_primal_interior_point(ops, G, y, a, C, bias: bool, w0, b0, tol: float,
             dz = r_a - dlam
             return dw, db, dlam, dt, dxi, dz
 
-        def max_alpha(pairs):
-            alpha = 1.0
-            for v, dv in pairs:
-                neg = dv < 0
-                if bool(neg.any()):
-                    alpha = min(alpha, float((v[neg] / -dv[neg]).min()))
-            return alpha
-
         aff = direction(-lam * t, -z * xi)
-        a_aff = max_alpha([(lam, aff[2]), (t, aff[3]), (xi, aff[4]), (z, aff[5])])
+        a_aff = min(1.0, max_step([(lam, aff[2]), (t, aff[3]), (xi, aff[4]), (z, aff[5])]))
         mu_aff = float(((lam + a_aff * aff[2]) @ (t + a_aff * aff[3])
                         + (z + a_aff * aff[5]) @ (xi + a_aff * aff[4])) / (2 * N))
         sigma = (mu_aff / mu) ** 3
@@ -443,12 +441,7 @@ def hinge_primal_interior_point(ops, G, y, a, C, bias: bool, w0, b0, tol: float,
         if not (ops.all_finite(dw) and ops.all_finite(dlam)):
             code, message = StatusCode.NON_FINITE, f"non-finite interior-point direction at iteration {it}"
             break
-        alpha = min(1.0, 0.995 * max_alpha([(lam, dlam), (t, dt), (xi, dxi), (z, dz)]))
+        alpha = 0.995 * min(1.0, max_step([(lam, dlam), (t, dt), (xi, dxi), (z, dz)]))
         w, b = w + alpha * dw, b + alpha * db
         lam, t, xi, z = lam + alpha * dlam, t + alpha * dt, xi + alpha * dxi, z + alpha * dz
-    if best is None:  # not even the first pair is finite (features near float64's range)
-        return PrimalState(w=w, b=b if bias else None, lam=lam_c, slack=slack_c, certificate=cert, iterations=it,
-                           status=Status(code, message), trace=tuple(trace))
-    cert, w_best, b_best = best
-    return PrimalState(w=w_best, b=b_best, lam=cert.lam, slack=cert.slack, certificate=cert, iterations=it,
-                       status=Status(code, message), trace=tuple(trace))
+    return _best_state(best, (cert, w, b if bias else None, lam_c, slack_c), it, code, message, trace)

@@ -17,7 +17,7 @@ from typing import Callable
 
 import torch
 
-from ._linalg import box_problem, limit_blas_threads, max_step
+from ._linalg import box_problem, equality_step, limit_blas_threads, max_step
 from ..status import Status, StatusCode
 from .result import NewtonState
 
@@ -105,14 +105,8 @@ def box_qp_interior_point(
     trace: list[float] = []
     code, cert, it, message = StatusCode.MAX_ITER, float("inf"), 0, ""
 
-    def direction(solve, r_dual, r_l, r_u, r_eq):
-        rhs = -r_dual + r_l / lam - r_u / slack
-        if e is None:
-            d_lam, d_nu = solve(rhs), 0.0
-        else:
-            X = solve(ops.stack_cols([rhs, e]))
-            d_nu = float((e @ X[:, 0] + r_eq) / (e @ X[:, 1]))
-            d_lam = X[:, 0] - d_nu * X[:, 1]
+    def direction(solve, r_dual, r_l, r_u):
+        d_lam, d_nu = equality_step(ops, solve, -r_dual + r_l / lam - r_u / slack, e, lam)
         return d_lam, (r_l - z_l * d_lam) / lam, (r_u + z_u * d_lam) / slack, d_nu
 
     def step_bound(d_lam, d_zl, d_zu):
@@ -142,19 +136,18 @@ def box_qp_interior_point(
             break
         # minimisation form: Q lam / s - c - z_l + z_u + nu e = 0
         r_dual = quad.matvec(lam) / scale - c - z_l + z_u + (nu * e if e is not None else 0.0)
-        r_eq = float(e @ lam) if e is not None else 0.0
         solve = quad.factor(z_l / lam + z_u / slack)
         if solve is None:
             code, message = StatusCode.NUMERICAL_ERROR, f"interior-point system not positive definite at iteration {it}"
             break
-        aff = direction(solve, r_dual, -lam * z_l, -slack * z_u, r_eq)  # predictor
+        aff = direction(solve, r_dual, -lam * z_l, -slack * z_u)  # predictor
         alpha_aff = step_bound(*aff[:3])
         mu_aff = float(((lam + alpha_aff * aff[0]) @ (z_l + alpha_aff * aff[1])
                         + (slack - alpha_aff * aff[0]) @ (z_u + alpha_aff * aff[2])) / (2 * N))
         sigma = (mu_aff / mu) ** 3 if mu > 0 else 0.0
         d_lam, d_zl, d_zu, d_nu = direction(solve, r_dual,  # corrector with centring
                                             sigma * mu - lam * z_l - aff[0] * aff[1],
-                                            sigma * mu - slack * z_u + aff[0] * aff[2], r_eq)
+                                            sigma * mu - slack * z_u + aff[0] * aff[2])
         if not ops.all_finite(d_lam):
             code, message = StatusCode.NON_FINITE, f"non-finite interior-point direction at iteration {it}"
             break

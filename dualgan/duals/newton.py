@@ -56,7 +56,7 @@ except ImportError:  # pragma: no cover - numba is a dependency
     _kernel = None
 
 from ._backend import NumpyOps, ops_for
-from ._linalg import box_problem, curved_path, limit_blas_threads, max_step, straight_path
+from ._linalg import box_problem, curved_path, equality_step, limit_blas_threads, max_step, straight_path
 from .interior_point import box_qp_interior_point
 from .problem import LinearDual
 from .objective import separable_curvature, separable_gradient, separable_term
@@ -173,12 +173,7 @@ def maximize_entropy_dual(
         if solve is None:
             code, message = StatusCode.NUMERICAL_ERROR, f"Newton system not positive definite at iteration {it}"
             break
-        if e is None:
-            delta = solve(grad)
-        else:
-            X = solve(ops.stack_cols([grad, e]))
-            nu = (e @ X[:, 0] + e @ lam) / (e @ X[:, 1])
-            delta = X[:, 0] - nu * X[:, 1]
+        delta, _ = equality_step(ops, solve, grad, e, lam)
         if not ops.all_finite(delta):
             code, message = StatusCode.NON_FINITE, f"non-finite Newton direction at iteration {it}"
             break
