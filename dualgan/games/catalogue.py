@@ -390,10 +390,10 @@ def as_functional(game) -> FunctionalGame:
     Parameters
     ----------
     game : dualgan.games.Game or FunctionalGame
-        :class:`~dualgan.games.BilinearGame` (its A; its current point is
-        seed 0's start only if it was built with seed 0) or
-        :class:`~dualgan.games.DiracGAN` (its loss and regularisers). A
-        :class:`FunctionalGame` is returned as it is.
+        :class:`~dualgan.games.BilinearGame` (its A; its current point is seed 0's start only if it was
+        built with seed 0), :class:`~dualgan.games.DiracGAN` (its loss and regularisers), a deterministic
+        :class:`~dualgan.games.Game` that declares ``equilibrium`` (run as it is, row by row), or a
+        :class:`FunctionalGame` (returned as it is).
 
     Returns
     -------
@@ -402,10 +402,8 @@ def as_functional(game) -> FunctionalGame:
     Raises
     ------
     NotBatchableError
-        Any other game (a GAN with a changing batch such as
-        :class:`~dualgan.games.MixtureGAN`, a constraint handler, a custom
-        :class:`~dualgan.games.Game`): write its losses as a pure function and
-        build a :class:`FunctionalGame`, or run it with :func:`dualgan.games.run_optimizer`.
+        Any other game (a changing batch such as :class:`~dualgan.games.MixtureGAN`, a constraint handler):
+        build a :class:`FunctionalGame` from its losses, or use :func:`dualgan.games.run_optimizer`.
     """
     if isinstance(game, FunctionalGame):
         return game
