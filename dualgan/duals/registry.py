@@ -38,7 +38,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from .._checks import check_positive
+from .._checks import check_int, check_positive
 from .._threads import with_thread_policy
 from ..registry import Registry
 from ..status import Status, check_status
@@ -174,10 +174,7 @@ def solve(problem: LinearDual, method: str = "newton", tol: float = DEFAULT_TOL,
     tol = check_positive(tol, "tol")
     # inf: the gap alone is the test
     w_rtol = math.inf if (isinstance(w_rtol, float) and w_rtol == math.inf) else check_positive(w_rtol, "w_rtol")
-    if max_iter is not None:
-        if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-            raise ValueError(f"max_iter must be a positive integer or None, got {max_iter!r}")
-        max_iter = int(max_iter)
+    max_iter = check_int(max_iter, "max_iter", low=1, allow_none=True)
     if problem.loss not in entry.losses or (problem.bias and not entry.bias):
         able = SOLVERS.names(losses=problem.loss, **({"bias": True} if problem.bias else {}))
         what = f"loss={problem.loss!r}" + (" with bias=True" if problem.bias else "")

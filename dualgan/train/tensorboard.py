@@ -19,6 +19,7 @@ import json
 import math
 from pathlib import Path
 
+from .._numbers import check_int
 from .history import History
 
 __all__ = ["TensorBoardCallback", "write_history"]
@@ -74,11 +75,9 @@ class TensorBoardCallback:
     def __init__(self, log_dir, *, prefix: str = "", flush_every: int = 1):
         if not isinstance(prefix, str):
             raise ValueError(f"prefix must be a string (e.g. 'dual/'), got {prefix!r}")
-        if isinstance(flush_every, bool) or not isinstance(flush_every, int) or flush_every < 1:
-            raise ValueError(f"flush_every must be a positive integer, got {flush_every!r}")
         self.log_dir = Path(log_dir)
         self.prefix = prefix
-        self.flush_every = flush_every
+        self.flush_every = check_int(flush_every, "flush_every", low=1)
         self.writer = _summary_writer(self.log_dir)
         self._written: dict[int, int] = {}  # id(history) -> rows already written
         self._since_flush = 0
