@@ -1,22 +1,10 @@
 r"""Functional games: the players' losses as a pure function of the stacked parameters, batched with ``torch.func``.
 
-A :class:`FunctionalGame` holds ``losses(z) -> (L_1, ..., L_k)``, a pure
-function of one flat parameter vector :math:`z \in \mathbb{R}^n` (players'
-parameters stacked in player order), and the players' sizes. From it
-``torch.func`` gives, for a whole batch of parameter vectors at once
-(``vmap`` over the batch),
-
-.. math::
-    v(z) = (\nabla_{z_1} L_1, \dots, \nabla_{z_k} L_k), \qquad J u, \qquad J^\top u, \qquad J(z),
-
-(``jacrev`` of the losses, ``jvp``/``vjp`` of the field, ``jacfwd`` of the
-field), so every optimiser of :mod:`dualgan.games.optimizers` can run on a
-batch of seeds and hyper-parameters in one loop of tensor operations
-(:func:`~dualgan.games.batched_run`, :mod:`dualgan.games.batched`). The
-built-in games (:mod:`dualgan.games.catalogue`) come with closed forms of
-:math:`v` and :math:`J` (the *fast path*, checked against the ``torch.func``
-path and the object games in the tests); :class:`BatchedPoint` is what an
-optimiser's batched step reads. Everything here is float64 by default.
+``torch.func`` gives a :class:`FunctionalGame`'s :math:`v`, :math:`J u`, :math:`J^\top u` and :math:`J` (eqs.
+(3.1)-(3.2) of the theory page) on a whole batch of points at once, so every optimiser of
+:mod:`dualgan.games.optimizers` runs on a batch of seeds and hyper-parameters (:func:`~dualgan.games.batched_run`);
+the built-in games (:mod:`dualgan.games.catalogue`) add closed forms of :math:`v` and :math:`J` (the *fast path*,
+tested against ``torch.func``). :class:`BatchedPoint` is what an optimiser's batched step reads. Float64 by default.
 """
 from __future__ import annotations
 
@@ -26,6 +14,7 @@ from typing import Callable
 import torch
 
 from .._checks import check_int
+from .optimizers._points import player_slices
 from .optimizers._rowwise import matvec as _matvec, rmatvec as _rmatvec
 from .optimizers.base import NotBatchableError
 
@@ -34,7 +23,6 @@ __all__ = ["FunctionalGame", "BatchedPoint"]
 _MAX_DENSE = 256   # largest game for which a batched dense Jacobian is formed (competitive GD)
 
 
-# ============================================================================================ the game
 @dataclass(frozen=True)
 class FunctionalGame:
     r"""A game given as a pure function of the stacked parameters.
@@ -42,51 +30,38 @@ class FunctionalGame:
     Parameters
     ----------
     losses : callable
-        ``losses(z) -> tensor`` of shape ``(k,)``: player :math:`i`'s loss
-        :math:`L_i(z)` at one flat parameter vector ``z`` of shape ``(n,)``.
-        Must be written with torch operations that ``torch.func.vmap``,
-        ``jacrev`` and ``jvp`` can transform (no ``.item()``, no in-place
-        updates of the input, no ``torch.autograd.grad``).
+        ``losses(z) -> tensor (k,)``: the players' losses at one flat ``z`` of shape ``(n,)``, in torch operations
+        that ``torch.func`` transforms (no ``.item()``, no in-place update of ``z``, no ``torch.autograd.grad``).
     player_sizes : tuple of int
-        Number of parameters of each player; they are stacked in this order
-        (player :math:`i` owns ``z[sum(sizes[:i]) : sum(sizes[:i+1])]``).
+        Parameters per player (positive), stacked in this order.
     name : str, default "game"
         Display name.
     player_names : tuple of str, optional
         Default ``("player0", "player1", ...)``.
     equilibrium : tensor of shape (n,), optional
-        A point with :math:`v = 0`; distances, rates and the exact local
-        analysis are measured there. None: only :math:`\|v\|` is reported.
+        A finite point with :math:`v = 0`, where distances, rates and the local analysis are measured; None:
+        only :math:`\|v\|` is reported.
     zero_sum : bool, default False
-        Declares :math:`J_{ij} = -J_{ji}^\top` (two players whose losses sum
-        to a separable function), as :attr:`dualgan.games.Game.zero_sum`.
+        Declares :math:`J_{ij} = -J_{ji}^\top` (zero-sum up to separable terms), as :attr:`dualgan.games.Game.zero_sum`.
     n_tensors : int, optional
-        Number of parameter tensors of the object game (SGA's sign alignment
-        divides by it, as the reference code does); default: the number of players.
+        The object game's number of parameter tensors (:math:`n` of eq. (3.9)); default: the number of players.
     initial_point : callable, optional
-        ``seed -> tensor (n,)``: the initial point of seed ``seed``.
-        Default: ``equilibrium + N(0, I)`` drawn from ``torch.Generator().manual_seed(seed)``.
+        ``seed -> tensor (n,)``; default ``equilibrium + N(0, I)`` from ``torch.Generator().manual_seed(seed)``.
     make_game : callable, optional
-        ``z -> dualgan.games.Game``: the equivalent object game at the
-        parameters ``z`` (for the per-run harness), if there is one.
+        ``z -> dualgan.games.Game``: the equivalent object game at ``z`` (for the per-run harness), if any.
     fast_field, fast_jacobian : callable, optional
-        Closed forms ``Z (B, n) -> V (B, n)`` and ``Z -> J (B, n, n)`` used by
-        :func:`batched_run` instead of ``torch.func`` (they must agree with
-        ``losses``; the built-in games' closed forms are tested against it).
+        Closed forms ``Z (B, n) -> V (B, n)`` and ``Z -> J (B, n, n)`` used instead of ``torch.func``; they
+        must agree with ``losses``.
     project : callable, optional
-        ``Z (B, n) -> Z`` applied after every complete step (WGAN's weight
-        clipping), as :meth:`dualgan.games.Game.after_step`.
+        ``Z (B, n) -> Z`` after every complete step (WGAN's clipping), as :meth:`dualgan.games.Game.after_step`.
     dtype : torch.dtype, default torch.float64
-        Floating-point type of the parameters and the arithmetic (float64 for correctness checks).
+        Type of the parameters and the arithmetic: torch.float64 or torch.float32.
     sample_batch : callable, optional
-        For games that draw a batch every step: ``sample_batch(generator) ->
-        tuple of tensors``, one batch drawn from a seeded ``torch.Generator``;
-        ``losses(z, *batch)`` then takes it. :func:`batched_run` needs each
-        cell's seed for such games.
+        For games that draw a batch every step: ``sample_batch(generator) -> tuple of tensors``, taken as
+        ``losses(z, *batch)``; :func:`batched_run` then needs each cell's seed.
     no_local_analysis : str, optional
-        Why the linearisation at :attr:`equilibrium` does not describe the
-        game (e.g. the losses are not differentiable there); stability maps
-        then report no exact rate and give this reason. None: the analysis applies.
+        Why the linearisation at :attr:`equilibrium` does not describe the game (e.g. losses not differentiable
+        there): stability maps give this reason for reporting no exact rate. None: it does.
 
     Examples
     --------
@@ -137,17 +112,14 @@ class FunctionalGame:
                 raise ValueError(f"equilibrium must be a finite vector of shape ({self.n},), got shape "
                                  f"{tuple(eq.shape)}")
             object.__setattr__(self, "equilibrium", eq)
-        if self.n_tensors is None:
-            object.__setattr__(self, "n_tensors", len(sizes))
-        else:
-            object.__setattr__(self, "n_tensors", check_int(self.n_tensors, "n_tensors", low=1))
+        n_tensors = len(sizes) if self.n_tensors is None else check_int(self.n_tensors, "n_tensors", low=1)
+        object.__setattr__(self, "n_tensors", n_tensors)
         for nm in ("initial_point", "make_game", "fast_field", "fast_jacobian", "project"):
             if getattr(self, nm) is not None and not callable(getattr(self, nm)):
                 raise ValueError(f"{nm} must be a callable or None")
         owner = torch.cat([torch.full((s,), i, dtype=torch.long) for i, s in enumerate(sizes)])
         object.__setattr__(self, "_owner", owner)
 
-    # ------------------------------------------------------------------ shapes
     @property
     def n(self) -> int:
         """Total number of parameters."""
@@ -156,19 +128,15 @@ class FunctionalGame:
     @property
     def player_slices(self) -> list:
         """Slices of the flat vector owned by each player."""
-        out, start = [], 0
-        for s in self.player_sizes:
-            out.append(slice(start, start + s))
-            start += s
-        return out
+        return player_slices(self.player_sizes)
 
     def start(self, seed: int) -> torch.Tensor:
-        """The initial point of ``seed`` (shape ``(n,)``, :attr:`dtype`).
+        """The initial point of ``seed``.
 
         Parameters
         ----------
         seed : int
-            The seed (>= 0; see ``initial_point``).
+            The seed, >= 0 (``bool`` and floats refused, numpy integers accepted; see ``initial_point``).
 
         Returns
         -------
@@ -178,9 +146,7 @@ class FunctionalGame:
         Raises
         ------
         ValueError
-            If ``seed`` is not a non-negative integer (``bool`` and floats are
-            refused, numpy integers accepted) or ``initial_point`` returns the
-            wrong shape.
+            If ``seed`` is not a non-negative integer or ``initial_point`` returns the wrong shape.
         """
         seed = check_int(seed, "seed", low=0)
         if self.initial_point is not None:
@@ -196,7 +162,7 @@ class FunctionalGame:
 
     # ------------------------------------------------------------------ torch.func path
     def field_one(self, z: torch.Tensor, *data) -> torch.Tensor:
-        r""":math:`v(z)` at one point by ``torch.func.jacrev`` of the losses (shape ``(n,)``).
+        """:math:`v(z)` at one point by ``torch.func.jacrev`` of the losses, shape ``(n,)``.
 
         Parameters
         ----------
@@ -216,7 +182,7 @@ class FunctionalGame:
         return out
 
     def reference_field(self, Z: torch.Tensor, data=()) -> torch.Tensor:
-        """:math:`v` for a batch ``Z`` by ``torch.func`` (``vmap`` of :meth:`field_one`), shape ``(B, n)``.
+        """:math:`v` at every row of ``Z`` by ``torch.func`` (``vmap`` of :meth:`field_one`), shape ``(B, n)``.
 
         Parameters
         ----------
@@ -228,7 +194,7 @@ class FunctionalGame:
         return torch.func.vmap(self.field_one)(Z, *data)
 
     def reference_jacobian(self, Z: torch.Tensor, data=()) -> torch.Tensor:
-        """:math:`J` for a batch ``Z`` by ``torch.func`` (``vmap`` of ``jacfwd``), shape ``(B, n, n)``.
+        """:math:`J` at every row of ``Z`` by ``torch.func`` (``vmap`` of ``jacfwd``), shape ``(B, n, n)``.
 
         Parameters
         ----------
@@ -254,9 +220,9 @@ class FunctionalGame:
         z = torch.as_tensor(z, dtype=self.dtype).reshape(-1)
         return torch.func.jacfwd(self.field_one)(z)
 
-    # ------------------------------------------------------------------ batched oracles (fast path if given)
+    # ------------------------------------------------------------------ batched readers: the closed form if given
     def field(self, Z: torch.Tensor, data=()) -> torch.Tensor:
-        """:math:`v` at every row of ``Z``: the closed form if the game has one, else ``torch.func``; ``(B, n)``.
+        """:math:`v` at every row of ``Z`` (``fast_field`` if given, else :meth:`reference_field`), ``(B, n)``.
 
         Parameters
         ----------
@@ -268,7 +234,7 @@ class FunctionalGame:
         return self.fast_field(Z) if self.fast_field is not None else self.reference_field(Z, data)
 
     def jacobian(self, Z: torch.Tensor, data=()) -> torch.Tensor:
-        """:math:`J` at every row of ``Z``: ``(B, n, n)`` (closed form if given, else ``torch.func``).
+        """:math:`J` at every row of ``Z`` (``fast_jacobian`` if given, else :meth:`reference_jacobian`), ``(B, n, n)``.
 
         Parameters
         ----------
@@ -280,7 +246,7 @@ class FunctionalGame:
         return self.fast_jacobian(Z) if self.fast_jacobian is not None else self.reference_jacobian(Z, data)
 
     def jvp(self, Z: torch.Tensor, U: torch.Tensor, data=()) -> torch.Tensor:
-        """:math:`J u` row by row (``torch.func.jvp`` of the field under ``vmap``, or the closed-form J).
+        """:math:`J u` row by row, shape ``(B, n)`` (the closed-form J if given, else ``torch.func.jvp`` of the field).
 
         Parameters
         ----------
@@ -291,13 +257,10 @@ class FunctionalGame:
         data : tuple of torch.Tensor, default ()
             Per-row batches (leading dimension B) for games with :attr:`sample_batch`; empty otherwise.
         """
-        if self.fast_jacobian is not None:
-            return _matvec(self.fast_jacobian(Z), U)
-        return torch.func.vmap(lambda z, u, *d: torch.func.jvp(lambda zz: self.field_one(zz, *d), (z,), (u,))[1])(
-            Z, U, *data)
+        return self._product(Z, U, data, transpose=False)
 
     def vjp(self, Z: torch.Tensor, U: torch.Tensor, data=()) -> torch.Tensor:
-        r""":math:`J^\top u` row by row (``torch.func.vjp`` of the field under ``vmap``, or the closed-form J).
+        r""":math:`J^\top u` row by row, shape ``(B, n)`` (the closed-form J if given, else ``torch.func.vjp``).
 
         Parameters
         ----------
@@ -308,19 +271,25 @@ class FunctionalGame:
         data : tuple of torch.Tensor, default ()
             Per-row batches (leading dimension B) for games with :attr:`sample_batch`; empty otherwise.
         """
-        if self.fast_jacobian is not None:
-            return _rmatvec(self.fast_jacobian(Z), U)
-        return torch.func.vmap(lambda z, u, *d: torch.func.vjp(lambda zz: self.field_one(zz, *d), z)[1](u)[0])(
-            Z, U, *data)
+        return self._product(Z, U, data, transpose=True)
 
+    def _product(self, Z, U, data, transpose, J=None):
+        """J u (J^T u with ``transpose``) row by row: the closed-form J (``J`` if already formed), else torch.func."""
+        if self.fast_jacobian is not None:
+            return (_rmatvec if transpose else _matvec)(self.fast_jacobian(Z) if J is None else J, U)
+
+        def one(z, u, *d):
+            def v(zz):
+                return self.field_one(zz, *d)
+            return torch.func.vjp(v, z)[1](u)[0] if transpose else torch.func.jvp(v, (z,), (u,))[1]
+        return torch.func.vmap(one)(Z, U, *data)
 
 
 class BatchedPoint:
-    r"""A batch of iterates of a :class:`FunctionalGame` with :math:`v`, :math:`J`, :math:`J u`, :math:`J^\top u` on demand.
+    r"""A batch of iterates of a :class:`FunctionalGame`, with :math:`v`, :math:`J` and their products on demand.
 
     What an optimiser's :meth:`~dualgan.games.GameOptimizer.batched_step`
-    reads: the field and the Jacobian are computed once, the first time they
-    are read (closed forms where the game has them, else ``torch.func``).
+    reads; the field and the Jacobian are computed once, when first read.
 
     Parameters
     ----------
@@ -329,8 +298,7 @@ class BatchedPoint:
     Z : torch.Tensor
         The iterates, shape ``(B, n)``, one row per cell, in the game's dtype.
     data : tuple of torch.Tensor, default ()
-        This step's batch for games with :attr:`FunctionalGame.sample_batch`
-        (leading dimension B); empty otherwise.
+        This step's batch for games with :attr:`FunctionalGame.sample_batch` (leading dimension B); empty otherwise.
     """
 
     def __init__(self, game: FunctionalGame, Z: torch.Tensor, data=()):
@@ -339,21 +307,14 @@ class BatchedPoint:
 
     @property
     def v(self) -> torch.Tensor:
-        """:math:`v(Z)`, shape ``(B, n)`` (eq. (3.1) of the theory page)."""
+        """:math:`v(Z)`, shape ``(B, n)``."""
         if self._v is None:
             self._v = self.game.field(self.Z, self.data)
         return self._v
 
     @property
     def J(self) -> torch.Tensor:
-        """:math:`J(Z)`, shape ``(B, n, n)``.
-
-        Raises
-        ------
-        NotBatchableError
-            If the game has more than 256 parameters and no closed-form
-            Jacobian (the dense Jacobian would be too large).
-        """
+        """:math:`J(Z)`, shape ``(B, n, n)``; NotBatchableError above 256 parameters without a closed form."""
         if self._J is None:
             if self.game.n > _MAX_DENSE and self.game.fast_jacobian is None:
                 raise NotBatchableError(f"game {self.game.name!r} has {self.game.n} parameters; the batched runner "
@@ -363,31 +324,32 @@ class BatchedPoint:
         return self._J
 
     def jvp(self, U: torch.Tensor) -> torch.Tensor:
-        """:math:`J u` row by row for ``U`` of shape ``(B, n)``; shape ``(B, n)``.
+        """:math:`J u` row by row, shape ``(B, n)``.
 
         Parameters
         ----------
         U : torch.Tensor
             Directions, shape ``(B, n)``.
         """
-        if self.game.fast_jacobian is not None:
-            return _matvec(self.J, U)
-        return self.game.jvp(self.Z, U, self.data)
+        return self._product(U, transpose=False)
 
     def vjp(self, U: torch.Tensor) -> torch.Tensor:
-        r""":math:`J^\top u` row by row for ``U`` of shape ``(B, n)``; shape ``(B, n)``.
+        r""":math:`J^\top u` row by row, shape ``(B, n)``.
 
         Parameters
         ----------
         U : torch.Tensor
             Directions, shape ``(B, n)``.
         """
-        if self.game.fast_jacobian is not None:
-            return _rmatvec(self.J, U)
-        return self.game.vjp(self.Z, U, self.data)
+        return self._product(U, transpose=True)
+
+    def _product(self, U, transpose):
+        """The game's product, with this point's closed-form J formed once."""
+        J = self.J if self.game.fast_jacobian is not None else None
+        return self.game._product(self.Z, U, self.data, transpose, J)
 
     def field_at(self, Z: torch.Tensor) -> torch.Tensor:
-        """:math:`v` at other iterates ``Z`` (shape ``(B, n)``) on this step's batch of data; shape ``(B, n)``.
+        """:math:`v` at other iterates on this step's batch of data, shape ``(B, n)``.
 
         Parameters
         ----------

@@ -1,17 +1,22 @@
-"""The points an optimiser's one rule reads besides the batched runner's: a linear game's and an object game's.
+"""The points an optimiser's rule reads besides :class:`~dualgan.games.functional.BatchedPoint`'s.
 
-Each offers the interface of :class:`~dualgan.games.functional.BatchedPoint`
-(``Z``, ``v``, ``J``, ``jvp``, ``vjp``, ``field_at`` and ``game`` with the
-players' flat blocks), so :meth:`~dualgan.games.GameOptimizer.batched_step`
-runs on the linear game :math:`v = Jz` (the exact update maps) and on an
-object :class:`~dualgan.games.Game` as a batch of one (:meth:`~dualgan.games.GameOptimizer.step`).
+A linear game's (:math:`v = Jz`: the update maps) and an object :class:`~dualgan.games.Game`'s (a batch of one:
+:meth:`~dualgan.games.GameOptimizer.step`), each with its interface: ``Z``, ``v``, ``J``, ``jvp``, ``vjp``,
+``field_at`` and ``game`` with the players' flat blocks.
 """
 from __future__ import annotations
 
-import numpy as np
+from itertools import accumulate
+
 import torch
 
 from ..game import Game
+
+
+def player_slices(sizes) -> list:
+    """The slice of the flat parameter vector that each player owns, from the sizes in player order."""
+    starts = list(accumulate(sizes, initial=0))
+    return [slice(a, b) for a, b in zip(starts[:-1], starts[1:])]
 
 
 class _Blocks:
@@ -20,9 +25,7 @@ class _Blocks:
     def __init__(self, player_sizes, player_names, n_tensors, name, zero_sum=False):
         self.player_sizes, self.n, self.n_tensors, self.name = tuple(player_sizes), sum(player_sizes), n_tensors, name
         self.player_names = tuple(player_names or (f"player{i}" for i in range(len(self.player_sizes))))
-        self.zero_sum = zero_sum
-        starts = np.cumsum((0,) + self.player_sizes)
-        self.player_slices = [slice(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:])]
+        self.zero_sum, self.player_slices = zero_sum, player_slices(self.player_sizes)
 
 
 class _LinearPoint:
@@ -41,16 +44,14 @@ class _LinearPoint:
     def vjp(self, U):
         return U @ self._J
 
-    def field_at(self, Z):
-        return Z @ self._J.T
+    field_at = jvp          # the field of a linear game at Z is J Z
 
 
 class _ObjectPoint:
     """An object game at its current parameters as a batch of one.
 
-    ``matrix_free``: a step reads products, never the dense ``J`` (n vector-Jacobian products); its
-    :meth:`antisymmetric_products` take the game's per-player passes (one backward pass per player for a
-    zero-sum game instead of a third-order one).
+    ``matrix_free``: a step reads products, never the dense ``J``; :meth:`antisymmetric_products` take the
+    game's per-player passes (one backward pass per player for a zero-sum game instead of a third-order one).
     """
 
     matrix_free = True

@@ -1,7 +1,7 @@
 """Row-wise products of batched tensors, shared by the batched steps and the batched runner.
 
-Unrolled for small games: torch's reductions over an inner dimension of 2
-cost more than a few elementwise operations.
+Unrolled for small games: torch's reductions over an inner dimension of 2 cost more than a few elementwise
+operations.
 """
 from __future__ import annotations
 
@@ -37,9 +37,4 @@ def matvec(J, U):
 
 def rmatvec(J, U):
     """Row-wise J^T u for J (B, n, m), U (B, n): (B, m)."""
-    if J.shape[1] <= _UNROLL:
-        out = J[:, 0, :] * U[:, 0:1]
-        for i in range(1, J.shape[1]):
-            out = out + J[:, i, :] * U[:, i:i + 1]
-        return out
-    return torch.einsum("bji,bj->bi", J, U)
+    return matvec(J.transpose(1, 2), U)

@@ -1,26 +1,13 @@
 r"""The one step protocol of every game optimiser: one rule, on a batch of points.
 
-A game optimiser turns the simultaneous field :math:`v` into an *adjusted*
-field :math:`\tilde v` (e.g. :math:`v + \gamma J^\top v` for consensus
-optimisation) and hands it to a base optimiser (plain SGD: exactly
-:math:`x \leftarrow x - h \tilde v` of eq. (3.3) of the theory page; Adam or
-RMSProp precondition it), as the reference implementations of consensus
-optimisation and SGA do. Each optimiser writes that rule once,
-``_batched_step``, on a batch of points; the same function is
-
-* its step on an object :class:`~dualgan.games.Game` (:meth:`GameOptimizer.step`:
-  the game as a batch of one, the base optimiser's pure rule on its flat parameters);
-* its step on a batch of cells (:meth:`GameOptimizer.batched_step`, run by
-  :func:`dualgan.games.batched_run`), if it is registered with ``batchable=True``;
-* its update map linearised at an equilibrium (:meth:`GameOptimizer.local_update_map`,
-  used by the stability maps) and on the bilinear game (:meth:`GameOptimizer.bilinear_update_map`):
-  the rule applied to the linear field :math:`v = Jz`.
-
-A step whose field is not finite is *not* applied: its record's status is
-:attr:`~dualgan.status.StatusCode.NON_FINITE` and the parameters keep their
-last finite values. The registration ``@OPTIMIZERS.register(name,
-batchable=True, coefficient="gamma")`` names the constructor option that is
-the second axis of a stability map (None: the method has none). Adding an
+A game optimiser turns the field :math:`v` into an adjusted field (consensus: :math:`v + \gamma J^\top v`) and
+hands it to a base optimiser: plain SGD gives the rules (3.3)-(3.10) of the theory page, Adam or RMSProp
+precondition it, as the reference implementations do. Each optimiser writes that rule once, ``_batched_step``,
+on a batch of points; the same function is its :meth:`GameOptimizer.step` on an object
+:class:`~dualgan.games.Game` (a batch of one), its :meth:`GameOptimizer.batched_step` in
+:func:`dualgan.games.batched_run` (registered with ``batchable=True``) and, applied to the linear field
+:math:`v = Jz`, its :meth:`GameOptimizer.local_update_map` and :meth:`GameOptimizer.bilinear_update_map`. A step
+whose field is not finite is not applied (status :attr:`~dualgan.status.StatusCode.NON_FINITE`). Adding an
 optimiser is adding one module to this package.
 """
 from __future__ import annotations
@@ -57,23 +44,19 @@ class StepRecord:
     Parameters
     ----------
     iteration : int
-        Index of the step (0 for the optimiser's first step).
+        Index of the step (0 for the optimiser's first).
     field_norm : float
-        :math:`\\|v\\|` (eq. (3.1) of the theory page) at the point where the step started.
+        :math:`\\|v\\|` (eq. (3.1) of the theory page) where the step started.
     update_norm : float
-        Euclidean norm of the adjusted field handed to the base optimiser
-        (NaN for a skipped step).
+        Norm of the adjusted field handed to the base optimiser (NaN for a skipped step).
     losses : tuple of float
         Each player's loss at the start point, in player order.
     status : dualgan.status.Status, default ``Status(StatusCode.SUCCESS)``
-        ``SUCCESS`` (the step was applied), ``NON_FINITE`` (the field, a loss
-        or the update was not finite: step skipped, parameters unchanged) or
-        ``NUMERICAL_ERROR`` (competitive GD's linear solve failed: step
-        skipped; the message names the solver and its code).
+        ``SUCCESS`` (applied), ``NON_FINITE`` (field, a loss or the update not finite) or ``NUMERICAL_ERROR``
+        (competitive GD's linear solve failed; the message names the solver and its code): both skip the step.
     coefficient : float, default NaN
-        The method's scalar of this step where it has one (SGA's signed
-        lambda of eq. (3.9), consensus' gamma, extragradient's extrapolation
-        factor), NaN otherwise.
+        The method's scalar of this step (SGA's signed lambda of eq. (3.9), consensus' gamma,
+        extragradient's extrapolation factor), NaN where it has none.
     inner_iterations : int, default 0
         Linear-solver iterations (competitive GD), 0 otherwise.
     """
@@ -96,41 +79,32 @@ class StepRecord:
 
 
 class GameOptimizer:
-    """Base class of the game optimisers: a subclass writes its update rule once, ``_batched_step``.
+    """Base class of the game optimisers: a subclass writes its update rule once, ``_batched_step`` (see the module).
 
-    That rule (and optionally ``_batched_init``, its initial memory) is the
-    optimiser's :meth:`batched_step`, its :meth:`step` on an object game (a
-    batch of one) and, applied to the linear game :math:`v(z) = Jz`, its
-    :meth:`local_update_map` and :meth:`bilinear_update_map`. A subclass is
-    made available by name with ``@OPTIMIZERS.register(name)``; its options
-    are the keyword-only parameters of its constructor.
+    ``@OPTIMIZERS.register(name)`` names a subclass; its options are its constructor's keyword-only parameters.
 
     Parameters
     ----------
     lr : float, default 0.01
-        Step size :math:`h` (the base optimiser's learning rate); must be > 0.
+        Step size :math:`h` (the base optimiser's learning rate), > 0.
     base : str or callable, default "sgd"
-        ``"sgd"`` (the plain update rules, eqs. (3.3)-(3.10) of the theory page),
-        ``"adam"``, ``"rmsprop"`` (their pure rules of :data:`BASE_OPTIMIZERS`, which
-        repeat torch.optim's arithmetic) or a callable ``(params, lr, **kw) -> Optimizer``
-        (object games only; it receives the adjusted field as its gradient).
+        ``"sgd"`` (the plain rules (3.3)-(3.10) of the theory page), ``"adam"``, ``"rmsprop"`` (the pure rules
+        of :data:`BASE_OPTIMIZERS`, torch.optim's arithmetic) or a callable ``(params, lr, **kw) -> Optimizer``
+        (object games only; its gradient is the adjusted field).
     base_kwargs : dict, optional
-        Extra keyword arguments of the base optimiser (e.g. ``{"alpha": 0.9}``
-        for RMSProp with the TensorFlow default decay of the reference code).
-        Default None: none.
+        Extra keyword arguments of the base optimiser (e.g. ``{"alpha": 0.9}``: RMSProp with the reference
+        code's TensorFlow decay). Default None: none.
 
     Raises
     ------
     ValueError
-        If ``lr`` is not a finite number > 0, ``base`` is unknown or does
-        not build a torch optimiser, or the base optimiser refuses a value of
-        ``base_kwargs`` (e.g. ``{"betas": (2.0, 0.9)}``).
+        If ``lr`` is not a finite number > 0, ``base`` is unknown or builds no torch optimiser, or the base
+        refuses a value of ``base_kwargs`` (e.g. ``{"betas": (2.0, 0.9)}``).
     TypeError
         If ``base_kwargs`` is not a dict of options (e.g. ``[0.9]``).
     """
 
-    #: past iterates a step remembers (optimistic GD: its previous field, 1); the state of the linear map is
-    #: (z_t, ..., z_{t-k+1}) with k = 1 + memory_steps
+    #: past iterates a step remembers (optimistic GD: 1): a linear map acts on (z_t, ..., z_{t-memory_steps})
     memory_steps = 0
     #: the step reads J products (point.jvp, point.vjp): an object game's field is evaluated with its graph
     field_graph = False
@@ -151,11 +125,7 @@ class GameOptimizer:
         return f"{type(self).__name__}(lr={self.lr}, base={self.base!r})"
 
     def bilinear_update_map(self, A) -> np.ndarray:
-        r"""The matrix :math:`M` of one step with plain SGD on :class:`~dualgan.games.BilinearGame` ``(A)``.
-
-        The update rule applied to the linear field :math:`v = Jz` of
-        :math:`x^\top A y` (eq. (3.12) of the theory page), players ``x`` and ``y``:
-        :math:`z_{t+1} = M z_t` (on the stacked past iterates, as in :meth:`local_update_map`).
+        r""":meth:`local_update_map` of :class:`~dualgan.games.BilinearGame` ``(A)`` (eq. (3.12)), players ``x``, ``y``.
 
         Parameters
         ----------
@@ -165,7 +135,7 @@ class GameOptimizer:
         Returns
         -------
         numpy.ndarray
-            :math:`M`, shape ``(k n, k n)`` with :math:`n = n_x + n_y`; float64.
+            :math:`M`, float64, shape ``(k n, k n)`` with :math:`n = n_x + n_y`.
 
         Raises
         ------
@@ -175,45 +145,35 @@ class GameOptimizer:
             If the optimiser has no update rule.
         """
         self._check_plain_sgd()
-        n, m = np.shape(A)
-        return self._linear_map(bilinear_jacobian(A), (n, m), ("x", "y"))  # eq. (3.12): v = (A y, -A^T x)
+        return self._linear_map(bilinear_jacobian(A), np.shape(A), ("x", "y"))
 
     def local_update_map(self, jacobian, player_sizes=None, player_names=None) -> np.ndarray:
-        r"""The update map :math:`M` linearised at an equilibrium whose game Jacobian is ``jacobian``.
+        r"""The plain-SGD update map :math:`M` linearised at an equilibrium where the game Jacobian is ``jacobian``.
 
-        At :math:`z^*` with :math:`v(z^*) = 0` and :math:`J = \partial v/\partial z`
-        there, one step with the plain SGD base is
-        :math:`z_{t+1} - z^* = M (z_t - z^*) + O(\|z_t - z^*\|^2)` (on the
-        stacked :math:`(z_t, \dots, z_{t-k+1})` for a method that remembers
-        ``k - 1`` past iterates): the optimiser's update rule (eqs.
-        (3.3)-(3.10) of the theory page) applied to :math:`v = J (z - z^*)`.
-        Its spectral radius is the exact local rate of the stability maps
+        The rule applied to :math:`v = J (z - z^*)`, on the stacked :math:`(z_t, \dots, z_{t-k+1})` of a method
+        that remembers ``k - 1`` past iterates. Its spectral radius is the exact local rate of the stability maps
         (Mescheder, Nowozin, Geiger, "The Numerics of GANs", NeurIPS 2017, Proposition 3).
 
         Parameters
         ----------
         jacobian : array_like
-            :math:`J` at the equilibrium, shape ``(n, n)``, finite; float64.
+            :math:`J` at the equilibrium, shape ``(n, n)``, finite.
         player_sizes : sequence of int, optional
-            Parameters per player, summing to ``n`` (needed by the methods
-            that treat the players' blocks apart: alternating and competitive GD).
-            Default None: not given.
+            Parameters per player, summing to ``n``; required by alternating and competitive GD.
         player_names : sequence of str, optional
-            The players' names, in order (for an alternating ``order`` given
-            by names). Default None: ``player0``, ``player1``, ...
+            The players' names, in order (an alternating ``order`` by names). Default ``player0``, ...
 
         Returns
         -------
         numpy.ndarray
-            :math:`M`, shape ``(k n, k n)``; float64.
+            :math:`M`, float64, shape ``(k n, k n)``.
 
         Raises
         ------
         ValueError
-            If the base optimiser is not plain SGD, ``jacobian`` is not a
-            finite square matrix, ``player_sizes`` do not sum to ``n`` or are
-            missing where needed, or the linearisation does not determine the
-            step (SGA's sign alignment with ``eps = 0``).
+            If the base optimiser is not plain SGD, ``jacobian`` is not a finite square matrix, ``player_sizes``
+            do not sum to ``n`` or are missing where needed, or the linearisation does not determine the step
+            (SGA's sign alignment with ``eps = 0``).
         NotBatchableError
             If the optimiser has no update rule.
         """
@@ -221,21 +181,20 @@ class GameOptimizer:
         J = np.asarray(jacobian, dtype=np.float64)
         if J.ndim != 2 or J.shape[0] != J.shape[1] or not np.all(np.isfinite(J)):
             raise ValueError(f"jacobian must be a finite square matrix, got shape {J.shape}")
-        sizes = None
-        if player_sizes is not None:
-            sizes = tuple(int(k) for k in player_sizes)
-            if sum(sizes) != J.shape[0] or any(k < 1 for k in sizes):
-                raise ValueError(f"player_sizes {tuple(player_sizes)!r} must be positive and sum to n = {J.shape[0]}")
-        if player_names is not None and (sizes is None or len(tuple(player_names)) != len(sizes)):
+        sizes = None if player_sizes is None else tuple(int(k) for k in player_sizes)
+        if sizes is not None and (sum(sizes) != J.shape[0] or any(k < 1 for k in sizes)):
+            raise ValueError(f"player_sizes {tuple(player_sizes)!r} must be positive and sum to n = {J.shape[0]}")
+        names = None if player_names is None else tuple(player_names)
+        if names is not None and (sizes is None or len(names) != len(sizes)):
             raise ValueError("player_names needs player_sizes with one size per name")
         self._check_linearisable()
         if self.needs_players and sizes is None:
             raise ValueError(f"player_sizes is required for {type(self).__name__} (it treats the players' blocks "
                              f"of J apart)")
-        return self._linear_map(J, sizes or (J.shape[0],), None if player_names is None else tuple(player_names))
+        return self._linear_map(J, sizes or (J.shape[0],), names)
 
     def batched_init(self, game, Z):
-        """Check that :meth:`batched_step` can run on ``game`` and return its initial memory (default: None).
+        """Check that :meth:`batched_step` can run on ``game`` and return its initial memory (default None).
 
         Parameters
         ----------
@@ -247,7 +206,7 @@ class GameOptimizer:
         Returns
         -------
         object
-            What :meth:`batched_step` receives as ``memory`` at the first step.
+            The ``memory`` :meth:`batched_step` receives at the first step.
 
         Raises
         ------
@@ -262,30 +221,22 @@ class GameOptimizer:
     def batched_step(self, point, lr, coefficient, move, memory):
         r"""One step of every cell of a batch: the optimiser's one update rule.
 
-        Each cell has its own step size and, for a method registered with a
-        ``coefficient``, its own value of that option; every other option is
-        this instance's. With ``move`` the plain SGD step :math:`Z - h D` the
-        update is that of eqs. (3.3)-(3.10) of the theory page.
+        Each cell has its own step size and, for a method registered with a ``coefficient``, its own value of
+        that option; the other options are this instance's.
 
         Parameters
         ----------
         point : dualgan.games.functional.BatchedPoint
-            The iterates ``point.Z`` (``(B, n)``) with, on demand, ``point.v``,
-            ``point.J`` (``(B, n, n)``), ``point.jvp(U)`` (:math:`J u`),
-            ``point.vjp(U)`` (:math:`J^\top u`), ``point.field_at(Z)`` (the
-            field at other iterates, same data) and ``point.game`` (the
-            players' flat blocks). An object game's point (a batch of one) is
-            ``matrix_free``: a rule should not read its dense ``J``.
+            The iterates ``point.Z`` (``(B, n)``) with, on demand, ``point.v``, ``point.J`` (``(B, n, n)``),
+            ``point.jvp(U)``, ``point.vjp(U)``, ``point.field_at(Z)`` (same data) and ``point.game`` (the
+            players' flat blocks). An object game's point (a batch of one) is ``matrix_free``: never read its ``J``.
         lr : torch.Tensor
             Step sizes :math:`h`, shape ``(B, 1)`` (0-dim on an object game).
         coefficient : torch.Tensor or None
-            The method's coefficient per cell, shape as ``lr``; None for a
-            method registered without one.
+            The method's coefficient per cell, shape as ``lr``; None for a method registered without one.
         move : callable
-            ``move(Z, D, lr, mask=None) -> Z_new``: one step of the base
-            optimiser (its state kept between calls) from ``Z`` along ``D``
-            with step sizes ``lr``, on the coordinates where the ``(n,)`` bool
-            ``mask`` is True (None: all).
+            ``move(Z, D, lr, mask=None) -> Z_new``: one base-optimiser step (its state kept between calls)
+            from ``Z`` along ``D``, on the coordinates where the ``(n,)`` bool ``mask`` is True (None: all).
         memory : object
             What the previous call returned (:meth:`batched_init`'s value first).
 
@@ -296,8 +247,8 @@ class GameOptimizer:
         memory : object
             Passed to the next call.
         finite : torch.Tensor or None
-            ``(B,)`` bool: the cells whose step is valid, for a method that can
-            fail without a NaN in ``Z_new`` (a linear solve); None otherwise.
+            ``(B,)`` bool: the cells whose step is valid, for a method that can fail without a NaN in
+            ``Z_new`` (a linear solve); None otherwise.
 
         Raises
         ------
@@ -307,17 +258,17 @@ class GameOptimizer:
         return self._batched_step(point, lr, coefficient, move, memory)
 
     def _batched_step(self, point, lr, coefficient, move, memory):
-        # subclasses write their update rule on batched tensors here (see batched_step)
+        """A subclass's update rule on batched tensors (see :meth:`batched_step`)."""
         raise NotBatchableError(f"{type(self).__name__} has no batched step; the batched runner knows "
                                 f"{OPTIMIZERS.names(batchable=True)} (use dualgan.games.run_optimizer for it)")
 
     def set_lr(self, lr: float) -> None:
-        """Change the step size (the base optimiser keeps its state): for step-size schedules.
+        """Change the step size, keeping the base optimiser's state (step-size schedules).
 
         Parameters
         ----------
         lr : float
-            The new step size :math:`h`; must be a finite number > 0.
+            The new step size :math:`h`, a finite number > 0.
 
         Raises
         ------
@@ -327,10 +278,10 @@ class GameOptimizer:
         self.lr = check_positive(lr, "lr")
 
     def step(self, game: Game) -> StepRecord:
-        """Take one step on ``game``: the update rule on the game as a batch of one (the first call binds it).
+        """One step of the update rule on ``game`` as a batch of one (the first call binds the optimiser to it).
 
-        A step whose field, losses or new parameters are not finite, or whose
-        rule reports a failure, is not applied (parameters and base-optimiser state stay).
+        A step whose field, losses or new parameters are not finite, or whose rule reports a failure, is not
+        applied: the parameters and the base optimiser's state stay.
 
         Parameters
         ----------
@@ -359,10 +310,8 @@ class GameOptimizer:
     def state_dict(self) -> dict:
         """The run state for checkpoints: ``{"iteration", "lr", "base", "extra"}``.
 
-        ``base`` is None before the first step, else the base optimiser's
-        state in torch.optim's ``state_dict`` layout (the pure rule's moments
-        written per parameter under torch's names), so that checkpoints of
-        every version read alike; ``extra`` is the rule's memory.
+        ``base``: None before the first step, else the base optimiser's state in torch.optim's layout; ``extra``:
+        the rule's memory.
 
         Returns
         -------
@@ -373,10 +322,7 @@ class GameOptimizer:
                 "base": None if self._optimizer is None else self._optimizer.state_dict(), "extra": self._memory}
 
     def check_state_dict(self, state: dict, parameters) -> None:
-        """Check that ``state`` has this optimiser's layout and fits ``parameters`` (nothing changes).
-
-        The base state is checked against the torch optimiser of the same
-        name over ``parameters``, so a state of the wrong shape is refused here.
+        """Check that ``state`` has this optimiser's layout and its base state fits ``parameters`` (nothing changes).
 
         Parameters
         ----------
@@ -398,8 +344,7 @@ class GameOptimizer:
     def load_state_dict(self, state: dict, game: Game) -> None:
         """Bind to ``game`` (as the first :meth:`step` would) and restore :meth:`state_dict`'s output.
 
-        A state saved before the first step (``base`` None) gives a fresh base
-        optimiser, also when this one has stepped, so the run continues as the saved one would.
+        A state saved before the first step (``base`` None) gives a fresh base optimiser, as the saved run had.
 
         Parameters
         ----------
@@ -436,29 +381,30 @@ class GameOptimizer:
         """The update rule on a batch of one: the object game as a point, its base optimiser as ``move``."""
         point = _ObjectPoint(game, self.field_graph)
         field_norm = _norm(point.v)
+
+        def record(update_norm, **extra):
+            return StepRecord(self.iteration, field_norm, update_norm, point.losses, **extra)
         if self.iteration == 0 or self._memory is None:
             self._memory = self.batched_init(point.game, point.Z)
         if not (bool(torch.isfinite(point.v).all()) and all(math.isfinite(x) for x in point.losses)):
-            return StepRecord(self.iteration, field_norm, float("nan"), point.losses, _NOT_FINITE)
+            return record(float("nan"), status=_NOT_FINITE)
         saved, undo = game.get_values(), self._optimizer.snapshot()
         coefficient = self._coefficient_cells(None, torch.float64)
         self._notes = {"direction": None}
         Z, memory, finite = self.batched_step(point, torch.tensor(self.lr, dtype=torch.float64), coefficient,
                                               self._object_move, self._memory)
         notes, self._notes = self._notes, None
-        failed = notes.get("status")
+        failed, inner = notes.get("status"), int(notes.get("inner_iterations", 0))
         if failed is not None or not bool(torch.isfinite(Z).all()) or (finite is not None and not bool(finite.all())):
             game.set_values(saved)                   # the step is not applied: parameters and base state restored
             self._optimizer.restore(undo)
-            return StepRecord(self.iteration, field_norm, float("nan"), point.losses, failed or _NOT_FINITE,
-                              inner_iterations=notes.get("inner_iterations", 0))
+            return record(float("nan"), status=failed or _NOT_FINITE, inner_iterations=inner)
         game.set_flat(Z[0])
         self._memory = memory
         used = notes.get("coefficient", coefficient)
         direction = notes["direction"] if notes["direction"] is not None else point.v
-        return StepRecord(self.iteration, field_norm, _norm(direction), point.losses,
-                          coefficient=float("nan") if used is None else float(used),
-                          inner_iterations=int(notes.get("inner_iterations", 0)))
+        return record(_norm(direction), coefficient=float("nan") if used is None else float(used),
+                      inner_iterations=inner)
 
     def _object_move(self, Z, D, lr, mask=None):
         """``move`` on the bound object game; the directions of a step's moves make its record's ``update_norm``."""
@@ -470,8 +416,7 @@ class GameOptimizer:
         return self._optimizer.move(Z, D, lr, mask)
 
     def _note(self, **values) -> None:
-        """What a rule reports for an object game's record: ``coefficient`` (the one used), ``inner_iterations``,
-        ``status`` (a failure: the step is not applied)."""
+        """A rule reports an object game's ``coefficient``, ``inner_iterations`` or ``status`` (a failure) here."""
         if self._notes is not None:           # None outside an object game's step
             self._notes.update(values)
 
@@ -511,10 +456,8 @@ class GameOptimizer:
             _, memory, _ = self.batched_step(_LinearPoint(game, Jt, E[:, j * n:(j + 1) * n]), lr, coefficient,
                                              move, memory)
         Z, _, _ = self.batched_step(_LinearPoint(game, Jt, E[:, :n]), lr, coefficient, move, memory)
-        M = np.zeros((k * n, k * n))
+        M = np.eye(k * n, k=-n)                     # the past iterates shift down one block
         M[:n] = (Z / scale).numpy().T
-        for j in range(1, k):
-            M[j * n:(j + 1) * n, (j - 1) * n:j * n] = np.eye(n)
         return M
 
     def _check_plain_sgd(self) -> None:
