@@ -117,8 +117,7 @@ class FunctionalGame:
         for nm in ("initial_point", "make_game", "fast_field", "fast_jacobian", "project"):
             if getattr(self, nm) is not None and not callable(getattr(self, nm)):
                 raise ValueError(f"{nm} must be a callable or None")
-        owner = torch.cat([torch.full((s,), i, dtype=torch.long) for i, s in enumerate(sizes)])
-        object.__setattr__(self, "_owner", owner)
+        object.__setattr__(self, "_owner", torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes)))
 
     @property
     def n(self) -> int:

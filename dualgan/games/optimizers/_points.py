@@ -10,6 +10,7 @@ from itertools import accumulate
 
 import torch
 
+from ..analysis import _dense_jacobian
 from ..game import Game
 
 
@@ -87,8 +88,7 @@ class _ObjectPoint:
 
     @property
     def J(self):
-        eye = torch.eye(self.game.n, dtype=self.Z.dtype, device=self.Z.device)
-        return torch.stack([self.vjp(eye[i:i + 1])[0] for i in range(self.game.n)]).unsqueeze(0)
+        return _dense_jacobian(self._object, self._field).unsqueeze(0)
 
     def field_at(self, Z):
         game, saved = self._object, self._object.get_values()
