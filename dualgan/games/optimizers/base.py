@@ -229,7 +229,8 @@ class GameOptimizer:
         point : dualgan.games.functional.BatchedPoint
             The iterates ``point.Z`` (``(B, n)``) with, on demand, ``point.v``, ``point.J`` (``(B, n, n)``),
             ``point.jvp(U)``, ``point.vjp(U)``, ``point.field_at(Z)`` (same data) and ``point.game`` (the
-            players' flat blocks). An object game's point (a batch of one) is ``matrix_free``: never read its ``J``.
+            players' flat blocks). An object game's point (a batch of one) is ``matrix_free``: a rule should not
+            read its dense ``J``.
         lr : torch.Tensor
             Step sizes :math:`h`, shape ``(B, 1)`` (0-dim on an object game).
         coefficient : torch.Tensor or None
