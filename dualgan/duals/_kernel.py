@@ -513,4 +513,6 @@ def logistic_primal_newton(G, y, a, C, bias, w, b, tol, w_rtol, max_iter, trace)
                 _keep_pair(best_w, best_lam, best_slack, w, lam, slack)
             status = _FLOOR
             break
+    if best_gap == np.inf:  # not even the first pair is finite: that pair, as the Python method returns it
+        return w, b, lam, slack, gap, it, status
     return best_w, best_b, best_lam, best_slack, best_gap, it, status

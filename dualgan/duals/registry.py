@@ -174,7 +174,7 @@ def solve(problem: LinearDual, method: str = "newton", tol: float = DEFAULT_TOL,
     tol = check_positive(tol, "tol")
     # inf: the gap alone is the test
     w_rtol = math.inf if (isinstance(w_rtol, float) and w_rtol == math.inf) else check_positive(w_rtol, "w_rtol")
-    max_iter = check_int(max_iter, "max_iter", low=1, allow_none=True)
+    max_iter = check_int(max_iter, "max_iter (None: the method's default)", low=1, allow_none=True)
     if problem.loss not in entry.losses or (problem.bias and not entry.bias):
         able = SOLVERS.names(losses=problem.loss, **({"bias": True} if problem.bias else {}))
         what = f"loss={problem.loss!r}" + (" with bias=True" if problem.bias else "")
