@@ -310,12 +310,14 @@ def _functional_penalty(reg, score, x_real, x_fake):
 
     WGAN-GP and DRAGAN (Dirac-GAN only, where the input gradient is the same everywhere) take the real point.
     """
-    points = {R2: (x_fake,), JSRegularizer: (x_real, x_fake)}.get(type(reg), (x_real,))
     input_grad = torch.func.grad(lambda x: score(x).sum())
-    grads = torch.cat([input_grad(x).flatten(1) for x in points])
-    # the scores after the gradients, apart (not as grad's aux): the order that keeps the results bit for bit
-    scores = torch.cat([score(x) for x in points]) if type(reg) is JSRegularizer else None
-    return reg.weight_at() * reg._mean_term(scores, grads, x_real.shape[0])
+    if type(reg) is JSRegularizer:
+        # real and fake apart, scores after the gradients: stacking them changes the order in which autograd
+        # sums J's terms (last bits of J^T u, which RMSProp amplifies)
+        grad_real, grad_fake = input_grad(x_real), input_grad(x_fake)
+        return reg.weight_at() * reg._omega(score(x_real), grad_real, score(x_fake), grad_fake)
+    grads = input_grad(x_fake if type(reg) is R2 else x_real).flatten(1)
+    return reg.weight_at() * reg._mean_term(None, grads, x_real.shape[0])
 
 
 def _player_sizes(game) -> tuple:
