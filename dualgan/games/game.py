@@ -45,6 +45,8 @@ def as_parameter_list(params, name: str = "parameters") -> list[torch.Tensor]:
         out = [params]
     else:
         try:
+            if isinstance(params, str):  # a str would iterate into one-character strs without end
+                raise TypeError(params)
             items = list(params)
         except TypeError as exc:
             raise ValueError(f"{name} must be a tensor, an nn.Module or a list of them, "

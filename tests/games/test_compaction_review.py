@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from dualgan.data import ring
-from dualgan.games import FunctionalGame, batched_run, mixture_functional
+from dualgan.games import FunctionalGame, Player, batched_run, make_optimizer, mixture_functional
 from dualgan.losses import get_loss
 from dualgan.regularizers import R1, JSRegularizer
 
@@ -57,3 +57,17 @@ def test_mixture_js_penalty_is_the_written_out_formula_bit_for_bit(optimizer, ba
     runs = [batched_run(g, optimizer, z0, [0.05, 0.1, 0.02], [0.5, 1.0, 2.0], 8, base=base, seeds=[0, 1, 2],
                         record_trajectory=True) for g in (game, reference)]
     np.testing.assert_array_equal(runs[0].trajectory, runs[1].trajectory)
+
+
+def test_a_str_as_a_players_parameters_is_named_not_a_recursion_error():
+    """A str iterates into one-character strs forever: it reached Python's recursion limit (old and new code alike)."""
+    for params in ("theta", ["theta"]):
+        with pytest.raises(ValueError, match="parameters of player 'x' must be a tensor, an nn.Module or a list of "
+                                             "them, got str"):
+            Player("x", params, lambda: torch.zeros(()))
+
+
+def test_alternating_order_that_is_not_a_sequence_is_named():
+    """order=3 reached list(3)'s bare "'int' object is not iterable" (old and new code alike); still a TypeError."""
+    with pytest.raises(TypeError, match="order must be a sequence of player names or indices, got 3"):
+        make_optimizer("alternating", order=3)

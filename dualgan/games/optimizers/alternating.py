@@ -29,13 +29,18 @@ class AlternatingGD(GameOptimizer):
     ------
     ValueError
         If ``lr`` is not a finite number > 0 or ``base`` is unknown or does not build a torch optimiser.
+    TypeError
+        If ``order`` is not a sequence.
     """
 
     needs_players = True
 
     def __init__(self, *, lr: float = 0.01, base="sgd", base_kwargs=None, order=None):
         super().__init__(lr=lr, base=base, base_kwargs=base_kwargs)
-        self.order = None if order is None else list(order)
+        try:
+            self.order = None if order is None else list(order)
+        except TypeError:
+            raise TypeError(f"order must be a sequence of player names or indices, got {order!r}") from None
 
     def _resolve_order(self, names) -> list:
         """The players' indices in the order they move, from ``order`` and the players' ``names``."""
