@@ -17,7 +17,7 @@ import torch
 from .._checks import check_int, check_number
 from .._io import save_figure
 from ..status import Status, StatusCode
-from .game import Game
+from .game import Game, check_game
 
 __all__ = ["jacobian", "eigenvalues", "leading_eigenvalues", "SpectrumReport", "plot_vector_field"]
 
@@ -48,7 +48,7 @@ def jacobian(game: Game) -> torch.Tensor:
     ValueError
         If the game has more than 5000 parameters (use :func:`leading_eigenvalues`).
     """
-    n = game.num_parameters
+    n = check_game(game).num_parameters
     if n > _MAX_DENSE:
         raise ValueError(f"the game has {n} parameters; a dense Jacobian is limited to {_MAX_DENSE}; use "
                          f"leading_eigenvalues (matrix-free Arnoldi) instead")
@@ -142,7 +142,7 @@ def leading_eigenvalues(game: Game, k: int = 6, which: str = "LM", tol: float = 
         a finite number >= 0 (0: machine precision, as ARPACK), ``maxiter`` is not None or a positive integer,
         or ``seed`` is not a non-negative integer (``bool`` and floats refused).
     """
-    n = game.num_parameters
+    n = check_game(game).num_parameters
     if n < 3:
         raise ValueError(f"k must be below n - 1 = {n - 1} and >= 1, impossible for a game with {n} parameters; use "
                          f"eigenvalues(game) for the full spectrum of a small game")
@@ -220,7 +220,7 @@ def plot_vector_field(game: Game, path, trajectories: dict | None = None, xlim=(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    n = game.num_parameters
+    n = check_game(game).num_parameters
     if isinstance(coords, (str, bytes)) or not hasattr(coords, "__len__") or len(coords) != 2:
         raise ValueError(f"coords must be two distinct flat indices in [0, {n - 1}], got {coords!r}")
     i = check_int(coords[0], "coords[0] (flat parameter index)", low=0, high=n - 1)

@@ -177,11 +177,11 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
         c = _as_batch(default if coefficient is None else coefficient, B, "coefficient", dt)
         _check_coefficients(optimizer, c.double().numpy(), options)
     samplers = seed_index = None
+    cell_seeds = None if seeds is None else check_seeds(seeds)     # checked where they are ignored too
     if game.sample_batch is not None:
         if seeds is None:
             raise ValueError(f"game {game.name!r} draws a batch every step: pass seeds=(one seed per cell), the "
                              f"seed of each cell's batch stream")
-        cell_seeds = check_seeds(np.asarray(seeds).reshape(-1))
         if len(cell_seeds) != B:
             raise ValueError(f"seeds must give one seed per cell ({B}), got {len(cell_seeds)}")
         unique = sorted(set(cell_seeds))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._checks import as_tensor, check_finite_tensor, check_int, check_positive
+from .._checks import as_tensor, check_finite_tensor, check_float_dtype, check_int, check_positive
 from .game import Game, Player
 
 __all__ = ["BilinearGame", "random_matrix", "bilinear_jacobian"]
@@ -39,13 +39,12 @@ class BilinearGame(Game):
     ------
     ValueError
         If ``A`` is not a non-empty finite 2-D matrix, ``x0``/``y0`` do not match its shape or are not finite,
-        or ``seed`` is not a non-negative integer (``bool`` and floats are refused, numpy integers accepted).
+        ``seed`` is not a non-negative integer (``bool`` and floats are refused, numpy integers accepted) or
+        ``dtype`` is not a floating dtype.
     """
 
     def __init__(self, A, x0=None, y0=None, seed: int = 0, dtype=torch.float64, device=None):
-        A = check_finite_tensor(as_tensor(A, "A", dtype=dtype, device=device), "A")
-        if A.ndim != 2 or A.numel() == 0:
-            raise ValueError(f"A must be a non-empty 2-D matrix (n_x, n_y), got shape {tuple(A.shape)}")
+        A = coupling_matrix(A, dtype, device)
         gen = torch.Generator().manual_seed(check_int(seed, "seed", low=0))
         n, m = A.shape
         x0 = torch.randn(n, generator=gen, dtype=torch.float64) if x0 is None else as_tensor(x0, "x0")
@@ -139,7 +138,20 @@ def bilinear_jacobian(A) -> np.ndarray:
     -------
     numpy.ndarray
         :math:`J`, shape ``(n_x + n_y, n_x + n_y)``, float64.
+
+    Raises
+    ------
+    ValueError
+        If ``A`` is not a non-empty finite 2-D matrix.
     """
-    A = np.asarray(A, dtype=np.float64)
+    A = coupling_matrix(A).cpu().numpy()
     n, m = A.shape
     return np.block([[np.zeros((n, n)), A], [-A.T, np.zeros((m, m))]])
+
+
+def coupling_matrix(A, dtype=torch.float64, device=None) -> torch.Tensor:
+    """``A`` as a finite, non-empty 2-D tensor of the floating ``dtype``; a ValueError naming ``A`` otherwise."""
+    A = check_finite_tensor(as_tensor(A, "A", dtype=check_float_dtype(dtype), device=device).detach(), "A")
+    if A.ndim != 2 or A.numel() == 0:
+        raise ValueError(f"A must be a non-empty 2-D matrix (n_x, n_y), got shape {tuple(A.shape)}")
+    return A

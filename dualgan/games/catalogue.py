@@ -6,14 +6,13 @@ what cannot be batched raises a :class:`~dualgan.games.NotBatchableError` naming
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from .._checks import check_int, check_number, check_positive
 from ..losses import LOSSES, get_loss
 from ..regularizers import (R1, R2, ConstantSchedule, CoupledGradientPenalty, JSRegularizer, LocalGradientPenalty,
                             clip_weights)
-from .bilinear import BilinearGame, bilinear_jacobian
+from .bilinear import BilinearGame, bilinear_jacobian, coupling_matrix
 from .functional import FunctionalGame
 from .game import Game
 from .gan import DiracGAN, MixtureGAN, _gan_losses, regularizer_list
@@ -45,12 +44,10 @@ def bilinear_functional(A, seed_scale: float = 1.0, dtype=torch.float64) -> Func
     Raises
     ------
     ValueError
-        If ``A`` is not a finite, non-empty 2-D matrix or ``seed_scale`` is not
-        a finite number > 0 (``bool`` refused).
+        If ``A`` is not a finite, non-empty 2-D matrix, ``seed_scale`` is not
+        a finite number > 0 (``bool`` refused) or ``dtype`` is not a floating dtype.
     """
-    A = torch.as_tensor(np.asarray(A, dtype=np.float64), dtype=dtype)
-    if A.ndim != 2 or A.numel() == 0 or not bool(torch.isfinite(A).all()):
-        raise ValueError(f"A must be a finite, non-empty 2-D matrix (n_x, n_y), got shape {tuple(A.shape)}")
+    A = coupling_matrix(A, dtype)
     seed_scale = check_positive(seed_scale, "seed_scale")
     nx, ny = A.shape
     J = torch.as_tensor(bilinear_jacobian(A.double().numpy()), dtype=dtype)   # entries of A exactly, in dtype
@@ -214,8 +211,8 @@ def dirac_functional(loss="minimax", regularizers=(), clip: float | None = None,
     NotBatchableError
         A regulariser the functional form does not know, or one with a weight schedule that changes with the step.
     ValueError
-        If ``clip`` is not None or a finite number > 0, or ``init_low`` /
-        ``init_high`` are not finite numbers with ``init_low <= init_high``.
+        If ``clip`` is not None or a finite number > 0, ``init_low`` / ``init_high`` are not finite
+        numbers with ``init_low <= init_high``, or ``dtype`` is not a floating dtype.
     """
     loss_obj = get_loss(loss)
     clip = check_number(clip, "clip (WGAN's clipping bound)", low=0.0, low_open=True, allow_none=True)

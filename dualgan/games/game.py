@@ -37,6 +37,14 @@ __all__ = ["Player", "Game", "FieldEvaluation", "as_parameter_list"]
 Vector = list  # list[torch.Tensor], one entry per parameter tensor
 
 
+def check_game(game, name: str = "game"):
+    """``game`` unchanged if it is a :class:`Game`; else a TypeError naming ``name`` and the value."""
+    if not isinstance(game, Game):
+        raise TypeError(f"{name} must be a dualgan.games.Game (e.g. BilinearGame(A)), got {type(game).__name__} "
+                        f"{game!r:.60}")
+    return game
+
+
 def as_parameter_list(params, name: str = "parameters") -> list[torch.Tensor]:
     """Turn a tensor, an nn.Module or an iterable of tensors/modules into a list of leaf tensors."""
     if isinstance(params, nn.Module):
@@ -294,7 +302,7 @@ class Game:
         list of torch.Tensor
             :math:`J u`, shaped like the parameters (detached).
         """
-        return self.jvp_operator(field)(u)
+        return self.jvp_operator(field)(self._check_like(u, "u"))
 
     def vjp(self, u: Vector, field: Vector | None = None, create_graph: bool = False) -> Vector:
         r""":math:`J^\top u` (eq. (3.2) of the theory page): one backward pass through :math:`v`.
@@ -313,6 +321,7 @@ class Game:
         list of torch.Tensor
             :math:`J^\top u`, shaped like the parameters.
         """
+        u = self._check_like(u, "u")
         return self._grad(self._graph_field(field), self.parameters, u, create_graph=create_graph)
 
     def jvp_operator(self, field: Vector | None = None) -> Callable[[Vector], Vector]:
@@ -534,9 +543,14 @@ class Game:
         ----------
         values : list of torch.Tensor
             One tensor per parameter tensor, shaped like the parameters (as :meth:`get_values` returns them).
+
+        Raises
+        ------
+        ValueError
+            If ``values`` is not one tensor per parameter tensor, each of its shape.
         """
         with torch.no_grad():
-            for p, value in zip(self.parameters, values):
+            for p, value in zip(self.parameters, self._check_like(values, "values")):
                 p.copy_(value)
 
     def player_part(self, vector: Vector, index: int) -> Vector:
@@ -564,6 +578,16 @@ class Game:
         return vector[self.player_slices[index]]
 
     # ------------------------------------------------------------------ internals
+    def _check_like(self, vector, name: str) -> Vector:
+        """``vector`` unchanged if it is one tensor per parameter tensor, each of its shape; else a ValueError."""
+        shapes = [tuple(p.shape) for p in self.parameters]
+        got = ([tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__ for t in vector]
+               if isinstance(vector, (list, tuple)) else type(vector).__name__)
+        if got != shapes:
+            raise ValueError(f"{name} must be {len(shapes)} tensors shaped like the parameters {shapes}, got {got}; "
+                             f"use game.unflatten(flat) for a flat vector")
+        return vector
+
     def _graph_field(self, field: Vector | None) -> Vector:
         """The field given (computed with ``create_graph=True``), or computed here for products with :math:`J`."""
         return self.vector_field(create_graph=True) if field is None else field

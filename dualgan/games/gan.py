@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from .._checks import check_int, check_number
+from .._checks import check_float_dtype, check_int, check_number
 from ..constraints.base import check_handler
 from ..losses import GANLoss, get_loss
 from ..regularizers import R1, LocalGradientPenalty
@@ -260,7 +260,8 @@ class DiracGAN(GANGame):
     Raises
     ------
     ValueError
-        If ``theta0`` or ``psi0`` is not a finite number, or the loss or a regulariser is invalid.
+        If ``theta0`` or ``psi0`` is not a finite number, ``dtype`` is not a floating dtype, or the loss or a
+        regulariser is invalid.
 
     References
     ----------
@@ -269,7 +270,7 @@ class DiracGAN(GANGame):
     """
 
     def __init__(self, loss="minimax", theta0: float = 1.0, psi0: float = 1.0, regularizers=(), dtype=torch.float64):
-        generator = _DiracGenerator(check_number(theta0, "theta0")).to(dtype)
+        generator = _DiracGenerator(check_number(theta0, "theta0")).to(check_float_dtype(dtype))
         discriminator = _LinearScore(check_number(psi0, "psi0")).to(dtype)
         super().__init__(generator, discriminator, loss,
                          sample_real=lambda n, gen: torch.zeros(n, 1, dtype=torch.float64),
@@ -368,8 +369,8 @@ class MixtureGAN(GANGame):
     Raises
     ------
     ValueError
-        If ``mixture`` is not a Gaussian mixture, ``latent_dim`` is not a positive integer, or another
-        argument is invalid (as in :class:`GANGame`).
+        If ``mixture`` is not a Gaussian mixture, ``latent_dim`` is not a positive integer, ``dtype`` is not a
+        floating dtype, or another argument is invalid (as in :class:`GANGame`).
 
     References
     ----------
@@ -395,6 +396,7 @@ class MixtureGAN(GANGame):
                     module.bias.copy_(torch.rand(module.bias.shape, generator=init) * 2 * bound - bound)
         self.mixture = mixture
         self.latent_dim = latent_dim
+        dtype = check_float_dtype(dtype)
         super().__init__(generator.to(device=device, dtype=dtype), discriminator.to(device=device, dtype=dtype),
                          loss, sample_real=lambda n, gen: mixture.sample(n, generator=gen, dtype=torch.float64),
                          sample_latent=lambda n, gen: torch.randn(n, latent_dim, generator=gen, dtype=torch.float64),

@@ -20,7 +20,7 @@ from ..status import Status, StatusCode
 from ..train.checkpoint import CheckpointError
 from ..train.history import History
 from ..train.loop import CHECKPOINT_FORMAT, Loop, check_checkpointing
-from .game import Game
+from .game import Game, check_game
 from .optimizers import GameOptimizer, make_optimizer
 
 __all__ = ["RunResult", "ComparisonRow", "Comparison", "run_optimizer", "compare_optimizers", "default_metric"]
@@ -275,7 +275,9 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
         If ``n_steps`` or ``eval_every`` is not a positive integer, ``checkpoint_every`` or ``seed`` is not a
         non-negative integer (``bool`` and floats are refused, numpy integers accepted), ``stop_below`` is not a
         finite number or None, ``diverge_above`` is not a number > 0, ``checkpoint_every`` is set without
-        ``checkpoint_path``, or the metric is invalid.
+        ``checkpoint_path``, the metric is invalid, or ``n_steps`` is below ``resume_from``'s step.
+    TypeError
+        If ``game`` is not a :class:`Game` or ``optimizer`` is not a :class:`GameOptimizer` (a name is refused).
     CheckpointError
         If ``resume_from`` is not a game-run checkpoint.
     """
@@ -283,6 +285,10 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
     eval_every = check_int(eval_every, "eval_every", low=1)
     seed = check_int(seed, "seed", low=0)
     checkpoint_path, checkpoint_every = check_checkpointing(checkpoint_path, checkpoint_every)
+    check_game(game)
+    if not isinstance(optimizer, GameOptimizer):
+        raise TypeError(f"optimizer must be a GameOptimizer, got {type(optimizer).__name__} {optimizer!r:.60}; "
+                        f"build one with make_optimizer(name, lr=...), e.g. make_optimizer('consensus', lr=0.1)")
     display = name or getattr(optimizer, "name", type(optimizer).__name__)
     run = _GameRun(game, optimizer, _resolve_metric(game, metric)[:2], n_steps=n_steps, eval_every=eval_every,
                    record_trajectory=record_trajectory, resample=resample,
@@ -291,6 +297,9 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
                    label=display)
     if resume_from is not None:
         run.load_checkpoint(resume_from)
+        if run.iteration > n_steps:
+            raise ValueError(f"n_steps={n_steps} is below the checkpoint's step {run.iteration} ({resume_from}); "
+                             f"n_steps counts from step 0: pass n_steps >= {run.iteration}")
     else:
         run.start()
     run._loop(n_steps, progress=progress, checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every)
@@ -477,9 +486,14 @@ def compare_optimizers(make_game: Callable[[int], Game], optimizers: dict, seeds
     ValueError
         If ``make_game`` is not callable, ``optimizers`` or ``seeds`` is empty, a seed is not a non-negative
         integer, ``n_steps`` or ``eval_every`` is not a positive integer, or an optimiser entry is invalid.
+    TypeError
+        If ``optimizers`` is not a dict.
     """
     if not callable(make_game):
         raise ValueError("make_game must be a callable seed -> Game")
+    if not isinstance(optimizers, dict):
+        raise TypeError(f"optimizers must be a dict {{display name: factory or (registered name, kwargs)}}, got "
+                        f"{type(optimizers).__name__} {optimizers!r:.60}")
     if not optimizers:
         raise ValueError("optimizers is empty; give {display name: factory or (registered name, kwargs)}")
     seeds = check_seeds(seeds)

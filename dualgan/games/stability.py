@@ -237,8 +237,9 @@ class StabilityMap:
         med = self.median_rate()
         for o, name in enumerate(self.optimizers):
             taken = ~self.skipped[o]                  # the coefficients this optimiser accepts
+            coef = self.coefficient_names[o] or "-"   # "-": registered without a coefficient
             if not taken.any():
-                lines.append(f"{name:14s} {str(self.coefficient_names[o]):>13s} skipped: {self.skip_reasons[o]}")
+                lines.append(f"{name:14s} {coef:>13s} skipped: {self.skip_reasons[o]}")
                 continue
             conv, exact = self.converged[o].all(axis=2)[:, taken], self.exact_rate[o][:, taken]
             exact_ok, off_boundary = exact < 1 - BOUNDARY_TOL, np.abs(exact - 1) > BOUNDARY_TOL
@@ -251,7 +252,7 @@ class StabilityMap:
                 best = f"{finite[i, j]:9.4f} {self.lrs[i]:8.3g} {self.coefficients[j]:7.3g}"
             else:
                 best = f"{'-':>9s} {'-':>8s} {'-':>7s}"
-            lines.append(f"{name:14s} {str(self.coefficient_names[o]):>13s} {np.mean(conv):9.1%} "
+            lines.append(f"{name:14s} {coef:>13s} {np.mean(conv):9.1%} "
                          f"{np.mean(self.diverged[o][:, taken]):8.1%} "
                          f"{np.mean(exact_ok) if has_exact else float('nan'):7.1%} "
                          f"{agree} {best} {self.seconds[o]:8.2f}")

@@ -6,6 +6,8 @@ parameters (a batch of one); only a callable base, or a torch-only option, runs 
 from __future__ import annotations
 
 import copy
+import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -108,12 +110,17 @@ _register("rmsprop", torch.optim.RMSprop, _RMSPROP_DEFAULTS, _rmsprop_step,
 
 
 def check_base_kwargs(base_kwargs) -> dict:
-    """``base_kwargs`` as a new dict (None: ``{}``); TypeError unless a mapping with str keys."""
+    """``base_kwargs`` as a new dict (None: ``{}``); TypeError unless a mapping with str keys, ValueError for a
+    non-finite number (torch takes some, e.g. SGD's ``momentum=nan``)."""
     if base_kwargs is None:
         return {}
     if not isinstance(base_kwargs, Mapping) or not all(isinstance(k, str) for k in base_kwargs):
         raise TypeError(f"base_kwargs must be a dict of keyword options (str names) of the base optimiser (e.g. "
                         f"{{'betas': (0.5, 0.999)}} for Adam), got {type(base_kwargs).__name__} {base_kwargs!r}")
+    for key, value in base_kwargs.items():
+        for number in value if isinstance(value, (tuple, list)) else (value,):
+            if isinstance(number, numbers.Real) and not math.isfinite(number):
+                raise ValueError(f"base_kwargs[{key!r}] = {value!r} is not finite; pass finite numbers")
     return dict(base_kwargs)
 
 
@@ -230,7 +237,7 @@ def functional_base(base="sgd", base_kwargs: dict | None = None) -> FunctionalBa
     ValueError
         A keyword value the torch optimiser refuses.
     """
-    kwargs, batchable = dict(base_kwargs or {}), BASE_OPTIMIZERS.names(batchable=True)
+    kwargs, batchable = check_base_kwargs(base_kwargs), BASE_OPTIMIZERS.names(batchable=True)
     if not isinstance(base, str) or base.lower() not in batchable:
         label = base if isinstance(base, str) or not callable(base) else getattr(base, "__name__", type(base).__name__)
         raise NotBatchableError(f"base optimiser {label!r} cannot be batched: only {batchable} are written on batched "

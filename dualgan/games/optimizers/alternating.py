@@ -5,6 +5,8 @@ circle for :math:`h \sigma_{\max}(A) < 2`: the iterates stay bounded and cycle w
 """
 from __future__ import annotations
 
+import numbers
+
 import torch
 
 from .base import OPTIMIZERS, GameOptimizer
@@ -30,17 +32,20 @@ class AlternatingGD(GameOptimizer):
     ValueError
         If ``lr`` is not a finite number > 0 or ``base`` is unknown or does not build a torch optimiser.
     TypeError
-        If ``order`` is not a sequence.
+        If ``order`` is not a sequence (a str is refused) of player names or integer indices (bools refused).
     """
 
     needs_players = True
 
     def __init__(self, *, lr: float = 0.01, base="sgd", base_kwargs=None, order=None):
         super().__init__(lr=lr, base=base, base_kwargs=base_kwargs)
-        try:
-            self.order = None if order is None else list(order)
-        except TypeError:
-            raise TypeError(f"order must be a sequence of player names or indices, got {order!r}") from None
+        if order is not None and (isinstance(order, (str, bytes)) or not hasattr(order, "__iter__")):
+            raise TypeError(f"order must be a sequence of player names or indices, got {order!r}; e.g. ['x', 'y'] "
+                            f"or [1, 0]")
+        self.order = None if order is None else list(order)
+        if self.order is not None and any(isinstance(i, bool) or not isinstance(i, (str, numbers.Integral))
+                                          for i in self.order):
+            raise TypeError(f"order must hold player names (str) or indices (int, not bool), got {order!r}")
 
     def _resolve_order(self, names) -> list:
         """The players' indices in the order they move, from ``order`` and the players' ``names``."""

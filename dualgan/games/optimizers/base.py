@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..._checks import check_positive
+from ..._checks import as_tensor, check_int, check_positive
 from ...registry import Registry
 from ...status import Status, StatusCode, check_status
 from ...train.checkpoint import CheckpointError
@@ -172,16 +172,23 @@ class GameOptimizer:
         ------
         ValueError
             If the base optimiser is not plain SGD, ``jacobian`` is not a finite square matrix, ``player_sizes``
-            do not sum to ``n`` or are missing where needed, or the linearisation does not determine the step
-            (SGA's sign alignment with ``eps = 0``).
+            are not positive integers summing to ``n`` or are missing where needed, or the linearisation does not
+            determine the step (SGA's sign alignment with ``eps = 0``).
+        TypeError
+            If ``player_sizes`` is not a sequence.
         NotBatchableError
             If the optimiser has no update rule.
         """
         self._check_plain_sgd()
-        J = np.asarray(jacobian, dtype=np.float64)
+        J = as_tensor(jacobian, "jacobian", dtype=torch.float64).detach().cpu().numpy()
         if J.ndim != 2 or J.shape[0] != J.shape[1] or not np.all(np.isfinite(J)):
             raise ValueError(f"jacobian must be a finite square matrix, got shape {J.shape}")
-        sizes = None if player_sizes is None else tuple(int(k) for k in player_sizes)
+        if player_sizes is not None and (isinstance(player_sizes, (str, bytes))
+                                         or not hasattr(player_sizes, "__iter__")):
+            raise TypeError(f"player_sizes must be a sequence of ints, one per player, got {player_sizes!r}; e.g. "
+                            f"(n_x, n_y) for two players")
+        sizes = None if player_sizes is None else tuple(
+            check_int(k, f"player_sizes[{i}]", low=1) for i, k in enumerate(player_sizes))
         if sizes is not None and (sum(sizes) != J.shape[0] or any(k < 1 for k in sizes)):
             raise ValueError(f"player_sizes {tuple(player_sizes)!r} must be positive and sum to n = {J.shape[0]}")
         names = None if player_names is None else tuple(player_names)
@@ -309,10 +316,10 @@ class GameOptimizer:
         return record
 
     def state_dict(self) -> dict:
-        """The run state for checkpoints: ``{"iteration", "lr", "base", "extra"}``.
+        """The run state for checkpoints: ``{"iteration", "lr", "base", "extra", "written_by"}``.
 
         ``base``: None before the first step, else the base optimiser's state in torch.optim's layout; ``extra``:
-        the rule's memory.
+        the rule's memory; ``written_by``: the optimiser's class and base, which loading checks.
 
         Returns
         -------
@@ -320,7 +327,8 @@ class GameOptimizer:
             The state.
         """
         return {"iteration": self.iteration, "lr": self.lr,
-                "base": None if self._optimizer is None else self._optimizer.state_dict(), "extra": self._memory}
+                "base": None if self._optimizer is None else self._optimizer.state_dict(), "extra": self._memory,
+                "written_by": _writer(self)}
 
     def check_state_dict(self, state: dict, parameters) -> None:
         """Check that ``state`` has this optimiser's layout and its base state fits ``parameters`` (nothing changes).
@@ -335,7 +343,8 @@ class GameOptimizer:
         Raises
         ------
         dualgan.train.CheckpointError
-            If the keys are not this optimiser's or the base state does not fit ``parameters``.
+            If the keys are not this optimiser's, another optimiser or base wrote it, or the base state does not
+            fit ``parameters``.
         """
         _check_layout(self, state, CheckpointError)
         trial = [torch.zeros_like(q, requires_grad=True) for q in parameters]
@@ -357,7 +366,8 @@ class GameOptimizer:
         Raises
         ------
         ValueError
-            If ``state`` is not such a dictionary or the optimiser is bound to another game.
+            If ``state`` is not such a dictionary, another optimiser or base wrote it, or the optimiser is bound
+            to another game.
         """
         _check_layout(self, state, ValueError)
         self._bind(game)
@@ -471,8 +481,21 @@ _NOT_FINITE = Status(StatusCode.NON_FINITE, "the field, a loss or the update is 
 
 
 def _check_layout(optimizer, state, error) -> None:
-    if not isinstance(state, dict) or set(state) != {"iteration", "lr", "base", "extra"}:
+    """``error`` unless ``state`` has the keys of a state (``written_by`` optional: older states lack it) and,
+    where it says, was written by an optimiser of ``optimizer``'s class and base."""
+    if not isinstance(state, dict) or set(state) - {"written_by"} != {"iteration", "lr", "base", "extra"}:
         raise error(f"its game optimiser state is not a {type(optimizer).__name__} state: {state!r:.80}")
+    writer, mine = state.get("written_by", _writer(optimizer)), _writer(optimizer)
+    if writer != mine:
+        raise error(f"the game optimiser state was written by {writer}, not by this optimiser's {mine}; load it "
+                    f"into an optimiser built as the saved one")
+
+
+def _writer(optimizer) -> dict:
+    """The optimiser's class and base optimiser's name, as its state records them."""
+    base = optimizer.base
+    return {"optimizer": type(optimizer).__name__,
+            "base": base.lower() if isinstance(base, str) else getattr(base, "__name__", type(base).__name__)}
 
 
 def _norm(vector) -> float:

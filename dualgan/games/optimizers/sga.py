@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ..._checks import check_number
+from ..._checks import check_bool, check_number
 from ._rowwise import rowdot
 from .base import OPTIMIZERS, GameOptimizer
 
@@ -35,7 +35,7 @@ class SymplecticGradientAdjustment(GameOptimizer):
     Raises
     ------
     ValueError
-        If ``lr``, ``lam`` or ``eps`` is out of range or ``base`` is unknown.
+        If ``lr``, ``lam`` or ``eps`` is out of range, ``align`` is not a bool or ``base`` is unknown.
 
     References
     ----------
@@ -50,7 +50,7 @@ class SymplecticGradientAdjustment(GameOptimizer):
         super().__init__(lr=lr, base=base, base_kwargs=base_kwargs)
         self.lam = check_number(lam, "lam")
         self.eps = float(check_number(eps, "eps", low=0.0))
-        self.align = bool(align)
+        self.align = check_bool(align, "align")
 
     def _check_linearisable(self) -> None:
         # with sign alignment the product of eq. (3.9) is O(|z - z*|^4): for eps > 0 the sign is + near z*
