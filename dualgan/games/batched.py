@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._checks import check_finite_tensor, check_int, check_number
+from .._checks import check_bool, check_finite_tensor, check_int, check_number
 from .._threads import with_thread_policy
 from ..status import Status, StatusCode
 from ..train.loop import Loop
@@ -161,6 +161,7 @@ def batched_run(game: FunctionalGame, optimizer: str, z0, lr, coefficient=None, 
     opt = _batched_optimizer(optimizer, options)
     fbase = functional_base(base, base_kwargs)
     n_steps, diverge_above, rate_window = _run_settings(n_steps, diverge_above, rate_window)
+    record_trajectory, progress = check_bool(record_trajectory, "record_trajectory"), check_bool(progress, "progress")
     dt = game.dtype
     Z = torch.as_tensor(np.asarray(z0, dtype=np.float64) if not isinstance(z0, torch.Tensor) else z0).to(dt)
     if Z.ndim != 2 or Z.shape[1] != game.n or Z.shape[0] < 1:

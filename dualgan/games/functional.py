@@ -13,7 +13,8 @@ from typing import Callable
 
 import torch
 
-from .._checks import check_int
+from .._checks import check_bool, check_int
+from .game import check_player_sizes
 from .optimizers._points import player_slices
 from .optimizers._rowwise import matvec as _matvec, rmatvec as _rmatvec
 from .optimizers.base import NotBatchableError
@@ -93,13 +94,9 @@ class FunctionalGame:
     def __post_init__(self):
         if not callable(self.losses):
             raise ValueError("losses must be a callable z (n,) -> tensor (k,) of the players' losses")
-        sizes = tuple(self.player_sizes) if isinstance(self.player_sizes, (tuple, list)) else None
-        if not sizes:
-            raise ValueError(f"player_sizes must be a non-empty tuple of positive integers (parameters per player), "
-                             f"got {self.player_sizes!r}")
-        sizes = tuple(check_int(s, f"player_sizes[{i}] (parameters of player {i})", low=1)
-                      for i, s in enumerate(sizes))
+        sizes = check_player_sizes(self.player_sizes)
         object.__setattr__(self, "player_sizes", sizes)
+        object.__setattr__(self, "zero_sum", check_bool(self.zero_sum, "zero_sum"))
         names = self.player_names if self.player_names is not None else tuple(f"player{i}" for i in range(len(sizes)))
         if len(names) != len(sizes):
             raise ValueError(f"player_names has {len(names)} names for {len(sizes)} players")

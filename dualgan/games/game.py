@@ -30,7 +30,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from .._checks import check_int
+from .._checks import check_bool, check_int
 
 __all__ = ["Player", "Game", "FieldEvaluation", "as_parameter_list"]
 
@@ -43,6 +43,16 @@ def check_game(game, name: str = "game"):
         raise TypeError(f"{name} must be a dualgan.games.Game (e.g. BilinearGame(A)), got {type(game).__name__} "
                         f"{game!r:.60}")
     return game
+
+
+def check_player_sizes(sizes) -> tuple:
+    """``sizes`` as a non-empty tuple of positive ints (parameters per player); a ValueError naming it otherwise."""
+    if not isinstance(sizes, (str, bytes)) and hasattr(sizes, "__iter__"):
+        sizes = tuple(sizes)
+    if not isinstance(sizes, tuple) or not sizes:
+        raise ValueError(f"player_sizes must be a non-empty sequence of positive integers (parameters per player), "
+                         f"got {sizes!r}; e.g. (n_x, n_y) for two players")
+    return tuple(check_int(s, f"player_sizes[{i}] (parameters of player {i})", low=1) for i, s in enumerate(sizes))
 
 
 def as_parameter_list(params, name: str = "parameters") -> list[torch.Tensor]:
@@ -144,8 +154,8 @@ class Game:
     Raises
     ------
     ValueError
-        If ``players`` is empty or holds something other than :class:`Player` objects, the names repeat, or one
-        tensor belongs to two players.
+        If ``players`` is empty or holds something other than :class:`Player` objects, the names repeat, one
+        tensor belongs to two players, or ``zero_sum`` is not a bool.
 
     References
     ----------
@@ -168,7 +178,7 @@ class Game:
                                      f"must be owned by exactly one player")
                 seen.add(id(t))
         self.players = players
-        self.zero_sum = bool(zero_sum)
+        self.zero_sum = check_bool(zero_sum, "zero_sum")
         self.parameters: list[torch.Tensor] = [t for p in players for t in p.parameters]
         ends = itertools.accumulate(len(p.parameters) for p in players)
         self.player_slices: list[slice] = [slice(end - len(p.parameters), end) for p, end in zip(players, ends)]

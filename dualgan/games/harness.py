@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .._threads import with_thread_policy
-from .._checks import NonFiniteError, check_int, check_number
+from .._checks import NonFiniteError, check_bool, check_int, check_number
 from ..regularizers.schedules import Schedule
 from ..status import Status, StatusCode
 from ..train.checkpoint import CheckpointError
@@ -274,8 +274,8 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
     ValueError
         If ``n_steps`` or ``eval_every`` is not a positive integer, ``checkpoint_every`` or ``seed`` is not a
         non-negative integer (``bool`` and floats are refused, numpy integers accepted), ``stop_below`` is not a
-        finite number or None, ``diverge_above`` is not a number > 0, ``checkpoint_every`` is set without
-        ``checkpoint_path``, the metric is invalid, or ``n_steps`` is below ``resume_from``'s step.
+        finite number or None, ``diverge_above`` is not a number > 0, a flag is not a bool, ``checkpoint_every``
+        is set without ``checkpoint_path``, the metric is invalid, or ``n_steps`` is below ``resume_from``'s step.
     TypeError
         If ``game`` is not a :class:`Game` or ``optimizer`` is not a :class:`GameOptimizer` (a name is refused).
     CheckpointError
@@ -284,6 +284,8 @@ def run_optimizer(game: Game, optimizer: GameOptimizer, n_steps: int, metric=Non
     n_steps = check_int(n_steps, "n_steps", low=1)
     eval_every = check_int(eval_every, "eval_every", low=1)
     seed = check_int(seed, "seed", low=0)
+    record_trajectory, resample = check_bool(record_trajectory, "record_trajectory"), check_bool(resample, "resample")
+    progress = check_bool(progress, "progress")
     checkpoint_path, checkpoint_every = check_checkpointing(checkpoint_path, checkpoint_every)
     check_game(game)
     if not isinstance(optimizer, GameOptimizer):

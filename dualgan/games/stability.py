@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._checks import check_int
+from .._checks import check_bool, check_int
 from .._threads import with_thread_policy
 from ..status import Status, StatusCode
 from .batched import (_batched_optimizer, _check_coefficients, _coefficient, _real_values, _refused_coefficients,
@@ -383,7 +383,7 @@ def stability_map(game, optimizers=None, lrs=(0.1,), coefficients=(1.0,), seeds=
         refused), ``diverge_above`` not > 0, ``rate_window`` not in (0, 1] (the message names the argument).
     """
     t_start = time.perf_counter()
-    workers = check_int(workers, "workers (processes)", low=1)
+    workers, progress = check_int(workers, "workers (processes)", low=1), check_bool(progress, "progress")
     n_steps, diverge_above, rate_window = _run_settings(n_steps, diverge_above, rate_window)
     fgame = as_functional(game)
     if optimizers is None or isinstance(optimizers, str):

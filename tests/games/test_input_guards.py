@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from dualgan.games import (OPTIMIZERS, BilinearGame, DiracGAN, batched_run, bilinear_functional, bilinear_jacobian,
-                           compare_optimizers, dirac_functional, eigenvalues, jacobian, leading_eigenvalues,
-                           local_rate, local_update_map, make_optimizer, plot_vector_field, random_matrix,
-                           run_optimizer, stability_map)
+from dualgan.games import (BilinearGame, DiracGAN, FunctionalGame, Game, batched_run, bilinear_functional,
+                           bilinear_jacobian, compare_optimizers, dirac_functional, eigenvalues, jacobian,
+                           leading_eigenvalues, local_rate, local_update_map, make_optimizer, plot_vector_field,
+                           random_matrix, run_optimizer, stability_map)
 
 A3 = random_matrix(3, seed=0)
 NORM = ("||z||", lambda g: float(g.get_flat().norm()))
@@ -36,7 +36,7 @@ def test_the_analysis_functions_refuse_a_non_game_by_name(analyse):
 @pytest.mark.parametrize("fn", [local_update_map, local_rate])
 def test_player_sizes_must_be_a_sequence_of_positive_ints(fn):
     J = bilinear_jacobian(A3)
-    with pytest.raises(TypeError, match=r"player_sizes must be a sequence of ints.* got 6"):
+    with pytest.raises(ValueError, match=r"player_sizes must be a non-empty sequence of positive integers.* got 6"):
         fn("alternating", J, 0.1, player_sizes=6)
     with pytest.raises(ValueError, match=r"player_sizes\[1\]"):
         fn("alternating", J, 0.1, player_sizes=(3, True))
@@ -143,3 +143,16 @@ def test_the_stability_table_shows_no_coefficient_name_none():
     assert "None" not in table
     row = next(line for line in table.splitlines() if line.startswith("negative_momentum"))
     assert row.split()[1] == "-"
+
+
+@pytest.mark.parametrize("call", [
+    lambda: run_optimizer(_game(), make_optimizer("simultaneous"), 1, NORM, resample="no"),
+    lambda: run_optimizer(_game(), make_optimizer("simultaneous"), 1, NORM, record_trajectory="yes"),
+    lambda: batched_run(bilinear_functional(A3), "simultaneous", torch.zeros(1, 6), 0.1, n_steps=2,
+                        record_trajectory="no"),
+    lambda: stability_map(bilinear_functional(A3), "simultaneous", n_steps=2, progress=1),
+    lambda: Game(_game().players, zero_sum="yes"),
+    lambda: FunctionalGame(lambda z: z, (1, 1), zero_sum="no")])
+def test_a_flag_that_is_not_a_bool_is_refused_naming_it(call):
+    with pytest.raises(ValueError, match=r"(resample|record_trajectory|progress|zero_sum) must be True or False"):
+        call()

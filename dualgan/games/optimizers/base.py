@@ -18,12 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..._checks import as_tensor, check_int, check_positive
+from ..._checks import as_tensor, check_positive
 from ...registry import Registry
 from ...status import Status, StatusCode, check_status
 from ...train.checkpoint import CheckpointError
 from ..bilinear import bilinear_jacobian
-from ..game import Game
+from ..game import Game, check_player_sizes
 from ._base_optimizers import (BASE_OPTIMIZERS, BoundBase, NotBatchableError, check_base_kwargs, functional_base,
                                make_base_optimizer)
 from ._points import _Blocks, _LinearPoint, _ObjectPoint
@@ -174,8 +174,6 @@ class GameOptimizer:
             If the base optimiser is not plain SGD, ``jacobian`` is not a finite square matrix, ``player_sizes``
             are not positive integers summing to ``n`` or are missing where needed, or the linearisation does not
             determine the step (SGA's sign alignment with ``eps = 0``).
-        TypeError
-            If ``player_sizes`` is not a sequence.
         NotBatchableError
             If the optimiser has no update rule.
         """
@@ -183,12 +181,7 @@ class GameOptimizer:
         J = as_tensor(jacobian, "jacobian", dtype=torch.float64).detach().cpu().numpy()
         if J.ndim != 2 or J.shape[0] != J.shape[1] or not np.all(np.isfinite(J)):
             raise ValueError(f"jacobian must be a finite square matrix, got shape {J.shape}")
-        if player_sizes is not None and (isinstance(player_sizes, (str, bytes))
-                                         or not hasattr(player_sizes, "__iter__")):
-            raise TypeError(f"player_sizes must be a sequence of ints, one per player, got {player_sizes!r}; e.g. "
-                            f"(n_x, n_y) for two players")
-        sizes = None if player_sizes is None else tuple(
-            check_int(k, f"player_sizes[{i}]", low=1) for i, k in enumerate(player_sizes))
+        sizes = None if player_sizes is None else check_player_sizes(player_sizes)
         if sizes is not None and (sum(sizes) != J.shape[0] or any(k < 1 for k in sizes)):
             raise ValueError(f"player_sizes {tuple(player_sizes)!r} must be positive and sum to n = {J.shape[0]}")
         names = None if player_names is None else tuple(player_names)
