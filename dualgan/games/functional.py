@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 
 from .._checks import check_bool, check_int
-from .game import check_player_sizes
+from .game import check_player_names, check_player_sizes
 from .optimizers._points import player_slices
 from .optimizers._rowwise import matvec as _matvec, rmatvec as _rmatvec
 from .optimizers.base import NotBatchableError
@@ -98,9 +98,7 @@ class FunctionalGame:
         object.__setattr__(self, "player_sizes", sizes)
         object.__setattr__(self, "zero_sum", check_bool(self.zero_sum, "zero_sum"))
         names = self.player_names if self.player_names is not None else tuple(f"player{i}" for i in range(len(sizes)))
-        if len(names) != len(sizes):
-            raise ValueError(f"player_names has {len(names)} names for {len(sizes)} players")
-        object.__setattr__(self, "player_names", tuple(names))
+        object.__setattr__(self, "player_names", check_player_names(names, len(sizes)))
         if self.dtype not in (torch.float64, torch.float32):
             raise ValueError(f"dtype must be torch.float64 or torch.float32, got {self.dtype}")
         if self.equilibrium is not None:

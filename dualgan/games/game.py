@@ -55,6 +55,15 @@ def check_player_sizes(sizes) -> tuple:
     return tuple(check_int(s, f"player_sizes[{i}] (parameters of player {i})", low=1) for i, s in enumerate(sizes))
 
 
+def check_player_names(names, count: int) -> tuple:
+    """``names`` as a tuple of ``count`` str (a str is refused: "xy" is not ("x", "y")); a ValueError otherwise."""
+    named = not isinstance(names, (str, bytes)) and hasattr(names, "__iter__")
+    names = tuple(names) if named else names
+    if not named or len(names) != count or not all(isinstance(name, str) for name in names):
+        raise ValueError(f"player_names must be {count} str, one per player, got {names!r}; e.g. ('x', 'y')")
+    return names
+
+
 def as_parameter_list(params, name: str = "parameters") -> list[torch.Tensor]:
     """Turn a tensor, an nn.Module or an iterable of tensors/modules into a list of leaf tensors."""
     if isinstance(params, nn.Module):

@@ -535,11 +535,11 @@ def _resolve_metric(game, metric):
 
 
 def _build(display, spec) -> GameOptimizer:
-    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
-        return make_optimizer(spec[0], **dict(spec[1]))
+    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str) and isinstance(spec[1], dict):
+        return make_optimizer(spec[0], **spec[1])
     if callable(spec):
         opt = spec()
         if not isinstance(opt, GameOptimizer):
             raise ValueError(f"optimizer factory {display!r} must return a GameOptimizer, got {type(opt).__name__}")
         return opt
-    raise ValueError(f"optimizers[{display!r}] must be a factory or (registered name, kwargs)")
+    raise ValueError(f"optimizers[{display!r}] must be a factory or (registered name, kwargs dict), got {spec!r:.60}")

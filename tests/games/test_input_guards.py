@@ -156,3 +156,12 @@ def test_the_stability_table_shows_no_coefficient_name_none():
 def test_a_flag_that_is_not_a_bool_is_refused_naming_it(call):
     with pytest.raises(ValueError, match=r"(resample|record_trajectory|progress|zero_sum) must be True or False"):
         call()
+
+
+def test_player_names_given_as_one_string_and_a_spec_without_a_kwargs_dict_are_refused():
+    with pytest.raises(ValueError, match=r"player_names must be 2 str, one per player, got 'xy'"):
+        local_update_map("alternating", bilinear_jacobian(A3), 0.1, player_sizes=(3, 3), player_names="xy")
+    with pytest.raises(ValueError, match=r"player_names must be 2 str, one per player, got 'xy'"):
+        FunctionalGame(lambda z: z, (1, 1), player_names="xy")
+    with pytest.raises(ValueError, match=r"optimizers\['a'\] must be a factory or \(registered name, kwargs dict\)"):
+        compare_optimizers(_game, {"a": ("consensus", 3)}, n_steps=1, metric=NORM)

@@ -23,7 +23,7 @@ from ...registry import Registry
 from ...status import Status, StatusCode, check_status
 from ...train.checkpoint import CheckpointError
 from ..bilinear import bilinear_jacobian
-from ..game import Game, check_player_sizes
+from ..game import Game, check_player_names, check_player_sizes
 from ._base_optimizers import (BASE_OPTIMIZERS, BoundBase, NotBatchableError, check_base_kwargs, functional_base,
                                make_base_optimizer)
 from ._points import _Blocks, _LinearPoint, _ObjectPoint
@@ -182,11 +182,11 @@ class GameOptimizer:
         if J.ndim != 2 or J.shape[0] != J.shape[1] or not np.all(np.isfinite(J)):
             raise ValueError(f"jacobian must be a finite square matrix, got shape {J.shape}")
         sizes = None if player_sizes is None else check_player_sizes(player_sizes)
-        if sizes is not None and (sum(sizes) != J.shape[0] or any(k < 1 for k in sizes)):
-            raise ValueError(f"player_sizes {tuple(player_sizes)!r} must be positive and sum to n = {J.shape[0]}")
-        names = None if player_names is None else tuple(player_names)
-        if names is not None and (sizes is None or len(names) != len(sizes)):
+        if sizes is not None and sum(sizes) != J.shape[0]:
+            raise ValueError(f"player_sizes {sizes!r} must sum to n = {J.shape[0]}")
+        if player_names is not None and sizes is None:
             raise ValueError("player_names needs player_sizes with one size per name")
+        names = None if player_names is None else check_player_names(player_names, len(sizes))
         self._check_linearisable()
         if self.needs_players and sizes is None:
             raise ValueError(f"player_sizes is required for {type(self).__name__} (it treats the players' blocks "
