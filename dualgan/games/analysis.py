@@ -47,6 +47,8 @@ def jacobian(game: Game) -> torch.Tensor:
     ------
     ValueError
         If the game has more than 5000 parameters (use :func:`leading_eigenvalues`).
+    TypeError
+        If ``game`` is not a :class:`~dualgan.games.Game`.
     """
     n = check_game(game).num_parameters
     if n > _MAX_DENSE:
@@ -77,8 +79,8 @@ def eigenvalues(game: Game) -> np.ndarray:
 
     Raises
     ------
-    ValueError
-        As :func:`jacobian` (more than 5000 parameters).
+    ValueError, TypeError
+        As :func:`jacobian` (more than 5000 parameters; not a game).
     """
     values = np.linalg.eigvals(jacobian(game).cpu().double().numpy())
     return values[np.argsort(-np.abs(values), kind="stable")]
@@ -141,6 +143,8 @@ def leading_eigenvalues(game: Game, k: int = 6, which: str = "LM", tol: float = 
         If ``k`` is not an integer in :math:`[1, n - 2]`, ``which`` is not one of the names above, ``tol`` is not
         a finite number >= 0 (0: machine precision, as ARPACK), ``maxiter`` is not None or a positive integer,
         or ``seed`` is not a non-negative integer (``bool`` and floats refused).
+    TypeError
+        If ``game`` is not a :class:`~dualgan.games.Game`.
     """
     n = check_game(game).num_parameters
     if n < 3:
@@ -214,6 +218,8 @@ def plot_vector_field(game: Game, path, trajectories: dict | None = None, xlim=(
     ------
     ValueError
         If ``coords`` or ``grid`` is invalid or a trajectory has the wrong shape.
+    TypeError
+        If ``game`` is not a :class:`~dualgan.games.Game`.
     """
     import matplotlib
 

@@ -320,6 +320,11 @@ class Game:
         -------
         list of torch.Tensor
             :math:`J u`, shaped like the parameters (detached).
+
+        Raises
+        ------
+        ValueError
+            If ``u`` is not one tensor per parameter tensor, each of its shape.
         """
         return self.jvp_operator(field)(self._check_like(u, "u"))
 
@@ -339,6 +344,11 @@ class Game:
         -------
         list of torch.Tensor
             :math:`J^\top u`, shaped like the parameters.
+
+        Raises
+        ------
+        ValueError
+            If ``u`` is not one tensor per parameter tensor, each of its shape.
         """
         u = self._check_like(u, "u")
         return self._grad(self._graph_field(field), self.parameters, u, create_graph=create_graph)
