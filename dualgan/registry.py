@@ -174,6 +174,27 @@ class Registry:
 
         return add if obj is None else add(obj)
 
+    def unregister(self, name: str) -> Any:
+        """Remove the entry ``name`` (a user's entry added for a session or a test) and return its object.
+
+        Parameters
+        ----------
+        name : str
+            A registered name.
+
+        Returns
+        -------
+        object
+            The object that was registered under ``name``.
+
+        Raises
+        ------
+        ValueError
+            If ``name`` is not registered (the message lists the registered names).
+        """
+        self.entry(name)  # the error of an unknown name, with the choices
+        return self._entries.pop(name).obj
+
     # ------------------------------------------------------------------ reading
     def _load(self) -> None:
         if self._loaded:

@@ -14,6 +14,22 @@ def rng():
     return np.random.default_rng(0)
 
 
+@pytest.fixture
+def temporary_entries():
+    """``add(registry, name, obj, **info)`` registers a test's entry; every one is unregistered at teardown."""
+    added = []
+
+    def add(registry, name, obj, **info):
+        registry.register(name, obj, **info)
+        added.append((registry, name))
+
+    try:
+        yield add
+    finally:  # the registries are global: leave them as the library registers them
+        for registry, name in reversed(added):
+            registry.unregister(name)
+
+
 def _has(module: str) -> bool:
     try:
         __import__(module)

@@ -61,6 +61,16 @@ def test_unknown_name_lists_the_choices():
         reg.entry(["red"])  # not a name at all
 
 
+def test_unregister_removes_the_entry_and_returns_its_object():
+    reg, red, blue = _colours()
+    assert reg.unregister("red") is red
+    assert reg.names() == ["blue"] and "red" not in reg
+    reg.register("red", lambda: (1, 0, 0))  # the name is free again, for another object
+    with pytest.raises(ValueError, match=r"unknown colour 'green'; choose one of \['blue', 'red'\]"):
+        reg.unregister("green")
+    assert reg.names() == ["blue", "red"]
+
+
 def test_options_are_the_keyword_only_parameters():
     reg, _, _ = _colours()
 

@@ -30,18 +30,11 @@ def _numpy_gap(problem, w, lam):
 
 
 @pytest.fixture
-def user_solver():
-    names = []
-
+def user_solver(temporary_entries):
     def register(name, fn, **info):
-        SOLVERS.register(name, **{"losses": ("logistic",), "bias": False, **info})(fn)
-        names.append(name)
+        temporary_entries(SOLVERS, name, fn, **{"losses": ("logistic",), "bias": False, **info})
 
-    try:
-        yield register
-    finally:  # the registry is global: leave it as the package registers it
-        for name in names:
-            SOLVERS._entries.pop(name)
+    return register
 
 
 def test_a_forged_success_is_certified_from_the_returned_pair(user_solver):

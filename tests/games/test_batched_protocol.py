@@ -58,8 +58,8 @@ def dropped_in():
     try:
         yield
     finally:  # the registry is global: leave it as the package registers it
-        OPTIMIZERS._entries.pop("scaled_gd")
-        OPTIMIZERS._entries.pop("unbatched_gd")
+        OPTIMIZERS.unregister("scaled_gd")
+        OPTIMIZERS.unregister("unbatched_gd")
 
 
 def test_an_optimiser_added_by_registration_alone_runs_batched_and_in_the_stability_map(dropped_in):
@@ -127,7 +127,7 @@ def half_sgd():
     try:
         yield
     finally:
-        BASE_OPTIMIZERS._entries.pop("half_sgd")
+        BASE_OPTIMIZERS.unregister("half_sgd")
 
 
 @pytest.mark.parametrize("name", ["alternating", "consensus", "extragradient"])

@@ -8,18 +8,8 @@ from dualgan.sweep import JOBS, JobResult, RunConfig, execute_run
 
 
 @pytest.fixture
-def user_job():
-    names = []
-
-    def register(name, fn):
-        JOBS.register(name, fn)
-        names.append(name)
-
-    try:
-        yield register
-    finally:  # the registry is global: leave it as the library registers it
-        for name in names:
-            JOBS._entries.pop(name)
+def user_job(temporary_entries):
+    return lambda name, fn: temporary_entries(JOBS, name, fn)
 
 
 def _run(job):

@@ -88,8 +88,8 @@ def lying_solvers():
     try:
         yield ["claims_former", "claims_current"]
     finally:  # the registry is global: leave it as the package registers it
-        reg._entries.pop("claims_former")
-        reg._entries.pop("claims_current")
+        reg.unregister("claims_former")
+        reg.unregister("claims_current")
 
 
 def test_a_solvers_claim_never_replaces_the_certificate_of_its_point(lying_solvers):
@@ -115,7 +115,7 @@ def test_a_solver_returning_something_else_is_a_clear_type_error():
         with pytest.raises(TypeError, match="solver 'returns_tuple' returned a tuple; a solver returns a ScoreDualResult"):
             pkg.solve(_subproblem(*_pieces(), radius=0.05), "returns_tuple")
     finally:
-        reg._entries.pop("returns_tuple")
+        reg.unregister("returns_tuple")
 
 
 def test_a_forged_result_of_a_users_solver_is_certified_at_its_own_point():
@@ -137,7 +137,7 @@ def test_a_forged_result_of_a_users_solver_is_certified_at_its_own_point():
     try:
         res = pkg.solve(sub, "forged")
     finally:
-        reg._entries.pop("forged")
+        reg.unregister("forged")
     model, gap = _numpy_gap(*pieces, 0.05, good.lam.numpy() / 2, good.mu)
     assert gap > 1e-9 * (1 + abs(model))  # the halved point is not the optimum
     assert res.status.code is StatusCode.STALLED and not res.success and res.method == "forged"
@@ -158,4 +158,4 @@ def test_a_solver_registered_without_its_default_tolerance_is_refused_at_registr
         sub = _subproblem(*_pieces(), radius=0.05)
         assert pkg.solve(sub, "no_requires").gap == pkg.solve(sub).gap
     finally:
-        reg._entries.pop("no_requires")
+        reg.unregister("no_requires")
