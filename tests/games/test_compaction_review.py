@@ -71,3 +71,15 @@ def test_alternating_order_that_is_not_a_sequence_is_named():
     """order=3 reached list(3)'s bare "'int' object is not iterable" (old and new code alike); still a TypeError."""
     with pytest.raises(TypeError, match="order must be a sequence of player names or indices, got 3"):
         make_optimizer("alternating", order=3)
+
+
+@pytest.mark.parametrize("base, kwargs, unused", [
+    ("adam", {}, {"vmax"}), ("adam", {"amsgrad": True}, set()),
+    ("sgd", {}, {"buf"}), ("sgd", {"momentum": 0.5}, set()),
+    ("rmsprop", {}, {"gavg", "buf"}), ("rmsprop", {"centered": True, "momentum": 0.3}, set())])
+def test_a_pure_base_allocates_only_the_state_its_options_read(base, kwargs, unused):
+    from dualgan.games.optimizers._base_optimizers import BASE_OPTIMIZERS, functional_base
+
+    state = functional_base(base, kwargs).init(torch.zeros(4, 3))
+    names = set(BASE_OPTIMIZERS.entry(base).torch_state.values())
+    assert set(state) == (names - unused) | {"count"}

@@ -90,23 +90,30 @@ def _per_count(count, fn, like):
     return values[where].unsqueeze(0)
 
 
-def _register(name, factory, defaults, step, torch_state, hint):
-    """Register torch's optimiser with its pure rule, whose initial state is zeros under ``torch_state``'s names."""
-    BASE_OPTIMIZERS.register(name, factory, batchable=True, defaults=defaults, batched_step=step,
-                             batched_init=lambda Z, options: {k: torch.zeros_like(Z) for k in torch_state.values()},
+def _register(name, factory, defaults, step, torch_state, hint, used_if):
+    """Register torch's optimiser with its pure rule, whose initial state is zeros under ``torch_state``'s names.
+
+    ``used_if`` maps a state the rule reads only under an option to that option: it is allocated only then.
+    """
+    def init(Z, options):
+        return {k: torch.zeros_like(Z) for k in torch_state.values() if k not in used_if or options[used_if[k]]}
+
+    BASE_OPTIMIZERS.register(name, factory, batchable=True, defaults=defaults, batched_step=step, batched_init=init,
                              torch_state=torch_state, hint=hint)
 
 
 # hint: the valid ranges of the usual options, for the error of a refused value
 _register("sgd", torch.optim.SGD, _SGD_DEFAULTS, _sgd_step, {"momentum_buffer": "buf"},
-          "SGD takes momentum >= 0, dampening, weight_decay >= 0, nesterov (with momentum > 0 and dampening 0)")
+          "SGD takes momentum >= 0, dampening, weight_decay >= 0, nesterov (with momentum > 0 and dampening 0)",
+          {"buf": "momentum"})
 _register("adam", torch.optim.Adam, _ADAM_DEFAULTS, _adam_step,
           {"exp_avg": "m", "exp_avg_sq": "v", "max_exp_avg_sq": "vmax"},
           "Adam takes betas=(beta1, beta2) with 0 <= beta1, beta2 < 1 (default (0.9, 0.999)), eps >= 0, "
-          "weight_decay >= 0")
+          "weight_decay >= 0", {"vmax": "amsgrad"})
 _register("rmsprop", torch.optim.RMSprop, _RMSPROP_DEFAULTS, _rmsprop_step,
           {"square_avg": "sq", "grad_avg": "gavg", "momentum_buffer": "buf"},
-          "RMSprop takes alpha >= 0 (the decay, e.g. 0.9), eps >= 0, momentum >= 0, weight_decay >= 0")
+          "RMSprop takes alpha >= 0 (the decay, e.g. 0.9), eps >= 0, momentum >= 0, weight_decay >= 0",
+          {"gavg": "centered", "buf": "momentum"})
 
 
 def check_base_kwargs(base_kwargs) -> dict:
