@@ -188,6 +188,18 @@ def json_float(value) -> float | str | None:
     return value
 
 
+def new_figure(nrows: int = 1, ncols: int = 1, *, figsize=None, constrained_layout: bool = False, **subplots_kwargs):
+    """``(fig, axes)``: a matplotlib Figure and its ``fig.subplots(nrows, ncols, **subplots_kwargs)``, for a file.
+
+    Made without pyplot: the user's backend is not switched and no figure is left in pyplot's registry, so
+    nothing needs closing; write it with :func:`save_figure`.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, constrained_layout=constrained_layout)
+    return fig, fig.subplots(nrows, ncols, **subplots_kwargs)
+
+
 def save_figure(fig, path, **savefig_kwargs) -> Path:
     """``fig.savefig`` to a temporary file next to ``path``, then an atomic rename onto ``path``.
 

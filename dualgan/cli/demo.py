@@ -43,10 +43,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
     import torch
 
@@ -54,7 +50,8 @@ def run(args) -> int:
     from ..features import RBF, rbf_sigma
     from ..metrics import mode_coverage
     from ..train import DualLinearGAN, RecordLambdas, StandardLinearGAN, mlp_generator
-    from ..train.history import plot_gap, save_figure
+    from .._io import new_figure, save_figure
+    from ..train.history import plot_gap
 
     # one thread: the fixed-batch ascent is chaotic in the last bits (a different reduction order,
     # e.g. from another thread count, gives another certified path and can end in other modes), so
@@ -118,7 +115,7 @@ def run(args) -> int:
               f"{len(dual_hist.decreases(1e-9))} decreases of the noisy objective")
 
     # ---------------------------------------------------------------- figures
-    fig, axes = plt.subplots(2, len(snaps), figsize=(3 * len(snaps), 6), squeeze=False)
+    fig, axes = new_figure(2, len(snaps), figsize=(3 * len(snaps), 6), squeeze=False)
     centers = data.centers.numpy()
     for r, name in enumerate(trainers):
         for c, it in enumerate(snaps):
@@ -132,9 +129,8 @@ def run(args) -> int:
             ax.set_title(f"{name}, it {it}", fontsize=9)
     fig.tight_layout()
     save_figure(fig, out / "samples.png", dpi=90)
-    plt.close(fig)
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig, axes = new_figure(1, 2, figsize=(10, 3.5))
     dual_hist.plot(["objective"], ax=axes[0], label="dual GAN: g(theta) (certified)")
     results["standard GAN"][0].plot(["objective"], ax=axes[0], label="standard GAN: P(w, theta)")
     axes[0].set_title("objective")
@@ -143,10 +139,9 @@ def run(args) -> int:
     axes[1].set_title("dual GAN: duality gap")
     fig.tight_layout()
     save_figure(fig, out / "objective.png", dpi=90)
-    plt.close(fig)
 
     names = [n for n in dual_hist.array_names if n.startswith("lambda_fake@")]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig, axes = new_figure(1, 2, figsize=(10, 3.5))
     for side, ax in zip(("real", "fake"), axes):
         for n in sorted((k for k in dual_hist.array_names if k.startswith(f"lambda_{side}@")),
                         key=lambda k: int(k.split("@")[1])):
@@ -155,7 +150,6 @@ def run(args) -> int:
         ax.legend(fontsize="small")
     fig.tight_layout()
     save_figure(fig, out / "dual_variables.png", dpi=90)
-    plt.close(fig)
     assert names  # at least one snapshot was recorded
     print(f"figures and histories written to {out}/: samples.png, objective.png, dual_variables.png, "
           f"history_dual.json, history_standard.json")

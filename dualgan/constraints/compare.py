@@ -13,7 +13,7 @@ import os
 import numpy as np
 import torch
 
-from .._io import save_figure
+from .._io import new_figure, save_figure
 from .lagrangian import AugmentedLagrangian
 from .penalty import Penalty
 from .projection import Projection
@@ -77,9 +77,6 @@ def compare_handlers(steps: int = 4000, batch_size: int = 256, hidden: int = 64,
         if isinstance(data.constraint, HyperplaneUnion):
             print_fn(f"{'':9s} data shares: {'/'.join(f'{s:.2f}' for s in data.plane_shares())}")
     if out is not None:
-        import matplotlib
-
-        matplotlib.use("Agg")
         os.makedirs(out, exist_ok=True)
         _plot_samples(examples, runs, os.path.join(out, "constraints_compare.png"))
         _plot_history(examples, runs, os.path.join(out, "constraints_history.png"))
@@ -140,10 +137,8 @@ def _coordinates(data, x: torch.Tensor) -> np.ndarray:
 
 
 def _plot_samples(examples, runs, path):
-    import matplotlib.pyplot as plt
-
     names = ["none", "penalty", "aug. Lagrangian", "projection"]
-    fig, axes = plt.subplots(len(examples), len(names), figsize=(4 * len(names), 4 * len(examples)), squeeze=False)
+    fig, axes = new_figure(len(examples), len(names), figsize=(4 * len(names), 4 * len(examples)), squeeze=False)
     for row, (data_name, data) in enumerate(examples.items()):
         real = _coordinates(data, data.sample(2000, torch.Generator().manual_seed(123), dtype=torch.float64))
         for col, name in enumerate(names):
@@ -164,13 +159,10 @@ def _plot_samples(examples, runs, path):
                 ax.legend(markerscale=4, fontsize=8)
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
-    plt.close(fig)
 
 
 def _plot_history(examples, runs, path):
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = new_figure(1, 2, figsize=(11, 4))
     for data_name in examples:
         for name in ("none", "penalty", "aug. Lagrangian"):
             run = runs[data_name, name]
@@ -188,4 +180,3 @@ def _plot_history(examples, runs, path):
     axes[1].legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
-    plt.close(fig)

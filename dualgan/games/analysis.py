@@ -221,10 +221,7 @@ def plot_vector_field(game: Game, path, trajectories: dict | None = None, xlim=(
     TypeError
         If ``game`` is not a :class:`~dualgan.games.Game`.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .._io import new_figure
 
     n = check_game(game).num_parameters
     if isinstance(coords, (str, bytes)) or not hasattr(coords, "__len__") or len(coords) != 2:
@@ -249,7 +246,7 @@ def plot_vector_field(game: Game, path, trajectories: dict | None = None, xlim=(
                 U[b, a], V[b, a] = -field[i], -field[j]
     finally:
         game.set_flat(saved)
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig, ax = new_figure(figsize=(5.5, 5))
     ax.streamplot(xs, ys, U, V, color=np.hypot(U, V), cmap="Greys", density=1.0, linewidth=0.8)
     for name, traj in (trajectories or {}).items():
         traj = np.asarray(traj, dtype=float)
@@ -264,5 +261,4 @@ def plot_vector_field(game: Game, path, trajectories: dict | None = None, xlim=(
         ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     save_figure(fig, path, dpi=110)  # atomic: temporary file, then rename
-    plt.close(fig)
     return str(path)

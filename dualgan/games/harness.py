@@ -160,16 +160,11 @@ class Comparison:
         str
             The path written.
         """
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from .._io import save_figure
+        from .._io import new_figure, save_figure
 
         if log_scale is None:
             log_scale = not self.higher_is_better
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        fig, axes = new_figure(1, 2, figsize=(11, 4))
         colours = {}
         for run in self.runs:
             label = None if run.optimizer in colours else run.optimizer  # one legend entry per optimiser
@@ -184,7 +179,6 @@ class Comparison:
         axes[0].legend(fontsize=8)
         fig.tight_layout()
         save_figure(fig, path, dpi=110)  # atomic: temporary file, then rename
-        plt.close(fig)
         return str(path)
 
 

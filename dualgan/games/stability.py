@@ -280,21 +280,18 @@ class StabilityMap:
             ``path``.
         """
         import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
         from matplotlib.colors import TwoSlopeNorm
 
-        from .._io import save_figure
+        from .._io import new_figure, save_figure
 
         O = len(self.optimizers)
-        fig, axes = plt.subplots(2, O, figsize=(2.3 * O + 1.4, 5.0), squeeze=False, constrained_layout=True)
+        fig, axes = new_figure(2, O, figsize=(2.3 * O + 1.4, 5.0), squeeze=False, constrained_layout=True)
         med = self.median_rate()
         vals = np.concatenate([med[np.isfinite(med)], self.exact_rate[np.isfinite(self.exact_rate)]])
         lo = float(min(np.min(vals), 0.99)) if vals.size else 0.5
         hi = min(float(max(np.max(vals), 1.01)) if vals.size else 1.5, 2.0)
         norm = TwoSlopeNorm(vcenter=1.0, vmin=max(lo, 0.0), vmax=hi)
-        cmap = plt.get_cmap("RdBu_r").copy()
+        cmap = matplotlib.colormaps["RdBu_r"].copy()
         cmap.set_bad("black")
         ylog = np.log10(self.lrs)
         grid_2d = len(self.lrs) > 1 and len(self.coefficients) > 1
@@ -322,7 +319,6 @@ class StabilityMap:
         fig.suptitle(f"{self.game}: base {self.base}, {self.n_steps} steps, {len(self.seeds)} seeds "
                      f"(top: median measured rate, black = diverged; bottom: exact spectral radius)", fontsize=9)
         save_figure(fig, path, dpi=100)  # atomic: temporary file, then rename
-        plt.close(fig)
         return str(path)
 
 

@@ -83,3 +83,25 @@ def test_a_pure_base_allocates_only_the_state_its_options_read(base, kwargs, unu
     state = functional_base(base, kwargs).init(torch.zeros(4, 3))
     names = set(BASE_OPTIMIZERS.entry(base).torch_state.values())
     assert set(state) == (names - unused) | {"count"}
+
+
+def test_figures_to_files_leave_the_users_backend_and_pyplot_alone(tmp_path):
+    """A plot written to a file switched the session's backend to Agg (a notebook lost its inline figures) and
+    went through pyplot's registry; now the backend a user chose stays and pyplot holds no new figure."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from dualgan.games import BilinearGame, compare_optimizers, plot_vector_field, random_matrix
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        figures = plt.get_fignums()
+        cmp = compare_optimizers(lambda s: BilinearGame(random_matrix(1, 1, seed=0), seed=s),
+                                 {"sim": ("simultaneous", {"lr": 0.1})}, seeds=(0,), n_steps=5)
+        cmp.plot(tmp_path / "cmp.png")
+        plot_vector_field(BilinearGame(random_matrix(1, 1, seed=0)), tmp_path / "vf.png")
+        assert matplotlib.get_backend() == "svg" and plt.get_fignums() == figures
+        assert (tmp_path / "cmp.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    finally:
+        matplotlib.use(before)
